@@ -1,0 +1,308 @@
+/**
+ * The record format of the ops table: one item per registry resource holding its desired state
+ * (or a tombstone), a version and the region it came from. Capture, replay, the C&C journal,
+ * backfill and the reconciler all read and write records through this module only.
+ */
+
+/** Every kind of registry resource that iot-dr replicates. */
+export const RESOURCE_KINDS = [
+  "thingType",
+  "thingGroup",
+  "policy",
+  "certificate",
+  "thing",
+  "membership",
+  "principal",
+  "policyTarget",
+] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+export type CertificateStatus = "ACTIVE" | "INACTIVE" | "REVOKED";
+
+export interface ThingTypeState {
+  name: string;
+  description?: string;
+  searchableAttributes: string[];
+  deprecated: boolean;
+}
+
+export interface ThingGroupState {
+  name: string;
+  /** The parent group's name; absent for a root group. */
+  parentGroupName?: string;
+  description?: string;
+  attributes: Record<string, string>;
+}
+
+export interface PolicyState {
+  name: string;
+  /** The document of the default version, the one IoT enforces. */
+  document: string;
+}
+
+export interface CertificateState {
+  /** The certificate id (SHA-256 of the DER), the same in every region it is registered in without a CA. */
+  certificateId: string;
+  pem: string;
+  status: CertificateStatus;
+}
+
+export interface ThingState {
+  name: string;
+  thingTypeName?: string;
+  attributes: Record<string, string>;
+}
+
+export interface MembershipState {
+  groupName: string;
+  thingName: string;
+}
+
+/** A certificate attached to a thing as its principal. */
+export interface PrincipalState {
+  thingName: string;
+  certificateId: string;
+}
+
+export type PolicyTargetRef =
+  { type: "certificate"; certificateId: string } | { type: "thingGroup"; groupName: string };
+
+/** A policy attached to a certificate or a thing group. */
+export interface PolicyTargetState {
+  policyName: string;
+  target: PolicyTargetRef;
+}
+
+export interface StateByKind {
+  thingType: ThingTypeState;
+  thingGroup: ThingGroupState;
+  policy: PolicyState;
+  certificate: CertificateState;
+  thing: ThingState;
+  membership: MembershipState;
+  principal: PrincipalState;
+  policyTarget: PolicyTargetState;
+}
+export type DesiredState = StateByKind[ResourceKind];
+
+/**
+ * Orders changes to one resource. Compared by source timestamp, then origin region, then event id,
+ * so that every region picks the same winner (last writer wins per resource).
+ */
+export interface Version {
+  /** Milliseconds since the epoch at the source of the change. */
+  timestamp: number;
+  eventId: string;
+  region: string;
+}
+
+/** One item of the ops table. */
+export interface RegistryRecord<K extends ResourceKind = ResourceKind> {
+  key: string;
+  kind: K;
+  /** The desired state, or null for a tombstone (the resource must not exist). */
+  state: StateByKind[K] | null;
+  version: Version;
+  /** The region where the change was captured; replay skips records of its own region. */
+  origin: string;
+  /** Milliseconds since the epoch when capture wrote the record; replication lag is measured from it. */
+  capturedAt: number;
+}
+
+const NAME_PATTERN = /^[^#\s]+$/;
+
+function part(kind: string, value: string): string {
+  if (!NAME_PATTERN.test(value)) {
+    throw new Error(
+      `invalid ${kind} name '${value}': names in a resource key must be non-empty and contain no '#' or space`,
+    );
+  }
+  return value;
+}
+
+/** Builds resource keys such as `thing#sensor-1` or `membership#plant-a#sensor-1`. */
+export const keys = {
+  thingType: (name: string) => `thingType#${part("thing type", name)}`,
+  thingGroup: (name: string) => `thingGroup#${part("thing group", name)}`,
+  policy: (name: string) => `policy#${part("policy", name)}`,
+  certificate: (certificateId: string) => `certificate#${part("certificate", certificateId)}`,
+  thing: (name: string) => `thing#${part("thing", name)}`,
+  membership: (groupName: string, thingName: string) =>
+    `membership#${part("thing group", groupName)}#${part("thing", thingName)}`,
+  principal: (thingName: string, certificateId: string) =>
+    `principal#${part("thing", thingName)}#${part("certificate", certificateId)}`,
+  policyTarget: (policyName: string, target: PolicyTargetRef) =>
+    target.type === "certificate"
+      ? `policyTarget#${part("policy", policyName)}#certificate#${part("certificate", target.certificateId)}`
+      : `policyTarget#${part("policy", policyName)}#thingGroup#${part("thing group", target.groupName)}`,
+};
+
+/** The key of a resource from its state. */
+export function keyOf<K extends ResourceKind>(kind: K, state: StateByKind[K]): string {
+  switch (kind) {
+    case "thingType":
+      return keys.thingType((state as ThingTypeState).name);
+    case "thingGroup":
+      return keys.thingGroup((state as ThingGroupState).name);
+    case "policy":
+      return keys.policy((state as PolicyState).name);
+    case "certificate":
+      return keys.certificate((state as CertificateState).certificateId);
+    case "thing":
+      return keys.thing((state as ThingState).name);
+    case "membership": {
+      const m = state as MembershipState;
+      return keys.membership(m.groupName, m.thingName);
+    }
+    case "principal": {
+      const p = state as PrincipalState;
+      return keys.principal(p.thingName, p.certificateId);
+    }
+    case "policyTarget": {
+      const t = state as PolicyTargetState;
+      return keys.policyTarget(t.policyName, t.target);
+    }
+    default:
+      throw new Error(`unknown resource kind '${String(kind)}'`);
+  }
+}
+
+/** The kind named by a key's first segment. */
+export function kindOfKey(key: string): ResourceKind {
+  const kind = key.split("#", 1)[0] as ResourceKind;
+  if (!RESOURCE_KINDS.includes(kind))
+    throw new Error(`'${key}' is not a resource key (unknown kind '${kind}')`);
+  return kind;
+}
+
+/**
+ * Dependency rank: creates run in ascending rank (types, groups, policies and certificates before
+ * things; attachments after both ends), deletes in descending rank.
+ */
+export const KIND_RANK: Record<ResourceKind, number> = {
+  thingType: 0,
+  thingGroup: 0,
+  policy: 0,
+  certificate: 0,
+  thing: 1,
+  membership: 2,
+  principal: 2,
+  policyTarget: 2,
+};
+
+/** Sorts records so that dependencies are applied first: upserts by rank, then tombstones in reverse rank. */
+export function dependencyOrder<T extends Pick<RegistryRecord, "kind" | "state">>(
+  records: readonly T[],
+): T[] {
+  const upserts = records.filter((r) => r.state !== null);
+  const deletes = records.filter((r) => r.state === null);
+  // Parents before children within thing groups: a group whose parent is in the batch goes later.
+  const depth = (r: T) =>
+    r.kind === "thingGroup" && r.state && (r.state as ThingGroupState).parentGroupName ? 1 : 0;
+  const stable = <U>(xs: U[], by: (x: U) => number) =>
+    xs
+      .map((x, i) => ({ x, i }))
+      .sort((a, b) => by(a.x) - by(b.x) || a.i - b.i)
+      .map((e) => e.x);
+  return [
+    ...stable(upserts, (r) => KIND_RANK[r.kind] * 2 + depth(r)),
+    ...stable(deletes, (r) => -KIND_RANK[r.kind]),
+  ];
+}
+
+/** Total order of versions: negative when a is older than b. */
+export function compareVersions(a: Version, b: Version): number {
+  if (a.timestamp !== b.timestamp) return a.timestamp < b.timestamp ? -1 : 1;
+  if (a.region !== b.region) return a.region < b.region ? -1 : 1;
+  if (a.eventId !== b.eventId) return a.eventId < b.eventId ? -1 : 1;
+  return 0;
+}
+
+/**
+ * A string whose lexical order is the order of versions, for DynamoDB condition expressions
+ * (`attribute_not_exists(versionKey) OR versionKey < :new`).
+ */
+export function versionKey(v: Version): string {
+  if (!Number.isSafeInteger(v.timestamp) || v.timestamp < 0) {
+    throw new Error(`invalid version timestamp ${v.timestamp}: expected milliseconds since the epoch`);
+  }
+  return `${String(v.timestamp).padStart(15, "0")}#${v.region}#${v.eventId}`;
+}
+
+/** Inverse of versionKey. */
+export function parseVersionKey(s: string): Version {
+  const [ts, region, ...rest] = s.split("#");
+  const timestamp = Number(ts);
+  if (!ts || !region || rest.length === 0 || !Number.isSafeInteger(timestamp)) {
+    throw new Error(`invalid version key '${s}': expected <timestamp>#<region>#<eventId>`);
+  }
+  return { timestamp, region, eventId: rest.join("#") };
+}
+
+/** Canonical JSON (sorted keys, no undefined) so that equal states compare and hash equal. */
+export function canonicalJson(value: unknown): string {
+  const norm = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(norm);
+    if (v && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v as Record<string, unknown>).sort()) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined) out[k] = norm(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  return JSON.stringify(norm(value));
+}
+
+/** True when two desired states (or tombstones) are the same. */
+export function sameState(a: DesiredState | null, b: DesiredState | null): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** The DynamoDB item of a record; `stateJson` keeps nested attribute maps intact and comparable. */
+export interface RecordItem {
+  pk: string;
+  kind: ResourceKind;
+  stateJson: string | null;
+  tombstone: boolean;
+  versionKey: string;
+  origin: string;
+  capturedAt: number;
+  /** Epoch seconds after which DynamoDB TTL may remove a tombstone; absent on live records. */
+  expiresAt?: number;
+}
+
+export function toItem(record: RegistryRecord, tombstoneRetentionSeconds = 30 * 24 * 3600): RecordItem {
+  const item: RecordItem = {
+    pk: record.key,
+    kind: record.kind,
+    stateJson: record.state === null ? null : canonicalJson(record.state),
+    tombstone: record.state === null,
+    versionKey: versionKey(record.version),
+    origin: record.origin,
+    capturedAt: record.capturedAt,
+  };
+  if (record.state === null)
+    item.expiresAt = Math.floor(record.capturedAt / 1000) + tombstoneRetentionSeconds;
+  return item;
+}
+
+export function fromItem(item: Record<string, unknown>): RegistryRecord {
+  const pk = item.pk;
+  if (typeof pk !== "string") throw new Error("ops table item has no string 'pk'");
+  const kind = kindOfKey(pk);
+  if (item.kind !== kind)
+    throw new Error(`ops table item '${pk}' has kind '${String(item.kind)}', expected '${kind}'`);
+  if (typeof item.versionKey !== "string") throw new Error(`ops table item '${pk}' has no 'versionKey'`);
+  const tombstone = item.tombstone === true || item.stateJson === null || item.stateJson === undefined;
+  return {
+    key: pk,
+    kind,
+    state: tombstone ? null : (JSON.parse(String(item.stateJson)) as DesiredState),
+    version: parseVersionKey(item.versionKey),
+    origin: String(item.origin),
+    capturedAt: Number(item.capturedAt),
+  };
+}

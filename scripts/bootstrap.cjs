@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Brings a supported Node (>= 22) and the locked packages before running a project command, so
+// that `npx iot-dr ...` and `npm test` work on a fresh clone even where the machine ships Node 20.
+// Setup chatter goes to stderr: stdout stays clean for `--json`.
+"use strict";
+const { spawnSync, spawn } = require("node:child_process");
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const path = require("node:path");
+
+const ROOT = path.resolve(__dirname, "..");
+const MIN_MAJOR = 22;
+const TOOLS_NODE_DIR = path.join(ROOT, ".tools", "node24");
+const TOOLS_NODE_BIN = path.join(TOOLS_NODE_DIR, "node_modules", "node", "bin");
+
+function say(message) {
+  process.stderr.write(`[iot-dr setup] ${message}\n`);
+}
+
+function run(command, args, env) {
+  const result = spawnSync(command, args, { cwd: ROOT, stdio: ["ignore", 2, 2], env });
+  if (result.status !== 0) {
+    say(`'${command} ${args.join(" ")}' failed (exit ${result.status}); fix the error above and run again.`);
+    process.exit(result.status || 1);
+  }
+}
+
+/** The bin folder of a Node >= 22: this process's own, or Node 24 installed from the npm registry. */
+function nodeBinDir() {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major >= MIN_MAJOR) return path.dirname(process.execPath);
+  if (!fs.existsSync(path.join(TOOLS_NODE_BIN, "node"))) {
+    say(`Node ${process.versions.node} is older than ${MIN_MAJOR}; installing node@24 into .tools/node24`);
+    fs.mkdirSync(TOOLS_NODE_DIR, { recursive: true });
+    run("npm", [
+      "install",
+      "--no-save",
+      "--no-package-lock",
+      "--no-audit",
+      "--no-fund",
+      "--prefix",
+      TOOLS_NODE_DIR,
+      "node@24",
+    ]);
+  }
+  return TOOLS_NODE_BIN;
+}
+
+function envWithNode(binDir) {
+  return { ...process.env, PATH: `${binDir}${path.delimiter}${process.env.PATH || ""}` };
+}
+
+/** Runs `npm ci` when node_modules does not match package-lock.json. */
+function ensurePackages(env) {
+  const lock = fs.readFileSync(path.join(ROOT, "package-lock.json"));
+  const digest = crypto.createHash("sha256").update(lock).digest("hex");
+  const stamp = path.join(ROOT, "node_modules", ".iot-dr-lock-sha256");
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === digest) return;
+  say("installing the locked packages (npm ci)");
+  run("npm", ["ci", "--no-audit", "--no-fund"], env);
+  fs.writeFileSync(stamp, digest);
+}
+
+function setup() {
+  const binDir = nodeBinDir();
+  const env = envWithNode(binDir);
+  ensurePackages(env);
+  return { node: path.join(binDir, "node"), env, binDir };
+}
+
+function exec(node, args, env) {
+  const child = spawn(node, args, { cwd: process.cwd(), stdio: "inherit", env });
+  // The child shares our process group, so Ctrl-C reaches it directly; we only wait for it.
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 130 : 1)));
+}
+
+function main(argv) {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "setup": {
+      setup();
+      return;
+    }
+    case "node-bin-dir": {
+      process.stdout.write(`${nodeBinDir()}\n`);
+      return;
+    }
+    case "test": {
+      const { node, env } = setup();
+      exec(node, [path.join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", ...rest], env);
+      return;
+    }
+    case "cli": {
+      const { node, env } = setup();
+      exec(node, ["--import", "tsx", path.join(ROOT, "cli", "main.ts"), ...rest], env);
+      return;
+    }
+    default:
+      process.stderr.write("usage: bootstrap.cjs setup|node-bin-dir|test [vitest args]|cli [iot-dr args]\n");
+      process.exit(2);
+  }
+}
+
+module.exports = { main };
+if (require.main === module) main(process.argv.slice(2));
