@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { connectClient, startBroker, startBrokerPair, type TestBroker } from "./mqtt.js";
+
+const brokers: TestBroker[] = [];
+afterEach(async () => {
+  await Promise.all(brokers.splice(0).map((b) => b.stop()));
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("MQTT broker fixture", () => {
+  it("counts connected clients and delivers QoS 1 round trips without Nagle delays", async () => {
+    const broker = await startBroker();
+    brokers.push(broker);
+    const client = await connectClient(broker, { clientId: "fixture-a" });
+    expect(broker.connectedClients()).toBe(1);
+    expect(broker.clientIds()).toEqual(["fixture-a"]);
+
+    await client.subscribeAsync("echo/#", { qos: 1 });
+    const received: string[] = [];
+    client.on("message", (_topic, payload) => received.push(payload.toString()));
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) {
+      await client.publishAsync("echo/x", String(i), { qos: 1 });
+      await waitFor(() => received.length === i + 1);
+    }
+    // With Nagle + delayed ACK each round trip costs ~90 ms (1.8 s for 20); without, a few ms each.
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(received).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+    await client.endAsync();
+    await waitFor(() => broker.connectedClients() === 0);
+  });
+
+  it("disconnectAll closes every connection while the broker keeps accepting new ones", async () => {
+    const broker = await startBroker();
+    brokers.push(broker);
+    const clients = await Promise.all([1, 2, 3].map((i) => connectClient(broker, { clientId: `d${i}` })));
+    const closed = clients.map((c) => new Promise<void>((resolve) => c.once("close", () => resolve())));
+    await broker.disconnectAll();
+    await Promise.all(closed);
+    await waitFor(() => broker.connectedClients() === 0);
+    expect(broker.listening()).toBe(true);
+    const again = await connectClient(broker, { clientId: "d4" });
+    expect(broker.connectedClients()).toBe(1);
+    await again.endAsync();
+  });
+
+  it("kill resets every connection and refuses new connects", async () => {
+    const broker = await startBroker();
+    brokers.push(broker);
+    const client = await connectClient(broker, { clientId: "k1" });
+    const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+    await broker.kill();
+    await closed;
+    expect(broker.listening()).toBe(false);
+    await expect(connectClient(broker, { clientId: "k2" })).rejects.toThrow(/ECONNREFUSED/);
+    client.end(true);
+  });
+
+  it("a broker pair listens on one shared port at two loopback addresses", async () => {
+    const [a, b] = await startBrokerPair();
+    brokers.push(a, b);
+    expect([a.host, b.host]).toEqual(["127.0.0.2", "127.0.0.3"]);
+    expect(a.port).toBe(b.port);
+    const ca = await connectClient(a, { clientId: "same-id" });
+    const cb = await connectClient(b, { clientId: "same-id" });
+    expect([a.connectedClients(), b.connectedClients()]).toEqual([1, 1]);
+    await Promise.all([ca.endAsync(), cb.endAsync()]);
+  });
+
+  it("refuses to listen outside loopback", async () => {
+    await expect(startBroker({ host: "0.0.0.0" })).rejects.toThrow(/not an IPv4 loopback address/);
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * Test fixture: an in-process MQTT 3.1.1 broker (aedes) on a loopback address.
+ *
+ *   const broker = await startBroker();                  // 127.0.0.1, free port
+ *   const [a, b] = await startBrokerPair();              // 127.0.0.2:P and 127.0.0.3:P, one shared port P
+ *   broker.connectedClients();                           // clients past CONNACK
+ *   await broker.disconnectAll();                        // server closes every connection, keeps listening
+ *   await broker.kill();                                 // crash: RST every connection, stop listening
+ *   await broker.stop();                                 // orderly shutdown (idempotent, also after kill)
+ *   const client = await connectClient(broker, { clientId: "observer" });  // mqtt.js client, no-delay
+ *
+ * Two "regions" share one port on two loopback addresses because a DNS A record carries an address
+ * only: devices keep their configured port when DNS moves them. TCP no-delay is set on every server
+ * socket (clients must set it too), otherwise Nagle + delayed ACK make a QoS 1 round trip ~90 ms.
+ */
+import { Aedes } from "aedes";
+import { MqttClient, type IClientOptions } from "mqtt";
+import net from "node:net";
+
+export interface StartBrokerOptions {
+  /** Loopback address to listen on; default 127.0.0.1. Anything outside 127.0.0.0/8 is refused. */
+  host?: string;
+  /** Port; default 0 (a free port chosen by the kernel). */
+  port?: number;
+}
+
+export interface TestBroker {
+  /** Address the broker listens on. */
+  readonly host: string;
+  /** Port the broker listens on. */
+  readonly port: number;
+  /** `mqtt://host:port`. */
+  readonly url: string;
+  /** The aedes instance, for tests that need its events (publish, client, clientDisconnect ...). */
+  readonly aedes: Aedes;
+  /** Number of clients connected (past CONNACK) right now. */
+  connectedClients(): number;
+  /** Client ids connected right now. */
+  clientIds(): string[];
+  /** Whether the listener accepts new connections. */
+  listening(): boolean;
+  /** The server closes every client connection (as IoT Core does on a forced disconnect); keeps listening. */
+  disconnectAll(): Promise<void>;
+  /** A crash: every connection is reset, the listener closes, new connects are refused. */
+  kill(): Promise<void>;
+  /** Orderly shutdown; safe to call more than once and after kill(). */
+  stop(): Promise<void>;
+}
+
+function assertLoopback(host: string): void {
+  if (net.isIPv4(host) && host.startsWith("127.")) return;
+  throw new Error(`broker host '${host}' is not an IPv4 loopback address; use one in 127.0.0.0/8`);
+}
+
+function listen(server: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once("error", onError);
+    server.listen({ host, port }, () => {
+      server.off("error", onError);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}
+
+/** Starts one broker on a loopback address. */
+export async function startBroker(options: StartBrokerOptions = {}): Promise<TestBroker> {
+  const host = options.host ?? "127.0.0.1";
+  assertLoopback(host);
+  const aedes = await Aedes.createBroker();
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    // A reset peer is normal in these tests; aedes reports it through its own events.
+    socket.on("error", () => undefined);
+    aedes.handle(socket);
+  });
+  let port: number;
+  try {
+    port = await listen(server, host, options.port ?? 0);
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw err;
+  }
+  let isListening = true;
+  let stopped = false;
+
+  const closeListener = () =>
+    new Promise<void>((resolve) => {
+      if (!isListening) return resolve();
+      isListening = false;
+      server.close(() => resolve());
+    });
+
+  const waitForSocketsClosed = async () => {
+    const deadline = Date.now() + 5_000;
+    while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  return {
+    host,
+    port,
+    url: `mqtt://${host}:${port}`,
+    aedes,
+    connectedClients: () => aedes.connectedClients,
+    clientIds: () => Object.keys((aedes as unknown as { clients: Record<string, unknown> }).clients),
+    listening: () => isListening,
+    async disconnectAll() {
+      for (const socket of sockets) socket.end();
+      await waitForSocketsClosed();
+    },
+    async kill() {
+      const closed = closeListener();
+      for (const socket of sockets) socket.resetAndDestroy();
+      await closed;
+      await waitForSocketsClosed();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const closed = closeListener();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Starts brokers on several loopback addresses that share one port (default 127.0.0.2 and
+ * 127.0.0.3): two "regions" a DNS name can point devices at.
+ */
+export async function startBrokerPair(
+  hosts: [string, string] = ["127.0.0.2", "127.0.0.3"],
+): Promise<TestBroker[]> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const first = await startBroker({ host: hosts[0] });
+    try {
+      const second = await startBroker({ host: hosts[1], port: first.port });
+      return [first, second];
+    } catch (err) {
+      await first.stop();
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+    }
+  }
+  throw new Error(`no port free on both ${hosts.join(" and ")} after 20 attempts`);
+}
+
+/**
+ * Connects a plain mqtt.js client (MQTT 3.1.1, TCP no-delay, no automatic reconnect) and waits for
+ * CONNACK. The caller ends it (`await client.endAsync()`).
+ */
+export function connectClient(
+  broker: { host: string; port: number },
+  options: IClientOptions = {},
+): Promise<MqttClient> {
+  const client = new MqttClient(() => net.connect({ host: broker.host, port: broker.port, noDelay: true }), {
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+    ...options,
+  });
+  return new Promise((resolve, reject) => {
+    client.once("connect", () => resolve(client));
+    client.once("error", (err) => {
+      client.end(true);
+      reject(err);
+    });
+    client.once("close", () =>
+      reject(new Error(`connection to ${broker.host}:${broker.port} closed before CONNACK`)),
+    );
+  });
+}
