@@ -1,0 +1,129 @@
+/**
+ * `iot-dr rto`: the expected RTO and RPO bounds of a fail-over, computed from a stack's config
+ * file (Pulumi.<stack>.yaml) by the same calculator the drill compares its measurements with.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { estimateRto, type Bounds, type RtoEstimate } from "../../functions/rto.js";
+import { parseConfig, PROJECT, type DrConfig } from "../../stacks/config.js";
+import { InputError, UsageError } from "../errors.js";
+import type { RegisterCommand } from "./index.js";
+
+export interface RtoCommandDeps {
+  cwd: () => string;
+  readFile: (file: string) => string;
+  stdout: (text: string) => void;
+}
+
+const defaultDeps = (): RtoCommandDeps => ({
+  cwd: () => process.cwd(),
+  readFile: (file) => fs.readFileSync(file, "utf8"),
+  stdout: (text) => process.stdout.write(text),
+});
+
+/** Reads `iot-dr:<key>` values of a Pulumi stack file; secure values stand in as "<secret>". */
+export function readStackFile(text: string, file: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new InputError(
+      `${file} is not valid YAML: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`,
+    );
+  }
+  const config = (doc as { config?: unknown } | null)?.config;
+  if (config === undefined || config === null) return {};
+  if (typeof config !== "object" || Array.isArray(config))
+    throw new InputError(`${file}: 'config' must be a mapping of keys to values`);
+  const raw: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config as Record<string, unknown>)) {
+    if (!key.startsWith(`${PROJECT}:`)) continue;
+    const isSecure = typeof value === "object" && value !== null && "secure" in value;
+    raw[key.slice(PROJECT.length + 1)] = isSecure ? "<secret>" : value;
+  }
+  return raw;
+}
+
+export function estimateFromConfig(config: DrConfig, devices: number): RtoEstimate {
+  return estimateRto({
+    checkIntervalSeconds: config.health.checkIntervalSeconds,
+    failureThreshold: config.health.failureThreshold,
+    probeDeadlineMs: config.health.probeDeadlineMs,
+    failuresBeforeUnhealthy: config.health.failuresBeforeUnhealthy,
+    routingMode: config.health.routingMode,
+    failoverRecordTtlSeconds: config.dns.failoverRecordTtlSeconds,
+    deviceReresolveSeconds: config.devices.reresolveSeconds,
+    devices,
+    deviceConnectRatePerSecond: config.devices.connectRatePerSecond,
+    readinessMaxLagSeconds: config.health.readinessMaxLagSeconds,
+  });
+}
+
+function parseDevices(value: string | undefined): number {
+  if (value === undefined) return 10_000;
+  if (!/^\d+$/.test(value) || Number(value) > 1e9) {
+    throw new UsageError(`--devices must be a whole number of devices (0 to 1000000000), got '${value}'`);
+  }
+  return Number(value);
+}
+
+const fmt = (b: Bounds) => `${b[0]}–${b[1]} s`;
+
+function formatText(stack: string, file: string, devices: number, e: RtoEstimate): string {
+  const rows: Array<[string, Bounds, string]> = [
+    ["detection", e.detectionSeconds, "hysteresis rounds + Route 53 interval × threshold + probe"],
+    ["DNS", e.dnsSeconds, "resolvers keep the old answer up to the record TTL"],
+    ["device side", e.deviceSeconds, "fail-over notice at once, else the next re-resolution"],
+    ["reconnect", e.reconnectSeconds, `${devices} devices at the account's connect rate`],
+  ];
+  return [
+    `Expected fail-over bounds for stack '${stack}' (${file}):`,
+    ...rows.map(([name, b, why]) => `  ${name.padEnd(12)} ${fmt(b).padStart(14)}   ${why}`),
+    `  ${"RTO".padEnd(12)} ${fmt(e.rtoSeconds).padStart(14)}`,
+    `  RPO          ${e.rpo}`,
+    "",
+  ].join("\n");
+}
+
+export function makeRtoCommand(deps: () => RtoCommandDeps = defaultDeps): RegisterCommand {
+  return (program: Command) => {
+    program
+      .command("rto")
+      .description("expected RTO and RPO bounds of a fail-over, from a stack's config")
+      .option("--stack <name>", "the stack whose Pulumi.<stack>.yaml to read", "global")
+      .option("--config <file>", "read this stack file instead of Pulumi.<stack>.yaml")
+      .option("--devices <n>", "devices that reconnect after fail-over (default 10000)")
+      .option("--json", "print one JSON document on stdout")
+      .action((options: { stack: string; config?: string; devices?: string; json?: boolean }) => {
+        if (!/^[A-Za-z0-9_.-]+$/.test(options.stack))
+          throw new UsageError(`--stack '${options.stack}' is not a stack name`);
+        const devices = parseDevices(options.devices);
+        const io = deps();
+        const file = options.config ?? path.join(io.cwd(), `Pulumi.${options.stack}.yaml`);
+        let text: string;
+        try {
+          text = io.readFile(file);
+        } catch {
+          throw new InputError(
+            options.config
+              ? `cannot read the config file ${file}`
+              : `no ${path.basename(file)} in ${io.cwd()}: run in the project folder or pass --config FILE`,
+          );
+        }
+        let config: DrConfig;
+        try {
+          config = parseConfig(readStackFile(text, file), { stack: options.stack, dryRun: true });
+        } catch (err) {
+          throw new InputError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        const estimate = estimateFromConfig(config, devices);
+        io.stdout(
+          options.json ? `${JSON.stringify(estimate)}\n` : formatText(options.stack, file, devices, estimate),
+        );
+      });
+  };
+}
+
+export const registerRto: RegisterCommand = makeRtoCommand();

@@ -1,0 +1,272 @@
+/**
+ * The AWS edges of the health path, written against injected clients so that the cores stay
+ * testable: SigV4 signing of cross-account calls, the override in an SSM parameter, hysteresis
+ * state in a DynamoDB item, replication lag and drift from CloudWatch, IoT data-plane publish.
+ */
+import type * as NodeCrypto from "node:crypto";
+import type { SignatureV4 as SignatureV4Class } from "@smithy/signature-v4";
+import type { StateStore, StoredRound, RequestSigner } from "./aggregator.js";
+import type { Clock, HttpTransport } from "./http.js";
+import { parseOverride, type HysteresisState, type OverrideMode, type Readiness } from "./policy.js";
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** SigV4 for `service` in `region` (`lambda` for function URLs, `ssm`, `iotdata`). */
+export function createSigV4Signer(deps: {
+  SignatureV4: typeof SignatureV4Class;
+  crypto: typeof NodeCrypto;
+  credentials: () => Promise<AwsCredentials>;
+  region: string;
+  service: string;
+}): RequestSigner {
+  const crypto = deps.crypto;
+  class Sha256 {
+    private readonly hash: NodeCrypto.Hash | NodeCrypto.Hmac;
+    constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+      this.hash =
+        secret === undefined ? crypto.createHash("sha256") : crypto.createHmac("sha256", toBuffer(secret));
+    }
+    update(data: string | ArrayBuffer | ArrayBufferView): void {
+      this.hash.update(toBuffer(data));
+    }
+    digest(): Promise<Uint8Array> {
+      return Promise.resolve(new Uint8Array(this.hash.digest()));
+    }
+  }
+  const signer = new deps.SignatureV4({
+    service: deps.service,
+    region: deps.region,
+    credentials: deps.credentials,
+    sha256: Sha256,
+  });
+  return async (request) => {
+    const url = new URL(request.url);
+    const query: Record<string, string> = {};
+    url.searchParams.forEach((value, key) => (query[key] = value));
+    const signed = await signer.sign({
+      method: request.method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      query,
+      headers: { ...(request.headers ?? {}), host: url.host },
+      ...(request.body !== undefined ? { body: request.body } : {}),
+    });
+    return { ...request, headers: signed.headers as Record<string, string> };
+  };
+}
+
+function toBuffer(data: string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}
+
+/** Credentials of the Lambda execution role, from the environment Lambda sets. */
+export function environmentCredentials(
+  env: Record<string, string | undefined>,
+): () => Promise<AwsCredentials> {
+  return async () => {
+    const accessKeyId = env.AWS_ACCESS_KEY_ID;
+    const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+    if (!accessKeyId || !secretAccessKey)
+      throw new Error("no AWS credentials in the environment (AWS_ACCESS_KEY_ID)");
+    return {
+      accessKeyId,
+      secretAccessKey,
+      ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+    };
+  };
+}
+
+/**
+ * Reads the override from an SSM String parameter (`automatic`, `force-healthy`,
+ * `force-unhealthy`); a missing parameter means automatic. Operators set it with
+ * `aws ssm put-parameter --overwrite`, no redeploy.
+ */
+export function ssmOverrideGetter(deps: {
+  transport: HttpTransport;
+  sign: RequestSigner;
+  /** `https://ssm.<region>.amazonaws.com` (or a loopback emulator). */
+  endpoint: string;
+  parameterName: string;
+}): (signal: AbortSignal) => Promise<OverrideMode> {
+  return async (signal) => {
+    const request = await deps.sign({
+      method: "POST",
+      url: `${deps.endpoint.replace(/\/$/, "")}/`,
+      headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AmazonSSM.GetParameter" },
+      body: JSON.stringify({ Name: deps.parameterName }),
+    });
+    const response = await deps.transport({ ...request, signal });
+    if (response.status === 400 && response.body.includes("ParameterNotFound")) return "automatic";
+    if (response.status !== 200) throw new Error(`SSM GetParameter answered HTTP ${response.status}`);
+    const parsed = JSON.parse(response.body) as { Parameter?: { Value?: string } };
+    return parseOverride(parsed.Parameter?.Value);
+  };
+}
+
+/** The two DynamoDB calls the state store makes (the SDK client's `send` wrapped by the adapter). */
+export interface DynamoItemApi {
+  getItem(
+    input: { TableName: string; Key: Record<string, { S: string }>; ConsistentRead: boolean },
+    signal: AbortSignal,
+  ): Promise<{ Item?: Record<string, { S?: string; N?: string; BOOL?: boolean }> }>;
+  /** Rejects with an error named ConditionalCheckFailedException when the condition fails. */
+  putItem(input: Record<string, unknown>, signal: AbortSignal): Promise<void>;
+}
+
+/** Hysteresis state of one region in one DynamoDB item, written with a compare-and-set on the round. */
+export function dynamoStateStore(deps: { api: DynamoItemApi; tableName: string; key: string }): StateStore {
+  const Key = { pk: { S: deps.key } };
+  return {
+    async get(signal) {
+      const { Item } = await deps.api.getItem(
+        { TableName: deps.tableName, Key, ConsistentRead: true },
+        signal,
+      );
+      if (!Item?.state?.S) return undefined;
+      return {
+        state: JSON.parse(Item.state.S) as HysteresisState,
+        healthy: Item.healthy?.BOOL === true,
+        body: Item.body?.S ?? "{}",
+      };
+    },
+    async put(next: StoredRound, expectedRound, signal) {
+      try {
+        await deps.api.putItem(
+          {
+            TableName: deps.tableName,
+            Item: {
+              ...Key,
+              round: { N: String(next.state.round) },
+              state: { S: JSON.stringify(next.state) },
+              healthy: { BOOL: next.healthy },
+              body: { S: next.body },
+            },
+            ...(expectedRound === undefined
+              ? { ConditionExpression: "attribute_not_exists(pk)" }
+              : {
+                  ConditionExpression: "#round = :expected",
+                  ExpressionAttributeNames: { "#round": "round" },
+                  ExpressionAttributeValues: { ":expected": { N: String(expectedRound) } },
+                }),
+          },
+          signal,
+        );
+        return true;
+      } catch (err) {
+        if (err instanceof Error && err.name === "ConditionalCheckFailedException") return false;
+        throw err;
+      }
+    },
+  };
+}
+
+/** CloudWatch GetMetricData as the readiness getter needs it. */
+export type GetMetricData = (
+  input: {
+    StartTime: Date;
+    EndTime: Date;
+    MetricDataQueries: Array<{
+      Id: string;
+      MetricStat: {
+        Metric: {
+          Namespace: string;
+          MetricName: string;
+          Dimensions?: Array<{ Name: string; Value: string }>;
+        };
+        Period: number;
+        Stat: string;
+      };
+    }>;
+  },
+  signal: AbortSignal,
+) => Promise<{ MetricDataResults?: Array<{ Id?: string; Values?: number[] }> }>;
+
+/** Replication lag (max of `ReplicationLagMs`) and drift (latest max of `DriftCount`) of the region. */
+export function cloudWatchReadinessGetter(deps: {
+  getMetricData: GetMetricData;
+  clock: Clock;
+  /** Namespace of the replication metrics; default `iot-dr`. */
+  namespace?: string;
+  /** Dimensions the replication functions publish with (e.g. `{ Region: "eu-west-1" }`). */
+  dimensions?: Record<string, string>;
+  /** How far back to look; default 300 s for lag, 3600 s for drift (the reconciler runs hourly). */
+  lagWindowSeconds?: number;
+  driftWindowSeconds?: number;
+}): (signal: AbortSignal) => Promise<Readiness> {
+  const namespace = deps.namespace ?? "iot-dr";
+  const Dimensions = Object.entries(deps.dimensions ?? {}).map(([Name, Value]) => ({ Name, Value }));
+  const lagWindow = deps.lagWindowSeconds ?? 300;
+  const driftWindow = deps.driftWindowSeconds ?? 3600;
+  return async (signal) => {
+    const now = deps.clock();
+    const metric = (MetricName: string) => ({
+      Namespace: namespace,
+      MetricName,
+      ...(Dimensions.length ? { Dimensions } : {}),
+    });
+    const result = await deps.getMetricData(
+      {
+        StartTime: new Date(now - driftWindow * 1000),
+        EndTime: new Date(now),
+        MetricDataQueries: [
+          { Id: "lag", MetricStat: { Metric: metric("ReplicationLagMs"), Period: 60, Stat: "Maximum" } },
+          { Id: "drift", MetricStat: { Metric: metric("DriftCount"), Period: 60, Stat: "Maximum" } },
+        ],
+      },
+      signal,
+    );
+    // Values come newest first; lag looks at its own (shorter) window only.
+    const values = (id: string) => result.MetricDataResults?.find((r) => r.Id === id)?.Values ?? [];
+    const lagPoints = values("lag").slice(0, Math.max(1, Math.ceil(lagWindow / 60)));
+    const drift = values("drift")[0];
+    return {
+      ...(lagPoints.length > 0 ? { lagMs: Math.max(...lagPoints) } : {}),
+      ...(drift !== undefined ? { drift } : {}),
+    };
+  };
+}
+
+/** Caches a getter's value for `ttlMs` so that every Route 53 request does not cost an API call. */
+export function cachedGetter<T>(
+  getter: (signal: AbortSignal) => Promise<T>,
+  ttlMs: number,
+  clock: Clock,
+): (signal: AbortSignal) => Promise<T> {
+  let cached: { value: T; at: number } | undefined;
+  return async (signal) => {
+    if (cached && clock() - cached.at < ttlMs) return cached.value;
+    const value = await getter(signal);
+    cached = { value, at: clock() };
+    return value;
+  };
+}
+
+/** Publishes one message through the IoT data plane (`POST /topics/<topic>?qos=1`), signed for `iotdata`. */
+export async function iotDataPublish(deps: {
+  transport: HttpTransport;
+  sign: RequestSigner;
+  /** `https://<prefix>-ats.iot.<region>.amazonaws.com` */
+  endpoint: string;
+  topic: string;
+  payload: string;
+  signal?: AbortSignal;
+}): Promise<void> {
+  const url = `${deps.endpoint.replace(/\/$/, "")}/topics/${encodeURIComponent(deps.topic)}?qos=1`;
+  const request = await deps.sign({
+    method: "POST",
+    url,
+    headers: { "content-type": "application/json" },
+    body: deps.payload,
+  });
+  const response = await deps.transport({ ...request, ...(deps.signal ? { signal: deps.signal } : {}) });
+  if (response.status < 200 || response.status > 299)
+    throw new Error(`IoT Publish to '${deps.topic}' answered HTTP ${response.status}`);
+}
