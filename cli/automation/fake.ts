@@ -1,0 +1,181 @@
+/**
+ * An in-memory StackWorkspace for tests (and for dry runs of tools built on the workspace).
+ * It keeps each stack's config and outputs, resolves stack references the way the programs do
+ * (through the `iot-dr:<stack>Stack` config), replays scripted engine events through the same
+ * mapping as the real workspace, fails where told, and journals every call in order.
+ */
+import type { EngineEvent } from "@pulumi/pulumi/automation";
+import { toProgressEvent } from "./events.js";
+import {
+  STACK_DEPENDENCIES,
+  STACK_NAMES,
+  qualifiedStackName,
+  referenceConfigKey,
+  type StackName,
+} from "./stacks.js";
+import type {
+  ChangeSummary,
+  OperationHooks,
+  StackHandle,
+  StackOutputs,
+  StackWorkspace,
+} from "./workspace.js";
+
+export type FakeOperation =
+  "select" | "setConfig" | "up" | "preview" | "previewRefresh" | "destroy" | "outputs";
+
+/** How one fake stack behaves. */
+export interface FakeStackScript {
+  /** The stack exists in the backend. Default: true. */
+  exists?: boolean;
+  /** Outputs the stack already has (it was deployed before). Default: none. */
+  outputs?: Record<string, unknown>;
+  /** Outputs an `up` produces. Default: `{ stackName: <qualified name> }`. */
+  upOutputs?: Record<string, unknown>;
+  /** Operations that fail, with the message of the thrown error. */
+  fail?: Partial<Record<FakeOperation, string>>;
+  /** Engine events an operation emits (recorded shapes), mapped as the real workspace maps them. */
+  events?: Partial<Record<FakeOperation, EngineEvent[]>>;
+  /** Output lines an operation prints. */
+  lines?: Partial<Record<FakeOperation, string[]>>;
+  /** Change summary an operation returns. Default: `{ same: 1 }`. */
+  changes?: Partial<Record<FakeOperation, ChangeSummary>>;
+}
+
+interface FakeStackState {
+  exists: boolean;
+  config: Record<string, string>;
+  outputs: Record<string, unknown>;
+}
+
+export class FakeStackWorkspace implements StackWorkspace {
+  readonly workDir = "/fake/iot-dr";
+  /** Every call, in order: `"up primary"`, `"setConfig secondary iot-dr:primaryStack=primary"`, ... */
+  readonly calls: string[] = [];
+  /** What each `up` read through its stack references: `referencesRead.secondary.primary` = outputs. */
+  readonly referencesRead: Partial<Record<StackName, Partial<Record<StackName, Record<string, unknown>>>>> =
+    {};
+  private readonly states: Record<StackName, FakeStackState>;
+
+  constructor(
+    private readonly scripts: Partial<Record<StackName, FakeStackScript>> = {},
+    readonly org: string | undefined = undefined,
+  ) {
+    this.states = Object.fromEntries(
+      STACK_NAMES.map((stack) => [
+        stack,
+        {
+          exists: scripts[stack]?.exists ?? true,
+          config: {},
+          outputs: { ...(scripts[stack]?.outputs ?? {}) },
+        },
+      ]),
+    ) as Record<StackName, FakeStackState>;
+  }
+
+  qualifiedName(stack: StackName): string {
+    return qualifiedStackName(stack, this.org);
+  }
+
+  /** The config a stack holds now. */
+  config(stack: StackName): Record<string, string> {
+    return { ...this.states[stack].config };
+  }
+
+  /** The outputs a stack holds now. */
+  outputsOf(stack: StackName): Record<string, unknown> {
+    return { ...this.states[stack].outputs };
+  }
+
+  /** Only the calls that change something (config, up, destroy). */
+  mutatingCalls(): string[] {
+    return this.calls.filter((call) => /^(setConfig|up|destroy|create) /.test(call));
+  }
+
+  async selectStack(stack: StackName, options: { create?: boolean } = {}): Promise<StackHandle> {
+    const state = this.states[stack];
+    this.calls.push(`${options.create && !state.exists ? "create" : "select"} ${stack}`);
+    const failure = this.scripts[stack]?.fail?.select;
+    if (failure) throw new Error(failure);
+    if (!state.exists) {
+      if (!options.create) throw new Error(`error: no stack named '${this.qualifiedName(stack)}' found`);
+      state.exists = true;
+    }
+    return new FakeStackHandle(this, stack, this.qualifiedName(stack), this.scripts[stack] ?? {}, state);
+  }
+
+  /** Resolves the references of `stack` as its program would, failing like a missing stack reference. */
+  resolveReferences(stack: StackName, config: Record<string, string>): void {
+    for (const dep of STACK_DEPENDENCIES[stack]) {
+      const name = config[referenceConfigKey(dep)];
+      if (name === undefined) {
+        throw new Error(`error: Missing required configuration variable '${referenceConfigKey(dep)}'`);
+      }
+      const target = STACK_NAMES.find((candidate) => this.qualifiedName(candidate) === name);
+      const outputs = target ? this.states[target].outputs : undefined;
+      if (!target || !outputs || Object.keys(outputs).length === 0) {
+        throw new Error(`error: stack reference '${name}' has no outputs: deploy it first`);
+      }
+      (this.referencesRead[stack] ??= {})[target] = { ...outputs };
+    }
+  }
+}
+
+class FakeStackHandle implements StackHandle {
+  constructor(
+    private readonly workspace: FakeStackWorkspace,
+    readonly stack: StackName,
+    readonly qualifiedName: string,
+    private readonly script: FakeStackScript,
+    private readonly state: FakeStackState,
+  ) {}
+
+  /** Journals the call, plays its lines and events, then fails if scripted to. */
+  private run(operation: FakeOperation, detail: string, hooks?: OperationHooks): ChangeSummary {
+    this.workspace.calls.push(`${operation} ${this.stack}${detail}`);
+    for (const line of this.script.lines?.[operation] ?? []) hooks?.onOutputLine?.(line);
+    for (const event of this.script.events?.[operation] ?? []) {
+      const progress = toProgressEvent(this.stack, event);
+      if (progress) hooks?.onProgress?.(progress);
+    }
+    const failure = this.script.fail?.[operation];
+    if (failure) throw new Error(failure);
+    return this.script.changes?.[operation] ?? { same: 1 };
+  }
+
+  async setConfig(key: string, value: string): Promise<void> {
+    this.run("setConfig", ` ${key}=${value}`);
+    this.state.config[key] = value;
+  }
+
+  async up(hooks?: OperationHooks): Promise<{ outputs: StackOutputs; changes: ChangeSummary }> {
+    const changes = this.run("up", "", hooks);
+    this.workspace.resolveReferences(this.stack, this.state.config);
+    this.state.outputs = { ...(this.script.upOutputs ?? { stackName: this.qualifiedName }) };
+    const outputs = Object.fromEntries(
+      Object.entries(this.state.outputs).map(([key, value]) => [key, { value, secret: false }]),
+    );
+    return { outputs, changes };
+  }
+
+  async preview(options: { refresh: boolean }, hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
+    return { changes: this.run("preview", options.refresh ? " --refresh" : "", hooks) };
+  }
+
+  async previewRefresh(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
+    return { changes: this.run("previewRefresh", "", hooks) };
+  }
+
+  async destroy(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
+    const changes = this.run("destroy", "", hooks);
+    this.state.outputs = {};
+    return { changes };
+  }
+
+  async outputs(): Promise<StackOutputs> {
+    this.run("outputs", "");
+    return Object.fromEntries(
+      Object.entries(this.state.outputs).map(([key, value]) => [key, { value, secret: false }]),
+    );
+  }
+}

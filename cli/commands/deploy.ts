@@ -1,0 +1,130 @@
+/**
+ * `iot-dr deploy`: `pulumi up` on the stacks in dependency order (primary → secondary → global),
+ * or `pulumi destroy` in reverse with --destroy, through the Automation API. Stops at the first
+ * failing stack and reports which stacks were deployed, failed and skipped.
+ */
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import type { RegisterCommand } from "./index.js";
+import {
+  checkSelection,
+  parseOrg,
+  parseStackList,
+  processIo,
+  runDeploy,
+  runOrder,
+  STACK_NAMES,
+  LocalStackWorkspace,
+  type CommandIo,
+  type DeployReport,
+  type StackWorkspace,
+} from "../automation/index.js";
+
+export interface AutomationCommandDeps {
+  /** Builds the workspace once the command line is valid. Default: the real LocalStackWorkspace. */
+  workspace: (options: { org?: string }) => StackWorkspace;
+  io: CommandIo;
+}
+
+export function defaultDeps(): AutomationCommandDeps {
+  return { workspace: (options) => new LocalStackWorkspace(options), io: processIo() };
+}
+
+interface DeployOptions {
+  stacks?: string;
+  destroy?: boolean;
+  yes?: boolean;
+  json?: boolean;
+  org?: string;
+}
+
+function formatChanges(changes: Record<string, number> | undefined): string {
+  if (!changes) return "";
+  return Object.entries(changes)
+    .filter(([, count]) => count > 0)
+    .map(([op, count]) => `${op} ${count}`)
+    .join(", ");
+}
+
+function formatReport(report: DeployReport): string {
+  const width = Math.max(...report.stacks.map((s) => s.stack.length));
+  const lines = report.stacks.map((s) => {
+    const detail = s.status === "failed" ? s.error : formatChanges(s.changes);
+    return `${s.stack.padEnd(width)}  ${s.status.padEnd(9)}  ${detail ?? ""}`.trimEnd();
+  });
+  const verdict =
+    report.failed === null
+      ? `${report.action}: ${report.succeeded.length} of ${report.order.length} stacks done`
+      : `${report.action}: stopped at ${report.failed}; ${report.skipped.length} skipped`;
+  return [...lines, verdict].join("\n") + "\n";
+}
+
+/** The JSON report: the finished stacks are listed under `deployed`, or `destroyed` for --destroy. */
+function toJson(report: DeployReport): Record<string, unknown> {
+  const { action, order, succeeded, failed, skipped, stacks } = report;
+  return {
+    action,
+    order,
+    [action === "destroy" ? "destroyed" : "deployed"]: succeeded,
+    failed,
+    skipped,
+    stacks,
+  };
+}
+
+/** Asks for confirmation when a person is there; refuses without --yes when nobody is. */
+async function confirmRun(io: CommandIo, order: string[], destroy: boolean, yes: boolean): Promise<boolean> {
+  if (yes) return true;
+  const what = destroy ? `destroy ${order.join(" → ")}` : `deploy ${order.join(" → ")}`;
+  if (!io.isInteractive()) {
+    throw new UsageError(
+      `refusing to ${what} without confirmation: this terminal is not interactive. ` +
+        `Pass --yes to ${destroy ? "destroy every resource of these stacks" : "run pulumi up"} unattended.`,
+    );
+  }
+  if (destroy) {
+    return io.confirm(
+      `This deletes every resource of ${order.join(", ")}. Type "destroy" to go on: `,
+      "destroy",
+    );
+  }
+  return io.confirm(`Run pulumi up on ${order.join(" → ")}? Type "yes" to go on: `, "yes");
+}
+
+export function makeDeployCommand(deps: () => AutomationCommandDeps = defaultDeps): RegisterCommand {
+  return (program: Command, setExitCode: (code: number) => void) => {
+    program
+      .command("deploy")
+      .description(
+        `pulumi up on the stacks in dependency order (${STACK_NAMES.join(" → ")}); --destroy runs destroy in reverse`,
+      )
+      .option("--stacks <list>", `comma-separated stacks (default: ${STACK_NAMES.join(",")})`)
+      .option("--destroy", "destroy the stacks instead, dependents first")
+      .option("--yes", "do not ask for confirmation (required when not on an interactive terminal)")
+      .option("--org <org>", "address the stacks as <org>/iot-dr/<stack> (Pulumi Cloud or a DIY backend)")
+      .option("--json", "print one JSON report on stdout; progress stays on stderr")
+      .action(async (options: DeployOptions) => {
+        const selected = parseStackList(options.stacks);
+        const org = parseOrg(options.org);
+        const action = options.destroy ? "destroy" : "deploy";
+        const order = runOrder(selected, action);
+        const { workspace: makeWorkspace, io } = deps();
+        const workspace = makeWorkspace(org ? { org } : {});
+        await checkSelection(workspace, selected, action);
+        if (!(await confirmRun(io, order, action === "destroy", Boolean(options.yes)))) {
+          io.stderr("iot-dr: not confirmed; nothing changed\n");
+          setExitCode(1);
+          return;
+        }
+        const report = await runDeploy(workspace, order, action, {
+          onStackStart: (stack, verb, detail) =>
+            io.stderr(`==> ${verb} ${workspace.qualifiedName(stack)}${detail ? ` (${detail})` : ""}\n`),
+          onOutputLine: (stack, line) => io.stderr(`[${stack}] ${line}\n`),
+        });
+        io.stdout(options.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : formatReport(report));
+        setExitCode(report.failed === null ? 0 : 1);
+      });
+  };
+}
+
+export const registerDeploy: RegisterCommand = makeDeployCommand();
