@@ -4,6 +4,8 @@
  *   const broker = await startBroker();                  // 127.0.0.1, free port
  *   const [a, b] = await startBrokerPair();              // 127.0.0.2:P and 127.0.0.3:P, one shared port P
  *   broker.connectedClients();                           // clients past CONNACK
+ *   broker.subscriberCount("dr/notice");                 // connected clients subscribed to that filter
+ *   broker.publish("dr/notice", '{"region":"b"}');      // publish from the broker side (QoS 1)
  *   await broker.disconnectAll();                        // server closes every connection, keeps listening
  *   await broker.kill();                                 // crash: RST every connection, stop listening
  *   await broker.stop();                                 // orderly shutdown (idempotent, also after kill)
@@ -37,6 +39,14 @@ export interface TestBroker {
   connectedClients(): number;
   /** Client ids connected right now. */
   clientIds(): string[];
+  /** Connected clients holding a subscription with exactly this topic filter (SUBSCRIBE processed). */
+  subscriberCount(topicFilter: string): number;
+  /** Publishes from the broker side to every matching subscriber; resolves once handed to them. */
+  publish(
+    topic: string,
+    payload: string | Buffer,
+    options?: { qos?: 0 | 1; retain?: boolean },
+  ): Promise<void>;
   /** Whether the listener accepts new connections. */
   listening(): boolean;
   /** The server closes every client connection (as IoT Core does on a forced disconnect); keeps listening. */
@@ -68,6 +78,17 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Tes
   const host = options.host ?? "127.0.0.1";
   assertLoopback(host);
   const aedes = await Aedes.createBroker();
+  // Keyed by connection, not client id: a reconnect under the same id must not lose the new set.
+  const subscriptions = new Map<object, Set<string>>();
+  aedes.on("subscribe", (subs, client) => {
+    const set = subscriptions.get(client) ?? new Set<string>();
+    for (const sub of subs) set.add(sub.topic);
+    subscriptions.set(client, set);
+  });
+  aedes.on("unsubscribe", (topics, client) => {
+    for (const topic of topics) subscriptions.get(client)?.delete(topic);
+  });
+  aedes.on("clientDisconnect", (client) => subscriptions.delete(client));
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
@@ -105,6 +126,22 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Tes
     aedes,
     connectedClients: () => aedes.connectedClients,
     clientIds: () => Object.keys((aedes as unknown as { clients: Record<string, unknown> }).clients),
+    subscriberCount: (topicFilter) =>
+      [...subscriptions.values()].filter((set) => set.has(topicFilter)).length,
+    publish: (topic, payload, publishOptions = {}) =>
+      new Promise<void>((resolve, reject) =>
+        aedes.publish(
+          {
+            cmd: "publish",
+            topic,
+            payload: typeof payload === "string" ? Buffer.from(payload) : payload,
+            qos: publishOptions.qos ?? 1,
+            retain: publishOptions.retain ?? false,
+            dup: false,
+          },
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      ),
     listening: () => isListening,
     async disconnectAll() {
       for (const socket of sockets) socket.end();

@@ -1,0 +1,56 @@
+/**
+ * Two local "regions" for device tests: brokers A (127.0.0.2) and B (127.0.0.3) on one port, and a
+ * DNS server answering ENDPOINT with A's address until a test flips it.
+ */
+import { FailoverClient, type FailoverClientOptions } from "../../device/client.js";
+import { startDnsServer, type TestDnsServer } from "../support/dns.js";
+import { startBrokerPair, type TestBroker } from "../support/mqtt.js";
+
+export const ENDPOINT = "iot.dr.example.test";
+
+export interface Regions {
+  a: TestBroker;
+  b: TestBroker;
+  dns: TestDnsServer;
+  clients: FailoverClient[];
+  /** A client on ENDPOINT through the test DNS server; stopped by close(). */
+  client(options?: Partial<FailoverClientOptions>): FailoverClient;
+  close(): Promise<void>;
+}
+
+export async function startRegions(ttlSeconds = 1): Promise<Regions> {
+  const [a, b] = await startBrokerPair();
+  const dns = await startDnsServer({ [ENDPOINT]: { addresses: [a.host], ttl: ttlSeconds } });
+  const clients: FailoverClient[] = [];
+  let n = 0;
+  return {
+    a,
+    b,
+    dns,
+    clients,
+    client(options = {}) {
+      const client = new FailoverClient({
+        endpoint: ENDPOINT,
+        clientId: `device-${++n}`,
+        port: a.port,
+        dnsServers: [dns.server],
+        ...options,
+      });
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.stop()));
+      await Promise.all([a.stop(), b.stop(), dns.stop()]);
+    },
+  };
+}
+
+/** Polls until `condition` holds; fails with `what` after timeoutMs. */
+export async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
