@@ -128,5 +128,9 @@ export function summarizeError(err: unknown): string {
   // Pulumi writes "error: ..." in lower case; "Error: ..." is the wrapped exception, not the cause.
   const errorLines = lines.filter((line) => /^error:/.test(line));
   const chosen = errorLines.length > 0 ? [...new Set(errorLines)].join("; ") : (lines[0] ?? "unknown error");
-  return chosen.length > 500 ? `${chosen.slice(0, 497)}...` : chosen;
+  const short = chosen.length > 500 ? `${chosen.slice(0, 497)}...` : chosen;
+  // The Automation API runs `pulumi version` first; ENOENT there means no CLI on PATH.
+  return /ENOENT/.test(short) && /pulumi/.test(short)
+    ? `the Pulumi CLI is not installed or not on PATH; install it (https://www.pulumi.com/docs/iac/download-install/) and retry (${short})`
+    : short;
 }

@@ -13,12 +13,13 @@ import {
   referenceConfigKey,
   type StackName,
 } from "./stacks.js";
-import type {
-  ChangeSummary,
-  OperationHooks,
-  StackHandle,
-  StackOutputs,
-  StackWorkspace,
+import {
+  StackNotFound,
+  type ChangeSummary,
+  type OperationHooks,
+  type StackHandle,
+  type StackOutputs,
+  type StackWorkspace,
 } from "./workspace.js";
 
 export type FakeOperation =
@@ -98,7 +99,7 @@ export class FakeStackWorkspace implements StackWorkspace {
     const failure = this.scripts[stack]?.fail?.select;
     if (failure) throw new Error(failure);
     if (!state.exists) {
-      if (!options.create) throw new Error(`error: no stack named '${this.qualifiedName(stack)}' found`);
+      if (!options.create) throw new StackNotFound(this.qualifiedName(stack));
       state.exists = true;
     }
     return new FakeStackHandle(this, stack, this.qualifiedName(stack), this.scripts[stack] ?? {}, state);

@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import {
   LocalWorkspace,
+  StackNotFoundError,
   type EngineEvent,
   type LocalProgramArgs,
   type LocalWorkspaceOptions,
@@ -15,12 +16,13 @@ import {
 } from "@pulumi/pulumi/automation";
 import { LineSplitter, toProgressEvent } from "./events.js";
 import { qualifiedStackName, type StackName } from "./stacks.js";
-import type {
-  ChangeSummary,
-  OperationHooks,
-  StackHandle,
-  StackOutputs,
-  StackWorkspace,
+import {
+  StackNotFound,
+  type ChangeSummary,
+  type OperationHooks,
+  type StackHandle,
+  type StackOutputs,
+  type StackWorkspace,
 } from "./workspace.js";
 
 /** The repository root: Pulumi.yaml and the Pulumi.<stack>.yaml files live here. */
@@ -165,9 +167,15 @@ export class LocalStackWorkspace implements StackWorkspace {
 
   async selectStack(stack: StackName, options: { create?: boolean } = {}): Promise<StackHandle> {
     const { args, opts } = this.programArgs(stack);
-    const automationStack = options.create
-      ? await this.automation.createOrSelectStack(args, opts)
-      : await this.automation.selectStack(args, opts);
+    let automationStack: AutomationStack;
+    try {
+      automationStack = options.create
+        ? await this.automation.createOrSelectStack(args, opts)
+        : await this.automation.selectStack(args, opts);
+    } catch (err) {
+      if (err instanceof StackNotFoundError) throw new StackNotFound(args.stackName);
+      throw err;
+    }
     return new LocalStackHandle(stack, args.stackName, automationStack);
   }
 }

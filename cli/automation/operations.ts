@@ -12,7 +12,13 @@ import {
   unselectedDependents,
   type StackName,
 } from "./stacks.js";
-import type { ChangeSummary, ProgressEvent, StackOutputs, StackWorkspace } from "./workspace.js";
+import {
+  StackNotFound,
+  type ChangeSummary,
+  type ProgressEvent,
+  type StackOutputs,
+  type StackWorkspace,
+} from "./workspace.js";
 
 /** Where progress goes while stacks run. */
 export interface RunHooks {
@@ -31,13 +37,20 @@ export function runOrder(selected: readonly StackName[], action: DeployAction): 
   return action === "destroy" ? ordered.reverse() : ordered;
 }
 
-/** Whether a stack has been deployed: it exists and its last `up` left outputs (every stack exports some). */
-async function deployedState(workspace: StackWorkspace, stack: StackName): Promise<string | undefined> {
+/**
+ * Why a stack does not count as deployed (it does not exist, or its last `up` left no outputs, while
+ * every stack of the project exports some), or undefined when it is deployed. A failure to ask
+ * (no CLI, no backend login) is not a usage error and propagates.
+ */
+async function notDeployedReason(workspace: StackWorkspace, stack: StackName): Promise<string | undefined> {
   try {
     const outputs = await (await workspace.selectStack(stack)).outputs();
     return Object.keys(outputs).length > 0 ? undefined : "has no outputs (never deployed)";
   } catch (err) {
-    return `cannot be selected (${summarizeError(err)})`;
+    if (err instanceof StackNotFound) return "does not exist";
+    throw new Error(`cannot read stack ${workspace.qualifiedName(stack)}: ${summarizeError(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -56,7 +69,7 @@ export async function checkSelection(
     const problems: string[] = [];
     const missing: StackName[] = [];
     for (const dep of unselectedDependencies(selected)) {
-      const reason = await deployedState(workspace, dep);
+      const reason = await notDeployedReason(workspace, dep);
       if (reason !== undefined) {
         missing.push(dep);
         const readers = selected.filter((stack) => STACK_DEPENDENCIES[stack].includes(dep));
@@ -74,7 +87,7 @@ export async function checkSelection(
   }
   const dangling: string[] = [];
   for (const dependent of unselectedDependents(selected)) {
-    if ((await deployedState(workspace, dependent)) === undefined) dangling.push(dependent);
+    if ((await notDeployedReason(workspace, dependent)) === undefined) dangling.push(dependent);
   }
   if (dangling.length > 0) {
     const fix = STACK_NAMES.filter((s) => selected.includes(s) || dangling.includes(s));

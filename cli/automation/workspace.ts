@@ -76,6 +76,14 @@ export interface StackHandle {
   outputs(): Promise<StackOutputs>;
 }
 
+/** Thrown by `selectStack` (without `create`) when the backend has no such stack. */
+export class StackNotFound extends Error {
+  override name = "StackNotFound";
+  constructor(readonly qualifiedName: string) {
+    super(`no stack named '${qualifiedName}' found`);
+  }
+}
+
 /** The project's stacks. */
 export interface StackWorkspace {
   /** The directory holding Pulumi.yaml and Pulumi.<stack>.yaml. */
@@ -84,6 +92,6 @@ export interface StackWorkspace {
   readonly org: string | undefined;
   /** The name the backend knows `stack` by. */
   qualifiedName(stack: StackName): string;
-  /** Selects an existing stack; with `create`, creates it first when it does not exist. */
+  /** Selects an existing stack (StackNotFound when there is none); with `create`, creates it first. */
   selectStack(stack: StackName, options?: { create?: boolean }): Promise<StackHandle>;
 }

@@ -110,7 +110,17 @@ export function makeDeployCommand(deps: () => AutomationCommandDeps = defaultDep
         const order = runOrder(selected, action);
         const { workspace: makeWorkspace, io } = deps();
         const workspace = makeWorkspace(org ? { org } : {});
-        await checkSelection(workspace, selected, action);
+        try {
+          await checkSelection(workspace, selected, action);
+        } catch (err) {
+          if (err instanceof UsageError) throw err;
+          // The stacks could not be read at all (no CLI, no backend login): nothing ran.
+          const error = err instanceof Error ? err.message : String(err);
+          io.stderr(`iot-dr: ${error}; nothing changed\n`);
+          if (options.json) io.stdout(`${JSON.stringify({ action, order, error }, null, 2)}\n`);
+          setExitCode(1);
+          return;
+        }
         if (!(await confirmRun(io, order, action === "destroy", Boolean(options.yes)))) {
           io.stderr("iot-dr: not confirmed; nothing changed\n");
           setExitCode(1);

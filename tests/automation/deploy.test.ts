@@ -183,8 +183,18 @@ describe("iot-dr deploy refuses bad command lines and changes nothing", () => {
       secondary: { exists: false },
     });
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('global reads "secondary", which is not selected and cannot be selected');
+    expect(run.stderr).toContain('global reads "secondary", which is not selected and does not exist');
     expect(run.stderr).toContain("--stacks secondary,global");
+    expect(run.workspace.mutatingCalls()).toEqual([]);
+  });
+
+  it("exits 1 without running anything when a dependency cannot be read at all", async () => {
+    const run = await deploy(["--stacks", "secondary", "--yes", "--json"], {
+      primary: { fail: { select: "Command failed with ENOENT: pulumi version" } },
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("cannot read stack primary: the Pulumi CLI is not installed or not on PATH");
+    expect(JSON.parse(run.stdout)).toMatchObject({ action: "deploy", order: ["secondary"] });
     expect(run.workspace.mutatingCalls()).toEqual([]);
   });
 

@@ -90,7 +90,7 @@ describe("iot-dr drift", () => {
   it("exits 1 when a stack does not exist, without creating it", async () => {
     const run = await drift(["--stacks", "global"], { global: { exists: false } });
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain("global: error: error: no stack named 'global' found");
+    expect(run.stdout).toContain("global: error: no stack named 'global' found");
     expect(run.workspace.calls).not.toContain("create global");
   });
 

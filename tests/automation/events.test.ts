@@ -110,9 +110,15 @@ describe("CLI output and errors become lines and messages", () => {
   });
 
   it("uses the first meaningful line when a failure has no error line", () => {
-    expect(summarizeError(new Error("code: -2\n stdout: \n stderr: spawn pulumi ENOENT\n"))).toBe(
-      "spawn pulumi ENOENT",
+    expect(summarizeError(new Error("code: 2\n stdout: \n stderr: panic: runtime error\n"))).toBe(
+      "panic: runtime error",
     );
     expect(summarizeError("plain")).toBe("plain");
+  });
+
+  it("says how to fix a missing Pulumi CLI", () => {
+    expect(summarizeError(new Error("Command failed with ENOENT: pulumi version"))).toMatch(
+      /^the Pulumi CLI is not installed or not on PATH; install it .* \(Command failed with ENOENT: pulumi version\)$/,
+    );
   });
 });

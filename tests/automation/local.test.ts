@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LocalWorkspace, type EngineEvent } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, StackNotFoundError, type EngineEvent } from "@pulumi/pulumi/automation";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   LocalStackWorkspace,
@@ -8,7 +8,7 @@ import {
   type AutomationEntry,
   type AutomationStack,
 } from "../../cli/automation/local.js";
-import type { ProgressEvent } from "../../cli/automation/workspace.js";
+import { StackNotFound, type ProgressEvent } from "../../cli/automation/workspace.js";
 import { refreshPreviewWithDrift, upWithFailure } from "./engine-events.js";
 
 interface StubCall {
@@ -113,6 +113,31 @@ describe("the real workspace over LocalWorkspace", () => {
     await workspace.selectStack("global", { create: true });
     expect(handle.qualifiedName).toBe("secondary");
     expect(selections).toEqual(["select secondary in /repo (opts.workDir /repo)", "createOrSelect global"]);
+  });
+
+  it("turns the Automation API's stack-not-found error into StackNotFound and passes other failures on", async () => {
+    // StackNotFoundError's constructor is internal to the Automation API: build one by its prototype.
+    const commandError = (stderr: string) =>
+      /no stack named/.test(stderr)
+        ? Object.assign(Object.create(StackNotFoundError.prototype) as Error, { message: stderr })
+        : new Error(`code: 255\n stderr: ${stderr}`);
+    const failing = (stderr: string): AutomationEntry => ({
+      selectStack: async () => {
+        throw commandError(stderr);
+      },
+      createOrSelectStack: async () => {
+        throw new Error("unused");
+      },
+    });
+    const missing = new LocalStackWorkspace({
+      org: "acme",
+      automation: failing("error: no stack named 'acme/iot-dr/global' found"),
+    });
+    await expect(missing.selectStack("global")).rejects.toEqual(new StackNotFound("acme/iot-dr/global"));
+    const loggedOut = new LocalStackWorkspace({
+      automation: failing("error: PULUMI_ACCESS_TOKEN must be set"),
+    });
+    await expect(loggedOut.selectStack("global")).rejects.toThrow(/PULUMI_ACCESS_TOKEN must be set/);
   });
 
   it("cuts up's output into lines, maps its engine events, returns outputs and changes", async () => {
