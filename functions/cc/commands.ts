@@ -1,0 +1,384 @@
+/**
+ * The four C&C commands against the IoT registry of the IoT services account. Onboarding is a
+ * saga: every step registers its undo, and a failure part-way runs the undos in reverse so no
+ * half-onboarded device remains. Each command returns the resource keys it touched so that the
+ * caller journals them into the ops table (IoT publishes no event for certificate and policy
+ * changes, DESIGN.md §3).
+ */
+import type { IotRegistryPort } from "../registry/iotPort.js";
+import { keys, type CertificateStatus } from "../registry/records.js";
+import type { Command, DecommissionCommand, OnboardCommand, StatusCommand } from "./validation.js";
+
+export interface Logger {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+export interface CommandDeps {
+  /** The IoT registry of the IoT services account (reached through the assumed role). */
+  iot: IotRegistryPort;
+  /** Names of the things a certificate is attached to (a certificate may be shared). */
+  listPrincipalThings(certificateId: string): Promise<string[]>;
+  sleep(ms: number): Promise<void>;
+  logger: Logger;
+}
+
+export interface CommandResult {
+  statusCode: number;
+  body: Record<string, unknown>;
+  /** Resource keys (records.ts) whose state the command changed, to be journaled. */
+  touched: string[];
+}
+
+/** A command refused before it changed anything (the registry is as it was). */
+export class CommandRejected extends Error {
+  override name = "CommandRejected";
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A command that failed while changing the registry. `compensated` says whether every change was
+ * undone; `touched` lists keys that may have changed (journal them so the table follows).
+ */
+export class CommandFailed extends Error {
+  override name = "CommandFailed";
+  constructor(
+    readonly step: string,
+    override readonly cause: unknown,
+    readonly compensated: boolean,
+    readonly touched: string[],
+    readonly leftovers: string[] = [],
+  ) {
+    super(
+      compensated
+        ? `step '${step}' failed (${errorName(cause)}); every earlier step was undone`
+        : `step '${step}' failed (${errorName(cause)}); could not undo: ${leftovers.join(", ") || "nothing to undo"}`,
+    );
+  }
+}
+
+export function errorName(err: unknown): string {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  const name = typeof e?.name === "string" ? e.name : "Error";
+  const message = typeof e?.message === "string" ? e.message : String(err);
+  return `${name}: ${message}`.slice(0, 300);
+}
+
+const isNamed = (err: unknown, ...names: string[]) =>
+  names.includes((err as { name?: string } | null)?.name ?? "");
+
+/** IoT applies detachments eventually: deletes right after them may conflict for a few seconds. */
+async function retryConflicts<T>(deps: CommandDeps, what: string, call: () => Promise<T>): Promise<T> {
+  const delays = [100, 200, 400, 800, 1600];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const retryable =
+        isNamed(err, "DeleteConflictException", "ThrottlingException") ||
+        (isNamed(err, "InvalidRequestException") && /attached/i.test(String((err as Error).message)));
+      if (!retryable || attempt >= delays.length) throw err;
+      deps.logger.warn("retrying after a conflict", { what, attempt, error: errorName(err) });
+      await deps.sleep(delays[attempt]!);
+    }
+  }
+}
+
+interface Step {
+  name: string;
+  undo?: () => Promise<void>;
+}
+
+/** Runs steps in order; on failure undoes the completed ones in reverse and throws CommandFailed. */
+class Saga {
+  private readonly done: Step[] = [];
+  constructor(
+    private readonly deps: CommandDeps,
+    private readonly touched: string[],
+  ) {}
+
+  async run<T>(name: string, action: () => Promise<T>, undo?: (value: T) => Promise<void>): Promise<T> {
+    let value: T;
+    try {
+      value = await action();
+    } catch (err) {
+      return this.compensate(name, err);
+    }
+    this.done.push({ name, ...(undo ? { undo: () => undo(value) } : {}) });
+    return value;
+  }
+
+  private async compensate(failedStep: string, cause: unknown): Promise<never> {
+    const leftovers: string[] = [];
+    for (const step of [...this.done].reverse()) {
+      if (!step.undo) continue;
+      try {
+        await retryConflicts(this.deps, `undo ${step.name}`, step.undo);
+      } catch (err) {
+        this.deps.logger.error("compensation failed", { step: step.name, error: errorName(err) });
+        leftovers.push(step.name);
+      }
+    }
+    this.deps.logger.warn("command compensated", { failedStep, error: errorName(cause), leftovers });
+    // A refusal discovered part-way (e.g. the certificate exists) is still a refusal once undone.
+    if (cause instanceof CommandRejected && leftovers.length === 0) throw cause;
+    throw new CommandFailed(failedStep, cause, leftovers.length === 0, this.touched, leftovers);
+  }
+}
+
+async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandResult> {
+  const { iot } = deps;
+  // Read-only checks first: a refused command changes nothing.
+  if (await iot.describeThing(c.thingName)) {
+    throw new CommandRejected(
+      409,
+      "ThingExists",
+      `thing '${c.thingName}' already exists; decommission it first or pick another name`,
+    );
+  }
+  if (c.thingTypeName) {
+    const type = await iot.describeThingType(c.thingTypeName);
+    if (!type)
+      throw new CommandRejected(
+        422,
+        "ThingTypeNotFound",
+        `thing type '${c.thingTypeName}' does not exist; create it first`,
+      );
+    if (type.deprecated)
+      throw new CommandRejected(
+        422,
+        "ThingTypeDeprecated",
+        `thing type '${c.thingTypeName}' is deprecated; new things cannot use it`,
+      );
+  }
+  for (const group of c.groups) {
+    if (!(await iot.describeThingGroup(group))) {
+      throw new CommandRejected(
+        422,
+        "ThingGroupNotFound",
+        `thing group '${group}' does not exist; create it first`,
+      );
+    }
+  }
+  if (!(await iot.getPolicy(c.policyName))) {
+    throw new CommandRejected(
+      422,
+      "PolicyNotFound",
+      `policy '${c.policyName}' is allowed but does not exist in the registry`,
+    );
+  }
+
+  const touched = [keys.thing(c.thingName), ...c.groups.map((g) => keys.membership(g, c.thingName))];
+  const saga = new Saga(deps, touched);
+  // Registered INACTIVE and activated last, so a half-onboarded certificate never connects.
+  const certificateId = await saga.run(
+    "registerCertificate",
+    async () => {
+      try {
+        return await iot.registerCertificateWithoutCA(c.certificatePem, "INACTIVE");
+      } catch (err) {
+        if (isNamed(err, "ResourceAlreadyExistsException")) {
+          throw new CommandRejected(
+            409,
+            "CertificateExists",
+            "this certificate is already registered; each device needs its own certificate",
+          );
+        }
+        throw err;
+      }
+    },
+    (id) => iot.deleteCertificate(id),
+  );
+  const cert = { type: "certificate" as const, certificateId };
+  touched.push(
+    keys.certificate(certificateId),
+    keys.policyTarget(c.policyName, cert),
+    keys.principal(c.thingName, certificateId),
+  );
+  await saga.run(
+    "createThing",
+    () =>
+      iot.createThing({
+        name: c.thingName,
+        ...(c.thingTypeName ? { thingTypeName: c.thingTypeName } : {}),
+        attributes: c.attributes,
+      }),
+    () => iot.deleteThing(c.thingName),
+  );
+  for (const group of c.groups) {
+    await saga.run(
+      `addThingToThingGroup ${group}`,
+      () => iot.addThingToThingGroup(group, c.thingName),
+      () => iot.removeThingFromThingGroup(group, c.thingName),
+    );
+  }
+  await saga.run(
+    "attachPolicy",
+    () => iot.attachPolicy(c.policyName, cert),
+    () => iot.detachPolicy(c.policyName, cert),
+  );
+  await saga.run(
+    "attachThingPrincipal",
+    () => iot.attachThingPrincipal(c.thingName, certificateId),
+    () => iot.detachThingPrincipal(c.thingName, certificateId),
+  );
+  await saga.run(
+    "activateCertificate",
+    () => iot.updateCertificate(certificateId, "ACTIVE"),
+    () => iot.updateCertificate(certificateId, "INACTIVE"),
+  );
+  return {
+    statusCode: 201,
+    touched,
+    body: {
+      command: "onboard",
+      thingName: c.thingName,
+      ...(c.thingTypeName ? { thingTypeName: c.thingTypeName } : {}),
+      groups: c.groups,
+      certificateId,
+      certificateStatus: "ACTIVE",
+      policyName: c.policyName,
+    },
+  };
+}
+
+async function changeStatus(c: StatusCommand, deps: CommandDeps): Promise<CommandResult> {
+  const { iot } = deps;
+  const target: CertificateStatus = c.command === "suspend" ? "INACTIVE" : "ACTIVE";
+  let ids: string[];
+  if (c.certificateId) {
+    ids = [c.certificateId];
+  } else {
+    if (!(await iot.describeThing(c.thingName!))) {
+      throw new CommandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
+    }
+    ids = await iot.listThingPrincipals(c.thingName!);
+    if (ids.length === 0)
+      throw new CommandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
+  }
+  const current = new Map<string, CertificateStatus>();
+  for (const id of ids) {
+    const d = await iot.describeCertificate(id);
+    if (!d) throw new CommandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
+    if (d.status === "REVOKED") {
+      throw new CommandRejected(
+        409,
+        "CertificateRevoked",
+        `certificate ${id} is REVOKED; a revoked certificate cannot be ${c.command}d`,
+      );
+    }
+    current.set(id, d.status);
+  }
+  const changed = ids.filter((id) => current.get(id) !== target);
+  const touched = changed.map((id) => keys.certificate(id));
+  const saga = new Saga(deps, touched);
+  for (const id of changed) {
+    const previous = current.get(id)!;
+    await saga.run(
+      `updateCertificate ${id}`,
+      () => iot.updateCertificate(id, target),
+      () => iot.updateCertificate(id, previous),
+    );
+  }
+  return {
+    statusCode: 200,
+    touched,
+    body: {
+      command: c.command,
+      ...(c.thingName ? { thingName: c.thingName } : {}),
+      certificates: ids.map((id) => ({ certificateId: id, previousStatus: current.get(id), status: target })),
+    },
+  };
+}
+
+/**
+ * Decommissioning cannot be undone (a deleted certificate cannot be restored), so it rolls
+ * forward: every step tolerates work already done and a retry with the same key finishes it.
+ */
+async function decommission(c: DecommissionCommand, deps: CommandDeps): Promise<CommandResult> {
+  const { iot } = deps;
+  const thing = await iot.describeThing(c.thingName);
+  if (!thing) throw new CommandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
+  const certificateIds = await iot.listThingPrincipals(c.thingName);
+  const groups = await iot.listThingGroupsForThing(c.thingName);
+  const plan: { certificateId: string; exclusive: boolean; policies: string[] }[] = [];
+  for (const certificateId of certificateIds) {
+    const others = (await deps.listPrincipalThings(certificateId)).filter((t) => t !== c.thingName);
+    const policies =
+      others.length === 0 ? await iot.listAttachedPolicies({ type: "certificate", certificateId }) : [];
+    plan.push({ certificateId, exclusive: others.length === 0, policies });
+  }
+
+  const touched: string[] = [keys.thing(c.thingName), ...groups.map((g) => keys.membership(g, c.thingName))];
+  for (const p of plan) {
+    touched.push(keys.principal(c.thingName, p.certificateId));
+    if (p.exclusive) {
+      touched.push(keys.certificate(p.certificateId));
+      for (const policy of p.policies)
+        touched.push(keys.policyTarget(policy, { type: "certificate", certificateId: p.certificateId }));
+    }
+  }
+  let step = "";
+  try {
+    for (const p of plan) {
+      const cert = { type: "certificate" as const, certificateId: p.certificateId };
+      step = `detachThingPrincipal ${p.certificateId}`;
+      await iot.detachThingPrincipal(c.thingName, p.certificateId);
+      if (!p.exclusive) continue; // shared with another thing: keep it active and attached there
+      for (const policy of p.policies) {
+        step = `detachPolicy ${policy}`;
+        await iot.detachPolicy(policy, cert);
+      }
+      step = `deactivateCertificate ${p.certificateId}`;
+      await iot.updateCertificate(p.certificateId, "INACTIVE");
+      step = `deleteCertificate ${p.certificateId}`;
+      await retryConflicts(deps, step, () => iot.deleteCertificate(p.certificateId));
+    }
+    for (const group of groups) {
+      step = `removeThingFromThingGroup ${group}`;
+      await iot.removeThingFromThingGroup(group, c.thingName);
+    }
+    step = "deleteThing";
+    await retryConflicts(deps, step, () => iot.deleteThing(c.thingName));
+  } catch (err) {
+    deps.logger.error("decommission stopped part-way", {
+      thingName: c.thingName,
+      step,
+      error: errorName(err),
+    });
+    throw new CommandFailed(step, err, false, touched, [
+      "decommission is rolled forward: retry with the same idempotency key",
+    ]);
+  }
+  return {
+    statusCode: 200,
+    touched,
+    body: {
+      command: "decommission",
+      thingName: c.thingName,
+      certificatesDeleted: plan.filter((p) => p.exclusive).map((p) => p.certificateId),
+      certificatesKept: plan.filter((p) => !p.exclusive).map((p) => p.certificateId),
+      groupsLeft: groups,
+    },
+  };
+}
+
+/** Runs a validated command. Throws CommandRejected (nothing changed) or CommandFailed. */
+export function runCommand(command: Command, deps: CommandDeps): Promise<CommandResult> {
+  switch (command.command) {
+    case "onboard":
+      return onboard(command, deps);
+    case "suspend":
+    case "resume":
+      return changeStatus(command, deps);
+    case "decommission":
+      return decommission(command, deps);
+  }
+}
