@@ -1,0 +1,106 @@
+/**
+ * Runs a stack's program in-process under Pulumi mocks — no cloud, no credentials, no Pulumi CLI —
+ * and returns the resource inventory. Used by `iot-dr plan`, the policy pack and the tests.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT, STACK_ROLES, type DrConfig } from "../../stacks/config.js";
+import { InputError } from "../errors.js";
+import { CANNED_INVOKES } from "./invokes.js";
+import { MockRecorder, type PlannedResource } from "./recorder.js";
+import { referencedStackOutputs } from "./references.js";
+import { readStackFile, stackFilePath, validateStackFile } from "./stackFile.js";
+
+export interface PlanResult {
+  stack: string;
+  config: DrConfig;
+  resources: PlannedResource[];
+  outputs: Record<string, unknown>;
+}
+
+export interface PlanOptions {
+  /** primary, secondary or global. */
+  stack: string;
+  /** Stack file to use instead of Pulumi.<stack>.yaml. */
+  configFile?: string;
+  /** Values that override the file's (`iot-dr:` keys without the prefix). */
+  overrides?: Record<string, unknown>;
+  /** Outputs of referenced stacks, replacing the mocked ones derived from config (tests). */
+  stackOutputs?: Record<string, Record<string, unknown>>;
+}
+
+function toConfigString(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** The resolved value of an output; rejects with the error of a failing apply. */
+async function settle<T>(value: pulumi.Input<T>): Promise<T> {
+  // `promise()` is the Output's own settlement, including the errors thrown inside apply.
+  const output = pulumi.output(value) as unknown as { promise(): Promise<T> };
+  return output.promise();
+}
+
+/** Plans one stack. Throws InputError for an unknown stack and ConfigError for bad config. */
+export async function planStack(options: PlanOptions): Promise<PlanResult> {
+  if (!(STACK_ROLES as readonly string[]).includes(options.stack)) {
+    throw new InputError(`unknown stack '${options.stack}': use one of ${STACK_ROLES.join(", ")}`);
+  }
+  const stackFile = readStackFile(stackFilePath(options.stack, options.configFile));
+  Object.assign(stackFile.values, options.overrides ?? {});
+  // Validate first: invalid config fails before any resource is registered.
+  const config = validateStackFile(stackFile, options.stack);
+
+  const recorder = new MockRecorder({
+    stackOutputs: options.stackOutputs ?? referencedStackOutputs(config),
+    invokes: CANNED_INVOKES,
+  });
+  await pulumi.runtime.setMocks(recorder, PROJECT, options.stack, true);
+  recorder.attach(pulumi.runtime.getMonitor());
+  const allConfig: Record<string, string> = {};
+  for (const [key, value] of Object.entries(stackFile.all)) allConfig[key] = toConfigString(value);
+  for (const [key, value] of Object.entries(options.overrides ?? {}))
+    allConfig[`${PROJECT}:${key}`] = toConfigString(value);
+  pulumi.runtime.setAllConfig(allConfig);
+
+  // The program's own modules are loaded here, after the mocks, as `pulumi up` would load index.ts.
+  const { loadConfig } = await import("../../stacks/config.js");
+  const { buildStack } = await import("../../stacks/index.js");
+  let outputs: Record<string, unknown> = {};
+  // An apply that throws in an output nobody exports surfaces as an unhandled rejection, as under `pulumi up`.
+  const failures: unknown[] = [];
+  const onRejection = (reason: unknown) => failures.push(reason);
+  process.on("unhandledRejection", onRejection);
+  try {
+    await pulumi.runtime.runInPulumiStack(async () => {
+      const exported = buildStack(loadConfig());
+      outputs = await settle(exported as pulumi.Input<Record<string, unknown>>);
+      return exported;
+    });
+    await pulumi.runtime.disconnect();
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off("unhandledRejection", onRejection);
+  }
+  if (failures.length > 0) throw failures[0];
+  if (recorder.errors.length > 0)
+    throw new Error(`plan of stack '${options.stack}' failed:\n- ${recorder.errors.join("\n- ")}`);
+  return { stack: options.stack, config, resources: recorder.resources, outputs };
+}
+
+/** Inputs for display: assets and archives summarised, secrets hidden. */
+export function displayInputs(
+  resource: Pick<PlannedResource, "inputs" | "secretInputs">,
+): Record<string, unknown> {
+  const inputs = { ...resource.inputs };
+  for (const key of resource.secretInputs ?? []) inputs[key] = "[secret]";
+  const show = (v: unknown): unknown => {
+    if (v === null || typeof v !== "object") return v;
+    if (pulumi.asset.Asset.isInstance(v)) return "<asset>";
+    if (pulumi.asset.Archive.isInstance(v)) {
+      const assets = (v as unknown as { assets?: Record<string, unknown> }).assets;
+      return { archive: assets ? Object.keys(assets).sort() : "<archive>" };
+    }
+    if (Array.isArray(v)) return v.map(show);
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, show(x)]));
+  };
+  return show(inputs) as Record<string, unknown>;
+}

@@ -1,0 +1,546 @@
+/**
+ * The stack's configuration, read once and validated before any resource is registered.
+ * Every key is declared in Pulumi.yaml (type, description, default); this module is the only
+ * reader of pulumi.Config. `parseConfig` is pure so the CLI can validate stack files offline.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+
+export const PROJECT = "iot-dr";
+
+export const STACK_ROLES = ["primary", "secondary", "global"] as const;
+export type StackRole = (typeof STACK_ROLES)[number];
+
+/** Regions where AWS IoT Core is available (commercial partition). */
+export const IOT_REGIONS = [
+  "us-east-1",
+  "us-east-2",
+  "us-west-1",
+  "us-west-2",
+  "ca-central-1",
+  "sa-east-1",
+  "eu-west-1",
+  "eu-west-2",
+  "eu-west-3",
+  "eu-central-1",
+  "eu-north-1",
+  "eu-south-1",
+  "me-central-1",
+  "me-south-1",
+  "ap-east-1",
+  "ap-south-1",
+  "ap-northeast-1",
+  "ap-northeast-2",
+  "ap-southeast-1",
+  "ap-southeast-2",
+] as const;
+
+export const ACCOUNTS = ["iot", "commandControl", "analytics", "sharedServices"] as const;
+export type AccountName = (typeof ACCOUNTS)[number];
+
+export const HEALTH_FACTORS = ["iotBroker", "applicationServices", "commandControl", "analytics"] as const;
+export type HealthFactor = (typeof HEALTH_FACTORS)[number];
+
+export interface AccountConfig {
+  /** 12-digit AWS account id. */
+  id: string;
+  /** Role to assume in the account; absent when the deploying credentials already act in it. */
+  roleArn?: string;
+}
+
+export interface DrConfig {
+  stack: string;
+  role: StackRole;
+  primaryRegion: string;
+  secondaryRegion: string;
+  accounts: Record<AccountName, AccountConfig>;
+  /** External id required by every assumed role (confused-deputy protection); a secret output under Pulumi. */
+  assumeRoleExternalId?: pulumi.Input<string>;
+  /** Fully qualified names of the stacks that `secondary` and `global` reference. */
+  primaryStack: string;
+  secondaryStack: string;
+  environment: string;
+  lambdaRuntime: "nodejs22.x" | "nodejs24.x";
+  logRetentionDays: number;
+  replication: {
+    batchSize: number;
+    batchWindowSeconds: number;
+    maxRetries: number;
+    maxRecordAgeSeconds: number;
+    tombstoneRetentionDays: number;
+    lagAlarmSeconds: number;
+    /** Calls per second per IoT API, overriding the AWS defaults. */
+    iotApiRates: Record<string, number>;
+  };
+  reconcile: { scheduleMinutes: number; repair: boolean };
+  health: {
+    checkIntervalSeconds: 10 | 30;
+    failureThreshold: number;
+    probeDeadlineMs: number;
+    failuresBeforeUnhealthy: number;
+    successesBeforeHealthy: number;
+    criticalFactors: HealthFactor[];
+    readinessMaxLagSeconds: number;
+    readinessMaxDrift: number;
+    routingMode: "endpoint" | "alarm";
+  };
+  dns: {
+    hostedZoneName: string;
+    hostedZoneId?: string;
+    deviceEndpointName: string;
+    commandControlApiName: string;
+    failoverRecordTtlSeconds: number;
+  };
+  devices: {
+    connectRatePerSecond: number;
+    reresolveSeconds: number;
+    failoverNoticeTopic: string;
+  };
+  notificationEmail?: string;
+  commandControl: { allowedPolicies: string[] };
+}
+
+/** The error raised for invalid configuration: one message naming the key, the problem and an example. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(
+    readonly key: string,
+    problem: string,
+    example: string,
+  ) {
+    super(
+      `Invalid config ${PROJECT}:${key}: ${problem}. Example: pulumi config set ${PROJECT}:${key} ${example}`,
+    );
+  }
+}
+
+/** Account ids the shipped example files use; accepted by previews and mocks, refused by `up`. */
+export function isPlaceholderAccountId(id: string): boolean {
+  return /^(\d)\1{11}$/.test(id) || id === "123456789012";
+}
+
+type Raw = Record<string, unknown>;
+
+const intIn = (key: string, min: number, max: number, example: number) => (v: unknown) => {
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(
+      key,
+      `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`,
+      String(example),
+    );
+  }
+  return n;
+};
+
+function bool(key: string) {
+  return (v: unknown) => {
+    if (v === true || v === "true") return true;
+    if (v === false || v === "false") return false;
+    throw new ConfigError(key, `must be true or false, got ${JSON.stringify(v)}`, "true");
+  };
+}
+
+function stringList(key: string, example: string) {
+  return (v: unknown): string[] => {
+    let value = v;
+    if (typeof v === "string") {
+      try {
+        value = JSON.parse(v);
+      } catch {
+        throw new ConfigError(
+          key,
+          `must be a list of strings, got ${JSON.stringify(v)}`,
+          `--path '${key}[0]' ${example}`,
+        );
+      }
+    }
+    const parsed = z.array(z.string().min(1)).safeParse(value);
+    if (!parsed.success) {
+      throw new ConfigError(
+        key,
+        `must be a list of strings, got ${JSON.stringify(v)}`,
+        `--path '${key}[0]' ${example}`,
+      );
+    }
+    return parsed.data;
+  };
+}
+
+function oneOf<T extends string>(key: string, values: readonly T[], example: T) {
+  return (v: unknown): T => {
+    if (typeof v !== "string" || !values.includes(v as T)) {
+      throw new ConfigError(key, `must be one of ${values.join(", ")}, got ${JSON.stringify(v)}`, example);
+    }
+    return v as T;
+  };
+}
+
+function region(key: string, example: string) {
+  return (v: unknown): string => {
+    if (typeof v !== "string" || v === "") throw new ConfigError(key, "is required (an AWS region)", example);
+    if (!(IOT_REGIONS as readonly string[]).includes(v)) {
+      throw new ConfigError(key, `'${v}' is not a region where AWS IoT Core is available`, example);
+    }
+    return v;
+  };
+}
+
+function accountId(key: string, example: string) {
+  return (v: unknown): string => {
+    if (v === undefined || v === "")
+      throw new ConfigError(key, "is required (the 12-digit AWS account id)", example);
+    const s = String(v);
+    if (!/^\d{12}$/.test(s))
+      throw new ConfigError(key, `must be a 12-digit AWS account id, got '${s}'`, example);
+    return s;
+  };
+}
+
+function optionalString(v: unknown): string | undefined {
+  return v === undefined || v === null || v === "" ? undefined : String(v);
+}
+
+/** Defaults, mirrored by the `default` fields of Pulumi.yaml (a test keeps them equal). */
+export const DEFAULTS = {
+  primaryRegion: "us-east-1",
+  secondaryRegion: "us-west-2",
+  primaryStack: "primary",
+  secondaryStack: "secondary",
+  environment: "production",
+  lambdaRuntime: "nodejs22.x",
+  logRetentionDays: 30,
+  replicationBatchSize: 100,
+  replicationBatchWindowSeconds: 1,
+  replicationMaxRetries: 3,
+  replicationMaxRecordAgeSeconds: 21600,
+  tombstoneRetentionDays: 30,
+  replicationLagAlarmSeconds: 60,
+  iotApiRates: [] as string[],
+  reconcileScheduleMinutes: 60,
+  reconcileRepair: false,
+  healthCheckIntervalSeconds: 10,
+  healthCheckFailureThreshold: 3,
+  healthProbeDeadlineMs: 1500,
+  healthFailuresBeforeUnhealthy: 2,
+  healthSuccessesBeforeHealthy: 3,
+  criticalFactors: [...HEALTH_FACTORS] as string[],
+  readinessMaxLagSeconds: 120,
+  readinessMaxDrift: 0,
+  healthRoutingMode: "endpoint",
+  hostedZoneName: "example.com",
+  deviceEndpointName: "devices",
+  commandControlApiName: "cc",
+  failoverRecordTtlSeconds: 60,
+  deviceConnectRatePerSecond: 500,
+  deviceReresolveSeconds: 30,
+  failoverNoticeTopic: "dr/failover/notice",
+  ccAllowedPolicies: ["iot-dr-device"] as string[],
+} as const;
+
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653];
+
+export interface ParseOptions {
+  /** The stack's name, e.g. "primary". */
+  stack: string;
+  /** True in previews and mocks: placeholder account ids are accepted then. */
+  dryRun: boolean;
+}
+
+/**
+ * Validates raw config values (strings as Pulumi stores them, or YAML values) into a DrConfig.
+ * Throws ConfigError naming the first invalid key.
+ */
+export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
+  const get = (key: string): unknown => {
+    const v = raw[key];
+    return v === undefined || v === null ? (DEFAULTS as Record<string, unknown>)[key] : v;
+  };
+
+  const role = oneOf("role", STACK_ROLES, "primary")(raw.role ?? options.stack);
+  const primaryRegion = region("primaryRegion", "us-east-1")(get("primaryRegion"));
+  const secondaryRegion = region("secondaryRegion", "us-west-2")(get("secondaryRegion"));
+  if (primaryRegion === secondaryRegion) {
+    throw new ConfigError(
+      "secondaryRegion",
+      `must differ from ${PROJECT}:primaryRegion (both are ${primaryRegion})`,
+      primaryRegion === "us-west-2" ? "us-east-1" : "us-west-2",
+    );
+  }
+
+  const examples: Record<AccountName, string> = {
+    iot: "111111111111",
+    commandControl: "222222222222",
+    analytics: "333333333333",
+    sharedServices: "444444444444",
+  };
+  const accounts = {} as Record<AccountName, AccountConfig>;
+  for (const name of ACCOUNTS) {
+    const idKey = `${name}AccountId`;
+    const id = accountId(idKey, examples[name])(raw[idKey]);
+    if (!options.dryRun && isPlaceholderAccountId(id)) {
+      throw new ConfigError(
+        idKey,
+        `'${id}' is the example placeholder; set your real account id before 'up'`,
+        "<your 12-digit account id>",
+      );
+    }
+    const roleKey = `${name}RoleArn`;
+    const roleArn = optionalString(raw[roleKey]);
+    if (roleArn !== undefined) {
+      const m = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]+$/.exec(roleArn);
+      if (!m) {
+        throw new ConfigError(
+          roleKey,
+          `must be an IAM role ARN, got '${roleArn}'`,
+          `arn:aws:iam::${id}:role/iot-dr-deployer`,
+        );
+      }
+      if (m[1] !== id) {
+        throw new ConfigError(
+          roleKey,
+          `names account ${m[1]} but ${PROJECT}:${idKey} is ${id}`,
+          `arn:aws:iam::${id}:role/iot-dr-deployer`,
+        );
+      }
+    }
+    accounts[name] = roleArn ? { id, roleArn } : { id };
+  }
+  const assumeRoleExternalId = optionalString(raw.assumeRoleExternalId);
+  if (ACCOUNTS.some((a) => accounts[a].roleArn) && !assumeRoleExternalId) {
+    throw new ConfigError(
+      "assumeRoleExternalId",
+      "is required when any <account>RoleArn is set (every assumed role demands an external id)",
+      "--secret <a long random string>",
+    );
+  }
+
+  const iotApiRates: Record<string, number> = {};
+  for (const entry of stringList("iotApiRates", "CreateThing=50")(get("iotApiRates"))) {
+    const m = /^([A-Z][A-Za-z]+)=(\d+(?:\.\d+)?)$/.exec(entry);
+    if (!m || Number(m[2]) <= 0) {
+      throw new ConfigError(
+        "iotApiRates",
+        `entry '${entry}' must look like <IotApiName>=<calls per second>`,
+        "--path 'iotApiRates[0]' CreateThing=50",
+      );
+    }
+    iotApiRates[m[1]] = Number(m[2]);
+  }
+
+  const logRetentionDays = intIn("logRetentionDays", 1, 3653, 30)(get("logRetentionDays"));
+  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) {
+    throw new ConfigError(
+      "logRetentionDays",
+      `must be one of CloudWatch's retention periods (${LOG_RETENTION_DAYS.join(", ")})`,
+      "30",
+    );
+  }
+
+  const interval = intIn("healthCheckIntervalSeconds", 10, 30, 10)(get("healthCheckIntervalSeconds"));
+  if (interval !== 10 && interval !== 30) {
+    throw new ConfigError(
+      "healthCheckIntervalSeconds",
+      `Route 53 checks every 10 or 30 seconds, got ${interval}`,
+      "10",
+    );
+  }
+  const criticalFactors = stringList("criticalFactors", "iotBroker")(get("criticalFactors"));
+  for (const f of criticalFactors) {
+    if (!(HEALTH_FACTORS as readonly string[]).includes(f)) {
+      throw new ConfigError(
+        "criticalFactors",
+        `unknown factor '${f}' (known: ${HEALTH_FACTORS.join(", ")})`,
+        "--path 'criticalFactors[0]' iotBroker",
+      );
+    }
+  }
+
+  const zoneName = String(get("hostedZoneName"));
+  if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?$/.test(zoneName)) {
+    throw new ConfigError(
+      "hostedZoneName",
+      `must be a DNS domain name, got '${zoneName}'`,
+      "iot.example.com",
+    );
+  }
+  const label = (key: string) => {
+    const v = String(get(key));
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v)) {
+      throw new ConfigError(
+        key,
+        `must be one DNS label (a-z, 0-9, '-'), got '${v}'`,
+        String((DEFAULTS as Record<string, unknown>)[key]),
+      );
+    }
+    return v;
+  };
+  const notificationEmail = optionalString(raw.notificationEmail);
+  if (notificationEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(notificationEmail)) {
+    throw new ConfigError(
+      "notificationEmail",
+      `must be an e-mail address, got '${notificationEmail}'`,
+      "oncall@example.com",
+    );
+  }
+  const topic = String(get("failoverNoticeTopic"));
+  if (topic === "" || /[#+]/.test(topic) || topic.startsWith("$")) {
+    throw new ConfigError(
+      "failoverNoticeTopic",
+      `must be a plain MQTT topic without wildcards or '$', got '${topic}'`,
+      "dr/failover/notice",
+    );
+  }
+
+  return {
+    stack: options.stack,
+    role,
+    primaryRegion,
+    secondaryRegion,
+    accounts,
+    assumeRoleExternalId,
+    primaryStack: String(get("primaryStack")),
+    secondaryStack: String(get("secondaryStack")),
+    environment: String(get("environment")),
+    lambdaRuntime: oneOf(
+      "lambdaRuntime",
+      ["nodejs22.x", "nodejs24.x"] as const,
+      "nodejs22.x",
+    )(get("lambdaRuntime")),
+    logRetentionDays,
+    replication: {
+      batchSize: intIn("replicationBatchSize", 1, 1000, 100)(get("replicationBatchSize")),
+      batchWindowSeconds: intIn(
+        "replicationBatchWindowSeconds",
+        0,
+        300,
+        1,
+      )(get("replicationBatchWindowSeconds")),
+      maxRetries: intIn("replicationMaxRetries", 0, 10, 3)(get("replicationMaxRetries")),
+      maxRecordAgeSeconds: intIn(
+        "replicationMaxRecordAgeSeconds",
+        60,
+        86400,
+        21600,
+      )(get("replicationMaxRecordAgeSeconds")),
+      tombstoneRetentionDays: intIn("tombstoneRetentionDays", 1, 365, 30)(get("tombstoneRetentionDays")),
+      lagAlarmSeconds: intIn("replicationLagAlarmSeconds", 1, 3600, 60)(get("replicationLagAlarmSeconds")),
+      iotApiRates,
+    },
+    reconcile: {
+      scheduleMinutes: intIn("reconcileScheduleMinutes", 5, 1440, 60)(get("reconcileScheduleMinutes")),
+      repair: bool("reconcileRepair")(get("reconcileRepair")),
+    },
+    health: {
+      checkIntervalSeconds: interval,
+      failureThreshold: intIn("healthCheckFailureThreshold", 1, 10, 3)(get("healthCheckFailureThreshold")),
+      probeDeadlineMs: intIn("healthProbeDeadlineMs", 200, 1800, 1500)(get("healthProbeDeadlineMs")),
+      failuresBeforeUnhealthy: intIn(
+        "healthFailuresBeforeUnhealthy",
+        1,
+        10,
+        2,
+      )(get("healthFailuresBeforeUnhealthy")),
+      successesBeforeHealthy: intIn(
+        "healthSuccessesBeforeHealthy",
+        1,
+        10,
+        3,
+      )(get("healthSuccessesBeforeHealthy")),
+      criticalFactors: criticalFactors as HealthFactor[],
+      readinessMaxLagSeconds: intIn("readinessMaxLagSeconds", 1, 86400, 120)(get("readinessMaxLagSeconds")),
+      readinessMaxDrift: intIn("readinessMaxDrift", 0, 1_000_000, 0)(get("readinessMaxDrift")),
+      routingMode: oneOf(
+        "healthRoutingMode",
+        ["endpoint", "alarm"] as const,
+        "endpoint",
+      )(get("healthRoutingMode")),
+    },
+    dns: {
+      hostedZoneName: zoneName.replace(/\.$/, ""),
+      hostedZoneId: optionalString(raw.hostedZoneId),
+      deviceEndpointName: label("deviceEndpointName"),
+      commandControlApiName: label("commandControlApiName"),
+      failoverRecordTtlSeconds: intIn(
+        "failoverRecordTtlSeconds",
+        1,
+        3600,
+        60,
+      )(get("failoverRecordTtlSeconds")),
+    },
+    devices: {
+      connectRatePerSecond: intIn(
+        "deviceConnectRatePerSecond",
+        1,
+        100_000,
+        500,
+      )(get("deviceConnectRatePerSecond")),
+      reresolveSeconds: intIn("deviceReresolveSeconds", 1, 3600, 30)(get("deviceReresolveSeconds")),
+      failoverNoticeTopic: topic,
+    },
+    notificationEmail,
+    commandControl: {
+      allowedPolicies: stringList("ccAllowedPolicies", "iot-dr-device")(get("ccAllowedPolicies")),
+    },
+  };
+}
+
+/** Every key parseConfig reads; `pulumi config` keys outside this list are reported as unknown. */
+export const CONFIG_KEYS = [
+  "role",
+  "primaryRegion",
+  "secondaryRegion",
+  ...ACCOUNTS.flatMap((a) => [`${a}AccountId`, `${a}RoleArn`]),
+  "assumeRoleExternalId",
+  "hostedZoneId",
+  "notificationEmail",
+  ...Object.keys(DEFAULTS).filter((k) => !["primaryRegion", "secondaryRegion"].includes(k)),
+];
+
+/** Reads the running stack's config once. Throws ConfigError before any resource is registered. */
+export function loadConfig(): DrConfig {
+  const prefix = `${PROJECT}:`;
+  checkKnownKeys(
+    Object.keys(pulumi.runtime.allConfig())
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length)),
+  );
+  const cfg = new pulumi.Config(PROJECT);
+  const raw: Raw = {};
+  for (const key of CONFIG_KEYS) {
+    if (key === "assumeRoleExternalId") continue;
+    const v = cfg.get(key);
+    if (v !== undefined) raw[key] = v;
+  }
+  const externalId = cfg.getSecret("assumeRoleExternalId");
+  if (externalId !== undefined) raw.assumeRoleExternalId = "<secret>";
+  const config = parseConfig(raw, { stack: pulumi.getStack(), dryRun: pulumi.runtime.isDryRun() });
+  return { ...config, assumeRoleExternalId: externalId };
+}
+
+/** Throws ConfigError for a key of this project that no part of the program reads (usually a typo). */
+export function checkKnownKeys(keys: Iterable<string>): void {
+  for (const key of keys) {
+    if (!CONFIG_KEYS.includes(key)) {
+      const close = CONFIG_KEYS.find(
+        (k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2,
+      );
+      throw new ConfigError(
+        key,
+        `is not a known key${close ? ` (did you mean ${PROJECT}:${close}?)` : ""}; see Pulumi.yaml`,
+        close ? `${close} <value>` : "<a key from Pulumi.yaml>",
+      );
+    }
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length];
+}

@@ -1,0 +1,62 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+
+function iotDr(...args: string[]) {
+  const run = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "cli/main.ts"), ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+describe("iot-dr plan", () => {
+  it.each(["primary", "secondary", "global"])(
+    "prints the %s stack's inventory as one JSON document from the shipped config",
+    (stack) => {
+      const run = iotDr("plan", "--stack", stack, "--json");
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      const doc = JSON.parse(run.stdout) as {
+        stack: string;
+        resources: { type: string; name: string; parent?: string; inputs: object }[];
+      };
+      expect(doc.stack).toBe(stack);
+      expect(doc.resources.length).toBeGreaterThan(5);
+      for (const r of doc.resources) {
+        expect(typeof r.type).toBe("string");
+        expect(typeof r.name).toBe("string");
+        expect(typeof r.inputs).toBe("object");
+      }
+      // children name their component parent
+      const topic = doc.resources.find((r) => r.type === "aws:sns/topic:Topic");
+      expect(topic?.parent).toBeTruthy();
+    },
+  );
+
+  it("exits 1 with the config message on stderr for bad config, printing nothing on stdout", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-plan-"));
+    const file = path.join(dir, "Pulumi.bad.yaml");
+    const text = fs
+      .readFileSync(path.join(ROOT, "Pulumi.primary.yaml"), "utf8")
+      .replace("iot-dr:secondaryRegion: us-west-2", "iot-dr:secondaryRegion: us-east-1");
+    fs.writeFileSync(file, text);
+    const run = iotDr("plan", "--stack", "primary", "--config", file, "--json");
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toContain(
+      "Invalid config iot-dr:secondaryRegion: must differ from iot-dr:primaryRegion",
+    );
+  });
+
+  it("exits 2 on usage errors", () => {
+    expect(iotDr("plan", "--stack", "tertiary").code).toBe(2);
+    expect(iotDr("plan").code).toBe(2);
+    expect(iotDr("no-such-command").code).toBe(2);
+  });
+});

@@ -1,0 +1,152 @@
+import * as fs from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { checkKnownKeys, ConfigError, CONFIG_KEYS, DEFAULTS, parseConfig } from "../../stacks/config.js";
+
+const valid = {
+  role: "primary",
+  primaryRegion: "us-east-1",
+  secondaryRegion: "us-west-2",
+  iotAccountId: "111111111111",
+  commandControlAccountId: "222222222222",
+  analyticsAccountId: "333333333333",
+  sharedServicesAccountId: "444444444444",
+};
+
+function errorOf(raw: Record<string, unknown>, dryRun = true): ConfigError {
+  try {
+    parseConfig(raw, { stack: String(raw.role ?? "primary"), dryRun });
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("stack configuration", () => {
+  it("accepts the shipped example values in previews and fills every default", () => {
+    const config = parseConfig(valid, { stack: "primary", dryRun: true });
+    expect(config.accounts.iot).toEqual({ id: "111111111111" });
+    expect(config.replication.batchSize).toBe(100);
+    expect(config.health.checkIntervalSeconds).toBe(10);
+    expect(config.health.criticalFactors).toEqual([
+      "iotBroker",
+      "applicationServices",
+      "commandControl",
+      "analytics",
+    ]);
+    expect(config.dns.failoverRecordTtlSeconds).toBe(60);
+  });
+
+  it.each([
+    [{ ...valid, iotAccountId: undefined }, "iot-dr:iotAccountId", "is required", "111111111111"],
+    [{ ...valid, analyticsAccountId: "12345" }, "iot-dr:analyticsAccountId", "12-digit", "333333333333"],
+    [
+      { ...valid, secondaryRegion: "us-east-1" },
+      "iot-dr:secondaryRegion",
+      "must differ from iot-dr:primaryRegion",
+      "us-west-2",
+    ],
+    [
+      { ...valid, primaryRegion: "mars-north-1" },
+      "iot-dr:primaryRegion",
+      "not a region where AWS IoT Core is available",
+      "us-east-1",
+    ],
+    [{ ...valid, failoverRecordTtlSeconds: "0" }, "iot-dr:failoverRecordTtlSeconds", "from 1 to 3600", "60"],
+    [
+      { ...valid, failoverRecordTtlSeconds: 86400 },
+      "iot-dr:failoverRecordTtlSeconds",
+      "from 1 to 3600",
+      "60",
+    ],
+    [{ ...valid, healthCheckIntervalSeconds: "20" }, "iot-dr:healthCheckIntervalSeconds", "10 or 30", "10"],
+    [{ ...valid, healthCheckIntervalSeconds: 5 }, "iot-dr:healthCheckIntervalSeconds", "from 10 to 30", "10"],
+    [
+      { ...valid, healthCheckFailureThreshold: 11 },
+      "iot-dr:healthCheckFailureThreshold",
+      "from 1 to 10",
+      "3",
+    ],
+    [{ ...valid, role: "tertiary" }, "iot-dr:role", "must be one of primary, secondary, global", "primary"],
+    [
+      { ...valid, iotRoleArn: "arn:aws:iam::111111111111:role/deployer" },
+      "iot-dr:assumeRoleExternalId",
+      "is required when",
+      "--secret",
+    ],
+    [
+      { ...valid, iotRoleArn: "arn:aws:iam::999999999999:role/deployer", assumeRoleExternalId: "x" },
+      "iot-dr:iotRoleArn",
+      "names account 999999999999",
+      "arn:aws:iam::111111111111:role/iot-dr-deployer",
+    ],
+    [
+      { ...valid, criticalFactors: '["iotBroker","weather"]' },
+      "iot-dr:criticalFactors",
+      "unknown factor 'weather'",
+      "iotBroker",
+    ],
+    [
+      { ...valid, iotApiRates: ["CreateThing=fast"] },
+      "iot-dr:iotApiRates",
+      "<IotApiName>=<calls per second>",
+      "CreateThing=50",
+    ],
+    [{ ...valid, logRetentionDays: 8 }, "iot-dr:logRetentionDays", "retention periods", "30"],
+    [
+      { ...valid, hostedZoneName: "not a domain" },
+      "iot-dr:hostedZoneName",
+      "DNS domain name",
+      "iot.example.com",
+    ],
+    [
+      { ...valid, failoverNoticeTopic: "dr/#" },
+      "iot-dr:failoverNoticeTopic",
+      "without wildcards",
+      "dr/failover/notice",
+    ],
+  ])(
+    "refuses %o with one message naming the key, the problem and an example",
+    (raw, key, problem, example) => {
+      const err = errorOf(raw);
+      expect(err.message).toContain(`Invalid config ${key}:`);
+      expect(err.message).toContain(problem);
+      expect(err.message).toContain(`Example: pulumi config set ${key} `);
+      expect(err.message).toContain(example);
+    },
+  );
+
+  it("accepts placeholder account ids in previews but refuses them in `up`", () => {
+    expect(() => parseConfig(valid, { stack: "primary", dryRun: true })).not.toThrow();
+    const err = errorOf(valid, false);
+    expect(err.message).toContain("iot-dr:iotAccountId");
+    expect(err.message).toContain("placeholder");
+    const real = {
+      ...valid,
+      iotAccountId: "518293746501",
+      commandControlAccountId: "518293746502",
+      analyticsAccountId: "518293746503",
+      sharedServicesAccountId: "518293746504",
+    };
+    expect(parseConfig(real, { stack: "primary", dryRun: false }).accounts.iot.id).toBe("518293746501");
+  });
+
+  it("names a misspelt key and suggests the known one", () => {
+    expect(() => checkKnownKeys(["primaryRegon"])).toThrow(
+      /iot-dr:primaryRegon: is not a known key \(did you mean iot-dr:primaryRegion\?\)/,
+    );
+  });
+
+  it("declares every key in Pulumi.yaml with a description, and the same defaults as the code", () => {
+    const project = parseYaml(fs.readFileSync("Pulumi.yaml", "utf8")) as {
+      config: Record<string, { type: string; description: string; default?: unknown }>;
+    };
+    expect(Object.keys(project.config).sort()).toEqual([...CONFIG_KEYS].sort());
+    for (const [key, decl] of Object.entries(project.config)) {
+      expect(decl.description, key).toBeTruthy();
+      expect(["string", "integer", "boolean", "array"], key).toContain(decl.type);
+      expect(decl.default, key).toEqual((DEFAULTS as Record<string, unknown>)[key]);
+    }
+  });
+});
