@@ -306,3 +306,118 @@ export function fromItem(item: Record<string, unknown>): RegistryRecord {
     capturedAt: Number(item.capturedAt),
   };
 }
+
+/** True for the pk of a record item; the ops table also holds other items (e.g. `applied#` markers). */
+export function isRecordKey(pk: string): boolean {
+  const kind = pk.split("#", 1)[0];
+  return (RESOURCE_KINDS as readonly string[]).includes(kind) && pk.includes("#");
+}
+
+/** A short, stable hash of a desired state (or tombstone), for markers; 53-bit cyrb53 over canonical JSON. */
+export function stateHash(state: DesiredState | null): string {
+  const s = canonicalJson(state);
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const isStringMap = (v: unknown): v is Record<string, string> =>
+  isObject(v) && Object.values(v).every((x) => typeof x === "string");
+
+function stateProblem(kind: ResourceKind, s: Record<string, unknown>): string | undefined {
+  const str = (k: string) =>
+    typeof s[k] === "string" && s[k] !== "" ? undefined : `'${k}' must be a non-empty string`;
+  const optStr = (k: string) =>
+    s[k] === undefined || typeof s[k] === "string" ? undefined : `'${k}' must be a string`;
+  switch (kind) {
+    case "thingType":
+      return (
+        str("name") ??
+        optStr("description") ??
+        (Array.isArray(s.searchableAttributes) && s.searchableAttributes.every((a) => typeof a === "string")
+          ? undefined
+          : "'searchableAttributes' must be an array of strings") ??
+        (typeof s.deprecated === "boolean" ? undefined : "'deprecated' must be a boolean")
+      );
+    case "thingGroup":
+      return (
+        str("name") ??
+        optStr("parentGroupName") ??
+        optStr("description") ??
+        (isStringMap(s.attributes) ? undefined : "'attributes' must be an object of strings")
+      );
+    case "policy":
+      return str("name") ?? str("document");
+    case "certificate":
+      return (
+        str("certificateId") ??
+        str("pem") ??
+        (["ACTIVE", "INACTIVE", "REVOKED"].includes(String(s.status))
+          ? undefined
+          : "'status' must be ACTIVE, INACTIVE or REVOKED")
+      );
+    case "thing":
+      return (
+        str("name") ??
+        optStr("thingTypeName") ??
+        (isStringMap(s.attributes) ? undefined : "'attributes' must be an object of strings")
+      );
+    case "membership":
+      return str("groupName") ?? str("thingName");
+    case "principal":
+      return str("thingName") ?? str("certificateId");
+    case "policyTarget": {
+      const t = s.target;
+      if (!isObject(t)) return "'target' must be an object";
+      return (
+        str("policyName") ??
+        (t.type === "certificate" && typeof t.certificateId === "string"
+          ? undefined
+          : t.type === "thingGroup" && typeof t.groupName === "string"
+            ? undefined
+            : "'target' must be {type:'certificate',certificateId} or {type:'thingGroup',groupName}")
+      );
+    }
+  }
+}
+
+/**
+ * Checks that a value is a well-formed record whose key matches its state; returns it typed, or
+ * throws an Error naming the first problem (callers wrap it in their own error type).
+ */
+export function validateRecord(value: unknown): RegistryRecord {
+  if (!isObject(value)) throw new Error("a record must be a JSON object");
+  const { key, kind, state, version, origin, capturedAt } = value;
+  if (typeof key !== "string") throw new Error("record has no string 'key'");
+  const keyKind = kindOfKey(key);
+  if (kind !== keyKind) throw new Error(`record '${key}' has kind '${String(kind)}', expected '${keyKind}'`);
+  if (!isObject(version)) throw new Error(`record '${key}' has no 'version' object`);
+  versionKey(version as unknown as Version);
+  if (
+    typeof version.eventId !== "string" ||
+    version.eventId === "" ||
+    typeof version.region !== "string" ||
+    version.region === ""
+  )
+    throw new Error(`record '${key}' has a version without 'eventId' or 'region'`);
+  if (typeof origin !== "string" || origin === "") throw new Error(`record '${key}' has no 'origin' region`);
+  if (typeof capturedAt !== "number" || !Number.isFinite(capturedAt))
+    throw new Error(`record '${key}' has no numeric 'capturedAt'`);
+  if (state !== null) {
+    if (!isObject(state)) throw new Error(`record '${key}' has a 'state' that is neither an object nor null`);
+    const problem = stateProblem(keyKind, state);
+    if (problem) throw new Error(`record '${key}': state ${problem}`);
+    const expected = keyOf(keyKind, state as unknown as StateByKind[typeof keyKind]);
+    if (expected !== key) throw new Error(`record '${key}' holds the state of '${expected}'`);
+  }
+  return value as unknown as RegistryRecord;
+}

@@ -1,0 +1,533 @@
+/**
+ * The narrow view of the IoT registry API that capture and replay use, in the record model's own
+ * terms (names and certificate ids, not ARNs). `describe*`/`get*` return null for a missing
+ * resource; deletes of a missing resource succeed (AWS semantics; moto errors, the adapter hides it).
+ */
+import type * as IotSdk from "@aws-sdk/client-iot";
+import type { CertificateStatus, PolicyTargetRef } from "./records.js";
+
+export interface ThingDescription {
+  name: string;
+  thingTypeName?: string;
+  attributes: Record<string, string>;
+}
+export interface ThingTypeDescription {
+  name: string;
+  description?: string;
+  searchableAttributes: string[];
+  deprecated: boolean;
+}
+export interface ThingGroupDescription {
+  name: string;
+  parentGroupName?: string;
+  description?: string;
+  attributes: Record<string, string>;
+}
+export interface CertificateDescription {
+  certificateId: string;
+  pem: string;
+  status: CertificateStatus;
+}
+export interface PolicyDescription {
+  name: string;
+  /** Document of the default version. */
+  document: string;
+  defaultVersionId: string;
+}
+export interface PolicyVersionInfo {
+  versionId: string;
+  isDefault: boolean;
+}
+
+export interface IotRegistryPort {
+  describeThing(name: string): Promise<ThingDescription | null>;
+  createThing(thing: ThingDescription): Promise<void>;
+  /** Sets the type (or removes it when absent) and attributes to exactly the given ones. */
+  updateThing(
+    thing: ThingDescription,
+    current: Pick<ThingDescription, "attributes" | "thingTypeName">,
+  ): Promise<void>;
+  deleteThing(name: string): Promise<void>;
+
+  describeThingType(name: string): Promise<ThingTypeDescription | null>;
+  createThingType(type: ThingTypeDescription): Promise<void>;
+  deprecateThingType(name: string, undo: boolean): Promise<void>;
+  deleteThingType(name: string): Promise<void>;
+
+  describeThingGroup(name: string): Promise<ThingGroupDescription | null>;
+  createThingGroup(group: ThingGroupDescription): Promise<void>;
+  updateThingGroup(
+    group: ThingGroupDescription,
+    current: Pick<ThingGroupDescription, "attributes">,
+  ): Promise<void>;
+  deleteThingGroup(name: string): Promise<void>;
+  /** Direct children of a group. */
+  listChildGroups(name: string): Promise<string[]>;
+
+  /** Names of the static groups the thing is in; empty when the thing does not exist. */
+  listThingGroupsForThing(thingName: string): Promise<string[]>;
+  addThingToThingGroup(groupName: string, thingName: string): Promise<void>;
+  removeThingFromThingGroup(groupName: string, thingName: string): Promise<void>;
+
+  describeCertificate(certificateId: string): Promise<CertificateDescription | null>;
+  /** Registers a PEM without a CA; returns the certificate id IoT computed. */
+  registerCertificateWithoutCA(pem: string, status: CertificateStatus): Promise<string>;
+  updateCertificate(certificateId: string, status: CertificateStatus): Promise<void>;
+  deleteCertificate(certificateId: string): Promise<void>;
+
+  getPolicy(name: string): Promise<PolicyDescription | null>;
+  createPolicy(name: string, document: string): Promise<void>;
+  listPolicyVersions(name: string): Promise<PolicyVersionInfo[]>;
+  createPolicyVersion(name: string, document: string, setAsDefault: boolean): Promise<void>;
+  setDefaultPolicyVersion(name: string, versionId: string): Promise<void>;
+  deletePolicyVersion(name: string, versionId: string): Promise<void>;
+  deletePolicy(name: string): Promise<void>;
+
+  /** Certificate ids attached to a thing (other principal types are not replicated); empty when the thing does not exist. */
+  listThingPrincipals(thingName: string): Promise<string[]>;
+  attachThingPrincipal(thingName: string, certificateId: string): Promise<void>;
+  detachThingPrincipal(thingName: string, certificateId: string): Promise<void>;
+
+  /** Policies attached to a certificate or thing group; empty when the target does not exist. */
+  listAttachedPolicies(target: PolicyTargetRef): Promise<string[]>;
+  /** Targets of a policy among certificates and thing groups; empty when the policy does not exist. */
+  listTargetsForPolicy(policyName: string): Promise<PolicyTargetRef[]>;
+  attachPolicy(policyName: string, target: PolicyTargetRef): Promise<void>;
+  detachPolicy(policyName: string, target: PolicyTargetRef): Promise<void>;
+}
+
+/** Every method of the port with the IoT API it calls, for pacing. */
+export const PORT_API: Record<keyof IotRegistryPort, string> = {
+  describeThing: "DescribeThing",
+  createThing: "CreateThing",
+  updateThing: "UpdateThing",
+  deleteThing: "DeleteThing",
+  describeThingType: "DescribeThingType",
+  createThingType: "CreateThingType",
+  deprecateThingType: "DeprecateThingType",
+  deleteThingType: "DeleteThingType",
+  describeThingGroup: "DescribeThingGroup",
+  createThingGroup: "CreateThingGroup",
+  updateThingGroup: "UpdateThingGroup",
+  deleteThingGroup: "DeleteThingGroup",
+  listChildGroups: "ListThingGroups",
+  listThingGroupsForThing: "ListThingGroupsForThing",
+  addThingToThingGroup: "AddThingToThingGroup",
+  removeThingFromThingGroup: "RemoveThingFromThingGroup",
+  describeCertificate: "DescribeCertificate",
+  registerCertificateWithoutCA: "RegisterCertificateWithoutCA",
+  updateCertificate: "UpdateCertificate",
+  deleteCertificate: "DeleteCertificate",
+  getPolicy: "GetPolicy",
+  createPolicy: "CreatePolicy",
+  listPolicyVersions: "ListPolicyVersions",
+  createPolicyVersion: "CreatePolicyVersion",
+  setDefaultPolicyVersion: "SetDefaultPolicyVersion",
+  deletePolicyVersion: "DeletePolicyVersion",
+  deletePolicy: "DeletePolicy",
+  listThingPrincipals: "ListThingPrincipals",
+  attachThingPrincipal: "AttachThingPrincipal",
+  detachThingPrincipal: "DetachThingPrincipal",
+  listAttachedPolicies: "ListAttachedPolicies",
+  listTargetsForPolicy: "ListTargetsForPolicy",
+  attachPolicy: "AttachPolicy",
+  detachPolicy: "DetachPolicy",
+};
+
+/** Wraps every port method so that each call goes through `run(api, call)` (the pacer). */
+export function wrapPort(
+  port: IotRegistryPort,
+  run: <T>(api: string, call: () => Promise<T>) => Promise<T>,
+): IotRegistryPort {
+  const out: Record<string, unknown> = {};
+  for (const method of Object.keys(PORT_API) as (keyof IotRegistryPort)[]) {
+    const fn = port[method] as (...args: unknown[]) => Promise<unknown>;
+    out[method] = (...args: unknown[]) => run(PORT_API[method], () => fn.apply(port, args));
+  }
+  return out as unknown as IotRegistryPort;
+}
+
+type IotModule = typeof IotSdk;
+type IotClient = IotSdk.IoTClient;
+
+const NOT_FOUND = new Set(["ResourceNotFoundException"]);
+const isNotFound = (err: unknown) => NOT_FOUND.has((err as { name?: string } | null)?.name ?? "");
+
+async function orNull<T>(p: Promise<T>): Promise<T | null> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}
+async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+const certIdOfArn = (arn: string) =>
+  arn.includes(":cert/") ? arn.slice(arn.lastIndexOf("/") + 1) : undefined;
+
+/**
+ * The port over an SDK v3 IoT client. The SDK module is passed in (not imported) so that deployed
+ * callbacks can `require` it inside their body (DESIGN.md §8).
+ */
+export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPort {
+  const send = <T>(command: unknown) => client.send(command as never) as Promise<T>;
+  // ARNs are needed for attachments; they are learned from describe answers and cached.
+  const certArns = new Map<string, string>();
+  const groupArns = new Map<string, string>();
+
+  const certArn = async (certificateId: string): Promise<string | null> => {
+    const cached = certArns.get(certificateId);
+    if (cached) return cached;
+    const out = await orNull(
+      send<IotSdk.DescribeCertificateCommandOutput>(new sdk.DescribeCertificateCommand({ certificateId })),
+    );
+    const arn = out?.certificateDescription?.certificateArn;
+    if (arn) certArns.set(certificateId, arn);
+    return arn ?? null;
+  };
+  const groupArn = async (groupName: string): Promise<string | null> => {
+    const cached = groupArns.get(groupName);
+    if (cached) return cached;
+    const out = await orNull(
+      send<IotSdk.DescribeThingGroupCommandOutput>(
+        new sdk.DescribeThingGroupCommand({ thingGroupName: groupName }),
+      ),
+    );
+    const arn = out?.thingGroupArn;
+    if (arn) groupArns.set(groupName, arn);
+    return arn ?? null;
+  };
+  const targetArn = async (target: PolicyTargetRef): Promise<string | null> =>
+    target.type === "certificate" ? certArn(target.certificateId) : groupArn(target.groupName);
+  const requireArn = async (target: PolicyTargetRef): Promise<string> => {
+    const arn = await targetArn(target);
+    if (!arn) {
+      const err = new Error(
+        target.type === "certificate"
+          ? `certificate ${target.certificateId} does not exist`
+          : `thing group ${target.groupName} does not exist`,
+      );
+      err.name = "ResourceNotFoundException";
+      throw err;
+    }
+    return arn;
+  };
+  const targetOfArn = (arn: string): PolicyTargetRef | undefined => {
+    const certificateId = certIdOfArn(arn);
+    if (certificateId) {
+      certArns.set(certificateId, arn);
+      return { type: "certificate", certificateId };
+    }
+    if (arn.includes(":thinggroup/")) {
+      const groupName = arn.slice(arn.lastIndexOf("/") + 1);
+      groupArns.set(groupName, arn);
+      return { type: "thingGroup", groupName };
+    }
+    return undefined;
+  };
+  const attributePayload = (desired: Record<string, string>, current: Record<string, string>) => {
+    // merge=true with "" for removed keys is the documented way to remove attributes.
+    const attributes: Record<string, string> = { ...desired };
+    for (const k of Object.keys(current)) if (!(k in desired)) attributes[k] = "";
+    return { attributes, merge: true };
+  };
+
+  return {
+    async describeThing(name) {
+      const out = await orNull(
+        send<IotSdk.DescribeThingCommandOutput>(new sdk.DescribeThingCommand({ thingName: name })),
+      );
+      if (!out) return null;
+      return {
+        name,
+        ...(out.thingTypeName ? { thingTypeName: out.thingTypeName } : {}),
+        attributes: { ...(out.attributes ?? {}) },
+      };
+    },
+    async createThing(thing) {
+      await send(
+        new sdk.CreateThingCommand({
+          thingName: thing.name,
+          thingTypeName: thing.thingTypeName,
+          attributePayload: { attributes: thing.attributes },
+        }),
+      );
+    },
+    async updateThing(thing, current) {
+      await send(
+        new sdk.UpdateThingCommand({
+          thingName: thing.name,
+          ...(thing.thingTypeName
+            ? { thingTypeName: thing.thingTypeName }
+            : current.thingTypeName
+              ? { removeThingType: true }
+              : {}),
+          attributePayload: attributePayload(thing.attributes, current.attributes),
+        }),
+      );
+    },
+    async deleteThing(name) {
+      await ignoreNotFound(send(new sdk.DeleteThingCommand({ thingName: name })));
+    },
+
+    async describeThingType(name) {
+      const out = await orNull(
+        send<IotSdk.DescribeThingTypeCommandOutput>(
+          new sdk.DescribeThingTypeCommand({ thingTypeName: name }),
+        ),
+      );
+      if (!out) return null;
+      const props = out.thingTypeProperties ?? {};
+      return {
+        name,
+        ...(props.thingTypeDescription ? { description: props.thingTypeDescription } : {}),
+        searchableAttributes: [...(props.searchableAttributes ?? [])],
+        deprecated: out.thingTypeMetadata?.deprecated === true,
+      };
+    },
+    async createThingType(type) {
+      await send(
+        new sdk.CreateThingTypeCommand({
+          thingTypeName: type.name,
+          thingTypeProperties: {
+            ...(type.description ? { thingTypeDescription: type.description } : {}),
+            searchableAttributes: type.searchableAttributes,
+          },
+        }),
+      );
+    },
+    async deprecateThingType(name, undo) {
+      await send(new sdk.DeprecateThingTypeCommand({ thingTypeName: name, undoDeprecate: undo }));
+    },
+    async deleteThingType(name) {
+      await ignoreNotFound(send(new sdk.DeleteThingTypeCommand({ thingTypeName: name })));
+    },
+
+    async describeThingGroup(name) {
+      const out = await orNull(
+        send<IotSdk.DescribeThingGroupCommandOutput>(
+          new sdk.DescribeThingGroupCommand({ thingGroupName: name }),
+        ),
+      );
+      if (!out) return null;
+      if (out.thingGroupArn) groupArns.set(name, out.thingGroupArn);
+      const props = out.thingGroupProperties ?? {};
+      const parent = out.thingGroupMetadata?.parentGroupName;
+      return {
+        name,
+        ...(parent ? { parentGroupName: parent } : {}),
+        ...(props.thingGroupDescription ? { description: props.thingGroupDescription } : {}),
+        attributes: { ...(props.attributePayload?.attributes ?? {}) },
+      };
+    },
+    async createThingGroup(group) {
+      const out = await send<IotSdk.CreateThingGroupCommandOutput>(
+        new sdk.CreateThingGroupCommand({
+          thingGroupName: group.name,
+          ...(group.parentGroupName ? { parentGroupName: group.parentGroupName } : {}),
+          thingGroupProperties: {
+            ...(group.description ? { thingGroupDescription: group.description } : {}),
+            attributePayload: { attributes: group.attributes },
+          },
+        }),
+      );
+      if (out.thingGroupArn) groupArns.set(group.name, out.thingGroupArn);
+    },
+    async updateThingGroup(group, current) {
+      await send(
+        new sdk.UpdateThingGroupCommand({
+          thingGroupName: group.name,
+          thingGroupProperties: {
+            thingGroupDescription: group.description ?? "",
+            attributePayload: attributePayload(group.attributes, current.attributes),
+          },
+        }),
+      );
+    },
+    async deleteThingGroup(name) {
+      groupArns.delete(name);
+      await ignoreNotFound(send(new sdk.DeleteThingGroupCommand({ thingGroupName: name })));
+    },
+    async listChildGroups(name) {
+      const names: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const out = await orNull(
+          send<IotSdk.ListThingGroupsCommandOutput>(
+            new sdk.ListThingGroupsCommand({ parentGroup: name, recursive: false, nextToken }),
+          ),
+        );
+        for (const g of out?.thingGroups ?? []) if (g.groupName) names.push(g.groupName);
+        nextToken = out?.nextToken;
+      } while (nextToken);
+      return names;
+    },
+
+    async listThingGroupsForThing(thingName) {
+      const names: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const out = await orNull(
+          send<IotSdk.ListThingGroupsForThingCommandOutput>(
+            new sdk.ListThingGroupsForThingCommand({ thingName, nextToken }),
+          ),
+        );
+        for (const g of out?.thingGroups ?? []) if (g.groupName) names.push(g.groupName);
+        nextToken = out?.nextToken;
+      } while (nextToken);
+      return names;
+    },
+    async addThingToThingGroup(groupName, thingName) {
+      await send(new sdk.AddThingToThingGroupCommand({ thingGroupName: groupName, thingName }));
+    },
+    async removeThingFromThingGroup(groupName, thingName) {
+      await ignoreNotFound(
+        send(new sdk.RemoveThingFromThingGroupCommand({ thingGroupName: groupName, thingName })),
+      );
+    },
+
+    async describeCertificate(certificateId) {
+      const out = await orNull(
+        send<IotSdk.DescribeCertificateCommandOutput>(new sdk.DescribeCertificateCommand({ certificateId })),
+      );
+      const d = out?.certificateDescription;
+      if (!d) return null;
+      if (d.certificateArn) certArns.set(certificateId, d.certificateArn);
+      return {
+        certificateId,
+        pem: d.certificatePem ?? "",
+        status: (d.status ?? "INACTIVE") as CertificateStatus,
+      };
+    },
+    async registerCertificateWithoutCA(pem, status) {
+      const out = await send<IotSdk.RegisterCertificateWithoutCACommandOutput>(
+        new sdk.RegisterCertificateWithoutCACommand({ certificatePem: pem, status }),
+      );
+      if (!out.certificateId) throw new Error("RegisterCertificateWithoutCA returned no certificate id");
+      if (out.certificateArn) certArns.set(out.certificateId, out.certificateArn);
+      return out.certificateId;
+    },
+    async updateCertificate(certificateId, status) {
+      await send(new sdk.UpdateCertificateCommand({ certificateId, newStatus: status }));
+    },
+    async deleteCertificate(certificateId) {
+      certArns.delete(certificateId);
+      await ignoreNotFound(send(new sdk.DeleteCertificateCommand({ certificateId, forceDelete: true })));
+    },
+
+    async getPolicy(name) {
+      const out = await orNull(
+        send<IotSdk.GetPolicyCommandOutput>(new sdk.GetPolicyCommand({ policyName: name })),
+      );
+      if (!out) return null;
+      return { name, document: out.policyDocument ?? "", defaultVersionId: out.defaultVersionId ?? "" };
+    },
+    async createPolicy(name, document) {
+      await send(new sdk.CreatePolicyCommand({ policyName: name, policyDocument: document }));
+    },
+    async listPolicyVersions(name) {
+      const out = await orNull(
+        send<IotSdk.ListPolicyVersionsCommandOutput>(new sdk.ListPolicyVersionsCommand({ policyName: name })),
+      );
+      return (out?.policyVersions ?? []).map((v) => ({
+        versionId: v.versionId ?? "",
+        isDefault: v.isDefaultVersion === true,
+      }));
+    },
+    async createPolicyVersion(name, document, setAsDefault) {
+      await send(
+        new sdk.CreatePolicyVersionCommand({ policyName: name, policyDocument: document, setAsDefault }),
+      );
+    },
+    async setDefaultPolicyVersion(name, versionId) {
+      await send(new sdk.SetDefaultPolicyVersionCommand({ policyName: name, policyVersionId: versionId }));
+    },
+    async deletePolicyVersion(name, versionId) {
+      await ignoreNotFound(
+        send(new sdk.DeletePolicyVersionCommand({ policyName: name, policyVersionId: versionId })),
+      );
+    },
+    async deletePolicy(name) {
+      await ignoreNotFound(send(new sdk.DeletePolicyCommand({ policyName: name })));
+    },
+
+    async listThingPrincipals(thingName) {
+      const ids: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const out = await orNull(
+          send<IotSdk.ListThingPrincipalsCommandOutput>(
+            new sdk.ListThingPrincipalsCommand({ thingName, nextToken }),
+          ),
+        );
+        for (const arn of out?.principals ?? []) {
+          const id = certIdOfArn(arn);
+          if (id) {
+            certArns.set(id, arn);
+            ids.push(id);
+          }
+        }
+        nextToken = out?.nextToken;
+      } while (nextToken);
+      return ids;
+    },
+    async attachThingPrincipal(thingName, certificateId) {
+      const principal = await requireArn({ type: "certificate", certificateId });
+      await send(new sdk.AttachThingPrincipalCommand({ thingName, principal }));
+    },
+    async detachThingPrincipal(thingName, certificateId) {
+      const principal = await certArn(certificateId);
+      if (!principal) return;
+      await ignoreNotFound(send(new sdk.DetachThingPrincipalCommand({ thingName, principal })));
+    },
+
+    async listAttachedPolicies(target) {
+      const arn = await targetArn(target);
+      if (!arn) return [];
+      const names: string[] = [];
+      let marker: string | undefined;
+      do {
+        const out = await orNull(
+          send<IotSdk.ListAttachedPoliciesCommandOutput>(
+            new sdk.ListAttachedPoliciesCommand({ target: arn, marker, recursive: false }),
+          ),
+        );
+        for (const p of out?.policies ?? []) if (p.policyName) names.push(p.policyName);
+        marker = out?.nextMarker;
+      } while (marker);
+      return names;
+    },
+    async listTargetsForPolicy(policyName) {
+      const targets: PolicyTargetRef[] = [];
+      let marker: string | undefined;
+      do {
+        const out = await orNull(
+          send<IotSdk.ListTargetsForPolicyCommandOutput>(
+            new sdk.ListTargetsForPolicyCommand({ policyName, marker }),
+          ),
+        );
+        for (const arn of out?.targets ?? []) {
+          const t = targetOfArn(arn);
+          if (t) targets.push(t);
+        }
+        marker = out?.nextMarker;
+      } while (marker);
+      return targets;
+    },
+    async attachPolicy(policyName, target) {
+      await send(new sdk.AttachPolicyCommand({ policyName, target: await requireArn(target) }));
+    },
+    async detachPolicy(policyName, target) {
+      const arn = await targetArn(target);
+      if (!arn) return;
+      await ignoreNotFound(send(new sdk.DetachPolicyCommand({ policyName, target: arn })));
+    },
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * The ops table (a DynamoDB global table keyed by `pk`) as capture and replay see it: a narrow
+ * port, its adapter over `@aws-sdk/lib-dynamodb` (module passed in), an in-memory stand-in for the
+ * CLI and tests, and the conditional write that makes records last-writer-wins per resource.
+ */
+import type * as LibDynamodb from "@aws-sdk/lib-dynamodb";
+import { compareVersions, fromItem, isRecordKey, sameState, toItem, type RegistryRecord } from "./records.js";
+
+export type TableItem = Record<string, unknown>;
+
+export interface OpsTablePort {
+  get(pk: string): Promise<TableItem | undefined>;
+  /**
+   * Writes an item. With `ifVersionBelow`, only when the item does not exist or its `versionKey`
+   * sorts before the given one; returns false when that condition failed (nothing written).
+   */
+  put(item: TableItem, condition?: { ifVersionBelow: string }): Promise<boolean>;
+  /** One page of a full scan; pass the returned `next` back to continue. */
+  scan(next?: TableItem, limit?: number): Promise<{ items: TableItem[]; next?: TableItem }>;
+}
+
+type LibModule = typeof LibDynamodb;
+type DocClient = LibDynamodb.DynamoDBDocumentClient;
+
+export function opsTableFromSdk(lib: LibModule, doc: DocClient, tableName: string): OpsTablePort {
+  if (!tableName)
+    throw new Error(
+      "opsTableFromSdk needs the ops table name (e.g. from the OPS_TABLE environment variable)",
+    );
+  return {
+    async get(pk) {
+      const out = await doc.send(
+        new lib.GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }),
+      );
+      return out.Item;
+    },
+    async put(item, condition) {
+      try {
+        await doc.send(
+          new lib.PutCommand({
+            TableName: tableName,
+            Item: item,
+            ...(condition
+              ? {
+                  ConditionExpression: "attribute_not_exists(pk) OR versionKey < :v",
+                  ExpressionAttributeValues: { ":v": condition.ifVersionBelow },
+                }
+              : {}),
+          }),
+        );
+        return true;
+      } catch (err) {
+        if ((err as { name?: string }).name === "ConditionalCheckFailedException") return false;
+        throw err;
+      }
+    },
+    async scan(next, limit) {
+      const out = await doc.send(
+        new lib.ScanCommand({ TableName: tableName, ExclusiveStartKey: next, Limit: limit }),
+      );
+      return { items: out.Items ?? [], ...(out.LastEvaluatedKey ? { next: out.LastEvaluatedKey } : {}) };
+    },
+  };
+}
+
+/** The ops table in memory, with the same conditional semantics; for the CLI without `--table` and for tests. */
+export function memoryOpsTable(): OpsTablePort & { items: Map<string, TableItem>; writes: number } {
+  const items = new Map<string, TableItem>();
+  const table = {
+    items,
+    writes: 0,
+    async get(pk: string) {
+      const item = items.get(pk);
+      return item ? structuredClone(item) : undefined;
+    },
+    async put(item: TableItem, condition?: { ifVersionBelow: string }) {
+      const pk = String(item.pk);
+      const current = items.get(pk);
+      if (condition && current && !(String(current.versionKey) < condition.ifVersionBelow)) return false;
+      items.set(pk, structuredClone(item));
+      table.writes++;
+      return true;
+    },
+    async scan(next?: TableItem, limit = 100) {
+      const keys = [...items.keys()].sort();
+      const start = next ? keys.findIndex((k) => k > String(next.pk)) : 0;
+      const page = start < 0 ? [] : keys.slice(start, start + limit);
+      const last = page.at(-1);
+      return {
+        items: page.map((k) => structuredClone(items.get(k)!)),
+        ...(last !== undefined && start + limit < keys.length ? { next: { pk: last } } : {}),
+      };
+    },
+  };
+  return table;
+}
+
+export type PutResult = "written" | "unchanged" | "stale";
+
+/** The current record of a resource, or null. */
+export async function getRecord(table: OpsTablePort, key: string): Promise<RegistryRecord | null> {
+  const item = await table.get(key);
+  return item ? fromItem(item) : null;
+}
+
+/**
+ * Last writer wins per resource: writes `record` only when it is newer than the stored one.
+ * - `stale`: a newer (or the same) version is stored; nothing written. A tombstone therefore keeps
+ *   a late create from resurrecting a deleted resource.
+ * - `unchanged`: the stored state is already this state (echo suppression); nothing written.
+ * - `written`: stored, guarded by a condition so a concurrent newer write still wins.
+ * `current` may be passed when the caller has just read it.
+ */
+export async function putRecordIfNewer(
+  table: OpsTablePort,
+  record: RegistryRecord,
+  current?: RegistryRecord | null,
+): Promise<PutResult> {
+  const stored = current === undefined ? await getRecord(table, record.key) : current;
+  if (stored) {
+    const order = compareVersions(stored.version, record.version);
+    if (sameState(stored.state, record.state) && order <= 0) return "unchanged";
+    if (order >= 0) return "stale";
+  }
+  // With nothing stored a tombstone is still written, so that a late create loses to it.
+  const item = toItem(record);
+  return (await table.put(item as unknown as TableItem, { ifVersionBelow: item.versionKey }))
+    ? "written"
+    : "stale";
+}
+
+/** Every record in the table, page by page (other items such as markers are skipped). */
+export async function* scanRecords(table: OpsTablePort, pageSize = 100): AsyncGenerator<RegistryRecord> {
+  let next: TableItem | undefined;
+  do {
+    const page = await table.scan(next, pageSize);
+    for (const item of page.items)
+      if (typeof item.pk === "string" && isRecordKey(item.pk)) yield fromItem(item);
+    next = page.next;
+  } while (next);
+}
+
+/**
+ * What replay in a region recently applied to a resource (`applied#<region>#<key>`), so that
+ * capture in that region recognises the registry events its own replay raised (see capture.ts).
+ */
+export interface AppliedMarker {
+  pk: string;
+  /** Hash of every state the resource passed through while being applied, with when. */
+  entries: { hash: string; at: number }[];
+  /** Epoch seconds; markers only matter for minutes, so DynamoDB TTL removes them. */
+  expiresAt: number;
+}
+
+export const appliedMarkerKey = (region: string, key: string) => `applied#${region}#${key}`;
+
+export async function getAppliedMarker(
+  table: OpsTablePort,
+  region: string,
+  key: string,
+): Promise<AppliedMarker | null> {
+  const item = await table.get(appliedMarkerKey(region, key));
+  if (!item || !Array.isArray(item.entries)) return null;
+  return item as unknown as AppliedMarker;
+}
+
+/** Adds state hashes to a resource's marker, keeping only entries younger than `windowMs`. */
+export async function recordApplied(
+  table: OpsTablePort,
+  region: string,
+  key: string,
+  hashes: string[],
+  now: number,
+  windowMs: number,
+): Promise<void> {
+  const existing = await getAppliedMarker(table, region, key);
+  const kept = (existing?.entries ?? []).filter((e) => now - e.at <= windowMs && !hashes.includes(e.hash));
+  const marker: AppliedMarker = {
+    pk: appliedMarkerKey(region, key),
+    entries: [...kept, ...hashes.map((hash) => ({ hash, at: now }))].slice(-16),
+    expiresAt: Math.floor((now + windowMs) / 1000) + 3600,
+  };
+  await table.put(marker as unknown as TableItem);
+}

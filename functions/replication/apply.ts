@@ -1,0 +1,560 @@
+/**
+ * Replay: makes the registry of this region match one record, reading only the ops table and this
+ * region's IoT API (never the source region). It compares desired with actual state and performs
+ * only the difference, so applying a record twice changes nothing the second time.
+ *
+ * Before changing anything it writes an `applied#<region>#<key>` marker holding the hash of every
+ * state the resource will pass through; capture in this region uses it to recognise the registry
+ * events its own replay raises (echoes), see capture.ts.
+ */
+import {
+  canonicalJson,
+  compareVersions,
+  dependencyOrder,
+  keys,
+  stateHash,
+  validateRecord,
+  type CertificateState,
+  type DesiredState,
+  type MembershipState,
+  type PolicyState,
+  type PolicyTargetState,
+  type PrincipalState,
+  type RegistryRecord,
+  type ThingGroupState,
+  type ThingState,
+  type ThingTypeState,
+} from "../registry/records.js";
+import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
+import { getRecord, recordApplied, type OpsTablePort } from "../registry/table.js";
+import { DependencyNotReady, InvalidRecord, Throttled, describeError } from "./errors.js";
+import { REPLICATION_LAG_METRIC, type Logger, type MetricsSink } from "./observability.js";
+import type { Clock, Pacer } from "./pacing.js";
+
+export interface ApplyDeps {
+  /** The region this replay runs in (the target). */
+  region: string;
+  /** IoT registry of this region; calls go through `pacer`. */
+  iot: IotRegistryPort;
+  pacer: Pacer;
+  /** The ops table: the current record (to skip superseded ones) and the echo markers. Optional for dry tools. */
+  table?: OpsTablePort;
+  clock: Clock;
+  logger: Logger;
+  metrics: MetricsSink;
+  /** How long an applied state counts as this replay's echo; default 5 minutes (an Express workflow's limit). */
+  echoWindowMs?: number;
+}
+
+export interface ReplayOutcome {
+  key: string;
+  outcome: "applied" | "unchanged" | "superseded";
+  /** What was done, e.g. `CreateThing`, `UpdateCertificate:REVOKED`; empty when unchanged. */
+  actions: string[];
+}
+
+export const DEFAULT_ECHO_WINDOW_MS = 5 * 60_000;
+
+interface Step {
+  action: string;
+  run: () => Promise<void>;
+}
+interface Plan {
+  steps: Step[];
+  /** Every state the resource passes through, last = desired; hashed into the echo marker. */
+  passes: (DesiredState | null)[];
+  /** Extra markers for other resources a step touches on the way (e.g. a type undeprecated for a moment). */
+  otherPasses?: { key: string; passes: (DesiredState | null)[] }[];
+}
+
+const errName = (err: unknown) => (err as { name?: string } | null)?.name ?? "";
+const sameMap = (a: Record<string, string>, b: Record<string, string>) =>
+  canonicalJson(a) === canonicalJson(b);
+const sameDocument = (a: string, b: string) => {
+  try {
+    return canonicalJson(JSON.parse(a)) === canonicalJson(JSON.parse(b));
+  } catch {
+    return a === b;
+  }
+};
+
+/** Applies one record to this region. Throws DependencyNotReady, Throttled or InvalidRecord (by name). */
+export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promise<ReplayOutcome> {
+  let record: RegistryRecord;
+  try {
+    record = validateRecord(input);
+  } catch (err) {
+    throw new InvalidRecord(`cannot replay: ${(err as Error).message}`);
+  }
+  const log = { key: record.key, version: record.version, origin: record.origin, region: deps.region };
+  if (deps.table) {
+    const current = await getRecord(deps.table, record.key);
+    if (current && compareVersions(current.version, record.version) > 0) {
+      deps.logger.info("record superseded by a newer version; skipped", log, { current: current.version });
+      return { key: record.key, outcome: "superseded", actions: [] };
+    }
+  }
+  const iot = wrapPort(deps.iot, (api, call) => deps.pacer.run(api, call));
+  let plan: Plan;
+  try {
+    plan = await planFor(record, iot);
+    if (plan.steps.length > 0 && deps.table) {
+      const now = deps.clock.now();
+      const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
+      await recordApplied(deps.table, deps.region, record.key, plan.passes.map(stateHash), now, window);
+      for (const other of plan.otherPasses ?? [])
+        await recordApplied(deps.table, deps.region, other.key, other.passes.map(stateHash), now, window);
+    }
+    for (const step of plan.steps) await step.run();
+  } catch (err) {
+    const e = translate(err, record);
+    deps.logger.warn("replay failed", log, { error: describeError(e) });
+    throw e;
+  }
+  const lag = deps.clock.now() - record.capturedAt;
+  deps.metrics.addMetric(REPLICATION_LAG_METRIC, "Milliseconds", Math.max(0, lag));
+  const actions = plan.steps.map((s) => s.action);
+  const outcome = actions.length > 0 ? "applied" : "unchanged";
+  deps.logger.info(`record ${outcome}`, log, { actions, lagMs: lag });
+  return { key: record.key, outcome, actions };
+}
+
+/** IoT errors that mean "something this record needs is missing or still in use here". */
+function translate(err: unknown, record: RegistryRecord): Error {
+  if (err instanceof DependencyNotReady || err instanceof InvalidRecord || err instanceof Throttled)
+    return err;
+  const name = errName(err);
+  const message = (err as Error)?.message ?? String(err);
+  if (name === "ResourceNotFoundException")
+    return new DependencyNotReady(`${record.key}: a resource it needs does not exist here yet (${message})`);
+  if (
+    name === "DeleteConflictException" ||
+    name === "InvalidRequestException" ||
+    name === "CertificateStateException"
+  )
+    return new DependencyNotReady(`${record.key}: not possible yet (${name}: ${message})`);
+  return err instanceof Error ? err : new Error(message);
+}
+
+async function planFor(record: RegistryRecord, iot: IotRegistryPort): Promise<Plan> {
+  switch (record.kind) {
+    case "thingType":
+      return planThingType(record.key, record.state as ThingTypeState | null, iot);
+    case "thingGroup":
+      return planThingGroup(record.key, record.state as ThingGroupState | null, iot);
+    case "policy":
+      return planPolicy(record.key, record.state as PolicyState | null, iot);
+    case "certificate":
+      return planCertificate(record.key, record.state as CertificateState | null, iot);
+    case "thing":
+      return planThing(record.key, record.state as ThingState | null, iot);
+    case "membership":
+      return planMembership(record.key, record.state as MembershipState | null, iot);
+    case "principal":
+      return planPrincipal(record.key, record.state as PrincipalState | null, iot);
+    case "policyTarget":
+      return planPolicyTarget(record.key, record.state as PolicyTargetState | null, iot);
+  }
+}
+
+const parts = (key: string) => key.split("#");
+
+async function planThingType(
+  key: string,
+  desired: ThingTypeState | null,
+  iot: IotRegistryPort,
+): Promise<Plan> {
+  const name = desired?.name ?? parts(key)[1];
+  const actual = await iot.describeThingType(name);
+  if (desired === null) {
+    if (!actual) return { steps: [], passes: [null] };
+    const steps: Step[] = [];
+    const passes: (DesiredState | null)[] = [];
+    if (!actual.deprecated) {
+      // AWS deletes a thing type only after it has been deprecated for 5 minutes.
+      steps.push({ action: "DeprecateThingType", run: () => iot.deprecateThingType(name, false) });
+      passes.push({ ...actual, deprecated: true });
+    }
+    steps.push({
+      action: "DeleteThingType",
+      run: async () => {
+        try {
+          await iot.deleteThingType(name);
+        } catch (err) {
+          if (errName(err) === "InvalidRequestException")
+            throw new DependencyNotReady(
+              `thing type ${name} is deprecated but cannot be deleted yet (AWS waits 5 minutes after deprecation, and no thing may use it): ${(err as Error).message}`,
+              key,
+            );
+          throw err;
+        }
+      },
+    });
+    passes.push(null);
+    return { steps, passes };
+  }
+  if (!actual) {
+    const steps: Step[] = [
+      { action: "CreateThingType", run: () => iot.createThingType({ ...desired, deprecated: false }) },
+    ];
+    const passes: (DesiredState | null)[] = [{ ...desired, deprecated: false }];
+    if (desired.deprecated) {
+      steps.push({ action: "DeprecateThingType", run: () => iot.deprecateThingType(name, false) });
+      passes.push(desired);
+    }
+    return { steps, passes };
+  }
+  if (actual.deprecated !== desired.deprecated) {
+    return {
+      steps: [
+        {
+          action: desired.deprecated ? "DeprecateThingType" : "DeprecateThingType:undo",
+          run: () => iot.deprecateThingType(name, !desired.deprecated),
+        },
+      ],
+      passes: [{ ...actual, deprecated: desired.deprecated }],
+    };
+  }
+  // Description and searchable attributes are immutable on AWS; a difference stays as drift for the reconciler.
+  return { steps: [], passes: [desired] };
+}
+
+async function planThingGroup(
+  key: string,
+  desired: ThingGroupState | null,
+  iot: IotRegistryPort,
+): Promise<Plan> {
+  const name = desired?.name ?? parts(key)[1];
+  const actual = await iot.describeThingGroup(name);
+  const deleteSteps = async (): Promise<Step[]> => {
+    const children = await iot.listChildGroups(name);
+    if (children.length > 0)
+      throw new DependencyNotReady(
+        `thing group ${name} still has child groups (${children.join(", ")}); their deletes or moves must replay first`,
+        keys.thingGroup(children[0]),
+      );
+    // The group is gone at the source, so are its policy attachments; AWS keeps none for a deleted group.
+    const policies = await iot.listAttachedPolicies({ type: "thingGroup", groupName: name });
+    return [
+      ...policies.map((p) => ({
+        action: `DetachPolicy:${p}`,
+        run: () => iot.detachPolicy(p, { type: "thingGroup", groupName: name }),
+      })),
+      { action: "DeleteThingGroup", run: () => iot.deleteThingGroup(name) },
+    ];
+  };
+  if (desired === null) {
+    if (!actual) return { steps: [], passes: [null] };
+    return { steps: await deleteSteps(), passes: [null] };
+  }
+  if (desired.parentGroupName && !(await iot.describeThingGroup(desired.parentGroupName)))
+    throw new DependencyNotReady(
+      `parent thing group ${desired.parentGroupName} of ${name} does not exist here yet`,
+      keys.thingGroup(desired.parentGroupName),
+    );
+  const create: Step = { action: "CreateThingGroup", run: () => iot.createThingGroup(desired) };
+  if (!actual) return { steps: [create], passes: [desired] };
+  if ((actual.parentGroupName ?? "") !== (desired.parentGroupName ?? "")) {
+    // A group's parent is fixed at creation: moving it means deleting and creating it again.
+    return { steps: [...(await deleteSteps()), create], passes: [null, desired] };
+  }
+  if (
+    !sameMap(actual.attributes, desired.attributes) ||
+    (actual.description ?? "") !== (desired.description ?? "")
+  ) {
+    return {
+      steps: [{ action: "UpdateThingGroup", run: () => iot.updateThingGroup(desired, actual) }],
+      passes: [desired],
+    };
+  }
+  return { steps: [], passes: [desired] };
+}
+
+async function planPolicy(key: string, desired: PolicyState | null, iot: IotRegistryPort): Promise<Plan> {
+  const name = desired?.name ?? parts(key)[1];
+  const actual = await iot.getPolicy(name);
+  if (desired === null) {
+    if (!actual) return { steps: [], passes: [null] };
+    // Deleted at the source means detached everywhere there: detach here, drop old versions, delete.
+    const targets = await iot.listTargetsForPolicy(name);
+    const versions = await iot.listPolicyVersions(name);
+    return {
+      steps: [
+        ...targets.map((t) => ({
+          action: `DetachPolicy:${keys.policyTarget(name, t)}`,
+          run: () => iot.detachPolicy(name, t),
+        })),
+        ...versions
+          .filter((v) => !v.isDefault)
+          .map((v) => ({
+            action: `DeletePolicyVersion:${v.versionId}`,
+            run: () => iot.deletePolicyVersion(name, v.versionId),
+          })),
+        { action: "DeletePolicy", run: () => iot.deletePolicy(name) },
+      ],
+      passes: [null],
+    };
+  }
+  if (!actual)
+    return {
+      steps: [{ action: "CreatePolicy", run: () => iot.createPolicy(name, desired.document) }],
+      passes: [desired],
+    };
+  if (sameDocument(actual.document, desired.document)) return { steps: [], passes: [desired] };
+  const versions = await iot.listPolicyVersions(name);
+  const steps: Step[] = [];
+  if (versions.length >= 5) {
+    // AWS keeps at most 5 versions: drop the oldest one that is not the default.
+    const oldest = versions
+      .filter((v) => !v.isDefault)
+      .sort((a, b) => Number(a.versionId) - Number(b.versionId) || a.versionId.localeCompare(b.versionId))[0];
+    if (oldest)
+      steps.push({
+        action: `DeletePolicyVersion:${oldest.versionId}`,
+        run: () => iot.deletePolicyVersion(name, oldest.versionId),
+      });
+  }
+  steps.push({
+    action: "CreatePolicyVersion",
+    run: () => iot.createPolicyVersion(name, desired.document, true),
+  });
+  return { steps, passes: [desired] };
+}
+
+async function planCertificate(
+  key: string,
+  desired: CertificateState | null,
+  iot: IotRegistryPort,
+): Promise<Plan> {
+  const id = desired?.certificateId ?? parts(key)[1];
+  const actual = await iot.describeCertificate(id);
+  if (desired === null) {
+    if (!actual) return { steps: [], passes: [null] };
+    const steps: Step[] = [];
+    const passes: (DesiredState | null)[] = [];
+    if (actual.status === "ACTIVE") {
+      steps.push({ action: "UpdateCertificate:INACTIVE", run: () => iot.updateCertificate(id, "INACTIVE") });
+      passes.push({ ...actual, status: "INACTIVE" });
+    }
+    steps.push({ action: "DeleteCertificate", run: () => iot.deleteCertificate(id) });
+    passes.push(null);
+    return { steps, passes };
+  }
+  if (!actual) {
+    // REVOKED is set after registering, so that registration itself never depends on it.
+    const initial = desired.status === "REVOKED" ? "INACTIVE" : desired.status;
+    const steps: Step[] = [
+      {
+        action: `RegisterCertificateWithoutCA:${initial}`,
+        run: async () => {
+          const got = await iot.registerCertificateWithoutCA(desired.pem, initial);
+          if (got !== id)
+            throw new InvalidRecord(
+              `${key}: the PEM registers as certificate ${got}, not ${id}; the record is corrupt`,
+            );
+        },
+      },
+    ];
+    const passes: (DesiredState | null)[] = [{ ...desired, status: initial }];
+    if (desired.status === "REVOKED") {
+      steps.push({ action: "UpdateCertificate:REVOKED", run: () => iot.updateCertificate(id, "REVOKED") });
+      passes.push(desired);
+    }
+    return { steps, passes };
+  }
+  if (actual.status === desired.status) return { steps: [], passes: [desired] };
+  if (actual.status === "REVOKED")
+    throw new InvalidRecord(
+      `${key}: certificate is REVOKED here and AWS cannot make a revoked certificate ${desired.status} again; register a new certificate instead`,
+    );
+  return {
+    steps: [
+      { action: `UpdateCertificate:${desired.status}`, run: () => iot.updateCertificate(id, desired.status) },
+    ],
+    passes: [desired],
+  };
+}
+
+async function planThing(key: string, desired: ThingState | null, iot: IotRegistryPort): Promise<Plan> {
+  const name = desired?.name ?? parts(key)[1];
+  const actual = await iot.describeThing(name);
+  if (desired === null) {
+    if (!actual) return { steps: [], passes: [null] };
+    // Deleted at the source means detached and out of every group there; AWS refuses to delete an attached thing.
+    const principals = await iot.listThingPrincipals(name);
+    const groups = await iot.listThingGroupsForThing(name);
+    return {
+      steps: [
+        ...principals.map((c) => ({
+          action: `DetachThingPrincipal:${c}`,
+          run: () => iot.detachThingPrincipal(name, c),
+        })),
+        ...groups.map((g) => ({
+          action: `RemoveThingFromThingGroup:${g}`,
+          run: () => iot.removeThingFromThingGroup(g, name),
+        })),
+        { action: "DeleteThing", run: () => iot.deleteThing(name) },
+      ],
+      passes: [null],
+    };
+  }
+  const sameType = (actual?.thingTypeName ?? "") === (desired.thingTypeName ?? "");
+  if (actual && sameType && sameMap(actual.attributes, desired.attributes))
+    return { steps: [], passes: [desired] };
+  const write: Step = actual
+    ? { action: "UpdateThing", run: () => iot.updateThing(desired, actual) }
+    : { action: "CreateThing", run: () => iot.createThing(desired) };
+  if (!desired.thingTypeName || sameType) return { steps: [write], passes: [desired] };
+  const type = await iot.describeThingType(desired.thingTypeName);
+  if (!type)
+    throw new DependencyNotReady(
+      `thing type ${desired.thingTypeName} of ${name} does not exist here yet`,
+      keys.thingType(desired.thingTypeName),
+    );
+  if (!type.deprecated) return { steps: [write], passes: [desired] };
+  // The thing got its type before the type was deprecated at the source; AWS refuses a deprecated
+  // type on create/update, so lift the deprecation for the one call and restore it.
+  const typeName = desired.thingTypeName;
+  return {
+    steps: [
+      { action: `DeprecateThingType:undo:${typeName}`, run: () => iot.deprecateThingType(typeName, true) },
+      write,
+      { action: `DeprecateThingType:${typeName}`, run: () => iot.deprecateThingType(typeName, false) },
+    ],
+    passes: [desired],
+    otherPasses: [{ key: keys.thingType(typeName), passes: [{ ...type, deprecated: false }, type] }],
+  };
+}
+
+async function requireThing(iot: IotRegistryPort, thingName: string, forKey: string): Promise<void> {
+  if (!(await iot.describeThing(thingName)))
+    throw new DependencyNotReady(
+      `${forKey}: thing ${thingName} does not exist here yet`,
+      keys.thing(thingName),
+    );
+}
+
+async function planMembership(
+  key: string,
+  desired: MembershipState | null,
+  iot: IotRegistryPort,
+): Promise<Plan> {
+  const [, groupName, thingName] = parts(key);
+  if (desired === null) {
+    const groups = await iot.listThingGroupsForThing(thingName);
+    if (!groups.includes(groupName)) return { steps: [], passes: [null] };
+    return {
+      steps: [
+        {
+          action: "RemoveThingFromThingGroup",
+          run: () => iot.removeThingFromThingGroup(groupName, thingName),
+        },
+      ],
+      passes: [null],
+    };
+  }
+  await requireThing(iot, thingName, key);
+  if ((await iot.listThingGroupsForThing(thingName)).includes(groupName))
+    return { steps: [], passes: [desired] };
+  if (!(await iot.describeThingGroup(groupName)))
+    throw new DependencyNotReady(
+      `${key}: thing group ${groupName} does not exist here yet`,
+      keys.thingGroup(groupName),
+    );
+  return {
+    steps: [{ action: "AddThingToThingGroup", run: () => iot.addThingToThingGroup(groupName, thingName) }],
+    passes: [desired],
+  };
+}
+
+async function planPrincipal(
+  key: string,
+  desired: PrincipalState | null,
+  iot: IotRegistryPort,
+): Promise<Plan> {
+  const [, thingName, certificateId] = parts(key);
+  const attached = (await iot.listThingPrincipals(thingName)).includes(certificateId);
+  if (desired === null) {
+    if (!attached) return { steps: [], passes: [null] };
+    return {
+      steps: [
+        { action: "DetachThingPrincipal", run: () => iot.detachThingPrincipal(thingName, certificateId) },
+      ],
+      passes: [null],
+    };
+  }
+  if (attached) return { steps: [], passes: [desired] };
+  await requireThing(iot, thingName, key);
+  // A missing certificate surfaces as ResourceNotFoundException from the attach: DependencyNotReady.
+  return {
+    steps: [
+      { action: "AttachThingPrincipal", run: () => iot.attachThingPrincipal(thingName, certificateId) },
+    ],
+    passes: [desired],
+  };
+}
+
+async function planPolicyTarget(
+  key: string,
+  desired: PolicyTargetState | null,
+  iot: IotRegistryPort,
+): Promise<Plan> {
+  const [, policyName, targetType, targetId] = parts(key);
+  const target =
+    targetType === "certificate"
+      ? ({ type: "certificate", certificateId: targetId } as const)
+      : ({ type: "thingGroup", groupName: targetId } as const);
+  const attached = (await iot.listAttachedPolicies(target)).includes(policyName);
+  if (desired === null) {
+    if (!attached) return { steps: [], passes: [null] };
+    return {
+      steps: [{ action: "DetachPolicy", run: () => iot.detachPolicy(policyName, target) }],
+      passes: [null],
+    };
+  }
+  if (attached) return { steps: [], passes: [desired] };
+  // A missing policy or target surfaces as ResourceNotFoundException from the attach: DependencyNotReady.
+  return {
+    steps: [{ action: "AttachPolicy", run: () => iot.attachPolicy(policyName, target) }],
+    passes: [desired],
+  };
+}
+
+export interface BatchFailure {
+  key: string;
+  error: { name: string; message: string };
+}
+
+/**
+ * Applies records in dependency order (records.ts `dependencyOrder`), continuing past failures;
+ * records whose dependency failed earlier in the batch are retried once at the end of the pass.
+ */
+export async function applyBatch(
+  records: readonly RegistryRecord[],
+  deps: ApplyDeps,
+): Promise<{ outcomes: ReplayOutcome[]; failures: BatchFailure[] }> {
+  const outcomes: ReplayOutcome[] = [];
+  const pending: RegistryRecord[] = [];
+  const failures = new Map<string, BatchFailure>();
+  for (const record of dependencyOrder(records)) {
+    try {
+      outcomes.push(await applyRecord(record, deps));
+    } catch (err) {
+      if (errName(err) === "DependencyNotReady") pending.push(record);
+      failures.set(record.key + "@" + outcomes.length, { key: record.key, error: describeError(err) });
+    }
+  }
+  // One more pass for records that waited on something applied later in the same batch.
+  if (pending.length > 0) {
+    const retry = pending;
+    for (const [k, f] of [...failures]) if (retry.some((r) => r.key === f.key)) failures.delete(k);
+    for (const record of dependencyOrder(retry)) {
+      try {
+        outcomes.push(await applyRecord(record, deps));
+      } catch (err) {
+        failures.set(record.key + "@retry" + outcomes.length, { key: record.key, error: describeError(err) });
+      }
+    }
+  }
+  return { outcomes, failures: [...failures.values()] };
+}

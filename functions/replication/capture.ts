@@ -1,0 +1,343 @@
+/**
+ * Capture: turns one registry event (or a list of keys to refresh) into records in the ops table.
+ * An event only says which resources changed; the state written is read from this (living) region
+ * at capture time, so a record is self-contained (certificate PEM and status, default policy
+ * document, parent group) and replay never needs the source region.
+ *
+ * Why reading current state converges: records are last-writer-wins by version, and the event with
+ * the highest version was captured after its change, so it read that change or a later one.
+ *
+ * Echo freedom: applying a record in this region raises events here too. Their capture reads the
+ * state replay just applied, which normally equals the stored record ("unchanged", nothing written).
+ * If a newer record already arrived from the other region while this replay was still in flight, the
+ * state read is an older one and, carrying this region's later timestamp, would overwrite the newer
+ * record. Replay therefore writes an `applied#<region>#<key>` marker with the hash of every state it
+ * passes through *before* it acts; a state matching a marker entry younger than the echo window is
+ * our own replay's echo and is not written ("echo"). The cost: a genuine local change that lands on
+ * exactly a state replay applied minutes before is not captured; the table keeps the other region's
+ * newer record, which replay then applies here, and the reconciler reports any remaining drift.
+ */
+import {
+  compareVersions,
+  keyOf,
+  keys,
+  kindOfKey,
+  sameState,
+  stateHash,
+  type DesiredState,
+  type PolicyTargetRef,
+  type RegistryRecord,
+  type ResourceKind,
+  type Version,
+} from "../registry/records.js";
+import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
+import {
+  getAppliedMarker,
+  getRecord,
+  putRecordIfNewer,
+  type OpsTablePort,
+  type PutResult,
+} from "../registry/table.js";
+import { InvalidRecord } from "./errors.js";
+import { DEFAULT_ECHO_WINDOW_MS } from "./apply.js";
+import type { Logger } from "./observability.js";
+import type { Clock, Pacer } from "./pacing.js";
+
+export interface CaptureDeps {
+  /** The region this capture runs in; records get it as origin and in their version. */
+  region: string;
+  /** IoT registry of this region. */
+  iot: IotRegistryPort;
+  table: OpsTablePort;
+  clock: Clock;
+  /** Uniform in [0, 1), for event ids of refreshes; default Math.random. */
+  random?: () => number;
+  logger: Logger;
+  /** When given, IoT reads are paced under the quotas (backfill, reconciler). */
+  pacer?: Pacer;
+  /** See apply.ts; default 5 minutes. */
+  echoWindowMs?: number;
+}
+
+export interface CaptureOutcome {
+  key: string;
+  /** `echo`: the state is what this region's replay applied; `present`: an enrichment key that already had a record. */
+  result: PutResult | "echo" | "present";
+  version: Version;
+}
+
+/** A registry event message as the IoT rule delivers it (topic from `topic()` in the rule SQL). */
+export interface RegistryEventMessage {
+  topic: string;
+  payload: unknown;
+}
+
+export interface ParsedEvent {
+  eventType: string;
+  operation: string;
+  timestamp: number;
+  eventId: string;
+  /** The resources whose state the event says changed. */
+  keys: string[];
+}
+
+const CRUD = new Set(["created", "updated", "deleted"]);
+const ADD_REMOVE = new Set(["added", "removed"]);
+
+/**
+ * Reads the resource keys, time and id out of a registry event. Names come from the topic (the
+ * membership payload holds only ARNs). Throws InvalidRecord naming what is wrong.
+ */
+export function parseRegistryEvent(message: RegistryEventMessage): ParsedEvent {
+  if (!message || typeof message !== "object")
+    throw new InvalidRecord("a registry event message must be an object {topic, payload}");
+  const { topic, payload } = message as { topic?: unknown; payload?: unknown };
+  if (typeof topic !== "string" || !topic.startsWith("$aws/events/"))
+    throw new InvalidRecord(`'${String(topic)}' is not a registry event topic (expected $aws/events/...)`);
+  if (!payload || typeof payload !== "object" || Array.isArray(payload))
+    throw new InvalidRecord(`registry event on ${topic} has no JSON object payload`);
+  const p = payload as Record<string, unknown>;
+  if (typeof p.eventId !== "string" || p.eventId === "")
+    throw new InvalidRecord(
+      `registry event on ${topic} has no 'eventId'; add the payload exactly as IoT published it`,
+    );
+  if (typeof p.timestamp !== "number" || !Number.isSafeInteger(p.timestamp) || p.timestamp < 0)
+    throw new InvalidRecord(`registry event on ${topic} has no 'timestamp' in epoch milliseconds`);
+  const seg = topic.slice("$aws/events/".length).split("/");
+  const bad = (why: string) => new InvalidRecord(`cannot read registry event topic '${topic}': ${why}`);
+  const key = (build: () => string) => {
+    try {
+      return build();
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+  };
+  let k: string;
+  switch (seg[0]) {
+    case "thing":
+      if (seg.length !== 3 || !CRUD.has(seg[2])) throw bad("expected thing/<name>/created|updated|deleted");
+      k = key(() => keys.thing(seg[1]));
+      break;
+    case "thingType":
+      if (seg.length !== 3 || !CRUD.has(seg[2]))
+        throw bad("expected thingType/<name>/created|updated|deleted");
+      k = key(() => keys.thingType(seg[1]));
+      break;
+    case "thingTypeAssociation":
+      // Documented as thingTypeAssociation/thing/<thing>/<type>; some accounts see .../thingType/<type>/added|removed.
+      if (seg[1] !== "thing" || seg.length < 4)
+        throw bad("expected thingTypeAssociation/thing/<thing>/<type>");
+      k = key(() => keys.thing(seg[2]));
+      break;
+    case "thingGroup":
+      if (seg.length !== 3 || !CRUD.has(seg[2]))
+        throw bad("expected thingGroup/<name>/created|updated|deleted");
+      k = key(() => keys.thingGroup(seg[1]));
+      break;
+    case "thingGroupMembership":
+      if (seg.length !== 6 || seg[1] !== "thingGroup" || seg[3] !== "thing" || !ADD_REMOVE.has(seg[5]))
+        throw bad("expected thingGroupMembership/thingGroup/<group>/thing/<thing>/added|removed");
+      k = key(() => keys.membership(seg[2], seg[4]));
+      break;
+    case "thingGroupHierarchy":
+      if (
+        seg.length !== 6 ||
+        seg[1] !== "thingGroup" ||
+        seg[3] !== "childThingGroup" ||
+        !ADD_REMOVE.has(seg[5])
+      )
+        throw bad("expected thingGroupHierarchy/thingGroup/<parent>/childThingGroup/<child>/added|removed");
+      k = key(() => keys.thingGroup(seg[4]));
+      break;
+    default:
+      throw bad(`unknown event kind '${seg[0]}'`);
+  }
+  return {
+    eventType: typeof p.eventType === "string" ? p.eventType : seg[0],
+    operation: typeof p.operation === "string" ? p.operation : (seg.at(-1) ?? ""),
+    timestamp: p.timestamp,
+    eventId: p.eventId,
+    keys: [k],
+  };
+}
+
+/** The current state of a resource in this region, or null when it does not exist. */
+export async function readState(key: string, iot: IotRegistryPort): Promise<DesiredState | null> {
+  const kind: ResourceKind = kindOfKey(key);
+  const seg = key.split("#");
+  switch (kind) {
+    case "thingType":
+      return iot.describeThingType(seg[1]);
+    case "thingGroup":
+      return iot.describeThingGroup(seg[1]);
+    case "policy": {
+      const p = await iot.getPolicy(seg[1]);
+      return p ? { name: p.name, document: p.document } : null;
+    }
+    case "certificate":
+      return iot.describeCertificate(seg[1]);
+    case "thing":
+      return iot.describeThing(seg[1]);
+    case "membership": {
+      const [, groupName, thingName] = seg;
+      return (await iot.listThingGroupsForThing(thingName)).includes(groupName)
+        ? { groupName, thingName }
+        : null;
+    }
+    case "principal": {
+      const [, thingName, certificateId] = seg;
+      return (await iot.listThingPrincipals(thingName)).includes(certificateId)
+        ? { thingName, certificateId }
+        : null;
+    }
+    case "policyTarget": {
+      const [, policyName, type, id] = seg;
+      const target: PolicyTargetRef =
+        type === "certificate"
+          ? { type: "certificate", certificateId: id }
+          : { type: "thingGroup", groupName: id };
+      return (await iot.listAttachedPolicies(target)).includes(policyName) ? { policyName, target } : null;
+    }
+  }
+}
+
+/**
+ * Keys that make a thing or group self-contained: a thing's certificates (PEM, status), their
+ * attachment and their policies (document); a group's policies.
+ */
+export async function enrichmentKeys(
+  key: string,
+  state: DesiredState | null,
+  iot: IotRegistryPort,
+): Promise<string[]> {
+  if (!state) return [];
+  const out: string[] = [];
+  const policiesOf = async (target: PolicyTargetRef) => {
+    for (const policyName of await iot.listAttachedPolicies(target))
+      out.push(keys.policyTarget(policyName, target), keys.policy(policyName));
+  };
+  const kind = kindOfKey(key);
+  if (kind === "thing") {
+    const thingName = key.split("#")[1];
+    for (const certificateId of await iot.listThingPrincipals(thingName)) {
+      out.push(keys.principal(thingName, certificateId), keys.certificate(certificateId));
+      await policiesOf({ type: "certificate", certificateId });
+    }
+  } else if (kind === "thingGroup") {
+    await policiesOf({ type: "thingGroup", groupName: key.split("#")[1] });
+  }
+  return [...new Set(out)];
+}
+
+function newEventId(random: () => number): string {
+  let s = "";
+  for (let i = 0; i < 4; i++)
+    s += Math.floor(random() * 0x100000000)
+      .toString(16)
+      .padStart(8, "0");
+  return s;
+}
+
+type Mode = "changed" | "ifAbsent";
+
+async function captureOne(
+  key: string,
+  version: Version,
+  mode: Mode,
+  deps: CaptureDeps,
+  state: DesiredState | null,
+): Promise<CaptureOutcome> {
+  const current = await getRecord(deps.table, key);
+  if (mode === "ifAbsent" && current) return { key, result: "present", version };
+  if (current && sameState(current.state, state)) return { key, result: "unchanged", version };
+  if (current && compareVersions(current.version, version) >= 0) return { key, result: "stale", version };
+  const marker = await getAppliedMarker(deps.table, deps.region, key);
+  if (marker) {
+    const hash = stateHash(state);
+    const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
+    if (marker.entries.some((e) => e.hash === hash && Math.abs(version.timestamp - e.at) <= window))
+      return { key, result: "echo", version };
+  }
+  if (state !== null) keyOf(kindOfKey(key), state as never); // a state read back must still map to its key
+  const record: RegistryRecord = {
+    key,
+    kind: kindOfKey(key),
+    state,
+    version,
+    origin: deps.region,
+    capturedAt: deps.clock.now(),
+  };
+  return { key, result: await putRecordIfNewer(deps.table, record, current), version };
+}
+
+async function captureWithEnrichment(
+  primary: string[],
+  version: Version,
+  deps: CaptureDeps,
+): Promise<CaptureOutcome[]> {
+  const iot = deps.pacer ? wrapPort(deps.iot, (api, call) => deps.pacer!.run(api, call)) : deps.iot;
+  const outcomes: CaptureOutcome[] = [];
+  const seen = new Set<string>();
+  for (const key of primary) {
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const state = await readState(key, iot);
+    outcomes.push(await captureOne(key, version, "changed", deps, state));
+    // Related resources are only filled in when missing: their own changes arrive through the C&C
+    // journal and the reconciler, and a thing event says nothing about whether they changed.
+    for (const extra of await enrichmentKeys(key, state, iot)) {
+      if (seen.has(extra)) continue;
+      seen.add(extra);
+      outcomes.push(await captureOne(extra, version, "ifAbsent", deps, await readState(extra, iot)));
+    }
+  }
+  for (const o of outcomes)
+    deps.logger.info(`capture ${o.result}`, { key: o.key, version: o.version, region: deps.region });
+  return outcomes;
+}
+
+/** Captures one registry event message. Throws InvalidRecord for a message that is not a registry event. */
+export async function captureEvent(
+  message: RegistryEventMessage,
+  deps: CaptureDeps,
+): Promise<CaptureOutcome[]> {
+  const event = parseRegistryEvent(message);
+  const version: Version = { timestamp: event.timestamp, eventId: event.eventId, region: deps.region };
+  return captureWithEnrichment(event.keys, version, deps);
+}
+
+/**
+ * Refreshes arbitrary keys from this region's current state (C&C journal, backfill, reconciler),
+ * versioned now. Throws InvalidRecord when a key is not a resource key.
+ */
+export async function captureKeys(
+  resourceKeys: readonly string[],
+  deps: CaptureDeps,
+  options: { enrich?: boolean } = {},
+): Promise<CaptureOutcome[]> {
+  for (const key of resourceKeys) {
+    try {
+      kindOfKey(key);
+      if (key.split("#").some((s) => s === "")) throw new Error(`'${key}' has an empty name`);
+    } catch (err) {
+      throw new InvalidRecord(`cannot capture: ${(err as Error).message}`);
+    }
+  }
+  const random = deps.random ?? Math.random;
+  const outcomes: CaptureOutcome[] = [];
+  for (const key of resourceKeys) {
+    const version: Version = {
+      timestamp: deps.clock.now(),
+      eventId: newEventId(random),
+      region: deps.region,
+    };
+    if (options.enrich) outcomes.push(...(await captureWithEnrichment([key], version, deps)));
+    else {
+      const iot = deps.pacer ? wrapPort(deps.iot, (api, call) => deps.pacer!.run(api, call)) : deps.iot;
+      const o = await captureOne(key, version, "changed", deps, await readState(key, iot));
+      deps.logger.info(`capture ${o.result}`, { key: o.key, version: o.version, region: deps.region });
+      outcomes.push(o);
+    }
+  }
+  return outcomes;
+}
