@@ -60,7 +60,7 @@ describe("TLS connection on loopback", () => {
   let dns: TestDnsServer;
   let server: tls.Server;
   let aedes: Aedes;
-  const seen: { servername?: string | false; alpn?: string | false; peer?: string }[] = [];
+  const seen: { servername: unknown; alpn: unknown; peer: unknown }[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "iot-dr-tls-"));
