@@ -50,7 +50,8 @@ export const ALARM_EVALUATION_DELAY_SECONDS = 60;
 /** Global tables usually replicate within about a second (DESIGN.md §7). */
 export const TYPICAL_REPLICATION_SECONDS = 1;
 
-const round1 = (n: number) => Math.round(n * 10) / 10;
+// Millisecond precision: enough for every input, and rounding keeps bounds monotonic.
+const roundMs = (n: number) => Math.round(n * 1000) / 1000;
 
 function check(name: keyof RtoInputs, value: number | undefined, min: number, integer = false): void {
   if (value === undefined) return;
@@ -105,7 +106,7 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
   const parts = [detection, dns, device, reconnect];
   const rto: Bounds = [parts.reduce((s, b) => s + b[0], 0), parts.reduce((s, b) => s + b[1], 0)];
   const rpoMax = Math.max(TYPICAL_REPLICATION_SECONDS, inputs.readinessMaxLagSeconds);
-  const r = (b: Bounds): Bounds => [round1(b[0]), round1(b[1])];
+  const r = (b: Bounds): Bounds => [roundMs(b[0]), roundMs(b[1])];
   return {
     detectionSeconds: r(detection),
     dnsSeconds: r(dns),

@@ -1,0 +1,388 @@
+/**
+ * The deployed handlers of the health path, built from environment variables and the modules the
+ * callback adapter `require()`s inside its body (nothing is imported here at run time). Each
+ * builder validates its environment and names the variable that is wrong.
+ */
+import type * as NodeCrypto from "node:crypto";
+import type * as NodeHttp from "node:http";
+import type * as NodeHttps from "node:https";
+import type * as Mqtt from "mqtt";
+import type * as DynamoDb from "@aws-sdk/client-dynamodb";
+import type * as CloudWatch from "@aws-sdk/client-cloudwatch";
+import type * as SecretsManager from "@aws-sdk/client-secrets-manager";
+import type * as EventBridge from "@aws-sdk/client-eventbridge";
+import type * as Sts from "@aws-sdk/client-sts";
+import type { SignatureV4 } from "@smithy/signature-v4";
+import {
+  createHealthCheck,
+  createSecretMatcher,
+  runRounds,
+  type Factor,
+  type HealthCheck,
+} from "./aggregator.js";
+import {
+  cachedGetter,
+  cloudWatchReadinessGetter,
+  createSigV4Signer,
+  dynamoStateStore,
+  environmentCredentials,
+  iotDataPublish,
+  ssmOverrideGetter,
+  type AwsCredentials,
+} from "./aws.js";
+import { bareStatus, createHealthApi, type ApiResponse } from "./checkpoints.js";
+import { createNodeTransport, type Logger } from "./http.js";
+import { roundMetricPoints, type MetricPoint } from "./metrics.js";
+import { handleAlarmEvent, type AlarmRegion } from "./notifier.js";
+import type { PolicyConfig } from "./policy.js";
+import { buildCheckpoints, parseCheckpointSpecs } from "./probes.js";
+
+type Env = Record<string, string | undefined>;
+
+function required(env: Env, name: string, hint: string): string {
+  const value = env[name];
+  if (value === undefined || value === "")
+    throw new Error(`environment variable ${name} is not set: ${hint}`);
+  return value;
+}
+
+function json<T>(env: Env, name: string, hint: string): T {
+  const text = required(env, name, hint);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new Error(`environment variable ${name} is not valid JSON: ${hint}`);
+  }
+}
+
+function integer(env: Env, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`environment variable ${name} must be a positive whole number, got '${text}'`);
+  return n;
+}
+
+/** The standard SDK endpoint settings (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`), else AWS. */
+function serviceEndpoint(env: Env, service: string, region: string): string {
+  return (
+    env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] ??
+    env.AWS_ENDPOINT_URL ??
+    `https://${service}.${region}.amazonaws.com`
+  );
+}
+
+/** A Lambda function-URL request (payload format 2.0), as much of it as we read. */
+export interface FunctionUrlEvent {
+  rawPath?: string;
+  requestContext?: { http?: { method?: string } };
+}
+
+export interface MetricsWriter {
+  /** Writes the points as CloudWatch embedded metric format (Powertools Metrics in AWS). */
+  write(points: MetricPoint[], highResolution: boolean): void;
+}
+
+/** EMF through Powertools Metrics: one single-metric document per point, so each keeps its dimensions. */
+export function powertoolsMetricsWriter(
+  powertools: typeof import("@aws-lambda-powertools/metrics"),
+  namespace: string,
+): MetricsWriter {
+  const metrics = new powertools.Metrics({ namespace, serviceName: "iot-dr-health" });
+  return {
+    write(points, highResolution) {
+      for (const point of points) {
+        const single = metrics.singleMetric();
+        single.addDimensions(point.dimensions);
+        single.addMetric(
+          point.name,
+          point.unit === "Milliseconds" ? powertools.MetricUnit.Milliseconds : powertools.MetricUnit.Count,
+          point.value,
+          highResolution ? powertools.MetricResolution.High : powertools.MetricResolution.Standard,
+        );
+      }
+    },
+  };
+}
+
+export interface AggregatorModules {
+  crypto: typeof NodeCrypto;
+  http: typeof NodeHttp;
+  https: typeof NodeHttps;
+  dynamodb: Pick<typeof DynamoDb, "DynamoDBClient" | "GetItemCommand" | "PutItemCommand">;
+  cloudwatch: Pick<typeof CloudWatch, "CloudWatchClient" | "GetMetricDataCommand">;
+  SignatureV4: typeof SignatureV4;
+  metrics: MetricsWriter;
+  logger: Logger;
+}
+
+/**
+ * The health-check function (shared-services account, one per region). Environment:
+ * HEALTH_REGION, HEALTH_FACTORS (JSON [{name,url}]), HEALTH_POLICY (JSON PolicyConfig),
+ * HEALTH_PATH_SECRET_SHA256, HEALTH_STATE_TABLE, HEALTH_OVERRIDE_PARAMETER, HEALTH_DEADLINE_MS,
+ * HEALTH_ROUND_MS, HEALTH_MODE (endpoint|alarm), HEALTH_ALARM_INTERVAL_SECONDS,
+ * HEALTH_READINESS_DIMENSIONS (JSON), HEALTH_READINESS_CACHE_MS.
+ */
+export function aggregatorFromEnv(
+  env: Env,
+  modules: AggregatorModules,
+): { check: HealthCheck; handler: (event: unknown) => Promise<ApiResponse | { rounds: number }> } {
+  const region = env.HEALTH_REGION ?? required(env, "AWS_REGION", "the region this health check judges");
+  const factors = json<Factor[]>(
+    env,
+    "HEALTH_FACTORS",
+    'a JSON list like [{"name":"iotBroker","url":"https://..."}]',
+  );
+  const policy = json<PolicyConfig>(env, "HEALTH_POLICY", "the JSON policy the HealthCheck component writes");
+  const mode = env.HEALTH_MODE ?? "endpoint";
+  if (mode !== "endpoint" && mode !== "alarm")
+    throw new Error(`environment variable HEALTH_MODE must be endpoint or alarm, got '${mode}'`);
+  const clock = () => Date.now();
+  const transport = createNodeTransport({ http: modules.http, https: modules.https });
+  const credentials = environmentCredentials(env);
+  const lambdaSigner = createSigV4Signer({
+    SignatureV4: modules.SignatureV4,
+    crypto: modules.crypto,
+    credentials,
+    region,
+    service: "lambda",
+  });
+  const ssmSigner = createSigV4Signer({
+    SignatureV4: modules.SignatureV4,
+    crypto: modules.crypto,
+    credentials,
+    region,
+    service: "ssm",
+  });
+  const dynamo = new modules.dynamodb.DynamoDBClient({ region, maxAttempts: 1 });
+  const cloudwatch = new modules.cloudwatch.CloudWatchClient({ region, maxAttempts: 1 });
+  const highResolution = mode === "alarm";
+  const check = createHealthCheck({
+    region,
+    factors,
+    policy,
+    transport,
+    sign: lambdaSigner,
+    clock,
+    logger: modules.logger,
+    store: dynamoStateStore({
+      tableName: required(env, "HEALTH_STATE_TABLE", "the DynamoDB table of the hysteresis state"),
+      key: `region#${region}`,
+      api: {
+        getItem: async (input, signal) =>
+          dynamo.send(new modules.dynamodb.GetItemCommand(input), { abortSignal: signal }),
+        putItem: async (input, signal) => {
+          await dynamo.send(new modules.dynamodb.PutItemCommand(input as never), { abortSignal: signal });
+        },
+      },
+    }),
+    getOverride: cachedGetter(
+      ssmOverrideGetter({
+        transport,
+        sign: ssmSigner,
+        endpoint: serviceEndpoint(env, "ssm", region),
+        parameterName: required(
+          env,
+          "HEALTH_OVERRIDE_PARAMETER",
+          "the SSM parameter operators set to force or forbid fail-over",
+        ),
+      }),
+      2_000,
+      clock,
+    ),
+    getReadiness: cachedGetter(
+      cloudWatchReadinessGetter({
+        clock,
+        ...(env.HEALTH_READINESS_DIMENSIONS
+          ? { dimensions: json<Record<string, string>>(env, "HEALTH_READINESS_DIMENSIONS", "a JSON object") }
+          : {}),
+        getMetricData: (input, signal) =>
+          cloudwatch.send(new modules.cloudwatch.GetMetricDataCommand(input), { abortSignal: signal }),
+      }),
+      integer(env, "HEALTH_READINESS_CACHE_MS", 15_000),
+      clock,
+    ),
+    emit: (round) => modules.metrics.write(roundMetricPoints(round), highResolution),
+    secretMatches:
+      mode === "endpoint"
+        ? createSecretMatcher(
+            modules.crypto,
+            required(env, "HEALTH_PATH_SECRET_SHA256", "the SHA-256 of the Route 53 path secret"),
+          )
+        : () => false,
+    deadlineMs: integer(env, "HEALTH_DEADLINE_MS", 1500),
+    roundMs: integer(env, "HEALTH_ROUND_MS", 1000),
+  });
+  const intervalMs = integer(env, "HEALTH_ALARM_INTERVAL_SECONDS", 10) * 1000;
+  return {
+    check,
+    handler: async (event) => {
+      const request = event as FunctionUrlEvent;
+      if (request?.requestContext?.http) {
+        return check.handle({
+          method: request.requestContext.http.method ?? "",
+          path: request.rawPath ?? "",
+        });
+      }
+      if (mode !== "alarm") return bareStatus(400);
+      // A scheduled invocation a minute: one round per alarm period until the next one starts.
+      const decisions = await runRounds(check, {
+        durationMs: 60_000 - intervalMs / 2,
+        intervalMs,
+        clock,
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      });
+      return { rounds: decisions.length };
+    },
+  };
+}
+
+export interface HealthApiModules {
+  http: typeof NodeHttp;
+  https: typeof NodeHttps;
+  mqtt?: typeof Mqtt;
+  dynamodb?: Pick<typeof DynamoDb, "DynamoDBClient" | "DescribeTableCommand">;
+  eventbridge?: Pick<typeof EventBridge, "EventBridgeClient" | "DescribeEventBusCommand">;
+  secretsManager?: Pick<typeof SecretsManager, "SecretsManagerClient" | "GetSecretValueCommand">;
+  logger: Logger;
+}
+
+/** One account's health API. Environment: HEALTH_CHECKPOINTS (JSON list of checkpoint specs). */
+export function healthApiFromEnv(
+  env: Env,
+  modules: HealthApiModules,
+): (event: unknown) => Promise<ApiResponse> {
+  const specs = parseCheckpointSpecs(
+    json<unknown>(env, "HEALTH_CHECKPOINTS", "the JSON list of checkpoint specs"),
+  );
+  const region = env.AWS_REGION;
+  const dynamo = modules.dynamodb
+    ? new modules.dynamodb.DynamoDBClient({ region, maxAttempts: 1 })
+    : undefined;
+  const events = modules.eventbridge
+    ? new modules.eventbridge.EventBridgeClient({ region, maxAttempts: 1 })
+    : undefined;
+  const secrets = modules.secretsManager
+    ? new modules.secretsManager.SecretsManagerClient({ region, maxAttempts: 1 })
+    : undefined;
+  const secretCache = new Map<string, { value: string | undefined; at: number }>();
+  const checkpoints = buildCheckpoints(specs, {
+    transport: createNodeTransport({ http: modules.http, https: modules.https }),
+    ...(modules.mqtt ? { mqtt: modules.mqtt } : {}),
+    ...(dynamo && modules.dynamodb
+      ? {
+          describeTable: async (TableName: string, signal: AbortSignal) =>
+            (
+              await dynamo.send(new modules.dynamodb!.DescribeTableCommand({ TableName }), {
+                abortSignal: signal,
+              })
+            ).Table?.TableStatus,
+        }
+      : {}),
+    ...(events && modules.eventbridge
+      ? {
+          describeEventBus: async (Name: string, signal: AbortSignal) => {
+            await events.send(new modules.eventbridge!.DescribeEventBusCommand({ Name }), {
+              abortSignal: signal,
+            });
+          },
+        }
+      : {}),
+    ...(secrets && modules.secretsManager
+      ? {
+          // The identity changes rarely; re-read every 5 minutes so that a rotation takes effect.
+          getSecret: async (SecretId: string, signal: AbortSignal) => {
+            const hit = secretCache.get(SecretId);
+            if (hit && Date.now() - hit.at < 300_000) return hit.value;
+            const out = await secrets.send(new modules.secretsManager!.GetSecretValueCommand({ SecretId }), {
+              abortSignal: signal,
+            });
+            secretCache.set(SecretId, { value: out.SecretString, at: Date.now() });
+            return out.SecretString;
+          },
+        }
+      : {}),
+  });
+  const api = createHealthApi({ checkpoints, clock: () => Date.now(), logger: modules.logger });
+  return async (event) => {
+    const request = event as FunctionUrlEvent;
+    return api({ method: request?.requestContext?.http?.method ?? "", path: request?.rawPath ?? "" });
+  };
+}
+
+export interface NotifierModules {
+  crypto: typeof NodeCrypto;
+  http: typeof NodeHttp;
+  https: typeof NodeHttps;
+  sts: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">;
+  SignatureV4: typeof SignatureV4;
+  logger: Logger;
+}
+
+/** Per region: the IoT data endpoint and the role in the IoT account allowed to publish the notice. */
+export interface NoticeTarget {
+  region: string;
+  dataEndpoint: string;
+  roleArn?: string;
+}
+
+/**
+ * The fail-over notifier. Environment: NOTICE_TOPIC, NOTICE_TARGETS (JSON [{region,
+ * dataEndpoint, roleArn}]), NOTICE_ALARMS (JSON [{alarmName, region}]), NOTICE_EXTERNAL_ID.
+ */
+export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unknown) => Promise<unknown> {
+  const topic = required(env, "NOTICE_TOPIC", "the MQTT topic devices listen on for fail-over notices");
+  const targets = json<NoticeTarget[]>(
+    env,
+    "NOTICE_TARGETS",
+    "a JSON list of {region, dataEndpoint, roleArn}",
+  );
+  const alarms = json<AlarmRegion[]>(env, "NOTICE_ALARMS", "a JSON list of {alarmName, region}");
+  const transport = createNodeTransport({ http: modules.http, https: modules.https });
+  const sts = new modules.sts.STSClient({ maxAttempts: 2 });
+  const credentialsFor = async (target: NoticeTarget): Promise<AwsCredentials> => {
+    if (!target.roleArn) return environmentCredentials(env)();
+    const out = await sts.send(
+      new modules.sts.AssumeRoleCommand({
+        RoleArn: target.roleArn,
+        RoleSessionName: "iot-dr-failover-notice",
+        DurationSeconds: 900,
+        ...(env.NOTICE_EXTERNAL_ID ? { ExternalId: env.NOTICE_EXTERNAL_ID } : {}),
+      }),
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey)
+      throw new Error(`AssumeRole ${target.roleArn} returned no credentials`);
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
+    };
+  };
+  return (event) =>
+    handleAlarmEvent(event as Parameters<typeof handleAlarmEvent>[0], {
+      regions: targets.map((t) => t.region),
+      alarms,
+      topic,
+      logger: modules.logger,
+      publish: async (region, noticeTopic, payload) => {
+        const target = targets.find((t) => t.region === region)!;
+        const sign = createSigV4Signer({
+          SignatureV4: modules.SignatureV4,
+          crypto: modules.crypto,
+          credentials: () => credentialsFor(target),
+          region,
+          service: "iotdata",
+        });
+        await iotDataPublish({
+          transport,
+          sign,
+          endpoint: target.dataEndpoint,
+          topic: noticeTopic,
+          payload,
+          signal: AbortSignal.timeout(5_000),
+        });
+      },
+    });
+}

@@ -1,0 +1,198 @@
+import * as mqtt from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  canaryCheckpoint,
+  canaryRoundTrip,
+  parseCanaryIdentity,
+  type CanaryOptions,
+} from "../../functions/health/canary.js";
+import { createHealthApi, runCheckpoints } from "../../functions/health/checkpoints.js";
+import { silentLogger, withDeadline } from "../../functions/health/http.js";
+import { startBroker, type TestBroker } from "../support/mqtt.js";
+import { refusedPort } from "./support.js";
+
+const TIMEOUT_MS = 800;
+const ON_TIME_MS = TIMEOUT_MS + 250;
+
+let broker: TestBroker | undefined;
+afterEach(async () => {
+  await broker?.stop();
+  broker = undefined;
+});
+
+function options(url: string, extra: Partial<CanaryOptions> = {}): CanaryOptions {
+  return { brokerUrl: url, clientId: "iot-dr-canary-test", getIdentity: async () => null, ...extra };
+}
+
+async function runCanary(url: string, extra: Partial<CanaryOptions> = {}) {
+  const checkpoint = canaryCheckpoint(mqtt, { ...options(url, extra), timeoutMs: TIMEOUT_MS });
+  const started = performance.now();
+  const report = await runCheckpoints([checkpoint], () => performance.now());
+  return { result: report.checkpoints[0]!, ms: performance.now() - started, report };
+}
+
+async function waitForNoClients(b: TestBroker): Promise<number> {
+  for (let i = 0; i < 100 && b.connectedClients() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  return b.connectedClients();
+}
+
+describe("the broker canary against a real MQTT broker", () => {
+  it("passes when the broker is up: connect, subscribe, publish and receive its own nonce", async () => {
+    broker = await startBroker();
+    const published: string[] = [];
+    broker.aedes.authorizePublish = (_client, packet, done) => {
+      published.push(`${packet.topic}=${packet.payload.toString()}`);
+      done(null);
+    };
+    const { result, ms } = await runCanary(broker.url, { nonce: () => "nonce-1" });
+    expect(result).toMatchObject({
+      name: "iot-broker-canary",
+      factor: "iotBroker",
+      critical: true,
+      ok: true,
+    });
+    expect(ms).toBeLessThan(ON_TIME_MS);
+    expect(published).toEqual(["iot-dr/canary/iot-dr-canary-test=nonce-1"]);
+    expect(await waitForNoClients(broker)).toBe(0);
+  });
+
+  it("fails fast when the broker is down (connection refused)", async () => {
+    const { result, ms } = await runCanary(`mqtt://127.0.0.1:${await refusedPort()}`);
+    expect(result.ok).toBe(false);
+    expect(result.error).toContain("ECONNREFUSED");
+    expect(ms).toBeLessThan(ON_TIME_MS);
+  });
+
+  it("fails on time when the broker is slower than the checkpoint's budget", async () => {
+    broker = await startBroker();
+    broker.aedes.authorizePublish = (_client, _packet, done) => setTimeout(() => done(null), TIMEOUT_MS * 3);
+    const { result, ms } = await runCanary(broker.url);
+    expect(result.ok).toBe(false);
+    expect(result.error).toBe(`timeout after ${TIMEOUT_MS} ms`);
+    expect(ms).toBeLessThan(ON_TIME_MS);
+    expect(await waitForNoClients(broker)).toBe(0);
+  });
+
+  it("fails on time when the broker drops messages instead of delivering them", async () => {
+    broker = await startBroker();
+    broker.aedes.authorizeForward = () => null;
+    const { result, ms } = await runCanary(broker.url);
+    expect(result.ok).toBe(false);
+    expect(result.error).toContain("timeout");
+    expect(ms).toBeLessThan(ON_TIME_MS);
+  });
+
+  it("fails when the broker refuses the canary's subscription", async () => {
+    broker = await startBroker();
+    broker.aedes.authorizeSubscribe = (_client, _sub, done) => done(new Error("not allowed"), null);
+    const { result } = await runCanary(broker.url);
+    expect(result.ok).toBe(false);
+    // aedes, like IoT Core, closes the connection of a client that subscribes where it may not
+    expect(result.error).toMatch(/closed the canary connection|refused the canary subscription/);
+  });
+
+  it("fails when the broker goes away in the middle of the round trip", async () => {
+    broker = await startBroker();
+    const b = broker;
+    b.aedes.authorizePublish = () => void b.kill();
+    const { result, ms } = await runCanary(b.url);
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/ECONNRESET|closed the canary connection/);
+    expect(ms).toBeLessThan(ON_TIME_MS);
+  });
+
+  it("ignores other clients' messages on its topic and waits for its own nonce", async () => {
+    broker = await startBroker();
+    const b = broker;
+    let injected = false;
+    b.aedes.authorizePublish = (_client, packet, done) => {
+      if (!injected) {
+        injected = true;
+        b.aedes.publish(
+          {
+            cmd: "publish",
+            topic: packet.topic,
+            payload: Buffer.from("someone-else"),
+            qos: 0,
+            retain: false,
+            dup: false,
+          },
+          () => undefined,
+        );
+      }
+      done(null);
+    };
+    const { result } = await runCanary(b.url);
+    expect(result.ok).toBe(true);
+  });
+
+  it("fails without connecting when the identity cannot be read", async () => {
+    broker = await startBroker();
+    let connects = 0;
+    broker.aedes.on("client", () => connects++);
+    const { result } = await runCanary(broker.url, {
+      getIdentity: async () => {
+        throw new Error("AccessDeniedException");
+      },
+    });
+    expect(result.ok).toBe(false);
+    expect(result.error).toContain("AccessDeniedException");
+    expect(connects).toBe(0);
+  });
+
+  it("closes its connection when aborted from outside", async () => {
+    broker = await startBroker();
+    broker.aedes.authorizeForward = () => null;
+    await expect(
+      withDeadline("canary", 300, (signal) => canaryRoundTrip(mqtt, options(broker!.url), signal)),
+    ).rejects.toThrow(/300 ms/);
+    expect(await waitForNoClients(broker)).toBe(0);
+  });
+});
+
+describe("the IoT account's health API runs the canary with the other checkpoints", () => {
+  it("answers 503 listing the canary's failure when the broker is down, 200 when it is up", async () => {
+    broker = await startBroker();
+    const api = createHealthApi({
+      checkpoints: [
+        canaryCheckpoint(mqtt, { ...options(broker.url), timeoutMs: TIMEOUT_MS }),
+        {
+          name: "registry-table",
+          factor: "applicationServices",
+          timeoutMs: 100,
+          critical: true,
+          run: async () => {},
+        },
+      ],
+      clock: () => performance.now(),
+      logger: silentLogger,
+    });
+    const up = await api({ method: "GET", path: "/" });
+    expect(up.statusCode).toBe(200);
+    await broker.kill();
+    const down = await api({ method: "GET", path: "/iotBroker" });
+    expect(down.statusCode).toBe(503);
+    const body = JSON.parse(down.body);
+    expect(body.checkpoints).toHaveLength(1);
+    expect(body.checkpoints[0]).toMatchObject({ name: "iot-broker-canary", ok: false });
+    expect(typeof body.checkpoints[0].latencyMs).toBe("number");
+  });
+});
+
+describe("the canary identity comes from a secret and bad secrets say what is wrong", () => {
+  it("reads certificate, key and optional CA", () => {
+    expect(
+      parseCanaryIdentity(JSON.stringify({ certificatePem: "C", privateKeyPem: "K", caPem: "A" })),
+    ).toEqual({
+      certificatePem: "C",
+      privateKeyPem: "K",
+      caPem: "A",
+    });
+  });
+  it("names a missing key", () => {
+    expect(() => parseCanaryIdentity(JSON.stringify({ certificatePem: "C" }))).toThrow(/no 'privateKeyPem'/);
+  });
+  it("names a secret that is not JSON", () => {
+    expect(() => parseCanaryIdentity("-----BEGIN CERTIFICATE-----")).toThrow(/not JSON/);
+  });
+});
