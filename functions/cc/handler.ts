@@ -123,7 +123,8 @@ function failureResponse(err: unknown): { response: StoredResponse; touched: str
           },
         },
       },
-      touched: err.touched,
+      // A fully undone command left the registry as it was: nothing to journal.
+      touched: err.compensated ? [] : err.touched,
       // Undone, or rolled forward on retry: either way the same key may run again.
       retryable: true,
     };

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { startMoto, type MotoServer } from "../support/moto.js";
+import { handleCommand } from "../../functions/cc/handler.js";
+import { COMMANDS } from "../../functions/cc/validation.js";
+import {
+  ccWorld,
+  commandEvent,
+  makeCertificates,
+  newKey,
+  registrySnapshot,
+  seedRegistry,
+  type CcWorld,
+} from "./support.js";
+
+let moto: MotoServer;
+let world: CcWorld;
+let pems: string[];
+
+beforeAll(async () => {
+  moto = await startMoto();
+  pems = makeCertificates(3);
+  world = await ccWorld(moto);
+  await seedRegistry(world.iotClient);
+});
+afterAll(async () => {
+  await moto?.stop();
+});
+
+// Values close to valid ones, so that the fuzzer also reaches the registry, mixed with anything.
+const names = fc.oneof(
+  fc.constantFrom("sensor-1", "sensor-2", "plant-a", "plant-b", "sensor", "legacy", "", "a b", "x#y"),
+  fc.string(),
+);
+const fieldValue = fc.oneof(
+  names,
+  fc.jsonValue(),
+  fc.constantFrom(...[0, 1, 2].map((i) => `pem:${i}`)),
+  fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.string({ maxLength: 6 }), fc.integer())),
+  fc.array(names, { maxLength: 3 }),
+);
+const fields = [
+  "thingName",
+  "thingTypeName",
+  "attributes",
+  "groups",
+  "certificatePem",
+  "policyName",
+  "certificateId",
+  "reason",
+  "idempotencyKey",
+];
+const body = fc.oneof(
+  fc.jsonValue(),
+  fc.dictionary(fc.constantFrom(...fields), fieldValue, { maxKeys: 7 }),
+  fc.record(
+    {
+      thingName: names,
+      groups: fc.subarray(["plant-a", "plant-b", "nowhere"]),
+      certificatePem: fc.constantFrom("pem:0", "pem:1", "pem:2"),
+      policyName: fc.constantFrom("iot-dr-device", "admin"),
+      attributes: fc.dictionary(fc.constantFrom("serial", "model", "a b"), fc.constantFrom("1", "x y", "")),
+    },
+    { requiredKeys: [] },
+  ),
+);
+const withPems = (value: unknown): unknown => {
+  if (typeof value === "string" && /^pem:\d$/.test(value)) return pems[Number(value.slice(4))];
+  if (Array.isArray(value)) return value.map(withPems);
+  if (value && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPems(v)]));
+  return value;
+};
+
+describe("C&C input fuzzing", () => {
+  it("arbitrary JSON bodies never get a 5xx and change the registry only when the command was accepted", async () => {
+    let before = await registrySnapshot(world.iotClient);
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...COMMANDS), body, fc.boolean(), async (command, raw, withKey) => {
+        const event = commandEvent(command, withPems(raw), withKey ? newKey() : undefined);
+        const r = await handleCommand(event, world.deps());
+        expect(r.statusCode, r.body).toBeLessThan(500);
+        expect(() => JSON.parse(r.body)).not.toThrow();
+        const after = await registrySnapshot(world.iotClient);
+        if (r.statusCode >= 200 && r.statusCode < 300) {
+          accepted++;
+        } else {
+          expect(after).toEqual(before);
+        }
+        before = after;
+      }),
+      { numRuns: 150 },
+    );
+    // The generator is not so wild that nothing ever gets through.
+    expect(accepted).toBeGreaterThan(0);
+  });
+});
