@@ -10,25 +10,13 @@ import {
   checkSelection,
   parseOrg,
   parseStackList,
-  processIo,
   runDeploy,
   runOrder,
   STACK_NAMES,
-  LocalStackWorkspace,
   type CommandIo,
   type DeployReport,
-  type StackWorkspace,
 } from "../automation/index.js";
-
-export interface AutomationCommandDeps {
-  /** Builds the workspace once the command line is valid. Default: the real LocalStackWorkspace. */
-  workspace: (options: { org?: string }) => StackWorkspace;
-  io: CommandIo;
-}
-
-export function defaultDeps(): AutomationCommandDeps {
-  return { workspace: (options) => new LocalStackWorkspace(options), io: processIo() };
-}
+import { defaultDeps, type AutomationCommandDeps } from "../automation/deps.js";
 
 interface DeployOptions {
   stacks?: string;
@@ -72,16 +60,18 @@ function toJson(report: DeployReport): Record<string, unknown> {
   };
 }
 
-/** Asks for confirmation when a person is there; refuses without --yes when nobody is. */
+/** Refuses, before any stack is touched, to run unattended without --yes (as `pulumi up` does). */
+function requireConfirmable(io: CommandIo, order: string[], destroy: boolean, yes: boolean): void {
+  if (yes || io.isInteractive()) return;
+  throw new UsageError(
+    `refusing to ${destroy ? "destroy" : "deploy"} ${order.join(" → ")} without confirmation: ` +
+      `this terminal is not interactive. Pass --yes to ${destroy ? "destroy every resource of these stacks" : "run pulumi up"} unattended.`,
+  );
+}
+
+/** Asks the person at the terminal; --yes answers for them. */
 async function confirmRun(io: CommandIo, order: string[], destroy: boolean, yes: boolean): Promise<boolean> {
   if (yes) return true;
-  const what = destroy ? `destroy ${order.join(" → ")}` : `deploy ${order.join(" → ")}`;
-  if (!io.isInteractive()) {
-    throw new UsageError(
-      `refusing to ${what} without confirmation: this terminal is not interactive. ` +
-        `Pass --yes to ${destroy ? "destroy every resource of these stacks" : "run pulumi up"} unattended.`,
-    );
-  }
   if (destroy) {
     return io.confirm(
       `This deletes every resource of ${order.join(", ")}. Type "destroy" to go on: `,
@@ -109,6 +99,7 @@ export function makeDeployCommand(deps: () => AutomationCommandDeps = defaultDep
         const action = options.destroy ? "destroy" : "deploy";
         const order = runOrder(selected, action);
         const { workspace: makeWorkspace, io } = deps();
+        requireConfirmable(io, order, action === "destroy", Boolean(options.yes));
         const workspace = makeWorkspace(org ? { org } : {});
         try {
           await checkSelection(workspace, selected, action);

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import type { RegisterCommand } from "./index.js";
-import { defaultDeps, type AutomationCommandDeps } from "./deploy.js";
+import { defaultDeps, type AutomationCommandDeps } from "../automation/deps.js";
 import {
   parseOrg,
   parseStackList,

@@ -223,14 +223,14 @@ describe("iot-dr deploy refuses bad command lines and changes nothing", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("refusing to destroy global → secondary → primary without confirmation");
     expect(run.stderr).toContain("Pass --yes");
-    expect(run.workspace.mutatingCalls()).toEqual([]);
+    expect(run.workspace.calls).toEqual([]);
   });
 
   it("refuses an unattended deploy without --yes, as pulumi up does", async () => {
     const run = await deploy([]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("this terminal is not interactive");
-    expect(run.workspace.mutatingCalls()).toEqual([]);
+    expect(run.workspace.calls).toEqual([]);
   });
 
   it("rejects an unknown option with exit 2", async () => {

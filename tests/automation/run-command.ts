@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { UsageError } from "../../cli/errors.js";
 import type { RegisterCommand } from "../../cli/commands/index.js";
-import type { AutomationCommandDeps } from "../../cli/commands/deploy.js";
+import type { AutomationCommandDeps } from "../../cli/automation/deps.js";
 import { FakeStackWorkspace, type FakeStackScript } from "../../cli/automation/fake.js";
 import type { StackName } from "../../cli/automation/stacks.js";
 
