@@ -6,3 +6,4 @@ export * from "./operations.js";
 export * from "./io.js";
 export { LocalStackWorkspace, LocalStackHandle, REPO_ROOT } from "./local.js";
 export type { LocalStackWorkspaceOptions, AutomationEntry, AutomationStack } from "./local.js";
+export { defaultDeps, type AutomationCommandDeps } from "./deps.js";
