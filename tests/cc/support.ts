@@ -13,7 +13,7 @@ import * as stsSdk from "@aws-sdk/client-sts";
 import * as ddbSdk from "@aws-sdk/client-dynamodb";
 import * as docSdk from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
-import { inAccount, type MotoServer } from "../support/moto.js";
+import { inAccount as motoAccount, type MotoServer } from "../support/moto.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { opsTableFromSdk } from "../../functions/registry/table.js";
 import { captureKeys } from "../../functions/replication/capture.js";
@@ -24,6 +24,12 @@ import { createValidator } from "../../functions/cc/validation.js";
 import type { HandlerDeps, HttpEvent } from "../../functions/cc/handler.js";
 
 export const REGION = "us-east-1";
+
+/** `inAccount` keeping the client's own type (the fixture's structural type is narrower than SDK clients). */
+export function inAccount<C>(client: C, accountId: string): C {
+  motoAccount(client as unknown as Parameters<typeof motoAccount>[0], accountId);
+  return client;
+}
 export const CC_ACCOUNT = "123456789012";
 export const IOT_ACCOUNT = "111111111111";
 export const ROLE_ARN = `arn:aws:iam::${IOT_ACCOUNT}:role/iot-dr-cc-operator`;
