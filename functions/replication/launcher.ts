@@ -1,0 +1,239 @@
+/**
+ * The launcher: the ops-table stream's consumer in each region. It turns one stream batch into
+ * dependency-ordered waves of registry records, runs them through the replay state machine
+ * (Express, started synchronously) and answers Lambda with the sequence numbers that must be
+ * retried (ReportBatchItemFailures), so that only failed records come back.
+ */
+import type { DynamoDBBatchResponse, DynamoDBRecord, AttributeValue } from "aws-lambda";
+import { KIND_RANK, fromItem, type RegistryRecord, type ThingGroupState } from "../registry/records.js";
+import type { ReplayBatchInput, ReplayEntry, ReplayEntryOutcome } from "./stateMachine.js";
+import type { Logger } from "./observability.js";
+import { matchesFilter, replayFilterPattern } from "./streamFilter.js";
+
+/** What StartSyncExecution answers (the SDK output satisfies it). */
+export interface SyncExecutionResult {
+  status?: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+}
+
+export interface LauncherDeps {
+  /** The region this launcher runs in: records that originated here are never replayed here. */
+  region: string;
+  startSyncExecution(input: ReplayBatchInput<RegistryRecord>): Promise<SyncExecutionResult>;
+  logger: Logger;
+}
+
+export interface LaunchSummary {
+  received: number;
+  /** Dropped by the replay filter (own origin, removals, items that are not records). */
+  filtered: number;
+  /** Images that are not valid records; reported as failures so the stream's bounded retries and on-failure destination keep them. */
+  malformed: number;
+  /** Older images of a resource that appears again later in the same batch. */
+  superseded: number;
+  applied: number;
+  deadLettered: number;
+  /** Transient failures handed back to the stream. */
+  retryLater: number;
+  /** Records without an outcome because the execution failed or could not start. */
+  unprocessed: number;
+}
+
+export interface LaunchResult {
+  response: DynamoDBBatchResponse;
+  summary: LaunchSummary;
+}
+
+/** Converts a DynamoDB attribute value (the stream's wire format) to a plain value. */
+export function fromAttributeValue(value: AttributeValue): unknown {
+  if (value.S !== undefined) return value.S;
+  if (value.N !== undefined) {
+    const n = Number(value.N);
+    if (!Number.isFinite(n)) throw new Error(`number attribute '${value.N}' is not finite`);
+    return n;
+  }
+  if (value.BOOL !== undefined) return value.BOOL;
+  if (value.NULL !== undefined) return null;
+  if (value.M !== undefined) return fromImage(value.M);
+  if (value.L !== undefined) return value.L.map(fromAttributeValue);
+  if (value.SS !== undefined) return [...value.SS];
+  if (value.NS !== undefined) return value.NS.map(Number);
+  throw new Error(`unsupported attribute value ${JSON.stringify(value)}`);
+}
+
+/** Converts a stream image (NewImage) to a plain item. */
+export function fromImage(image: Record<string, AttributeValue>): Record<string, unknown> {
+  const item: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(image)) item[name] = fromAttributeValue(value);
+  return item;
+}
+
+/** The registry record in a stream record's NewImage; throws with the reason when it is not one. */
+export function recordOfStreamRecord(streamRecord: DynamoDBRecord): RegistryRecord {
+  const image = streamRecord.dynamodb?.NewImage;
+  if (!image) throw new Error("stream record has no NewImage (is the stream view NEW_AND_OLD_IMAGES?)");
+  return fromItem(fromImage(image as Record<string, AttributeValue>));
+}
+
+/**
+ * Waves of independent records in dependency order: upserts by rank (thing groups below their
+ * parents when the parent is in the batch too), then deletes in reverse rank.
+ */
+export function planWaves<T extends { record: RegistryRecord }>(entries: readonly T[]): T[][] {
+  const upsertGroups = new Map<string, string | undefined>();
+  for (const { record } of entries) {
+    if (record.kind === "thingGroup" && record.state) {
+      const state = record.state as ThingGroupState;
+      upsertGroups.set(state.name, state.parentGroupName);
+    }
+  }
+  const groupDepth = (name: string): number => {
+    let depth = 0;
+    const seen = new Set<string>([name]);
+    for (
+      let parent = upsertGroups.get(name);
+      parent && upsertGroups.has(parent);
+      parent = upsertGroups.get(parent)
+    ) {
+      if (seen.has(parent)) break; // a cycle cannot be created in IoT; stop rather than loop
+      seen.add(parent);
+      depth++;
+    }
+    return depth;
+  };
+  const phase = ({ record }: T): string => {
+    const rank = KIND_RANK[record.kind];
+    if (record.state === null) return `1:${String(9 - rank).padStart(2, "0")}`;
+    const depth = record.kind === "thingGroup" ? groupDepth((record.state as ThingGroupState).name) : 0;
+    return `0:${String(rank).padStart(2, "0")}:${String(depth).padStart(4, "0")}`;
+  };
+  const waves = new Map<string, T[]>();
+  for (const entry of entries) {
+    const p = phase(entry);
+    const wave = waves.get(p) ?? [];
+    wave.push(entry);
+    waves.set(p, wave);
+  }
+  return [...waves.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, wave]) => wave);
+}
+
+function parseOutcomes(output: string | undefined): ReplayEntryOutcome[] {
+  const parsed: unknown = JSON.parse(output ?? "null");
+  if (!Array.isArray(parsed)) throw new Error("execution output is not a list of waves");
+  return parsed.flat() as ReplayEntryOutcome[];
+}
+
+function emptySummary(received: number): LaunchSummary {
+  return {
+    received,
+    filtered: 0,
+    malformed: 0,
+    superseded: 0,
+    applied: 0,
+    deadLettered: 0,
+    retryLater: 0,
+    unprocessed: 0,
+  };
+}
+
+/** Handles one stream batch; never throws for a bad record or a failed execution, it reports them. */
+export async function launchReplay(
+  event: { Records?: DynamoDBRecord[] },
+  deps: LauncherDeps,
+): Promise<LaunchResult> {
+  const records = event.Records ?? [];
+  const summary = emptySummary(records.length);
+  const pattern = replayFilterPattern(deps.region);
+  const failed = new Set<string>();
+  // Latest entry per resource key; the stream delivers one key's changes in order.
+  const latest = new Map<string, ReplayEntry<RegistryRecord>>();
+  const supersededBy = new Map<string, string>();
+  const order: string[] = [];
+
+  for (const streamRecord of records) {
+    const sequenceNumber = streamRecord.dynamodb?.SequenceNumber;
+    if (!sequenceNumber) {
+      // Cannot be reported per item without a sequence number, and cannot be applied: log and drop.
+      deps.logger.error("stream record without a sequence number", { eventID: streamRecord.eventID });
+      summary.malformed++;
+      continue;
+    }
+    order.push(sequenceNumber);
+    if (!matchesFilter(pattern, streamRecord)) {
+      summary.filtered++;
+      continue;
+    }
+    let record: RegistryRecord;
+    try {
+      record = recordOfStreamRecord(streamRecord);
+    } catch (err) {
+      summary.malformed++;
+      failed.add(sequenceNumber);
+      deps.logger.error("malformed ops-table image", {
+        sequenceNumber,
+        key: streamRecord.dynamodb?.Keys?.pk?.S,
+        reason: err instanceof Error ? err.message : String(err),
+      });
+      continue;
+    }
+    const previous = latest.get(record.key);
+    if (previous) {
+      supersededBy.set(previous.sequenceNumber, sequenceNumber);
+      summary.superseded++;
+    }
+    latest.set(record.key, { sequenceNumber, record });
+  }
+
+  const entries = [...latest.values()];
+  const statusOf = new Map<string, ReplayEntryOutcome["status"] | "unprocessed">();
+  if (entries.length > 0) {
+    const waves = planWaves(entries);
+    try {
+      const result = await deps.startSyncExecution({ waves: waves.map((wave) => ({ entries: wave })) });
+      if (result.status !== "SUCCEEDED") {
+        throw new Error(
+          `execution ${result.status ?? "without status"}: ${result.error ?? ""} ${result.cause ?? ""}`.trim(),
+        );
+      }
+      for (const outcome of parseOutcomes(result.output)) {
+        statusOf.set(outcome.sequenceNumber, outcome.status);
+        if (outcome.status !== "applied") {
+          deps.logger.warn("record not applied", {
+            sequenceNumber: outcome.sequenceNumber,
+            key: outcome.key,
+            status: outcome.status,
+            error: outcome.error,
+            cause: outcome.cause,
+          });
+        }
+      }
+    } catch (err) {
+      deps.logger.error("replay execution failed; the whole batch goes back to the stream", {
+        records: entries.length,
+        reason: err instanceof Error ? err.message : String(err),
+      });
+    }
+    for (const { sequenceNumber, record } of entries) {
+      const status = statusOf.get(sequenceNumber) ?? "unprocessed";
+      summary[status]++;
+      if (status === "retryLater" || status === "unprocessed") failed.add(sequenceNumber);
+      if (status === "applied") {
+        deps.logger.info("record replayed", {
+          key: record.key,
+          version: record.version,
+          sequenceNumber,
+        });
+      }
+    }
+  }
+  // A superseded image shares the fate of the image that replaced it.
+  for (const [older, newer] of supersededBy) {
+    let head = newer;
+    while (supersededBy.has(head)) head = supersededBy.get(head)!;
+    if (failed.has(head)) failed.add(older);
+  }
+  const batchItemFailures = order.filter((s) => failed.has(s)).map((itemIdentifier) => ({ itemIdentifier }));
+  return { response: { batchItemFailures }, summary };
+}

@@ -1,0 +1,207 @@
+import { describe, expect, it } from "vitest";
+import type { RegistryRecord } from "../../../functions/registry/records.js";
+import { silentLogger } from "../../../functions/replication/observability.js";
+import {
+  launchReplay,
+  planWaves,
+  type SyncExecutionResult,
+} from "../../../functions/replication/launcher.js";
+import type { ReplayBatchInput, ReplayEntryOutcome } from "../../../functions/replication/stateMachine.js";
+import { matchesFilter, replayFilterPattern } from "../../../functions/replication/streamFilter.js";
+import {
+  PRIMARY,
+  SECONDARY,
+  record,
+  registryBatch,
+  seqOf,
+  streamRecord,
+  streamRecordOfItem,
+} from "./fixtures.js";
+
+type Input = ReplayBatchInput<RegistryRecord>;
+
+/** A state machine stand-in that answers each entry with a status chosen by key. */
+function fakeExecution(statusOf: (key: string) => ReplayEntryOutcome["status"] = () => "applied") {
+  const inputs: Input[] = [];
+  return {
+    inputs,
+    async startSyncExecution(input: Input): Promise<SyncExecutionResult> {
+      inputs.push(input);
+      const output = input.waves.map((w) =>
+        w.entries.map((e) => ({
+          sequenceNumber: e.sequenceNumber,
+          key: e.record.key,
+          status: statusOf(e.record.key),
+        })),
+      );
+      return { status: "SUCCEEDED", output: JSON.stringify(output) };
+    },
+  };
+}
+
+const keysOf = (input: Input) => input.waves.map((w) => w.entries.map((e) => e.record.key));
+
+describe("launcher", () => {
+  it("replays records of the other region in dependency waves and reports nothing when all apply", async () => {
+    const b = registryBatch();
+    const events = [b.membership, b.thing, b.child, b.group, b.type].map((r) => streamRecord(r));
+    const sfn = fakeExecution();
+    const { response, summary } = await launchReplay(
+      { Records: events },
+      { region: SECONDARY, logger: silentLogger, ...sfn },
+    );
+    expect(response.batchItemFailures).toEqual([]);
+    expect(keysOf(sfn.inputs[0])).toEqual([
+      ["thingGroup#plant", "thingType#sensor"],
+      ["thingGroup#line-1"],
+      ["thing#sensor-1"],
+      ["membership#line-1#sensor-1"],
+    ]);
+    expect(summary.applied).toBe(5);
+  });
+
+  it("drops records that originated in its own region, removals and items that are not records", async () => {
+    const own = record("thing", "thing#mine", { name: "mine", attributes: {} }, { origin: SECONDARY });
+    const theirs = record("thing", "thing#theirs", { name: "theirs", attributes: {} }, { origin: PRIMARY });
+    const marker = streamRecordOfItem({ pk: `applied#${PRIMARY}#thing#x`, entries: [], expiresAt: 1 });
+    const removal = streamRecordOfItem({ pk: "thing#gone", kind: "thing", origin: PRIMARY }, "REMOVE");
+    const sfn = fakeExecution();
+    const { response, summary } = await launchReplay(
+      { Records: [streamRecord(own), marker, removal, streamRecord(theirs)] },
+      { region: SECONDARY, logger: silentLogger, ...sfn },
+    );
+    expect(keysOf(sfn.inputs[0])).toEqual([["thing#theirs"]]);
+    expect(summary.filtered).toBe(3);
+    expect(response.batchItemFailures).toEqual([]);
+  });
+
+  it("starts no execution when every record of the batch is its own", async () => {
+    const own = record("thing", "thing#mine", { name: "mine", attributes: {} }, { origin: SECONDARY });
+    const sfn = fakeExecution();
+    const { response } = await launchReplay(
+      { Records: [streamRecord(own)] },
+      { region: SECONDARY, logger: silentLogger, ...sfn },
+    );
+    expect(sfn.inputs).toHaveLength(0);
+    expect(response.batchItemFailures).toEqual([]);
+  });
+
+  it("reports a malformed image as an item failure instead of throwing, and still replays the rest", async () => {
+    const good = streamRecord(record("thing", "thing#ok", { name: "ok", attributes: {} }));
+    const bad = streamRecordOfItem({
+      pk: "thing#broken",
+      kind: "thing",
+      origin: PRIMARY,
+      stateJson: "{not json",
+      versionKey: "x",
+    });
+    const sfn = fakeExecution();
+    const { response, summary } = await launchReplay(
+      { Records: [bad, good] },
+      { region: SECONDARY, logger: silentLogger, ...sfn },
+    );
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(bad) }]);
+    expect(keysOf(sfn.inputs[0])).toEqual([["thing#ok"]]);
+    expect(summary.malformed).toBe(1);
+  });
+
+  it("maps per-record outcomes to item failures: only records to retry later come back", async () => {
+    const b = registryBatch();
+    const events = [b.type, b.group, b.thing, b.membership].map((r) => streamRecord(r));
+    const sfn = fakeExecution((key) =>
+      key === "thing#sensor-1" ? "retryLater" : key === "thingGroup#plant" ? "deadLettered" : "applied",
+    );
+    const { response, summary } = await launchReplay(
+      { Records: events },
+      { region: SECONDARY, logger: silentLogger, ...sfn },
+    );
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(events[2]) }]);
+    expect(summary).toMatchObject({ applied: 2, deadLettered: 1, retryLater: 1 });
+  });
+
+  it("reports every record when the execution fails or cannot start", async () => {
+    const events = Object.values(registryBatch()).map((r) => streamRecord(r));
+    const failed = await launchReplay(
+      { Records: events },
+      {
+        region: SECONDARY,
+        logger: silentLogger,
+        startSyncExecution: async () => ({ status: "FAILED", error: "States.Runtime", cause: "boom" }),
+      },
+    );
+    expect(failed.response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(events.map(seqOf));
+    const unreachable = await launchReplay(
+      { Records: events },
+      {
+        region: SECONDARY,
+        logger: silentLogger,
+        startSyncExecution: async () => {
+          throw Object.assign(new Error("connect ECONNREFUSED"), { name: "TimeoutError" });
+        },
+      },
+    );
+    expect(unreachable.response.batchItemFailures).toHaveLength(events.length);
+    expect(unreachable.summary.unprocessed).toBe(events.length);
+  });
+
+  it("replays only the latest image of a resource and reports the older one with it when it fails", async () => {
+    const first = record("thing", "thing#x", { name: "x", attributes: { v: "1" } });
+    const second = record("thing", "thing#x", { name: "x", attributes: { v: "2" } });
+    const events = [streamRecord(first), streamRecord(second, "MODIFY")];
+    const ok = fakeExecution();
+    const applied = await launchReplay(
+      { Records: events },
+      { region: SECONDARY, logger: silentLogger, ...ok },
+    );
+    expect(ok.inputs[0].waves[0].entries.map((e) => e.sequenceNumber)).toEqual([seqOf(events[1])]);
+    expect(applied.response.batchItemFailures).toEqual([]);
+    const retry = fakeExecution(() => "retryLater");
+    const failed = await launchReplay(
+      { Records: events },
+      { region: SECONDARY, logger: silentLogger, ...retry },
+    );
+    expect(failed.response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(events.map(seqOf));
+  });
+
+  it("puts a group below its parent and deletes in reverse rank", () => {
+    const b = registryBatch();
+    const gone = record("thingType", "thingType#old", null);
+    const goneThing = record("thing", "thing#old-1", null);
+    const waves = planWaves([gone, b.child, goneThing, b.group, b.membership].map((r) => ({ record: r })));
+    expect(waves.map((w) => w.map((e) => e.record.key))).toEqual([
+      ["thingGroup#plant"],
+      ["thingGroup#line-1"],
+      ["membership#line-1#sensor-1"],
+      ["thing#old-1"],
+      ["thingType#old"],
+    ]);
+  });
+});
+
+describe("replay filter", () => {
+  const pattern = replayFilterPattern(SECONDARY);
+
+  it("matches inserts and modifications of other regions' records only", () => {
+    const theirs = streamRecord(
+      record("thing", "thing#a", { name: "a", attributes: {} }, { origin: PRIMARY }),
+    );
+    const own = streamRecord(
+      record("thing", "thing#a", { name: "a", attributes: {} }, { origin: SECONDARY }),
+    );
+    expect(matchesFilter(pattern, theirs)).toBe(true);
+    expect(matchesFilter(pattern, { ...theirs, eventName: "MODIFY" })).toBe(true);
+    expect(matchesFilter(pattern, { ...theirs, eventName: "REMOVE" })).toBe(false);
+    expect(matchesFilter(pattern, own)).toBe(false);
+  });
+
+  it("drops an item without an origin, like Lambda's anything-but on a missing field", () => {
+    const noOrigin = streamRecordOfItem({ pk: "thing#a", kind: "thing" });
+    expect(matchesFilter(pattern, noOrigin)).toBe(false);
+  });
+
+  it("refuses a matcher it cannot evaluate rather than guessing", () => {
+    expect(() => matchesFilter({ a: [{ numeric: [">", 1] } as never] }, { a: 2 })).toThrow(
+      /unsupported filter matcher/,
+    );
+  });
+});
