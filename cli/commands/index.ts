@@ -2,9 +2,17 @@ import type { Command } from "commander";
 import { registerPlan } from "./plan.js";
 import { registerDeploy } from "./deploy.js";
 import { registerDrift } from "./drift.js";
+import { registerDevices } from "./devices.js";
+import { registerBenchDevices } from "./bench-devices.js";
 
 /** Registers one subcommand; `setExitCode` sets the process exit code without throwing. */
 export type RegisterCommand = (program: Command, setExitCode: (code: number) => void) => void;
 
 /** Every subcommand of iot-dr. Add one line per command module. */
-export const commands: RegisterCommand[] = [registerPlan, registerDeploy, registerDrift];
+export const commands: RegisterCommand[] = [
+  registerPlan,
+  registerDeploy,
+  registerDrift,
+  registerDevices,
+  registerBenchDevices,
+];
