@@ -1,5 +1,5 @@
 /**
- * Keeps replay under the IoT control-plane quotas (DESIGN.md §7): one token bucket per API, and
+ * Keeps replay under the IoT control-plane quotas (DESIGN.md §7): one rate limiter per API, and
  * full-jitter exponential backoff when the service still throttles. A throttled call is retried,
  * never dropped; after `maxAttempts` it surfaces as `Throttled` so the state machine retries the record.
  */
@@ -90,12 +90,15 @@ export interface Pacer {
   stats(): Record<string, ApiStats>;
 }
 
-interface Bucket {
-  rate: number;
-  tokens: number;
-  updatedAt: number;
-  /** Reservations not yet served, so that concurrent callers queue instead of all waking at once. */
-  nextFreeAt: number;
+/**
+ * Sliding-window limiter: at most `n` starts in any window of `windowMs` (n / windowMs = the rate),
+ * so no one-second window ever sees more calls than the quota, bursts included.
+ */
+interface Window {
+  n: number;
+  windowMs: number;
+  /** Start times reserved so far (the last n), oldest first. */
+  starts: number[];
 }
 
 export function createPacer(options: PacerOptions = {}): Pacer {
@@ -114,7 +117,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
     throw new Error(`pacing utilisation must be in (0, 1], got ${utilisation}`);
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
     throw new Error(`pacing maxAttempts must be a positive integer, got ${maxAttempts}`);
-  const buckets = new Map<string, Bucket>();
+  const windows = new Map<string, Window>();
   const stats = new Map<string, ApiStats>();
 
   const rateOf = (api: string) => (rates[api] ?? options.defaultRate ?? 10) * utilisation;
@@ -124,22 +127,19 @@ export function createPacer(options: PacerOptions = {}): Pacer {
     return s;
   };
 
-  /**
-   * Reserves one token and returns how long to wait for it. A bucket holds at most one second of
-   * tokens (the burst AWS allows), refilled continuously at the rate.
-   */
+  /** Reserves the earliest start allowed for one call and returns how long to wait for it. */
   const reserve = (api: string): number => {
     const now = clock.now();
-    let b = buckets.get(api);
-    if (!b) {
+    let w = windows.get(api);
+    if (!w) {
       const rate = rateOf(api);
-      buckets.set(api, (b = { rate, tokens: rate, updatedAt: now, nextFreeAt: now }));
+      const n = Math.max(1, Math.floor(rate));
+      windows.set(api, (w = { n, windowMs: (n / rate) * 1000, starts: [] }));
     }
-    b.tokens = Math.min(b.rate, b.tokens + ((now - b.updatedAt) * b.rate) / 1000);
-    b.updatedAt = now;
-    b.tokens -= 1;
-    if (b.tokens >= 0) return 0;
-    return Math.ceil((-b.tokens * 1000) / b.rate);
+    const at = w.starts.length < w.n ? now : Math.max(now, w.starts[w.starts.length - w.n] + w.windowMs);
+    w.starts.push(at);
+    if (w.starts.length > w.n) w.starts.splice(0, w.starts.length - w.n);
+    return Math.ceil(at - now);
   };
 
   return {

@@ -1,0 +1,348 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import * as iot from "@aws-sdk/client-iot";
+import { startMoto, type MotoServer } from "../../support/moto.js";
+import { appliedMarkerKey, getRecord, scanRecords } from "../../../functions/registry/table.js";
+import type { RegistryRecord } from "../../../functions/registry/records.js";
+import { applyBatch, applyRecord } from "../../../functions/replication/apply.js";
+import { captureEvent, captureKeys } from "../../../functions/replication/capture.js";
+import { createPacer } from "../../../functions/replication/pacing.js";
+import { emfMetrics, jsonLogger } from "../../../functions/replication/observability.js";
+import { flakyPort, instantClock, seeded } from "./faults.js";
+import { policyDoc, snapshot, world, type World } from "./support.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("replay", () => {
+  let moto: MotoServer;
+  let w: World;
+  beforeAll(async () => {
+    moto = await startMoto();
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+  beforeEach(async () => {
+    await moto.reset();
+    w = world(moto);
+  });
+  const sendA = (command: unknown) => w.a.client.send(command as never);
+  const allRecords = async () => {
+    const out: RegistryRecord[] = [];
+    for await (const r of scanRecords(w.table)) out.push(r);
+    return out;
+  };
+
+  /** A registry with one of everything, captured in A (events plus the C&C journal's keys). */
+  async function everything(): Promise<string> {
+    await sendA(new iot.CreateThingTypeCommand({ thingTypeName: "sensor" }));
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "plant" }));
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "line", parentGroupName: "plant" }));
+    await sendA(new iot.CreatePolicyCommand({ policyName: "dev", policyDocument: policyDoc("iot:Connect") }));
+    await sendA(new iot.CreatePolicyCommand({ policyName: "grp", policyDocument: policyDoc("iot:Publish") }));
+    const cert = await sendA(new iot.CreateKeysAndCertificateCommand({ setAsActive: true }));
+    const { certificateId, certificateArn } = cert as iot.CreateKeysAndCertificateCommandOutput;
+    await sendA(
+      new iot.CreateThingCommand({
+        thingName: "t1",
+        thingTypeName: "sensor",
+        attributePayload: { attributes: { a: "1" } },
+      }),
+    );
+    await sendA(new iot.AttachThingPrincipalCommand({ thingName: "t1", principal: certificateArn }));
+    await sendA(new iot.AttachPolicyCommand({ policyName: "dev", target: certificateArn }));
+    const group = (await sendA(
+      new iot.DescribeThingGroupCommand({ thingGroupName: "line" }),
+    )) as iot.DescribeThingGroupCommandOutput;
+    await sendA(new iot.AttachPolicyCommand({ policyName: "grp", target: group.thingGroupArn }));
+    await sendA(new iot.AddThingToThingGroupCommand({ thingGroupName: "line", thingName: "t1" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    await captureKeys([`policyTarget#grp#thingGroup#line`], w.captureDeps(w.a));
+    return certificateId!;
+  }
+
+  it("applying every record twice changes nothing the second time", async () => {
+    await everything();
+    const records = await allRecords();
+    const first = await applyBatch(records, w.applyDeps(w.b));
+    expect(first.failures).toEqual([]);
+    expect(await snapshot(w.b)).toEqual(await snapshot(w.a));
+    const second = await applyBatch(records, w.applyDeps(w.b));
+    expect(second.failures).toEqual([]);
+    expect(second.outcomes.map((o) => o.outcome)).toEqual(records.map(() => "unchanged"));
+    expect(second.outcomes.every((o) => o.actions.length === 0)).toBe(true);
+  });
+
+  it("the events that replay raises in the target are captured there as already stored: nothing is written", async () => {
+    await everything();
+    w.b.events.take();
+    await applyBatch(await allRecords(), w.applyDeps(w.b));
+    const echoes = w.b.events.take();
+    expect(echoes.length).toBeGreaterThan(5);
+    const writes = w.table.writes;
+    const results = [];
+    for (const m of echoes) results.push(...(await captureEvent(m, w.captureDeps(w.b))));
+    expect(new Set(results.map((r) => r.result))).toEqual(new Set(["unchanged", "present"]));
+    expect(w.table.writes).toBe(writes);
+  });
+
+  it("an echo of an older replay does not overwrite a newer record that arrived meanwhile", async () => {
+    await sendA(new iot.CreateThingCommand({ thingName: "r", attributePayload: { attributes: { v: "1" } } }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const v1 = (await getRecord(w.table, "thing#r"))!;
+    // A changes again; its record reaches the table only after B has applied v1.
+    await sendA(
+      new iot.UpdateThingCommand({
+        thingName: "r",
+        attributePayload: { attributes: { v: "2" }, merge: true },
+      }),
+    );
+    const update = w.a.events.take();
+    await sleep(5);
+    await applyRecord(v1, w.applyDeps(w.b));
+    const echo = w.b.events.take();
+    for (const m of update) await captureEvent(m, w.captureDeps(w.a));
+    const [result] = await captureEvent(echo[0], w.captureDeps(w.b));
+    expect(result.result).toBe("echo");
+    expect((await getRecord(w.table, "thing#r"))?.state).toEqual({ name: "r", attributes: { v: "2" } });
+    await applyRecord((await getRecord(w.table, "thing#r"))!, w.applyDeps(w.b));
+    expect(await w.b.port.describeThing("r")).toEqual({ name: "r", attributes: { v: "2" } });
+  });
+
+  it("without the replay marker that same echo would overwrite the newer record (the race is real)", async () => {
+    await sendA(new iot.CreateThingCommand({ thingName: "r", attributePayload: { attributes: { v: "1" } } }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const v1 = (await getRecord(w.table, "thing#r"))!;
+    await sendA(
+      new iot.UpdateThingCommand({
+        thingName: "r",
+        attributePayload: { attributes: { v: "2" }, merge: true },
+      }),
+    );
+    const update = w.a.events.take();
+    await sleep(5);
+    await applyRecord(v1, w.applyDeps(w.b));
+    const echo = w.b.events.take();
+    for (const m of update) await captureEvent(m, w.captureDeps(w.a));
+    w.table.items.delete(appliedMarkerKey(w.b.name, "thing#r"));
+    const [result] = await captureEvent(echo[0], w.captureDeps(w.b));
+    expect(result.result).toBe("written");
+  });
+
+  it("a delete that arrives before its create leaves nothing behind", async () => {
+    await sendA(new iot.CreateThingCommand({ thingName: "ghost" }));
+    await sendA(new iot.DeleteThingCommand({ thingName: "ghost" }));
+    const [created, deleted] = w.a.events.take();
+    const { replayed } = await w.replicate([deleted, created], w.a, w.b);
+    expect(await w.b.port.describeThing("ghost")).toBeNull();
+    expect((await getRecord(w.table, "thing#ghost"))?.state).toBeNull();
+    expect(replayed.every((r) => r.outcome !== "applied")).toBe(true);
+  });
+
+  it("a create record replayed after the tombstone that supersedes it is skipped", async () => {
+    await sendA(new iot.CreateThingCommand({ thingName: "late" }));
+    const [created] = w.a.events.take();
+    await captureEvent(created, w.captureDeps(w.a));
+    const createRecord = (await getRecord(w.table, "thing#late"))!;
+    await sendA(new iot.DeleteThingCommand({ thingName: "late" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const tomb = (await getRecord(w.table, "thing#late"))!;
+    expect(await applyRecord(tomb, w.applyDeps(w.b))).toMatchObject({ outcome: "unchanged" });
+    expect(await applyRecord(createRecord, w.applyDeps(w.b))).toMatchObject({
+      outcome: "superseded",
+      actions: [],
+    });
+    expect(await w.b.port.describeThing("late")).toBeNull();
+  });
+
+  it("delete then recreate of the same name ends with the recreated thing, in any delivery order", async () => {
+    await sendA(
+      new iot.CreateThingCommand({ thingName: "again", attributePayload: { attributes: { gen: "1" } } }),
+    );
+    await sendA(new iot.DeleteThingCommand({ thingName: "again" }));
+    await sendA(
+      new iot.CreateThingCommand({ thingName: "again", attributePayload: { attributes: { gen: "2" } } }),
+    );
+    const msgs = w.a.events.take();
+    await w.replicate([msgs[2], msgs[0], msgs[1]], w.a, w.b);
+    expect(await w.b.port.describeThing("again")).toEqual({ name: "again", attributes: { gen: "2" } });
+  });
+
+  it("certificate status changes reach the target through captureKeys, including REVOKED", async () => {
+    const id = await everything();
+    await applyBatch(await allRecords(), w.applyDeps(w.b));
+    for (const status of ["INACTIVE", "ACTIVE", "REVOKED"] as const) {
+      await sendA(new iot.UpdateCertificateCommand({ certificateId: id, newStatus: status }));
+      const [out] = await captureKeys([`certificate#${id}`], w.captureDeps(w.a));
+      expect(out.result).toBe("written");
+      await applyRecord((await getRecord(w.table, `certificate#${id}`))!, w.applyDeps(w.b));
+      expect((await w.b.port.describeCertificate(id))?.status).toBe(status);
+    }
+  });
+
+  it("a certificate revoked in the target is never reported as reactivated", async () => {
+    const id = await everything();
+    await applyBatch(await allRecords(), w.applyDeps(w.b));
+    await w.b.port.updateCertificate(id, "REVOKED");
+    const record = (await getRecord(w.table, `certificate#${id}`))!;
+    await expect(applyRecord(record, w.applyDeps(w.b))).rejects.toMatchObject({
+      name: "InvalidRecord",
+      message: expect.stringContaining("REVOKED"),
+    });
+  });
+
+  it("policy versions replicate as the default document, within the 5-version limit", async () => {
+    await everything();
+    await applyBatch(await allRecords(), w.applyDeps(w.b));
+    for (let i = 0; i < 7; i++) {
+      const versions = (
+        (await sendA(
+          new iot.ListPolicyVersionsCommand({ policyName: "dev" }),
+        )) as iot.ListPolicyVersionsCommandOutput
+      ).policyVersions!;
+      if (versions.length >= 5) {
+        const oldest = versions
+          .filter((v) => !v.isDefaultVersion)
+          .sort((a, b) => Number(a.versionId) - Number(b.versionId))[0];
+        await sendA(
+          new iot.DeletePolicyVersionCommand({ policyName: "dev", policyVersionId: oldest.versionId }),
+        );
+      }
+      await sendA(
+        new iot.CreatePolicyVersionCommand({
+          policyName: "dev",
+          policyDocument: policyDoc(`iot:Action${i}`),
+          setAsDefault: true,
+        }),
+      );
+      await captureKeys(["policy#dev"], w.captureDeps(w.a));
+      const out = await applyRecord((await getRecord(w.table, "policy#dev"))!, w.applyDeps(w.b));
+      expect(out.actions).toContain("CreatePolicyVersion");
+    }
+    expect(JSON.parse((await w.b.port.getPolicy("dev"))!.document)).toEqual(
+      JSON.parse(policyDoc("iot:Action6")),
+    );
+    expect((await w.b.port.listPolicyVersions("dev")).length).toBeLessThanOrEqual(5);
+  });
+
+  it("a missing dependency is reported as DependencyNotReady and changes nothing", async () => {
+    await everything();
+    const thing = (await getRecord(w.table, "thing#t1"))!;
+    await expect(applyRecord(thing, w.applyDeps(w.b))).rejects.toMatchObject({
+      name: "DependencyNotReady",
+      dependency: "thingType#sensor",
+    });
+    const member = (await getRecord(w.table, "membership#line#t1"))!;
+    await expect(applyRecord(member, w.applyDeps(w.b))).rejects.toMatchObject({ name: "DependencyNotReady" });
+    const child = (await getRecord(w.table, "thingGroup#line"))!;
+    await expect(applyRecord(child, w.applyDeps(w.b))).rejects.toMatchObject({
+      name: "DependencyNotReady",
+      dependency: "thingGroup#plant",
+    });
+    const principal = (await getRecord(
+      w.table,
+      (await allRecords()).find((r) => r.kind === "principal")!.key,
+    ))!;
+    await expect(applyRecord(principal, w.applyDeps(w.b))).rejects.toMatchObject({
+      name: "DependencyNotReady",
+    });
+    expect(await snapshot(w.b)).toEqual({});
+  });
+
+  it("a malformed record is refused as InvalidRecord before any IoT call", async () => {
+    let calls = 0;
+    const deps = {
+      ...w.applyDeps(w.b),
+      pacer: {
+        ...createPacer(),
+        run: async () => {
+          calls++;
+          throw new Error("no call expected");
+        },
+      },
+    };
+    const bad = {
+      key: "thing#x",
+      kind: "thing",
+      state: { name: "y", attributes: {} },
+      version: { timestamp: 1, eventId: "e", region: "r" },
+      origin: "r",
+      capturedAt: 1,
+    };
+    await expect(applyRecord(bad as RegistryRecord, deps)).rejects.toMatchObject({
+      name: "InvalidRecord",
+      message: expect.stringContaining("holds the state of 'thing#y'"),
+    });
+    await expect(
+      applyRecord({ ...bad, key: "gadget#x" } as unknown as RegistryRecord, deps),
+    ).rejects.toMatchObject({ name: "InvalidRecord" });
+    await expect(
+      applyRecord(
+        { ...bad, key: "thing#y", version: { timestamp: -1, eventId: "e", region: "r" } } as RegistryRecord,
+        deps,
+      ),
+    ).rejects.toMatchObject({ name: "InvalidRecord" });
+    expect(calls).toBe(0);
+  });
+
+  it("deleting a thing type deprecates it first", async () => {
+    await sendA(new iot.CreateThingTypeCommand({ thingTypeName: "old" }));
+    await w.replicate(w.a.events.take(), w.a, w.b);
+    await sendA(new iot.DeprecateThingTypeCommand({ thingTypeName: "old" }));
+    await sendA(new iot.DeleteThingTypeCommand({ thingTypeName: "old" }));
+    const deleted = w.a.events.take().at(-1)!;
+    await captureEvent(deleted, w.captureDeps(w.a));
+    const out = await applyRecord((await getRecord(w.table, "thingType#old"))!, w.applyDeps(w.b));
+    expect(out.actions).toEqual(["DeprecateThingType", "DeleteThingType"]);
+    expect(await w.b.port.describeThingType("old")).toBeNull();
+  });
+
+  it("throttling injected at 30% of calls never loses an operation", async () => {
+    await everything();
+    const records = await allRecords();
+    const clock = instantClock();
+    const flaky = flakyPort(w.b.port, seeded(7), { throttleRate: 0.3 });
+    const deps = {
+      ...w.applyDeps(w.b),
+      iot: flaky.port,
+      clock,
+      pacer: createPacer({ clock, maxAttempts: 3, random: seeded(8) }),
+    };
+    let pending = records;
+    let rounds = 0;
+    // The state machine's retry: records that ended Throttled or DependencyNotReady go again.
+    while (pending.length > 0 && rounds++ < 20) {
+      const { failures } = await applyBatch(pending, deps);
+      expect(failures.every((f) => ["Throttled", "DependencyNotReady"].includes(f.error.name))).toBe(true);
+      pending = records.filter((r) => failures.some((f) => f.key === r.key));
+    }
+    expect(pending).toEqual([]);
+    expect(flaky.counts.throttled).toBeGreaterThan(10);
+    expect(await snapshot(w.b)).toEqual(await snapshot(w.a));
+  });
+
+  it("logs each applied record with key and version and emits replication lag in EMF", async () => {
+    await sendA(new iot.CreateThingCommand({ thingName: "obs" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const lines: string[] = [];
+    const metricLines: string[] = [];
+    const metrics = emfMetrics(
+      (l) => metricLines.push(l),
+      () => 1000,
+    );
+    const record = (await getRecord(w.table, "thing#obs"))!;
+    await applyRecord(record, { ...w.applyDeps(w.b), logger: jsonLogger((l) => lines.push(l)), metrics });
+    const log = JSON.parse(lines.at(-1)!);
+    expect(log).toMatchObject({
+      message: "record applied",
+      key: "thing#obs",
+      version: record.version,
+      actions: ["CreateThing"],
+    });
+    const emf = JSON.parse(metricLines[0]);
+    expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: "iot-dr",
+      Metrics: [{ Name: "ReplicationLagMs", Unit: "Milliseconds" }],
+    });
+    expect(emf.ReplicationLagMs).toBeGreaterThanOrEqual(0);
+  });
+});
