@@ -94,12 +94,12 @@ export function displayInputs(
   for (const key of resource.secretInputs ?? []) inputs[key] = "[secret]";
   const show = (v: unknown): unknown => {
     if (v === null || typeof v !== "object") return v;
+    if (Array.isArray(v)) return v.map(show);
     if (pulumi.asset.Asset.isInstance(v)) return "<asset>";
     if (pulumi.asset.Archive.isInstance(v)) {
       const assets = (v as unknown as { assets?: Record<string, unknown> }).assets;
       return { archive: assets ? Object.keys(assets).sort() : "<archive>" };
     }
-    if (Array.isArray(v)) return v.map(show);
     return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, show(x)]));
   };
   return show(inputs) as Record<string, unknown>;

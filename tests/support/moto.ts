@@ -110,23 +110,19 @@ export async function startMoto(): Promise<MotoServer> {
   };
 }
 
-interface MiddlewareClient {
-  middlewareStack: {
-    add(
-      mw: (
-        next: (args: { request: unknown }) => Promise<unknown>,
-      ) => (args: { request: unknown }) => Promise<unknown>,
-      options: { step: "build"; name?: string },
-    ): void;
-  };
+/** Any SDK v3 client (the middleware stack's overloads are too wide to name here). */
+interface SdkClient {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  middlewareStack: { add: (...args: any[]) => unknown };
 }
 
+type BuildArgs = { request: { headers?: Record<string, string> } };
+
 /** Makes every request of an SDK v3 client act in the given moto account. Returns the client. */
-export function inAccount<C extends MiddlewareClient>(client: C, accountId: string): C {
+export function inAccount<C extends SdkClient>(client: C, accountId: string): C {
   client.middlewareStack.add(
-    (next) => async (args) => {
-      const request = args.request as { headers?: Record<string, string> };
-      if (request.headers) request.headers["x-moto-account-id"] = accountId;
+    (next: (args: BuildArgs) => Promise<unknown>) => async (args: BuildArgs) => {
+      if (args.request.headers) args.request.headers["x-moto-account-id"] = accountId;
       return next(args);
     },
     { step: "build", name: `motoAccount${accountId}` },
