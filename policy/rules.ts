@@ -1,0 +1,573 @@
+/**
+ * The pack's checks as pure functions over `{type, name, urn, props}`. The CrossGuard pack
+ * (pack.ts) and `iot-dr plan --policy` (run.ts) both call exactly these; each message says what is
+ * wrong and how to fix it.
+ */
+import { isArnLess } from "./arnLess";
+import {
+  describeStatement,
+  isServiceWildcard,
+  parsePolicyDocument,
+  principalAccount,
+  type Statement,
+} from "./iam";
+import type { CheckedResource, ResourceRule, Rule, RuleContext, StackFinding, StackRule } from "./types";
+
+export const T = {
+  table: "aws:dynamodb/table:Table",
+  mapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
+  topicRule: "aws:iot/topicRule:TopicRule",
+  eventTarget: "aws:cloudwatch/eventTarget:EventTarget",
+  schedule: "aws:scheduler/schedule:Schedule",
+  fn: "aws:lambda/function:Function",
+  logGroup: "aws:cloudwatch/logGroup:LogGroup",
+  role: "aws:iam/role:Role",
+  rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+  policy: "aws:iam/policy:Policy",
+  userPolicy: "aws:iam/userPolicy:UserPolicy",
+  groupPolicy: "aws:iam/groupPolicy:GroupPolicy",
+  rolePolicyAttachment: "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+  userPolicyAttachment: "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+  groupPolicyAttachment: "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+  policyAttachment: "aws:iam/policyAttachment:PolicyAttachment",
+  functionUrl: "aws:lambda/functionUrl:FunctionUrl",
+  permission: "aws:lambda/permission:Permission",
+  httpRoute: "aws:apigatewayv2/route:Route",
+  restMethod: "aws:apigateway/method:Method",
+  queue: "aws:sqs/queue:Queue",
+  secret: "aws:secretsmanager/secret:Secret",
+  topic: "aws:sns/topic:Topic",
+  kinesis: "aws:kinesis/stream:Stream",
+  record: "aws:route53/record:Record",
+} as const;
+
+/** The component type whose table is the ops table (infra/opsTable.ts). */
+const OPS_TABLE_COMPONENT = "iot-dr:replication:OpsTable";
+
+type Props = Record<string, unknown>;
+
+const obj = (v: unknown): Props | undefined =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Props) : undefined;
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v : undefined);
+const num = (v: unknown): number | undefined => {
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  return typeof n === "number" && Number.isFinite(n) ? n : undefined;
+};
+const truthy = (v: unknown): boolean => v === true || v === "true";
+
+// ---------------------------------------------------------------------------------------------
+// Ops table
+
+export const opsTableDurability: ResourceRule = {
+  kind: "resource",
+  name: "ops-table-durability",
+  description:
+    "The ops table keeps its replica, point-in-time recovery, its NEW_AND_OLD_IMAGES stream and a customer-managed KMS key.",
+  remediation:
+    "Build the table with infra/opsTable.ts defaults: replicas [{regionName, kmsKeyArn, pointInTimeRecovery: true}], pointInTimeRecovery {enabled: true}, streamEnabled with NEW_AND_OLD_IMAGES, serverSideEncryption {enabled: true, kmsKeyArn}.",
+  severity: "critical",
+  types: [T.table],
+  check(r) {
+    if (!r.urn.includes(OPS_TABLE_COMPONENT)) return [];
+    const p = r.props;
+    const out: string[] = [];
+    const replicas = arr(p.replicas)
+      .map(obj)
+      .filter((x): x is Props => !!x);
+    if (replicas.length === 0) {
+      out.push(
+        "the ops table has no replica, so the standby region has no registry copy: add replicas: [{ regionName: <secondary region>, kmsKeyArn: <replica key> }]",
+      );
+    }
+    if (!truthy(obj(p.pointInTimeRecovery)?.enabled)) {
+      out.push("the ops table has no point-in-time recovery: set pointInTimeRecovery: { enabled: true }");
+    }
+    for (const replica of replicas) {
+      const region = str(replica.regionName) ?? "?";
+      if (!truthy(replica.pointInTimeRecovery)) {
+        out.push(
+          `the ops table's replica in ${region} has no point-in-time recovery: set pointInTimeRecovery: true on the replica`,
+        );
+      }
+      if (!str(replica.kmsKeyArn)) {
+        out.push(
+          `the ops table's replica in ${region} has no KMS key: set kmsKeyArn to the key's replica in ${region}`,
+        );
+      }
+    }
+    if (!truthy(p.streamEnabled) || p.streamViewType !== "NEW_AND_OLD_IMAGES") {
+      out.push(
+        'the ops table has no NEW_AND_OLD_IMAGES stream, so replay sees no changes: set streamEnabled: true and streamViewType: "NEW_AND_OLD_IMAGES"',
+      );
+    }
+    const sse = obj(p.serverSideEncryption);
+    if (!truthy(sse?.enabled) || !str(sse?.kmsKeyArn)) {
+      out.push(
+        "the ops table is not encrypted with its own KMS key: set serverSideEncryption: { enabled: true, kmsKeyArn: <multi-region key> }",
+      );
+    }
+    return out;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Dead letters
+
+export const deadLetterDestinations: ResourceRule = {
+  kind: "resource",
+  name: "dead-letter-destinations",
+  description:
+    "Every stream mapping, IoT topic rule and event or schedule target sends what it cannot deliver to a dead-letter destination.",
+  remediation:
+    "Stream mappings: destinationConfig.onFailure.destinationArn; topic rules: errorAction; EventBridge targets and schedules: deadLetterConfig.arn (an SQS queue).",
+  severity: "high",
+  types: [T.mapping, T.topicRule, T.eventTarget, T.schedule],
+  check(r) {
+    const p = r.props;
+    switch (r.type) {
+      case T.mapping: {
+        // An SQS-sourced mapping's dead letters are the source queue's redrive policy, not the mapping's.
+        if (String(p.eventSourceArn ?? "").includes(":sqs:")) return [];
+        const onFailure = obj(obj(p.destinationConfig)?.onFailure);
+        return str(onFailure?.destinationArn)
+          ? []
+          : [
+              "the stream mapping drops records it gives up on: set destinationConfig: { onFailure: { destinationArn: <SQS queue ARN> } }",
+            ];
+      }
+      case T.topicRule: {
+        const errorAction = obj(p.errorAction);
+        return errorAction && Object.keys(errorAction).length > 0
+          ? []
+          : [
+              "the IoT topic rule loses messages its actions fail on: set errorAction (e.g. { sqs: { queueUrl, roleArn, useBase64: false } })",
+            ];
+      }
+      case T.eventTarget:
+        return str(obj(p.deadLetterConfig)?.arn)
+          ? []
+          : [
+              "the event target drops events it cannot deliver: set deadLetterConfig: { arn: <SQS queue ARN> }",
+            ];
+      case T.schedule:
+        return str(obj(obj(p.target)?.deadLetterConfig)?.arn)
+          ? []
+          : [
+              "the schedule drops invocations it cannot deliver: set target.deadLetterConfig: { arn: <SQS queue ARN> }",
+            ];
+      default:
+        return [];
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Lambda functions and their logs
+
+export const lambdaFunctionSettings: ResourceRule = {
+  kind: "resource",
+  name: "lambda-function-settings",
+  description: "Every Lambda function has an explicit role, runtime and timeout.",
+  remediation:
+    "Give aws.lambda.Function / CallbackFunction `role` (a least-privilege role of its own), `runtime` (nodejs22.x or nodejs24.x) and `timeout` in seconds.",
+  severity: "high",
+  types: [T.fn],
+  check(r) {
+    const p = r.props;
+    const out: string[] = [];
+    if (!str(p.role))
+      out.push("the function has no role: give it `role` (its own least-privilege role's ARN)");
+    if (p.packageType !== "Image" && !str(p.runtime)) {
+      out.push("the function has no explicit runtime: set `runtime` (e.g. nodejs22.x)");
+    }
+    if (num(p.timeout) === undefined) {
+      out.push("the function has no explicit timeout (AWS defaults to 3 s): set `timeout` in seconds");
+    }
+    return out;
+  },
+};
+
+export const logGroupRetention: ResourceRule = {
+  kind: "resource",
+  name: "log-group-retention",
+  description: "Every log group expires its events.",
+  remediation: "Set retentionInDays on aws.cloudwatch.LogGroup (the stack's logRetentionDays).",
+  severity: "medium",
+  types: [T.logGroup],
+  check(r) {
+    const days = num(r.props.retentionInDays);
+    return days !== undefined && days > 0
+      ? []
+      : [
+          "the log group keeps events forever: set retentionInDays (e.g. the stack's iot-dr:logRetentionDays)",
+        ];
+  },
+};
+
+export const lambdaLogGroup: StackRule = {
+  kind: "stack",
+  name: "lambda-log-group",
+  description:
+    "Every Lambda function logs to a log group the stack manages with a retention: loggingConfig.logGroup, or a LogGroup named /aws/lambda/<function name>.",
+  remediation:
+    "Create an aws.cloudwatch.LogGroup with retentionInDays and set the function's loggingConfig: { logFormat, logGroup: logGroup.name }.",
+  severity: "medium",
+  check(resources) {
+    const groups = resources.filter((r) => r.type === T.logGroup);
+    const byName = new Map<string, CheckedResource>();
+    for (const g of groups) {
+      const n = str(g.props.name);
+      if (n) byName.set(n, g);
+    }
+    const findings: StackFinding[] = [];
+    for (const fn of resources.filter((r) => r.type === T.fn)) {
+      const configured = str(obj(fn.props.loggingConfig)?.logGroup);
+      const fnName = str(fn.props.name);
+      const group = configured
+        ? byName.get(configured)
+        : fnName
+          ? byName.get(`/aws/lambda/${fnName}`)
+          : undefined;
+      if (!configured && !group) {
+        findings.push({
+          resource: fn,
+          message:
+            "the function writes to a log group nobody manages (created on first log line, kept forever): " +
+            "set loggingConfig: { logGroup: <a LogGroup with retentionInDays> } or create LogGroup /aws/lambda/<name>",
+        });
+        continue;
+      }
+      // A configured group outside the stack cannot be checked here; one in the stack must expire events.
+      if (group && !(num(group.props.retentionInDays) ?? 0)) {
+        findings.push({
+          resource: fn,
+          message: `the function's log group '${group.name}' keeps events forever: set retentionInDays on it`,
+        });
+      }
+    }
+    return findings;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// IAM
+
+const IDENTITY_POLICY_TYPES = [T.rolePolicy, T.policy, T.userPolicy, T.groupPolicy] as const;
+
+/** The identity-policy documents of a resource, each with a label for messages. */
+function identityDocuments(r: CheckedResource): { label: string; doc: unknown }[] {
+  if ((IDENTITY_POLICY_TYPES as readonly string[]).includes(r.type)) {
+    return [{ label: "the policy", doc: r.props.policy }];
+  }
+  if (r.type === T.role) {
+    return arr(r.props.inlinePolicies)
+      .map(obj)
+      .filter((x): x is Props => !!x && x.policy !== undefined)
+      .map((x, i) => ({ label: `inline policy '${str(x.name) ?? `#${i + 1}`}'`, doc: x.policy }));
+  }
+  return [];
+}
+
+function wildcardFindings(label: string, statements: Statement[]): string[] {
+  const out: string[] = [];
+  statements.forEach((s, i) => {
+    if (s.effect !== "Allow") return;
+    const where = `${label}, ${describeStatement(s, i)}`;
+    if (s.notAction) {
+      out.push(
+        `${where}: Allow with NotAction grants every other action: list the actions the code calls in Action`,
+      );
+      return;
+    }
+    const broad = s.actions.filter(isServiceWildcard);
+    if (broad.length > 0) {
+      out.push(
+        `${where}: allows ${broad.map((a) => `'${a}'`).join(", ")}: list the actions the code calls instead (e.g. iot:DescribeThing)`,
+      );
+    }
+    if (s.notResource) {
+      out.push(
+        `${where}: Allow with NotResource covers every other resource: name the resources' ARNs in Resource`,
+      );
+      return;
+    }
+    if (s.resources.includes("*")) {
+      const scoped = s.actions.filter((a) => !isServiceWildcard(a) && !isArnLess(a));
+      if (scoped.length > 0) {
+        out.push(
+          `${where}: grants ${scoped.join(", ")} on resource '*' although they take resource ARNs: ` +
+            "name the ARNs in Resource (only actions listed in policy/arnLess.ts may use '*')",
+        );
+      }
+    }
+  });
+  return out;
+}
+
+export const iamLeastPrivilege: ResourceRule = {
+  kind: "resource",
+  name: "iam-least-privilege",
+  description:
+    "No IAM statement allows '*' or 'service:*'; resource '*' only for actions that have no resource ARN (policy/arnLess.ts).",
+  remediation:
+    "List each action the code calls and scope Resource to the ARNs it touches; keep '*' only for the actions in policy/arnLess.ts.",
+  severity: "critical",
+  types: [...IDENTITY_POLICY_TYPES, T.role],
+  check(r) {
+    const out: string[] = [];
+    for (const { label, doc } of identityDocuments(r)) {
+      const parsed = parsePolicyDocument(doc);
+      if (!parsed.ok) {
+        out.push(
+          `${label} ${parsed.error}: give a policy document (pulumi.jsonStringify of {Version, Statement})`,
+        );
+        continue;
+      }
+      out.push(...wildcardFindings(label, parsed.statements));
+    }
+    return out;
+  },
+};
+
+const AWS_MANAGED = /^arn:aws[a-z-]*:iam::aws:policy\//;
+
+export const noAwsManagedPolicies: ResourceRule = {
+  kind: "resource",
+  name: "iam-no-aws-managed-policies",
+  description:
+    "Roles carry their own least-privilege policies, never AWS-managed ones (which grant far more).",
+  remediation:
+    "Replace the attachment with an aws.iam.RolePolicy listing the actions the code calls; give CallbackFunction an explicit role so it attaches none.",
+  severity: "high",
+  types: [
+    T.rolePolicyAttachment,
+    T.userPolicyAttachment,
+    T.groupPolicyAttachment,
+    T.policyAttachment,
+    T.role,
+  ],
+  check(r) {
+    const arns =
+      r.type === T.role ? arr(r.props.managedPolicyArns).map(String) : [String(r.props.policyArn ?? "")];
+    return arns
+      .filter((a) => AWS_MANAGED.test(a))
+      .map(
+        (a) =>
+          `attaches the AWS-managed policy ${a}, broader than this role needs: grant the exact actions in an inline aws.iam.RolePolicy instead`,
+      );
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Health APIs are not public
+
+const mentionsHealth = (r: CheckedResource) => /health/i.test(r.name) || /health/i.test(r.urn);
+
+export const healthApiNotPublic: ResourceRule = {
+  kind: "resource",
+  name: "health-api-not-public",
+  description:
+    "Health APIs answer only signed callers: function URLs use AWS_IAM, API routes are never open, no one grants lambda:InvokeFunctionUrl to '*'.",
+  remediation:
+    'Set authorizationType: "AWS_IAM" on the function URL or route and grant lambda:InvokeFunctionUrl to the health-check role\'s ARN only. ' +
+    "The Route 53 endpoint, which Route 53 cannot sign for, is the one exception: list its logical names in the pack config route53EndpointNames.",
+  severity: "critical",
+  types: [T.functionUrl, T.permission, T.httpRoute, T.restMethod],
+  check(r, ctx) {
+    const p = r.props;
+    const excepted = ctx.config.route53EndpointNames.includes(r.name);
+    switch (r.type) {
+      case T.functionUrl:
+        return p.authorizationType === "AWS_IAM" || excepted
+          ? []
+          : [
+              `the function URL is open to the internet (authorizationType ${String(p.authorizationType ?? "unset")}): ` +
+                'set authorizationType: "AWS_IAM" and let callers sign with SigV4',
+            ];
+      case T.permission: {
+        const action = String(p.action ?? "");
+        const principal = String(p.principal ?? "");
+        const invoke = /^lambda:(InvokeFunctionUrl|InvokeFunction|\*)$/i.test(action) || action === "*";
+        if (!invoke || principal !== "*" || excepted) return [];
+        if (/^lambda:InvokeFunction$/i.test(action) && str(p.sourceArn)) return [];
+        return [
+          `grants ${action} to principal '*', making the function public: name the caller's role or account as principal`,
+        ];
+      }
+      case T.httpRoute: {
+        const auth = String(p.authorizationType ?? "NONE");
+        if (auth === "NONE")
+          return [
+            'the API route has no authorization: set authorizationType: "AWS_IAM" (health and C&C callers sign with SigV4)',
+          ];
+        if (mentionsHealth(r) && auth !== "AWS_IAM")
+          return [`the health API route uses ${auth}: set authorizationType: "AWS_IAM"`];
+        return [];
+      }
+      case T.restMethod: {
+        const auth = String(p.authorization ?? "NONE");
+        if (auth === "NONE") return ['the API method has no authorization: set authorization: "AWS_IAM"'];
+        if (mentionsHealth(r) && auth !== "AWS_IAM")
+          return [`the health API method uses ${auth}: set authorization: "AWS_IAM"`];
+        return [];
+      }
+      default:
+        return [];
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cross-account trust
+
+const ASSUME = /^(sts:assumerole|sts:\*|\*)$/i;
+
+export const crossAccountExternalId: ResourceRule = {
+  kind: "resource",
+  name: "cross-account-external-id",
+  description:
+    "A role that another account may assume demands an sts:ExternalId (confused-deputy protection); no role trusts everyone.",
+  remediation:
+    "Add Condition: { StringEquals: { \"sts:ExternalId\": <iot-dr:assumeRoleExternalId> } } to the trust statement, and name the caller's role, not '*'.",
+  severity: "critical",
+  types: [T.role],
+  check(r, ctx) {
+    const parsed = parsePolicyDocument(r.props.assumeRolePolicy);
+    if (!parsed.ok) {
+      return [`the trust policy ${parsed.error}: give assumeRolePolicy a policy document`];
+    }
+    const out: string[] = [];
+    parsed.statements.forEach((s, i) => {
+      if (s.effect !== "Allow" || !s.actions.some((a) => ASSUME.test(a))) return;
+      const where = `trust ${describeStatement(s, i)}`;
+      const aws = s.principals.AWS ?? [];
+      if (s.principals["*"] || aws.includes("*")) {
+        out.push(
+          `${where} lets any AWS principal assume the role: name the caller's role ARN as Principal.AWS`,
+        );
+        return;
+      }
+      const foreign = aws.filter((p) => {
+        const account = principalAccount(p);
+        return account === undefined || account !== ctx.accountId;
+      });
+      if (foreign.length > 0 && !s.conditionKeys.includes("sts:externalid")) {
+        out.push(
+          `${where} lets ${foreign.join(", ")} assume the role without an external id: ` +
+            'add Condition: { StringEquals: { "sts:ExternalId": <external id> } }',
+        );
+      }
+    });
+    return out;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Encryption at rest
+
+export const encryptionAtRest: ResourceRule = {
+  kind: "resource",
+  name: "encryption-at-rest",
+  description: "Queues, tables, secrets, topics and streams are encrypted at rest, explicitly.",
+  remediation:
+    "Queues: sqsManagedSseEnabled: true or kmsMasterKeyId; tables: serverSideEncryption {enabled: true}; secrets: kmsKeyId (a customer-managed key); topics: kmsMasterKeyId; Kinesis: encryptionType KMS.",
+  severity: "high",
+  types: [T.queue, T.table, T.secret, T.topic, T.kinesis],
+  check(r) {
+    const p = r.props;
+    switch (r.type) {
+      case T.queue:
+        return truthy(p.sqsManagedSseEnabled) || str(p.kmsMasterKeyId)
+          ? []
+          : ["the queue is not encrypted: set sqsManagedSseEnabled: true (or kmsMasterKeyId)"];
+      case T.table:
+        return truthy(obj(p.serverSideEncryption)?.enabled)
+          ? []
+          : ["the table is not encrypted with KMS: set serverSideEncryption: { enabled: true, kmsKeyArn }"];
+      case T.secret:
+        return str(p.kmsKeyId)
+          ? []
+          : [
+              "the secret uses the default aws/secretsmanager key, which no other account can use and no key policy limits: set kmsKeyId to a customer-managed key",
+            ];
+      case T.topic:
+        return str(p.kmsMasterKeyId)
+          ? []
+          : [
+              'the topic is not encrypted: set kmsMasterKeyId (e.g. "alias/aws/sns" or a customer-managed key)',
+            ];
+      case T.kinesis:
+        return p.encryptionType === "KMS"
+          ? []
+          : [
+              'the stream is not encrypted: set encryptionType: "KMS" and kmsKeyId (e.g. "alias/aws/kinesis")',
+            ];
+      default:
+        return [];
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Fail-over records
+
+export const failoverRecordTtl: ResourceRule = {
+  kind: "resource",
+  name: "failover-record-ttl",
+  description:
+    "Failover records keep their TTL within the configured bound (devices hold a stale answer that long) and the PRIMARY record has a health check.",
+  remediation:
+    "Lower iot-dr:failoverRecordTtlSeconds to at most the pack's maxFailoverTtlSeconds; give the PRIMARY record healthCheckId.",
+  severity: "high",
+  types: [T.record],
+  check(r, ctx) {
+    const p = r.props;
+    const policies = arr(p.failoverRoutingPolicies)
+      .map(obj)
+      .filter((x): x is Props => !!x);
+    if (policies.length === 0) return [];
+    const out: string[] = [];
+    const max = ctx.config.maxFailoverTtlSeconds;
+    const alias = arr(p.aliases).length > 0;
+    if (!alias) {
+      const ttl = num(p.ttl);
+      if (ttl === undefined) {
+        out.push(`the failover record has no TTL: set ttl (at most ${max} s)`);
+      } else if (ttl > max) {
+        out.push(
+          `the failover record's TTL is ${ttl} s, above the bound of ${max} s, so devices keep a failed region's address too long: ` +
+            `set iot-dr:failoverRecordTtlSeconds to ${max} or less`,
+        );
+      }
+    }
+    const primary = policies.some((x) => String(x.type).toUpperCase() === "PRIMARY");
+    const evaluatesTarget = arr(p.aliases).some((a) => truthy(obj(a)?.evaluateTargetHealth));
+    if (primary && !str(p.healthCheckId) && !evaluatesTarget) {
+      out.push(
+        "the PRIMARY failover record has no health check, so Route 53 never fails over: set healthCheckId",
+      );
+    }
+    return out;
+  },
+};
+
+/** Every rule of the pack, in report order. */
+export const RULES: readonly Rule[] = [
+  opsTableDurability,
+  deadLetterDestinations,
+  lambdaFunctionSettings,
+  lambdaLogGroup,
+  logGroupRetention,
+  iamLeastPrivilege,
+  noAwsManagedPolicies,
+  healthApiNotPublic,
+  crossAccountExternalId,
+  encryptionAtRest,
+  failoverRecordTtl,
+];
+
+/** Runs one resource rule if it applies to the resource's type. */
+export function checkResource(rule: ResourceRule, resource: CheckedResource, context: RuleContext): string[] {
+  return rule.types.includes(resource.type) ? rule.check(resource, context) : [];
+}
