@@ -1,0 +1,293 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- callbacks require npm modules inside their body (DESIGN.md §8) */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
+import { opsTableFromSdk } from "../functions/registry/table.js";
+import { captureEvent, type CaptureOutcome } from "../functions/replication/capture.js";
+import type { Logger as CoreLogger } from "../functions/replication/observability.js";
+import { createPacer, systemClock } from "../functions/replication/pacing.js";
+import { ARN_LESS_ACTIONS, iotRegistryArns, replicationFunction } from "./replicationFunction.js";
+
+export const CAPTURE_SERVICE = "iot-dr-capture";
+
+/** The rule SQL adds the topic under this name; the capture adapter splits it from the event payload. */
+export const TOPIC_FIELD = "iotDrTopic";
+
+/** Registry event types and the `$aws/events` topics that carry them. */
+export const REGISTRY_EVENT_TOPICS = {
+  THING: "$aws/events/thing/+/+",
+  THING_TYPE: "$aws/events/thingType/+/+",
+  THING_TYPE_ASSOCIATION: "$aws/events/thingTypeAssociation/#",
+  THING_GROUP: "$aws/events/thingGroup/+/+",
+  THING_GROUP_MEMBERSHIP: "$aws/events/thingGroupMembership/#",
+  THING_GROUP_HIERARCHY: "$aws/events/thingGroupHierarchy/#",
+} as const;
+export type RegistryEventType = keyof typeof REGISTRY_EVENT_TOPICS;
+
+/** The registry reads capture's enrichment makes (capture.ts), including ARN lookups inside the port. */
+const CAPTURE_PORT_METHODS: (keyof IotRegistryPort)[] = [
+  "describeThing",
+  "describeThingType",
+  "describeThingGroup",
+  "describeCertificate",
+  "getPolicy",
+  "listPolicyVersions",
+  "listThingGroupsForThing",
+  "listThingPrincipals",
+  "listAttachedPolicies",
+  "listTargetsForPolicy",
+];
+export const CAPTURE_IOT_ACTIONS = [...new Set(CAPTURE_PORT_METHODS.map((m) => `iot:${PORT_API[m]}`))].sort();
+
+export interface RegistryCaptureArgs {
+  /** The region this capture runs in; records carry it as their origin. Required. */
+  region: string;
+  /** Ops table name in this region. Required. */
+  tableName: pulumi.Input<string>;
+  /** Ops table (or replica) ARN in this region. Required. */
+  tableArn: pulumi.Input<string>;
+  /** KMS key of the table in this region. Required. */
+  tableKeyArn: pulumi.Input<string>;
+  /** Lambda runtime; default nodejs22.x. */
+  runtime?: string;
+  /** IoT API rates in calls per second overriding AWS's default quotas; default none. */
+  iotApiRates?: Record<string, number>;
+  /** SNS topic for alarm and OK notifications; default none. */
+  alarmTopicArn?: pulumi.Input<string>;
+  /** Retention of the function's log group, in days; default 30. */
+  logRetentionDays?: number;
+  /**
+   * Manage the account's IoT event configuration (a singleton per account and region) to publish
+   * every registry event type; default true. Turn off only when another stack manages it.
+   */
+  manageEventConfigurations?: boolean;
+}
+
+/**
+ * Captures registry changes in one region: registry events on, one IoT rule per event family
+ * invoking the capture function (which enriches and writes a record to the ops table), and a
+ * dead-letter queue for rule errors and for invocations that still fail after Lambda's retries.
+ * Deployed in both regions in the IoT services account (opts.provider).
+ */
+export class RegistryCapture extends pulumi.ComponentResource {
+  readonly function: aws.lambda.Function;
+  readonly rules: aws.iot.TopicRule[];
+  readonly deadLetterQueue: aws.sqs.Queue;
+  readonly eventConfigurations?: aws.iot.EventConfigurations;
+  readonly alarms: aws.cloudwatch.MetricAlarm[];
+  readonly deadLetterQueueUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: RegistryCaptureArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    if (!opts.provider) {
+      throw new Error(
+        "RegistryCapture must be given the aws.Provider of the IoT services account in its region (opts.provider)",
+      );
+    }
+    if (!args.region) throw new Error("RegistryCapture needs the region it runs in (args.region)");
+    super("iot-dr:replication:RegistryCapture", name, {}, opts);
+    const parent = { parent: this };
+
+    if (args.manageEventConfigurations ?? true) {
+      this.eventConfigurations = new aws.iot.EventConfigurations(
+        `${name}-registry-events`,
+        {
+          eventConfigurations: Object.fromEntries(
+            Object.keys(REGISTRY_EVENT_TOPICS).map((type) => [type, true]),
+          ),
+        },
+        parent,
+      );
+    }
+
+    this.deadLetterQueue = new aws.sqs.Queue(
+      `${name}-dlq`,
+      { sqsManagedSseEnabled: true, messageRetentionSeconds: 14 * 24 * 3600 },
+      parent,
+    );
+
+    const scoped = CAPTURE_IOT_ACTIONS.filter((a) => !ARN_LESS_ACTIONS.includes(a));
+    const capture = replicationFunction<Record<string, unknown>, CaptureOutcome[]>(
+      `${name}-capture`,
+      {
+        description: `registry capture in ${args.region}: registry event -> enriched record in the ops table`,
+        runtime: args.runtime,
+        timeoutSeconds: 30,
+        memoryMb: 256,
+        logRetentionDays: args.logRetentionDays,
+        environment: {
+          OPS_TABLE: pulumi.output(args.tableName),
+          IOT_API_RATES: JSON.stringify(args.iotApiRates ?? {}),
+        },
+        statements: [
+          {
+            Sid: "IotRegistryRead",
+            Effect: "Allow",
+            Action: scoped,
+            Resource: iotRegistryArns(args.tableArn, args.region),
+          },
+          {
+            Sid: "OpsTableConditionalWrite",
+            Effect: "Allow",
+            Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+            Resource: args.tableArn,
+          },
+          {
+            Sid: "OpsTableKey",
+            Effect: "Allow",
+            Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            Resource: args.tableKeyArn,
+          },
+          // Invocations that fail after Lambda's asynchronous retries go to the dead-letter queue.
+          {
+            Sid: "DeadLetter",
+            Effect: "Allow",
+            Action: ["sqs:SendMessage"],
+            Resource: this.deadLetterQueue.arn,
+          },
+        ],
+        callbackFactory: () => {
+          const iotSdk = require("@aws-sdk/client-iot") as typeof import("@aws-sdk/client-iot");
+          const ddb = require("@aws-sdk/client-dynamodb") as typeof import("@aws-sdk/client-dynamodb");
+          const lib = require("@aws-sdk/lib-dynamodb") as typeof import("@aws-sdk/lib-dynamodb");
+          const { Logger } =
+            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
+          // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
+          const logger = new Logger({ serviceName: CAPTURE_SERVICE }) as unknown as CoreLogger;
+          const deps = {
+            region: String(process.env.AWS_REGION),
+            iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient({})),
+            pacer: createPacer({
+              rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
+            }),
+            table: opsTableFromSdk(
+              lib,
+              lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({})),
+              String(process.env.OPS_TABLE),
+            ),
+            clock: systemClock,
+            logger,
+          };
+          return async (event) => {
+            const { [TOPIC_FIELD]: topic, ...payload } = event;
+            return captureEvent({ topic: String(topic), payload }, deps);
+          };
+        },
+      },
+      this,
+    );
+    this.function = capture.fn;
+
+    new aws.lambda.FunctionEventInvokeConfig(
+      `${name}-capture-async`,
+      {
+        functionName: this.function.name,
+        maximumRetryAttempts: 2,
+        maximumEventAgeInSeconds: 6 * 3600,
+        destinationConfig: { onFailure: { destination: this.deadLetterQueue.arn } },
+      },
+      { parent: this, dependsOn: [capture.policy] },
+    );
+
+    const errorRole = new aws.iam.Role(
+      `${name}-rule-error-role`,
+      {
+        description: `iot-dr capture rules in ${args.region}: error action to the dead-letter queue`,
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [
+            { Effect: "Allow", Principal: { Service: "iot.amazonaws.com" }, Action: "sts:AssumeRole" },
+          ],
+        }),
+      },
+      parent,
+    );
+    const errorPolicy = new aws.iam.RolePolicy(
+      `${name}-rule-error-policy`,
+      {
+        role: errorRole.id,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "RuleErrors",
+              Effect: "Allow",
+              Action: ["sqs:SendMessage"],
+              Resource: this.deadLetterQueue.arn,
+            },
+          ],
+        }),
+      },
+      parent,
+    );
+
+    const account = pulumi.output(args.tableArn).apply((arn) => arn.split(":")[4]);
+    this.rules = (Object.entries(REGISTRY_EVENT_TOPICS) as [RegistryEventType, string][]).map(
+      ([type, topic]) => {
+        const family = type.toLowerCase().replace(/_/g, "-");
+        const rule = new aws.iot.TopicRule(
+          `${name}-${family}-rule`,
+          {
+            // IoT rule names allow only letters, digits and underscores, so the name is set, not auto-named.
+            name: `${name}_${type}`.replace(/[^A-Za-z0-9_]/g, "_"),
+            description: `iot-dr: capture ${type} registry events`,
+            enabled: true,
+            sql: `SELECT *, topic() AS ${TOPIC_FIELD} FROM '${topic}'`,
+            sqlVersion: "2016-03-23",
+            lambdas: [{ functionArn: this.function.arn }],
+            errorAction: {
+              sqs: { queueUrl: this.deadLetterQueue.url, roleArn: errorRole.arn, useBase64: false },
+            },
+          },
+          { parent: this, dependsOn: [errorPolicy] },
+        );
+        new aws.lambda.Permission(
+          `${name}-${family}-invoke`,
+          {
+            action: "lambda:InvokeFunction",
+            function: this.function.name,
+            principal: "iot.amazonaws.com",
+            sourceArn: rule.arn,
+            sourceAccount: account,
+          },
+          parent,
+        );
+        return rule;
+      },
+    );
+
+    const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
+    const alarm = (suffix: string, description: string, a: Partial<aws.cloudwatch.MetricAlarmArgs>) =>
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-${suffix}`,
+        {
+          alarmDescription: `iot-dr ${args.region}: ${description}`,
+          comparisonOperator: "GreaterThanThreshold",
+          evaluationPeriods: 1,
+          period: 60,
+          threshold: 0,
+          treatMissingData: "notBreaching",
+          alarmActions: actions,
+          okActions: actions,
+          ...a,
+        } as aws.cloudwatch.MetricAlarmArgs,
+        parent,
+      );
+    this.alarms = [
+      alarm("dlq-alarm", "registry events that capture could not record (rule errors, failed invocations)", {
+        namespace: "AWS/SQS",
+        metricName: "ApproximateNumberOfMessagesVisible",
+        dimensions: { QueueName: this.deadLetterQueue.name },
+        statistic: "Maximum",
+      }),
+      alarm("capture-errors-alarm", "capture function errors", {
+        namespace: "AWS/Lambda",
+        metricName: "Errors",
+        dimensions: { FunctionName: this.function.name },
+        statistic: "Sum",
+      }),
+    ];
+
+    this.deadLetterQueueUrl = this.deadLetterQueue.url;
+    this.registerOutputs({ deadLetterQueueUrl: this.deadLetterQueueUrl });
+  }
+}

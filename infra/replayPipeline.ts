@@ -1,0 +1,456 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- callbacks require npm modules inside their body (DESIGN.md §8) */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { PORT_API, iotPortFromSdk } from "../functions/registry/iotPort.js";
+import type { RegistryRecord } from "../functions/registry/records.js";
+import { opsTableFromSdk } from "../functions/registry/table.js";
+import { applyRecord, type ReplayOutcome } from "../functions/replication/apply.js";
+import { launchReplay } from "../functions/replication/launcher.js";
+import {
+  METRICS_NAMESPACE,
+  REPLICATION_LAG_METRIC,
+  type Logger as CoreLogger,
+} from "../functions/replication/observability.js";
+import { createPacer, systemClock } from "../functions/replication/pacing.js";
+import {
+  replayStateMachineDefinition,
+  type ReplayEntry,
+  type RetrySettings,
+} from "../functions/replication/stateMachine.js";
+import { replayFilterPattern } from "../functions/replication/streamFilter.js";
+import {
+  ARN_LESS_ACTIONS,
+  LOG_DELIVERY_ACTIONS,
+  iotRegistryArns,
+  replicationFunction,
+  type PolicyStatement,
+} from "./replicationFunction.js";
+
+/** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
+export const REPLAY_SERVICE = "iot-dr-replay";
+export const LAUNCHER_SERVICE = "iot-dr-launcher";
+
+export const DEFAULT_THROTTLE_RETRY: RetrySettings = {
+  intervalSeconds: 1,
+  backoffRate: 2,
+  maxAttempts: 6,
+  maxDelaySeconds: 20,
+};
+export const DEFAULT_DEPENDENCY_RETRY: RetrySettings = {
+  intervalSeconds: 2,
+  backoffRate: 2,
+  maxAttempts: 4,
+  maxDelaySeconds: 15,
+};
+
+/** Every IoT action replay's port may call, so IAM follows the port (iotPort.ts). */
+export const REPLAY_IOT_ACTIONS = [...new Set(Object.values(PORT_API))].sort().map((api) => `iot:${api}`);
+
+export interface ReplayPipelineArgs {
+  /** The region this pipeline runs in; records that originated here are filtered out. Required. */
+  region: string;
+  /** Ops table name in this region. Required. */
+  tableName: pulumi.Input<string>;
+  /** Ops table (or replica) ARN in this region. Required. */
+  tableArn: pulumi.Input<string>;
+  /** The table's stream ARN in this region (for the replica: its own stream). Required. */
+  streamArn: pulumi.Input<string>;
+  /** KMS key of the table in this region. Required. */
+  tableKeyArn: pulumi.Input<string>;
+  /** Lambda runtime of both functions; default nodejs22.x. */
+  runtime?: string;
+  /** Stream records per launcher invocation; default 100. */
+  batchSize?: number;
+  /** Seconds the mapping waits to fill a batch; default 1. */
+  batchWindowSeconds?: number;
+  /** Stream retries of a failed batch (bisected) before the on-failure queue; default 3. */
+  maxRetries?: number;
+  /** Age after which a stream record goes to the on-failure queue; default 21600 (6 h). */
+  maxRecordAgeSeconds?: number;
+  /** Retries of `Throttled` inside the state machine; default DEFAULT_THROTTLE_RETRY. */
+  throttleRetry?: RetrySettings;
+  /** Retries of `DependencyNotReady` inside the state machine; default DEFAULT_DEPENDENCY_RETRY. */
+  dependencyRetry?: RetrySettings;
+  /** Records of one dependency wave applied in parallel; default 4. */
+  waveConcurrency?: number;
+  /** IoT API rates in calls per second overriding AWS's default quotas; default none. */
+  iotApiRates?: Record<string, number>;
+  /** p99 replication lag (ms from capture to apply) that raises the lag alarm, in seconds; default 60. */
+  lagAlarmSeconds?: number;
+  /** SNS topic for alarm and OK notifications; default none (alarms only change state). */
+  alarmTopicArn?: pulumi.Input<string>;
+  /** Retention of every log group, in days; default 30. */
+  logRetentionDays?: number;
+}
+
+const DAY = 24 * 3600;
+
+/**
+ * Replays records written to the ops table by the other region: stream → launcher (filter, order,
+ * per-item failures) → Express state machine (waves, retries, dead letters) → replay function
+ * (applyRecord). Deployed in both regions in the IoT services account (opts.provider).
+ */
+export class ReplayPipeline extends pulumi.ComponentResource {
+  readonly launcher: aws.lambda.Function;
+  readonly replay: aws.lambda.Function;
+  readonly stateMachine: aws.sfn.StateMachine;
+  readonly mapping: aws.lambda.EventSourceMapping;
+  /** Records the state machine could not apply, with the reason (redrive reads it). */
+  readonly deadLetterQueue: aws.sqs.Queue;
+  /** Stream batches the mapping gave up on (shard and sequence range). */
+  readonly streamFailureQueue: aws.sqs.Queue;
+  readonly alarms: aws.cloudwatch.MetricAlarm[];
+  readonly stateMachineArn: pulumi.Output<string>;
+  readonly deadLetterQueueUrl: pulumi.Output<string>;
+  readonly streamFailureQueueUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: ReplayPipelineArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    if (!opts.provider) {
+      throw new Error(
+        "ReplayPipeline must be given the aws.Provider of the IoT services account in its region (opts.provider)",
+      );
+    }
+    if (!args.region) throw new Error("ReplayPipeline needs the region it runs in (args.region)");
+    const batchSize = args.batchSize ?? 100;
+    const maxRetries = args.maxRetries ?? 3;
+    const maxRecordAgeSeconds = args.maxRecordAgeSeconds ?? 6 * 3600;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1000) {
+      throw new Error(`ReplayPipeline batchSize must be 1..1000 for a DynamoDB stream, got ${batchSize}`);
+    }
+    if (maxRecordAgeSeconds !== -1 && (maxRecordAgeSeconds < 60 || maxRecordAgeSeconds > 604800)) {
+      throw new Error(
+        `ReplayPipeline maxRecordAgeSeconds must be 60..604800 or -1, got ${maxRecordAgeSeconds}`,
+      );
+    }
+    super("iot-dr:replication:ReplayPipeline", name, {}, opts);
+    const logRetentionDays = args.logRetentionDays ?? 30;
+    const runtime = args.runtime ?? "nodejs22.x";
+    const parent = { parent: this };
+
+    const queue = (suffix: string) =>
+      new aws.sqs.Queue(
+        `${name}-${suffix}`,
+        { sqsManagedSseEnabled: true, messageRetentionSeconds: 14 * DAY, visibilityTimeoutSeconds: 300 },
+        parent,
+      );
+    this.deadLetterQueue = queue("dlq");
+    this.streamFailureQueue = queue("stream-failures");
+
+    const iotArns = iotRegistryArns(args.tableArn, args.region);
+    const scopedIot = REPLAY_IOT_ACTIONS.filter((a) => !ARN_LESS_ACTIONS.includes(a));
+    const arnLessIot = REPLAY_IOT_ACTIONS.filter((a) => ARN_LESS_ACTIONS.includes(a));
+    const tableStatements: PolicyStatement[] = [
+      {
+        Sid: "OpsTableRecordsAndMarkers",
+        Effect: "Allow",
+        Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+        Resource: args.tableArn,
+      },
+      {
+        Sid: "OpsTableKey",
+        Effect: "Allow",
+        Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+        Resource: args.tableKeyArn,
+      },
+    ];
+    const iotApiRates = JSON.stringify(args.iotApiRates ?? {});
+
+    const replay = replicationFunction<ReplayEntry<RegistryRecord>, ReplayOutcome>(
+      `${name}-replay`,
+      {
+        description: `registry replay in ${args.region}: applies one ops-table record to this region's IoT registry`,
+        runtime,
+        timeoutSeconds: 60,
+        memoryMb: 512,
+        logRetentionDays,
+        environment: { OPS_TABLE: pulumi.output(args.tableName), IOT_API_RATES: iotApiRates },
+        statements: [
+          { Sid: "IotRegistryWrite", Effect: "Allow", Action: scopedIot, Resource: iotArns },
+          // These IoT actions have no resource ARN (IAM grants them only on "*").
+          { Sid: "IotRegistryArnLess", Effect: "Allow", Action: arnLessIot, Resource: "*" },
+          ...tableStatements,
+        ],
+        callbackFactory: () => {
+          const iotSdk = require("@aws-sdk/client-iot") as typeof import("@aws-sdk/client-iot");
+          const ddb = require("@aws-sdk/client-dynamodb") as typeof import("@aws-sdk/client-dynamodb");
+          const lib = require("@aws-sdk/lib-dynamodb") as typeof import("@aws-sdk/lib-dynamodb");
+          const { Logger } =
+            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
+          const { Metrics } =
+            require("@aws-lambda-powertools/metrics") as typeof import("@aws-lambda-powertools/metrics");
+          // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
+          const logger = new Logger({ serviceName: REPLAY_SERVICE }) as unknown as CoreLogger;
+          const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE });
+          const deps = {
+            region: String(process.env.AWS_REGION),
+            iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient({})),
+            pacer: createPacer({
+              rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
+            }),
+            table: opsTableFromSdk(
+              lib,
+              lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({})),
+              String(process.env.OPS_TABLE),
+            ),
+            clock: systemClock,
+            logger,
+            metrics,
+          };
+          return async (entry) => {
+            try {
+              return await applyRecord(entry.record, deps);
+            } finally {
+              metrics.publishStoredMetrics();
+            }
+          };
+        },
+      },
+      this,
+    );
+    this.replay = replay.fn;
+
+    const smLogs = new aws.cloudwatch.LogGroup(
+      `${name}-state-machine-logs`,
+      { retentionInDays: logRetentionDays },
+      parent,
+    );
+    const smRole = new aws.iam.Role(
+      `${name}-state-machine-role`,
+      {
+        description: `iot-dr replay state machine in ${args.region}`,
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [
+            { Effect: "Allow", Principal: { Service: "states.amazonaws.com" }, Action: "sts:AssumeRole" },
+          ],
+        }),
+      },
+      parent,
+    );
+    const smPolicy = new aws.iam.RolePolicy(
+      `${name}-state-machine-policy`,
+      {
+        role: smRole.id,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "InvokeReplay",
+              Effect: "Allow",
+              Action: ["lambda:InvokeFunction"],
+              Resource: [this.replay.arn, pulumi.interpolate`${this.replay.arn}:*`],
+            },
+            {
+              Sid: "DeadLetter",
+              Effect: "Allow",
+              Action: ["sqs:SendMessage"],
+              Resource: this.deadLetterQueue.arn,
+            },
+            // Step Functions delivers logs through CloudWatch Logs log deliveries, which have no resource ARN.
+            { Sid: "LogDelivery", Effect: "Allow", Action: [...LOG_DELIVERY_ACTIONS], Resource: "*" },
+          ],
+        }),
+      },
+      parent,
+    );
+    const throttleRetry = args.throttleRetry ?? DEFAULT_THROTTLE_RETRY;
+    const dependencyRetry = args.dependencyRetry ?? DEFAULT_DEPENDENCY_RETRY;
+    const waveConcurrency = args.waveConcurrency ?? 4;
+    this.stateMachine = new aws.sfn.StateMachine(
+      `${name}-state-machine`,
+      {
+        type: "EXPRESS",
+        roleArn: smRole.arn,
+        definition: pulumi.jsonStringify(
+          pulumi
+            .all([this.replay.arn, this.deadLetterQueue.url])
+            .apply(([replayFunctionArn, deadLetterQueueUrl]) =>
+              replayStateMachineDefinition({
+                replayFunctionArn,
+                deadLetterQueueUrl,
+                throttleRetry,
+                dependencyRetry,
+                waveConcurrency,
+                taskTimeoutSeconds: 70,
+              }),
+            ),
+        ),
+        loggingConfiguration: {
+          level: "ERROR",
+          includeExecutionData: true,
+          logDestination: pulumi.interpolate`${smLogs.arn}:*`,
+        },
+      },
+      { parent: this, dependsOn: [smPolicy] },
+    );
+    this.stateMachineArn = this.stateMachine.arn;
+
+    const launcher = replicationFunction<DynamoDBStreamEvent, DynamoDBBatchResponse>(
+      `${name}-launcher`,
+      {
+        description: `registry replay launcher in ${args.region}: ops-table stream batch -> replay state machine`,
+        runtime,
+        // StartSyncExecution waits for the Express execution (at most 5 minutes).
+        timeoutSeconds: 310,
+        memoryMb: 256,
+        logRetentionDays,
+        environment: { STATE_MACHINE_ARN: this.stateMachine.arn },
+        statements: [
+          {
+            Sid: "StartReplay",
+            Effect: "Allow",
+            Action: ["states:StartSyncExecution"],
+            Resource: this.stateMachine.arn,
+          },
+          {
+            Sid: "ReadStream",
+            Effect: "Allow",
+            Action: ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            Resource: args.streamArn,
+          },
+          // ListStreams has no resource ARN.
+          { Sid: "ListStreams", Effect: "Allow", Action: ["dynamodb:ListStreams"], Resource: "*" },
+          {
+            Sid: "StreamKey",
+            Effect: "Allow",
+            Action: ["kms:Decrypt", "kms:DescribeKey"],
+            Resource: args.tableKeyArn,
+          },
+          // The mapping's on-failure destination is sent with the function's role.
+          {
+            Sid: "StreamFailures",
+            Effect: "Allow",
+            Action: ["sqs:SendMessage"],
+            Resource: this.streamFailureQueue.arn,
+          },
+        ],
+        callbackFactory: () => {
+          const sfn = require("@aws-sdk/client-sfn") as typeof import("@aws-sdk/client-sfn");
+          const { Logger } =
+            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
+          const logger = new Logger({ serviceName: LAUNCHER_SERVICE }) as unknown as CoreLogger;
+          const client = new sfn.SFNClient({});
+          const stateMachineArn = String(process.env.STATE_MACHINE_ARN);
+          const region = String(process.env.AWS_REGION);
+          return async (event) => {
+            const { response, summary } = await launchReplay(event, {
+              region,
+              logger,
+              startSyncExecution: (input) =>
+                client.send(
+                  new sfn.StartSyncExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }),
+                ),
+            });
+            logger.info("stream batch handled", { summary });
+            return response;
+          };
+        },
+      },
+      this,
+    );
+    this.launcher = launcher.fn;
+
+    this.mapping = new aws.lambda.EventSourceMapping(
+      `${name}-stream-mapping`,
+      {
+        eventSourceArn: args.streamArn,
+        functionName: this.launcher.arn,
+        // From the oldest record the stream keeps (24 h): nothing written before the mapping existed is skipped.
+        startingPosition: "TRIM_HORIZON",
+        batchSize,
+        maximumBatchingWindowInSeconds: args.batchWindowSeconds ?? 1,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        bisectBatchOnFunctionError: true,
+        maximumRetryAttempts: maxRetries,
+        maximumRecordAgeInSeconds: maxRecordAgeSeconds,
+        // One poller per shard keeps a resource's changes in stream order.
+        parallelizationFactor: 1,
+        destinationConfig: { onFailure: { destinationArn: this.streamFailureQueue.arn } },
+        filterCriteria: { filters: [{ pattern: JSON.stringify(replayFilterPattern(args.region)) }] },
+      },
+      { parent: this, dependsOn: [launcher.policy] },
+    );
+
+    const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
+    const alarm = (suffix: string, description: string, alarmArgs: Partial<aws.cloudwatch.MetricAlarmArgs>) =>
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-${suffix}`,
+        {
+          alarmDescription: `iot-dr ${args.region}: ${description}`,
+          comparisonOperator: "GreaterThanThreshold",
+          evaluationPeriods: 1,
+          period: 60,
+          threshold: 0,
+          treatMissingData: "notBreaching",
+          alarmActions: actions,
+          okActions: actions,
+          ...alarmArgs,
+        } as aws.cloudwatch.MetricAlarmArgs,
+        parent,
+      );
+    const lagAlarmSeconds = args.lagAlarmSeconds ?? 60;
+    const queueAlarms: [string, aws.sqs.Queue, string][] = [
+      ["dlq-alarm", this.deadLetterQueue, "records dead-lettered by the replay state machine"],
+      ["stream-failures-alarm", this.streamFailureQueue, "stream batches given up by the replay mapping"],
+    ];
+    this.alarms = [
+      alarm("lag-alarm", `p99 replication lag above ${lagAlarmSeconds} s`, {
+        namespace: METRICS_NAMESPACE,
+        metricName: REPLICATION_LAG_METRIC,
+        dimensions: { service: REPLAY_SERVICE },
+        extendedStatistic: "p99",
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        threshold: lagAlarmSeconds * 1000,
+      }),
+      alarm("stream-age-alarm", `ops-table stream consumer more than ${lagAlarmSeconds} s behind`, {
+        namespace: "AWS/Lambda",
+        metricName: "IteratorAge",
+        dimensions: { FunctionName: this.launcher.name },
+        statistic: "Maximum",
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        threshold: lagAlarmSeconds * 1000,
+      }),
+      ...queueAlarms.map(([suffix, q, description]) =>
+        alarm(suffix, description, {
+          namespace: "AWS/SQS",
+          metricName: "ApproximateNumberOfMessagesVisible",
+          dimensions: { QueueName: q.name },
+          statistic: "Maximum",
+        }),
+      ),
+      // The launcher reports failures instead of throwing: any error is a defect or a timeout.
+      alarm("launcher-errors-alarm", "launcher function errors", {
+        namespace: "AWS/Lambda",
+        metricName: "Errors",
+        dimensions: { FunctionName: this.launcher.name },
+        statistic: "Sum",
+      }),
+      // Replay throws Throttled and DependencyNotReady by design (retried); only errors in five straight minutes alarm.
+      alarm("replay-errors-alarm", "replay function failing for five minutes", {
+        namespace: "AWS/Lambda",
+        metricName: "Errors",
+        dimensions: { FunctionName: this.replay.name },
+        statistic: "Sum",
+        evaluationPeriods: 5,
+        datapointsToAlarm: 5,
+      }),
+      alarm("executions-failed-alarm", "replay executions failed (the whole batch went back to the stream)", {
+        namespace: "AWS/States",
+        metricName: "ExecutionsFailed",
+        dimensions: { StateMachineArn: this.stateMachine.arn },
+        statistic: "Sum",
+      }),
+    ];
+
+    this.deadLetterQueueUrl = this.deadLetterQueue.url;
+    this.streamFailureQueueUrl = this.streamFailureQueue.url;
+    this.registerOutputs({
+      stateMachineArn: this.stateMachineArn,
+      deadLetterQueueUrl: this.deadLetterQueueUrl,
+      streamFailureQueueUrl: this.streamFailureQueueUrl,
+    });
+  }
+}

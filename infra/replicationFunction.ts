@@ -1,0 +1,144 @@
+/**
+ * What the replication components share: one way to build a callback function (explicit runtime,
+ * own least-privilege role, timeout, memory, log group with retention) and the IAM facts about
+ * which actions have no resource ARN.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * IoT registry actions that IAM only grants on resource `*` (no resource-level permissions in the
+ * Service Authorization Reference); every other IoT action is scoped to this account and region's
+ * thing/thingtype/thinggroup/cert/policy ARNs.
+ */
+export const IOT_ARN_LESS_ACTIONS = [
+  "iot:RegisterCertificateWithoutCA",
+  "iot:ListThingGroups",
+  "iot:AttachThingPrincipal",
+  "iot:DetachThingPrincipal",
+] as const;
+
+/** CloudWatch Logs delivery actions Step Functions needs for logging; they have no resource ARN. */
+export const LOG_DELIVERY_ACTIONS = [
+  "logs:CreateLogDelivery",
+  "logs:GetLogDelivery",
+  "logs:UpdateLogDelivery",
+  "logs:DeleteLogDelivery",
+  "logs:ListLogDeliveries",
+  "logs:PutResourcePolicy",
+  "logs:DescribeResourcePolicies",
+  "logs:DescribeLogGroups",
+] as const;
+
+/** Every action the replication components grant on resource `*`, each because it has no resource ARN. */
+export const ARN_LESS_ACTIONS: readonly string[] = [
+  ...IOT_ARN_LESS_ACTIONS,
+  ...LOG_DELIVERY_ACTIONS,
+  // Lambda's stream poller lists the table's streams; ListStreams has no resource ARN.
+  "dynamodb:ListStreams",
+];
+
+/** The registry resources of one account and region, for IoT actions that take resource ARNs. */
+export function iotRegistryArns(tableArn: pulumi.Input<string>, region: string): pulumi.Output<string[]> {
+  return pulumi.output(tableArn).apply((arn) => {
+    // The table lives in the same account as the registry it replicates: take partition and account from its ARN.
+    const [, partition, , , account] = arn.split(":");
+    return ["thing", "thingtype", "thinggroup", "cert", "policy"].map(
+      (type) => `arn:${partition}:iot:${region}:${account}:${type}/*`,
+    );
+  });
+}
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: "Allow";
+  Action: string[];
+  Resource: pulumi.Input<string> | pulumi.Input<pulumi.Input<string>[]>;
+}
+
+export interface ReplicationFunctionArgs<E, R> {
+  /** What the function is for, in its description. */
+  description: string;
+  /** Builds the handler once per container; requires its npm modules inside (DESIGN.md §8). */
+  callbackFactory: aws.lambda.CallbackFactory<E, R>;
+  /** Lambda runtime; default nodejs22.x. */
+  runtime?: string;
+  /** Timeout in seconds; default 30. */
+  timeoutSeconds?: number;
+  /** Memory in MB; default 256. */
+  memoryMb?: number;
+  /** Log retention in days; default 30. */
+  logRetentionDays?: number;
+  /** Environment variables; default none. */
+  environment?: Record<string, pulumi.Input<string>>;
+  /** Statements of the function's role besides writing its own logs. */
+  statements: pulumi.Input<PolicyStatement>[];
+}
+
+/** A callback function, its role, its inline policy and its log group. Children of `parent`. */
+export interface ReplicationFunction {
+  fn: aws.lambda.CallbackFunction<unknown, unknown>;
+  role: aws.iam.Role;
+  policy: aws.iam.RolePolicy;
+  logGroup: aws.cloudwatch.LogGroup;
+}
+
+export function replicationFunction<E, R>(
+  name: string,
+  args: ReplicationFunctionArgs<E, R>,
+  parent: pulumi.Resource,
+): ReplicationFunction {
+  const logGroup = new aws.cloudwatch.LogGroup(
+    `${name}-logs`,
+    { retentionInDays: args.logRetentionDays ?? 30 },
+    { parent },
+  );
+  const role = new aws.iam.Role(
+    `${name}-role`,
+    {
+      description: `iot-dr ${args.description}`.slice(0, 1000),
+      assumeRolePolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+        ],
+      }),
+    },
+    { parent },
+  );
+  const policy = new aws.iam.RolePolicy(
+    `${name}-policy`,
+    {
+      role: role.id,
+      policy: pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "OwnLogs",
+            Effect: "Allow",
+            Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+            Resource: pulumi.interpolate`${logGroup.arn}:*`,
+          },
+          ...args.statements,
+        ],
+      }),
+    },
+    { parent },
+  );
+  const fn = new aws.lambda.CallbackFunction<E, R>(
+    `${name}-fn`,
+    {
+      description: `iot-dr ${args.description}`.slice(0, 256),
+      callbackFactory: args.callbackFactory,
+      runtime: args.runtime ?? "nodejs22.x",
+      role: role.arn,
+      timeout: args.timeoutSeconds ?? 30,
+      memorySize: args.memoryMb ?? 256,
+      loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
+      environment: args.environment ? { variables: args.environment } : undefined,
+    },
+    // The role's policy must exist before the function can be invoked or mapped.
+    { parent, dependsOn: [policy] },
+  ) as unknown as aws.lambda.CallbackFunction<unknown, unknown>;
+  return { fn, role, policy, logGroup };
+}

@@ -1,0 +1,424 @@
+/** The replication components under Pulumi mocks: what each one registers and with which settings. */
+import { beforeAll, describe, expect, it } from "vitest";
+import type { PlannedResource } from "../../../cli/plan/recorder.js";
+import { RegistryCapture, REGISTRY_EVENT_TOPICS } from "../../../infra/capture.js";
+import { OpsTable } from "../../../infra/opsTable.js";
+import { ReplayPipeline } from "../../../infra/replayPipeline.js";
+import { ARN_LESS_ACTIONS, IOT_ARN_LESS_ACTIONS } from "../../../infra/replicationFunction.js";
+import { replayFilterPattern } from "../../../functions/replication/streamFilter.js";
+import { ACCOUNT, one, ofType, provider, underMocks } from "./mocks.js";
+
+const PRIMARY = "us-east-1";
+const SECONDARY = "us-west-2";
+const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/ops-table`;
+const KEY_ARN = `arn:aws:kms:${SECONDARY}:${ACCOUNT}:key/replica`;
+const TOPIC_ARN = `arn:aws:sns:${SECONDARY}:${ACCOUNT}:alarms`;
+
+interface Statement {
+  Sid?: string;
+  Action: string | string[];
+  Resource: string | string[];
+}
+const statementsOf = (r: PlannedResource): Statement[] =>
+  (JSON.parse(String(r.inputs.policy)) as { Statement: Statement[] }).Statement;
+const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
+
+describe("replication components under mocks", () => {
+  let resources: PlannedResource[];
+  let protectedTable: boolean | undefined;
+  let protectedKeys: (boolean | undefined)[];
+
+  beforeAll(async () => {
+    const run = await underMocks(() => {
+      const primary = provider("iot-primary", PRIMARY);
+      const secondary = provider("iot-secondary", SECONDARY);
+      const table = new OpsTable(
+        "ops",
+        { replicaRegion: SECONDARY, replicaProvider: secondary },
+        { provider: primary },
+      );
+      new RegistryCapture(
+        "capture",
+        {
+          region: SECONDARY,
+          tableName: "ops-table",
+          tableArn: TABLE_ARN,
+          tableKeyArn: KEY_ARN,
+          alarmTopicArn: TOPIC_ARN,
+        },
+        { provider: secondary },
+      );
+      new ReplayPipeline(
+        "replay",
+        {
+          region: SECONDARY,
+          tableName: "ops-table",
+          tableArn: TABLE_ARN,
+          streamArn: `${TABLE_ARN}/stream/label`,
+          tableKeyArn: KEY_ARN,
+          batchSize: 50,
+          batchWindowSeconds: 2,
+          maxRetries: 4,
+          maxRecordAgeSeconds: 3600,
+          lagAlarmSeconds: 30,
+          alarmTopicArn: TOPIC_ARN,
+          logRetentionDays: 14,
+        },
+        { provider: secondary },
+      );
+      return table;
+    });
+    expect(run.errors).toEqual([]);
+    resources = run.resources;
+    const internals = (r: unknown) => (r as { __protect?: boolean }).__protect;
+    protectedTable = internals(run.result.table);
+    protectedKeys = [internals(run.result.key), internals(run.result.replicaKey)];
+  });
+
+  describe("ops table", () => {
+    it("is an on-demand global table with a replica in the secondary region under that region's key", () => {
+      const table = one(resources, "aws:dynamodb/table:Table", "ops-table");
+      const key = one(resources, "aws:kms/key:Key", "ops-key");
+      const replicaKey = one(resources, "aws:kms/replicaKey:ReplicaKey", "ops-replica-key");
+      expect(table.provider).toBe("iot-primary");
+      expect(replicaKey.provider).toBe("iot-secondary");
+      expect(key.inputs).toMatchObject({ multiRegion: true, enableKeyRotation: true });
+      expect(table.inputs).toMatchObject({
+        hashKey: "pk",
+        attributes: [{ name: "pk", type: "S" }],
+        billingMode: "PAY_PER_REQUEST",
+        serverSideEncryption: { enabled: true, kmsKeyArn: expect.stringContaining(`:kms:${PRIMARY}:`) },
+        replicas: [
+          {
+            regionName: SECONDARY,
+            kmsKeyArn: expect.stringContaining(`:kms:${SECONDARY}:`),
+            pointInTimeRecovery: true,
+          },
+        ],
+      });
+    });
+
+    it("keeps point-in-time recovery, a NEW_AND_OLD_IMAGES stream and TTL on expiresAt", () => {
+      const table = one(resources, "aws:dynamodb/table:Table", "ops-table");
+      expect(table.inputs).toMatchObject({
+        pointInTimeRecovery: { enabled: true },
+        streamEnabled: true,
+        streamViewType: "NEW_AND_OLD_IMAGES",
+        ttl: { attributeName: "expiresAt", enabled: true },
+        deletionProtectionEnabled: true,
+      });
+    });
+
+    it("protects the table and both keys from deletion", () => {
+      expect(protectedTable).toBe(true);
+      expect(protectedKeys).toEqual([true, true]);
+    });
+
+    it("refuses to be built without the replica region's provider", () => {
+      const primary = provider("p", PRIMARY);
+      expect(
+        () =>
+          new OpsTable(
+            "t",
+            { replicaRegion: SECONDARY, replicaProvider: undefined as never },
+            { provider: primary },
+          ),
+      ).toThrow(/aws\.Provider of the IoT services \(secondary region\)/);
+    });
+  });
+
+  describe("capture", () => {
+    it("turns on every registry event type", () => {
+      const config = one(resources, "aws:iot/eventConfigurations:EventConfigurations", "registry-events");
+      expect(config.inputs.eventConfigurations).toEqual({
+        THING: true,
+        THING_TYPE: true,
+        THING_TYPE_ASSOCIATION: true,
+        THING_GROUP: true,
+        THING_GROUP_MEMBERSHIP: true,
+        THING_GROUP_HIERARCHY: true,
+      });
+    });
+
+    it("routes each registry event topic to the capture function through a rule with an SQS error action", () => {
+      const rules = ofType(resources, "aws:iot/topicRule:TopicRule");
+      const dlq = one(resources, "aws:sqs/queue:Queue", "capture-dlq");
+      expect(rules.map((r) => String(r.inputs.sql)).sort()).toEqual(
+        Object.values(REGISTRY_EVENT_TOPICS)
+          .map((t) => `SELECT *, topic() AS iotDrTopic FROM '${t}'`)
+          .sort(),
+      );
+      for (const rule of rules) {
+        expect(rule.inputs.name).toMatch(/^[A-Za-z0-9_]+$/);
+        expect(rule.inputs.lambdas).toEqual([
+          { functionArn: expect.stringContaining(":function:capture-capture-fn") },
+        ]);
+        expect(rule.inputs.errorAction).toMatchObject({
+          sqs: {
+            queueUrl: expect.stringContaining(String(dlq.inputs.name ?? "capture-dlq")),
+            useBase64: false,
+          },
+        });
+      }
+    });
+
+    it("lets only IoT, from each rule, invoke the capture function", () => {
+      const permissions = ofType(resources, "aws:lambda/permission:Permission").filter(
+        (p) => p.parent === "capture",
+      );
+      const rules = ofType(resources, "aws:iot/topicRule:TopicRule");
+      expect(permissions).toHaveLength(rules.length);
+      for (const p of permissions) {
+        expect(p.inputs).toMatchObject({
+          principal: "iot.amazonaws.com",
+          action: "lambda:InvokeFunction",
+          sourceAccount: ACCOUNT,
+        });
+        expect(String(p.inputs.sourceArn)).toMatch(/^arn:aws:iot:/);
+      }
+    });
+
+    it("sends invocations that still fail after Lambda's retries to the dead-letter queue", () => {
+      const config = one(
+        resources,
+        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+        "capture-async",
+      );
+      expect(config.inputs).toMatchObject({
+        maximumRetryAttempts: 2,
+        destinationConfig: { onFailure: { destination: expect.stringContaining("capture-dlq") } },
+      });
+    });
+
+    it("grants capture the registry reads it enriches with, scoped to this account and region, and a conditional table write", () => {
+      const statements = statementsOf(
+        one(resources, "aws:iam/rolePolicy:RolePolicy", "capture-capture-policy"),
+      );
+      const iot = statements.find((s) => s.Sid === "IotRegistryRead")!;
+      expect(list(iot.Action).every((a) => /^iot:(Describe|Get|List)/.test(a))).toBe(true);
+      expect(list(iot.Resource).every((r) => r.startsWith(`arn:aws:iot:${SECONDARY}:${ACCOUNT}:`))).toBe(
+        true,
+      );
+      expect(statements.find((s) => s.Sid === "OpsTableConditionalWrite")).toMatchObject({
+        Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+        Resource: TABLE_ARN,
+      });
+      expect(statements.find((s) => s.Sid === "OpsTableKey")?.Resource).toBe(KEY_ARN);
+    });
+
+    it("refuses to be built without a provider", () => {
+      expect(
+        () =>
+          new RegistryCapture("c", {
+            region: SECONDARY,
+            tableName: "t",
+            tableArn: TABLE_ARN,
+            tableKeyArn: KEY_ARN,
+          }),
+      ).toThrow(/aws\.Provider of the IoT services account/);
+    });
+  });
+
+  describe("replay pipeline", () => {
+    it("maps the table stream with per-item failures, bisection, bounded retries and an on-failure queue", () => {
+      const mapping = one(
+        resources,
+        "aws:lambda/eventSourceMapping:EventSourceMapping",
+        "replay-stream-mapping",
+      );
+      expect(mapping.inputs).toMatchObject({
+        eventSourceArn: `${TABLE_ARN}/stream/label`,
+        functionName: expect.stringContaining(":function:replay-launcher-fn"),
+        startingPosition: "TRIM_HORIZON",
+        batchSize: 50,
+        maximumBatchingWindowInSeconds: 2,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        bisectBatchOnFunctionError: true,
+        maximumRetryAttempts: 4,
+        maximumRecordAgeInSeconds: 3600,
+        destinationConfig: {
+          onFailure: { destinationArn: expect.stringContaining("replay-stream-failures") },
+        },
+      });
+    });
+
+    it("filters the stream with the same pattern the launcher and the emulator evaluate", () => {
+      const mapping = one(
+        resources,
+        "aws:lambda/eventSourceMapping:EventSourceMapping",
+        "replay-stream-mapping",
+      );
+      const filters = (mapping.inputs.filterCriteria as { filters: { pattern: string }[] }).filters;
+      expect(filters).toHaveLength(1);
+      const pattern = JSON.parse(filters[0].pattern);
+      expect(pattern).toEqual(replayFilterPattern(SECONDARY));
+      expect(pattern.dynamodb.NewImage.origin.S).toEqual([{ "anything-but": [SECONDARY] }]);
+      expect(pattern.eventName).toEqual(["INSERT", "MODIFY"]);
+    });
+
+    it("runs an Express state machine with logging to its own log group", () => {
+      const sm = one(resources, "aws:sfn/stateMachine:StateMachine", "replay-state-machine");
+      expect(sm.inputs.type).toBe("EXPRESS");
+      expect(sm.inputs.loggingConfiguration).toMatchObject({
+        level: "ERROR",
+        includeExecutionData: true,
+        logDestination: expect.stringMatching(/log-group:replay-state-machine-logs.*:\*$/),
+      });
+      const definition = JSON.parse(String(sm.inputs.definition));
+      const apply =
+        definition.States.ApplyWaves.ItemProcessor.States.ApplyWave.ItemProcessor.States.ApplyRecord;
+      expect(apply.Resource).toMatch(/:function:replay-replay-fn/);
+      expect(definition.States.ApplyWaves.MaxConcurrency).toBe(1);
+    });
+
+    it("encrypts every queue", () => {
+      const queues = ofType(resources, "aws:sqs/queue:Queue");
+      expect(queues.map((q) => q.name).sort()).toEqual([
+        "capture-dlq",
+        "replay-dlq",
+        "replay-stream-failures",
+      ]);
+      for (const q of queues) expect(q.inputs.sqsManagedSseEnabled).toBe(true);
+    });
+
+    it("alarms on replication lag, on every dead-letter queue and on function errors, notifying the topic", () => {
+      const alarms = ofType(resources, "aws:cloudwatch/metricAlarm:MetricAlarm");
+      const lag = one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "replay-lag-alarm");
+      expect(lag.inputs).toMatchObject({
+        namespace: "iot-dr",
+        metricName: "ReplicationLagMs",
+        extendedStatistic: "p99",
+        threshold: 30_000,
+        dimensions: { service: "iot-dr-replay" },
+      });
+      const queueAlarms = alarms.filter((a) => a.inputs.metricName === "ApproximateNumberOfMessagesVisible");
+      const queueNames = ofType(resources, "aws:sqs/queue:Queue").map((q) => q.name);
+      const alarmed = queueAlarms.map((a) => (a.inputs.dimensions as { QueueName: string }).QueueName);
+      // Every queue (by its mocked physical name "<logical>-<hash>") has exactly one depth alarm.
+      for (const name of queueNames) expect(alarmed.filter((n) => n.startsWith(`${name}-`))).toHaveLength(1);
+      expect(alarmed).toHaveLength(queueNames.length);
+      for (const a of queueAlarms)
+        expect(a.inputs).toMatchObject({ threshold: 0, comparisonOperator: "GreaterThanThreshold" });
+      const errorAlarms = alarms.filter((a) => a.inputs.metricName === "Errors");
+      expect(errorAlarms.map((a) => a.name).sort()).toEqual([
+        "capture-capture-errors-alarm",
+        "replay-launcher-errors-alarm",
+        "replay-replay-errors-alarm",
+      ]);
+      for (const a of alarms) expect(a.inputs.alarmActions).toEqual([TOPIC_ARN]);
+    });
+
+    it("gives every function a log group with the configured retention and an explicit runtime, timeout and memory", () => {
+      const functions = ofType(resources, "aws:lambda/function:Function");
+      expect(functions).toHaveLength(3);
+      for (const fn of functions) {
+        expect(fn.inputs).toMatchObject({
+          runtime: "nodejs22.x",
+          timeout: expect.any(Number),
+          memorySize: expect.any(Number),
+          loggingConfig: { logGroup: expect.any(String) },
+        });
+      }
+      const replayLogs = ofType(resources, "aws:cloudwatch/logGroup:LogGroup").filter(
+        (g) => g.parent === "replay",
+      );
+      for (const g of replayLogs) expect(g.inputs.retentionInDays).toBe(14);
+    });
+
+    it("scopes the launcher to this state machine, the state machine to the replay function and the dead-letter queue", () => {
+      const launcher = statementsOf(
+        one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-launcher-policy"),
+      );
+      expect(launcher.find((s) => s.Sid === "StartReplay")).toMatchObject({
+        Action: ["states:StartSyncExecution"],
+        Resource: expect.stringMatching(/:stateMachine:replay-state-machine/),
+      });
+      expect(launcher.find((s) => s.Sid === "ReadStream")?.Resource).toBe(`${TABLE_ARN}/stream/label`);
+      const sm = statementsOf(one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-state-machine-policy"));
+      expect(
+        list(sm.find((s) => s.Sid === "InvokeReplay")!.Resource).every((r) =>
+          r.includes(":function:replay-replay-fn"),
+        ),
+      ).toBe(true);
+      expect(sm.find((s) => s.Sid === "DeadLetter")?.Resource).toMatch(/replay-dlq/);
+    });
+
+    it("refuses to be built without a provider", () => {
+      expect(
+        () =>
+          new ReplayPipeline("r", {
+            region: SECONDARY,
+            tableName: "t",
+            tableArn: TABLE_ARN,
+            streamArn: TABLE_ARN,
+            tableKeyArn: KEY_ARN,
+          }),
+      ).toThrow(/aws\.Provider of the IoT services account/);
+    });
+
+    it("refuses a batch size a DynamoDB stream mapping cannot have", () => {
+      expect(
+        () =>
+          new ReplayPipeline(
+            "r",
+            {
+              region: SECONDARY,
+              tableName: "t",
+              tableArn: TABLE_ARN,
+              streamArn: TABLE_ARN,
+              tableKeyArn: KEY_ARN,
+              batchSize: 5000,
+            },
+            { provider: provider("x", SECONDARY) },
+          ),
+      ).toThrow(/batchSize must be 1\.\.1000/);
+    });
+  });
+
+  describe("roles", () => {
+    it("never grant action '*', and grant resource '*' only for actions without a resource ARN", () => {
+      const policies = ofType(resources, "aws:iam/rolePolicy:RolePolicy");
+      expect(policies.length).toBeGreaterThanOrEqual(5);
+      for (const policy of policies) {
+        for (const s of statementsOf(policy)) {
+          for (const action of list(s.Action)) expect(action).not.toContain("*");
+          if (list(s.Resource).includes("*")) {
+            for (const action of list(s.Action)) expect(ARN_LESS_ACTIONS).toContain(action);
+          }
+        }
+      }
+    });
+
+    it("grant replay the IoT writes it needs, with only the ARN-less ones on '*'", () => {
+      const statements = statementsOf(
+        one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-replay-policy"),
+      );
+      const scoped = statements.find((s) => s.Sid === "IotRegistryWrite")!;
+      const star = statements.find((s) => s.Sid === "IotRegistryArnLess")!;
+      expect(list(scoped.Action)).toEqual(
+        expect.arrayContaining(["iot:CreateThing", "iot:AddThingToThingGroup", "iot:AttachPolicy"]),
+      );
+      expect(list(star.Action).sort()).toEqual([...IOT_ARN_LESS_ACTIONS].sort());
+      expect(list(scoped.Resource).every((r) => r.startsWith(`arn:aws:iot:${SECONDARY}:${ACCOUNT}:`))).toBe(
+        true,
+      );
+    });
+
+    it("let only their own service assume them", () => {
+      const roles = ofType(resources, "aws:iam/role:Role");
+      for (const role of roles) {
+        const principals = (
+          JSON.parse(String(role.inputs.assumeRolePolicy)) as {
+            Statement: { Principal: { Service: string } }[];
+          }
+        ).Statement.map((s) => s.Principal.Service);
+        const expected = role.name.includes("state-machine")
+          ? "states.amazonaws.com"
+          : role.name.includes("rule-error")
+            ? "iot.amazonaws.com"
+            : "lambda.amazonaws.com";
+        expect(principals).toEqual([expected]);
+      }
+    });
+  });
+});
