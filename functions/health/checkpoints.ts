@@ -79,10 +79,12 @@ export interface HealthApiRequest {
  */
 export function createHealthApi(deps: {
   checkpoints: readonly Checkpoint[];
+  /** Factors this API answers for even without checkpoints of their own (an empty factor is healthy). */
+  factors?: readonly string[];
   clock: Clock;
   logger: Logger;
 }): (request: HealthApiRequest) => Promise<ApiResponse> {
-  const factors = new Set(deps.checkpoints.map((c) => c.factor));
+  const factors = new Set([...(deps.factors ?? []), ...deps.checkpoints.map((c) => c.factor)]);
   return async (request) => {
     try {
       if (request.method !== "GET" && request.method !== "HEAD") return bareStatus(405);

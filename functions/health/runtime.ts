@@ -248,7 +248,10 @@ export interface HealthApiModules {
   logger: Logger;
 }
 
-/** One account's health API. Environment: HEALTH_CHECKPOINTS (JSON list of checkpoint specs). */
+/**
+ * One account's health API. Environment: HEALTH_CHECKPOINTS (JSON list of checkpoint specs),
+ * HEALTH_API_FACTORS (JSON list of the factors it answers for).
+ */
 export function healthApiFromEnv(
   env: Env,
   modules: HealthApiModules,
@@ -304,7 +307,10 @@ export function healthApiFromEnv(
         }
       : {}),
   });
-  const api = createHealthApi({ checkpoints, clock: () => Date.now(), logger: modules.logger });
+  const factors = env.HEALTH_API_FACTORS
+    ? json<string[]>(env, "HEALTH_API_FACTORS", "a JSON list of factor names")
+    : [];
+  const api = createHealthApi({ checkpoints, factors, clock: () => Date.now(), logger: modules.logger });
   return async (event) => {
     const request = event as FunctionUrlEvent;
     return api({ method: request?.requestContext?.http?.method ?? "", path: request?.rawPath ?? "" });

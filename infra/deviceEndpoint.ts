@@ -1,0 +1,155 @@
+/**
+ * The device endpoint of one region: an IoT domain configuration serving the shared device
+ * domain name (e.g. `devices.iot.example.com`) with its ACM server certificate, deployed in both
+ * regions from day one so that a DNS fail-over record can move devices between them. Also the
+ * role the fail-over notifier (shared-services account) assumes to publish notices here.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { requireProvider } from "../stacks/providers.js";
+
+export interface DeviceEndpointArgs {
+  /** The device domain name, the same in both regions, e.g. `devices.iot.example.com`. Required. */
+  domainName: string;
+  /** An issued ACM certificate for the domain in this account and region; default: the component requests one. */
+  certificateArn?: pulumi.Input<string>;
+  /** Where to validate a requested certificate: the hosted zone and a provider of the account that owns it. Required without certificateArn. */
+  validation?: { zoneId: pulumi.Input<string>; provider: pulumi.ProviderResource };
+  /** TLS security policy of the endpoint; default `IoTSecurityPolicy_TLS13_1_2_2022_10`. */
+  tlsSecurityPolicy?: string;
+  /** The MQTT topic of fail-over notices (the publisher role may publish there only). Required. */
+  noticeTopic: string;
+  /** The shared-services account whose notifier assumes the publisher role. Required. */
+  noticePublisherAccountId: string;
+}
+
+export class DeviceEndpoint extends pulumi.ComponentResource {
+  readonly domainName: string;
+  /** The account's ATS data endpoint in this region: what the fail-over record points at. */
+  readonly target: pulumi.Output<string>;
+  readonly domainConfigurationArn: pulumi.Output<string>;
+  /** Role in this account that may publish fail-over notices on `noticeTopic`. */
+  readonly noticePublisherRoleArn: pulumi.Output<string>;
+
+  constructor(name: string, args: DeviceEndpointArgs, opts: pulumi.ComponentResourceOptions) {
+    super("iot-dr:health:DeviceEndpoint", name, {}, opts);
+    requireProvider(opts.provider, "DeviceEndpoint", "IoT services");
+    if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(args.domainName)) {
+      throw new Error(
+        `DeviceEndpoint '${name}': domainName must be a lower-case DNS name like devices.iot.example.com, got '${args.domainName}'`,
+      );
+    }
+    if (!/^\d{12}$/.test(args.noticePublisherAccountId)) {
+      throw new Error(
+        `DeviceEndpoint '${name}': noticePublisherAccountId must be a 12-digit account id, got '${args.noticePublisherAccountId}'`,
+      );
+    }
+    if (args.noticeTopic === "" || /[#+]/.test(args.noticeTopic)) {
+      throw new Error(
+        `DeviceEndpoint '${name}': noticeTopic must be a plain MQTT topic, got '${args.noticeTopic}'`,
+      );
+    }
+    let certificateArn: pulumi.Input<string>;
+    const dependsOn: pulumi.Resource[] = [];
+    if (args.certificateArn !== undefined) {
+      certificateArn = args.certificateArn;
+    } else {
+      if (!args.validation) {
+        throw new Error(
+          `DeviceEndpoint '${name}': give certificateArn (an issued ACM certificate for ${args.domainName}) ` +
+            "or validation { zoneId, provider } so that the component can request and DNS-validate one",
+        );
+      }
+      const certificate = new aws.acm.Certificate(
+        `${name}-cert`,
+        { domainName: args.domainName, validationMethod: "DNS" },
+        { parent: this },
+      );
+      const option = certificate.domainValidationOptions[0];
+      // Both regions' certificates for one name in one account ask for the same record: overwrite, do not fail.
+      const record = new aws.route53.Record(
+        `${name}-cert-validation`,
+        {
+          zoneId: args.validation.zoneId,
+          name: option.resourceRecordName,
+          type: option.resourceRecordType,
+          records: [option.resourceRecordValue],
+          ttl: 300,
+          allowOverwrite: true,
+        },
+        { parent: this, provider: args.validation.provider },
+      );
+      const validated = new aws.acm.CertificateValidation(
+        `${name}-cert-validated`,
+        { certificateArn: certificate.arn, validationRecordFqdns: [record.fqdn] },
+        { parent: this },
+      );
+      certificateArn = validated.certificateArn;
+      dependsOn.push(validated);
+    }
+
+    const domain = new aws.iot.DomainConfiguration(
+      `${name}-domain`,
+      {
+        domainName: args.domainName,
+        serviceType: "DATA",
+        serverCertificateArns: [certificateArn],
+        tlsConfig: { securityPolicy: args.tlsSecurityPolicy ?? "IoTSecurityPolicy_TLS13_1_2_2022_10" },
+        status: "ENABLED",
+      },
+      { parent: this, dependsOn },
+    );
+
+    const endpoint = aws.iot.getEndpointOutput({ endpointType: "iot:Data-ATS" }, { parent: this });
+    const region = aws.getRegionOutput({}, { parent: this });
+    const identity = aws.getCallerIdentityOutput({}, { parent: this });
+    const partition = aws.getPartitionOutput({}, { parent: this });
+    const role = new aws.iam.Role(
+      `${name}-notice-publisher`,
+      {
+        description: "iot-dr: lets the fail-over notifier publish notices to devices",
+        assumeRolePolicy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Effect: "Allow",
+              Principal: {
+                AWS: pulumi.interpolate`arn:${partition.partition}:iam::${args.noticePublisherAccountId}:root`,
+              },
+              Action: "sts:AssumeRole",
+            },
+          ],
+        }),
+      },
+      { parent: this },
+    );
+    new aws.iam.RolePolicy(
+      `${name}-notice-publish`,
+      {
+        role: role.id,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Effect: "Allow",
+              Action: "iot:Publish",
+              Resource: pulumi.interpolate`arn:${partition.partition}:iot:${region.region}:${identity.accountId}:topic/${args.noticeTopic}`,
+            },
+          ],
+        }),
+      },
+      { parent: this },
+    );
+
+    this.domainName = args.domainName;
+    this.target = endpoint.endpointAddress;
+    this.domainConfigurationArn = domain.arn;
+    this.noticePublisherRoleArn = role.arn;
+    this.registerOutputs({
+      domainName: this.domainName,
+      target: this.target,
+      domainConfigurationArn: this.domainConfigurationArn,
+      noticePublisherRoleArn: this.noticePublisherRoleArn,
+    });
+  }
+}

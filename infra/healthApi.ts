@@ -1,0 +1,250 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- callbacks require npm modules inside their body (DESIGN.md §8) */
+/**
+ * One account's health API in one region: a function behind a Lambda function URL with
+ * AuthType AWS_IAM whose resource policy admits only the shared-services account (the health
+ * checks there sign their calls). Never public. In the IoT services account it also runs the
+ * broker canary, whose identity lives in Secrets Manager, never in the code package.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { requireProvider } from "../stacks/providers.js";
+import type { Logger } from "../functions/health/http.js";
+import type { CheckpointSpec } from "../functions/health/probes.js";
+import { parseCheckpointSpecs } from "../functions/health/probes.js";
+import { healthApiFromEnv } from "../functions/health/runtime.js";
+import { replicationFunction, type PolicyStatement } from "./replicationFunction.js";
+
+export interface HealthCanaryArgs {
+  /** The account's IoT data endpoint (ATS) in this region; the canary connects with MQTT over TLS on 8883. */
+  endpoint: pulumi.Input<string>;
+  /** MQTT client id of the canary; default `iot-dr-canary-<region>`. Its topic is `iot-dr/canary/<clientId>`. */
+  clientId?: string;
+  /** An existing Secrets Manager secret with {certificatePem, privateKeyPem}; default: the component creates certificate, IoT policy and secret. */
+  secretArn?: pulumi.Input<string>;
+  /** Budget of one canary round trip in ms; default 1000. */
+  timeoutMs?: number;
+}
+
+export interface HealthApiArgs {
+  /** The account this API checks (`iot`, `commandControl`, `analytics`), for names and descriptions. Required. */
+  account: string;
+  /** The region it runs in (names the canary). Required. */
+  region: string;
+  /** The shared-services account id: the only principal allowed to call the API. Required. */
+  callerAccountId: string;
+  /** Factors this API answers for on `/<factor>`, even when they have no checkpoint yet; default: the checkpoints' factors. */
+  factors?: string[];
+  /** Checkpoints declared in config (http, dynamodbTable, eventBus, probe); default none. */
+  checkpoints?: CheckpointSpec[];
+  /** The IoT broker canary (IoT services account only); default none. */
+  canary?: HealthCanaryArgs;
+  /** Lambda runtime; default nodejs22.x. */
+  runtime?: string;
+  /** Function timeout in seconds; default 10. */
+  timeoutSeconds?: number;
+  /** Function memory in MB; default 256. */
+  memoryMb?: number;
+  /** Log retention in days; default 30. */
+  logRetentionDays?: number;
+}
+
+const ACCOUNT_PATTERN = /^\d{12}$/;
+
+export class HealthApi extends pulumi.ComponentResource {
+  /** The function URL, e.g. `https://<id>.lambda-url.<region>.on.aws/`; callers append `<factor>`. */
+  readonly url: pulumi.Output<string>;
+  readonly functionArn: pulumi.Output<string>;
+  readonly functionUrl: aws.lambda.FunctionUrl;
+  /** The canary's secret, when the API runs a canary. */
+  readonly canarySecretArn?: pulumi.Output<string>;
+
+  constructor(name: string, args: HealthApiArgs, opts: pulumi.ComponentResourceOptions) {
+    super("iot-dr:health:HealthApi", name, {}, opts);
+    requireProvider(opts.provider, "HealthApi", `the ${args.account}`);
+    if (!ACCOUNT_PATTERN.test(args.callerAccountId)) {
+      throw new Error(
+        `HealthApi '${name}': callerAccountId must be the 12-digit shared-services account id, got '${args.callerAccountId}'`,
+      );
+    }
+    // Validate now, so that a bad spec fails the preview instead of the deployed function.
+    const declared = parseCheckpointSpecs(args.checkpoints ?? []);
+    const statements: PolicyStatement[] = [];
+    const region = aws.getRegionOutput({}, { parent: this });
+    const identity = aws.getCallerIdentityOutput({}, { parent: this });
+    const partition = aws.getPartitionOutput({}, { parent: this });
+    const arnOf = (service: string, resource: string) =>
+      pulumi.interpolate`arn:${partition.partition}:${service}:${region.region}:${identity.accountId}:${resource}`;
+
+    const tables = declared.flatMap((s) => (s.type === "dynamodbTable" ? [s.tableName] : []));
+    if (tables.length > 0) {
+      statements.push({
+        Sid: "DescribeTables",
+        Effect: "Allow",
+        Action: ["dynamodb:DescribeTable"],
+        Resource: tables.map((t) => arnOf("dynamodb", `table/${t}`)),
+      });
+    }
+    const buses = declared.flatMap((s) => (s.type === "eventBus" ? [s.eventBusName] : []));
+    if (buses.length > 0) {
+      statements.push({
+        Sid: "DescribeBuses",
+        Effect: "Allow",
+        Action: ["events:DescribeEventBus"],
+        Resource: buses.map((b) => arnOf("events", `event-bus/${b}`)),
+      });
+    }
+    if (declared.some((s) => s.type === "mqttCanary")) {
+      throw new Error(
+        `HealthApi '${name}': declare the broker canary through the 'canary' argument, not as a checkpoint spec`,
+      );
+    }
+
+    const specs: pulumi.Input<unknown>[] = [...declared];
+    if (args.canary) {
+      const clientId = args.canary.clientId ?? `iot-dr-canary-${args.region}`;
+      const secretArn = args.canary.secretArn ?? this.canaryIdentity(name, clientId, arnOf);
+      this.canarySecretArn = pulumi.output(secretArn);
+      statements.push({
+        Sid: "ReadCanaryIdentity",
+        Effect: "Allow",
+        Action: ["secretsmanager:GetSecretValue"],
+        Resource: secretArn,
+      });
+      specs.push({
+        name: "iot-broker-canary",
+        type: "mqttCanary",
+        factor: "iotBroker",
+        critical: true,
+        timeoutMs: args.canary.timeoutMs ?? 1000,
+        brokerUrl: pulumi.interpolate`mqtts://${args.canary.endpoint}:8883`,
+        clientId,
+        secretId: secretArn,
+      });
+    }
+    const factors = [
+      ...new Set([
+        ...(args.factors ?? []),
+        ...declared.map((s) => s.factor ?? ""),
+        ...(args.canary ? ["iotBroker"] : []),
+      ]),
+    ].filter((f) => f !== "");
+
+    const fn = replicationFunction(
+      name,
+      {
+        description: `health API of the ${args.account} account`,
+        runtime: args.runtime ?? "nodejs22.x",
+        timeoutSeconds: args.timeoutSeconds ?? 10,
+        memoryMb: args.memoryMb ?? 256,
+        logRetentionDays: args.logRetentionDays ?? 30,
+        environment: {
+          HEALTH_CHECKPOINTS: pulumi.jsonStringify(specs),
+          HEALTH_API_FACTORS: JSON.stringify(factors),
+        },
+        statements,
+        callbackFactory: () => {
+          const { Logger: PowertoolsLogger } =
+            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
+          const logger = new PowertoolsLogger({ serviceName: "iot-dr-health-api" }) as unknown as Logger;
+          const handler = healthApiFromEnv(process.env, {
+            http: require("node:http"),
+            https: require("node:https"),
+            mqtt: require("mqtt"),
+            dynamodb: require("@aws-sdk/client-dynamodb"),
+            eventbridge: require("@aws-sdk/client-eventbridge"),
+            secretsManager: require("@aws-sdk/client-secrets-manager"),
+            logger,
+          });
+          return (event: unknown) => handler(event);
+        },
+      },
+      this,
+    );
+
+    this.functionUrl = new aws.lambda.FunctionUrl(
+      `${name}-url`,
+      { functionName: fn.fn.name, authorizationType: "AWS_IAM" },
+      { parent: this },
+    );
+    // Function URLs need both permissions since October 2025; both name the caller account only.
+    new aws.lambda.Permission(
+      `${name}-invoke-url`,
+      {
+        function: fn.fn.name,
+        action: "lambda:InvokeFunctionUrl",
+        principal: args.callerAccountId,
+        functionUrlAuthType: "AWS_IAM",
+      },
+      { parent: this },
+    );
+    new aws.lambda.Permission(
+      `${name}-invoke`,
+      {
+        function: fn.fn.name,
+        action: "lambda:InvokeFunction",
+        principal: args.callerAccountId,
+        invokedViaFunctionUrl: true,
+      },
+      { parent: this },
+    );
+    this.url = this.functionUrl.functionUrl;
+    this.functionArn = fn.fn.arn;
+    this.registerOutputs({
+      url: this.url,
+      functionArn: this.functionArn,
+      canarySecretArn: this.canarySecretArn,
+    });
+  }
+
+  /** Certificate, IoT policy (connect as the canary, its topic only) and the secret holding the identity. */
+  private canaryIdentity(
+    name: string,
+    clientId: string,
+    arnOf: (service: string, resource: string) => pulumi.Output<string>,
+  ): pulumi.Output<string> {
+    const certificate = new aws.iot.Certificate(`${name}-canary-cert`, { active: true }, { parent: this });
+    const topic = `iot-dr/canary/${clientId}`;
+    const policy = new aws.iot.Policy(
+      `${name}-canary-policy`,
+      {
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            { Effect: "Allow", Action: "iot:Connect", Resource: arnOf("iot", `client/${clientId}`) },
+            {
+              Effect: "Allow",
+              Action: ["iot:Publish", "iot:Receive"],
+              Resource: arnOf("iot", `topic/${topic}`),
+            },
+            { Effect: "Allow", Action: "iot:Subscribe", Resource: arnOf("iot", `topicfilter/${topic}`) },
+          ],
+        }),
+      },
+      { parent: this },
+    );
+    new aws.iot.PolicyAttachment(
+      `${name}-canary-attach`,
+      { policy: policy.name, target: certificate.arn },
+      { parent: this },
+    );
+    const secret = new aws.secretsmanager.Secret(
+      `${name}-canary-identity`,
+      { description: `iot-dr broker canary identity (${clientId})`, recoveryWindowInDays: 7 },
+      { parent: this },
+    );
+    new aws.secretsmanager.SecretVersion(
+      `${name}-canary-identity-value`,
+      {
+        secretId: secret.id,
+        secretString: pulumi.secret(
+          pulumi.jsonStringify({
+            certificatePem: certificate.certificatePem,
+            privateKeyPem: certificate.privateKey,
+          }),
+        ),
+      },
+      { parent: this },
+    );
+    return secret.arn;
+  }
+}

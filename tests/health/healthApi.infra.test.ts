@@ -1,0 +1,154 @@
+import { describe, expect, it } from "vitest";
+import { HealthApi } from "../../infra/healthApi.js";
+import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
+
+describe("an account's health API under mocks", async () => {
+  const run = await underMocks(() => {
+    const iot = provider("iot-primary", "eu-west-1", IOT_ACCOUNT);
+    return new HealthApi(
+      "iot-health",
+      {
+        account: "iot",
+        region: "eu-west-1",
+        callerAccountId: SHARED_ACCOUNT,
+        factors: ["iotBroker", "applicationServices"],
+        checkpoints: [
+          { name: "orders", type: "http", url: "https://orders.internal.example.com/health" },
+          { name: "devices-table", type: "dynamodbTable", tableName: "devices" },
+        ],
+        canary: { endpoint: "abc-ats.iot.eu-west-1.amazonaws.com" },
+      },
+      { provider: iot },
+    );
+  });
+
+  it("registers without errors", () => {
+    expect(run.errors).toEqual([]);
+  });
+
+  it("is not public: the function URL requires IAM auth", () => {
+    const urls = ofType(run.resources, "aws:lambda/functionUrl:FunctionUrl");
+    expect(urls).toHaveLength(1);
+    expect(urls[0]!.inputs.authorizationType).toBe("AWS_IAM");
+  });
+
+  it("lets only the shared-services account call it, through the URL", () => {
+    const permissions = ofType(run.resources, "aws:lambda/permission:Permission");
+    expect(permissions.map((p) => [p.inputs.action, p.inputs.principal]).sort()).toEqual([
+      ["lambda:InvokeFunction", SHARED_ACCOUNT],
+      ["lambda:InvokeFunctionUrl", SHARED_ACCOUNT],
+    ]);
+    expect(
+      permissions.find((p) => p.inputs.action === "lambda:InvokeFunctionUrl")!.inputs.functionUrlAuthType,
+    ).toBe("AWS_IAM");
+    expect(
+      permissions.find((p) => p.inputs.action === "lambda:InvokeFunction")!.inputs.invokedViaFunctionUrl,
+    ).toBe(true);
+    expect(permissions.some((p) => p.inputs.principal === "*")).toBe(false);
+  });
+
+  it("keeps the canary identity in Secrets Manager and out of the code package and environment", async () => {
+    const fn = named(run.resources, "aws:lambda/function:Function", "iot-health-fn");
+    const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
+    const specs = JSON.parse(env.HEALTH_CHECKPOINTS!);
+    const canary = specs.find((s: { type: string }) => s.type === "mqttCanary");
+    expect(canary).toMatchObject({
+      brokerUrl: "mqtts://abc-ats.iot.eu-west-1.amazonaws.com:8883",
+      clientId: "iot-dr-canary-eu-west-1",
+    });
+    expect(canary.secretId).toMatch(/^arn:aws:secretsmanager:/);
+    expect(JSON.stringify(env)).not.toContain("PRIVATE KEY");
+    const version = ofType(run.resources, "aws:secretsmanager/secretVersion:SecretVersion")[0]!;
+    expect(version.secretInputs).toContain("secretString");
+  });
+
+  it("gives the function a least-privilege role: no wildcard action, resources named", () => {
+    const policy = doc(
+      named(run.resources, "aws:iam/rolePolicy:RolePolicy", "iot-health-policy").inputs.policy,
+    );
+    const actions = policy.Statement.flatMap((s) => s.Action as string[]);
+    expect(actions).not.toContain("*");
+    expect(actions.sort()).toEqual([
+      "dynamodb:DescribeTable",
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+      "secretsmanager:GetSecretValue",
+    ]);
+    for (const statement of policy.Statement) expect(statement.Resource).not.toBe("*");
+    expect(policy.Statement.find((s) => s.Sid === "DescribeTables")!.Resource).toEqual([
+      `arn:aws:dynamodb:eu-west-1:${IOT_ACCOUNT}:table/devices`,
+    ]);
+  });
+
+  it("limits the canary's IoT policy to its own client id and topic", () => {
+    const policy = doc(ofType(run.resources, "aws:iot/policy:Policy")[0]!.inputs.policy);
+    expect(policy.Statement.map((s) => s.Resource)).toEqual([
+      `arn:aws:iot:eu-west-1:${IOT_ACCOUNT}:client/iot-dr-canary-eu-west-1`,
+      `arn:aws:iot:eu-west-1:${IOT_ACCOUNT}:topic/iot-dr/canary/iot-dr-canary-eu-west-1`,
+      `arn:aws:iot:eu-west-1:${IOT_ACCOUNT}:topicfilter/iot-dr/canary/iot-dr-canary-eu-west-1`,
+    ]);
+  });
+
+  it("sets runtime, timeout, memory and a log group with retention", () => {
+    const fn = named(run.resources, "aws:lambda/function:Function", "iot-health-fn");
+    expect(fn.inputs).toMatchObject({ runtime: "nodejs22.x", timeout: 10, memorySize: 256 });
+    expect(
+      named(run.resources, "aws:cloudwatch/logGroup:LogGroup", "iot-health-logs").inputs.retentionInDays,
+    ).toBe(30);
+  });
+
+  it("answers for the declared factors even before they have checkpoints", () => {
+    const fn = named(run.resources, "aws:lambda/function:Function", "iot-health-fn");
+    const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
+    expect(JSON.parse(env.HEALTH_API_FACTORS!).sort()).toEqual(["applicationServices", "iotBroker"]);
+  });
+});
+
+describe("a health API refuses arguments it cannot deploy safely", () => {
+  it("refuses a missing provider, a bad caller account and a bad checkpoint spec", async () => {
+    const errors: string[] = [];
+    await underMocks(() => {
+      const p = provider("cc-primary", "eu-west-1", "222222222222");
+      const attempt = (f: () => unknown) => {
+        try {
+          f();
+        } catch (err) {
+          errors.push((err as Error).message);
+        }
+      };
+      attempt(
+        () =>
+          new HealthApi(
+            "a",
+            { account: "commandControl", region: "eu-west-1", callerAccountId: SHARED_ACCOUNT },
+            {},
+          ),
+      );
+      attempt(
+        () =>
+          new HealthApi(
+            "b",
+            { account: "commandControl", region: "eu-west-1", callerAccountId: "shared" },
+            { provider: p },
+          ),
+      );
+      attempt(
+        () =>
+          new HealthApi(
+            "c",
+            {
+              account: "commandControl",
+              region: "eu-west-1",
+              callerAccountId: SHARED_ACCOUNT,
+              checkpoints: [{ name: "x", type: "ftp" } as never],
+            },
+            { provider: p },
+          ),
+      );
+    });
+    expect(errors).toHaveLength(3);
+    expect(errors[0]).toMatch(/HealthApi must be given the aws.Provider/);
+    expect(errors[1]).toMatch(/callerAccountId must be the 12-digit shared-services account id/);
+    expect(errors[2]).toMatch(/type 'ftp'/);
+  });
+});
