@@ -4,6 +4,10 @@ import { registerDeploy } from "./deploy.js";
 import { registerDrift } from "./drift.js";
 import { registerDevices } from "./devices.js";
 import { registerBenchDevices } from "./bench-devices.js";
+import { registerReplay } from "./replay.js";
+import { registerRedrive } from "./redrive.js";
+import { registerRto } from "./rto.js";
+import { registerBenchHealth } from "./bench-health.js";
 
 /** Registers one subcommand; `setExitCode` sets the process exit code without throwing. */
 export type RegisterCommand = (program: Command, setExitCode: (code: number) => void) => void;
@@ -15,4 +19,8 @@ export const commands: RegisterCommand[] = [
   registerDrift,
   registerDevices,
   registerBenchDevices,
+  registerReplay,
+  registerRedrive,
+  registerRto,
+  registerBenchHealth,
 ];

@@ -1,0 +1,247 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as iot from "@aws-sdk/client-iot";
+import * as lib from "@aws-sdk/lib-dynamodb";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from "@aws-sdk/client-dynamodb-streams";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import { startMoto, type MotoServer } from "../../support/moto.js";
+import { runCli } from "../../../cli/main.js";
+import { getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
+import { captureEvent } from "../../../functions/replication/capture.js";
+import { deadLetterBody } from "../../../functions/replication/deadLetter.js";
+import { world, type World, REGION_A, REGION_B } from "./support.js";
+
+describe("iot-dr replay and redrive", () => {
+  let moto: MotoServer;
+  let w: World;
+  let out: string;
+  let err: string;
+  const dir = mkdtempSync(join(tmpdir(), "iot-dr-replay-"));
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    moto = await startMoto();
+    Object.assign(process.env, moto.env(REGION_B));
+    delete process.env.AWS_PROFILE;
+  });
+  afterAll(async () => {
+    process.env = saved;
+    await moto?.stop();
+  });
+  beforeEach(async () => {
+    await moto.reset();
+    w = world(moto);
+    out = "";
+    err = "";
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      out += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      err += String(chunk);
+      return true;
+    });
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  const sendA = (command: unknown) => w.a.client.send(command as never);
+  const file = (name: string, lines: string[]) => {
+    const path = join(dir, name);
+    writeFileSync(path, lines.join("\n") + "\n");
+    return path;
+  };
+  const replay = (path: string, ...extra: string[]) =>
+    runCli(["replay", "--events", path, "--source-region", REGION_A, "--target-region", REGION_B, ...extra]);
+
+  it("replays an event file into the target and prints one JSON summary", async () => {
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "g" }));
+    await sendA(
+      new iot.CreateThingCommand({ thingName: "c1", attributePayload: { attributes: { k: "v" } } }),
+    );
+    await sendA(new iot.AddThingToThingGroupCommand({ thingGroupName: "g", thingName: "c1" }));
+    // The membership event first: replay waits for its thing and group within the same run.
+    const events = w.a.events
+      .take()
+      .reverse()
+      .map((m) => JSON.stringify(m));
+    const code = await replay(file("good.jsonl", events), "--json");
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toEqual({ read: 3, applied: 3, unchanged: 0, failed: [] });
+    expect(await w.b.port.listThingGroupsForThing("c1")).toEqual(["g"]);
+
+    out = "";
+    expect(await replay(join(dir, "good.jsonl"), "--json")).toBe(0);
+    expect(JSON.parse(out)).toEqual({ read: 3, applied: 0, unchanged: 3, failed: [] });
+  });
+
+  it("reports malformed lines by line number, skips them and applies the rest; exit 1", async () => {
+    await sendA(new iot.CreateThingCommand({ thingName: "ok" }));
+    const [event] = w.a.events.take();
+    const path = file("mixed.jsonl", [
+      "{not json",
+      JSON.stringify(event),
+      JSON.stringify({ topic: "$aws/events/thing/x/created" }),
+      "",
+      JSON.stringify({ topic: "$aws/events/thing/x/created", payload: { timestamp: 5 } }),
+    ]);
+    expect(await replay(path, "--json")).toBe(1);
+    const summary = JSON.parse(out);
+    expect(summary.read).toBe(4);
+    expect(summary.applied).toBe(1);
+    expect(summary.failed.map((f: { key: string }) => f.key)).toEqual(["line:1", "line:3", "line:5"]);
+    expect(summary.failed[2].error).toContain("eventId");
+    expect(err).toContain("line 1: skipped");
+    expect(await w.b.port.describeThing("ok")).not.toBeNull();
+  });
+
+  it("refuses a command line it cannot run with exit 2 and changes nothing", async () => {
+    const path = file("one.jsonl", []);
+    expect(await runCli(["replay", "--source-region", REGION_A, "--target-region", REGION_B])).toBe(2);
+    expect(
+      await runCli(["replay", "--events", path, "--source-region", REGION_A, "--target-region", REGION_A]),
+    ).toBe(2);
+    expect(
+      await runCli(["replay", "--events", path, "--source-region", "mars", "--target-region", REGION_B]),
+    ).toBe(2);
+    expect(
+      await runCli([
+        "replay",
+        "--events",
+        join(dir, "missing.jsonl"),
+        "--source-region",
+        REGION_A,
+        "--target-region",
+        REGION_B,
+      ]),
+    ).toBe(2);
+    expect(err).toMatch(/--events FILE is required/);
+    expect(err).toMatch(/must differ/);
+    expect(err).toMatch(/not an AWS region/);
+    expect(err).toMatch(/cannot read --events/);
+    expect(await runCli(["redrive", "--target-region", REGION_B])).toBe(2);
+    expect(await runCli(["redrive", "--queue", "dlq", "--target-region", REGION_B])).toBe(2);
+    expect(out).toBe("");
+  });
+
+  async function queue(name: string) {
+    const sqs = new SQSClient(moto.clientConfig(REGION_B));
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
+    const depth = async () =>
+      Number(
+        (
+          await sqs.send(
+            new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }),
+          )
+        ).Attributes?.ApproximateNumberOfMessages,
+      );
+    return { sqs, url, depth };
+  }
+
+  it("redrive applies dead-lettered records, deletes only those, and keeps what still fails", async () => {
+    await sendA(new iot.CreateThingCommand({ thingName: "dl" }));
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "nowhere" }));
+    await sendA(new iot.AddThingToThingGroupCommand({ thingGroupName: "nowhere", thingName: "dl" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const thing = (await getRecord(w.table, "thing#dl"))!;
+    const member = (await getRecord(w.table, "membership#nowhere#dl"))!;
+    const q = await queue("dlq");
+    const send = (body: string) => q.sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
+    await send(deadLetterBody(thing, { name: "DependencyNotReady", message: "thing type missing" }));
+    await send(
+      JSON.stringify({
+        record: member,
+        error: { Error: "DependencyNotReady", Cause: "{}" },
+        source: "replay",
+      }),
+    );
+    await send("{broken");
+    expect(await runCli(["redrive", "--queue", q.url, "--target-region", REGION_B, "--json"])).toBe(1);
+    const summary = JSON.parse(out);
+    expect(summary).toMatchObject({ received: 3, applied: 1, deleted: 1 });
+    expect(summary.failed).toHaveLength(2);
+    expect(summary.failed.find((f: { key?: string }) => f.key === "membership#nowhere#dl").error).toMatch(
+      /DependencyNotReady/,
+    );
+    expect(await w.b.port.describeThing("dl")).not.toBeNull();
+    expect(await q.depth()).toBe(2);
+  });
+
+  it("redrive re-reads a failed stream range and applies the current records of its keys", async () => {
+    const ddb = new DynamoDBClient(moto.clientConfig(REGION_B));
+    const created = await ddb.send(
+      new CreateTableCommand({
+        TableName: "ops",
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        BillingMode: "PAY_PER_REQUEST",
+        StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
+      }),
+    );
+    const table = opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(ddb), "ops");
+    await sendA(new iot.CreateThingCommand({ thingName: "s1" }));
+    await sendA(new iot.CreateThingCommand({ thingName: "s2" }));
+    for (const m of w.a.events.take()) await captureEvent(m, { ...w.captureDeps(w.a), table });
+    const streamArn = created.TableDescription!.LatestStreamArn!;
+    const streams = new DynamoDBStreamsClient(moto.clientConfig(REGION_B));
+    const shard = (await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }))).StreamDescription!
+      .Shards![0];
+    const it0 = (
+      await streams.send(
+        new GetShardIteratorCommand({
+          StreamArn: streamArn,
+          ShardId: shard.ShardId,
+          ShardIteratorType: "TRIM_HORIZON",
+        }),
+      )
+    ).ShardIterator;
+    const recs = (await streams.send(new GetRecordsCommand({ ShardIterator: it0 }))).Records!;
+    expect(recs.length).toBe(2);
+    const failure = {
+      requestContext: {
+        requestId: "r",
+        functionArn: "arn:aws:lambda:eu-west-1:123456789012:function:launcher",
+        condition: "RetryAttemptsExhausted",
+        approximateInvokeCount: 3,
+      },
+      responseContext: { statusCode: 200, executedVersion: "$LATEST", functionError: "Unhandled" },
+      version: "1.0",
+      timestamp: new Date().toISOString(),
+      DDBStreamBatchInfo: {
+        shardId: shard.ShardId,
+        startSequenceNumber: recs[0].dynamodb!.SequenceNumber,
+        endSequenceNumber: recs[1].dynamodb!.SequenceNumber,
+        approximateArrivalOfFirstRecord: new Date().toISOString(),
+        approximateArrivalOfLastRecord: new Date().toISOString(),
+        batchSize: 2,
+        streamArn,
+      },
+    };
+    const q = await queue("stream-failures");
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: JSON.stringify(failure) }));
+    // Without the table the keys' current records cannot be read: the message stays.
+    expect(await runCli(["redrive", "--queue", q.url, "--target-region", REGION_B, "--json"])).toBe(1);
+    expect(JSON.parse(out).failed[0].error).toMatch(/--table/);
+    expect(await q.depth()).toBe(1);
+    out = "";
+    expect(
+      await runCli(["redrive", "--queue", q.url, "--target-region", REGION_B, "--table", "ops", "--json"]),
+    ).toBe(0);
+    expect(JSON.parse(out)).toEqual({ received: 1, applied: 2, unchanged: 0, deleted: 1, failed: [] });
+    expect(await w.b.port.describeThing("s1")).not.toBeNull();
+    expect(await w.b.port.describeThing("s2")).not.toBeNull();
+    expect(await q.depth()).toBe(0);
+  });
+});
