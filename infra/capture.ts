@@ -168,7 +168,10 @@ export class RegistryCapture extends pulumi.ComponentResource {
             logger,
           };
           return async (event) => {
-            const { [TOPIC_FIELD]: topic, ...payload } = event;
+            // Not a computed-key destructuring: Pulumi's closure analysis misses the key's variable there.
+            const payload: Record<string, unknown> = { ...event };
+            const topic = payload[TOPIC_FIELD];
+            delete payload[TOPIC_FIELD];
             return captureEvent({ topic: String(topic), payload }, deps);
           };
         },
