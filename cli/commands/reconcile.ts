@@ -1,0 +1,187 @@
+/**
+ * `iot-dr reconcile --source A --target B [--table NAME] [--repair] [--json]`: compares two
+ * regions' registries both ways over every kind and reports each difference; with `--repair`
+ * makes B equal to A through the replay code, then compares again.
+ * Exit 0: the regions are equal at the end; 3: drift remains; 2: usage.
+ * Also holds what the registry commands (backfill, reconcile, bench reconcile) share: AWS clients
+ * per region, the ops table, the terminal.
+ */
+import * as iotSdk from "@aws-sdk/client-iot";
+import * as ddb from "@aws-sdk/client-dynamodb";
+import * as lib from "@aws-sdk/lib-dynamodb";
+import type { Command } from "commander";
+import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
+import { opsTableFromSdk, type OpsTablePort } from "../../functions/registry/table.js";
+import { jsonLogger, noMetrics, type Logger } from "../../functions/replication/observability.js";
+import { createPacer, systemClock, type Clock, type Pacer } from "../../functions/replication/pacing.js";
+import { listPortFromSdk, type IotListPort } from "../../functions/reconcile/listPort.js";
+import { reconcileRegions, type ReconcileResult } from "../../functions/reconcile/repair.js";
+import { UsageError } from "../errors.js";
+import type { RegisterCommand } from "./index.js";
+
+/** Exit code when drift remains (0 none, 1 error, 2 usage). */
+export const RECONCILE_DRIFT_EXIT_CODE = 3;
+
+/** What the registry commands need from outside; tests pass moto-backed ones. */
+export interface RegistryCommandDeps {
+  /** IoT of a region: the list port and the registry port. */
+  iot(region: string): { list: IotListPort; iot: IotRegistryPort };
+  /** The ops table (or its replica) in a region. */
+  table(region: string, name: string): OpsTablePort;
+  /** Pacer per region; default the AWS default quotas. */
+  pacer?(region: string): Pacer;
+  clock: Clock;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** True when stderr is a terminal (progress bar instead of plain lines). */
+  isTTY(): boolean;
+  /** Environment, for IOT_DR_OPS_TABLE. */
+  env: Record<string, string | undefined>;
+}
+
+/** The real AWS clients (the SDK's standard settings, including AWS_ENDPOINT_URL) and the process terminal. */
+export function defaultRegistryDeps(): RegistryCommandDeps {
+  return {
+    iot(region) {
+      const client = new iotSdk.IoTClient({ region });
+      return { list: listPortFromSdk(iotSdk, client), iot: iotPortFromSdk(iotSdk, client) };
+    },
+    table(region, name) {
+      return opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({ region })), name);
+    },
+    clock: systemClock,
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    isTTY: () => process.stderr.isTTY === true,
+    env: process.env,
+  };
+}
+
+const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/;
+
+/** A region given on the command line, or a UsageError naming the option. */
+export function parseRegion(option: string, value: string | undefined): string {
+  if (value === undefined || value === "")
+    throw new UsageError(`${option} is required, e.g. ${option} eu-west-1`);
+  if (!REGION_PATTERN.test(value))
+    throw new UsageError(`${option} must be an AWS region such as eu-west-1, got '${value}'`);
+  return value;
+}
+
+/** The ops table name from --table or IOT_DR_OPS_TABLE; undefined when neither is set. */
+export function tableName(
+  option: string | undefined,
+  env: Record<string, string | undefined>,
+): string | undefined {
+  const name = option ?? env.IOT_DR_OPS_TABLE;
+  if (name === undefined) return undefined;
+  if (!/^[a-zA-Z0-9_.-]{3,255}$/.test(name))
+    throw new UsageError(
+      `--table must be a DynamoDB table name (3-255 of letters, digits, '_', '-', '.'), got '${name}'`,
+    );
+  return name;
+}
+
+/** A logger that writes JSON lines to stderr, so stdout keeps only the report. */
+export function stderrLogger(deps: RegistryCommandDeps, level: "info" | "warn" = "warn"): Logger {
+  return jsonLogger((line) => deps.stderr(`${line}\n`), level);
+}
+
+interface ReconcileOptions {
+  source?: string;
+  target?: string;
+  table?: string;
+  repair?: boolean;
+  json?: boolean;
+}
+
+/** The JSON report: exactly these keys. */
+export interface ReconcileReport {
+  compared: number;
+  drift: ReconcileResult["drift"];
+  repaired: number;
+}
+
+function formatText(result: ReconcileResult, repair: boolean): string {
+  const lines: string[] = [];
+  for (const d of result.drift)
+    lines.push(`${d.kind.padEnd(9)} ${d.key}${d.fields.length ? `  [${d.fields.join(", ")}]` : ""}`);
+  lines.push(
+    `compared ${result.compared} resources: ${result.drift.length === 0 ? "no drift" : `${result.drift.length} difference${result.drift.length === 1 ? "" : "s"}`}` +
+      (repair ? `; repaired ${result.repaired}` : ""),
+  );
+  return lines.join("\n") + "\n";
+}
+
+export function makeReconcileCommand(deps: () => RegistryCommandDeps = defaultRegistryDeps): RegisterCommand {
+  return (program: Command, setExitCode: (code: number) => void) => {
+    program
+      .command("reconcile")
+      .description(
+        "compare two regions' registries both ways (things, types, groups, memberships, certificates, policies, attachments); exit 3 on drift",
+      )
+      .requiredOption("--source <region>", "the region whose registry is right")
+      .requiredOption("--target <region>", "the region to compare (and with --repair, to repair)")
+      .option(
+        "--table <name>",
+        "ops table (its replica in the target region): tombstones and echo markers for repair (default: $IOT_DR_OPS_TABLE)",
+      )
+      .option("--repair", "make the target equal to the source through the replay code, then compare again")
+      .option("--json", "print one JSON report on stdout; progress stays on stderr")
+      .action(async (options: ReconcileOptions) => {
+        const source = parseRegion("--source", options.source);
+        const target = parseRegion("--target", options.target);
+        if (source === target)
+          throw new UsageError(`--source and --target must be two different regions, both are ${source}`);
+        const d = deps();
+        const name = tableName(options.table, d.env);
+        const logger = stderrLogger(d);
+        const pacerOf = (region: string) => d.pacer?.(region) ?? createPacer({ clock: d.clock });
+        const side = (region: string) => ({ region, ...d.iot(region), pacer: pacerOf(region) });
+        const src = side(source);
+        const tgt = side(target);
+        let lastKind = "";
+        const result = await reconcileRegions({
+          source: src,
+          target: tgt,
+          logger,
+          onProgress: (p) => {
+            if (p.kind !== lastKind) d.stderr(`reconcile: comparing ${p.kind}\n`);
+            lastKind = p.kind;
+          },
+          ...(options.repair
+            ? {
+                repair: {
+                  apply: {
+                    region: target,
+                    iot: tgt.iot,
+                    pacer: tgt.pacer,
+                    ...(name ? { table: d.table(target, name) } : {}),
+                    clock: d.clock,
+                    logger,
+                    metrics: noMetrics,
+                  },
+                  clock: d.clock,
+                },
+              }
+            : {}),
+        });
+        for (const s of result.skipped) d.stderr(`reconcile: left ${s.key} in place: ${s.reason}\n`);
+        for (const f of result.failed)
+          d.stderr(`reconcile: could not repair ${f.key}: ${f.error.name}: ${f.error.message}\n`);
+        if (options.repair && result.found.length > 0)
+          d.stderr(`reconcile: found ${result.found.length} difference(s), repaired ${result.repaired}\n`);
+        const report: ReconcileReport = {
+          compared: result.compared,
+          drift: result.drift,
+          repaired: result.repaired,
+        };
+        d.stdout(
+          options.json ? `${JSON.stringify(report, null, 2)}\n` : formatText(result, options.repair === true),
+        );
+        setExitCode(result.drift.length > 0 ? RECONCILE_DRIFT_EXIT_CODE : 0);
+      });
+  };
+}
+
+export const registerReconcile: RegisterCommand = makeReconcileCommand();
