@@ -1,8 +1,23 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../stacks/config.js";
 import { InputError, UsageError } from "../errors.js";
+import {
+  blocks,
+  formatViolations,
+  loadPolicyConfig,
+  planViolations,
+  POLICY_VIOLATION_EXIT,
+} from "../plan/policy.js";
 import { displayInputs, planStack } from "../plan/run.js";
 import type { RegisterCommand } from "./index.js";
+
+interface PlanOpts {
+  stack: string;
+  config?: string;
+  json?: boolean;
+  policy?: boolean;
+  policyConfig?: string;
+}
 
 export const registerPlan: RegisterCommand = (program: Command, setExitCode) => {
   program
@@ -13,12 +28,18 @@ export const registerPlan: RegisterCommand = (program: Command, setExitCode) => 
     .requiredOption("--stack <stack>", "primary, secondary or global")
     .option("--config <file>", "stack config file (default: Pulumi.<stack>.yaml)")
     .option("--json", "print one JSON document")
-    .action(async (opts: { stack: string; config?: string; json?: boolean }) => {
+    .option("--policy", "also run the policy pack (policy/) over the plan; exit 3 on a mandatory violation")
+    .option("--policy-config <file>", "policy pack config as for pulumi --policy-pack-config (with --policy)")
+    .action(async (opts: PlanOpts) => {
       if (!["primary", "secondary", "global"].includes(opts.stack)) {
         throw new UsageError(`unknown stack '${opts.stack}': use --stack primary, secondary or global`);
       }
+      if (opts.policyConfig !== undefined && !opts.policy)
+        throw new UsageError("--policy-config needs --policy");
       let result;
+      let policyConfig;
       try {
+        if (opts.policy) policyConfig = loadPolicyConfig(opts.policyConfig);
         result = await planStack({ stack: opts.stack, configFile: opts.config });
       } catch (err) {
         if (err instanceof ConfigError || err instanceof InputError) {
@@ -35,10 +56,17 @@ export const registerPlan: RegisterCommand = (program: Command, setExitCode) => 
         ...(r.provider ? { provider: r.provider } : {}),
         inputs: displayInputs(r),
       }));
+      // --policy: the pack's violations, merged into the JSON document or printed after the inventory.
+      const violations = policyConfig ? planViolations(result.resources, policyConfig) : undefined;
+      if (violations && blocks(violations)) setExitCode(POLICY_VIOLATION_EXIT);
       if (opts.json) {
-        process.stdout.write(
-          `${JSON.stringify({ stack: result.stack, resources, outputs: result.outputs }, null, 2)}\n`,
-        );
+        const doc = {
+          stack: result.stack,
+          resources,
+          outputs: result.outputs,
+          ...(violations ? { violations } : {}),
+        };
+        process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
         return;
       }
       process.stdout.write(
@@ -51,5 +79,6 @@ export const registerPlan: RegisterCommand = (program: Command, setExitCode) => 
       process.stdout.write("Outputs:\n");
       for (const [k, v] of Object.entries(result.outputs))
         process.stdout.write(`  ${k}: ${JSON.stringify(v)}\n`);
+      if (violations) process.stdout.write(formatViolations(violations));
     });
 };
