@@ -1,0 +1,194 @@
+/**
+ * The whole replication path locally: capture in one region writes records to its moto table, the
+ * global-table emulator replicates them and delivers the other region's stream through the deployed
+ * filter to that region's launcher, which runs the deployed state machine on aws-local-stepfunctions
+ * with the real replay core against that region's moto IoT.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import * as iotSdk from "@aws-sdk/client-iot";
+import { DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
+import * as lib from "@aws-sdk/lib-dynamodb";
+import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { iotPortFromSdk } from "../../../functions/registry/iotPort.js";
+import { keys, type RegistryRecord } from "../../../functions/registry/records.js";
+import { opsTableFromSdk, putRecordIfNewer } from "../../../functions/registry/table.js";
+import { applyRecord } from "../../../functions/replication/apply.js";
+import { captureKeys } from "../../../functions/replication/capture.js";
+import { launchReplay } from "../../../functions/replication/launcher.js";
+import { noMetrics, silentLogger } from "../../../functions/replication/observability.js";
+import { createPacer, systemClock } from "../../../functions/replication/pacing.js";
+import { replayStateMachineDefinition } from "../../../functions/replication/stateMachine.js";
+import { GlobalTableEmulator, type StreamConsumer } from "../../emulators/globalTable.js";
+import { localReplayStateMachine } from "../../emulators/stepFunctions.js";
+import { startMoto, type MotoServer } from "../../support/moto.js";
+import { PRIMARY, SECONDARY, record } from "./fixtures.js";
+
+const TABLE = "ops";
+const RETRY = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 2, maxDelaySeconds: 4 };
+
+describe("replication through the emulated global table", () => {
+  let moto: MotoServer;
+  let global: GlobalTableEmulator;
+  const iot: Record<string, iotSdk.IoTClient> = {};
+  const replayed: Record<string, string[]> = {};
+
+  const tableOf = (region: string) =>
+    opsTableFromSdk(
+      lib,
+      lib.DynamoDBDocumentClient.from(new DynamoDBClient(moto.clientConfig(region))),
+      TABLE,
+    );
+
+  async function launcherOf(region: string): Promise<StreamConsumer> {
+    const sqs = new SQSClient(moto.clientConfig(region));
+    const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: "replay-dlq" }))).QueueUrl!;
+    const deps = {
+      region,
+      iot: iotPortFromSdk(iotSdk, iot[region]),
+      pacer: createPacer(),
+      table: tableOf(region),
+      clock: systemClock,
+      logger: silentLogger,
+      metrics: noMetrics,
+    };
+    const sm = localReplayStateMachine({
+      definition: replayStateMachineDefinition({
+        replayFunctionArn: `arn:aws:lambda:${region}:111111111111:function:replay`,
+        deadLetterQueueUrl: dlq,
+        throttleRetry: RETRY,
+        dependencyRetry: RETRY,
+        waveConcurrency: 4,
+        taskTimeoutSeconds: 30,
+      }),
+      sqs,
+      replay: async (entry) => {
+        replayed[region].push((entry.record as RegistryRecord).key);
+        return applyRecord(entry.record as RegistryRecord, deps);
+      },
+    });
+    return async (event) => (await launchReplay(event, { region, logger: silentLogger, ...sm })).response;
+  }
+
+  beforeAll(async () => {
+    moto = await startMoto();
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+  beforeEach(async () => {
+    await moto.reset();
+    for (const region of [PRIMARY, SECONDARY]) {
+      iot[region] = new iotSdk.IoTClient(moto.clientConfig(region));
+      replayed[region] = [];
+    }
+    global = await GlobalTableEmulator.create({
+      tableName: TABLE,
+      regions: [PRIMARY, SECONDARY],
+      clientConfig: (region) => moto.clientConfig(region),
+      consumers: { [PRIMARY]: await launcherOf(PRIMARY), [SECONDARY]: await launcherOf(SECONDARY) },
+    });
+  });
+
+  it("carries a registry captured in the primary region into the secondary region's registry", async () => {
+    const a = iot[PRIMARY];
+    await a.send(new iotSdk.CreateThingTypeCommand({ thingTypeName: "sensor" }));
+    await a.send(new iotSdk.CreateThingGroupCommand({ thingGroupName: "plant" }));
+    await a.send(
+      new iotSdk.CreateThingCommand({
+        thingName: "sensor-1",
+        thingTypeName: "sensor",
+        attributePayload: { attributes: { fw: "1.0" } },
+      }),
+    );
+    await a.send(new iotSdk.AddThingToThingGroupCommand({ thingGroupName: "plant", thingName: "sensor-1" }));
+    // Captured in an order the stream must not depend on: the membership first.
+    const captured = await captureKeys(
+      [
+        keys.membership("plant", "sensor-1"),
+        keys.thing("sensor-1"),
+        keys.thingGroup("plant"),
+        keys.thingType("sensor"),
+      ],
+      {
+        region: PRIMARY,
+        iot: iotPortFromSdk(iotSdk, a),
+        table: tableOf(PRIMARY),
+        clock: systemClock,
+        logger: silentLogger,
+      },
+    );
+    expect(captured.map((o) => o.result)).toEqual(["written", "written", "written", "written"]);
+
+    await global.settle();
+
+    const b = iot[SECONDARY];
+    expect(await b.send(new iotSdk.DescribeThingCommand({ thingName: "sensor-1" }))).toMatchObject({
+      thingTypeName: "sensor",
+      attributes: { fw: "1.0" },
+    });
+    const members = await b.send(new iotSdk.ListThingsInThingGroupCommand({ thingGroupName: "plant" }));
+    expect(members.things).toEqual(["sensor-1"]);
+    // The primary never replays what it captured itself: the deployed filter drops its own origin.
+    expect(replayed[PRIMARY]).toEqual([]);
+    expect(replayed[SECONDARY].sort()).toEqual(
+      ["membership#plant#sensor-1", "thing#sensor-1", "thingGroup#plant", "thingType#sensor"].sort(),
+    );
+    expect(global.failed).toEqual([]);
+  });
+
+  it("replicates items with every attribute, so both tables hold the same records", async () => {
+    await putRecordIfNewer(
+      tableOf(SECONDARY),
+      record("thing", "thing#w", { name: "w", attributes: { k: "v" } }, { origin: SECONDARY }),
+    );
+    await putRecordIfNewer(
+      tableOf(PRIMARY),
+      record("thingGroup", "thingGroup#g", { name: "g", attributes: {} }, { origin: PRIMARY }),
+    );
+    await global.settle();
+    const items = async (region: string) =>
+      (
+        (await new DynamoDBClient(moto.clientConfig(region)).send(new ScanCommand({ TableName: TABLE })))
+          .Items ?? []
+      )
+        .filter((i) => i.pk.S === "thing#w" || i.pk.S === "thingGroup#g")
+        .sort((x, y) => x.pk.S!.localeCompare(y.pk.S!));
+    const inPrimary = await items(PRIMARY);
+    expect(inPrimary).toHaveLength(2);
+    expect(await items(SECONDARY)).toEqual(inPrimary);
+  });
+
+  it("replays a record written in the secondary region in the primary region only", async () => {
+    await putRecordIfNewer(
+      tableOf(SECONDARY),
+      record("thingGroup", "thingGroup#west", { name: "west", attributes: {} }, { origin: SECONDARY }),
+    );
+    await global.settle();
+    expect(replayed).toEqual({ [PRIMARY]: ["thingGroup#west"], [SECONDARY]: [] });
+    const group = await iot[PRIMARY].send(new iotSdk.DescribeThingGroupCommand({ thingGroupName: "west" }));
+    expect(group.thingGroupName).toBe("west");
+  });
+
+  it("retries a batch that reports failures and gives up on it after the mapping's retries", async () => {
+    const failing = await GlobalTableEmulator.create({
+      tableName: "other",
+      regions: [PRIMARY, SECONDARY],
+      clientConfig: (region) => moto.clientConfig(region),
+      maxRetries: 2,
+      consumers: {
+        [SECONDARY]: async (event) => ({
+          batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.dynamodb!.SequenceNumber! })),
+        }),
+      },
+    });
+    const table = opsTableFromSdk(
+      lib,
+      lib.DynamoDBDocumentClient.from(new DynamoDBClient(moto.clientConfig(PRIMARY))),
+      "other",
+    );
+    await putRecordIfNewer(table, record("thing", "thing#poison", { name: "poison", attributes: {} }));
+    await failing.settle();
+    expect(failing.deliveries[SECONDARY]).toHaveLength(3);
+    expect(failing.failed).toMatchObject([{ region: SECONDARY, batchSize: 1 }]);
+  });
+});
