@@ -2,28 +2,25 @@
  * `iot-dr rto`: the expected RTO and RPO bounds of a fail-over, computed from a stack's config
  * file (Pulumi.<stack>.yaml) by the same calculator the drill compares its measurements with.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import type { Command } from "commander";
-import { parse as parseYaml } from "yaml";
 import { estimateRto, type Bounds, type RtoEstimate } from "../../functions/rto.js";
-import { parseConfig, PROJECT, type DrConfig } from "../../stacks/config.js";
+import type { DrConfig } from "../../stacks/config.js";
+import { parse as parseYaml } from "yaml";
+import { PROJECT } from "../../stacks/config.js";
+import { readStackFile as readStackFileAt, stackFilePath, validateStackFile } from "../plan/stackFile.js";
 import { InputError, UsageError } from "../errors.js";
 import type { RegisterCommand } from "./index.js";
 
 export interface RtoCommandDeps {
-  cwd: () => string;
-  readFile: (file: string) => string;
   stdout: (text: string) => void;
 }
 
-const defaultDeps = (): RtoCommandDeps => ({
-  cwd: () => process.cwd(),
-  readFile: (file) => fs.readFileSync(file, "utf8"),
-  stdout: (text) => process.stdout.write(text),
-});
+const defaultDeps = (): RtoCommandDeps => ({ stdout: (text) => process.stdout.write(text) });
 
-/** Reads `iot-dr:<key>` values of a Pulumi stack file; secure values stand in as "<secret>". */
+/**
+ * The `iot-dr:<key>` values of a stack file's text; secure values stand in as "<secret>".
+ * Kept for callers that hold the text already (cli/commands/drill.ts); files go through cli/plan/stackFile.ts.
+ */
 export function readStackFile(text: string, file: string): Record<string, unknown> {
   let doc: unknown;
   try {
@@ -101,21 +98,13 @@ export function makeRtoCommand(deps: () => RtoCommandDeps = defaultDeps): Regist
           throw new UsageError(`--stack '${options.stack}' is not a stack name`);
         const devices = parseDevices(options.devices);
         const io = deps();
-        const file = options.config ?? path.join(io.cwd(), `Pulumi.${options.stack}.yaml`);
-        let text: string;
-        try {
-          text = io.readFile(file);
-        } catch {
-          throw new InputError(
-            options.config
-              ? `cannot read the config file ${file}`
-              : `no ${path.basename(file)} in ${io.cwd()}: run in the project folder or pass --config FILE`,
-          );
-        }
+        // The same reader and validation as `iot-dr plan` (cli/plan/stackFile.ts).
+        const file = stackFilePath(options.stack, options.config);
         let config: DrConfig;
         try {
-          config = parseConfig(readStackFile(text, file), { stack: options.stack, dryRun: true });
+          config = validateStackFile(readStackFileAt(file), options.stack);
         } catch (err) {
+          if (err instanceof InputError) throw err;
           throw new InputError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
         }
         const estimate = estimateFromConfig(config, devices);

@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Command } from "commander";
+import { afterAll, describe, expect, it } from "vitest";
+import { makeRtoCommand } from "../../cli/commands/rto.js";
+import { InputError, UsageError } from "../../cli/errors.js";
+
+const dir = mkdtempSync(path.join(tmpdir(), "iot-dr-rto-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const BASE = {
+  "iot-dr:role": "global",
+  "iot-dr:primaryRegion": "us-east-1",
+  "iot-dr:secondaryRegion": "us-west-2",
+  "iot-dr:iotAccountId": "111111111111",
+  "iot-dr:commandControlAccountId": "222222222222",
+  "iot-dr:analyticsAccountId": "333333333333",
+  "iot-dr:sharedServicesAccountId": "444444444444",
+  "iot-dr:hostedZoneName": "iot.example.com",
+};
+
+function stackFile(name: string, extra: Record<string, unknown>): string {
+  const file = path.join(dir, name);
+  const lines = Object.entries({ ...BASE, ...extra }).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
+  writeFileSync(file, `config:\n${lines.join("\n")}\n`);
+  return file;
+}
+
+async function rto(args: string[]): Promise<string> {
+  let out = "";
+  const program = new Command("iot-dr").exitOverride();
+  makeRtoCommand(() => ({ stdout: (t) => (out += t) }))(program, () => undefined);
+  await program.parseAsync(["rto", ...args], { from: "user" });
+  return out;
+}
+
+describe("iot-dr rto", () => {
+  it("prints exactly one JSON document with every bound from the stack's config", async () => {
+    const file = stackFile("Pulumi.fast.yaml", {
+      "iot-dr:healthCheckIntervalSeconds": 10,
+      "iot-dr:healthCheckFailureThreshold": 2,
+      "iot-dr:failoverRecordTtlSeconds": 30,
+      "iot-dr:deviceReresolveSeconds": 20,
+    });
+    const out = await rto(["--config", file, "--devices", "5000", "--json"]);
+    expect(out.trim().split("\n")).toHaveLength(1);
+    const doc = JSON.parse(out);
+    expect(Object.keys(doc)).toEqual([
+      "detectionSeconds",
+      "dnsSeconds",
+      "deviceSeconds",
+      "reconnectSeconds",
+      "rtoSeconds",
+      "rpoSeconds",
+      "rpo",
+    ]);
+    expect(doc.dnsSeconds).toEqual([0, 30]);
+    expect(doc.deviceSeconds).toEqual([0, 20]);
+    expect(doc.reconnectSeconds[0]).toBe(10);
+    expect(doc.rtoSeconds[0]).toBeLessThanOrEqual(doc.rtoSeconds[1]);
+  });
+
+  it("grows the bound when the TTL grows", async () => {
+    const short = JSON.parse(
+      await rto(["--config", stackFile("a.yaml", { "iot-dr:failoverRecordTtlSeconds": 10 }), "--json"]),
+    );
+    const long = JSON.parse(
+      await rto(["--config", stackFile("b.yaml", { "iot-dr:failoverRecordTtlSeconds": 300 }), "--json"]),
+    );
+    expect(long.rtoSeconds[1] - short.rtoSeconds[1]).toBe(290);
+  });
+
+  it("prints a readable table without --json", async () => {
+    const out = await rto(["--config", stackFile("c.yaml", {}), "--devices", "0"]);
+    expect(out).toMatch(/detection .* s/);
+    expect(out).toMatch(/RTO /);
+  });
+
+  it("rejects a device count that is not a whole number as a usage error", async () => {
+    await expect(rto(["--config", stackFile("d.yaml", {}), "--devices", "many"])).rejects.toThrow(UsageError);
+  });
+
+  it("names the config key that is invalid", async () => {
+    const file = stackFile("e.yaml", { "iot-dr:healthCheckIntervalSeconds": 15 });
+    await expect(rto(["--config", file, "--json"])).rejects.toThrow(/healthCheckIntervalSeconds/);
+    await expect(rto(["--config", file, "--json"])).rejects.toThrow(InputError);
+  });
+
+  it("says how to fix a missing config file", async () => {
+    await expect(rto(["--config", path.join(dir, "missing.yaml")])).rejects.toThrow(
+      /cannot read config file/,
+    );
+  });
+});
