@@ -6,8 +6,12 @@ import { registerDevices } from "./devices.js";
 import { registerBenchDevices } from "./bench-devices.js";
 import { registerReplay } from "./replay.js";
 import { registerRedrive } from "./redrive.js";
+import { registerBench } from "./bench.js";
 import { registerRto } from "./rto.js";
 import { registerBenchHealth } from "./bench-health.js";
+import { registerDrill } from "./drill.js";
+import { registerBackfill } from "./backfill.js";
+import { registerReconcile } from "./reconcile.js";
 
 /** Registers one subcommand; `setExitCode` sets the process exit code without throwing. */
 export type RegisterCommand = (program: Command, setExitCode: (code: number) => void) => void;
@@ -23,4 +27,7 @@ export const commands: RegisterCommand[] = [
   registerRedrive,
   registerRto,
   registerBenchHealth,
+  registerDrill,
+  registerBackfill,
+  registerReconcile,
 ];

@@ -1,0 +1,205 @@
+/**
+ * `iot-dr drill`: a fail-over game day that measures RTO and RPO. `--target local` (default) runs
+ * the whole DR path on this machine (drill/local.ts); `--target aws` forces fail-over of the
+ * deployed stacks through the health override and measures what devices see (drill/aws.ts).
+ * Progress goes to stderr; `--json` prints exactly one JSON document on stdout; `--report DIR`
+ * writes a self-contained HTML report. Ctrl-C stops everything the drill started (exit 130).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Command } from "commander";
+import { runAwsDrill, type AwsDrillDeps, type AwsDrillResult } from "../../drill/aws.js";
+import { awsDrillDeps } from "../../drill/awsDeps.js";
+import {
+  DrillAborted,
+  SCENARIOS,
+  runLocalDrill,
+  type DrillResult,
+  type LocalDrillOptions,
+  type Scenario,
+} from "../../drill/local.js";
+import { writeReport } from "../../drill/report.js";
+import { parseConfig } from "../../stacks/config.js";
+import { LocalStackWorkspace } from "../automation/local.js";
+import { InputError, UsageError } from "../errors.js";
+import type { RegisterCommand } from "./index.js";
+import { estimateFromConfig, readStackFile } from "./rto.js";
+
+export const TARGETS = ["local", "aws"] as const;
+
+export interface DrillCommandDeps {
+  runLocal(options: LocalDrillOptions): Promise<DrillResult>;
+  /** Builds the AWS edges once the command line is valid. */
+  awsDeps(options: { org?: string }): AwsDrillDeps;
+  writeReport(dir: string, result: DrillResult | AwsDrillResult): string;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Registers a handler for SIGINT and SIGTERM; returns a function that removes it. */
+  onInterrupt(handler: (signal: string) => void): () => void;
+}
+
+function defaultAwsDeps(options: { org?: string }): AwsDrillDeps {
+  const workspace = new LocalStackWorkspace(options);
+  const file = path.join(workspace.workDir, "Pulumi.global.yaml");
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    throw new InputError(
+      `cannot read ${file}: the drill computes the expected RTO from the global stack's config`,
+    );
+  }
+  const config = parseConfig(readStackFile(text, file), { stack: "global", dryRun: true });
+  return awsDrillDeps({
+    workspace,
+    expectedRto: (devices, direction) =>
+      estimateFromConfig(
+        direction === "failover"
+          ? config
+          : {
+              ...config,
+              health: { ...config.health, failuresBeforeUnhealthy: config.health.successesBeforeHealthy },
+            },
+        devices,
+      ).rtoSeconds,
+  });
+}
+
+export const defaultDrillDeps = (): DrillCommandDeps => ({
+  runLocal: runLocalDrill,
+  awsDeps: defaultAwsDeps,
+  writeReport,
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  onInterrupt(handler) {
+    const signals = ["SIGINT", "SIGTERM"] as const;
+    const listeners = signals.map((signal) => {
+      const listener = () => handler(signal);
+      process.on(signal, listener);
+      return [signal, listener] as const;
+    });
+    return () => {
+      for (const [signal, listener] of listeners) process.off(signal, listener);
+    };
+  },
+});
+
+function wholeNumber(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max)
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got '${value}'`);
+  return Number(value);
+}
+
+interface DrillFlags {
+  target: string;
+  devices?: string;
+  registryDevices?: string;
+  scenario: string;
+  json?: boolean;
+  report?: string;
+  org?: string;
+  stepTimeout?: string;
+}
+
+function summary(result: DrillResult | AwsDrillResult): string {
+  const bounds = (b: [number, number]) => `${b[0]}–${b[1]} s`;
+  const lines = [
+    `Drill ${result.scenario} (${result.target}), ${result.devices} devices:`,
+    `  detection          ${result.detectionSeconds} s`,
+    `  RTO                ${result.rtoSeconds} s (expected ${bounds(result.expectedRtoSeconds)})`,
+    `  telemetry lost     ${result.lostTelemetry} of ${result.sentTelemetry}`,
+    `  registry ops lost  ${result.lostRegistryOps ?? "not measured"}`,
+    `  replication lag    ${result.replicationLagMs ? `p50 ${result.replicationLagMs.p50} ms, p99 ${result.replicationLagMs.p99} ms` : "not measured"}`,
+    `  drift              ${result.driftAtEnd ?? "not measured"}`,
+    `  fail-back RTO      ${result.failback.rtoSeconds} s (expected ${bounds(result.failback.expectedRtoSeconds)}), drift ${result.failback.driftAtEnd ?? "not measured"}`,
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps): RegisterCommand {
+  return (program: Command, setExitCode) => {
+    program
+      .command("drill")
+      .description("fail-over game day: inject a fault, measure detection, RTO, RPO and fail-back")
+      .option("--target <target>", `where to drill: ${TARGETS.join(" | ")}`, "local")
+      .option("--devices <n>", "simulated devices (default 50)")
+      .option("--scenario <name>", `local fault: ${SCENARIOS.join(" | ")}`, "region-down")
+      .option(
+        "--registry-devices <n>",
+        "local: devices onboarded through C&C before the fault (default min(devices, 10))",
+      )
+      .option("--json", "print one JSON document on stdout")
+      .option("--report <dir>", "write an HTML report (report.html) into this folder")
+      .option("--org <org>", "aws: the Pulumi organization of the stacks")
+      .option("--step-timeout <seconds>", "aws: longest wait for one step (default 300)")
+      .action(async (flags: DrillFlags) => {
+        if (!(TARGETS as readonly string[]).includes(flags.target))
+          throw new UsageError(`--target must be one of ${TARGETS.join(", ")}, got '${flags.target}'`);
+        if (!(SCENARIOS as readonly string[]).includes(flags.scenario))
+          throw new UsageError(`--scenario must be one of ${SCENARIOS.join(", ")}, got '${flags.scenario}'`);
+        const devices = wholeNumber("--devices", flags.devices, 50, 1, 50_000);
+        if (flags.target === "aws" && flags.registryDevices !== undefined)
+          throw new UsageError("--registry-devices applies to --target local only");
+        if (flags.target === "local" && (flags.org !== undefined || flags.stepTimeout !== undefined))
+          throw new UsageError("--org and --step-timeout apply to --target aws only");
+        const registryDevices =
+          flags.registryDevices === undefined
+            ? undefined
+            : wholeNumber("--registry-devices", flags.registryDevices, 0, 2, devices);
+        const stepTimeoutSeconds = wholeNumber("--step-timeout", flags.stepTimeout, 300, 10, 3600);
+        if (flags.report !== undefined && flags.report.trim() === "")
+          throw new UsageError("--report needs a folder, e.g. --report drill-report");
+
+        const io = deps();
+        const controller = new AbortController();
+        const removeHandlers = io.onInterrupt((signal) => {
+          io.stderr(`iot-dr drill: ${signal}: stopping everything the drill started\n`);
+          controller.abort();
+        });
+        const progress = (line: string) => io.stderr(`${line}\n`);
+        let result: DrillResult | AwsDrillResult;
+        try {
+          result =
+            flags.target === "local"
+              ? await io.runLocal({
+                  scenario: flags.scenario as Scenario,
+                  devices,
+                  ...(registryDevices !== undefined ? { registryDevices } : {}),
+                  signal: controller.signal,
+                  progress,
+                  onPeers: (inventory) => io.stderr(`drill peers ${JSON.stringify(inventory)}\n`),
+                })
+              : await runAwsDrill(io.awsDeps({ ...(flags.org ? { org: flags.org } : {}) }), {
+                  devices,
+                  stepTimeoutSeconds,
+                  signal: controller.signal,
+                  progress,
+                });
+        } catch (err) {
+          if (err instanceof DrillAborted || controller.signal.aborted) {
+            io.stderr(`iot-dr drill: interrupted; nothing it started is left running\n`);
+            setExitCode(130);
+            return;
+          }
+          if (err instanceof RangeError) throw new UsageError(err.message);
+          throw err;
+        } finally {
+          removeHandlers();
+        }
+        if (flags.report !== undefined) {
+          const file = io.writeReport(flags.report, result);
+          io.stderr(`report written to ${file}\n`);
+        }
+        io.stdout(flags.json ? `${JSON.stringify(result)}\n` : summary(result));
+      });
+  };
+}
+
+export const registerDrill: RegisterCommand = makeDrillCommand();
