@@ -76,7 +76,10 @@ export interface SnapshotOptions {
    * Without it a certificate's `pem` is "" and only its status is known (enough to compare).
    */
   certificatePem?: boolean;
-  /** Largest number of entries in an attachment page; default 250. */
+  /**
+   * Attachment entries gathered before a page is yielded; default 250. A page holds fewer than
+   * this plus one list page (at most 250), so memory does not grow with the registry.
+   */
   pageSize?: number;
 }
 
