@@ -38,6 +38,8 @@ export interface HealthApiArgs {
   checkpoints?: CheckpointSpec[];
   /** The IoT broker canary (IoT services account only); default none. */
   canary?: HealthCanaryArgs;
+  /** Lets this account's replication metrics be read by the health check: a role the caller account may assume; default false. */
+  readinessReader?: boolean;
   /** Lambda runtime; default nodejs22.x. */
   runtime?: string;
   /** Function timeout in seconds; default 10. */
@@ -57,6 +59,8 @@ export class HealthApi extends pulumi.ComponentResource {
   readonly functionUrl: aws.lambda.FunctionUrl;
   /** The canary's secret, when the API runs a canary. */
   readonly canarySecretArn?: pulumi.Output<string>;
+  /** Role the health check assumes to read ReplicationLagMs and DriftCount here (with readinessReader). */
+  readonly readinessRoleArn?: pulumi.Output<string>;
 
   constructor(name: string, args: HealthApiArgs, opts: pulumi.ComponentResourceOptions) {
     super("iot-dr:health:HealthApi", name, {}, opts);
@@ -187,12 +191,47 @@ export class HealthApi extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    if (args.readinessReader) {
+      const reader = new aws.iam.Role(
+        `${name}-readiness-reader`,
+        {
+          description: "iot-dr: lets the health check read replication lag and drift metrics",
+          assumeRolePolicy: pulumi.jsonStringify({
+            Version: "2012-10-17",
+            Statement: [
+              {
+                Effect: "Allow",
+                Principal: {
+                  AWS: pulumi.interpolate`arn:${partition.partition}:iam::${args.callerAccountId}:root`,
+                },
+                Action: "sts:AssumeRole",
+              },
+            ],
+          }),
+        },
+        { parent: this },
+      );
+      new aws.iam.RolePolicy(
+        `${name}-readiness-read`,
+        {
+          role: reader.id,
+          policy: JSON.stringify({
+            Version: "2012-10-17",
+            // GetMetricData has no resource-level permissions: resource "*" is the only form IAM accepts.
+            Statement: [{ Effect: "Allow", Action: "cloudwatch:GetMetricData", Resource: "*" }],
+          }),
+        },
+        { parent: this },
+      );
+      this.readinessRoleArn = reader.arn;
+    }
     this.url = this.functionUrl.functionUrl;
     this.functionArn = fn.fn.arn;
     this.registerOutputs({
       url: this.url,
       functionArn: this.functionArn,
       canarySecretArn: this.canarySecretArn,
+      readinessRoleArn: this.readinessRoleArn,
     });
   }
 

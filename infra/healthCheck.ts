@@ -42,8 +42,12 @@ export interface HealthCheckArgs {
   alarmIntervalSeconds?: 10 | 30;
   /** Alarm mode: consecutive unhealthy periods before the alarm fires; default 3. */
   alarmEvaluationPeriods?: number;
-  /** Dimensions of the replication metrics `ReplicationLagMs` / `DriftCount` for this region; default `{ Region: <region> }`. */
-  readinessDimensions?: Record<string, string>;
+  /** Dimensions of `ReplicationLagMs`; default `{ service: "iot-dr-replay" }` (what replay publishes). */
+  lagDimensions?: Record<string, string>;
+  /** Dimensions of `DriftCount`; default none (the reconciler also publishes it without dimensions). */
+  driftDimensions?: Record<string, string>;
+  /** A role in the IoT services account that may read its replication metrics (HealthApi.readinessRoleArn); default: read this account's. */
+  readinessRoleArn?: pulumi.Input<string>;
   /** Name of the override parameter; default `/iot-dr/health/override/<region>`. */
   overrideParameterName?: string;
   /** Lambda runtime; default nodejs22.x. */
@@ -144,6 +148,16 @@ export class HealthCheck extends pulumi.ComponentResource {
       { Sid: "ReadOverride", Effect: "Allow", Action: ["ssm:GetParameter"], Resource: override.arn },
       // GetMetricData has no resource-level permissions: resource "*" is the only form IAM accepts.
       { Sid: "ReadReplicationMetrics", Effect: "Allow", Action: ["cloudwatch:GetMetricData"], Resource: "*" },
+      ...(args.readinessRoleArn
+        ? [
+            {
+              Sid: "ReadIotAccountMetrics",
+              Effect: "Allow" as const,
+              Action: ["sts:AssumeRole"],
+              Resource: args.readinessRoleArn,
+            },
+          ]
+        : []),
       {
         Sid: "CallHealthApis",
         Effect: "Allow",
@@ -170,7 +184,9 @@ export class HealthCheck extends pulumi.ComponentResource {
           HEALTH_OVERRIDE_PARAMETER: override.name,
           HEALTH_DEADLINE_MS: String(deadlineMs),
           HEALTH_ALARM_INTERVAL_SECONDS: String(interval),
-          HEALTH_READINESS_DIMENSIONS: JSON.stringify(args.readinessDimensions ?? { Region: args.region }),
+          ...(args.lagDimensions ? { HEALTH_LAG_DIMENSIONS: JSON.stringify(args.lagDimensions) } : {}),
+          ...(args.driftDimensions ? { HEALTH_DRIFT_DIMENSIONS: JSON.stringify(args.driftDimensions) } : {}),
+          ...(args.readinessRoleArn ? { HEALTH_READINESS_ROLE_ARN: args.readinessRoleArn } : {}),
           ...(pathSecretSha256 ? { HEALTH_PATH_SECRET_SHA256: pathSecretSha256 } : {}),
         },
         statements,
@@ -186,6 +202,7 @@ export class HealthCheck extends pulumi.ComponentResource {
             cloudwatch: require("@aws-sdk/client-cloudwatch"),
             SignatureV4: (require("@smithy/signature-v4") as typeof import("@smithy/signature-v4"))
               .SignatureV4,
+            sts: require("@aws-sdk/client-sts"),
             metrics: powertoolsMetricsWriter(require("@aws-lambda-powertools/metrics"), HEALTH_NAMESPACE),
             logger,
           });

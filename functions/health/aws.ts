@@ -195,30 +195,40 @@ export function cloudWatchReadinessGetter(deps: {
   clock: Clock;
   /** Namespace of the replication metrics; default `iot-dr`. */
   namespace?: string;
-  /** Dimensions the replication functions publish with (e.g. `{ Region: "eu-west-1" }`). */
-  dimensions?: Record<string, string>;
+  /** Dimensions replay publishes ReplicationLagMs with; default `{ service: "iot-dr-replay" }` (Powertools). */
+  lagDimensions?: Record<string, string>;
+  /** Dimensions the reconciler publishes DriftCount with; default none. */
+  driftDimensions?: Record<string, string>;
   /** How far back to look; default 300 s for lag, 3600 s for drift (the reconciler runs hourly). */
   lagWindowSeconds?: number;
   driftWindowSeconds?: number;
 }): (signal: AbortSignal) => Promise<Readiness> {
   const namespace = deps.namespace ?? "iot-dr";
-  const Dimensions = Object.entries(deps.dimensions ?? {}).map(([Name, Value]) => ({ Name, Value }));
+  const dims = (d: Record<string, string>) => Object.entries(d).map(([Name, Value]) => ({ Name, Value }));
+  const lagDimensions = dims(deps.lagDimensions ?? { service: "iot-dr-replay" });
+  const driftDimensions = dims(deps.driftDimensions ?? {});
   const lagWindow = deps.lagWindowSeconds ?? 300;
   const driftWindow = deps.driftWindowSeconds ?? 3600;
   return async (signal) => {
     const now = deps.clock();
-    const metric = (MetricName: string) => ({
+    const metric = (MetricName: string, Dimensions: Array<{ Name: string; Value: string }>) => ({
       Namespace: namespace,
       MetricName,
       ...(Dimensions.length ? { Dimensions } : {}),
     });
     const result = await deps.getMetricData(
       {
-        StartTime: new Date(now - driftWindow * 1000),
+        StartTime: new Date(now - Math.max(lagWindow, driftWindow) * 1000),
         EndTime: new Date(now),
         MetricDataQueries: [
-          { Id: "lag", MetricStat: { Metric: metric("ReplicationLagMs"), Period: 60, Stat: "Maximum" } },
-          { Id: "drift", MetricStat: { Metric: metric("DriftCount"), Period: 60, Stat: "Maximum" } },
+          {
+            Id: "lag",
+            MetricStat: { Metric: metric("ReplicationLagMs", lagDimensions), Period: 60, Stat: "Maximum" },
+          },
+          {
+            Id: "drift",
+            MetricStat: { Metric: metric("DriftCount", driftDimensions), Period: 60, Stat: "Maximum" },
+          },
         ],
       },
       signal,

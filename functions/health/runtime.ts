@@ -113,8 +113,41 @@ export interface AggregatorModules {
   dynamodb: Pick<typeof DynamoDb, "DynamoDBClient" | "GetItemCommand" | "PutItemCommand">;
   cloudwatch: Pick<typeof CloudWatch, "CloudWatchClient" | "GetMetricDataCommand">;
   SignatureV4: typeof SignatureV4;
+  /** Needed when HEALTH_READINESS_ROLE_ARN is set. */
+  sts?: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">;
   metrics: MetricsWriter;
   logger: Logger;
+}
+
+/** Credentials of `roleArn`, assumed once and renewed five minutes before they expire. */
+function assumedRoleCredentials(
+  sts: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">,
+  region: string,
+  roleArn: string,
+  clock: () => number,
+): () => Promise<AwsCredentials & { expiration?: Date }> {
+  const client = new sts.STSClient({ region, maxAttempts: 1 });
+  let cached: (AwsCredentials & { expiration?: Date }) | undefined;
+  return async () => {
+    if (cached?.expiration && cached.expiration.getTime() - clock() > 300_000) return cached;
+    const out = await client.send(
+      new sts.AssumeRoleCommand({
+        RoleArn: roleArn,
+        RoleSessionName: "iot-dr-health-readiness",
+        DurationSeconds: 3600,
+      }),
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey)
+      throw new Error(`AssumeRole ${roleArn} returned no credentials`);
+    cached = {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
+      ...(c.Expiration ? { expiration: c.Expiration } : {}),
+    };
+    return cached;
+  };
 }
 
 /**
@@ -122,7 +155,8 @@ export interface AggregatorModules {
  * HEALTH_REGION, HEALTH_FACTORS (JSON [{name,url}]), HEALTH_POLICY (JSON PolicyConfig),
  * HEALTH_PATH_SECRET_SHA256, HEALTH_STATE_TABLE, HEALTH_OVERRIDE_PARAMETER, HEALTH_DEADLINE_MS,
  * HEALTH_ROUND_MS, HEALTH_MODE (endpoint|alarm), HEALTH_ALARM_INTERVAL_SECONDS,
- * HEALTH_READINESS_DIMENSIONS (JSON), HEALTH_READINESS_CACHE_MS.
+ * HEALTH_LAG_DIMENSIONS / HEALTH_DRIFT_DIMENSIONS (JSON), HEALTH_READINESS_ROLE_ARN (a role in the
+ * IoT services account that may read its metrics), HEALTH_READINESS_CACHE_MS.
  */
 export function aggregatorFromEnv(
   env: Env,
@@ -156,7 +190,18 @@ export function aggregatorFromEnv(
     service: "ssm",
   });
   const dynamo = new modules.dynamodb.DynamoDBClient({ region, maxAttempts: 1 });
-  const cloudwatch = new modules.cloudwatch.CloudWatchClient({ region, maxAttempts: 1 });
+  // Replay and the reconciler publish their metrics in the IoT services account: read them through
+  // a role there when one is configured (CloudWatch metrics do not cross accounts by themselves).
+  const readinessRole = env.HEALTH_READINESS_ROLE_ARN;
+  if (readinessRole && !modules.sts)
+    throw new Error("HEALTH_READINESS_ROLE_ARN is set but no STS module was passed in");
+  const cloudwatch = new modules.cloudwatch.CloudWatchClient({
+    region,
+    maxAttempts: 1,
+    ...(readinessRole && modules.sts
+      ? { credentials: assumedRoleCredentials(modules.sts, region, readinessRole, clock) }
+      : {}),
+  });
   const highResolution = mode === "alarm";
   const check = createHealthCheck({
     region,
@@ -194,8 +239,23 @@ export function aggregatorFromEnv(
     getReadiness: cachedGetter(
       cloudWatchReadinessGetter({
         clock,
-        ...(env.HEALTH_READINESS_DIMENSIONS
-          ? { dimensions: json<Record<string, string>>(env, "HEALTH_READINESS_DIMENSIONS", "a JSON object") }
+        ...(env.HEALTH_LAG_DIMENSIONS
+          ? {
+              lagDimensions: json<Record<string, string>>(
+                env,
+                "HEALTH_LAG_DIMENSIONS",
+                "a JSON object of dimensions",
+              ),
+            }
+          : {}),
+        ...(env.HEALTH_DRIFT_DIMENSIONS
+          ? {
+              driftDimensions: json<Record<string, string>>(
+                env,
+                "HEALTH_DRIFT_DIMENSIONS",
+                "a JSON object of dimensions",
+              ),
+            }
           : {}),
         getMetricData: (input, signal) =>
           cloudwatch.send(new modules.cloudwatch.GetMetricDataCommand(input), { abortSignal: signal }),

@@ -150,14 +150,16 @@ describe("readiness comes from the iot-dr CloudWatch metrics", () => {
     );
     const getter = cloudWatchReadinessGetter({
       clock: () => Date.now() + 60_000,
-      dimensions: { Region: REGION },
+      lagDimensions: { Region: REGION },
+      driftDimensions: { Region: REGION },
       getMetricData: (input, signal) =>
         cloudwatch.send(new GetMetricDataCommand(input), { abortSignal: signal }),
     });
     expect(await getter(new AbortController().signal)).toEqual({ lagMs: 9000, drift: 4 });
     const elsewhere = cloudWatchReadinessGetter({
       clock: () => Date.now() + 60_000,
-      dimensions: { Region: "us-west-2" },
+      lagDimensions: { Region: "us-west-2" },
+      driftDimensions: { Region: "us-west-2" },
       getMetricData: (input, signal) =>
         cloudwatch.send(new GetMetricDataCommand(input), { abortSignal: signal }),
     });

@@ -17,6 +17,7 @@ describe("an account's health API under mocks", async () => {
           { name: "devices-table", type: "dynamodbTable", tableName: "devices" },
         ],
         canary: { endpoint: "abc-ats.iot.eu-west-1.amazonaws.com" },
+        readinessReader: true,
       },
       { provider: iot },
     );
@@ -95,6 +96,19 @@ describe("an account's health API under mocks", async () => {
     expect(
       named(run.resources, "aws:cloudwatch/logGroup:LogGroup", "iot-health-logs").inputs.retentionInDays,
     ).toBe(30);
+  });
+
+  it("lets the shared-services account read replication metrics through a role that can do nothing else", () => {
+    const role = named(run.resources, "aws:iam/role:Role", "iot-health-readiness-reader");
+    expect(doc(role.inputs.assumeRolePolicy).Statement[0]!.Principal).toEqual({
+      AWS: `arn:aws:iam::${SHARED_ACCOUNT}:root`,
+    });
+    const policy = doc(
+      named(run.resources, "aws:iam/rolePolicy:RolePolicy", "iot-health-readiness-read").inputs.policy,
+    );
+    expect(policy.Statement).toEqual([
+      { Effect: "Allow", Action: "cloudwatch:GetMetricData", Resource: "*" },
+    ]);
   });
 
   it("answers for the declared factors even before they have checkpoints", () => {

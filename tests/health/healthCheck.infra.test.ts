@@ -24,6 +24,7 @@ describe("the health-check function in endpoint mode, under mocks", async () => 
         factors,
         policy: policy({ readinessGate: true, failuresBeforeUnhealthy: 2 }),
         pathSecret: SECRET,
+        readinessRoleArn: "arn:aws:iam::111111111111:role/readiness-reader",
       },
       { provider: shared },
     );
@@ -64,6 +65,11 @@ describe("the health-check function in endpoint mode, under mocks", async () => 
     expect(bySid.CallHealthApis!.Resource).toEqual(factors.map((f) => f.functionArn));
     expect(bySid.HysteresisState!.Action).toEqual(["dynamodb:GetItem", "dynamodb:PutItem"]);
     expect(bySid.ReadOverride!.Resource).toMatch(/^arn:aws:ssm:/);
+    expect(bySid.ReadIotAccountMetrics).toMatchObject({
+      Action: ["sts:AssumeRole"],
+      Resource: "arn:aws:iam::111111111111:role/readiness-reader",
+    });
+    expect(env.HEALTH_READINESS_ROLE_ARN).toBe("arn:aws:iam::111111111111:role/readiness-reader");
     // GetMetricData is the one action on "*": it has no resource-level permissions.
     expect(policyDoc.Statement.filter((s) => s.Resource === "*").map((s) => s.Action)).toEqual([
       ["cloudwatch:GetMetricData"],
