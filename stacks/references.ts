@@ -13,7 +13,15 @@ export interface RegionalOutputs {
 }
 
 /** Outputs only the primary stack exports. */
-export type PrimaryOutputs = RegionalOutputs;
+export interface PrimaryOutputs extends RegionalOutputs {
+  /** The ops table (global table) name, the same in both regions. */
+  opsTableName: string;
+  opsTableArn: string;
+  /** The ops table replica in the secondary region: its ARN, its own stream and its KMS key. */
+  opsTableReplicaArn: string;
+  opsTableReplicaStreamArn: string;
+  opsTableReplicaKeyArn: string;
+}
 
 export type SecondaryOutputs = RegionalOutputs;
 

@@ -11,6 +11,12 @@ export function referencedStackOutputs(config: DrConfig): Record<string, Record<
     role: "primary",
     region: config.primaryRegion,
     alarmTopicArn: `arn:aws:sns:${config.primaryRegion}:${shared}:alarms-primary`,
+    // The ops table and its replica (infra/opsTable.ts), in the IoT services account.
+    opsTableName: "ops-table-mock",
+    opsTableArn: `arn:aws:dynamodb:${config.primaryRegion}:${config.accounts.iot.id}:table/ops-table-mock`,
+    opsTableReplicaArn: `arn:aws:dynamodb:${config.secondaryRegion}:${config.accounts.iot.id}:table/ops-table-mock`,
+    opsTableReplicaStreamArn: `arn:aws:dynamodb:${config.secondaryRegion}:${config.accounts.iot.id}:table/ops-table-mock/stream/2026-01-01T00:00:00.000`,
+    opsTableReplicaKeyArn: `arn:aws:kms:${config.secondaryRegion}:${config.accounts.iot.id}:key/mrk-mock`,
   };
   const secondary: SecondaryOutputs & { role: string } = {
     role: "secondary",

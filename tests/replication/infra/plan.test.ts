@@ -1,0 +1,126 @@
+/** Registry replication in the planned stacks (`iot-dr plan` under mocks, shipped stack files). */
+import { beforeAll, describe, expect, it } from "vitest";
+import type { PlannedResource } from "../../../cli/plan/recorder.js";
+import type { PlanResult } from "../../../cli/plan/run.js";
+import { isArnLess } from "../../../policy/arnLess.js";
+import { planIsolated } from "../../support/plan.js";
+
+const plan = (stack: string): PlanResult => {
+  const run = planIsolated({ stack });
+  if (!run.ok) throw new Error(run.error);
+  return run.result;
+};
+const byType = (r: PlanResult, type: string) => r.resources.filter((x) => x.type === type);
+const named = (r: PlanResult, type: string, name: string): PlannedResource => {
+  const found = r.resources.find((x) => x.type === type && x.name === name);
+  if (!found) throw new Error(`no ${type} named ${name} in the ${r.stack} plan`);
+  return found;
+};
+const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : [v as string]);
+
+describe("registry replication in the planned stacks", () => {
+  let primary: PlanResult;
+  let secondary: PlanResult;
+
+  beforeAll(() => {
+    primary = plan("primary");
+    secondary = plan("secondary");
+  });
+
+  it("creates the ops table only in the primary stack, replicated to the secondary region under its own key", () => {
+    expect(byType(secondary, "aws:dynamodb/table:Table")).toEqual([]);
+    const table = named(primary, "aws:dynamodb/table:Table", "ops-table");
+    expect(table.provider).toBe("iot-primary");
+    expect(table.inputs).toMatchObject({
+      billingMode: "PAY_PER_REQUEST",
+      streamViewType: "NEW_AND_OLD_IMAGES",
+      pointInTimeRecovery: { enabled: true },
+      ttl: { attributeName: "expiresAt", enabled: true },
+      replicas: [{ regionName: primary.config.secondaryRegion, pointInTimeRecovery: true }],
+    });
+    const replicaKey = named(primary, "aws:kms/replicaKey:ReplicaKey", "ops-replica-key");
+    expect(replicaKey.provider).toBe("iot-secondary");
+    expect((table.inputs.replicas as { kmsKeyArn: string }[])[0].kmsKeyArn).toContain(
+      `:${primary.config.secondaryRegion}:`,
+    );
+  });
+
+  it("runs capture and replay in both regions in the IoT services account", () => {
+    for (const [result, slot] of [
+      [primary, "primary"],
+      [secondary, "secondary"],
+    ] as const) {
+      for (const name of ["capture-capture-fn", "replay-replay-fn", "replay-launcher-fn"]) {
+        expect(named(result, "aws:lambda/function:Function", name).provider).toBe(`iot-${slot}`);
+      }
+      expect(named(result, "aws:sfn/stateMachine:StateMachine", "replay-state-machine").inputs.type).toBe(
+        "EXPRESS",
+      );
+    }
+  });
+
+  it("maps each region's own stream with the configured batching, retries and an own-origin filter", () => {
+    for (const result of [primary, secondary]) {
+      const region = result.stack === "primary" ? result.config.primaryRegion : result.config.secondaryRegion;
+      const mapping = named(
+        result,
+        "aws:lambda/eventSourceMapping:EventSourceMapping",
+        "replay-stream-mapping",
+      );
+      expect(mapping.inputs).toMatchObject({
+        batchSize: result.config.replication.batchSize,
+        maximumBatchingWindowInSeconds: result.config.replication.batchWindowSeconds,
+        maximumRetryAttempts: result.config.replication.maxRetries,
+        maximumRecordAgeInSeconds: result.config.replication.maxRecordAgeSeconds,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        bisectBatchOnFunctionError: true,
+      });
+      expect(String(mapping.inputs.eventSourceArn)).toContain(`:dynamodb:${region}:`);
+      const pattern = JSON.parse(
+        (mapping.inputs.filterCriteria as { filters: { pattern: string }[] }).filters[0].pattern,
+      );
+      expect(pattern.dynamodb.NewImage.origin.S).toEqual([{ "anything-but": [region] }]);
+    }
+    // The secondary consumes the replica's stream, read from the primary stack's outputs.
+    const mapping = named(
+      secondary,
+      "aws:lambda/eventSourceMapping:EventSourceMapping",
+      "replay-stream-mapping",
+    );
+    expect(mapping.inputs.eventSourceArn).toMatch(/table\/ops-table-mock\/stream\//);
+  });
+
+  it("encrypts every replication queue and alarms on each one's depth and on lag", () => {
+    for (const result of [primary, secondary]) {
+      const queues = byType(result, "aws:sqs/queue:Queue").filter(
+        (q) => q.parent === "capture" || q.parent === "replay",
+      );
+      expect(queues).toHaveLength(3);
+      for (const q of queues) expect(q.inputs.sqsManagedSseEnabled).toBe(true);
+      const alarms = byType(result, "aws:cloudwatch/metricAlarm:MetricAlarm");
+      const depth = alarms.filter((a) => a.inputs.metricName === "ApproximateNumberOfMessagesVisible");
+      expect(depth.filter((a) => a.parent === "capture" || a.parent === "replay")).toHaveLength(3);
+      const lag = named(result, "aws:cloudwatch/metricAlarm:MetricAlarm", "replay-lag-alarm");
+      expect(lag.inputs.threshold).toBe(result.config.replication.lagAlarmSeconds * 1000);
+      expect((lag.inputs.alarmActions as string[]).length).toBe(1);
+    }
+  });
+
+  it("grants no replication role action '*', and resource '*' only for ARN-less actions", () => {
+    for (const result of [primary, secondary]) {
+      const policies = byType(result, "aws:iam/rolePolicy:RolePolicy").filter(
+        (p) => p.parent === "capture" || p.parent === "replay",
+      );
+      expect(policies.length).toBe(5);
+      for (const p of policies) {
+        for (const s of (
+          JSON.parse(String(p.inputs.policy)) as { Statement: { Action: unknown; Resource: unknown }[] }
+        ).Statement) {
+          for (const a of list(s.Action)) expect(a).not.toContain("*");
+          if (list(s.Resource).includes("*"))
+            for (const a of list(s.Action)) expect(isArnLess(a), `${p.name}: ${a}`).toBe(true);
+        }
+      }
+    }
+  });
+});
