@@ -1,0 +1,104 @@
+/**
+ * The local drill end to end, one scenario at a time, through the CLI in-process (`runCli`), with
+ * a small fleet: the JSON figures it prints must show no registry operation lost, no drift, every
+ * telemetry message delivered, RTO inside the calculated bounds and a completed fail-back.
+ */
+import { describe, expect, it } from "vitest";
+import { runCli } from "../../cli/main.js";
+import { makeDrillCommand, defaultDrillDeps } from "../../cli/commands/drill.js";
+import { allowanceSeconds, expectedRto, SCENARIOS, type DrillResult } from "../../drill/local.js";
+import { Command } from "commander";
+
+const DEVICES = 12;
+const REGISTRY_DEVICES = 3;
+
+/** Runs `iot-dr drill` with the real dependencies, capturing stdout and stderr. */
+async function drill(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const program = new Command("iot-dr").exitOverride();
+  let code = 0;
+  makeDrillCommand(() => ({
+    ...defaultDrillDeps(),
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+  }))(program, (c) => (code = c));
+  await program.parseAsync(["drill", ...args], { from: "user" });
+  return { code, stdout, stderr };
+}
+
+describe("the local drill, each scenario end to end", () => {
+  it.each(SCENARIOS)(
+    "%s: fails over within the calculated RTO, loses nothing and fails back without drift",
+    async (scenario) => {
+      const out = await drill([
+        "--scenario",
+        scenario,
+        "--devices",
+        String(DEVICES),
+        "--registry-devices",
+        String(REGISTRY_DEVICES),
+        "--json",
+      ]);
+      expect(out.code).toBe(0);
+      // exactly one JSON document on stdout; progress went to stderr
+      const result = JSON.parse(out.stdout) as DrillResult;
+      expect(out.stdout.trim().split("\n")).toHaveLength(1);
+      expect(out.stderr).toContain("fault injected");
+
+      const slack = allowanceSeconds();
+      const bounds = expectedRto(DEVICES, "failover").rtoSeconds;
+      expect(result).toMatchObject({ scenario, devices: DEVICES, expectedRtoSeconds: bounds });
+      expect(result.rtoSeconds).toBeGreaterThanOrEqual(bounds[0] - slack);
+      expect(result.rtoSeconds).toBeLessThanOrEqual(bounds[1] + slack);
+      expect(result.detectionSeconds).toBeLessThanOrEqual(result.rtoSeconds);
+      expect(result.lostRegistryOps).toBe(0);
+      expect(result.failedRegistryOps).toBe(0);
+      // onboarding before the fault plus the changes made in the secondary during the outage
+      expect(result.registryOps).toBe(REGISTRY_DEVICES + 4);
+      expect(result.lostTelemetry).toBe(0);
+      expect(result.sentTelemetry).toBeGreaterThan(DEVICES * 5);
+      expect(result.driftAtEnd).toBe(0);
+      expect(result.replicationLagMs.samples).toBeGreaterThan(0);
+      expect(result.replicationLagMs.p99).toBeGreaterThanOrEqual(result.replicationLagMs.p50);
+
+      const back = expectedRto(DEVICES, "failback").rtoSeconds;
+      expect(result.failback.driftAtEnd).toBe(0);
+      expect(result.failback.gate).toMatchObject({ drift: 0, fallback: false });
+      expect(result.failback.rtoSeconds).toBeGreaterThanOrEqual(back[0] - slack);
+      expect(result.failback.rtoSeconds).toBeLessThanOrEqual(back[1] + slack);
+      // the timeline saw the fleet in both regions
+      expect(result.timeline.some((p) => (p.connected["us-west-2"] ?? 0) === DEVICES)).toBe(true);
+      expect(result.timeline.at(-1)?.active).toBe("us-east-1");
+    },
+    300_000,
+  );
+});
+
+describe("drill command line", () => {
+  const usage = async (args: string[]) => {
+    let stderr = "";
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((t: string) => ((stderr += t), true)) as typeof process.stderr.write;
+    try {
+      return { code: await runCli(["drill", ...args]), stderr };
+    } finally {
+      process.stderr.write = write;
+    }
+  };
+
+  it.each([
+    [["--target", "gcp"], "--target must be one of local, aws"],
+    [["--scenario", "meteor"], "--scenario must be one of broker-down"],
+    [["--devices", "0"], "--devices must be a whole number from 1 to 50000"],
+    [["--devices", "ten"], "--devices must be a whole number"],
+    [["--devices", "5", "--registry-devices", "9"], "--registry-devices must be a whole number from 2 to 5"],
+    [["--target", "aws", "--registry-devices", "3"], "--registry-devices applies to --target local only"],
+    [["--org", "acme"], "--org and --step-timeout apply to --target aws only"],
+    [["--report", " "], "--report needs a folder"],
+  ])("refuses %j with exit 2 and says what to change", async (args, message) => {
+    const out = await usage(args);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain(message);
+  });
+});
