@@ -1,0 +1,306 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { requireProvider } from "../stacks/providers.js";
+
+/** Namespace of every metric iot-dr publishes (replication lag, drift, health). */
+export const IOT_DR_NAMESPACE = "iot-dr";
+
+export interface DeadLetterQueueRef {
+  /** What lands in the queue, for the widget legend and the alarm text (e.g. "replay dead letters"). */
+  label: string;
+  /** The queue's name (SQS metrics are keyed by QueueName). */
+  queueName: pulumi.Input<string>;
+  /** Whether this component alarms on the queue's depth; default false (the owning component usually does). */
+  alarm?: boolean;
+}
+
+export interface RegionalDashboardArgs {
+  /** The region this dashboard watches. Required. */
+  region: string;
+  /** The other region, shown next to this one for device connects. Required. */
+  peerRegion: string;
+  /** The SNS alarm topic (NotificationTopic) every alarm notifies, on ALARM and OK. Required. */
+  alarmTopicArn: pulumi.Input<string>;
+  /** Provider of the IoT services account in this region (replication, dead letters, drift, connects). Required. */
+  iotProvider: pulumi.ProviderResource;
+  /** The IoT services account id; metrics of another account than the dashboard's carry it. Required. */
+  iotAccountId: string;
+  /** The account id of opts.provider (shared services: health metrics, the dashboard itself). Required. */
+  dashboardAccountId: string;
+  /** Dead-letter queues in this region; default none. */
+  deadLetterQueues?: DeadLetterQueueRef[];
+  /** Health factors the health-check function publishes (FactorHealthy{Region, Factor}); default none. */
+  healthFactors?: readonly string[];
+  /** Dimensions of ReplicationLagMs; default { service: "iot-dr-replay" } (Powertools' service dimension). */
+  replicationLagDimensions?: Record<string, string>;
+  /** Lag (seconds) drawn as the line the lag alarm fires at; default 60. */
+  lagAlarmSeconds?: number;
+  /** Drift above which the drift alarm fires; default 0 (any drift). */
+  maxDrift?: number;
+  /** Period of the drift alarm in seconds, at least the reconciler's schedule; default 3600. */
+  driftPeriodSeconds?: number;
+  /** Minutes a factor must stay unhealthy before its alarm fires; default 3. */
+  factorAlarmMinutes?: number;
+  /** Region of Route 53's health-check metrics; default us-east-1 (where Route 53 publishes them). */
+  route53MetricsRegion?: string;
+}
+
+type Metric = (pulumi.Input<string> | Record<string, unknown>)[];
+
+/**
+ * One region's operations view: a CloudWatch dashboard (replication lag, dead-letter depth, drift,
+ * health per factor, device connects in both regions, fail-over state from Route 53) in the
+ * shared-services account (opts.provider), and alarms on what no other component alarms on:
+ * an unhealthy factor, a standby that is not ready, drift, and any dead-letter queue flagged
+ * `alarm`. Metrics of the IoT account are shown through CloudWatch cross-account observability
+ * when the two accounts differ.
+ */
+export class RegionalDashboard extends pulumi.ComponentResource {
+  readonly dashboard: aws.cloudwatch.Dashboard;
+  readonly alarms: aws.cloudwatch.MetricAlarm[];
+  readonly dashboardName: pulumi.Output<string>;
+
+  constructor(name: string, args: RegionalDashboardArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    // Checked before registering anything, so a bad call leaves no half-built component behind.
+    requireProvider(opts.provider, "RegionalDashboard", "shared-services");
+    requireProvider(args.iotProvider, "RegionalDashboard iotProvider", "IoT services");
+    for (const key of [
+      "region",
+      "peerRegion",
+      "iotAccountId",
+      "dashboardAccountId",
+      "alarmTopicArn",
+    ] as const) {
+      if (!args[key]) throw new Error(`RegionalDashboard needs args.${key} (see RegionalDashboardArgs)`);
+    }
+    super("iot-dr:observability:RegionalDashboard", name, {}, opts);
+    const { region, peerRegion } = args;
+    const factors = args.healthFactors ?? [];
+    const queues = args.deadLetterQueues ?? [];
+    const lagMs = (args.lagAlarmSeconds ?? 60) * 1000;
+    const maxDrift = args.maxDrift ?? 0;
+    const driftPeriod = args.driftPeriodSeconds ?? 3600;
+    const factorMinutes = args.factorAlarmMinutes ?? 3;
+    const route53Region = args.route53MetricsRegion ?? "us-east-1";
+    const lagDimensions = args.replicationLagDimensions ?? { service: "iot-dr-replay" };
+    // Same account: plain metrics. Otherwise the metric names its account (cross-account observability).
+    const iot = args.iotAccountId === args.dashboardAccountId ? {} : { accountId: args.iotAccountId };
+    const q = (s: string) => s.replace(/'/g, "");
+
+    const widget = (title: string, metrics: Metric[], extra: Record<string, unknown> = {}) => ({
+      type: "metric",
+      width: 12,
+      height: 6,
+      properties: { title, region, view: "timeSeries", stacked: false, period: 60, metrics, ...extra },
+    });
+    const widgets = [
+      {
+        type: "text",
+        width: 24,
+        height: 2,
+        properties: {
+          markdown:
+            `# iot-dr ${region}\nReplication into this region, its dead letters and drift; health as the ` +
+            `health-check function judges ${region}; device connects in both regions; Route 53 fail-over state.`,
+        },
+      },
+      widget(
+        "Replication lag (ms, capture to apply)",
+        [
+          [
+            IOT_DR_NAMESPACE,
+            "ReplicationLagMs",
+            ...Object.entries(lagDimensions).flat(),
+            { stat: "p99", label: "p99", ...iot },
+          ],
+          [".", ".", ...Object.entries(lagDimensions).flat(), { stat: "Maximum", label: "max", ...iot }],
+        ],
+        { annotations: { horizontal: [{ label: "lag alarm", value: lagMs }] } },
+      ),
+      queues.length > 0
+        ? widget(
+            "Dead letters (messages waiting)",
+            queues.map((d) => [
+              "AWS/SQS",
+              "ApproximateNumberOfMessagesVisible",
+              "QueueName",
+              d.queueName,
+              { stat: "Maximum", label: d.label, ...iot },
+            ]),
+          )
+        : {
+            type: "text",
+            width: 12,
+            height: 6,
+            properties: { markdown: "No dead-letter queues in this region." },
+          },
+      widget(
+        "Registry drift (reconciler)",
+        [
+          [
+            {
+              expression: `SEARCH('Namespace="${IOT_DR_NAMESPACE}" MetricName="DriftCount"', 'Maximum', 300)`,
+              id: "drift",
+              ...iot,
+            },
+          ],
+        ],
+        { period: 300, annotations: { horizontal: [{ label: "drift alarm", value: maxDrift }] } },
+      ),
+      widget(
+        `Health per factor in ${region} (1 healthy, 0 not)`,
+        [
+          [
+            {
+              expression: `SEARCH('Namespace="${IOT_DR_NAMESPACE}" MetricName="FactorHealthy" Region="${q(region)}"', 'Minimum', 60)`,
+              id: "factors",
+            },
+          ],
+          [
+            {
+              expression: `SEARCH('Namespace="${IOT_DR_NAMESPACE}" MetricName="RegionHealthy" Region="${q(region)}"', 'Minimum', 60)`,
+              id: "region",
+            },
+          ],
+          [
+            {
+              expression: `SEARCH('Namespace="${IOT_DR_NAMESPACE}" MetricName="RegionReady" Region="${q(region)}"', 'Minimum', 60)`,
+              id: "ready",
+            },
+          ],
+        ],
+        { yAxis: { left: { min: 0, max: 1 } } },
+      ),
+      widget(`Health probe latency in ${region} (ms)`, [
+        [
+          {
+            expression: `SEARCH('Namespace="${IOT_DR_NAMESPACE}" MetricName="FactorLatencyMs" Region="${q(region)}"', 'Maximum', 60)`,
+            id: "latency",
+          },
+        ],
+      ]),
+      widget(
+        "Device connects per region",
+        [region, peerRegion].map((r) => [
+          "AWS/IoT",
+          "Connect.Success",
+          "Protocol",
+          "MQTT",
+          { stat: "Sum", label: r, region: r, ...iot },
+        ]),
+      ),
+      widget(
+        "Fail-over state (Route 53 health checks, 1 healthy)",
+        [
+          [
+            {
+              expression: `SEARCH('Namespace="AWS/Route53" MetricName="HealthCheckStatus"', 'Minimum', 60)`,
+              id: "r53",
+            },
+          ],
+        ],
+        { region: route53Region, yAxis: { left: { min: 0, max: 1 } } },
+      ),
+    ];
+    this.dashboard = new aws.cloudwatch.Dashboard(
+      `${name}-dashboard`,
+      {
+        // Dashboards have no generated names; this one is per stack role and region.
+        dashboardName: `iot-dr-${name}-${region}`.slice(0, 255),
+        dashboardBody: pulumi.jsonStringify({ widgets }),
+      },
+      { parent: this },
+    );
+
+    const actions = [args.alarmTopicArn];
+    const alarm = (
+      suffix: string,
+      description: string,
+      alarmArgs: Partial<aws.cloudwatch.MetricAlarmArgs>,
+      provider: pulumi.ProviderResource | undefined,
+    ) =>
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-${suffix}`,
+        {
+          alarmDescription: `iot-dr ${region}: ${description}`,
+          evaluationPeriods: 1,
+          treatMissingData: "notBreaching",
+          alarmActions: actions,
+          okActions: actions,
+          ...alarmArgs,
+        } as aws.cloudwatch.MetricAlarmArgs,
+        { parent: this, ...(provider ? { provider } : {}) },
+      );
+    // Metrics Insights queries ignore dimensions the publisher adds (Powertools' `service`).
+    const insights = (id: string, sql: string, period: number) => ({
+      metricQueries: [{ id, expression: sql, period, returnData: true }],
+    });
+    this.alarms = [
+      ...factors.map((factor) =>
+        alarm(
+          `${factor.toLowerCase()}-unhealthy-alarm`,
+          `health factor ${factor} unhealthy for ${factorMinutes} minutes`,
+          {
+            comparisonOperator: "LessThanThreshold",
+            threshold: 1,
+            evaluationPeriods: factorMinutes,
+            datapointsToAlarm: factorMinutes,
+            ...insights(
+              "factor",
+              `SELECT MIN(FactorHealthy) FROM "${IOT_DR_NAMESPACE}" WHERE Region = '${q(region)}' AND Factor = '${q(factor)}'`,
+              60,
+            ),
+          },
+          undefined,
+        ),
+      ),
+      alarm(
+        "not-ready-alarm",
+        "not ready to take traffic (replication stale or drifting) for 5 minutes",
+        {
+          comparisonOperator: "LessThanThreshold",
+          threshold: 1,
+          evaluationPeriods: 5,
+          datapointsToAlarm: 5,
+          ...insights(
+            "ready",
+            `SELECT MIN(RegionReady) FROM "${IOT_DR_NAMESPACE}" WHERE Region = '${q(region)}'`,
+            60,
+          ),
+        },
+        undefined,
+      ),
+      alarm(
+        "drift-alarm",
+        `registry drift above ${maxDrift}`,
+        {
+          comparisonOperator: "GreaterThanThreshold",
+          threshold: maxDrift,
+          ...insights("drift", `SELECT MAX(DriftCount) FROM "${IOT_DR_NAMESPACE}"`, driftPeriod),
+        },
+        args.iotProvider,
+      ),
+      ...queues
+        .filter((d) => d.alarm)
+        .map((d, i) =>
+          alarm(
+            `dead-letter-${i + 1}-alarm`,
+            `${d.label}: messages waiting in the dead-letter queue`,
+            {
+              comparisonOperator: "GreaterThanThreshold",
+              threshold: 0,
+              period: 60,
+              namespace: "AWS/SQS",
+              metricName: "ApproximateNumberOfMessagesVisible",
+              dimensions: { QueueName: d.queueName },
+              statistic: "Maximum",
+            },
+            args.iotProvider,
+          ),
+        ),
+    ];
+
+    this.dashboardName = this.dashboard.dashboardName;
+    this.registerOutputs({ dashboardName: this.dashboardName });
+  }
+}
