@@ -150,8 +150,8 @@ export function wrapPort(
 type IotModule = typeof IotSdk;
 type IotClient = IotSdk.IoTClient;
 
-const NOT_FOUND = new Set(["ResourceNotFoundException"]);
-const isNotFound = (err: unknown) => NOT_FOUND.has((err as { name?: string } | null)?.name ?? "");
+// A plain comparison, not a module-level Set: Pulumi's closure serializer turns a captured Set into a plain object.
+const isNotFound = (err: unknown) => (err as { name?: string } | null)?.name === "ResourceNotFoundException";
 
 async function orNull<T>(p: Promise<T>): Promise<T | null> {
   try {

@@ -81,8 +81,9 @@ export interface ParsedEvent {
   keys: string[];
 }
 
-const CRUD = new Set(["created", "updated", "deleted"]);
-const ADD_REMOVE = new Set(["added", "removed"]);
+// Arrays, not module-level Sets: Pulumi's closure serializer turns a captured Set into a plain object.
+const CRUD: readonly string[] = ["created", "updated", "deleted"];
+const ADD_REMOVE: readonly string[] = ["added", "removed"];
 
 /**
  * Reads the resource keys, time and id out of a registry event. Names come from the topic (the
@@ -115,11 +116,12 @@ export function parseRegistryEvent(message: RegistryEventMessage): ParsedEvent {
   let k: string;
   switch (seg[0]) {
     case "thing":
-      if (seg.length !== 3 || !CRUD.has(seg[2])) throw bad("expected thing/<name>/created|updated|deleted");
+      if (seg.length !== 3 || !CRUD.includes(seg[2]))
+        throw bad("expected thing/<name>/created|updated|deleted");
       k = key(() => keys.thing(seg[1]));
       break;
     case "thingType":
-      if (seg.length !== 3 || !CRUD.has(seg[2]))
+      if (seg.length !== 3 || !CRUD.includes(seg[2]))
         throw bad("expected thingType/<name>/created|updated|deleted");
       k = key(() => keys.thingType(seg[1]));
       break;
@@ -130,12 +132,12 @@ export function parseRegistryEvent(message: RegistryEventMessage): ParsedEvent {
       k = key(() => keys.thing(seg[2]));
       break;
     case "thingGroup":
-      if (seg.length !== 3 || !CRUD.has(seg[2]))
+      if (seg.length !== 3 || !CRUD.includes(seg[2]))
         throw bad("expected thingGroup/<name>/created|updated|deleted");
       k = key(() => keys.thingGroup(seg[1]));
       break;
     case "thingGroupMembership":
-      if (seg.length !== 6 || seg[1] !== "thingGroup" || seg[3] !== "thing" || !ADD_REMOVE.has(seg[5]))
+      if (seg.length !== 6 || seg[1] !== "thingGroup" || seg[3] !== "thing" || !ADD_REMOVE.includes(seg[5]))
         throw bad("expected thingGroupMembership/thingGroup/<group>/thing/<thing>/added|removed");
       k = key(() => keys.membership(seg[2], seg[4]));
       break;
@@ -144,7 +146,7 @@ export function parseRegistryEvent(message: RegistryEventMessage): ParsedEvent {
         seg.length !== 6 ||
         seg[1] !== "thingGroup" ||
         seg[3] !== "childThingGroup" ||
-        !ADD_REMOVE.has(seg[5])
+        !ADD_REMOVE.includes(seg[5])
       )
         throw bad("expected thingGroupHierarchy/thingGroup/<parent>/childThingGroup/<child>/added|removed");
       k = key(() => keys.thingGroup(seg[4]));
