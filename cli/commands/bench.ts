@@ -1,0 +1,497 @@
+/**
+ * `iot-dr bench <what>`: benchmarks that run on this machine; results belong in BENCHMARKS.md.
+ * This module owns the `bench` command and its `replay` subcommand. Adding a subcommand is one line:
+ * append its `(bench, setExitCode) => void` registrar to BENCH_SUBCOMMANDS below (other modules may
+ * also find-or-create `bench` themselves, as bench-devices.ts does).
+ *
+ * `iot-dr bench replay [--ops N]`: a backlog of N mixed registry operations replayed into a
+ * moto_server (started here, stopped by PID) behind an emulated quota that throttles each IoT API
+ * above its configured rate, with the deployed pacer and retries. Reports per API the achieved rate
+ * against the quota, throttles and retries; lost operations; own CPU per operation; and the cost
+ * model. moto is far slower than AWS, so the quotas are scaled down, one factor per wave (printed),
+ * until the wave's calls fit what moto serves on this machine; utilisation is measured against the
+ * scaled quota.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createServer } from "node:net";
+import * as iotSdk from "@aws-sdk/client-iot";
+import { Command } from "commander";
+import type { RegisterCommand } from "./index.js";
+import { UsageError } from "../errors.js";
+import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
+import {
+  keyOf,
+  type RegistryRecord,
+  type ResourceKind,
+  type StateByKind,
+} from "../../functions/registry/records.js";
+import { applyRecord, type ApplyDeps } from "../../functions/replication/apply.js";
+import { DEPLOYED_DEFAULTS, estimateCost, type CostEstimate } from "../../functions/replication/costModel.js";
+import { describeError } from "../../functions/replication/errors.js";
+import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { createPacer, DEFAULT_IOT_QUOTAS, systemClock } from "../../functions/replication/pacing.js";
+
+/** Registrars of `bench` subcommands: one line each. */
+export const BENCH_SUBCOMMANDS: ((bench: Command, setExitCode: (code: number) => void) => void)[] = [
+  (bench, setExitCode) => addReplayBench(bench, setExitCode),
+];
+
+export const registerBench: RegisterCommand = (program, setExitCode) => {
+  let bench = program.commands.find((c) => c.name() === "bench");
+  if (!bench) {
+    bench = new Command("bench").description("benchmarks on this machine (results belong in BENCHMARKS.md)");
+    program.addCommand(bench);
+  }
+  for (const add of BENCH_SUBCOMMANDS) add(bench, setExitCode);
+};
+
+// ---------------------------------------------------------------------------------------------
+// moto_server for the benchmark (the CLI does not depend on tests/support)
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+async function startMotoServer(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const child = spawn("moto_server", ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  const failed = new Promise<never>((_, reject) =>
+    child.once("error", () =>
+      reject(
+        new Error("moto_server is not installed; install it with: python3 -m pip install 'moto[server]'"),
+      ),
+    ),
+  );
+  const endpoint = `http://127.0.0.1:${port}`;
+  const ready = (async () => {
+    for (let i = 0; i < 600; i++) {
+      try {
+        if ((await fetch(`${endpoint}/moto-api/data.json`)).ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("moto_server did not answer within 30 s");
+  })();
+  await Promise.race([ready, failed]);
+  return {
+    endpoint,
+    stop: async () => {
+      if (child.exitCode !== null || !child.pid) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      process.kill(child.pid, "SIGTERM");
+      await exited;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The emulated quota: what IoT does when a caller exceeds an API's rate.
+
+interface ApiCounter {
+  ok: number;
+  throttled: number;
+  first: number;
+  last: number;
+  window: number[];
+}
+
+function emulateQuota(client: iotSdk.IoTClient, rateOf: (api: string) => number): Map<string, ApiCounter> {
+  const counters = new Map<string, ApiCounter>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const api = ((context as { commandName?: string }).commandName ?? "").replace(/Command$/, "");
+      let c = counters.get(api);
+      if (!c) counters.set(api, (c = { ok: 0, throttled: 0, first: 0, last: 0, window: [] }));
+      const now = performance.now();
+      while (c.window.length > 0 && now - c.window[0] >= 1000) c.window.shift();
+      if (c.window.length >= rateOf(api)) {
+        c.throttled++;
+        throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+      }
+      c.window.push(now);
+      const result = await next(args);
+      c.ok++;
+      if (c.first === 0) c.first = now;
+      c.last = now;
+      return result;
+    },
+    { step: "finalizeRequest", name: "emulatedIotQuota" },
+  );
+  return counters;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backlog
+
+/** Operation mix: within each wave, counts are proportional to the API's quota so that every API stays busy for the whole wave. */
+const MIX: { api: keyof typeof DEFAULT_IOT_QUOTAS; callsPerOp: number }[] = [
+  { api: "CreateThingGroup", callsPerOp: 2 },
+  { api: "CreatePolicy", callsPerOp: 2 },
+  { api: "RegisterCertificateWithoutCA", callsPerOp: 2 },
+  { api: "UpdateCertificate", callsPerOp: 2 },
+  { api: "CreateThing", callsPerOp: 2 },
+  { api: "UpdateThing", callsPerOp: 2 },
+  { api: "AddThingToThingGroup", callsPerOp: 4 },
+  { api: "AttachThingPrincipal", callsPerOp: 3 },
+  { api: "AttachPolicy", callsPerOp: 2 },
+  { api: "DeleteThing", callsPerOp: 4 },
+];
+const WAVE_OF: Record<string, number> = {
+  CreateThingGroup: 0,
+  CreatePolicy: 0,
+  RegisterCertificateWithoutCA: 0,
+  UpdateCertificate: 0,
+  CreateThing: 1,
+  UpdateThing: 1,
+  AddThingToThingGroup: 2,
+  AttachThingPrincipal: 2,
+  AttachPolicy: 2,
+  DeleteThing: 3,
+};
+
+const fakePem = (i: number) =>
+  `-----BEGIN CERTIFICATE-----\nMIIBbench${String(i).padStart(8, "0")}${"A".repeat(48)}\n-----END CERTIFICATE-----\n`;
+const certId = (pem: string) => createHash("sha256").update(pem).digest("hex");
+
+interface Backlog {
+  waves: RegistryRecord[][];
+  counts: Record<string, number>;
+  seed: { things: string[]; deleteThings: string[]; certs: string[] };
+}
+
+export function buildBacklog(ops: number, now: number, origin = "us-east-1"): Backlog {
+  const weight = (api: string) => DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS];
+  const total = MIX.reduce((a, m) => a + weight(m.api), 0);
+  const counts: Record<string, number> = {};
+  let assigned = 0;
+  for (const m of MIX) assigned += counts[m.api] = Math.max(1, Math.floor((ops * weight(m.api)) / total));
+  counts.CreateThing += Math.max(0, ops - assigned);
+  let seq = 0;
+  const rec = <K extends ResourceKind>(
+    kind: K,
+    state: StateByKind[K] | null,
+    key?: string,
+  ): RegistryRecord => ({
+    key: key ?? keyOf(kind, state as StateByKind[K]),
+    kind,
+    state,
+    version: { timestamp: now, eventId: `bench-${seq++}`, region: origin },
+    origin,
+    capturedAt: now,
+  });
+  const groups = Array.from({ length: counts.CreateThingGroup }, (_, i) => `bg${i}`);
+  const policies = Array.from({ length: counts.CreatePolicy }, (_, i) => `bp${i}`);
+  const newCerts = Array.from({ length: counts.RegisterCertificateWithoutCA }, (_, i) => fakePem(i));
+  const seedCerts = Array.from({ length: counts.UpdateCertificate }, (_, i) => fakePem(1_000_000 + i));
+  const things = Array.from({ length: counts.CreateThing }, (_, i) => `bt${i}`);
+  const seedThings = Array.from({ length: counts.UpdateThing }, (_, i) => `bs${i}`);
+  const deleteThings = Array.from({ length: counts.DeleteThing }, (_, i) => `bd${i}`);
+  const doc = (i: number) =>
+    JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [{ Effect: "Allow", Action: "iot:Connect", Resource: `arn:aws:iot:*:*:client/b${i}` }],
+    });
+  const pick = <T>(xs: T[], i: number) => xs[i % xs.length];
+  const waves: RegistryRecord[][] = [[], [], [], []];
+  groups.forEach((g) => waves[0].push(rec("thingGroup", { name: g, attributes: { bench: "1" } })));
+  policies.forEach((p, i) => waves[0].push(rec("policy", { name: p, document: doc(i) })));
+  newCerts.forEach((pem) =>
+    waves[0].push(rec("certificate", { certificateId: certId(pem), pem, status: "ACTIVE" })),
+  );
+  seedCerts.forEach((pem) =>
+    waves[0].push(rec("certificate", { certificateId: certId(pem), pem, status: "ACTIVE" })),
+  );
+  things.forEach((t, i) => waves[1].push(rec("thing", { name: t, attributes: { n: String(i) } })));
+  seedThings.forEach((t) => waves[1].push(rec("thing", { name: t, attributes: { updated: "yes" } })));
+  for (let i = 0; i < counts.AddThingToThingGroup; i++)
+    waves[2].push(rec("membership", { groupName: pick(groups, i), thingName: pick(things, i) }));
+  for (let i = 0; i < counts.AttachThingPrincipal; i++)
+    waves[2].push(rec("principal", { thingName: pick(things, i), certificateId: certId(pick(newCerts, i)) }));
+  for (let i = 0; i < counts.AttachPolicy; i++)
+    waves[2].push(
+      rec("policyTarget", {
+        policyName: pick(policies, i),
+        target: { type: "certificate", certificateId: certId(pick(newCerts, i)) },
+      }),
+    );
+  deleteThings.forEach((t) => waves[3].push(rec("thing", null, `thing#${t}`)));
+  // Keys must be unique within the backlog (one record per resource, as in the ops table).
+  for (const w of waves) {
+    const seen = new Set<string>();
+    for (let i = w.length - 1; i >= 0; i--)
+      if (seen.has(w[i].key)) w.splice(i, 1);
+      else seen.add(w[i].key);
+  }
+  return { waves, counts, seed: { things: seedThings, deleteThings, certs: seedCerts } };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface ApiReport {
+  api: string;
+  awsQuota: number;
+  emulatedQuota: number;
+  calls: number;
+  achievedTps: number;
+  /** achieved / emulated quota */
+  utilisation: number;
+  throttles: number;
+  retries: number;
+}
+
+export interface ReplayBenchReport {
+  ops: number;
+  lost: number;
+  durationSeconds: number;
+  /** Quota scale factor of each wave (groups/policies/certificates, things, attachments, deletes). */
+  scales: number[];
+  motoCallsPerSecond: number;
+  apis: ApiReport[];
+  cpuMsPerOp: number;
+  iotCallsPerOp: number;
+  cost: CostEstimate;
+  /** The same with the replay function at 256 MB instead of the deployed 512 MB. */
+  costWithReplay256Mb: number;
+  targets: { quota90: boolean; lost0: boolean; costUnder5: boolean };
+}
+
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]);
+    }),
+  );
+}
+
+export async function runReplayBench(
+  options: { ops: number; scale?: number; concurrency: number },
+  log: (line: string) => void,
+): Promise<ReplayBenchReport> {
+  const moto = await startMotoServer();
+  try {
+    const config = (region: string) => ({
+      region,
+      endpoint: moto.endpoint,
+      credentials: { accessKeyId: "bench", secretAccessKey: "bench" },
+      maxAttempts: 1,
+    });
+    const region = "eu-west-1";
+    const setupPort = iotPortFromSdk(iotSdk, new iotSdk.IoTClient(config(region)));
+
+    // How many calls per second moto serves here (it bounds what any quota can show); not needed with --scale.
+    let motoCallsPerSecond = 0;
+    if (options.scale === undefined) {
+      await setupPort.createThing({ name: "calibrate", attributes: {} });
+      const t0 = performance.now();
+      await pool(
+        Array.from({ length: 200 }),
+        16,
+        async () => void (await setupPort.describeThing("calibrate")),
+      );
+      motoCallsPerSecond = 200 / ((performance.now() - t0) / 1000);
+    }
+
+    const backlog = buildBacklog(options.ops, Date.now());
+    const records = backlog.waves.flat();
+    const callRate = (wave: number) =>
+      MIX.filter((m) => WAVE_OF[m.api] === wave).reduce(
+        (a, m) => a + DEFAULT_IOT_QUOTAS[m.api] * m.callsPerOp,
+        0,
+      );
+    // One factor per wave, so that the wave's calls fit what moto serves here (waves never overlap).
+    const round3 = (x: number) => Math.floor(x * 1000) / 1000;
+    const scales = [0, 1, 2, 3].map(
+      (w) => options.scale ?? Math.min(1, round3((0.85 * motoCallsPerSecond) / callRate(w))),
+    );
+    let scale = scales[0];
+    const rateOf = (api: string) =>
+      (DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale;
+    log(
+      `moto serves ${motoCallsPerSecond.toFixed(0)} calls/s here; quotas scaled per wave by ${scales.join(", ")}\n`,
+    );
+
+    // Resources the updates and deletes act on, created before the clock starts.
+    await pool(backlog.seed.things, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
+    await pool(backlog.seed.deleteThings, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
+    await pool(
+      backlog.seed.certs,
+      8,
+      async (pem) => void (await setupPort.registerCertificateWithoutCA(pem, "INACTIVE")),
+    );
+
+    const client = new iotSdk.IoTClient(config(region));
+    const counters = emulateQuota(client, rateOf);
+    // 5% headroom: the service sees a call a little after the pacer released it, with jitter.
+    const pacerFor = () =>
+      createPacer({
+        rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rateOf(k)])),
+        utilisation: 0.95,
+      });
+    const pacers = [] as ReturnType<typeof createPacer>[];
+    const deps: ApplyDeps = {
+      region,
+      iot: iotPortFromSdk(iotSdk, client) as IotRegistryPort,
+      pacer: pacerFor(),
+      clock: systemClock,
+      logger: silentLogger,
+      metrics: noMetrics,
+    };
+    const failed = new Map<string, string>();
+    const started = performance.now();
+    const cpu0 = process.cpuUsage();
+    const emulatedQuota = new Map<string, number>();
+    for (const [i, wave] of backlog.waves.entries()) {
+      scale = scales[i];
+      deps.pacer = pacerFor();
+      pacers.push(deps.pacer);
+      for (const m of MIX) if (WAVE_OF[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
+      log(`wave ${i}: ${wave.length} records, quotas x${scale}\n`);
+      await pool(wave, options.concurrency, async (record) => {
+        // The state machine's retries: Throttled and DependencyNotReady go again, with a pause.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await applyRecord(record, deps);
+            failed.delete(record.key);
+            return;
+          } catch (err) {
+            const e = describeError(err);
+            failed.set(record.key, `${e.name}: ${e.message}`);
+            if (attempt >= 6 || !["Throttled", "DependencyNotReady"].includes(e.name)) return;
+            await new Promise((r) => setTimeout(r, 500 * attempt));
+          }
+        }
+      });
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const durationSeconds = (performance.now() - started) / 1000;
+
+    // Verify in the target what the backlog asked for.
+    const lostKeys = new Set(failed.keys());
+    await pool(records, 16, async (r) => {
+      if (lostKeys.has(r.key)) return;
+      const s = r.state as Record<string, unknown> | null;
+      let ok = true;
+      if (r.kind === "thing")
+        ok = ((await setupPort.describeThing(r.key.split("#")[1])) !== null) === (s !== null);
+      else if (r.kind === "thingGroup") ok = (await setupPort.describeThingGroup(String(s!.name))) !== null;
+      else if (r.kind === "policy") ok = (await setupPort.getPolicy(String(s!.name))) !== null;
+      else if (r.kind === "certificate")
+        ok = (await setupPort.describeCertificate(String(s!.certificateId)))?.status === s!.status;
+      else if (r.kind === "membership")
+        ok = (await setupPort.listThingGroupsForThing(String(s!.thingName))).includes(String(s!.groupName));
+      else if (r.kind === "principal")
+        ok = (await setupPort.listThingPrincipals(String(s!.thingName))).includes(String(s!.certificateId));
+      else if (r.kind === "policyTarget")
+        ok = (await setupPort.listAttachedPolicies(s!.target as never)).includes(String(s!.policyName));
+      if (!ok) lostKeys.add(r.key);
+    });
+
+    const retries = (api: string) => pacers.reduce((a, p) => a + (p.stats()[api]?.retries ?? 0), 0);
+    const apis: ApiReport[] = [...counters.entries()]
+      .map(([api, c]) => {
+        // Rates only mean something for the APIs a wave is made of (reads span several waves).
+        const quota = emulatedQuota.get(api);
+        const active = Math.max(0.001, (c.last - c.first) / 1000);
+        const achievedTps = c.ok > 1 ? (c.ok - 1) / active : c.ok;
+        return {
+          api,
+          awsQuota: DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10,
+          emulatedQuota: quota ?? 0,
+          calls: c.ok,
+          achievedTps: quota ? Math.round(achievedTps * 100) / 100 : 0,
+          utilisation: quota ? Math.round((achievedTps / quota) * 1000) / 1000 : 0,
+          throttles: c.throttled,
+          retries: retries(api),
+        };
+      })
+      .sort((a, b) => a.api.localeCompare(b.api));
+    const totalCalls = apis.reduce((a, x) => a + x.calls, 0);
+    const cpuMsPerOp = (cpu.user + cpu.system) / 1000 / records.length;
+    const iotCallsPerOp = totalCalls / records.length;
+    const measured = {
+      ...DEPLOYED_DEFAULTS,
+      replayCpuMs: cpuMsPerOp,
+      captureCpuMs: cpuMsPerOp,
+      replayIotCalls: iotCallsPerOp,
+    };
+    const cost = estimateCost(measured);
+    const costWithReplay256Mb = estimateCost({ ...measured, replayMemoryMb: 256 }).pipelinePerMillion;
+    const writeApis = apis.filter((a) => MIX.some((m) => m.api === a.api) && a.calls >= 20);
+    return {
+      ops: records.length,
+      lost: lostKeys.size,
+      durationSeconds: Math.round(durationSeconds * 10) / 10,
+      scales,
+      motoCallsPerSecond: Math.round(motoCallsPerSecond),
+      apis,
+      cpuMsPerOp: Math.round(cpuMsPerOp * 1000) / 1000,
+      iotCallsPerOp: Math.round(iotCallsPerOp * 100) / 100,
+      cost,
+      costWithReplay256Mb: Math.round(costWithReplay256Mb * 100) / 100,
+      targets: {
+        quota90: writeApis.every((a) => a.utilisation >= 0.9),
+        lost0: lostKeys.size === 0,
+        costUnder5: cost.pipelinePerMillion <= 5,
+      },
+    };
+  } finally {
+    await moto.stop();
+  }
+}
+
+function formatReport(r: ReplayBenchReport): string {
+  const lines = [
+    `replayed ${r.ops} operations in ${r.durationSeconds} s; lost ${r.lost}`,
+    `moto serves ${r.motoCallsPerSecond} calls/s here; quotas scaled per wave by ${r.scales.join(", ")}`,
+    "api                              quota  emulated  calls  achieved/s  util   throttles  retries",
+    ...r.apis
+      .filter((a) => a.emulatedQuota > 0)
+      .map(
+        (a) =>
+          `${a.api.padEnd(32)} ${String(a.awsQuota).padStart(5)} ${a.emulatedQuota.toFixed(2).padStart(9)} ${String(a.calls).padStart(6)} ${a.achievedTps.toFixed(2).padStart(11)} ${(a.utilisation * 100).toFixed(0).padStart(4)}% ${String(a.throttles).padStart(10)} ${String(a.retries).padStart(8)}`,
+      ),
+    `reads: ${r.apis
+      .filter((a) => a.emulatedQuota === 0)
+      .map((a) => `${a.api} ${a.calls} calls, ${a.throttles} throttled`)
+      .join("; ")}`,
+    `own CPU per operation: ${r.cpuMsPerOp} ms; IoT calls per operation: ${r.iotCallsPerOp}`,
+    `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)} (target <= $5), IoT charges $${r.cost.iotPerMillion.toFixed(2)}, one Standard execution per record instead: $${r.cost.standardAlternativePerMillion.toFixed(2)}; with replay at 256 MB: $${r.costWithReplay256Mb.toFixed(2)}`,
+    `targets: >=90% of each write quota ${r.targets.quota90 ? "met" : "NOT met"}; 0 lost ${r.targets.lost0 ? "met" : "NOT met"}; <= $5/M ${r.targets.costUnder5 ? "met" : "NOT met"}`,
+  ];
+  return lines.join("\n") + "\n";
+}
+
+function addReplayBench(bench: Command, setExitCode: (code: number) => void): void {
+  bench
+    .command("replay")
+    .description("replay a backlog of mixed registry operations into moto behind emulated IoT quotas")
+    .option("--ops <n>", "operations in the backlog", "5000")
+    .option("--scale <f>", "quota scale factor (default: fitted to what moto serves on this machine)")
+    .option("--concurrency <n>", "records applied at once", "32")
+    .option("--json", "print one JSON report on stdout; progress stays on stderr")
+    .action(async (o: { ops: string; scale?: string; concurrency: string; json?: boolean }) => {
+      const ops = Number(o.ops);
+      if (!Number.isInteger(ops) || ops < 20)
+        throw new UsageError(`--ops '${o.ops}' must be an integer of at least 20`);
+      const scale = o.scale === undefined ? undefined : Number(o.scale);
+      if (scale !== undefined && !(scale > 0 && scale <= 1))
+        throw new UsageError(`--scale '${o.scale}' must be in (0, 1]`);
+      const concurrency = Number(o.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1)
+        throw new UsageError(`--concurrency '${o.concurrency}' must be a positive integer`);
+      const report = await runReplayBench({ ops, scale, concurrency }, (l) => process.stderr.write(l));
+      process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatReport(report));
+      setExitCode(report.lost > 0 ? 1 : 0);
+    });
+}

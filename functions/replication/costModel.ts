@@ -1,0 +1,195 @@
+/**
+ * What replicating one registry operation costs, per million operations, with the deployed defaults
+ * (infra/capture.ts, infra/replayPipeline.ts): capture function per event, global-table write and
+ * its replica, stream → launcher per batch → one synchronous Express execution per batch → replay
+ * function per record, and the echo capture in the target. Next to it, the alternative the design
+ * rejects: one Standard execution per record. Prices are us-east-1 list prices (on-demand DynamoDB
+ * after the November 2024 reduction, x86 Lambda); pass others for other regions.
+ */
+
+export interface Prices {
+  lambdaPerGbSecond: number;
+  lambdaPerMillionRequests: number;
+  expressPerMillionRequests: number;
+  /** Express duration, per GB-second of workflow memory (billed in 64 MB steps). */
+  expressPerGbSecond: number;
+  standardPerMillionTransitions: number;
+  dynamoPerMillionWrites: number;
+  dynamoPerMillionReplicatedWrites: number;
+  dynamoPerMillionReads: number;
+  /** GetRecords by a Lambda event source mapping is free; reads by other consumers are not. */
+  streamPerMillionReads: number;
+  sqsPerMillionRequests: number;
+  interRegionPerGb: number;
+  /** IoT side, outside the pipeline target: registry API operations, rules, event messages. */
+  iotRegistryPerMillionOps: number;
+  iotRulePerMillion: number;
+  iotActionPerMillion: number;
+  iotMessagePerMillion: number;
+}
+
+export const US_EAST_1_PRICES: Prices = {
+  lambdaPerGbSecond: 0.0000166667,
+  lambdaPerMillionRequests: 0.2,
+  expressPerMillionRequests: 1.0,
+  expressPerGbSecond: 0.00001667,
+  standardPerMillionTransitions: 25,
+  dynamoPerMillionWrites: 0.625,
+  dynamoPerMillionReplicatedWrites: 0.625,
+  dynamoPerMillionReads: 0.125,
+  streamPerMillionReads: 0,
+  sqsPerMillionRequests: 0.4,
+  interRegionPerGb: 0.02,
+  iotRegistryPerMillionOps: 1.25,
+  iotRulePerMillion: 0.15,
+  iotActionPerMillion: 0.15,
+  iotMessagePerMillion: 1.0,
+};
+
+export interface Workload {
+  /** Replay function memory (infra default 512). */
+  replayMemoryMb: number;
+  /** Capture function memory (infra default 256). */
+  captureMemoryMb: number;
+  /** Launcher memory (infra default 256); it waits for the synchronous Express execution. */
+  launcherMemoryMb: number;
+  /** Stream batch size (infra default 100): one launcher invocation and one Express execution per batch. */
+  batchSize: number;
+  /** Records of one wave applied in parallel (infra default 4). */
+  waveConcurrency: number;
+  /** Own CPU per operation in replay (measured by `iot-dr bench replay`). */
+  replayCpuMs: number;
+  /** Own CPU per operation in capture (estimated like replay). */
+  captureCpuMs: number;
+  /** IoT API calls per operation in replay and capture (measured), and their latency on AWS. */
+  replayIotCalls: number;
+  captureIotCalls: number;
+  iotLatencyMs: number;
+  /** DynamoDB calls per operation: capture reads record (+ marker when it differs), replay reads record and marker and writes the marker. */
+  ddbLatencyMs: number;
+  /** Average item size; WRU per write = ceil(size / 1 KB). */
+  recordBytes: number;
+  /** Fraction of records that go to the dead-letter queue (send + receive + delete). */
+  deadLetterRate: number;
+  /** State transitions of one Standard execution per record (Task + Choice + Succeed ...). */
+  standardTransitionsPerRecord: number;
+  /** Express workflow memory billed (64 MB step). */
+  expressMemoryMb: number;
+}
+
+export const DEPLOYED_DEFAULTS: Workload = {
+  replayMemoryMb: 512,
+  captureMemoryMb: 256,
+  launcherMemoryMb: 256,
+  batchSize: 100,
+  waveConcurrency: 4,
+  replayCpuMs: 2,
+  captureCpuMs: 2,
+  replayIotCalls: 2,
+  captureIotCalls: 2,
+  iotLatencyMs: 25,
+  ddbLatencyMs: 6,
+  recordBytes: 700,
+  deadLetterRate: 0.001,
+  standardTransitionsPerRecord: 5,
+  expressMemoryMb: 64,
+};
+
+export interface CostLine {
+  item: string;
+  perMillion: number;
+}
+
+export interface CostEstimate {
+  /** Pipeline cost per million replicated operations (the ≤ $5 target). */
+  pipelinePerMillion: number;
+  pipeline: CostLine[];
+  /** IoT Core charges that replication adds (registry reads/writes, rules, echo event messages). */
+  iotPerMillion: number;
+  iot: CostLine[];
+  /** The same replication with one Standard execution per record instead of batched Express. */
+  standardAlternativePerMillion: number;
+  assumptions: Workload;
+}
+
+const M = 1_000_000;
+
+export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAST_1_PRICES): CostEstimate {
+  for (const [k, v] of Object.entries(w))
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
+      throw new Error(`cost model input ${k} must be a non-negative number, got ${v}`);
+  if (w.batchSize < 1 || w.waveConcurrency < 1)
+    throw new Error("batchSize and waveConcurrency must be at least 1");
+  const gb = (mb: number) => mb / 1024;
+  const wru = Math.max(1, Math.ceil(w.recordBytes / 1024));
+  // Wall time of one function run (what Lambda bills): own CPU plus waiting for the APIs.
+  const captureMs = w.captureCpuMs + w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs;
+  const replayMs = w.replayCpuMs + w.replayIotCalls * w.iotLatencyMs + 3 * w.ddbLatencyMs;
+  const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20); // +20 ms Task dispatch per record
+  const perOp = {
+    lambdaRequests:
+      2 /* capture + echo capture */ + 1 /* replay */ + 2 / w.batchSize /* launchers, both regions */,
+    lambdaGbS:
+      2 * gb(w.captureMemoryMb) * (captureMs / 1000) +
+      gb(w.replayMemoryMb) * (replayMs / 1000) +
+      (gb(w.launcherMemoryMb) * (batchMs / 1000)) / w.batchSize,
+    expressRequests: 1 / w.batchSize,
+    expressGbS: (gb(w.expressMemoryMb) * (batchMs / 1000)) / w.batchSize,
+    // record by capture + marker by replay; both replicated to the other region
+    writes: wru + 1,
+    replicatedWrites: wru + 1,
+    // capture: record (+ marker on a change); echo capture: record; replay: record + marker
+    reads: 2 + 1 + 2,
+    sqs: w.deadLetterRate * 3,
+    interRegionGb: (w.recordBytes + 200) / 1024 ** 3,
+  };
+  const pipeline: CostLine[] = [
+    {
+      item: "Lambda requests (capture, echo capture, replay, launchers)",
+      perMillion: perOp.lambdaRequests * p.lambdaPerMillionRequests,
+    },
+    { item: "Lambda duration (GB-s)", perMillion: perOp.lambdaGbS * M * p.lambdaPerGbSecond },
+    {
+      item: "Express executions (one per batch)",
+      perMillion: perOp.expressRequests * p.expressPerMillionRequests,
+    },
+    { item: "Express duration (GB-s)", perMillion: perOp.expressGbS * M * p.expressPerGbSecond },
+    { item: "DynamoDB writes (record + replay marker)", perMillion: perOp.writes * p.dynamoPerMillionWrites },
+    {
+      item: "DynamoDB replicated writes (global table)",
+      perMillion: perOp.replicatedWrites * p.dynamoPerMillionReplicatedWrites,
+    },
+    { item: "DynamoDB reads", perMillion: perOp.reads * p.dynamoPerMillionReads },
+    { item: "DynamoDB stream reads (Lambda trigger: free)", perMillion: 0 * p.streamPerMillionReads },
+    { item: "SQS dead letters", perMillion: perOp.sqs * p.sqsPerMillionRequests },
+    { item: "Inter-region transfer (replication)", perMillion: perOp.interRegionGb * M * p.interRegionPerGb },
+  ];
+  const iot: CostLine[] = [
+    {
+      item: "IoT registry operations (capture + replay + echo capture reads, replay writes)",
+      perMillion: (2 * w.captureIotCalls + w.replayIotCalls) * p.iotRegistryPerMillionOps,
+    },
+    {
+      item: "IoT rules triggered + actions (source event and echo)",
+      perMillion: 2 * (p.iotRulePerMillion + p.iotActionPerMillion),
+    },
+    { item: "Echo registry event messages in the target", perMillion: p.iotMessagePerMillion },
+  ];
+  const sum = (xs: CostLine[]) => xs.reduce((a, x) => a + x.perMillion, 0);
+  const pipelinePerMillion = sum(pipeline);
+  const express = pipeline[2].perMillion + pipeline[3].perMillion;
+  const launcherGbS = (gb(w.launcherMemoryMb) * (batchMs / 1000)) / w.batchSize;
+  const standardAlternativePerMillion =
+    pipelinePerMillion -
+    express -
+    launcherGbS * M * p.lambdaPerGbSecond +
+    w.standardTransitionsPerRecord * p.standardPerMillionTransitions;
+  return {
+    pipelinePerMillion,
+    pipeline,
+    iotPerMillion: sum(iot),
+    iot,
+    standardAlternativePerMillion,
+    assumptions: w,
+  };
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { buildBacklog, runReplayBench } from "../../../cli/commands/bench.js";
+import { runCli } from "../../../cli/main.js";
+import { DEPLOYED_DEFAULTS, estimateCost } from "../../../functions/replication/costModel.js";
+import { dependencyOrder } from "../../../functions/registry/records.js";
+
+describe("replication cost model", () => {
+  it("prices the deployed defaults per million operations, far below one Standard execution per record", () => {
+    const e = estimateCost();
+    expect(e.pipeline.map((l) => l.item)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^Lambda requests/),
+        expect.stringMatching(/^Express executions/),
+        expect.stringMatching(/replicated writes/),
+      ]),
+    );
+    expect(e.pipelinePerMillion).toBeCloseTo(
+      e.pipeline.reduce((a, l) => a + l.perMillion, 0),
+      10,
+    );
+    // 5 transitions × $25 per million alone is $125.
+    expect(e.standardAlternativePerMillion).toBeGreaterThan(125);
+    expect(e.pipelinePerMillion).toBeLessThan(e.standardAlternativePerMillion / 10);
+  });
+
+  it("grows with replay memory and shrinks with larger batches", () => {
+    const base = estimateCost().pipelinePerMillion;
+    expect(estimateCost({ ...DEPLOYED_DEFAULTS, replayMemoryMb: 1024 }).pipelinePerMillion).toBeGreaterThan(
+      base,
+    );
+    expect(estimateCost({ ...DEPLOYED_DEFAULTS, batchSize: 10 }).pipelinePerMillion).toBeGreaterThan(base);
+  });
+
+  it("refuses inputs that cannot be priced", () => {
+    expect(() => estimateCost({ ...DEPLOYED_DEFAULTS, replayCpuMs: Number.NaN })).toThrow(/replayCpuMs/);
+    expect(() => estimateCost({ ...DEPLOYED_DEFAULTS, batchSize: 0 })).toThrow(/batchSize/);
+  });
+});
+
+describe("iot-dr bench replay", () => {
+  it("builds a backlog with one record per resource, in dependency order wave by wave, sized as asked", () => {
+    const b = buildBacklog(1000, 1);
+    const all = b.waves.flat();
+    expect(all.length).toBeGreaterThan(950);
+    expect(new Set(all.map((r) => r.key)).size).toBe(all.length);
+    expect(dependencyOrder(all).map((r) => r.key)).toEqual(all.map((r) => r.key));
+    expect(b.counts.CreateThing).toBeGreaterThan(b.counts.AttachPolicy);
+  });
+
+  it("replays a small backlog into moto without losing an operation and reports every API", async () => {
+    const logs: string[] = [];
+    const r = await runReplayBench({ ops: 40, scale: 1, concurrency: 8 }, (l) => logs.push(l));
+    expect(r.lost).toBe(0);
+    expect(r.targets.lost0).toBe(true);
+    const apis = r.apis.map((a) => a.api);
+    for (const api of [
+      "CreateThing",
+      "UpdateThing",
+      "DeleteThing",
+      "AddThingToThingGroup",
+      "AttachThingPrincipal",
+      "AttachPolicy",
+      "CreateThingGroup",
+      "CreatePolicy",
+      "RegisterCertificateWithoutCA",
+      "UpdateCertificate",
+    ])
+      expect(apis).toContain(api);
+    expect(r.cpuMsPerOp).toBeGreaterThan(0);
+    expect(logs.join("")).toMatch(/wave 3/);
+  });
+
+  it("refuses a backlog size or scale it cannot run, with exit 2", async () => {
+    expect(await runCli(["bench", "replay", "--ops", "3"])).toBe(2);
+    expect(await runCli(["bench", "replay", "--scale", "2"])).toBe(2);
+  });
+});
