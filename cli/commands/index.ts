@@ -7,7 +7,6 @@ import { registerBenchDevices } from "./bench-devices.js";
 import { registerReplay } from "./replay.js";
 import { registerRedrive } from "./redrive.js";
 import { registerBench } from "./bench.js";
-import { registerBench } from "./bench.js";
 import { registerRto } from "./rto.js";
 import { registerBenchHealth } from "./bench-health.js";
 import { registerDrill } from "./drill.js";
