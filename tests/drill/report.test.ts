@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type BrowserContext } from "playwright-core";
 import { expectedRto, LOCAL_DRILL_CONFIG, type DrillResult } from "../../drill/local.js";
 import { renderReport, writeReport } from "../../drill/report.js";
 import type { TimelinePoint } from "../../drill/metrics.js";
@@ -72,7 +72,7 @@ function sampleResult(): DrillResult {
 }
 
 describe("drill HTML report in headless Chromium", () => {
-  let browser: Browser;
+  let browser: BrowserContext;
   let dir: string;
 
   beforeAll(async () => {
@@ -80,7 +80,8 @@ describe("drill HTML report in headless Chromium", () => {
       throw new Error(`${CHROMIUM} is missing: install it with 'apt-get install -y chromium' (see .ci/run)`);
     }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-report-"));
-    browser = await chromium.launch({
+    // A fresh profile per run (playwright passes it as --user-data-dir).
+    browser = await chromium.launchPersistentContext(path.join(dir, "profile"), {
       executablePath: CHROMIUM,
       args: [
         "--headless",
@@ -91,7 +92,6 @@ describe("drill HTML report in headless Chromium", () => {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        `--user-data-dir=${path.join(dir, "profile")}`,
       ],
     });
   });
