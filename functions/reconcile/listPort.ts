@@ -31,8 +31,8 @@ export interface IotListPort {
   listThingsInThingGroup(groupName: string, next?: string): Promise<Page<string>>;
   /** ListCertificates: id, ARN and status (the PEM needs DescribeCertificate). */
   listCertificates(next?: string): Promise<Page<CertificateSummary>>;
-  /** ListPrincipalThings: the things a certificate is attached to. */
-  listPrincipalThings(certificateArn: string, next?: string): Promise<Page<string>>;
+  /** ListThingPrincipals: the certificate ids attached to a thing (other principal types are not replicated). */
+  listThingPrincipals(thingName: string, next?: string): Promise<Page<string>>;
   /** ListPolicies: names only (the default document needs GetPolicy). */
   listPolicies(next?: string): Promise<Page<string>>;
   /** ListTargetsForPolicy: certificates and thing groups (other principal types are not replicated). */
@@ -46,7 +46,7 @@ export const LIST_PORT_API: Record<keyof IotListPort, string> = {
   listThingGroups: "ListThingGroups",
   listThingsInThingGroup: "ListThingsInThingGroup",
   listCertificates: "ListCertificates",
-  listPrincipalThings: "ListPrincipalThings",
+  listThingPrincipals: "ListThingPrincipals",
   listPolicies: "ListPolicies",
   listTargetsForPolicy: "ListTargetsForPolicy",
 };
@@ -177,15 +177,18 @@ export function listPortFromSdk(
       );
       return page(items, out.nextMarker);
     },
-    async listPrincipalThings(certificateArn, next) {
+    async listThingPrincipals(thingName, next) {
       return emptyIfGone(
-        send<IotSdk.ListPrincipalThingsCommandOutput>(
-          new sdk.ListPrincipalThingsCommand({
-            principal: certificateArn,
-            nextToken: next,
-            maxResults: pageSize,
-          }),
-        ).then((out) => page(out.things ?? [], out.nextToken)),
+        send<IotSdk.ListThingPrincipalsCommandOutput>(
+          new sdk.ListThingPrincipalsCommand({ thingName, nextToken: next, maxResults: pageSize }),
+        ).then((out) =>
+          page(
+            (out.principals ?? []).flatMap((arn) =>
+              arn.includes(":cert/") ? [arn.slice(arn.lastIndexOf("/") + 1)] : [],
+            ),
+            out.nextToken,
+          ),
+        ),
       );
     },
     async listPolicies(next) {

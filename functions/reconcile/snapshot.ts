@@ -9,8 +9,10 @@
  * deprecation, so those cost ~1/250 call each. Per-resource calls remain where IoT has no list
  * form: DescribeThingGroup (attributes, parent), GetPolicy (default document), DescribeCertificate
  * (PEM, only when asked: the certificate id is the hash of the certificate, so comparing needs
- * only the status that ListCertificates returns), and one ListPrincipalThings per certificate,
- * one ListThingsInThingGroup per group, one ListTargetsForPolicy per policy for the attachments.
+ * only the status that ListCertificates returns), and for the attachments one ListThingPrincipals
+ * per thing, one ListThingsInThingGroup per group and one ListTargetsForPolicy per policy.
+ * (ListPrincipalThings per certificate would cost as many calls when things have a certificate
+ * each, but IAM cannot scope it to a resource and its quota is not published.)
  */
 import { keyOf, type DesiredState, type PolicyTargetRef, type ResourceKind } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
@@ -40,7 +42,7 @@ export interface SnapshotCursor {
   kind: ResourceKind;
   /** Token of the list page to work on next (the outer list for attachment kinds); absent: the first page. */
   page?: string;
-  /** Attachment kinds: the outer item (group, certificate ARN, policy) of that page reached so far. */
+  /** Attachment kinds: the outer item (group, thing, policy) of that page reached so far. */
   item?: {
     name: string;
     /** Its index in the outer page, to find it again cheaply. */
@@ -214,13 +216,13 @@ function nestedFor(kind: ResourceKind, list: IotListPort): Nested<unknown> {
       };
     case "principal":
       return {
-        outer: (t) => list.listCertificates(t),
-        nameOf: (c) => (c as { certificateArn: string }).certificateArn,
-        inner: async (c, t) => {
-          const cert = c as { certificateId: string; certificateArn: string };
+        outer: (t) => list.listThings(t),
+        nameOf: (thing) => (thing as { name: string }).name,
+        inner: async (thing, t) => {
+          const thingName = (thing as { name: string }).name;
           return entries(
-            await list.listPrincipalThings(cert.certificateArn, t),
-            (thingName) => ({ thingName, certificateId: cert.certificateId }),
+            await list.listThingPrincipals(thingName, t),
+            (certificateId) => ({ thingName, certificateId }),
             kind,
           );
         },
@@ -242,7 +244,7 @@ function nestedFor(kind: ResourceKind, list: IotListPort): Nested<unknown> {
 }
 
 /**
- * Attachments are listed per outer resource (things per group, things per certificate, targets per
+ * Attachments are listed per outer resource (things per group, certificates per thing, targets per
  * policy) and packed into pages of up to `pageSize` entries.
  */
 async function* attachmentPages(

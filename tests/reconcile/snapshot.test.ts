@@ -142,7 +142,13 @@ describe("list port over the SDK", () => {
         { thingGroups: [{ groupName: "g2" }] },
       ],
       ListThingsInThingGroup: [{ things: ["t1"], nextToken: "1" }, { things: ["t2"] }],
-      ListPrincipalThings: [{ things: ["t1"], nextToken: "1" }, { things: ["t3"] }],
+      ListThingPrincipals: [
+        {
+          principals: ["arn:aws:iot:r:1:cert/c1", "arn:aws:cognito-identity:r:1:identity/x"],
+          nextToken: "1",
+        },
+        { principals: ["arn:aws:iot:r:1:cert/c3"] },
+      ],
       ListThings: [
         { things: [{ thingName: "t1", thingTypeName: "s", attributes: { a: "1" } }], nextToken: "1" },
         { things: [{ thingName: "t2" }] },
@@ -183,7 +189,7 @@ describe("list port over the SDK", () => {
     ]);
     expect(await all((t) => port.listThingGroups(t))).toEqual(["g1", "g2"]);
     expect(await all((t) => port.listThingsInThingGroup("g1", t))).toEqual(["t1", "t2"]);
-    expect(await all((t) => port.listPrincipalThings("arn:aws:iot:r:1:cert/c1", t))).toEqual(["t1", "t3"]);
+    expect(await all((t) => port.listThingPrincipals("t1", t))).toEqual(["c1", "c3"]);
     expect(await all((t) => port.listThings(t))).toEqual([
       { name: "t1", thingTypeName: "s", attributes: { a: "1" } },
       { name: "t2", attributes: {} },
@@ -206,7 +212,7 @@ describe("list port over the SDK", () => {
     const { client } = pagedClient({});
     const port = listPortFromSdk(iotSdk, client);
     expect(await port.listThingsInThingGroup("gone")).toEqual({ items: [] });
-    expect(await port.listPrincipalThings("arn:aws:iot:r:1:cert/gone")).toEqual({ items: [] });
+    expect(await port.listThingPrincipals("gone")).toEqual({ items: [] });
     expect(await port.listTargetsForPolicy("gone")).toEqual({ items: [] });
     await expect(port.listThings()).rejects.toThrow(/ListThings not found/);
   });

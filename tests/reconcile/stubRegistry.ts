@@ -1,7 +1,7 @@
 /**
  * An in-memory registry behind the list and registry ports that paginates every list (moto does not
  * paginate ListCertificates, ListPolicies, ListThingGroups, ListThingsInThingGroup,
- * ListPrincipalThings or ListTargetsForPolicy), counts calls, and can fail or throttle on cue.
+ * ListThingPrincipals or ListTargetsForPolicy), counts calls, and can fail or throttle on cue.
  */
 import type { IotRegistryPort } from "../../functions/registry/iotPort.js";
 import type {
@@ -131,10 +131,10 @@ export function stubPorts(reg: StubRegistry, options: StubOptions): StubPorts {
         t,
       );
     },
-    async listPrincipalThings(arn, t) {
-      call("ListPrincipalThings");
+    async listThingPrincipals(thing, t) {
+      call("ListThingPrincipals");
       return pageOf(
-        reg.principals.filter(([, c]) => certArn(c) === arn).map(([thing]) => thing),
+        reg.principals.filter(([x]) => x === thing).map(([, c]) => c),
         t,
       );
     },

@@ -1,0 +1,362 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- callbacks require npm modules inside their body (DESIGN.md §8) */
+/**
+ * The scheduled reconciler of one region (functions/reconcile/scheduled.ts): on a schedule,
+ * compares this region's registry with the peer region's, publishes `DriftCount` (namespace
+ * `iot-dr`, embedded metric format) with an alarm, and repairs this region only when configured.
+ *
+ * It reads the peer region's registry: acceptable for the reconciler alone, which is not on the
+ * replay path; a peer that cannot be read is reported (metric `ReconcilePeerUnreachable`), not a
+ * failure. It never writes to the peer.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
+import { opsTableFromSdk } from "../functions/registry/table.js";
+import { LIST_PORT_API, listPortFromSdk } from "../functions/reconcile/listPort.js";
+import {
+  DRIFT_METRIC,
+  RECONCILER_SERVICE,
+  runScheduledReconcile,
+  type ScheduledOutcome,
+} from "../functions/reconcile/scheduled.js";
+import {
+  METRICS_NAMESPACE,
+  noMetrics,
+  type Logger as CoreLogger,
+} from "../functions/replication/observability.js";
+import { createPacer, systemClock } from "../functions/replication/pacing.js";
+import { ARN_LESS_ACTIONS, replicationFunction, type PolicyStatement } from "./replicationFunction.js";
+
+/** The registry reads of a compare: the list APIs plus the per-resource reads snapshot and repair make. */
+const READ_PORT_METHODS: (keyof IotRegistryPort)[] = [
+  "describeThing",
+  "describeThingType",
+  "describeThingGroup",
+  "describeCertificate",
+  "getPolicy",
+  "listThingPrincipals",
+  "listThingGroupsForThing",
+  "listAttachedPolicies",
+  "listTargetsForPolicy",
+];
+export const RECONCILE_READ_ACTIONS = [
+  ...new Set(
+    [...Object.values(LIST_PORT_API), ...READ_PORT_METHODS.map((m) => PORT_API[m])].map((a) => `iot:${a}`),
+  ),
+].sort();
+/** Repair goes through replay's port: every action it may call. */
+export const RECONCILE_REPAIR_ACTIONS = [...new Set(Object.values(PORT_API))].map((a) => `iot:${a}`).sort();
+
+/**
+ * IoT list actions that enumerate a whole account and region: IAM has no resource ARN for them
+ * (Service Authorization Reference), so they are granted on "*" and held to the two regions by
+ * `aws:RequestedRegion`.
+ */
+export const RECONCILE_ARN_LESS_ACTIONS = [
+  "iot:ListThings",
+  "iot:ListThingTypes",
+  "iot:ListThingGroups",
+  "iot:ListCertificates",
+  "iot:ListPolicies",
+] as const;
+
+const arnLess = (a: string) =>
+  (RECONCILE_ARN_LESS_ACTIONS as readonly string[]).includes(a) || ARN_LESS_ACTIONS.includes(a);
+
+export interface ReconcilerArgs {
+  /** The region this reconciler runs in and repairs. Required. */
+  region: string;
+  /** The other region of the pair, read as the reference. Required. */
+  peerRegion: string;
+  /** Ops table name in this region (arbitrates who is right; holds echo markers). Required. */
+  tableName: pulumi.Input<string>;
+  /** Ops table (or replica) ARN in this region. Required. */
+  tableArn: pulumi.Input<string>;
+  /** KMS key of the table in this region. Required. */
+  tableKeyArn: pulumi.Input<string>;
+  /** Minutes between runs (config `reconcile.scheduleMinutes`). Required. */
+  scheduleMinutes: number;
+  /** Repair this region where the ops table says it is behind (config `reconcile.repair`); default false. */
+  repair?: boolean;
+  /** Lambda runtime; default nodejs22.x. */
+  runtime?: string;
+  /** Timeout in seconds; default 900 (Lambda's maximum: a sweep of a large registry is paced under quotas). */
+  timeoutSeconds?: number;
+  /** Memory in MB; default 1024 (per-field digests of the largest kind are held while comparing). */
+  memoryMb?: number;
+  /** IoT API rates in calls per second overriding AWS's default quotas; default none. */
+  iotApiRates?: Record<string, number>;
+  /** Share of each quota the sweep may use, leaving the rest to capture and replay; default 0.5. */
+  quotaShare?: number;
+  /** DriftCount above which the alarm fires; default 0. */
+  driftAlarmThreshold?: number;
+  /** SNS topic for alarm and OK notifications; default none. */
+  alarmTopicArn?: pulumi.Input<string>;
+  /** Retention of the function's log group, in days; default 30. */
+  logRetentionDays?: number;
+}
+
+export class Reconciler extends pulumi.ComponentResource {
+  readonly function: aws.lambda.Function;
+  readonly role: aws.iam.Role;
+  readonly schedule: aws.cloudwatch.EventRule;
+  /** Scheduled runs EventBridge could not deliver. */
+  readonly deadLetterQueue: aws.sqs.Queue;
+  readonly driftAlarm: aws.cloudwatch.MetricAlarm;
+  readonly errorAlarm: aws.cloudwatch.MetricAlarm;
+
+  constructor(name: string, args: ReconcilerArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("iot-dr:reconcile:Reconciler", name, {}, opts);
+    if (!opts.provider)
+      throw new Error(
+        "Reconciler must be given the aws.Provider of the IoT services account in its region (opts.provider)",
+      );
+    if (!args.region || !args.peerRegion || args.region === args.peerRegion)
+      throw new Error(
+        `Reconciler needs its region and a different peer region, got region '${args.region}' and peerRegion '${args.peerRegion}'`,
+      );
+    if (!Number.isInteger(args.scheduleMinutes) || args.scheduleMinutes < 1 || args.scheduleMinutes > 1440)
+      throw new Error(
+        `Reconciler scheduleMinutes must be a whole number from 1 to 1440, got ${args.scheduleMinutes}`,
+      );
+    const quotaShare = args.quotaShare ?? 0.5;
+    if (!(quotaShare > 0 && quotaShare <= 1))
+      throw new Error(`Reconciler quotaShare must be in (0, 1], got ${quotaShare}`);
+    const repair = args.repair ?? false;
+    const parent = { parent: this };
+
+    const account = pulumi.output(args.tableArn).apply((arn) => arn.split(":")[4]);
+    const partition = pulumi.output(args.tableArn).apply((arn) => arn.split(":")[1]);
+    const registryArns = (region: string) =>
+      pulumi
+        .all([partition, account])
+        .apply(([p, a]) =>
+          ["thing", "thingtype", "thinggroup", "cert", "policy"].map(
+            (t) => `arn:${p}:iot:${region}:${a}:${t}/*`,
+          ),
+        );
+    const ownActions = repair
+      ? [...new Set([...RECONCILE_READ_ACTIONS, ...RECONCILE_REPAIR_ACTIONS])].sort()
+      : RECONCILE_READ_ACTIONS;
+    const inRegions = (regions: string[]) => ({ StringEquals: { "aws:RequestedRegion": regions } });
+    const statements: PolicyStatement[] = [
+      {
+        Sid: "OwnRegistry",
+        Effect: "Allow",
+        Action: ownActions.filter((a) => !arnLess(a)),
+        Resource: registryArns(args.region),
+      },
+      {
+        Sid: "PeerRegistryRead",
+        Effect: "Allow",
+        Action: RECONCILE_READ_ACTIONS.filter((a) => !arnLess(a)),
+        Resource: registryArns(args.peerRegion),
+      },
+      // These IoT actions have no resource ARN (IAM grants them only on "*"); held to the two regions.
+      {
+        Sid: "RegistryArnLess",
+        Effect: "Allow",
+        Action: [
+          ...new Set([
+            ...RECONCILE_READ_ACTIONS.filter(arnLess),
+            ...(repair ? ownActions.filter(arnLess) : []),
+          ]),
+        ].sort(),
+        Resource: "*",
+        Condition: inRegions([args.region, args.peerRegion]),
+      } as PolicyStatement,
+      {
+        Sid: "OpsTableRecordsAndMarkers",
+        Effect: "Allow",
+        Action: repair ? ["dynamodb:GetItem", "dynamodb:PutItem"] : ["dynamodb:GetItem"],
+        Resource: args.tableArn,
+      },
+      {
+        Sid: "OpsTableKey",
+        Effect: "Allow",
+        Action: repair
+          ? ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+          : ["kms:Decrypt", "kms:DescribeKey"],
+        Resource: args.tableKeyArn,
+      },
+    ];
+
+    const fn = replicationFunction<unknown, ScheduledOutcome>(
+      `${name}-reconcile`,
+      {
+        description: `registry reconciler in ${args.region}: compares with ${args.peerRegion}, publishes DriftCount${repair ? ", repairs this region" : ""}`,
+        runtime: args.runtime,
+        timeoutSeconds: args.timeoutSeconds ?? 900,
+        memoryMb: args.memoryMb ?? 1024,
+        logRetentionDays: args.logRetentionDays,
+        environment: {
+          OPS_TABLE: pulumi.output(args.tableName),
+          PEER_REGION: args.peerRegion,
+          RECONCILE_REPAIR: String(repair),
+          IOT_API_RATES: JSON.stringify(args.iotApiRates ?? {}),
+          RECONCILE_QUOTA_SHARE: String(quotaShare),
+        },
+        statements,
+        callbackFactory: () => {
+          const iotSdk = require("@aws-sdk/client-iot") as typeof import("@aws-sdk/client-iot");
+          const ddb = require("@aws-sdk/client-dynamodb") as typeof import("@aws-sdk/client-dynamodb");
+          const lib = require("@aws-sdk/lib-dynamodb") as typeof import("@aws-sdk/lib-dynamodb");
+          const { Logger } =
+            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
+          const logger = new Logger({ serviceName: RECONCILER_SERVICE }) as unknown as CoreLogger;
+          const region = String(process.env.AWS_REGION);
+          const peerRegion = String(process.env.PEER_REGION);
+          const rates = JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>;
+          const utilisation = Number(process.env.RECONCILE_QUOTA_SHARE ?? "0.5");
+          const side = (r: string, peer: boolean) => {
+            // A peer region that is down must fail fast, not hold the function until its timeout.
+            const client = new iotSdk.IoTClient(
+              peer
+                ? {
+                    region: r,
+                    maxAttempts: 2,
+                    requestHandler: { connectionTimeout: 3000, requestTimeout: 10000 },
+                  }
+                : { region: r },
+            );
+            return {
+              list: listPortFromSdk(iotSdk, client),
+              iot: iotPortFromSdk(iotSdk, client),
+              pacer: createPacer({ rates, utilisation }),
+            };
+          };
+          return async () => {
+            const own = side(region, false);
+            const peer = side(peerRegion, true);
+            const table = opsTableFromSdk(
+              lib,
+              lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({})),
+              String(process.env.OPS_TABLE),
+            );
+            return runScheduledReconcile({
+              region,
+              peerRegion,
+              own,
+              peer,
+              table,
+              repair: process.env.RECONCILE_REPAIR === "true",
+              apply: {
+                region,
+                iot: own.iot,
+                pacer: own.pacer,
+                table,
+                clock: systemClock,
+                logger,
+                metrics: noMetrics,
+              },
+              clock: systemClock,
+              logger,
+              // EMF documents go to stdout unprefixed, where Lambda's log extraction finds them.
+              emit: (line) => void process.stdout.write(`${line}\n`),
+            });
+          };
+        },
+      },
+      this,
+    );
+    this.function = fn.fn;
+    this.role = fn.role;
+
+    this.schedule = new aws.cloudwatch.EventRule(
+      `${name}-schedule`,
+      {
+        description: `iot-dr reconciler ${args.region} every ${args.scheduleMinutes} min`,
+        scheduleExpression:
+          args.scheduleMinutes === 1 ? "rate(1 minute)" : `rate(${args.scheduleMinutes} minutes)`,
+      },
+      parent,
+    );
+    const permission = new aws.lambda.Permission(
+      `${name}-schedule-invoke`,
+      {
+        action: "lambda:InvokeFunction",
+        function: this.function.name,
+        principal: "events.amazonaws.com",
+        sourceArn: this.schedule.arn,
+      },
+      parent,
+    );
+    // A run EventBridge cannot deliver (e.g. the function is throttled) is kept, not dropped.
+    this.deadLetterQueue = new aws.sqs.Queue(
+      `${name}-schedule-dlq`,
+      { sqsManagedSseEnabled: true, messageRetentionSeconds: 14 * 24 * 3600 },
+      parent,
+    );
+    new aws.sqs.QueuePolicy(
+      `${name}-schedule-dlq-policy`,
+      {
+        queueUrl: this.deadLetterQueue.url,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "ScheduleDeadLetters",
+              Effect: "Allow",
+              Principal: { Service: "events.amazonaws.com" },
+              Action: "sqs:SendMessage",
+              Resource: this.deadLetterQueue.arn,
+              Condition: { ArnEquals: { "aws:SourceArn": this.schedule.arn } },
+            },
+          ],
+        }),
+      },
+      parent,
+    );
+    new aws.cloudwatch.EventTarget(
+      `${name}-schedule-target`,
+      {
+        rule: this.schedule.name,
+        arn: this.function.arn,
+        retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
+        deadLetterConfig: { arn: this.deadLetterQueue.arn },
+      },
+      { ...parent, dependsOn: [permission] },
+    );
+
+    const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
+    // One datapoint per run: the alarm period spans one schedule interval.
+    const period = args.scheduleMinutes * 60;
+    this.driftAlarm = new aws.cloudwatch.MetricAlarm(
+      `${name}-drift-alarm`,
+      {
+        alarmDescription: `iot-dr ${args.region}: registry drift against ${args.peerRegion} above ${args.driftAlarmThreshold ?? 0}`,
+        namespace: METRICS_NAMESPACE,
+        metricName: DRIFT_METRIC,
+        dimensions: { service: RECONCILER_SERVICE },
+        statistic: "Maximum",
+        period,
+        evaluationPeriods: 1,
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: args.driftAlarmThreshold ?? 0,
+        treatMissingData: "notBreaching",
+        alarmActions: actions,
+        okActions: actions,
+      },
+      parent,
+    );
+    this.errorAlarm = new aws.cloudwatch.MetricAlarm(
+      `${name}-errors-alarm`,
+      {
+        alarmDescription: `iot-dr ${args.region}: the reconciler failed (drift not measured)`,
+        namespace: "AWS/Lambda",
+        metricName: "Errors",
+        dimensions: { FunctionName: this.function.name },
+        statistic: "Sum",
+        period,
+        evaluationPeriods: 1,
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: 0,
+        treatMissingData: "notBreaching",
+        alarmActions: actions,
+        okActions: actions,
+      },
+      parent,
+    );
+    this.registerOutputs({ functionName: this.function.name, scheduleArn: this.schedule.arn });
+  }
+}

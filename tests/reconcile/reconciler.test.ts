@@ -1,0 +1,219 @@
+/** The scheduled reconciler component under Pulumi mocks, and in the planned regional stacks. */
+import { beforeAll, describe, expect, it } from "vitest";
+import type { PlannedResource } from "../../cli/plan/recorder.js";
+import type { PlanResult } from "../../cli/plan/run.js";
+import { RECONCILE_ARN_LESS_ACTIONS, RECONCILE_READ_ACTIONS, Reconciler } from "../../infra/reconciler.js";
+import { isArnLess } from "../../policy/arnLess.js";
+import { checkResources, fromPlanned } from "../../policy/run.js";
+import { planIsolated } from "../support/plan.js";
+import { ACCOUNT, one, provider, underMocks } from "../replication/infra/mocks.js";
+
+const REGION = "us-west-2";
+const PEER = "us-east-1";
+const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/ops-table`;
+const KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT}:key/replica`;
+const TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT}:alarms`;
+
+interface Statement {
+  Sid: string;
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, unknown>>;
+}
+const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
+const statementsOf = (r: PlannedResource): Statement[] =>
+  (JSON.parse(String(r.inputs.policy)) as { Statement: Statement[] }).Statement;
+const WRITE = /^iot:(Create|Update|Delete|Attach|Detach|Add|Remove|Register|Deprecate|Set)/;
+
+describe("reconciler component under mocks", () => {
+  let resources: PlannedResource[];
+  let refusals: string[];
+
+  beforeAll(async () => {
+    const run = await underMocks(() => {
+      const p = provider("iot-secondary", REGION);
+      const args = {
+        region: REGION,
+        peerRegion: PEER,
+        tableName: "ops-table",
+        tableArn: TABLE_ARN,
+        tableKeyArn: KEY_ARN,
+        alarmTopicArn: TOPIC_ARN,
+      };
+      new Reconciler(
+        "repairing",
+        { ...args, scheduleMinutes: 15, repair: true, logRetentionDays: 14 },
+        { provider: p },
+      );
+      new Reconciler("reporting", { ...args, scheduleMinutes: 60 }, { provider: p });
+      const refusals: string[] = [];
+      const attempt = (build: () => unknown) => {
+        try {
+          build();
+        } catch (err) {
+          refusals.push((err as Error).message);
+        }
+      };
+      attempt(() => new Reconciler("no-provider", { ...args, scheduleMinutes: 15 }));
+      attempt(
+        () =>
+          new Reconciler(
+            "same-region",
+            { ...args, peerRegion: REGION, scheduleMinutes: 15 },
+            { provider: p },
+          ),
+      );
+      attempt(() => new Reconciler("bad-schedule", { ...args, scheduleMinutes: 0 }, { provider: p }));
+      return refusals;
+    });
+    expect(run.errors).toEqual([]);
+    resources = run.resources;
+    refusals = run.result;
+  });
+
+  it("runs on the configured schedule, invoked by EventBridge only", () => {
+    expect(
+      one(resources, "aws:cloudwatch/eventRule:EventRule", "repairing-schedule").inputs.scheduleExpression,
+    ).toBe("rate(15 minutes)");
+    expect(
+      one(resources, "aws:cloudwatch/eventRule:EventRule", "reporting-schedule").inputs.scheduleExpression,
+    ).toBe("rate(60 minutes)");
+    const permission = one(resources, "aws:lambda/permission:Permission", "repairing-schedule-invoke");
+    expect(permission.inputs).toMatchObject({
+      action: "lambda:InvokeFunction",
+      principal: "events.amazonaws.com",
+    });
+    expect(String(permission.inputs.sourceArn)).toContain("repairing-schedule");
+    const target = one(resources, "aws:cloudwatch/eventTarget:EventTarget", "repairing-schedule-target");
+    expect(target.inputs).toMatchObject({ retryPolicy: { maximumRetryAttempts: 2 } });
+    expect(String((target.inputs.deadLetterConfig as { arn: string }).arn)).toContain(
+      "repairing-schedule-dlq",
+    );
+  });
+
+  it("alarms on DriftCount (namespace iot-dr) over one schedule period, and on failed runs, notifying the topic", () => {
+    const drift = one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "repairing-drift-alarm");
+    expect(drift.inputs).toMatchObject({
+      namespace: "iot-dr",
+      metricName: "DriftCount",
+      dimensions: { service: "iot-dr-reconciler" },
+      statistic: "Maximum",
+      period: 900,
+      comparisonOperator: "GreaterThanThreshold",
+      threshold: 0,
+      alarmActions: [TOPIC_ARN],
+      okActions: [TOPIC_ARN],
+    });
+    expect(
+      one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "reporting-drift-alarm").inputs.period,
+    ).toBe(3600);
+    expect(
+      one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "repairing-errors-alarm").inputs,
+    ).toMatchObject({
+      namespace: "AWS/Lambda",
+      metricName: "Errors",
+    });
+  });
+
+  it("gives the function an explicit runtime, timeout, memory, log retention and its settings", () => {
+    const fn = one(resources, "aws:lambda/function:Function", "repairing-reconcile-fn");
+    expect(fn.inputs).toMatchObject({ runtime: "nodejs22.x", timeout: 900, memorySize: 1024 });
+    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+      OPS_TABLE: "ops-table",
+      PEER_REGION: PEER,
+      RECONCILE_REPAIR: "true",
+      RECONCILE_QUOTA_SHARE: "0.5",
+    });
+    expect(
+      one(resources, "aws:cloudwatch/logGroup:LogGroup", "repairing-reconcile-logs").inputs.retentionInDays,
+    ).toBe(14);
+    const reporting = one(resources, "aws:lambda/function:Function", "reporting-reconcile-fn");
+    expect(
+      (reporting.inputs.environment as { variables: Record<string, string> }).variables.RECONCILE_REPAIR,
+    ).toBe("false");
+  });
+
+  it("grants least privilege: no action '*', resource '*' only for ARN-less actions, the peer only read", () => {
+    for (const name of ["repairing-reconcile-policy", "reporting-reconcile-policy"]) {
+      const statements = statementsOf(one(resources, "aws:iam/rolePolicy:RolePolicy", name));
+      for (const s of statements) {
+        for (const a of list(s.Action)) expect(a).not.toContain("*");
+        if (list(s.Resource).includes("*")) {
+          for (const a of list(s.Action))
+            expect(
+              isArnLess(a) || (RECONCILE_ARN_LESS_ACTIONS as readonly string[]).includes(a),
+              `${name}: ${a}`,
+            ).toBe(true);
+          expect(s.Condition?.StringEquals?.["aws:RequestedRegion"]).toEqual([REGION, PEER]);
+        }
+      }
+      const peer = statements.find((s) => s.Sid === "PeerRegistryRead")!;
+      expect(list(peer.Resource).every((r) => r.includes(`:iot:${PEER}:${ACCOUNT}:`))).toBe(true);
+      expect(list(peer.Action).filter((a) => WRITE.test(a))).toEqual([]);
+      const own = statements.find((s) => s.Sid === "OwnRegistry")!;
+      expect(list(own.Resource).every((r) => r.includes(`:iot:${REGION}:${ACCOUNT}:`))).toBe(true);
+    }
+    const reporting = statementsOf(
+      one(resources, "aws:iam/rolePolicy:RolePolicy", "reporting-reconcile-policy"),
+    );
+    const granted = reporting.flatMap((s) => list(s.Action));
+    expect(granted.filter((a) => WRITE.test(a))).toEqual([]);
+    expect(granted).not.toContain("dynamodb:PutItem");
+    expect(granted).toEqual(expect.arrayContaining(RECONCILE_READ_ACTIONS));
+    const repairing = statementsOf(
+      one(resources, "aws:iam/rolePolicy:RolePolicy", "repairing-reconcile-policy"),
+    );
+    expect(repairing.find((s) => s.Sid === "OwnRegistry")!.Action).toEqual(
+      expect.arrayContaining(["iot:CreateThing", "iot:DeleteThing"]),
+    );
+  });
+
+  it("passes the policy pack's IAM and Lambda checks", () => {
+    const mine = resources.filter(
+      (r) => /^(repairing|reporting)-/.test(r.name) || r.type.startsWith("pulumi:providers:"),
+    );
+    const violations = checkResources(fromPlanned(mine)).filter((v) =>
+      /^(repairing|reporting)-/.test(v.resource),
+    );
+    expect(violations.map((v) => `${v.policy}: ${v.resource}: ${v.message}`)).toEqual([]);
+  });
+
+  it("refuses to build without a provider, with one region for both sides, or with a schedule out of range", () => {
+    expect(refusals).toEqual([
+      expect.stringMatching(/must be given the aws.Provider of the IoT services account/),
+      expect.stringMatching(/different peer region, got region 'us-west-2' and peerRegion 'us-west-2'/),
+      expect.stringMatching(/scheduleMinutes must be a whole number from 1 to 1440, got 0/),
+    ]);
+  });
+});
+
+describe("reconciler in the planned regional stacks", () => {
+  let plans: PlanResult[];
+  beforeAll(() => {
+    plans = ["primary", "secondary"].map((stack) => {
+      const run = planIsolated({ stack });
+      if (!run.ok) throw new Error(run.error);
+      return run.result;
+    });
+  }, 300_000);
+
+  it("runs in each region against the other, on the schedule and with the repair switch from config", () => {
+    for (const plan of plans) {
+      const own = plan.stack === "primary" ? plan.config.primaryRegion : plan.config.secondaryRegion;
+      const peer = plan.stack === "primary" ? plan.config.secondaryRegion : plan.config.primaryRegion;
+      const fn = plan.resources.find(
+        (r) => r.type === "aws:lambda/function:Function" && r.name === "reconciler-reconcile-fn",
+      );
+      expect(fn, `${plan.stack} has the reconciler`).toBeDefined();
+      expect(fn!.provider).toBe(`iot-${plan.stack}`);
+      const vars = (fn!.inputs.environment as { variables: Record<string, string> }).variables;
+      expect(vars.PEER_REGION).toBe(peer);
+      expect(vars.PEER_REGION).not.toBe(own);
+      expect(vars.RECONCILE_REPAIR).toBe(String(plan.config.reconcile.repair));
+      const rule = plan.resources.find(
+        (r) => r.type === "aws:cloudwatch/eventRule:EventRule" && r.name === "reconciler-schedule",
+      );
+      expect(rule!.inputs.scheduleExpression).toBe(`rate(${plan.config.reconcile.scheduleMinutes} minutes)`);
+    }
+  });
+});
