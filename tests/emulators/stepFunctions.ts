@@ -40,7 +40,10 @@ export interface LocalReplayStateMachine {
 }
 
 export function localReplayStateMachine(options: LocalReplayOptions): LocalReplayStateMachine {
-  const machine = new StateMachine(options.definition as ConstructorParameters<typeof StateMachine>[0]);
+  // aws-local-stepfunctions annotates the definition it is given (QueryLanguage per state): give it a copy.
+  const machine = new StateMachine(
+    structuredClone(options.definition) as ConstructorParameters<typeof StateMachine>[0],
+  );
   const invocations: Record<string, number> = {};
   const count = (state: string) => {
     invocations[state] = (invocations[state] ?? 0) + 1;

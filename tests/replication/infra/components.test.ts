@@ -114,6 +114,17 @@ describe("replication components under mocks", () => {
       expect(protectedKeys).toEqual([true, true]);
     });
 
+    it("refuses to be built without the region of its replica", () => {
+      expect(
+        () =>
+          new OpsTable(
+            "t2",
+            { replicaRegion: "", replicaProvider: provider("q", SECONDARY) },
+            { provider: provider("r", PRIMARY) },
+          ),
+      ).toThrow(/needs replicaRegion/);
+    });
+
     it("refuses to be built without the replica region's provider", () => {
       const primary = provider("p", PRIMARY);
       expect(
@@ -354,6 +365,24 @@ describe("replication components under mocks", () => {
             tableKeyArn: KEY_ARN,
           }),
       ).toThrow(/aws\.Provider of the IoT services account/);
+    });
+
+    it("refuses a maximum record age a DynamoDB stream mapping cannot have", () => {
+      expect(
+        () =>
+          new ReplayPipeline(
+            "r",
+            {
+              region: SECONDARY,
+              tableName: "t",
+              tableArn: TABLE_ARN,
+              streamArn: TABLE_ARN,
+              tableKeyArn: KEY_ARN,
+              maxRecordAgeSeconds: 10,
+            },
+            { provider: provider("y", SECONDARY) },
+          ),
+      ).toThrow(/maxRecordAgeSeconds must be 60\.\.604800/);
     });
 
     it("refuses a batch size a DynamoDB stream mapping cannot have", () => {

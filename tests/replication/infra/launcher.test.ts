@@ -163,6 +163,47 @@ describe("launcher", () => {
     expect(failed.response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(events.map(seqOf));
   });
 
+  it("reports the whole batch when the execution's output is not a list of waves", async () => {
+    const events = [streamRecord(record("thing", "thing#o", { name: "o", attributes: {} }))];
+    const { response, summary } = await launchReplay(
+      { Records: events },
+      {
+        region: SECONDARY,
+        logger: silentLogger,
+        startSyncExecution: async () => ({ status: "SUCCEEDED", output: "{}" }),
+      },
+    );
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(events[0]) }]);
+    expect(summary.unprocessed).toBe(1);
+  });
+
+  it("counts a stream record without a sequence number as malformed without failing the batch", async () => {
+    const good = streamRecord(record("thing", "thing#g", { name: "g", attributes: {} }));
+    const noSeq = streamRecord(record("thing", "thing#n", { name: "n", attributes: {} }));
+    delete noSeq.dynamodb!.SequenceNumber;
+    const sfn = fakeExecution();
+    const { response, summary } = await launchReplay(
+      { Records: [noSeq, good] },
+      { region: SECONDARY, logger: silentLogger, ...sfn },
+    );
+    expect(summary.malformed).toBe(1);
+    expect(keysOf(sfn.inputs[0])).toEqual([["thing#g"]]);
+    expect(response.batchItemFailures).toEqual([]);
+  });
+
+  it("reports an image with an attribute type a record never has as malformed", async () => {
+    const item = streamRecord(record("thing", "thing#b", { name: "b", attributes: {} }));
+    item.dynamodb!.NewImage!.capturedAt = { B: "AAAA" } as never;
+    const sfn = fakeExecution();
+    const { response, summary } = await launchReplay(
+      { Records: [item] },
+      { region: SECONDARY, logger: silentLogger, ...sfn },
+    );
+    expect(summary.malformed).toBe(1);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(item) }]);
+    expect(sfn.inputs).toHaveLength(0);
+  });
+
   it("puts a group below its parent and deletes in reverse rank", () => {
     const b = registryBatch();
     const gone = record("thingType", "thingType#old", null);
