@@ -44,7 +44,10 @@ const LEVELS: readonly string[] = ["advisory", "mandatory", "disabled"];
 
 /** Validates a parsed policy-pack-config document against the pack's policy names. */
 export function resolvePackConfig(doc: unknown, policyNames: readonly string[]): ResolvedPackConfig {
-  const config: PackConfig = { ...DEFAULT_PACK_CONFIG, route53EndpointNames: [] };
+  const config: PackConfig = {
+    ...DEFAULT_PACK_CONFIG,
+    route53EndpointNames: [...DEFAULT_PACK_CONFIG.route53EndpointNames],
+  };
   const levels: Record<string, EnforcementLevel> = {};
   if (doc === undefined || doc === null) return { config, levels };
   if (typeof doc !== "object" || Array.isArray(doc)) {

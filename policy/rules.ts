@@ -364,6 +364,11 @@ export const noAwsManagedPolicies: ResourceRule = {
 
 const mentionsHealth = (r: CheckedResource) => /health/i.test(r.name) || /health/i.test(r.urn);
 
+/** The component that owns the Route 53 endpoint (infra/healthCheck.ts); the exception holds only inside it. */
+const ROUTE53_ENDPOINT_COMPONENT = "iot-dr:health:HealthCheck";
+const insideHealthCheck = (r: CheckedResource) =>
+  r.urn.includes(`${ROUTE53_ENDPOINT_COMPONENT}$`) || r.urn.includes(`${ROUTE53_ENDPOINT_COMPONENT}::`);
+
 export const healthApiNotPublic: ResourceRule = {
   kind: "resource",
   name: "health-api-not-public",
@@ -371,12 +376,12 @@ export const healthApiNotPublic: ResourceRule = {
     "Health APIs answer only signed callers: function URLs use AWS_IAM, API routes are never open, no one grants lambda:InvokeFunctionUrl to '*'.",
   remediation:
     'Set authorizationType: "AWS_IAM" on the function URL or route and grant lambda:InvokeFunctionUrl to the health-check role\'s ARN only. ' +
-    "The Route 53 endpoint, which Route 53 cannot sign for, is the one exception: list its logical names in the pack config route53EndpointNames.",
+    "The Route 53 endpoint, which Route 53 cannot sign for, is the one exception: its logical names are listed in the pack config route53EndpointNames and it must belong to the HealthCheck component.",
   severity: "critical",
   types: [T.functionUrl, T.permission, T.httpRoute, T.restMethod],
   check(r, ctx) {
     const p = r.props;
-    const excepted = ctx.config.route53EndpointNames.includes(r.name);
+    const excepted = ctx.config.route53EndpointNames.includes(r.name) && insideHealthCheck(r);
     switch (r.type) {
       case T.functionUrl:
         return p.authorizationType === "AWS_IAM" || excepted
@@ -390,7 +395,13 @@ export const healthApiNotPublic: ResourceRule = {
         const principal = String(p.principal ?? "");
         const invoke = /^lambda:(InvokeFunctionUrl|InvokeFunction|\*)$/i.test(action) || action === "*";
         if (!invoke || principal !== "*" || excepted) return [];
-        if (/^lambda:InvokeFunction$/i.test(action) && str(p.sourceArn)) return [];
+        // Scoped to a source, or to calls through a function URL (whose own authorizationType then governs).
+        if (
+          /^lambda:InvokeFunction$/i.test(action) &&
+          (str(p.sourceArn) || truthy(p.invokedViaFunctionUrl))
+        ) {
+          return [];
+        }
         return [
           `grants ${action} to principal '*', making the function public: name the caller's role or account as principal`,
         ];

@@ -28,9 +28,19 @@ export interface PackConfig {
   route53EndpointNames: string[];
 }
 
+/**
+ * The Route 53 endpoint of the health-check function in each region (infra/healthCheck.ts, routing
+ * mode `endpoint`): its URL and the URL's invoke permission. Route 53 checkers cannot sign, so the
+ * URL is public and answers only on a secret path; everything else stays IAM-only.
+ */
+export const ROUTE53_ENDPOINT_NAMES: readonly string[] = ["primary", "secondary"].flatMap((slot) => [
+  `health-check-${slot}-url`,
+  `health-check-${slot}-invoke-url`,
+]);
+
 export const DEFAULT_PACK_CONFIG: PackConfig = {
   maxFailoverTtlSeconds: 300,
-  route53EndpointNames: [],
+  route53EndpointNames: [...ROUTE53_ENDPOINT_NAMES],
 };
 
 export interface RuleContext {

@@ -2,9 +2,17 @@ import { describe, expect, it } from "vitest";
 import { packConfig } from "../../policy/run";
 
 describe("policy pack config", () => {
-  it("defaults to a 300 s fail-over TTL bound, no public endpoints and every policy mandatory", () => {
+  it("defaults to a 300 s fail-over TTL bound, the health check's Route 53 endpoint only and every policy mandatory", () => {
     expect(packConfig(undefined)).toEqual({
-      config: { maxFailoverTtlSeconds: 300, route53EndpointNames: [] },
+      config: {
+        maxFailoverTtlSeconds: 300,
+        route53EndpointNames: [
+          "health-check-primary-url",
+          "health-check-primary-invoke-url",
+          "health-check-secondary-url",
+          "health-check-secondary-invoke-url",
+        ],
+      },
       levels: {},
     });
   });

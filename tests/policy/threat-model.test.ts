@@ -76,15 +76,31 @@ describe("forged health answers: health APIs are not public", () => {
     ]);
   });
 
-  it("lets only the configured Route 53 endpoint be public", () => {
+  it("lets only the Route 53 endpoint of the HealthCheck component be public", () => {
+    const inHealthCheck =
+      "urn:pulumi:primary::iot-dr::iot-dr:health:HealthCheck$aws:lambda/functionUrl:FunctionUrl::health-check-primary-url";
     const url = resource(
       T.functionUrl,
       { functionName: "hc", authorizationType: "NONE" },
-      { name: "health-check-primary-url" },
+      { name: "health-check-primary-url", urn: inHealthCheck },
     );
-    const cfg = { "health-api-not-public": { route53EndpointNames: ["health-check-primary-url"] } };
-    expect(violationsOf([url], cfg)).toEqual([]);
-    expect(violationsOf([{ ...url, name: "health-iot-url" }], cfg)).toHaveLength(1);
+    expect(violationsOf([url])).toEqual([]);
+    // The same name elsewhere, or another name inside the component, is refused.
+    expect(
+      violationsOf([{ ...url, urn: "urn:pulumi:primary::iot-dr::aws:lambda/functionUrl:FunctionUrl::x" }]),
+    ).toHaveLength(1);
+    expect(violationsOf([{ ...url, name: "health-check-primary-debug-url" }])).toHaveLength(1);
+    // The exception list is configuration: an empty list refuses the endpoint too.
+    expect(violationsOf([url], { "health-api-not-public": { route53EndpointNames: [] } })).toHaveLength(1);
+  });
+
+  it("accepts lambda:InvokeFunction for '*' only through a function URL or from a named source", () => {
+    const base = { action: "lambda:InvokeFunction", function: "f", principal: "*" };
+    expect(violationsOf([resource(T.permission, base)])).toHaveLength(1);
+    expect(violationsOf([resource(T.permission, { ...base, invokedViaFunctionUrl: true })])).toEqual([]);
+    expect(
+      violationsOf([resource(T.permission, { ...base, sourceArn: "arn:aws:events:us-east-1:1:rule/r" })]),
+    ).toEqual([]);
   });
 });
 
