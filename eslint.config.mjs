@@ -21,12 +21,22 @@ export default tseslint.config(
     // or required inside callback bodies, never imported at file top (DESIGN.md §8).
     files: ["functions/**/*.ts"],
     rules: {
+      // Pulumi's closure serializer turns a captured module-level Set or Map into a plain object.
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector:
+            ":matches(Program, ExportNamedDeclaration) > VariableDeclaration > VariableDeclarator > NewExpression[callee.name=/^(Set|Map|WeakSet|WeakMap)$/]",
+          message:
+            "no module-level Set/Map in functions/: the Lambda serializer breaks them; use an array or build it inside the function",
+        },
+      ],
       "@typescript-eslint/no-restricted-imports": [
         "error",
         {
           patterns: [
             {
-              group: ["@*/*", "[a-z]*", "!node:*"],
+              regex: "^(?!\\.|node:)",
               allowTypeImports: true,
               message: "functions/ may only `import type` npm modules; pass clients in.",
             },
