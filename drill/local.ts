@@ -8,7 +8,6 @@
  * and measures the fail-back. Everything started is stopped at the end, on failure and on abort.
  */
 import { randomUUID } from "node:crypto";
-import { Fleet } from "../device/fleet.js";
 import { handleAlarmEvent } from "../functions/health/notifier.js";
 import type { PolicyConfig } from "../functions/health/policy.js";
 import { compareRegions, type Drift } from "../functions/reconcile/compare.js";
@@ -25,6 +24,7 @@ import {
 } from "./metrics.js";
 import { PRIMARY_ADDRESS, SECONDARY_ADDRESS, startPeers, type PeerInventory, type Peers } from "./peers.js";
 import { Route53Emulator } from "./route53.js";
+import { WorkerFleet } from "./fleetWorker.js";
 import { DEVICE_GROUP, DEVICE_POLICY, DEVICE_TYPE, DrillWorld, type RegionWorld } from "./world.js";
 
 export const SCENARIOS = ["broker-down", "app-unhealthy", "analytics-down", "region-down"] as const;
@@ -37,7 +37,7 @@ export const LOCAL_DRILL_CONFIG = {
   ttlSeconds: 2,
   checkIntervalSeconds: 1,
   failureThreshold: 2,
-  probeDeadlineMs: 1000,
+  probeDeadlineMs: 1800,
   healthRoundSeconds: 1,
   failuresBeforeUnhealthy: 2,
   successesBeforeHealthy: 2,
@@ -368,7 +368,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     throwIfAborted();
 
     // The fleet, all on the primary at first.
-    const fleet = new Fleet({
+    const fleet = new WorkerFleet({
       count: options.devices,
       endpoint: config.endpoint,
       port: peers.mqttPort,
@@ -386,15 +386,14 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     });
     let fleetStopped = false;
     cleanup.push(async () => {
-      if (!fleetStopped) await fleet.stop({ drainMs: 0 });
+      if (!fleetStopped) await fleet.terminate();
     });
     const primaryTarget = `${PRIMARY_ADDRESS}:${peers.mqttPort}`;
     const secondaryTarget = `${SECONDARY_ADDRESS}:${peers.mqttPort}`;
     const connectedIn = (region: string) =>
-      fleet.snapshot().connectedByTarget[region === primary ? primaryTarget : secondaryTarget] ?? 0;
+      fleet.connectedByTarget()[region === primary ? primaryTarget : secondaryTarget] ?? 0;
     say(`starting ${options.devices} devices`);
     fleetStart = Date.now();
-    route53.start();
     await fleet.start();
     const connectBudget = 30_000 + (options.devices / config.connectRatePerSecond) * 4_000;
     await waitFor(
@@ -417,6 +416,8 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       });
     }, 1_000);
     cleanup.push(async () => clearInterval(sampler));
+    // Route 53 starts checking once the fleet is steady: a fleet's first connects are not a fault.
+    route53.start();
     await sleep(config.steadySeconds * 1000, signal);
 
     // The fault.
@@ -511,9 +512,9 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     );
     await sleep(1_000, signal);
 
-    const report = await fleet.stop({ drainMs: 3_000 });
+    const report = await fleet.stop(3_000);
     fleetStopped = true;
-    const sent = report.messages.sent;
+    const sent = report.sent;
     const lostTelemetry = Math.max(0, sent - ledger.receivedCount());
     mark(`fleet stopped: ${sent} messages sent, ${lostTelemetry} never reached a broker`);
 
