@@ -31,10 +31,12 @@ import { DEPLOYED_DEFAULTS, estimateCost, type CostEstimate } from "../../functi
 import { describeError } from "../../functions/replication/errors.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { createPacer, DEFAULT_IOT_QUOTAS, systemClock } from "../../functions/replication/pacing.js";
+import { addReconcileBench } from "./bench-reconcile.js";
 
 /** Registrars of `bench` subcommands: one line each. */
 export const BENCH_SUBCOMMANDS: ((bench: Command, setExitCode: (code: number) => void) => void)[] = [
   (bench, setExitCode) => addReplayBench(bench, setExitCode),
+  (bench, setExitCode) => addReconcileBench(bench, setExitCode),
 ];
 
 export const registerBench: RegisterCommand = (program, setExitCode) => {
