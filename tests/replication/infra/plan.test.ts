@@ -22,10 +22,11 @@ describe("registry replication in the planned stacks", () => {
   let primary: PlanResult;
   let secondary: PlanResult;
 
+  // Two whole-stack plans in child processes: slow on a shared machine, hence the generous hook timeout.
   beforeAll(() => {
     primary = plan("primary");
     secondary = plan("secondary");
-  });
+  }, 300_000);
 
   it("creates the ops table only in the primary stack, replicated to the secondary region under its own key", () => {
     expect(byType(secondary, "aws:dynamodb/table:Table")).toEqual([]);
