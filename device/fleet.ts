@@ -27,8 +27,15 @@ export interface FleetOptions {
   endpoint: string;
   /** Broker port. Default 8883 with TLS, 1883 without. */
   port?: number;
-  /** DNS servers "ip[:port]"; default the system's. One query socket is shared, each device caches on its own. */
+  /** DNS servers "ip[:port]"; default the system's. */
   dnsServers?: string[];
+  /**
+   * "shared" (default): one cache for the fleet, as for devices behind one caching resolver;
+   * concurrent lookups of the name collapse into one query. "per-device": a cache per device
+   * (one query socket still shared), each expiring on its own; thousands of simultaneous
+   * lookups then reach the DNS server.
+   */
+  dnsCache?: "shared" | "per-device";
   tls?: TlsSettings;
   /** Client ids are `<prefix>-<n>`. Default "sim-device". */
   clientIdPrefix?: string;
@@ -110,6 +117,8 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
   /** Index of the last second whose gauge was recorded. */
   private closed = -1;
   private readonly totals = { acked: 0, received: 0, duplicates: 0, dropped: 0, sent: 0 };
+  /** Devices connected per target, kept current from client events (cheap to read often). */
+  private readonly live = new Map<string, number>();
   private startedAt = 0;
   private started = 0;
   private ticker?: NodeJS.Timeout;
@@ -132,6 +141,11 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
       throw new RangeError(`startRatePerSecond must be >= 0, got ${rate}`);
     this.options = options;
     const query = dnsQuery({ servers: options.dnsServers ? parseDnsServers(options.dnsServers) : undefined });
+    const dnsCache = options.dnsCache ?? "shared";
+    if (dnsCache !== "shared" && dnsCache !== "per-device") {
+      throw new RangeError(`dnsCache must be "shared" or "per-device", got ${String(dnsCache)}`);
+    }
+    const shared = new CachingResolver({ query });
     const prefix = options.clientIdPrefix ?? "sim-device";
     const topicPrefix = options.topicPrefix ?? "dt/iot-dr/telemetry";
     for (let i = 0; i < options.count; i++) {
@@ -142,7 +156,7 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
         clientId,
         port: options.port,
         tls: options.tls,
-        resolver: new CachingResolver({ query }),
+        resolver: dnsCache === "shared" ? shared : new CachingResolver({ query }),
       });
       this.devices.push({
         client,
@@ -194,30 +208,26 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
           `fleet condition not met within ${timeoutMs} ms (connected ${stats.connected}/${stats.devices}: ${JSON.stringify(stats.connectedByTarget)})`,
         );
       }
-      await new Promise((r) => setTimeout(r, 20));
+      // A snapshot walks every device: poll gently, large fleets share the event loop with it.
+      await new Promise((r) => setTimeout(r, Math.min(250, 20 + this.devices.length / 20)));
     }
   }
 
   snapshot(): FleetStats {
     const now = Date.now();
     const overdueBefore = now - (this.options.overdueAfterMs ?? 5_000);
-    const connectedByTarget: Record<string, number> = {};
-    let connected = 0;
+    const connectedByTarget = this.connectedByTarget();
+    const connected = Object.values(connectedByTarget).reduce((a, b) => a + b, 0);
     let unconfirmed = 0;
     let overdue = 0;
-    const counters = {} as DeviceCounters;
+    const counters = { ...this.devices[0].client.counters };
+    const names = Object.keys(counters) as (keyof DeviceCounters)[];
+    for (const name of names) counters[name] = 0;
     for (const device of this.devices) {
-      const target = device.client.target;
-      if (target) {
-        connected++;
-        const key = targetKey(target);
-        connectedByTarget[key] = (connectedByTarget[key] ?? 0) + 1;
-      }
       unconfirmed += device.pending.size;
       for (const at of device.pending.values()) if (at < overdueBefore) overdue++;
-      for (const [name, value] of Object.entries(device.client.counters)) {
-        counters[name as keyof DeviceCounters] = (counters[name as keyof DeviceCounters] ?? 0) + value;
-      }
+      const c = device.client.counters;
+      for (const name of names) counters[name] += c[name];
     }
     return {
       devices: this.devices.length,
@@ -228,6 +238,13 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
       counters,
       messages: { ...this.totals, unconfirmed, overdue },
     };
+  }
+
+  /** Devices connected now, per target `address:port`; cheap enough to poll. */
+  connectedByTarget(): Record<string, number> {
+    const result: Record<string, number> = {};
+    for (const [key, n] of this.live) if (n > 0) result[key] = n;
+    return result;
   }
 
   /** Completed seconds so far (the current, partial second is not included). */
@@ -293,7 +310,11 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
     const { client } = device;
     client.on("connected", ({ target }) => this.countConnect(targetKey(target)));
     client.on("reconnected", ({ target }) => this.countConnect(targetKey(target)));
-    client.on("disconnected", () => void this.bucket().disconnects++);
+    client.on("disconnected", ({ target }) => {
+      this.bucket().disconnects++;
+      const key = targetKey(target);
+      this.live.set(key, (this.live.get(key) ?? 0) - 1);
+    });
     client.on("message", (topic, payload) => this.onEcho(device, topic, payload));
     void client.subscribe(device.topic, 1);
     // A random phase per device, so that telemetry does not arrive in lockstep.
@@ -303,6 +324,7 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
   }
 
   private countConnect(key: string): void {
+    this.live.set(key, (this.live.get(key) ?? 0) + 1);
     const bucket = this.bucket();
     bucket.connects[key] = (bucket.connects[key] ?? 0) + 1;
   }

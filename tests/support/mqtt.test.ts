@@ -1,7 +1,14 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { connectClient, startBroker, startBrokerPair, type TestBroker } from "./mqtt.js";
+import {
+  connectClient,
+  startBroker,
+  startBrokerPair,
+  startMosquittoPair,
+  type MosquittoBroker,
+  type TestBroker,
+} from "./mqtt.js";
 
-const brokers: TestBroker[] = [];
+const brokers: (TestBroker | MosquittoBroker)[] = [];
 afterEach(async () => {
   await Promise.all(brokers.splice(0).map((b) => b.stop()));
 });
@@ -98,5 +105,30 @@ describe("MQTT broker fixture", () => {
 
   it("refuses to listen outside loopback", async () => {
     await expect(startBroker({ host: "0.0.0.0" })).rejects.toThrow(/not an IPv4 loopback address/);
+  });
+});
+
+describe("mosquitto broker fixture", () => {
+  it("runs two mosquitto regions on one port, relays messages, and a kill drops every connection", async () => {
+    const [a, b] = await startMosquittoPair();
+    brokers.push(a, b);
+    expect([a.host, b.host, a.port]).toEqual(["127.0.0.2", "127.0.0.3", b.port]);
+    const sub = await connectClient(a, { clientId: "m-sub" });
+    await sub.subscribeAsync("m/#", { qos: 1 });
+    const got = new Promise<string>((resolve) => sub.once("message", (_t, p) => resolve(p.toString())));
+    const pub = await connectClient(a, { clientId: "m-pub" });
+    await pub.publishAsync("m/x", "hello", { qos: 1 });
+    expect(await got).toBe("hello");
+
+    const closed = new Promise<void>((resolve) => sub.once("close", () => resolve()));
+    await a.kill();
+    await closed;
+    expect(a.running()).toBe(false);
+    await expect(connectClient(a, { clientId: "m-late" })).rejects.toThrow(/ECONNREFUSED/);
+    // The other region is untouched.
+    const onB = await connectClient(b, { clientId: "m-b" });
+    await onB.endAsync();
+    sub.end(true);
+    pub.end(true);
   });
 });

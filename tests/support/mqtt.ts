@@ -10,6 +10,7 @@
  *   await broker.kill();                                 // crash: RST every connection, stop listening
  *   await broker.stop();                                 // orderly shutdown (idempotent, also after kill)
  *   const client = await connectClient(broker, { clientId: "observer" });  // mqtt.js client, no-delay
+ *   const [ma, mb] = await startMosquittoPair();         // Debian mosquitto processes, for load; kill() is SIGKILL
  *
  * Two "regions" share one port on two loopback addresses because a DNS A record carries an address
  * only: devices keep their configured port when DNS moves them. TCP no-delay is set on every server
@@ -17,7 +18,11 @@
  */
 import { Aedes } from "aedes";
 import { MqttClient, type IClientOptions } from "mqtt";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
 export interface StartBrokerOptions {
   /** Loopback address to listen on; default 127.0.0.1. Anything outside 127.0.0.0/8 is refused. */
@@ -207,4 +212,136 @@ export function connectClient(
       reject(new Error(`connection to ${broker.host}:${broker.port} closed before CONNACK`)),
     );
   });
+}
+
+/**
+ * A Debian `mosquitto` broker in a child process (MQTT 5 and 3.1.1; thousands of connections where
+ * aedes, sharing the test's event loop, cannot keep up). Needs `apt-get install mosquitto`.
+ * `kill()` is SIGKILL: the kernel drops every connection, as in a real crash.
+ */
+export interface MosquittoBroker {
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly pid: number;
+  /** Whether the process is running. */
+  running(): boolean;
+  /** SIGKILL: every connection drops, connects are refused. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait; safe after kill(). */
+  stop(): Promise<void>;
+}
+
+async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host, port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline)
+      throw new Error(`mosquitto did not listen on ${host}:${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Starts mosquitto on a loopback address and port (the port must be free). */
+export async function startMosquitto(options: { host?: string; port: number }): Promise<MosquittoBroker> {
+  const host = options.host ?? "127.0.0.1";
+  assertLoopback(host);
+  if (spawnSync("mosquitto", ["-h"]).error) {
+    throw new Error("mosquitto is not installed: apt-get install mosquitto (Debian) to run this test");
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), "iot-dr-mosquitto-"));
+  const conf = path.join(dir, "mosquitto.conf");
+  writeFileSync(
+    conf,
+    [
+      `listener ${options.port} ${host}`,
+      "allow_anonymous true",
+      "persistence false",
+      "max_connections -1",
+      "max_queued_messages 100000",
+      "set_tcp_nodelay true",
+      "log_dest stderr",
+      "log_type error",
+      "",
+    ].join("\n"),
+  );
+  const child = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      exited = true;
+      rmSync(dir, { recursive: true, force: true });
+      resolve();
+    }),
+  );
+  try {
+    await Promise.race([
+      waitForPort(host, options.port, 5_000),
+      exit.then(() => {
+        throw new Error(`mosquitto exited at start: ${stderr.trim() || "no output"}`);
+      }),
+    ]);
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
+  const signal = async (sig: NodeJS.Signals) => {
+    if (!exited) child.kill(sig);
+    await exit;
+  };
+  return {
+    host,
+    port: options.port,
+    url: `mqtt://${host}:${options.port}`,
+    pid: child.pid!,
+    running: () => !exited,
+    kill: () => signal("SIGKILL"),
+    stop: () => signal("SIGTERM"),
+  };
+}
+
+/** A port free on every one of these loopback addresses right now. */
+export async function freePortOn(hosts: string[]): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const servers: net.Server[] = [];
+    try {
+      const first = net.createServer();
+      servers.push(first);
+      const port = await listen(first, hosts[0], 0);
+      for (const host of hosts.slice(1)) {
+        const server = net.createServer();
+        servers.push(server);
+        await listen(server, host, port);
+      }
+      return port;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+    } finally {
+      await Promise.all(servers.map((s) => new Promise((r) => (s.listening ? s.close(r) : r(undefined)))));
+    }
+  }
+  throw new Error(`no port free on all of ${hosts.join(", ")} after 20 attempts`);
+}
+
+/** Two mosquitto "regions" on 127.0.0.2 and 127.0.0.3 sharing one port. */
+export async function startMosquittoPair(
+  hosts: [string, string] = ["127.0.0.2", "127.0.0.3"],
+): Promise<MosquittoBroker[]> {
+  const port = await freePortOn(hosts);
+  const first = await startMosquitto({ host: hosts[0], port });
+  try {
+    return [first, await startMosquitto({ host: hosts[1], port })];
+  } catch (err) {
+    await first.stop();
+    throw err;
+  }
 }
