@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { HEALTH_FACTORS } from "../stacks/config.js";
 import { requireProvider } from "../stacks/providers.js";
 
 /** Namespace of every metric iot-dr publishes (replication lag, drift, health). */
@@ -8,7 +9,7 @@ export const IOT_DR_NAMESPACE = "iot-dr";
 export interface DeadLetterQueueRef {
   /** What lands in the queue, for the widget legend and the alarm text (e.g. "replay dead letters"). */
   label: string;
-  /** The queue's name (SQS metrics are keyed by QueueName). */
+  /** The queue's name or URL (SQS metrics are keyed by QueueName, the URL's last segment). */
   queueName: pulumi.Input<string>;
   /** Whether this component alarms on the queue's depth; default false (the owning component usually does). */
   alarm?: boolean;
@@ -29,7 +30,7 @@ export interface RegionalDashboardArgs {
   dashboardAccountId: string;
   /** Dead-letter queues in this region; default none. */
   deadLetterQueues?: DeadLetterQueueRef[];
-  /** Health factors the health-check function publishes (FactorHealthy{Region, Factor}); default none. */
+  /** Health factors the health-check function publishes (FactorHealthy{Region, Factor}); default every factor. */
   healthFactors?: readonly string[];
   /** Dimensions of ReplicationLagMs; default { service: "iot-dr-replay" } (Powertools' service dimension). */
   replicationLagDimensions?: Record<string, string>;
@@ -75,8 +76,11 @@ export class RegionalDashboard extends pulumi.ComponentResource {
     }
     super("iot-dr:observability:RegionalDashboard", name, {}, opts);
     const { region, peerRegion } = args;
-    const factors = args.healthFactors ?? [];
-    const queues = args.deadLetterQueues ?? [];
+    const factors = args.healthFactors ?? HEALTH_FACTORS;
+    const queues = (args.deadLetterQueues ?? []).map((d) => ({
+      ...d,
+      queueName: pulumi.output(d.queueName).apply((n) => n.slice(n.lastIndexOf("/") + 1)),
+    }));
     const lagMs = (args.lagAlarmSeconds ?? 60) * 1000;
     const maxDrift = args.maxDrift ?? 0;
     const driftPeriod = args.driftPeriodSeconds ?? 3600;

@@ -30,7 +30,11 @@ async function build(overrides: Partial<RegionalDashboardArgs> = {}): Promise<Pl
         dashboardAccountId: "444444444444",
         deadLetterQueues: [
           { label: "replay dead letters", queueName: "replay-dlq-1" },
-          { label: "capture dead letters", queueName: "capture-dlq-1", alarm: true },
+          {
+            label: "capture dead letters",
+            queueName: "https://sqs.us-east-1.amazonaws.com/111111111111/capture-dlq-1",
+            alarm: true,
+          },
         ],
         healthFactors: ["iotBroker", "commandControl"],
         ...overrides,
@@ -56,7 +60,7 @@ const alarms = (resources: PlannedResource[]) =>
   resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm");
 
 describe("the regional dashboard", () => {
-  it("shows lag, dead letters, drift, health per factor, connects in both regions and fail-over state", async () => {
+  it("shows lag, dead letters (by name or URL), drift, health per factor, connects in both regions and fail-over state", async () => {
     const ws = widgets(await build());
     const lag = titled(ws, /Replication lag/);
     expect(lag.properties.metrics![0]).toEqual([
