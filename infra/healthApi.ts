@@ -9,7 +9,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "../stacks/providers.js";
 import type { Logger } from "../functions/health/http.js";
-import type { CheckpointSpec } from "../functions/health/probes.js";
+import type { CheckpointSpec, Probe } from "../functions/health/probes.js";
 import { parseCheckpointSpecs } from "../functions/health/probes.js";
 import { healthApiFromEnv } from "../functions/health/runtime.js";
 import { replicationFunction, type PolicyStatement } from "./replicationFunction.js";
@@ -38,6 +38,16 @@ export interface HealthApiArgs {
   checkpoints?: CheckpointSpec[];
   /** The IoT broker canary (IoT services account only); default none. */
   canary?: HealthCanaryArgs;
+  /**
+   * Named probes for `{ type: "probe" }` checkpoints (e.g. functions/app/checkpoints.ts): a factory
+   * run inside the function (it requires its SDK clients there), the environment it reads and the
+   * IAM statements it needs; default none.
+   */
+  probes?: {
+    factory: (env: Record<string, string | undefined>) => Record<string, Probe>;
+    environment?: Record<string, pulumi.Input<string>>;
+    statements?: PolicyStatement[];
+  };
   /** Lets this account's replication metrics be read by the health check: a role the caller account may assume; default false. */
   readinessReader?: boolean;
   /** Lambda runtime; default nodejs22.x. */
@@ -72,7 +82,13 @@ export class HealthApi extends pulumi.ComponentResource {
     }
     // Validate now, so that a bad spec fails the preview instead of the deployed function.
     const declared = parseCheckpointSpecs(args.checkpoints ?? []);
-    const statements: PolicyStatement[] = [];
+    const statements: PolicyStatement[] = [...(args.probes?.statements ?? [])];
+    const probeNames = declared.flatMap((s) => (s.type === "probe" ? [s.probe] : []));
+    if (probeNames.length > 0 && !args.probes) {
+      throw new Error(
+        `HealthApi '${name}': checkpoints name probes (${probeNames.join(", ")}) but no 'probes' factory is given`,
+      );
+    }
     const region = aws.getRegionOutput({}, { parent: this });
     const identity = aws.getCallerIdentityOutput({}, { parent: this });
     const partition = aws.getPartitionOutput({}, { parent: this });
@@ -133,6 +149,8 @@ export class HealthApi extends pulumi.ComponentResource {
       ]),
     ].filter((f) => f !== "");
 
+    // Captured by the callback on its own, so that the serialized closure holds no other argument.
+    const probeFactory = args.probes?.factory;
     const fn = replicationFunction(
       name,
       {
@@ -144,9 +162,11 @@ export class HealthApi extends pulumi.ComponentResource {
         environment: {
           HEALTH_CHECKPOINTS: pulumi.jsonStringify(specs),
           HEALTH_API_FACTORS: JSON.stringify(factors),
+          ...(args.probes?.environment ?? {}),
         },
         statements,
         callbackFactory: () => {
+          const probes = probeFactory ? probeFactory(process.env) : undefined;
           const { Logger: PowertoolsLogger } =
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           const logger = new PowertoolsLogger({ serviceName: "iot-dr-health-api" }) as unknown as Logger;
@@ -157,6 +177,7 @@ export class HealthApi extends pulumi.ComponentResource {
             dynamodb: require("@aws-sdk/client-dynamodb"),
             eventbridge: require("@aws-sdk/client-eventbridge"),
             secretsManager: require("@aws-sdk/client-secrets-manager"),
+            ...(probes ? { probes } : {}),
             logger,
           });
           return (event: unknown) => handler(event);

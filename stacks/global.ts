@@ -3,6 +3,9 @@
  * health checks, the EventBridge global endpoint. It reads both regional stacks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import { FailoverDns, type RegionHealthArgs } from "../infra/failoverDns.js";
+import { PROJECT } from "./config.js";
 import { NotificationTopic } from "../infra/notificationTopic.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
 import { createProviders } from "./providers.js";
@@ -38,6 +41,102 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
     { provider: providers.get("sharedServices", "primary") },
   );
 
+  // ── health and fail-over (DESIGN.md §4): Route 53 records, health checks, alarms, device notices ──
+  const failoverOutputs: Record<string, pulumi.Input<unknown>> = {};
+  {
+    // Route 53 publishes health-check metrics in us-east-1 only: alarms and the notifier live there.
+    const usEast1Slot =
+      config.primaryRegion === "us-east-1"
+        ? "primary"
+        : config.secondaryRegion === "us-east-1"
+          ? "secondary"
+          : undefined;
+    const { id: sharedId, roleArn } = config.accounts.sharedServices;
+    const alarmProvider = usEast1Slot
+      ? providers.get("sharedServices", usEast1Slot)
+      : new aws.Provider("sharedServices-route53-metrics", {
+          region: "us-east-1",
+          allowedAccountIds: [sharedId],
+          assumeRoles: roleArn
+            ? [
+                {
+                  roleArn,
+                  externalId: config.assumeRoleExternalId,
+                  sessionName: `${PROJECT}-${config.stack}`,
+                },
+              ]
+            : undefined,
+          defaultTags: {
+            tags: {
+              project: PROJECT,
+              stack: config.stack,
+              role: config.role,
+              account: "sharedServices",
+              "managed-by": "pulumi",
+            },
+          },
+        });
+    const regionHealth = (ref: typeof primary, name: string): RegionHealthArgs =>
+      config.health.routingMode === "endpoint"
+        ? {
+            mode: "endpoint",
+            region: name,
+            host: ref.require("healthCheckHost"),
+            resourcePath: ref.require("healthCheckResourcePath"),
+          }
+        : { mode: "alarm", region: name, alarmName: ref.require("healthAlarmName") };
+    const dns = new FailoverDns(
+      "failover",
+      {
+        zone: config.dns.hostedZoneId
+          ? { zoneName: config.dns.hostedZoneName, zoneId: config.dns.hostedZoneId }
+          : { zoneName: config.dns.hostedZoneName },
+        records: [
+          {
+            name: config.dns.deviceEndpointName,
+            primary: { cname: primary.require("deviceEndpointTarget") },
+            secondary: { cname: secondary.require("deviceEndpointTarget") },
+          },
+          // The C&C API's record pair joins here once its regional custom domains are exported.
+        ],
+        health: {
+          primary: regionHealth(primary, config.primaryRegion),
+          secondary: regionHealth(secondary, config.secondaryRegion),
+        },
+        intervalSeconds: config.health.checkIntervalSeconds,
+        failureThreshold: config.health.failureThreshold,
+        ttlSeconds: config.dns.failoverRecordTtlSeconds,
+        alarmProvider,
+        extraAlarmActions: [failover.arn],
+        notice: {
+          topic: config.devices.failoverNoticeTopic,
+          targets: [
+            {
+              region: config.primaryRegion,
+              dataEndpoint: primary.require("iotDataEndpoint"),
+              roleArn: primary.require("noticePublisherRoleArn"),
+            },
+            {
+              region: config.secondaryRegion,
+              dataEndpoint: secondary.require("iotDataEndpoint"),
+              roleArn: secondary.require("noticePublisherRoleArn"),
+            },
+          ],
+        },
+        runtime: config.lambdaRuntime,
+        logRetentionDays: config.logRetentionDays,
+      },
+      { provider: providers.get("sharedServices", "primary") },
+    );
+    Object.assign(failoverOutputs, {
+      hostedZoneId: dns.zoneId,
+      healthCheckIds: dns.healthCheckIds,
+      healthCheckAlarmNames: dns.alarmNames,
+      failoverRecordNames: dns.recordNames,
+    });
+  }
+  // ── end health and fail-over ──────────────────────────────────────────────────────────────────
+
   return {
     role: config.role,
     primaryRegion,
@@ -45,5 +144,6 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
     primaryAlarmTopicArn: primary.require("alarmTopicArn"),
     secondaryAlarmTopicArn: secondary.require("alarmTopicArn"),
     failoverTopicArn: failover.arn,
+    ...failoverOutputs,
   };
 }

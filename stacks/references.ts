@@ -10,6 +10,22 @@ export interface RegionalOutputs {
   region: string;
   /** SNS topic that receives this region's alarms. */
   alarmTopicArn: string;
+  // ── health and fail-over (stacks/regional.ts): read by the global stack ──
+  /** Host of the region's health-check function URL ("" in alarm mode). */
+  healthCheckHost: string;
+  /** `/<secret>` that Route 53 requests (a secret output; "" in alarm mode). */
+  healthCheckResourcePath: string;
+  /** The CloudWatch alarm Route 53 follows in alarm mode ("" in endpoint mode). */
+  healthAlarmName: string;
+  /** The SSM parameter operators set to force or forbid fail-over of this region. */
+  healthOverrideParameter: string;
+  /** The IoT services account's ATS data endpoint in the region. */
+  iotDataEndpoint: string;
+  /** What the device fail-over record points at (the ATS endpoint serving the device domain). */
+  deviceEndpointTarget: string;
+  /** Role the notifier assumes to publish fail-over notices. */
+  noticePublisherRoleArn: string;
+  // ── end health and fail-over ──
 }
 
 /** Outputs only the primary stack exports. */

@@ -4,9 +4,13 @@
  * fail-back needs no extra machinery. `secondary` owns no resource in the primary region.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import { DeviceEndpoint } from "../infra/deviceEndpoint.js";
+import { HealthApi } from "../infra/healthApi.js";
+import { HealthCheck } from "../infra/healthCheck.js";
+import type { CheckpointSpec } from "../functions/health/probes.js";
 import { RegistryCapture } from "../infra/capture.js";
 import { NotificationTopic } from "../infra/notificationTopic.js";
-import { RegionalDashboard } from "../infra/dashboards.js";
 import { OpsTable } from "../infra/opsTable.js";
 import { ReplayPipeline } from "../infra/replayPipeline.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
@@ -128,37 +132,151 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
   }
   // ── end registry replication ──────────────────────────────────────────────────────────────────
 
-  // ── operations dashboard and alarms (issue 9): lag, dead letters, drift, health, connects, fail-over ──
-  // Lives in the shared-services account next to the alarm topic; reads the dead-letter queues from
-  // this program's outputs so that it needs nothing from the blocks above but their queue URLs.
+  // ── health and fail-over (DESIGN.md §4): health APIs, this region's health check, device endpoint ──
+  // Every account's health API answers only the shared-services account (IAM); the health check
+  // there judges this region alone and answers Route 53 (global stack) or feeds its alarm.
   {
-    const queue = (label: string, key: string) =>
-      outputs[key] === undefined ? [] : [{ label, queueName: outputs[key] as pulumi.Input<string> }];
-    const dashboard = new RegionalDashboard(
-      `dashboard-${slot}`,
+    // Keys the health part needs beyond DrConfig today (to be declared in stacks/config.ts):
+    // healthCheckPathSecret (secret), healthCheckpoints (per account), deviceCertificateArn.
+    const extra = config as DrConfig & {
+      health: {
+        pathSecret?: pulumi.Input<string>;
+        checkpoints?: Partial<Record<"iot" | "commandControl" | "analytics", CheckpointSpec[]>>;
+      };
+      dns: { deviceCertificateArn?: string };
+    };
+    const sharedServicesId = config.accounts.sharedServices.id;
+    const common = {
+      region,
+      callerAccountId: sharedServicesId,
+      runtime: config.lambdaRuntime,
+      logRetentionDays: config.logRetentionDays,
+    };
+    const iotProvider = providers.get("iot", slot);
+    const iotData = aws.iot.getEndpointOutput({ endpointType: "iot:Data-ATS" }, { provider: iotProvider });
+    const iotHealth = new HealthApi(
+      `health-iot-${slot}`,
+      {
+        ...common,
+        account: "iot",
+        factors: ["iotBroker", "applicationServices"],
+        checkpoints: extra.health.checkpoints?.iot,
+        canary: { endpoint: iotData.endpointAddress },
+        readinessReader: true,
+      },
+      { provider: iotProvider },
+    );
+    const ccHealth = new HealthApi(
+      `health-cc-${slot}`,
+      {
+        ...common,
+        account: "commandControl",
+        factors: ["commandControl"],
+        checkpoints: extra.health.checkpoints?.commandControl,
+      },
+      { provider: providers.get("commandControl", slot) },
+    );
+    const analyticsHealth = new HealthApi(
+      `health-analytics-${slot}`,
+      {
+        ...common,
+        account: "analytics",
+        factors: ["analytics"],
+        checkpoints: extra.health.checkpoints?.analytics,
+      },
+      { provider: providers.get("analytics", slot) },
+    );
+    const factor = (name: string, api: HealthApi) => ({
+      name,
+      url: pulumi.interpolate`${api.url}${name}`,
+      functionArn: api.functionArn,
+    });
+
+    // Previews and plans run without the secret (as with placeholder account ids); `up` refuses.
+    const placeholder = (key: string, example: string, value: string) => {
+      if (!pulumi.runtime.isDryRun()) {
+        throw new Error(
+          `Invalid config iot-dr:${key}: required by the health and fail-over part. Example: ${example}`,
+        );
+      }
+      return value;
+    };
+    const pathSecret =
+      extra.health.pathSecret ??
+      (config.health.routingMode === "endpoint"
+        ? pulumi.secret(
+            placeholder(
+              "healthCheckPathSecret",
+              "pulumi config set --secret iot-dr:healthCheckPathSecret <32 random letters and digits>",
+              "preview-placeholder-path-secret-0000",
+            ),
+          )
+        : undefined);
+    const healthCheck = new HealthCheck(
+      `health-check-${slot}`,
       {
         region,
-        peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
-        alarmTopicArn: alarms.arn,
-        iotProvider: providers.get("iot", slot),
-        iotAccountId: config.accounts.iot.id,
-        dashboardAccountId: config.accounts.sharedServices.id,
-        // capture and replay alarm on their own queues; the dashboard only shows them.
-        deadLetterQueues: [
-          ...queue("capture dead letters", "captureDeadLetterQueueUrl"),
-          ...queue("replay dead letters", "replayDeadLetterQueueUrl"),
-          ...queue("replay stream failures", "replayStreamFailureQueueUrl"),
+        factors: [
+          factor("iotBroker", iotHealth),
+          factor("applicationServices", iotHealth),
+          factor("commandControl", ccHealth),
+          factor("analytics", analyticsHealth),
         ],
-        lagAlarmSeconds: config.replication.lagAlarmSeconds,
-        maxDrift: config.health.readinessMaxDrift,
-        // Metrics Insights alarms see 3 hours at most: an hour per period covers any schedule.
-        driftPeriodSeconds: Math.min(config.reconcile.scheduleMinutes * 60, 3600),
+        policy: {
+          criticalFactors: config.health.criticalFactors,
+          failuresBeforeUnhealthy: config.health.failuresBeforeUnhealthy,
+          successesBeforeHealthy: config.health.successesBeforeHealthy,
+          // The standby must be fresh before traffic may move to it (DESIGN.md §4).
+          readinessGate: slot === "secondary",
+          maxLagMs: config.health.readinessMaxLagSeconds * 1000,
+          maxDrift: config.health.readinessMaxDrift,
+          missingReadinessData: "ready",
+        },
+        routingMode: config.health.routingMode,
+        pathSecret,
+        deadlineMs: config.health.probeDeadlineMs,
+        alarmIntervalSeconds: config.health.checkIntervalSeconds,
+        alarmEvaluationPeriods: config.health.failureThreshold,
+        readinessRoleArn: iotHealth.readinessRoleArn,
+        runtime: config.lambdaRuntime,
+        logRetentionDays: config.logRetentionDays,
       },
       { provider: providers.get("sharedServices", slot) },
     );
-    outputs.dashboardName = dashboard.dashboardName;
-  }
-  // ── end operations dashboard ──────────────────────────────────────────────────────────────────
 
+    // The device endpoint needs an issued certificate: an existing one, or one validated in an existing zone.
+    const deviceDomain = `${config.dns.deviceEndpointName}.${config.dns.hostedZoneName}`;
+    const certificate = extra.dns.deviceCertificateArn
+      ? { certificateArn: extra.dns.deviceCertificateArn }
+      : config.dns.hostedZoneId
+        ? { validation: { zoneId: config.dns.hostedZoneId, provider: providers.get("sharedServices", slot) } }
+        : {
+            certificateArn: placeholder(
+              "deviceCertificateArn",
+              `pulumi config set iot-dr:deviceCertificateArn arn:aws:acm:${region}:<iot account>:certificate/<id> (or set iot-dr:hostedZoneId)`,
+              `arn:aws:acm:${region}:${config.accounts.iot.id}:certificate/preview-placeholder`,
+            ),
+          };
+    const devices = new DeviceEndpoint(
+      `devices-${slot}`,
+      {
+        domainName: deviceDomain,
+        ...certificate,
+        noticeTopic: config.devices.failoverNoticeTopic,
+        noticePublisherAccountId: sharedServicesId,
+      },
+      { provider: iotProvider },
+    );
+    Object.assign(outputs, {
+      healthCheckHost: healthCheck.host ?? "",
+      healthCheckResourcePath: healthCheck.resourcePath ?? "",
+      healthAlarmName: healthCheck.alarmName ?? "",
+      healthOverrideParameter: healthCheck.overrideParameterName,
+      iotDataEndpoint: iotData.endpointAddress,
+      deviceEndpointTarget: devices.target,
+      noticePublisherRoleArn: devices.noticePublisherRoleArn,
+    });
+  }
+  // ── end health and fail-over ──────────────────────────────────────────────────────────────────
   return outputs;
 }

@@ -11,6 +11,8 @@ export function referencedStackOutputs(config: DrConfig): Record<string, Record<
     role: "primary",
     region: config.primaryRegion,
     alarmTopicArn: `arn:aws:sns:${config.primaryRegion}:${shared}:alarms-primary`,
+    // health and fail-over (stacks/regional.ts)
+    ...healthOutputs(config.primaryRegion),
     // The ops table and its replica (infra/opsTable.ts), in the IoT services account.
     opsTableName: "ops-table-mock",
     opsTableArn: `arn:aws:dynamodb:${config.primaryRegion}:${config.accounts.iot.id}:table/ops-table-mock`,
@@ -22,6 +24,21 @@ export function referencedStackOutputs(config: DrConfig): Record<string, Record<
     role: "secondary",
     region: config.secondaryRegion,
     alarmTopicArn: `arn:aws:sns:${config.secondaryRegion}:${shared}:alarms-secondary`,
+    // health and fail-over (stacks/regional.ts)
+    ...healthOutputs(config.secondaryRegion),
   };
   return { [config.primaryStack]: { ...primary }, [config.secondaryStack]: { ...secondary } };
+}
+
+/** Mocked health and fail-over outputs of a regional stack (stacks/regional.ts, health block). */
+function healthOutputs(region: string) {
+  return {
+    healthCheckHost: `health-${region}.lambda-url.${region}.on.aws`,
+    healthCheckResourcePath: "/mock-path-secret",
+    healthAlarmName: `health-check-${region}-region-unhealthy`,
+    healthOverrideParameter: `/iot-dr/health/override/${region}`,
+    iotDataEndpoint: `mock-ats.iot.${region}.amazonaws.com`,
+    deviceEndpointTarget: `mock-ats.iot.${region}.amazonaws.com`,
+    noticePublisherRoleArn: "arn:aws:iam::111111111111:role/mock-notice-publisher",
+  };
 }

@@ -35,7 +35,7 @@ import { createNodeTransport, type Logger } from "./http.js";
 import { roundMetricPoints, type MetricPoint } from "./metrics.js";
 import { handleAlarmEvent, type AlarmRegion } from "./notifier.js";
 import type { PolicyConfig } from "./policy.js";
-import { buildCheckpoints, parseCheckpointSpecs } from "./probes.js";
+import { buildCheckpoints, parseCheckpointSpecs, type Probe } from "./probes.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -305,6 +305,8 @@ export interface HealthApiModules {
   dynamodb?: Pick<typeof DynamoDb, "DynamoDBClient" | "DescribeTableCommand">;
   eventbridge?: Pick<typeof EventBridge, "EventBridgeClient" | "DescribeEventBusCommand">;
   secretsManager?: Pick<typeof SecretsManager, "SecretsManagerClient" | "GetSecretValueCommand">;
+  /** Named probes the deployment plugs in (application, C&C and analytics dependencies). */
+  probes?: Record<string, Probe>;
   logger: Logger;
 }
 
@@ -333,6 +335,7 @@ export function healthApiFromEnv(
   const checkpoints = buildCheckpoints(specs, {
     transport: createNodeTransport({ http: modules.http, https: modules.https }),
     ...(modules.mqtt ? { mqtt: modules.mqtt } : {}),
+    ...(modules.probes ? { probes: modules.probes } : {}),
     ...(dynamo && modules.dynamodb
       ? {
           describeTable: async (TableName: string, signal: AbortSignal) =>

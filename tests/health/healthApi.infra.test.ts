@@ -1,10 +1,42 @@
 import { describe, expect, it } from "vitest";
 import { HealthApi } from "../../infra/healthApi.js";
+import { invokeSerialized, serializedCallback } from "../support/serialized.js";
+import { startServer } from "./support.js";
 import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
 
 describe("an account's health API under mocks", async () => {
   const run = await underMocks(() => {
     const iot = provider("iot-primary", "eu-west-1", IOT_ACCOUNT);
+    const cc = provider("cc-primary", "eu-west-1", "222222222222");
+    new HealthApi(
+      "cc-health",
+      {
+        account: "commandControl",
+        region: "eu-west-1",
+        callerAccountId: SHARED_ACCOUNT,
+        factors: ["commandControl"],
+        checkpoints: [{ name: "cc-queue", type: "probe", probe: "ccQueue", factor: "commandControl" }],
+        probes: {
+          // Runs inside the deployed function: requires what it needs there, reads its environment.
+          factory: (env) => ({
+            ccQueue: async (signal) => {
+              const response = await fetch(String(env.CC_PROBE_URL), { signal });
+              if (!response.ok) throw new Error(`queue API answered ${response.status}`);
+            },
+          }),
+          environment: { CC_PROBE_URL: "http://127.0.0.1:9/" },
+          statements: [
+            {
+              Sid: "ProbeQueue",
+              Effect: "Allow",
+              Action: ["sqs:GetQueueAttributes"],
+              Resource: "arn:aws:sqs:eu-west-1:222222222222:cc",
+            },
+          ],
+        },
+      },
+      { provider: cc },
+    );
     return new HealthApi(
       "iot-health",
       {
@@ -29,12 +61,14 @@ describe("an account's health API under mocks", async () => {
 
   it("is not public: the function URL requires IAM auth", () => {
     const urls = ofType(run.resources, "aws:lambda/functionUrl:FunctionUrl");
-    expect(urls).toHaveLength(1);
-    expect(urls[0]!.inputs.authorizationType).toBe("AWS_IAM");
+    expect(urls).toHaveLength(2);
+    for (const url of urls) expect(url.inputs.authorizationType).toBe("AWS_IAM");
   });
 
   it("lets only the shared-services account call it, through the URL", () => {
-    const permissions = ofType(run.resources, "aws:lambda/permission:Permission");
+    const permissions = ofType(run.resources, "aws:lambda/permission:Permission").filter(
+      (p) => p.parent === "iot-health",
+    );
     expect(permissions.map((p) => [p.inputs.action, p.inputs.principal]).sort()).toEqual([
       ["lambda:InvokeFunction", SHARED_ACCOUNT],
       ["lambda:InvokeFunctionUrl", SHARED_ACCOUNT],
@@ -111,6 +145,39 @@ describe("an account's health API under mocks", async () => {
     ]);
   });
 
+  it("runs plugged-in probes in the deployed code: 200 while the dependency answers, 503 when it fails", async () => {
+    const fn = named(run.resources, "aws:lambda/function:Function", "cc-health-fn");
+    const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
+    const policy = doc(
+      named(run.resources, "aws:iam/rolePolicy:RolePolicy", "cc-health-policy").inputs.policy,
+    );
+    expect(policy.Statement.map((s) => s.Sid)).toContain("ProbeQueue");
+    const code = await serializedCallback(fn.inputs.code);
+    let status = 200;
+    const queue = await startServer((_req, res) => res.writeHead(status).end());
+    try {
+      const event = { rawPath: "/commandControl", requestContext: { http: { method: "GET" } } };
+      const up = await invokeSerialized(code, event, {
+        ...env,
+        CC_PROBE_URL: queue.url,
+        AWS_REGION: "eu-west-1",
+      });
+      expect(up.result).toMatchObject({ statusCode: 200 });
+      status = 500;
+      const down = await invokeSerialized(code, event, {
+        ...env,
+        CC_PROBE_URL: queue.url,
+        AWS_REGION: "eu-west-1",
+      });
+      expect(down.result).toMatchObject({ statusCode: 503 });
+      expect(JSON.parse((down.result as { body: string }).body).checkpoints[0].error).toContain(
+        "queue API answered 500",
+      );
+    } finally {
+      await queue.close();
+    }
+  });
+
   it("answers for the declared factors even before they have checkpoints", () => {
     const fn = named(run.resources, "aws:lambda/function:Function", "iot-health-fn");
     const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
@@ -159,8 +226,22 @@ describe("a health API refuses arguments it cannot deploy safely", () => {
             { provider: p },
           ),
       );
+      attempt(
+        () =>
+          new HealthApi(
+            "d",
+            {
+              account: "commandControl",
+              region: "eu-west-1",
+              callerAccountId: SHARED_ACCOUNT,
+              checkpoints: [{ name: "q", type: "probe", probe: "ccQueue" }],
+            },
+            { provider: p },
+          ),
+      );
     });
-    expect(errors).toHaveLength(3);
+    expect(errors).toHaveLength(4);
+    expect(errors[3]).toMatch(/checkpoints name probes \(ccQueue\) but no 'probes' factory is given/);
     expect(errors[0]).toMatch(/HealthApi must be given the aws.Provider/);
     expect(errors[1]).toMatch(/callerAccountId must be the 12-digit shared-services account id/);
     expect(errors[2]).toMatch(/type 'ftp'/);
