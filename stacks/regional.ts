@@ -11,6 +11,7 @@ import { HealthCheck } from "../infra/healthCheck.js";
 import type { CheckpointSpec } from "../functions/health/probes.js";
 import { RegistryCapture } from "../infra/capture.js";
 import { NotificationTopic } from "../infra/notificationTopic.js";
+import { RegionalDashboard } from "../infra/dashboards.js";
 import { OpsTable } from "../infra/opsTable.js";
 import { ReplayPipeline } from "../infra/replayPipeline.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
@@ -131,6 +132,38 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     });
   }
   // ── end registry replication ──────────────────────────────────────────────────────────────────
+
+  // ── operations dashboard and alarms (issue 9): lag, dead letters, drift, health, connects, fail-over ──
+  // Lives in the shared-services account next to the alarm topic; reads the dead-letter queues from
+  // this program's outputs so that it needs nothing from the blocks above but their queue URLs.
+  {
+    const queue = (label: string, key: string) =>
+      outputs[key] === undefined ? [] : [{ label, queueName: outputs[key] as pulumi.Input<string> }];
+    const dashboard = new RegionalDashboard(
+      `dashboard-${slot}`,
+      {
+        region,
+        peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
+        alarmTopicArn: alarms.arn,
+        iotProvider: providers.get("iot", slot),
+        iotAccountId: config.accounts.iot.id,
+        dashboardAccountId: config.accounts.sharedServices.id,
+        // capture and replay alarm on their own queues; the dashboard only shows them.
+        deadLetterQueues: [
+          ...queue("capture dead letters", "captureDeadLetterQueueUrl"),
+          ...queue("replay dead letters", "replayDeadLetterQueueUrl"),
+          ...queue("replay stream failures", "replayStreamFailureQueueUrl"),
+        ],
+        lagAlarmSeconds: config.replication.lagAlarmSeconds,
+        maxDrift: config.health.readinessMaxDrift,
+        // Metrics Insights alarms see 3 hours at most: an hour per period covers any schedule.
+        driftPeriodSeconds: Math.min(config.reconcile.scheduleMinutes * 60, 3600),
+      },
+      { provider: providers.get("sharedServices", slot) },
+    );
+    outputs.dashboardName = dashboard.dashboardName;
+  }
+  // ── end operations dashboard ──────────────────────────────────────────────────────────────────
 
   // ── health and fail-over (DESIGN.md §4): health APIs, this region's health check, device endpoint ──
   // Every account's health API answers only the shared-services account (IAM); the health check
