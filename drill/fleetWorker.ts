@@ -91,24 +91,53 @@ export class WorkerFleet {
   }
 }
 
+/** Devices per shard: each shard has its own DNS socket (c-ares drops answers when ~1,000 queries share one). */
+export const SHARD_SIZE = 100;
+
 function runWorker(options: WorkerFleetOptions): void {
   const port = parentPort!;
   const post = (m: FromWorker) => port.postMessage(m);
-  const fleet = new Fleet(options);
+  const shards: Fleet[] = [];
+  const count = Math.ceil(options.count / SHARD_SIZE);
+  const prefix = options.clientIdPrefix ?? "sim-device";
+  for (let k = 0; k < count; k++) {
+    shards.push(
+      new Fleet({
+        ...options,
+        count: Math.min(SHARD_SIZE, options.count - k * SHARD_SIZE),
+        clientIdPrefix: `${prefix}-${k}`,
+        ...(options.startRatePerSecond !== undefined
+          ? { startRatePerSecond: options.startRatePerSecond / count }
+          : {}),
+      }),
+    );
+  }
   const ticker = setInterval(() => {
-    const s = fleet.snapshot();
-    post({ type: "state", connectedByTarget: s.connectedByTarget, sent: s.messages.sent });
+    const connectedByTarget: Record<string, number> = {};
+    let sent = 0;
+    for (const shard of shards) {
+      const s = shard.snapshot();
+      sent += s.messages.sent;
+      for (const [target, n] of Object.entries(s.connectedByTarget))
+        connectedByTarget[target] = (connectedByTarget[target] ?? 0) + n;
+    }
+    post({ type: "state", connectedByTarget, sent });
   }, 100);
   port.on("message", (message: ToWorker) => {
     if (message.type === "start") {
-      fleet.start().then(
+      Promise.all(shards.map((shard) => shard.start())).then(
         () => post({ type: "started" }),
         (err: Error) => post({ type: "error", message: err.message }),
       );
     } else if (message.type === "stop") {
       clearInterval(ticker);
-      fleet.stop({ drainMs: message.drainMs }).then(
-        (report) => post({ type: "stopped", sent: report.messages.sent, lost: report.lost }),
+      Promise.all(shards.map((shard) => shard.stop({ drainMs: message.drainMs }))).then(
+        (reports) =>
+          post({
+            type: "stopped",
+            sent: reports.reduce((n, r) => n + r.messages.sent, 0),
+            lost: reports.reduce((n, r) => n + r.lost, 0),
+          }),
         (err: Error) => post({ type: "error", message: err.message }),
       );
     }

@@ -381,7 +381,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
         reresolveIntervalMs: config.reresolveSeconds * 1000,
         noticeSpreadMs: config.noticeSpreadMs,
         backoff: { minDelayMs: config.backoffMinMs, maxDelayMs: config.backoffMaxMs, resetAfterMs: 5_000 },
-        connectTimeoutMs: 3_000,
+        connectTimeoutMs: 10_000,
       },
     });
     let fleetStopped = false;
