@@ -500,7 +500,7 @@ export const encryptionAtRest: ResourceRule = {
         return str(p.kmsKeyId)
           ? []
           : [
-              "the secret uses the default aws/secretsmanager key, which no other account can use and no key policy limits: set kmsKeyId to a customer-managed key",
+              "the secret uses the default aws/secretsmanager key, which any principal allowed GetSecretValue can decrypt: set kmsKeyId to a customer-managed key whose key policy names the secret's readers",
             ];
       case T.topic:
         return str(p.kmsMasterKeyId)
