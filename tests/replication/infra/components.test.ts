@@ -1,7 +1,10 @@
 /** The replication components under Pulumi mocks: what each one registers and with which settings. */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PlannedResource } from "../../../cli/plan/recorder.js";
-import { RegistryCapture, REGISTRY_EVENT_TOPICS } from "../../../infra/capture.js";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { PORT_API, type IotRegistryPort } from "../../../functions/registry/iotPort.js";
+import { CAPTURE_IOT_ACTIONS, RegistryCapture, REGISTRY_EVENT_TOPICS } from "../../../infra/capture.js";
 import { OpsTable } from "../../../infra/opsTable.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { ARN_LESS_ACTIONS, IOT_ARN_LESS_ACTIONS } from "../../../infra/replicationFunction.js";
@@ -215,6 +218,18 @@ describe("replication components under mocks", () => {
         Resource: TABLE_ARN,
       });
       expect(statements.find((s) => s.Sid === "OpsTableKey")?.Resource).toBe(KEY_ARN);
+    });
+
+    it("grants every registry read capture.ts makes (kept in step with the core by reading its source)", () => {
+      const source = readFileSync(
+        path.resolve(__dirname, "../../../functions/replication/capture.ts"),
+        "utf8",
+      );
+      const called = [...new Set([...source.matchAll(/\biot\.(\w+)\(/g)].map((m) => m[1]))];
+      expect(called.length).toBeGreaterThan(0);
+      for (const method of called) {
+        expect(CAPTURE_IOT_ACTIONS, method).toContain(`iot:${PORT_API[method as keyof IotRegistryPort]}`);
+      }
     });
 
     it("refuses to be built without a provider", () => {
