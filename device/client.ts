@@ -290,15 +290,18 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
     return new Promise((resolve) => this.connectWaiters.push(resolve));
   }
 
-  /** Subscribes now if connected, and after every reconnect. */
+  /** Subscribes now if connected, and again after every reconnect. */
   async subscribe(topic: string, qos: 0 | 1 = 1): Promise<void> {
     this.subscriptions.set(topic, qos);
-    if (this.state === "connected" && this.mqtt) await this.mqtt.subscribeAsync(topic, { qos });
+    // A connection lost mid-SUBSCRIBE is no error here: every reconnect subscribes again.
+    if (this.state === "connected" && this.mqtt)
+      await this.mqtt.subscribeAsync(topic, { qos }).catch(() => undefined);
   }
 
   async unsubscribe(topic: string): Promise<void> {
     this.subscriptions.delete(topic);
-    if (this.state === "connected" && this.mqtt) await this.mqtt.unsubscribeAsync(topic);
+    if (this.state === "connected" && this.mqtt)
+      await this.mqtt.unsubscribeAsync(topic).catch(() => undefined);
   }
 
   /**
