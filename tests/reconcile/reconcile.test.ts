@@ -28,6 +28,17 @@ describe("reconcile between two regions on moto", () => {
     expect([...result.drift].sort(byKey)).toEqual([...expected].sort(byKey));
   });
 
+  it("with two items per list page (moto pages ListThings and ListThingTypes) the divergence is still reported exactly once", async () => {
+    const { expected } = await craftDivergence(a, b);
+    const small = (r: Region) => region(moto, r.name, 2);
+    const pa = small(a);
+    const pb = small(b);
+    const result = await compareRegions(pa, pb, { pageSize: 2 });
+    expect([...result.drift].sort(byKey)).toEqual([...expected].sort(byKey));
+    expect(pa.pacer.stats().ListThings.calls).toBeGreaterThan(3);
+    expect(pa.pacer.stats().ListThingTypes.calls).toBeGreaterThan(1);
+  });
+
   it("repair leaves no drift", async () => {
     await craftDivergence(a, b);
     const result = await reconcileRegions({
