@@ -72,7 +72,7 @@ export class FailoverDns extends pulumi.ComponentResource {
   readonly alarmNames: Record<RegionSlot, pulumi.Output<string>>;
   readonly alarmTopicArn: pulumi.Output<string>;
   /** Fully qualified names of the fail-over records. */
-  readonly recordNames: pulumi.Output<string>[];
+  readonly recordNames: string[];
 
   constructor(name: string, args: FailoverDnsArgs, opts: pulumi.ComponentResourceOptions) {
     super("iot-dr:health:FailoverDns", name, {}, opts);
@@ -139,9 +139,10 @@ export class FailoverDns extends pulumi.ComponentResource {
 
     this.recordNames = [];
     for (const record of args.records) {
+      this.recordNames.push(`${record.name}.${zoneName}`);
       for (const slot of SLOTS) {
         const target = record[slot];
-        const r = new aws.route53.Record(
+        new aws.route53.Record(
           `${name}-${record.name}-${slot}`,
           {
             zoneId: this.zoneId,
@@ -160,7 +161,6 @@ export class FailoverDns extends pulumi.ComponentResource {
           },
           { parent: this },
         );
-        if (slot === "primary") this.recordNames.push(r.fqdn);
       }
     }
 
