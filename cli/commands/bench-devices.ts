@@ -11,6 +11,7 @@
  */
 import { Command } from "commander";
 import os from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Fleet } from "../../device/fleet.js";
 import { startDnsServer } from "../../tests/support/dns.js";
 import { startMosquittoPair } from "../../tests/support/mqtt.js";
@@ -44,6 +45,8 @@ export interface DeviceBenchResult {
   peakReconnectsPerSecond: number;
   /** Reconnects to B per whole second after the kill. */
   reconnectsPerSecond: number[];
+  /** Event-loop delay of this process from the kill until all devices were on B, ms (stalls show here). */
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
   /** From the kill to devices noticing their connection was gone, ms. */
   detectionMs: { median: number; max: number };
   /** Failed connect attempts after the kill, by address and error. */
@@ -133,6 +136,8 @@ export async function runDeviceBench(options: DeviceBenchOptions): Promise<Devic
       });
     }
     log("killing A and flipping DNS to B");
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const killedAt = Date.now();
     dns.setRecord(ENDPOINT, b.host, options.ttlSeconds);
     await a.kill();
@@ -149,6 +154,7 @@ export async function runDeviceBench(options: DeviceBenchOptions): Promise<Devic
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    loopDelay.disable();
     log(`99% on B after ${t99} ms, all after ${tAll} ms; telemetry for 3 s more, then drain`);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const report = await fleet.stop({ drainMs: 10_000 });
@@ -179,6 +185,11 @@ export async function runDeviceBench(options: DeviceBenchOptions): Promise<Devic
       timeToAllMs: tAll,
       peakReconnectsPerSecond: peak,
       reconnectsPerSecond: perSecond,
+      eventLoopDelayMs: {
+        p50: round(loopDelay.percentile(50) / 1e6),
+        p99: round(loopDelay.percentile(99) / 1e6),
+        max: round(loopDelay.max / 1e6),
+      },
       detectionMs: { median: quantile(detected, 0.5), max: detected.at(-1) ?? 0 },
       connectFailures: Object.fromEntries(failures),
       outageMs: { median: quantile(outages, 0.5), p99: quantile(outages, 0.99), max: outages.at(-1) ?? 0 },
@@ -202,6 +213,7 @@ export function formatDeviceBench(r: DeviceBenchResult): string {
     `${r.count} devices, reconnect window ${r.windowMs} ms, TTL ${r.ttlSeconds} s, telemetry every ${r.publishIntervalMs} ms`,
     `99% on the new broker after ${r.timeTo99PercentMs ?? "-"} ms, all after ${r.timeToAllMs ?? "-"} ms`,
     `peak reconnects ${r.peakReconnectsPerSecond}/s (sliding 1 s); per second: ${r.reconnectsPerSecond.join(" ")}`,
+    `event-loop delay during the move: p50 ${r.eventLoopDelayMs.p50} ms, p99 ${r.eventLoopDelayMs.p99} ms, max ${r.eventLoopDelayMs.max} ms`,
     `devices noticed the loss after: median ${r.detectionMs.median} ms, max ${r.detectionMs.max} ms`,
     `failed connects after the kill: ${JSON.stringify(r.connectFailures)}`,
     `outage per device: median ${r.outageMs.median} ms, p99 ${r.outageMs.p99} ms, max ${r.outageMs.max} ms`,
