@@ -290,7 +290,9 @@ async function captureWithEnrichment(
     for (const extra of await enrichmentKeys(key, state, iot)) {
       if (seen.has(extra)) continue;
       seen.add(extra);
-      outcomes.push(await captureOne(extra, version, "ifAbsent", deps, await readState(extra, iot)));
+      // Checked before reading IoT, so a present record costs no registry call.
+      if (await getRecord(deps.table, extra)) outcomes.push({ key: extra, result: "present", version });
+      else outcomes.push(await captureOne(extra, version, "ifAbsent", deps, await readState(extra, iot)));
     }
   }
   for (const o of outcomes)
