@@ -105,14 +105,16 @@ export async function runReconcileBench(
         async (i) => {
           const name = `bench-thing-${i}`;
           const v = r === 1 && differing.has(i) ? "changed" : "1";
-          await region.iot.createThing({
-            name,
-            thingTypeName: types[i % types.length],
-            attributes: { n: String(i), v },
-          });
-          const id = await region.iot.registerCertificateWithoutCA(fakePem(i), "ACTIVE");
-          await region.iot.attachThingPrincipal(name, id);
-          await region.iot.addThingToThingGroup(groups[i % groups.length], name);
+          await retried(() =>
+            region.iot.createThing({
+              name,
+              thingTypeName: types[i % types.length],
+              attributes: { n: String(i), v },
+            }),
+          );
+          const id = await retried(() => region.iot.registerCertificateWithoutCA(fakePem(i), "ACTIVE"));
+          await retried(() => region.iot.attachThingPrincipal(name, id));
+          await retried(() => region.iot.addThingToThingGroup(groups[i % groups.length], name));
           if (++done % 1000 === 0) log(`setup ${region.name}: ${done}/${n} things\n`);
         },
       );
