@@ -203,7 +203,11 @@ export function createHealthCheck(deps: HealthCheckDeps): HealthCheck {
       memory = stored;
       return { decision: decisionOf(stored), body: stored.body, cached: true };
     }
-    const probeBudget = Math.max(50, deadlineMs - (deps.clock() - started) - writeBudget - answerMargin - 50);
+    // 150 ms of slack for a busy event loop (Route 53's checkers arrive together).
+    const probeBudget = Math.max(
+      50,
+      deadlineMs - (deps.clock() - started) - writeBudget - answerMargin - 150,
+    );
     const [factors, override, readiness] = await Promise.all([
       Promise.all(deps.factors.map((f) => probe(f, probeBudget))),
       overrideP,
@@ -292,6 +296,24 @@ export function createHealthCheck(deps: HealthCheckDeps): HealthCheck {
     }),
   });
 
+  // Evaluations that missed the deadline in a row (CPU starvation): like failed rounds, they turn
+  // the answer unhealthy only after failuresBeforeUnhealthy of them; until then the last verdict stands.
+  let lateInARow = 0;
+  const lateAnswer = (): ApiResponse => {
+    lateInARow++;
+    deps.logger.warn("health evaluation missed the deadline", { lateInARow });
+    if (!memory || lateInARow >= deps.policy.failuresBeforeUnhealthy) return timeoutBody();
+    return {
+      statusCode: memory.healthy ? 200 : 503,
+      headers: JSON_HEADERS,
+      body: JSON.stringify({
+        region: deps.region,
+        healthy: memory.healthy,
+        reason: `evaluation late (${lateInARow}/${deps.policy.failuresBeforeUnhealthy}): last verdict`,
+      }),
+    };
+  };
+
   return {
     async handle(request) {
       try {
@@ -301,15 +323,25 @@ export function createHealthCheck(deps: HealthCheckDeps): HealthCheck {
           .filter((s) => s.length > 0);
         if (segments.length !== 1 || !deps.secretMatches(segments[0]!)) return bareStatus(404);
         let timer: ReturnType<typeof setTimeout> | undefined;
+        let answered = false;
         const late = new Promise<ApiResponse>((resolve) => {
-          timer = setTimeout(() => resolve(timeoutBody()), deadlineMs - answerMargin);
+          timer = setTimeout(() => {
+            if (answered) return;
+            answered = true;
+            resolve(lateAnswer());
+          }, deadlineMs - answerMargin);
         });
         const answer = evaluate().then(
-          ({ decision, body }): ApiResponse => ({
-            statusCode: decision.healthy ? 200 : 503,
-            headers: JSON_HEADERS,
-            body: request.method === "HEAD" ? "" : body,
-          }),
+          ({ decision, body }): ApiResponse => {
+            // Only an evaluation that answered in time ends a run of late ones.
+            if (!answered) lateInARow = 0;
+            answered = true;
+            return {
+              statusCode: decision.healthy ? 200 : 503,
+              headers: JSON_HEADERS,
+              body: request.method === "HEAD" ? "" : body,
+            };
+          },
           (err: unknown): ApiResponse => {
             deps.logger.error("health evaluation failed", { error: describeError(err) });
             return timeoutBody();

@@ -193,6 +193,45 @@ describe("the health-check function judges its region from every factor, on time
     expect(JSON.parse(response.body).factors[0].error).toContain("no credentials");
   });
 
+  it("answers the last verdict when an evaluation runs late, and 503 once N evaluations in a row ran late", async () => {
+    let starve = false;
+    let blocked = false;
+    const store = memoryStore();
+    const { check } = makeCheck(factorsWith("analytics", "healthy"), {
+      policy: policy({ failuresBeforeUnhealthy: 2 }),
+      // The state write is still on its way when the starved event loop comes back.
+      store: {
+        get: store.get,
+        put: async (next, expected) => {
+          await new Promise((r) => setTimeout(r, 100));
+          return store.put(next, expected);
+        },
+      },
+      // A starved CPU: the event loop is blocked past the deadline while the probes are signed.
+      sign: async (request) => {
+        if (starve && !blocked) {
+          blocked = true;
+          const until = performance.now() + DEADLINE_MS + 100;
+          while (performance.now() < until);
+        }
+        return request;
+      },
+    });
+    const first = await check.handle({ method: "GET", path: `/${SECRET}` });
+    expect(first.statusCode).toBe(200);
+    starve = true;
+    blocked = false;
+    const late = await check.handle({ method: "GET", path: `/${SECRET}` });
+    expect(late.statusCode).toBe(200);
+    expect(JSON.parse(late.body).reason).toBe("evaluation late (1/2): last verdict");
+    blocked = false;
+    const lateAgain = await check.handle({ method: "GET", path: `/${SECRET}` });
+    expect(lateAgain.statusCode).toBe(503);
+    expect(JSON.parse(lateAgain.body).reason).toBe(`no verdict within ${DEADLINE_MS} ms`);
+    starve = false;
+    expect((await check.handle({ method: "GET", path: `/${SECRET}` })).statusCode).toBe(200);
+  });
+
   it("re-uses a round already evaluated by another checker instead of probing again", async () => {
     const healthy = serverFor.get("healthy")!;
     const { check, store } = makeCheck(factorsWith("analytics", "healthy"), { roundMs: 60_000 });
