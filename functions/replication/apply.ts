@@ -27,7 +27,7 @@ import {
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
 import { getRecord, recordApplied, type OpsTablePort } from "../registry/table.js";
-import { DependencyNotReady, InvalidRecord, Throttled, describeError } from "./errors.js";
+import { DependencyNotReady, InvalidRecord, describeError, isReplicationError } from "./errors.js";
 import { REPLICATION_LAG_METRIC, type Logger, type MetricsSink } from "./observability.js";
 import type { Clock, Pacer } from "./pacing.js";
 
@@ -121,8 +121,7 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
 
 /** IoT errors that mean "something this record needs is missing or still in use here". */
 function translate(err: unknown, record: RegistryRecord): Error {
-  if (err instanceof DependencyNotReady || err instanceof InvalidRecord || err instanceof Throttled)
-    return err;
+  if (isReplicationError(err)) return err;
   const name = errName(err);
   const message = (err as Error)?.message ?? String(err);
   if (name === "ResourceNotFoundException")

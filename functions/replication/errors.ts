@@ -4,31 +4,41 @@
  * `InvalidRecord` never is (it goes straight to the dead-letter queue).
  */
 
+// These are plain Errors with a `name`, built by constructible functions rather than classes:
+// Pulumi's closure serializer rewrites `class X extends Error` so that name and message are lost
+// in the deployed Lambda, and the state machine's Retry/Catch would no longer match them.
+
 /** The IoT API kept throttling after the pacer's own bounded retries; retry the whole record later. */
-export class Throttled extends Error {
-  override name = "Throttled" as const;
-  constructor(
-    message: string,
-    readonly api?: string,
-  ) {
-    super(message);
-  }
-}
+export type Throttled = Error & { name: "Throttled"; api?: string };
+export const Throttled = function Throttled(message: string, api?: string): Throttled {
+  return Object.assign(new Error(message), { name: "Throttled" as const, api });
+} as unknown as {
+  new (message: string, api?: string): Throttled;
+  (message: string, api?: string): Throttled;
+};
 
 /** Something the record needs in the target region (type, group, parent, policy, certificate, thing) is not there yet. */
-export class DependencyNotReady extends Error {
-  override name = "DependencyNotReady" as const;
-  constructor(
-    message: string,
-    readonly dependency?: string,
-  ) {
-    super(message);
-  }
-}
+export type DependencyNotReady = Error & { name: "DependencyNotReady"; dependency?: string };
+export const DependencyNotReady = function DependencyNotReady(
+  message: string,
+  dependency?: string,
+): DependencyNotReady {
+  return Object.assign(new Error(message), { name: "DependencyNotReady" as const, dependency });
+} as unknown as {
+  new (message: string, dependency?: string): DependencyNotReady;
+  (message: string, dependency?: string): DependencyNotReady;
+};
 
 /** The input cannot be a registry record or registry event; retrying cannot help. */
-export class InvalidRecord extends Error {
-  override name = "InvalidRecord" as const;
+export type InvalidRecord = Error & { name: "InvalidRecord" };
+export const InvalidRecord = function InvalidRecord(message: string): InvalidRecord {
+  return Object.assign(new Error(message), { name: "InvalidRecord" as const });
+} as unknown as { new (message: string): InvalidRecord; (message: string): InvalidRecord };
+
+/** True for the errors the state machine matches by name. */
+export function isReplicationError(err: unknown): err is Throttled | DependencyNotReady | InvalidRecord {
+  const name = (err as { name?: unknown } | null)?.name;
+  return name === "Throttled" || name === "DependencyNotReady" || name === "InvalidRecord";
 }
 
 /** True for the errors an IoT API (or moto) raises when a caller exceeds its rate. */
