@@ -61,6 +61,33 @@ function ensurePackages(env) {
   fs.writeFileSync(stamp, digest);
 }
 
+/** Debian packages some tests use; installed when missing and we may (root with apt-get). */
+const SYSTEM_PACKAGES = [
+  { pkg: "chromium", bins: ["/usr/bin/chromium"], why: "renders the drill's HTML report" },
+  {
+    pkg: "mosquitto",
+    bins: ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"],
+    why: "MQTT broker of the device load tests",
+  },
+  { pkg: "openssl", bins: ["/usr/bin/openssl"], why: "makes throwaway TLS certificates in tests" },
+];
+
+function ensureSystemPackages() {
+  const missing = SYSTEM_PACKAGES.filter((p) => !p.bins.some((b) => fs.existsSync(b)));
+  if (missing.length === 0) return;
+  const names = missing.map((p) => p.pkg);
+  const canInstall = process.getuid && process.getuid() === 0 && fs.existsSync("/usr/bin/apt-get");
+  if (!canInstall) {
+    say(
+      `missing ${missing.map((p) => `${p.pkg} (${p.why})`).join(", ")}: install with 'sudo apt-get install ${names.join(" ")}'; tests that need them will fail`,
+    );
+    return;
+  }
+  say(`installing ${names.join(", ")} with apt-get`);
+  run("apt-get", ["update", "-qq"]);
+  run("apt-get", ["install", "-y", "-qq", ...names], { ...process.env, DEBIAN_FRONTEND: "noninteractive" });
+}
+
 function setup() {
   const binDir = nodeBinDir();
   const env = envWithNode(binDir);
@@ -88,6 +115,7 @@ function main(argv) {
     }
     case "test": {
       const { node, env } = setup();
+      ensureSystemPackages();
       exec(node, [path.join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", ...rest], env);
       return;
     }
