@@ -321,6 +321,8 @@ export interface AnalyticsGlobalEndpointArgs {
   latencyThresholdMs?: number;
   /** Minutes above the threshold before fail-over; default 5. */
   evaluationMinutes?: number;
+  /** Name of the global endpoint; default `iot-dr-device-data`. */
+  endpointName?: string;
 }
 
 /**
@@ -333,6 +335,9 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
   /** e.g. `abcde.veo`: the `GLOBAL_ENDPOINT_ID` the forwarders pass to PutEvents. */
   readonly endpointId: pulumi.Output<string>;
   readonly endpointUrl: pulumi.Output<string>;
+  /** Known before deployment (the endpoint id is not): `aws events describe-endpoint --name <name>` gives the id. */
+  readonly endpointName: pulumi.Output<string>;
+  readonly endpointArn: pulumi.Output<string>;
   readonly healthCheckId: pulumi.Output<string>;
 
   constructor(name: string, args: AnalyticsGlobalEndpointArgs, opts: pulumi.ComponentResourceOptions) {
@@ -421,6 +426,7 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
     this.endpoint = new aws.cloudwatch.EventEndpoint(
       `${name}-endpoint`,
       {
+        name: args.endpointName ?? "iot-dr-device-data",
         description: "iot-dr device data: primary with fail-over and replication",
         eventBuses: [{ eventBusArn: args.primaryBusArn }, { eventBusArn: args.secondaryBusArn }],
         replicationConfig: { state: "ENABLED" },
@@ -437,6 +443,8 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
       mine,
     );
     this.endpointUrl = this.endpoint.endpointUrl;
+    this.endpointName = this.endpoint.name;
+    this.endpointArn = this.endpoint.arn;
     this.endpointId = this.endpoint.endpointUrl.apply((url) =>
       url ? new URL(url).hostname.replace(/\.endpoint\.events\..*$/, "") : "",
     );

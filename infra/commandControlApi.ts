@@ -49,11 +49,13 @@ export interface CommandControlApiArgs {
   /** Policies onboarding may attach to a device certificate; must not be empty. Required. */
   allowedPolicies: string[];
   /**
-   * The idempotency table: `{ replicaRegions }` creates a global table here (primary stack);
+   * The idempotency table: `{ replicaRegions, name? }` creates a global table here (primary
+   * stack; a fixed `name` lets the secondary stack find its replica without a stack reference);
    * `{ name, arn }` uses the replica the primary stack created (secondary stack). Default: create
-   * a table without replicas.
+   * an auto-named table without replicas.
    */
-  idempotencyTable?: { replicaRegions: string[] } | { name: pulumi.Input<string>; arn: pulumi.Input<string> };
+  idempotencyTable?:
+    { replicaRegions: string[]; name?: string } | { name: pulumi.Input<string>; arn: pulumi.Input<string> };
   /** Name of the operator role in the IoT services account; default `iot-dr-cc-operator-<region>`. */
   operatorRoleName?: string;
   /** A custom domain served by this region's API (the failover record's name) and its ACM certificate in this region; default none. */
@@ -122,6 +124,7 @@ export class CommandControlApi extends pulumi.ComponentResource {
       const table = new aws.dynamodb.Table(
         `${name}-idempotency`,
         {
+          ...(idem.name ? { name: idem.name } : {}),
           billingMode: "PAY_PER_REQUEST",
           hashKey: "pk",
           attributes: [{ name: "pk", type: "S" }],
@@ -344,8 +347,9 @@ export class CommandControlApi extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.endpoint = this.api.apiEndpoint;
-    this.apiHost = this.api.apiEndpoint.apply((e) => (e ?? "").replace(/^https:\/\//, ""));
+    // Derived from the API id (as API Gateway names it) so that plans and previews know it.
+    this.apiHost = pulumi.interpolate`${this.api.id}.execute-api.${args.region}.amazonaws.com`;
+    this.endpoint = pulumi.interpolate`https://${this.apiHost}`;
 
     const invokePolicy = new aws.iam.Policy(
       `${name}-invoke-policy`,

@@ -7,6 +7,7 @@ import * as aws from "@pulumi/aws";
 import { FailoverDns, type RegionHealthArgs } from "../infra/failoverDns.js";
 import { PROJECT } from "./config.js";
 import { NotificationTopic } from "../infra/notificationTopic.js";
+import { AnalyticsGlobalEndpoint } from "../infra/analytics.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
 import { createProviders } from "./providers.js";
 import { primaryReference, secondaryReference } from "./references.js";
@@ -137,6 +138,31 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
   }
   // ── end health and fail-over ──────────────────────────────────────────────────────────────────
 
+  // ── analytics global endpoint (DESIGN.md §5) ─────────────────────────────────────────────────
+  // Lives in the analytics account (where the buses are), homed in the primary region. The buses
+  // have a fixed name, so their ARNs need no reference to the regional stacks.
+  const analyticsOutputs: Record<string, pulumi.Input<unknown>> = {};
+  {
+    const busArn = (region: string) =>
+      `arn:aws:events:${region}:${config.accounts.analytics.id}:event-bus/iot-dr-device-data`;
+    const analyticsEndpoint = new AnalyticsGlobalEndpoint(
+      "analytics-endpoint",
+      {
+        primaryRegion: config.primaryRegion,
+        secondaryRegion: config.secondaryRegion,
+        primaryBusArn: busArn(config.primaryRegion),
+        secondaryBusArn: busArn(config.secondaryRegion),
+      },
+      { provider: providers.get("analytics", "primary") },
+    );
+    Object.assign(analyticsOutputs, {
+      // The endpoint id exists only after deployment; operators read it by name (describe-endpoint).
+      analyticsGlobalEndpointName: analyticsEndpoint.endpointName,
+      analyticsGlobalEndpointArn: analyticsEndpoint.endpointArn,
+    });
+  }
+  // ── end analytics global endpoint ─────────────────────────────────────────────────────────────
+
   return {
     role: config.role,
     primaryRegion,
@@ -145,5 +171,6 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
     secondaryAlarmTopicArn: secondary.require("alarmTopicArn"),
     failoverTopicArn: failover.arn,
     ...failoverOutputs,
+    ...analyticsOutputs,
   };
 }

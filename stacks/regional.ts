@@ -14,6 +14,8 @@ import { NotificationTopic } from "../infra/notificationTopic.js";
 import { RegionalDashboard } from "../infra/dashboards.js";
 import { OpsTable } from "../infra/opsTable.js";
 import { ReplayPipeline } from "../infra/replayPipeline.js";
+import { CommandControlApi } from "../infra/commandControlApi.js";
+import { AnalyticsRegion } from "../infra/analytics.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
 import { createProviders, type RegionSlot } from "./providers.js";
 import { primaryReference } from "./references.js";
@@ -311,5 +313,67 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     });
   }
   // ── end health and fail-over ──────────────────────────────────────────────────────────────────
+  // ── command & control and analytics (DESIGN.md §5) ───────────────────────────────────────────
+  // The C&C API (C&C account) journals into this region's ops table through an operator role it
+  // creates in the IoT services account; its idempotency table is a global table with a fixed
+  // name, created by the primary stack, so the secondary finds its replica without a reference.
+  // Analytics: the device-data bus (same name in both regions), stream target and forwarder; the
+  // IoT rule lives in the IoT services account. Application services need the team's functions
+  // and are wired by the platform (see infra/applicationServices.ts).
+  {
+    const opsTableName = outputs.opsTableNameInRegion as pulumi.Input<string> | undefined;
+    if (opsTableName === undefined) {
+      throw new Error(
+        "the C&C API journals into the ops table: keep the registry replication block before this one",
+      );
+    }
+    const ccAccountId = config.accounts.commandControl.id;
+    const idempotencyTableName = `iot-dr-cc-idempotency-${config.environment}`;
+    const cc = new CommandControlApi(
+      `cc-${slot}`,
+      {
+        region,
+        iotProvider: providers.get("iot", slot),
+        opsTable: {
+          name: opsTableName,
+          arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${opsTableName}`,
+        },
+        // Without assume-role config there is no deployment external id; the C&C role still demands one.
+        externalId: config.assumeRoleExternalId ?? `iot-dr-cc-${config.environment}-${region}`,
+        allowedPolicies: config.commandControl.allowedPolicies,
+        idempotencyTable:
+          slot === "primary"
+            ? { replicaRegions: [config.secondaryRegion], name: idempotencyTableName }
+            : {
+                name: idempotencyTableName,
+                arn: `arn:aws:dynamodb:${region}:${ccAccountId}:table/${idempotencyTableName}`,
+              },
+        runtime: config.lambdaRuntime,
+        logRetentionDays: config.logRetentionDays,
+      },
+      { provider: providers.get("commandControl", slot) },
+    );
+    const analytics = new AnalyticsRegion(
+      `analytics-${slot}`,
+      {
+        region,
+        iotProvider: providers.get("iot", slot),
+        runtime: config.lambdaRuntime,
+        logRetentionDays: config.logRetentionDays,
+      },
+      { provider: providers.get("analytics", slot) },
+    );
+    Object.assign(outputs, {
+      ccApiEndpoint: cc.endpoint,
+      ccApiHost: cc.apiHost,
+      ccInvokePolicyArn: cc.invokePolicyArn,
+      ccOperatorRoleArn: cc.operatorRoleArn,
+      analyticsEventBusArn: analytics.eventBusArn,
+      analyticsStreamArn: analytics.streamArn,
+      analyticsDeadLetterQueueUrls: analytics.deadLetterQueueUrls,
+    });
+  }
+  // ── end command & control and analytics ───────────────────────────────────────────────────────
+
   return outputs;
 }

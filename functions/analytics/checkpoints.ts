@@ -28,9 +28,9 @@ export async function probeOutcome(
   }
 }
 
-export class CheckpointFailed extends Error {
-  override name = "CheckpointFailed";
-}
+/** A failed checkpoint (a named plain Error: deployed code cannot rely on Error subclasses). */
+export const checkpointFailed = (message: string): Error =>
+  Object.assign(new Error(message), { name: "CheckpointFailed" });
 
 export interface AnalyticsPorts {
   /** Resolves when the bus exists. */
@@ -70,7 +70,7 @@ export function analyticsProbes(
     "analytics-stream": async (signal) => {
       const status = await ports.streamStatus(config.streamName, signal);
       if (status !== "ACTIVE" && status !== "UPDATING") {
-        throw new CheckpointFailed(`stream ${config.streamName} is ${status}`);
+        throw checkpointFailed(`stream ${config.streamName} is ${status}`);
       }
     },
     "analytics-dead-letters": async (signal) => {
@@ -81,7 +81,7 @@ export function analyticsProbes(
       );
       const piling = depths.filter(([, n]) => n > tolerance);
       if (piling.length > 0) {
-        throw new CheckpointFailed(`dead letters waiting: ${piling.map(([n, d]) => `${n}=${d}`).join(", ")}`);
+        throw checkpointFailed(`dead letters waiting: ${piling.map(([n, d]) => `${n}=${d}`).join(", ")}`);
       }
     },
   };
@@ -140,7 +140,7 @@ export function analyticsPortsFromSdk(m: {
         { abortSignal: signal },
       )) as EventBridgeSdk.PutEventsCommandOutput;
       if ((out.FailedEntryCount ?? 0) > 0) {
-        throw new CheckpointFailed(
+        throw checkpointFailed(
           `the bus refused the canary event: ${out.Entries?.[0]?.ErrorCode ?? "unknown"}`,
         );
       }

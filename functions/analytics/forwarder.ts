@@ -60,27 +60,27 @@ export function deviceDataRuleSql(topicFilter: string): string {
   return `SELECT newuuid() AS messageId, topic() AS topic, clientid() AS clientId, timestamp() AS receivedAt, * AS payload FROM '${topicFilter}'`;
 }
 
-/** Raised for input that no retry can fix; the function's failure destination keeps it. */
-export class InvalidDeviceData extends Error {
-  override name = "InvalidDeviceData";
-}
+// Errors are named plain Errors, not subclasses: Pulumi's closure serializer drops class field
+// initializers and Error's constructor state.
+const named = (name: string, message: string): Error => Object.assign(new Error(message), { name });
 
-/** Raised when entries still fail after every attempt; Lambda retries, then dead-letters. */
-export class ForwardFailed extends Error {
-  override name = "ForwardFailed";
-}
+/** For input that no retry can fix; the function's failure destination keeps it. */
+export const invalidDeviceData = (message: string) => named("InvalidDeviceData", message);
+
+/** When entries still fail after every attempt; Lambda retries, then dead-letters. */
+export const forwardFailed = (message: string) => named("ForwardFailed", message);
 
 function parseMessage(event: unknown): DeviceDataMessage {
   const e = event as Partial<DeviceDataMessage> | null;
   if (typeof e !== "object" || e === null || Array.isArray(e)) {
-    throw new InvalidDeviceData("the rule event must be a JSON object (check the rule SQL)");
+    throw invalidDeviceData("the rule event must be a JSON object (check the rule SQL)");
   }
   if (typeof e.messageId !== "string" || e.messageId === "")
-    throw new InvalidDeviceData("the rule event has no messageId (newuuid())");
+    throw invalidDeviceData("the rule event has no messageId (newuuid())");
   if (typeof e.topic !== "string" || e.topic === "")
-    throw new InvalidDeviceData("the rule event has no topic (topic())");
+    throw invalidDeviceData("the rule event has no topic (topic())");
   if (typeof e.receivedAt !== "number" || !Number.isFinite(e.receivedAt)) {
-    throw new InvalidDeviceData("the rule event has no numeric receivedAt (timestamp())");
+    throw invalidDeviceData("the rule event has no numeric receivedAt (timestamp())");
   }
   return e as DeviceDataMessage;
 }
@@ -130,7 +130,7 @@ export async function forwardDeviceData(event: unknown, deps: ForwarderDeps): Pr
     if (pending.length === 0) break;
     if (attempt >= maxAttempts) {
       deps.logger.error("entries refused by EventBridge", { count: pending.length, codes: lastErrors });
-      throw new ForwardFailed(
+      throw forwardFailed(
         `${pending.length} event(s) refused after ${maxAttempts} attempts: ${[...new Set(lastErrors)].join(", ")}`,
       );
     }

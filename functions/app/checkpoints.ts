@@ -7,9 +7,9 @@ import type * as DynamoSdk from "@aws-sdk/client-dynamodb";
 
 export type Probe = (signal: AbortSignal) => Promise<void>;
 
-export class CheckpointFailed extends Error {
-  override name = "CheckpointFailed";
-}
+/** A failed checkpoint (a named plain Error: deployed code cannot rely on Error subclasses). */
+export const checkpointFailed = (message: string): Error =>
+  Object.assign(new Error(message), { name: "CheckpointFailed" });
 
 export interface AppPorts {
   /** The table's status in this region (ACTIVE, UPDATING ...), and its replicas' statuses by region. */
@@ -51,7 +51,7 @@ export function appProbes(
     "app-table": async (signal) => {
       const { status } = await ports.describeTable(config.tableName, signal);
       if (status !== "ACTIVE" && status !== "UPDATING")
-        throw new CheckpointFailed(`table ${config.tableName} is ${status}`);
+        throw checkpointFailed(`table ${config.tableName} is ${status}`);
       await ports.readItem(config.tableName, key, signal);
     },
     "app-bucket": (signal) => ports.headBucket(config.bucketName, signal),
@@ -61,7 +61,7 @@ export function appProbes(
       );
       const down = states.filter(([, s]) => s !== "Active");
       if (down.length > 0)
-        throw new CheckpointFailed(`functions not active: ${down.map(([f, s]) => `${f}=${s}`).join(", ")}`);
+        throw checkpointFailed(`functions not active: ${down.map(([f, s]) => `${f}=${s}`).join(", ")}`);
     },
   };
   if (config.peerRegion) {
@@ -70,7 +70,7 @@ export function appProbes(
       const { replicas } = await ports.describeTable(config.tableName, signal);
       const status = replicas[peer];
       if (status !== "ACTIVE" && status !== "UPDATING") {
-        throw new CheckpointFailed(`the replica of ${config.tableName} in ${peer} is ${status ?? "missing"}`);
+        throw checkpointFailed(`the replica of ${config.tableName} in ${peer} is ${status ?? "missing"}`);
       }
     };
   }

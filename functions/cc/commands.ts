@@ -31,38 +31,58 @@ export interface CommandResult {
   touched: string[];
 }
 
+// Errors are plain Error objects with a name, not subclasses: Pulumi's closure serializer drops
+// class field initializers and Error's constructor state, so subclasses break in deployed code.
+
 /** A command refused before it changed anything (the registry is as it was). */
-export class CommandRejected extends Error {
-  override name = "CommandRejected";
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
+export interface CommandRejected extends Error {
+  name: "CommandRejected";
+  statusCode: number;
+  code: string;
 }
+
+export function commandRejected(statusCode: number, code: string, message: string): CommandRejected {
+  return Object.assign(new Error(message), { name: "CommandRejected" as const, statusCode, code });
+}
+
+export const isCommandRejected = (err: unknown): err is CommandRejected =>
+  (err as { name?: unknown } | null)?.name === "CommandRejected";
 
 /**
  * A command that failed while changing the registry. `compensated` says whether every change was
  * undone; `touched` lists keys that may have changed (journal them so the table follows).
  */
-export class CommandFailed extends Error {
-  override name = "CommandFailed";
-  constructor(
-    readonly step: string,
-    override readonly cause: unknown,
-    readonly compensated: boolean,
-    readonly touched: string[],
-    readonly leftovers: string[] = [],
-  ) {
-    super(
-      compensated
-        ? `step '${step}' failed (${errorName(cause)}); every earlier step was undone`
-        : `step '${step}' failed (${errorName(cause)}); could not undo: ${leftovers.join(", ") || "nothing to undo"}`,
-    );
-  }
+export interface CommandFailed extends Error {
+  name: "CommandFailed";
+  step: string;
+  cause: unknown;
+  compensated: boolean;
+  touched: string[];
+  leftovers: string[];
 }
+
+export function commandFailed(
+  step: string,
+  cause: unknown,
+  compensated: boolean,
+  touched: string[],
+  leftovers: string[] = [],
+): CommandFailed {
+  const message = compensated
+    ? `step '${step}' failed (${errorName(cause)}); every earlier step was undone`
+    : `step '${step}' failed (${errorName(cause)}); could not undo: ${leftovers.join(", ") || "nothing to undo"}`;
+  return Object.assign(new Error(message), {
+    name: "CommandFailed" as const,
+    step,
+    cause,
+    compensated,
+    touched,
+    leftovers,
+  });
+}
+
+export const isCommandFailed = (err: unknown): err is CommandFailed =>
+  (err as { name?: unknown } | null)?.name === "CommandFailed";
 
 export function errorName(err: unknown): string {
   const e = err as { name?: unknown; message?: unknown } | null;
@@ -96,48 +116,48 @@ interface Step {
   undo?: () => Promise<void>;
 }
 
+interface Saga {
+  run<T>(name: string, action: () => Promise<T>, undo?: (value: T) => Promise<void>): Promise<T>;
+}
+
 /** Runs steps in order; on failure undoes the completed ones in reverse and throws CommandFailed. */
-class Saga {
-  private readonly done: Step[] = [];
-  constructor(
-    private readonly deps: CommandDeps,
-    private readonly touched: string[],
-  ) {}
-
-  async run<T>(name: string, action: () => Promise<T>, undo?: (value: T) => Promise<void>): Promise<T> {
-    let value: T;
-    try {
-      value = await action();
-    } catch (err) {
-      return this.compensate(name, err);
-    }
-    this.done.push({ name, ...(undo ? { undo: () => undo(value) } : {}) });
-    return value;
-  }
-
-  private async compensate(failedStep: string, cause: unknown): Promise<never> {
+function createSaga(deps: CommandDeps, touched: string[]): Saga {
+  const done: Step[] = [];
+  const compensate = async (failedStep: string, cause: unknown): Promise<never> => {
     const leftovers: string[] = [];
-    for (const step of [...this.done].reverse()) {
+    for (const step of [...done].reverse()) {
       if (!step.undo) continue;
       try {
-        await retryConflicts(this.deps, `undo ${step.name}`, step.undo);
+        await retryConflicts(deps, `undo ${step.name}`, step.undo);
       } catch (err) {
-        this.deps.logger.error("compensation failed", { step: step.name, error: errorName(err) });
+        deps.logger.error("compensation failed", { step: step.name, error: errorName(err) });
         leftovers.push(step.name);
       }
     }
-    this.deps.logger.warn("command compensated", { failedStep, error: errorName(cause), leftovers });
+    deps.logger.warn("command compensated", { failedStep, error: errorName(cause), leftovers });
     // A refusal discovered part-way (e.g. the certificate exists) is still a refusal once undone.
-    if (cause instanceof CommandRejected && leftovers.length === 0) throw cause;
-    throw new CommandFailed(failedStep, cause, leftovers.length === 0, this.touched, leftovers);
-  }
+    if (isCommandRejected(cause) && leftovers.length === 0) throw cause;
+    throw commandFailed(failedStep, cause, leftovers.length === 0, touched, leftovers);
+  };
+  return {
+    async run(name, action, undo) {
+      let value: Awaited<ReturnType<typeof action>>;
+      try {
+        value = await action();
+      } catch (err) {
+        return compensate(name, err);
+      }
+      done.push({ name, ...(undo ? { undo: () => undo(value) } : {}) });
+      return value;
+    },
+  };
 }
 
 async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandResult> {
   const { iot } = deps;
   // Read-only checks first: a refused command changes nothing.
   if (await iot.describeThing(c.thingName)) {
-    throw new CommandRejected(
+    throw commandRejected(
       409,
       "ThingExists",
       `thing '${c.thingName}' already exists; decommission it first or pick another name`,
@@ -146,13 +166,13 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
   if (c.thingTypeName) {
     const type = await iot.describeThingType(c.thingTypeName);
     if (!type)
-      throw new CommandRejected(
+      throw commandRejected(
         422,
         "ThingTypeNotFound",
         `thing type '${c.thingTypeName}' does not exist; create it first`,
       );
     if (type.deprecated)
-      throw new CommandRejected(
+      throw commandRejected(
         422,
         "ThingTypeDeprecated",
         `thing type '${c.thingTypeName}' is deprecated; new things cannot use it`,
@@ -160,7 +180,7 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
   }
   for (const group of c.groups) {
     if (!(await iot.describeThingGroup(group))) {
-      throw new CommandRejected(
+      throw commandRejected(
         422,
         "ThingGroupNotFound",
         `thing group '${group}' does not exist; create it first`,
@@ -168,7 +188,7 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
     }
   }
   if (!(await iot.getPolicy(c.policyName))) {
-    throw new CommandRejected(
+    throw commandRejected(
       422,
       "PolicyNotFound",
       `policy '${c.policyName}' is allowed but does not exist in the registry`,
@@ -176,7 +196,7 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
   }
 
   const touched = [keys.thing(c.thingName), ...c.groups.map((g) => keys.membership(g, c.thingName))];
-  const saga = new Saga(deps, touched);
+  const saga = createSaga(deps, touched);
   // Registered INACTIVE and activated last, so a half-onboarded certificate never connects.
   const certificateId = await saga.run(
     "registerCertificate",
@@ -185,7 +205,7 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
         return await iot.registerCertificateWithoutCA(c.certificatePem, "INACTIVE");
       } catch (err) {
         if (isNamed(err, "ResourceAlreadyExistsException")) {
-          throw new CommandRejected(
+          throw commandRejected(
             409,
             "CertificateExists",
             "this certificate is already registered; each device needs its own certificate",
@@ -257,18 +277,18 @@ async function changeStatus(c: StatusCommand, deps: CommandDeps): Promise<Comman
     ids = [c.certificateId];
   } else {
     if (!(await iot.describeThing(c.thingName!))) {
-      throw new CommandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
+      throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
     }
     ids = await iot.listThingPrincipals(c.thingName!);
     if (ids.length === 0)
-      throw new CommandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
+      throw commandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
   }
   const current = new Map<string, CertificateStatus>();
   for (const id of ids) {
     const d = await iot.describeCertificate(id);
-    if (!d) throw new CommandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
+    if (!d) throw commandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
     if (d.status === "REVOKED") {
-      throw new CommandRejected(
+      throw commandRejected(
         409,
         "CertificateRevoked",
         `certificate ${id} is REVOKED; a revoked certificate cannot be ${c.command}d`,
@@ -278,7 +298,7 @@ async function changeStatus(c: StatusCommand, deps: CommandDeps): Promise<Comman
   }
   const changed = ids.filter((id) => current.get(id) !== target);
   const touched = changed.map((id) => keys.certificate(id));
-  const saga = new Saga(deps, touched);
+  const saga = createSaga(deps, touched);
   for (const id of changed) {
     const previous = current.get(id)!;
     await saga.run(
@@ -305,7 +325,7 @@ async function changeStatus(c: StatusCommand, deps: CommandDeps): Promise<Comman
 async function decommission(c: DecommissionCommand, deps: CommandDeps): Promise<CommandResult> {
   const { iot } = deps;
   const thing = await iot.describeThing(c.thingName);
-  if (!thing) throw new CommandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
+  if (!thing) throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
   const certificateIds = await iot.listThingPrincipals(c.thingName);
   const groups = await iot.listThingGroupsForThing(c.thingName);
   const plan: { certificateId: string; exclusive: boolean; policies: string[] }[] = [];
@@ -353,7 +373,7 @@ async function decommission(c: DecommissionCommand, deps: CommandDeps): Promise<
       step,
       error: errorName(err),
     });
-    throw new CommandFailed(step, err, false, touched, [
+    throw commandFailed(step, err, false, touched, [
       "decommission is rolled forward: retry with the same idempotency key",
     ]);
   }

@@ -6,9 +6,9 @@
 import type * as NodeCrypto from "node:crypto";
 import { canonicalJson } from "../registry/records.js";
 import {
-  CommandFailed,
-  CommandRejected,
   errorName,
+  isCommandFailed,
+  isCommandRejected,
   runCommand,
   type CommandDeps,
   type CommandResult,
@@ -101,14 +101,14 @@ function resultResponse(stored: StoredResponse, key: string, replayed: boolean):
 }
 
 function failureResponse(err: unknown): { response: StoredResponse; touched: string[]; retryable: boolean } {
-  if (err instanceof CommandRejected) {
+  if (isCommandRejected(err)) {
     return {
       response: { statusCode: err.statusCode, body: { error: { code: err.code, message: err.message } } },
       touched: [],
       retryable: false,
     };
   }
-  if (err instanceof CommandFailed) {
+  if (isCommandFailed(err)) {
     const throttled = (err.cause as { name?: string } | null)?.name === "ThrottlingException";
     return {
       response: {

@@ -227,6 +227,7 @@ describe("the serialized C&C function", () => {
   });
 
   it("onboards a device from a fresh Node process, through the assumed role, and journals it", async () => {
+    await moto.reset();
     const world = await ccWorld(moto);
     await seedRegistry(world.iotClient);
     const fn = inComponent("cc-primary", "aws:lambda/function:Function")[0]!;
@@ -250,6 +251,44 @@ describe("the serialized C&C function", () => {
     expect((await opsRecords(world.opsDoc)).get("thing#serialized-1")?.tombstone).toBe(false);
     // Structured logs name the command.
     expect(result.logLines.some((l) => l.includes("command completed"))).toBe(true);
+  });
+
+  it("answers bad input with field errors and a refusal with its message, from a fresh Node process", async () => {
+    await moto.reset();
+    const world = await ccWorld(moto);
+    await seedRegistry(world.iotClient);
+    const fn = inComponent("cc-primary", "aws:lambda/function:Function")[0]!;
+    const callback = await serializedCallback(fn.inputs.code);
+    const env = {
+      ...moto.env(REGION),
+      IOT_ROLE_ARN: `arn:aws:iam::${IOT_ACCOUNT}:role/iot-dr-cc-operator-${REGION}`,
+      IOT_ROLE_EXTERNAL_ID: EXTERNAL_ID,
+      OPS_TABLE,
+      IDEMPOTENCY_TABLE,
+      CC_ALLOWED_POLICIES: JSON.stringify(ALLOWED_POLICIES),
+    };
+    const bad = await invokeSerialized(
+      callback,
+      commandEvent("decommission", { thingName: "a b" }, newKey()),
+      env,
+    );
+    const badResponse = bad.result as { statusCode: number; body: string };
+    expect(badResponse.statusCode).toBe(400);
+    expect(JSON.parse(badResponse.body).error.fields[0]).toMatchObject({
+      field: "thingName",
+      message: expect.stringMatching(/letters, digits/),
+    });
+    const missing = await invokeSerialized(
+      callback,
+      commandEvent("decommission", { thingName: "ghost" }, newKey()),
+      env,
+    );
+    const missingResponse = missing.result as { statusCode: number; body: string };
+    expect(missingResponse.statusCode).toBe(404);
+    expect(JSON.parse(missingResponse.body).error).toEqual({
+      code: "ThingNotFound",
+      message: "thing 'ghost' does not exist",
+    });
   });
 
   it("fails at start with the missing variable named", async () => {

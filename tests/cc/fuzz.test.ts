@@ -50,6 +50,16 @@ const fields = [
   "reason",
   "idempotencyKey",
 ];
+// Bodies that are valid for some command, so that the registry is reached (and changed) often.
+const validish = fc.oneof(
+  fc.record({
+    thingName: fc.constantFrom("sensor-1", "sensor-2", "sensor-3"),
+    certificatePem: fc.constantFrom("pem:0", "pem:1", "pem:2"),
+    policyName: fc.constant("iot-dr-device"),
+    groups: fc.subarray(["plant-a", "plant-b"]),
+  }),
+  fc.record({ thingName: fc.constantFrom("sensor-1", "sensor-2", "sensor-3") }),
+);
 const body = fc.oneof(
   fc.jsonValue(),
   fc.dictionary(fc.constantFrom(...fields), fieldValue, { maxKeys: 7 }),
@@ -63,6 +73,8 @@ const body = fc.oneof(
     },
     { requiredKeys: [] },
   ),
+  validish,
+  validish,
 );
 const withPems = (value: unknown): unknown => {
   if (typeof value === "string" && /^pem:\d$/.test(value)) return pems[Number(value.slice(4))];
