@@ -95,6 +95,30 @@ describe("iot-dr plan --policy", () => {
     expect(run.stdout).toMatch(/Outputs:\n(.*\n)*Policy iot-dr: no violations\n$/);
   });
 
+  it("exits 3 on the real global plan when the stack file sets a fail-over TTL above the pack's bound", () => {
+    const text = fs
+      .readFileSync(path.join(ROOT, "Pulumi.global.yaml"), "utf8")
+      .replace(/iot-dr:failoverRecordTtlSeconds: \d+/, "iot-dr:failoverRecordTtlSeconds: 600");
+    const run = iotDr(
+      "plan",
+      "--stack",
+      "global",
+      "--config",
+      tempFile("Pulumi.global.yaml", text),
+      "--policy",
+      "--json",
+    );
+    expect(run.code, run.stderr).toBe(3);
+    const doc = JSON.parse(run.stdout) as { violations: { policy: string; message: string }[] };
+    expect(doc.violations.length).toBeGreaterThan(0);
+    for (const v of doc.violations) {
+      expect(v.policy).toBe("failover-record-ttl");
+      expect(v.message).toMatch(
+        /TTL is 600 s, above the bound of 300 s.*failoverRecordTtlSeconds to 300 or less/,
+      );
+    }
+  });
+
   it("exits 3 and lists policy, resource and message when a resource violates the pack", async () => {
     injected.resources = [provider, publicUrl];
     const run = await runInProcess(["plan", "--stack", "primary", "--policy", "--json"]);
