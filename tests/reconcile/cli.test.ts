@@ -5,6 +5,9 @@ import * as path from "node:path";
 import { startMoto, type MotoServer } from "../support/moto.js";
 import { makeReconcileCommand } from "../../cli/commands/reconcile.js";
 import { makeBackfillCommand } from "../../cli/commands/backfill.js";
+import { addReconcileBench } from "../../cli/commands/bench-reconcile.js";
+import type { RegisterCommand } from "../../cli/commands/index.js";
+import { sharedCertificate } from "./support.js";
 import { fromItem, type RegistryRecord } from "../../functions/registry/records.js";
 import {
   baseline,
@@ -221,5 +224,34 @@ describe("iot-dr reconcile and backfill on moto", () => {
       /belongs to a backfill of eu-west-1, not us-east-1; delete it to start the backfill over/,
     );
     expect(deps.tables.get("ops")?.writes ?? 0).toBe(0);
+  });
+
+  it("a difference replay cannot repair (a certificate revoked in the target) is reported on stderr and exits 3", async () => {
+    await baseline([a, b], { a, b });
+    const id = await sharedCertificate(a, b, "ACTIVE");
+    await b.iot.updateCertificate(id, "REVOKED");
+    const run = await reconcile(["--source", REGION_A, "--target", REGION_B, "--repair", "--json"]);
+    expect(run.code).toBe(3);
+    expect(JSON.parse(run.stdout).drift).toEqual([
+      { key: `certificate#${id}`, kind: "different", fields: ["status"] },
+    ]);
+    expect(run.stderr).toContain(`could not repair certificate#${id}: InvalidRecord`);
+  });
+
+  it("bench reconcile refuses sizes it cannot run, with exit 2, before starting anything", async () => {
+    const bench: (deps: unknown) => RegisterCommand = () => (program, setExitCode) =>
+      addReconcileBench(program.command("bench"), setExitCode);
+    for (const [argv, message] of [
+      [["bench", "reconcile", "--things", "10"], "--things must be a whole number from 100"],
+      [["bench", "reconcile", "--things", "1e3x"], "--things must be a whole number from 100"],
+      [
+        ["bench", "reconcile", "--things", "500", "--concurrency", "0"],
+        "--concurrency must be a whole number from 1",
+      ],
+    ] as const) {
+      const run = await runCommand(bench as never, [...argv], motoDeps(moto));
+      expect(run.code, argv.join(" ")).toBe(2);
+      expect(run.stderr).toContain(message);
+    }
   });
 });
