@@ -221,8 +221,14 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
   try {
     throwIfAborted();
     say(`starting peers (moto_server, a broker per region, DNS) for scenario ${options.scenario}`);
+    const observers: Array<() => Promise<void>> = [];
+    cleanup.push(async () => {
+      for (const stop of observers.splice(0)) await stop();
+    });
     const peers: Peers = await startPeers({
-      onBroker: (role, broker) => ledger.observe(role === "primary" ? primary : secondary, broker),
+      onBroker: async (role, broker) => {
+        observers.push(await ledger.observe(role === "primary" ? primary : secondary, broker));
+      },
     });
     cleanup.push(() => peers.stop());
     const inventory = peers.describe();
@@ -285,8 +291,8 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
           topic: config.noticeTopic,
           publish: async (region, topic, payload) => {
             const broker = brokerOf(region);
-            if (!broker.listening() || regionDown(region)) throw new Error(`the broker of ${region} is down`);
-            await broker.publish(topic, payload, { qos: 1 });
+            if (!broker.alive() || regionDown(region)) throw new Error(`the broker of ${region} is down`);
+            await broker.publish(topic, payload);
           },
           logger: { info: () => undefined, warn: () => undefined },
         },

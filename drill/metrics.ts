@@ -7,7 +7,9 @@
  * - replication lag is the replay core's own ReplicationLagMs (record captured → applied);
  * - the timeline has one point per second for the report's chart.
  */
-import type { TestBroker } from "../tests/support/mqtt.js";
+import type { MqttClient } from "mqtt";
+import { connectClient } from "../tests/support/mqtt.js";
+import type { DrillBroker } from "./peers.js";
 
 /** Nearest-rank percentile of a list of numbers; 0 for an empty list. */
 export function percentile(values: readonly number[], p: number): number {
@@ -39,19 +41,38 @@ export class TelemetryLedger {
     private readonly epoch: number,
   ) {}
 
-  /** Counts every fleet message the broker receives from now on. */
-  observe(region: string, broker: TestBroker): void {
-    broker.aedes.on("publish", (packet, client) => {
-      if (!client || !packet.topic.startsWith(`${this.topicPrefix}/`)) return;
+  /**
+   * Counts every fleet message the broker receives from now on: through aedes's own events, or
+   * through an observer subscribed to the telemetry topics (mosquitto). Returns a stop function.
+   */
+  async observe(region: string, broker: DrillBroker): Promise<() => Promise<void>> {
+    const onPayload = (topic: string, payload: Buffer) => {
+      if (!topic.startsWith(`${this.topicPrefix}/`)) return;
       let body: { d?: unknown; seq?: unknown };
       try {
-        body = JSON.parse(packet.payload.toString()) as typeof body;
+        body = JSON.parse(payload.toString()) as typeof body;
       } catch {
         return;
       }
       if (typeof body.d !== "string" || typeof body.seq !== "number") return;
       this.record(region, body.d, body.seq, Date.now());
+    };
+    if (broker.aedes) {
+      broker.aedes.on("publish", (packet, client) => {
+        if (client) onPayload(packet.topic, packet.payload as Buffer);
+      });
+      return async () => undefined;
+    }
+    const observer: MqttClient = await connectClient(broker, {
+      clientId: `iot-dr-drill-observer-${region}`,
+      clean: true,
     });
+    observer.on("error", () => undefined);
+    observer.on("message", onPayload);
+    await observer.subscribeAsync(`${this.topicPrefix}/#`, { qos: 1 });
+    return async () => {
+      observer.end(true);
+    };
   }
 
   record(region: string, device: string, seq: number, at: number): void {

@@ -4,17 +4,32 @@
  * devices by address only) and the DNS server of the device endpoint. Reuses the test fixtures
  * (which import nothing from vitest) and owns their lifetime: `stop()` ends every peer, once, and
  * `describe()` says what to look for when checking that nothing was left behind.
+ *
+ * Brokers are Debian `mosquitto` processes when it is installed (a thousand devices need it:
+ * aedes shares the drill's event loop and accepts only tens of connects per second on a loaded
+ * machine), else in-process aedes.
  */
-import { startBroker, startBrokerPair, type TestBroker } from "../tests/support/mqtt.js";
+import { spawnSync } from "node:child_process";
+import type { MqttClient } from "mqtt";
+import {
+  connectClient,
+  freePortOn,
+  startBroker,
+  startMosquitto,
+  type MosquittoBroker,
+  type TestBroker,
+} from "../tests/support/mqtt.js";
 import { startDnsServer, type TestDnsServer } from "../tests/support/dns.js";
 import { startMoto, type MotoServer } from "../tests/support/moto.js";
 
 export const PRIMARY_ADDRESS = "127.0.0.2";
 export const SECONDARY_ADDRESS = "127.0.0.3";
 
+export type Role = "primary" | "secondary";
+
 /** What a drill started, for the interrupt check and for operators reading stderr. */
 export interface PeerInventory {
-  /** Child processes (moto_server). */
+  /** Child processes (moto_server, mosquitto). */
   pids: number[];
   /** TCP listeners as `address:port`. */
   tcp: string[];
@@ -22,47 +37,109 @@ export interface PeerInventory {
   udp: string[];
 }
 
+/** A region's broker, whichever implementation runs it. */
+export interface DrillBroker {
+  readonly kind: "mosquitto" | "aedes";
+  readonly host: string;
+  readonly port: number;
+  /** The process, for mosquitto. */
+  readonly pid?: number;
+  /** The in-process broker, for aedes. */
+  readonly aedes?: TestBroker["aedes"];
+  alive(): boolean;
+  /** Publishes one QoS 1 message from the broker side (the IoT data plane's publish). */
+  publish(topic: string, payload: string): Promise<void>;
+  /** A crash: every connection drops, new connects are refused. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function fromAedes(broker: TestBroker): DrillBroker {
+  let killed = false;
+  return {
+    kind: "aedes",
+    host: broker.host,
+    port: broker.port,
+    aedes: broker.aedes,
+    alive: () => !killed && broker.listening(),
+    publish: (topic, payload) => broker.publish(topic, payload, { qos: 1 }),
+    kill: async () => {
+      killed = true;
+      await broker.kill();
+    },
+    stop: () => broker.stop(),
+  };
+}
+
+function fromMosquitto(broker: MosquittoBroker): DrillBroker {
+  return {
+    kind: "mosquitto",
+    host: broker.host,
+    port: broker.port,
+    pid: broker.pid,
+    alive: () => broker.running(),
+    async publish(topic, payload) {
+      const client: MqttClient = await connectClient(broker, { clientId: `iot-dr-notifier-${Date.now()}` });
+      try {
+        await client.publishAsync(topic, payload, { qos: 1 });
+      } finally {
+        await client.endAsync();
+      }
+    },
+    kill: () => broker.kill(),
+    stop: () => broker.stop(),
+  };
+}
+
 export interface Peers {
   readonly moto: MotoServer;
   readonly dns: TestDnsServer;
-  /** The broker of each region; replaced when a stopped broker is started again. */
-  readonly brokers: Record<"primary" | "secondary", TestBroker>;
+  /** The broker of each region; replaced when a killed broker is started again. */
+  readonly brokers: Record<Role, DrillBroker>;
   /** The port both brokers listen on. */
   readonly mqttPort: number;
-  /** Kills a region's broker (connections reset, listener closed). */
-  killBroker(role: "primary" | "secondary"): Promise<void>;
-  /** Starts a killed broker again on its address and port; `onStart` re-attaches observers. */
-  restartBroker(role: "primary" | "secondary"): Promise<TestBroker>;
+  killBroker(role: Role): Promise<void>;
+  /** Starts a killed broker again on its address and port. */
+  restartBroker(role: Role): Promise<DrillBroker>;
   describe(): PeerInventory;
   /** Stops every peer; safe to call more than once. */
   stop(): Promise<void>;
 }
 
 export interface PeerOptions {
-  /** Called with every broker started, the first two included (to observe its traffic). */
-  onBroker?: (role: "primary" | "secondary", broker: TestBroker) => void;
+  /** "mosquitto" (default when installed) or "aedes". */
+  broker?: "mosquitto" | "aedes";
+  /** Called, and awaited, with every broker started (to observe its traffic before devices arrive). */
+  onBroker?: (role: Role, broker: DrillBroker) => Promise<void> | void;
 }
+
+export const mosquittoInstalled = () => !spawnSync("mosquitto", ["-h"]).error;
 
 /** Starts the peers; whatever started before a failure is stopped again before the error is thrown. */
 export async function startPeers(options: PeerOptions = {}): Promise<Peers> {
+  const kind = options.broker ?? (mosquittoInstalled() ? "mosquitto" : "aedes");
   const started: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of started.splice(0).reverse()) await stop().catch(() => undefined);
   };
+  const addressOf = (role: Role) => (role === "primary" ? PRIMARY_ADDRESS : SECONDARY_ADDRESS);
+  const launch = async (role: Role, port: number): Promise<DrillBroker> =>
+    kind === "mosquitto"
+      ? fromMosquitto(await startMosquitto({ host: addressOf(role), port }))
+      : fromAedes(await startBroker({ host: addressOf(role), port }));
   try {
     const moto = await startMoto();
     started.push(() => moto.stop());
-    const [primary, secondary] = await startBrokerPair([PRIMARY_ADDRESS, SECONDARY_ADDRESS]);
-    const brokers = { primary: primary!, secondary: secondary! };
-    started.push(
-      () => brokers.primary.stop(),
-      () => brokers.secondary.stop(),
-    );
+    const port = await freePortOn([PRIMARY_ADDRESS, SECONDARY_ADDRESS]);
+    const brokers = {} as Record<Role, DrillBroker>;
+    brokers.primary = await launch("primary", port);
+    started.push(() => brokers.primary.stop());
+    brokers.secondary = await launch("secondary", port);
+    started.push(() => brokers.secondary.stop());
     const dns = await startDnsServer();
     started.push(() => dns.stop());
-    options.onBroker?.("primary", brokers.primary);
-    options.onBroker?.("secondary", brokers.secondary);
-    const port = primary!.port;
+    await options.onBroker?.("primary", brokers.primary);
+    await options.onBroker?.("secondary", brokers.secondary);
     let stopped = false;
     return {
       moto,
@@ -72,22 +149,21 @@ export async function startPeers(options: PeerOptions = {}): Promise<Peers> {
       killBroker: (role) => brokers[role].kill(),
       async restartBroker(role) {
         await brokers[role].stop();
-        const host = role === "primary" ? PRIMARY_ADDRESS : SECONDARY_ADDRESS;
         // The kernel may hold the port for a moment after the listener closed.
         for (let attempt = 0; ; attempt++) {
           try {
-            brokers[role] = await startBroker({ host, port });
+            brokers[role] = await launch(role, port);
             break;
           } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt >= 50) throw err;
+            if (attempt >= 50) throw err;
             await new Promise((r) => setTimeout(r, 100));
           }
         }
-        options.onBroker?.(role, brokers[role]);
+        await options.onBroker?.(role, brokers[role]);
         return brokers[role];
       },
       describe: () => ({
-        pids: [moto.pid],
+        pids: [moto.pid, ...Object.values(brokers).flatMap((b) => (b.pid ? [b.pid] : []))],
         tcp: [`127.0.0.1:${moto.port}`, `${PRIMARY_ADDRESS}:${port}`, `${SECONDARY_ADDRESS}:${port}`],
         udp: [dns.server],
       }),
