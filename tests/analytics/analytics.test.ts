@@ -233,7 +233,7 @@ describe("the serialized forwarder", () => {
     ]);
   });
 
-  it("says which package is missing when a global endpoint id is configured but SigV4a cannot be loaded", async () => {
+  it("packages and loads the SigV4a signer that calls through the global endpoint need", async () => {
     const fn = of("aws:lambda/function:Function", `analytics-${PRIMARY}`)[0]!;
     const callback = await serializedCallback(fn.inputs.code);
     const env = {
@@ -241,6 +241,12 @@ describe("the serialized forwarder", () => {
       EVENT_BUS_NAME: "iot-dr-device-data",
       GLOBAL_ENDPOINT_ID: "abcde.veo",
     };
-    await expect(invokeSerialized(callback, {}, env)).rejects.toThrow(/@aws-sdk\/signature-v4a/);
+    const result = (await invokeSerialized(callback, {}, env)) as {
+      ok: boolean;
+      error?: { message?: string };
+    };
+    // moto has no global endpoints, so the call itself may fail; what must not happen is a missing signer
+    expect(JSON.stringify(result)).not.toMatch(/signature-v4a cannot be loaded/);
+    expect(JSON.stringify(result)).not.toMatch(/Cannot find module/);
   });
 });
