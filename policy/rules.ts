@@ -39,6 +39,12 @@ export const T = {
   topic: "aws:sns/topic:Topic",
   kinesis: "aws:kinesis/stream:Stream",
   record: "aws:route53/record:Record",
+  iotPolicy: "aws:iot/policy:Policy",
+  topicPolicy: "aws:sns/topicPolicy:TopicPolicy",
+  queuePolicy: "aws:sqs/queuePolicy:QueuePolicy",
+  busPolicy: "aws:cloudwatch/eventBusPolicy:EventBusPolicy",
+  bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
+  key: "aws:kms/key:Key",
 } as const;
 
 /** The component type whose table is the ops table (infra/opsTable.ts). */
@@ -359,6 +365,70 @@ export const noAwsManagedPolicies: ResourceRule = {
   },
 };
 
+export const iotPolicyLeastPrivilege: ResourceRule = {
+  kind: "resource",
+  name: "iot-policy-least-privilege",
+  description:
+    "Device and canary IoT policies name their actions and resources: no 'iot:*' or '*' action, no resource '*'.",
+  remediation:
+    "List iot:Connect/Publish/Subscribe/Receive and scope each to client/, topic/ or topicfilter/ ARNs (policy variables such as ${iot:Connection.Thing.ThingName} keep it per device).",
+  severity: "critical",
+  types: [T.iotPolicy],
+  check(r) {
+    const parsed = parsePolicyDocument(r.props.policy);
+    if (!parsed.ok) return [`the IoT policy ${parsed.error}: give a policy document`];
+    const out: string[] = [];
+    parsed.statements.forEach((s, i) => {
+      if (s.effect !== "Allow") return;
+      const where = `IoT policy ${describeStatement(s, i)}`;
+      const broad = s.actions.filter(isServiceWildcard);
+      if (s.notAction || broad.length > 0) {
+        out.push(
+          `${where} allows ${s.notAction ? "everything but NotAction" : broad.map((a) => `'${a}'`).join(", ")}: ` +
+            "list iot:Connect, iot:Publish, iot:Subscribe, iot:Receive as needed",
+        );
+      }
+      if (s.notResource || s.resources.includes("*")) {
+        out.push(
+          `${where} applies to every client and topic: scope Resource to client/<id>, topic/<topic> and topicfilter/<filter> ARNs`,
+        );
+      }
+    });
+    return out;
+  },
+};
+
+const RESOURCE_POLICY_TYPES = [T.topicPolicy, T.queuePolicy, T.busPolicy, T.bucketPolicy, T.key] as const;
+
+export const resourcePolicyNotPublic: ResourceRule = {
+  kind: "resource",
+  name: "resource-policy-not-public",
+  description:
+    "No topic, queue, event bus, bucket or key policy lets anyone ('*') in without a condition that names the caller.",
+  remediation:
+    "Name the caller as Principal (a service or role ARN), or keep '*' only with a condition such as aws:SourceArn, aws:SourceAccount or aws:PrincipalOrgID.",
+  severity: "critical",
+  types: [...RESOURCE_POLICY_TYPES],
+  check(r) {
+    const doc = r.props.policy;
+    if (doc === undefined || doc === null || doc === "") return [];
+    const parsed = parsePolicyDocument(doc);
+    if (!parsed.ok) return [`the resource policy ${parsed.error}: give a policy document`];
+    const out: string[] = [];
+    parsed.statements.forEach((s, i) => {
+      if (s.effect !== "Allow") return;
+      const anyone = !!s.principals["*"] || (s.principals.AWS ?? []).includes("*");
+      if (anyone && s.conditionKeys.length === 0) {
+        out.push(
+          `resource policy ${describeStatement(s, i)} lets anyone (Principal '*') in: ` +
+            "name the caller as Principal or add a condition (aws:SourceArn, aws:SourceAccount, aws:PrincipalOrgID)",
+        );
+      }
+    });
+    return out;
+  },
+};
+
 // ---------------------------------------------------------------------------------------------
 // Health APIs are not public
 
@@ -572,6 +642,8 @@ export const RULES: readonly Rule[] = [
   logGroupRetention,
   iamLeastPrivilege,
   noAwsManagedPolicies,
+  iotPolicyLeastPrivilege,
+  resourcePolicyNotPublic,
   healthApiNotPublic,
   crossAccountExternalId,
   encryptionAtRest,

@@ -106,7 +106,7 @@ describe("the pack under Pulumi's policy-pack runner", () => {
     expect(names).toEqual(
       expect.arrayContaining(["iam-least-privilege", "health-api-not-public", "failover-record-ttl"]),
     );
-    expect(names).toHaveLength(11);
+    expect(names).toHaveLength(13);
   });
 
   it("refuses a public function URL as a mandatory violation that names the fix", async () => {

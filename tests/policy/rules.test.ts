@@ -295,6 +295,78 @@ describe("iam-no-aws-managed-policies", () => {
   });
 });
 
+describe("iot-policy-least-privilege", () => {
+  const iotPolicy = (policy: unknown) => resource(T.iotPolicy, { policy }, { name: "device-policy" });
+
+  it("accepts a policy scoped to the device's own client id and topics", () => {
+    const scoped = {
+      Statement: [
+        {
+          Effect: "Allow",
+          Action: "iot:Connect",
+          Resource: "arn:aws:iot:us-east-1:1:client/${iot:Connection.Thing.ThingName}",
+        },
+        {
+          Effect: "Allow",
+          Action: ["iot:Publish", "iot:Receive"],
+          Resource: "arn:aws:iot:us-east-1:1:topic/dt/${iot:Connection.Thing.ThingName}/*",
+        },
+      ],
+    };
+    expect(violationsOf([iotPolicy(JSON.stringify(scoped))])).toEqual([]);
+  });
+
+  it("refuses iot:* and resource '*', naming the actions and ARNs to use", () => {
+    const v = violationsOf([iotPolicy(allow("iot:*", "*"))]).map((x) => x.message);
+    expect(v).toEqual([
+      expect.stringMatching(/allows 'iot:\*': list iot:Connect, iot:Publish/),
+      expect.stringMatching(/every client and topic: scope Resource to client\/<id>/),
+    ]);
+  });
+});
+
+describe("resource-policy-not-public", () => {
+  const queuePolicy = (statement: Record<string, unknown>) =>
+    resource(T.queuePolicy, {
+      queueUrl: "u",
+      policy: JSON.stringify({
+        Statement: [
+          { Effect: "Allow", Action: "sqs:SendMessage", Resource: "arn:aws:sqs:us-east-1:1:q", ...statement },
+        ],
+      }),
+    });
+
+  it("refuses Principal '*' without a condition on queue, topic, bus, bucket and key policies", () => {
+    const open = { Statement: [{ Effect: "Allow", Principal: "*", Action: "x:Y", Resource: "r" }] };
+    const types = [T.queuePolicy, T.topicPolicy, T.busPolicy, T.bucketPolicy, T.key];
+    const v = violationsOf(types.map((t) => resource(t, { policy: JSON.stringify(open) })));
+    expect(v).toHaveLength(5);
+    for (const x of v) {
+      expect(x).toEqual({
+        policy: "resource-policy-not-public",
+        message: expect.stringMatching(/lets anyone.*add a condition/),
+      });
+    }
+  });
+
+  it("accepts a named service principal, and '*' narrowed by a source condition", () => {
+    expect(violationsOf([queuePolicy({ Principal: { Service: "events.amazonaws.com" } })])).toEqual([]);
+    expect(
+      violationsOf([
+        queuePolicy({
+          Principal: { AWS: "*" },
+          Condition: { ArnEquals: { "aws:SourceArn": "arn:aws:events:us-east-1:1:rule/r" } },
+        }),
+      ]),
+    ).toEqual([]);
+    expect(violationsOf([queuePolicy({ Principal: { AWS: "*" } })])).toHaveLength(1);
+  });
+
+  it("leaves a key without a policy (the account's default key policy) alone", () => {
+    expect(violationsOf([resource(T.key, { description: "k" })])).toEqual([]);
+  });
+});
+
 describe("encryption-at-rest", () => {
   it("refuses unencrypted queues, tables, secrets, topics and streams, naming the setting", () => {
     const v = violationsOf([

@@ -209,6 +209,15 @@ describe("poisoned or lost registry events: nothing is dropped silently", () => 
 });
 
 describe("a stolen canary identity: secrets sit under a customer-managed key", () => {
+  it("refuses a canary IoT policy that would let the identity act as any client on any topic", () => {
+    const canary = resource(T.iotPolicy, {
+      policy: JSON.stringify({
+        Statement: [{ Effect: "Allow", Action: ["iot:Connect", "iot:Publish"], Resource: "*" }],
+      }),
+    });
+    expect(violationsOf([canary]).map((v) => v.policy)).toEqual(["iot-policy-least-privilege"]);
+  });
+
   it("refuses a secret under the default key", () => {
     expect(violationsOf([resource(T.secret, { name: "iot-dr/canary" })]).map((v) => v.policy)).toEqual([
       "encryption-at-rest",
