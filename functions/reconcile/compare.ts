@@ -1,9 +1,11 @@
 /**
  * Compare: the differences between two regions' registries, both ways, over every kind. Kinds are
- * compared one at a time in dependency order; for the kind at hand the target is held as a small
- * digest per key (a hash per field, not the state), then the source is streamed page by page
- * against it. Peak memory is therefore the digest of the largest kind plus one page, and a
- * difference is reported with the source state in hand, so repair needs no second read.
+ * compared one at a time in dependency order; for the kind at hand both regions are read at once,
+ * page by page, each under its own quotas, and a key is held only until the other side shows it:
+ * as a small per-field digest (a hash per field) from the target, with its state from the source
+ * (repair needs it). Regions listing in a similar order hold little; the worst case (one side
+ * empty) holds that kind of the other side. A difference is reported with the source state in
+ * hand, so repair needs no second read.
  */
 import {
   canonicalJson,
@@ -12,7 +14,11 @@ import {
   type PolicyState,
   type ResourceKind,
 } from "../registry/records.js";
-import { SNAPSHOT_KINDS, snapshotRegion, type SnapshotDeps } from "./snapshot.js";
+import { SNAPSHOT_KINDS, snapshotRegion, type SnapshotDeps, type SnapshotEntry } from "./snapshot.js";
+
+/** One side's view of a key the other side has not shown yet. */
+type Pending =
+  { side: "source"; digest: string[]; state: DesiredState } | { side: "target"; digest: string[] };
 
 export type DriftKind = "missing" | "extra" | "different";
 
@@ -112,42 +118,68 @@ export async function compareRegions(
   let compared = 0;
   const snapOptions = { certificatePem: false, pageSize: options.pageSize };
   for (const kind of SNAPSHOT_KINDS.filter((k) => kinds.includes(k))) {
-    // A matched key stays with `null`, so that a key a list repeats across pages is not reported again.
-    const held = new Map<string, string[] | null>();
-    let seenTarget = 0;
-    for await (const page of snapshotRegion(target, { ...snapOptions, kinds: [kind] })) {
-      for (const e of page.entries) held.set(e.key, digest(kind, e.state));
-      seenTarget += page.entries.length;
-      options.onProgress?.({ kind, side: "target", seen: seenTarget });
-    }
-    const targetCount = held.size;
+    // Per key: what one side has shown and the other not yet; `null` once matched, so that a key
+    // a list repeats across pages is not counted twice.
+    const pending = new Map<string, Pending | null>();
     let sourceCount = 0;
+    let targetCount = 0;
     const report = async (d: Drift, state: DesiredState | null, targetDigest?: string[]) => {
       drift.push(d);
       await options.onDrift?.(d, state, targetDigest);
     };
-    for await (const page of snapshotRegion(source, { ...snapOptions, kinds: [kind] })) {
-      for (const e of page.entries) {
-        const t = held.get(e.key);
-        if (t === null) continue;
-        sourceCount++;
-        if (t === undefined) {
-          held.set(e.key, null);
-          await report({ key: e.key, kind: "missing", fields: [] }, e.state);
-          continue;
+    const different = async (key: string, state: DesiredState, s: string[], t: string[]) => {
+      const fields = COMPARED_FIELDS[kind].filter((_, i) => s[i] !== t[i]);
+      if (fields.length > 0) await report({ key, kind: "different", fields }, state, t);
+    };
+    const onSource = async (e: SnapshotEntry) => {
+      const p = pending.get(e.key);
+      if (p === null || p?.side === "source") return;
+      sourceCount++;
+      const s = digest(kind, e.state);
+      if (p?.side === "target") {
+        pending.set(e.key, null);
+        await different(e.key, e.state, s, p.digest);
+      } else pending.set(e.key, { side: "source", digest: s, state: e.state });
+    };
+    const onTarget = async (e: SnapshotEntry) => {
+      const p = pending.get(e.key);
+      if (p === null || p?.side === "target") return;
+      targetCount++;
+      const t = digest(kind, e.state);
+      if (p?.side === "source") {
+        pending.set(e.key, null);
+        await different(e.key, p.state, p.digest, t);
+      } else pending.set(e.key, { side: "target", digest: t });
+    };
+    // Both regions are read at once (each under its own quotas); one failing stops the other.
+    let failed = false;
+    const read = async (
+      side: "source" | "target",
+      deps: SnapshotDeps,
+      on: (e: SnapshotEntry) => Promise<void>,
+    ) => {
+      let seen = 0;
+      try {
+        for await (const page of snapshotRegion(deps, { ...snapOptions, kinds: [kind] })) {
+          if (failed) return;
+          for (const e of page.entries) await on(e);
+          seen += page.entries.length;
+          options.onProgress?.({ kind, side, seen });
         }
-        held.set(e.key, null);
-        const s = digest(kind, e.state);
-        const fields = COMPARED_FIELDS[kind].filter((_, i) => s[i] !== t[i]);
-        if (fields.length > 0) await report({ key: e.key, kind: "different", fields }, e.state, t);
+      } catch (err) {
+        failed = true;
+        throw err;
       }
-      options.onProgress?.({ kind, side: "source", seen: sourceCount });
-    }
-    const extras = [...held].filter((e): e is [string, string[]] => e[1] !== null);
-    held.clear();
-    extras.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const [key, d] of extras) await report({ key, kind: "extra", fields: [] }, null, d);
-    compared += sourceCount + extras.length;
+    };
+    await Promise.all([read("source", source, onSource), read("target", target, onTarget)]);
+    const left = [...pending].filter((e): e is [string, Pending] => e[1] !== null);
+    pending.clear();
+    left.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [key, p] of left)
+      if (p.side === "source") await report({ key, kind: "missing", fields: [] }, p.state);
+    for (const [key, p] of left)
+      if (p.side === "target") await report({ key, kind: "extra", fields: [] }, null, p.digest);
+    compared += sourceCount + left.filter(([, p]) => p.side === "target").length;
     counts[kind] = { source: sourceCount, target: targetCount };
     await options.onKindDone?.(kind);
   }
