@@ -21,6 +21,8 @@ export interface DeviceEndpointArgs {
   noticeTopic: string;
   /** The shared-services account whose notifier assumes the publisher role. Required. */
   noticePublisherAccountId: string;
+  /** External id the notifier must present to assume the publisher role. Required. */
+  noticeExternalId: pulumi.Input<string>;
 }
 
 export class DeviceEndpoint extends pulumi.ComponentResource {
@@ -117,6 +119,7 @@ export class DeviceEndpoint extends pulumi.ComponentResource {
                 AWS: pulumi.interpolate`arn:${partition.partition}:iam::${args.noticePublisherAccountId}:root`,
               },
               Action: "sts:AssumeRole",
+              Condition: { StringEquals: { "sts:ExternalId": args.noticeExternalId } },
             },
           ],
         }),

@@ -58,7 +58,7 @@ export interface FailoverDnsArgs {
   /** More alarm and OK actions (e.g. the operators' topic); default none. */
   extraAlarmActions?: pulumi.Input<string>[];
   /** The fail-over notice: topic and one target per region; default no notifier. */
-  notice?: { topic: string; targets: NoticeTargetArgs[] };
+  notice?: { topic: string; targets: NoticeTargetArgs[]; externalId: pulumi.Input<string> };
   /** Lambda runtime of the notifier; default nodejs22.x. */
   runtime?: string;
   /** Log retention in days; default 30. */
@@ -224,6 +224,7 @@ export class FailoverDns extends pulumi.ComponentResource {
         {
           topic: args.notice.topic,
           targets: args.notice.targets,
+          externalId: args.notice.externalId,
           alarms: SLOTS.map((slot) => ({ alarmName: alarms[slot].name, region: args.health[slot].region })),
           alarmTopicArn: topic.arn,
           runtime: args.runtime ?? "nodejs22.x",
@@ -245,6 +246,7 @@ export class FailoverDns extends pulumi.ComponentResource {
 interface FailoverNotifierArgs {
   topic: string;
   targets: NoticeTargetArgs[];
+  externalId: pulumi.Input<string>;
   alarms: Array<{ alarmName: pulumi.Input<string>; region: string }>;
   alarmTopicArn: pulumi.Input<string>;
   runtime: string;
@@ -269,6 +271,7 @@ class FailoverNotifier extends pulumi.ComponentResource {
           NOTICE_TOPIC: args.topic,
           NOTICE_TARGETS: pulumi.jsonStringify(args.targets),
           NOTICE_ALARMS: pulumi.jsonStringify(args.alarms),
+          NOTICE_EXTERNAL_ID: args.externalId,
         },
         statements: [
           {

@@ -21,6 +21,8 @@ export interface HealthCanaryArgs {
   clientId?: string;
   /** An existing Secrets Manager secret with {certificatePem, privateKeyPem}; default: the component creates certificate, IoT policy and secret. */
   secretArn?: pulumi.Input<string>;
+  /** The customer-managed KMS key of an existing secretArn, when it has one; default none. */
+  secretKmsKeyArn?: pulumi.Input<string>;
   /** Budget of one canary round trip in ms; default 1000. */
   timeoutMs?: number;
 }
@@ -48,8 +50,8 @@ export interface HealthApiArgs {
     environment?: Record<string, pulumi.Input<string>>;
     statements?: PolicyStatement[];
   };
-  /** Lets this account's replication metrics be read by the health check: a role the caller account may assume; default false. */
-  readinessReader?: boolean;
+  /** Lets the health check read this account's replication metrics through a role it assumes with this external id; default none. */
+  readinessReader?: { externalId: pulumi.Input<string> };
   /** Lambda runtime; default nodejs22.x. */
   runtime?: string;
   /** Function timeout in seconds; default 10. */
@@ -122,7 +124,10 @@ export class HealthApi extends pulumi.ComponentResource {
     const specs: pulumi.Input<unknown>[] = [...declared];
     if (args.canary) {
       const clientId = args.canary.clientId ?? `iot-dr-canary-${args.region}`;
-      const secretArn = args.canary.secretArn ?? this.canaryIdentity(name, clientId, arnOf);
+      const identity = args.canary.secretArn
+        ? { secretArn: args.canary.secretArn, keyArn: args.canary.secretKmsKeyArn }
+        : this.canaryIdentity(name, clientId, arnOf);
+      const secretArn = identity.secretArn;
       this.canarySecretArn = pulumi.output(secretArn);
       statements.push({
         Sid: "ReadCanaryIdentity",
@@ -130,6 +135,14 @@ export class HealthApi extends pulumi.ComponentResource {
         Action: ["secretsmanager:GetSecretValue"],
         Resource: secretArn,
       });
+      if (identity.keyArn) {
+        statements.push({
+          Sid: "DecryptCanaryIdentity",
+          Effect: "Allow",
+          Action: ["kms:Decrypt"],
+          Resource: identity.keyArn,
+        });
+      }
       specs.push({
         name: "iot-broker-canary",
         type: "mqttCanary",
@@ -226,6 +239,7 @@ export class HealthApi extends pulumi.ComponentResource {
                   AWS: pulumi.interpolate`arn:${partition.partition}:iam::${args.callerAccountId}:root`,
                 },
                 Action: "sts:AssumeRole",
+                Condition: { StringEquals: { "sts:ExternalId": args.readinessReader.externalId } },
               },
             ],
           }),
@@ -261,7 +275,7 @@ export class HealthApi extends pulumi.ComponentResource {
     name: string,
     clientId: string,
     arnOf: (service: string, resource: string) => pulumi.Output<string>,
-  ): pulumi.Output<string> {
+  ): { secretArn: pulumi.Output<string>; keyArn: pulumi.Output<string> } {
     const certificate = new aws.iot.Certificate(`${name}-canary-cert`, { active: true }, { parent: this });
     const topic = `iot-dr/canary/${clientId}`;
     const policy = new aws.iot.Policy(
@@ -287,9 +301,23 @@ export class HealthApi extends pulumi.ComponentResource {
       { policy: policy.name, target: certificate.arn },
       { parent: this },
     );
+    // A key of its own: only principals granted kms:Decrypt on it (the health API's role) can read the identity.
+    const key = new aws.kms.Key(
+      `${name}-canary-key`,
+      {
+        description: `iot-dr broker canary identity (${clientId})`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 7,
+      },
+      { parent: this },
+    );
     const secret = new aws.secretsmanager.Secret(
       `${name}-canary-identity`,
-      { description: `iot-dr broker canary identity (${clientId})`, recoveryWindowInDays: 7 },
+      {
+        description: `iot-dr broker canary identity (${clientId})`,
+        recoveryWindowInDays: 7,
+        kmsKeyId: key.arn,
+      },
       { parent: this },
     );
     new aws.secretsmanager.SecretVersion(
@@ -305,6 +333,6 @@ export class HealthApi extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    return secret.arn;
+    return { secretArn: secret.arn, keyArn: key.arn };
   }
 }

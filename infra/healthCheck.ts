@@ -48,6 +48,8 @@ export interface HealthCheckArgs {
   driftDimensions?: Record<string, string>;
   /** A role in the IoT services account that may read its replication metrics (HealthApi.readinessRoleArn); default: read this account's. */
   readinessRoleArn?: pulumi.Input<string>;
+  /** External id the readiness role demands; required with readinessRoleArn. */
+  readinessExternalId?: pulumi.Input<string>;
   /** Name of the override parameter; default `/iot-dr/health/override/<region>`. */
   overrideParameterName?: string;
   /** Lambda runtime; default nodejs22.x. */
@@ -99,6 +101,11 @@ export class HealthCheck extends pulumi.ComponentResource {
       throw new Error(`HealthCheck '${name}': alarmEvaluationPeriods must be 1-10, got ${periods}`);
     }
 
+    if (args.readinessRoleArn !== undefined && args.readinessExternalId === undefined) {
+      throw new Error(
+        `HealthCheck '${name}': readinessRoleArn needs readinessExternalId (the role demands an external id)`,
+      );
+    }
     const table = new aws.dynamodb.Table(
       `${name}-state`,
       {
@@ -187,6 +194,7 @@ export class HealthCheck extends pulumi.ComponentResource {
           ...(args.lagDimensions ? { HEALTH_LAG_DIMENSIONS: JSON.stringify(args.lagDimensions) } : {}),
           ...(args.driftDimensions ? { HEALTH_DRIFT_DIMENSIONS: JSON.stringify(args.driftDimensions) } : {}),
           ...(args.readinessRoleArn ? { HEALTH_READINESS_ROLE_ARN: args.readinessRoleArn } : {}),
+          ...(args.readinessExternalId ? { HEALTH_READINESS_EXTERNAL_ID: args.readinessExternalId } : {}),
           ...(pathSecretSha256 ? { HEALTH_PATH_SECRET_SHA256: pathSecretSha256 } : {}),
         },
         statements,

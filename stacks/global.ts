@@ -111,6 +111,8 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
         extraAlarmActions: [failover.arn],
         notice: {
           topic: config.devices.failoverNoticeTopic,
+          // The same external id the regional stacks put on the publisher roles.
+          externalId: config.assumeRoleExternalId ?? `iot-dr-health-${config.environment}`,
           targets: [
             {
               region: config.primaryRegion,

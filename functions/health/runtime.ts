@@ -124,6 +124,7 @@ function assumedRoleCredentials(
   sts: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">,
   region: string,
   roleArn: string,
+  externalId: string | undefined,
   clock: () => number,
 ): () => Promise<AwsCredentials & { expiration?: Date }> {
   const client = new sts.STSClient({ region, maxAttempts: 1 });
@@ -135,6 +136,7 @@ function assumedRoleCredentials(
         RoleArn: roleArn,
         RoleSessionName: "iot-dr-health-readiness",
         DurationSeconds: 3600,
+        ...(externalId ? { ExternalId: externalId } : {}),
       }),
     );
     const c = out.Credentials;
@@ -199,7 +201,15 @@ export function aggregatorFromEnv(
     region,
     maxAttempts: 1,
     ...(readinessRole && modules.sts
-      ? { credentials: assumedRoleCredentials(modules.sts, region, readinessRole, clock) }
+      ? {
+          credentials: assumedRoleCredentials(
+            modules.sts,
+            region,
+            readinessRole,
+            env.HEALTH_READINESS_EXTERNAL_ID,
+            clock,
+          ),
+        }
       : {}),
   });
   const highResolution = mode === "alarm";

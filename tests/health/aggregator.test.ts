@@ -202,9 +202,9 @@ describe("the health-check function judges its region from every factor, on time
       // The state write is still on its way when the starved event loop comes back.
       store: {
         get: store.get,
-        put: async (next, expected) => {
+        put: async (next, expected, signal) => {
           await new Promise((r) => setTimeout(r, 100));
-          return store.put(next, expected);
+          return store.put(next, expected, signal);
         },
       },
       // A starved CPU: the event loop is blocked past the deadline while the probes are signed.

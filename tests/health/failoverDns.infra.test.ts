@@ -27,6 +27,7 @@ describe("fail-over DNS, device endpoints and alarm-mode health checks under moc
         validation: { zoneId: "Z123", provider: shared },
         noticeTopic: "dr/failover/notice",
         noticePublisherAccountId: SHARED_ACCOUNT,
+        noticeExternalId: "ext-health",
       },
       { provider: iotPrimary },
     );
@@ -37,6 +38,7 @@ describe("fail-over DNS, device endpoints and alarm-mode health checks under moc
         certificateArn: "arn:aws:acm:us-west-2:111111111111:certificate/existing",
         noticeTopic: "dr/failover/notice",
         noticePublisherAccountId: SHARED_ACCOUNT,
+        noticeExternalId: "ext-health",
       },
       { provider: iotSecondary },
     );
@@ -92,6 +94,7 @@ describe("fail-over DNS, device endpoints and alarm-mode health checks under moc
         extraAlarmActions: ["arn:aws:sns:us-east-1:444444444444:operators"],
         notice: {
           topic: "dr/failover/notice",
+          externalId: "ext-health",
           targets: [
             {
               region: "us-east-1",
@@ -131,6 +134,7 @@ describe("fail-over DNS, device endpoints and alarm-mode health checks under moc
             domainName: "devices.iot.example.com",
             noticeTopic: "t",
             noticePublisherAccountId: SHARED_ACCOUNT,
+            noticeExternalId: "ext-health",
           },
           { provider: iotPrimary },
         ),
@@ -255,6 +259,8 @@ describe("fail-over DNS, device endpoints and alarm-mode health checks under moc
       named(run.resources, "aws:iam/role:Role", "devices-primary-notice-publisher").inputs.assumeRolePolicy,
     );
     expect(trust.Statement[0]!.Principal).toEqual({ AWS: `arn:aws:iam::${SHARED_ACCOUNT}:root` });
+    expect(trust.Statement[0]!.Condition).toEqual({ StringEquals: { "sts:ExternalId": "ext-health" } });
+    expect(env.NOTICE_EXTERNAL_ID).toBe("ext-health");
   });
 
   it("serves the device domain from an IoT domain configuration with its ACM certificate in each region", () => {

@@ -49,7 +49,7 @@ describe("an account's health API under mocks", async () => {
           { name: "devices-table", type: "dynamodbTable", tableName: "devices" },
         ],
         canary: { endpoint: "abc-ats.iot.eu-west-1.amazonaws.com" },
-        readinessReader: true,
+        readinessReader: { externalId: "ext-health" },
       },
       { provider: iot },
     );
@@ -105,6 +105,7 @@ describe("an account's health API under mocks", async () => {
     expect(actions).not.toContain("*");
     expect(actions.sort()).toEqual([
       "dynamodb:DescribeTable",
+      "kms:Decrypt",
       "logs:CreateLogStream",
       "logs:PutLogEvents",
       "secretsmanager:GetSecretValue",
@@ -136,6 +137,9 @@ describe("an account's health API under mocks", async () => {
     const role = named(run.resources, "aws:iam/role:Role", "iot-health-readiness-reader");
     expect(doc(role.inputs.assumeRolePolicy).Statement[0]!.Principal).toEqual({
       AWS: `arn:aws:iam::${SHARED_ACCOUNT}:root`,
+    });
+    expect(doc(role.inputs.assumeRolePolicy).Statement[0]!.Condition).toEqual({
+      StringEquals: { "sts:ExternalId": "ext-health" },
     });
     const policy = doc(
       named(run.resources, "aws:iam/rolePolicy:RolePolicy", "iot-health-readiness-read").inputs.policy,

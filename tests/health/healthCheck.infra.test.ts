@@ -25,6 +25,7 @@ describe("the health-check function in endpoint mode, under mocks", async () => 
         policy: policy({ readinessGate: true, failuresBeforeUnhealthy: 2 }),
         pathSecret: SECRET,
         readinessRoleArn: "arn:aws:iam::111111111111:role/readiness-reader",
+        readinessExternalId: "ext-health",
       },
       { provider: shared },
     );
