@@ -14,6 +14,7 @@ import { NotificationTopic } from "../infra/notificationTopic.js";
 import { RegionalDashboard } from "../infra/dashboards.js";
 import { OpsTable } from "../infra/opsTable.js";
 import { ReplayPipeline } from "../infra/replayPipeline.js";
+import { Reconciler } from "../infra/reconciler.js";
 import { CommandControlApi } from "../infra/commandControlApi.js";
 import { AnalyticsRegion } from "../infra/analytics.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
@@ -60,6 +61,11 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     alarmTopicArn: alarms.arn,
   };
 
+  // The ops table as seen from this region; set by the replication block, read by the reconciler block.
+  let opsTableInRegion:
+    | { tableName: pulumi.Input<string>; tableArn: pulumi.Input<string>; tableKeyArn: pulumi.Input<string> }
+    | undefined;
+
   // ── registry replication (DESIGN.md §3): ops table, capture and replay ─────────────────────────
   // The primary stack owns the global table (and its replica in the secondary region); the
   // secondary stack reads the replica's name, ARN, stream and key from the primary stack's outputs,
@@ -104,6 +110,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         tableKeyArn: fromPrimary("opsTableReplicaKeyArn"),
       };
     }
+    opsTableInRegion = table;
     const common = {
       region,
       ...table,
@@ -134,6 +141,30 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     });
   }
   // ── end registry replication ──────────────────────────────────────────────────────────────────
+
+  // ── scheduled reconciler (DESIGN.md §3 "Bootstrap and repair") ────────────────────────────────
+  // Compares this region with the peer on a schedule, publishes DriftCount with an alarm, and
+  // repairs this region only when config says so; it only reads the peer (see infra/reconciler.ts).
+  {
+    if (!opsTableInRegion) throw new Error("the reconciler needs the ops table of the replication block");
+    const reconciler = new Reconciler(
+      "reconciler",
+      {
+        region,
+        peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
+        ...opsTableInRegion,
+        scheduleMinutes: config.reconcile.scheduleMinutes,
+        repair: config.reconcile.repair,
+        runtime: config.lambdaRuntime,
+        iotApiRates: config.replication.iotApiRates,
+        alarmTopicArn: alarms.arn,
+        logRetentionDays: config.logRetentionDays,
+      },
+      { provider: providers.get("iot", slot) },
+    );
+    outputs.reconcilerFunctionName = reconciler.function.name;
+  }
+  // ── end scheduled reconciler ──────────────────────────────────────────────────────────────────
 
   // ── operations dashboard and alarms (issue 9): lag, dead letters, drift, health, connects, fail-over ──
   // Lives in the shared-services account next to the alarm topic; reads the dead-letter queues from
