@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { parseCheckpointSpecs, type CheckpointSpec } from "../functions/health/probes.js";
 
 export const PROJECT = "iot-dr";
 
@@ -40,6 +41,9 @@ export type AccountName = (typeof ACCOUNTS)[number];
 
 export const HEALTH_FACTORS = ["iotBroker", "applicationServices", "commandControl", "analytics"] as const;
 export type HealthFactor = (typeof HEALTH_FACTORS)[number];
+
+export const CHECKPOINT_ACCOUNTS = ["iot", "commandControl", "analytics"] as const;
+export type CheckpointAccount = (typeof CHECKPOINT_ACCOUNTS)[number];
 
 export interface AccountConfig {
   /** 12-digit AWS account id. */
@@ -83,6 +87,10 @@ export interface DrConfig {
     readinessMaxLagSeconds: number;
     readinessMaxDrift: number;
     routingMode: "endpoint" | "alarm";
+    /** Secret path segment Route 53 must use on the health-check URL; a secret output under Pulumi. */
+    pathSecret?: pulumi.Input<string>;
+    /** Extra checkpoints each account's health API runs (application services, C&C and analytics dependencies). */
+    checkpoints: Partial<Record<CheckpointAccount, CheckpointSpec[]>>;
   };
   dns: {
     hostedZoneName: string;
@@ -90,6 +98,8 @@ export interface DrConfig {
     deviceEndpointName: string;
     commandControlApiName: string;
     failoverRecordTtlSeconds: number;
+    /** ACM certificate (IoT account, each region) of the device endpoint's domain; otherwise validated in hostedZoneId. */
+    deviceCertificateArn?: string;
   };
   devices: {
     connectRatePerSecond: number;
@@ -356,6 +366,27 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     }
   }
 
+  const checkpoints = parseCheckpoints(raw.healthCheckpoints);
+  const pathSecret = optionalString(raw.healthCheckPathSecret);
+  if (pathSecret !== undefined && pathSecret !== "<secret>" && !/^[A-Za-z0-9_-]{24,128}$/.test(pathSecret)) {
+    throw new ConfigError(
+      "healthCheckPathSecret",
+      "must be 24 to 128 letters, digits, '_' or '-' (it is a URL path segment only Route 53 knows)",
+      "--secret <32 random letters and digits>",
+    );
+  }
+  const deviceCertificateArn = optionalString(raw.deviceCertificateArn);
+  if (
+    deviceCertificateArn !== undefined &&
+    !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(deviceCertificateArn)
+  ) {
+    throw new ConfigError(
+      "deviceCertificateArn",
+      `must be an ACM certificate ARN, got '${deviceCertificateArn}'`,
+      "arn:aws:acm:us-east-1:111111111111:certificate/0a1b2c3d-...",
+    );
+  }
+
   const zoneName = String(get("hostedZoneName"));
   if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?$/.test(zoneName)) {
     throw new ConfigError(
@@ -455,6 +486,8 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
         ["endpoint", "alarm"] as const,
         "endpoint",
       )(get("healthRoutingMode")),
+      ...(pathSecret !== undefined ? { pathSecret } : {}),
+      checkpoints,
     },
     dns: {
       hostedZoneName: zoneName.replace(/\.$/, ""),
@@ -467,6 +500,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
         3600,
         60,
       )(get("failoverRecordTtlSeconds")),
+      ...(deviceCertificateArn !== undefined ? { deviceCertificateArn } : {}),
     },
     devices: {
       connectRatePerSecond: intIn(
@@ -485,6 +519,47 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
   };
 }
 
+/** `healthCheckpoints`: a JSON object (or YAML mapping) of checkpoint lists per account. */
+function parseCheckpoints(value: unknown): Partial<Record<CheckpointAccount, CheckpointSpec[]>> {
+  const example = `'{"iot":[{"name":"orders-api","type":"http","url":"https://orders.internal/health"}]}'`;
+  if (value === undefined || value === null || value === "") return {};
+  let parsed = value;
+  if (typeof value === "string") {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw new ConfigError(
+        "healthCheckpoints",
+        "must be a JSON object of checkpoint lists per account",
+        example,
+      );
+    }
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(
+      "healthCheckpoints",
+      "must be an object keyed by iot, commandControl or analytics",
+      example,
+    );
+  }
+  const out: Partial<Record<CheckpointAccount, CheckpointSpec[]>> = {};
+  for (const [account, list] of Object.entries(parsed)) {
+    if (!(CHECKPOINT_ACCOUNTS as readonly string[]).includes(account)) {
+      throw new ConfigError(
+        "healthCheckpoints",
+        `unknown account '${account}' (use ${CHECKPOINT_ACCOUNTS.join(", ")})`,
+        example,
+      );
+    }
+    try {
+      out[account as CheckpointAccount] = parseCheckpointSpecs(list);
+    } catch (err) {
+      throw new ConfigError("healthCheckpoints", `${account}: ${(err as Error).message}`, example);
+    }
+  }
+  return out;
+}
+
 /** Every key parseConfig reads; `pulumi config` keys outside this list are reported as unknown. */
 export const CONFIG_KEYS = [
   "role",
@@ -494,6 +569,9 @@ export const CONFIG_KEYS = [
   "assumeRoleExternalId",
   "hostedZoneId",
   "notificationEmail",
+  "healthCheckPathSecret",
+  "healthCheckpoints",
+  "deviceCertificateArn",
   ...Object.keys(DEFAULTS).filter((k) => !["primaryRegion", "secondaryRegion"].includes(k)),
 ];
 
@@ -507,15 +585,23 @@ export function loadConfig(): DrConfig {
   );
   const cfg = new pulumi.Config(PROJECT);
   const raw: Raw = {};
+  const secretKeys = ["assumeRoleExternalId", "healthCheckPathSecret"];
   for (const key of CONFIG_KEYS) {
-    if (key === "assumeRoleExternalId") continue;
+    if (secretKeys.includes(key)) continue;
     const v = cfg.get(key);
     if (v !== undefined) raw[key] = v;
   }
+  // Secrets stay secret outputs; the parser only learns that they are set.
   const externalId = cfg.getSecret("assumeRoleExternalId");
   if (externalId !== undefined) raw.assumeRoleExternalId = "<secret>";
+  const pathSecret = cfg.getSecret("healthCheckPathSecret");
+  if (pathSecret !== undefined) raw.healthCheckPathSecret = "<secret>";
   const config = parseConfig(raw, { stack: pulumi.getStack(), dryRun: pulumi.runtime.isDryRun() });
-  return { ...config, assumeRoleExternalId: externalId };
+  return {
+    ...config,
+    assumeRoleExternalId: externalId,
+    health: { ...config.health, ...(pathSecret !== undefined ? { pathSecret } : {}) },
+  };
 }
 
 /** Throws ConfigError for a key of this project that no part of the program reads (usually a typo). */

@@ -32,11 +32,23 @@ function toConfigString(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-/** The resolved value of an output; rejects with the error of a failing apply. */
-async function settle<T>(value: pulumi.Input<T>): Promise<T> {
-  // `promise()` is the Output's own settlement, including the errors thrown inside apply.
-  const output = pulumi.output(value) as unknown as { promise(): Promise<T> };
-  return output.promise();
+/** An output's value, or "<computed>" where it is only known after deployment (e.g. an id AWS assigns). */
+async function settle(value: unknown): Promise<unknown> {
+  // `isKnown` and `promise()` are the Output's own settlement, including errors thrown inside apply.
+  const output = pulumi.output(value) as unknown as {
+    isKnown: Promise<boolean>;
+    promise(): Promise<unknown>;
+  };
+  const [known, resolved] = await Promise.all([output.isKnown, output.promise()]);
+  return known ? resolved : "<computed>";
+}
+
+/** Every exported output, each settled on its own so that one unknown does not hide the others. */
+async function settleAll(exported: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const entries = await Promise.all(
+    Object.entries(exported).map(async ([k, v]) => [k, await settle(v)] as const),
+  );
+  return Object.fromEntries(entries);
 }
 
 /** Plans one stack. Throws InputError for an unknown stack and ConfigError for bad config. */
@@ -72,7 +84,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       const exported = buildStack(loadConfig());
-      outputs = await settle(exported as pulumi.Input<Record<string, unknown>>);
+      outputs = await settleAll(exported);
       return exported;
     });
     await pulumi.runtime.disconnect();

@@ -150,3 +150,42 @@ describe("stack configuration", () => {
     }
   });
 });
+
+describe("health and device endpoint configuration", () => {
+  it("reads extra checkpoints per account and refuses a bad one naming the entry", () => {
+    const config = parseConfig(
+      {
+        ...valid,
+        healthCheckpoints:
+          '{"iot":[{"name":"orders-api","type":"http","url":"https://orders.internal/health"}]}',
+      },
+      { stack: "primary", dryRun: true },
+    );
+    expect(config.health.checkpoints.iot?.[0]).toMatchObject({ name: "orders-api", type: "http" });
+    const err = errorOf({ ...valid, healthCheckpoints: '{"iot":[{"name":"orders-api","type":"http"}]}' });
+    expect(err.message).toContain("Invalid config iot-dr:healthCheckpoints: iot: health checkpoint #1");
+    expect(err.message).toContain("'url'");
+    expect(errorOf({ ...valid, healthCheckpoints: '{"weather":[]}' }).message).toContain(
+      "unknown account 'weather'",
+    );
+  });
+
+  it("refuses a short health-check path secret and a malformed certificate ARN", () => {
+    expect(errorOf({ ...valid, healthCheckPathSecret: "short" }).message).toContain(
+      "iot-dr:healthCheckPathSecret",
+    );
+    expect(errorOf({ ...valid, deviceCertificateArn: "arn:aws:s3:::bucket" }).message).toContain(
+      "iot-dr:deviceCertificateArn",
+    );
+    const ok = parseConfig(
+      {
+        ...valid,
+        healthCheckPathSecret: "a".repeat(32),
+        deviceCertificateArn: "arn:aws:acm:us-east-1:111111111111:certificate/0a1b",
+      },
+      { stack: "primary", dryRun: true },
+    );
+    expect(ok.health.pathSecret).toBe("a".repeat(32));
+    expect(ok.dns.deviceCertificateArn).toBe("arn:aws:acm:us-east-1:111111111111:certificate/0a1b");
+  });
+});
