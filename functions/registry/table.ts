@@ -182,3 +182,17 @@ export async function recordApplied(
   };
   await table.put(marker as unknown as TableItem);
 }
+
+/** Drops the marker entries of states replay applied at or before `timestamp` (a local change came after them). */
+export async function forgetAppliedBefore(
+  table: OpsTablePort,
+  region: string,
+  key: string,
+  timestamp: number,
+): Promise<void> {
+  const existing = await getAppliedMarker(table, region, key);
+  if (!existing) return;
+  const entries = existing.entries.filter((e) => e.at > timestamp);
+  if (entries.length === existing.entries.length) return;
+  await table.put({ ...existing, entries } as unknown as TableItem);
+}

@@ -32,6 +32,7 @@ import {
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
 import {
+  forgetAppliedBefore,
   getAppliedMarker,
   getRecord,
   putRecordIfNewer,
@@ -269,7 +270,12 @@ async function captureOne(
     origin: deps.region,
     capturedAt: deps.clock.now(),
   };
-  return { key, result: await putRecordIfNewer(deps.table, record, current), version };
+  const result = await putRecordIfNewer(deps.table, record, current);
+  // A genuine local change ends the echo window of what replay applied before it: a later change
+  // back to one of those states is the operator's, not replay's (suspend then resume, say).
+  if (result === "written" && marker)
+    await forgetAppliedBefore(deps.table, deps.region, key, version.timestamp);
+  return { key, result, version };
 }
 
 async function captureWithEnrichment(
