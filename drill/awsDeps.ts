@@ -35,15 +35,27 @@ export async function readDrillOutputs(workspace: StackWorkspace): Promise<Parti
         typeof o.region === "string" && typeof o[key] === "string" ? [[o.region, o[key] as string]] : [],
       ),
     );
+  // The regional stacks export the Route 53 check's host and path (the path carries the secret) and
+  // the override parameter's name; see the health block of stacks/regional.ts.
+  const healthCheckUrls = Object.fromEntries(
+    [primary, secondary].flatMap((o) =>
+      typeof o.region === "string" && typeof o.healthCheckHost === "string" && o.healthCheckHost !== ""
+        ? [
+            [
+              o.region,
+              `https://${o.healthCheckHost}${typeof o.healthCheckResourcePath === "string" ? o.healthCheckResourcePath : "/"}`,
+            ],
+          ]
+        : [],
+    ),
+  );
   return {
     ...(regions[0] ? { primaryRegion: regions[0] } : {}),
     ...(regions[1] ? { secondaryRegion: regions[1] } : {}),
     ...(typeof global.deviceEndpoint === "string" ? { deviceEndpoint: global.deviceEndpoint } : {}),
-    ...(Object.keys(perRegion("healthCheckUrl")).length > 0
-      ? { healthCheckUrls: perRegion("healthCheckUrl") }
-      : {}),
-    ...(Object.keys(perRegion("overrideParameterName")).length > 0
-      ? { overrideParameters: perRegion("overrideParameterName") }
+    ...(Object.keys(healthCheckUrls).length > 0 ? { healthCheckUrls } : {}),
+    ...(Object.keys(perRegion("healthOverrideParameter")).length > 0
+      ? { overrideParameters: perRegion("healthOverrideParameter") }
       : {}),
   };
 }

@@ -136,6 +136,8 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
       healthCheckIds: dns.healthCheckIds,
       healthCheckAlarmNames: dns.alarmNames,
       failoverRecordNames: dns.recordNames,
+      // The name devices connect to; `iot-dr drill --target aws` resolves it.
+      deviceEndpoint: `${config.dns.deviceEndpointName}.${config.dns.hostedZoneName}`,
     });
   }
   // ── end health and fail-over ──────────────────────────────────────────────────────────────────
