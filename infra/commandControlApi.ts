@@ -43,7 +43,7 @@ export interface CommandControlApiArgs {
   /** Provider of the IoT services account in this region; the operator role is created there. Required. */
   iotProvider: pulumi.ProviderResource;
   /** The ops table (in the IoT services account, this region) the commands are journaled to. Required. */
-  opsTable: { name: pulumi.Input<string>; arn: pulumi.Input<string> };
+  opsTable: { name: pulumi.Input<string>; arn: pulumi.Input<string>; keyArn: pulumi.Input<string> };
   /** External id the function presents when it assumes the operator role (sts:ExternalId). Required. */
   externalId: pulumi.Input<string>;
   /** Policies onboarding may attach to a device certificate; must not be empty. Required. */
@@ -260,6 +260,13 @@ export class CommandControlApi extends pulumi.ComponentResource {
               Effect: "Allow",
               Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
               Resource: args.opsTable.arn,
+            },
+            {
+              // The ops table is encrypted with a customer-managed key: reads and writes need it.
+              Sid: "JournalKey",
+              Effect: "Allow",
+              Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+              Resource: args.opsTable.keyArn,
             },
           ],
         }),

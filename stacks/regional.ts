@@ -165,39 +165,6 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     outputs.reconcilerFunctionName = reconciler.function.name;
   }
   // ── end scheduled reconciler ──────────────────────────────────────────────────────────────────
-
-  // ── operations dashboard and alarms (issue 9): lag, dead letters, drift, health, connects, fail-over ──
-  // Lives in the shared-services account next to the alarm topic; reads the dead-letter queues from
-  // this program's outputs so that it needs nothing from the blocks above but their queue URLs.
-  {
-    const queue = (label: string, key: string) =>
-      outputs[key] === undefined ? [] : [{ label, queueName: outputs[key] as pulumi.Input<string> }];
-    const dashboard = new RegionalDashboard(
-      `dashboard-${slot}`,
-      {
-        region,
-        peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
-        alarmTopicArn: alarms.arn,
-        iotProvider: providers.get("iot", slot),
-        iotAccountId: config.accounts.iot.id,
-        dashboardAccountId: config.accounts.sharedServices.id,
-        // capture and replay alarm on their own queues; the dashboard only shows them.
-        deadLetterQueues: [
-          ...queue("capture dead letters", "captureDeadLetterQueueUrl"),
-          ...queue("replay dead letters", "replayDeadLetterQueueUrl"),
-          ...queue("replay stream failures", "replayStreamFailureQueueUrl"),
-        ],
-        lagAlarmSeconds: config.replication.lagAlarmSeconds,
-        maxDrift: config.health.readinessMaxDrift,
-        // Metrics Insights alarms see 3 hours at most: an hour per period covers any schedule.
-        driftPeriodSeconds: Math.min(config.reconcile.scheduleMinutes * 60, 3600),
-      },
-      { provider: providers.get("sharedServices", slot) },
-    );
-    outputs.dashboardName = dashboard.dashboardName;
-  }
-  // ── end operations dashboard ──────────────────────────────────────────────────────────────────
-
   // ── health and fail-over (DESIGN.md §4): health APIs, this region's health check, device endpoint ──
   // Every account's health API answers only the shared-services account (IAM); the health check
   // there judges this region alone and answers Route 53 (global stack) or feeds its alarm.
@@ -348,6 +315,38 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     });
   }
   // ── end health and fail-over ──────────────────────────────────────────────────────────────────
+  // ── operations dashboard and alarms (issue 9): lag, dead letters, drift, health, connects, fail-over ──
+  // Lives in the shared-services account next to the alarm topic; reads the dead-letter queues from
+  // this program's outputs so that it needs nothing from the blocks above but their queue URLs.
+  {
+    const queue = (label: string, key: string) =>
+      outputs[key] === undefined ? [] : [{ label, queueName: outputs[key] as pulumi.Input<string> }];
+    const dashboard = new RegionalDashboard(
+      `dashboard-${slot}`,
+      {
+        region,
+        peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
+        alarmTopicArn: alarms.arn,
+        iotProvider: providers.get("iot", slot),
+        iotAccountId: config.accounts.iot.id,
+        dashboardAccountId: config.accounts.sharedServices.id,
+        // capture and replay alarm on their own queues; the dashboard only shows them.
+        deadLetterQueues: [
+          ...queue("capture dead letters", "captureDeadLetterQueueUrl"),
+          ...queue("replay dead letters", "replayDeadLetterQueueUrl"),
+          ...queue("replay stream failures", "replayStreamFailureQueueUrl"),
+        ],
+        lagAlarmSeconds: config.replication.lagAlarmSeconds,
+        maxDrift: config.health.readinessMaxDrift,
+        // Metrics Insights alarms see 3 hours at most: an hour per period covers any schedule.
+        driftPeriodSeconds: Math.min(config.reconcile.scheduleMinutes * 60, 3600),
+      },
+      { provider: providers.get("sharedServices", slot) },
+    );
+    outputs.dashboardName = dashboard.dashboardName;
+  }
+  // ── end operations dashboard ──────────────────────────────────────────────────────────────────
+
   // ── command & control and analytics (DESIGN.md §5) ───────────────────────────────────────────
   // The C&C API (C&C account) journals into this region's ops table through an operator role it
   // creates in the IoT services account; its idempotency table is a global table with a fixed
@@ -372,6 +371,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         opsTable: {
           name: opsTableName,
           arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${opsTableName}`,
+          keyArn: opsTableInRegion!.tableKeyArn,
         },
         // Without assume-role config there is no deployment external id; the C&C role still demands one.
         externalId: config.assumeRoleExternalId ?? `iot-dr-cc-${config.environment}-${region}`,

@@ -42,6 +42,7 @@ beforeAll(async () => {
     const opsTable = (region: string) => ({
       name: "ops",
       arn: `arn:aws:dynamodb:${region}:${IOT_ACCOUNT}:table/ops`,
+      keyArn: `arn:aws:kms:${region}:${IOT_ACCOUNT}:key/mrk-ops`,
     });
     const primary = new CommandControlApi(
       "cc-primary",
@@ -170,6 +171,10 @@ describe("CommandControlApi under Pulumi mocks", () => {
     ]);
     const journal = operator.doc.Statement.find((s) => s.Sid === "Journal")!;
     expect(journal.Resource).toBe(`arn:aws:dynamodb:${PRIMARY}:${IOT_ACCOUNT}:table/ops`);
+    // the table is encrypted with a customer-managed key: journaling needs it too
+    const key = operator.doc.Statement.find((s) => s.Sid === "JournalKey")!;
+    expect(key.Action).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
+    expect(key.Resource).toBe(`arn:aws:kms:${PRIMARY}:${IOT_ACCOUNT}:key/mrk-ops`);
   });
 
   it("keeps idempotency in a global table created by the primary stack and reused by the secondary", () => {
@@ -200,7 +205,7 @@ describe("CommandControlApi under Pulumi mocks", () => {
   it("refuses to build without providers or an allow-list, naming what is missing", () => {
     const base = {
       region: PRIMARY,
-      opsTable: { name: "ops", arn: "arn" },
+      opsTable: { name: "ops", arn: "arn", keyArn: "key" },
       externalId: "x",
       allowedPolicies: ["p"],
     };
