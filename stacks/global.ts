@@ -3,13 +3,11 @@
  * health checks, the EventBridge global endpoint. It reads both regional stacks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as aws from "@pulumi/aws";
 import { FailoverDns, type RegionHealthArgs } from "../infra/failoverDns.js";
-import { PROJECT } from "./config.js";
 import { NotificationTopic } from "../infra/notificationTopic.js";
 import { AnalyticsGlobalEndpoint } from "../infra/analytics.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
-import { createProviders } from "./providers.js";
+import { accountProvider, createProviders } from "./providers.js";
 import { primaryReference, secondaryReference } from "./references.js";
 
 export function globalStack(config: DrConfig): Record<string, pulumi.Input<unknown>> {
@@ -52,31 +50,9 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
         : config.secondaryRegion === "us-east-1"
           ? "secondary"
           : undefined;
-    const { id: sharedId, roleArn } = config.accounts.sharedServices;
     const alarmProvider = usEast1Slot
       ? providers.get("sharedServices", usEast1Slot)
-      : new aws.Provider("sharedServices-route53-metrics", {
-          region: "us-east-1",
-          allowedAccountIds: [sharedId],
-          assumeRoles: roleArn
-            ? [
-                {
-                  roleArn,
-                  externalId: config.assumeRoleExternalId,
-                  sessionName: `${PROJECT}-${config.stack}`,
-                },
-              ]
-            : undefined,
-          defaultTags: {
-            tags: {
-              project: PROJECT,
-              stack: config.stack,
-              role: config.role,
-              account: "sharedServices",
-              "managed-by": "pulumi",
-            },
-          },
-        });
+      : accountProvider(config, "sharedServices-route53-metrics", "sharedServices", "us-east-1");
     const regionHealth = (ref: typeof primary, name: string): RegionHealthArgs =>
       config.health.routingMode === "endpoint"
         ? {

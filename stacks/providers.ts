@@ -15,39 +15,40 @@ export interface Providers {
   region(slot: RegionSlot): string;
 }
 
+/** The explicit provider of one account in one region: pinned to the account, assume-role, default tags. */
+export function accountProvider(
+  config: DrConfig,
+  logicalName: string,
+  account: AccountName,
+  region: string,
+): aws.Provider {
+  const { id, roleArn } = config.accounts[account];
+  return new aws.Provider(logicalName, {
+    region: region as aws.Region,
+    allowedAccountIds: [id],
+    assumeRoles: roleArn
+      ? [{ roleArn, externalId: config.assumeRoleExternalId, sessionName: `${PROJECT}-${config.stack}` }]
+      : undefined,
+    defaultTags: {
+      tags: {
+        project: PROJECT,
+        stack: config.stack,
+        role: config.role,
+        environment: config.environment,
+        account,
+        "managed-by": "pulumi",
+      },
+    },
+  });
+}
+
 /** Creates providers for every account in the given regions (only those a stack needs). */
 export function createProviders(config: DrConfig, slots: readonly RegionSlot[]): Providers {
   const byKey = new Map<string, aws.Provider>();
   const regionOf = (slot: RegionSlot) => (slot === "primary" ? config.primaryRegion : config.secondaryRegion);
   for (const account of ACCOUNTS) {
     for (const slot of slots) {
-      const { id, roleArn } = config.accounts[account];
-      byKey.set(
-        `${account}/${slot}`,
-        new aws.Provider(`${account}-${slot}`, {
-          region: regionOf(slot) as aws.Region,
-          allowedAccountIds: [id],
-          assumeRoles: roleArn
-            ? [
-                {
-                  roleArn,
-                  externalId: config.assumeRoleExternalId,
-                  sessionName: `${PROJECT}-${config.stack}`,
-                },
-              ]
-            : undefined,
-          defaultTags: {
-            tags: {
-              project: PROJECT,
-              stack: config.stack,
-              role: config.role,
-              environment: config.environment,
-              account,
-              "managed-by": "pulumi",
-            },
-          },
-        }),
-      );
+      byKey.set(`${account}/${slot}`, accountProvider(config, `${account}-${slot}`, account, regionOf(slot)));
     }
   }
   return {

@@ -14,22 +14,19 @@
  * (ListPrincipalThings per certificate would cost as many calls when things have a certificate
  * each, but IAM cannot scope it to a resource and its quota is not published.)
  */
-import { keyOf, type DesiredState, type PolicyTargetRef, type ResourceKind } from "../registry/records.js";
+import {
+  keyOf,
+  RESOURCE_KINDS,
+  type DesiredState,
+  type PolicyTargetRef,
+  type ResourceKind,
+} from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
 import type { Pacer } from "../replication/pacing.js";
 import { wrapListPort, type IotListPort, type Page } from "./listPort.js";
 
 /** The kinds in dependency order (what a page of a later kind refers to was enumerated before). */
-export const SNAPSHOT_KINDS: readonly ResourceKind[] = [
-  "thingType",
-  "thingGroup",
-  "policy",
-  "certificate",
-  "thing",
-  "membership",
-  "principal",
-  "policyTarget",
-];
+export const SNAPSHOT_KINDS: readonly ResourceKind[] = RESOURCE_KINDS;
 
 export interface SnapshotEntry {
   key: string;
