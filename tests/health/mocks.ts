@@ -3,9 +3,10 @@
  * computed outputs these components read (function URLs, certificate PEMs, ACM validation).
  */
 import * as aws from "@pulumi/aws";
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import { CANNED_INVOKES } from "../../cli/plan/invokes.js";
 import { MockRecorder, type PlannedResource } from "../../cli/plan/recorder.js";
+import { ofType, underMocks as runUnderMocks, type MockRun } from "../support/mocks.js";
 
 export const IOT_ACCOUNT = "111111111111";
 export const SHARED_ACCOUNT = "444444444444";
@@ -40,33 +41,15 @@ class HealthRecorder extends MockRecorder {
   }
 }
 
-export interface MockRun<T> {
-  resources: PlannedResource[];
-  result: T;
-  errors: string[];
+/** Registers `program` under mocks with the health components' computed outputs. */
+export function underMocks<T>(program: () => T): Promise<MockRun<T>> {
+  return runUnderMocks(program, new HealthRecorder({ stackOutputs: {}, invokes: CANNED_INVOKES }));
 }
 
-/** Registers `program` under mocks (once per test file: Pulumi's runtime state is per process). */
-export async function underMocks<T>(program: () => T): Promise<MockRun<T>> {
-  const recorder = new HealthRecorder({ stackOutputs: {}, invokes: CANNED_INVOKES });
-  await pulumi.runtime.setMocks(recorder, "iot-dr", "test", true);
-  recorder.attach(pulumi.runtime.getMonitor());
-  let result!: T;
-  await pulumi.runtime.runInPulumiStack(async () => {
-    result = program();
-    return {};
-  });
-  await new Promise((r) => setTimeout(r, 100));
-  await pulumi.runtime.disconnect();
-  return { resources: recorder.resources, result, errors: recorder.errors };
-}
+export { ofType, type MockRun };
 
 export function provider(name: string, region: string, account: string): aws.Provider {
   return new aws.Provider(name, { region: region as aws.Region, allowedAccountIds: [account] });
-}
-
-export function ofType(resources: PlannedResource[], type: string): PlannedResource[] {
-  return resources.filter((r) => r.type === type);
 }
 
 export function named(resources: PlannedResource[], type: string, name: string): PlannedResource {

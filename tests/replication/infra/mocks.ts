@@ -3,41 +3,16 @@
  * every registered resource with its resolved inputs, for component tests.
  */
 import * as aws from "@pulumi/aws";
-import * as pulumi from "@pulumi/pulumi";
-import { CANNED_INVOKES } from "../../../cli/plan/invokes.js";
-import { MockRecorder, type PlannedResource } from "../../../cli/plan/recorder.js";
+import type { PlannedResource } from "../../../cli/plan/recorder.js";
+import { ofType, underMocks, type MockRun } from "../../support/mocks.js";
 
 export const ACCOUNT = "111111111111";
 
-export interface MockRun<T> {
-  resources: PlannedResource[];
-  result: T;
-  errors: string[];
-}
-
-/** Registers `program` under mocks once per process (Pulumi's runtime state is global; vitest forks per file). */
-export async function underMocks<T>(program: () => T): Promise<MockRun<T>> {
-  const recorder = new MockRecorder({ stackOutputs: {}, invokes: CANNED_INVOKES });
-  await pulumi.runtime.setMocks(recorder, "iot-dr", "test", true);
-  recorder.attach(pulumi.runtime.getMonitor());
-  let result!: T;
-  await pulumi.runtime.runInPulumiStack(async () => {
-    result = program();
-    return {};
-  });
-  // Let every pending registration and apply settle.
-  await new Promise((r) => setTimeout(r, 50));
-  await pulumi.runtime.disconnect();
-  return { resources: recorder.resources, result, errors: recorder.errors };
-}
+export { underMocks, ofType, type MockRun };
 
 /** An IoT-account provider in a region, as stacks/providers.ts builds them. */
 export function provider(name: string, region: string): aws.Provider {
   return new aws.Provider(name, { region: region as aws.Region, allowedAccountIds: [ACCOUNT] });
-}
-
-export function ofType(resources: PlannedResource[], type: string): PlannedResource[] {
-  return resources.filter((r) => r.type === type);
 }
 
 export function one(resources: PlannedResource[], type: string, nameSuffix: string): PlannedResource {
