@@ -181,19 +181,29 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
   // ARNs are needed for attachments; they are learned from describe answers and cached.
   const certArns = new Map<string, string>();
   const groupArns = new Map<string, string>();
+  // `arn:<partition>:iot:<region>:<account>:`, learned from the first ARN seen: a certificate's ARN is
+  // this prefix + `cert/<id>`, a group's + `thinggroup/<name>`, so attachments need no describe
+  // (DescribeCertificate's quota is 10 TPS, AttachThingPrincipal's 100). A wrong guess fails the
+  // attach with ResourceNotFoundException, as a missing resource would.
+  let arnPrefix: string | undefined;
+  const learnPrefix = (arn: string | undefined) => {
+    const m = arn === undefined ? null : /^arn:[^:]+:iot:[^:]+:[^:]+:/.exec(arn);
+    if (m) arnPrefix = m[0];
+  };
 
   const certArn = async (certificateId: string): Promise<string | null> => {
-    const cached = certArns.get(certificateId);
+    const cached = certArns.get(certificateId) ?? (arnPrefix && `${arnPrefix}cert/${certificateId}`);
     if (cached) return cached;
     const out = await orNull(
       send<IotSdk.DescribeCertificateCommandOutput>(new sdk.DescribeCertificateCommand({ certificateId })),
     );
     const arn = out?.certificateDescription?.certificateArn;
     if (arn) certArns.set(certificateId, arn);
+    learnPrefix(arn);
     return arn ?? null;
   };
   const groupArn = async (groupName: string): Promise<string | null> => {
-    const cached = groupArns.get(groupName);
+    const cached = groupArns.get(groupName) ?? (arnPrefix && `${arnPrefix}thinggroup/${groupName}`);
     if (cached) return cached;
     const out = await orNull(
       send<IotSdk.DescribeThingGroupCommandOutput>(
@@ -202,6 +212,7 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
     );
     const arn = out?.thingGroupArn;
     if (arn) groupArns.set(groupName, arn);
+    learnPrefix(arn);
     return arn ?? null;
   };
   const targetArn = async (target: PolicyTargetRef): Promise<string | null> =>
@@ -400,6 +411,7 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
       const d = out?.certificateDescription;
       if (!d) return null;
       if (d.certificateArn) certArns.set(certificateId, d.certificateArn);
+      learnPrefix(d.certificateArn);
       return {
         certificateId,
         pem: d.certificatePem ?? "",
@@ -412,6 +424,7 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
       );
       if (!out.certificateId) throw new Error("RegisterCertificateWithoutCA returned no certificate id");
       if (out.certificateArn) certArns.set(out.certificateId, out.certificateArn);
+      learnPrefix(out.certificateArn);
       return out.certificateId;
     },
     async updateCertificate(certificateId, status) {

@@ -6,9 +6,11 @@
 import { Throttled, isThrottlingError } from "./errors.js";
 
 /**
- * Default transactions per second per account and region. The write APIs of DESIGN.md §7 are the
- * AWS defaults; the reads replay plans with (Describe*, List*, GetPolicy) and the rarer writes are
- * assumed at the rate of the write they accompany. Override any of them with the account's quotas.
+ * Default transactions per second per account and region. The registry APIs (things, thing types,
+ * thing groups and their reads) are the AWS defaults listed by Service Quotas (service `iotcore`,
+ * e.g. L-0EF0F5EE DescribeThing 350, L-FC3EF4D9 ListThingPrincipals 10); certificate and policy APIs
+ * follow DESIGN.md §7 and the IoT Core quota table, the rest is assumed at the rate of the write
+ * it accompanies. Override any of them with the account's quotas (some regions are lower).
  */
 export const DEFAULT_IOT_QUOTAS = {
   CreateThing: 100,
@@ -17,22 +19,22 @@ export const DEFAULT_IOT_QUOTAS = {
   DescribeThing: 350,
   AttachThingPrincipal: 100,
   DetachThingPrincipal: 100,
-  ListThingPrincipals: 100,
+  ListThingPrincipals: 10,
   AddThingToThingGroup: 100,
   RemoveThingFromThingGroup: 100,
   ListThingGroupsForThing: 100,
   CreateThingGroup: 25,
-  UpdateThingGroup: 25,
-  DeleteThingGroup: 25,
+  UpdateThingGroup: 15,
+  DeleteThingGroup: 15,
   DescribeThingGroup: 100,
   CreateThingType: 15,
   DeprecateThingType: 15,
   DeleteThingType: 15,
-  DescribeThingType: 50,
+  DescribeThingType: 100,
   AttachPolicy: 15,
   DetachPolicy: 15,
   ListAttachedPolicies: 15,
-  ListThingGroups: 25,
+  ListThingGroups: 10,
   ListTargetsForPolicy: 15,
   RegisterCertificateWithoutCA: 10,
   DescribeCertificate: 10,
@@ -96,14 +98,14 @@ export interface Pacer {
 }
 
 /**
- * Sliding-window limiter: at most `n` starts in any window of `windowMs` (n / windowMs = the rate),
- * so no one-second window ever sees more calls than the quota, bursts included.
+ * Evenly spaced starts: one call every 1 / rate seconds, no burst. Any one-second window then sees
+ * at most ceil(rate) starts, and a service that counts calls per sliding second sees the quota as
+ * long as a call reaches it less than (1 / utilisation - 1) seconds late (50 ms at 0.95).
  */
-interface Window {
-  n: number;
-  windowMs: number;
-  /** Start times reserved so far (the last n), oldest first. */
-  starts: number[];
+interface Schedule {
+  intervalMs: number;
+  /** Start reserved for the latest call; -Infinity before the first. */
+  last: number;
 }
 
 export function createPacer(options: PacerOptions = {}): Pacer {
@@ -122,7 +124,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
     throw new Error(`pacing utilisation must be in (0, 1], got ${utilisation}`);
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
     throw new Error(`pacing maxAttempts must be a positive integer, got ${maxAttempts}`);
-  const windows = new Map<string, Window>();
+  const schedules = new Map<string, Schedule>();
   const stats = new Map<string, ApiStats>();
 
   const rateOf = (api: string) => (rates[api] ?? options.defaultRate ?? 10) * utilisation;
@@ -135,16 +137,10 @@ export function createPacer(options: PacerOptions = {}): Pacer {
   /** Reserves the earliest start allowed for one call and returns how long to wait for it. */
   const reserve = (api: string): number => {
     const now = clock.now();
-    let w = windows.get(api);
-    if (!w) {
-      const rate = rateOf(api);
-      const n = Math.max(1, Math.floor(rate));
-      windows.set(api, (w = { n, windowMs: (n / rate) * 1000, starts: [] }));
-    }
-    const at = w.starts.length < w.n ? now : Math.max(now, w.starts[w.starts.length - w.n] + w.windowMs);
-    w.starts.push(at);
-    if (w.starts.length > w.n) w.starts.splice(0, w.starts.length - w.n);
-    return Math.ceil(at - now);
+    let w = schedules.get(api);
+    if (!w) schedules.set(api, (w = { intervalMs: 1000 / rateOf(api), last: -Infinity }));
+    w.last = Math.max(now, w.last + w.intervalMs);
+    return Math.ceil(w.last - now);
   };
 
   return {
