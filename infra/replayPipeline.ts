@@ -162,7 +162,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         description: `registry replay in ${args.region}: applies one ops-table record to this region's IoT registry`,
         runtime,
         timeoutSeconds: 60,
-        memoryMb: 512,
+        memoryMb: 256, // replay waits on the IoT API; its CPU per record fits 256 MB (BENCHMARKS.md, Replication replay)
         logRetentionDays,
         environment: { OPS_TABLE: pulumi.output(args.tableName), IOT_API_RATES: iotApiRates },
         statements: [

@@ -9,12 +9,13 @@
  * above its configured rate, with the deployed pacer and retries. Reports per API the achieved rate
  * against the quota, throttles and retries; lost operations; own CPU per operation; and the cost
  * model. moto is far slower than AWS, so the quotas are scaled down, one factor per wave (printed),
- * until the wave's calls fit what moto serves on this machine; utilisation is measured against the
- * scaled quota.
+ * until the wave's calls fit what moto serves on this machine, and rounded down to whole calls per
+ * second; utilisation is measured against that emulated quota.
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:net";
+import { loadavg } from "node:os";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { Command } from "commander";
 import type { RegisterCommand } from "./index.js";
@@ -97,7 +98,8 @@ async function startMotoServer(): Promise<{ endpoint: string; stop: () => Promis
 }
 
 // ---------------------------------------------------------------------------------------------
-// The emulated quota: what IoT does when a caller exceeds an API's rate.
+// The emulated quota: what IoT does when a caller exceeds an API's rate. A quota of q calls per
+// second (a whole number) throttles the call that would be the (q+1)th in any sliding second.
 
 interface ApiCounter {
   ok: number;
@@ -107,7 +109,7 @@ interface ApiCounter {
   window: number[];
 }
 
-function emulateQuota(client: iotSdk.IoTClient, rateOf: (api: string) => number): Map<string, ApiCounter> {
+function emulateQuota(client: iotSdk.IoTClient, quotaOf: (api: string) => number): Map<string, ApiCounter> {
   const counters = new Map<string, ApiCounter>();
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -116,7 +118,7 @@ function emulateQuota(client: iotSdk.IoTClient, rateOf: (api: string) => number)
       if (!c) counters.set(api, (c = { ok: 0, throttled: 0, first: 0, last: 0, window: [] }));
       const now = performance.now();
       while (c.window.length > 0 && now - c.window[0] >= 1000) c.window.shift();
-      if (c.window.length >= rateOf(api)) {
+      if (c.window.length >= quotaOf(api)) {
         c.throttled++;
         throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
       }
@@ -135,7 +137,10 @@ function emulateQuota(client: iotSdk.IoTClient, rateOf: (api: string) => number)
 // ---------------------------------------------------------------------------------------------
 // The backlog
 
-/** Operation mix: within each wave, counts are proportional to the API's quota so that every API stays busy for the whole wave. */
+/**
+ * Operation mix: counts are proportional to each API's quota. callsPerOp is what replay calls per
+ * record of that kind (the write plus the reads it plans with; attaches read nothing first).
+ */
 const MIX: { api: keyof typeof DEFAULT_IOT_QUOTAS; callsPerOp: number }[] = [
   { api: "CreateThingGroup", callsPerOp: 2 },
   { api: "CreatePolicy", callsPerOp: 2 },
@@ -143,10 +148,10 @@ const MIX: { api: keyof typeof DEFAULT_IOT_QUOTAS; callsPerOp: number }[] = [
   { api: "UpdateCertificate", callsPerOp: 2 },
   { api: "CreateThing", callsPerOp: 2 },
   { api: "UpdateThing", callsPerOp: 2 },
-  { api: "AddThingToThingGroup", callsPerOp: 4 },
-  { api: "AttachThingPrincipal", callsPerOp: 3 },
-  { api: "AttachPolicy", callsPerOp: 2 },
-  { api: "DeleteThing", callsPerOp: 4 },
+  { api: "AddThingToThingGroup", callsPerOp: 1 },
+  { api: "AttachThingPrincipal", callsPerOp: 1 },
+  { api: "AttachPolicy", callsPerOp: 1 },
+  { api: "DeleteThing", callsPerOp: 3 },
 ];
 const WAVE_OF: Record<string, number> = {
   CreateThingGroup: 0,
@@ -267,8 +272,10 @@ export interface ReplayBenchReport {
   cpuMsPerOp: number;
   iotCallsPerOp: number;
   cost: CostEstimate;
-  /** The same with the replay function at 256 MB instead of the deployed 512 MB. */
-  costWithReplay256Mb: number;
+  /** The same with the replay function at 512 MB (the default before 256 MB). */
+  costWithReplay512Mb: number;
+  /** 1-minute load average of this machine at the start, the end, and the highest seen during the run. */
+  loadAverage: { start: number; end: number; max: number };
   targets: { quota90: boolean; lost0: boolean; costUnder5: boolean };
 }
 
@@ -323,7 +330,7 @@ export async function runReplayBench(
     );
     let scale = scales[0];
     const rateOf = (api: string) =>
-      (DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale;
+      Math.max(1, Math.floor((DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale));
     log(
       `moto serves ${motoCallsPerSecond.toFixed(0)} calls/s here; quotas scaled per wave by ${scales.join(", ")}\n`,
     );
@@ -339,7 +346,8 @@ export async function runReplayBench(
 
     const client = new iotSdk.IoTClient(config(region));
     const counters = emulateQuota(client, rateOf);
-    // 5% headroom: the service sees a call a little after the pacer released it, with jitter.
+    // 5% headroom, as an operator would configure it: the service sees a call a little after the
+    // pacer released it, with jitter; evenly spaced calls at 95% tolerate 50 ms of it.
     const pacerFor = () =>
       createPacer({
         rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rateOf(k)])),
@@ -355,6 +363,8 @@ export async function runReplayBench(
       metrics: noMetrics,
     };
     const failed = new Map<string, string>();
+    const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
+    const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000);
     const started = performance.now();
     const cpu0 = process.cpuUsage();
     const emulatedQuota = new Map<string, number>();
@@ -362,6 +372,8 @@ export async function runReplayBench(
       scale = scales[i];
       deps.pacer = pacerFor();
       pacers.push(deps.pacer);
+      // A fresh port per wave, like a fresh replay function: no ARNs cached from an earlier wave.
+      deps.iot = iotPortFromSdk(iotSdk, client) as IotRegistryPort;
       for (const m of MIX) if (WAVE_OF[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
       log(`wave ${i}: ${wave.length} records, quotas x${scale}\n`);
       await pool(wave, options.concurrency, async (record) => {
@@ -383,6 +395,9 @@ export async function runReplayBench(
     }
     const cpu = process.cpuUsage(cpu0);
     const durationSeconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    load.end = loadavg()[0];
+    load.max = Math.max(load.max, load.end);
 
     // Verify in the target what the backlog asked for: a record that was neither applied nor
     // dead-lettered is lost.
@@ -435,7 +450,7 @@ export async function runReplayBench(
       replayIotCalls: iotCallsPerOp,
     };
     const cost = estimateCost(measured);
-    const costWithReplay256Mb = estimateCost({ ...measured, replayMemoryMb: 256 }).pipelinePerMillion;
+    const costWithReplay512Mb = estimateCost({ ...measured, replayMemoryMb: 512 }).pipelinePerMillion;
     const writeApis = apis.filter((a) => MIX.some((m) => m.api === a.api) && a.calls >= 20);
     const reasons: Record<string, number> = {};
     for (const why of failed.values()) {
@@ -455,7 +470,12 @@ export async function runReplayBench(
       cpuMsPerOp: Math.round(cpuMsPerOp * 1000) / 1000,
       iotCallsPerOp: Math.round(iotCallsPerOp * 100) / 100,
       cost,
-      costWithReplay256Mb: Math.round(costWithReplay256Mb * 100) / 100,
+      costWithReplay512Mb: Math.round(costWithReplay512Mb * 100) / 100,
+      loadAverage: {
+        start: Math.round(load.start * 100) / 100,
+        end: Math.round(load.end * 100) / 100,
+        max: Math.round(load.max * 100) / 100,
+      },
       targets: {
         quota90: writeApis.every((a) => a.utilisation >= 0.9),
         lost0: lostKeys.size === 0 && failed.size === 0,
@@ -484,7 +504,8 @@ function formatReport(r: ReplayBenchReport): string {
       .map((a) => `${a.api} ${a.calls} calls, ${a.throttles} throttled`)
       .join("; ")}`,
     `own CPU per operation: ${r.cpuMsPerOp} ms; IoT calls per operation: ${r.iotCallsPerOp}`,
-    `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)} (target <= $5), IoT charges $${r.cost.iotPerMillion.toFixed(2)}, one Standard execution per record instead: $${r.cost.standardAlternativePerMillion.toFixed(2)}; with replay at 256 MB: $${r.costWithReplay256Mb.toFixed(2)}`,
+    `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)} (target <= $5), IoT charges $${r.cost.iotPerMillion.toFixed(2)}, one Standard execution per record instead: $${r.cost.standardAlternativePerMillion.toFixed(2)}; with replay at 512 MB: $${r.costWithReplay512Mb.toFixed(2)}`,
+    `load average (1 min): start ${r.loadAverage.start}, end ${r.loadAverage.end}, max ${r.loadAverage.max}`,
     `targets: >=90% of each write quota ${r.targets.quota90 ? "met" : "NOT met"}; 0 lost ${r.targets.lost0 ? "met" : "NOT met"}; <= $5/M ${r.targets.costUnder5 ? "met" : "NOT met"}`,
   ];
   return lines.join("\n") + "\n";

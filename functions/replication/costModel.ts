@@ -5,6 +5,10 @@
  * function per record, and the echo capture in the target. Next to it, the alternative the design
  * rejects: one Standard execution per record. Prices are us-east-1 list prices (on-demand DynamoDB
  * after the November 2024 reduction, x86 Lambda); pass others for other regions.
+ *
+ * Assumptions: own CPU per operation is measured on a full core (`iot-dr bench replay`) and Lambda
+ * gives a function memory / 1,769 MB of a vCPU (AWS: 1,769 MB = one vCPU), so CPU time stretches by
+ * 1,769 / memory below that; capture's CPU equals replay's; API latencies are the constants below.
  */
 
 export interface Prices {
@@ -47,7 +51,7 @@ export const US_EAST_1_PRICES: Prices = {
 };
 
 export interface Workload {
-  /** Replay function memory (infra default 512). */
+  /** Replay function memory (infra default 256). */
   replayMemoryMb: number;
   /** Capture function memory (infra default 256). */
   captureMemoryMb: number;
@@ -57,7 +61,7 @@ export interface Workload {
   batchSize: number;
   /** Records of one wave applied in parallel (infra default 4). */
   waveConcurrency: number;
-  /** Own CPU per operation in replay (measured by `iot-dr bench replay`). */
+  /** Own CPU per operation in replay on a full core (measured by `iot-dr bench replay`). */
   replayCpuMs: number;
   /** Own CPU per operation in capture (estimated like replay). */
   captureCpuMs: number;
@@ -78,7 +82,7 @@ export interface Workload {
 }
 
 export const DEPLOYED_DEFAULTS: Workload = {
-  replayMemoryMb: 512,
+  replayMemoryMb: 256,
   captureMemoryMb: 256,
   launcherMemoryMb: 256,
   batchSize: 100,
@@ -113,6 +117,8 @@ export interface CostEstimate {
 }
 
 const M = 1_000_000;
+/** Lambda memory that comes with one full vCPU. */
+export const LAMBDA_MB_PER_VCPU = 1769;
 
 export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAST_1_PRICES): CostEstimate {
   for (const [k, v] of Object.entries(w))
@@ -121,10 +127,14 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   if (w.batchSize < 1 || w.waveConcurrency < 1)
     throw new Error("batchSize and waveConcurrency must be at least 1");
   const gb = (mb: number) => mb / 1024;
+  // CPU-bound time at `mb` of memory: Lambda gives mb / 1,769 of a vCPU.
+  const cpuMs = (ms: number, mb: number) => ms / Math.min(1, mb / LAMBDA_MB_PER_VCPU);
   const wru = Math.max(1, Math.ceil(w.recordBytes / 1024));
   // Wall time of one function run (what Lambda bills): own CPU plus waiting for the APIs.
-  const captureMs = w.captureCpuMs + w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs;
-  const replayMs = w.replayCpuMs + w.replayIotCalls * w.iotLatencyMs + 3 * w.ddbLatencyMs;
+  const captureMs =
+    cpuMs(w.captureCpuMs, w.captureMemoryMb) + w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs;
+  const replayMs =
+    cpuMs(w.replayCpuMs, w.replayMemoryMb) + w.replayIotCalls * w.iotLatencyMs + 3 * w.ddbLatencyMs;
   const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20); // +20 ms Task dispatch per record
   const perOp = {
     lambdaRequests:
