@@ -11,6 +11,7 @@ import {
   principalAccount,
   type Statement,
 } from "./iam";
+import { providerAccount } from "./account";
 import type { CheckedResource, ResourceRule, Rule, RuleContext, StackFinding, StackRule } from "./types";
 
 export const T = {
@@ -45,6 +46,10 @@ export const T = {
   busPolicy: "aws:cloudwatch/eventBusPolicy:EventBusPolicy",
   bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
   key: "aws:kms/key:Key",
+  dashboard: "aws:cloudwatch/dashboard:Dashboard",
+  metricAlarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
+  oamSink: "aws:oam/sink:Sink",
+  oamLink: "aws:oam/link:Link",
 } as const;
 
 /** The component type whose table is the ops table (infra/opsTable.ts). */
@@ -633,6 +638,125 @@ export const failoverRecordTtl: ResourceRule = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// Cross-account metrics
+
+/** Where a resource is deployed: its provider's account and region, when known. */
+const placeOf = (r: CheckedResource) => ({
+  account: providerAccount(r.provider?.props),
+  region: str(r.provider?.props.region),
+});
+
+/** The account ids other than `own` whose metrics a dashboard body reads, per widget region. */
+function dashboardReads(
+  body: unknown,
+  own: string,
+  home: string | undefined,
+): { account: string; region?: string }[] {
+  let doc: unknown = body;
+  if (typeof body === "string") {
+    try {
+      doc = JSON.parse(body);
+    } catch {
+      return [];
+    }
+  }
+  const out: { account: string; region?: string }[] = [];
+  for (const w of arr(obj(doc)?.widgets)) {
+    const props = obj(obj(w)?.properties);
+    if (!props) continue;
+    const widgetRegion = str(props.region) ?? home;
+    const widgetAccount = str(props.accountId);
+    for (const m of arr(props.metrics)) {
+      // The rendering options (the array's object) may name the metric's own account and region.
+      const options = arr(m)
+        .map(obj)
+        .find((x) => x !== undefined);
+      const account = str(options?.accountId) ?? widgetAccount;
+      if (account && account !== own) out.push({ account, region: str(options?.region) ?? widgetRegion });
+    }
+  }
+  return out;
+}
+
+/** The account ids other than `own` an alarm watches: metric queries' accountId and Metrics Insights' AWS.AccountId. */
+function alarmReads(props: Props, own: string): string[] {
+  const out: string[] = [];
+  for (const q of arr(props.metricQueries).map(obj)) {
+    const a = str(q?.accountId);
+    if (a) out.push(a);
+    for (const m of String(q?.expression ?? "").matchAll(/AWS\.AccountId\s*=\s*'(\d{12})'/gi)) out.push(m[1]);
+  }
+  return out.filter((a) => a !== own);
+}
+
+/** The account of an OAM sink ARN (arn:aws:oam:<region>:<account>:sink/<id>), if it is one. */
+const sinkAccountOf = (arn: unknown): string | undefined =>
+  /^arn:aws[a-z-]*:oam:[^:]*:(\d{12}):/.exec(String(arn))?.[1];
+
+export const crossAccountMetricsLinked: StackRule = {
+  kind: "stack",
+  name: "cross-account-metrics-linked",
+  description:
+    "A dashboard or alarm in account X that reads account Y's metrics has an OAM link from Y, in that region, to a sink in X that shares metrics.",
+  remediation:
+    'Create an aws.oam.Sink in X with an aws.oam.SinkPolicy admitting Y, and an aws.oam.Link in Y (resourceTypes ["AWS::CloudWatch::Metric"], dependsOn the sink policy) to it; infra/observability.ts builds both. Or read the metric in its own account.',
+  severity: "medium",
+  check(resources) {
+    const sinks = resources.filter((r) => r.type === T.oamSink).map(placeOf);
+    const links = resources
+      .filter((r) => r.type === T.oamLink)
+      .filter((r) => arr(r.props.resourceTypes).includes("AWS::CloudWatch::Metric"))
+      .map((r) => ({ ...placeOf(r), sinkAccount: sinkAccountOf(r.props.sinkIdentifier) }));
+    const linked = (source: string, monitoring: string, region: string | undefined) =>
+      links.some(
+        (l) =>
+          l.account === source &&
+          (region === undefined || l.region === undefined || l.region === region) &&
+          // A sink ARN not yet known (preview) counts for a sink of this stack in the link's region.
+          (l.sinkAccount !== undefined
+            ? l.sinkAccount === monitoring
+            : sinks.some(
+                (s) => s.account === monitoring && (s.region === undefined || s.region === l.region),
+              )),
+      );
+    const findings: StackFinding[] = [];
+    const report = (
+      r: CheckedResource,
+      what: string,
+      source: string,
+      own: string,
+      region: string | undefined,
+    ) =>
+      findings.push({
+        resource: r,
+        message:
+          `${what} in account ${own} reads metrics of account ${source}${region ? ` in ${region}` : ""}, but no OAM link ` +
+          `from ${source} to a sink in ${own} shares metrics there, so it stays empty: create an aws.oam.Link in ${source} ` +
+          `(resourceTypes ["AWS::CloudWatch::Metric"]) to an aws.oam.Sink in ${own} whose SinkPolicy admits ${source} (infra/observability.ts)`,
+      });
+    for (const r of resources) {
+      const { account: own, region: home } = placeOf(r);
+      if (!own) continue;
+      if (r.type === T.dashboard) {
+        const seen = new Set<string>();
+        for (const { account, region } of dashboardReads(r.props.dashboardBody, own, home)) {
+          // A widget of another region is served by that region's sink, which the other regional stack owns.
+          if (home && region && region !== home) continue;
+          if (seen.has(account) || linked(account, own, region)) continue;
+          seen.add(account);
+          report(r, "the dashboard", account, own, region);
+        }
+      } else if (r.type === T.metricAlarm) {
+        for (const account of new Set(alarmReads(r.props, own))) {
+          if (!linked(account, own, home)) report(r, "the alarm", account, own, home);
+        }
+      }
+    }
+    return findings;
+  },
+};
+
 /** Every rule of the pack, in report order. */
 export const RULES: readonly Rule[] = [
   opsTableDurability,
@@ -648,6 +772,7 @@ export const RULES: readonly Rule[] = [
   crossAccountExternalId,
   encryptionAtRest,
   failoverRecordTtl,
+  crossAccountMetricsLinked,
 ];
 
 /** Runs one resource rule if it applies to the resource's type. */

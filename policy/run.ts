@@ -2,6 +2,7 @@
  * Runs the pack's checks without a policy host: over the resources `iot-dr plan` recorded under
  * Pulumi mocks (their inputs stand in for CrossGuard's props). Used by `iot-dr plan --policy`.
  */
+import { providerAccount } from "./account";
 import { resolvePackConfig, type EnforcementLevel, type ResolvedPackConfig } from "./config";
 import { RULES, checkResource } from "./rules";
 import type { CheckedResource, RuleContext, Violation } from "./types";
@@ -19,18 +20,7 @@ export interface PolicyViolation extends Violation {
   enforcementLevel: Exclude<EnforcementLevel, "disabled">;
 }
 
-/** The account a provider is pinned to: `allowedAccountIds[0]` (a list, or JSON text of one). */
-export function providerAccount(props: Record<string, unknown> | undefined): string | undefined {
-  let ids = props?.allowedAccountIds;
-  if (typeof ids === "string") {
-    try {
-      ids = JSON.parse(ids);
-    } catch {
-      return undefined;
-    }
-  }
-  return Array.isArray(ids) && ids.length === 1 ? String(ids[0]) : undefined;
-}
+export { providerAccount };
 
 /** Planned resources as the checks see them, each with its provider's properties. */
 export function fromPlanned(resources: readonly PlannedLike[]): CheckedResource[] {

@@ -32,7 +32,7 @@ describe("policy pack config", () => {
 
   it("applies 'all' to every policy", () => {
     const { levels } = packConfig({ all: "advisory" });
-    expect(Object.values(levels)).toHaveLength(13);
+    expect(Object.values(levels)).toHaveLength(14);
     expect(new Set(Object.values(levels))).toEqual(new Set(["advisory"]));
   });
 

@@ -104,9 +104,14 @@ describe("the pack under Pulumi's policy-pack runner", () => {
       ),
     );
     expect(names).toEqual(
-      expect.arrayContaining(["iam-least-privilege", "health-api-not-public", "failover-record-ttl"]),
+      expect.arrayContaining([
+        "iam-least-privilege",
+        "health-api-not-public",
+        "failover-record-ttl",
+        "cross-account-metrics-linked",
+      ]),
     );
-    expect(names).toHaveLength(13);
+    expect(names).toHaveLength(14);
   });
 
   it("refuses a public function URL as a mandatory violation that names the fix", async () => {

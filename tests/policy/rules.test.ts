@@ -452,3 +452,105 @@ describe("failover-record-ttl", () => {
     expect(violationsOf([resource(T.record, { name: "x", type: "A", ttl: 86400 })])).toEqual([]);
   });
 });
+
+describe("cross-account-metrics-linked", () => {
+  const MONITORING = "444444444444";
+  const IOT = "111111111111";
+  const at = (account: string, region = "us-east-1") => ({ account, region });
+  const sinkArn = (account = MONITORING, region = "us-east-1") => `arn:aws:oam:${region}:${account}:sink/s-1`;
+  const sink = (account = MONITORING, region = "us-east-1") =>
+    resource(T.oamSink, {}, { name: "sink", ...at(account, region) });
+  const link = (props: Record<string, unknown> = {}, account = IOT, region = "us-east-1") =>
+    resource(
+      T.oamLink,
+      { sinkIdentifier: sinkArn(), resourceTypes: ["AWS::CloudWatch::Metric"], labelTemplate: "l", ...props },
+      { name: "link", ...at(account, region) },
+    );
+  const dashboard = (metric: unknown[], widget: Record<string, unknown> = {}) =>
+    resource(
+      T.dashboard,
+      {
+        dashboardName: "d",
+        dashboardBody: JSON.stringify({
+          widgets: [{ type: "metric", properties: { region: "us-east-1", metrics: [metric], ...widget } }],
+        }),
+      },
+      { name: "dash", ...at(MONITORING) },
+    );
+  const lagOfIot = ["iot-dr", "ReplicationLagMs", { stat: "p99", accountId: IOT }];
+
+  it("refuses a dashboard that reads another account's metrics with no link from it, naming the fix", () => {
+    expect(violationsOf([dashboard(lagOfIot)])).toEqual([
+      {
+        policy: "cross-account-metrics-linked",
+        message: expect.stringMatching(
+          /the dashboard in account 444444444444 reads metrics of account 111111111111 in us-east-1, but no OAM link .*create an aws.oam.Link in 111111111111/,
+        ),
+      },
+    ]);
+  });
+
+  it("accepts it once the account links to a sink of the dashboard's account in that region, sharing metrics", () => {
+    expect(violationsOf([dashboard(lagOfIot), sink(), link()])).toEqual([]);
+    // A sink ARN not known yet (preview) counts for this stack's sink in the link's region.
+    expect(violationsOf([dashboard(lagOfIot), sink(), link({ sinkIdentifier: undefined })])).toEqual([]);
+  });
+
+  it("refuses a link to another account's sink, in another region, or sharing only logs", () => {
+    const policies = (...rs: ReturnType<typeof resource>[]) => violationsOf(rs).map((v) => v.policy);
+    expect(policies(dashboard(lagOfIot), link({ sinkIdentifier: sinkArn("999999999999") }))).toEqual([
+      "cross-account-metrics-linked",
+    ]);
+    expect(policies(dashboard(lagOfIot), sink(), link({}, IOT, "us-west-2"))).toEqual([
+      "cross-account-metrics-linked",
+    ]);
+    expect(policies(dashboard(lagOfIot), sink(), link({ resourceTypes: ["AWS::Logs::LogGroup"] }))).toEqual([
+      "cross-account-metrics-linked",
+    ]);
+  });
+
+  it("judges search expressions and widget-level accounts, not metrics of the dashboard's own account", () => {
+    const search = [{ expression: "SEARCH('{AWS/SQS,QueueName}', 'Maximum', 60)", id: "e", accountId: IOT }];
+    expect(violationsOf([dashboard(search)]).map((v) => v.policy)).toEqual(["cross-account-metrics-linked"]);
+    expect(violationsOf([dashboard(["AWS/SQS", "X"], { accountId: IOT })]).map((v) => v.policy)).toEqual([
+      "cross-account-metrics-linked",
+    ]);
+    expect(violationsOf([dashboard(["iot-dr", "FactorHealthy", { accountId: MONITORING }])])).toEqual([]);
+  });
+
+  it("leaves a widget of another region to the stack that owns that region's sink", () => {
+    expect(
+      violationsOf([dashboard(["AWS/IoT", "Connect.Success", { accountId: IOT, region: "us-west-2" }])]),
+    ).toEqual([]);
+  });
+
+  it("refuses an alarm on another account's metric (accountId or Metrics Insights AWS.AccountId) without a link", () => {
+    const alarm = (query: Record<string, unknown>) =>
+      resource(
+        T.metricAlarm,
+        {
+          comparisonOperator: "GreaterThanThreshold",
+          metricQueries: [{ id: "m", returnData: true, ...query }],
+        },
+        { name: "alarm", ...at(MONITORING) },
+      );
+    const byAccountId = alarm({
+      accountId: IOT,
+      metric: { namespace: "AWS/SQS", metricName: "X", stat: "Maximum" },
+    });
+    const byInsights = alarm({
+      expression: `SELECT MAX(DriftCount) FROM "iot-dr" WHERE AWS.AccountId = '${IOT}'`,
+    });
+    for (const a of [byAccountId, byInsights]) {
+      expect(violationsOf([a])).toEqual([
+        {
+          policy: "cross-account-metrics-linked",
+          message: expect.stringMatching(
+            /the alarm in account 444444444444 reads metrics of account 111111111111/,
+          ),
+        },
+      ]);
+      expect(violationsOf([a, sink(), link()])).toEqual([]);
+    }
+  });
+});

@@ -7,15 +7,19 @@ import { packConfig } from "../../policy/run";
 export function resource(
   type: string,
   props: Record<string, unknown>,
-  options: { name?: string; urn?: string; account?: string } = {},
+  options: { name?: string; urn?: string; account?: string; region?: string } = {},
 ): CheckedResource {
   const name = options.name ?? "crafted";
+  const providerProps = {
+    ...(options.account ? { allowedAccountIds: [options.account] } : {}),
+    ...(options.region ? { region: options.region } : {}),
+  };
   return {
     type,
     name,
     urn: options.urn ?? `urn:pulumi:test::iot-dr::${type}::${name}`,
     props,
-    ...(options.account ? { provider: { props: { allowedAccountIds: [options.account] } } } : {}),
+    ...(Object.keys(providerProps).length > 0 ? { provider: { props: providerProps } } : {}),
   };
 }
 
