@@ -2,9 +2,20 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { HEALTH_FACTORS } from "../stacks/config.js";
 import { requireProvider } from "../stacks/providers.js";
+import { CrossAccountObservability } from "./observability.js";
 
 /** Namespace of every metric iot-dr publishes (replication lag, drift, health). */
 export const IOT_DR_NAMESPACE = "iot-dr";
+
+/**
+ * The metric namespaces the dashboard reads from each source account; the OAM links share exactly
+ * these (infra/observability.ts), so a widget added here must add its namespace here.
+ */
+export const DASHBOARD_NAMESPACES = {
+  iot: [IOT_DR_NAMESPACE, "AWS/SQS", "AWS/IoT"],
+  commandControl: ["AWS/ApiGateway"],
+  analytics: ["AWS/Events", "AWS/SQS"],
+} as const;
 
 export interface DeadLetterQueueRef {
   /** What lands in the queue, for the widget legend and the alarm text (e.g. "replay dead letters"). */
@@ -28,6 +39,16 @@ export interface RegionalDashboardArgs {
   iotAccountId: string;
   /** The account id of opts.provider (shared services: health metrics, the dashboard itself). Required. */
   dashboardAccountId: string;
+  /** The C&C account and its provider in this region, for its API's errors; default: no C&C widget. */
+  commandControl?: SourceAccountRef;
+  /** The analytics account and its provider in this region, for failed deliveries and dead letters; default: no analytics widget. */
+  analytics?: SourceAccountRef;
+  /**
+   * Whether this component links the other accounts to a sink in the dashboard's account
+   * (CrossAccountObservability), sharing only the namespaces in DASHBOARD_NAMESPACES; default true.
+   * Set false when they are already linked to a monitoring sink there (an account has one sink per region).
+   */
+  linkAccounts?: boolean;
   /** Dead-letter queues in this region; default none. */
   deadLetterQueues?: DeadLetterQueueRef[];
   /** Health factors the health-check function publishes (FactorHealthy{Region, Factor}); default every factor. */
@@ -46,6 +67,13 @@ export interface RegionalDashboardArgs {
   route53MetricsRegion?: string;
 }
 
+export interface SourceAccountRef {
+  /** The account id. */
+  accountId: string;
+  /** Its provider in this region (where its link to the sink is created). */
+  provider: pulumi.ProviderResource;
+}
+
 type Metric = (pulumi.Input<string> | Record<string, unknown>)[];
 
 /**
@@ -53,18 +81,25 @@ type Metric = (pulumi.Input<string> | Record<string, unknown>)[];
  * health per factor, device connects in both regions, fail-over state from Route 53) in the
  * shared-services account (opts.provider), and alarms on what no other component alarms on:
  * an unhealthy factor, a standby that is not ready, drift, and any dead-letter queue flagged
- * `alarm`. Metrics of the IoT account are shown through CloudWatch cross-account observability
- * when the two accounts differ.
+ * `alarm`. Metrics of other accounts (IoT, C&C, analytics) are shown through CloudWatch
+ * cross-account observability: the component links those accounts to a sink in its own account
+ * (infra/observability.ts), sharing only the namespaces it reads; each metric names its account. Every alarm evaluates in the account that publishes its metric and notifies the topic
+ * across accounts, so a broken link empties a widget but never silences an alarm.
  */
 export class RegionalDashboard extends pulumi.ComponentResource {
   readonly dashboard: aws.cloudwatch.Dashboard;
   readonly alarms: aws.cloudwatch.MetricAlarm[];
+  /** The OAM sink and links the dashboard reads other accounts through; absent when linkAccounts is false. */
+  readonly observability?: CrossAccountObservability;
   readonly dashboardName: pulumi.Output<string>;
 
   constructor(name: string, args: RegionalDashboardArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // Checked before registering anything, so a bad call leaves no half-built component behind.
     requireProvider(opts.provider, "RegionalDashboard", "shared-services");
     requireProvider(args.iotProvider, "RegionalDashboard iotProvider", "IoT services");
+    if (args.commandControl)
+      requireProvider(args.commandControl.provider, "RegionalDashboard commandControl", "C&C");
+    if (args.analytics) requireProvider(args.analytics.provider, "RegionalDashboard analytics", "analytics");
     for (const key of [
       "region",
       "peerRegion",
@@ -88,7 +123,42 @@ export class RegionalDashboard extends pulumi.ComponentResource {
     const route53Region = args.route53MetricsRegion ?? "us-east-1";
     const lagDimensions = args.replicationLagDimensions ?? { service: "iot-dr-replay" };
     // Same account: plain metrics. Otherwise the metric names its account (cross-account observability).
-    const iot = args.iotAccountId === args.dashboardAccountId ? {} : { accountId: args.iotAccountId };
+    const from = (accountId: string) => (accountId === args.dashboardAccountId ? {} : { accountId });
+    const iot = from(args.iotAccountId);
+    const cc = args.commandControl ? from(args.commandControl.accountId) : undefined;
+    const analytics = args.analytics ? from(args.analytics.accountId) : undefined;
+
+    // Widgets of another account stay empty until its link to the sink exists: links first.
+    if (args.linkAccounts ?? true) {
+      this.observability = new CrossAccountObservability(
+        `${name}-observability`,
+        {
+          region,
+          monitoringAccountId: args.dashboardAccountId,
+          sources: [
+            {
+              name: "iot",
+              accountId: args.iotAccountId,
+              provider: args.iotProvider,
+              namespaces: DASHBOARD_NAMESPACES.iot,
+            },
+            ...(args.commandControl
+              ? [
+                  {
+                    name: "commandControl",
+                    ...args.commandControl,
+                    namespaces: DASHBOARD_NAMESPACES.commandControl,
+                  },
+                ]
+              : []),
+            ...(args.analytics
+              ? [{ name: "analytics", ...args.analytics, namespaces: DASHBOARD_NAMESPACES.analytics }]
+              : []),
+          ],
+        },
+        { parent: this, provider: opts.provider },
+      );
+    }
     const q = (s: string) => s.replace(/'/g, "");
 
     const widget = (title: string, metrics: Metric[], extra: Record<string, unknown> = {}) => ({
@@ -193,6 +263,44 @@ export class RegionalDashboard extends pulumi.ComponentResource {
           { stat: "Sum", label: r, region: r, ...iot },
         ]),
       ),
+      ...(cc || analytics
+        ? [
+            widget("Command & control and analytics (errors, failed deliveries, dead letters)", [
+              ...(cc
+                ? [
+                    [
+                      {
+                        expression: `SEARCH('{AWS/ApiGateway,ApiId} MetricName="5xx"', 'Sum', 60)`,
+                        id: "cc5xx",
+                        label: "C&C API 5xx",
+                        ...cc,
+                      },
+                    ],
+                  ]
+                : []),
+              ...(analytics
+                ? [
+                    [
+                      {
+                        expression: `SEARCH('{AWS/Events,EventBusName,RuleName} MetricName="FailedInvocations"', 'Sum', 60)`,
+                        id: "busfailed",
+                        label: "analytics failed deliveries",
+                        ...analytics,
+                      },
+                    ],
+                    [
+                      {
+                        expression: `SEARCH('{AWS/SQS,QueueName} MetricName="ApproximateNumberOfMessagesVisible" dlq', 'Maximum', 60)`,
+                        id: "analyticsdlq",
+                        label: "analytics dead letters",
+                        ...analytics,
+                      },
+                    ],
+                  ]
+                : []),
+            ]),
+          ]
+        : []),
       widget(
         "Fail-over state (Route 53 health checks, 1 healthy)",
         [
@@ -213,7 +321,8 @@ export class RegionalDashboard extends pulumi.ComponentResource {
         dashboardName: `iot-dr-${name}-${region}`.slice(0, 255),
         dashboardBody: pulumi.jsonStringify({ widgets }),
       },
-      { parent: this },
+      // Widgets of other accounts stay empty until their links exist.
+      { parent: this, dependsOn: this.observability?.links ?? [] },
     );
 
     const actions = [args.alarmTopicArn];

@@ -318,6 +318,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
   // ── operations dashboard and alarms (issue 9): lag, dead letters, drift, health, connects, fail-over ──
   // Lives in the shared-services account next to the alarm topic; reads the dead-letter queues from
   // this program's outputs so that it needs nothing from the blocks above but their queue URLs.
+  // It links the IoT, C&C and analytics accounts to an OAM sink in shared services (metrics only,
+  // only the namespaces it shows), so their widgets fill on AWS.
   {
     const queue = (label: string, key: string) =>
       outputs[key] === undefined ? [] : [{ label, queueName: outputs[key] as pulumi.Input<string> }];
@@ -330,6 +332,11 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         iotProvider: providers.get("iot", slot),
         iotAccountId: config.accounts.iot.id,
         dashboardAccountId: config.accounts.sharedServices.id,
+        commandControl: {
+          accountId: config.accounts.commandControl.id,
+          provider: providers.get("commandControl", slot),
+        },
+        analytics: { accountId: config.accounts.analytics.id, provider: providers.get("analytics", slot) },
         // capture and replay alarm on their own queues; the dashboard only shows them.
         deadLetterQueues: [
           ...queue("capture dead letters", "captureDeadLetterQueueUrl"),

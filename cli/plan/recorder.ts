@@ -16,6 +16,8 @@ export interface PlannedResource {
   inputs: Record<string, unknown>;
   /** Top-level inputs that were secrets; shown redacted. */
   secretInputs?: string[];
+  /** Logical names of the resources it waits for (explicit dependsOn and the resources its inputs come from). */
+  dependsOn?: string[];
 }
 
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -114,16 +116,23 @@ export class MockRecorder implements pulumi.runtime.Mocks {
   /** Provider logical name → region and account it acts in. */
   private readonly providerContext = new Map<string, InvokeContext>();
   private currentParent = "";
+  private currentDependencies: string[] = [];
   readonly errors: string[] = [];
 
   constructor(private readonly options: RecorderOptions) {}
 
-  /** Wraps the mock monitor so that each resource's parent is known (mocks do not pass it). */
+  /** Wraps the mock monitor so that each resource's parent and dependencies are known (mocks do not pass them). */
   attach(monitor: unknown): void {
-    const m = monitor as { registerResource: (req: { getParent(): string }, cb: unknown) => unknown };
+    const m = monitor as {
+      registerResource: (
+        req: { getParent(): string; getDependenciesList?(): string[] },
+        cb: unknown,
+      ) => unknown;
+    };
     const original = m.registerResource.bind(m);
     m.registerResource = (req, cb) => {
       this.currentParent = req.getParent();
+      this.currentDependencies = req.getDependenciesList?.() ?? [];
       return original(req, cb);
     };
   }
@@ -140,6 +149,7 @@ export class MockRecorder implements pulumi.runtime.Mocks {
     state: Record<string, unknown>;
   } {
     const parentUrn = this.currentParent;
+    const dependsOn = [...new Set(this.currentDependencies.map(nameOfUrn))];
     const parent =
       parentUrn && !parentUrn.includes("::pulumi:pulumi:Stack::") ? nameOfUrn(parentUrn) : undefined;
     const providerName = args.provider
@@ -153,6 +163,7 @@ export class MockRecorder implements pulumi.runtime.Mocks {
       custom: args.custom ?? false,
       urn: `${parentUrn || "root"}/${args.type}::${args.name}`,
       inputs: { ...(args.inputs as Record<string, unknown>) },
+      ...(dependsOn.length > 0 ? { dependsOn } : {}),
     };
     if (args.type === "pulumi:pulumi:StackReference") {
       const stackName = String(args.inputs.name);

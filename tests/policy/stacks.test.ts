@@ -49,4 +49,72 @@ describe("the shipped stacks under the policy pack", () => {
       for (const a of alarms) expect(a.inputs.alarmActions).toEqual([expect.stringContaining(topic.name)]);
     },
   );
+  it.each(["primary", "secondary"] as const)(
+    "the %s stack links the IoT, C&C and analytics accounts to an OAM sink in shared services, and its dashboard names their accounts",
+    (stack) => {
+      const resources = plans.get(stack)!;
+      const accounts = { iot: "111111111111", commandControl: "222222222222", analytics: "333333333333" };
+      const region = stack === "primary" ? "us-east-1" : "us-west-2";
+      const sinks = resources.filter((r) => r.type === "aws:oam/sink:Sink");
+      expect(sinks.map((s) => s.provider)).toEqual([`sharedServices-${stack}`]);
+      const policies = resources.filter((r) => r.type === "aws:oam/sinkPolicy:SinkPolicy");
+      expect(policies).toHaveLength(1);
+      const sinkArn = String(policies[0].inputs.sinkIdentifier);
+      expect(sinkArn).toMatch(new RegExp(`^arn:aws:oam:${region}:444444444444:`));
+      const doc = JSON.parse(String(policies[0].inputs.policy)) as {
+        Statement: { Principal: { AWS: string[] }; Condition: Record<string, Record<string, string[]>> }[];
+      };
+      // Exactly this deployment's source accounts, and only metrics.
+      expect(doc.Statement.flatMap((st) => st.Principal.AWS).sort()).toEqual(Object.values(accounts));
+      for (const st of doc.Statement)
+        expect(st.Condition["ForAllValues:StringEquals"]["oam:ResourceTypes"]).toEqual([
+          "AWS::CloudWatch::Metric",
+        ]);
+
+      const links = resources.filter((r) => r.type === "aws:oam/link:Link");
+      expect(links.map((l) => l.provider).sort()).toEqual(
+        Object.keys(accounts)
+          .map((a) => `${a}-${stack}`)
+          .sort(),
+      );
+      for (const l of links) {
+        expect(l.inputs.sinkIdentifier).toBe(sinkArn);
+        expect(l.dependsOn).toContain(policies[0].name);
+      }
+      const dashboard = resources.find((r) => r.type === "aws:cloudwatch/dashboard:Dashboard")!;
+      expect(dashboard.provider).toBe(`sharedServices-${stack}`);
+      expect(dashboard.dependsOn).toEqual(expect.arrayContaining(links.map((l) => l.name)));
+      const body = String(dashboard.inputs.dashboardBody);
+      for (const id of Object.values(accounts)) expect(body).toContain(`"accountId":"${id}"`);
+      expect(body).not.toContain('"accountId":"444444444444"');
+    },
+  );
+
+  it.each(["primary", "secondary"] as const)(
+    "the %s stack's alarm topic takes alarms of every account: topic policy and its own KMS key admit CloudWatch",
+    (stack) => {
+      const resources = plans.get(stack)!;
+      const ids = ["111111111111", "222222222222", "333333333333", "444444444444"];
+      const topic = resources.find(
+        (r) => r.type === "aws:sns/topic:Topic" && r.parent === `alarms-${stack}`,
+      )!;
+      const key = resources.find((r) => r.type === "aws:kms/key:Key" && r.parent === `alarms-${stack}`)!;
+      // The AWS-managed alias/aws/sns key cannot be opened to CloudWatch: alarm actions would fail.
+      expect(topic.inputs.kmsMasterKeyId).toMatch(/^arn:aws:kms:[a-z0-9-]+:444444444444:key\//);
+      expect(topic.dependsOn).toContain(key.name);
+      const statements = (doc: unknown) =>
+        (JSON.parse(String(doc)) as { Statement: Record<string, unknown>[] }).Statement.filter(
+          (st) => JSON.stringify(st.Principal) === JSON.stringify({ Service: "cloudwatch.amazonaws.com" }),
+        );
+      const [keyGrant] = statements(key.inputs.policy);
+      expect(keyGrant.Action).toEqual(["kms:Decrypt", "kms:GenerateDataKey*"]);
+      expect(keyGrant.Condition).toEqual({ StringEquals: { "aws:SourceAccount": ids } });
+      const topicPolicy = resources.find(
+        (r) => r.type === "aws:sns/topicPolicy:TopicPolicy" && r.parent === `alarms-${stack}`,
+      )!;
+      const [publish] = statements(topicPolicy.inputs.policy);
+      expect(publish.Action).toBe("sns:Publish");
+      expect(publish.Condition).toEqual({ StringEquals: { "aws:SourceAccount": ids } });
+    },
+  );
 });
