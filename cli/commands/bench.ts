@@ -268,6 +268,8 @@ export interface ReplayBenchReport {
   /** Quota scale factor of each wave (groups/policies/certificates, things, attachments, deletes). */
   scales: number[];
   motoCallsPerSecond: number;
+  /** What moto served right before each wave (the scale of that wave was fitted to it). */
+  motoCallsPerSecondByWave: number[];
   apis: ApiReport[];
   cpuMsPerOp: number;
   iotCallsPerOp: number;
@@ -303,17 +305,21 @@ export async function runReplayBench(
     const region = "eu-west-1";
     const setupPort = iotPortFromSdk(iotSdk, new iotSdk.IoTClient(config(region)));
 
-    // How many calls per second moto serves here (it bounds what any quota can show); not needed with --scale.
-    let motoCallsPerSecond = 0;
-    if (options.scale === undefined) {
-      await setupPort.createThing({ name: "calibrate", attributes: {} });
+    // How many calls per second moto serves here (it bounds what any quota can show); measured again
+    // before each wave, because the machine's load changes during a run; not needed with --scale.
+    const calibrate = async (): Promise<number> => {
       const t0 = performance.now();
       await pool(
         Array.from({ length: 200 }),
         16,
         async () => void (await setupPort.describeThing("calibrate")),
       );
-      motoCallsPerSecond = 200 / ((performance.now() - t0) / 1000);
+      return 200 / ((performance.now() - t0) / 1000);
+    };
+    let motoCallsPerSecond = 0;
+    if (options.scale === undefined) {
+      await setupPort.createThing({ name: "calibrate", attributes: {} });
+      motoCallsPerSecond = await calibrate();
     }
 
     const backlog = buildBacklog(options.ops, Date.now());
@@ -325,9 +331,10 @@ export async function runReplayBench(
       );
     // One factor per wave, so that the wave's calls fit what moto serves here (waves never overlap).
     const round3 = (x: number) => Math.floor(x * 1000) / 1000;
-    const scales = [0, 1, 2, 3].map(
-      (w) => options.scale ?? Math.min(1, round3((0.85 * motoCallsPerSecond) / callRate(w))),
-    );
+    const fit = (w: number, motoCps: number) =>
+      options.scale ?? Math.min(1, round3((0.85 * motoCps) / callRate(w)));
+    const scales = [0, 1, 2, 3].map((w) => fit(w, motoCallsPerSecond));
+    const motoByWave: number[] = [];
     let scale = scales[0];
     const rateOf = (api: string) =>
       Math.max(1, Math.floor((DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale));
@@ -366,16 +373,22 @@ export async function runReplayBench(
     const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
     const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000);
     const started = performance.now();
-    const cpu0 = process.cpuUsage();
+    const cpu = { user: 0, system: 0 };
     const emulatedQuota = new Map<string, number>();
     for (const [i, wave] of backlog.waves.entries()) {
+      if (options.scale === undefined) {
+        motoByWave[i] = Math.round(await calibrate());
+        scales[i] = fit(i, motoByWave[i]);
+      }
       scale = scales[i];
       deps.pacer = pacerFor();
       pacers.push(deps.pacer);
       // A fresh port per wave, like a fresh replay function: no ARNs cached from an earlier wave.
       deps.iot = iotPortFromSdk(iotSdk, client) as IotRegistryPort;
       for (const m of MIX) if (WAVE_OF[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
-      log(`wave ${i}: ${wave.length} records, quotas x${scale}\n`);
+      log(`wave ${i}: ${wave.length} records, moto ${motoByWave[i] ?? "-"} calls/s, quotas x${scale}\n`);
+      // Own CPU counts the waves only (not the calibration between them).
+      const cpu0 = process.cpuUsage();
       await pool(wave, options.concurrency, async (record) => {
         // The state machine's retries: Throttled, DependencyNotReady and transient faults go again,
         // with a pause; what still fails would be dead-lettered with its reason (not lost).
@@ -392,8 +405,10 @@ export async function runReplayBench(
           }
         }
       });
+      const used = process.cpuUsage(cpu0);
+      cpu.user += used.user;
+      cpu.system += used.system;
     }
-    const cpu = process.cpuUsage(cpu0);
     const durationSeconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     load.end = loadavg()[0];
@@ -466,6 +481,7 @@ export async function runReplayBench(
       durationSeconds: Math.round(durationSeconds * 10) / 10,
       scales,
       motoCallsPerSecond: Math.round(motoCallsPerSecond),
+      motoCallsPerSecondByWave: motoByWave,
       apis,
       cpuMsPerOp: Math.round(cpuMsPerOp * 1000) / 1000,
       iotCallsPerOp: Math.round(iotCallsPerOp * 100) / 100,
@@ -491,7 +507,7 @@ function formatReport(r: ReplayBenchReport): string {
   const lines = [
     `replayed ${r.ops} operations in ${r.durationSeconds} s; lost ${r.lost}; dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterReasons)}`,
     ...r.deadLetterSample.map((x) => `  e.g. ${x}`),
-    `moto serves ${r.motoCallsPerSecond} calls/s here; quotas scaled per wave by ${r.scales.join(", ")}`,
+    `moto served ${r.motoCallsPerSecondByWave.join(", ") || r.motoCallsPerSecond} calls/s before each wave; quotas scaled per wave by ${r.scales.join(", ")}`,
     "api                              quota  emulated  calls  achieved/s  util   throttles  retries",
     ...r.apis
       .filter((a) => a.emulatedQuota > 0)
