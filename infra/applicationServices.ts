@@ -49,10 +49,12 @@ export interface ApplicationServicesRegionArgs {
   /** The team's functions by key (letters, digits, '-'); default none. */
   functions?: Record<string, AppFunctionSpec>;
   /**
-   * The application's table: `{ replicaRegions }` creates the global table here (primary stack);
-   * `{ name, arn }` uses the replica in this region (secondary stack). Required.
+   * The application's table: `{ replicaRegions, name? }` creates the global table here (primary
+   * stack; a fixed `name` lets the secondary find its replica without a reference); `{ name, arn }`
+   * uses the replica in this region (secondary stack). Required.
    */
-  table: { replicaRegions: string[] } | { name: pulumi.Input<string>; arn: pulumi.Input<string> };
+  table:
+    { replicaRegions: string[]; name?: string } | { name: pulumi.Input<string>; arn: pulumi.Input<string> };
   /** Bucket name; default `<appName>-<accountId>-<region>` (the global stack derives it the same way). */
   bucketName?: pulumi.Input<string>;
   /** ARN of the multi-region access point (global stack output); default none yet. */
@@ -85,6 +87,10 @@ function assertNoWildcardActions(where: string, statements: aws.iam.PolicyStatem
 export class ApplicationServicesRegion extends pulumi.ComponentResource {
   readonly tableName: pulumi.Output<string>;
   readonly tableArn: pulumi.Output<string>;
+  /** The table's ARN in this region (the replica's, in the secondary stack). */
+  readonly regionalTableArn: pulumi.Output<string>;
+  /** How many team functions run here. */
+  readonly functionCount: number;
   readonly bucketName: pulumi.Output<string>;
   readonly bucketArn: pulumi.Output<string>;
   readonly functionArns: pulumi.Output<Record<string, string>>;
@@ -122,6 +128,7 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
       const table = new aws.dynamodb.Table(
         `${name}-table`,
         {
+          ...(args.table.name ? { name: args.table.name } : {}),
           billingMode: "PAY_PER_REQUEST",
           hashKey: "pk",
           rangeKey: "sk",
@@ -148,6 +155,8 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
       this.tableArn = pulumi.output(args.table.arn);
     }
 
+    this.regionalTableArn = pulumi.interpolate`arn:${partition.partition}:dynamodb:${args.region}:${identity.accountId}:table/${this.tableName}`;
+    this.functionCount = Object.keys(args.functions ?? {}).length;
     const bucketName =
       args.bucketName !== undefined
         ? pulumi.output(args.bucketName)
@@ -239,7 +248,7 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
                   "dynamodb:ConditionCheckItem",
                 ],
                 // The replica in this region has the same name; build its ARN for this region.
-                Resource: pulumi.interpolate`arn:${partition.partition}:dynamodb:${args.region}:${identity.accountId}:table/${this.tableName}`,
+                Resource: this.regionalTableArn,
               },
               {
                 Sid: "AppObjects",

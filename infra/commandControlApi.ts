@@ -9,6 +9,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "../stacks/providers.js";
+import { issuedCertificate, type CertificateSource } from "./certificate.js";
 import { jsonLogger, type Logger } from "../functions/replication/observability.js";
 import { ccHandlerFromEnv } from "../functions/cc/runtime.js";
 import type { HttpEvent } from "../functions/cc/handler.js";
@@ -58,8 +59,12 @@ export interface CommandControlApiArgs {
     { replicaRegions: string[]; name?: string } | { name: pulumi.Input<string>; arn: pulumi.Input<string> };
   /** Name of the operator role in the IoT services account; default `iot-dr-cc-operator-<region>`. */
   operatorRoleName?: string;
-  /** A custom domain served by this region's API (the failover record's name) and its ACM certificate in this region; default none. */
-  customDomain?: { domainName: string; certificateArn: pulumi.Input<string> };
+  /**
+   * A custom domain served by this region's API (the failover record's name, the same in both
+   * regions) with its certificate in this account and region: `certificateArn`, or `validation`
+   * to request and DNS-validate one. Default none: callers use the execute-api host.
+   */
+  customDomain?: { domainName: string } & CertificateSource;
   /** Steady-state requests per second across all callers; default 20 (onboarding is bounded by IoT's 10 TPS registration quota). */
   throttleRatePerSecond?: number;
   /** Burst of requests; default 40. */
@@ -378,17 +383,20 @@ export class CommandControlApi extends pulumi.ComponentResource {
     this.invokePolicyArn = invokePolicy.arn;
 
     if (args.customDomain) {
+      const { certificateArn, dependsOn } = issuedCertificate(
+        `${name}-domain`,
+        args.customDomain.domainName,
+        args.customDomain,
+        this,
+        `CommandControlApi '${name}' customDomain`,
+      );
       const domain = new aws.apigatewayv2.DomainName(
         `${name}-domain`,
         {
           domainName: args.customDomain.domainName,
-          domainNameConfiguration: {
-            certificateArn: args.customDomain.certificateArn,
-            endpointType: "REGIONAL",
-            securityPolicy: "TLS_1_2",
-          },
+          domainNameConfiguration: { certificateArn, endpointType: "REGIONAL", securityPolicy: "TLS_1_2" },
         },
-        { parent: this },
+        { parent: this, dependsOn },
       );
       new aws.apigatewayv2.ApiMapping(
         `${name}-mapping`,

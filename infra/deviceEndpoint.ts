@@ -7,14 +7,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "../stacks/providers.js";
+import { issuedCertificate, type CertificateSource } from "./certificate.js";
 
-export interface DeviceEndpointArgs {
+/** The certificate: `certificateArn` (issued), or `validation` to request and DNS-validate one. */
+export interface DeviceEndpointArgs extends CertificateSource {
   /** The device domain name, the same in both regions, e.g. `devices.iot.example.com`. Required. */
   domainName: string;
-  /** An issued ACM certificate for the domain in this account and region; default: the component requests one. */
-  certificateArn?: pulumi.Input<string>;
-  /** Where to validate a requested certificate: the hosted zone and a provider of the account that owns it. Required without certificateArn. */
-  validation?: { zoneId: pulumi.Input<string>; provider: pulumi.ProviderResource };
   /** TLS security policy of the endpoint; default `IoTSecurityPolicy_TLS13_1_2_2022_10`. */
   tlsSecurityPolicy?: string;
   /** The MQTT topic of fail-over notices (the publisher role may publish there only). Required. */
@@ -51,44 +49,13 @@ export class DeviceEndpoint extends pulumi.ComponentResource {
         `DeviceEndpoint '${name}': noticeTopic must be a plain MQTT topic, got '${args.noticeTopic}'`,
       );
     }
-    let certificateArn: pulumi.Input<string>;
-    const dependsOn: pulumi.Resource[] = [];
-    if (args.certificateArn !== undefined) {
-      certificateArn = args.certificateArn;
-    } else {
-      if (!args.validation) {
-        throw new Error(
-          `DeviceEndpoint '${name}': give certificateArn (an issued ACM certificate for ${args.domainName}) ` +
-            "or validation { zoneId, provider } so that the component can request and DNS-validate one",
-        );
-      }
-      const certificate = new aws.acm.Certificate(
-        `${name}-cert`,
-        { domainName: args.domainName, validationMethod: "DNS" },
-        { parent: this },
-      );
-      const option = certificate.domainValidationOptions[0];
-      // Both regions' certificates for one name in one account ask for the same record: overwrite, do not fail.
-      const record = new aws.route53.Record(
-        `${name}-cert-validation`,
-        {
-          zoneId: args.validation.zoneId,
-          name: option.resourceRecordName,
-          type: option.resourceRecordType,
-          records: [option.resourceRecordValue],
-          ttl: 300,
-          allowOverwrite: true,
-        },
-        { parent: this, provider: args.validation.provider },
-      );
-      const validated = new aws.acm.CertificateValidation(
-        `${name}-cert-validated`,
-        { certificateArn: certificate.arn, validationRecordFqdns: [record.fqdn] },
-        { parent: this },
-      );
-      certificateArn = validated.certificateArn;
-      dependsOn.push(validated);
-    }
+    const { certificateArn, dependsOn } = issuedCertificate(
+      name,
+      args.domainName,
+      args,
+      this,
+      `DeviceEndpoint '${name}'`,
+    );
 
     const domain = new aws.iot.DomainConfiguration(
       `${name}-domain`,

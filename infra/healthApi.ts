@@ -336,3 +336,14 @@ export class HealthApi extends pulumi.ComponentResource {
     return { secretArn: secret.arn, keyArn: key.arn };
   }
 }
+
+/** What a component plugs into its account's health API: checkpoint specs and the probes they name. */
+export interface HealthPlugin {
+  checkpoints: CheckpointSpec[];
+  probes?: NonNullable<HealthApiArgs["probes"]>;
+}
+
+/** `{ type: "probe" }` specs for named probes, all reporting under one factor. */
+export function probeCheckpoints(factor: string, names: string[], timeoutMs = 1000): CheckpointSpec[] {
+  return names.map((name) => ({ name, type: "probe", probe: name, factor, timeoutMs, critical: true }));
+}

@@ -100,6 +100,8 @@ export interface DrConfig {
     failoverRecordTtlSeconds: number;
     /** ACM certificate (IoT account, each region) of the device endpoint's domain; otherwise validated in hostedZoneId. */
     deviceCertificateArn?: string;
+    /** ACM certificate (C&C account, this region) of the C&C API's custom domain; otherwise validated in hostedZoneId. */
+    ccCertificateArn?: string;
   };
   devices: {
     connectRatePerSecond: number;
@@ -108,6 +110,25 @@ export interface DrConfig {
   };
   notificationEmail?: string;
   commandControl: { allowedPolicies: string[] };
+  analytics: {
+    /** The EventBridge global endpoint's id (global stack output); forwarders use their own region's bus until it is set. */
+    globalEndpointId?: string;
+  };
+  /** The platform team's application (infra/applicationServices.ts); absent: no application services. */
+  applicationServices?: ApplicationServicesConfig;
+}
+
+/** `applicationServices`: the team's application, deployed in both regions with its data replicated. */
+export interface ApplicationServicesConfig {
+  /** Short name (2-32 lower-case letters, digits, '-'): names the table, buckets and access point. */
+  appName: string;
+  /** The team's functions by key: a directory of built code (relative to the project) and its handler. */
+  functions: Record<
+    string,
+    { codePath: string; handler: string; runtime?: string; memoryMb?: number; timeoutSeconds?: number }
+  >;
+  /** The item key the health API's read probe reads; default `{ "pk": "iot-dr#health", "sk": "probe" }`. */
+  probeKey?: Record<string, string>;
 }
 
 /** The error raised for invalid configuration: one message naming the key, the problem and an example. */
@@ -387,6 +408,28 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     );
   }
 
+  const acmArn = (key: string) => {
+    const arn = optionalString(raw[key]);
+    if (arn !== undefined && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(arn)) {
+      throw new ConfigError(
+        key,
+        `must be an ACM certificate ARN, got '${arn}'`,
+        "arn:aws:acm:us-east-1:222222222222:certificate/0a1b2c3d-...",
+      );
+    }
+    return arn;
+  };
+  const ccCertificateArn = acmArn("ccCertificateArn");
+  const globalEndpointId = optionalString(raw.analyticsGlobalEndpointId);
+  if (globalEndpointId !== undefined && !/^[A-Za-z0-9-]+\.[A-Za-z0-9]+$/.test(globalEndpointId)) {
+    throw new ConfigError(
+      "analyticsGlobalEndpointId",
+      `must be an EventBridge global endpoint id like 'abcde.veo' (the global stack's output analyticsGlobalEndpointId), got '${globalEndpointId}'`,
+      "abcde.veo",
+    );
+  }
+  const applicationServices = parseApplicationServices(raw.applicationServices);
+
   const zoneName = String(get("hostedZoneName"));
   if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?$/.test(zoneName)) {
     throw new ConfigError(
@@ -501,6 +544,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
         60,
       )(get("failoverRecordTtlSeconds")),
       ...(deviceCertificateArn !== undefined ? { deviceCertificateArn } : {}),
+      ...(ccCertificateArn !== undefined ? { ccCertificateArn } : {}),
     },
     devices: {
       connectRatePerSecond: intIn(
@@ -516,7 +560,47 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     commandControl: {
       allowedPolicies: stringList("ccAllowedPolicies", "iot-dr-device")(get("ccAllowedPolicies")),
     },
+    analytics: globalEndpointId !== undefined ? { globalEndpointId } : {},
+    ...(applicationServices !== undefined ? { applicationServices } : {}),
   };
+}
+
+const appServicesSchema = z.strictObject({
+  appName: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$/, "must be 2-32 lower-case letters, digits or '-'"),
+  functions: z.record(
+    z.string().regex(/^[A-Za-z0-9-]{1,40}$/, "function keys must be 1-40 letters, digits or '-'"),
+    z.strictObject({
+      codePath: z.string().min(1),
+      handler: z.string().regex(/^[\w./-]+\.[A-Za-z_$][\w$]*$/, "must look like index.handler"),
+      runtime: z.enum(["nodejs22.x", "nodejs24.x"]).optional(),
+      memoryMb: z.number().int().min(128).max(10240).optional(),
+      timeoutSeconds: z.number().int().min(1).max(900).optional(),
+    }),
+  ),
+  probeKey: z.record(z.string().min(1), z.string().min(1)).optional(),
+});
+
+/** `applicationServices`: a JSON object (or YAML mapping) describing the team's application. */
+function parseApplicationServices(value: unknown): ApplicationServicesConfig | undefined {
+  const example = `'{"appName":"orders","functions":{"api":{"codePath":"app/orders/dist","handler":"index.handler"}}}'`;
+  if (value === undefined || value === null || value === "") return undefined;
+  let parsed = value;
+  if (typeof value === "string") {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw new ConfigError("applicationServices", "must be a JSON object", example);
+    }
+  }
+  const result = appServicesSchema.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue.path.length > 0 ? issue.path.join(".") : "(the object)";
+    throw new ConfigError("applicationServices", `${where}: ${issue.message}`, example);
+  }
+  return result.data;
 }
 
 /** `healthCheckpoints`: a JSON object (or YAML mapping) of checkpoint lists per account. */
@@ -572,6 +656,9 @@ export const CONFIG_KEYS = [
   "healthCheckPathSecret",
   "healthCheckpoints",
   "deviceCertificateArn",
+  "ccCertificateArn",
+  "analyticsGlobalEndpointId",
+  "applicationServices",
   ...Object.keys(DEFAULTS).filter((k) => !["primaryRegion", "secondaryRegion"].includes(k)),
 ];
 

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { FailoverDns, type RegionHealthArgs } from "../infra/failoverDns.js";
 import { NotificationTopic } from "../infra/notificationTopic.js";
 import { AnalyticsGlobalEndpoint } from "../infra/analytics.js";
+import { ApplicationServicesGlobal, appBucketName } from "../infra/applicationServices.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
 import { accountProvider, createProviders } from "./providers.js";
 import { primaryReference, secondaryReference } from "./references.js";
@@ -74,7 +75,18 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
             primary: { cname: primary.require("deviceEndpointTarget") },
             secondary: { cname: secondary.require("deviceEndpointTarget") },
           },
-          // The C&C API's record pair joins here once its regional custom domains are exported.
+          {
+            name: config.dns.commandControlApiName,
+            primary: {
+              alias: { name: primary.require("ccDomainTarget"), zoneId: primary.require("ccDomainZoneId") },
+            },
+            secondary: {
+              alias: {
+                name: secondary.require("ccDomainTarget"),
+                zoneId: secondary.require("ccDomainZoneId"),
+              },
+            },
+          },
         ],
         health: {
           primary: regionHealth(primary, config.primaryRegion),
@@ -136,12 +148,43 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
       { provider: providers.get("analytics", "primary") },
     );
     Object.assign(analyticsOutputs, {
-      // The endpoint id exists only after deployment; operators read it by name (describe-endpoint).
+      // Known after the first deploy: set it as iot-dr:analyticsGlobalEndpointId on both regional
+      // stacks so that their forwarders put device data through the global endpoint.
+      analyticsGlobalEndpointId: analyticsEndpoint.endpointId,
       analyticsGlobalEndpointName: analyticsEndpoint.endpointName,
       analyticsGlobalEndpointArn: analyticsEndpoint.endpointArn,
     });
   }
   // ── end analytics global endpoint ─────────────────────────────────────────────────────────────
+
+  // ── application services (DESIGN.md §5): the multi-region access point over both buckets ─────
+  // Only with iot-dr:applicationServices. The buckets' names are derived, so no reference is needed.
+  const appOutputs: Record<string, pulumi.Input<unknown>> = {};
+  if (config.applicationServices) {
+    const { appName } = config.applicationServices;
+    const iotId = config.accounts.iot.id;
+    const app = new ApplicationServicesGlobal(
+      "app",
+      {
+        appName,
+        primary: {
+          region: config.primaryRegion,
+          bucketName: appBucketName(appName, iotId, config.primaryRegion),
+        },
+        secondary: {
+          region: config.secondaryRegion,
+          bucketName: appBucketName(appName, iotId, config.secondaryRegion),
+        },
+        secondaryProvider: providers.get("iot", "secondary"),
+      },
+      { provider: providers.get("iot", "primary") },
+    );
+    Object.assign(appOutputs, {
+      appAccessPointArn: app.accessPointArn,
+      appAccessPointAlias: app.accessPointAlias,
+    });
+  }
+  // ── end application services ──────────────────────────────────────────────────────────────────
 
   return {
     role: config.role,
@@ -152,5 +195,6 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
     failoverTopicArn: failover.arn,
     ...failoverOutputs,
     ...analyticsOutputs,
+    ...appOutputs,
   };
 }

@@ -26,6 +26,11 @@ export interface RegionalOutputs {
   /** Role the notifier assumes to publish fail-over notices. */
   noticePublisherRoleArn: string;
   // ── end health and fail-over ──
+  // ── command & control (stacks/regional.ts): read by the global stack ──
+  /** The API Gateway regional domain name serving the C&C domain in this region (alias target). */
+  ccDomainTarget: string;
+  /** Its Route 53 hosted zone id (alias target zone). */
+  ccDomainZoneId: string;
 }
 
 /** Outputs only the primary stack exports. */

@@ -3,10 +3,17 @@
  * `secondary` in the secondary region. The same capture and replay run in both (symmetric), so
  * fail-back needs no extra machinery. `secondary` owns no resource in the primary region.
  */
+import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import { DeviceEndpoint } from "../infra/deviceEndpoint.js";
-import { HealthApi } from "../infra/healthApi.js";
+import { HealthApi, type HealthPlugin } from "../infra/healthApi.js";
+import {
+  analyticsHealthPlugin,
+  applicationHealthPlugin,
+  commandControlHealthPlugin,
+} from "../infra/healthPlugins.js";
+import { ApplicationServicesRegion } from "../infra/applicationServices.js";
 import { HealthCheck } from "../infra/healthCheck.js";
 import type { CheckpointSpec } from "../functions/health/probes.js";
 import { RegistryCapture } from "../infra/capture.js";
@@ -165,19 +172,161 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     outputs.reconcilerFunctionName = reconciler.function.name;
   }
   // ── end scheduled reconciler ──────────────────────────────────────────────────────────────────
+  // Previews and plans run without secrets and certificates (as with placeholder account ids); `up` refuses.
+  const placeholder = (key: string, example: string, value: string) => {
+    if (!pulumi.runtime.isDryRun()) {
+      throw new Error(`Invalid config iot-dr:${key}: required by the fail-over part. Example: ${example}`);
+    }
+    return value;
+  };
+  // A health API's checkpoints: those declared in config plus those a component plugs in.
+  const plugged = (declared: CheckpointSpec[] | undefined, plugin: HealthPlugin | undefined) => ({
+    checkpoints: [...(declared ?? []), ...(plugin?.checkpoints ?? [])],
+    ...(plugin?.probes ? { probes: plugin.probes } : {}),
+  });
+
+  // ── command & control and analytics (DESIGN.md §5) ───────────────────────────────────────────
+  // The C&C API (C&C account) journals into this region's ops table through an operator role it
+  // creates in the IoT services account; its idempotency table is a global table with a fixed
+  // name, created by the primary stack, so the secondary finds its replica without a reference.
+  // Analytics: the device-data bus (same name in both regions), stream target and forwarder; the
+  // IoT rule lives in the IoT services account. Application services (IoT services account) come
+  // from config iot-dr:applicationServices. Each plugs its checkpoints into its account's health
+  // API (the health block below), so this block comes first.
+  let ccPlugin: HealthPlugin | undefined;
+  let analyticsPlugin: HealthPlugin | undefined;
+  let appPlugin: HealthPlugin | undefined;
+  {
+    const opsTableName = outputs.opsTableNameInRegion as pulumi.Input<string> | undefined;
+    if (opsTableName === undefined) {
+      throw new Error(
+        "the C&C API journals into the ops table: keep the registry replication block before this one",
+      );
+    }
+    const ccAccountId = config.accounts.commandControl.id;
+    const idempotencyTableName = `iot-dr-cc-idempotency-${config.environment}`;
+    // The C&C failover record's name, served in both regions by an API Gateway custom domain.
+    const ccDomain = `${config.dns.commandControlApiName}.${config.dns.hostedZoneName}`;
+    const ccCertificate = config.dns.ccCertificateArn
+      ? { certificateArn: config.dns.ccCertificateArn }
+      : config.dns.hostedZoneId
+        ? { validation: { zoneId: config.dns.hostedZoneId, provider: providers.get("sharedServices", slot) } }
+        : {
+            certificateArn: placeholder(
+              "ccCertificateArn",
+              `pulumi config set iot-dr:ccCertificateArn arn:aws:acm:${region}:<C&C account>:certificate/<id> (or set iot-dr:hostedZoneId)`,
+              `arn:aws:acm:${region}:${ccAccountId}:certificate/preview-placeholder`,
+            ),
+          };
+    const cc = new CommandControlApi(
+      `cc-${slot}`,
+      {
+        region,
+        iotProvider: providers.get("iot", slot),
+        opsTable: {
+          name: opsTableName,
+          arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${opsTableName}`,
+          keyArn: opsTableInRegion!.tableKeyArn,
+        },
+        // Without assume-role config there is no deployment external id; the C&C role still demands one.
+        externalId: config.assumeRoleExternalId ?? `iot-dr-cc-${config.environment}-${region}`,
+        allowedPolicies: config.commandControl.allowedPolicies,
+        customDomain: { domainName: ccDomain, ...ccCertificate },
+        idempotencyTable:
+          slot === "primary"
+            ? { replicaRegions: [config.secondaryRegion], name: idempotencyTableName }
+            : {
+                name: idempotencyTableName,
+                arn: `arn:aws:dynamodb:${region}:${ccAccountId}:table/${idempotencyTableName}`,
+              },
+        runtime: config.lambdaRuntime,
+        logRetentionDays: config.logRetentionDays,
+      },
+      { provider: providers.get("commandControl", slot) },
+    );
+    const analytics = new AnalyticsRegion(
+      `analytics-${slot}`,
+      {
+        region,
+        iotProvider: providers.get("iot", slot),
+        // Through the global endpoint once the global stack made it (config); else this region's bus.
+        ...(config.analytics.globalEndpointId ? { globalEndpointId: config.analytics.globalEndpointId } : {}),
+        runtime: config.lambdaRuntime,
+        logRetentionDays: config.logRetentionDays,
+      },
+      { provider: providers.get("analytics", slot) },
+    );
+    ccPlugin = commandControlHealthPlugin(cc, idempotencyTableName);
+    analyticsPlugin = analyticsHealthPlugin(analytics);
+
+    const app = config.applicationServices;
+    if (app) {
+      for (const [key, f] of Object.entries(app.functions)) {
+        if (!fs.existsSync(f.codePath)) {
+          throw new Error(
+            `Invalid config iot-dr:applicationServices: functions.${key}.codePath '${f.codePath}' does not exist ` +
+              `(a directory of built code, relative to the project directory ${process.cwd()})`,
+          );
+        }
+      }
+      const appTableName = `${app.appName}-${config.environment}`;
+      const application = new ApplicationServicesRegion(
+        `app-${slot}`,
+        {
+          region,
+          appName: app.appName,
+          table:
+            slot === "primary"
+              ? { replicaRegions: [config.secondaryRegion], name: appTableName }
+              : {
+                  name: appTableName,
+                  arn: `arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${appTableName}`,
+                },
+          functions: Object.fromEntries(
+            Object.entries(app.functions).map(([key, f]) => [
+              key,
+              {
+                code: new pulumi.asset.FileArchive(f.codePath),
+                handler: f.handler,
+                runtime: f.runtime ?? config.lambdaRuntime,
+                ...(f.memoryMb !== undefined ? { memoryMb: f.memoryMb } : {}),
+                ...(f.timeoutSeconds !== undefined ? { timeoutSeconds: f.timeoutSeconds } : {}),
+              },
+            ]),
+          ),
+          logRetentionDays: config.logRetentionDays,
+        },
+        { provider: providers.get("iot", slot) },
+      );
+      appPlugin = applicationHealthPlugin(
+        application,
+        slot === "primary" ? config.secondaryRegion : config.primaryRegion,
+        app.probeKey,
+      );
+      Object.assign(outputs, {
+        appTableName: application.tableName,
+        appBucketName: application.bucketName,
+        appFunctionArns: application.functionArns,
+      });
+    }
+    Object.assign(outputs, {
+      ccApiEndpoint: cc.endpoint,
+      ccApiHost: cc.apiHost,
+      // What the global stack's C&C failover record aliases in this region.
+      ccDomainTarget: cc.regionalDomainName!,
+      ccDomainZoneId: cc.regionalHostedZoneId!,
+      ccInvokePolicyArn: cc.invokePolicyArn,
+      ccOperatorRoleArn: cc.operatorRoleArn,
+      analyticsEventBusArn: analytics.eventBusArn,
+      analyticsStreamArn: analytics.streamArn,
+      analyticsDeadLetterQueueUrls: analytics.deadLetterQueueUrls,
+    });
+  }
+  // ── end command & control and analytics ───────────────────────────────────────────────────────
   // ── health and fail-over (DESIGN.md §4): health APIs, this region's health check, device endpoint ──
   // Every account's health API answers only the shared-services account (IAM); the health check
   // there judges this region alone and answers Route 53 (global stack) or feeds its alarm.
   {
-    // Keys the health part needs beyond DrConfig today (to be declared in stacks/config.ts):
-    // healthCheckPathSecret (secret), healthCheckpoints (per account), deviceCertificateArn.
-    const extra = config as DrConfig & {
-      health: {
-        pathSecret?: pulumi.Input<string>;
-        checkpoints?: Partial<Record<"iot" | "commandControl" | "analytics", CheckpointSpec[]>>;
-      };
-      dns: { deviceCertificateArn?: string };
-    };
     const sharedServicesId = config.accounts.sharedServices.id;
     // Roles the shared-services account assumes here demand an external id (the global stack uses the same).
     const healthExternalId = config.assumeRoleExternalId ?? `iot-dr-health-${config.environment}`;
@@ -195,7 +344,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         ...common,
         account: "iot",
         factors: ["iotBroker", "applicationServices"],
-        checkpoints: extra.health.checkpoints?.iot,
+        ...plugged(config.health.checkpoints.iot, appPlugin),
         canary: { endpoint: iotData.endpointAddress },
         readinessReader: { externalId: healthExternalId },
       },
@@ -207,7 +356,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         ...common,
         account: "commandControl",
         factors: ["commandControl"],
-        checkpoints: extra.health.checkpoints?.commandControl,
+        ...plugged(config.health.checkpoints.commandControl, ccPlugin),
       },
       { provider: providers.get("commandControl", slot) },
     );
@@ -217,7 +366,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         ...common,
         account: "analytics",
         factors: ["analytics"],
-        checkpoints: extra.health.checkpoints?.analytics,
+        ...plugged(config.health.checkpoints.analytics, analyticsPlugin),
       },
       { provider: providers.get("analytics", slot) },
     );
@@ -227,17 +376,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       functionArn: api.functionArn,
     });
 
-    // Previews and plans run without the secret (as with placeholder account ids); `up` refuses.
-    const placeholder = (key: string, example: string, value: string) => {
-      if (!pulumi.runtime.isDryRun()) {
-        throw new Error(
-          `Invalid config iot-dr:${key}: required by the health and fail-over part. Example: ${example}`,
-        );
-      }
-      return value;
-    };
     const pathSecret =
-      extra.health.pathSecret ??
+      config.health.pathSecret ??
       (config.health.routingMode === "endpoint"
         ? pulumi.secret(
             placeholder(
@@ -282,8 +422,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
 
     // The device endpoint needs an issued certificate: an existing one, or one validated in an existing zone.
     const deviceDomain = `${config.dns.deviceEndpointName}.${config.dns.hostedZoneName}`;
-    const certificate = extra.dns.deviceCertificateArn
-      ? { certificateArn: extra.dns.deviceCertificateArn }
+    const certificate = config.dns.deviceCertificateArn
+      ? { certificateArn: config.dns.deviceCertificateArn }
       : config.dns.hostedZoneId
         ? { validation: { zoneId: config.dns.hostedZoneId, provider: providers.get("sharedServices", slot) } }
         : {
@@ -353,69 +493,6 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     outputs.dashboardName = dashboard.dashboardName;
   }
   // ── end operations dashboard ──────────────────────────────────────────────────────────────────
-
-  // ── command & control and analytics (DESIGN.md §5) ───────────────────────────────────────────
-  // The C&C API (C&C account) journals into this region's ops table through an operator role it
-  // creates in the IoT services account; its idempotency table is a global table with a fixed
-  // name, created by the primary stack, so the secondary finds its replica without a reference.
-  // Analytics: the device-data bus (same name in both regions), stream target and forwarder; the
-  // IoT rule lives in the IoT services account. Application services need the team's functions
-  // and are wired by the platform (see infra/applicationServices.ts).
-  {
-    const opsTableName = outputs.opsTableNameInRegion as pulumi.Input<string> | undefined;
-    if (opsTableName === undefined) {
-      throw new Error(
-        "the C&C API journals into the ops table: keep the registry replication block before this one",
-      );
-    }
-    const ccAccountId = config.accounts.commandControl.id;
-    const idempotencyTableName = `iot-dr-cc-idempotency-${config.environment}`;
-    const cc = new CommandControlApi(
-      `cc-${slot}`,
-      {
-        region,
-        iotProvider: providers.get("iot", slot),
-        opsTable: {
-          name: opsTableName,
-          arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${opsTableName}`,
-          keyArn: opsTableInRegion!.tableKeyArn,
-        },
-        // Without assume-role config there is no deployment external id; the C&C role still demands one.
-        externalId: config.assumeRoleExternalId ?? `iot-dr-cc-${config.environment}-${region}`,
-        allowedPolicies: config.commandControl.allowedPolicies,
-        idempotencyTable:
-          slot === "primary"
-            ? { replicaRegions: [config.secondaryRegion], name: idempotencyTableName }
-            : {
-                name: idempotencyTableName,
-                arn: `arn:aws:dynamodb:${region}:${ccAccountId}:table/${idempotencyTableName}`,
-              },
-        runtime: config.lambdaRuntime,
-        logRetentionDays: config.logRetentionDays,
-      },
-      { provider: providers.get("commandControl", slot) },
-    );
-    const analytics = new AnalyticsRegion(
-      `analytics-${slot}`,
-      {
-        region,
-        iotProvider: providers.get("iot", slot),
-        runtime: config.lambdaRuntime,
-        logRetentionDays: config.logRetentionDays,
-      },
-      { provider: providers.get("analytics", slot) },
-    );
-    Object.assign(outputs, {
-      ccApiEndpoint: cc.endpoint,
-      ccApiHost: cc.apiHost,
-      ccInvokePolicyArn: cc.invokePolicyArn,
-      ccOperatorRoleArn: cc.operatorRoleArn,
-      analyticsEventBusArn: analytics.eventBusArn,
-      analyticsStreamArn: analytics.streamArn,
-      analyticsDeadLetterQueueUrls: analytics.deadLetterQueueUrls,
-    });
-  }
-  // ── end command & control and analytics ───────────────────────────────────────────────────────
 
   return outputs;
 }

@@ -59,6 +59,10 @@ function arnService(type: string): string {
   return map[mod] ?? mod;
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 /** Computed outputs AWS would return, derived deterministically from the resource. */
 function computedOutputs(r: PlannedResource, ctx: InvokeContext): Record<string, unknown> {
   const physical = typeof r.inputs.name === "string" ? r.inputs.name : `${r.name}-${shortHash(r.urn)}`;
@@ -92,6 +96,13 @@ function computedOutputs(r: PlannedResource, ctx: InvokeContext): Record<string,
       break;
     case "aws:cloudwatch/logGroup:LogGroup":
       out.arn = `${base}:log-group:${physical}`;
+      break;
+    case "aws:apigatewayv2/domainName:DomainName":
+      // Nested computed outputs: merged into the input object of the same name (see registerResource).
+      out.domainNameConfiguration = {
+        targetDomainName: `d-${shortHash(r.urn)}.execute-api.${ctx.region}.amazonaws.com`,
+        hostedZoneId: `Z${shortHash(r.urn).toUpperCase()}APIGW`,
+      };
       break;
     case "aws:route53/zone:Zone":
       out.zoneId = `Z${shortHash(r.urn).toUpperCase()}MOCK`;
@@ -204,7 +215,12 @@ export class MockRecorder implements pulumi.runtime.Mocks {
     }
     this.resources.push(resource);
     if (!args.custom) return { id: undefined, state: {} };
-    const state = { ...computedOutputs(resource, this.contextOf(args.provider)), ...args.inputs };
+    const computed = computedOutputs(resource, this.contextOf(args.provider));
+    const state: Record<string, unknown> = { ...computed, ...args.inputs };
+    for (const [key, value] of Object.entries(computed)) {
+      const input = args.inputs[key];
+      if (isPlainObject(value) && isPlainObject(input)) state[key] = { ...input, ...value };
+    }
     return { id: `${args.name}-id`, state };
   }
 

@@ -40,5 +40,8 @@ function healthOutputs(region: string) {
     iotDataEndpoint: `mock-ats.iot.${region}.amazonaws.com`,
     deviceEndpointTarget: `mock-ats.iot.${region}.amazonaws.com`,
     noticePublisherRoleArn: "arn:aws:iam::111111111111:role/mock-notice-publisher",
+    // The C&C API's regional custom domain (command & control block).
+    ccDomainTarget: `d-mock.execute-api.${region}.amazonaws.com`,
+    ccDomainZoneId: `ZMOCK${region.replace(/-/g, "").toUpperCase()}`,
   };
 }

@@ -87,34 +87,45 @@ export function analyticsProbes(
   };
 }
 
-/** The ports over SDK v3 clients (modules passed in). */
+/**
+ * The ports over SDK v3 clients (modules passed in). `streamStatus` may come from elsewhere (the
+ * health API reads it over signed HTTP); otherwise the Kinesis module and client are required.
+ */
 export function analyticsPortsFromSdk(m: {
   eventbridge: Pick<typeof EventBridgeSdk, "DescribeEventBusCommand" | "PutEventsCommand">;
-  kinesis: Pick<typeof KinesisSdk, "DescribeStreamSummaryCommand">;
+  kinesis?: Pick<typeof KinesisSdk, "DescribeStreamSummaryCommand">;
   sqs: Pick<typeof SqsSdk, "GetQueueAttributesCommand">;
   clients: {
     eventbridge: { send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> };
-    kinesis: { send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> };
+    kinesis?: { send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> };
     sqs: { send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> };
   };
+  streamStatus?: AnalyticsPorts["streamStatus"];
   clock?: () => number;
 }): AnalyticsPorts {
   const clock = m.clock ?? Date.now;
+  const kinesis = m.kinesis;
+  const kinesisClient = m.clients.kinesis;
+  if (!m.streamStatus && (!kinesis || !kinesisClient)) {
+    throw new Error("analyticsPortsFromSdk needs the Kinesis module and client, or a streamStatus port");
+  }
   return {
     async describeEventBus(name, signal) {
       await m.clients.eventbridge.send(new m.eventbridge.DescribeEventBusCommand({ Name: name }), {
         abortSignal: signal,
       });
     },
-    async streamStatus(name, signal) {
-      const out = (await m.clients.kinesis.send(
-        new m.kinesis.DescribeStreamSummaryCommand({ StreamName: name }),
-        {
-          abortSignal: signal,
-        },
-      )) as KinesisSdk.DescribeStreamSummaryCommandOutput;
-      return out.StreamDescriptionSummary?.StreamStatus ?? "UNKNOWN";
-    },
+    streamStatus:
+      m.streamStatus ??
+      async function streamStatus(name, signal) {
+        const out = (await kinesisClient!.send(
+          new kinesis!.DescribeStreamSummaryCommand({ StreamName: name }),
+          {
+            abortSignal: signal,
+          },
+        )) as KinesisSdk.DescribeStreamSummaryCommandOutput;
+        return out.StreamDescriptionSummary?.StreamStatus ?? "UNKNOWN";
+      },
     async queueDepth(queueUrl, signal) {
       const out = (await m.clients.sqs.send(
         new m.sqs.GetQueueAttributesCommand({

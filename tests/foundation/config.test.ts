@@ -189,3 +189,47 @@ describe("health and device endpoint configuration", () => {
     expect(ok.dns.deviceCertificateArn).toBe("arn:aws:acm:us-east-1:111111111111:certificate/0a1b");
   });
 });
+
+describe("C&C domain, analytics endpoint and application services configuration", () => {
+  const parse = (extra: Record<string, unknown>) =>
+    parseConfig({ ...valid, ...extra }, { stack: "primary", dryRun: true });
+
+  it("reads the C&C certificate and the global endpoint id, and refuses malformed ones naming the key", () => {
+    const ok = parse({
+      ccCertificateArn: "arn:aws:acm:us-east-1:222222222222:certificate/0a1b",
+      analyticsGlobalEndpointId: "abcde.veo",
+    });
+    expect(ok.dns.ccCertificateArn).toBe("arn:aws:acm:us-east-1:222222222222:certificate/0a1b");
+    expect(ok.analytics.globalEndpointId).toBe("abcde.veo");
+    expect(parse({}).analytics).toEqual({});
+    expect(errorOf({ ...valid, ccCertificateArn: "cc-cert" }).message).toContain(
+      "Invalid config iot-dr:ccCertificateArn: must be an ACM certificate ARN, got 'cc-cert'",
+    );
+    expect(errorOf({ ...valid, analyticsGlobalEndpointId: "https://x" }).message).toContain(
+      "Invalid config iot-dr:analyticsGlobalEndpointId",
+    );
+  });
+
+  it("reads the application from JSON and names the field that is wrong", () => {
+    const app = {
+      appName: "orders",
+      functions: { api: { codePath: "app/dist", handler: "index.handler", memoryMb: 512 } },
+    };
+    expect(parse({ applicationServices: JSON.stringify(app) }).applicationServices).toEqual(app);
+    expect(parse({}).applicationServices).toBeUndefined();
+    const bad = (value: unknown) => errorOf({ ...valid, applicationServices: JSON.stringify(value) }).message;
+    expect(bad({ ...app, appName: "Orders!" })).toContain(
+      "Invalid config iot-dr:applicationServices: appName: must be 2-32 lower-case letters, digits or '-'",
+    );
+    expect(bad({ ...app, functions: { api: { codePath: "app/dist", handler: "index" } } })).toContain(
+      "functions.api.handler: must look like index.handler",
+    );
+    expect(bad({ ...app, functions: { api: { ...app.functions.api, memoryMb: 64 } } })).toContain(
+      "functions.api.memoryMb",
+    );
+    expect(bad({ ...app, extra: true })).toContain("applicationServices");
+    expect(errorOf({ ...valid, applicationServices: "{not json" }).message).toContain(
+      "must be a JSON object",
+    );
+  });
+});

@@ -20,6 +20,7 @@ describe("the program entry as `pulumi up` loads it", () => {
       "iot-dr:sharedServicesAccountId": "518293746504",
       "iot-dr:healthCheckPathSecret": "abcdefghijklmnopqrstuvwxyz012345",
       "iot-dr:deviceCertificateArn": "arn:aws:acm:us-east-1:518293746501:certificate/abc",
+      "iot-dr:ccCertificateArn": "arn:aws:acm:us-east-1:518293746502:certificate/def",
     };
     const run = spawnSync(
       process.execPath,
