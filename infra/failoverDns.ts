@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "../stacks/providers.js";
 import type { Logger } from "../functions/health/http.js";
 import { notifierFromEnv } from "../functions/health/runtime.js";
+import { NotificationTopic } from "./notificationTopic.js";
 import { replicationFunction } from "./replicationFunction.js";
 
 export type RegionSlot = "primary" | "secondary";
@@ -55,7 +56,7 @@ export interface FailoverDnsArgs {
   ttlSeconds?: number;
   /** Provider of the shared-services account in us-east-1, where Route 53 publishes health-check metrics. Required. */
   alarmProvider: pulumi.ProviderResource;
-  /** More alarm and OK actions (e.g. the operators' topic); default none. */
+  /** More alarm and OK actions (e.g. the operators' topic), SNS topics in us-east-1 like the alarms; default none. */
   extraAlarmActions?: pulumi.Input<string>[];
   /** The fail-over notice: topic and one target per region; default no notifier. */
   notice?: { topic: string; targets: NoticeTargetArgs[]; externalId: pulumi.Input<string> };
@@ -166,31 +167,10 @@ export class FailoverDns extends pulumi.ComponentResource {
 
     // Route 53 publishes HealthCheckStatus in us-east-1 only: alarms, topic and notifier live there.
     const alarmOpts = { parent: this, provider: args.alarmProvider };
-    const topic = new aws.sns.Topic(
+    // Its own KMS key: CloudWatch cannot publish to a topic under the AWS managed alias/aws/sns.
+    const topic = new NotificationTopic(
       `${name}-health-alarms`,
-      { displayName: "iot-dr health-check alarms", kmsMasterKeyId: "alias/aws/sns" },
-      alarmOpts,
-    );
-    new aws.sns.TopicPolicy(
-      `${name}-health-alarms-policy`,
-      {
-        arn: topic.arn,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "CloudWatchAlarms",
-              Effect: "Allow",
-              Principal: { Service: "cloudwatch.amazonaws.com" },
-              Action: "sns:Publish",
-              Resource: topic.arn,
-              Condition: {
-                StringEquals: { "aws:SourceAccount": aws.getCallerIdentityOutput({}, alarmOpts).accountId },
-              },
-            },
-          ],
-        }),
-      },
+      { purpose: "health-check alarms" },
       alarmOpts,
     );
     const actions = [topic.arn, ...(args.extraAlarmActions ?? [])];

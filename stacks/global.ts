@@ -31,17 +31,8 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
     .require("region")
     .apply(check(config.secondaryStack, config.secondaryRegion));
 
-  const failover = new NotificationTopic(
-    "failover",
-    {
-      purpose: "fail-over notices",
-      email: config.notificationEmail,
-      publisherAccountIds: ACCOUNTS.map((a) => config.accounts[a].id),
-    },
-    { provider: providers.get("sharedServices", "primary") },
-  );
-
   // ── health and fail-over (DESIGN.md §4): Route 53 records, health checks, alarms, device notices ──
+  let failover: NotificationTopic;
   const failoverOutputs: Record<string, pulumi.Input<unknown>> = {};
   {
     // Route 53 publishes health-check metrics in us-east-1 only: alarms and the notifier live there.
@@ -54,6 +45,16 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
     const alarmProvider = usEast1Slot
       ? providers.get("sharedServices", usEast1Slot)
       : accountProvider(config, "sharedServices-route53-metrics", "sharedServices", "us-east-1");
+    // The operators' fail-over topic: in us-east-1 too, because alarm actions name topics of the alarm's region.
+    failover = new NotificationTopic(
+      "failover",
+      {
+        purpose: "fail-over notices",
+        email: config.notificationEmail,
+        publisherAccountIds: ACCOUNTS.map((a) => config.accounts[a].id),
+      },
+      { provider: alarmProvider },
+    );
     const regionHealth = (ref: typeof primary, name: string): RegionHealthArgs =>
       config.health.routingMode === "endpoint"
         ? {

@@ -169,6 +169,27 @@ describe("stack wiring of C&C, analytics and application services", () => {
     expect(vars(primary).GLOBAL_ENDPOINT_ID).toBeUndefined();
   });
 
+  it("keeps every Route 53 alarm's actions in us-east-1, with the alarms, when neither region is us-east-1", () => {
+    const run = plan("global", { primaryRegion: "eu-west-1", secondaryRegion: "eu-central-1" });
+    const alarms = run.resources.filter(
+      (r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" && r.inputs.namespace === "AWS/Route53",
+    );
+    expect(alarms.length).toBeGreaterThan(0);
+    for (const alarm of alarms) {
+      expect(alarm.provider).toBe("sharedServices-route53-metrics");
+      for (const action of [
+        ...(alarm.inputs.alarmActions as string[]),
+        ...(alarm.inputs.okActions as string[]),
+      ]) {
+        expect(action).toMatch(/^arn:aws:sns:us-east-1:/);
+      }
+    }
+    // Under their own keys: CloudWatch cannot publish to a topic under alias/aws/sns.
+    for (const topic of run.resources.filter((r) => r.type === "aws:sns/topic:Topic")) {
+      expect(topic.inputs.kmsMasterKeyId).not.toBe("alias/aws/sns");
+    }
+  }, 300_000);
+
   it("refuses an application whose code directory does not exist, naming the key and the path", () => {
     const run = planIsolated({
       stack: "primary",
