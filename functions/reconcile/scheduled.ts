@@ -31,10 +31,12 @@ export const DRIFT_METRIC = "DriftCount";
 export const PEER_UNREACHABLE_METRIC = "ReconcilePeerUnreachable";
 export const DRIFT_REPAIRED_METRIC = "DriftRepaired";
 
-/** The peer region could not be read; carries the SDK error as `cause`. */
-export class PeerUnreachable extends Error {
-  override name = "PeerUnreachable" as const;
-}
+/**
+ * The peer region could not be read; carries the SDK error as `cause`. A named plain Error:
+ * Pulumi's closure serializer does not keep `class X extends Error` intact (functions/replication/errors.ts).
+ */
+export const peerUnreachable = (message: string, cause: unknown): Error =>
+  Object.assign(new Error(message, { cause }), { name: "PeerUnreachable" });
 
 /** Wraps every method of a port so that a failure other than throttling (which the pacer retries) is PeerUnreachable. */
 function tagFailures<T extends object>(port: T, region: string): T {
@@ -47,11 +49,9 @@ function tagFailures<T extends object>(port: T, region: string): T {
         return await (fn as (...a: unknown[]) => Promise<unknown>).apply(port, args);
       } catch (err) {
         if (isThrottlingError(err)) throw err;
-        throw new PeerUnreachable(
+        throw peerUnreachable(
           `cannot read the peer region ${region}: ${(err as Error)?.message ?? String(err)}`,
-          {
-            cause: err,
-          },
+          err,
         );
       }
     };
@@ -187,8 +187,8 @@ export async function runScheduledReconcile(deps: ScheduledReconcileDeps): Promi
     });
     await applyPending(tombstones);
   } catch (err) {
-    if (!(err instanceof PeerUnreachable)) throw err;
-    deps.logger.error("peer region unreachable; drift not measured", log, { error: err.message });
+    if ((err as Error)?.name !== "PeerUnreachable") throw err;
+    deps.logger.error("peer region unreachable; drift not measured", log, { error: (err as Error).message });
     deps.emit(emfDocument(deps.clock.now(), { [PEER_UNREACHABLE_METRIC]: 1 }));
     return { status: "peer-unreachable", compared: 0, found, repaired, remaining: 0, undecided, leftToPeer };
   }
