@@ -37,14 +37,26 @@ export interface Logger {
 export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
 /** Raised when a step did not finish inside its budget. */
-export class DeadlineExceeded extends Error {
-  override name = "DeadlineExceeded";
-  constructor(
-    readonly what: string,
-    readonly budgetMs: number,
-  ) {
-    super(`${what} did not finish within ${budgetMs} ms`);
-  }
+export interface DeadlineExceeded extends Error {
+  name: "DeadlineExceeded";
+  what: string;
+  budgetMs: number;
+}
+
+/**
+ * A named plain Error, not a subclass: Pulumi's closure serializer does not keep `class X extends
+ * Error` intact in deployed functions (functions/replication/errors.ts).
+ */
+export function deadlineExceeded(what: string, budgetMs: number): DeadlineExceeded {
+  return Object.assign(new Error(`${what} did not finish within ${budgetMs} ms`), {
+    name: "DeadlineExceeded" as const,
+    what,
+    budgetMs,
+  });
+}
+
+export function isDeadlineExceeded(err: unknown): err is DeadlineExceeded {
+  return err instanceof Error && err.name === "DeadlineExceeded";
 }
 
 /**
@@ -66,7 +78,7 @@ export function withDeadline<T>(
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(
       () => {
-        const error = new DeadlineExceeded(what, budgetMs);
+        const error = deadlineExceeded(what, budgetMs);
         controller.abort(error);
         reject(error);
       },
@@ -78,14 +90,14 @@ export function withDeadline<T>(
     };
     if (controller.signal.aborted) {
       settle();
-      reject(controller.signal.reason ?? new DeadlineExceeded(what, budgetMs));
+      reject(controller.signal.reason ?? deadlineExceeded(what, budgetMs));
       return;
     }
     controller.signal.addEventListener(
       "abort",
       () => {
         settle();
-        reject(controller.signal.reason ?? new DeadlineExceeded(what, budgetMs));
+        reject(controller.signal.reason ?? deadlineExceeded(what, budgetMs));
       },
       { once: true },
     );
@@ -110,7 +122,7 @@ export function withDeadline<T>(
 
 /** A short, detail-free reason for a failure, safe to put in a health body or a log. */
 export function describeError(err: unknown): string {
-  if (err instanceof DeadlineExceeded) return `timeout after ${err.budgetMs} ms`;
+  if (isDeadlineExceeded(err)) return `timeout after ${err.budgetMs} ms`;
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     return typeof code === "string" ? `${err.name}: ${code}` : `${err.name}: ${err.message}`.slice(0, 200);

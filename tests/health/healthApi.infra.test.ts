@@ -158,7 +158,10 @@ describe("an account's health API under mocks", async () => {
     expect(policy.Statement.map((s) => s.Sid)).toContain("ProbeQueue");
     const code = await serializedCallback(fn.inputs.code);
     let status = 200;
-    const queue = await startServer((_req, res) => res.writeHead(status).end());
+    // status 0: never answer (the checkpoint's deadline must cut it off).
+    const queue = await startServer((_req, res) => {
+      if (status !== 0) res.writeHead(status).end();
+    });
     try {
       const event = { rawPath: "/commandControl", requestContext: { http: { method: "GET" } } };
       const up = await invokeSerialized(code, event, {
@@ -176,6 +179,17 @@ describe("an account's health API under mocks", async () => {
       expect(down.result).toMatchObject({ statusCode: 503 });
       expect(JSON.parse((down.result as { body: string }).body).checkpoints[0].error).toContain(
         "queue API answered 500",
+      );
+      // The deadline error keeps its name and budget through Pulumi's serializer.
+      status = 0;
+      const hung = await invokeSerialized(code, event, {
+        ...env,
+        CC_PROBE_URL: queue.url,
+        AWS_REGION: "eu-west-1",
+      });
+      expect(hung.result).toMatchObject({ statusCode: 503 });
+      expect(JSON.parse((hung.result as { body: string }).body).checkpoints[0].error).toBe(
+        "timeout after 1000 ms",
       );
     } finally {
       await queue.close();
