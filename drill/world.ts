@@ -4,7 +4,8 @@
  * fed by them (the IoT rule's part), the C&C handler (functions/cc) journaling into the region's
  * ops table, and the ops table as an emulated global table (tests/emulators/globalTable) whose
  * stream feeds the real launcher, which runs the real replay definition under
- * aws-local-stepfunctions with the real replay core.
+ * aws-local-stepfunctions with the real replay core. Replay's applied markers live, as deployed, in
+ * a plain regional table per region (infra/markerTable.ts), which nothing replicates.
  *
  * A region can be marked unreachable: every client of that region then fails at once, so any
  * path that still needed it (replay, capture, C&C in the other region) would show up as an error.
@@ -21,7 +22,12 @@ import { principalThingsLister } from "../functions/cc/session.js";
 import { createValidator } from "../functions/cc/validation.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import { keys, type RegistryRecord } from "../functions/registry/records.js";
-import { opsTableFromSdk, type OpsTablePort } from "../functions/registry/table.js";
+import {
+  markerTableFromSdk,
+  opsTableFromSdk,
+  type MarkerTablePort,
+  type OpsTablePort,
+} from "../functions/registry/table.js";
 import { applyRecord, type ApplyDeps } from "../functions/replication/apply.js";
 import { captureEvent, captureKeys } from "../functions/replication/capture.js";
 import { launchReplay } from "../functions/replication/launcher.js";
@@ -36,6 +42,8 @@ import { localReplayStateMachine } from "../tests/emulators/stepFunctions.js";
 import { inAccount, type MotoServer } from "../tests/support/moto.js";
 
 export const OPS_TABLE = "iot-dr-ops";
+/** Each region's own (not replicated) table of replay's applied markers. */
+export const MARKER_TABLE = "iot-dr-applied-markers";
 export const IDEMPOTENCY_TABLE = "iot-dr-cc-idempotency";
 /** The IoT services account is moto's default account here; C&C keeps its idempotency keys in its own. */
 export const CC_ACCOUNT = "222222222222";
@@ -64,6 +72,8 @@ export interface RegionWorld {
   readonly iot: IotRegistryPort;
   readonly events: RegistryEventEmulator;
   readonly table: OpsTablePort;
+  /** This region's marker table: replay writes markers here, capture reads them. */
+  readonly markers: MarkerTablePort;
   readonly snapshot: SnapshotDeps;
   /** The C&C API of this region: POST /commands/<command> with an idempotency key. */
   command(command: string, body: unknown, idempotencyKey: string): Promise<HttpResponse>;
@@ -129,6 +139,15 @@ export class DrillWorld {
       const iot = iotPortFromSdk(iotSdk, iotClient);
       const ddb = gate(new ddbSdk.DynamoDBClient(config), state);
       const table = opsTableFromSdk(docSdk, docSdk.DynamoDBDocumentClient.from(ddb), OPS_TABLE);
+      await ddb.send(
+        new ddbSdk.CreateTableCommand({
+          TableName: MARKER_TABLE,
+          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+          BillingMode: "PAY_PER_REQUEST",
+        }),
+      );
+      const markers = markerTableFromSdk(docSdk, docSdk.DynamoDBDocumentClient.from(ddb), MARKER_TABLE);
       const ccDdb = gate(inAccount(new ddbSdk.DynamoDBClient(config), CC_ACCOUNT), state);
       await ccDdb.send(
         new ddbSdk.CreateTableCommand({
@@ -146,6 +165,7 @@ export class DrillWorld {
         iot,
         pacer: pacer(),
         table,
+        markers,
         clock: systemClock,
         logger: silentLogger,
         metrics: {
@@ -187,7 +207,7 @@ export class DrillWorld {
           tableName: IDEMPOTENCY_TABLE,
         }),
         journal: async (keys) => {
-          await captureKeys(keys, { region: name, iot, table, clock, logger: silentLogger });
+          await captureKeys(keys, { region: name, iot, table, markers, clock, logger: silentLogger });
         },
         crypto,
         clock: Date.now,
@@ -197,6 +217,7 @@ export class DrillWorld {
         iot,
         events,
         table,
+        markers,
         snapshot: { list: listPortFromSdk(iotSdk, iotClient), iot, pacer: pacer() },
         command: (command, body, idempotencyKey) =>
           handleCommand(
@@ -248,6 +269,7 @@ export class DrillWorld {
       region,
       iot: r.iot,
       table: r.table,
+      markers: r.markers,
       clock: systemClock,
       logger: silentLogger,
     });
@@ -268,6 +290,7 @@ export class DrillWorld {
             region: region.name,
             iot: region.iot,
             table: region.table,
+            markers: region.markers,
             clock: systemClock,
             logger: silentLogger,
           });

@@ -2,7 +2,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
-import { opsTableFromSdk } from "../functions/registry/table.js";
+import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
 import { captureEvent, type CaptureOutcome } from "../functions/replication/capture.js";
 import type { Logger as CoreLogger } from "../functions/replication/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
@@ -46,8 +46,12 @@ export interface RegistryCaptureArgs {
   tableName: pulumi.Input<string>;
   /** Ops table (or replica) ARN in this region. Required. */
   tableArn: pulumi.Input<string>;
-  /** KMS key of the table in this region. Required. */
+  /** KMS key of the table in this region; it also encrypts the marker table (infra/markerTable.ts). Required. */
   tableKeyArn: pulumi.Input<string>;
+  /** Name of this region's marker table, where replay here writes its applied markers. Required. */
+  markerTableName: pulumi.Input<string>;
+  /** ARN of this region's marker table. Required. */
+  markerTableArn: pulumi.Input<string>;
   /** Lambda runtime; default nodejs22.x. */
   runtime?: string;
   /** IoT API rates in calls per second overriding AWS's default quotas; default none. */
@@ -116,6 +120,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
         logRetentionDays: args.logRetentionDays,
         environment: {
           OPS_TABLE: pulumi.output(args.tableName),
+          MARKER_TABLE: pulumi.output(args.markerTableName),
           IOT_API_RATES: JSON.stringify(args.iotApiRates ?? {}),
         },
         statements: [
@@ -130,6 +135,13 @@ export class RegistryCapture extends pulumi.ComponentResource {
             Effect: "Allow",
             Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
             Resource: args.tableArn,
+          },
+          // Reads replay's applied markers; rewrites one when a genuine local change ends its echo window.
+          {
+            Sid: "MarkerTableReadForget",
+            Effect: "Allow",
+            Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+            Resource: args.markerTableArn,
           },
           {
             Sid: "OpsTableKey",
@@ -153,17 +165,15 @@ export class RegistryCapture extends pulumi.ComponentResource {
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
           const logger = new Logger({ serviceName: CAPTURE_SERVICE }) as unknown as CoreLogger;
+          const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({}));
           const deps = {
             region: String(process.env.AWS_REGION),
             iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient({})),
             pacer: createPacer({
               rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
             }),
-            table: opsTableFromSdk(
-              lib,
-              lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({})),
-              String(process.env.OPS_TABLE),
-            ),
+            table: opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE)),
+            markers: markerTableFromSdk(lib, doc, String(process.env.MARKER_TABLE)),
             clock: systemClock,
             logger,
           };

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { PORT_API, iotPortFromSdk } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
-import { opsTableFromSdk } from "../functions/registry/table.js";
+import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
 import { applyRecord, type ReplayOutcome } from "../functions/replication/apply.js";
 import { launchReplay } from "../functions/replication/launcher.js";
 import {
@@ -56,8 +56,12 @@ export interface ReplayPipelineArgs {
   tableArn: pulumi.Input<string>;
   /** The table's stream ARN in this region (for the replica: its own stream). Required. */
   streamArn: pulumi.Input<string>;
-  /** KMS key of the table in this region. Required. */
+  /** KMS key of the table in this region; it also encrypts the marker table (infra/markerTable.ts). Required. */
   tableKeyArn: pulumi.Input<string>;
+  /** Name of this region's marker table, where replay writes its applied markers. Required. */
+  markerTableName: pulumi.Input<string>;
+  /** ARN of this region's marker table. Required. */
+  markerTableArn: pulumi.Input<string>;
   /** Lambda runtime of both functions; default nodejs22.x. */
   runtime?: string;
   /** Stream records per launcher invocation; default 100. */
@@ -141,11 +145,18 @@ export class ReplayPipeline extends pulumi.ComponentResource {
     const scopedIot = REPLAY_IOT_ACTIONS.filter((a) => !ARN_LESS_ACTIONS.includes(a));
     const arnLessIot = REPLAY_IOT_ACTIONS.filter((a) => ARN_LESS_ACTIONS.includes(a));
     const tableStatements: PolicyStatement[] = [
+      // Replay only reads records (to skip superseded ones); capture writes them.
       {
-        Sid: "OpsTableRecordsAndMarkers",
+        Sid: "OpsTableReadRecords",
+        Effect: "Allow",
+        Action: ["dynamodb:GetItem"],
+        Resource: args.tableArn,
+      },
+      {
+        Sid: "MarkerTableReadWrite",
         Effect: "Allow",
         Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
-        Resource: args.tableArn,
+        Resource: args.markerTableArn,
       },
       {
         Sid: "OpsTableKey",
@@ -164,7 +175,11 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         timeoutSeconds: 60,
         memoryMb: 256, // replay waits on the IoT API; its CPU per record fits 256 MB (BENCHMARKS.md, Replication replay)
         logRetentionDays,
-        environment: { OPS_TABLE: pulumi.output(args.tableName), IOT_API_RATES: iotApiRates },
+        environment: {
+          OPS_TABLE: pulumi.output(args.tableName),
+          MARKER_TABLE: pulumi.output(args.markerTableName),
+          IOT_API_RATES: iotApiRates,
+        },
         statements: [
           { Sid: "IotRegistryWrite", Effect: "Allow", Action: scopedIot, Resource: iotArns },
           // These IoT actions have no resource ARN (IAM grants them only on "*").
@@ -182,17 +197,15 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
           const logger = new Logger({ serviceName: REPLAY_SERVICE }) as unknown as CoreLogger;
           const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE });
+          const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({}));
           const deps = {
             region: String(process.env.AWS_REGION),
             iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient({})),
             pacer: createPacer({
               rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
             }),
-            table: opsTableFromSdk(
-              lib,
-              lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({})),
-              String(process.env.OPS_TABLE),
-            ),
+            table: opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE)),
+            markers: markerTableFromSdk(lib, doc, String(process.env.MARKER_TABLE)),
             clock: systemClock,
             logger,
             metrics,

@@ -20,6 +20,7 @@ import { RegistryCapture } from "../infra/capture.js";
 import { NotificationTopic } from "../infra/notificationTopic.js";
 import { RegionalDashboard } from "../infra/dashboards.js";
 import { OpsTable } from "../infra/opsTable.js";
+import { MarkerTable } from "../infra/markerTable.js";
 import { ReplayPipeline } from "../infra/replayPipeline.js";
 import { Reconciler } from "../infra/reconciler.js";
 import { CommandControlApi } from "../infra/commandControlApi.js";
@@ -76,7 +77,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
   // ── registry replication (DESIGN.md §3): ops table, capture and replay ─────────────────────────
   // The primary stack owns the global table (and its replica in the secondary region); the
   // secondary stack reads the replica's name, ARN, stream and key from the primary stack's outputs,
-  // so it needs no call into the primary region.
+  // so it needs no call into the primary region. Each stack owns its region's marker table (replay's
+  // applied markers, read only here), under the ops table's key in this region.
   {
     const iotProvider = providers.get("iot", slot);
     let table: {
@@ -118,9 +120,16 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       };
     }
     opsTableInRegion = table;
+    const markers = new MarkerTable(
+      "applied-markers",
+      { region, kmsKeyArn: table.tableKeyArn },
+      { provider: iotProvider },
+    );
     const common = {
       region,
       ...table,
+      markerTableName: markers.tableName,
+      markerTableArn: markers.tableArn,
       runtime: config.lambdaRuntime,
       iotApiRates: config.replication.iotApiRates,
       alarmTopicArn: alarms.arn,
@@ -141,6 +150,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     );
     Object.assign(outputs, {
       opsTableNameInRegion: table.tableName,
+      markerTableNameInRegion: markers.tableName,
       captureDeadLetterQueueUrl: capture.deadLetterQueueUrl,
       replayDeadLetterQueueUrl: replay.deadLetterQueueUrl,
       replayStreamFailureQueueUrl: replay.streamFailureQueueUrl,

@@ -1,7 +1,8 @@
 /**
  * The ops table (a DynamoDB global table keyed by `pk`) as capture and replay see it: a narrow
  * port, its adapter over `@aws-sdk/lib-dynamodb` (module passed in), an in-memory stand-in for the
- * CLI and tests, and the conditional write that makes records last-writer-wins per resource.
+ * CLI and tests, and the conditional write that makes records last-writer-wins per resource. Also
+ * replay's applied markers, which live in a regional table of the same shape (MarkerTablePort).
  */
 import type * as LibDynamodb from "@aws-sdk/lib-dynamodb";
 import { compareVersions, fromItem, isRecordKey, sameState, toItem, type RegistryRecord } from "./records.js";
@@ -141,6 +142,23 @@ export async function* scanRecords(table: OpsTablePort, pageSize = 100): AsyncGe
 }
 
 /**
+ * Where a region keeps its applied markers: the regional marker table (infra/markerTable.ts), not
+ * the ops table. Markers are read only in the region that wrote them, so replicating them would
+ * only cost a replicated write and a stream record the other region drops.
+ */
+export type MarkerTablePort = Pick<OpsTablePort, "get" | "put">;
+
+/** The marker table over `@aws-sdk/lib-dynamodb`: the same item shape (`pk`), no conditional writes needed. */
+export function markerTableFromSdk(lib: LibModule, doc: DocClient, tableName: string): MarkerTablePort {
+  if (!tableName)
+    throw new Error(
+      "markerTableFromSdk needs the marker table name (e.g. from the MARKER_TABLE environment variable)",
+    );
+  const { get, put } = opsTableFromSdk(lib, doc, tableName);
+  return { get, put };
+}
+
+/**
  * What replay in a region recently applied to a resource (`applied#<region>#<key>`), so that
  * capture in that region recognises the registry events its own replay raised (see capture.ts).
  */
@@ -155,7 +173,7 @@ export interface AppliedMarker {
 export const appliedMarkerKey = (region: string, key: string) => `applied#${region}#${key}`;
 
 export async function getAppliedMarker(
-  table: OpsTablePort,
+  table: MarkerTablePort,
   region: string,
   key: string,
 ): Promise<AppliedMarker | null> {
@@ -166,7 +184,7 @@ export async function getAppliedMarker(
 
 /** Adds state hashes to a resource's marker, keeping only entries younger than `windowMs`. */
 export async function recordApplied(
-  table: OpsTablePort,
+  table: MarkerTablePort,
   region: string,
   key: string,
   hashes: string[],
@@ -185,7 +203,7 @@ export async function recordApplied(
 
 /** Drops the marker entries of states replay applied at or before `timestamp` (a local change came after them). */
 export async function forgetAppliedBefore(
-  table: OpsTablePort,
+  table: MarkerTablePort,
   region: string,
   key: string,
   timestamp: number,

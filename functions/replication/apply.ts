@@ -4,8 +4,9 @@
  * only the difference, so applying a record twice changes nothing the second time.
  *
  * Before changing anything it writes an `applied#<region>#<key>` marker holding the hash of every
- * state the resource will pass through; capture in this region uses it to recognise the registry
- * events its own replay raises (echoes), see capture.ts.
+ * state the resource will pass through, into this region's marker table (not the global ops table:
+ * only this region reads it); capture in this region uses it to recognise the registry events its
+ * own replay raises (echoes), see capture.ts.
  */
 import {
   canonicalJson,
@@ -26,7 +27,7 @@ import {
   type ThingTypeState,
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
-import { getRecord, recordApplied, type OpsTablePort } from "../registry/table.js";
+import { getRecord, recordApplied, type MarkerTablePort, type OpsTablePort } from "../registry/table.js";
 import { DependencyNotReady, InvalidRecord, describeError, isReplicationError } from "./errors.js";
 import { REPLICATION_LAG_METRIC, type Logger, type MetricsSink } from "./observability.js";
 import type { Clock, Pacer } from "./pacing.js";
@@ -37,8 +38,13 @@ export interface ApplyDeps {
   /** IoT registry of this region; calls go through `pacer`. */
   iot: IotRegistryPort;
   pacer: Pacer;
-  /** The ops table: the current record (to skip superseded ones) and the echo markers. Optional for dry tools. */
+  /** The ops table: the current record (to skip superseded ones). Optional for dry tools. */
   table?: OpsTablePort;
+  /**
+   * This region's marker table, where replay writes its applied markers (deployed: MARKER_TABLE).
+   * Default `table`, for tools run without one; capture then finds markers only if it reads the same table.
+   */
+  markers?: MarkerTablePort;
   clock: Clock;
   logger: Logger;
   metrics: MetricsSink;
@@ -98,12 +104,13 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
   let plan: Plan;
   try {
     plan = await planFor(record, iot);
-    if (plan.steps.length > 0 && deps.table) {
+    const markers = deps.markers ?? deps.table;
+    if (plan.steps.length > 0 && markers) {
       const now = deps.clock.now();
       const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
-      await recordApplied(deps.table, deps.region, record.key, plan.passes.map(stateHash), now, window);
+      await recordApplied(markers, deps.region, record.key, plan.passes.map(stateHash), now, window);
       for (const other of plan.otherPasses ?? [])
-        await recordApplied(deps.table, deps.region, other.key, other.passes.map(stateHash), now, window);
+        await recordApplied(markers, deps.region, other.key, other.passes.map(stateHash), now, window);
     }
     for (const step of plan.steps) await step.run();
   } catch (err) {

@@ -11,8 +11,8 @@
  * state replay just applied, which normally equals the stored record ("unchanged", nothing written).
  * If a newer record already arrived from the other region while this replay was still in flight, the
  * state read is an older one and, carrying this region's later timestamp, would overwrite the newer
- * record. Replay therefore writes an `applied#<region>#<key>` marker with the hash of every state it
- * passes through *before* it acts; a state matching a marker entry younger than the echo window is
+ * record. Replay therefore writes an `applied#<region>#<key>` marker (in this region's marker table,
+ * `deps.markers`) with the hash of every state it passes through *before* it acts; a state matching a marker entry younger than the echo window is
  * our own replay's echo and is not written ("echo"). The cost: a genuine local change that lands on
  * exactly a state replay applied minutes before is not captured; the table keeps the other region's
  * newer record, which replay then applies here, and the reconciler reports any remaining drift.
@@ -36,6 +36,7 @@ import {
   getAppliedMarker,
   getRecord,
   putRecordIfNewer,
+  type MarkerTablePort,
   type OpsTablePort,
   type PutResult,
 } from "../registry/table.js";
@@ -50,6 +51,11 @@ export interface CaptureDeps {
   /** IoT registry of this region. */
   iot: IotRegistryPort;
   table: OpsTablePort;
+  /**
+   * This region's marker table, where replay here writes its applied markers (deployed:
+   * MARKER_TABLE). Default `table`, for tools run without one; must be where replay writes them.
+   */
+  markers?: MarkerTablePort;
   clock: Clock;
   /** Uniform in [0, 1), for event ids of refreshes; default Math.random. */
   random?: () => number;
@@ -254,7 +260,8 @@ async function captureOne(
   if (mode === "ifAbsent" && current) return { key, result: "present", version };
   if (current && sameState(current.state, state)) return { key, result: "unchanged", version };
   if (current && compareVersions(current.version, version) >= 0) return { key, result: "stale", version };
-  const marker = await getAppliedMarker(deps.table, deps.region, key);
+  const markers = deps.markers ?? deps.table;
+  const marker = await getAppliedMarker(markers, deps.region, key);
   if (marker) {
     const hash = stateHash(state);
     const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
@@ -273,8 +280,7 @@ async function captureOne(
   const result = await putRecordIfNewer(deps.table, record, current);
   // A genuine local change ends the echo window of what replay applied before it: a later change
   // back to one of those states is the operator's, not replay's (suspend then resume, say).
-  if (result === "written" && marker)
-    await forgetAppliedBefore(deps.table, deps.region, key, version.timestamp);
+  if (result === "written" && marker) await forgetAppliedBefore(markers, deps.region, key, version.timestamp);
   return { key, result, version };
 }
 

@@ -118,6 +118,9 @@ describe("replay", () => {
     const [result] = await captureEvent(echo[0], w.captureDeps(w.b));
     expect(result.result).toBe("echo");
     expect((await getRecord(w.table, "thing#r"))?.state).toEqual({ name: "r", attributes: { v: "2" } });
+    // The marker that told capture so lives in B's own marker table; the replicated table has none.
+    expect([...w.markers[w.b.name].items.keys()]).toEqual([appliedMarkerKey(w.b.name, "thing#r")]);
+    expect([...w.table.items.keys()].filter((k) => k.startsWith("applied#"))).toEqual([]);
     await applyRecord((await getRecord(w.table, "thing#r"))!, w.applyDeps(w.b));
     expect(await w.b.port.describeThing("r")).toEqual({ name: "r", attributes: { v: "2" } });
   });
@@ -137,7 +140,7 @@ describe("replay", () => {
     await applyRecord(v1, w.applyDeps(w.b));
     const echo = w.b.events.take();
     for (const m of update) await captureEvent(m, w.captureDeps(w.a));
-    w.table.items.delete(appliedMarkerKey(w.b.name, "thing#r"));
+    w.markers[w.b.name].items.delete(appliedMarkerKey(w.b.name, "thing#r"));
     const [result] = await captureEvent(echo[0], w.captureDeps(w.b));
     expect(result.result).toBe("written");
   });

@@ -1,7 +1,8 @@
 /**
  * Two regions on one moto server for the replication core tests: region A (source, events emulated)
  * and region B (target, events emulated too, to prove echo freedom), one in-memory ops table
- * standing in for the global table, and helpers to capture in one region and replay in the other.
+ * standing in for the global table, one in-memory marker table per region (regional, as deployed),
+ * and helpers to capture in one region and replay in the other.
  */
 import * as iotSdk from "@aws-sdk/client-iot";
 import { IoTClient } from "@aws-sdk/client-iot";
@@ -43,6 +44,8 @@ export interface World {
   a: Region;
   b: Region;
   table: ReturnType<typeof memoryOpsTable>;
+  /** Each region's own marker table (replay's applied markers), by region name. */
+  markers: Record<string, ReturnType<typeof memoryOpsTable>>;
   captureDeps(r: Region, clock?: Clock): CaptureDeps;
   applyDeps(r: Region, extra?: Partial<ApplyDeps>): ApplyDeps;
   /** Captures messages in `from`, then applies every record written to `to`; returns what happened. */
@@ -57,10 +60,12 @@ export function world(moto: MotoServer): World {
   const a = region(moto, REGION_A);
   const b = region(moto, REGION_B);
   const table = memoryOpsTable();
+  const markers = { [a.name]: memoryOpsTable(), [b.name]: memoryOpsTable() };
   const captureDeps = (r: Region, clock: Clock = systemClock): CaptureDeps => ({
     region: r.name,
     iot: r.port,
     table,
+    markers: markers[r.name],
     clock,
     logger: silentLogger,
   });
@@ -69,6 +74,7 @@ export function world(moto: MotoServer): World {
     iot: r.port,
     pacer: createPacer({ rates: {}, defaultRate: 1000, utilisation: 1 }),
     table,
+    markers: markers[r.name],
     clock: systemClock,
     logger: silentLogger,
     metrics: noMetrics,
@@ -78,6 +84,7 @@ export function world(moto: MotoServer): World {
     a,
     b,
     table,
+    markers,
     captureDeps,
     applyDeps,
     async replicate(messages, from, to) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { RegistryRecord, ThingState } from "../../../functions/registry/records.js";
 import {
   getRecord,
+  markerTableFromSdk,
   memoryOpsTable,
   opsTableFromSdk,
   putRecordIfNewer,
@@ -116,5 +117,16 @@ describe("ops table conditional writes", () => {
     fail = true;
     expect(await table.put({ pk: "thing#t", versionKey: "a" }, { ifVersionBelow: "a" })).toBe(false);
     expect(() => opsTableFromSdk(lib as never, doc as never, "")).toThrow(/ops table name/);
+
+    // Markers go to the table they are given, unconditionally (only this region's replay writes them).
+    sent.length = 0;
+    fail = false;
+    const markers = markerTableFromSdk(lib as never, doc as never, "markers");
+    await recordApplied(markers, "eu-west-1", "thing#t", ["h"], 1_000, 60_000);
+    expect(sent.map((c) => [c.name, c.input.TableName, "ConditionExpression" in c.input])).toEqual([
+      ["GetCommand", "markers", false],
+      ["PutCommand", "markers", false],
+    ]);
+    expect(() => markerTableFromSdk(lib as never, doc as never, "")).toThrow(/marker table name/);
   });
 });

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { PORT_API, type IotRegistryPort } from "../../../functions/registry/iotPort.js";
 import { CAPTURE_IOT_ACTIONS, RegistryCapture, REGISTRY_EVENT_TOPICS } from "../../../infra/capture.js";
+import { MarkerTable } from "../../../infra/markerTable.js";
 import { OpsTable } from "../../../infra/opsTable.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { ARN_LESS_ACTIONS, IOT_ARN_LESS_ACTIONS } from "../../../infra/replicationFunction.js";
@@ -15,6 +16,8 @@ const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
 const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/ops-table`;
 const KEY_ARN = `arn:aws:kms:${SECONDARY}:${ACCOUNT}:key/replica`;
+const MARKER_TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/applied-markers`;
+const MARKERS = { markerTableName: "applied-markers", markerTableArn: MARKER_TABLE_ARN };
 const TOPIC_ARN = `arn:aws:sns:${SECONDARY}:${ACCOUNT}:alarms`;
 
 interface Statement {
@@ -40,6 +43,7 @@ describe("replication components under mocks", () => {
         { replicaRegion: SECONDARY, replicaProvider: secondary },
         { provider: primary },
       );
+      new MarkerTable("applied-markers", { region: SECONDARY, kmsKeyArn: KEY_ARN }, { provider: secondary });
       new RegistryCapture(
         "capture",
         {
@@ -47,6 +51,7 @@ describe("replication components under mocks", () => {
           tableName: "ops-table",
           tableArn: TABLE_ARN,
           tableKeyArn: KEY_ARN,
+          ...MARKERS,
           alarmTopicArn: TOPIC_ARN,
         },
         { provider: secondary },
@@ -59,6 +64,7 @@ describe("replication components under mocks", () => {
           tableArn: TABLE_ARN,
           streamArn: `${TABLE_ARN}/stream/label`,
           tableKeyArn: KEY_ARN,
+          ...MARKERS,
           batchSize: 50,
           batchWindowSeconds: 2,
           maxRetries: 4,
@@ -141,6 +147,29 @@ describe("replication components under mocks", () => {
     });
   });
 
+  describe("marker table", () => {
+    it("is a regional on-demand table with TTL on expiresAt, encrypted with the ops table's key in its region", () => {
+      const table = one(resources, "aws:dynamodb/table:Table", "applied-markers-table");
+      expect(table.provider).toBe("iot-secondary");
+      expect(table.inputs).toMatchObject({
+        hashKey: "pk",
+        attributes: [{ name: "pk", type: "S" }],
+        billingMode: "PAY_PER_REQUEST",
+        serverSideEncryption: { enabled: true, kmsKeyArn: KEY_ARN },
+        ttl: { attributeName: "expiresAt", enabled: true },
+      });
+      // Only this region reads its markers: no replica and no stream for the other region to drop.
+      expect(table.inputs.replicas ?? []).toEqual([]);
+      expect(table.inputs.streamEnabled ?? false).toBe(false);
+    });
+
+    it("refuses to be built without a provider", () => {
+      expect(() => new MarkerTable("m", { region: SECONDARY, kmsKeyArn: KEY_ARN })).toThrow(
+        /aws\.Provider of the IoT services account/,
+      );
+    });
+  });
+
   describe("capture", () => {
     it("turns on every registry event type", () => {
       const config = one(resources, "aws:iot/eventConfigurations:EventConfigurations", "registry-events");
@@ -220,6 +249,25 @@ describe("replication components under mocks", () => {
       expect(statements.find((s) => s.Sid === "OpsTableKey")?.Resource).toBe(KEY_ARN);
     });
 
+    it("gives capture the marker table's name and lets it read markers and rewrite them, on that table only", () => {
+      const fn = one(resources, "aws:lambda/function:Function", "capture-capture-fn");
+      expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+        OPS_TABLE: "ops-table",
+        MARKER_TABLE: "applied-markers",
+      });
+      const statements = statementsOf(
+        one(resources, "aws:iam/rolePolicy:RolePolicy", "capture-capture-policy"),
+      );
+      const onMarkers = statements.filter((s) => list(s.Resource).includes(MARKER_TABLE_ARN));
+      expect(onMarkers).toEqual([
+        expect.objectContaining({
+          Sid: "MarkerTableReadForget",
+          Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+          Resource: MARKER_TABLE_ARN,
+        }),
+      ]);
+    });
+
     it("grants every registry read capture.ts makes (kept in step with the core by reading its source)", () => {
       const source = readFileSync(
         path.resolve(__dirname, "../../../functions/replication/capture.ts"),
@@ -240,6 +288,7 @@ describe("replication components under mocks", () => {
             tableName: "t",
             tableArn: TABLE_ARN,
             tableKeyArn: KEY_ARN,
+            ...MARKERS,
           }),
       ).toThrow(/aws\.Provider of the IoT services account/);
     });
@@ -378,6 +427,7 @@ describe("replication components under mocks", () => {
             tableArn: TABLE_ARN,
             streamArn: TABLE_ARN,
             tableKeyArn: KEY_ARN,
+            ...MARKERS,
           }),
       ).toThrow(/aws\.Provider of the IoT services account/);
     });
@@ -393,6 +443,7 @@ describe("replication components under mocks", () => {
               tableArn: TABLE_ARN,
               streamArn: TABLE_ARN,
               tableKeyArn: KEY_ARN,
+              ...MARKERS,
               maxRecordAgeSeconds: 10,
             },
             { provider: provider("y", SECONDARY) },
@@ -411,6 +462,7 @@ describe("replication components under mocks", () => {
               tableArn: TABLE_ARN,
               streamArn: TABLE_ARN,
               tableKeyArn: KEY_ARN,
+              ...MARKERS,
               batchSize: 5000,
             },
             { provider: provider("x", SECONDARY) },
@@ -446,6 +498,26 @@ describe("replication components under mocks", () => {
       expect(list(scoped.Resource).every((r) => r.startsWith(`arn:aws:iot:${SECONDARY}:${ACCOUNT}:`))).toBe(
         true,
       );
+    });
+
+    it("let replay write markers only to the marker table and only read the ops table", () => {
+      const fn = one(resources, "aws:lambda/function:Function", "replay-replay-fn");
+      expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+        OPS_TABLE: "ops-table",
+        MARKER_TABLE: "applied-markers",
+      });
+      const statements = statementsOf(
+        one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-replay-policy"),
+      );
+      const dynamo = statements.filter((s) => list(s.Action).some((a) => a.startsWith("dynamodb:")));
+      expect(dynamo).toEqual([
+        expect.objectContaining({ Action: ["dynamodb:GetItem"], Resource: TABLE_ARN }),
+        expect.objectContaining({
+          Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+          Resource: MARKER_TABLE_ARN,
+        }),
+      ]);
+      expect(statements.find((s) => s.Sid === "OpsTableKey")?.Resource).toBe(KEY_ARN);
     });
 
     it("let only their own service assume them", () => {

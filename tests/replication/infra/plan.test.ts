@@ -47,6 +47,72 @@ describe("registry replication in the planned stacks", () => {
     );
   });
 
+  it("gives each region its own marker table: not replicated, no stream, TTL, under the ops table's key there", () => {
+    for (const [result, slot] of [
+      [primary, "primary"],
+      [secondary, "secondary"],
+    ] as const) {
+      const markers = named(result, "aws:dynamodb/table:Table", "applied-markers-table");
+      expect(markers.provider).toBe(`iot-${slot}`);
+      expect(markers.inputs).toMatchObject({
+        hashKey: "pk",
+        billingMode: "PAY_PER_REQUEST",
+        ttl: { attributeName: "expiresAt", enabled: true },
+        serverSideEncryption: { enabled: true },
+      });
+      expect(markers.inputs.replicas ?? []).toEqual([]);
+      expect(markers.inputs.streamEnabled ?? false).toBe(false);
+      // The same key the functions' OpsTableKey statement grants: the ops table's key in this region.
+      const keyArn = (markers.inputs.serverSideEncryption as { kmsKeyArn: string }).kmsKeyArn;
+      const region = slot === "primary" ? result.config.primaryRegion : result.config.secondaryRegion;
+      expect(keyArn).toContain(`:kms:${region}:`);
+      if (slot === "primary")
+        expect(keyArn).toBe(
+          (
+            named(result, "aws:dynamodb/table:Table", "ops-table").inputs.serverSideEncryption as {
+              kmsKeyArn: string;
+            }
+          ).kmsKeyArn,
+        );
+      expect(result.outputs.markerTableNameInRegion).toBeTruthy();
+    }
+  });
+
+  it("lets replay write markers and capture read and rewrite them on the exact marker table only", () => {
+    for (const result of [primary, secondary]) {
+      const markersArn = `arn:aws:dynamodb:${
+        result.stack === "primary" ? result.config.primaryRegion : result.config.secondaryRegion
+      }:`;
+      const statements = (name: string) =>
+        (
+          JSON.parse(String(named(result, "aws:iam/rolePolicy:RolePolicy", name).inputs.policy)) as {
+            Statement: { Sid?: string; Action: string[]; Resource: unknown }[];
+          }
+        ).Statement;
+      const fnEnv = (name: string) =>
+        (
+          named(result, "aws:lambda/function:Function", name).inputs.environment as {
+            variables: Record<string, string>;
+          }
+        ).variables;
+      const markerName = String(result.outputs.markerTableNameInRegion);
+      for (const [policy, fn, sid] of [
+        ["replay-replay-policy", "replay-replay-fn", "MarkerTableReadWrite"],
+        ["capture-capture-policy", "capture-capture-fn", "MarkerTableReadForget"],
+      ]) {
+        expect(fnEnv(fn).MARKER_TABLE).toBe(markerName);
+        const grant = statements(policy).find((s) => s.Sid === sid)!;
+        expect(grant.Action).toEqual(["dynamodb:GetItem", "dynamodb:PutItem"]);
+        expect(grant.Resource).toBe(`${markersArn}${result.config.accounts.iot.id}:table/${markerName}`);
+      }
+      // Replay no longer writes the replicated table at all.
+      const onOps = statements("replay-replay-policy").filter((s) =>
+        String(s.Resource).includes(":table/ops-"),
+      );
+      expect(onOps.map((s) => s.Action)).toEqual([["dynamodb:GetItem"]]);
+    }
+  });
+
   it("runs capture and replay in both regions in the IoT services account", () => {
     for (const [result, slot] of [
       [primary, "primary"],

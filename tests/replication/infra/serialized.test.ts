@@ -20,6 +20,7 @@ import { ACCOUNT, one, provider, underMocks } from "./mocks.js";
 
 const TABLE = "ops-table";
 const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${TABLE}`;
+const MARKER_TABLE = "applied-markers";
 
 describe("serialized replication functions", () => {
   const code: Record<"capture" | "replay" | "launcher", SerializedCallback> = {} as never;
@@ -35,6 +36,8 @@ describe("serialized replication functions", () => {
         tableName: TABLE,
         tableArn: TABLE_ARN,
         tableKeyArn: "arn:aws:kms:k",
+        markerTableName: MARKER_TABLE,
+        markerTableArn: `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${MARKER_TABLE}`,
       };
       new RegistryCapture("capture", common, { provider: p });
       new ReplayPipeline("replay", { ...common, streamArn: `${TABLE_ARN}/stream/x` }, { provider: p });
@@ -52,19 +55,21 @@ describe("serialized replication functions", () => {
     await moto.reset();
     iot = new IoTClient(moto.clientConfig(SECONDARY));
     ddb = new DynamoDBClient(moto.clientConfig(SECONDARY));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    for (const TableName of [TABLE, MARKER_TABLE])
+      await ddb.send(
+        new CreateTableCommand({
+          TableName,
+          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+          BillingMode: "PAY_PER_REQUEST",
+        }),
+      );
   });
 
   const env = (extra: Record<string, string> = {}) => ({
     ...moto.env(SECONDARY),
     OPS_TABLE: TABLE,
+    MARKER_TABLE,
     IOT_API_RATES: "{}",
     ...extra,
   });
@@ -118,6 +123,39 @@ describe("serialized replication functions", () => {
     );
     expect(out.ok).toBe(false);
     expect(out.error?.name).toBe("InvalidRecord");
+  });
+
+  it("replay writes its applied marker to the marker table, not the ops table, and capture then recognises the echo", async () => {
+    const thing = record(
+      "thing",
+      "thing#echoed",
+      { name: "echoed", attributes: { v: "1" } },
+      { origin: PRIMARY },
+    );
+    const applied = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env());
+    expect(applied.result).toMatchObject({ key: "thing#echoed", outcome: "applied" });
+    const pk = { S: `applied#${SECONDARY}#thing#echoed` };
+    expect((await ddb.send(new GetItemCommand({ TableName: MARKER_TABLE, Key: { pk } }))).Item).toBeDefined();
+    expect((await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk } }))).Item).toBeUndefined();
+    // The ops table has no record of it here (as when a newer one is still in flight), so only the
+    // marker can tell capture that this state is replay's own.
+    const echo = {
+      eventType: "THING_EVENT",
+      eventId: "evt-echo-1",
+      timestamp: Date.now(),
+      operation: "CREATED",
+      accountId: ACCOUNT,
+      thingId: "id-echo",
+      thingName: "echoed",
+      attributes: { v: "1" },
+      iotDrTopic: "$aws/events/thing/echoed/created",
+    };
+    const captured = await invokeSerialized(code.capture, echo, env());
+    expect(captured.error).toBeUndefined();
+    expect(captured.result).toEqual([expect.objectContaining({ key: "thing#echoed", result: "echo" })]);
+    expect(
+      (await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: "thing#echoed" } } }))).Item,
+    ).toBeUndefined();
   });
 
   it("replay applies a record to this region's registry and emits the lag metric with key and version in its logs", async () => {

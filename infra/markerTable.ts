@@ -1,0 +1,53 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { OPS_TABLE_TTL_ATTRIBUTE } from "./opsTable.js";
+
+/** The attribute DynamoDB TTL reads on markers (recordApplied in functions/registry/table.ts sets it). */
+export const MARKER_TABLE_TTL_ATTRIBUTE = OPS_TABLE_TTL_ATTRIBUTE;
+
+export interface MarkerTableArgs {
+  /** The region the table is in, for descriptions and errors. Required. */
+  region: string;
+  /** KMS key that encrypts the table: the ops table's key (or replica key) in this region. Required. */
+  kmsKeyArn: pulumi.Input<string>;
+}
+
+/**
+ * Replay's applied markers (`applied#<region>#<key>`, functions/registry/table.ts) for one region: a
+ * regional DynamoDB table, not a global one, because only this region's capture reads what this
+ * region's replay wrote, so a replica would only add a replicated write and a stream record the other
+ * region drops. On demand, keyed by `pk`, no stream, TTL on `expiresAt` (markers matter for the echo
+ * window only), no point-in-time recovery (losing markers costs at most an echo that the conditional
+ * write and the reconciler absorb). Encrypted with the ops table's key in this region, so the
+ * functions' existing key grant covers it. Deployed in both regions in the IoT services account.
+ */
+export class MarkerTable extends pulumi.ComponentResource {
+  readonly table: aws.dynamodb.Table;
+  readonly tableName: pulumi.Output<string>;
+  readonly tableArn: pulumi.Output<string>;
+
+  constructor(name: string, args: MarkerTableArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    if (!opts.provider) {
+      throw new Error(
+        "MarkerTable must be given the aws.Provider of the IoT services account in its region (opts.provider)",
+      );
+    }
+    if (!args.region) throw new Error("MarkerTable needs the region it is in (args.region)");
+    super("iot-dr:replication:MarkerTable", name, {}, opts);
+
+    this.table = new aws.dynamodb.Table(
+      `${name}-table`,
+      {
+        attributes: [{ name: "pk", type: "S" }],
+        hashKey: "pk",
+        billingMode: "PAY_PER_REQUEST",
+        serverSideEncryption: { enabled: true, kmsKeyArn: args.kmsKeyArn },
+        ttl: { attributeName: MARKER_TABLE_TTL_ATTRIBUTE, enabled: true },
+      },
+      { parent: this },
+    );
+    this.tableName = this.table.name;
+    this.tableArn = this.table.arn;
+    this.registerOutputs({ tableName: this.tableName, tableArn: this.tableArn });
+  }
+}
