@@ -141,16 +141,18 @@ export interface RedriveSummary {
 }
 
 export async function runRedrive(
-  options: { queue: string; targetRegion: string; table?: string; max?: number },
+  options: { queue: string; targetRegion: string; table?: string; markerTable?: string; max?: number },
   deps: RedriveDeps,
 ): Promise<RedriveSummary> {
   const queue = deps.queue(options.queue, options.targetRegion);
   const table = options.table ? deps.table(options.table, options.targetRegion) : undefined;
+  const markers = options.markerTable ? deps.table(options.markerTable, options.targetRegion) : undefined;
   const applyDeps: ApplyDeps = {
     region: options.targetRegion,
     iot: deps.iot(options.targetRegion),
     pacer: createPacer(),
     ...(table ? { table } : {}),
+    ...(markers ? { markers } : {}),
     clock: systemClock,
     logger: silentLogger,
     metrics: noMetrics,
@@ -236,6 +238,7 @@ interface RedriveOptions {
   queue?: string;
   targetRegion?: string;
   table?: string;
+  markerTable?: string;
   max?: string;
   json?: boolean;
 }
@@ -248,6 +251,10 @@ export function makeRedriveCommand(deps: () => RedriveDeps = defaultRedriveDeps)
       .option("--queue <url>", "URL of the replication dead-letter queue")
       .option("--target-region <region>", "region to apply to (the queue's region)")
       .option("--table <name>", "ops table: skip superseded records; required for stream failure messages")
+      .option(
+        "--marker-table <name>",
+        "the target region's marker table (stack output markerTableNameInRegion), so its capture knows these applies as echoes; default: --table",
+      )
       .option("--max <n>", "stop after this many messages", "10000")
       .option("--json", "print one JSON summary on stdout; progress stays on stderr")
       .action(async (o: RedriveOptions) => {
@@ -261,7 +268,10 @@ export function makeRedriveCommand(deps: () => RedriveDeps = defaultRedriveDeps)
         if (!Number.isInteger(max) || max < 1)
           throw new UsageError(`--max '${o.max}' must be a positive integer`);
         const d = deps();
-        const summary = await runRedrive({ queue: o.queue, targetRegion, table: o.table, max }, d);
+        const summary = await runRedrive(
+          { queue: o.queue, targetRegion, table: o.table, markerTable: o.markerTable, max },
+          d,
+        );
         if (o.json) d.stdout(JSON.stringify(summary) + "\n");
         else {
           d.stdout(

@@ -94,7 +94,14 @@ export function parseEventLines(text: string): {
 }
 
 export async function runReplay(
-  options: { events: string; sourceRegion: string; targetRegion: string; table?: string; verbose?: boolean },
+  options: {
+    events: string;
+    sourceRegion: string;
+    targetRegion: string;
+    table?: string;
+    markerTable?: string;
+    verbose?: boolean;
+  },
   deps: ReplayCommandDeps,
 ): Promise<ReplaySummary> {
   let text: string;
@@ -128,6 +135,7 @@ export async function runReplay(
     iot: deps.iot(options.targetRegion),
     pacer: createPacer(),
     table,
+    ...(options.markerTable ? { markers: deps.table(options.markerTable, options.targetRegion) } : {}),
     clock: systemClock,
     logger,
     metrics: noMetrics,
@@ -172,6 +180,7 @@ interface ReplayOptions {
   sourceRegion?: string;
   targetRegion?: string;
   table?: string;
+  markerTable?: string;
   json?: boolean;
   verbose?: boolean;
 }
@@ -187,6 +196,10 @@ export function makeReplayCommand(deps: () => ReplayCommandDeps = defaultReplayD
       .option("--source-region <region>", "region the events come from (its IoT API enriches the records)")
       .option("--target-region <region>", "region to apply the records to")
       .option("--table <name>", "use this ops table instead of an in-memory one")
+      .option(
+        "--marker-table <name>",
+        "the target region's marker table (stack output markerTableNameInRegion), so its capture knows these applies as echoes; default: --table",
+      )
       .option("--json", "print one JSON summary on stdout; progress stays on stderr")
       .option("--verbose", "structured logs of every capture and replay on stderr")
       .action(async (o: ReplayOptions) => {
@@ -200,7 +213,14 @@ export function makeReplayCommand(deps: () => ReplayCommandDeps = defaultReplayD
           );
         const d = deps();
         const summary = await runReplay(
-          { events: o.events, sourceRegion, targetRegion, table: o.table, verbose: o.verbose },
+          {
+            events: o.events,
+            sourceRegion,
+            targetRegion,
+            table: o.table,
+            markerTable: o.markerTable,
+            verbose: o.verbose,
+          },
           d,
         );
         if (o.json) d.stdout(JSON.stringify(summary) + "\n");

@@ -19,7 +19,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { startMoto, type MotoServer } from "../../support/moto.js";
 import { runCli } from "../../../cli/main.js";
-import { getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
+import { getAppliedMarker, getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
 import { captureEvent } from "../../../functions/replication/capture.js";
 import { deadLetterBody } from "../../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "./support.js";
@@ -179,6 +179,35 @@ describe("iot-dr replay and redrive", () => {
     );
     expect(await w.b.port.describeThing("dl")).not.toBeNull();
     expect(await q.depth()).toBe(2);
+  });
+
+  it("redrive with --marker-table leaves replay's applied marker in the target's marker table", async () => {
+    await sendA(new iot.CreateThingCommand({ thingName: "marked" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const thing = (await getRecord(w.table, "thing#marked"))!;
+    const ddb = new DynamoDBClient(moto.clientConfig(REGION_B));
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: "markers",
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    const q = await queue("dlq-marked");
+    await q.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: q.url,
+        MessageBody: deadLetterBody(thing, { name: "Throttled", message: "x" }),
+      }),
+    );
+    const args = ["redrive", "--queue", q.url, "--target-region", REGION_B, "--marker-table", "markers"];
+    expect(await runCli([...args, "--json"])).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ applied: 1, deleted: 1 });
+    const markers = opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(ddb), "markers");
+    expect(await getAppliedMarker(markers, REGION_B, "thing#marked")).toMatchObject({
+      entries: [expect.objectContaining({ hash: expect.any(String) })],
+    });
   });
 
   it("redrive re-reads a failed stream range and applies the current records of its keys", async () => {
