@@ -2,13 +2,19 @@
  * What replicating one registry operation costs, per million operations, with the deployed defaults
  * (infra/capture.ts, infra/replayPipeline.ts): capture function per event, global-table write and
  * its replica, stream → launcher per batch → one synchronous Express execution per batch → replay
- * function per record, and the echo capture in the target. Next to it, the alternative the design
+ * function per record with its applied marker written to the target's regional marker table
+ * (infra/markerTable.ts), and the echo capture in the target. Next to it, the alternative the design
  * rejects: one Standard execution per record. Prices are us-east-1 list prices (on-demand DynamoDB
  * after the November 2024 reduction, x86 Lambda); pass others for other regions.
  *
  * Assumptions: own CPU per operation is measured on a full core (`iot-dr bench replay`) and Lambda
  * gives a function memory / 1,769 MB of a vCPU (AWS: 1,769 MB = one vCPU), so CPU time stretches by
  * 1,769 / memory below that; capture's CPU equals replay's; API latencies are the constants below.
+ * Markers: one write per applied record (an item under 1 KB, so 1 WRU), a regional write only: the
+ * marker table has no replica (no replicated write, no inter-region bytes) and no stream, and TTL
+ * deletes in a regional table are free. Capture's rare marker rewrite (a genuine local change
+ * ending an echo window) is not counted. Records the other region's stream filter drops cost
+ * nothing (Lambda's stream reads and filtered-out events are free).
  */
 
 export interface Prices {
@@ -69,7 +75,7 @@ export interface Workload {
   replayIotCalls: number;
   captureIotCalls: number;
   iotLatencyMs: number;
-  /** DynamoDB calls per operation: capture reads record (+ marker when it differs), replay reads record and marker and writes the marker. */
+  /** DynamoDB calls per operation: capture reads record (+ marker when it differs), replay reads record and marker and writes the marker (marker table). */
   ddbLatencyMs: number;
   /** Average item size; WRU per write = ceil(size / 1 KB). */
   recordBytes: number;
@@ -145,13 +151,15 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
       (gb(w.launcherMemoryMb) * (batchMs / 1000)) / w.batchSize,
     expressRequests: 1 / w.batchSize,
     expressGbS: (gb(w.expressMemoryMb) * (batchMs / 1000)) / w.batchSize,
-    // record by capture + marker by replay; both replicated to the other region
-    writes: wru + 1,
-    replicatedWrites: wru + 1,
+    // record by capture in the global table, replicated to the other region
+    recordWrites: wru,
+    replicatedWrites: wru,
+    // marker by replay, in the target's regional marker table: never replicated
+    markerWrites: 1,
     // capture: record (+ marker on a change); echo capture: record; replay: record + marker
     reads: 2 + 1 + 2,
     sqs: w.deadLetterRate * 3,
-    interRegionGb: (w.recordBytes + 200) / 1024 ** 3,
+    interRegionGb: w.recordBytes / 1024 ** 3,
   };
   const pipeline: CostLine[] = [
     {
@@ -164,12 +172,19 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
       perMillion: perOp.expressRequests * p.expressPerMillionRequests,
     },
     { item: "Express duration (GB-s)", perMillion: perOp.expressGbS * M * p.expressPerGbSecond },
-    { item: "DynamoDB writes (record + replay marker)", perMillion: perOp.writes * p.dynamoPerMillionWrites },
     {
-      item: "DynamoDB replicated writes (global table)",
+      item: "DynamoDB writes (record, ops table)",
+      perMillion: perOp.recordWrites * p.dynamoPerMillionWrites,
+    },
+    {
+      item: "DynamoDB replicated writes (record, global table)",
       perMillion: perOp.replicatedWrites * p.dynamoPerMillionReplicatedWrites,
     },
-    { item: "DynamoDB reads", perMillion: perOp.reads * p.dynamoPerMillionReads },
+    {
+      item: "DynamoDB writes (replay marker, regional marker table)",
+      perMillion: perOp.markerWrites * p.dynamoPerMillionWrites,
+    },
+    { item: "DynamoDB reads (records and markers)", perMillion: perOp.reads * p.dynamoPerMillionReads },
     { item: "DynamoDB stream reads (Lambda trigger: free)", perMillion: 0 * p.streamPerMillionReads },
     { item: "SQS dead letters", perMillion: perOp.sqs * p.sqsPerMillionRequests },
     { item: "Inter-region transfer (replication)", perMillion: perOp.interRegionGb * M * p.interRegionPerGb },

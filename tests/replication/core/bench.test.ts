@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { buildBacklog, runReplayBench } from "../../../cli/commands/bench.js";
 import { runCli } from "../../../cli/main.js";
-import { DEPLOYED_DEFAULTS, estimateCost } from "../../../functions/replication/costModel.js";
+import {
+  DEPLOYED_DEFAULTS,
+  US_EAST_1_PRICES,
+  estimateCost,
+} from "../../../functions/replication/costModel.js";
 import { dependencyOrder } from "../../../functions/registry/records.js";
 
 describe("replication cost model", () => {
@@ -21,6 +25,29 @@ describe("replication cost model", () => {
     // 5 transitions × $25 per million alone is $125.
     expect(e.standardAlternativePerMillion).toBeGreaterThan(125);
     expect(e.pipelinePerMillion).toBeLessThan(e.standardAlternativePerMillion / 10);
+  });
+
+  it("charges a replay marker one regional write: no replicated write, no inter-region bytes", () => {
+    const line = (e: ReturnType<typeof estimateCost>, item: RegExp) =>
+      e.pipeline.find((l) => item.test(l.item))!.perMillion;
+    const small = estimateCost();
+    const large = estimateCost({ ...DEPLOYED_DEFAULTS, recordBytes: 2_000 });
+    expect(line(small, /replay marker/)).toBeCloseTo(US_EAST_1_PRICES.dynamoPerMillionWrites, 10);
+    // A 700-byte record is one write unit, replicated once; a 2 KB record is two, and the marker stays one.
+    expect(line(small, /replicated writes/)).toBeCloseTo(
+      US_EAST_1_PRICES.dynamoPerMillionReplicatedWrites,
+      10,
+    );
+    expect(line(large, /replicated writes/)).toBeCloseTo(
+      2 * US_EAST_1_PRICES.dynamoPerMillionReplicatedWrites,
+      10,
+    );
+    expect(line(large, /replay marker/)).toBeCloseTo(US_EAST_1_PRICES.dynamoPerMillionWrites, 10);
+    // Only the record's bytes cross regions: 700 B per operation.
+    expect(line(small, /Inter-region/)).toBeCloseTo(
+      (700 / 1024 ** 3) * 1e6 * US_EAST_1_PRICES.interRegionPerGb,
+      10,
+    );
   });
 
   it("grows with replay memory and shrinks with larger batches", () => {
