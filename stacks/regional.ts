@@ -189,6 +189,19 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     }
     return value;
   };
+  // A custom domain's certificate: configured, or requested and validated in the hosted zone.
+  const certificateFor = (key: string, arn: string | undefined, accountLabel: string, accountId: string) =>
+    arn
+      ? { certificateArn: arn }
+      : config.dns.hostedZoneId
+        ? { validation: { zoneId: config.dns.hostedZoneId, provider: providers.get("sharedServices", slot) } }
+        : {
+            certificateArn: placeholder(
+              key,
+              `pulumi config set iot-dr:${key} arn:aws:acm:${region}:<${accountLabel} account>:certificate/<id> (or set iot-dr:hostedZoneId)`,
+              `arn:aws:acm:${region}:${accountId}:certificate/preview-placeholder`,
+            ),
+          };
   // A health API's checkpoints: those declared in config plus those a component plugs in.
   const plugged = (declared: CheckpointSpec[] | undefined, plugin: HealthPlugin | undefined) => ({
     checkpoints: [...(declared ?? []), ...(plugin?.checkpoints ?? [])],
@@ -217,17 +230,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     const idempotencyTableName = `iot-dr-cc-idempotency-${config.environment}`;
     // The C&C failover record's name, served in both regions by an API Gateway custom domain.
     const ccDomain = `${config.dns.commandControlApiName}.${config.dns.hostedZoneName}`;
-    const ccCertificate = config.dns.ccCertificateArn
-      ? { certificateArn: config.dns.ccCertificateArn }
-      : config.dns.hostedZoneId
-        ? { validation: { zoneId: config.dns.hostedZoneId, provider: providers.get("sharedServices", slot) } }
-        : {
-            certificateArn: placeholder(
-              "ccCertificateArn",
-              `pulumi config set iot-dr:ccCertificateArn arn:aws:acm:${region}:<C&C account>:certificate/<id> (or set iot-dr:hostedZoneId)`,
-              `arn:aws:acm:${region}:${ccAccountId}:certificate/preview-placeholder`,
-            ),
-          };
+    const ccCertificate = certificateFor("ccCertificateArn", config.dns.ccCertificateArn, "C&C", ccAccountId);
     const cc = new CommandControlApi(
       `cc-${slot}`,
       {
@@ -432,17 +435,12 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
 
     // The device endpoint needs an issued certificate: an existing one, or one validated in an existing zone.
     const deviceDomain = `${config.dns.deviceEndpointName}.${config.dns.hostedZoneName}`;
-    const certificate = config.dns.deviceCertificateArn
-      ? { certificateArn: config.dns.deviceCertificateArn }
-      : config.dns.hostedZoneId
-        ? { validation: { zoneId: config.dns.hostedZoneId, provider: providers.get("sharedServices", slot) } }
-        : {
-            certificateArn: placeholder(
-              "deviceCertificateArn",
-              `pulumi config set iot-dr:deviceCertificateArn arn:aws:acm:${region}:<iot account>:certificate/<id> (or set iot-dr:hostedZoneId)`,
-              `arn:aws:acm:${region}:${config.accounts.iot.id}:certificate/preview-placeholder`,
-            ),
-          };
+    const certificate = certificateFor(
+      "deviceCertificateArn",
+      config.dns.deviceCertificateArn,
+      "iot",
+      config.accounts.iot.id,
+    );
     const devices = new DeviceEndpoint(
       `devices-${slot}`,
       {
