@@ -2,7 +2,10 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "../stacks/providers.js";
 
-/** The attribute DynamoDB TTL reads; only tombstones and applied markers carry it (records.ts). */
+/**
+ * The attribute DynamoDB TTL reads: tombstones carry it (records.ts), and applied markers, which
+ * deployed replay keeps in its regional marker table (infra/markerTable.ts) under the same name.
+ */
 export const OPS_TABLE_TTL_ATTRIBUTE = "expiresAt";
 
 export interface OpsTableArgs {
