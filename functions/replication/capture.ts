@@ -12,10 +12,11 @@
  * If a newer record already arrived from the other region while this replay was still in flight, the
  * state read is an older one and, carrying this region's later timestamp, would overwrite the newer
  * record. Replay therefore writes an `applied#<region>#<key>` marker (in this region's marker table,
- * `deps.markers`) with the hash of every state it passes through *before* it acts; a state matching a marker entry younger than the echo window is
- * our own replay's echo and is not written ("echo"). The cost: a genuine local change that lands on
- * exactly a state replay applied minutes before is not captured; the table keeps the other region's
- * newer record, which replay then applies here, and the reconciler reports any remaining drift.
+ * `deps.markers`) with the hash of every state it passes through *before* it acts; a state matching
+ * a marker entry younger than the echo window is our own replay's echo and is not written ("echo").
+ * The cost: a genuine local change that lands on exactly a state replay applied minutes before is
+ * not captured; the table keeps the other region's newer record, which replay then applies here,
+ * and the reconciler reports any remaining drift.
  */
 import {
   compareVersions,
