@@ -56,6 +56,8 @@ export interface RegistryCaptureArgs {
   runtime?: string;
   /** IoT API rates in calls per second overriding AWS's default quotas; default none. */
   iotApiRates?: Record<string, number>;
+  /** Days a tombstone stays in the ops table before TTL removes it (config tombstoneRetentionDays); default 30. */
+  tombstoneRetentionDays?: number;
   /** SNS topic for alarm and OK notifications; default none. */
   alarmTopicArn?: pulumi.Input<string>;
   /** Retention of the function's log group, in days; default 30. */
@@ -122,6 +124,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
           OPS_TABLE: pulumi.output(args.tableName),
           MARKER_TABLE: pulumi.output(args.markerTableName),
           IOT_API_RATES: JSON.stringify(args.iotApiRates ?? {}),
+          TOMBSTONE_RETENTION_DAYS: String(args.tombstoneRetentionDays ?? 30),
         },
         statements: [
           {
@@ -172,7 +175,9 @@ export class RegistryCapture extends pulumi.ComponentResource {
             pacer: createPacer({
               rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
             }),
-            table: opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE)),
+            table: opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE), {
+              tombstoneRetentionDays: Number(process.env.TOMBSTONE_RETENTION_DAYS ?? "30"),
+            }),
             markers: markerTableFromSdk(lib, doc, String(process.env.MARKER_TABLE)),
             clock: systemClock,
             logger,

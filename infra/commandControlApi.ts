@@ -45,6 +45,14 @@ export interface CommandControlApiArgs {
   iotProvider: pulumi.ProviderResource;
   /** The ops table (in the IoT services account, this region) the commands are journaled to. Required. */
   opsTable: { name: pulumi.Input<string>; arn: pulumi.Input<string>; keyArn: pulumi.Input<string> };
+  /**
+   * This region's marker table (infra/markerTable.ts, IoT services account, encrypted with the ops
+   * table's key), where replay records what it applied; the journal's capture reads it so that
+   * C&C never re-captures a replayed state. Default none: markers are looked up in the ops table.
+   */
+  markerTable?: { name: pulumi.Input<string>; arn: pulumi.Input<string> };
+  /** Days a journaled tombstone stays in the ops table (config tombstoneRetentionDays); default 30. */
+  tombstoneRetentionDays?: number;
   /** External id the function presents when it assumes the operator role (sts:ExternalId). Required. */
   externalId: pulumi.Input<string>;
   /** Policies onboarding may attach to a device certificate; must not be empty. Required. */
@@ -189,6 +197,8 @@ export class CommandControlApi extends pulumi.ComponentResource {
           IOT_ROLE_ARN: operatorRoleArn,
           IOT_ROLE_EXTERNAL_ID: args.externalId,
           OPS_TABLE: args.opsTable.name,
+          ...(args.markerTable ? { MARKER_TABLE: args.markerTable.name } : {}),
+          TOMBSTONE_RETENTION_DAYS: String(args.tombstoneRetentionDays ?? 30),
           IDEMPOTENCY_TABLE: tableName,
           CC_ALLOWED_POLICIES: JSON.stringify(args.allowedPolicies),
         },
@@ -266,6 +276,17 @@ export class CommandControlApi extends pulumi.ComponentResource {
               Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
               Resource: args.opsTable.arn,
             },
+            ...(args.markerTable
+              ? [
+                  {
+                    // Read replay's markers; rewrite one when a genuine change ends its echo window.
+                    Sid: "JournalMarkers",
+                    Effect: "Allow",
+                    Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+                    Resource: args.markerTable.arn,
+                  },
+                ]
+              : []),
             {
               // The ops table is encrypted with a customer-managed key: reads and writes need it.
               Sid: "JournalKey",

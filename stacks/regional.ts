@@ -135,7 +135,11 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       alarmTopicArn: alarms.arn,
       logRetentionDays: config.logRetentionDays,
     };
-    const capture = new RegistryCapture("capture", common, { provider: iotProvider });
+    const capture = new RegistryCapture(
+      "capture",
+      { ...common, tombstoneRetentionDays: config.replication.tombstoneRetentionDays },
+      { provider: iotProvider },
+    );
     const replay = new ReplayPipeline(
       "replay",
       {
@@ -241,6 +245,12 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
           arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${opsTableName}`,
           keyArn: opsTableInRegion!.tableKeyArn,
         },
+        // Replay's applied markers in this region: the journal's capture must see them (echo freedom).
+        markerTable: {
+          name: outputs.markerTableNameInRegion as pulumi.Input<string>,
+          arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${outputs.markerTableNameInRegion as pulumi.Input<string>}`,
+        },
+        tombstoneRetentionDays: config.replication.tombstoneRetentionDays,
         // Without assume-role config there is no deployment external id; the C&C role still demands one.
         externalId: config.assumeRoleExternalId ?? `iot-dr-cc-${config.environment}-${region}`,
         allowedPolicies: config.commandControl.allowedPolicies,

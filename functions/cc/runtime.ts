@@ -11,7 +11,7 @@ import type * as DynamoSdk from "@aws-sdk/client-dynamodb";
 import type * as DocSdk from "@aws-sdk/lib-dynamodb";
 import type * as Zod from "zod";
 import { iotPortFromSdk } from "../registry/iotPort.js";
-import { opsTableFromSdk } from "../registry/table.js";
+import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
 import { captureKeys } from "../replication/capture.js";
 import type { Logger as ReplicationLogger } from "../replication/observability.js";
 import { handleCommand, type HttpEvent, type HttpResponse } from "./handler.js";
@@ -78,7 +78,12 @@ export function ccHandlerFromEnv(env: Env, m: CcModules): (event: HttpEvent) => 
   );
   const ownDoc = m.libDynamodb.DynamoDBDocumentClient.from(new m.dynamodb.DynamoDBClient({ region }));
   const iot = iotPortFromSdk(m.iot, iotClient);
-  const table = opsTableFromSdk(m.libDynamodb, opsDoc, opsTable);
+  const retention = env.TOMBSTONE_RETENTION_DAYS;
+  const table = opsTableFromSdk(m.libDynamodb, opsDoc, opsTable, {
+    ...(retention ? { tombstoneRetentionDays: Number(retention) } : {}),
+  });
+  // Replay's applied markers in this region (MARKER_TABLE); without it they are looked up in the ops table.
+  const markers = env.MARKER_TABLE ? markerTableFromSdk(m.libDynamodb, opsDoc, env.MARKER_TABLE) : undefined;
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
   const clock = { now: () => Date.now(), sleep };
 
@@ -91,7 +96,14 @@ export function ccHandlerFromEnv(env: Env, m: CcModules): (event: HttpEvent) => 
       validate: createValidator(m.zod.z, { allowedPolicies, crypto: m.crypto, now: Date.now }),
       idempotency: dynamoIdempotencyStore(m.libDynamodb, ownDoc, { tableName: idempotencyTable }),
       journal: async (keys) => {
-        await captureKeys(keys, { region, iot, table, clock, logger: m.logger });
+        await captureKeys(keys, {
+          region,
+          iot,
+          table,
+          ...(markers ? { markers } : {}),
+          clock,
+          logger: m.logger,
+        });
       },
       crypto: m.crypto,
       clock: Date.now,

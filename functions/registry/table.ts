@@ -18,17 +18,29 @@ export interface OpsTablePort {
   put(item: TableItem, condition?: { ifVersionBelow: string }): Promise<boolean>;
   /** One page of a full scan; pass the returned `next` back to continue. */
   scan(next?: TableItem, limit?: number): Promise<{ items: TableItem[]; next?: TableItem }>;
+  /** How long tombstones written through this port are kept before TTL removes them; default 30 days. */
+  tombstoneRetentionSeconds?: number;
 }
 
 type LibModule = typeof LibDynamodb;
 type DocClient = LibDynamodb.DynamoDBDocumentClient;
 
-export function opsTableFromSdk(lib: LibModule, doc: DocClient, tableName: string): OpsTablePort {
+export function opsTableFromSdk(
+  lib: LibModule,
+  doc: DocClient,
+  tableName: string,
+  options: { tombstoneRetentionDays?: number } = {},
+): OpsTablePort {
   if (!tableName)
     throw new Error(
       "opsTableFromSdk needs the ops table name (e.g. from the OPS_TABLE environment variable)",
     );
+  const days = options.tombstoneRetentionDays;
+  if (days !== undefined && (!Number.isInteger(days) || days < 1)) {
+    throw new Error(`tombstone retention must be a whole number of days >= 1, got ${days}`);
+  }
   return {
+    ...(days !== undefined ? { tombstoneRetentionSeconds: days * 24 * 3600 } : {}),
     async get(pk) {
       const out = await doc.send(
         new lib.GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }),
@@ -124,7 +136,7 @@ export async function putRecordIfNewer(
     if (order >= 0) return "stale";
   }
   // With nothing stored a tombstone is still written, so that a late create loses to it.
-  const item = toItem(record);
+  const item = toItem(record, table.tombstoneRetentionSeconds);
   return (await table.put(item as unknown as TableItem, { ifVersionBelow: item.versionKey }))
     ? "written"
     : "stale";

@@ -190,6 +190,24 @@ describe("stack wiring of C&C, analytics and application services", () => {
     }
   }, 300_000);
 
+  it("gives capture and the C&C journal the configured tombstone retention and the region's marker table", () => {
+    const run = plan("primary", { tombstoneRetentionDays: 7 });
+    expect(env(run, "capture-capture-fn").TOMBSTONE_RETENTION_DAYS).toBe("7");
+    const cc = env(run, "cc-primary-fn");
+    expect(cc.TOMBSTONE_RETENTION_DAYS).toBe("7");
+    expect(cc.MARKER_TABLE).toBe(run.outputs.markerTableNameInRegion);
+    const operator = named(run, "aws:iam/rolePolicy:RolePolicy", "cc-primary-operator-policy");
+    const statements = (
+      JSON.parse(operator.inputs.policy as string) as { Statement: Array<Record<string, unknown>> }
+    ).Statement;
+    expect(statements.find((st) => st.Sid === "JournalMarkers")).toEqual({
+      Sid: "JournalMarkers",
+      Effect: "Allow",
+      Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+      Resource: `arn:aws:dynamodb:us-east-1:111111111111:table/${String(run.outputs.markerTableNameInRegion)}`,
+    });
+  }, 300_000);
+
   it("refuses an application whose code directory does not exist, naming the key and the path", () => {
     const run = planIsolated({
       stack: "primary",

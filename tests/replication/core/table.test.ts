@@ -56,6 +56,34 @@ describe("ops table conditional writes", () => {
     expect(table.items.get("thing#t")!.expiresAt).toBeUndefined();
   });
 
+  it("keeps tombstones for the configured retention (config tombstoneRetentionDays), 30 days by default", async () => {
+    const put: Record<string, unknown>[] = [];
+    class Cmd {
+      constructor(readonly input: Record<string, unknown>) {}
+    }
+    const lib = {
+      GetCommand: class extends Cmd {},
+      PutCommand: class extends Cmd {},
+      ScanCommand: class extends Cmd {},
+    };
+    const doc = {
+      send: async (c: Cmd) => {
+        if (c instanceof lib.PutCommand) put.push(c.input.Item as Record<string, unknown>);
+        return {};
+      },
+    };
+    const captured = Math.floor(tombstone(200_000_000).capturedAt / 1000);
+    await putRecordIfNewer(
+      opsTableFromSdk(lib as never, doc as never, "ops", { tombstoneRetentionDays: 7 }),
+      tombstone(200_000_000),
+    );
+    await putRecordIfNewer(opsTableFromSdk(lib as never, doc as never, "ops"), tombstone(200_000_000));
+    expect(put.map((item) => (item.expiresAt as number) - captured)).toEqual([7 * 86_400, 30 * 86_400]);
+    expect(() => opsTableFromSdk(lib as never, doc as never, "ops", { tombstoneRetentionDays: 0 })).toThrow(
+      /whole number of days/,
+    );
+  });
+
   it("equal timestamps are ordered by region, then event id, the same way in every region", async () => {
     const table = memoryOpsTable();
     await putRecordIfNewer(table, thing({ a: "east" }, 100, "z", "us-east-1"));
