@@ -93,6 +93,8 @@ export interface CompareOptions {
   onProgress?: (p: CompareProgress) => void;
   /** Attachment page size; default 250. */
   pageSize?: number;
+  /** Compare only this shard of the `principal` kind, in both regions (see SnapshotOptions). */
+  principalShard?: { index: number; count: number };
 }
 
 export interface CompareResult {
@@ -116,7 +118,11 @@ export async function compareRegions(
   const drift: Drift[] = [];
   const counts: CompareResult["counts"] = {};
   let compared = 0;
-  const snapOptions = { certificatePem: false, pageSize: options.pageSize };
+  const snapOptions = {
+    certificatePem: false,
+    pageSize: options.pageSize,
+    principalShard: options.principalShard,
+  };
   for (const kind of SNAPSHOT_KINDS.filter((k) => kinds.includes(k))) {
     // Per key: what one side has shown and the other not yet; `null` once matched, so that a key
     // a list repeats across pages is not counted twice.

@@ -80,6 +80,23 @@ export interface SnapshotOptions {
    * this plus one list page (at most 250), so memory does not grow with the registry.
    */
   pageSize?: number;
+  /**
+   * Only the `principal` entries of things whose name falls in this shard (`shardOf(name, count)
+   * === index`); default all. ListThings still pages through every thing, ListThingPrincipals is
+   * called only for the shard's: the scheduled reconciler splits its most expensive kind this way
+   * over several invocations, both regions filtered alike so that each shard compares completely.
+   */
+  principalShard?: { index: number; count: number };
+}
+
+/** A stable shard of a thing name: FNV-1a 32-bit of its UTF-8 bytes, mod `count`. */
+export function shardOf(name: string, count: number): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(name, "utf8")) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % count;
 }
 
 export const isAttachmentKind = (kind: ResourceKind) =>
@@ -108,6 +125,11 @@ export async function* snapshotRegion(
   const list = wrapListPort(deps.list, run);
   const iot = wrapPort(deps.iot, run);
   const withPem = options.certificatePem ?? true;
+  const shard = options.principalShard;
+  if (shard && !(Number.isInteger(shard.count) && shard.count >= 1 && Number.isInteger(shard.index)))
+    throw new Error(`principal shard must be whole numbers with count >= 1, got ${JSON.stringify(shard)}`);
+  if (shard && (shard.index < 0 || shard.index >= shard.count))
+    throw new Error(`principal shard index ${shard.index} is outside 0..${shard.count - 1}`);
 
   const order = (k: ResourceKind) => SNAPSHOT_KINDS.indexOf(k);
   for (const kind of [...kinds].sort((a, b) => order(a) - order(b))) {
@@ -119,7 +141,7 @@ export async function* snapshotRegion(
         from = resume;
       }
     }
-    if (isAttachmentKind(kind)) yield* attachmentPages(kind, list, pageSize, from);
+    if (isAttachmentKind(kind)) yield* attachmentPages(kind, list, pageSize, from, shard);
     else yield* flatPages(kind, list, iot, withPem, from);
   }
 }
@@ -194,7 +216,11 @@ interface Nested<O> {
   inner(item: O, token?: string): Promise<SnapshotEntry[] | Page<SnapshotEntry>>;
 }
 
-function nestedFor(kind: ResourceKind, list: IotListPort): Nested<unknown> {
+function nestedFor(
+  kind: ResourceKind,
+  list: IotListPort,
+  shard?: { index: number; count: number },
+): Nested<unknown> {
   const entries = <T>(p: Page<T>, build: (x: T) => DesiredState, k: ResourceKind): Page<SnapshotEntry> => ({
     items: p.items.map((x) => entry(k, build(x))),
     ...(p.next ? { next: p.next } : {}),
@@ -213,7 +239,13 @@ function nestedFor(kind: ResourceKind, list: IotListPort): Nested<unknown> {
       };
     case "principal":
       return {
-        outer: (t) => list.listThings(t),
+        // The filter is deterministic, so a cursor's item index stays valid across runs.
+        outer: async (t) => {
+          const page = await list.listThings(t);
+          return shard && shard.count > 1
+            ? { ...page, items: page.items.filter((x) => shardOf(x.name, shard.count) === shard.index) }
+            : page;
+        },
         nameOf: (thing) => (thing as { name: string }).name,
         inner: async (thing, t) => {
           const thingName = (thing as { name: string }).name;
@@ -249,8 +281,9 @@ async function* attachmentPages(
   list: IotListPort,
   pageSize: number,
   from: SnapshotCursor | undefined,
+  shard?: { index: number; count: number },
 ): AsyncGenerator<SnapshotPage> {
-  const nested = nestedFor(kind, list);
+  const nested = nestedFor(kind, list, shard);
   let outerToken = from?.page;
   let resumeItem = from?.item;
   let buffer: SnapshotEntry[] = [];
