@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HEALTH_FACTORS } from "../stacks/config.js";
 import { requireProvider } from "../stacks/providers.js";
 import { CrossAccountObservability } from "./observability.js";
+import { driftAlarmWindowSeconds } from "./reconciler.js";
 
 /** Namespace of every metric iot-dr publishes (replication lag, drift, health). */
 export const IOT_DR_NAMESPACE = "iot-dr";
@@ -61,6 +62,13 @@ export interface RegionalDashboardArgs {
   maxDrift?: number;
   /** Period of the drift alarm in seconds, at least the reconciler's schedule; default 3600. */
   driftPeriodSeconds?: number;
+  /**
+   * The reconciler's schedule (config `reconcile.scheduleMinutes`). When given and one full pass
+   * (`driftAlarmWindowSeconds`) fits Metrics Insights' 3 hours, the drift alarm's period is that
+   * window and missing data breaches (a reconciler that stops publishing alarms); default: not
+   * given, period `driftPeriodSeconds` and missing data not breaching.
+   */
+  reconcileScheduleMinutes?: number;
   /** Minutes a factor must stay unhealthy before its alarm fires; default 3. */
   factorAlarmMinutes?: number;
   /** Region of Route 53's health-check metrics; default us-east-1 (where Route 53 publishes them). */
@@ -118,7 +126,13 @@ export class RegionalDashboard extends pulumi.ComponentResource {
     }));
     const lagMs = (args.lagAlarmSeconds ?? 60) * 1000;
     const maxDrift = args.maxDrift ?? 0;
-    const driftPeriod = args.driftPeriodSeconds ?? 3600;
+    const passWindow =
+      args.reconcileScheduleMinutes === undefined
+        ? undefined
+        : driftAlarmWindowSeconds(args.reconcileScheduleMinutes);
+    // Metrics Insights alarms query at most 3 hours; a longer window leaves it to the reconciler's own alarm.
+    const driftMissingBreaches = passWindow !== undefined && passWindow <= 3 * 3600;
+    const driftPeriod = driftMissingBreaches ? passWindow : (args.driftPeriodSeconds ?? 3600);
     const factorMinutes = args.factorAlarmMinutes ?? 3;
     const route53Region = args.route53MetricsRegion ?? "us-east-1";
     const lagDimensions = args.replicationLagDimensions ?? { service: "iot-dr-replay" };
@@ -389,6 +403,7 @@ export class RegionalDashboard extends pulumi.ComponentResource {
         {
           comparisonOperator: "GreaterThanThreshold",
           threshold: maxDrift,
+          ...(driftMissingBreaches ? { treatMissingData: "breaching" } : {}),
           ...insights("drift", `SELECT MAX(DriftCount) FROM "${IOT_DR_NAMESPACE}"`, driftPeriod),
         },
         args.iotProvider,

@@ -7,12 +7,26 @@
  * It reads the peer region's registry: acceptable for the reconciler alone, which is not on the
  * replay path; a peer that cannot be read is reported (metric `ReconcilePeerUnreachable`), not a
  * failure. It never writes to the peer.
+ *
+ * A pass spans several invocations (BENCHMARKS.md "Reconcile": at default quotas and quota share
+ * 0.5 one 900-s invocation covers only ~4,400 things' ListThingPrincipals per region): the first
+ * compares every kind but thing principals, then the principals go in shards of things while the
+ * budget (remaining time less a safety reserve) allows; the function then invokes itself
+ * asynchronously with the pass state (lambda:InvokeFunction on its own ARN only). DriftCount is
+ * published once per completed pass. Reserved concurrency 1 keeps one invocation at a time: a
+ * scheduled start that fires mid-pass is held in Lambda's async queue (throttles are retried for up
+ * to 6 hours) and, delivered more than STALE_START_MS late, dropped by the function, so passes do
+ * not interleave; a continuation waits the same way for the invocation that sent it to end. A
+ * 10,000-thing region takes 3 invocations (~35 min) at default quotas: the default 60-min schedule
+ * leaves room. The drift alarm treats missing data as breaching over a window of one full pass
+ * (`driftAlarmWindowSeconds`), so a reconciler that stops publishing alarms.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import { opsTableFromSdk } from "../functions/registry/table.js";
 import { LIST_PORT_API, listPortFromSdk } from "../functions/reconcile/listPort.js";
+import { lambdaSelfInvoker } from "../functions/reconcile/continuation.js";
 import {
   DRIFT_METRIC,
   RECONCILER_SERVICE,
@@ -60,6 +74,23 @@ export const RECONCILE_ARN_LESS_ACTIONS = [
   "iot:ListPolicies",
 ] as const;
 
+/**
+ * Milliseconds of an invocation kept back from the pass: the last shard running over its estimate,
+ * its repairs, and the continuation's Invoke call. 10% of the timeout, at least a minute.
+ */
+export const reserveMs = (timeoutSeconds: number) => Math.max(60_000, timeoutSeconds * 100);
+
+/**
+ * The drift alarm's window: one schedule interval plus one full pass (at most one interval when
+ * the schedule suits the registry, see BENCHMARKS.md "Reconcile") plus one function timeout of
+ * slack for queued continuations. Every window that long holds a completed pass's DriftCount while
+ * the reconciler works, so missing data can count as breaching. 60-min schedule: 8,100 s.
+ */
+export const driftAlarmWindowSeconds = (scheduleMinutes: number, timeoutSeconds = 900) =>
+  Math.ceil((2 * scheduleMinutes * 60 + timeoutSeconds) / 60) * 60;
+/** CloudWatch evaluates at most one day (period × evaluation periods). */
+const MAX_ALARM_WINDOW_SECONDS = 86_400;
+
 const arnLess = (a: string) =>
   (RECONCILE_ARN_LESS_ACTIONS as readonly string[]).includes(a) || ARN_LESS_ACTIONS.includes(a);
 
@@ -99,6 +130,8 @@ export interface ReconcilerArgs {
 export class Reconciler extends pulumi.ComponentResource {
   readonly function: aws.lambda.Function;
   readonly role: aws.iam.Role;
+  /** lambda:InvokeFunction on the function itself: how a pass continues. */
+  readonly continuePolicy: aws.iam.RolePolicy;
   readonly schedule: aws.cloudwatch.EventRule;
   /** Scheduled runs EventBridge could not deliver. */
   readonly deadLetterQueue: aws.sqs.Queue;
@@ -106,7 +139,21 @@ export class Reconciler extends pulumi.ComponentResource {
   readonly errorAlarm: aws.cloudwatch.MetricAlarm;
 
   constructor(name: string, args: ReconcilerArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("iot-dr:reconcile:Reconciler", name, {}, opts);
+    // Reserved concurrency 1 (one invocation at a time, see the header); set here because the
+    // shared replicationFunction has no such argument.
+    const oneAtATime: pulumi.ResourceTransformation = (r) =>
+      r.type === "aws:lambda/function:Function" && r.name === `${name}-reconcile-fn`
+        ? { props: { ...r.props, reservedConcurrentExecutions: 1 }, opts: r.opts }
+        : undefined;
+    super(
+      "iot-dr:reconcile:Reconciler",
+      name,
+      {},
+      {
+        ...opts,
+        transformations: [...(opts.transformations ?? []), oneAtATime],
+      },
+    );
     if (!opts.provider)
       throw new Error(
         "Reconciler must be given the aws.Provider of the IoT services account in its region (opts.provider)",
@@ -123,6 +170,7 @@ export class Reconciler extends pulumi.ComponentResource {
     if (!(quotaShare > 0 && quotaShare <= 1))
       throw new Error(`Reconciler quotaShare must be in (0, 1], got ${quotaShare}`);
     const repair = args.repair ?? false;
+    const timeoutSeconds = args.timeoutSeconds ?? 900;
     const parent = { parent: this };
 
     const account = pulumi.output(args.tableArn).apply((arn) => arn.split(":")[4]);
@@ -186,7 +234,7 @@ export class Reconciler extends pulumi.ComponentResource {
       {
         description: `registry reconciler in ${args.region}: compares with ${args.peerRegion}, publishes DriftCount${repair ? ", repairs this region" : ""}`,
         runtime: args.runtime,
-        timeoutSeconds: args.timeoutSeconds ?? 900,
+        timeoutSeconds,
         memoryMb: args.memoryMb ?? 1024,
         logRetentionDays: args.logRetentionDays,
         environment: {
@@ -195,6 +243,8 @@ export class Reconciler extends pulumi.ComponentResource {
           RECONCILE_REPAIR: String(repair),
           IOT_API_RATES: JSON.stringify(args.iotApiRates ?? {}),
           RECONCILE_QUOTA_SHARE: String(quotaShare),
+          RECONCILE_RESERVE_MS: String(reserveMs(timeoutSeconds)),
+          RECONCILE_SCHEDULE_MINUTES: String(args.scheduleMinutes),
         },
         statements,
         callbackFactory: () => {
@@ -225,7 +275,16 @@ export class Reconciler extends pulumi.ComponentResource {
               pacer: createPacer({ rates, utilisation }),
             };
           };
-          return async () => {
+          const signedHttp = {
+            crypto: require("node:crypto") as typeof import("node:crypto"),
+            http: require("node:http") as typeof import("node:http"),
+            https: require("node:https") as typeof import("node:https"),
+            SignatureV4: (require("@smithy/signature-v4") as typeof import("@smithy/signature-v4"))
+              .SignatureV4,
+          };
+          const reserve = Number(process.env.RECONCILE_RESERVE_MS ?? "90000");
+          const scheduleMinutes = Number(process.env.RECONCILE_SCHEDULE_MINUTES ?? "60");
+          return async (event, context) => {
             const own = side(region, false);
             const peer = side(peerRegion, true);
             const table = opsTableFromSdk(
@@ -233,27 +292,35 @@ export class Reconciler extends pulumi.ComponentResource {
               lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({})),
               String(process.env.OPS_TABLE),
             );
-            return runScheduledReconcile({
-              region,
-              peerRegion,
-              own,
-              peer,
-              table,
-              repair: process.env.RECONCILE_REPAIR === "true",
-              apply: {
+            return runScheduledReconcile(
+              {
                 region,
-                iot: own.iot,
-                pacer: own.pacer,
+                peerRegion,
+                own,
+                peer,
                 table,
+                repair: process.env.RECONCILE_REPAIR === "true",
+                apply: {
+                  region,
+                  iot: own.iot,
+                  pacer: own.pacer,
+                  table,
+                  clock: systemClock,
+                  logger,
+                  metrics: noMetrics,
+                },
                 clock: systemClock,
                 logger,
-                metrics: noMetrics,
+                // EMF documents go to stdout unprefixed, where Lambda's log extraction finds them.
+                emit: (line) => void process.stdout.write(`${line}\n`),
+                pass: {
+                  remainingMs: () => context.getRemainingTimeInMillis() - reserve,
+                  continueWith: lambdaSelfInvoker(process.env, signedHttp, context.invokedFunctionArn),
+                  scheduleMinutes,
+                },
               },
-              clock: systemClock,
-              logger,
-              // EMF documents go to stdout unprefixed, where Lambda's log extraction finds them.
-              emit: (line) => void process.stdout.write(`${line}\n`),
-            });
+              event,
+            );
           };
         },
       },
@@ -261,6 +328,27 @@ export class Reconciler extends pulumi.ComponentResource {
     );
     this.function = fn.fn;
     this.role = fn.role;
+    // A pass continues by invoking this function, and only it. A separate policy: the function's
+    // ARN exists only after the role's first policy. Until it exists a continuation fails and the
+    // invocation errors (retried by Lambda), which can only happen right after the first deploy.
+    this.continuePolicy = new aws.iam.RolePolicy(
+      `${name}-continue-policy`,
+      {
+        role: fn.role.id,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "ContinueOwnPass",
+              Effect: "Allow",
+              Action: ["lambda:InvokeFunction"],
+              Resource: this.function.arn,
+            },
+          ],
+        }),
+      },
+      parent,
+    );
 
     this.schedule = new aws.cloudwatch.EventRule(
       `${name}-schedule`,
@@ -319,21 +407,28 @@ export class Reconciler extends pulumi.ComponentResource {
     );
 
     const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
-    // One datapoint per run: the alarm period spans one schedule interval.
     const period = args.scheduleMinutes * 60;
+    const passWindow = driftAlarmWindowSeconds(args.scheduleMinutes, timeoutSeconds);
+    // Schedules over ~12 h do not fit a window of a full pass: there missing data cannot breach.
+    const window = Math.min(passWindow, MAX_ALARM_WINDOW_SECONDS);
+    const missingBreaches = passWindow <= MAX_ALARM_WINDOW_SECONDS;
+    // One datapoint per completed pass; one period spanning a full pass, so no DriftCount in it
+    // (the reconciler stopped, timed out, lost its continuation or cannot read the peer) breaches.
     this.driftAlarm = new aws.cloudwatch.MetricAlarm(
       `${name}-drift-alarm`,
       {
-        alarmDescription: `iot-dr ${args.region}: registry drift against ${args.peerRegion} above ${args.driftAlarmThreshold ?? 0}`,
+        alarmDescription:
+          `iot-dr ${args.region}: registry drift against ${args.peerRegion} above ${args.driftAlarmThreshold ?? 0}` +
+          (missingBreaches ? `, or no completed reconcile pass in ${window / 60} minutes` : ""),
         namespace: METRICS_NAMESPACE,
         metricName: DRIFT_METRIC,
         dimensions: { service: RECONCILER_SERVICE },
         statistic: "Maximum",
-        period,
+        period: window,
         evaluationPeriods: 1,
         comparisonOperator: "GreaterThanThreshold",
         threshold: args.driftAlarmThreshold ?? 0,
-        treatMissingData: "notBreaching",
+        treatMissingData: missingBreaches ? "breaching" : "notBreaching",
         alarmActions: actions,
         okActions: actions,
       },

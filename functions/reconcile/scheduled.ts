@@ -14,8 +14,16 @@
  * does it); one the table cannot decide (no record, or a record matching neither region) stays in
  * the metric and the log for an operator (`iot-dr reconcile --source <active> --target <standby> --repair`).
  * Repairs write only into this region, so the reconciler never changes the peer.
+ *
+ * A pass spans several invocations when the registry is large (BENCHMARKS.md "Reconcile"): the
+ * first compares every kind but `principal` (list calls, cheap), then `principal` (one
+ * ListThingPrincipals per thing per region, 10 TPS by default) is compared in shards of things
+ * (a stable hash of the thing name mod N, both regions filtered alike, so each shard's comparison
+ * is complete in itself). Shards run while the time budget allows one more; then the pass state
+ * (id, next shard, running totals) goes into an asynchronous invocation of this same function.
+ * DriftCount is published once, when the pass completes.
  */
-import { kindOfKey, type DesiredState, type RegistryRecord } from "../registry/records.js";
+import { kindOfKey, type DesiredState, type RegistryRecord, type ResourceKind } from "../registry/records.js";
 import { getRecord, type OpsTablePort } from "../registry/table.js";
 import { applyBatch, type ApplyDeps } from "../replication/apply.js";
 import { isThrottlingError } from "../replication/errors.js";
@@ -24,7 +32,7 @@ import type { Clock } from "../replication/pacing.js";
 import { compareRegions, differingFields, digest, type Drift } from "./compare.js";
 import type { IotRegistryPort } from "../registry/iotPort.js";
 import type { IotListPort } from "./listPort.js";
-import type { SnapshotDeps } from "./snapshot.js";
+import { SNAPSHOT_KINDS, type SnapshotDeps } from "./snapshot.js";
 
 export const RECONCILER_SERVICE = "iot-dr-reconciler";
 export const DRIFT_METRIC = "DriftCount";
@@ -74,21 +82,126 @@ export interface ScheduledReconcileDeps {
   logger: Logger;
   /** Writes one CloudWatch embedded-metric-format line (stdout in Lambda). */
   emit: (line: string) => void;
+  /**
+   * Split the pass over several invocations (the Lambda); absent: the whole pass in this call
+   * (one principal shard), as the tools and tests run it.
+   */
+  pass?: PassControl;
+}
+
+export interface PassControl {
+  /** Milliseconds this invocation may still spend, the safety margin already taken off. */
+  remainingMs(): number;
+  /** Starts the next invocation of this function with `event` (asynchronously; does not wait for it). */
+  continueWith(event: ContinuationEvent): Promise<void>;
+  /** Minutes between scheduled starts; a pass that takes longer is logged as a warning. */
+  scheduleMinutes?: number;
+}
+
+/** Running totals of a pass; carried from invocation to invocation. */
+export interface PassTotals {
+  compared: number;
+  found: number;
+  repaired: number;
+  undecided: number;
+  leftToPeer: number;
+}
+
+/** The state of a pass that continues in another invocation. */
+export interface PassState {
+  passId: string;
+  startedAt: number;
+  /** Invocations of this pass so far (1 for the first). */
+  invocation: number;
+  /** The principal shard to compare next. */
+  nextShard: number;
+  shardCount: number;
+  /** Estimated milliseconds of one shard (rates and thing count), or the longest seen so far. */
+  shardMs: number;
+  totals: PassTotals;
+}
+
+/** The event of a continuation invocation. */
+export interface ContinuationEvent {
+  reconcilePass: PassState;
 }
 
 export interface ScheduledOutcome {
-  status: "equal" | "drift" | "peer-unreachable";
+  /** `continued`: the pass goes on in another invocation; `skipped`: a late scheduled start (a pass was running). */
+  status: "equal" | "drift" | "peer-unreachable" | "continued" | "skipped";
+  passId?: string;
   compared: number;
   /** Differences found. */
   found: number;
   /** Repaired by applying the table's record. */
   repaired: number;
-  /** This region's drift left after the run (found, minus what the peer must repair, minus repaired): the published DriftCount. */
+  /** This region's drift left after the pass (found, minus what the peer must repair, minus repaired): the published DriftCount. */
   remaining: number;
   /** Differences the table could not decide. */
   undecided: number;
   /** Differences where the peer is behind the table (its reconciler repairs them). */
   leftToPeer: number;
+  /** Set when the pass continues: where it goes on. */
+  next?: PassState;
+}
+
+/** ListThings returns up to 250 things a page on AWS: what each principal shard lists again. */
+export const THINGS_PER_LIST_PAGE = 250;
+/** Shards sized so that about this many fit one invocation's budget: small enough to pack well, few enough that re-listing the things stays cheap. */
+export const SHARDS_PER_INVOCATION = 3;
+/** Hashing does not split things evenly: a shard is planned for this much more than its share. */
+export const SHARD_SKEW = 1.1;
+/** A pass has at most this many principal shards (each re-lists every thing). */
+export const MAX_SHARDS = 1000;
+/**
+ * A scheduled start delivered this late was held back by Lambda because the reserved concurrency
+ * of 1 was busy, i.e. a pass was running: it is dropped rather than interleaved with that pass.
+ */
+export const STALE_START_MS = 5 * 60_000;
+
+/**
+ * Principal shards for `things` things per region: each shard's estimated time (its ListThingPrincipals
+ * plus the ListThings pages every shard repeats, at the slower region's paced rate) is at most
+ * 1/SHARDS_PER_INVOCATION of an invocation's usable budget.
+ */
+export function principalShardPlan(
+  things: number,
+  usableMs: number,
+  rates: { listThingPrincipals: number; listThings: number },
+): { shardCount: number; shardMs: number } {
+  const perThingMs = 1000 / rates.listThingPrincipals;
+  const listMs = Math.max(1, Math.ceil(things / THINGS_PER_LIST_PAGE)) * (1000 / rates.listThings);
+  const estimate = (n: number) => listMs + Math.ceil((things / n) * SHARD_SKEW) * perThingMs;
+  const cap = Math.max(1, Math.min(things, MAX_SHARDS));
+  const room = usableMs / SHARDS_PER_INVOCATION - listMs;
+  const wanted = room > perThingMs ? Math.ceil((things * SHARD_SKEW * perThingMs) / room) : cap;
+  const shardCount = Math.min(cap, Math.max(1, wanted));
+  return { shardCount, shardMs: estimate(shardCount) };
+}
+
+/** Which event started this invocation. */
+function continuationOf(event: unknown): PassState | undefined {
+  const p = (event as Partial<ContinuationEvent> | null)?.reconcilePass;
+  if (!p) return undefined;
+  if (
+    typeof p.passId !== "string" ||
+    !Number.isInteger(p.nextShard) ||
+    !Number.isInteger(p.shardCount) ||
+    p.shardCount < 1 ||
+    p.nextShard < 0 ||
+    p.nextShard > p.shardCount ||
+    typeof p.totals !== "object"
+  )
+    throw new Error(`malformed reconcile continuation event: ${JSON.stringify(p)}`);
+  return p;
+}
+
+/** Milliseconds a scheduled EventBridge event was delivered after its time; undefined for other events. */
+function lateness(event: unknown, now: number): number | undefined {
+  const e = event as { source?: string; "detail-type"?: string; time?: string } | null;
+  if (e?.source !== "aws.events" || e["detail-type"] !== "Scheduled Event" || !e.time) return undefined;
+  const at = Date.parse(e.time);
+  return Number.isFinite(at) ? now - at : undefined;
 }
 
 /** One EMF document; the metric goes out with the `service` dimension and without any, so readers need no dimensions. */
@@ -134,45 +247,68 @@ async function decide(
   return { undecided: `the ops table's record (from ${record.origin}) matches neither region's state` };
 }
 
-export async function runScheduledReconcile(deps: ScheduledReconcileDeps): Promise<ScheduledOutcome> {
+export async function runScheduledReconcile(
+  deps: ScheduledReconcileDeps,
+  event: unknown = {},
+): Promise<ScheduledOutcome> {
   const peer: SnapshotDeps = {
     list: tagFailures<IotListPort>(deps.peer.list, deps.peerRegion),
     iot: tagFailures<IotRegistryPort>(deps.peer.iot, deps.peerRegion),
     pacer: deps.peer.pacer,
   };
-  const log = { region: deps.region, peerRegion: deps.peerRegion };
-  let found = 0;
-  let undecided = 0;
-  let leftToPeer = 0;
-  let repaired = 0;
-  let pending: RegistryRecord[] = [];
-  const tombstones: RegistryRecord[] = [];
-  const applyPending = async (records: RegistryRecord[]) => {
-    if (records.length === 0) return;
-    const { outcomes, failures } = await applyBatch(records, deps.apply);
-    repaired += outcomes.length; // "unchanged" too: the difference is gone either way
-    for (const f of failures) deps.logger.warn("drift repair failed", log, { key: f.key, error: f.error });
-  };
-  let result;
-  try {
-    result = await compareRegions(peer, deps.own, {
+  const continued = continuationOf(event);
+  const now = deps.clock.now();
+  const late = continued ? undefined : lateness(event, now);
+  const zero: PassTotals = { compared: 0, found: 0, repaired: 0, undecided: 0, leftToPeer: 0 };
+  if (deps.pass && late !== undefined && late > STALE_START_MS) {
+    deps.logger.warn("scheduled start delivered late: a pass was running; this start is dropped", {
+      region: deps.region,
+      lateMs: late,
+    });
+    return { status: "skipped", remaining: 0, ...zero };
+  }
+  const state: PassState = continued
+    ? { ...continued, invocation: continued.invocation + 1, totals: { ...zero, ...continued.totals } }
+    : {
+        passId: `${deps.region}-${new Date(now).toISOString()}`,
+        startedAt: now,
+        invocation: 1,
+        nextShard: 0,
+        shardCount: 1,
+        shardMs: 0,
+        totals: { ...zero },
+      };
+  const totals = state.totals;
+  const log = { region: deps.region, peerRegion: deps.peerRegion, passId: state.passId };
+
+  /** Compares some kinds (or one principal shard) and repairs what the table says; adds to the totals. */
+  const part = async (kinds: readonly ResourceKind[], shard?: { index: number; count: number }) => {
+    let pending: RegistryRecord[] = [];
+    const tombstones: RegistryRecord[] = [];
+    const applyPending = async (records: RegistryRecord[]) => {
+      if (records.length === 0) return;
+      const { outcomes, failures } = await applyBatch(records, deps.apply);
+      totals.repaired += outcomes.length; // "unchanged" too: the difference is gone either way
+      for (const f of failures) deps.logger.warn("drift repair failed", log, { key: f.key, error: f.error });
+    };
+    const result = await compareRegions(peer, deps.own, {
+      kinds,
+      ...(shard && shard.count > 1 ? { principalShard: shard } : {}),
       onDrift: async (drift, peerState, ownDigest) => {
-        found++;
+        totals.found++;
         const verdict = await decide(drift, peerState, ownDigest, deps.table);
         if ("record" in verdict) {
           deps.logger.info(`drift ${drift.kind}: this region is behind the ops table`, log, { ...drift });
           if (deps.repair) (verdict.record.state === null ? tombstones : pending).push(verdict.record);
         } else if ("peerToRepair" in verdict) {
-          leftToPeer++;
+          totals.leftToPeer++;
           deps.logger.info(
             `drift ${drift.kind}: the peer is behind the ops table; its reconciler repairs it`,
             log,
-            {
-              ...drift,
-            },
+            { ...drift },
           );
         } else {
-          undecided++;
+          totals.undecided++;
           deps.logger.warn(`drift ${drift.kind}: ${verdict.undecided}`, log, {
             ...drift,
             hint: `iot-dr reconcile --source <active region> --target <standby region> --repair`,
@@ -186,36 +322,91 @@ export async function runScheduledReconcile(deps: ScheduledReconcileDeps): Promi
       },
     });
     await applyPending(tombstones);
+    totals.compared += result.compared;
+    return result;
+  };
+
+  try {
+    if (!continued) {
+      // Every kind but `principal`: list calls and a few per-group and per-policy reads.
+      const first = await part(SNAPSHOT_KINDS.filter((k) => k !== "principal"));
+      if (deps.pass) {
+        const seen = first.counts.thing ?? { source: 0, target: 0 };
+        const plan = principalShardPlan(Math.max(seen.source, seen.target), deps.pass.remainingMs(), {
+          listThingPrincipals: Math.min(
+            deps.own.pacer.rateOf("ListThingPrincipals"),
+            deps.peer.pacer.rateOf("ListThingPrincipals"),
+          ),
+          listThings: Math.min(deps.own.pacer.rateOf("ListThings"), deps.peer.pacer.rateOf("ListThings")),
+        });
+        state.shardCount = plan.shardCount;
+        state.shardMs = plan.shardMs;
+        deps.logger.info("reconcile pass planned", log, { things: seen, ...plan });
+      }
+    }
+    let shardsHere = 0;
+    while (state.nextShard < state.shardCount) {
+      // A continuation always does one shard, so a pass always progresses; otherwise only what fits.
+      const fits = !deps.pass || (continued && shardsHere === 0) || deps.pass.remainingMs() >= state.shardMs;
+      if (!fits) break;
+      const began = deps.clock.now();
+      await part(["principal"], { index: state.nextShard, count: state.shardCount });
+      state.shardMs = Math.max(state.shardMs, deps.clock.now() - began);
+      state.nextShard++;
+      shardsHere++;
+    }
   } catch (err) {
     if ((err as Error)?.name !== "PeerUnreachable") throw err;
-    deps.logger.error("peer region unreachable; drift not measured", log, { error: (err as Error).message });
+    deps.logger.error("peer region unreachable; drift not measured, the pass ends here", log, {
+      error: (err as Error).message,
+      shard: state.nextShard,
+      shardCount: state.shardCount,
+      ...totals,
+    });
     deps.emit(emfDocument(deps.clock.now(), { [PEER_UNREACHABLE_METRIC]: 1 }));
-    return { status: "peer-unreachable", compared: 0, found, repaired, remaining: 0, undecided, leftToPeer };
+    return { status: "peer-unreachable", passId: state.passId, ...totals, compared: 0, remaining: 0 };
   }
+
+  if (state.nextShard < state.shardCount) {
+    // Only reachable with deps.pass: the budget is spent.
+    deps.logger.info("reconcile pass continues in another invocation", log, {
+      invocation: state.invocation,
+      nextShard: state.nextShard,
+      shardCount: state.shardCount,
+      ...totals,
+    });
+    await deps.pass!.continueWith({ reconcilePass: state });
+    return { status: "continued", passId: state.passId, ...totals, remaining: 0, next: state };
+  }
+
   // Differences the peer's own reconciler repairs are the peer's drift, not this region's.
-  const remaining = Math.max(0, found - leftToPeer - repaired);
+  const remaining = Math.max(0, totals.found - totals.leftToPeer - totals.repaired);
   deps.emit(
     emfDocument(deps.clock.now(), {
       [DRIFT_METRIC]: remaining,
-      [DRIFT_REPAIRED_METRIC]: repaired,
+      [DRIFT_REPAIRED_METRIC]: totals.repaired,
       [PEER_UNREACHABLE_METRIC]: 0,
     }),
   );
+  const tookMs = deps.clock.now() - state.startedAt;
   deps.logger.info("reconcile done", log, {
-    compared: result.compared,
-    found,
-    repaired,
+    ...totals,
     remaining,
-    undecided,
-    leftToPeer,
+    invocations: state.invocation,
+    shardCount: state.shardCount,
+    tookMs,
   });
+  const schedule = deps.pass?.scheduleMinutes;
+  if (schedule !== undefined && tookMs > schedule * 60_000)
+    deps.logger.warn(
+      "the pass took longer than the schedule: later starts are dropped; raise reconcile.scheduleMinutes",
+      log,
+      { tookMs, scheduleMinutes: schedule },
+    );
   return {
-    status: found === 0 ? "equal" : "drift",
-    compared: result.compared,
-    found,
-    repaired,
+    status: totals.found === 0 ? "equal" : "drift",
+    passId: state.passId,
+    ...totals,
     remaining,
-    undecided,
-    leftToPeer,
   };
 }

@@ -2,7 +2,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PlannedResource } from "../../cli/plan/recorder.js";
 import type { PlanResult } from "../../cli/plan/run.js";
-import { RECONCILE_ARN_LESS_ACTIONS, RECONCILE_READ_ACTIONS, Reconciler } from "../../infra/reconciler.js";
+import {
+  driftAlarmWindowSeconds,
+  RECONCILE_ARN_LESS_ACTIONS,
+  RECONCILE_READ_ACTIONS,
+  Reconciler,
+} from "../../infra/reconciler.js";
+import { RegionalDashboard } from "../../infra/dashboards.js";
 import { isArnLess } from "../../policy/arnLess.js";
 import { checkResources, fromPlanned } from "../../policy/run.js";
 import { planIsolated } from "../support/plan.js";
@@ -46,6 +52,27 @@ describe("reconciler component under mocks", () => {
         { provider: p },
       );
       new Reconciler("reporting", { ...args, scheduleMinutes: 60 }, { provider: p });
+      new Reconciler("daily", { ...args, scheduleMinutes: 1440 }, { provider: p });
+      // The dashboard's copy of the drift alarm (Metrics Insights: 3 hours at most).
+      const dashboard = (name: string, reconcileScheduleMinutes?: number) =>
+        new RegionalDashboard(
+          name,
+          {
+            region: REGION,
+            peerRegion: PEER,
+            alarmTopicArn: TOPIC_ARN,
+            iotProvider: p,
+            iotAccountId: ACCOUNT,
+            dashboardAccountId: ACCOUNT,
+            healthFactors: [],
+            driftPeriodSeconds: 3600,
+            ...(reconcileScheduleMinutes ? { reconcileScheduleMinutes } : {}),
+          },
+          { provider: p },
+        );
+      dashboard("board-hourly", 60);
+      dashboard("board-4h", 240);
+      dashboard("board-unwired");
       const refusals: string[] = [];
       const attempt = (build: () => unknown) => {
         try {
@@ -98,21 +125,44 @@ describe("reconciler component under mocks", () => {
       metricName: "DriftCount",
       dimensions: { service: "iot-dr-reconciler" },
       statistic: "Maximum",
-      period: 900,
+      // One schedule interval plus one full pass (at most an interval) plus one function timeout.
+      period: 2 * 900 + 900,
+      evaluationPeriods: 1,
+      treatMissingData: "breaching",
       comparisonOperator: "GreaterThanThreshold",
       threshold: 0,
       alarmActions: [TOPIC_ARN],
       okActions: [TOPIC_ARN],
     });
+    // The default 60-min schedule: 2 h 15 min, well inside an alarm's one-day window.
     expect(
-      one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "reporting-drift-alarm").inputs.period,
-    ).toBe(3600);
+      one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "reporting-drift-alarm").inputs,
+    ).toMatchObject({ period: 8100, treatMissingData: "breaching" });
+    expect(driftAlarmWindowSeconds(60)).toBe(8100);
+    // A daily schedule cannot fit a full pass in one day: there missing data does not breach.
+    expect(
+      one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "daily-drift-alarm").inputs,
+    ).toMatchObject({ period: 86_400, treatMissingData: "notBreaching" });
     expect(
       one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "repairing-errors-alarm").inputs,
     ).toMatchObject({
       namespace: "AWS/Lambda",
       metricName: "Errors",
     });
+  });
+
+  it("the dashboard's drift alarm breaches on missing data over a full pass when that fits 3 hours", () => {
+    const alarm = (name: string) =>
+      one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", `${name}-drift-alarm`).inputs as {
+        treatMissingData: string;
+        metricQueries: { period: number }[];
+      };
+    expect(alarm("board-hourly")).toMatchObject({ treatMissingData: "breaching" });
+    expect(alarm("board-hourly").metricQueries[0].period).toBe(8100);
+    // 2 × 4 h does not fit Metrics Insights' 3 hours: the reconciler's own alarm watches for silence.
+    expect(alarm("board-4h")).toMatchObject({ treatMissingData: "notBreaching" });
+    expect(alarm("board-4h").metricQueries[0].period).toBe(3600);
+    expect(alarm("board-unwired")).toMatchObject({ treatMissingData: "notBreaching" });
   });
 
   it("gives the function an explicit runtime, timeout, memory, log retention and its settings", () => {
@@ -166,6 +216,28 @@ describe("reconciler component under mocks", () => {
     expect(repairing.find((s) => s.Sid === "OwnRegistry")!.Action).toEqual(
       expect.arrayContaining(["iot:CreateThing", "iot:DeleteThing"]),
     );
+  });
+
+  it("continues a pass by invoking only itself, one invocation at a time", () => {
+    for (const name of ["repairing", "reporting"]) {
+      const fn = one(resources, "aws:lambda/function:Function", `${name}-reconcile-fn`);
+      expect(fn.inputs.reservedConcurrentExecutions).toBe(1);
+      expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+        RECONCILE_RESERVE_MS: "90000",
+      });
+      const policy = one(resources, "aws:iam/rolePolicy:RolePolicy", `${name}-continue-policy`);
+      const [invoke, ...others] = statementsOf(policy);
+      expect(others).toEqual([]);
+      expect(invoke.Action).toEqual(["lambda:InvokeFunction"]);
+      // Its own unqualified ARN, no wildcard.
+      expect(invoke.Resource).toMatch(
+        new RegExp(`^arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}-reconcile-fn-[0-9a-f]+$`),
+      );
+      expect(String(policy.inputs.role)).toContain(`${name}-reconcile-role`);
+      // No other statement of the function's role grants a Lambda action.
+      const main = statementsOf(one(resources, "aws:iam/rolePolicy:RolePolicy", `${name}-reconcile-policy`));
+      expect(main.flatMap((st) => list(st.Action)).filter((a) => a.startsWith("lambda:"))).toEqual([]);
+    }
   });
 
   it("passes the policy pack's IAM and Lambda checks", () => {

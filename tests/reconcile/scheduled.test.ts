@@ -2,11 +2,17 @@
  * The scheduled reconciler: the ops table decides which region is behind; the peer region being
  * down is reported, not a failure; and the serialized Lambda callback does the same against moto.
  */
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
-import { runScheduledReconcile, type ScheduledReconcileDeps } from "../../functions/reconcile/scheduled.js";
+import {
+  runScheduledReconcile,
+  type ContinuationEvent,
+  type ScheduledReconcileDeps,
+} from "../../functions/reconcile/scheduled.js";
 import { listPortFromSdk } from "../../functions/reconcile/listPort.js";
 import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
 import { toItem, type RegistryRecord, type ThingState } from "../../functions/registry/records.js";
@@ -189,7 +195,7 @@ describe("scheduled reconciler", () => {
     await expect(runScheduledReconcile(deps(memoryOpsTable(), true, []))).rejects.toThrow();
   });
 
-  it("the serialized function reads the peer, repairs its own region through the ops table and prints the EMF document", async () => {
+  it("the serialized function reads the peer, repairs its own region through the ops table, continues its pass by invoking itself and prints the EMF document once", async () => {
     const ddb = new DynamoDBClient(moto.clientConfig(OWN));
     await ddb.send(
       new CreateTableCommand({
@@ -204,24 +210,71 @@ describe("scheduled reconciler", () => {
       await doc.send(
         new PutCommand({ TableName: "ops-table", Item: toItem(r) as unknown as Record<string, unknown> }),
       );
-    const result = await invokeSerialized(
-      code,
-      {},
-      {
+    // Lambda's Invoke API on loopback: records the continuations the function sends itself.
+    const invokes: { method?: string; url?: string; headers: IncomingHttpHeaders; body: string }[] = [];
+    const lambdaApi = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        invokes.push({ method: req.method, url: req.url, headers: req.headers, body });
+        res.writeHead(202).end();
+      });
+    });
+    await new Promise<void>((resolve) => lambdaApi.listen(0, "127.0.0.1", resolve));
+    try {
+      const env = {
         ...moto.env(OWN),
+        AWS_ENDPOINT_URL_LAMBDA: `http://127.0.0.1:${(lambdaApi.address() as AddressInfo).port}`,
         OPS_TABLE: "ops-table",
         PEER_REGION: PEER,
         RECONCILE_REPAIR: "true",
         IOT_API_RATES: "{}",
-      },
-    );
-    expect(result.error).toBeUndefined();
-    expect(result.result).toMatchObject({ found: 4, repaired: 2, remaining: 1 });
-    expect(await own.iot.describeThing("behind")).toMatchObject({ attributes: { v: "2" } });
-    const emf = result.logLines
-      .map((l) => l.trim())
-      .filter((l) => l.startsWith("{") && l.includes("_aws"))
-      .map((l) => JSON.parse(l));
-    expect(emf.at(-1)).toMatchObject({ DriftCount: 1 });
+        // The test runner's context always has 60 s left: a budget of 10 ms, so every principal
+        // shard needs an invocation of its own.
+        RECONCILE_RESERVE_MS: "59990",
+      };
+      const results = [await invokeSerialized(code, {}, env)];
+      while (results.length < 10 && invokes.length === results.length)
+        results.push(await invokeSerialized(code, JSON.parse(invokes.at(-1)!.body), env));
+      for (const r of results) expect(r.error).toBeUndefined();
+      // 3 things per region: one shard each, after the first invocation's cheap kinds.
+      expect(results.map((r) => (r.result as { status: string }).status)).toEqual([
+        "continued",
+        "continued",
+        "continued",
+        "drift",
+      ]);
+      expect(invokes).toHaveLength(3);
+      for (const i of invokes) {
+        expect(i.method).toBe("POST");
+        // Its own unqualified ARN (the runner's invokedFunctionArn), asynchronously, signed.
+        expect(decodeURIComponent(i.url!)).toBe(
+          `/2015-03-31/functions/arn:aws:lambda:${OWN}:123456789012:function:test-function/invocations`,
+        );
+        expect(i.headers["x-amz-invocation-type"]).toBe("Event");
+        expect(String(i.headers.authorization)).toMatch(/^AWS4-HMAC-SHA256 .*\/lambda\/aws4_request/);
+      }
+      const passes = invokes.map((i) => (JSON.parse(i.body) as ContinuationEvent).reconcilePass);
+      expect(passes.map((p) => [p.nextShard, p.shardCount])).toEqual([
+        [0, 3],
+        [1, 3],
+        [2, 3],
+      ]);
+      expect(new Set(passes.map((p) => p.passId)).size).toBe(1);
+      // The thing drift is found (and repaired) before the shards; the totals travel with the pass.
+      for (const p of passes) expect(p.totals).toMatchObject({ found: 4, repaired: 2 });
+      expect(results.at(-1)!.result).toMatchObject({ found: 4, repaired: 2, remaining: 1 });
+      expect(await own.iot.describeThing("behind")).toMatchObject({ attributes: { v: "2" } });
+      const emf = results.flatMap((r) =>
+        r.logLines
+          .map((l) => l.trim())
+          .filter((l) => l.startsWith("{") && l.includes("_aws"))
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      );
+      // Published once, by the invocation that completes the pass.
+      expect(emf.filter((d) => "DriftCount" in d)).toEqual([expect.objectContaining({ DriftCount: 1 })]);
+    } finally {
+      await new Promise((resolve) => lambdaApi.close(resolve));
+    }
   });
 });
