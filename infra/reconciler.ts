@@ -24,7 +24,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
-import { opsTableFromSdk } from "../functions/registry/table.js";
+import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
 import { LIST_PORT_API, listPortFromSdk } from "../functions/reconcile/listPort.js";
 import { lambdaSelfInvoker } from "../functions/reconcile/continuation.js";
 import {
@@ -105,6 +105,11 @@ export interface ReconcilerArgs {
   tableArn: pulumi.Input<string>;
   /** KMS key of the table in this region. Required. */
   tableKeyArn: pulumi.Input<string>;
+  /**
+   * This region's marker table (infra/markerTable.ts, same key), where repairs record what they
+   * applied so that capture here does not take them for local changes; default: the ops table.
+   */
+  markerTable?: { name: pulumi.Input<string>; arn: pulumi.Input<string> };
   /** Minutes between runs (config `reconcile.scheduleMinutes`). Required. */
   scheduleMinutes: number;
   /** Repair this region where the ops table says it is behind (config `reconcile.repair`); default false. */
@@ -219,6 +224,16 @@ export class Reconciler extends pulumi.ComponentResource {
         Action: repair ? ["dynamodb:GetItem", "dynamodb:PutItem"] : ["dynamodb:GetItem"],
         Resource: args.tableArn,
       },
+      ...(repair && args.markerTable
+        ? [
+            {
+              Sid: "RepairMarkers",
+              Effect: "Allow",
+              Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+              Resource: args.markerTable.arn,
+            } as PolicyStatement,
+          ]
+        : []),
       {
         Sid: "OpsTableKey",
         Effect: "Allow",
@@ -239,6 +254,7 @@ export class Reconciler extends pulumi.ComponentResource {
         logRetentionDays: args.logRetentionDays,
         environment: {
           OPS_TABLE: pulumi.output(args.tableName),
+          ...(args.markerTable ? { MARKER_TABLE: args.markerTable.name } : {}),
           PEER_REGION: args.peerRegion,
           RECONCILE_REPAIR: String(repair),
           IOT_API_RATES: JSON.stringify(args.iotApiRates ?? {}),
@@ -287,11 +303,9 @@ export class Reconciler extends pulumi.ComponentResource {
           return async (event, context) => {
             const own = side(region, false);
             const peer = side(peerRegion, true);
-            const table = opsTableFromSdk(
-              lib,
-              lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({})),
-              String(process.env.OPS_TABLE),
-            );
+            const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({}));
+            const table = opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE));
+            const markerTable = process.env.MARKER_TABLE;
             return runScheduledReconcile(
               {
                 region,
@@ -305,6 +319,7 @@ export class Reconciler extends pulumi.ComponentResource {
                   iot: own.iot,
                   pacer: own.pacer,
                   table,
+                  ...(markerTable ? { markers: markerTableFromSdk(lib, doc, markerTable) } : {}),
                   clock: systemClock,
                   logger,
                   metrics: noMetrics,

@@ -174,6 +174,10 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         region,
         peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
         ...opsTableInRegion,
+        markerTable: {
+          name: outputs.markerTableNameInRegion as pulumi.Input<string>,
+          arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${outputs.markerTableNameInRegion as pulumi.Input<string>}`,
+        },
         scheduleMinutes: config.reconcile.scheduleMinutes,
         repair: config.reconcile.repair,
         runtime: config.lambdaRuntime,
@@ -505,6 +509,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         maxDrift: config.health.readinessMaxDrift,
         // Metrics Insights alarms see 3 hours at most: an hour per period covers any schedule.
         driftPeriodSeconds: Math.min(config.reconcile.scheduleMinutes * 60, 3600),
+        // With the schedule, a reconciler that stops reporting alarms (missing data breaches).
+        reconcileScheduleMinutes: config.reconcile.scheduleMinutes,
       },
       { provider: providers.get("sharedServices", slot) },
     );

@@ -191,7 +191,7 @@ describe("stack wiring of C&C, analytics and application services", () => {
   }, 300_000);
 
   it("gives capture and the C&C journal the configured tombstone retention and the region's marker table", () => {
-    const run = plan("primary", { tombstoneRetentionDays: 7 });
+    const run = plan("primary", { tombstoneRetentionDays: 7, reconcileRepair: true });
     expect(env(run, "capture-capture-fn").TOMBSTONE_RETENTION_DAYS).toBe("7");
     const cc = env(run, "cc-primary-fn");
     expect(cc.TOMBSTONE_RETENTION_DAYS).toBe("7");
@@ -206,7 +206,27 @@ describe("stack wiring of C&C, analytics and application services", () => {
       Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
       Resource: `arn:aws:dynamodb:us-east-1:111111111111:table/${String(run.outputs.markerTableNameInRegion)}`,
     });
+    // The reconciler's repairs record their markers there too, so that capture does not re-capture them.
+    expect(env(run, "reconciler-reconcile-fn").MARKER_TABLE).toBe(run.outputs.markerTableNameInRegion);
+    const reconciler = named(run, "aws:iam/rolePolicy:RolePolicy", "reconciler-reconcile-policy");
+    const grants = (
+      JSON.parse(reconciler.inputs.policy as string) as { Statement: Array<Record<string, unknown>> }
+    ).Statement;
+    expect(grants.find((st) => st.Sid === "RepairMarkers")?.Resource).toBe(
+      `arn:aws:dynamodb:us-east-1:111111111111:table/${String(run.outputs.markerTableNameInRegion)}`,
+    );
   }, 300_000);
+
+  it("alarms on the dashboard when the reconciler stops reporting drift", () => {
+    const drift = primary.resources.filter(
+      (r) =>
+        r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" &&
+        r.name.startsWith("dashboard-") &&
+        JSON.stringify(r.inputs).includes("DriftCount"),
+    );
+    expect(drift.length).toBe(1);
+    expect(drift[0].inputs.treatMissingData).toBe("breaching");
+  });
 
   it("refuses an application whose code directory does not exist, naming the key and the path", () => {
     const run = planIsolated({
