@@ -26,6 +26,16 @@ const thing = (
 });
 const tombstone = (timestamp: number): RegistryRecord<"thing"> => ({ ...thing({}, timestamp), state: null });
 
+/** The three lib-dynamodb commands the adapter builds, as plain classes that keep their input. */
+class Cmd {
+  constructor(readonly input: Record<string, unknown>) {}
+}
+const fakeDocLib = () => ({
+  GetCommand: class GetCommand extends Cmd {},
+  PutCommand: class PutCommand extends Cmd {},
+  ScanCommand: class ScanCommand extends Cmd {},
+});
+
 describe("ops table conditional writes", () => {
   it("a newer version wins and an older one loses", async () => {
     const table = memoryOpsTable();
@@ -58,14 +68,7 @@ describe("ops table conditional writes", () => {
 
   it("keeps tombstones for the configured retention (config tombstoneRetentionDays), 30 days by default", async () => {
     const put: Record<string, unknown>[] = [];
-    class Cmd {
-      constructor(readonly input: Record<string, unknown>) {}
-    }
-    const lib = {
-      GetCommand: class extends Cmd {},
-      PutCommand: class extends Cmd {},
-      ScanCommand: class extends Cmd {},
-    };
+    const lib = fakeDocLib();
     const doc = {
       send: async (c: Cmd) => {
         if (c instanceof lib.PutCommand) put.push(c.input.Item as Record<string, unknown>);
@@ -119,14 +122,7 @@ describe("ops table conditional writes", () => {
 
   it("the SDK adapter sends a conditional put and reports a lost condition as false", async () => {
     const sent: { name: string; input: Record<string, unknown> }[] = [];
-    class Cmd {
-      constructor(readonly input: Record<string, unknown>) {}
-    }
-    const lib = {
-      GetCommand: class extends Cmd {},
-      PutCommand: class extends Cmd {},
-      ScanCommand: class extends Cmd {},
-    };
+    const lib = fakeDocLib();
     let fail = false;
     const doc = {
       send: async (c: Cmd) => {
