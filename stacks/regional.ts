@@ -69,6 +69,9 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     alarmTopicArn: alarms.arn,
   };
 
+  // This region's marker table (replay's applied markers); set by the replication block, read by the
+  // reconciler and C&C blocks, whose repairs and journal must record and see markers there.
+  let markersInRegion: { name: pulumi.Input<string>; arn: pulumi.Input<string> } | undefined;
   // The ops table as seen from this region; set by the replication block, read by the reconciler block.
   let opsTableInRegion:
     | { tableName: pulumi.Input<string>; tableArn: pulumi.Input<string>; tableKeyArn: pulumi.Input<string> }
@@ -152,6 +155,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       },
       { provider: iotProvider },
     );
+    markersInRegion = { name: markers.tableName, arn: markers.tableArn };
     Object.assign(outputs, {
       opsTableNameInRegion: table.tableName,
       markerTableNameInRegion: markers.tableName,
@@ -174,10 +178,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         region,
         peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
         ...opsTableInRegion,
-        markerTable: {
-          name: outputs.markerTableNameInRegion as pulumi.Input<string>,
-          arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${outputs.markerTableNameInRegion as pulumi.Input<string>}`,
-        },
+        markerTable: markersInRegion,
         scheduleMinutes: config.reconcile.scheduleMinutes,
         repair: config.reconcile.repair,
         runtime: config.lambdaRuntime,
@@ -250,10 +251,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
           keyArn: opsTableInRegion!.tableKeyArn,
         },
         // Replay's applied markers in this region: the journal's capture must see them (echo freedom).
-        markerTable: {
-          name: outputs.markerTableNameInRegion as pulumi.Input<string>,
-          arn: pulumi.interpolate`arn:aws:dynamodb:${region}:${config.accounts.iot.id}:table/${outputs.markerTableNameInRegion as pulumi.Input<string>}`,
-        },
+        markerTable: markersInRegion,
         tombstoneRetentionDays: config.replication.tombstoneRetentionDays,
         // Without assume-role config there is no deployment external id; the C&C role still demands one.
         externalId: config.assumeRoleExternalId ?? `iot-dr-cc-${config.environment}-${region}`,

@@ -22,30 +22,11 @@ import { appProbes, appTablePortsFromSdk, type AppCheckpointConfig } from "../ap
 import type { RequestSigner } from "./aggregator.js";
 import { createSigV4Signer, environmentCredentials } from "./aws.js";
 import { createNodeTransport, type HttpTransport } from "./http.js";
+import { endpointOverride, json, required, serviceEndpoint, type Env } from "./env.js";
 import type { Probe } from "./probes.js";
 
-type Env = Record<string, string | undefined>;
-
-function configOf<T>(env: Env, name: string, hint: string): T {
-  const text = env[name];
-  if (text === undefined || text === "") throw new Error(`environment variable ${name} is not set: ${hint}`);
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new Error(`environment variable ${name} is not valid JSON: ${hint}`);
-  }
-}
-
-function regionOf(env: Env): string {
-  const region = env.AWS_REGION;
-  if (!region) throw new Error("environment variable AWS_REGION is not set (Lambda sets it)");
-  return region;
-}
-
-/** `https://<service>.<region>.amazonaws.com`, or the SDK's endpoint override (loopback emulators). */
-function endpointOf(env: Env, service: string): string | undefined {
-  return env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] ?? env.AWS_ENDPOINT_URL;
-}
+/** Lambda sets AWS_REGION. */
+const regionOf = (env: Env) => required(env, "AWS_REGION", "the function's region (Lambda sets it)");
 
 export interface SignedHttpModules {
   crypto: typeof NodeCrypto;
@@ -77,9 +58,9 @@ export function signedAwsPorts(
   const lambda = signer("lambda");
   const s3 = signer("s3");
   const kinesis = signer("kinesis");
-  const kinesisEndpoint = endpointOf(env, "kinesis") ?? `https://kinesis.${region}.amazonaws.com`;
-  const lambdaEndpoint = endpointOf(env, "lambda") ?? `https://lambda.${region}.amazonaws.com`;
-  const s3Endpoint = endpointOf(env, "s3");
+  const kinesisEndpoint = serviceEndpoint(env, "kinesis", region);
+  const lambdaEndpoint = serviceEndpoint(env, "lambda", region);
+  const s3Endpoint = endpointOverride(env, "s3");
   return {
     async functionState(functionName, signal) {
       const request = await lambda({
@@ -128,7 +109,7 @@ export interface AppProbeModules extends SignedHttpModules {
 
 /** Probes of the application services from APP_PROBE_CONFIG (JSON AppCheckpointConfig). */
 export function appProbesFromEnv(env: Env, modules: AppProbeModules): Record<string, Probe> {
-  const config = configOf<AppCheckpointConfig>(
+  const config = json<AppCheckpointConfig>(
     env,
     "APP_PROBE_CONFIG",
     "the JSON { tableName, bucketName, functionNames, peerRegion } the stack writes",
@@ -143,7 +124,7 @@ export function appProbesFromEnv(env: Env, modules: AppProbeModules): Record<str
 
 /** The C&C account's probes from CC_PROBE_CONFIG (JSON { functionName }): `cc-function` is Active. */
 export function commandControlProbesFromEnv(env: Env, modules: SignedHttpModules): Record<string, Probe> {
-  const config = configOf<{ functionName: string }>(
+  const config = json<{ functionName: string }>(
     env,
     "CC_PROBE_CONFIG",
     "the JSON { functionName } the stack writes",
@@ -164,7 +145,7 @@ export interface AnalyticsProbeModules extends SignedHttpModules {
 
 /** The analytics account's probes from ANALYTICS_PROBE_CONFIG (JSON AnalyticsCheckpointConfig). */
 export function analyticsProbesFromEnv(env: Env, modules: AnalyticsProbeModules): Record<string, Probe> {
-  const config = configOf<AnalyticsCheckpointConfig>(
+  const config = json<AnalyticsCheckpointConfig>(
     env,
     "ANALYTICS_PROBE_CONFIG",
     "the JSON { eventBusName, streamName, deadLetterQueueUrls } the stack writes",

@@ -35,43 +35,8 @@ import { createNodeTransport, type Logger } from "./http.js";
 import { roundMetricPoints, type MetricPoint } from "./metrics.js";
 import { handleAlarmEvent, type AlarmRegion } from "./notifier.js";
 import type { PolicyConfig } from "./policy.js";
+import { integer, json, required, serviceEndpoint, type Env } from "./env.js";
 import { buildCheckpoints, parseCheckpointSpecs, type Probe } from "./probes.js";
-
-type Env = Record<string, string | undefined>;
-
-function required(env: Env, name: string, hint: string): string {
-  const value = env[name];
-  if (value === undefined || value === "")
-    throw new Error(`environment variable ${name} is not set: ${hint}`);
-  return value;
-}
-
-function json<T>(env: Env, name: string, hint: string): T {
-  const text = required(env, name, hint);
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new Error(`environment variable ${name} is not valid JSON: ${hint}`);
-  }
-}
-
-function integer(env: Env, name: string, fallback: number): number {
-  const text = env[name];
-  if (text === undefined || text === "") return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new Error(`environment variable ${name} must be a positive whole number, got '${text}'`);
-  return n;
-}
-
-/** The standard SDK endpoint settings (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`), else AWS. */
-function serviceEndpoint(env: Env, service: string, region: string): string {
-  return (
-    env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] ??
-    env.AWS_ENDPOINT_URL ??
-    `https://${service}.${region}.amazonaws.com`
-  );
-}
 
 /** A Lambda function-URL request (payload format 2.0), as much of it as we read. */
 export interface FunctionUrlEvent {

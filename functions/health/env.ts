@@ -1,0 +1,40 @@
+/**
+ * Reading a deployed function's environment: each helper names the variable that is missing or
+ * wrong and what it should hold.
+ */
+export type Env = Record<string, string | undefined>;
+
+export function required(env: Env, name: string, hint: string): string {
+  const value = env[name];
+  if (value === undefined || value === "")
+    throw new Error(`environment variable ${name} is not set: ${hint}`);
+  return value;
+}
+
+export function json<T>(env: Env, name: string, hint: string): T {
+  const text = required(env, name, hint);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new Error(`environment variable ${name} is not valid JSON: ${hint}`);
+  }
+}
+
+export function integer(env: Env, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`environment variable ${name} must be a positive whole number, got '${text}'`);
+  return n;
+}
+
+/** The SDK's standard endpoint override for a service (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`), if any. */
+export function endpointOverride(env: Env, service: string): string | undefined {
+  return env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] ?? env.AWS_ENDPOINT_URL;
+}
+
+/** The override (loopback emulators), else `https://<service>.<region>.amazonaws.com`. */
+export function serviceEndpoint(env: Env, service: string, region: string): string {
+  return endpointOverride(env, service) ?? `https://${service}.${region}.amazonaws.com`;
+}
