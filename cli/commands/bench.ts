@@ -9,8 +9,9 @@
  * above its configured rate, with the deployed pacer and retries. Reports per API the achieved rate
  * against the quota, throttles and retries; lost operations; own CPU per operation; and the cost
  * model. moto is far slower than AWS, so the quotas are scaled down, one factor per wave (printed),
- * until the wave's calls fit what moto serves on this machine, and rounded down to whole calls per
- * second; utilisation is measured against that emulated quota.
+ * until the wave's calls fit what moto serves on this machine for that wave's own calls (measured
+ * right before the wave with a small calibration backlog of the same mix on other names), and
+ * rounded down to whole calls per second; utilisation is measured against that emulated quota.
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -153,6 +154,8 @@ const MIX: { api: keyof typeof DEFAULT_IOT_QUOTAS; callsPerOp: number }[] = [
   { api: "AttachPolicy", callsPerOp: 1 },
   { api: "DeleteThing", callsPerOp: 3 },
 ];
+/** Size of the calibration backlog, at most the measured one's (its waves have the same mix). */
+const CALIBRATION_OPS = 600;
 const WAVE_OF: Record<string, number> = {
   CreateThingGroup: 0,
   CreatePolicy: 0,
@@ -166,8 +169,8 @@ const WAVE_OF: Record<string, number> = {
   DeleteThing: 3,
 };
 
-const fakePem = (i: number) =>
-  `-----BEGIN CERTIFICATE-----\nMIIBbench${String(i).padStart(8, "0")}${"A".repeat(48)}\n-----END CERTIFICATE-----\n`;
+const fakePem = (tag: string, i: number) =>
+  `-----BEGIN CERTIFICATE-----\nMIIB${tag}${String(i).padStart(12, "0")}${"A".repeat(48)}\n-----END CERTIFICATE-----\n`;
 const certId = (pem: string) => createHash("sha256").update(pem).digest("hex");
 
 interface Backlog {
@@ -176,7 +179,11 @@ interface Backlog {
   seed: { things: string[]; deleteThings: string[]; certs: string[] };
 }
 
-export function buildBacklog(ops: number, now: number, origin = "us-east-1"): Backlog {
+/**
+ * `tag` (one letter) prefixes every name, so a calibration backlog ("c") never touches the measured
+ * one ("b").
+ */
+export function buildBacklog(ops: number, now: number, origin = "us-east-1", tag = "b"): Backlog {
   const weight = (api: string) => DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS];
   const total = MIX.reduce((a, m) => a + weight(m.api), 0);
   const counts: Record<string, number> = {};
@@ -192,17 +199,17 @@ export function buildBacklog(ops: number, now: number, origin = "us-east-1"): Ba
     key: key ?? keyOf(kind, state as StateByKind[K]),
     kind,
     state,
-    version: { timestamp: now, eventId: `bench-${seq++}`, region: origin },
+    version: { timestamp: now, eventId: `bench-${tag}${seq++}`, region: origin },
     origin,
     capturedAt: now,
   });
-  const groups = Array.from({ length: counts.CreateThingGroup }, (_, i) => `bg${i}`);
-  const policies = Array.from({ length: counts.CreatePolicy }, (_, i) => `bp${i}`);
-  const newCerts = Array.from({ length: counts.RegisterCertificateWithoutCA }, (_, i) => fakePem(i));
-  const seedCerts = Array.from({ length: counts.UpdateCertificate }, (_, i) => fakePem(1_000_000 + i));
-  const things = Array.from({ length: counts.CreateThing }, (_, i) => `bt${i}`);
-  const seedThings = Array.from({ length: counts.UpdateThing }, (_, i) => `bs${i}`);
-  const deleteThings = Array.from({ length: counts.DeleteThing }, (_, i) => `bd${i}`);
+  const groups = Array.from({ length: counts.CreateThingGroup }, (_, i) => `${tag}g${i}`);
+  const policies = Array.from({ length: counts.CreatePolicy }, (_, i) => `${tag}p${i}`);
+  const newCerts = Array.from({ length: counts.RegisterCertificateWithoutCA }, (_, i) => fakePem(tag, i));
+  const seedCerts = Array.from({ length: counts.UpdateCertificate }, (_, i) => fakePem(tag, 1_000_000 + i));
+  const things = Array.from({ length: counts.CreateThing }, (_, i) => `${tag}t${i}`);
+  const seedThings = Array.from({ length: counts.UpdateThing }, (_, i) => `${tag}s${i}`);
+  const deleteThings = Array.from({ length: counts.DeleteThing }, (_, i) => `${tag}d${i}`);
   const doc = (i: number) =>
     JSON.stringify({
       Version: "2012-10-17",
@@ -267,8 +274,7 @@ export interface ReplayBenchReport {
   durationSeconds: number;
   /** Quota scale factor of each wave (groups/policies/certificates, things, attachments, deletes). */
   scales: number[];
-  motoCallsPerSecond: number;
-  /** What moto served right before each wave (the scale of that wave was fitted to it). */
+  /** Calls/s moto served of each wave's own calls right before it (the wave's scale was fitted to it); empty with --scale. */
   motoCallsPerSecondByWave: number[];
   apis: ApiReport[];
   cpuMsPerOp: number;
@@ -305,25 +311,17 @@ export async function runReplayBench(
     const region = "eu-west-1";
     const setupPort = iotPortFromSdk(iotSdk, new iotSdk.IoTClient(config(region)));
 
-    // How many calls per second moto serves here (it bounds what any quota can show); measured again
-    // before each wave, because the machine's load changes during a run; not needed with --scale.
-    const calibrate = async (): Promise<number> => {
-      const t0 = performance.now();
-      await pool(
-        Array.from({ length: 200 }),
-        16,
-        async () => void (await setupPort.describeThing("calibrate")),
-      );
-      return 200 / ((performance.now() - t0) / 1000);
-    };
-    let motoCallsPerSecond = 0;
-    if (options.scale === undefined) {
-      await setupPort.createThing({ name: "calibrate", attributes: {} });
-      motoCallsPerSecond = await calibrate();
-    }
-
     const backlog = buildBacklog(options.ops, Date.now());
     const records = backlog.waves.flat();
+    // How many calls per second moto serves here bounds what any quota can show. moto's cost differs
+    // by call (a DeleteThing or ListThingGroupsForThing scans more than a DescribeThing), so before
+    // each wave a calibration backlog of the same mix on other names ("c…") replays that wave
+    // unthrottled and unpaced, and the calls/s it got is what the wave's scale is fitted to. It is
+    // measured right before the wave because the machine's load changes during a run.
+    const calibration =
+      options.scale === undefined
+        ? buildBacklog(Math.min(CALIBRATION_OPS, options.ops), Date.now(), "us-east-1", "c")
+        : undefined;
     const callRate = (wave: number) =>
       MIX.filter((m) => WAVE_OF[m.api] === wave).reduce(
         (a, m) => a + DEFAULT_IOT_QUOTAS[m.api] * m.callsPerOp,
@@ -333,23 +331,58 @@ export async function runReplayBench(
     const round3 = (x: number) => Math.floor(x * 1000) / 1000;
     const fit = (w: number, motoCps: number) =>
       options.scale ?? Math.min(1, round3((0.85 * motoCps) / callRate(w)));
-    const scales = [0, 1, 2, 3].map((w) => fit(w, motoCallsPerSecond));
+    const scales = [0, 1, 2, 3].map(() => options.scale ?? 1);
     const motoByWave: number[] = [];
     let scale = scales[0];
     const rateOf = (api: string) =>
       Math.max(1, Math.floor((DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale));
     log(
-      `moto serves ${motoCallsPerSecond.toFixed(0)} calls/s here; quotas scaled per wave by ${scales.join(", ")}\n`,
+      calibration
+        ? `quotas scaled per wave to what moto serves of that wave's calls (calibration backlog of ${calibration.waves.flat().length} records)\n`
+        : `quotas scaled by ${options.scale}\n`,
     );
 
     // Resources the updates and deletes act on, created before the clock starts.
-    await pool(backlog.seed.things, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
-    await pool(backlog.seed.deleteThings, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
-    await pool(
-      backlog.seed.certs,
-      8,
-      async (pem) => void (await setupPort.registerCertificateWithoutCA(pem, "INACTIVE")),
-    );
+    for (const b of calibration ? [backlog, calibration] : [backlog]) {
+      await pool(b.seed.things, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
+      await pool(b.seed.deleteThings, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
+      await pool(
+        b.seed.certs,
+        8,
+        async (pem) => void (await setupPort.registerCertificateWithoutCA(pem, "INACTIVE")),
+      );
+    }
+    const calibrationClient = new iotSdk.IoTClient(config(region));
+    const calibrationCalls = emulateQuota(calibrationClient, () => Number.POSITIVE_INFINITY);
+    const calibrate = async (wave: number): Promise<number> => {
+      const sample = calibration!.waves[wave];
+      const deps: ApplyDeps = {
+        region,
+        iot: iotPortFromSdk(iotSdk, calibrationClient) as IotRegistryPort,
+        pacer: createPacer({
+          defaultRate: 1e6,
+          rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6])),
+        }),
+        clock: systemClock,
+        logger: silentLogger,
+        metrics: noMetrics,
+      };
+      const callsSoFar = () => [...calibrationCalls.values()].reduce((a, c) => a + c.ok, 0);
+      const calls0 = callsSoFar();
+      const t0 = performance.now();
+      await pool(sample, options.concurrency, async (record) => {
+        try {
+          await applyRecord(record, deps);
+        } catch (err) {
+          const e = describeError(err);
+          throw new Error(
+            `calibration record ${record.key} failed (${e.name}: ${e.message}); moto cannot be measured`,
+            { cause: err },
+          );
+        }
+      });
+      return (callsSoFar() - calls0) / ((performance.now() - t0) / 1000);
+    };
 
     const client = new iotSdk.IoTClient(config(region));
     const counters = emulateQuota(client, rateOf);
@@ -376,8 +409,8 @@ export async function runReplayBench(
     const cpu = { user: 0, system: 0 };
     const emulatedQuota = new Map<string, number>();
     for (const [i, wave] of backlog.waves.entries()) {
-      if (options.scale === undefined) {
-        motoByWave[i] = Math.round(await calibrate());
+      if (calibration) {
+        motoByWave[i] = Math.round(await calibrate(i));
         scales[i] = fit(i, motoByWave[i]);
       }
       scale = scales[i];
@@ -480,7 +513,6 @@ export async function runReplayBench(
       deadLetterSample: [...failed.entries()].slice(0, 3).map(([k, v]) => `${k}: ${v}`),
       durationSeconds: Math.round(durationSeconds * 10) / 10,
       scales,
-      motoCallsPerSecond: Math.round(motoCallsPerSecond),
       motoCallsPerSecondByWave: motoByWave,
       apis,
       cpuMsPerOp: Math.round(cpuMsPerOp * 1000) / 1000,
@@ -507,7 +539,9 @@ function formatReport(r: ReplayBenchReport): string {
   const lines = [
     `replayed ${r.ops} operations in ${r.durationSeconds} s; lost ${r.lost}; dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterReasons)}`,
     ...r.deadLetterSample.map((x) => `  e.g. ${x}`),
-    `moto served ${r.motoCallsPerSecondByWave.join(", ") || r.motoCallsPerSecond} calls/s before each wave; quotas scaled per wave by ${r.scales.join(", ")}`,
+    r.motoCallsPerSecondByWave.length > 0
+      ? `moto served ${r.motoCallsPerSecondByWave.join(", ")} calls/s of each wave's calls right before it; quotas scaled per wave by ${r.scales.join(", ")}`
+      : `quotas scaled by ${r.scales[0]} (--scale)`,
     "api                              quota  emulated  calls  achieved/s  util   throttles  retries",
     ...r.apis
       .filter((a) => a.emulatedQuota > 0)
