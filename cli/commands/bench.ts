@@ -296,6 +296,24 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   );
 }
 
+/**
+ * Applies a record with the state machine's retries: Throttled, DependencyNotReady and transient
+ * faults (moto answers a request it raced on with a 500 page) go again with a pause. Returns why it
+ * still failed (it would be dead-lettered with that reason, not lost), or undefined once applied.
+ */
+async function applyWithRetries(record: RegistryRecord, deps: ApplyDeps): Promise<string | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await applyRecord(record, deps);
+      return undefined;
+    } catch (err) {
+      const e = describeError(err);
+      if (attempt >= 6 || e.name === "InvalidRecord") return `${e.name}: ${e.message}`;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+
 export async function runReplayBench(
   options: { ops: number; scale?: number; concurrency: number },
   log: (line: string) => void,
@@ -371,15 +389,9 @@ export async function runReplayBench(
       const calls0 = callsSoFar();
       const t0 = performance.now();
       await pool(sample, options.concurrency, async (record) => {
-        try {
-          await applyRecord(record, deps);
-        } catch (err) {
-          const e = describeError(err);
-          throw new Error(
-            `calibration record ${record.key} failed (${e.name}: ${e.message}); moto cannot be measured`,
-            { cause: err },
-          );
-        }
+        const why = await applyWithRetries(record, deps);
+        if (why)
+          throw new Error(`calibration record ${record.key} still failed (${why}); moto cannot be measured`);
       });
       return (callsSoFar() - calls0) / ((performance.now() - t0) / 1000);
     };
@@ -404,7 +416,8 @@ export async function runReplayBench(
     };
     const failed = new Map<string, string>();
     const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
-    const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000);
+    // unref: a failed run must still let the process exit.
+    const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
     const started = performance.now();
     const cpu = { user: 0, system: 0 };
     const emulatedQuota = new Map<string, number>();
@@ -423,20 +436,8 @@ export async function runReplayBench(
       // Own CPU counts the waves only (not the calibration between them).
       const cpu0 = process.cpuUsage();
       await pool(wave, options.concurrency, async (record) => {
-        // The state machine's retries: Throttled, DependencyNotReady and transient faults go again,
-        // with a pause; what still fails would be dead-lettered with its reason (not lost).
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await applyRecord(record, deps);
-            failed.delete(record.key);
-            return;
-          } catch (err) {
-            const e = describeError(err);
-            failed.set(record.key, `${e.name}: ${e.message}`);
-            if (attempt >= 6 || e.name === "InvalidRecord") return;
-            await new Promise((r) => setTimeout(r, 500 * attempt));
-          }
-        }
+        const why = await applyWithRetries(record, deps);
+        if (why) failed.set(record.key, why);
       });
       const used = process.cpuUsage(cpu0);
       cpu.user += used.user;
