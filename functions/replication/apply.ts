@@ -115,6 +115,14 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
     for (const step of plan.steps) await step.run();
   } catch (err) {
     const e = translate(err, record);
+    const deletedLater = await deletedAfter(e, record, deps);
+    if (deletedLater) {
+      deps.logger.info("record superseded: what it needs was deleted at the source after it; skipped", log, {
+        dependency: deletedLater.key,
+        deletedAt: deletedLater.version,
+      });
+      return { key: record.key, outcome: "superseded", actions: [] };
+    }
     deps.logger.warn("replay failed", log, { error: describeError(e) });
     throw e;
   }
@@ -124,6 +132,24 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
   const outcome = actions.length > 0 ? "applied" : "unchanged";
   deps.logger.info(`record ${outcome}`, log, { actions, lagMs: lag });
   return { key: record.key, outcome, actions };
+}
+
+/**
+ * A record whose dependency is missing here can never apply when the ops table holds a tombstone
+ * for that dependency newer than the record: a membership, attachment or typed thing captured
+ * before its thing, group, certificate, policy or type was deleted at the source (IoT publishes no
+ * event for the membership then). Retrying it would only end in the dead-letter queue, and redrive
+ * could not help. The dependency's own tombstone replay removes whatever is left of it here. A
+ * tombstone older than the record (deleted, then recreated and not yet captured) keeps the retry.
+ */
+async function deletedAfter(err: Error, record: RegistryRecord, deps: ApplyDeps) {
+  if (errName(err) !== "DependencyNotReady" || !deps.table) return undefined;
+  const { dependency, waitsFor } = err as DependencyNotReady;
+  if (!dependency || waitsFor !== "creation" || dependency === record.key) return undefined;
+  const current = await getRecord(deps.table, dependency);
+  return current && current.state === null && compareVersions(current.version, record.version) > 0
+    ? current
+    : undefined;
 }
 
 /** IoT errors that mean "something this record needs is missing or still in use here". */
@@ -191,6 +217,7 @@ async function planThingType(
             throw new DependencyNotReady(
               `thing type ${name} is deprecated but cannot be deleted yet (AWS waits 5 minutes after deprecation, and no thing may use it): ${(err as Error).message}`,
               key,
+              "removal",
             );
           throw err;
         }
@@ -238,6 +265,7 @@ async function planThingGroup(
       throw new DependencyNotReady(
         `thing group ${name} still has child groups (${children.join(", ")}); their deletes or moves must replay first`,
         keys.thingGroup(children[0]),
+        "removal",
       );
     // The group is gone at the source, so are its policy attachments; AWS keeps none for a deleted group.
     const policies = await iot.listAttachedPolicies({ type: "thingGroup", groupName: name });

@@ -17,16 +17,25 @@ export const Throttled = function Throttled(message: string, api?: string): Thro
   (message: string, api?: string): Throttled;
 };
 
-/** Something the record needs in the target region (type, group, parent, policy, certificate, thing) is not there yet. */
-export type DependencyNotReady = Error & { name: "DependencyNotReady"; dependency?: string };
+/**
+ * The record cannot apply yet. `waitsFor` says why: "creation" (default) when something it needs
+ * in the target region (type, group, parent, policy, certificate, thing) is not there yet,
+ * "removal" when something still there must go first (a child group, a type's 5-minute wait).
+ */
+export type DependencyNotReady = Error & {
+  name: "DependencyNotReady";
+  dependency?: string;
+  waitsFor: "creation" | "removal";
+};
 export const DependencyNotReady = function DependencyNotReady(
   message: string,
   dependency?: string,
+  waitsFor: "creation" | "removal" = "creation",
 ): DependencyNotReady {
-  return Object.assign(new Error(message), { name: "DependencyNotReady" as const, dependency });
+  return Object.assign(new Error(message), { name: "DependencyNotReady" as const, dependency, waitsFor });
 } as unknown as {
-  new (message: string, dependency?: string): DependencyNotReady;
-  (message: string, dependency?: string): DependencyNotReady;
+  new (message: string, dependency?: string, waitsFor?: "creation" | "removal"): DependencyNotReady;
+  (message: string, dependency?: string, waitsFor?: "creation" | "removal"): DependencyNotReady;
 };
 
 /** The input cannot be a registry record or registry event; retrying cannot help. */

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iot from "@aws-sdk/client-iot";
 import { startMoto, type MotoServer } from "../../support/moto.js";
-import { appliedMarkerKey, getRecord, scanRecords } from "../../../functions/registry/table.js";
+import {
+  appliedMarkerKey,
+  getRecord,
+  putRecordIfNewer,
+  scanRecords,
+} from "../../../functions/registry/table.js";
 import type { RegistryRecord } from "../../../functions/registry/records.js";
 import { applyBatch, applyRecord } from "../../../functions/replication/apply.js";
 import { captureEvent, captureKeys } from "../../../functions/replication/capture.js";
@@ -291,6 +296,87 @@ describe("replay", () => {
       name: "DependencyNotReady",
     });
     expect(await snapshot(w.b)).toEqual({});
+  });
+
+  it("a membership captured before its thing was deleted at the source is superseded by the thing's tombstone, not retried into the dead-letter queue", async () => {
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "fleet" }));
+    await sendA(new iot.CreateThingCommand({ thingName: "gone" }));
+    await sendA(new iot.AddThingToThingGroupCommand({ thingGroupName: "fleet", thingName: "gone" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const member = (await getRecord(w.table, "membership#fleet#gone"))!;
+    expect(member.state).not.toBeNull();
+    await sendA(new iot.DeleteThingCommand({ thingName: "gone" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const tomb = (await getRecord(w.table, "thing#gone"))!;
+    expect(tomb.state).toBeNull();
+    // IoT raises no membership event for a deleted thing: the membership record stays as it was.
+    expect((await getRecord(w.table, "membership#fleet#gone"))!.state).not.toBeNull();
+    await applyRecord((await getRecord(w.table, "thingGroup#fleet"))!, w.applyDeps(w.b));
+
+    // The thing's tombstone replays first (another shard, say); the membership then has no thing.
+    expect(await applyRecord(tomb, w.applyDeps(w.b))).toMatchObject({ outcome: "unchanged" });
+    const lines: string[] = [];
+    const logger = jsonLogger((l) => lines.push(l));
+    expect(await applyRecord(member, w.applyDeps(w.b, { logger }))).toEqual({
+      key: "membership#fleet#gone",
+      outcome: "superseded",
+      actions: [],
+    });
+    expect(await w.b.port.describeThing("gone")).toBeNull();
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      logged.some(
+        (l) => String(l.message).includes("deleted at the source after it") && l.dependency === "thing#gone",
+      ),
+    ).toBe(true);
+  });
+
+  it("a record newer than its dependency's tombstone still waits for the dependency (deleted, then recreated)", async () => {
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "fleet" }));
+    await sendA(new iot.CreateThingCommand({ thingName: "back" }));
+    await sendA(new iot.DeleteThingCommand({ thingName: "back" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const tomb = (await getRecord(w.table, "thing#back"))!;
+    expect(tomb.state).toBeNull();
+    await applyRecord((await getRecord(w.table, "thingGroup#fleet"))!, w.applyDeps(w.b));
+    // The thing was created again and added to the group; the membership is captured first.
+    const member: RegistryRecord = {
+      key: "membership#fleet#back",
+      kind: "membership",
+      state: { groupName: "fleet", thingName: "back" },
+      version: { ...tomb.version, timestamp: tomb.version.timestamp + 1000, eventId: "later" },
+      origin: tomb.origin,
+      capturedAt: tomb.capturedAt + 1000,
+    };
+    await expect(applyRecord(member, w.applyDeps(w.b))).rejects.toMatchObject({
+      name: "DependencyNotReady",
+      dependency: "thing#back",
+    });
+  });
+
+  it("a group delete waiting for a child group to go keeps waiting even when the child's tombstone is newer", async () => {
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "top" }));
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "sub", parentGroupName: "top" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    for (const key of ["thingGroup#top", "thingGroup#sub"])
+      await applyRecord((await getRecord(w.table, key))!, w.applyDeps(w.b));
+    // At the source the child goes first, then the parent; the parent's tombstone replays first here.
+    await sendA(new iot.DeleteThingGroupCommand({ thingGroupName: "sub" }));
+    await sendA(new iot.DeleteThingGroupCommand({ thingGroupName: "top" }));
+    const topDeleted = w.a.events.take().find((m) => m.topic.endsWith("/thingGroup/top/deleted"))!;
+    await captureEvent(topDeleted, w.captureDeps(w.a));
+    const topTomb = (await getRecord(w.table, "thingGroup#top"))!;
+    // The child's tombstone is in the table with a newer version than the parent's.
+    await putRecordIfNewer(w.table, {
+      ...topTomb,
+      key: "thingGroup#sub",
+      version: { ...topTomb.version, timestamp: topTomb.version.timestamp + 1000, eventId: "sub-later" },
+    });
+    await expect(applyRecord(topTomb, w.applyDeps(w.b))).rejects.toMatchObject({
+      name: "DependencyNotReady",
+      waitsFor: "removal",
+    });
+    expect(await w.b.port.describeThingGroup("top")).not.toBeNull();
   });
 
   it("a malformed record is refused as InvalidRecord before any IoT call", async () => {
