@@ -85,6 +85,11 @@ export interface Workload {
   standardTransitionsPerRecord: number;
   /** Express workflow memory billed (64 MB step). */
   expressMemoryMb: number;
+  /**
+   * Wall time one replay run waits for the pacer per operation (billed like work; see
+   * `pacingWaitMs`). 0 when replay keeps up; a backlog that meets a quota makes it positive.
+   */
+  pacingWaitMs: number;
 }
 
 export const DEPLOYED_DEFAULTS: Workload = {
@@ -103,6 +108,7 @@ export const DEPLOYED_DEFAULTS: Workload = {
   deadLetterRate: 0.001,
   standardTransitionsPerRecord: 5,
   expressMemoryMb: 64,
+  pacingWaitMs: 0,
 };
 
 export interface CostLine {
@@ -126,6 +132,29 @@ const M = 1_000_000;
 /** Lambda memory that comes with one full vCPU. */
 export const LAMBDA_MB_PER_VCPU = 1769;
 
+// CPU-bound time at `mb` of memory: Lambda gives mb / 1,769 of a vCPU.
+const cpuMs = (ms: number, mb: number) => ms / Math.min(1, mb / LAMBDA_MB_PER_VCPU);
+
+/** Wall time of one replay run for one operation, without waiting for the pacer. */
+export function replayRunMs(w: Workload): number {
+  return cpuMs(w.replayCpuMs, w.replayMemoryMb) + w.replayIotCalls * w.iotLatencyMs + 3 * w.ddbLatencyMs;
+}
+
+/**
+ * What each operation waits for the pacer while a backlog drains through an API at `opsPerSecond`
+ * (its quota) with `functionsInFlight` replay functions at once (the deployment runs
+ * `waveConcurrency` per batch, one batch per stream shard): each function then gets one operation
+ * every functionsInFlight / opsPerSecond seconds, and the part of that beyond its own run is
+ * spent waiting, billed like work. The launcher and the Express execution of the batch wait as long.
+ */
+export function pacingWaitMs(w: Workload, opsPerSecond: number, functionsInFlight: number): number {
+  if (!(opsPerSecond > 0) || !(functionsInFlight >= 1))
+    throw new Error(
+      `pacing wait needs opsPerSecond > 0 and functionsInFlight >= 1, got ${opsPerSecond} and ${functionsInFlight}`,
+    );
+  return Math.max(0, (functionsInFlight * 1000) / opsPerSecond - replayRunMs(w));
+}
+
 export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAST_1_PRICES): CostEstimate {
   for (const [k, v] of Object.entries(w))
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
@@ -133,14 +162,11 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   if (w.batchSize < 1 || w.waveConcurrency < 1)
     throw new Error("batchSize and waveConcurrency must be at least 1");
   const gb = (mb: number) => mb / 1024;
-  // CPU-bound time at `mb` of memory: Lambda gives mb / 1,769 of a vCPU.
-  const cpuMs = (ms: number, mb: number) => ms / Math.min(1, mb / LAMBDA_MB_PER_VCPU);
   const wru = Math.max(1, Math.ceil(w.recordBytes / 1024));
   // Wall time of one function run (what Lambda bills): own CPU plus waiting for the APIs.
   const captureMs =
     cpuMs(w.captureCpuMs, w.captureMemoryMb) + w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs;
-  const replayMs =
-    cpuMs(w.replayCpuMs, w.replayMemoryMb) + w.replayIotCalls * w.iotLatencyMs + 3 * w.ddbLatencyMs;
+  const replayMs = replayRunMs(w) + w.pacingWaitMs;
   const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20); // +20 ms Task dispatch per record
   const perOp = {
     lambdaRequests:

@@ -5,6 +5,8 @@ import {
   DEPLOYED_DEFAULTS,
   US_EAST_1_PRICES,
   estimateCost,
+  pacingWaitMs,
+  replayRunMs,
 } from "../../../functions/replication/costModel.js";
 import { dependencyOrder } from "../../../functions/registry/records.js";
 
@@ -58,6 +60,22 @@ describe("replication cost model", () => {
     expect(estimateCost({ ...DEPLOYED_DEFAULTS, batchSize: 10 }).pipelinePerMillion).toBeGreaterThan(base);
   });
 
+  it("bills the pacing wait of a draining backlog: none while replay keeps up, more with more functions on a low quota", () => {
+    const w = { ...DEPLOYED_DEFAULTS, replayCpuMs: 5, replayIotCalls: 1.5 };
+    const run = replayRunMs(w);
+    // Four functions on a 100 TPS API get an operation every 40 ms each: less than one run, no wait.
+    expect(run).toBeGreaterThan(40);
+    expect(pacingWaitMs(w, 100, 4)).toBe(0);
+    // Four on 10 TPS get one every 400 ms: the rest of it is waiting.
+    expect(pacingWaitMs(w, 10, 4)).toBeCloseTo(400 - run, 6);
+    expect(pacingWaitMs(w, 10, 16)).toBeCloseTo(1600 - run, 6);
+    const base = estimateCost(w).pipelinePerMillion;
+    const waiting = estimateCost({ ...w, pacingWaitMs: pacingWaitMs(w, 10, 4) }).pipelinePerMillion;
+    expect(waiting).toBeGreaterThan(base + 1);
+    expect(() => pacingWaitMs(w, 0, 4)).toThrow(/opsPerSecond/);
+    expect(() => pacingWaitMs(w, 10, 0)).toThrow(/functionsInFlight/);
+  });
+
   it("refuses inputs that cannot be priced", () => {
     expect(() => estimateCost({ ...DEPLOYED_DEFAULTS, replayCpuMs: Number.NaN })).toThrow(/replayCpuMs/);
     expect(() => estimateCost({ ...DEPLOYED_DEFAULTS, batchSize: 0 })).toThrow(/batchSize/);
@@ -95,6 +113,13 @@ describe("iot-dr bench replay", () => {
       expect(apis).toContain(api);
     expect(r.cpuMsPerOp).toBeGreaterThan(0);
     expect(logs.join("")).toMatch(/wave 3/);
+    // Draining the mix at AWS's quotas costs at least the steady state, more with more shards.
+    const [one, four] = r.costWhileDraining;
+    expect(one.batchesInFlight).toBe(1);
+    expect(four.batchesInFlight).toBe(4);
+    expect(one.pipelinePerMillion).toBeGreaterThanOrEqual(Math.floor(r.cost.pipelinePerMillion * 100) / 100);
+    expect(four.pacingWaitMs).toBeGreaterThan(one.pacingWaitMs);
+    expect(four.pipelinePerMillion).toBeGreaterThan(one.pipelinePerMillion);
   });
 
   it("fits each wave's quotas to what moto serves of that wave's own calls, measured on other names", async () => {
