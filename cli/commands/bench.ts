@@ -306,6 +306,13 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   );
 }
 
+/** A pacer with `rate(api)` for every API of the quota table. */
+const pacerAt = (rate: (api: string) => number, options: { utilisation?: number; defaultRate?: number }) =>
+  createPacer({
+    rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rate(k)])),
+    ...options,
+  });
+
 /**
  * Applies a record with the state machine's retries: Throttled, DependencyNotReady and transient
  * faults (moto answers a request it raced on with a 500 page) go again with a pause. Returns why it
@@ -357,8 +364,7 @@ export async function runReplayBench(
       );
     // One factor per wave, so that the wave's calls fit what moto serves here (waves never overlap).
     const round3 = (x: number) => Math.floor(x * 1000) / 1000;
-    const fit = (w: number, motoCps: number) =>
-      options.scale ?? Math.min(1, round3((0.85 * motoCps) / callRate(w)));
+    const fit = (w: number, motoCps: number) => Math.min(1, round3((0.85 * motoCps) / callRate(w)));
     const scales = [0, 1, 2, 3].map(() => options.scale ?? 1);
     const motoByWave: number[] = [];
     let scale = scales[0];
@@ -387,10 +393,8 @@ export async function runReplayBench(
       const deps: ApplyDeps = {
         region,
         iot: iotPortFromSdk(iotSdk, calibrationClient) as IotRegistryPort,
-        pacer: createPacer({
-          defaultRate: 1e6,
-          rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6])),
-        }),
+        // Unpaced: every API at a million calls per second.
+        pacer: pacerAt(() => 1e6, { defaultRate: 1e6 }),
         clock: systemClock,
         logger: silentLogger,
         metrics: noMetrics,
@@ -410,11 +414,7 @@ export async function runReplayBench(
     const counters = emulateQuota(client, rateOf);
     // 5% headroom, as an operator would configure it: the service sees a call a little after the
     // pacer released it, with jitter; evenly spaced calls at 95% tolerate 50 ms of it.
-    const pacerFor = () =>
-      createPacer({
-        rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rateOf(k)])),
-        utilisation: 0.95,
-      });
+    const pacerFor = () => pacerAt(rateOf, { utilisation: 0.95 });
     const pacers = [] as ReturnType<typeof createPacer>[];
     const deps: ApplyDeps = {
       region,
