@@ -3,7 +3,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
-import { captureEvent, type CaptureOutcome } from "../functions/replication/capture.js";
+import { captureDelivery, type CaptureOutcome } from "../functions/replication/capture.js";
+import { CLOUDTRAIL_EVENT_PATTERN } from "../functions/replication/cloudTrail.js";
 import type { Logger as CoreLogger } from "../functions/replication/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
 import { ARN_LESS_ACTIONS, iotRegistryArns, replicationFunction } from "./replicationFunction.js";
@@ -23,6 +24,20 @@ export const REGISTRY_EVENT_TOPICS = {
   THING_GROUP_HIERARCHY: "$aws/events/thingGroupHierarchy/#",
 } as const;
 export type RegistryEventType = keyof typeof REGISTRY_EVENT_TOPICS;
+
+/**
+ * Every topic a capture rule follows: the registry event types above plus just-in-time
+ * registration, which IoT publishes whenever a CA with auto-registration signs a new certificate
+ * (it is not an event configuration type).
+ */
+export const CAPTURE_RULE_TOPICS = {
+  ...REGISTRY_EVENT_TOPICS,
+  CERTIFICATE_REGISTERED: "$aws/events/certificates/registered/+",
+} as const;
+export type CaptureRuleTopic = keyof typeof CAPTURE_RULE_TOPICS;
+
+/** EventBridge's retry policy for the CloudTrail rule's target: its maxima, then the dead-letter queue. */
+export const CLOUDTRAIL_TARGET_RETRY = { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 86_400 };
 
 /** The registry reads capture's enrichment makes (capture.ts), including ARN lookups inside the port. */
 const CAPTURE_PORT_METHODS: (keyof IotRegistryPort)[] = [
@@ -78,6 +93,8 @@ export interface RegistryCaptureArgs {
 export class RegistryCapture extends pulumi.ComponentResource {
   readonly function: aws.lambda.Function;
   readonly rules: aws.iot.TopicRule[];
+  /** The default-bus rule that delivers IoT's CloudTrail API calls (certificates, policies, attachments). */
+  readonly apiCallRule: aws.cloudwatch.EventRule;
   readonly deadLetterQueue: aws.sqs.Queue;
   readonly eventConfigurations?: aws.iot.EventConfigurations;
   readonly alarms: aws.cloudwatch.MetricAlarm[];
@@ -183,11 +200,13 @@ export class RegistryCapture extends pulumi.ComponentResource {
             logger,
           };
           return async (event) => {
+            // A CloudTrail API call from the EventBridge rule.
+            if (event["detail-type"] !== undefined) return captureDelivery(event, deps);
             // Not a computed-key destructuring: Pulumi's closure analysis misses the key's variable there.
             const payload: Record<string, unknown> = { ...event };
             const topic = payload[TOPIC_FIELD];
             delete payload[TOPIC_FIELD];
-            return captureEvent({ topic: String(topic), payload }, deps);
+            return captureDelivery({ topic: String(topic), payload }, deps);
           };
         },
       },
@@ -239,7 +258,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
     );
 
     const account = pulumi.output(args.tableArn).apply((arn) => arn.split(":")[4]);
-    this.rules = (Object.entries(REGISTRY_EVENT_TOPICS) as [RegistryEventType, string][]).map(
+    this.rules = (Object.entries(CAPTURE_RULE_TOPICS) as [CaptureRuleTopic, string][]).map(
       ([type, topic]) => {
         const family = type.toLowerCase().replace(/_/g, "-");
         const rule = new aws.iot.TopicRule(
@@ -273,6 +292,58 @@ export class RegistryCapture extends pulumi.ComponentResource {
       },
     );
 
+    // IoT's control-plane writes (certificates, policies, attachments) raise no registry event; CloudTrail
+    // delivers them to the default bus (best effort; needs a trail logging management events).
+    this.apiCallRule = new aws.cloudwatch.EventRule(
+      `${name}-api-call-rule`,
+      {
+        description: `iot-dr: capture IoT certificate, policy and attachment API calls in ${args.region} (CloudTrail)`,
+        eventPattern: JSON.stringify(CLOUDTRAIL_EVENT_PATTERN),
+      },
+      parent,
+    );
+    const apiCallInvoke = new aws.lambda.Permission(
+      `${name}-api-call-invoke`,
+      {
+        action: "lambda:InvokeFunction",
+        function: this.function.name,
+        principal: "events.amazonaws.com",
+        sourceArn: this.apiCallRule.arn,
+      },
+      parent,
+    );
+    // EventBridge puts events it could not deliver after its retries into the queue (its service principal, this rule only).
+    const deadLetterPolicy = new aws.sqs.QueuePolicy(
+      `${name}-dlq-policy`,
+      {
+        queueUrl: this.deadLetterQueue.url,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "ApiCallRuleDeadLetters",
+              Effect: "Allow",
+              Principal: { Service: "events.amazonaws.com" },
+              Action: "sqs:SendMessage",
+              Resource: this.deadLetterQueue.arn,
+              Condition: { ArnEquals: { "aws:SourceArn": this.apiCallRule.arn } },
+            },
+          ],
+        }),
+      },
+      parent,
+    );
+    new aws.cloudwatch.EventTarget(
+      `${name}-api-call-target`,
+      {
+        rule: this.apiCallRule.name,
+        arn: this.function.arn,
+        retryPolicy: CLOUDTRAIL_TARGET_RETRY,
+        deadLetterConfig: { arn: this.deadLetterQueue.arn },
+      },
+      { parent: this, dependsOn: [apiCallInvoke, deadLetterPolicy] },
+    );
+
     const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
     const alarm = (suffix: string, description: string, a: Partial<aws.cloudwatch.MetricAlarmArgs>) =>
       new aws.cloudwatch.MetricAlarm(
@@ -291,12 +362,16 @@ export class RegistryCapture extends pulumi.ComponentResource {
         parent,
       );
     this.alarms = [
-      alarm("dlq-alarm", "registry events that capture could not record (rule errors, failed invocations)", {
-        namespace: "AWS/SQS",
-        metricName: "ApproximateNumberOfMessagesVisible",
-        dimensions: { QueueName: this.deadLetterQueue.name },
-        statistic: "Maximum",
-      }),
+      alarm(
+        "dlq-alarm",
+        "registry events and API calls that capture could not record (rule errors, failed invocations)",
+        {
+          namespace: "AWS/SQS",
+          metricName: "ApproximateNumberOfMessagesVisible",
+          dimensions: { QueueName: this.deadLetterQueue.name },
+          statistic: "Maximum",
+        },
+      ),
       alarm("capture-errors-alarm", "capture function errors", {
         namespace: "AWS/Lambda",
         metricName: "Errors",

@@ -415,7 +415,9 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
       return {
         certificateId,
         pem: d.certificatePem ?? "",
-        status: (d.status ?? "INACTIVE") as CertificateStatus,
+        // A certificate that cannot connect yet (PENDING_ACTIVATION after just-in-time registration,
+        // REGISTER_INACTIVE, PENDING_TRANSFER) is INACTIVE in the record model.
+        status: d.status === "ACTIVE" || d.status === "REVOKED" ? d.status : "INACTIVE",
       };
     },
     async registerCertificateWithoutCA(pem, status) {

@@ -41,6 +41,8 @@ import {
   type OpsTablePort,
   type PutResult,
 } from "../registry/table.js";
+import { isOwnByName, isOwnResource } from "../registry/ownResources.js";
+import { parseCloudTrailEvent, type CloudTrailApiCallEvent } from "./cloudTrail.js";
 import { InvalidRecord } from "./errors.js";
 import { DEFAULT_ECHO_WINDOW_MS } from "./apply.js";
 import type { Logger } from "./observability.js";
@@ -69,8 +71,11 @@ export interface CaptureDeps {
 
 export interface CaptureOutcome {
   key: string;
-  /** `echo`: the state is what this region's replay applied; `present`: an enrichment key that already had a record. */
-  result: PutResult | "echo" | "present";
+  /**
+   * `echo`: the state is what this region's replay applied; `present`: an enrichment key that
+   * already had a record; `own`: one of iot-dr's own resources (registry/ownResources.ts), never recorded.
+   */
+  result: PutResult | "echo" | "present" | "own";
   version: Version;
 }
 
@@ -105,7 +110,10 @@ export function parseRegistryEvent(message: RegistryEventMessage): ParsedEvent {
     throw new InvalidRecord(`'${String(topic)}' is not a registry event topic (expected $aws/events/...)`);
   if (!payload || typeof payload !== "object" || Array.isArray(payload))
     throw new InvalidRecord(`registry event on ${topic} has no JSON object payload`);
-  const p = payload as Record<string, unknown>;
+  const p = { ...(payload as Record<string, unknown>) };
+  // IoT's just-in-time registration message carries no eventId; certificate and time identify it.
+  if (topic.startsWith("$aws/events/certificates/registered/") && p.eventId === undefined)
+    p.eventId = `jitr-${String(p.certificateId)}-${String(p.timestamp)}`;
   if (typeof p.eventId !== "string" || p.eventId === "")
     throw new InvalidRecord(
       `registry event on ${topic} has no 'eventId'; add the payload exactly as IoT published it`,
@@ -159,13 +167,21 @@ export function parseRegistryEvent(message: RegistryEventMessage): ParsedEvent {
         throw bad("expected thingGroupHierarchy/thingGroup/<parent>/childThingGroup/<child>/added|removed");
       k = key(() => keys.thingGroup(seg[4]));
       break;
+    case "certificates":
+      // Just-in-time registration: $aws/events/certificates/registered/<caCertificateId>.
+      if (seg.length !== 3 || seg[1] !== "registered")
+        throw bad("expected certificates/registered/<caCertificateId>");
+      if (typeof p.certificateId !== "string" || p.certificateId === "")
+        throw new InvalidRecord(`registry event on ${topic} has no 'certificateId'`);
+      k = key(() => keys.certificate(String(p.certificateId).toLowerCase()));
+      break;
     default:
       throw bad(`unknown event kind '${seg[0]}'`);
   }
   return {
     eventType: typeof p.eventType === "string" ? p.eventType : seg[0],
     operation: typeof p.operation === "string" ? p.operation : (seg.at(-1) ?? ""),
-    timestamp: p.timestamp,
+    timestamp: p.timestamp as number,
     eventId: p.eventId,
     keys: [k],
   };
@@ -357,4 +373,59 @@ export async function captureKeys(
     }
   }
   return outcomes;
+}
+
+/**
+ * Captures one IoT API call delivered by the CloudTrail EventBridge rule (cloudTrail.ts). The event
+ * is a pointer: the state of each resource it names is read from this region now and recorded,
+ * versioned at the time of that read (or the call's time, if later), so duplicates and any order
+ * converge on the region's current state. Related resources (the ends of an attachment) are filled
+ * in only when the table has no record of them. iot-dr's own resources are never recorded. Throws
+ * InvalidRecord for an event that is not an IoT CloudTrail event or comes from another region.
+ */
+export async function captureApiCall(event: unknown, deps: CaptureDeps): Promise<CaptureOutcome[]> {
+  const call = parseCloudTrailEvent(event);
+  if (call.region !== deps.region)
+    throw new InvalidRecord(
+      `CloudTrail event ${call.eventName} ${call.eventId} was made in ${call.region}; capture in ${deps.region} reads only its own region`,
+    );
+  const log = { eventName: call.eventName, eventId: call.eventId, region: deps.region };
+  if (call.ignored) {
+    deps.logger.info(`capture ignored: ${call.ignored}`, log);
+    return [];
+  }
+  const iot = deps.pacer ? wrapPort(deps.iot, (api, run) => deps.pacer!.run(api, run)) : deps.iot;
+  const version: Version = {
+    timestamp: Math.max(deps.clock.now(), call.timestamp),
+    eventId: `cloudtrail-${call.eventId}`,
+    region: deps.region,
+  };
+  const outcomes: CaptureOutcome[] = [];
+  const own = async (key: string) => isOwnByName(key) || (await isOwnResource(key, iot));
+  for (const key of call.keys) {
+    if (await own(key)) outcomes.push({ key, result: "own", version });
+    else outcomes.push(await captureOne(key, version, "changed", deps, await readState(key, iot)));
+  }
+  for (const key of call.related) {
+    if (outcomes.some((o) => o.key === key)) continue;
+    if (await getRecord(deps.table, key)) outcomes.push({ key, result: "present", version });
+    else if (await own(key)) outcomes.push({ key, result: "own", version });
+    else outcomes.push(await captureOne(key, version, "ifAbsent", deps, await readState(key, iot)));
+  }
+  for (const o of outcomes)
+    deps.logger.info(`capture ${o.result}`, { key: o.key, version: o.version, ...log });
+  return outcomes;
+}
+
+/**
+ * What the capture function receives, whichever path delivered it: a CloudTrail API call from the
+ * EventBridge rule, or a registry event message from an IoT rule.
+ */
+export async function captureDelivery(
+  delivery: RegistryEventMessage | CloudTrailApiCallEvent | Record<string, unknown>,
+  deps: CaptureDeps,
+): Promise<CaptureOutcome[]> {
+  if ((delivery as Record<string, unknown>)["detail-type"] !== undefined)
+    return captureApiCall(delivery, deps);
+  return captureEvent(delivery as RegistryEventMessage, deps);
 }

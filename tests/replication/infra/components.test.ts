@@ -4,7 +4,13 @@ import type { PlannedResource } from "../../../cli/plan/recorder.js";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { PORT_API, type IotRegistryPort } from "../../../functions/registry/iotPort.js";
-import { CAPTURE_IOT_ACTIONS, RegistryCapture, REGISTRY_EVENT_TOPICS } from "../../../infra/capture.js";
+import {
+  CAPTURE_IOT_ACTIONS,
+  CAPTURE_RULE_TOPICS,
+  CLOUDTRAIL_TARGET_RETRY,
+  RegistryCapture,
+} from "../../../infra/capture.js";
+import { CAPTURED_IOT_CALLS } from "../../../functions/replication/cloudTrail.js";
 import { MarkerTable } from "../../../infra/markerTable.js";
 import { OpsTable } from "../../../infra/opsTable.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
@@ -183,11 +189,14 @@ describe("replication components under mocks", () => {
       });
     });
 
-    it("routes each registry event topic to the capture function through a rule with an SQS error action", () => {
+    it("routes each registry event topic and just-in-time registration to the capture function through a rule with an SQS error action", () => {
       const rules = ofType(resources, "aws:iot/topicRule:TopicRule");
       const dlq = one(resources, "aws:sqs/queue:Queue", "capture-dlq");
+      expect(rules.map((r) => String(r.inputs.sql))).toContain(
+        "SELECT *, topic() AS iotDrTopic FROM '$aws/events/certificates/registered/+'",
+      );
       expect(rules.map((r) => String(r.inputs.sql)).sort()).toEqual(
-        Object.values(REGISTRY_EVENT_TOPICS)
+        Object.values(CAPTURE_RULE_TOPICS)
           .map((t) => `SELECT *, topic() AS iotDrTopic FROM '${t}'`)
           .sort(),
       );
@@ -205,9 +214,56 @@ describe("replication components under mocks", () => {
       }
     });
 
+    it("delivers IoT's CloudTrail API calls from the default bus to capture, with EventBridge's retries and the dead-letter queue", () => {
+      const rule = one(resources, "aws:cloudwatch/eventRule:EventRule", "capture-api-call-rule");
+      expect(rule.inputs.eventBusName ?? "default").toBe("default");
+      expect(JSON.parse(String(rule.inputs.eventPattern))).toEqual({
+        source: ["aws.iot"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        detail: { eventSource: ["iot.amazonaws.com"], eventName: [...CAPTURED_IOT_CALLS] },
+      });
+      for (const call of [
+        "CreateKeysAndCertificate",
+        "CreateCertificateFromCsr",
+        "RegisterCertificate",
+        "RegisterCertificateWithoutCA",
+        "UpdateCertificate",
+        "DeleteCertificate",
+        "CreatePolicy",
+        "CreatePolicyVersion",
+        "SetDefaultPolicyVersion",
+        "DeletePolicyVersion",
+        "DeletePolicy",
+        "AttachPolicy",
+        "DetachPolicy",
+        "AttachThingPrincipal",
+        "DetachThingPrincipal",
+      ])
+        expect(CAPTURED_IOT_CALLS).toContain(call);
+      const target = one(resources, "aws:cloudwatch/eventTarget:EventTarget", "capture-api-call-target");
+      expect(target.inputs).toMatchObject({
+        arn: expect.stringContaining(":function:capture-capture-fn"),
+        retryPolicy: CLOUDTRAIL_TARGET_RETRY,
+        deadLetterConfig: { arn: expect.stringContaining("capture-dlq") },
+      });
+      const invoke = one(resources, "aws:lambda/permission:Permission", "capture-api-call-invoke");
+      expect(invoke.inputs).toMatchObject({ principal: "events.amazonaws.com" });
+      expect(String(invoke.inputs.sourceArn)).toContain("capture-api-call-rule");
+      const queuePolicy = one(resources, "aws:sqs/queuePolicy:QueuePolicy", "capture-dlq-policy");
+      const [statement] = JSON.parse(String(queuePolicy.inputs.policy)).Statement as Record<
+        string,
+        unknown
+      >[];
+      expect(statement).toMatchObject({
+        Principal: { Service: "events.amazonaws.com" },
+        Action: "sqs:SendMessage",
+        Condition: { ArnEquals: { "aws:SourceArn": expect.stringContaining("capture-api-call-rule") } },
+      });
+    });
+
     it("lets only IoT, from each rule, invoke the capture function", () => {
       const permissions = ofType(resources, "aws:lambda/permission:Permission").filter(
-        (p) => p.parent === "capture",
+        (p) => p.parent === "capture" && p.inputs.principal !== "events.amazonaws.com",
       );
       const rules = ofType(resources, "aws:iot/topicRule:TopicRule");
       expect(permissions).toHaveLength(rules.length);

@@ -3,7 +3,14 @@
  * in a fresh Node process against moto, laid out like its Lambda package.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { CreateThingCommand, DescribeThingCommand, IoTClient } from "@aws-sdk/client-iot";
+import {
+  CreateKeysAndCertificateCommand,
+  CreateThingCommand,
+  DescribeThingCommand,
+  IoTClient,
+  UpdateCertificateCommand,
+} from "@aws-sdk/client-iot";
+import { emitCloudTrailEvents } from "../../emulators/cloudTrailEvents.js";
 import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { RegistryCapture } from "../../../infra/capture.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
@@ -123,6 +130,29 @@ describe("serialized replication functions", () => {
     );
     expect(out.ok).toBe(false);
     expect(out.error?.name).toBe("InvalidRecord");
+  });
+
+  it("capture records a certificate revoked outside C&C from the CloudTrail event EventBridge delivers", async () => {
+    const trail = emitCloudTrailEvents(iot, { region: SECONDARY, accountId: ACCOUNT });
+    const cert = await iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
+    await iot.send(
+      new UpdateCertificateCommand({ certificateId: cert.certificateId!, newStatus: "REVOKED" }),
+    );
+    const [created, revoked] = trail.take();
+    // Delivered out of order: each event points at the certificate, whose current state is read.
+    for (const event of [revoked, created]) {
+      const out = await invokeSerialized(code.capture, event, env());
+      expect(out.error).toBeUndefined();
+      expect(out.result).toEqual([expect.objectContaining({ key: `certificate#${cert.certificateId}` })]);
+    }
+    const item = await ddb.send(
+      new GetItemCommand({ TableName: TABLE, Key: { pk: { S: `certificate#${cert.certificateId}` } } }),
+    );
+    expect(JSON.parse(item.Item!.stateJson!.S!)).toMatchObject({
+      status: "REVOKED",
+      pem: cert.certificatePem,
+    });
+    expect(item.Item?.versionKey?.S).toContain("cloudtrail-");
   });
 
   it("replay writes its applied marker to the marker table, not the ops table, and capture then recognises the echo", async () => {

@@ -1,0 +1,46 @@
+/**
+ * iot-dr's own registry resources (the health canary's certificate and policy in each region, and
+ * anything else the stacks create in the registry): they belong to one region and are never
+ * replicated. One rule, used by capture (nothing of them is written to the ops table), by the
+ * reconciler (they are neither drift nor repaired) and therefore by the readiness gate, which reads
+ * the reconciler's DriftCount.
+ *
+ * The rule: a policy is own when its name starts with OWN_POLICY_PREFIX (the stacks name every
+ * registry policy they create so); a policy attachment is own when its policy is; a certificate is
+ * own when at least one policy is attached to it in its region and every one of them is own
+ * (certificates carry no name or tag that could say it).
+ */
+import { kindOfKey, type PolicyTargetRef } from "./records.js";
+import type { IotRegistryPort } from "./iotPort.js";
+
+/** Every IoT policy the stacks create is named with this prefix (e.g. `iot-dr-canary-eu-west-1`). */
+export const OWN_POLICY_PREFIX = "iot-dr-";
+
+export const isOwnPolicyName = (name: string): boolean => name.startsWith(OWN_POLICY_PREFIX);
+
+/** True when the key alone says the resource is iot-dr's own (a policy or an attachment of one). */
+export function isOwnByName(key: string): boolean {
+  const kind = kindOfKey(key);
+  if (kind === "policy" || kind === "policyTarget") return isOwnPolicyName(key.split("#")[1] ?? "");
+  return false;
+}
+
+/** The policies attached to a certificate, in the region `iot` reads. */
+async function policiesOf(certificateId: string, iot: Pick<IotRegistryPort, "listAttachedPolicies">) {
+  const target: PolicyTargetRef = { type: "certificate", certificateId };
+  return iot.listAttachedPolicies(target);
+}
+
+/**
+ * True when the resource is iot-dr's own in the region `iot` reads. Costs one
+ * ListAttachedPolicies for a certificate, nothing for other kinds.
+ */
+export async function isOwnResource(
+  key: string,
+  iot: Pick<IotRegistryPort, "listAttachedPolicies">,
+): Promise<boolean> {
+  if (isOwnByName(key)) return true;
+  if (kindOfKey(key) !== "certificate") return false;
+  const policies = await policiesOf(key.split("#")[1], iot);
+  return policies.length > 0 && policies.every(isOwnPolicyName);
+}
