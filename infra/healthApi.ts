@@ -7,6 +7,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { OWN_POLICY_PREFIX } from "../functions/registry/ownResources.js";
 import { requireProvider } from "../stacks/providers.js";
 import type { Logger } from "../functions/health/http.js";
 import type { CheckpointSpec, Probe } from "../functions/health/probes.js";
@@ -281,6 +282,8 @@ export class HealthApi extends pulumi.ComponentResource {
     const policy = new aws.iot.Policy(
       `${name}-canary-policy`,
       {
+        // The OWN_POLICY_PREFIX marks it (and the certificate it guards) as iot-dr's own: never replicated, never drift.
+        name: OWN_POLICY_PREFIX + clientId.replace(/^iot-dr-/, "").replace(/[^\w+=,.@-]/g, "_"),
         policy: pulumi.jsonStringify({
           Version: "2012-10-17",
           Statement: [

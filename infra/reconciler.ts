@@ -27,6 +27,7 @@ import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/reg
 import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
 import { LIST_PORT_API, listPortFromSdk } from "../functions/reconcile/listPort.js";
 import { lambdaSelfInvoker } from "../functions/reconcile/continuation.js";
+import { activeRegionFromDns } from "../functions/reconcile/activeRegion.js";
 import {
   DRIFT_METRIC,
   RECONCILER_SERVICE,
@@ -112,8 +113,14 @@ export interface ReconcilerArgs {
   markerTable?: { name: pulumi.Input<string>; arn: pulumi.Input<string> };
   /** Minutes between runs (config `reconcile.scheduleMinutes`). Required. */
   scheduleMinutes: number;
-  /** Repair this region where the ops table says it is behind (config `reconcile.repair`); default false. */
+  /** Repair this region when it is the standby, from the active region's registry (config `reconcile.repair`); default false. */
   repair?: boolean;
+  /**
+   * The device endpoint's fail-over record (`<deviceEndpointName>.<hostedZoneName>`): its CNAME
+   * names the active region (functions/reconcile/activeRegion.ts). Default none: the active region
+   * is unknown, so nothing is repaired and every difference is reported as undecided.
+   */
+  deviceEndpointName?: string;
   /** Lambda runtime; default nodejs22.x. */
   runtime?: string;
   /** Timeout in seconds; default 900 (Lambda's maximum: a sweep of a large registry is paced under quotas). */
@@ -261,6 +268,7 @@ export class Reconciler extends pulumi.ComponentResource {
           RECONCILE_QUOTA_SHARE: String(quotaShare),
           RECONCILE_RESERVE_MS: String(reserveMs(timeoutSeconds)),
           RECONCILE_SCHEDULE_MINUTES: String(args.scheduleMinutes),
+          ...(args.deviceEndpointName ? { DEVICE_ENDPOINT_NAME: args.deviceEndpointName } : {}),
         },
         statements,
         callbackFactory: () => {
@@ -298,6 +306,10 @@ export class Reconciler extends pulumi.ComponentResource {
             SignatureV4: (require("@smithy/signature-v4") as typeof import("@smithy/signature-v4"))
               .SignatureV4,
           };
+          const dns = require("node:dns") as typeof import("node:dns");
+          const resolver = new dns.promises.Resolver({ timeout: 2000, tries: 2 });
+          // DNS_SERVERS ("host:port,..."): resolvers to ask instead of the system's (tests, private resolvers).
+          if (process.env.DNS_SERVERS) resolver.setServers(process.env.DNS_SERVERS.split(","));
           const reserve = Number(process.env.RECONCILE_RESERVE_MS ?? "90000");
           const scheduleMinutes = Number(process.env.RECONCILE_SCHEDULE_MINUTES ?? "60");
           return async (event, context) => {
@@ -314,6 +326,10 @@ export class Reconciler extends pulumi.ComponentResource {
                 peer,
                 table,
                 repair: process.env.RECONCILE_REPAIR === "true",
+                activeRegion: () =>
+                  activeRegionFromDns(process.env.DEVICE_ENDPOINT_NAME, (name) =>
+                    resolver.resolveCname(name),
+                  ),
                 apply: {
                   region,
                   iot: own.iot,

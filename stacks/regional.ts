@@ -181,6 +181,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         markerTable: markersInRegion,
         scheduleMinutes: config.reconcile.scheduleMinutes,
         repair: config.reconcile.repair,
+        // Its CNAME names the region Route 53 serves: repair takes that region as the truth (issue 15).
+        deviceEndpointName: `${config.dns.deviceEndpointName}.${config.dns.hostedZoneName}`,
         runtime: config.lambdaRuntime,
         iotApiRates: config.replication.iotApiRates,
         alarmTopicArn: alarms.arn,

@@ -1,7 +1,10 @@
 /**
- * `iot-dr reconcile --source A --target B [--table NAME] [--repair] [--json]`: compares two
- * regions' registries both ways over every kind and reports each difference; with `--repair`
- * makes B equal to A through the replay code, then compares again.
+ * `iot-dr reconcile --source A --target B [--table NAME] [--repair --active A | --device-endpoint NAME] [--json]`:
+ * compares two regions' registries both ways over every kind and reports each difference; with
+ * `--repair` makes B equal to A through the replay code, then compares again. Repair takes the
+ * ACTIVE region's live registry as the truth and never changes it: A must be the active region and
+ * B the standby, as `--active` says or the device endpoint's fail-over CNAME shows
+ * (functions/reconcile/activeRegion.ts).
  * Exit 0: the regions are equal at the end; 3: drift remains; 2: usage.
  * Also holds what the registry commands (backfill, reconcile, bench reconcile) share: AWS clients
  * per region, the ops table, the terminal.
@@ -16,6 +19,8 @@ import { jsonLogger, noMetrics, type Logger } from "../../functions/replication/
 import { createPacer, systemClock, type Clock, type Pacer } from "../../functions/replication/pacing.js";
 import { listPortFromSdk, type IotListPort } from "../../functions/reconcile/listPort.js";
 import { reconcileRegions, type ReconcileResult } from "../../functions/reconcile/repair.js";
+import { activeRegionFromDns, type ResolveCname } from "../../functions/reconcile/activeRegion.js";
+import { promises as dnsPromises } from "node:dns";
 import { UsageError } from "../errors.js";
 import type { RegisterCommand } from "./index.js";
 
@@ -37,6 +42,8 @@ export interface RegistryCommandDeps {
   isTTY(): boolean;
   /** Environment, for IOT_DR_OPS_TABLE. */
   env: Record<string, string | undefined>;
+  /** CNAME lookups for `--device-endpoint`; default the system resolver. */
+  resolveCname?: ResolveCname;
 }
 
 /** The real AWS clients (the SDK's standard settings, including AWS_ENDPOINT_URL) and the process terminal. */
@@ -92,7 +99,46 @@ interface ReconcileOptions {
   target?: string;
   table?: string;
   repair?: boolean;
+  active?: string;
+  deviceEndpoint?: string;
   json?: boolean;
+}
+
+/**
+ * Checks, before anything is written, that repair goes from the active region into the standby.
+ * Throws UsageError naming the active region and how it was learned.
+ */
+async function checkRepairDirection(
+  options: ReconcileOptions,
+  source: string,
+  target: string,
+  resolveCname: ResolveCname,
+): Promise<void> {
+  let active: string;
+  let how: string;
+  if (options.active !== undefined) {
+    active = parseRegion("--active", options.active);
+    how = "--active";
+  } else if (options.deviceEndpoint !== undefined) {
+    const found = await activeRegionFromDns(options.deviceEndpoint, resolveCname);
+    if (!found.region)
+      throw new UsageError(
+        `--repair cannot tell the active region: ${found.how}; give it with --active <region>`,
+      );
+    active = found.region;
+    how = found.how;
+  } else
+    throw new UsageError(
+      "--repair takes the active region's registry as the truth: name it with --active <region> or let DNS show it with --device-endpoint <name> (e.g. devices.example.com)",
+    );
+  if (target === active)
+    throw new UsageError(
+      `refusing to repair ${target}: it is the active region (${how}); repair only the standby, e.g. --source ${target} --target ${source}`,
+    );
+  if (source !== active)
+    throw new UsageError(
+      `--source must be the active region ${active} (${how}), got ${source}: repair copies the active region into the standby`,
+    );
 }
 
 /** The JSON report: exactly these keys. */
@@ -126,7 +172,15 @@ export function makeReconcileCommand(deps: () => RegistryCommandDeps = defaultRe
         "--table <name>",
         "ops table (its replica in the target region): tombstones and echo markers for repair (default: $IOT_DR_OPS_TABLE)",
       )
-      .option("--repair", "make the target equal to the source through the replay code, then compare again")
+      .option(
+        "--repair",
+        "make the target (the standby) equal to the source (the active region) through the replay code, then compare again",
+      )
+      .option("--active <region>", "with --repair: the active region (Route 53 serves it); must be --source")
+      .option(
+        "--device-endpoint <name>",
+        "with --repair: the device endpoint's fail-over name, whose CNAME shows the active region (instead of --active)",
+      )
       .option("--json", "print one JSON report on stdout; progress stays on stderr")
       .action(async (options: ReconcileOptions) => {
         const source = parseRegion("--source", options.source);
@@ -135,6 +189,13 @@ export function makeReconcileCommand(deps: () => RegistryCommandDeps = defaultRe
           throw new UsageError(`--source and --target must be two different regions, both are ${source}`);
         const d = deps();
         const name = tableName(options.table, d.env);
+        if (options.repair)
+          await checkRepairDirection(
+            options,
+            source,
+            target,
+            d.resolveCname ?? ((n) => dnsPromises.resolveCname(n)),
+          );
         const logger = stderrLogger(d);
         const pacerOf = (region: string) => d.pacer?.(region) ?? createPacer({ clock: d.clock });
         const side = (region: string) => ({ region, ...d.iot(region), pacer: pacerOf(region) });

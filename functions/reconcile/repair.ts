@@ -1,12 +1,13 @@
 /**
- * Repair: makes the target region equal to the source through the replay code. Each difference
- * becomes a record built from the source's state (a tombstone for an `extra`) and goes through
- * `applyBatch`, which does only the difference, in dependency order, with the echo markers.
+ * Repair: makes the target region (the standby) equal to the source (the ACTIVE region, whose
+ * live registry is the truth; the CLI checks which region that is) through the replay code. Each
+ * difference becomes a record built from the source's state (a tombstone for an `extra`) and goes
+ * through `applyBatch`, which does only the difference, in dependency order, with the echo
+ * markers; the ops table (when given) then takes the same record, so it agrees with the source.
  *
- * An `extra` is deleted only when the ops table holds its tombstone, or when the table has no
- * record of it and a fresh read confirms it is absent in the source. A live record means someone
- * created it (e.g. in the target while it was active) and replay will bring it to the source:
- * deleting it would lose that change, so it stays and is reported.
+ * An `extra` is deleted once a fresh read confirms it is still absent in the source (it may have
+ * been created there since the compare). iot-dr's own resources (registry/ownResources.ts) are
+ * neither drift nor repaired.
  */
 import {
   kindOfKey,
@@ -15,7 +16,8 @@ import {
   type RegistryRecord,
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
-import { getRecord, type OpsTablePort } from "../registry/table.js";
+import { isOwnInEither } from "../registry/ownResources.js";
+import { getRecord, putRecordIfNewer } from "../registry/table.js";
 import { applyBatch, type ApplyDeps } from "../replication/apply.js";
 import { readState } from "../replication/capture.js";
 import type { Logger } from "../replication/observability.js";
@@ -63,13 +65,6 @@ async function keepExtra(
   deps: RepairDeps,
   sourceIot: IotRegistryPort,
 ): Promise<string | undefined> {
-  const table: OpsTablePort | undefined = deps.apply.table;
-  if (table) {
-    const record = await getRecord(table, key);
-    if (record && record.state !== null)
-      return `the ops table holds a live record from ${record.origin}; replay will create it in ${deps.sourceRegion}`;
-    if (record) return undefined; // tombstone: it was deleted at its origin
-  }
   if ((await readState(key, sourceIot)) !== null) return `it exists in ${deps.sourceRegion} now`;
   return undefined;
 }
@@ -111,6 +106,12 @@ export async function repairDrift(items: readonly PendingRepair[], deps: RepairD
   const { outcomes, failures } = await applyBatch(records, deps.apply);
   for (const o of outcomes) if (o.outcome === "applied") outcome.repaired.push(o.key);
   outcome.failed.push(...failures);
+  // The ops table takes the source's (active region's) state too; its origin keeps the source's replay from applying it back.
+  const table = deps.apply.table;
+  if (table)
+    for (const r of records)
+      if (!failures.some((f) => f.key === r.key))
+        await putRecordIfNewer(table, r, await getRecord(table, r.key));
   return outcome;
 }
 
@@ -145,6 +146,8 @@ export interface ReconcileResult {
  */
 export async function reconcileRegions(deps: ReconcileDeps): Promise<ReconcileResult> {
   const rounds = deps.repair ? (deps.maxRounds ?? 2) : 0;
+  // iot-dr's own resources: found by compare, never drift (registry/ownResources.ts).
+  const own = new Set<string>();
   let found: Drift[] | undefined;
   let repaired = 0;
   let skipped: RepairOutcome["skipped"] = [];
@@ -167,7 +170,11 @@ export async function reconcileRegions(deps: ReconcileDeps): Promise<ReconcileRe
     failed.length = 0;
     const result = await compareRegions(deps.source, deps.target, {
       onProgress: deps.onProgress,
-      onDrift: (drift, state) => {
+      onDrift: async (drift, state) => {
+        if (await isOwnInEither(drift.key, deps.source.iot, deps.target.iot)) {
+          own.add(drift.key);
+          return;
+        }
         deps.logger.info(`drift ${drift.kind}`, { key: drift.key, fields: drift.fields, round });
         (drift.kind === "extra" ? extras : pending).push({ drift, state });
       },
@@ -184,16 +191,22 @@ export async function reconcileRegions(deps: ReconcileDeps): Promise<ReconcileRe
         collect(await repairDrift(batch, repairDeps));
       },
     });
-    found ??= result.drift;
+    const drift = result.drift.filter((d) => !own.has(d.key));
+    found ??= drift;
     if (extras.length > 0) collect(await repairDrift(extras, repairDeps));
-    if (result.drift.length === 0)
-      return { compared: result.compared, drift: [], found, repaired, skipped, failed };
+    if (drift.length === 0) return { compared: result.compared, drift: [], found, repaired, skipped, failed };
   }
-  const last = await compareRegions(deps.source, deps.target, { onProgress: deps.onProgress });
+  const last = await compareRegions(deps.source, deps.target, {
+    onProgress: deps.onProgress,
+    onDrift: async (d) => {
+      if (await isOwnInEither(d.key, deps.source.iot, deps.target.iot)) own.add(d.key);
+    },
+  });
+  const drift = last.drift.filter((d) => !own.has(d.key));
   return {
     compared: last.compared,
-    drift: last.drift,
-    found: found ?? last.drift,
+    drift,
+    found: found ?? drift,
     repaired,
     skipped,
     failed,

@@ -7,13 +7,17 @@
  * (replay reads only the table and its own region). A peer that cannot be read (region down) is
  * reported (log line and `ReconcilePeerUnreachable` metric), not a failure of the function.
  *
- * Who is right is decided by the ops table, never by which region is asked: a difference is
- * repaired only when the table's record agrees with the peer (this region is behind the state
- * both regions agreed on, e.g. a replay that was lost), by applying that very record. A
- * difference where the table agrees with this region is the peer's to repair (its own reconciler
- * does it); one the table cannot decide (no record, or a record matching neither region) stays in
- * the metric and the log for an operator (`iot-dr reconcile --source <active> --target <standby> --repair`).
- * Repairs write only into this region, so the reconciler never changes the peer.
+ * Who is right is the ACTIVE region's live registry (the region Route 53 serves,
+ * functions/reconcile/activeRegion.ts), never the ops table and never the region that asks:
+ * - this region is the standby: every difference is repaired here (when configured) from the
+ *   active peer's state, and the ops table is refreshed with that state (origin the active region,
+ *   so the active region's replay never applies it back);
+ * - this region is active: nothing is repaired here; the differences are the standby's, whose own
+ *   reconciler repairs them, so they do not count in this region's DriftCount;
+ * - the active region cannot be told (DNS unreachable, no endpoint configured): nothing is
+ *   repaired; every difference counts as undecided drift and is logged with its key.
+ * iot-dr's own resources (registry/ownResources.ts) are neither drift nor repaired. Repairs write
+ * only into this region, so the reconciler never changes the peer, and never the active region.
  *
  * A pass spans several invocations when the registry is large (BENCHMARKS.md "Reconcile"): the
  * first compares every kind but `principal` (list calls, cheap), then `principal` (one
@@ -23,13 +27,21 @@
  * (id, next shard, running totals) goes into an asynchronous invocation of this same function.
  * DriftCount is published once, when the pass completes.
  */
-import { kindOfKey, type DesiredState, type RegistryRecord, type ResourceKind } from "../registry/records.js";
-import { getRecord, type OpsTablePort } from "../registry/table.js";
+import {
+  kindOfKey,
+  type CertificateState,
+  type DesiredState,
+  type RegistryRecord,
+  type ResourceKind,
+} from "../registry/records.js";
+import { isOwnInEither } from "../registry/ownResources.js";
+import { getRecord, putRecordIfNewer, type OpsTablePort } from "../registry/table.js";
 import { applyBatch, type ApplyDeps } from "../replication/apply.js";
 import { isThrottlingError } from "../replication/errors.js";
 import { METRICS_NAMESPACE, type Logger } from "../replication/observability.js";
 import type { Clock } from "../replication/pacing.js";
-import { compareRegions, differingFields, digest, type Drift } from "./compare.js";
+import { compareRegions, type Drift } from "./compare.js";
+import type { ActiveRegion } from "./activeRegion.js";
 import type { IotRegistryPort } from "../registry/iotPort.js";
 import type { IotListPort } from "./listPort.js";
 import { SNAPSHOT_KINDS, type SnapshotDeps } from "./snapshot.js";
@@ -38,6 +50,8 @@ export const RECONCILER_SERVICE = "iot-dr-reconciler";
 export const DRIFT_METRIC = "DriftCount";
 export const PEER_UNREACHABLE_METRIC = "ReconcilePeerUnreachable";
 export const DRIFT_REPAIRED_METRIC = "DriftRepaired";
+/** Differences the reconciler could not decide (active region unknown); part of DriftCount. */
+export const UNDECIDED_DRIFT_METRIC = "UndecidedDrift";
 
 /**
  * The peer region could not be read; carries the SDK error as `cause`. A named plain Error:
@@ -74,8 +88,10 @@ export interface ScheduledReconcileDeps {
   own: SnapshotDeps;
   peer: SnapshotDeps;
   table: OpsTablePort;
-  /** Repair this region where the ops table says it is behind (config `reconcile.repair`). */
+  /** Repair this region when it is the standby (config `reconcile.repair`). */
   repair: boolean;
+  /** Which region Route 53 serves (activeRegion.ts); asked once per invocation. */
+  activeRegion: () => Promise<ActiveRegion>;
   /** Replay into this region (with the table, for echo markers). */
   apply: ApplyDeps;
   clock: Clock;
@@ -105,6 +121,8 @@ export interface PassTotals {
   repaired: number;
   undecided: number;
   leftToPeer: number;
+  /** Differences about iot-dr's own resources, not counted as drift. */
+  own?: number;
 }
 
 /** The state of a pass that continues in another invocation. */
@@ -133,14 +151,16 @@ export interface ScheduledOutcome {
   compared: number;
   /** Differences found. */
   found: number;
-  /** Repaired by applying the table's record. */
+  /** Repaired from the active peer's state (this region is the standby). */
   repaired: number;
-  /** This region's drift left after the pass (found, minus what the peer must repair, minus repaired): the published DriftCount. */
+  /** This region's drift left after the pass (found, minus what the standby peer must repair, minus repaired): the published DriftCount. */
   remaining: number;
-  /** Differences the table could not decide. */
+  /** Differences that could not be decided (the active region is unknown). */
   undecided: number;
-  /** Differences where the peer is behind the table (its reconciler repairs them). */
+  /** Differences while this region is active: the standby peer's to repair. */
   leftToPeer: number;
+  /** Differences about iot-dr's own resources, not counted. */
+  own?: number;
   /** Set when the pass continues: where it goes on. */
   next?: PassState;
 }
@@ -222,31 +242,6 @@ export function emfDocument(now: number, metrics: Record<string, number>): strin
   });
 }
 
-type Verdict = { record: RegistryRecord } | { peerToRepair: true } | { undecided: string };
-
-/** Which region the ops table's record agrees with, for one difference. */
-async function decide(
-  drift: Drift,
-  peerState: DesiredState | null,
-  ownDigest: string[] | undefined,
-  table: OpsTablePort,
-): Promise<Verdict> {
-  const record = await getRecord(table, drift.key);
-  if (!record) return { undecided: "the ops table holds no record of it" };
-  const kind = kindOfKey(drift.key);
-  const sameAsPeer =
-    record.state === null || peerState === null
-      ? record.state === peerState
-      : differingFields(kind, record.state, peerState).length === 0;
-  if (sameAsPeer) return { record };
-  const sameAsOwn =
-    record.state === null || ownDigest === undefined
-      ? record.state === null && ownDigest === undefined
-      : digest(kind, record.state).join() === ownDigest.join();
-  if (sameAsOwn) return { peerToRepair: true };
-  return { undecided: `the ops table's record (from ${record.origin}) matches neither region's state` };
-}
-
 export async function runScheduledReconcile(
   deps: ScheduledReconcileDeps,
   event: unknown = {},
@@ -281,7 +276,29 @@ export async function runScheduledReconcile(
   const totals = state.totals;
   const log = { region: deps.region, peerRegion: deps.peerRegion, passId: state.passId };
 
-  /** Compares some kinds (or one principal shard) and repairs what the table says; adds to the totals. */
+  // Decided once per invocation; a continuation asks again (a fail-over may have happened meanwhile).
+  const active = await deps.activeRegion();
+  const role =
+    active.region === deps.region ? "active" : active.region === deps.peerRegion ? "standby" : "unknown";
+  deps.logger.info(`this region is ${role}`, log, { activeRegion: active.region, how: active.how });
+  let eventSeq = 0;
+  const fromActive = (drift: Drift, state: DesiredState | null): RegistryRecord => {
+    const now = deps.clock.now();
+    return {
+      key: drift.key,
+      kind: kindOfKey(drift.key),
+      state,
+      version: {
+        timestamp: now,
+        eventId: `reconcile-${state === null ? "x" : "r"}-${now}-${eventSeq++}`,
+        region: deps.peerRegion,
+      },
+      origin: deps.peerRegion,
+      capturedAt: now,
+    };
+  };
+
+  /** Compares some kinds (or one principal shard) and, as the standby, repairs from the active peer; adds to the totals. */
   const part = async (kinds: readonly ResourceKind[], shard?: { index: number; count: number }) => {
     let pending: RegistryRecord[] = [];
     const tombstones: RegistryRecord[] = [];
@@ -289,30 +306,52 @@ export async function runScheduledReconcile(
       if (records.length === 0) return;
       const { outcomes, failures } = await applyBatch(records, deps.apply);
       totals.repaired += outcomes.length; // "unchanged" too: the difference is gone either way
+      const failedKeys = failures.map((f) => f.key);
       for (const f of failures) deps.logger.warn("drift repair failed", log, { key: f.key, error: f.error });
+      // The ops table takes the active region's state too, so replay and capture agree with it.
+      for (const r of records)
+        if (!failedKeys.includes(r.key))
+          await putRecordIfNewer(deps.table, r, await getRecord(deps.table, r.key));
     };
     const result = await compareRegions(peer, deps.own, {
       kinds,
       ...(shard && shard.count > 1 ? { principalShard: shard } : {}),
-      onDrift: async (drift, peerState, ownDigest) => {
+      onDrift: async (drift, peerState) => {
+        if (await isOwnInEither(drift.key, peer.iot, deps.own.iot)) {
+          totals.own = (totals.own ?? 0) + 1;
+          return;
+        }
         totals.found++;
-        const verdict = await decide(drift, peerState, ownDigest, deps.table);
-        if ("record" in verdict) {
-          deps.logger.info(`drift ${drift.kind}: this region is behind the ops table`, log, { ...drift });
-          if (deps.repair) (verdict.record.state === null ? tombstones : pending).push(verdict.record);
-        } else if ("peerToRepair" in verdict) {
+        if (role === "active") {
           totals.leftToPeer++;
           deps.logger.info(
-            `drift ${drift.kind}: the peer is behind the ops table; its reconciler repairs it`,
+            `drift ${drift.kind}: this region is active; the standby's reconciler repairs it`,
             log,
-            { ...drift },
+            {
+              ...drift,
+            },
+          );
+        } else if (role === "unknown") {
+          totals.undecided++;
+          deps.logger.warn(
+            `drift ${drift.kind}: undecided, the active region is unknown (${active.how})`,
+            log,
+            {
+              ...drift,
+              hint: `iot-dr reconcile --source <active region> --target <standby region> --active <active region> --repair`,
+            },
           );
         } else {
-          totals.undecided++;
-          deps.logger.warn(`drift ${drift.kind}: ${verdict.undecided}`, log, {
+          deps.logger.info(`drift ${drift.kind}: this standby differs from the active region`, log, {
             ...drift,
-            hint: `iot-dr reconcile --source <active region> --target <standby region> --repair`,
           });
+          if (!deps.repair) return;
+          let state = peerState;
+          // Compare reads no PEMs; registering the certificate here and the table's record need it.
+          if (state && kindOfKey(drift.key) === "certificate" && !(state as CertificateState).pem)
+            state = await peer.iot.describeCertificate((state as CertificateState).certificateId);
+          if (drift.kind !== "extra" && state === null) return; // gone from the active region meanwhile; next pass
+          (state === null ? tombstones : pending).push(fromActive(drift, state));
         }
       },
       onKindDone: async () => {
@@ -379,12 +418,13 @@ export async function runScheduledReconcile(
     return { status: "continued", passId: state.passId, ...totals, remaining: 0, next: state };
   }
 
-  // Differences the peer's own reconciler repairs are the peer's drift, not this region's.
+  // Differences the standby peer's own reconciler repairs are the peer's drift, not this region's.
   const remaining = Math.max(0, totals.found - totals.leftToPeer - totals.repaired);
   deps.emit(
     emfDocument(deps.clock.now(), {
       [DRIFT_METRIC]: remaining,
       [DRIFT_REPAIRED_METRIC]: totals.repaired,
+      [UNDECIDED_DRIFT_METRIC]: totals.undecided,
       [PEER_UNREACHABLE_METRIC]: 0,
     }),
   );

@@ -44,3 +44,17 @@ export async function isOwnResource(
   const policies = await policiesOf(key.split("#")[1], iot);
   return policies.length > 0 && policies.every(isOwnPolicyName);
 }
+
+/**
+ * True when a difference between two regions concerns iot-dr's own resource: by name, or a
+ * certificate that is own in either region (where it exists; a missing certificate has no policies).
+ */
+export async function isOwnInEither(
+  key: string,
+  a: Pick<IotRegistryPort, "listAttachedPolicies">,
+  b: Pick<IotRegistryPort, "listAttachedPolicies">,
+): Promise<boolean> {
+  if (isOwnByName(key)) return true;
+  if (kindOfKey(key) !== "certificate") return false;
+  return (await isOwnResource(key, a)) || (await isOwnResource(key, b));
+}

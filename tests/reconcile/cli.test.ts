@@ -62,7 +62,18 @@ describe("iot-dr reconcile and backfill on moto", () => {
 
     const deps = motoDeps(moto);
     const repaired = await reconcile(
-      ["--source", REGION_A, "--target", REGION_B, "--table", "ops", "--repair", "--json"],
+      [
+        "--source",
+        REGION_A,
+        "--target",
+        REGION_B,
+        "--table",
+        "ops",
+        "--repair",
+        "--active",
+        REGION_A,
+        "--json",
+      ],
       deps,
     );
     expect(repaired.code).toBe(0);
@@ -76,7 +87,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
     expect(markers).toContain(`applied#${REGION_B}#thing#t-missing`);
   });
 
-  it("an extra resource with a live record in the ops table is not deleted, and the drift exits 3", async () => {
+  it("an extra resource in the standby is deleted even with a live record in the ops table: the active region is the truth, and the table is refreshed from it", async () => {
     await baseline([a, b], { a, b });
     await b.iot.createThing({ name: "made-in-b", attributes: {} });
     const deps = motoDeps(moto);
@@ -91,13 +102,27 @@ describe("iot-dr reconcile and backfill on moto", () => {
     const { toItem } = await import("../../functions/registry/records.js");
     await deps.table(REGION_B, "ops").put(toItem(live) as never);
     const run = await reconcile(
-      ["--source", REGION_A, "--target", REGION_B, "--table", "ops", "--repair", "--json"],
+      [
+        "--source",
+        REGION_A,
+        "--target",
+        REGION_B,
+        "--table",
+        "ops",
+        "--repair",
+        "--active",
+        REGION_A,
+        "--json",
+      ],
       deps,
     );
-    expect(run.code).toBe(3);
-    expect(JSON.parse(run.stdout).drift).toEqual([{ key: "thing#made-in-b", kind: "extra", fields: [] }]);
-    expect(run.stderr).toContain("left thing#made-in-b in place: the ops table holds a live record");
-    expect(await b.iot.describeThing("made-in-b")).not.toBeNull();
+    expect(run.code).toBe(0);
+    expect(await b.iot.describeThing("made-in-b")).toBeNull();
+    const { getRecord } = await import("../../functions/registry/table.js");
+    expect(await getRecord(deps.table(REGION_B, "ops"), "thing#made-in-b")).toMatchObject({
+      state: null,
+      origin: REGION_A,
+    });
   });
 
   it("an extra resource whose tombstone is in the ops table is deleted", async () => {
@@ -115,7 +140,18 @@ describe("iot-dr reconcile and backfill on moto", () => {
     };
     await deps.table(REGION_B, "ops").put(toItem(tomb) as never);
     const run = await reconcile(
-      ["--source", REGION_A, "--target", REGION_B, "--table", "ops", "--repair", "--json"],
+      [
+        "--source",
+        REGION_A,
+        "--target",
+        REGION_B,
+        "--table",
+        "ops",
+        "--repair",
+        "--active",
+        REGION_A,
+        "--json",
+      ],
       deps,
     );
     expect(run.code).toBe(0);
@@ -127,13 +163,52 @@ describe("iot-dr reconcile and backfill on moto", () => {
     await a.iot.createThing({ name: "only-in-a", attributes: {} });
     const cases: [string[], string][] = [
       [["reconcile", "--target", REGION_B], "--source"],
-      [["reconcile", "--source", REGION_A, "--target", REGION_A, "--repair"], "two different regions"],
-      [["reconcile", "--source", "mars-1", "--target", REGION_B, "--repair"], "must be an AWS region"],
       [
-        ["reconcile", "--source", REGION_A, "--target", REGION_B, "--table", "x", "--repair"],
+        ["reconcile", "--source", REGION_A, "--target", REGION_A, "--repair", "--active", REGION_A],
+        "two different regions",
+      ],
+      [
+        ["reconcile", "--source", "mars-1", "--target", REGION_B, "--repair", "--active", REGION_A],
+        "must be an AWS region",
+      ],
+      [
+        [
+          "reconcile",
+          "--source",
+          REGION_A,
+          "--target",
+          REGION_B,
+          "--table",
+          "x",
+          "--repair",
+          "--active",
+          REGION_A,
+        ],
         "--table must be a DynamoDB table name",
       ],
       [["reconcile", "--source", REGION_A, "--target", REGION_B, "--bogus"], "unknown option"],
+      [["reconcile", "--source", REGION_A, "--target", REGION_B, "--repair"], "--active <region> or"],
+      [
+        ["reconcile", "--source", REGION_B, "--target", REGION_A, "--repair", "--active", REGION_A],
+        `refusing to repair ${REGION_A}: it is the active region`,
+      ],
+      [
+        ["reconcile", "--source", REGION_A, "--target", REGION_B, "--repair", "--active", "eu-central-1"],
+        "--source must be the active region eu-central-1",
+      ],
+      [
+        [
+          "reconcile",
+          "--source",
+          REGION_A,
+          "--target",
+          REGION_B,
+          "--repair",
+          "--device-endpoint",
+          "devices.invalid",
+        ],
+        "--repair cannot tell the active region: cannot resolve devices.invalid",
+      ],
     ];
     for (const [argv, message] of cases) {
       const run = await runCommand(makeReconcileCommand, argv, motoDeps(moto));
@@ -230,7 +305,16 @@ describe("iot-dr reconcile and backfill on moto", () => {
     await baseline([a, b], { a, b });
     const id = await sharedCertificate(a, b, "ACTIVE");
     await b.iot.updateCertificate(id, "REVOKED");
-    const run = await reconcile(["--source", REGION_A, "--target", REGION_B, "--repair", "--json"]);
+    const run = await reconcile([
+      "--source",
+      REGION_A,
+      "--target",
+      REGION_B,
+      "--repair",
+      "--active",
+      REGION_A,
+      "--json",
+    ]);
     expect(run.code).toBe(3);
     expect(JSON.parse(run.stdout).drift).toEqual([
       { key: `certificate#${id}`, kind: "different", fields: ["status"] },

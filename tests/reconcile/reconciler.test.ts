@@ -1,5 +1,13 @@
 /** The scheduled reconciler component under Pulumi mocks, and in the planned regional stacks. */
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as iotSdk from "@aws-sdk/client-iot";
+import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
+import { OWN_POLICY_PREFIX } from "../../functions/registry/ownResources.js";
+import { memoryOpsTable } from "../../functions/registry/table.js";
+import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { systemClock } from "../../functions/replication/pacing.js";
+import { startMoto, type MotoServer } from "../support/moto.js";
+import { region as motoRegion, type Region } from "./support.js";
 import type { PlannedResource } from "../../cli/plan/recorder.js";
 import type { PlanResult } from "../../cli/plan/run.js";
 import {
@@ -282,10 +290,91 @@ describe("reconciler in the planned regional stacks", () => {
       expect(vars.PEER_REGION).toBe(peer);
       expect(vars.PEER_REGION).not.toBe(own);
       expect(vars.RECONCILE_REPAIR).toBe(String(plan.config.reconcile.repair));
+      expect(vars.DEVICE_ENDPOINT_NAME).toBe(
+        `${plan.config.dns.deviceEndpointName}.${plan.config.dns.hostedZoneName}`,
+      );
       const rule = plan.resources.find(
         (r) => r.type === "aws:cloudwatch/eventRule:EventRule" && r.name === "reconciler-schedule",
       );
       expect(rule!.inputs.scheduleExpression).toBe(`rate(${plan.config.reconcile.scheduleMinutes} minutes)`);
     }
+  });
+
+  describe("a fresh deployment on moto", () => {
+    let moto: MotoServer;
+    beforeAll(async () => {
+      moto = await startMoto();
+    });
+    afterAll(async () => {
+      await moto?.stop();
+    });
+
+    /** Creates what the plan creates in the registry (the canary's certificate, policy and attachment), as `pulumi up` would. */
+    async function deploy(plan: PlanResult, r: Region) {
+      const registry = plan.resources.filter((x) => x.type.startsWith("aws:iot/") && /canary/.test(x.name));
+      const types = registry.map((x) => x.type).sort();
+      expect(types).toEqual([
+        "aws:iot/certificate:Certificate",
+        "aws:iot/policy:Policy",
+        "aws:iot/policyAttachment:PolicyAttachment",
+      ]);
+      const policy = registry.find((x) => x.type === "aws:iot/policy:Policy")!;
+      const policyName = String(policy.inputs.name);
+      expect(policyName.startsWith(OWN_POLICY_PREFIX)).toBe(true);
+      const cert = await r.send<iotSdk.CreateKeysAndCertificateCommandOutput>(
+        new iotSdk.CreateKeysAndCertificateCommand({ setAsActive: true }),
+      );
+      await r.send(
+        new iotSdk.CreatePolicyCommand({ policyName, policyDocument: String(policy.inputs.policy) }),
+      );
+      await r.send(new iotSdk.AttachPolicyCommand({ policyName, target: cert.certificateArn! }));
+    }
+
+    it("the first reconcile pass in each region reports drift 0 with the canaries in place", async () => {
+      const [primary, secondary] = plans;
+      const regions = {
+        primary: motoRegion(moto, primary.config.primaryRegion),
+        secondary: motoRegion(moto, primary.config.secondaryRegion),
+      };
+      await deploy(primary, regions.primary);
+      await deploy(secondary, regions.secondary);
+      for (const [slot, own, peer] of [
+        ["primary", regions.primary, regions.secondary],
+        ["secondary", regions.secondary, regions.primary],
+      ] as const) {
+        const table = memoryOpsTable();
+        const emitted: string[] = [];
+        const outcome = await runScheduledReconcile({
+          region: own.name,
+          peerRegion: peer.name,
+          own,
+          peer,
+          table,
+          repair: true,
+          activeRegion: async () => ({ region: regions.primary.name, how: "Route 53 serves the primary" }),
+          apply: {
+            region: own.name,
+            iot: own.iot,
+            pacer: own.pacer,
+            table,
+            clock: systemClock,
+            logger: silentLogger,
+            metrics: noMetrics,
+          },
+          clock: systemClock,
+          logger: silentLogger,
+          emit: (line) => emitted.push(line),
+        });
+        // Each region's certificate, policy and attachment exist there only: own, not drift.
+        expect(outcome, slot).toMatchObject({ status: "equal", found: 0, repaired: 0, remaining: 0, own: 6 });
+        expect(JSON.parse(emitted.at(-1)!), slot).toMatchObject({ DriftCount: 0, UndecidedDrift: 0 });
+        expect(table.items.size, `${slot} wrote nothing to the ops table`).toBe(0);
+      }
+      expect(
+        await regions.secondary.iot.getPolicy(
+          String(primary.resources.find((x) => x.type === "aws:iot/policy:Policy")!.inputs.name),
+        ),
+      ).toBeNull();
+    });
   });
 });

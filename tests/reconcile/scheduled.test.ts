@@ -1,6 +1,7 @@
 /**
- * The scheduled reconciler: the ops table decides which region is behind; the peer region being
- * down is reported, not a failure; and the serialized Lambda callback does the same against moto.
+ * The scheduled reconciler: the active region's live registry is the truth, only the standby is
+ * repaired; the peer region being down is reported, not a failure; and the serialized Lambda
+ * callback, which learns the active region from the device endpoint's CNAME, does the same against moto.
  */
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,7 +18,11 @@ import { listPortFromSdk } from "../../functions/reconcile/listPort.js";
 import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
 import { toItem, type RegistryRecord, type ThingState } from "../../functions/registry/records.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { jsonLogger, noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { activeRegionFromDns, type ActiveRegion } from "../../functions/reconcile/activeRegion.js";
+import { getRecord } from "../../functions/registry/table.js";
+import { Resolver } from "node:dns/promises";
+import { startDnsServer, type TestDnsServer } from "../support/dns.js";
 import { systemClock } from "../../functions/replication/pacing.js";
 import { Reconciler } from "../../infra/reconciler.js";
 import { freePort } from "../support/ports.js";
@@ -38,7 +43,10 @@ const thingRecord = (state: ThingState | null, name: string, origin = PEER): Reg
   capturedAt: Date.now() - 60_000,
 });
 
-/** Four differences: own behind (repairable), peer behind, undecided (no record), extra with a tombstone. */
+/**
+ * Four differences, with ops-table records that agree with either side or none (the table no longer
+ * decides anything): different twice, missing in this region, extra in this region.
+ */
 async function arbitrationScenario(peer: Region, own: Region): Promise<RegistryRecord[]> {
   await peer.iot.createThing({ name: "behind", attributes: { v: "2" } });
   await own.iot.createThing({ name: "behind", attributes: { v: "1" } });
@@ -71,6 +79,7 @@ describe("scheduled reconciler", () => {
           tableKeyArn: "arn:aws:kms:k",
           scheduleMinutes: 15,
           repair: true,
+          deviceEndpointName: "devices.example.test",
         },
         { provider: provider("iot-own", OWN) },
       );
@@ -89,10 +98,15 @@ describe("scheduled reconciler", () => {
     own = region(moto, OWN);
   });
 
+  const activeIs =
+    (region: string | undefined): (() => Promise<ActiveRegion>) =>
+    async () => ({ ...(region ? { region } : {}), how: "test" });
   const deps = (
     table: ReturnType<typeof memoryOpsTable>,
     repair: boolean,
     lines: string[],
+    active: () => Promise<ActiveRegion> = activeIs(PEER),
+    logs?: string[],
   ): ScheduledReconcileDeps => ({
     region: OWN,
     peerRegion: PEER,
@@ -100,6 +114,7 @@ describe("scheduled reconciler", () => {
     peer,
     table,
     repair,
+    activeRegion: active,
     apply: {
       region: OWN,
       iot: own.iot,
@@ -110,11 +125,11 @@ describe("scheduled reconciler", () => {
       metrics: noMetrics,
     },
     clock: systemClock,
-    logger: silentLogger,
+    logger: logs ? jsonLogger((l) => logs.push(l), "info") : silentLogger,
     emit: (line) => lines.push(line),
   });
 
-  it("repairs only where the ops table agrees with the peer, leaves the peer's drift to the peer, and publishes what remains", async () => {
+  it("as the standby, repairs every difference from the active region's live registry and refreshes the ops table from it, never writing to the active region", async () => {
     const table = memoryOpsTable();
     for (const r of await arbitrationScenario(peer, own)) await table.put(toItem(r) as never);
     const lines: string[] = [];
@@ -122,21 +137,32 @@ describe("scheduled reconciler", () => {
     expect(outcome).toMatchObject({
       status: "drift",
       found: 4,
-      repaired: 2,
-      leftToPeer: 1,
-      undecided: 1,
-      remaining: 1,
+      repaired: 4,
+      leftToPeer: 0,
+      undecided: 0,
+      remaining: 0,
     });
     expect(await own.iot.describeThing("behind")).toMatchObject({ attributes: { v: "2" } });
+    expect(await own.iot.describeThing("ahead")).toMatchObject({ attributes: { v: "1" } });
+    expect(await own.iot.describeThing("unknown")).not.toBeNull();
     expect(await own.iot.describeThing("gone")).toBeNull();
-    expect(await own.iot.describeThing("ahead")).toMatchObject({ attributes: { v: "2" } });
-    expect(await own.iot.describeThing("unknown")).toBeNull();
-    // The peer is only read.
+    // The active region is only read.
     expect(await peer.iot.describeThing("ahead")).toMatchObject({ attributes: { v: "1" } });
+    expect(await peer.iot.describeThing("gone")).toBeNull();
+    // The table now holds the active region's state, as the active region's record.
+    for (const [name, state] of [
+      ["ahead", { name: "ahead", attributes: { v: "1" } }],
+      ["unknown", { name: "unknown", attributes: {} }],
+      ["gone", null],
+    ] as const) {
+      const record = await getRecord(table, `thing#${name}`);
+      expect(record).toMatchObject({ state, origin: PEER });
+    }
     const emf = JSON.parse(lines.at(-1)!);
     expect(emf).toMatchObject({
-      DriftCount: 1,
-      DriftRepaired: 2,
+      DriftCount: 0,
+      DriftRepaired: 4,
+      UndecidedDrift: 0,
       ReconcilePeerUnreachable: 0,
       service: "iot-dr-reconciler",
     });
@@ -146,15 +172,74 @@ describe("scheduled reconciler", () => {
     });
   });
 
-  it("without repair changes nothing and reports this region's drift", async () => {
+  it("as the active region, repairs nothing: the differences are the standby's, so its DriftCount is 0", async () => {
+    const table = memoryOpsTable();
+    for (const r of await arbitrationScenario(peer, own)) await table.put(toItem(r) as never);
+    const before = JSON.stringify([...table.items]);
+    const lines: string[] = [];
+    const outcome = await runScheduledReconcile(deps(table, true, lines, activeIs(OWN)));
+    expect(outcome).toMatchObject({ found: 4, repaired: 0, leftToPeer: 4, remaining: 0 });
+    expect(await own.iot.describeThing("ahead")).toMatchObject({ attributes: { v: "2" } });
+    expect(await own.iot.describeThing("gone")).not.toBeNull();
+    expect(JSON.stringify([...table.items])).toBe(before);
+    expect(JSON.parse(lines.at(-1)!).DriftCount).toBe(0);
+  });
+
+  it("with the active region unknown, repairs nothing and reports every difference as undecided drift with its key", async () => {
+    const table = memoryOpsTable();
+    for (const r of await arbitrationScenario(peer, own)) await table.put(toItem(r) as never);
+    const lines: string[] = [];
+    const logs: string[] = [];
+    const outcome = await runScheduledReconcile(deps(table, true, lines, activeIs(undefined), logs));
+    expect(outcome).toMatchObject({ found: 4, repaired: 0, undecided: 4, remaining: 4 });
+    expect(await own.iot.describeThing("ahead")).toMatchObject({ attributes: { v: "2" } });
+    const undecided = logs
+      .map((l) => JSON.parse(l) as { message: string; key?: string })
+      .filter((l) => /undecided/.test(l.message));
+    expect(undecided.map((l) => l.key).sort()).toEqual([
+      "thing#ahead",
+      "thing#behind",
+      "thing#gone",
+      "thing#unknown",
+    ]);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ DriftCount: 4, UndecidedDrift: 4 });
+  });
+
+  it("without repair, as the standby, changes nothing and reports its drift", async () => {
     const table = memoryOpsTable();
     for (const r of await arbitrationScenario(peer, own)) await table.put(toItem(r) as never);
     const lines: string[] = [];
     const outcome = await runScheduledReconcile(deps(table, false, lines));
-    expect(outcome).toMatchObject({ found: 4, repaired: 0, remaining: 3 });
+    expect(outcome).toMatchObject({ found: 4, repaired: 0, remaining: 4 });
     expect(await own.iot.describeThing("behind")).toMatchObject({ attributes: { v: "1" } });
     expect(await own.iot.describeThing("gone")).not.toBeNull();
-    expect(JSON.parse(lines.at(-1)!).DriftCount).toBe(3);
+    expect(JSON.parse(lines.at(-1)!).DriftCount).toBe(4);
+  });
+
+  it("learns the active region from the device endpoint's CNAME through a real resolver, and 'unknown' when the name does not resolve", async () => {
+    const dns: TestDnsServer = await startDnsServer();
+    try {
+      const resolver = new Resolver({ timeout: 500, tries: 1 });
+      resolver.setServers([dns.server]);
+      const resolve = (name: string) => resolver.resolveCname(name);
+      dns.setCname("devices.example.test", "a1b2c3-ats.iot.us-east-1.amazonaws.com");
+      expect(await activeRegionFromDns("devices.example.test", resolve)).toMatchObject({
+        region: "us-east-1",
+      });
+      dns.setCname("devices.example.test", "a1b2c3-ats.iot.eu-west-1.amazonaws.com");
+      expect(await activeRegionFromDns("devices.example.test", resolve)).toMatchObject({
+        region: "eu-west-1",
+      });
+      dns.setCname("devices.example.test", "elsewhere.example.test");
+      expect((await activeRegionFromDns("devices.example.test", resolve)).region).toBeUndefined();
+      dns.removeRecord("devices.example.test");
+      const gone = await activeRegionFromDns("devices.example.test", resolve);
+      expect(gone.region).toBeUndefined();
+      expect(gone.how).toContain("cannot resolve devices.example.test");
+      expect((await activeRegionFromDns(undefined, resolve)).how).toContain("no device endpoint name");
+    } finally {
+      await dns.stop();
+    }
   });
 
   it("reports equal regions with DriftCount 0", async () => {
@@ -195,7 +280,7 @@ describe("scheduled reconciler", () => {
     await expect(runScheduledReconcile(deps(memoryOpsTable(), true, []))).rejects.toThrow();
   });
 
-  it("the serialized function reads the peer, repairs its own region through the ops table, continues its pass by invoking itself and prints the EMF document once", async () => {
+  it("the serialized function learns from DNS that the peer is active, repairs its own region from it, continues its pass by invoking itself and prints the EMF document once", async () => {
     const ddb = new DynamoDBClient(moto.clientConfig(OWN));
     await ddb.send(
       new CreateTableCommand({
@@ -221,6 +306,9 @@ describe("scheduled reconciler", () => {
       });
     });
     await new Promise<void>((resolve) => lambdaApi.listen(0, "127.0.0.1", resolve));
+    // Route 53 serves the peer: the device endpoint's CNAME names the peer's IoT data endpoint.
+    const dns = await startDnsServer();
+    dns.setCname("devices.example.test", `a1b2c3-ats.iot.${PEER}.amazonaws.com`);
     try {
       const env = {
         ...moto.env(OWN),
@@ -232,6 +320,8 @@ describe("scheduled reconciler", () => {
         // The test runner's context always has 60 s left: a budget of 10 ms, so every principal
         // shard needs an invocation of its own.
         RECONCILE_RESERVE_MS: "59990",
+        DNS_SERVERS: dns.server,
+        DEVICE_ENDPOINT_NAME: "devices.example.test",
       };
       const results = [await invokeSerialized(code, {}, env)];
       while (results.length < 10 && invokes.length === results.length)
@@ -262,8 +352,9 @@ describe("scheduled reconciler", () => {
       ]);
       expect(new Set(passes.map((p) => p.passId)).size).toBe(1);
       // The thing drift is found (and repaired) before the shards; the totals travel with the pass.
-      for (const p of passes) expect(p.totals).toMatchObject({ found: 4, repaired: 2 });
-      expect(results.at(-1)!.result).toMatchObject({ found: 4, repaired: 2, remaining: 1 });
+      expect(results[0].logLines.join("\n")).toContain("this region is standby");
+      for (const p of passes) expect(p.totals).toMatchObject({ found: 4, repaired: 4 });
+      expect(results.at(-1)!.result).toMatchObject({ found: 4, repaired: 4, remaining: 0 });
       expect(await own.iot.describeThing("behind")).toMatchObject({ attributes: { v: "2" } });
       const emf = results.flatMap((r) =>
         r.logLines
@@ -272,8 +363,10 @@ describe("scheduled reconciler", () => {
           .map((l) => JSON.parse(l) as Record<string, unknown>),
       );
       // Published once, by the invocation that completes the pass.
-      expect(emf.filter((d) => "DriftCount" in d)).toEqual([expect.objectContaining({ DriftCount: 1 })]);
+      expect(emf.filter((d) => "DriftCount" in d)).toEqual([expect.objectContaining({ DriftCount: 0 })]);
+      expect(await peer.iot.describeThing("ahead")).toMatchObject({ attributes: { v: "1" } });
     } finally {
+      await dns.stop();
       await new Promise((resolve) => lambdaApi.close(resolve));
     }
   });

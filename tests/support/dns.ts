@@ -33,6 +33,8 @@ export interface TestDnsServer {
   readonly server: string;
   /** Sets (or replaces) the A record of a name. */
   setRecord(name: string, addresses: string | string[], ttl?: number): void;
+  /** Sets (or replaces) a name as a CNAME to `target` (what a Route 53 fail-over CNAME record answers). */
+  setCname(name: string, target: string, ttl?: number): void;
   /** Removes a name: it answers NXDOMAIN from now on. */
   removeRecord(name: string): void;
   setMode(mode: DnsMode): void;
@@ -60,12 +62,14 @@ export async function startDnsServer(
     throw new Error(`dns host '${host}' is not an IPv4 loopback address; use one in 127.0.0.0/8`);
   }
   const zone = new Map<string, ARecord>();
+  const cnames = new Map<string, { target: string; ttl: number }>();
   const counts = new Map<string, number>();
   let mode: DnsMode = "answer";
 
   const setRecord = (name: string, addresses: string | string[], ttl = 60) => {
     const list = typeof addresses === "string" ? [addresses] : [...addresses];
     checkRecord(name, list, ttl);
+    cnames.delete(normalize(name));
     zone.set(normalize(name), { addresses: list, ttl });
   };
   for (const [name, record] of Object.entries(records)) setRecord(name, record.addresses, record.ttl);
@@ -80,6 +84,18 @@ export async function startDnsServer(
       const response = Packet.createResponseFromRequest(request);
       if (mode === "servfail") {
         response.header.rcode = Packet.RCODE.SERVFAIL;
+        return send(response);
+      }
+      const cname = cnames.get(name);
+      if (cname) {
+        response.header.aa = 1;
+        response.answers.push({
+          name: question.name,
+          type: Packet.TYPE.CNAME,
+          class: Packet.CLASS.IN,
+          ttl: cname.ttl,
+          domain: cname.target,
+        } as (typeof response.answers)[number]);
         return send(response);
       }
       const record = zone.get(name);
@@ -112,7 +128,14 @@ export async function startDnsServer(
     port,
     server: `${host}:${port}`,
     setRecord,
-    removeRecord: (name) => void zone.delete(normalize(name)),
+    setCname: (name, target, ttl = 60) => {
+      zone.delete(normalize(name));
+      cnames.set(normalize(name), { target, ttl });
+    },
+    removeRecord: (name) => {
+      zone.delete(normalize(name));
+      cnames.delete(normalize(name));
+    },
     setMode: (next) => {
       mode = next;
     },
