@@ -1,7 +1,9 @@
 /**
  * `iot-dr replay --events FILE --source-region A --target-region B`: runs registry event messages
- * (JSON Lines, one `{"topic","payload"}` per line) through the deployed capture code, enriching from
- * region A's IoT API, and the deployed replay code against region B, in file order. Records go
+ * (`{"topic","payload"}`) and IoT's CloudTrail API-call events as EventBridge delivers them
+ * (`"detail-type": "AWS API Call via CloudTrail"`), mixed in one file (JSON Lines, or one JSON
+ * array), through the deployed capture code, reading from region A's IoT API, and the deployed
+ * replay code against region B, in file order. Records go
  * through an in-memory ops table unless `--table NAME` names the real one. Endpoints and
  * credentials come from the SDK's standard settings (AWS_ENDPOINT_URL, AWS_PROFILE, env).
  * Exit 0: everything applied or already there; 1: something failed (listed); 2: usage.
@@ -21,7 +23,8 @@ import {
   type OpsTablePort,
 } from "../../functions/registry/table.js";
 import { applyRecord, type ApplyDeps } from "../../functions/replication/apply.js";
-import { captureEvent, type RegistryEventMessage } from "../../functions/replication/capture.js";
+import { captureDelivery, type RegistryEventMessage } from "../../functions/replication/capture.js";
+import { isCloudTrailEvent, type CloudTrailApiCallEvent } from "../../functions/replication/cloudTrail.js";
 import { describeError } from "../../functions/replication/errors.js";
 import { jsonLogger, noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { createPacer, systemClock } from "../../functions/replication/pacing.js";
@@ -60,13 +63,56 @@ export function parseRegion(option: string, value: string | undefined): string {
   return value;
 }
 
-/** Reads JSON Lines; returns messages with their line numbers and the malformed lines' problems. */
+/** One delivery of an event file: a registry event message or a CloudTrail API-call event. */
+export type EventDelivery = RegistryEventMessage | CloudTrailApiCallEvent;
+
+/** What a file entry must be, for the error of one that is neither. */
+const EXPECTED_ENTRY =
+  'expected a registry event {"topic": "$aws/events/...", "payload": {...}} or an EventBridge CloudTrail event {"detail-type": "AWS API Call via CloudTrail", "detail": {...}}';
+
+function entryOf(value: unknown): EventDelivery | string {
+  if (isCloudTrailEvent(value))
+    return typeof value.detail === "object" && value.detail !== null
+      ? value
+      : "CloudTrail event without a 'detail' object";
+  const v = value as Partial<RegistryEventMessage> | null;
+  if (
+    !v ||
+    typeof v !== "object" ||
+    typeof v.topic !== "string" ||
+    !v.payload ||
+    typeof v.payload !== "object"
+  )
+    return EXPECTED_ENTRY;
+  return { topic: v.topic, payload: v.payload };
+}
+
+/**
+ * Reads an event file: JSON Lines, or one JSON array (the file's first character is '['). Returns
+ * the deliveries with their line (JSON Lines) or 1-based item number (array) and the malformed ones' problems.
+ */
 export function parseEventLines(text: string): {
-  messages: { line: number; message: RegistryEventMessage }[];
+  messages: { line: number; message: EventDelivery }[];
   malformed: { line: number; error: string }[];
 } {
-  const messages: { line: number; message: RegistryEventMessage }[] = [];
+  const messages: { line: number; message: EventDelivery }[] = [];
   const malformed: { line: number; error: string }[] = [];
+  const take = (line: number, value: unknown) => {
+    const entry = entryOf(value);
+    if (typeof entry === "string") malformed.push({ line, error: entry });
+    else messages.push({ line, message: entry });
+  };
+  if (text.trimStart().startsWith("[")) {
+    let items: unknown;
+    try {
+      items = JSON.parse(text);
+    } catch (err) {
+      malformed.push({ line: 1, error: `not a JSON array (${(err as Error).message})` });
+      return { messages, malformed };
+    }
+    (items as unknown[]).forEach((item, i) => take(i + 1, item));
+    return { messages, malformed };
+  }
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = i + 1;
     if (raw.trim() === "") return;
@@ -77,18 +123,7 @@ export function parseEventLines(text: string): {
       malformed.push({ line, error: `not JSON (${(err as Error).message})` });
       return;
     }
-    const v = value as Partial<RegistryEventMessage> | null;
-    if (
-      !v ||
-      typeof v !== "object" ||
-      typeof v.topic !== "string" ||
-      !v.payload ||
-      typeof v.payload !== "object"
-    ) {
-      malformed.push({ line, error: 'expected {"topic": "$aws/events/...", "payload": {...}}' });
-      return;
-    }
-    messages.push({ line, message: { topic: v.topic, payload: v.payload } });
+    take(line, value);
   });
   return { messages, malformed };
 }
@@ -160,7 +195,7 @@ export async function runReplay(
   for (const { line, message } of messages) {
     let touched: string[];
     try {
-      touched = (await captureEvent(message, captureDeps)).map((o) => o.key);
+      touched = (await captureDelivery(message, captureDeps)).map((o) => o.key);
     } catch (err) {
       const e = describeError(err);
       deps.stderr(`line ${line}: ${e.name}: ${e.message}\n`);
@@ -190,9 +225,12 @@ export function makeReplayCommand(deps: () => ReplayCommandDeps = defaultReplayD
     program
       .command("replay")
       .description(
-        "replay registry event messages (JSON Lines) from region A into region B through capture and replay",
+        "replay registry event messages and CloudTrail API-call events from region A into region B through capture and replay",
       )
-      .option("--events <file>", 'JSON Lines, one {"topic","payload"} registry event message per line')
+      .option(
+        "--events <file>",
+        'registry event messages {"topic","payload"} and EventBridge CloudTrail events, mixed: JSON Lines or one JSON array',
+      )
       .option("--source-region <region>", "region the events come from (its IoT API enriches the records)")
       .option("--target-region <region>", "region to apply the records to")
       .option("--table <name>", "use this ops table instead of an in-memory one")
@@ -204,7 +242,9 @@ export function makeReplayCommand(deps: () => ReplayCommandDeps = defaultReplayD
       .option("--verbose", "structured logs of every capture and replay on stderr")
       .action(async (o: ReplayOptions) => {
         if (!o.events)
-          throw new UsageError("--events FILE is required (JSON Lines of registry event messages)");
+          throw new UsageError(
+            "--events FILE is required (registry event messages and CloudTrail events: JSON Lines or a JSON array)",
+          );
         const sourceRegion = parseRegion("--source-region", o.sourceRegion);
         const targetRegion = parseRegion("--target-region", o.targetRegion);
         if (sourceRegion === targetRegion)

@@ -23,6 +23,7 @@ import { getAppliedMarker, getRecord, opsTableFromSdk } from "../../../functions
 import { captureEvent } from "../../../functions/replication/capture.js";
 import { deadLetterBody } from "../../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "./support.js";
+import { emitCloudTrailEvents } from "../../emulators/cloudTrailEvents.js";
 
 describe("iot-dr replay and redrive", () => {
   let moto: MotoServer;
@@ -87,6 +88,54 @@ describe("iot-dr replay and redrive", () => {
     // The membership's AddThingToThingGroup is re-sent without reading first (idempotent); the rest is unchanged.
     expect(JSON.parse(out)).toEqual({ read: 3, applied: 1, unchanged: 2, failed: [] });
     expect(await w.b.port.listThingGroupsForThing("c1")).toEqual(["g"]);
+  });
+
+  it("replays CloudTrail API-call events mixed with registry event messages, as a JSON array or JSON Lines, counting both", async () => {
+    const direct = new iot.IoTClient(moto.clientConfig(REGION_A));
+    const trail = emitCloudTrailEvents(direct, { region: REGION_A });
+    await sendA(new iot.CreateThingCommand({ thingName: "dev" }));
+    const cert = await direct.send(new iot.CreateKeysAndCertificateCommand({ setAsActive: true }));
+    await direct.send(
+      new iot.CreatePolicyCommand({
+        policyName: "p",
+        policyDocument: '{"Version":"2012-10-17","Statement":[]}',
+      }),
+    );
+    await direct.send(new iot.AttachPolicyCommand({ policyName: "p", target: cert.certificateArn! }));
+    await direct.send(
+      new iot.AttachThingPrincipalCommand({ thingName: "dev", principal: cert.certificateArn! }),
+    );
+    await direct.send(
+      new iot.UpdateCertificateCommand({ certificateId: cert.certificateId!, newStatus: "REVOKED" }),
+    );
+    // Attachments first, the thing's registry event last: replay waits for what they need.
+    const mixed = [...trail.take().reverse(), ...w.a.events.take()];
+    expect(mixed).toHaveLength(6);
+    const array = join(dir, "mixed.json");
+    writeFileSync(array, JSON.stringify(mixed, null, 2));
+    expect(await replay(array, "--json")).toBe(0);
+    const first = JSON.parse(out) as { read: number; applied: number; unchanged: number; failed: unknown[] };
+    expect(first).toMatchObject({ read: 6, failed: [] });
+    expect(first.applied).toBeGreaterThanOrEqual(5); // thing, certificate, policy, two attachments
+    expect(await w.b.port.listThingPrincipals("dev")).toEqual([cert.certificateId]);
+    expect(
+      await w.b.port.listAttachedPolicies({ type: "certificate", certificateId: cert.certificateId! }),
+    ).toEqual(["p"]);
+    expect((await w.b.port.describeCertificate(cert.certificateId!))?.status).toBe("REVOKED");
+
+    out = "";
+    expect(
+      await replay(
+        file(
+          "mixed.jsonl",
+          mixed.map((m) => JSON.stringify(m)),
+        ),
+        "--json",
+      ),
+    ).toBe(0);
+    const again = JSON.parse(out) as { read: number; applied: number; unchanged: number; failed: unknown[] };
+    expect(again).toMatchObject({ read: 6, failed: [] });
+    expect(again.applied + again.unchanged).toBeGreaterThanOrEqual(6);
   });
 
   it("reports malformed lines by line number, skips them and applies the rest; exit 1", async () => {
