@@ -5,6 +5,7 @@ import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/reg
 import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
 import { captureDelivery, type CaptureOutcome } from "../functions/replication/capture.js";
 import { CLOUDTRAIL_EVENT_PATTERN } from "../functions/replication/cloudTrail.js";
+import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import type { Logger as CoreLogger } from "../functions/replication/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
 import { ARN_LESS_ACTIONS, iotRegistryArns, replicationFunction } from "./replicationFunction.js";
@@ -12,7 +13,7 @@ import { ARN_LESS_ACTIONS, iotRegistryArns, replicationFunction } from "./replic
 export const CAPTURE_SERVICE = "iot-dr-capture";
 
 /** The rule SQL adds the topic under this name; the capture adapter splits it from the event payload. */
-export const TOPIC_FIELD = "iotDrTopic";
+export const TOPIC_FIELD = CAPTURE_TOPIC_FIELD;
 
 /** Registry event types and the `$aws/events` topics that carry them. */
 export const REGISTRY_EVENT_TOPICS = {

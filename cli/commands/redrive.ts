@@ -8,6 +8,10 @@
  *   table's stream while it is retained (24 h), and for every key in it the record *now current in
  *   the ops table* is applied (so `--table` is required). Past retention the message stays and the
  *   operator runs `iot-dr reconcile`.
+ * Capture's queue holds deliveries capture could not record (IoT rule error actions, the CloudTrail
+ * rule's EventBridge dead letters, Lambda on-failure records): each is captured again in the
+ * queue's region (`--target-region`, the region where the change was made), reading that region's
+ * current state into the ops table (`--table`, required), from where replication carries it on.
  * Exit 0: everything applied; 1: something failed; 2: usage.
  */
 import * as iotSdk from "@aws-sdk/client-iot";
@@ -33,6 +37,7 @@ import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/i
 import { isRecordKey } from "../../functions/registry/records.js";
 import { getRecord, opsTableFromSdk, type OpsTablePort } from "../../functions/registry/table.js";
 import { applyRecord, type ApplyDeps, type ReplayOutcome } from "../../functions/replication/apply.js";
+import { captureDelivery } from "../../functions/replication/capture.js";
 import { parseDeadLetter, type StreamBatchInfo } from "../../functions/replication/deadLetter.js";
 import { describeError } from "../../functions/replication/errors.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
@@ -176,7 +181,29 @@ export async function runRedrive(
       let ok = true;
       try {
         const parsed = parseDeadLetter(message.body);
-        if (parsed.kind === "record") {
+        if (parsed.kind === "capture") {
+          if (!table) {
+            fail("a capture dead letter is captured again into the ops table: pass --table NAME");
+            ok = false;
+          } else {
+            try {
+              const outcomes = await captureDelivery(parsed.delivery, {
+                region: options.targetRegion,
+                iot: applyDeps.iot,
+                table,
+                ...(markers ? { markers } : {}),
+                clock: systemClock,
+                logger: silentLogger,
+              });
+              if (outcomes.some((o) => o.result === "written")) summary.applied++;
+              else summary.unchanged++;
+            } catch (err) {
+              const e = describeError(err);
+              fail(`${e.name}: ${e.message} (${parsed.from})`);
+              ok = false;
+            }
+          }
+        } else if (parsed.kind === "record") {
           const record = parsed.message.record;
           try {
             count(await applyRecord(record, applyDeps));
@@ -248,9 +275,12 @@ export function makeRedriveCommand(deps: () => RedriveDeps = defaultRedriveDeps)
     program
       .command("redrive")
       .description("re-apply dead-lettered replication messages; delete each only once applied")
-      .option("--queue <url>", "URL of the replication dead-letter queue")
+      .option("--queue <url>", "URL of a replication or capture dead-letter queue")
       .option("--target-region <region>", "region to apply to (the queue's region)")
-      .option("--table <name>", "ops table: skip superseded records; required for stream failure messages")
+      .option(
+        "--table <name>",
+        "ops table: skip superseded records; required for stream failure messages and capture's queue",
+      )
       .option(
         "--marker-table <name>",
         "the target region's marker table (stack output markerTableNameInRegion), so its capture knows these applies as echoes; default: --table",

@@ -1,12 +1,23 @@
 /**
- * What lands in the replication dead-letter queue, and how redrive reads it back. Two producers:
+ * What lands in the dead-letter queues of replication and capture, and how redrive reads it back.
+ * Replication (replay's queues):
  * 1. the replay state machine's Catch, which sends `{ "record": <RegistryRecord>, "error": {"Error","Cause"} }`
  *    (the Step Functions error output under `error`, record untouched);
  * 2. the DynamoDB-stream event source mapping's on-failure destination, which sends the Lambda
  *    invocation record with `DDBStreamBatchInfo` (shard and sequence range, not the items).
+ * Capture (infra/capture.ts's queue), each holding a delivery to capture again in its region:
+ * 3. an IoT rule's error action: `{ruleName, topic, base64OriginalPayload, failures, ...}`;
+ * 4. the CloudTrail EventBridge rule's dead-letter queue: the event itself as the body;
+ * 5. Lambda's asynchronous on-failure destination: `{requestContext, requestPayload, responsePayload, ...}`,
+ *    `requestPayload` being what the function was invoked with (a rule's SQL output or the event).
  */
 import { validateRecord, type RegistryRecord } from "../registry/records.js";
+import type { RegistryEventMessage } from "./capture.js";
+import { isCloudTrailEvent, type CloudTrailApiCallEvent } from "./cloudTrail.js";
 import { InvalidRecord } from "./errors.js";
+
+/** The field the capture rules' SQL adds with the topic (infra/capture.ts TOPIC_FIELD). */
+export const CAPTURE_TOPIC_FIELD = "iotDrTopic";
 
 /** Body the state machine's Catch sends for a record that could not be applied. */
 export interface DeadLetterMessage {
@@ -29,7 +40,26 @@ export interface StreamBatchInfo {
 }
 
 export type ParsedDeadLetter =
-  { kind: "record"; message: DeadLetterMessage } | { kind: "streamBatch"; batch: StreamBatchInfo };
+  | { kind: "record"; message: DeadLetterMessage }
+  | { kind: "streamBatch"; batch: StreamBatchInfo }
+  | {
+      kind: "capture";
+      /** What to capture again, in the queue's region. */
+      delivery: RegistryEventMessage | CloudTrailApiCallEvent;
+      /** Which producer sent it. */
+      from: "ruleError" | "eventBridge" | "lambdaOnFailure";
+    };
+
+/** A capture delivery from what the function was invoked with (a rule's SQL output, or an EventBridge event). */
+function captureDeliveryOf(payload: unknown): RegistryEventMessage | CloudTrailApiCallEvent | undefined {
+  if (isCloudTrailEvent(payload)) return payload;
+  if (!payload || typeof payload !== "object" || Array.isArray(payload)) return undefined;
+  const rest: Record<string, unknown> = { ...(payload as Record<string, unknown>) };
+  const topic = rest[CAPTURE_TOPIC_FIELD];
+  if (typeof topic !== "string") return undefined;
+  delete rest[CAPTURE_TOPIC_FIELD];
+  return { topic, payload: rest };
+}
 
 /** Builds the body the state machine sends (used by tests and any code path that dead-letters directly). */
 export function deadLetterBody(record: RegistryRecord, error: { name: string; message: string }): string {
@@ -91,7 +121,24 @@ export function parseDeadLetter(body: string): ParsedDeadLetter {
       },
     };
   }
+  if (isCloudTrailEvent(v)) return { kind: "capture", delivery: v, from: "eventBridge" };
+  if (typeof v.base64OriginalPayload === "string" && typeof v.topic === "string") {
+    let payload: unknown;
+    try {
+      payload = JSON.parse(Buffer.from(v.base64OriginalPayload, "base64").toString("utf8"));
+    } catch {
+      throw new InvalidRecord(`rule error message for ${v.topic} holds a payload that is not JSON`);
+    }
+    return { kind: "capture", delivery: { topic: v.topic, payload }, from: "ruleError" };
+  }
+  if ("requestPayload" in v && v.requestContext && typeof v.requestContext === "object") {
+    const delivery = captureDeliveryOf(v.requestPayload);
+    if (delivery) return { kind: "capture", delivery, from: "lambdaOnFailure" };
+    throw new InvalidRecord(
+      `Lambda on-failure record holds a requestPayload that is neither a CloudTrail event nor a registry event with '${CAPTURE_TOPIC_FIELD}'`,
+    );
+  }
   throw new InvalidRecord(
-    "dead-letter message is neither {record, error} from the replay state machine nor a stream failure with DDBStreamBatchInfo",
+    "dead-letter message is neither {record, error} from the replay state machine, a stream failure with DDBStreamBatchInfo, nor a capture delivery (rule error action, EventBridge event, Lambda on-failure record)",
   );
 }

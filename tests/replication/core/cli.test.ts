@@ -230,6 +230,80 @@ describe("iot-dr replay and redrive", () => {
     expect(await q.depth()).toBe(2);
   });
 
+  it("redrive captures capture's dead letters again (rule error action, EventBridge dead letter, Lambda on-failure record) and deletes each only once recorded", async () => {
+    // Changes made in region B, whose capture failed: its queue lives in B, and so does the ops table replica.
+    const ddb = new DynamoDBClient(moto.clientConfig(REGION_B));
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: "ops",
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    const trail = emitCloudTrailEvents(w.b.client, { region: REGION_B });
+    await w.b.client.send(new iot.CreateThingCommand({ thingName: "rt" }));
+    await w.b.client.send(new iot.CreateThingGroupCommand({ thingGroupName: "grp" }));
+    const cert = await w.b.client.send(new iot.CreateKeysAndCertificateCommand({ setAsActive: true }));
+    await w.b.client.send(
+      new iot.UpdateCertificateCommand({ certificateId: cert.certificateId!, newStatus: "REVOKED" }),
+    );
+    const [thingEvent, groupEvent] = w.b.events.take();
+    const revoked = trail.take().find((e) => e.detail.eventName === "UpdateCertificate")!;
+    const q = await queue("capture-dlq");
+    const send = (body: unknown) =>
+      q.sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: JSON.stringify(body) }));
+    // The IoT rule's error action (SQS, useBase64 false): the original MQTT payload in base64.
+    await send({
+      ruleName: "capture_THING",
+      topic: thingEvent.topic,
+      cloudwatchTraceId: "trace-1",
+      clientId: "iot-registry",
+      base64OriginalPayload: Buffer.from(JSON.stringify(thingEvent.payload)).toString("base64"),
+      failures: [{ failedAction: "LambdaAction", failedResource: "capture-fn", errorMessage: "Throttled" }],
+    });
+    // EventBridge's dead-letter queue: the event itself.
+    await send(revoked);
+    // Lambda's asynchronous on-failure destination: the invocation record with the rule's SQL output.
+    const onFailure = (requestPayload: unknown) => ({
+      version: "1.0",
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId: "r-1",
+        functionArn: "arn:aws:lambda:eu-west-1:123456789012:function:capture-fn:$LATEST",
+        condition: "RetriesExhausted",
+        approximateInvokeCount: 3,
+      },
+      requestPayload,
+      responseContext: { statusCode: 200, executedVersion: "$LATEST", functionError: "Unhandled" },
+      responsePayload: { errorType: "Error", errorMessage: "timeout" },
+    });
+    await send(onFailure({ ...(groupEvent.payload as object), iotDrTopic: groupEvent.topic }));
+    await send(onFailure({ unrelated: true }));
+    const args = ["redrive", "--queue", q.url, "--target-region", REGION_B];
+    expect(await runCli([...args, "--table", "ops", "--json"])).toBe(1);
+    const summary = JSON.parse(out);
+    expect(summary).toMatchObject({ received: 4, applied: 3, deleted: 3 });
+    expect(summary.failed).toEqual([
+      expect.objectContaining({ error: expect.stringContaining("requestPayload") }),
+    ]);
+    expect(await q.depth()).toBe(1);
+    const table = opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(ddb), "ops");
+    expect(await getRecord(table, "thing#rt")).toMatchObject({ origin: REGION_B, state: { name: "rt" } });
+    expect(await getRecord(table, "thingGroup#grp")).toMatchObject({ origin: REGION_B });
+    expect((await getRecord(table, `certificate#${cert.certificateId}`))?.state).toMatchObject({
+      status: "REVOKED",
+    });
+
+    // Without the table nothing is deleted: the message says what is missing.
+    out = "";
+    err = "";
+    await send(revoked);
+    expect(await runCli([...args, "--json"])).toBe(1);
+    expect(err).toContain("pass --table NAME");
+    expect(await q.depth()).toBe(2);
+  });
+
   it("redrive with --marker-table leaves replay's applied marker in the target's marker table", async () => {
     await sendA(new iot.CreateThingCommand({ thingName: "marked" }));
     for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
