@@ -205,7 +205,10 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
   private current?: TargetInfo;
   private previous?: TargetInfo;
   private pinnedHost?: string;
-  private lastNoticeId?: string;
+  /** Ids of recent notices acted on (a retained notice arrives again after the move). */
+  private readonly noticeIds: string[] = [];
+  /** `at` of the newest notice acted on, ms. */
+  private lastNoticeAt?: number;
   private lastFailedAddress?: string;
   private startedAt = 0;
   private connectedAt = 0;
@@ -511,7 +514,8 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
     }
     if (answer.source === "stale") this.counters.resolveFailures++;
     if (this.state !== "connected" || !this.current) return false;
-    if (this.current.host === host && answer.addresses.includes(this.current.address)) return false;
+    // Same address, same broker: a device that reached it through the fail-over name stays put.
+    if (answer.addresses.includes(this.current.address)) return false;
     await this.move(trigger);
     return true;
   }
@@ -562,21 +566,35 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
       return;
     }
     const notice = parsed.notice;
-    if (notice.id !== undefined && notice.id === this.lastNoticeId) {
+    if (notice.id !== undefined && this.noticeIds.includes(notice.id)) {
       this.emit("notice", { notice, action: "none", detail: `notice ${notice.id} already handled` });
       return;
     }
+    const at = notice.at === undefined ? undefined : Date.parse(notice.at);
+    if (at !== undefined && this.lastNoticeAt !== undefined && at < this.lastNoticeAt) {
+      this.emit("notice", {
+        notice,
+        action: "none",
+        detail: `notice ${notice.id ?? ""} of ${notice.at} is older than the last one acted on`,
+      });
+      return;
+    }
     this.counters.notices++;
-    this.lastNoticeId = notice.id;
+    if (notice.id !== undefined) {
+      this.noticeIds.push(notice.id);
+      if (this.noticeIds.length > 16) this.noticeIds.shift();
+    }
+    if (at !== undefined) this.lastNoticeAt = at;
     const endpoints = this.opts.regionEndpoints;
     let host = this.opts.endpoint;
-    if (notice.region !== undefined && endpoints && Object.keys(endpoints).length > 0) {
-      const mapped = endpoints[notice.region];
+    const region = notice.targetRegion;
+    if (region !== undefined && endpoints && Object.keys(endpoints).length > 0) {
+      const mapped = endpoints[region];
       if (mapped === undefined) {
         this.emit("notice", {
           notice,
           action: "ignored",
-          detail: `region ${notice.region} is not in regionEndpoints (${Object.keys(endpoints).join(", ")})`,
+          detail: `region ${region} is not in regionEndpoints (${Object.keys(endpoints).join(", ")})`,
         });
         return;
       }

@@ -102,7 +102,8 @@ export class DeviceEndpoint extends pulumi.ComponentResource {
           Statement: [
             {
               Effect: "Allow",
-              Action: "iot:Publish",
+              // Retained: a device that connects after the publish still learns where to be.
+              Action: ["iot:Publish", "iot:RetainPublish"],
               Resource: pulumi.interpolate`arn:${partition.partition}:iot:${region.region}:${identity.accountId}:topic/${args.noticeTopic}`,
             },
           ],

@@ -58,8 +58,16 @@ export interface FailoverDnsArgs {
   alarmProvider: pulumi.ProviderResource;
   /** More alarm and OK actions (e.g. the operators' topic), SNS topics in us-east-1 like the alarms; default none. */
   extraAlarmActions?: pulumi.Input<string>[];
-  /** The fail-over notice: topic and one target per region; default no notifier. */
-  notice?: { topic: string; targets: NoticeTargetArgs[]; externalId: pulumi.Input<string> };
+  /**
+   * The fail-over notice: topic, one target per region, and the window devices spread their
+   * moves over (ms; fleet size / connect quota; default: each device's own); default no notifier.
+   */
+  notice?: {
+    topic: string;
+    targets: NoticeTargetArgs[];
+    externalId: pulumi.Input<string>;
+    spreadMs?: number;
+  };
   /** Lambda runtime of the notifier; default nodejs22.x. */
   runtime?: string;
   /** Log retention in days; default 30. */
@@ -205,6 +213,7 @@ export class FailoverDns extends pulumi.ComponentResource {
           topic: args.notice.topic,
           targets: args.notice.targets,
           externalId: args.notice.externalId,
+          ...(args.notice.spreadMs !== undefined ? { spreadMs: args.notice.spreadMs } : {}),
           alarms: SLOTS.map((slot) => ({ alarmName: alarms[slot].name, region: args.health[slot].region })),
           alarmTopicArn: topic.arn,
           runtime: args.runtime ?? "nodejs22.x",
@@ -227,6 +236,7 @@ interface FailoverNotifierArgs {
   topic: string;
   targets: NoticeTargetArgs[];
   externalId: pulumi.Input<string>;
+  spreadMs?: number;
   alarms: Array<{ alarmName: pulumi.Input<string>; region: string }>;
   alarmTopicArn: pulumi.Input<string>;
   runtime: string;
@@ -252,6 +262,7 @@ class FailoverNotifier extends pulumi.ComponentResource {
           NOTICE_TARGETS: pulumi.jsonStringify(args.targets),
           NOTICE_ALARMS: pulumi.jsonStringify(args.alarms),
           NOTICE_EXTERNAL_ID: args.externalId,
+          ...(args.spreadMs !== undefined ? { NOTICE_SPREAD_MS: String(args.spreadMs) } : {}),
         },
         statements: [
           {

@@ -106,6 +106,8 @@ export interface DrConfig {
   devices: {
     connectRatePerSecond: number;
     reresolveSeconds: number;
+    /** Window a fail-over notice spreads the fleet's moves over; 0 = each device's own. */
+    noticeSpreadSeconds: number;
     failoverNoticeTopic: string;
   };
   notificationEmail?: string;
@@ -265,6 +267,7 @@ export const DEFAULTS = {
   failoverRecordTtlSeconds: 60,
   deviceConnectRatePerSecond: 500,
   deviceReresolveSeconds: 30,
+  deviceNoticeSpreadSeconds: 0,
   failoverNoticeTopic: "dr/failover/notice",
   ccAllowedPolicies: ["iot-dr-device"] as string[],
 } as const;
@@ -554,6 +557,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
         500,
       )(get("deviceConnectRatePerSecond")),
       reresolveSeconds: intIn("deviceReresolveSeconds", 1, 3600, 30)(get("deviceReresolveSeconds")),
+      noticeSpreadSeconds: intIn("deviceNoticeSpreadSeconds", 0, 3600, 200)(get("deviceNoticeSpreadSeconds")),
       failoverNoticeTopic: topic,
     },
     notificationEmail,

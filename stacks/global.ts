@@ -100,6 +100,9 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
         extraAlarmActions: [failover.arn],
         notice: {
           topic: config.devices.failoverNoticeTopic,
+          ...(config.devices.noticeSpreadSeconds > 0
+            ? { spreadMs: config.devices.noticeSpreadSeconds * 1000 }
+            : {}),
           // The same external id the regional stacks put on the publisher roles.
           externalId: config.assumeRoleExternalId ?? `iot-dr-health-${config.environment}`,
           targets: [

@@ -259,7 +259,10 @@ export function cachedGetter<T>(
   };
 }
 
-/** Publishes one message through the IoT data plane (`POST /topics/<topic>?qos=1`), signed for `iotdata`. */
+/**
+ * Publishes one message through the IoT data plane (`POST /topics/<topic>?qos=1[&retain=true]`),
+ * signed for `iotdata`. A retained publish needs `iot:RetainPublish` besides `iot:Publish`.
+ */
 export async function iotDataPublish(deps: {
   transport: HttpTransport;
   sign: RequestSigner;
@@ -267,9 +270,11 @@ export async function iotDataPublish(deps: {
   endpoint: string;
   topic: string;
   payload: string;
+  /** Keep the message on the topic for clients that subscribe later; default false. */
+  retain?: boolean;
   signal?: AbortSignal;
 }): Promise<void> {
-  const url = `${deps.endpoint.replace(/\/$/, "")}/topics/${encodeURIComponent(deps.topic)}?qos=1`;
+  const url = `${deps.endpoint.replace(/\/$/, "")}/topics/${encodeURIComponent(deps.topic)}?qos=1${deps.retain ? "&retain=true" : ""}`;
   const request = await deps.sign({
     method: "POST",
     url,

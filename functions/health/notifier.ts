@@ -4,17 +4,10 @@
  * still connected to the failing region move now instead of at their next DNS re-resolution.
  */
 
-/** The notice devices receive; `noticeId` lets them drop duplicates (SNS and publish retry). */
-export interface FailoverNotice {
-  type: "failover" | "recovered";
-  noticeId: string;
-  /** The region whose health check changed state. */
-  region: string;
-  /** Where devices should be: the other region on failover, this region on recovery. */
-  targetRegion: string;
-  reason: string;
-  at: string;
-}
+import { encodeNotice, NOTICE_VERSION, type FailoverNotice } from "./notice.js";
+
+/** The notice as the notifier builds it: every field of the schema (./notice.ts) set. */
+export type PublishedNotice = Required<Omit<FailoverNotice, "spreadMs">> & { spreadMs?: number };
 
 /** The alarm of each region's health check, as configured by the fail-over DNS component. */
 export interface AlarmRegion {
@@ -27,6 +20,9 @@ export interface NotifierDeps {
   regions: readonly string[];
   alarms: readonly AlarmRegion[];
   topic: string;
+  /** Window over which devices spread their moves, ms (fleet size / connect quota); default none (the device's own). */
+  spreadMs?: number;
+  /** Publishes retained (a device that connects later still learns where to be). */
   publish: (region: string, topic: string, payload: string) => Promise<void>;
   logger: {
     info(m: string, e?: Record<string, unknown>): void;
@@ -46,34 +42,43 @@ interface AlarmMessage {
   StateChangeTime?: string;
 }
 
+/** CloudWatch writes "2026-12-03T17:00:00.000+0000"; the notice carries ISO-8601 with a Z. */
+function cloudWatchTime(value: string | undefined): string {
+  const ms = value === undefined ? NaN : Date.parse(value.replace(/([+-]\d\d)(\d\d)$/, "$1:$2"));
+  return new Date(Number.isNaN(ms) ? 0 : ms).toISOString();
+}
+
 /** Turns one alarm message into a notice, or null when it is not a health-check state change we act on. */
 export function noticeFor(
   message: AlarmMessage,
   messageId: string,
-  deps: Pick<NotifierDeps, "alarms" | "regions">,
-): FailoverNotice | null {
+  deps: Pick<NotifierDeps, "alarms" | "regions" | "spreadMs">,
+): PublishedNotice | null {
   const alarm = deps.alarms.find((a) => a.alarmName === message.AlarmName);
   if (!alarm) return null;
   const other = deps.regions.find((r) => r !== alarm.region) ?? alarm.region;
-  const at = message.StateChangeTime ?? new Date(0).toISOString();
+  const at = cloudWatchTime(message.StateChangeTime);
+  const common = {
+    version: NOTICE_VERSION,
+    id: messageId,
+    fromRegion: alarm.region,
+    at,
+    ...(deps.spreadMs !== undefined ? { spreadMs: deps.spreadMs } : {}),
+  };
   if (message.NewStateValue === "ALARM") {
     return {
+      ...common,
       type: "failover",
-      noticeId: messageId,
-      region: alarm.region,
       targetRegion: other,
       reason: message.NewStateReason ?? "health check unhealthy",
-      at,
     };
   }
   if (message.NewStateValue === "OK" && message.OldStateValue === "ALARM") {
     return {
+      ...common,
       type: "recovered",
-      noticeId: messageId,
-      region: alarm.region,
       targetRegion: alarm.region,
       reason: message.NewStateReason ?? "health check healthy again",
-      at,
     };
   }
   return null;
@@ -108,7 +113,7 @@ export async function handleAlarmEvent(
       ignored++;
       continue;
     }
-    const payload = JSON.stringify(notice);
+    const payload = encodeNotice(notice);
     const outcomes = await Promise.allSettled(
       deps.regions.map((region) => deps.publish(region, deps.topic, payload)),
     );
@@ -127,7 +132,7 @@ export async function handleAlarmEvent(
     });
     deps.logger.info("fail-over notice", { notice, reached });
     if (reached === 0)
-      throw new Error(`the ${notice.type} notice for ${notice.region} reached no region; SNS will retry`);
+      throw new Error(`the ${notice.type} notice for ${notice.fromRegion} reached no region; SNS will retry`);
   }
   return { published, failed, ignored };
 }

@@ -371,9 +371,15 @@ export interface NoticeTarget {
   roleArn?: string;
 }
 
+/** The stacks export the IoT data endpoint as a bare host (`<prefix>-ats.iot.<region>.amazonaws.com`). */
+export function dataPlaneUrl(endpoint: string): string {
+  return /^https?:\/\//.test(endpoint) ? endpoint : `https://${endpoint}`;
+}
+
 /**
  * The fail-over notifier. Environment: NOTICE_TOPIC, NOTICE_TARGETS (JSON [{region,
- * dataEndpoint, roleArn}]), NOTICE_ALARMS (JSON [{alarmName, region}]), NOTICE_EXTERNAL_ID.
+ * dataEndpoint, roleArn}]), NOTICE_ALARMS (JSON [{alarmName, region}]), NOTICE_EXTERNAL_ID,
+ * NOTICE_SPREAD_MS (optional: the window devices spread their moves over).
  */
 export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unknown) => Promise<unknown> {
   const topic = required(env, "NOTICE_TOPIC", "the MQTT topic devices listen on for fail-over notices");
@@ -383,6 +389,9 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
     "a JSON list of {region, dataEndpoint, roleArn}",
   );
   const alarms = json<AlarmRegion[]>(env, "NOTICE_ALARMS", "a JSON list of {alarmName, region}");
+  const spreadMs = env.NOTICE_SPREAD_MS === undefined ? undefined : Number(env.NOTICE_SPREAD_MS);
+  if (spreadMs !== undefined && !(Number.isInteger(spreadMs) && spreadMs >= 0))
+    throw new Error(`NOTICE_SPREAD_MS must be a whole number of ms >= 0, got '${env.NOTICE_SPREAD_MS}'`);
   const transport = createNodeTransport({ http: modules.http, https: modules.https });
   const sts = new modules.sts.STSClient({ maxAttempts: 2 });
   const credentialsFor = async (target: NoticeTarget): Promise<AwsCredentials> => {
@@ -409,6 +418,7 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
       regions: targets.map((t) => t.region),
       alarms,
       topic,
+      ...(spreadMs !== undefined ? { spreadMs } : {}),
       logger: modules.logger,
       publish: async (region, noticeTopic, payload) => {
         const target = targets.find((t) => t.region === region)!;
@@ -422,9 +432,10 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
         await iotDataPublish({
           transport,
           sign,
-          endpoint: target.dataEndpoint,
+          endpoint: dataPlaneUrl(target.dataEndpoint),
           topic: noticeTopic,
           payload,
+          retain: true,
           signal: AbortSignal.timeout(5_000),
         });
       },

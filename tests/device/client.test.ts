@@ -111,11 +111,12 @@ describe("FailoverClient with an injected clock and random source", () => {
 
 describe("fail-over notices", () => {
   it("accepts the documented fields and rejects malformed notices with a reason", () => {
+    // v0 (no version): `region` is where to move.
     expect(parseNotice('{"id":"n1","region":"eu-west-1","spreadMs":200000}')).toEqual({
       ok: true,
-      notice: { id: "n1", region: "eu-west-1", spreadMs: 200_000 },
+      notice: { version: 0, id: "n1", targetRegion: "eu-west-1", spreadMs: 200_000 },
     });
-    expect(parseNotice("{}")).toEqual({ ok: true, notice: {} });
+    expect(parseNotice("{}")).toEqual({ ok: true, notice: { version: 0 } });
     expect(parseNotice("move!")).toEqual({ ok: false, reason: "payload is not JSON" });
     expect(parseNotice("[1]")).toEqual({ ok: false, reason: "payload is not a JSON object" });
     expect(parseNotice('{"region":""}')).toEqual({ ok: false, reason: "region must be a non-empty string" });

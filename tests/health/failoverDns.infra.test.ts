@@ -251,7 +251,7 @@ describe("fail-over DNS, device endpoints and alarm-mode health checks under moc
     expect(publish.Statement).toEqual([
       {
         Effect: "Allow",
-        Action: "iot:Publish",
+        Action: ["iot:Publish", "iot:RetainPublish"],
         Resource: `arn:aws:iot:us-east-1:${IOT_ACCOUNT}:topic/dr/failover/notice`,
       },
     ]);

@@ -214,11 +214,14 @@ describe("the fail-over notifier", () => {
       ignored: 0,
     });
     expect(published.map(([region]) => region)).toEqual(["us-east-1", "us-west-2"]);
+    // The wire form of functions/health/notice.ts: `region` repeats the target for v0 devices.
     expect(published[0]![2]).toEqual({
+      version: 1,
       type: "failover",
-      noticeId: "m-1",
-      region: "us-east-1",
+      id: "m-1",
+      fromRegion: "us-east-1",
       targetRegion: "us-west-2",
+      region: "us-west-2",
       reason: "Threshold Crossed",
       at: "2026-11-27T02:00:00.000Z",
     });
@@ -246,9 +249,21 @@ describe("the fail-over notifier", () => {
     await handleAlarmEvent(alarmMessage("hc-primary", "OK", "ALARM"), d);
     expect(published[0]![2]).toMatchObject({
       type: "recovered",
-      region: "us-east-1",
+      fromRegion: "us-east-1",
       targetRegion: "us-east-1",
+      region: "us-east-1",
     });
+  });
+
+  it("carries the configured spread and CloudWatch's +0000 times as ISO-8601", async () => {
+    const { d, published } = deps();
+    const event = alarmMessage("hc-primary", "ALARM", "OK");
+    event.Records[0]!.Sns.Message = event.Records[0]!.Sns.Message.replace(
+      "2026-11-27T02:00:00.000Z",
+      "2026-11-27T02:00:00.000+0000",
+    );
+    await handleAlarmEvent(event, { ...d, spreadMs: 200_000 });
+    expect(published[0]![2]).toMatchObject({ spreadMs: 200_000, at: "2026-11-27T02:00:00.000Z" });
   });
 
   it("ignores other alarms, INSUFFICIENT_DATA and garbage", async () => {
