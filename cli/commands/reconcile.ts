@@ -17,6 +17,7 @@ import { createPacer, systemClock, type Clock, type Pacer } from "../../function
 import { listPortFromSdk, type IotListPort } from "../../functions/reconcile/listPort.js";
 import { reconcileRegions, type ReconcileResult } from "../../functions/reconcile/repair.js";
 import { UsageError } from "../errors.js";
+import { awsClient } from "../aws.js";
 import type { RegisterCommand } from "./index.js";
 
 /** Exit code when drift remains (0 none, 1 error, 2 usage). */
@@ -39,15 +40,19 @@ export interface RegistryCommandDeps {
   env: Record<string, string | undefined>;
 }
 
-/** The real AWS clients (the SDK's standard settings, including AWS_ENDPOINT_URL) and the process terminal. */
+/** The real AWS clients (cli/aws.ts: deadlines, budget; the SDK's standard settings) and the process terminal. */
 export function defaultRegistryDeps(): RegistryCommandDeps {
   return {
     iot(region) {
-      const client = new iotSdk.IoTClient({ region });
+      const client = awsClient(iotSdk.IoTClient, "iot", region);
       return { list: listPortFromSdk(iotSdk, client), iot: iotPortFromSdk(iotSdk, client) };
     },
     table(region, name) {
-      return opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({ region })), name);
+      return opsTableFromSdk(
+        lib,
+        lib.DynamoDBDocumentClient.from(awsClient(ddb.DynamoDBClient, "table", region)),
+        name,
+      );
     },
     clock: systemClock,
     stdout: (text) => process.stdout.write(text),
