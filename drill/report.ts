@@ -192,7 +192,8 @@ ${timeline.length > 0 ? timelineSvg(timeline, events) : "<p>No timeline: the AWS
 
 /** Writes `report.html` into `dir` (created when missing); returns the file's path. */
 export function writeReport(dir: string, result: DrillResult | AwsDrillResult): string {
-  fs.mkdirSync(dir, { recursive: true });
+  // Only the report folder itself: its parent was checked before the drill (cli/outputPath.ts).
+  if (!fs.existsSync(dir)) fs.mkdirSync(dir);
   const file = path.join(dir, "report.html");
   fs.writeFileSync(file, renderReport(result));
   return file;

@@ -8,9 +8,12 @@ import { CLOUDTRAIL_EVENT_PATTERN } from "../functions/replication/cloudTrail.js
 import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import type { Logger as CoreLogger } from "../functions/replication/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
+import { sdkClientOptions } from "../functions/deadlines.js";
 import { ARN_LESS_ACTIONS, iotRegistryArns, replicationFunction } from "./replicationFunction.js";
 
 export const CAPTURE_SERVICE = "iot-dr-capture";
+/** Capture's Lambda timeout; its IoT and table calls keep their deadlines inside it (functions/deadlines.ts). */
+export const CAPTURE_TIMEOUT_SECONDS = 30;
 
 /** The rule SQL adds the topic under this name; the capture adapter splits it from the event payload. */
 export const TOPIC_FIELD = CAPTURE_TOPIC_FIELD;
@@ -135,7 +138,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
       {
         description: `registry capture in ${args.region}: registry event -> enriched record in the ops table`,
         runtime: args.runtime,
-        timeoutSeconds: 30,
+        timeoutSeconds: CAPTURE_TIMEOUT_SECONDS,
         memoryMb: 256,
         logRetentionDays: args.logRetentionDays,
         environment: {
@@ -186,10 +189,10 @@ export class RegistryCapture extends pulumi.ComponentResource {
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
           const logger = new Logger({ serviceName: CAPTURE_SERVICE }) as unknown as CoreLogger;
-          const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({}));
+          const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient(sdkClientOptions("table")));
           const deps = {
             region: String(process.env.AWS_REGION),
-            iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient({})),
+            iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient(sdkClientOptions("captureIot"))),
             pacer: createPacer({
               rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
             }),

@@ -40,6 +40,7 @@ import {
   type Logger as CoreLogger,
 } from "../functions/replication/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
+import { sdkClientOptions } from "../functions/deadlines.js";
 import { ARN_LESS_ACTIONS, replicationFunction, type PolicyStatement } from "./replicationFunction.js";
 
 /** The registry reads of a compare: the list APIs plus the per-resource reads snapshot and repair make. */
@@ -284,15 +285,10 @@ export class Reconciler extends pulumi.ComponentResource {
           const utilisation = Number(process.env.RECONCILE_QUOTA_SHARE ?? "0.5");
           const side = (r: string, peer: boolean) => {
             // A peer region that is down must fail fast, not hold the function until its timeout.
-            const client = new iotSdk.IoTClient(
-              peer
-                ? {
-                    region: r,
-                    maxAttempts: 2,
-                    requestHandler: { connectionTimeout: 3000, requestTimeout: 10000 },
-                  }
-                : { region: r },
-            );
+            const client = new iotSdk.IoTClient({
+              region: r,
+              ...sdkClientOptions(peer ? "peerIot" : "iot"),
+            });
             return {
               list: listPortFromSdk(iotSdk, client),
               iot: iotPortFromSdk(iotSdk, client),
@@ -315,7 +311,7 @@ export class Reconciler extends pulumi.ComponentResource {
           return async (event, context) => {
             const own = side(region, false);
             const peer = side(peerRegion, true);
-            const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({}));
+            const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient(sdkClientOptions("table")));
             const table = opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE));
             const markerTable = process.env.MARKER_TABLE;
             return runScheduledReconcile(

@@ -13,6 +13,7 @@ import {
   type Logger as CoreLogger,
 } from "../functions/replication/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
+import { sdkClientOptions } from "../functions/deadlines.js";
 import {
   replayStateMachineDefinition,
   type ReplayEntry,
@@ -30,6 +31,10 @@ import {
 /** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
 export const REPLAY_SERVICE = "iot-dr-replay";
 export const LAUNCHER_SERVICE = "iot-dr-launcher";
+/** Lambda timeouts; each call's deadline (functions/deadlines.ts) fits inside them. */
+export const REPLAY_TIMEOUT_SECONDS = 60;
+/** The launcher waits for a whole Express workflow (at most 5 minutes) through StartSyncExecution. */
+export const LAUNCHER_TIMEOUT_SECONDS = 310;
 
 export const DEFAULT_THROTTLE_RETRY: RetrySettings = {
   intervalSeconds: 1,
@@ -172,7 +177,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
       {
         description: `registry replay in ${args.region}: applies one ops-table record to this region's IoT registry`,
         runtime,
-        timeoutSeconds: 60,
+        timeoutSeconds: REPLAY_TIMEOUT_SECONDS,
         memoryMb: 256, // replay waits on the IoT API; its CPU per record fits 256 MB (BENCHMARKS.md, Replication replay)
         logRetentionDays,
         environment: {
@@ -197,10 +202,10 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
           const logger = new Logger({ serviceName: REPLAY_SERVICE }) as unknown as CoreLogger;
           const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE });
-          const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({}));
+          const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient(sdkClientOptions("table")));
           const deps = {
             region: String(process.env.AWS_REGION),
-            iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient({})),
+            iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient(sdkClientOptions("iot"))),
             pacer: createPacer({
               rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
             }),
@@ -305,7 +310,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         description: `registry replay launcher in ${args.region}: ops-table stream batch -> replay state machine`,
         runtime,
         // StartSyncExecution waits for the Express execution (at most 5 minutes).
-        timeoutSeconds: 310,
+        timeoutSeconds: LAUNCHER_TIMEOUT_SECONDS,
         memoryMb: 256,
         logRetentionDays,
         environment: { STATE_MACHINE_ARN: this.stateMachine.arn },
@@ -343,7 +348,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           const { Logger } =
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           const logger = new Logger({ serviceName: LAUNCHER_SERVICE }) as unknown as CoreLogger;
-          const client = new sfn.SFNClient({});
+          const client = new sfn.SFNClient(sdkClientOptions("syncExecution"));
           const stateMachineArn = String(process.env.STATE_MACHINE_ARN);
           const region = String(process.env.AWS_REGION);
           return async (event) => {

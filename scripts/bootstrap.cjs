@@ -2,6 +2,17 @@
 // Brings a supported Node (>= 22) and the locked packages before running a project command, so
 // that `npx iot-dr ...` and `npm test` work on a fresh clone even where the machine ships Node 20.
 // Setup chatter goes to stderr: stdout stays clean for `--json`.
+//
+// Several invocations at once (two terminals, `npm test` beside `npx iot-dr`) take turns: the
+// install runs under an exclusive lock (a directory, .iot-dr-install.lock, made atomically by
+// mkdir); the others wait for it and then find the packages installed. A lock whose owner process
+// is gone (same host) or that is older than an install could take is stale and is taken over.
+//
+// Exit codes of setup failures (the command's own codes are 0-3):
+//   10  Node 24 could not be installed into .tools/node24
+//   11  npm ci failed (node_modules is left for the next invocation to reinstall)
+//   12  another invocation held the install lock longer than IOT_DR_INSTALL_WAIT_S (default 900)
+//   13  apt-get could not install the system packages `npm test` needs
 "use strict";
 const { spawnSync, spawn } = require("node:child_process");
 const crypto = require("node:crypto");
@@ -17,11 +28,89 @@ function say(message) {
   process.stderr.write(`[iot-dr setup] ${message}\n`);
 }
 
-function run(command, args, env) {
+const EXIT = { node: 10, npm: 11, lock: 12, apt: 13 };
+
+function run(command, args, env, exitCode) {
   const result = spawnSync(command, args, { cwd: ROOT, stdio: ["ignore", 2, 2], env });
   if (result.status !== 0) {
-    say(`'${command} ${args.join(" ")}' failed (exit ${result.status}); fix the error above and run again.`);
-    process.exit(result.status || 1);
+    const why = result.error ? result.error.message : `exit ${result.status}`;
+    say(`'${command} ${args.join(" ")}' failed (${why}); fix the error above and run again.`);
+    return exitCode;
+  }
+  return 0;
+}
+
+const LOCK_DIR = path.join(ROOT, ".iot-dr-install.lock");
+const OWNER_FILE = path.join(LOCK_DIR, "owner.json");
+// An install never takes this long; a lock older than this is left over (e.g. a killed machine).
+const STALE_LOCK_MS = 60 * 60 * 1000;
+
+function sleepMs(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === "EPERM";
+  }
+}
+
+/** Why the lock is stale (its owner is gone), or undefined while its owner may still be working. */
+function staleReason() {
+  let owner;
+  try {
+    owner = JSON.parse(fs.readFileSync(OWNER_FILE, "utf8"));
+  } catch {
+    // Made by mkdir but owner.json not written yet: give its maker a moment, then judge by age.
+    const age = Date.now() - fs.statSync(LOCK_DIR, { throwIfNoEntry: false })?.mtimeMs;
+    return age > 10_000 ? "it names no owner" : undefined;
+  }
+  if (owner.host === require("node:os").hostname() && !alive(owner.pid))
+    return `its owner (pid ${owner.pid}) is gone`;
+  if (Date.now() - owner.since > STALE_LOCK_MS) return `it is older than ${STALE_LOCK_MS / 60000} minutes`;
+  return undefined;
+}
+
+/** Runs `work` holding the install lock; waits while another invocation holds it. */
+function withInstallLock(work) {
+  const waitMs = Number(process.env.IOT_DR_INSTALL_WAIT_S || 900) * 1000;
+  const started = Date.now();
+  let told = false;
+  for (;;) {
+    try {
+      fs.mkdirSync(LOCK_DIR);
+      break;
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+    }
+    const stale = staleReason();
+    if (stale) {
+      say(`taking over the install lock ${LOCK_DIR}: ${stale}`);
+      fs.rmSync(LOCK_DIR, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() - started > waitMs) {
+      say(
+        `another invocation still holds the install lock ${LOCK_DIR} after ${waitMs / 1000} s; ` +
+          `if no install is running, remove that directory and run again`,
+      );
+      process.exit(EXIT.lock);
+    }
+    if (!told) say("another invocation is installing the packages; waiting for it");
+    told = true;
+    sleepMs(250);
+  }
+  fs.writeFileSync(
+    OWNER_FILE,
+    JSON.stringify({ pid: process.pid, host: require("node:os").hostname(), since: Date.now() }),
+  );
+  try {
+    return work();
+  } finally {
+    fs.rmSync(LOCK_DIR, { recursive: true, force: true });
   }
 }
 
@@ -32,16 +121,22 @@ function nodeBinDir() {
   if (!fs.existsSync(path.join(TOOLS_NODE_BIN, "node"))) {
     say(`Node ${process.versions.node} is older than ${MIN_MAJOR}; installing node@24 into .tools/node24`);
     fs.mkdirSync(TOOLS_NODE_DIR, { recursive: true });
-    run("npm", [
-      "install",
-      "--no-save",
-      "--no-package-lock",
-      "--no-audit",
-      "--no-fund",
-      "--prefix",
-      TOOLS_NODE_DIR,
-      "node@24",
-    ]);
+    const code = run(
+      "npm",
+      [
+        "install",
+        "--no-save",
+        "--no-package-lock",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        TOOLS_NODE_DIR,
+        "node@24",
+      ],
+      process.env,
+      EXIT.node,
+    );
+    if (code !== 0) process.exit(code);
   }
   return TOOLS_NODE_BIN;
 }
@@ -55,10 +150,18 @@ function ensurePackages(env) {
   const lock = fs.readFileSync(path.join(ROOT, "package-lock.json"));
   const digest = crypto.createHash("sha256").update(lock).digest("hex");
   const stamp = path.join(ROOT, "node_modules", ".iot-dr-lock-sha256");
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === digest) return;
-  say("installing the locked packages (npm ci)");
-  run("npm", ["ci", "--no-audit", "--no-fund"], env);
-  fs.writeFileSync(stamp, digest);
+  const installed = () => fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === digest;
+  if (installed()) return;
+  const code = withInstallLock(() => {
+    // Whoever held the lock before us may have installed them.
+    if (installed()) return 0;
+    say("installing the locked packages (npm ci)");
+    // IOT_DR_NPM: another npm (the bootstrap's own tests use a stand-in that detects overlap).
+    const status = run(process.env.IOT_DR_NPM || "npm", ["ci", "--no-audit", "--no-fund"], env, EXIT.npm);
+    if (status === 0) fs.writeFileSync(stamp, digest);
+    return status;
+  });
+  if (code !== 0) process.exit(code);
 }
 
 /** Debian packages some tests use; installed when missing and we may (root with apt-get). */
@@ -84,8 +187,15 @@ function ensureSystemPackages() {
     return;
   }
   say(`installing ${names.join(", ")} with apt-get`);
-  run("apt-get", ["update", "-qq"]);
-  run("apt-get", ["install", "-y", "-qq", ...names], { ...process.env, DEBIAN_FRONTEND: "noninteractive" });
+  const code =
+    run("apt-get", ["update", "-qq"], process.env, EXIT.apt) ||
+    run(
+      "apt-get",
+      ["install", "-y", "-qq", ...names],
+      { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      EXIT.apt,
+    );
+  if (code !== 0) process.exit(code);
 }
 
 function setup() {

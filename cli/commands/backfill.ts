@@ -21,6 +21,7 @@ import {
 import { createPacer, type Pacer } from "../../functions/replication/pacing.js";
 import { wrapListPort, type IotListPort } from "../../functions/reconcile/listPort.js";
 import { InputError, UsageError } from "../errors.js";
+import { checkOutputFile } from "../outputPath.js";
 import type { RegisterCommand } from "./index.js";
 import {
   defaultRegistryDeps,
@@ -122,10 +123,7 @@ export function makeBackfillCommand(deps: () => RegistryCommandDeps = defaultReg
           throw new UsageError(
             "backfill needs the ops table: pass --table NAME (stack output opsTableName) or set IOT_DR_OPS_TABLE; --dry-run works without it",
           );
-        if (options.checkpoint !== undefined) {
-          const dir = path.dirname(path.resolve(options.checkpoint));
-          if (!fs.existsSync(dir)) throw new UsageError(`--checkpoint: directory ${dir} does not exist`);
-        }
+        if (options.checkpoint !== undefined) checkOutputFile("--checkpoint", options.checkpoint);
         const { list, iot } = d.iot(region);
         const pacer = d.pacer?.(region) ?? createPacer({ clock: d.clock });
         const checkpoint = options.checkpoint

@@ -22,6 +22,7 @@ import { writeReport } from "../../drill/report.js";
 import { parseConfig } from "../../stacks/config.js";
 import { LocalStackWorkspace } from "../automation/local.js";
 import { InputError, UsageError } from "../errors.js";
+import { checkOutputFolder } from "../outputPath.js";
 import type { RegisterCommand } from "./index.js";
 import { estimateFromConfig, readStackFile } from "./rto.js";
 
@@ -156,6 +157,8 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
         const stepTimeoutSeconds = wholeNumber("--step-timeout", flags.stepTimeout, 300, 10, 3600);
         if (flags.report !== undefined && flags.report.trim() === "")
           throw new UsageError("--report needs a folder, e.g. --report drill-report");
+        // Before any peer starts: a drill's figures must never be lost to a bad path.
+        if (flags.report !== undefined) checkOutputFolder("--report", flags.report);
 
         const io = deps();
         const controller = new AbortController();
@@ -193,11 +196,19 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
         } finally {
           removeHandlers();
         }
-        if (flags.report !== undefined) {
-          const file = io.writeReport(flags.report, result);
-          io.stderr(`report written to ${file}\n`);
-        }
+        // The figures first: whatever happens to the report afterwards, they are printed.
         io.stdout(flags.json ? `${JSON.stringify(result)}\n` : summary(result));
+        if (flags.report !== undefined) {
+          try {
+            const file = io.writeReport(flags.report, result);
+            io.stderr(`report written to ${file}\n`);
+          } catch (err) {
+            io.stderr(
+              `iot-dr drill: the drill ran (figures above) but the report could not be written to ${flags.report}: ${(err as Error).message}\n`,
+            );
+            setExitCode(1);
+          }
+        }
       });
   };
 }

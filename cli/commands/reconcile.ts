@@ -22,6 +22,7 @@ import { reconcileRegions, type ReconcileResult } from "../../functions/reconcil
 import { activeRegionFromDns, type ResolveCname } from "../../functions/reconcile/activeRegion.js";
 import { promises as dnsPromises } from "node:dns";
 import { UsageError } from "../errors.js";
+import { awsClient } from "../aws.js";
 import type { RegisterCommand } from "./index.js";
 
 /** Exit code when drift remains (0 none, 1 error, 2 usage). */
@@ -46,15 +47,19 @@ export interface RegistryCommandDeps {
   resolveCname?: ResolveCname;
 }
 
-/** The real AWS clients (the SDK's standard settings, including AWS_ENDPOINT_URL) and the process terminal. */
+/** The real AWS clients (cli/aws.ts: deadlines, budget; the SDK's standard settings) and the process terminal. */
 export function defaultRegistryDeps(): RegistryCommandDeps {
   return {
     iot(region) {
-      const client = new iotSdk.IoTClient({ region });
+      const client = awsClient(iotSdk.IoTClient, "iot", region);
       return { list: listPortFromSdk(iotSdk, client), iot: iotPortFromSdk(iotSdk, client) };
     },
     table(region, name) {
-      return opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient({ region })), name);
+      return opsTableFromSdk(
+        lib,
+        lib.DynamoDBDocumentClient.from(awsClient(ddb.DynamoDBClient, "table", region)),
+        name,
+      );
     },
     clock: systemClock,
     stdout: (text) => process.stdout.write(text),

@@ -32,6 +32,7 @@ import {
 import type { Command } from "commander";
 import type { RegisterCommand } from "./index.js";
 import { UsageError } from "../errors.js";
+import { awsClient } from "../aws.js";
 import { parseRegion } from "./replay.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { isRecordKey } from "../../functions/registry/records.js";
@@ -97,11 +98,11 @@ async function readStreamRange(client: DynamoDBStreamsClient, batch: StreamBatch
 }
 
 export const defaultRedriveDeps = (): RedriveDeps => ({
-  iot: (region) => iotPortFromSdk(iotSdk, new iotSdk.IoTClient({ region })),
+  iot: (region) => iotPortFromSdk(iotSdk, awsClient(iotSdk.IoTClient, "iot", region)),
   table: (name, region) =>
-    opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(new DynamoDBClient({ region })), name),
+    opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(awsClient(DynamoDBClient, "table", region)), name),
   queue: (url, region) => {
-    const sqs = new SQSClient({ region });
+    const sqs = awsClient(SQSClient, "queue", region);
     return {
       async receive(max) {
         const out = await sqs.send(
@@ -132,7 +133,7 @@ export const defaultRedriveDeps = (): RedriveDeps => ({
       },
     };
   },
-  streamKeys: (batch, region) => readStreamRange(new DynamoDBStreamsClient({ region }), batch),
+  streamKeys: (batch, region) => readStreamRange(awsClient(DynamoDBStreamsClient, "queue", region), batch),
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
 });

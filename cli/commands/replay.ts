@@ -15,6 +15,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { Command } from "commander";
 import type { RegisterCommand } from "./index.js";
 import { UsageError } from "../errors.js";
+import { awsClient } from "../aws.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import {
   getRecord,
@@ -38,9 +39,9 @@ export interface ReplayCommandDeps {
 }
 
 export const defaultReplayDeps = (): ReplayCommandDeps => ({
-  iot: (region) => iotPortFromSdk(iotSdk, new iotSdk.IoTClient({ region })),
+  iot: (region) => iotPortFromSdk(iotSdk, awsClient(iotSdk.IoTClient, "iot", region)),
   table: (name, region) =>
-    opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(new DynamoDBClient({ region })), name),
+    opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(awsClient(DynamoDBClient, "table", region)), name),
   readFile: (path) => readFile(path, "utf8"),
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),

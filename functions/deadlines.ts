@@ -1,0 +1,78 @@
+/**
+ * How long one AWS call may wait, per kind of call: the one table that the deployed functions'
+ * adapters (infra/) and the operations tool (cli/aws.ts) build their SDK clients from. Without it
+ * the SDK waits forever on an endpoint that accepts a connection and never answers, which is how a
+ * half-dead region usually looks.
+ *
+ * Plain data and arithmetic only (no SDK import): callback functions serialize it as is.
+ */
+
+/** Deadlines of one SDK client: each attempt, and how many attempts the SDK makes. */
+export interface CallDeadline {
+  /** Time to open the TCP/TLS connection, ms. */
+  connectionTimeoutMs: number;
+  /** Time for the whole request and response of one attempt, ms (the SDK throws `TimeoutError`). */
+  requestTimeoutMs: number;
+  /** Attempts the SDK makes (first try plus retries of transient errors and throttling). */
+  maxAttempts: number;
+}
+
+/**
+ * The deadlines per purpose. Healthy IoT and DynamoDB calls answer in well under a second; the
+ * margins allow a slow region, not a dead one.
+ */
+export const CALL_DEADLINES = {
+  /** IoT control plane (list, describe, write) from replay, the reconciler and the CLI. */
+  iot: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 3 },
+  /** IoT reads inside capture (Lambda timeout 30 s): capture re-runs on the rule's retry. */
+  captureIot: { connectionTimeoutMs: 3_000, requestTimeoutMs: 5_000, maxAttempts: 2 },
+  /** The peer region's IoT from the scheduled reconciler: a region that is down must fail fast. */
+  peerIot: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 2 },
+  /** DynamoDB item reads and writes, one query page. */
+  table: { connectionTimeoutMs: 3_000, requestTimeoutMs: 5_000, maxAttempts: 3 },
+  /** SQS short-poll receive, delete and visibility changes; DynamoDB Streams reads. */
+  queue: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 3 },
+  /**
+   * StartSyncExecution answers when the Express workflow ends (at most 5 minutes); never retried
+   * by the SDK: the launcher reports a failed batch and the stream mapping retries it.
+   */
+  syncExecution: { connectionTimeoutMs: 3_000, requestTimeoutMs: 302_000, maxAttempts: 1 },
+} as const satisfies Record<string, CallDeadline>;
+
+export type CallPurpose = keyof typeof CALL_DEADLINES;
+
+/** The SDK's standard retry waits at most base × 2^attempt between attempts (500 ms for throttling). */
+const RETRY_BASE_MS = 500;
+const RETRY_CAP_MS = 20_000;
+
+/** The longest one SDK call can take, every attempt timing out and the longest backoff between. */
+export function worstCaseMs(d: CallDeadline): number {
+  let backoff = 0;
+  for (let attempt = 1; attempt < d.maxAttempts; attempt++)
+    backoff += Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt);
+  return d.maxAttempts * (d.connectionTimeoutMs + d.requestTimeoutMs) + backoff;
+}
+
+/**
+ * SDK client options for a purpose, e.g. `new IoTClient({ region, ...sdkClientOptions("iot") })`.
+ * `requestTimeoutMs` overrides the per-attempt time (the CLI's `--call-timeout`).
+ */
+export function sdkClientOptions(
+  purpose: CallPurpose,
+  override: { requestTimeoutMs?: number } = {},
+): {
+  maxAttempts: number;
+  requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true };
+} {
+  const d: CallDeadline = CALL_DEADLINES[purpose];
+  const requestTimeout = override.requestTimeoutMs ?? d.requestTimeoutMs;
+  return {
+    maxAttempts: d.maxAttempts,
+    requestHandler: {
+      connectionTimeout: Math.min(d.connectionTimeoutMs, requestTimeout),
+      requestTimeout,
+      // Without it the SDK only logs a warning when requestTimeout passes and keeps waiting.
+      throwOnRequestTimeout: true,
+    },
+  };
+}
