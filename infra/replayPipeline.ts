@@ -5,7 +5,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { PORT_API, iotPortFromSdk } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
-import { applyRecord, type ReplayOutcome } from "../functions/replication/apply.js";
+import { replayTask, type ReplayOutcome } from "../functions/replication/apply.js";
 import { launchReplay } from "../functions/replication/launcher.js";
 import {
   METRICS_NAMESPACE,
@@ -215,9 +215,10 @@ export class ReplayPipeline extends pulumi.ComponentResource {
             logger,
             metrics,
           };
+          const task = replayTask(deps);
           return async (entry) => {
             try {
-              return await applyRecord(entry.record, deps);
+              return await task(entry);
             } finally {
               metrics.publishStoredMetrics();
             }

@@ -28,9 +28,16 @@ import {
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
 import { getRecord, recordApplied, type MarkerTablePort, type OpsTablePort } from "../registry/table.js";
-import { DependencyNotReady, InvalidRecord, describeError, isReplicationError } from "./errors.js";
+import {
+  DependencyNotReady,
+  InvalidRecord,
+  boundedTaskError,
+  describeError,
+  isReplicationError,
+} from "./errors.js";
 import { REPLICATION_LAG_METRIC, type Logger, type MetricsSink } from "./observability.js";
 import type { Clock, Pacer } from "./pacing.js";
+import type { ReplayEntry } from "./stateMachine.js";
 
 export interface ApplyDeps {
   /** The region this replay runs in (the target). */
@@ -656,4 +663,19 @@ export async function applyBatch(
     }
   }
   return { outcomes, failures: [...failures.values()] };
+}
+
+/**
+ * The replay function's Task handler: applies the entry's record; a failure leaves with its name (the
+ * state machine matches it) and a bounded message, so that dead-lettered and retried outcomes cannot
+ * push the execution's state past Step Functions' 256 KB (errors.ts boundedTaskError).
+ */
+export function replayTask(deps: ApplyDeps): (entry: ReplayEntry<RegistryRecord>) => Promise<ReplayOutcome> {
+  return async (entry) => {
+    try {
+      return await applyRecord(entry.record, deps);
+    } catch (err) {
+      throw boundedTaskError(err);
+    }
+  };
 }

@@ -61,3 +61,25 @@ export function describeError(err: unknown): { name: string; message: string } {
   if (err instanceof Error) return { name: err.name, message: err.message };
   return { name: "Error", message: String(err) };
 }
+
+/** Longest error message a replay Task hands to Step Functions (the execution's state is capped at 256 KB). */
+export const MAX_TASK_ERROR_MESSAGE_CHARS = 800;
+
+/**
+ * The error to throw out of a Lambda Task: same name (the state machine matches it), message cut to
+ * `maxChars`, stack reduced to the name. Lambda's error cause carries message and stack trace into
+ * the execution's state, where every dead-lettered or retried record's outcome keeps it.
+ */
+export function boundedTaskError(err: unknown, maxChars = MAX_TASK_ERROR_MESSAGE_CHARS): Error {
+  const { name, message } = describeError(err);
+  const cut =
+    message.length <= maxChars
+      ? message
+      : `${message.slice(0, maxChars)}… (${message.length - maxChars} more characters in the function's log)`;
+  const bounded = Object.assign(new Error(cut), err !== null && typeof err === "object" ? err : {}, {
+    name,
+    message: cut,
+  });
+  bounded.stack = name;
+  return bounded;
+}

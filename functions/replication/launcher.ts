@@ -119,6 +119,69 @@ export function planWaves<T extends { record: RegistryRecord }>(entries: readonl
   return [...waves.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, wave]) => wave);
 }
 
+/** What Step Functions accepts as execution input and keeps as state: 256 KiB of UTF-8. */
+export const SFN_PAYLOAD_LIMIT_BYTES = 262_144;
+/** Room left under the limit for what the outer Map adds around waves and outcomes. */
+const PAYLOAD_MARGIN_BYTES = 8_192;
+/**
+ * What one record's outcome can take in the execution's output beyond its key and sequence number:
+ * status, the replay result's actions, and an error name and cause (the replay function's message
+ * is cut to MAX_TASK_ERROR_MESSAGE_CHARS and its stack to the error name, errors.ts
+ * boundedTaskError; Lambda's own and Step Functions' causes are shorter).
+ */
+const OUTCOME_OVERHEAD_BYTES = 1_400;
+
+const utf8Bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), "utf8");
+
+/**
+ * Splits waves into consecutive executions whose input and output each fit SFN_PAYLOAD_LIMIT_BYTES:
+ * run one after the other, they keep the dependency order (a lower wave always ends before a higher
+ * one starts). An entry too large for an execution of its own comes back in `oversized`.
+ */
+export function splitLaunches<R>(
+  waves: readonly ReplayEntry<R>[][],
+  limitBytes = SFN_PAYLOAD_LIMIT_BYTES,
+): { launches: ReplayBatchInput<R>[]; oversized: ReplayEntry<R>[] } {
+  const budget = limitBytes - PAYLOAD_MARGIN_BYTES;
+  const launches: ReplayBatchInput<R>[] = [];
+  const oversized: ReplayEntry<R>[] = [];
+  let current: ReplayBatchInput<R> = { waves: [] };
+  let inputBytes = 0;
+  let outputBytes = 0;
+  const flush = () => {
+    if (current.waves.length > 0) launches.push(current);
+    current = { waves: [] };
+    inputBytes = 0;
+    outputBytes = 0;
+  };
+  for (const wave of waves) {
+    let open: ReplayEntry<R>[] | undefined;
+    for (const entry of wave) {
+      const input = utf8Bytes(entry) + 1;
+      const key = (entry.record as { key?: string } | null)?.key ?? "";
+      const output = OUTCOME_OVERHEAD_BYTES + utf8Bytes(entry.sequenceNumber) + 2 * utf8Bytes(key);
+      if (input + 32 > budget || output > budget) {
+        oversized.push(entry);
+        continue;
+      }
+      if (inputBytes + input + 32 > budget || outputBytes + output > budget) {
+        flush();
+        open = undefined;
+      }
+      if (!open) {
+        open = [];
+        current.waves.push({ entries: open });
+        inputBytes += 32; // {"entries":[]} and separators
+      }
+      open.push(entry);
+      inputBytes += input;
+      outputBytes += output;
+    }
+  }
+  flush();
+  return { launches, oversized };
+}
+
 function parseOutcomes(output: string | undefined): ReplayEntryOutcome[] {
   const parsed: unknown = JSON.parse(output ?? "null");
   if (!Array.isArray(parsed)) throw new Error("execution output is not a list of waves");
@@ -189,31 +252,48 @@ export async function launchReplay(
   const entries = [...latest.values()];
   const statusOf = new Map<string, ReplayEntryOutcome["status"] | "unprocessed">();
   if (entries.length > 0) {
-    const waves = planWaves(entries);
-    try {
-      const result = await deps.startSyncExecution({ waves: waves.map((wave) => ({ entries: wave })) });
-      if (result.status !== "SUCCEEDED") {
-        throw new Error(
-          `execution ${result.status ?? "without status"}: ${result.error ?? ""} ${result.cause ?? ""}`.trim(),
-        );
-      }
-      for (const outcome of parseOutcomes(result.output)) {
-        statusOf.set(outcome.sequenceNumber, outcome.status);
-        if (outcome.status !== "applied") {
-          deps.logger.warn("record not applied", {
-            sequenceNumber: outcome.sequenceNumber,
-            key: outcome.key,
-            status: outcome.status,
-            error: outcome.error,
-            cause: outcome.cause,
-          });
-        }
-      }
-    } catch (err) {
-      deps.logger.error("replay execution failed; the whole batch goes back to the stream", {
-        records: entries.length,
-        reason: err instanceof Error ? err.message : String(err),
+    const { launches, oversized } = splitLaunches(planWaves(entries));
+    for (const entry of oversized) {
+      deps.logger.error("record too large for a replay execution; it goes back to the stream", {
+        sequenceNumber: entry.sequenceNumber,
+        key: entry.record.key,
+        bytes: utf8Bytes(entry),
+        limitBytes: SFN_PAYLOAD_LIMIT_BYTES,
       });
+    }
+    for (const [index, input] of launches.entries()) {
+      try {
+        const result = await deps.startSyncExecution(input);
+        if (result.status !== "SUCCEEDED") {
+          throw new Error(
+            `execution ${result.status ?? "without status"}: ${result.error ?? ""} ${result.cause ?? ""}`.trim(),
+          );
+        }
+        for (const outcome of parseOutcomes(result.output)) {
+          statusOf.set(outcome.sequenceNumber, outcome.status);
+          if (outcome.status !== "applied") {
+            deps.logger.warn("record not applied", {
+              sequenceNumber: outcome.sequenceNumber,
+              key: outcome.key,
+              status: outcome.status,
+              error: outcome.error,
+              cause: outcome.cause,
+            });
+          }
+        }
+      } catch (err) {
+        // Later launches hold higher waves that depend on this one: they go back to the stream too.
+        const left = launches
+          .slice(index)
+          .reduce((a, l) => a + l.waves.reduce((b, w) => b + w.entries.length, 0), 0);
+        deps.logger.error("replay execution failed; its records and the later ones go back to the stream", {
+          records: left,
+          execution: index + 1,
+          executions: launches.length,
+          reason: err instanceof Error ? err.message : String(err),
+        });
+        break;
+      }
     }
     for (const { sequenceNumber, record } of entries) {
       const status = statusOf.get(sequenceNumber) ?? "unprocessed";

@@ -2,8 +2,15 @@ import { describe, expect, it } from "vitest";
 import type { RegistryRecord } from "../../../functions/registry/records.js";
 import { silentLogger } from "../../../functions/replication/observability.js";
 import {
+  DependencyNotReady,
+  MAX_TASK_ERROR_MESSAGE_CHARS,
+  boundedTaskError,
+} from "../../../functions/replication/errors.js";
+import {
+  SFN_PAYLOAD_LIMIT_BYTES,
   launchReplay,
   planWaves,
+  splitLaunches,
   type SyncExecutionResult,
 } from "../../../functions/replication/launcher.js";
 import type { ReplayBatchInput, ReplayEntryOutcome } from "../../../functions/replication/stateMachine.js";
@@ -244,5 +251,135 @@ describe("replay filter", () => {
     expect(() => matchesFilter({ a: [{ numeric: [">", 1] } as never] }, { a: 2 })).toThrow(
       /unsupported filter matcher/,
     );
+  });
+});
+
+describe("launches within Step Functions' 256 KB payload limit", () => {
+  /** StartSyncExecution as AWS answers it: an input over 262,144 bytes is refused. */
+  function limitedExecution() {
+    const sfn = fakeExecution();
+    const sizes: number[] = [];
+    return {
+      inputs: sfn.inputs,
+      sizes,
+      async startSyncExecution(input: Input): Promise<SyncExecutionResult> {
+        const bytes = Buffer.byteLength(JSON.stringify(input), "utf8");
+        sizes.push(bytes);
+        if (bytes > SFN_PAYLOAD_LIMIT_BYTES)
+          throw Object.assign(new Error(`input of ${bytes} bytes exceeds 262144`), {
+            name: "ValidationException",
+          });
+        return sfn.startSyncExecution(input);
+      },
+    };
+  }
+  const bigPolicy = (i: number) =>
+    record("policy", `policy#p${i}`, {
+      name: `p${i}`,
+      document: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: Array.from({ length: 12 }, (_, s) => ({
+          Effect: "Allow",
+          Action: ["iot:Publish", "iot:Receive"],
+          Resource: `arn:aws:iot:us-east-1:111111111111:topic/fleet/${i}/${s}/${"x".repeat(90)}`,
+        })),
+      }),
+    });
+
+  it("splits a batch of large policy records into several executions that AWS accepts, in wave order", async () => {
+    const policies = Array.from({ length: 300 }, (_, i) => bigPolicy(i));
+    const things = Array.from({ length: 50 }, (_, i) =>
+      record("thing", `thing#t${i}`, { name: `t${i}`, attributes: {} }),
+    );
+    const events = [...things, ...policies].map((r) => streamRecord(r));
+    const sfn = limitedExecution();
+    const { response, summary } = await launchReplay(
+      { Records: events },
+      { region: SECONDARY, logger: silentLogger, ...sfn },
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(summary.applied).toBe(350);
+    expect(sfn.sizes.length).toBeGreaterThan(2);
+    for (const bytes of sfn.sizes) expect(bytes).toBeLessThanOrEqual(SFN_PAYLOAD_LIMIT_BYTES);
+    // Policies (a lower rank) all launch before any thing.
+    const launched = sfn.inputs.flatMap((i) => i.waves.flatMap((w) => w.entries.map((e) => e.record.kind)));
+    expect(launched.lastIndexOf("policy")).toBeLessThan(launched.indexOf("thing"));
+  });
+
+  it("bounds each execution's outcomes too: many small records with long keys split by output", () => {
+    const entries = Array.from({ length: 1000 }, (_, i) => ({
+      sequenceNumber: String(i).padStart(21, "0"),
+      record: record("thing", `thing#${"n".repeat(120)}${i}`, { name: `n${i}`, attributes: {} }),
+    }));
+    const { launches, oversized } = splitLaunches([entries]);
+    expect(oversized).toEqual([]);
+    expect(launches.length).toBeGreaterThan(1);
+    // Worst-case output of a launch: every record dead-lettered with a cause of the bounded size.
+    for (const l of launches) {
+      const outcomes = l.waves.map((w) =>
+        w.entries.map((e) => ({
+          sequenceNumber: e.sequenceNumber,
+          key: e.record.key,
+          status: "deadLettered",
+          error: "DependencyNotReady",
+          cause: "c".repeat(MAX_TASK_ERROR_MESSAGE_CHARS + 300),
+        })),
+      );
+      expect(Buffer.byteLength(JSON.stringify(outcomes))).toBeLessThanOrEqual(SFN_PAYLOAD_LIMIT_BYTES);
+    }
+    expect(launches.flatMap((l) => l.waves.flatMap((w) => w.entries))).toEqual(entries);
+  });
+
+  it("sends a record too large for any execution back to the stream and replays the rest", async () => {
+    const huge = record("policy", "policy#huge", { name: "huge", document: "d".repeat(300_000) });
+    const small = record("thing", "thing#small", { name: "small", attributes: {} });
+    const events = [huge, small].map((r) => streamRecord(r));
+    const sfn = limitedExecution();
+    const errors: string[] = [];
+    const { response, summary } = await launchReplay(
+      { Records: events },
+      { region: SECONDARY, logger: { ...silentLogger, error: (m: string) => errors.push(m) }, ...sfn },
+    );
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(events[0]) }]);
+    expect(summary).toMatchObject({ applied: 1, unprocessed: 1 });
+    expect(errors).toContain("record too large for a replay execution; it goes back to the stream");
+  });
+
+  it("stops at a failed execution: its records and every later launch go back to the stream", async () => {
+    const policies = Array.from({ length: 300 }, (_, i) => bigPolicy(i));
+    const events = policies.map((r) => streamRecord(r));
+    const sfn = limitedExecution();
+    let calls = 0;
+    const { response, summary } = await launchReplay(
+      { Records: events },
+      {
+        region: SECONDARY,
+        logger: silentLogger,
+        startSyncExecution: async (input) => {
+          if (++calls === 2) return { status: "FAILED", error: "States.Runtime", cause: "boom" };
+          return sfn.startSyncExecution(input);
+        },
+      },
+    );
+    expect(calls).toBe(2);
+    const first = sfn.inputs[0].waves.flatMap((w) => w.entries.map((e) => e.sequenceNumber));
+    expect(summary.applied).toBe(first.length);
+    expect(summary.unprocessed).toBe(300 - first.length);
+    expect(response.batchItemFailures).toHaveLength(300 - first.length);
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).not.toContain(first[0]);
+  });
+});
+
+describe("replay Task errors", () => {
+  it("keep their name and fields but carry at most a bounded message and no stack trace", () => {
+    const err = DependencyNotReady(`waiting for ${"g".repeat(50_000)}`, "thingGroup#g");
+    const bounded = boundedTaskError(err) as DependencyNotReady;
+    expect(bounded.name).toBe("DependencyNotReady");
+    expect(bounded.dependency).toBe("thingGroup#g");
+    expect(bounded.message.length).toBeLessThan(MAX_TASK_ERROR_MESSAGE_CHARS + 80);
+    expect(bounded.message).toContain("more characters in the function's log");
+    expect(bounded.stack).toBe("DependencyNotReady");
+    expect(boundedTaskError(new Error("short")).message).toBe("short");
   });
 });
