@@ -367,7 +367,8 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
           evaluationPeriods: args.evaluationMinutes ?? 5,
           threshold: args.latencyThresholdMs ?? 30_000,
           comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "notBreaching",
+          // A primary region that is gone publishes nothing: no data must fail over (AWS's own template).
+          treatMissingData: "breaching",
         },
         mine,
       );
@@ -377,7 +378,8 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
           type: "CLOUDWATCH_METRIC",
           cloudwatchAlarmName: alarm.name,
           cloudwatchAlarmRegion: args.primaryRegion,
-          insufficientDataHealthStatus: "Healthy",
+          // Route 53 cannot read the alarm while the primary region's CloudWatch is down: fail over.
+          insufficientDataHealthStatus: "Unhealthy",
           tags: { Name: `iot-dr analytics ${args.primaryRegion}` },
         },
         mine,

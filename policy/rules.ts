@@ -757,6 +757,58 @@ export const crossAccountMetricsLinked: StackRule = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// What AWS refuses or quietly gets wrong at first deploy (issue #17)
+
+const ROUTE53_HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck";
+/** Components whose alarm a Route 53 health check follows (infra/healthCheck.ts alarm mode, infra/analytics.ts). */
+const ROUTE53_ALARM_COMPONENTS = ["iot-dr:health:HealthCheck", "iot-dr:analytics:AnalyticsGlobalEndpoint"];
+
+export const route53AlarmsFailOver: ResourceRule = {
+  kind: "resource",
+  name: "route53-alarms-fail-over",
+  description:
+    "Alarms use standard-resolution periods (Route 53 follows no other); an alarm Route 53 follows treats missing data as breaching and its health check counts insufficient data as unhealthy, so a region that is gone fails over.",
+  remediation:
+    'Give alarms a period of 60 s or a multiple of it; on alarms behind a Route 53 health check set treatMissingData: "breaching"; on CLOUDWATCH_METRIC health checks set insufficientDataHealthStatus: "Unhealthy".',
+  severity: "high",
+  types: [T.metricAlarm, ROUTE53_HEALTH_CHECK],
+  check(r) {
+    const p = r.props;
+    const out: string[] = [];
+    if (r.type === ROUTE53_HEALTH_CHECK) {
+      if (p.type === "CLOUDWATCH_METRIC" && p.insufficientDataHealthStatus !== "Unhealthy") {
+        out.push(
+          `the alarm-based health check counts insufficient data as ${String(p.insufficientDataHealthStatus ?? "LastKnownStatus")}, ` +
+            'so a region whose CloudWatch is gone never fails over: set insufficientDataHealthStatus: "Unhealthy"',
+        );
+      }
+      return out;
+    }
+    const periods = [
+      num(p.period),
+      ...arr(p.metricQueries).map((q) => num(obj(obj(q)?.metric)?.period) ?? num(obj(q)?.period)),
+    ].filter((x): x is number => x !== undefined);
+    for (const period of periods) {
+      if (period < 60 || period % 60 !== 0) {
+        out.push(
+          `the alarm's period is ${period} s, a high-resolution period: Route 53 alarm-based health checks support standard-resolution metrics only ` +
+            "and this project writes its metrics at standard resolution: use a period of 60 s or a multiple of it",
+        );
+        break;
+      }
+    }
+    if (ROUTE53_ALARM_COMPONENTS.some((c) => r.urn.includes(`${c}$`) || r.urn.includes(`${c}::`))) {
+      if (p.treatMissingData !== "breaching") {
+        out.push(
+          `Route 53 follows this alarm, which treats missing data as ${String(p.treatMissingData ?? "missing")}: a region that is gone publishes no data and would never fail over; set treatMissingData: "breaching"`,
+        );
+      }
+    }
+    return out;
+  },
+};
+
 /** Every rule of the pack, in report order. */
 export const RULES: readonly Rule[] = [
   opsTableDurability,
@@ -773,6 +825,8 @@ export const RULES: readonly Rule[] = [
   encryptionAtRest,
   failoverRecordTtl,
   crossAccountMetricsLinked,
+  // issue #17: first deploy into real accounts
+  route53AlarmsFailOver,
 ];
 
 /** Runs one resource rule if it applies to the resource's type. */

@@ -1,0 +1,67 @@
+/**
+ * The policy-pack rules of issue #17 ("first deploy into real accounts"), each on crafted
+ * resources: what AWS refuses or quietly gets wrong is refused with its fix named.
+ */
+import { describe, expect, it } from "vitest";
+import { T } from "../../policy/rules";
+import { resource, violationsOf } from "../policy/support";
+
+const urnIn = (component: string, type: string, name: string) =>
+  `urn:pulumi:global::iot-dr::pulumi:pulumi:Stack$${component}$${type}::${name}`;
+const policiesOf = (...rs: ReturnType<typeof resource>[]) => violationsOf(rs);
+
+describe("route53-alarms-fail-over", () => {
+  const followed = (props: Record<string, unknown>) =>
+    resource(T.metricAlarm, props, {
+      name: "analytics-endpoint-primary-latency",
+      urn: urnIn(
+        "iot-dr:analytics:AnalyticsGlobalEndpoint",
+        T.metricAlarm,
+        "analytics-endpoint-primary-latency",
+      ),
+    });
+
+  it("refuses an alarm Route 53 follows that treats missing data as not breaching, naming the fix", () => {
+    const v = policiesOf(followed({ period: 60, treatMissingData: "notBreaching" }));
+    expect(v).toContainEqual({
+      policy: "route53-alarms-fail-over",
+      message: expect.stringMatching(/treatMissingData: "breaching"/),
+    });
+    expect(policiesOf(followed({ period: 60, treatMissingData: "breaching" }))).toEqual([]);
+  });
+
+  it("refuses an alarm-based health check that counts insufficient data as healthy", () => {
+    const check = (status: string) =>
+      resource("aws:route53/healthCheck:HealthCheck", {
+        type: "CLOUDWATCH_METRIC",
+        cloudwatchAlarmName: "a",
+        cloudwatchAlarmRegion: "us-east-1",
+        insufficientDataHealthStatus: status,
+      });
+    expect(policiesOf(check("Healthy"))).toContainEqual({
+      policy: "route53-alarms-fail-over",
+      message: expect.stringMatching(/insufficientDataHealthStatus: "Unhealthy"/),
+    });
+    expect(policiesOf(check("Unhealthy"))).toEqual([]);
+  });
+
+  it("refuses high-resolution alarm periods (10 s, 30 s), which Route 53 cannot follow, on any alarm", () => {
+    for (const period of [10, 30, 90]) {
+      const v = policiesOf(resource(T.metricAlarm, { period, treatMissingData: "breaching" }));
+      expect(v.map((x) => x.message)).toContainEqual(
+        expect.stringMatching(new RegExp(`period is ${period} s.*standard-resolution`)),
+      );
+    }
+    const query = resource(T.metricAlarm, {
+      metricQueries: [
+        {
+          id: "m",
+          returnData: true,
+          metric: { metricName: "x", namespace: "y", period: 10, stat: "Minimum" },
+        },
+      ],
+    });
+    expect(policiesOf(query).map((x) => x.policy)).toContain("route53-alarms-fail-over");
+    expect(policiesOf(resource(T.metricAlarm, { period: 300 }))).toEqual([]);
+  });
+});
