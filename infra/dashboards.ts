@@ -50,6 +50,8 @@ export interface RegionalDashboardArgs {
    * Set false when they are already linked to a monitoring sink there (an account has one sink per region).
    */
   linkAccounts?: boolean;
+  /** The dashboard's name (include the environment); default `iot-dr-<component name>-<region>`. */
+  dashboardName?: string;
   /** Dead-letter queues in this region; default none. */
   deadLetterQueues?: DeadLetterQueueRef[];
   /** Health factors the health-check function publishes (FactorHealthy{Region, Factor}); default every factor. */
@@ -332,7 +334,7 @@ export class RegionalDashboard extends pulumi.ComponentResource {
       `${name}-dashboard`,
       {
         // Dashboards have no generated names; this one is per stack role and region.
-        dashboardName: `iot-dr-${name}-${region}`.slice(0, 255),
+        dashboardName: (args.dashboardName ?? `iot-dr-${name}-${region}`).slice(0, 255),
         dashboardBody: pulumi.jsonStringify({ widgets }),
       },
       // Widgets of other accounts stay empty until their links exist.
