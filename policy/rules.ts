@@ -809,6 +809,36 @@ export const route53AlarmsFailOver: ResourceRule = {
   },
 };
 
+export const s3ReplicatesKmsObjects: ResourceRule = {
+  kind: "resource",
+  name: "s3-replicates-kms-objects",
+  description:
+    "Every enabled S3 replication rule selects SSE-KMS objects and names the replica key: the project's buckets encrypt with SSE-KMS, and S3 silently skips such objects otherwise.",
+  remediation:
+    'Set sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } } and destination.encryptionConfiguration.replicaKmsKeyId (the destination key), and let the replication role kms:Decrypt the source key and kms:Encrypt with the destination key (infra/applicationServices.ts).',
+  severity: "high",
+  types: ["aws:s3/bucketReplicationConfig:BucketReplicationConfig"],
+  check(r) {
+    const out: string[] = [];
+    for (const rule of arr(r.props.rules).map(obj)) {
+      if (!rule || rule.status !== "Enabled") continue;
+      const id = str(rule.id) ?? "?";
+      if (obj(obj(rule.sourceSelectionCriteria)?.sseKmsEncryptedObjects)?.status !== "Enabled") {
+        out.push(
+          `replication rule '${id}' does not select SSE-KMS objects, so S3 skips every object encrypted with KMS: ` +
+            'set sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } }',
+        );
+      }
+      if (!str(obj(obj(rule.destination)?.encryptionConfiguration)?.replicaKmsKeyId)) {
+        out.push(
+          `replication rule '${id}' names no replica key: set destination.encryptionConfiguration.replicaKmsKeyId to the destination bucket's KMS key`,
+        );
+      }
+    }
+    return out;
+  },
+};
+
 /** Every rule of the pack, in report order. */
 export const RULES: readonly Rule[] = [
   opsTableDurability,
@@ -827,6 +857,7 @@ export const RULES: readonly Rule[] = [
   crossAccountMetricsLinked,
   // issue #17: first deploy into real accounts
   route53AlarmsFailOver,
+  s3ReplicatesKmsObjects,
 ];
 
 /** Runs one resource rule if it applies to the resource's type. */

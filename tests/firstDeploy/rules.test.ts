@@ -10,6 +10,33 @@ const urnIn = (component: string, type: string, name: string) =>
   `urn:pulumi:global::iot-dr::pulumi:pulumi:Stack$${component}$${type}::${name}`;
 const policiesOf = (...rs: ReturnType<typeof resource>[]) => violationsOf(rs);
 
+describe("s3-replicates-kms-objects", () => {
+  const replication = (rule: Record<string, unknown>) =>
+    resource("aws:s3/bucketReplicationConfig:BucketReplicationConfig", {
+      bucket: "b",
+      role: "r",
+      rules: [{ id: "to-other-region", status: "Enabled", filter: {}, ...rule }],
+    });
+  it("refuses a replication rule that skips SSE-KMS objects or names no replica key", () => {
+    const v = policiesOf(replication({ destination: { bucket: "arn:aws:s3:::c" } })).map((x) => x.message);
+    expect(v).toEqual([
+      expect.stringMatching(/skips every object encrypted with KMS.*sseKmsEncryptedObjects/),
+      expect.stringMatching(/no replica key.*replicaKmsKeyId/),
+    ]);
+  });
+  it("accepts a rule that selects SSE-KMS objects with a replica key, and ignores disabled rules", () => {
+    const good = replication({
+      sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } },
+      destination: {
+        bucket: "arn:aws:s3:::c",
+        encryptionConfiguration: { replicaKmsKeyId: "arn:aws:kms:us-west-2:1:alias/a" },
+      },
+    });
+    expect(policiesOf(good)).toEqual([]);
+    expect(policiesOf(replication({ status: "Disabled", destination: { bucket: "x" } }))).toEqual([]);
+  });
+});
+
 describe("route53-alarms-fail-over", () => {
   const followed = (props: Record<string, unknown>) =>
     resource(T.metricAlarm, props, {
