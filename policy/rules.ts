@@ -839,6 +839,26 @@ export const s3ReplicatesKmsObjects: ResourceRule = {
   },
 };
 
+export const noReservedConcurrency: ResourceRule = {
+  kind: "resource",
+  name: "lambda-no-reserved-concurrency",
+  description:
+    "No function reserves concurrency: Lambda keeps 100 executions unreserved, so any reservation fails in accounts whose concurrency quota is 10 or 100.",
+  remediation:
+    "Drop reservedConcurrentExecutions; get single flight from a lease item instead (functions/reconcile/lock.ts), or make the quota a checked prerequisite (`iot-dr preflight`).",
+  severity: "high",
+  types: [T.fn],
+  check(r) {
+    const reserved = num(r.props.reservedConcurrentExecutions);
+    return reserved !== undefined && reserved >= 0
+      ? [
+          `the function reserves ${reserved} concurrent executions, which AWS refuses in accounts with a concurrency quota of 10 or 100 ` +
+            "(100 must stay unreserved): drop reservedConcurrentExecutions and use a lease (functions/reconcile/lock.ts)",
+        ]
+      : [];
+  },
+};
+
 /** Every rule of the pack, in report order. */
 export const RULES: readonly Rule[] = [
   opsTableDurability,
@@ -858,6 +878,7 @@ export const RULES: readonly Rule[] = [
   // issue #17: first deploy into real accounts
   route53AlarmsFailOver,
   s3ReplicatesKmsObjects,
+  noReservedConcurrency,
 ];
 
 /** Runs one resource rule if it applies to the resource's type. */

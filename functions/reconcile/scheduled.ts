@@ -33,6 +33,7 @@ import { compareRegions, differingFields, digest, type Drift } from "./compare.j
 import type { IotRegistryPort } from "../registry/iotPort.js";
 import type { IotListPort } from "./listPort.js";
 import { SNAPSHOT_KINDS, type SnapshotDeps } from "./snapshot.js";
+import type { PassLockPort } from "./lock.js";
 
 export const RECONCILER_SERVICE = "iot-dr-reconciler";
 export const DRIFT_METRIC = "DriftCount";
@@ -87,6 +88,11 @@ export interface ScheduledReconcileDeps {
    * (one principal shard), as the tools and tests run it.
    */
   pass?: PassControl;
+  /**
+   * One pass at a time in this region (functions/reconcile/lock.ts): each invocation takes or
+   * renews the lease for `leaseMs`; absent: no lock (the tools run one pass themselves).
+   */
+  lock?: { port: PassLockPort; leaseMs: number };
 }
 
 export interface PassControl {
@@ -280,6 +286,12 @@ export async function runScheduledReconcile(
       };
   const totals = state.totals;
   const log = { region: deps.region, peerRegion: deps.peerRegion, passId: state.passId };
+  if (deps.lock && !(await deps.lock.port.acquire(state.passId, now, now + deps.lock.leaseMs))) {
+    deps.logger.warn("another reconcile pass holds this region's lock; this invocation is dropped", log, {
+      continuation: continued !== undefined,
+    });
+    return { status: "skipped", remaining: 0, ...zero };
+  }
 
   /** Compares some kinds (or one principal shard) and repairs what the table says; adds to the totals. */
   const part = async (kinds: readonly ResourceKind[], shard?: { index: number; count: number }) => {
@@ -364,6 +376,7 @@ export async function runScheduledReconcile(
       ...totals,
     });
     deps.emit(emfDocument(deps.clock.now(), { [PEER_UNREACHABLE_METRIC]: 1 }));
+    await deps.lock?.port.release(state.passId);
     return { status: "peer-unreachable", passId: state.passId, ...totals, compared: 0, remaining: 0 };
   }
 
@@ -379,6 +392,7 @@ export async function runScheduledReconcile(
     return { status: "continued", passId: state.passId, ...totals, remaining: 0, next: state };
   }
 
+  await deps.lock?.port.release(state.passId);
   // Differences the peer's own reconciler repairs are the peer's drift, not this region's.
   const remaining = Math.max(0, totals.found - totals.leftToPeer - totals.repaired);
   deps.emit(

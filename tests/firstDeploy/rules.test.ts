@@ -37,6 +37,21 @@ describe("s3-replicates-kms-objects", () => {
   });
 });
 
+describe("lambda-no-reserved-concurrency", () => {
+  const fn = (extra: Record<string, unknown>) =>
+    resource(T.fn, { role: "arn:aws:iam::1:role/r", runtime: "nodejs22.x", timeout: 30, ...extra });
+  it("refuses a function that reserves concurrency, naming the lease as the fix", () => {
+    expect(policiesOf(fn({ reservedConcurrentExecutions: 1 })).map((v) => v.message)).toContainEqual(
+      expect.stringMatching(/reserves 1 concurrent executions.*functions\/reconcile\/lock\.ts/),
+    );
+  });
+  it("accepts a function without a reservation (-1 is AWS's 'unreserved')", () => {
+    const ok = (v: { policy: string }[]) => v.filter((x) => x.policy === "lambda-no-reserved-concurrency");
+    expect(ok(policiesOf(fn({})))).toEqual([]);
+    expect(ok(policiesOf(fn({ reservedConcurrentExecutions: -1 })))).toEqual([]);
+  });
+});
+
 describe("route53-alarms-fail-over", () => {
   const followed = (props: Record<string, unknown>) =>
     resource(T.metricAlarm, props, {
