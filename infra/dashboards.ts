@@ -50,6 +50,8 @@ export interface RegionalDashboardArgs {
    * Set false when they are already linked to a monitoring sink there (an account has one sink per region).
    */
   linkAccounts?: boolean;
+  /** An existing OAM sink of the dashboard's account in this region, and the links' label template (CrossAccountObservability). */
+  observability?: { existingSinkArn?: string; labelTemplate?: string };
   /** The dashboard's name (include the environment); default `iot-dr-<component name>-<region>`. */
   dashboardName?: string;
   /** Dead-letter queues in this region; default none. */
@@ -151,6 +153,7 @@ export class RegionalDashboard extends pulumi.ComponentResource {
         {
           region,
           monitoringAccountId: args.dashboardAccountId,
+          ...args.observability,
           sources: [
             {
               name: "iot",

@@ -499,6 +499,16 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       {
         region,
         dashboardName: names.dashboard(slot, region),
+        ...(config.observability
+          ? {
+              observability: {
+                ...(config.observability.sinkArn ? { existingSinkArn: config.observability.sinkArn } : {}),
+                ...(config.observability.linkLabelTemplate
+                  ? { labelTemplate: config.observability.linkLabelTemplate }
+                  : {}),
+              },
+            }
+          : {}),
         peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
         alarmTopicArn: alarms.arn,
         iotProvider: providers.get("iot", slot),
