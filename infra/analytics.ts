@@ -29,6 +29,8 @@ export interface AnalyticsRegionArgs {
   eventBusName?: string;
   /** Provider of the IoT services account in this region, for the topic rule. Required. */
   iotProvider: pulumi.ProviderResource;
+  /** Name of the device-data topic rule (letters, digits, '_'; include the environment); default `iot_dr_device_data_<region>`. */
+  topicRuleName?: string;
   /** MQTT topic filter of device data; default `dt/+/telemetry`. */
   topicFilter?: string;
   /** Id of the global endpoint (e.g. `abcde.veo`, output of the global stack); default none: forward to this region's bus. */
@@ -257,7 +259,7 @@ export class AnalyticsRegion extends pulumi.ComponentResource {
       `${name}-device-data`,
       {
         // Rule names allow only letters, digits and '_'.
-        name: `iot_dr_device_data_${args.region.replace(/-/g, "_")}`,
+        name: (args.topicRuleName ?? `iot_dr_device_data_${args.region}`).replace(/[^A-Za-z0-9_]/g, "_"),
         description: "iot-dr: device data to the analytics global endpoint",
         enabled: true,
         sql,
@@ -367,7 +369,8 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
           evaluationPeriods: args.evaluationMinutes ?? 5,
           threshold: args.latencyThresholdMs ?? 30_000,
           comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "notBreaching",
+          // A primary region that is gone publishes nothing: no data must fail over (AWS's own template).
+          treatMissingData: "breaching",
         },
         mine,
       );
@@ -377,7 +380,8 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
           type: "CLOUDWATCH_METRIC",
           cloudwatchAlarmName: alarm.name,
           cloudwatchAlarmRegion: args.primaryRegion,
-          insufficientDataHealthStatus: "Healthy",
+          // Route 53 cannot read the alarm while the primary region's CloudWatch is down: fail over.
+          insufficientDataHealthStatus: "Unhealthy",
           tags: { Name: `iot-dr analytics ${args.primaryRegion}` },
         },
         mine,

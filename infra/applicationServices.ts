@@ -67,6 +67,14 @@ const APP_NAME = /^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$/;
 const FUNCTION_KEY = /^[A-Za-z0-9-]{1,40}$/;
 
 /** The bucket name both stacks agree on without referencing each other. */
+/**
+ * The alias of the bucket's customer-managed key, the same in both regions: S3 replication names
+ * the destination's key by its alias ARN (the global stack derives it the same way).
+ */
+export function appKeyAlias(appName: string): string {
+  return `alias/iot-dr-app-${appName}`;
+}
+
 export function appBucketName(appName: string, accountId: string, region: string): string {
   return `${appName}-${accountId}-${region}`;
 }
@@ -93,6 +101,8 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
   readonly functionCount: number;
   readonly bucketName: pulumi.Output<string>;
   readonly bucketArn: pulumi.Output<string>;
+  /** The customer-managed key of the bucket's objects (alias `appKeyAlias(appName)`). */
+  readonly keyArn: pulumi.Output<string>;
   readonly functionArns: pulumi.Output<Record<string, string>>;
   readonly functionNames: pulumi.Output<Record<string, string>>;
 
@@ -167,14 +177,49 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
       { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } },
       mine,
     );
+    // A customer-managed key (S3 replication encrypts replicas only under such a key, named by alias).
+    const objectKey = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: `iot-dr application objects of ${args.appName} in ${args.region}`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "AccountAdministersThroughIam",
+              Effect: "Allow",
+              Principal: {
+                AWS: pulumi.interpolate`arn:${partition.partition}:iam::${identity.accountId}:root`,
+              },
+              Action: "kms:*",
+              Resource: "*",
+            },
+          ],
+        }),
+      },
+      mine,
+    );
+    new aws.kms.Alias(
+      `${name}-key-alias`,
+      { name: appKeyAlias(args.appName), targetKeyId: objectKey.keyId },
+      mine,
+    );
     new aws.s3.BucketServerSideEncryptionConfiguration(
       `${name}-encryption`,
       {
         bucket: bucket.id,
-        rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" }, bucketKeyEnabled: true }],
+        rules: [
+          {
+            applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: objectKey.arn },
+            bucketKeyEnabled: true,
+          },
+        ],
       },
       mine,
     );
+    this.keyArn = objectKey.arn;
     new aws.s3.BucketPublicAccessBlock(
       `${name}-private`,
       {
@@ -257,6 +302,12 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
                 Resource: objectArns,
               },
               { Sid: "AppBucket", Effect: "Allow", Action: ["s3:ListBucket"], Resource: bucket.arn },
+              {
+                Sid: "AppObjectsKey",
+                Effect: "Allow",
+                Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+                Resource: objectKey.arn,
+              },
               ...(spec.statements ?? []),
             ],
           }),
@@ -368,6 +419,21 @@ export class ApplicationServicesGlobal extends pulumi.ComponentResource {
       mine,
     );
     const buckets = [args.primary.bucketName, args.secondary.bucketName].map(bucketArn);
+    const identity = aws.getCallerIdentityOutput({}, mine);
+    // The buckets encrypt with SSE-KMS under their customer-managed key: S3 skips such objects unless
+    // the rule selects them, names the replica key and the role may use both keys (the key behind the
+    // app's alias, through S3 only, for these buckets only; with bucket keys the context is the bucket).
+    const alias = appKeyAlias(args.appName);
+    const keyIn = (region: string) =>
+      pulumi.interpolate`arn:${partition.partition}:kms:${region}:${identity.accountId}:key/*`;
+    const viaS3 = (region: string, bucket: pulumi.Input<string>) => ({
+      StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` },
+      "ForAnyValue:StringEquals": { "kms:ResourceAliases": [alias] },
+      StringLike: {
+        "kms:EncryptionContext:aws:s3:arn": [bucketArn(bucket), pulumi.interpolate`${bucketArn(bucket)}/*`],
+      },
+    });
+    const ends = [args.primary, args.secondary];
     const policy = new aws.iam.RolePolicy(
       `${name}-replication-policy`,
       {
@@ -394,6 +460,13 @@ export class ApplicationServicesGlobal extends pulumi.ComponentResource {
               Action: ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
               Resource: buckets.map((b) => pulumi.interpolate`${b}/*`),
             },
+            // Each bucket is a source (decrypt) and a destination (encrypt) of one direction.
+            ...ends.map((end) => ({
+              Effect: "Allow",
+              Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+              Resource: keyIn(end.region),
+              Condition: viaS3(end.region, end.bucketName),
+            })),
           ],
         }),
       },
@@ -403,6 +476,7 @@ export class ApplicationServicesGlobal extends pulumi.ComponentResource {
       from: string,
       source: pulumi.Input<string>,
       to: pulumi.Input<string>,
+      toRegion: string,
       provider?: pulumi.ProviderResource,
     ) =>
       new aws.s3.BucketReplicationConfig(
@@ -416,14 +490,28 @@ export class ApplicationServicesGlobal extends pulumi.ComponentResource {
               status: "Enabled",
               filter: {},
               deleteMarkerReplication: { status: "Enabled" },
-              destination: { bucket: bucketArn(to), storageClass: "STANDARD" },
+              sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } },
+              destination: {
+                bucket: bucketArn(to),
+                storageClass: "STANDARD",
+                // The destination bucket's key, by its alias ARN in this (the requester's) account.
+                encryptionConfiguration: {
+                  replicaKmsKeyId: pulumi.interpolate`arn:${partition.partition}:kms:${toRegion}:${identity.accountId}:alias/${alias.replace(/^alias\//, "")}`,
+                },
+              },
             },
           ],
         },
         { parent: this, dependsOn: [policy], ...(provider ? { provider } : {}) },
       );
-    replicate("primary", args.primary.bucketName, args.secondary.bucketName);
-    replicate("secondary", args.secondary.bucketName, args.primary.bucketName, args.secondaryProvider);
+    replicate("primary", args.primary.bucketName, args.secondary.bucketName, args.secondary.region);
+    replicate(
+      "secondary",
+      args.secondary.bucketName,
+      args.primary.bucketName,
+      args.primary.region,
+      args.secondaryProvider,
+    );
 
     this.accessPointArn = mrap.arn;
     this.accessPointAlias = mrap.alias;

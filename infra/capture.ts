@@ -81,6 +81,8 @@ export interface RegistryCaptureArgs {
   alarmTopicArn?: pulumi.Input<string>;
   /** Retention of the function's log group, in days; default 30. */
   logRetentionDays?: number;
+  /** Prefix of the topic rules' names (letters, digits, '_'; include the environment); default the component name. */
+  ruleNamePrefix?: string;
   /**
    * Manage the account's IoT event configuration (a singleton per account and region) to publish
    * every registry event type; default true. Turn off only when another stack manages it.
@@ -269,7 +271,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
           `${name}-${family}-rule`,
           {
             // IoT rule names allow only letters, digits and underscores, so the name is set, not auto-named.
-            name: `${name}_${type}`.replace(/[^A-Za-z0-9_]/g, "_"),
+            name: `${args.ruleNamePrefix ?? name}_${type}`.replace(/[^A-Za-z0-9_]/g, "_"),
             description: `iot-dr: capture ${type} registry events`,
             enabled: true,
             sql: `SELECT *, topic() AS ${TOPIC_FIELD} FROM '${topic}'`,

@@ -50,6 +50,10 @@ export interface RegionalDashboardArgs {
    * Set false when they are already linked to a monitoring sink there (an account has one sink per region).
    */
   linkAccounts?: boolean;
+  /** An existing OAM sink of the dashboard's account in this region, and the links' label template (CrossAccountObservability). */
+  observability?: { existingSinkArn?: string; labelTemplate?: string };
+  /** The dashboard's name (include the environment); default `iot-dr-<component name>-<region>`. */
+  dashboardName?: string;
   /** Dead-letter queues in this region; default none. */
   deadLetterQueues?: DeadLetterQueueRef[];
   /** Health factors the health-check function publishes (FactorHealthy{Region, Factor}); default every factor. */
@@ -149,6 +153,7 @@ export class RegionalDashboard extends pulumi.ComponentResource {
         {
           region,
           monitoringAccountId: args.dashboardAccountId,
+          ...args.observability,
           sources: [
             {
               name: "iot",
@@ -332,7 +337,7 @@ export class RegionalDashboard extends pulumi.ComponentResource {
       `${name}-dashboard`,
       {
         // Dashboards have no generated names; this one is per stack role and region.
-        dashboardName: `iot-dr-${name}-${region}`.slice(0, 255),
+        dashboardName: (args.dashboardName ?? `iot-dr-${name}-${region}`).slice(0, 255),
         dashboardBody: pulumi.jsonStringify({ widgets }),
       },
       // Widgets of other accounts stay empty until their links exist.

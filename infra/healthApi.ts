@@ -18,7 +18,7 @@ import { replicationFunction, type PolicyStatement } from "./replicationFunction
 export interface HealthCanaryArgs {
   /** The account's IoT data endpoint (ATS) in this region; the canary connects with MQTT over TLS on 8883. */
   endpoint: pulumi.Input<string>;
-  /** MQTT client id of the canary; default `iot-dr-canary-<region>`. Its topic is `iot-dr/canary/<clientId>`. */
+  /** MQTT client-id prefix of the canary (each probe adds `-<random>`); default `iot-dr-canary-<region>`. Its topic is `iot-dr/canary/<prefix>`. */
   clientId?: string;
   /** An existing Secrets Manager secret with {certificatePem, privateKeyPem}; default: the component creates certificate, IoT policy and secret. */
   secretArn?: pulumi.Input<string>;
@@ -287,7 +287,8 @@ export class HealthApi extends pulumi.ComponentResource {
         policy: pulumi.jsonStringify({
           Version: "2012-10-17",
           Statement: [
-            { Effect: "Allow", Action: "iot:Connect", Resource: arnOf("iot", `client/${clientId}`) },
+            // Each probe connects as <prefix>-<random> (functions/health/canary.ts): overlapping probes coexist.
+            { Effect: "Allow", Action: "iot:Connect", Resource: arnOf("iot", `client/${clientId}-*`) },
             {
               Effect: "Allow",
               Action: ["iot:Publish", "iot:Receive"],

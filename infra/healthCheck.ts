@@ -11,7 +11,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "../stacks/providers.js";
 import type { Logger } from "../functions/health/http.js";
-import { HEALTH_NAMESPACE } from "../functions/health/metrics.js";
+import { HEALTH_NAMESPACE, ROUTE53_ALARM_PERIOD_SECONDS } from "../functions/health/metrics.js";
 import { checkPolicyConfig, type PolicyConfig } from "../functions/health/policy.js";
 import { aggregatorFromEnv, powertoolsMetricsWriter } from "../functions/health/runtime.js";
 import { replicationFunction, type PolicyStatement } from "./replicationFunction.js";
@@ -38,9 +38,9 @@ export interface HealthCheckArgs {
   pathSecret?: pulumi.Input<string>;
   /** The answer deadline in ms; default 1500 (Route 53 waits 2 s after connecting). */
   deadlineMs?: number;
-  /** Alarm mode: one evaluation per this many seconds (10 or 30) and the alarm's period; default 10. */
+  /** Alarm mode: one evaluation per this many seconds (10 or 30) within each one-minute alarm period; default 10. */
   alarmIntervalSeconds?: 10 | 30;
-  /** Alarm mode: consecutive unhealthy periods before the alarm fires; default 3. */
+  /** Alarm mode: consecutive unhealthy minutes (alarm periods) before the alarm fires; default 3. */
   alarmEvaluationPeriods?: number;
   /** Dimensions of `ReplicationLagMs`; default `{ service: "iot-dr-replay" }` (what replay publishes). */
   lagDimensions?: Record<string, string>;
@@ -281,7 +281,8 @@ export class HealthCheck extends pulumi.ComponentResource {
           metricName: "RegionHealthy",
           dimensions: { Region: args.region },
           statistic: "Minimum",
-          period: interval,
+          // Route 53 follows standard-resolution alarms only: one-minute periods, whatever the round interval.
+          period: ROUTE53_ALARM_PERIOD_SECONDS,
           evaluationPeriods: periods,
           datapointsToAlarm: periods,
           threshold: 1,

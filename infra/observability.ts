@@ -23,6 +23,14 @@ export interface CrossAccountObservabilityArgs {
   monitoringAccountId: string;
   /** Accounts whose metrics the monitoring account reads; those equal to the monitoring account are skipped. */
   sources: readonly ObservabilitySource[];
+  /**
+   * An OAM sink the monitoring account already has in this region (an account has at most one per
+   * region): links go to it and neither a sink nor a sink policy is created; its owner's policy
+   * must admit the source accounts for metrics (`iot-dr preflight` checks). Default: create both.
+   */
+  existingSinkArn?: string;
+  /** The links' label template (OAM variables such as `$AccountName` allowed); default `iot-dr <roles>`. */
+  labelTemplate?: string;
 }
 
 /** One link per source account: accounts that play several roles (e.g. iot and C&C) share one. */
@@ -60,6 +68,8 @@ function distinctSources(monitoringAccountId: string, sources: readonly Observab
 export class CrossAccountObservability extends pulumi.ComponentResource {
   readonly sink?: aws.oam.Sink;
   readonly sinkPolicy?: aws.oam.SinkPolicy;
+  /** The sink the links go to (created here or existing); absent when nothing is shared. */
+  readonly sinkArn?: pulumi.Output<string>;
   /** One per distinct source account; empty when all accounts are the monitoring account. */
   readonly links: aws.oam.Link[];
   /** The account ids admitted by the sink policy, sorted. */
@@ -82,37 +92,53 @@ export class CrossAccountObservability extends pulumi.ComponentResource {
       return;
     }
 
-    // An account has at most one sink per region; this one is the deployment's.
-    this.sink = new aws.oam.Sink(`${name}-sink`, {}, { parent: this });
-    this.sinkPolicy = new aws.oam.SinkPolicy(
-      `${name}-sink-policy`,
-      {
-        sinkIdentifier: this.sink.arn,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "IotDrSourceAccountsShareMetrics",
-              Effect: "Allow",
-              Principal: { AWS: this.sourceAccountIds },
-              Action: ["oam:CreateLink", "oam:UpdateLink"],
-              Resource: "*",
-              // ForAllValues: a link asking for logs or traces as well is refused.
-              Condition: { "ForAllValues:StringEquals": { "oam:ResourceTypes": [...SHARED_RESOURCE_TYPES] } },
-            },
-          ],
-        }),
-      },
-      { parent: this },
-    );
+    if (args.existingSinkArn !== undefined) {
+      const m = /^arn:aws[a-z-]*:oam:([a-z0-9-]+):(\d{12}):sink\/[\w-]+$/.exec(args.existingSinkArn);
+      if (!m || m[1] !== args.region || m[2] !== args.monitoringAccountId) {
+        throw new Error(
+          `CrossAccountObservability '${name}': existingSinkArn '${args.existingSinkArn}' must be an OAM sink of account ` +
+            `${args.monitoringAccountId} in ${args.region} (arn:aws:oam:${args.region}:${args.monitoringAccountId}:sink/<id>)`,
+        );
+      }
+    }
+    // An account has at most one sink per region: an existing one is used as it is (its policy is its owner's).
+    this.sink =
+      args.existingSinkArn === undefined ? new aws.oam.Sink(`${name}-sink`, {}, { parent: this }) : undefined;
+    const sinkArn: pulumi.Input<string> = this.sink?.arn ?? args.existingSinkArn!;
+    this.sinkArn = pulumi.output(sinkArn);
+    this.sinkPolicy = !this.sink
+      ? undefined
+      : new aws.oam.SinkPolicy(
+          `${name}-sink-policy`,
+          {
+            sinkIdentifier: this.sink.arn,
+            policy: pulumi.jsonStringify({
+              Version: "2012-10-17",
+              Statement: [
+                {
+                  Sid: "IotDrSourceAccountsShareMetrics",
+                  Effect: "Allow",
+                  Principal: { AWS: this.sourceAccountIds },
+                  Action: ["oam:CreateLink", "oam:UpdateLink"],
+                  Resource: "*",
+                  // ForAllValues: a link asking for logs or traces as well is refused.
+                  Condition: {
+                    "ForAllValues:StringEquals": { "oam:ResourceTypes": [...SHARED_RESOURCE_TYPES] },
+                  },
+                },
+              ],
+            }),
+          },
+          { parent: this },
+        );
     for (const source of sources) {
       const namespaces = [...source.namespaces].sort();
       this.links.push(
         new aws.oam.Link(
           `${name}-link-${source.names.join("-").toLowerCase()}`,
           {
-            sinkIdentifier: this.sink.arn,
-            labelTemplate: `iot-dr ${source.names.join("+")}`,
+            sinkIdentifier: sinkArn,
+            labelTemplate: args.labelTemplate ?? `iot-dr ${source.names.join("+")}`,
             resourceTypes: [...SHARED_RESOURCE_TYPES],
             linkConfiguration: {
               metricConfiguration: {
@@ -121,10 +147,10 @@ export class CrossAccountObservability extends pulumi.ComponentResource {
             },
           },
           // CreateLink fails until the sink policy admits the account.
-          { parent: this, provider: source.provider, dependsOn: [this.sinkPolicy] },
+          { parent: this, provider: source.provider, dependsOn: this.sinkPolicy ? [this.sinkPolicy] : [] },
         ),
       );
     }
-    this.registerOutputs({ sinkArn: this.sink.arn, sourceAccountIds: this.sourceAccountIds });
+    this.registerOutputs({ sinkArn: this.sinkArn, sourceAccountIds: this.sourceAccountIds });
   }
 }

@@ -13,10 +13,11 @@
  * compares every kind but thing principals, then the principals go in shards of things while the
  * budget (remaining time less a safety reserve) allows; the function then invokes itself
  * asynchronously with the pass state (lambda:InvokeFunction on its own ARN only). DriftCount is
- * published once per completed pass. Reserved concurrency 1 keeps one invocation at a time: a
- * scheduled start that fires mid-pass is held in Lambda's async queue (throttles are retried for up
- * to 6 hours) and, delivered more than STALE_START_MS late, dropped by the function, so passes do
- * not interleave; a continuation waits the same way for the invocation that sent it to end. A
+ * published once per completed pass. One pass at a time holds a lease on a lock item in the
+ * reconciler's own lock table (functions/reconcile/lock.ts), renewed by each of its invocations: a
+ * scheduled start that fires mid-pass finds the lease and is skipped, so passes do not interleave.
+ * No reserved concurrency: reserving even 1 fails in accounts whose concurrency quota leaves less
+ * than Lambda's 100 unreserved executions (issue #17). A
  * 10,000-thing region takes 3 invocations (~35 min) at default quotas: the default 60-min schedule
  * leaves room. The drift alarm treats missing data as breaching over a window of one full pass
  * (`driftAlarmWindowSeconds`), so a reconciler that stops publishing alarms.
@@ -28,6 +29,7 @@ import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table
 import { LIST_PORT_API, listPortFromSdk } from "../functions/reconcile/listPort.js";
 import { lambdaSelfInvoker } from "../functions/reconcile/continuation.js";
 import { activeRegionFromDns } from "../functions/reconcile/activeRegion.js";
+import { LOCK_TTL_ATTRIBUTE, passLockFromSdk } from "../functions/reconcile/lock.js";
 import {
   DRIFT_METRIC,
   RECONCILER_SERVICE,
@@ -149,24 +151,12 @@ export class Reconciler extends pulumi.ComponentResource {
   /** Scheduled runs EventBridge could not deliver. */
   readonly deadLetterQueue: aws.sqs.Queue;
   readonly driftAlarm: aws.cloudwatch.MetricAlarm;
+  /** The pass lock's table (one lease item per region). */
+  readonly lockTable: aws.dynamodb.Table;
   readonly errorAlarm: aws.cloudwatch.MetricAlarm;
 
   constructor(name: string, args: ReconcilerArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    // Reserved concurrency 1 (one invocation at a time, see the header); set here because the
-    // shared replicationFunction has no such argument.
-    const oneAtATime: pulumi.ResourceTransformation = (r) =>
-      r.type === "aws:lambda/function:Function" && r.name === `${name}-reconcile-fn`
-        ? { props: { ...r.props, reservedConcurrentExecutions: 1 }, opts: r.opts }
-        : undefined;
-    super(
-      "iot-dr:reconcile:Reconciler",
-      name,
-      {},
-      {
-        ...opts,
-        transformations: [...(opts.transformations ?? []), oneAtATime],
-      },
-    );
+    super("iot-dr:reconcile:Reconciler", name, {}, opts);
     if (!opts.provider)
       throw new Error(
         "Reconciler must be given the aws.Provider of the IoT services account in its region (opts.provider)",
@@ -185,6 +175,19 @@ export class Reconciler extends pulumi.ComponentResource {
     const repair = args.repair ?? false;
     const timeoutSeconds = args.timeoutSeconds ?? 900;
     const parent = { parent: this };
+    // One pass at a time: the lease item (see the header). Regional, on demand, TTL-cleaned.
+    const lockTable = new aws.dynamodb.Table(
+      `${name}-lock`,
+      {
+        attributes: [{ name: "pk", type: "S" }],
+        hashKey: "pk",
+        billingMode: "PAY_PER_REQUEST",
+        serverSideEncryption: { enabled: true },
+        ttl: { attributeName: LOCK_TTL_ATTRIBUTE, enabled: true },
+      },
+      parent,
+    );
+    this.lockTable = lockTable;
 
     const account = pulumi.output(args.tableArn).apply((arn) => arn.split(":")[4]);
     const partition = pulumi.output(args.tableArn).apply((arn) => arn.split(":")[1]);
@@ -243,6 +246,12 @@ export class Reconciler extends pulumi.ComponentResource {
           ]
         : []),
       {
+        Sid: "PassLock",
+        Effect: "Allow",
+        Action: ["dynamodb:PutItem", "dynamodb:DeleteItem"],
+        Resource: lockTable.arn,
+      },
+      {
         Sid: "OpsTableKey",
         Effect: "Allow",
         Action: repair
@@ -270,6 +279,9 @@ export class Reconciler extends pulumi.ComponentResource {
           RECONCILE_RESERVE_MS: String(reserveMs(timeoutSeconds)),
           RECONCILE_SCHEDULE_MINUTES: String(args.scheduleMinutes),
           ...(args.deviceEndpointName ? { DEVICE_ENDPOINT_NAME: args.deviceEndpointName } : {}),
+          RECONCILE_LOCK_TABLE: lockTable.name,
+          // A lease outlives one invocation (the function's timeout) plus the async hand-over.
+          RECONCILE_LEASE_MS: String(timeoutSeconds * 1000 + 120_000),
         },
         statements,
         callbackFactory: () => {
@@ -340,6 +352,10 @@ export class Reconciler extends pulumi.ComponentResource {
                 logger,
                 // EMF documents go to stdout unprefixed, where Lambda's log extraction finds them.
                 emit: (line) => void process.stdout.write(`${line}\n`),
+                lock: {
+                  port: passLockFromSdk(lib, doc, String(process.env.RECONCILE_LOCK_TABLE), region),
+                  leaseMs: Number(process.env.RECONCILE_LEASE_MS ?? "1020000"),
+                },
                 pass: {
                   remainingMs: () => context.getRemainingTimeInMillis() - reserve,
                   continueWith: lambdaSelfInvoker(process.env, signedHttp, context.invokedFunctionArn),

@@ -757,6 +757,108 @@ export const crossAccountMetricsLinked: StackRule = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// What AWS refuses or quietly gets wrong at first deploy (issue #17)
+
+const ROUTE53_HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck";
+/** Components whose alarm a Route 53 health check follows (infra/healthCheck.ts alarm mode, infra/analytics.ts). */
+const ROUTE53_ALARM_COMPONENTS = ["iot-dr:health:HealthCheck", "iot-dr:analytics:AnalyticsGlobalEndpoint"];
+
+export const route53AlarmsFailOver: ResourceRule = {
+  kind: "resource",
+  name: "route53-alarms-fail-over",
+  description:
+    "Alarms use standard-resolution periods (Route 53 follows no other); an alarm Route 53 follows treats missing data as breaching and its health check counts insufficient data as unhealthy, so a region that is gone fails over.",
+  remediation:
+    'Give alarms a period of 60 s or a multiple of it; on alarms behind a Route 53 health check set treatMissingData: "breaching"; on CLOUDWATCH_METRIC health checks set insufficientDataHealthStatus: "Unhealthy".',
+  severity: "high",
+  types: [T.metricAlarm, ROUTE53_HEALTH_CHECK],
+  check(r) {
+    const p = r.props;
+    const out: string[] = [];
+    if (r.type === ROUTE53_HEALTH_CHECK) {
+      if (p.type === "CLOUDWATCH_METRIC" && p.insufficientDataHealthStatus !== "Unhealthy") {
+        out.push(
+          `the alarm-based health check counts insufficient data as ${String(p.insufficientDataHealthStatus ?? "LastKnownStatus")}, ` +
+            'so a region whose CloudWatch is gone never fails over: set insufficientDataHealthStatus: "Unhealthy"',
+        );
+      }
+      return out;
+    }
+    const periods = [
+      num(p.period),
+      ...arr(p.metricQueries).map((q) => num(obj(obj(q)?.metric)?.period) ?? num(obj(q)?.period)),
+    ].filter((x): x is number => x !== undefined);
+    for (const period of periods) {
+      if (period < 60 || period % 60 !== 0) {
+        out.push(
+          `the alarm's period is ${period} s, a high-resolution period: Route 53 alarm-based health checks support standard-resolution metrics only ` +
+            "and this project writes its metrics at standard resolution: use a period of 60 s or a multiple of it",
+        );
+        break;
+      }
+    }
+    if (ROUTE53_ALARM_COMPONENTS.some((c) => r.urn.includes(`${c}$`) || r.urn.includes(`${c}::`))) {
+      if (p.treatMissingData !== "breaching") {
+        out.push(
+          `Route 53 follows this alarm, which treats missing data as ${String(p.treatMissingData ?? "missing")}: a region that is gone publishes no data and would never fail over; set treatMissingData: "breaching"`,
+        );
+      }
+    }
+    return out;
+  },
+};
+
+export const s3ReplicatesKmsObjects: ResourceRule = {
+  kind: "resource",
+  name: "s3-replicates-kms-objects",
+  description:
+    "Every enabled S3 replication rule selects SSE-KMS objects and names the replica key: the project's buckets encrypt with SSE-KMS, and S3 silently skips such objects otherwise.",
+  remediation:
+    'Set sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } } and destination.encryptionConfiguration.replicaKmsKeyId (the destination key), and let the replication role kms:Decrypt the source key and kms:Encrypt with the destination key (infra/applicationServices.ts).',
+  severity: "high",
+  types: ["aws:s3/bucketReplicationConfig:BucketReplicationConfig"],
+  check(r) {
+    const out: string[] = [];
+    for (const rule of arr(r.props.rules).map(obj)) {
+      if (!rule || rule.status !== "Enabled") continue;
+      const id = str(rule.id) ?? "?";
+      if (obj(obj(rule.sourceSelectionCriteria)?.sseKmsEncryptedObjects)?.status !== "Enabled") {
+        out.push(
+          `replication rule '${id}' does not select SSE-KMS objects, so S3 skips every object encrypted with KMS: ` +
+            'set sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } }',
+        );
+      }
+      if (!str(obj(obj(rule.destination)?.encryptionConfiguration)?.replicaKmsKeyId)) {
+        out.push(
+          `replication rule '${id}' names no replica key: set destination.encryptionConfiguration.replicaKmsKeyId to the destination bucket's KMS key`,
+        );
+      }
+    }
+    return out;
+  },
+};
+
+export const noReservedConcurrency: ResourceRule = {
+  kind: "resource",
+  name: "lambda-no-reserved-concurrency",
+  description:
+    "No function reserves concurrency: Lambda keeps 100 executions unreserved, so any reservation fails in accounts whose concurrency quota is 10 or 100.",
+  remediation:
+    "Drop reservedConcurrentExecutions; get single flight from a lease item instead (functions/reconcile/lock.ts), or make the quota a checked prerequisite (`iot-dr preflight`).",
+  severity: "high",
+  types: [T.fn],
+  check(r) {
+    const reserved = num(r.props.reservedConcurrentExecutions);
+    return reserved !== undefined && reserved >= 0
+      ? [
+          `the function reserves ${reserved} concurrent executions, which AWS refuses in accounts with a concurrency quota of 10 or 100 ` +
+            "(100 must stay unreserved): drop reservedConcurrentExecutions and use a lease (functions/reconcile/lock.ts)",
+        ]
+      : [];
+  },
+};
+
 /** Every rule of the pack, in report order. */
 export const RULES: readonly Rule[] = [
   opsTableDurability,
@@ -773,6 +875,10 @@ export const RULES: readonly Rule[] = [
   encryptionAtRest,
   failoverRecordTtl,
   crossAccountMetricsLinked,
+  // issue #17: first deploy into real accounts
+  route53AlarmsFailOver,
+  s3ReplicatesKmsObjects,
+  noReservedConcurrency,
 ];
 
 /** Runs one resource rule if it applies to the resource's type. */

@@ -118,6 +118,16 @@ export interface DrConfig {
   };
   /** The platform team's application (infra/applicationServices.ts); absent: no application services. */
   applicationServices?: ApplicationServicesConfig;
+  /** Cross-account metrics (infra/observability.ts): an existing OAM sink of this stack's region, the links' label. */
+  observability?: ObservabilityConfig;
+}
+
+/** `oamSinkArn`, `oamLinkLabelTemplate` (issue #17): for a shared-services account that is already a monitoring account. */
+export interface ObservabilityConfig {
+  /** The OAM sink shared services already has in this stack's region; links go to it, no sink is created. */
+  sinkArn?: string;
+  /** The links' label template; default `iot-dr <roles>`. */
+  linkLabelTemplate?: string;
 }
 
 /** `applicationServices`: the team's application, deployed in both regions with its data replicated. */
@@ -566,6 +576,53 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     },
     analytics: globalEndpointId !== undefined ? { globalEndpointId } : {},
     ...(applicationServices !== undefined ? { applicationServices } : {}),
+    ...parseObservability(raw, role, role === "secondary" ? secondaryRegion : primaryRegion, accounts),
+  };
+}
+
+/** `oamSinkArn` and `oamLinkLabelTemplate`: an existing sink must be shared services' own, in this stack's region. */
+function parseObservability(
+  raw: Raw,
+  role: StackRole,
+  region: string,
+  accounts: Record<AccountName, AccountConfig>,
+): { observability?: ObservabilityConfig } {
+  const sinkArn = optionalString(raw.oamSinkArn);
+  const linkLabelTemplate = optionalString(raw.oamLinkLabelTemplate);
+  const shared = accounts.sharedServices.id;
+  const example = `arn:aws:oam:${region}:${shared}:sink/<sink id>`;
+  if (sinkArn !== undefined) {
+    if (role === "global") {
+      throw new ConfigError(
+        "oamSinkArn",
+        "belongs on the primary and secondary stacks (the sink is regional)",
+        example,
+      );
+    }
+    const m = /^arn:aws[a-z-]*:oam:([a-z0-9-]+):(\d{12}):sink\/[\w-]+$/.exec(sinkArn);
+    if (!m) throw new ConfigError("oamSinkArn", `must be an OAM sink ARN, got '${sinkArn}'`, example);
+    if (m[1] !== region)
+      throw new ConfigError(
+        "oamSinkArn",
+        `names a sink in ${m[1]} but this stack runs in ${region}`,
+        example,
+      );
+    if (m[2] !== shared)
+      throw new ConfigError(
+        "oamSinkArn",
+        `names a sink of account ${m[2]} but the dashboards live in shared services (${PROJECT}:sharedServicesAccountId ${shared})`,
+        example,
+      );
+  }
+  if (linkLabelTemplate !== undefined && linkLabelTemplate.length > 64) {
+    throw new ConfigError("oamLinkLabelTemplate", "must be at most 64 characters", "'$AccountName'");
+  }
+  if (sinkArn === undefined && linkLabelTemplate === undefined) return {};
+  return {
+    observability: {
+      ...(sinkArn !== undefined ? { sinkArn } : {}),
+      ...(linkLabelTemplate !== undefined ? { linkLabelTemplate } : {}),
+    },
   };
 }
 
@@ -663,6 +720,8 @@ export const CONFIG_KEYS = [
   "ccCertificateArn",
   "analyticsGlobalEndpointId",
   "applicationServices",
+  "oamSinkArn",
+  "oamLinkLabelTemplate",
   ...Object.keys(DEFAULTS).filter((k) => !["primaryRegion", "secondaryRegion"].includes(k)),
 ];
 

@@ -10,6 +10,7 @@ import { ApplicationServicesGlobal, appBucketName } from "../infra/applicationSe
 import { ACCOUNTS, type DrConfig } from "./config.js";
 import { accountProvider, createProviders } from "./providers.js";
 import { primaryReference, secondaryReference } from "./references.js";
+import { physicalNames } from "./names.js";
 
 export function globalStack(config: DrConfig): Record<string, pulumi.Input<unknown>> {
   const providers = createProviders(config, ["primary", "secondary"]);
@@ -140,7 +141,7 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
   const analyticsOutputs: Record<string, pulumi.Input<unknown>> = {};
   {
     const busArn = (region: string) =>
-      `arn:aws:events:${region}:${config.accounts.analytics.id}:event-bus/iot-dr-device-data`;
+      `arn:aws:events:${region}:${config.accounts.analytics.id}:event-bus/${physicalNames(config).analyticsBus}`;
     const analyticsEndpoint = new AnalyticsGlobalEndpoint(
       "analytics-endpoint",
       {
@@ -148,6 +149,8 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
         secondaryRegion: config.secondaryRegion,
         primaryBusArn: busArn(config.primaryRegion),
         secondaryBusArn: busArn(config.secondaryRegion),
+        eventBusName: physicalNames(config).analyticsBus,
+        endpointName: physicalNames(config).analyticsEndpoint,
       },
       { provider: providers.get("analytics", "primary") },
     );

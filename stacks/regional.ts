@@ -28,6 +28,7 @@ import { AnalyticsRegion } from "../infra/analytics.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
 import { createProviders, type RegionSlot } from "./providers.js";
 import { primaryReference } from "./references.js";
+import { physicalNames } from "./names.js";
 
 export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unknown>> {
   if (config.role === "global") throw new Error("regionalStack runs the primary and secondary roles only");
@@ -36,6 +37,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
   // stack touches only its own region, so it deploys while the primary region is down.
   const providers = createProviders(config, slot === "primary" ? ["primary", "secondary"] : ["secondary"]);
   const region = providers.region(slot);
+  // Every name set here carries the environment (two environments may share the accounts).
+  const names = physicalNames(config);
 
   // The referenced primary stack must describe the same pair of regions as this one.
   // One reference per stack: a second StackReference with the same name would be a duplicate resource.
@@ -140,7 +143,11 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
     };
     const capture = new RegistryCapture(
       "capture",
-      { ...common, tombstoneRetentionDays: config.replication.tombstoneRetentionDays },
+      {
+        ...common,
+        tombstoneRetentionDays: config.replication.tombstoneRetentionDays,
+        ruleNamePrefix: names.captureRulePrefix,
+      },
       { provider: iotProvider },
     );
     const replay = new ReplayPipeline(
@@ -238,7 +245,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       );
     }
     const ccAccountId = config.accounts.commandControl.id;
-    const idempotencyTableName = `iot-dr-cc-idempotency-${config.environment}`;
+    const idempotencyTableName = names.ccIdempotencyTable;
     // The C&C failover record's name, served in both regions by an API Gateway custom domain.
     const ccDomain = `${config.dns.commandControlApiName}.${config.dns.hostedZoneName}`;
     const ccCertificate = certificateFor("ccCertificateArn", config.dns.ccCertificateArn, "C&C", ccAccountId);
@@ -258,6 +265,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         // Without assume-role config there is no deployment external id; the C&C role still demands one.
         externalId: config.assumeRoleExternalId ?? `iot-dr-cc-${config.environment}-${region}`,
         allowedPolicies: config.commandControl.allowedPolicies,
+        operatorRoleName: names.ccOperatorRole(region),
         customDomain: { domainName: ccDomain, ...ccCertificate },
         idempotencyTable:
           slot === "primary"
@@ -276,6 +284,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       {
         region,
         iotProvider: providers.get("iot", slot),
+        eventBusName: names.analyticsBus,
+        topicRuleName: names.analyticsRule(region),
         // Through the global endpoint once the global stack made it (config); else this region's bus.
         ...(config.analytics.globalEndpointId ? { globalEndpointId: config.analytics.globalEndpointId } : {}),
         runtime: config.lambdaRuntime,
@@ -372,7 +382,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         account: "iot",
         factors: ["iotBroker", "applicationServices"],
         ...plugged(config.health.checkpoints.iot, appPlugin),
-        canary: { endpoint: iotData.endpointAddress },
+        canary: { endpoint: iotData.endpointAddress, clientId: names.canaryClientIdPrefix(region) },
         readinessReader: { externalId: healthExternalId },
       },
       { provider: iotProvider },
@@ -441,6 +451,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
         alarmEvaluationPeriods: config.health.failureThreshold,
         readinessRoleArn: iotHealth.readinessRoleArn,
         readinessExternalId: healthExternalId,
+        overrideParameterName: names.healthOverrideParameter(region),
         runtime: config.lambdaRuntime,
         logRetentionDays: config.logRetentionDays,
       },
@@ -489,6 +500,17 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       `dashboard-${slot}`,
       {
         region,
+        dashboardName: names.dashboard(slot, region),
+        ...(config.observability
+          ? {
+              observability: {
+                ...(config.observability.sinkArn ? { existingSinkArn: config.observability.sinkArn } : {}),
+                ...(config.observability.linkLabelTemplate
+                  ? { labelTemplate: config.observability.linkLabelTemplate }
+                  : {}),
+              },
+            }
+          : {}),
         peerRegion: slot === "primary" ? config.secondaryRegion : config.primaryRegion,
         alarmTopicArn: alarms.arn,
         iotProvider: providers.get("iot", slot),

@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { estimateRto, type Bounds, type RtoEstimate } from "../../functions/rto.js";
+import { ROUTE53_ALARM_PERIOD_SECONDS } from "../../functions/health/metrics.js";
 import type { DrConfig } from "../../stacks/config.js";
 import { parse as parseYaml } from "yaml";
 import { PROJECT } from "../../stacks/config.js";
@@ -45,7 +46,11 @@ export function readStackFile(text: string, file: string): Record<string, unknow
 
 export function estimateFromConfig(config: DrConfig, devices: number): RtoEstimate {
   return estimateRto({
-    checkIntervalSeconds: config.health.checkIntervalSeconds,
+    // Alarm mode: Route 53 follows a one-minute alarm (standard resolution only).
+    checkIntervalSeconds:
+      config.health.routingMode === "alarm"
+        ? ROUTE53_ALARM_PERIOD_SECONDS
+        : config.health.checkIntervalSeconds,
     failureThreshold: config.health.failureThreshold,
     probeDeadlineMs: config.health.probeDeadlineMs,
     failuresBeforeUnhealthy: config.health.failuresBeforeUnhealthy,

@@ -4,6 +4,7 @@
  */
 import type { DrConfig } from "../../stacks/config.js";
 import type { PrimaryOutputs, SecondaryOutputs } from "../../stacks/references.js";
+import { physicalNames } from "../../stacks/names.js";
 
 export function referencedStackOutputs(config: DrConfig): Record<string, Record<string, unknown>> {
   const shared = config.accounts.sharedServices.id;
@@ -12,7 +13,7 @@ export function referencedStackOutputs(config: DrConfig): Record<string, Record<
     region: config.primaryRegion,
     alarmTopicArn: `arn:aws:sns:${config.primaryRegion}:${shared}:alarms-primary`,
     // health and fail-over (stacks/regional.ts)
-    ...healthOutputs(config.primaryRegion),
+    ...healthOutputs(config, config.primaryRegion),
     // The ops table and its replica (infra/opsTable.ts), in the IoT services account.
     opsTableName: "ops-table-mock",
     opsTableArn: `arn:aws:dynamodb:${config.primaryRegion}:${config.accounts.iot.id}:table/ops-table-mock`,
@@ -25,18 +26,18 @@ export function referencedStackOutputs(config: DrConfig): Record<string, Record<
     region: config.secondaryRegion,
     alarmTopicArn: `arn:aws:sns:${config.secondaryRegion}:${shared}:alarms-secondary`,
     // health and fail-over (stacks/regional.ts)
-    ...healthOutputs(config.secondaryRegion),
+    ...healthOutputs(config, config.secondaryRegion),
   };
   return { [config.primaryStack]: { ...primary }, [config.secondaryStack]: { ...secondary } };
 }
 
 /** Mocked health and fail-over outputs of a regional stack (stacks/regional.ts, health block). */
-function healthOutputs(region: string) {
+function healthOutputs(config: DrConfig, region: string) {
   return {
     healthCheckHost: `health-${region}.lambda-url.${region}.on.aws`,
     healthCheckResourcePath: "/mock-path-secret",
     healthAlarmName: `health-check-${region}-region-unhealthy`,
-    healthOverrideParameter: `/iot-dr/health/override/${region}`,
+    healthOverrideParameter: physicalNames(config).healthOverrideParameter(region),
     iotDataEndpoint: `mock-ats.iot.${region}.amazonaws.com`,
     deviceEndpointTarget: `mock-ats.iot.${region}.amazonaws.com`,
     noticePublisherRoleArn: "arn:aws:iam::111111111111:role/mock-notice-publisher",

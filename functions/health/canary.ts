@@ -18,7 +18,11 @@ export interface CanaryIdentity {
 export interface CanaryOptions {
   /** `mqtts://<endpoint>:8883` in AWS; `mqtt://127.0.0.1:<port>` against a loopback broker. */
   brokerUrl: string;
-  /** The client id the canary's IoT policy allows; also names its topic. */
+  /**
+   * The client-id prefix the canary's IoT policy allows (`client/<prefix>-*`); also names its topic.
+   * Each round connects as `<prefix>-<random>`: Route 53's checkers are not coordinated, and two
+   * overlapping rounds under one client id would disconnect each other.
+   */
   clientId: string;
   /** The topic the canary publishes to and subscribes on; default `iot-dr/canary/<clientId>`. */
   topic?: string;
@@ -53,6 +57,11 @@ export function parseCanaryIdentity(secretString: string | undefined): CanaryIde
   };
 }
 
+/** A client id of its own for one round: `<prefix>-<10 random letters and digits>`. */
+export function canaryClientId(prefix: string): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 12).padEnd(10, "0")}`;
+}
+
 /** One canary round trip; resolves when the nonce came back, rejects on any failure or abort. */
 export async function canaryRoundTrip(
   mqtt: typeof Mqtt,
@@ -65,7 +74,7 @@ export async function canaryRoundTrip(
   const nonce = (options.nonce ?? (() => `${Date.now()}-${Math.random().toString(36).slice(2)}`))();
   const host = new URL(options.brokerUrl).hostname;
   const client = mqtt.connect(options.brokerUrl, {
-    clientId: options.clientId,
+    clientId: canaryClientId(options.clientId),
     protocolVersion: 4,
     clean: true,
     reconnectPeriod: 0,

@@ -6,6 +6,12 @@ import type { RoundMetrics } from "./aggregator.js";
 
 export const HEALTH_NAMESPACE = "iot-dr";
 
+/**
+ * The period of the alarm Route 53 follows in alarm mode. Route 53 alarm-based health checks take
+ * standard-resolution metrics only, and the health metrics are written at standard resolution.
+ */
+export const ROUTE53_ALARM_PERIOD_SECONDS = 60;
+
 export interface MetricPoint {
   name: "FactorHealthy" | "FactorLatencyMs" | "RegionHealthy" | "RegionReady";
   value: number;

@@ -45,8 +45,11 @@ export interface FunctionUrlEvent {
 }
 
 export interface MetricsWriter {
-  /** Writes the points as CloudWatch embedded metric format (Powertools Metrics in AWS). */
-  write(points: MetricPoint[], highResolution: boolean): void;
+  /**
+   * Writes the points as CloudWatch embedded metric format (Powertools Metrics in AWS), at
+   * standard resolution: Route 53 alarm-based health checks take standard-resolution metrics only.
+   */
+  write(points: MetricPoint[]): void;
 }
 
 /** EMF through Powertools Metrics: one single-metric document per point, so each keeps its dimensions. */
@@ -56,7 +59,7 @@ export function powertoolsMetricsWriter(
 ): MetricsWriter {
   const metrics = new powertools.Metrics({ namespace, serviceName: "iot-dr-health" });
   return {
-    write(points, highResolution) {
+    write(points) {
       for (const point of points) {
         const single = metrics.singleMetric();
         single.addDimensions(point.dimensions);
@@ -64,7 +67,7 @@ export function powertoolsMetricsWriter(
           point.name,
           point.unit === "Milliseconds" ? powertools.MetricUnit.Milliseconds : powertools.MetricUnit.Count,
           point.value,
-          highResolution ? powertools.MetricResolution.High : powertools.MetricResolution.Standard,
+          powertools.MetricResolution.Standard,
         );
       }
     },
@@ -177,7 +180,6 @@ export function aggregatorFromEnv(
         }
       : {}),
   });
-  const highResolution = mode === "alarm";
   const check = createHealthCheck({
     region,
     factors,
@@ -238,7 +240,7 @@ export function aggregatorFromEnv(
       integer(env, "HEALTH_READINESS_CACHE_MS", 15_000),
       clock,
     ),
-    emit: (round) => modules.metrics.write(roundMetricPoints(round), highResolution),
+    emit: (round) => modules.metrics.write(roundMetricPoints(round)),
     secretMatches:
       mode === "endpoint"
         ? createSecretMatcher(

@@ -45,6 +45,7 @@ import type { ActiveRegion } from "./activeRegion.js";
 import type { IotRegistryPort } from "../registry/iotPort.js";
 import type { IotListPort } from "./listPort.js";
 import { SNAPSHOT_KINDS, type SnapshotDeps } from "./snapshot.js";
+import type { PassLockPort } from "./lock.js";
 
 export const RECONCILER_SERVICE = "iot-dr-reconciler";
 export const DRIFT_METRIC = "DriftCount";
@@ -103,6 +104,11 @@ export interface ScheduledReconcileDeps {
    * (one principal shard), as the tools and tests run it.
    */
   pass?: PassControl;
+  /**
+   * One pass at a time in this region (functions/reconcile/lock.ts): each invocation takes or
+   * renews the lease for `leaseMs`; absent: no lock (the tools run one pass themselves).
+   */
+  lock?: { port: PassLockPort; leaseMs: number };
 }
 
 export interface PassControl {
@@ -275,6 +281,12 @@ export async function runScheduledReconcile(
       };
   const totals = state.totals;
   const log = { region: deps.region, peerRegion: deps.peerRegion, passId: state.passId };
+  if (deps.lock && !(await deps.lock.port.acquire(state.passId, now, now + deps.lock.leaseMs))) {
+    deps.logger.warn("another reconcile pass holds this region's lock; this invocation is dropped", log, {
+      continuation: continued !== undefined,
+    });
+    return { status: "skipped", remaining: 0, ...zero };
+  }
 
   // Decided once per invocation; a continuation asks again (a fail-over may have happened meanwhile).
   const active = await deps.activeRegion();
@@ -403,6 +415,7 @@ export async function runScheduledReconcile(
       ...totals,
     });
     deps.emit(emfDocument(deps.clock.now(), { [PEER_UNREACHABLE_METRIC]: 1 }));
+    await deps.lock?.port.release(state.passId);
     return { status: "peer-unreachable", passId: state.passId, ...totals, compared: 0, remaining: 0 };
   }
 
@@ -418,6 +431,7 @@ export async function runScheduledReconcile(
     return { status: "continued", passId: state.passId, ...totals, remaining: 0, next: state };
   }
 
+  await deps.lock?.port.release(state.passId);
   // Differences the standby peer's own reconciler repairs are the peer's drift, not this region's.
   const remaining = Math.max(0, totals.found - totals.leftToPeer - totals.repaired);
   deps.emit(

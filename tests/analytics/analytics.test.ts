@@ -134,8 +134,13 @@ describe("analytics components under Pulumi mocks", () => {
     expect(check.inputs).toMatchObject({
       type: "CLOUDWATCH_METRIC",
       cloudwatchAlarmRegion: PRIMARY,
-      insufficientDataHealthStatus: "Healthy",
+      // The primary region gone means no data: it must fail over (AWS's template treats missing data as breaching).
+      insufficientDataHealthStatus: "Unhealthy",
     });
+    const latency = of("aws:cloudwatch/metricAlarm:MetricAlarm").find((a) =>
+      a.name.endsWith("primary-latency"),
+    )!;
+    expect(latency.inputs).toMatchObject({ period: 60, treatMissingData: "breaching" });
     expect(endpoint.endpointId).toBeDefined();
   });
 

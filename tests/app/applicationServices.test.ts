@@ -13,6 +13,7 @@ import { appProbes, appTablePortsFromSdk, type AppPorts } from "../../functions/
 import { probeOutcome } from "../../functions/analytics/checkpoints.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
 import { startMoto, type MotoServer } from "../support/moto.js";
+import { checkResources, fromPlanned } from "../../policy/run.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
@@ -137,6 +138,56 @@ describe("application services under Pulumi mocks", () => {
       [appBucketName("fleet", IOT, SECONDARY), `arn:aws:s3:::${appBucketName("fleet", IOT, PRIMARY)}`],
     ]);
     expect(replication[1]!.provider).toBe(`iot-${SECONDARY}`);
+  });
+
+  it("replicates objects encrypted with KMS: rules select them, name the destination's key, the role may use both keys", () => {
+    // Each bucket encrypts under its own customer-managed key, known by one alias in both regions.
+    const encryption = of(
+      "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    );
+    const keys = of("aws:kms/key:Key");
+    expect(keys).toHaveLength(2);
+    for (const e of encryption) {
+      const rule = (e.inputs.rules as { applyServerSideEncryptionByDefault: Record<string, string> }[])[0]!;
+      expect(rule.applyServerSideEncryptionByDefault.sseAlgorithm).toBe("aws:kms");
+      expect(rule.applyServerSideEncryptionByDefault.kmsMasterKeyId).toMatch(/^arn:aws:kms:/);
+    }
+    expect(of("aws:kms/alias:Alias").map((a) => a.inputs.name)).toEqual([
+      "alias/iot-dr-app-fleet",
+      "alias/iot-dr-app-fleet",
+    ]);
+    const replication = of("aws:s3/bucketReplicationConfig:BucketReplicationConfig").sort((a, b) =>
+      a.name.localeCompare(b.name),
+    );
+    const destinations = [SECONDARY, PRIMARY];
+    replication.forEach((r, i) => {
+      const [rule] = r.inputs.rules as Record<string, Record<string, unknown>>[];
+      expect(rule!.sourceSelectionCriteria).toEqual({ sseKmsEncryptedObjects: { status: "Enabled" } });
+      expect(rule!.destination!.encryptionConfiguration).toEqual({
+        replicaKmsKeyId: `arn:aws:kms:${destinations[i]}:${IOT}:alias/iot-dr-app-fleet`,
+      });
+    });
+    const role = parse(of("aws:iam/rolePolicy:RolePolicy", "app-global-replication")[0]!.inputs.policy);
+    const kms = (
+      role.Statement as {
+        Action: string[];
+        Resource: string;
+        Condition: Record<string, Record<string, unknown>>;
+      }[]
+    ).filter((s) => s.Action.includes("kms:Decrypt"));
+    expect(kms.map((s) => [s.Resource, s.Condition.StringEquals!["kms:ViaService"]])).toEqual([
+      [`arn:aws:kms:${PRIMARY}:${IOT}:key/*`, `s3.${PRIMARY}.amazonaws.com`],
+      [`arn:aws:kms:${SECONDARY}:${IOT}:key/*`, `s3.${SECONDARY}.amazonaws.com`],
+    ]);
+    for (const s of kms) {
+      expect(s.Action.sort()).toEqual(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]);
+      expect(s.Condition["ForAnyValue:StringEquals"]).toEqual({
+        "kms:ResourceAliases": ["alias/iot-dr-app-fleet"],
+      });
+    }
+    expect(
+      checkResources(fromPlanned(resources)).map((v) => `${v.policy}: ${v.resource}: ${v.message}`),
+    ).toEqual([]);
   });
 
   it("grants no IAM '*' action and no resource '*'", () => {

@@ -56,6 +56,27 @@ describe("the broker canary against a real MQTT broker", () => {
     expect(await waitForNoClients(broker)).toBe(0);
   });
 
+  it("lets two overlapping probes both pass, each under its own client id within the policy's prefix", async () => {
+    broker = await startBroker();
+    const ids: string[] = [];
+    broker.aedes.on("client", (client) => ids.push(client.id));
+    // Hold each publish until both probes are connected: with one shared client id the broker
+    // would close the first connection when the second arrives (MQTT 3.1.1, 3.1.4-2).
+    let waiting: (() => void)[] = [];
+    broker.aedes.authorizePublish = (_client, _packet, done) => {
+      waiting.push(() => done(null));
+      if (waiting.length === 2) {
+        for (const release of waiting) release();
+        waiting = [];
+      }
+    };
+    const [a, b] = await Promise.all([runCanary(broker.url), runCanary(broker.url)]);
+    expect([a.result.ok, b.result.ok]).toEqual([true, true]);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+    for (const id of ids) expect(id).toMatch(/^iot-dr-canary-test-[a-z0-9]{10}$/);
+  });
+
   it("fails fast when the broker is down (connection refused)", async () => {
     const { result, ms } = await runCanary(`mqtt://127.0.0.1:${await refusedPort()}`);
     expect(result.ok).toBe(false);

@@ -289,7 +289,8 @@ describe("fail-over DNS, device endpoints and alarm-mode health checks under moc
     expect(alarm.inputs).toMatchObject({
       namespace: "iot-dr",
       metricName: "RegionHealthy",
-      period: 30,
+      // Route 53 follows standard-resolution alarms only: one-minute periods even with 30 s rounds.
+      period: 60,
       evaluationPeriods: 2,
       treatMissingData: "breaching",
       dimensions: { Region: "us-west-2" },

@@ -116,10 +116,11 @@ describe("an account's health API under mocks", async () => {
     ]);
   });
 
-  it("limits the canary's IoT policy to its own client id and topic", () => {
+  it("limits the canary's IoT policy to client ids under its own prefix and its topic", () => {
     const policy = doc(ofType(run.resources, "aws:iot/policy:Policy")[0]!.inputs.policy);
     expect(policy.Statement.map((s) => s.Resource)).toEqual([
-      `arn:aws:iot:eu-west-1:${IOT_ACCOUNT}:client/iot-dr-canary-eu-west-1`,
+      // Each probe connects as <prefix>-<random>: overlapping probes must not share one id.
+      `arn:aws:iot:eu-west-1:${IOT_ACCOUNT}:client/iot-dr-canary-eu-west-1-*`,
       `arn:aws:iot:eu-west-1:${IOT_ACCOUNT}:topic/iot-dr/canary/iot-dr-canary-eu-west-1`,
       `arn:aws:iot:eu-west-1:${IOT_ACCOUNT}:topicfilter/iot-dr/canary/iot-dr-canary-eu-west-1`,
     ]);

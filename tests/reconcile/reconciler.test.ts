@@ -214,7 +214,10 @@ describe("reconciler component under mocks", () => {
     const reporting = statementsOf(
       one(resources, "aws:iam/rolePolicy:RolePolicy", "reporting-reconcile-policy"),
     );
-    const granted = reporting.flatMap((s) => list(s.Action));
+    // A reporting reconciler writes nothing but its own pass lock.
+    const lockGrant = reporting.find((s) => s.Sid === "PassLock")!;
+    expect(list(lockGrant.Resource).every((r) => r.includes("reporting-lock"))).toBe(true);
+    const granted = reporting.filter((s) => s.Sid !== "PassLock").flatMap((s) => list(s.Action));
     expect(granted.filter((a) => WRITE.test(a))).toEqual([]);
     expect(granted).not.toContain("dynamodb:PutItem");
     expect(granted).toEqual(expect.arrayContaining(RECONCILE_READ_ACTIONS));
@@ -226,10 +229,18 @@ describe("reconciler component under mocks", () => {
     );
   });
 
-  it("continues a pass by invoking only itself, one invocation at a time", () => {
+  it("continues a pass by invoking only itself, one pass at a time under a lease, without reserved concurrency", () => {
     for (const name of ["repairing", "reporting"]) {
       const fn = one(resources, "aws:lambda/function:Function", `${name}-reconcile-fn`);
-      expect(fn.inputs.reservedConcurrentExecutions).toBe(1);
+      // Reserving concurrency fails in accounts with a concurrency quota of 10 or 100 (issue #17).
+      expect(fn.inputs.reservedConcurrentExecutions).toBeUndefined();
+      const lock = one(resources, "aws:dynamodb/table:Table", `${name}-lock`);
+      expect(lock.inputs).toMatchObject({ hashKey: "pk", serverSideEncryption: { enabled: true } });
+      const lockGrant = statementsOf(
+        one(resources, "aws:iam/rolePolicy:RolePolicy", `${name}-reconcile-policy`),
+      ).find((st) => st.Sid === "PassLock")!;
+      expect(lockGrant.Action).toEqual(["dynamodb:PutItem", "dynamodb:DeleteItem"]);
+      expect(String(lockGrant.Resource)).toContain(`${name}-lock`);
       expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
         RECONCILE_RESERVE_MS: "90000",
       });

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import {
   runScheduledReconcile,
   type ContinuationEvent,
@@ -290,6 +290,14 @@ describe("scheduled reconciler", () => {
         BillingMode: "PAY_PER_REQUEST",
       }),
     );
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: "reconcile-lock",
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
     const doc = DynamoDBDocumentClient.from(ddb, { marshallOptions: { removeUndefinedValues: true } });
     for (const r of await arbitrationScenario(peer, own))
       await doc.send(
@@ -322,8 +330,14 @@ describe("scheduled reconciler", () => {
         RECONCILE_RESERVE_MS: "59990",
         DNS_SERVERS: dns.server,
         DEVICE_ENDPOINT_NAME: "devices.example.test",
+        RECONCILE_LOCK_TABLE: "reconcile-lock",
+        RECONCILE_LEASE_MS: "600000",
       };
       const results = [await invokeSerialized(code, {}, env)];
+      // A second scheduled start while the pass holds the lock is skipped and sends nothing.
+      const second = await invokeSerialized(code, {}, env);
+      expect(second.result).toMatchObject({ status: "skipped" });
+      expect(invokes).toHaveLength(1);
       while (results.length < 10 && invokes.length === results.length)
         results.push(await invokeSerialized(code, JSON.parse(invokes.at(-1)!.body), env));
       for (const r of results) expect(r.error).toBeUndefined();
@@ -365,6 +379,11 @@ describe("scheduled reconciler", () => {
       // Published once, by the invocation that completes the pass.
       expect(emf.filter((d) => "DriftCount" in d)).toEqual([expect.objectContaining({ DriftCount: 0 })]);
       expect(await peer.iot.describeThing("ahead")).toMatchObject({ attributes: { v: "1" } });
+      // The completed pass gave the lock up: the next start runs.
+      const lock = await doc.send(
+        new GetCommand({ TableName: "reconcile-lock", Key: { pk: `lock#reconcile#${OWN}` } }),
+      );
+      expect(lock.Item).toBeUndefined();
     } finally {
       await dns.stop();
       await new Promise((resolve) => lambdaApi.close(resolve));
