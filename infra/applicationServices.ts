@@ -9,6 +9,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "../stacks/providers.js";
+import { CALLBACK_HANDLER, callbackCode } from "./functionCode.js";
 
 /** Context each application function receives (as environment variables, and in its factory). */
 export interface AppContext {
@@ -333,9 +334,14 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
       };
       const fn =
         "callbackFactory" in spec
-          ? new aws.lambda.CallbackFunction(
+          ? new aws.lambda.Function(
               `${fnName}-fn`,
-              { ...common, callbackFactory: spec.callbackFactory(context) },
+              {
+                ...common,
+                // Bundled into one file like every callback of ours (infra/functionCode.ts).
+                code: callbackCode(`${fnName}-fn`, spec.callbackFactory(context), common.runtime),
+                handler: CALLBACK_HANDLER,
+              },
               { parent: this, dependsOn: [policy] },
             )
           : new aws.lambda.Function(

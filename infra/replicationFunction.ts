@@ -5,6 +5,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { CALLBACK_HANDLER, callbackCode } from "./functionCode.js";
 
 /**
  * IoT registry actions that IAM only grants on resource `*` (no resource-level permissions in the
@@ -77,7 +78,7 @@ export interface ReplicationFunctionArgs<E, R> {
 
 /** A callback function, its role, its inline policy and its log group. Children of `parent`. */
 export interface ReplicationFunction {
-  fn: aws.lambda.CallbackFunction<unknown, unknown>;
+  fn: aws.lambda.Function;
   role: aws.iam.Role;
   policy: aws.iam.RolePolicy;
   logGroup: aws.cloudwatch.LogGroup;
@@ -125,12 +126,15 @@ export function replicationFunction<E, R>(
     },
     { parent },
   );
-  const fn = new aws.lambda.CallbackFunction<E, R>(
+  const runtime = args.runtime ?? "nodejs22.x";
+  // The callback bundled into one file (infra/functionCode.ts), not Pulumi's whole-package archive.
+  const fn = new aws.lambda.Function(
     `${name}-fn`,
     {
       description: `iot-dr ${args.description}`.slice(0, 256),
-      callbackFactory: args.callbackFactory,
-      runtime: args.runtime ?? "nodejs22.x",
+      code: callbackCode(`${name}-fn`, args.callbackFactory, runtime),
+      handler: CALLBACK_HANDLER,
+      runtime,
       role: role.arn,
       timeout: args.timeoutSeconds ?? 30,
       memorySize: args.memoryMb ?? 256,
@@ -139,6 +143,6 @@ export function replicationFunction<E, R>(
     },
     // The role's policy must exist before the function can be invoked or mapped.
     { parent, dependsOn: [policy] },
-  ) as unknown as aws.lambda.CallbackFunction<unknown, unknown>;
+  );
   return { fn, role, policy, logGroup };
 }

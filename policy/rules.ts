@@ -12,7 +12,16 @@ import {
   type Statement,
 } from "./iam";
 import { providerAccount } from "./account";
-import type { CheckedResource, ResourceRule, Rule, RuleContext, StackFinding, StackRule } from "./types";
+import {
+  LAMBDA_UNZIPPED_LIMIT_BYTES,
+  LAMBDA_ZIPPED_LIMIT_BYTES,
+  type CheckedResource,
+  type ResourceRule,
+  type Rule,
+  type RuleContext,
+  type StackFinding,
+  type StackRule,
+} from "./types";
 
 export const T = {
   table: "aws:dynamodb/table:Table",
@@ -195,6 +204,37 @@ export const lambdaFunctionSettings: ResourceRule = {
     if (num(p.timeout) === undefined) {
       out.push("the function has no explicit timeout (AWS defaults to 3 s): set `timeout` in seconds");
     }
+    return out;
+  },
+};
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+export const functionArchiveDeployable: ResourceRule = {
+  kind: "resource",
+  name: "function-archive-deployable",
+  description:
+    "Every function's archive is within Lambda's limits (50 MB zipped, 250 MB unzipped) and its handler loads from the archive alone on the declared runtime (checked by `iot-dr plan --policy`, which builds and loads each archive; CrossGuard cannot run code and skips it).",
+  remediation:
+    "Build callbacks with infra/functionCode.ts (one bundled file); run `iot-dr package --stack <stack>` to see each archive's size and load error.",
+  severity: "critical",
+  types: [T.fn],
+  check(r) {
+    const a = r.archive;
+    if (!a) return [];
+    const out: string[] = [];
+    if (!a.loads)
+      out.push(
+        `its archive does not load on ${a.runtime}: ${a.loadError ?? "unknown error"}; Lambda would fail every invocation`,
+      );
+    if (a.zippedBytes > LAMBDA_ZIPPED_LIMIT_BYTES)
+      out.push(
+        `its archive is ${mb(a.zippedBytes)} zipped, over Lambda's 50 MB limit: bundle it (infra/functionCode.ts)`,
+      );
+    if (a.unzippedBytes > LAMBDA_UNZIPPED_LIMIT_BYTES)
+      out.push(
+        `its archive is ${mb(a.unzippedBytes)} unzipped, over Lambda's 250 MB limit: bundle it (infra/functionCode.ts)`,
+      );
     return out;
   },
 };
@@ -879,6 +919,7 @@ export const RULES: readonly Rule[] = [
   route53AlarmsFailOver,
   s3ReplicatesKmsObjects,
   noReservedConcurrency,
+  functionArchiveDeployable,
 ];
 
 /** Runs one resource rule if it applies to the resource's type. */

@@ -5,7 +5,7 @@
 import { providerAccount } from "./account";
 import { resolvePackConfig, type EnforcementLevel, type ResolvedPackConfig } from "./config";
 import { RULES, checkResource } from "./rules";
-import type { CheckedResource, RuleContext, Violation } from "./types";
+import type { ArchiveFacts, CheckedResource, RuleContext, Violation } from "./types";
 
 /** What `iot-dr plan` records per resource (cli/plan/recorder.ts), as far as the checks need it. */
 export interface PlannedLike {
@@ -22,8 +22,11 @@ export interface PolicyViolation extends Violation {
 
 export { providerAccount };
 
-/** Planned resources as the checks see them, each with its provider's properties. */
-export function fromPlanned(resources: readonly PlannedLike[]): CheckedResource[] {
+/** Planned resources as the checks see them, each with its provider's properties (and archive facts by function name). */
+export function fromPlanned(
+  resources: readonly PlannedLike[],
+  archives: ReadonlyMap<string, ArchiveFacts> = new Map(),
+): CheckedResource[] {
   const providers = new Map(
     resources.filter((r) => r.type.startsWith("pulumi:providers:")).map((r) => [r.name, r.inputs]),
   );
@@ -35,6 +38,9 @@ export function fromPlanned(resources: readonly PlannedLike[]): CheckedResource[
       urn: r.urn,
       props: r.inputs,
       ...(provider ? { provider: { props: provider } } : {}),
+      ...(archives.has(r.name) && r.type === "aws:lambda/function:Function"
+        ? { archive: archives.get(r.name) }
+        : {}),
     };
   });
 }

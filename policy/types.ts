@@ -15,7 +15,24 @@ export interface CheckedResource {
   props: Record<string, unknown>;
   /** The explicit provider's properties (region, allowedAccountIds), when known. */
   provider?: { props: Record<string, unknown> };
+  /** For a function: its code archive as built and loaded by `iot-dr plan --policy` (cli/package/). */
+  archive?: ArchiveFacts;
 }
+
+/** What building and loading a function's archive found (`iot-dr package` measures the same). */
+export interface ArchiveFacts {
+  zippedBytes: number;
+  unzippedBytes: number;
+  /** The handler loaded from the archive alone, copied into an empty folder, on the declared Node major. */
+  loads: boolean;
+  /** Why it did not load. */
+  loadError?: string;
+  runtime: string;
+}
+
+/** Lambda's limits on a deployment package uploaded directly (Lambda quotas). */
+export const LAMBDA_ZIPPED_LIMIT_BYTES = 50 * 1024 * 1024;
+export const LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024;
 
 /** Settings of the pack; under CrossGuard set with `--policy-pack-config`, under the CLI with `--policy-config`. */
 export interface PackConfig {

@@ -21,8 +21,7 @@ const path = require("node:path");
 
 const ROOT = path.resolve(__dirname, "..");
 const MIN_MAJOR = 22;
-const TOOLS_NODE_DIR = path.join(ROOT, ".tools", "node24");
-const TOOLS_NODE_BIN = path.join(TOOLS_NODE_DIR, "node_modules", "node", "bin");
+const TOOLS_NODE_MAJOR = 24;
 
 function say(message) {
   process.stderr.write(`[iot-dr setup] ${message}\n`);
@@ -114,14 +113,25 @@ function withInstallLock(work) {
   }
 }
 
-/** The bin folder of a Node >= 22: this process's own, or Node 24 installed from the npm registry. */
-function nodeBinDir() {
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major >= MIN_MAJOR) return path.dirname(process.execPath);
-  if (!fs.existsSync(path.join(TOOLS_NODE_BIN, "node"))) {
-    say(`Node ${process.versions.node} is older than ${MIN_MAJOR}; installing node@24 into .tools/node24`);
-    fs.mkdirSync(TOOLS_NODE_DIR, { recursive: true });
-    const code = run(
+/**
+ * The bin folder of Node `major` from the npm registry's `node@<major>` package, installed into
+ * .tools/node<major> on first use. Functions are loaded on the Node major their runtime declares.
+ */
+function nodeMajorBinDir(major, why) {
+  if (!/^[0-9]+$/.test(String(major))) {
+    say(`'${major}' is not a Node major version: give a number such as 22`);
+    process.exit(2);
+  }
+  const dir = path.join(ROOT, ".tools", `node${major}`);
+  const bin = path.join(dir, "node_modules", "node", "bin");
+  const present = () => fs.existsSync(path.join(bin, "node"));
+  if (present()) return bin;
+  // Test workers ask for the same Node at once: one installs, the others wait for it.
+  const code = withInstallLock(() => {
+    if (present()) return 0;
+    say(`installing node@${major} into .tools/node${major} (${why})`);
+    fs.mkdirSync(dir, { recursive: true });
+    return run(
       "npm",
       [
         "install",
@@ -130,15 +140,22 @@ function nodeBinDir() {
         "--no-audit",
         "--no-fund",
         "--prefix",
-        TOOLS_NODE_DIR,
-        "node@24",
+        dir,
+        `node@${major}`,
       ],
       process.env,
       EXIT.node,
     );
-    if (code !== 0) process.exit(code);
-  }
-  return TOOLS_NODE_BIN;
+  });
+  if (code !== 0) process.exit(code);
+  return bin;
+}
+
+/** The bin folder of a Node >= 22: this process's own, or Node 24 installed from the npm registry. */
+function nodeBinDir() {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major >= MIN_MAJOR) return path.dirname(process.execPath);
+  return nodeMajorBinDir(TOOLS_NODE_MAJOR, `Node ${process.versions.node} is older than ${MIN_MAJOR}`);
 }
 
 function envWithNode(binDir) {
@@ -223,6 +240,10 @@ function main(argv) {
       process.stdout.write(`${nodeBinDir()}\n`);
       return;
     }
+    case "node-major-bin-dir": {
+      process.stdout.write(`${nodeMajorBinDir(rest[0], "the Node major a function's runtime declares")}\n`);
+      return;
+    }
     case "test": {
       const { node, env } = setup();
       ensureSystemPackages();
@@ -235,10 +256,12 @@ function main(argv) {
       return;
     }
     default:
-      process.stderr.write("usage: bootstrap.cjs setup|node-bin-dir|test [vitest args]|cli [iot-dr args]\n");
+      process.stderr.write(
+        "usage: bootstrap.cjs setup|node-bin-dir|node-major-bin-dir <major>|test [vitest args]|cli [iot-dr args]\n",
+      );
       process.exit(2);
   }
 }
 
-module.exports = { main };
+module.exports = { main, nodeMajorBinDir };
 if (require.main === module) main(process.argv.slice(2));

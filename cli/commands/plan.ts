@@ -8,6 +8,7 @@ import {
   planViolations,
   POLICY_VIOLATION_EXIT,
 } from "../plan/policy.js";
+import { archiveFacts } from "../package/build.js";
 import { displayInputs, planStack } from "../plan/run.js";
 import type { RegisterCommand } from "./index.js";
 
@@ -57,7 +58,10 @@ export const registerPlan: RegisterCommand = (program: Command, setExitCode) => 
         inputs: displayInputs(r),
       }));
       // --policy: the pack's violations, merged into the JSON document or printed after the inventory.
-      const violations = policyConfig ? planViolations(result.resources, policyConfig) : undefined;
+      // --policy also builds and loads every function archive (function-archive-deployable).
+      const violations = policyConfig
+        ? planViolations(result.resources, policyConfig, await archiveFacts(result.resources))
+        : undefined;
       if (violations && blocks(violations)) setExitCode(POLICY_VIOLATION_EXIT);
       if (opts.json) {
         const doc = {

@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import { PolicyConfigError, type ResolvedPackConfig } from "../../policy/config";
 import { checkResources, fromPlanned, packConfig, type PolicyViolation } from "../../policy/run";
+import type { ArchiveFacts } from "../../policy/types";
 import { InputError } from "../errors.js";
 import type { PlannedResource } from "./recorder.js";
 
@@ -36,12 +37,13 @@ export function loadPolicyConfig(file?: string): ResolvedPackConfig {
   }
 }
 
-/** The pack's violations over a plan's resources. */
+/** The pack's violations over a plan's resources (with each function's archive facts when built). */
 export function planViolations(
   resources: readonly PlannedResource[],
   resolved: ResolvedPackConfig,
+  archives?: ReadonlyMap<string, ArchiveFacts>,
 ): PolicyViolation[] {
-  return checkResources(fromPlanned(resources), resolved);
+  return checkResources(fromPlanned(resources, archives), resolved);
 }
 
 /** True when a violation blocks (mandatory), as it would block `pulumi up`. */

@@ -77,6 +77,11 @@ function computedOutputs(r: PlannedResource, ctx: InvokeContext): Record<string,
       out.invokeArn = `arn:aws:apigateway:${ctx.region}:lambda:path/2015-03-31/functions/${out.arn}/invocations`;
       out.qualifiedArn = `${out.arn}:$LATEST`;
       break;
+    case "aws:lambda/functionUrl:FunctionUrl":
+      // Function URLs feed other functions' environments (the health check's factors).
+      out.functionUrl = `https://${shortHash(r.urn)}${shortHash(r.name)}.lambda-url.${ctx.region}.on.aws/`;
+      out.urlId = `${shortHash(r.urn)}${shortHash(r.name)}`;
+      break;
     case "aws:iam/role:Role":
       out.arn = `arn:aws:iam::${ctx.accountId}:role/${physical}`;
       break;

@@ -216,7 +216,7 @@ describe("the serialized forwarder", () => {
     );
 
     const fn = of("aws:lambda/function:Function", `analytics-${PRIMARY}`)[0]!;
-    const callback = await serializedCallback(fn.inputs.code);
+    const callback = await serializedCallback(fn.inputs);
     const event = {
       messageId: "m-1",
       topic: "dt/pump-7/telemetry",
@@ -240,7 +240,7 @@ describe("the serialized forwarder", () => {
 
   it("packages and loads the SigV4a signer that calls through the global endpoint need", async () => {
     const fn = of("aws:lambda/function:Function", `analytics-${PRIMARY}`)[0]!;
-    const callback = await serializedCallback(fn.inputs.code);
+    const callback = await serializedCallback(fn.inputs);
     const env = {
       ...moto.env(PRIMARY),
       EVENT_BUS_NAME: "iot-dr-device-data",

@@ -240,7 +240,7 @@ describe("application services under Pulumi mocks", () => {
   it("serializes a team callback function that runs in a fresh Node process with its context", async () => {
     const fn = of("aws:lambda/function:Function", `app-${PRIMARY}-worker`)[0]!;
     const result = await invokeSerialized(
-      await serializedCallback(fn.inputs.code),
+      await serializedCallback(fn.inputs),
       {},
       { AWS_REGION: PRIMARY, APP_REGION: PRIMARY, APP_TABLE: "t" },
     );

@@ -236,7 +236,7 @@ describe("the serialized C&C function", () => {
     const world = await ccWorld(moto);
     await seedRegistry(world.iotClient);
     const fn = inComponent("cc-primary", "aws:lambda/function:Function")[0]!;
-    const callback = await serializedCallback(fn.inputs.code);
+    const callback = await serializedCallback(fn.inputs);
     const env = {
       ...moto.env(REGION),
       IOT_ROLE_ARN: `arn:aws:iam::${IOT_ACCOUNT}:role/iot-dr-cc-operator-${REGION}`,
@@ -263,7 +263,7 @@ describe("the serialized C&C function", () => {
     const world = await ccWorld(moto);
     await seedRegistry(world.iotClient);
     const fn = inComponent("cc-primary", "aws:lambda/function:Function")[0]!;
-    const callback = await serializedCallback(fn.inputs.code);
+    const callback = await serializedCallback(fn.inputs);
     const env = {
       ...moto.env(REGION),
       IOT_ROLE_ARN: `arn:aws:iam::${IOT_ACCOUNT}:role/iot-dr-cc-operator-${REGION}`,
@@ -298,7 +298,7 @@ describe("the serialized C&C function", () => {
 
   it("fails at start with the missing variable named", async () => {
     const fn = inComponent("cc-primary", "aws:lambda/function:Function")[0]!;
-    const callback = await serializedCallback(fn.inputs.code);
+    const callback = await serializedCallback(fn.inputs);
     await expect(invokeSerialized(callback, commandEvent("onboard", {}), moto.env(REGION))).rejects.toThrow(
       /environment variable IOT_ROLE_ARN is not set/,
     );

@@ -157,7 +157,7 @@ describe("an account's health API under mocks", async () => {
       named(run.resources, "aws:iam/rolePolicy:RolePolicy", "cc-health-policy").inputs.policy,
     );
     expect(policy.Statement.map((s) => s.Sid)).toContain("ProbeQueue");
-    const code = await serializedCallback(fn.inputs.code);
+    const code = await serializedCallback(fn.inputs);
     let status = 200;
     // status 0: never answer (the checkpoint's deadline must cut it off).
     const queue = await startServer((_req, res) => {

@@ -120,7 +120,7 @@ describe("the health-check function in endpoint mode, under mocks", async () => 
         servers.push(server);
         local.push({ name: f.name, url: `${server.url}/${f.name}` });
       }
-      const code = await serializedCallback(fn.inputs.code);
+      const code = await serializedCallback(fn.inputs);
       return invokeSerialized(
         code,
         { rawPath: path, requestContext: { http: { method: "GET" } } },

@@ -169,8 +169,7 @@ describe("health plug-ins of C&C, analytics and application services", async () 
 
     beforeAll(async () => {
       moto = await startMoto();
-      for (const name of ["analytics", "cc", "app"])
-        code[name] = await serializedCallback(fn(name).inputs.code);
+      for (const name of ["analytics", "cc", "app"]) code[name] = await serializedCallback(fn(name).inputs);
       const config = moto.clientConfig(REGION);
       await new EventBridgeClient(config).send(new CreateEventBusCommand({ Name: "device-data" }));
       // Kinesis' default HTTP/2 handler does not talk to moto.

@@ -32,7 +32,7 @@ describe("policy pack config", () => {
 
   it("applies 'all' to every policy", () => {
     const { levels } = packConfig({ all: "advisory" });
-    expect(Object.values(levels)).toHaveLength(14);
+    expect(Object.values(levels)).toHaveLength(15);
     expect(new Set(Object.values(levels))).toEqual(new Set(["advisory"]));
   });
 

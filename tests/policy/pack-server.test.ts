@@ -111,7 +111,7 @@ describe("the pack under Pulumi's policy-pack runner", () => {
         "cross-account-metrics-linked",
       ]),
     );
-    expect(names).toHaveLength(14);
+    expect(names).toHaveLength(15);
   });
 
   it("refuses a public function URL as a mandatory violation that names the fix", async () => {

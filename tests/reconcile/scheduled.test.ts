@@ -85,7 +85,7 @@ describe("scheduled reconciler", () => {
       );
     });
     code = await serializedCallback(
-      one(run.resources, "aws:lambda/function:Function", "rec-reconcile-fn").inputs.code,
+      one(run.resources, "aws:lambda/function:Function", "rec-reconcile-fn").inputs,
     );
     moto = await startMoto();
   });

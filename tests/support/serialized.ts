@@ -1,38 +1,43 @@
 /**
- * The code Pulumi serializes for a callback function, extracted from a mocked
- * aws:lambda/function:Function's `code` AssetArchive, and run in a fresh Node process laid out
- * like a Lambda package: `__index.js` next to a node_modules that holds only the archived packages.
+ * The archive Pulumi would upload for a callback function, taken from a mocked
+ * aws:lambda/function:Function's inputs, and run as Lambda would run it: files copied into an
+ * isolated folder, on the Node major the function's runtime declares, through its handler setting
+ * (cli/package/host.ts, the same host `iot-dr package` loads archives with).
  */
-import { spawn } from "node:child_process";
 import { builtinModules } from "node:module";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { archiveFiles, type ArchiveFiles } from "../../cli/package/archive.js";
+import { runArchive } from "../../cli/package/host.js";
 
 export interface SerializedCallback {
-  /** The serialized module; exports `handler`. */
+  /** The serialized module's text; exports `handler`. */
   indexJs: string;
-  /** Archive paths besides __index.js, e.g. `node_modules/@aws-sdk/client-iot`. */
-  packagedPaths: string[];
+  /** Every file of the archive by its path inside it. */
+  files: ArchiveFiles;
+  /** Lambda runtime the function declares, e.g. nodejs22.x. */
+  runtime: string;
+  /** Lambda handler setting, e.g. __index.handler. */
+  handler: string;
 }
 
-interface ArchiveLike {
-  assets: Record<string, unknown> | Promise<Record<string, unknown>>;
+interface FunctionInputsLike {
+  code?: unknown;
+  runtime?: unknown;
+  handler?: unknown;
 }
 
-/** Extracts `__index.js` and the packaged paths from a function's `code` input (an AssetArchive). */
-export async function serializedCallback(code: unknown): Promise<SerializedCallback> {
-  const archive = code as ArchiveLike | undefined;
-  if (!archive || typeof archive !== "object" || !("assets" in archive)) {
-    throw new Error("the function's code input is not an AssetArchive (is it a CallbackFunction?)");
+/** The archive, runtime and handler of a planned function's inputs (`fn.inputs`). */
+export async function serializedCallback(inputs: unknown): Promise<SerializedCallback> {
+  const fn = (inputs ?? {}) as FunctionInputsLike;
+  if (typeof fn !== "object" || typeof fn.runtime !== "string" || typeof fn.handler !== "string") {
+    throw new Error(
+      "give the function's inputs (code, runtime, handler), e.g. serializedCallback(fn.inputs)",
+    );
   }
-  const assets = await archive.assets;
-  const index = assets["__index.js"] as { text?: string | Promise<string> } | undefined;
-  if (!index || index.text === undefined) throw new Error("the code archive has no __index.js StringAsset");
-  return {
-    indexJs: await index.text,
-    packagedPaths: Object.keys(assets).filter((k) => k !== "__index.js"),
-  };
+  const files = await archiveFiles(fn.code);
+  const entry = `${fn.handler.slice(0, fn.handler.lastIndexOf("."))}.js`;
+  const index = files.get(entry);
+  if (!index) throw new Error(`the code archive has no ${entry}, the handler's module`);
+  return { indexJs: index.toString("utf8"), files, runtime: fn.runtime, handler: fn.handler };
 }
 
 const BUILTINS = new Set(builtinModules);
@@ -40,7 +45,8 @@ const BUILTINS = new Set(builtinModules);
 /** Package names the module text `require`s, builtins excluded (`@scope/name` or `name`). */
 export function requiredPackages(indexJs: string): string[] {
   const names = new Set<string>();
-  for (const m of indexJs.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)) {
+  // `[require("x")]` is the SDK's advice inside an error message (signature-v4-multi-region), not a call.
+  for (const m of indexJs.matchAll(/(?<![\w$.[])require\(\s*["']([^"']+)["']\s*\)/g)) {
     const spec = m[1];
     if (spec.startsWith("node:") || spec.startsWith(".") || spec.startsWith("/")) continue;
     const parts = spec.split("/");
@@ -49,14 +55,6 @@ export function requiredPackages(indexJs: string): string[] {
     names.add(name);
   }
   return [...names].sort();
-}
-
-/** The `dependencies` of the repository's package.json (what every function package may contain). */
-export function runtimeDependencies(repoRoot = path.resolve(__dirname, "..", "..")): string[] {
-  const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as {
-    dependencies?: Record<string, string>;
-  };
-  return Object.keys(pkg.dependencies ?? {}).sort();
 }
 
 export interface InvokeResult {
@@ -68,59 +66,26 @@ export interface InvokeResult {
   stderr: string;
 }
 
-const MARKER = "@@iot-dr-invoke-result@@";
-
-const RUNNER = `
-const mod = require(process.argv[1]);
-const event = JSON.parse(process.env.IOT_DR_TEST_EVENT);
-const context = {
-  awsRequestId: "test-request", functionName: "test-function", functionVersion: "$LATEST",
-  invokedFunctionArn: "arn:aws:lambda:" + process.env.AWS_REGION + ":123456789012:function:test-function",
-  memoryLimitInMB: "256", logGroupName: "/test", logStreamName: "test",
-  getRemainingTimeInMillis: () => 60000, callbackWaitsForEmptyEventLoop: true,
-};
-const done = (body) => { process.stdout.write("\\n${MARKER}" + JSON.stringify(body) + "\\n"); };
-Promise.resolve()
-  .then(() => mod.handler(event, context, () => {}))
-  .then((result) => done({ ok: true, result }), (e) => done({ ok: false, error: { name: e && e.name, message: e && e.message } }));
-`;
-
 /**
- * Runs a serialized handler once in a fresh `node` process, with `env` (e.g. moto's settings) and a
- * package directory whose node_modules links only the archived packages, as Lambda would see it.
+ * Runs the archive's handler once in a fresh process, with `env` (e.g. moto's settings), as
+ * Lambda would. A handler that cannot even load throws: that function would never start on AWS.
  */
 export async function invokeSerialized(
   callback: SerializedCallback,
   event: unknown,
   env: Record<string, string>,
-  repoRoot = path.resolve(__dirname, "..", ".."),
 ): Promise<InvokeResult> {
-  const dir = mkdtempSync(path.join(tmpdir(), "iot-dr-fn-"));
-  try {
-    writeFileSync(path.join(dir, "__index.js"), callback.indexJs);
-    for (const p of callback.packagedPaths) {
-      if (!p.startsWith("node_modules/")) continue;
-      const target = path.join(dir, p);
-      mkdirSync(path.dirname(target), { recursive: true });
-      symlinkSync(path.join(repoRoot, p), target, "dir");
-    }
-    const child = spawn(process.execPath, ["-e", RUNNER, path.join(dir, "__index.js")], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? "", HOME: dir, ...env, IOT_DR_TEST_EVENT: JSON.stringify(event) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-    const lines = stdout.split("\n");
-    const marked = lines.find((l) => l.startsWith(MARKER));
-    if (!marked)
-      throw new Error(`serialized handler exited (${code}) without a result:\n${stderr || stdout}`);
-    const body = JSON.parse(marked.slice(MARKER.length)) as Omit<InvokeResult, "logLines" | "stderr">;
-    return { ...body, logLines: lines.filter((l) => l.trim() !== "" && !l.startsWith(MARKER)), stderr };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const out = await runArchive(callback.files, callback, { env, event });
+  if (out.stage === "init") {
+    throw new Error(
+      `the archive's handler ${callback.handler} did not load on ${callback.runtime}: ${out.error?.message}\n${out.stderr}`,
+    );
   }
+  return {
+    ok: out.ok,
+    ...(out.ok ? { result: out.result } : {}),
+    ...(out.error ? { error: { name: out.error.name, message: out.error.message } } : {}),
+    logLines: out.logLines,
+    stderr: out.stderr,
+  };
 }

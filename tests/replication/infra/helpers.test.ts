@@ -1,4 +1,5 @@
 /** The test-side pieces of replication (emulators, serialized-code helper) fail loudly when misused. */
+import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { GlobalTableEmulator } from "../../emulators/globalTable.js";
 import { requiredPackages, serializedCallback } from "../../support/serialized.js";
@@ -17,8 +18,14 @@ describe("replication test helpers", () => {
   });
 
   it("refuse to extract code from something that is not a callback function's archive", async () => {
-    await expect(serializedCallback("exports.handler = 1")).rejects.toThrow(/not an AssetArchive/);
-    await expect(serializedCallback({ assets: {} })).rejects.toThrow(/no __index.js/);
+    await expect(serializedCallback("exports.handler = 1")).rejects.toThrow(/give the function's inputs/);
+    const shape = { runtime: "nodejs22.x", handler: "__index.handler" };
+    await expect(serializedCallback({ ...shape, code: "exports.handler = 1" })).rejects.toThrow(
+      /not a Pulumi archive/,
+    );
+    await expect(serializedCallback({ ...shape, code: new pulumi.asset.AssetArchive({}) })).rejects.toThrow(
+      /no __index.js/,
+    );
   });
 
   it("list the npm packages a serialized module requires, builtins and relative paths excluded", () => {
