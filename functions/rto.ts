@@ -30,6 +30,23 @@ export interface RtoInputs {
   reconnectJitterSeconds?: number;
   /** The readiness gate's lag bound: the standby is never declared ready when further behind. */
   readinessMaxLagSeconds: number;
+  /** Minutes between scheduled reconciler passes (config reconcile.scheduleMinutes); default 60. */
+  reconcileScheduleMinutes?: number;
+  /** Whether the standby's reconciler repairs (config reconcile.repair); default false. */
+  reconcileRepair?: boolean;
+}
+
+/** How a registry change reaches the other region (README "What is captured"). */
+export type CapturePath = "registryEvent" | "cloudTrail" | "ccJournal" | "reconcilerOnly";
+
+export interface PathRpo {
+  path: CapturePath;
+  /** What goes this way. */
+  carries: string;
+  /** Seconds from the change until it is in the other region's ops table replica; null when it never gets there by itself. */
+  seconds: Bounds | null;
+  /** Where the bound comes from. */
+  basis: string;
 }
 
 export type Bounds = [min: number, max: number];
@@ -43,7 +60,16 @@ export interface RtoEstimate {
   /** RPO bounds of the registry in seconds: typical global-table replication to the readiness bound. */
   rpoSeconds: Bounds;
   rpo: string;
+  /** The RPO of each capture path: changes made in the failed region within this window may be missing in the standby. */
+  rpoByPath: PathRpo[];
 }
+
+/**
+ * AWS publishes no delivery bound for CloudTrail events on EventBridge (best effort); CloudTrail
+ * states an average of about 5 minutes for its own log delivery, not guaranteed. iot-dr plans with
+ * this as the expected worst case; a change whose event is later or lost waits for the reconciler.
+ */
+export const CLOUDTRAIL_EXPECTED_DELAY_SECONDS = 300;
 
 /** CloudWatch needs up to a minute to evaluate an alarm on a fresh datapoint (documented worst case). */
 export const ALARM_EVALUATION_DELAY_SECONDS = 60;
@@ -79,6 +105,7 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
   check("deviceConnectRatePerSecond", inputs.deviceConnectRatePerSecond, 0.001);
   check("reconnectJitterSeconds", inputs.reconnectJitterSeconds, 0);
   check("readinessMaxLagSeconds", inputs.readinessMaxLagSeconds, 0);
+  check("reconcileScheduleMinutes", inputs.reconcileScheduleMinutes, 1);
   if (inputs.routingMode !== "endpoint" && inputs.routingMode !== "alarm") {
     throw new Error(`rto: routingMode must be endpoint or alarm, got ${String(inputs.routingMode)}`);
   }
@@ -107,6 +134,38 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
   const rto: Bounds = [parts.reduce((s, b) => s + b[0], 0), parts.reduce((s, b) => s + b[1], 0)];
   const rpoMax = Math.max(TYPICAL_REPLICATION_SECONDS, inputs.readinessMaxLagSeconds);
   const r = (b: Bounds): Bounds => [roundMs(b[0]), roundMs(b[1])];
+  const schedule = (inputs.reconcileScheduleMinutes ?? 60) * 60;
+  const rpoByPath: PathRpo[] = [
+    {
+      path: "registryEvent",
+      carries: "things, thing types, groups, memberships, hierarchy (IoT registry events)",
+      seconds: [TYPICAL_REPLICATION_SECONDS, rpoMax],
+      basis:
+        "IoT rule -> capture -> global table (~1 s); the readiness gate refuses a standby further behind",
+    },
+    {
+      path: "cloudTrail",
+      carries:
+        "certificates (create, register, status, delete), policies (create, versions, default, delete), policy and thing-principal attachments",
+      seconds: [TYPICAL_REPLICATION_SECONDS, CLOUDTRAIL_EXPECTED_DELAY_SECONDS + TYPICAL_REPLICATION_SECONDS],
+      basis: `CloudTrail -> EventBridge (best effort, no published bound; planned with ${CLOUDTRAIL_EXPECTED_DELAY_SECONDS} s) -> capture -> global table`,
+    },
+    {
+      path: "ccJournal",
+      carries: "every C&C command (journaled before it answers)",
+      seconds: [TYPICAL_REPLICATION_SECONDS, TYPICAL_REPLICATION_SECONDS],
+      basis: "written to the ops table synchronously; global-table replication",
+    },
+    {
+      path: "reconcilerOnly",
+      carries:
+        "device-side provisioning (not logged), CloudTrail events lost or later than planned, anything else made while capture was down",
+      seconds: inputs.reconcileRepair ? [0, 2 * schedule] : null,
+      basis: inputs.reconcileRepair
+        ? `the standby's next complete reconcile pass (every ${schedule / 60} min; a pass may take up to one schedule)`
+        : "reconcile.repair is off: reported as drift only, repaired by `iot-dr reconcile --repair`",
+    },
+  ];
   return {
     detectionSeconds: r(detection),
     dnsSeconds: r(dns),
@@ -118,5 +177,6 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
       `registry changes made in the failed region during its last ~${TYPICAL_REPLICATION_SECONDS} s (global-table replication), ` +
       `at most ${rpoMax} s (the readiness gate refuses a standby further behind), are not yet in the standby; ` +
       `they are kept in the ops table and applied when replication resumes`,
+    rpoByPath,
   };
 }

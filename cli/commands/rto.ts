@@ -60,6 +60,8 @@ export function estimateFromConfig(config: DrConfig, devices: number): RtoEstima
     devices,
     deviceConnectRatePerSecond: config.devices.connectRatePerSecond,
     readinessMaxLagSeconds: config.health.readinessMaxLagSeconds,
+    reconcileScheduleMinutes: config.reconcile.scheduleMinutes,
+    reconcileRepair: config.reconcile.repair,
   });
 }
 
@@ -85,6 +87,11 @@ function formatText(stack: string, file: string, devices: number, e: RtoEstimate
     ...rows.map(([name, b, why]) => `  ${name.padEnd(12)} ${fmt(b).padStart(14)}   ${why}`),
     `  ${"RTO".padEnd(12)} ${fmt(e.rtoSeconds).padStart(14)}`,
     `  RPO          ${e.rpo}`,
+    "  RPO by capture path (changes made in the failed region within this window may be missing in the standby):",
+    ...e.rpoByPath.map(
+      (p) =>
+        `    ${p.path.padEnd(15)} ${(p.seconds ? fmt(p.seconds) : "until repaired").padStart(14)}   ${p.carries}; ${p.basis}`,
+    ),
     "",
   ].join("\n");
 }

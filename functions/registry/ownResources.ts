@@ -13,8 +13,11 @@
 import { kindOfKey, type PolicyTargetRef } from "./records.js";
 import type { IotRegistryPort } from "./iotPort.js";
 
-/** Every IoT policy the stacks create is named with this prefix (e.g. `iot-dr-canary-eu-west-1`). */
-export const OWN_POLICY_PREFIX = "iot-dr-";
+/**
+ * Every IoT policy the stacks create is named with this prefix (e.g. `iot-dr-own-canary-eu-west-1`).
+ * Not just `iot-dr-`: operators name their device policies so too (the default `ccAllowedPolicies` is `iot-dr-device`).
+ */
+export const OWN_POLICY_PREFIX = "iot-dr-own-";
 
 export const isOwnPolicyName = (name: string): boolean => name.startsWith(OWN_POLICY_PREFIX);
 

@@ -54,11 +54,36 @@ describe("iot-dr rto", () => {
       "rtoSeconds",
       "rpoSeconds",
       "rpo",
+      "rpoByPath",
     ]);
+    expect(doc.rpoByPath.map((p: { path: string }) => p.path)).toEqual([
+      "registryEvent",
+      "cloudTrail",
+      "ccJournal",
+      "reconcilerOnly",
+    ]);
+    // Defaults: a 60-minute schedule, repair off: the reconciler-only path is not bounded.
+    expect(doc.rpoByPath[1].seconds).toEqual([1, 301]);
+    expect(doc.rpoByPath[3].seconds).toBeNull();
     expect(doc.dnsSeconds).toEqual([0, 30]);
     expect(doc.deviceSeconds).toEqual([0, 20]);
     expect(doc.reconnectSeconds[0]).toBe(10);
     expect(doc.rtoSeconds[0]).toBeLessThanOrEqual(doc.rtoSeconds[1]);
+  });
+
+  it("bounds the reconciler-only path by two schedules when the standby repairs, and prints every path", async () => {
+    const file = stackFile("Pulumi.repair.yaml", {
+      "iot-dr:reconcileRepair": true,
+      "iot-dr:reconcileScheduleMinutes": 30,
+    });
+    const doc = JSON.parse(await rto(["--config", file, "--json"]));
+    expect(doc.rpoByPath.find((p: { path: string }) => p.path === "reconcilerOnly").seconds).toEqual([
+      0, 3600,
+    ]);
+    const text = await rto(["--config", file]);
+    for (const path of ["registryEvent", "cloudTrail", "ccJournal", "reconcilerOnly"])
+      expect(text).toContain(path);
+    expect(text).toContain("device-side provisioning");
   });
 
   it("grows the bound when the TTL grows", async () => {

@@ -312,24 +312,33 @@ describe("changes announced only by IoT's CloudTrail events reach the other regi
     expect(captured.filter((c) => c.result === "written")).toEqual([]);
   });
 
-  it("iot-dr's own policy and the certificate it guards are never recorded", async () => {
+  it("iot-dr's own policy and the certificate it guards are never recorded; an operator's iot-dr-device policy is", async () => {
+    await call(
+      new iot.CreatePolicyCommand({ policyName: "iot-dr-device", policyDocument: policyDoc("iot:Connect") }),
+    );
+    expect(await deliverTrail()).toEqual([
+      expect.objectContaining({ key: "policy#iot-dr-device", result: "written" }),
+    ]);
     const cert = await call<iot.CreateKeysAndCertificateCommandOutput>(
       new iot.CreateKeysAndCertificateCommand({ setAsActive: true }),
     );
     await call(
       new iot.CreatePolicyCommand({
-        policyName: "iot-dr-canary-us-east-1",
+        policyName: "iot-dr-own-canary-us-east-1",
         policyDocument: policyDoc("iot:Connect"),
       }),
     );
     await call(
-      new iot.AttachPolicyCommand({ policyName: "iot-dr-canary-us-east-1", target: cert.certificateArn! }),
+      new iot.AttachPolicyCommand({
+        policyName: "iot-dr-own-canary-us-east-1",
+        target: cert.certificateArn!,
+      }),
     );
     const captured = await deliverTrail();
     expect(captured.filter((c) => c.result === "written")).toEqual([]);
     expect(new Set(captured.map((c) => c.result))).toEqual(new Set(["own"]));
     expect(await w.b.port.describeCertificate(cert.certificateId!)).toBeNull();
-    expect(await w.b.port.getPolicy("iot-dr-canary-us-east-1")).toBeNull();
+    expect(await w.b.port.getPolicy("iot-dr-own-canary-us-east-1")).toBeNull();
   });
 
   it("a just-in-time registration message is captured like the certificate's own event", async () => {
