@@ -46,6 +46,11 @@ export interface HealthCheckArgs {
   lagDimensions?: Record<string, string>;
   /** Dimensions of `DriftCount`; default none (the reconciler also publishes it without dimensions). */
   driftDimensions?: Record<string, string>;
+  /**
+   * Dimensions of the replication launcher's `AWS/Lambda IteratorAge` (`{ FunctionName }`): the
+   * backlog towards this region, read by the fail-back gate; default not read.
+   */
+  backlogDimensions?: Record<string, pulumi.Input<string>>;
   /** A role in the IoT services account that may read its replication metrics (HealthApi.readinessRoleArn); default: read this account's. */
   readinessRoleArn?: pulumi.Input<string>;
   /** External id the readiness role demands; required with readinessRoleArn. */
@@ -193,6 +198,9 @@ export class HealthCheck extends pulumi.ComponentResource {
           HEALTH_ALARM_INTERVAL_SECONDS: String(interval),
           ...(args.lagDimensions ? { HEALTH_LAG_DIMENSIONS: JSON.stringify(args.lagDimensions) } : {}),
           ...(args.driftDimensions ? { HEALTH_DRIFT_DIMENSIONS: JSON.stringify(args.driftDimensions) } : {}),
+          ...(args.backlogDimensions
+            ? { HEALTH_BACKLOG_DIMENSIONS: pulumi.jsonStringify(args.backlogDimensions) }
+            : {}),
           ...(args.readinessRoleArn ? { HEALTH_READINESS_ROLE_ARN: args.readinessRoleArn } : {}),
           ...(args.readinessExternalId ? { HEALTH_READINESS_EXTERNAL_ID: args.readinessExternalId } : {}),
           ...(pathSecretSha256 ? { HEALTH_PATH_SECRET_SHA256: pathSecretSha256 } : {}),

@@ -75,6 +75,8 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
   // This region's marker table (replay's applied markers); set by the replication block, read by the
   // reconciler and C&C blocks, whose repairs and journal must record and see markers there.
   let markersInRegion: { name: pulumi.Input<string>; arn: pulumi.Input<string> } | undefined;
+  // The replication launcher: its IteratorAge is the backlog towards this region (fail-back gate).
+  let launcherName: pulumi.Output<string> | undefined;
   // The ops table as seen from this region; set by the replication block, read by the reconciler block.
   let opsTableInRegion:
     | { tableName: pulumi.Input<string>; tableArn: pulumi.Input<string>; tableKeyArn: pulumi.Input<string> }
@@ -163,6 +165,7 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       { provider: iotProvider },
     );
     markersInRegion = { name: markers.tableName, arn: markers.tableArn };
+    launcherName = replay.launcher.name;
     Object.assign(outputs, {
       opsTableNameInRegion: table.tableName,
       markerTableNameInRegion: markers.tableName,
@@ -443,7 +446,10 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
           maxLagMs: config.health.readinessMaxLagSeconds * 1000,
           maxDrift: config.health.readinessMaxDrift,
           missingReadinessData: "ready",
+          // Either region, once recovered, reads healthy only after the reverse catch-up (DESIGN.md §4).
+          failbackGate: true,
         },
+        ...(launcherName ? { backlogDimensions: { FunctionName: launcherName } } : {}),
         routingMode: config.health.routingMode,
         pathSecret,
         deadlineMs: config.health.probeDeadlineMs,

@@ -133,8 +133,9 @@ export function createHealthCheck(deps: HealthCheckDeps): HealthCheck {
   checkPolicyConfig(deps.policy, names);
 
   // Budgets inside the deadline: reads, then probes, then the state write, then a margin to answer.
-  const readBudget = Math.min(200, Math.floor(deadlineMs * 0.15));
-  const writeBudget = Math.min(150, Math.floor(deadlineMs * 0.1));
+  // Shares of the deadline (225 and 150 ms of the default 1,500).
+  const readBudget = Math.floor(deadlineMs * 0.15);
+  const writeBudget = Math.floor(deadlineMs * 0.1);
   const answerMargin = 50;
 
   // Last known values, used when a store or getter fails in this round.
@@ -197,7 +198,15 @@ export function createHealthCheck(deps: HealthCheckDeps): HealthCheck {
     const round = Math.floor(started / roundMs);
     const overrideP = settleWithin("override read", readBudget, deps.getOverride, lastOverride);
     const readinessP = settleWithin("readiness read", readBudget, deps.getReadiness, lastReadiness);
-    const stored = await settleWithin("state read", readBudget, (s) => deps.store.get(s), memory);
+    // A failed read with nothing in memory (a cold start) leaves the fail-back gate blind.
+    let stateUnknown = false;
+    const stored = await withDeadline("state read", readBudget, (s) => deps.store.get(s)).catch(
+      (err: unknown) => {
+        deps.logger.warn("state read failed; using the last known value", { error: describeError(err) });
+        stateUnknown = memory === undefined;
+        return memory;
+      },
+    );
     if (stored && stored.state.round === round) {
       // Another checker already evaluated this round: answer the same, probe nothing.
       memory = stored;
@@ -218,6 +227,8 @@ export function createHealthCheck(deps: HealthCheckDeps): HealthCheck {
     const decision = evaluatePolicy({
       previous: stored?.state,
       round,
+      now: started,
+      stateUnknown,
       factors,
       readiness,
       override,
@@ -239,7 +250,8 @@ export function createHealthCheck(deps: HealthCheckDeps): HealthCheck {
       })),
     });
     const next: StoredRound = { state: decision.state, healthy: decision.healthy, body };
-    memory = next;
+    // A state computed from an unknown start is no memory to fall back on.
+    if (!stateUnknown) memory = next;
     const remaining = deadlineMs - answerMargin - (deps.clock() - started);
     const written = await settleWithin(
       "state write",

@@ -187,7 +187,7 @@ export type GetMetricData = (
     }>;
   },
   signal: AbortSignal,
-) => Promise<{ MetricDataResults?: Array<{ Id?: string; Values?: number[] }> }>;
+) => Promise<{ MetricDataResults?: Array<{ Id?: string; Values?: number[]; Timestamps?: Date[] }> }>;
 
 /** Replication lag (max of `ReplicationLagMs`) and drift (latest max of `DriftCount`) of the region. */
 export function cloudWatchReadinessGetter(deps: {
@@ -199,6 +199,11 @@ export function cloudWatchReadinessGetter(deps: {
   lagDimensions?: Record<string, string>;
   /** Dimensions the reconciler publishes DriftCount with; default none. */
   driftDimensions?: Record<string, string>;
+  /**
+   * The replication launcher's function (`{ FunctionName }`): its stream mapping's IteratorAge is
+   * the backlog towards this region (fail-back gate); default: not read.
+   */
+  backlogDimensions?: Record<string, string>;
   /** How far back to look; default 300 s for lag, 3600 s for drift (the reconciler runs hourly). */
   lagWindowSeconds?: number;
   driftWindowSeconds?: number;
@@ -229,17 +234,42 @@ export function cloudWatchReadinessGetter(deps: {
             Id: "drift",
             MetricStat: { Metric: metric("DriftCount", driftDimensions), Period: 60, Stat: "Maximum" },
           },
+          ...(deps.backlogDimensions
+            ? [
+                {
+                  Id: "backlog",
+                  MetricStat: {
+                    Metric: {
+                      Namespace: "AWS/Lambda",
+                      MetricName: "IteratorAge",
+                      Dimensions: dims(deps.backlogDimensions),
+                    },
+                    Period: 60,
+                    Stat: "Maximum",
+                  },
+                },
+              ]
+            : []),
         ],
       },
       signal,
     );
     // Values come newest first; lag looks at its own (shorter) window only.
     const values = (id: string) => result.MetricDataResults?.find((r) => r.Id === id)?.Values ?? [];
+    const newestAt = (id: string) => {
+      const t = result.MetricDataResults?.find((r) => r.Id === id)?.Timestamps?.[0];
+      return t === undefined ? undefined : new Date(t).getTime();
+    };
     const lagPoints = values("lag").slice(0, Math.max(1, Math.ceil(lagWindow / 60)));
     const drift = values("drift")[0];
+    const driftAt = newestAt("drift");
+    const backlog = values("backlog")[0];
+    const backlogAt = newestAt("backlog");
     return {
       ...(lagPoints.length > 0 ? { lagMs: Math.max(...lagPoints) } : {}),
       ...(drift !== undefined ? { drift } : {}),
+      ...(drift !== undefined && driftAt !== undefined ? { driftAt } : {}),
+      ...(backlog !== undefined && backlogAt !== undefined ? { backlogAgeMs: backlog, backlogAt } : {}),
     };
   };
 }

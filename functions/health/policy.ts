@@ -36,6 +36,11 @@ export interface HysteresisState {
   successes: number;
   /** The round these counters were last advanced in. */
   round: number;
+  /**
+   * Set (ms) when the region's probes recovered after it had been unhealthy: from then on it
+   * reads healthy only once the reverse catch-up is proven (fail-back gate); cleared after.
+   */
+  catchUpSince?: number;
 }
 
 export const INITIAL_STATE: HysteresisState = { healthy: true, failures: 0, successes: 0, round: -1 };
@@ -44,6 +49,14 @@ export const INITIAL_STATE: HysteresisState = { healthy: true, failures: 0, succ
 export interface Readiness {
   lagMs?: number;
   drift?: number;
+  /** When the newest drift datapoint was taken (ms): a reconciler pass that finished then. */
+  driftAt?: number;
+  /**
+   * Age of the oldest record not yet read from this region's replication stream (the launcher's
+   * IteratorAge, newest datapoint), and when it was measured: the backlog towards this region.
+   */
+  backlogAgeMs?: number;
+  backlogAt?: number;
 }
 
 export interface PolicyConfig {
@@ -59,6 +72,52 @@ export interface PolicyConfig {
   maxDrift: number;
   /** What no datapoint means: no replication traffic (`ready`) or unknown (`not-ready`). */
   missingReadinessData: "ready" | "not-ready";
+  /**
+   * Fail-back gate: after being unhealthy, the region reads healthy only once the changes made in
+   * the other region meanwhile are applied to it (see failbackVerdict). Default false.
+   */
+  failbackGate?: boolean;
+}
+
+/** No stream read for this long (five 60 s periods) means nothing was left to read. */
+export const BACKLOG_QUIET_MS = 300_000;
+/** Metric datapoints are 60 s periods stamped with their start. */
+const PERIOD_MS = 60_000;
+
+/**
+ * The reverse catch-up after the region was away, proven from data, never assumed:
+ * - a reconciler pass finished after the probes recovered (its period ends after `since`) with
+ *   drift at most `maxDrift` on decided keys — it compared both regions' live registries;
+ * - the backlog towards the region drained: the newest stream read is at most `maxLagMs` old, or
+ *   no read happened in the last BACKLOG_QUIET_MS (the launcher reads continuously while records
+ *   wait, and its mapping advances only once replay took them).
+ * No drift datapoint since recovery = not ready.
+ */
+export function failbackVerdict(
+  readiness: Readiness | undefined,
+  since: number,
+  now: number,
+  config: Pick<PolicyConfig, "maxDrift" | "maxLagMs">,
+): { ready: boolean; why?: string } {
+  if (
+    readiness?.drift === undefined ||
+    readiness.driftAt === undefined ||
+    readiness.driftAt + PERIOD_MS <= since
+  )
+    return { ready: false, why: "reverse catch-up unproven: no reconciler pass since the region recovered" };
+  if (readiness.drift > config.maxDrift)
+    return { ready: false, why: `reverse catch-up: drift ${readiness.drift} above ${config.maxDrift}` };
+  if (
+    readiness.backlogAgeMs !== undefined &&
+    readiness.backlogAt !== undefined &&
+    now - readiness.backlogAt < BACKLOG_QUIET_MS &&
+    readiness.backlogAgeMs > config.maxLagMs
+  )
+    return {
+      ready: false,
+      why: `reverse catch-up: replication backlog ${Math.round(readiness.backlogAgeMs)} ms old, above ${config.maxLagMs} ms`,
+    };
+  return { ready: true };
 }
 
 export interface Decision {
@@ -136,6 +195,10 @@ export function evaluatePolicy(input: {
   readiness: Readiness | undefined;
   override: OverrideMode;
   config: PolicyConfig;
+  /** Now, ms; the fail-back gate's clock. Default: the round's number (rounds of 1 s) × 1000. */
+  now?: number;
+  /** The stored state could not be read and none is in memory: the fail-back gate holds. */
+  stateUnknown?: boolean;
 }): Decision {
   const { config } = input;
   const previous = input.previous ?? INITIAL_STATE;
@@ -162,7 +225,24 @@ export function evaluatePolicy(input: {
         : { healthy: false, failures: 0, successes, round: input.round };
   }
 
-  const gate = readinessVerdict(input.readiness, config);
+  const now = input.now ?? input.round * 1000;
+  if (config.failbackGate && state !== previous) {
+    if (!state.healthy) {
+      const { catchUpSince: _dropped, ...rest } = state;
+      state = rest;
+    } else if (!previous.healthy) state = { ...state, catchUpSince: now };
+    else if (previous.catchUpSince !== undefined) state = { ...state, catchUpSince: previous.catchUpSince };
+  }
+  let gate = readinessVerdict(input.readiness, config);
+  if (gate.ready && config.failbackGate && input.stateUnknown)
+    gate = { ready: false, why: "hysteresis state unreadable: cannot tell a recovery from a steady state" };
+  if (gate.ready && config.failbackGate && state.healthy && state.catchUpSince !== undefined) {
+    gate = failbackVerdict(input.readiness, state.catchUpSince, now, config);
+    if (gate.ready) {
+      const { catchUpSince: _done, ...rest } = state;
+      state = rest;
+    }
+  }
   const automatic = state.healthy && gate.ready;
   const healthy =
     input.override === "force-healthy" ? true : input.override === "force-unhealthy" ? false : automatic;

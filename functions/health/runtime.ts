@@ -126,7 +126,8 @@ function assumedRoleCredentials(
  * HEALTH_PATH_SECRET_SHA256, HEALTH_STATE_TABLE, HEALTH_OVERRIDE_PARAMETER, HEALTH_DEADLINE_MS,
  * HEALTH_ROUND_MS, HEALTH_MODE (endpoint|alarm), HEALTH_ALARM_INTERVAL_SECONDS,
  * HEALTH_LAG_DIMENSIONS / HEALTH_DRIFT_DIMENSIONS (JSON), HEALTH_READINESS_ROLE_ARN (a role in the
- * IoT services account that may read its metrics), HEALTH_READINESS_CACHE_MS.
+ * IoT services account that may read its metrics), HEALTH_READINESS_CACHE_MS, HEALTH_BACKLOG_DIMENSIONS
+ * (JSON: the replication launcher's `{FunctionName}`, whose IteratorAge the fail-back gate reads).
  */
 export function aggregatorFromEnv(
   env: Env,
@@ -231,6 +232,15 @@ export function aggregatorFromEnv(
                 env,
                 "HEALTH_DRIFT_DIMENSIONS",
                 "a JSON object of dimensions",
+              ),
+            }
+          : {}),
+        ...(env.HEALTH_BACKLOG_DIMENSIONS
+          ? {
+              backlogDimensions: json<Record<string, string>>(
+                env,
+                "HEALTH_BACKLOG_DIMENSIONS",
+                'a JSON object of the launcher\'s dimensions, e.g. {"FunctionName":"iot-dr-launcher"}',
               ),
             }
           : {}),

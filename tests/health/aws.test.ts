@@ -155,7 +155,12 @@ describe("readiness comes from the iot-dr CloudWatch metrics", () => {
       getMetricData: (input, signal) =>
         cloudwatch.send(new GetMetricDataCommand(input), { abortSignal: signal }),
     });
-    expect(await getter(new AbortController().signal)).toEqual({ lagMs: 9000, drift: 4 });
+    expect(await getter(new AbortController().signal)).toEqual({
+      lagMs: 9000,
+      drift: 4,
+      // When the reconciler pass that published it ran: the fail-back gate wants one after a recovery.
+      driftAt: expect.any(Number),
+    });
     const elsewhere = cloudWatchReadinessGetter({
       clock: () => Date.now() + 60_000,
       lagDimensions: { Region: "us-west-2" },

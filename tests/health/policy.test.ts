@@ -202,3 +202,63 @@ describe("the readiness gate never declares a stale or drifting standby ready", 
     expect(d.healthy).toBe(true);
   });
 });
+
+describe("the fail-back gate", () => {
+  const config = policy({ failbackGate: true, maxLagMs: 60_000, maxDrift: 0 });
+  const factors = (ok: boolean) => config.criticalFactors.map((name) => ({ name, ok, latencyMs: 1 }));
+  // Rounds of 1 s: round 1000 is t = 1,000,000 ms.
+  const step = (
+    previous: HysteresisState | undefined,
+    round: number,
+    ok: boolean,
+    readiness?: Readiness,
+    extra: Partial<Parameters<typeof evaluatePolicy>[0]> = {},
+  ) =>
+    evaluatePolicy({
+      previous,
+      round,
+      now: round * 1000,
+      factors: factors(ok),
+      readiness,
+      override: "automatic",
+      config,
+      ...extra,
+    });
+
+  it("a region that was never down is not held; a recovered one is, until a pass after recovery finds no drift", () => {
+    expect(step(undefined, 1000, true).healthy).toBe(true);
+    const down = step(undefined, 1000, false);
+    // A pass from before the outage proves nothing.
+    const back = step(down.state, 1002, true, { drift: 0, driftAt: 900_000 });
+    expect(back).toMatchObject({ healthy: false, hysteresisHealthy: true });
+    expect(back.state.catchUpSince).toBe(1_002_000);
+    expect(back.reason).toMatch(/no reconciler pass since the region recovered/);
+    const drifting = step(back.state, 1003, true, { drift: 2, driftAt: 1_002_500 });
+    expect(drifting.reason).toMatch(/drift 2 above 0/);
+    const pass = { drift: 0, driftAt: 1_002_500 };
+    const draining = step(drifting.state, 1004, true, {
+      ...pass,
+      backlogAgeMs: 90_000,
+      backlogAt: 1_003_000,
+    });
+    expect(draining.reason).toMatch(/backlog 90000 ms old/);
+    const caughtUp = step(draining.state, 1005, true, { ...pass, backlogAgeMs: 500, backlogAt: 1_004_000 });
+    expect(caughtUp.healthy).toBe(true);
+    expect(caughtUp.state.catchUpSince).toBeUndefined();
+    // Once caught up, losing the metrics later does not take the region out again.
+    expect(step(caughtUp.state, 1006, true, undefined).healthy).toBe(true);
+  });
+
+  it("counts a backlog nobody has read for five minutes as drained, and holds when the state is unreadable", () => {
+    const down = step(undefined, 1000, false);
+    const back = step(down.state, 1002, true);
+    const stale = { drift: 0, driftAt: 1_003_000, backlogAgeMs: 600_000, backlogAt: 1_003_000 };
+    expect(step(back.state, 1100, true, stale).healthy).toBe(false);
+    expect(step(back.state, 1400, true, stale).healthy).toBe(true);
+    const blind = step(undefined, 1000, true, { drift: 0, driftAt: 1_000_000 }, { stateUnknown: true });
+    expect(blind.healthy).toBe(false);
+    expect(blind.reason).toMatch(/hysteresis state unreadable/);
+    const forced = step(undefined, 1000, true, undefined, { stateUnknown: true, override: "force-healthy" });
+    expect(forced.healthy).toBe(true);
+  });
+});

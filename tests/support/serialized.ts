@@ -89,3 +89,94 @@ export async function invokeSerialized(
     stderr: out.stderr,
   };
 }
+
+const WARM_RUNNER = `
+const mod = require(process.argv[1]);
+const readline = require("node:readline");
+const context = {
+  awsRequestId: "test-request", functionName: "test-function", functionVersion: "$LATEST",
+  invokedFunctionArn: "arn:aws:lambda:" + process.env.AWS_REGION + ":123456789012:function:test-function",
+  memoryLimitInMB: "256", logGroupName: "/test", logStreamName: "test",
+  getRemainingTimeInMillis: () => 60000, callbackWaitsForEmptyEventLoop: true,
+};
+const done = (body) => { process.stdout.write("\\n${MARKER}" + JSON.stringify(body) + "\\n"); };
+let chain = Promise.resolve();
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  const event = JSON.parse(line);
+  chain = chain
+    .then(() => mod.handler(event, context, () => {}))
+    .then((result) => done({ ok: true, result }), (e) => done({ ok: false, error: { name: e && e.name, message: e && e.message } }));
+});
+`;
+
+export interface WarmFunction {
+  /** One invocation in the same process (a warm Lambda container): module state survives. */
+  invoke(event: unknown): Promise<InvokeResult>;
+  stop(): Promise<void>;
+}
+
+/** Loads a serialized handler once in a fresh Node process laid out like a Lambda package and keeps it warm. */
+export async function startSerialized(
+  callback: SerializedCallback,
+  env: Record<string, string>,
+  repoRoot = path.resolve(__dirname, "..", ".."),
+): Promise<WarmFunction> {
+  const dir = mkdtempSync(path.join(tmpdir(), "iot-dr-fn-"));
+  writeFileSync(path.join(dir, "__index.js"), callback.indexJs);
+  for (const p of callback.packagedPaths) {
+    if (!p.startsWith("node_modules/")) continue;
+    const target = path.join(dir, p);
+    mkdirSync(path.dirname(target), { recursive: true });
+    symlinkSync(path.join(repoRoot, p), target, "dir");
+  }
+  const child = spawn(process.execPath, ["-e", WARM_RUNNER, path.join(dir, "__index.js")], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "", HOME: dir, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  let waiting: ((line: string) => void) | undefined;
+  let exited = false;
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  child.stdout.on("data", (c: Buffer) => {
+    stdout += c.toString();
+    const at = stdout.indexOf(MARKER);
+    const end = at >= 0 ? stdout.indexOf("\n", at) : -1;
+    if (end >= 0 && waiting) {
+      const before = stdout.slice(0, at);
+      const marked = stdout.slice(at + MARKER.length, end);
+      stdout = stdout.slice(end + 1);
+      const resolve = waiting;
+      waiting = undefined;
+      resolve(`${before}\u0000${marked}`);
+    }
+  });
+  const closed = new Promise<void>((resolve) =>
+    child.on("close", () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  return {
+    async invoke(event) {
+      if (exited) throw new Error(`the warm function exited:\n${stderr}`);
+      const text = await new Promise<string>((resolve, reject) => {
+        waiting = resolve;
+        child.stdin.write(`${JSON.stringify(event)}\n`);
+        void closed.then(() => reject(new Error(`the warm function exited:\n${stderr}`)));
+      });
+      const [logs, marked] = text.split("\u0000") as [string, string];
+      const body = JSON.parse(marked) as Omit<InvokeResult, "logLines" | "stderr">;
+      const out = { ...body, logLines: logs.split("\n").filter((l) => l.trim() !== ""), stderr };
+      stderr = "";
+      return out;
+    },
+    async stop() {
+      child.stdin.end();
+      child.kill();
+      await closed;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
