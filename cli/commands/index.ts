@@ -13,6 +13,7 @@ import { registerDrill } from "./drill.js";
 import { registerBackfill } from "./backfill.js";
 import { registerReconcile } from "./reconcile.js";
 import { registerPackage } from "./package.js";
+import { registerPreflight } from "./preflight.js";
 
 /** Registers one subcommand; `setExitCode` sets the process exit code without throwing. */
 export type RegisterCommand = (program: Command, setExitCode: (code: number) => void) => void;
@@ -33,4 +34,5 @@ export const commands: RegisterCommand[] = [
   registerBackfill,
   registerReconcile,
   registerPackage,
+  registerPreflight,
 ];
