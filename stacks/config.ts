@@ -150,9 +150,11 @@ export class ConfigError extends Error {
     readonly key: string,
     problem: string,
     example: string,
+    /** Replaces the "Example: pulumi config set ..." sentence where setting this key is not the fix. */
+    fix?: string,
   ) {
     super(
-      `Invalid config ${PROJECT}:${key}: ${problem}. Example: pulumi config set ${PROJECT}:${key} ${example}`,
+      `Invalid config ${PROJECT}:${key}: ${problem}. ${fix ?? `Example: pulumi config set ${PROJECT}:${key} ${example}`}`,
     );
   }
 }
@@ -233,6 +235,14 @@ function accountId(key: string, example: string) {
   return (v: unknown): string => {
     if (v === undefined || v === "")
       throw new ConfigError(key, "is required (the 12-digit AWS account id)", example);
+    if (typeof v === "number" && Number.isInteger(v) && v > 0 && String(v).length < 12)
+      throw new ConfigError(
+        key,
+        `reads as the number ${v}: YAML drops the leading zero of an unquoted ${"0".repeat(12 - String(v).length)}${v}; quote it`,
+        `'${String(v).padStart(12, "0")}'`,
+      );
+    if (typeof v === "object" && v !== null)
+      throw new ConfigError(key, `must be a 12-digit AWS account id, got ${JSON.stringify(v)}`, example);
     const s = String(v);
     if (!/^\d{12}$/.test(s))
       throw new ConfigError(key, `must be a 12-digit AWS account id, got '${s}'`, example);
@@ -240,8 +250,31 @@ function accountId(key: string, example: string) {
   };
 }
 
-function optionalString(v: unknown): string | undefined {
-  return v === undefined || v === null || v === "" ? undefined : String(v);
+/**
+ * A text key's value: a string (or a number/boolean YAML read from an unquoted scalar), never a
+ * list or mapping. Under `pulumi up` a YAML list or mapping arrives as its JSON text, so JSON text
+ * of an array or object is refused too: no text key takes one.
+ */
+function optionalString(v: unknown, key: string): string | undefined {
+  if (v === undefined || v === null || v === "") return undefined;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  let structured = typeof v === "object";
+  if (typeof v === "string" && /^\s*[[{]/.test(v)) {
+    try {
+      structured = typeof JSON.parse(v) === "object";
+    } catch {
+      // text that merely starts with a bracket is checked by the key's own format
+    }
+  }
+  if (structured || typeof v !== "string")
+    throw new ConfigError(
+      key,
+      `must be text, got ${Array.isArray(v) || (typeof v === "string" && v.trim().startsWith("[")) ? "a list" : "a mapping"} (${typeof v === "string" ? v : JSON.stringify(v)})`,
+      typeof (DEFAULTS as Record<string, unknown>)[key] === "string"
+        ? String((DEFAULTS as Record<string, unknown>)[key])
+        : "<text>",
+    );
+  return v;
 }
 
 /** Defaults, mirrored by the `default` fields of Pulumi.yaml (a test keeps them equal). */
@@ -300,6 +333,8 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     const v = raw[key];
     return v === undefined || v === null ? (DEFAULTS as Record<string, unknown>)[key] : v;
   };
+  /** A text key with its default. */
+  const text = (key: string): string => optionalString(get(key), key) ?? String(get(key));
 
   const role = oneOf("role", STACK_ROLES, "primary")(raw.role ?? options.stack);
   const primaryRegion = region("primaryRegion", "us-east-1")(get("primaryRegion"));
@@ -330,7 +365,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
       );
     }
     const roleKey = `${name}RoleArn`;
-    const roleArn = optionalString(raw[roleKey]);
+    const roleArn = optionalString(raw[roleKey], roleKey);
     if (roleArn !== undefined) {
       const m = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]+$/.exec(roleArn);
       if (!m) {
@@ -350,7 +385,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     }
     accounts[name] = roleArn ? { id, roleArn } : { id };
   }
-  const assumeRoleExternalId = optionalString(raw.assumeRoleExternalId);
+  const assumeRoleExternalId = optionalString(raw.assumeRoleExternalId, "assumeRoleExternalId");
   if (ACCOUNTS.some((a) => accounts[a].roleArn) && !assumeRoleExternalId) {
     throw new ConfigError(
       "assumeRoleExternalId",
@@ -401,7 +436,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
   }
 
   const checkpoints = parseCheckpoints(raw.healthCheckpoints);
-  const pathSecret = optionalString(raw.healthCheckPathSecret);
+  const pathSecret = optionalString(raw.healthCheckPathSecret, "healthCheckPathSecret");
   if (pathSecret !== undefined && pathSecret !== "<secret>" && !/^[A-Za-z0-9_-]{24,128}$/.test(pathSecret)) {
     throw new ConfigError(
       "healthCheckPathSecret",
@@ -409,7 +444,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
       "--secret <32 random letters and digits>",
     );
   }
-  const deviceCertificateArn = optionalString(raw.deviceCertificateArn);
+  const deviceCertificateArn = optionalString(raw.deviceCertificateArn, "deviceCertificateArn");
   if (
     deviceCertificateArn !== undefined &&
     !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(deviceCertificateArn)
@@ -422,7 +457,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
   }
 
   const acmArn = (key: string) => {
-    const arn = optionalString(raw[key]);
+    const arn = optionalString(raw[key], key);
     if (arn !== undefined && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(arn)) {
       throw new ConfigError(
         key,
@@ -433,7 +468,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     return arn;
   };
   const ccCertificateArn = acmArn("ccCertificateArn");
-  const globalEndpointId = optionalString(raw.analyticsGlobalEndpointId);
+  const globalEndpointId = optionalString(raw.analyticsGlobalEndpointId, "analyticsGlobalEndpointId");
   if (globalEndpointId !== undefined && !/^[A-Za-z0-9-]+\.[A-Za-z0-9]+$/.test(globalEndpointId)) {
     throw new ConfigError(
       "analyticsGlobalEndpointId",
@@ -443,7 +478,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
   }
   const applicationServices = parseApplicationServices(raw.applicationServices);
 
-  const zoneName = String(get("hostedZoneName"));
+  const zoneName = text("hostedZoneName");
   if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?$/.test(zoneName)) {
     throw new ConfigError(
       "hostedZoneName",
@@ -452,7 +487,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     );
   }
   const label = (key: string) => {
-    const v = String(get(key));
+    const v = text(key);
     if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v)) {
       throw new ConfigError(
         key,
@@ -462,7 +497,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     }
     return v;
   };
-  const notificationEmail = optionalString(raw.notificationEmail);
+  const notificationEmail = optionalString(raw.notificationEmail, "notificationEmail");
   if (notificationEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(notificationEmail)) {
     throw new ConfigError(
       "notificationEmail",
@@ -470,7 +505,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
       "oncall@example.com",
     );
   }
-  const topic = String(get("failoverNoticeTopic"));
+  const topic = text("failoverNoticeTopic");
   if (topic === "" || /[#+]/.test(topic) || topic.startsWith("$")) {
     throw new ConfigError(
       "failoverNoticeTopic",
@@ -486,9 +521,9 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     secondaryRegion,
     accounts,
     assumeRoleExternalId,
-    primaryStack: String(get("primaryStack")),
-    secondaryStack: String(get("secondaryStack")),
-    environment: String(get("environment")),
+    primaryStack: text("primaryStack"),
+    secondaryStack: text("secondaryStack"),
+    environment: text("environment"),
     lambdaRuntime: oneOf(
       "lambdaRuntime",
       ["nodejs22.x", "nodejs24.x"] as const,
@@ -547,7 +582,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     },
     dns: {
       hostedZoneName: zoneName.replace(/\.$/, ""),
-      hostedZoneId: optionalString(raw.hostedZoneId),
+      hostedZoneId: optionalString(raw.hostedZoneId, "hostedZoneId"),
       deviceEndpointName: label("deviceEndpointName"),
       commandControlApiName: label("commandControlApiName"),
       failoverRecordTtlSeconds: intIn(
@@ -705,6 +740,9 @@ function parseCheckpoints(value: unknown): Partial<Record<CheckpointAccount, Che
   return out;
 }
 
+/** Keys that hold secrets: set with `pulumi config set --secret`, read with getSecret, never shown. */
+export const SECRET_CONFIG_KEYS = ["assumeRoleExternalId", "healthCheckPathSecret"] as const;
+
 /** Every key parseConfig reads; `pulumi config` keys outside this list are reported as unknown. */
 export const CONFIG_KEYS = [
   "role",
@@ -735,9 +773,8 @@ export function loadConfig(): DrConfig {
   );
   const cfg = new pulumi.Config(PROJECT);
   const raw: Raw = {};
-  const secretKeys = ["assumeRoleExternalId", "healthCheckPathSecret"];
   for (const key of CONFIG_KEYS) {
-    if (secretKeys.includes(key)) continue;
+    if ((SECRET_CONFIG_KEYS as readonly string[]).includes(key)) continue;
     const v = cfg.get(key);
     if (v !== undefined) raw[key] = v;
   }
@@ -764,7 +801,10 @@ export function checkKnownKeys(keys: Iterable<string>): void {
       throw new ConfigError(
         key,
         `is not a known key${close ? ` (did you mean ${PROJECT}:${close}?)` : ""}; see Pulumi.yaml`,
-        close ? `${close} <value>` : "<a key from Pulumi.yaml>",
+        "",
+        close
+          ? `Fix: pulumi config rm ${PROJECT}:${key} && pulumi config set ${PROJECT}:${close} <value>`
+          : `Fix: pulumi config rm ${PROJECT}:${key} (the known keys are listed in Pulumi.yaml)`,
       );
     }
   }

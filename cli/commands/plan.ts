@@ -50,6 +50,7 @@ export const registerPlan: RegisterCommand = (program: Command, setExitCode) => 
         }
         throw err;
       }
+      for (const notice of result.notices) process.stderr.write(`${notice}\n`);
       const resources = result.resources.map((r) => ({
         type: r.type,
         name: r.name,

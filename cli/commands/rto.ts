@@ -8,15 +8,26 @@ import { ROUTE53_ALARM_PERIOD_SECONDS } from "../../functions/health/metrics.js"
 import type { DrConfig } from "../../stacks/config.js";
 import { parse as parseYaml } from "yaml";
 import { PROJECT } from "../../stacks/config.js";
-import { readStackFile as readStackFileAt, stackFilePath, validateStackFile } from "../plan/stackFile.js";
+import {
+  readStackFile as readStackFileAt,
+  stackFileNotices,
+  stackFilePath,
+  validateStackFile,
+  type StackFile,
+} from "../plan/stackFile.js";
 import { InputError, UsageError } from "../errors.js";
 import type { RegisterCommand } from "./index.js";
 
 export interface RtoCommandDeps {
   stdout: (text: string) => void;
+  /** Notes about the stack file (encrypted values, plain-text secrets); default process stderr. */
+  stderr?: (text: string) => void;
 }
 
-const defaultDeps = (): RtoCommandDeps => ({ stdout: (text) => process.stdout.write(text) });
+const defaultDeps = (): RtoCommandDeps => ({
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+});
 
 /**
  * The `iot-dr:<key>` values of a stack file's text; secure values stand in as "<secret>".
@@ -113,12 +124,15 @@ export function makeRtoCommand(deps: () => RtoCommandDeps = defaultDeps): Regist
         // The same reader and validation as `iot-dr plan` (cli/plan/stackFile.ts).
         const file = stackFilePath(options.stack, options.config);
         let config: DrConfig;
+        let stackFile: StackFile;
         try {
-          config = validateStackFile(readStackFileAt(file), options.stack);
+          stackFile = readStackFileAt(file);
+          config = validateStackFile(stackFile, options.stack);
         } catch (err) {
           if (err instanceof InputError) throw err;
           throw new InputError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
         }
+        for (const notice of stackFileNotices(stackFile)) io.stderr?.(`${notice}\n`);
         const estimate = estimateFromConfig(config, devices);
         io.stdout(
           options.json ? `${JSON.stringify(estimate)}\n` : formatText(options.stack, file, devices, estimate),

@@ -3,15 +3,23 @@
  * and returns the resource inventory. Used by `iot-dr plan`, the policy pack and the tests.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT, STACK_ROLES, type DrConfig } from "../../stacks/config.js";
+import { PROJECT, SECRET_CONFIG_KEYS, STACK_ROLES, type DrConfig } from "../../stacks/config.js";
 import { InputError } from "../errors.js";
 import { CANNED_INVOKES } from "./invokes.js";
 import { MockRecorder, type PlannedResource } from "./recorder.js";
 import { referencedStackOutputs } from "./references.js";
-import { readStackFile, stackFilePath, validateStackFile } from "./stackFile.js";
+import {
+  ENCRYPTED_STAND_IN,
+  readStackFile,
+  stackFileNotices,
+  stackFilePath,
+  validateStackFile,
+} from "./stackFile.js";
 
 export interface PlanResult {
   stack: string;
+  /** Notes and warnings about the stack file (encrypted values, plain-text secrets), for stderr. */
+  notices: string[];
   config: DrConfig;
   resources: PlannedResource[];
   outputs: Record<string, unknown>;
@@ -32,14 +40,19 @@ function toConfigString(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-/** An output's value, or "<computed>" where it is only known after deployment (e.g. an id AWS assigns). */
+/**
+ * An output's value, "<computed>" where it is only known after deployment (e.g. an id AWS
+ * assigns), or "[secret]" for a secret output (as `pulumi stack output` shows it).
+ */
 async function settle(value: unknown): Promise<unknown> {
   // `isKnown` and `promise()` are the Output's own settlement, including errors thrown inside apply.
   const output = pulumi.output(value) as unknown as {
     isKnown: Promise<boolean>;
+    isSecret: Promise<boolean>;
     promise(): Promise<unknown>;
   };
-  const [known, resolved] = await Promise.all([output.isKnown, output.promise()]);
+  const [known, secret, resolved] = await Promise.all([output.isKnown, output.isSecret, output.promise()]);
+  if (secret) return "[secret]";
   return known ? resolved : "<computed>";
 }
 
@@ -71,7 +84,13 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
   for (const [key, value] of Object.entries(stackFile.all)) allConfig[key] = toConfigString(value);
   for (const [key, value] of Object.entries(options.overrides ?? {}))
     allConfig[`${PROJECT}:${key}`] = toConfigString(value);
-  pulumi.runtime.setAllConfig(allConfig);
+  for (const key of stackFile.encrypted)
+    if (!(key in (options.overrides ?? {}))) allConfig[`${PROJECT}:${key}`] = ENCRYPTED_STAND_IN;
+  // Secret keys stay secret in the program, encrypted in the file or not.
+  pulumi.runtime.setAllConfig(
+    allConfig,
+    SECRET_CONFIG_KEYS.map((k) => `${PROJECT}:${k}`),
+  );
 
   // The program's own modules are loaded here, after the mocks, as `pulumi up` would load index.ts.
   const { loadConfig } = await import("../../stacks/config.js");
@@ -95,7 +114,13 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
   if (failures.length > 0) throw failures[0];
   if (recorder.errors.length > 0)
     throw new Error(`plan of stack '${options.stack}' failed:\n- ${recorder.errors.join("\n- ")}`);
-  return { stack: options.stack, config, resources: recorder.resources, outputs };
+  return {
+    stack: options.stack,
+    notices: stackFileNotices(stackFile),
+    config,
+    resources: recorder.resources,
+    outputs,
+  };
 }
 
 /** Inputs for display: assets and archives summarised, secrets hidden. */

@@ -2,7 +2,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { checkKnownKeys, parseConfig, PROJECT, type DrConfig } from "../../stacks/config.js";
+import {
+  checkKnownKeys,
+  parseConfig,
+  PROJECT,
+  SECRET_CONFIG_KEYS,
+  type DrConfig,
+} from "../../stacks/config.js";
 import { InputError } from "../errors.js";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -13,6 +19,34 @@ export interface StackFile {
   values: Record<string, unknown>;
   /** Every key of the file, prefixed (`iot-dr:role`, `pulumi:disable-default-providers` ...). */
   all: Record<string, unknown>;
+  /** Secret keys whose value is encrypted (`secure:`): opaque here, "<secret>" in `values`. */
+  encrypted: string[];
+  /** Secret keys stored in plain text: each draws a warning. */
+  plainSecrets: string[];
+}
+
+/**
+ * What the mocked program gets for an encrypted value: plan has no key to decrypt it. It passes
+ * every format check (a URL path segment of letters and '-'), so only the checks say "not checked".
+ */
+export const ENCRYPTED_STAND_IN = "encrypted-value-not-decrypted-by-iot-dr-plan";
+
+const isSecret = (key: string) => (SECRET_CONFIG_KEYS as readonly string[]).includes(key);
+const isEncrypted = (value: unknown) =>
+  typeof value === "object" && value !== null && !Array.isArray(value) && "secure" in value;
+
+/** Lines for stderr: encrypted values not checked, plain-text secrets to encrypt. */
+export function stackFileNotices(stackFile: StackFile): string[] {
+  return [
+    ...stackFile.encrypted.map(
+      (key) =>
+        `note: ${PROJECT}:${key} is encrypted (secure:); its format is not checked (plan cannot decrypt it)`,
+    ),
+    ...stackFile.plainSecrets.map(
+      (key) =>
+        `warning: ${PROJECT}:${key} is a secret stored in plain text in ${stackFile.file}; encrypt it: pulumi config set --secret ${PROJECT}:${key} <value>`,
+    ),
+  ];
 }
 
 export function stackFilePath(stack: string, configFile?: string): string {
@@ -42,11 +76,25 @@ export function readStackFile(file: string): StackFile {
   }
   const all = config as Record<string, unknown>;
   const values: Record<string, unknown> = {};
+  const encrypted: string[] = [];
+  const plainSecrets: string[] = [];
   const prefix = `${PROJECT}:`;
-  for (const [key, value] of Object.entries(all)) {
-    if (key.startsWith(prefix)) values[key.slice(prefix.length)] = value;
+  for (const [prefixed, value] of Object.entries(all)) {
+    if (!prefixed.startsWith(prefix)) continue;
+    const key = prefixed.slice(prefix.length);
+    if (isEncrypted(value)) {
+      if (!isSecret(key))
+        throw new InputError(
+          `config file ${file}: ${prefixed} is encrypted (secure:) but is not a secret setting, and its value must be checked; set it in plain text: pulumi config set ${prefixed} <value>`,
+        );
+      encrypted.push(key);
+      values[key] = "<secret>";
+      continue;
+    }
+    if (isSecret(key) && value !== null && value !== undefined && value !== "") plainSecrets.push(key);
+    values[key] = value;
   }
-  return { file, values, all };
+  return { file, values, all, encrypted, plainSecrets };
 }
 
 /** Validates a stack file as `pulumi preview` would (placeholder accounts allowed). */
