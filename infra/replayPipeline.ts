@@ -14,6 +14,7 @@ import {
 } from "../functions/replication/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
 import { sdkClientOptions } from "../functions/deadlines.js";
+import { PACE_KEY_PREFIX, dynamoSlotStore } from "../functions/replication/sharedPacing.js";
 import {
   replayStateMachineDefinition,
   type ReplayEntry,
@@ -163,6 +164,14 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
         Resource: args.markerTableArn,
       },
+      // The region's shared pacing schedule (sharedPacing.ts): its `pace#<api>` items only.
+      {
+        Sid: "PacingSchedule",
+        Effect: "Allow",
+        Action: ["dynamodb:UpdateItem"],
+        Resource: args.markerTableArn,
+        Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [`${PACE_KEY_PREFIX}*`] } },
+      },
       {
         Sid: "OpsTableKey",
         Effect: "Allow",
@@ -206,8 +215,11 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           const deps = {
             region: String(process.env.AWS_REGION),
             iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient(sdkClientOptions("iot"))),
+            // Every replay function in the region (all waves, batches and shards) reserves its
+            // IoT calls in one schedule per API, so together they stay inside the account's quota.
             pacer: createPacer({
               rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
+              slots: dynamoSlotStore(lib, doc, String(process.env.MARKER_TABLE)),
             }),
             table: opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE)),
             markers: markerTableFromSdk(lib, doc, String(process.env.MARKER_TABLE)),

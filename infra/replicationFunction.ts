@@ -55,6 +55,8 @@ export interface PolicyStatement {
   Effect: "Allow";
   Action: string[];
   Resource: pulumi.Input<string> | pulumi.Input<pulumi.Input<string>[]>;
+  /** IAM condition block, e.g. dynamodb:LeadingKeys; default none. */
+  Condition?: Record<string, Record<string, string[]>>;
 }
 
 export interface ReplicationFunctionArgs<E, R> {

@@ -13,29 +13,18 @@
  * right before the wave with a small calibration backlog of the same mix on other names), and
  * rounded down to whole calls per second; utilisation is measured against that emulated quota.
  */
-import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { Command } from "commander";
 import type { RegisterCommand } from "./index.js";
 import { UsageError } from "../errors.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
-import {
-  keyOf,
-  type RegistryRecord,
-  type ResourceKind,
-  type StateByKind,
-} from "../../functions/registry/records.js";
-import { applyRecord, type ApplyDeps } from "../../functions/replication/apply.js";
-import {
-  DEPLOYED_DEFAULTS,
-  estimateCost,
-  pacingWaitMs,
-  type CostEstimate,
-} from "../../functions/replication/costModel.js";
-import { describeError } from "../../functions/replication/errors.js";
+import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "../../bench/backlog.js";
+import { startMotoServer } from "../../bench/moto.js";
+import { runReplayWorkersBench, type WorkersBenchResult } from "../../bench/replayWorkers.js";
+import { applyWithRetries, drainingCost, lostRecords, pool } from "../../bench/harness.js";
+import type { ApplyDeps } from "../../functions/replication/apply.js";
+import { DEPLOYED_DEFAULTS, estimateCost, type CostEstimate } from "../../functions/replication/costModel.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { createPacer, DEFAULT_IOT_QUOTAS, systemClock } from "../../functions/replication/pacing.js";
 import { addReconcileBench } from "./bench-reconcile.js";
@@ -54,54 +43,6 @@ export const registerBench: RegisterCommand = (program, setExitCode) => {
   }
   for (const add of BENCH_SUBCOMMANDS) add(bench, setExitCode);
 };
-
-// ---------------------------------------------------------------------------------------------
-// moto_server for the benchmark (the CLI does not depend on tests/support)
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-async function startMotoServer(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child = spawn("moto_server", ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
-  const failed = new Promise<never>((_, reject) =>
-    child.once("error", () =>
-      reject(
-        new Error("moto_server is not installed; install it with: python3 -m pip install 'moto[server]'"),
-      ),
-    ),
-  );
-  const endpoint = `http://127.0.0.1:${port}`;
-  const ready = (async () => {
-    for (let i = 0; i < 600; i++) {
-      try {
-        if ((await fetch(`${endpoint}/moto-api/data.json`)).ok) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error("moto_server did not answer within 30 s");
-  })();
-  await Promise.race([ready, failed]);
-  return {
-    endpoint,
-    stop: async () => {
-      if (child.exitCode !== null || !child.pid) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(child.pid, "SIGTERM");
-      await exited;
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The emulated quota: what IoT does when a caller exceeds an API's rate. A quota of q calls per
@@ -140,119 +81,7 @@ function emulateQuota(client: iotSdk.IoTClient, quotaOf: (api: string) => number
   return counters;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The backlog
-
-/**
- * Operation mix: counts are proportional to each API's quota. callsPerOp is what replay calls per
- * record of that kind (the write plus the reads it plans with; attaches read nothing first).
- */
-const MIX: { api: keyof typeof DEFAULT_IOT_QUOTAS; callsPerOp: number }[] = [
-  { api: "CreateThingGroup", callsPerOp: 2 },
-  { api: "CreatePolicy", callsPerOp: 2 },
-  { api: "RegisterCertificateWithoutCA", callsPerOp: 2 },
-  { api: "UpdateCertificate", callsPerOp: 2 },
-  { api: "CreateThing", callsPerOp: 2 },
-  { api: "UpdateThing", callsPerOp: 2 },
-  { api: "AddThingToThingGroup", callsPerOp: 1 },
-  { api: "AttachThingPrincipal", callsPerOp: 1 },
-  { api: "AttachPolicy", callsPerOp: 1 },
-  { api: "DeleteThing", callsPerOp: 3 },
-];
-/** Size of the calibration backlog, at most the measured one's (its waves have the same mix). */
-const CALIBRATION_OPS = 600;
-const WAVE_OF: Record<string, number> = {
-  CreateThingGroup: 0,
-  CreatePolicy: 0,
-  RegisterCertificateWithoutCA: 0,
-  UpdateCertificate: 0,
-  CreateThing: 1,
-  UpdateThing: 1,
-  AddThingToThingGroup: 2,
-  AttachThingPrincipal: 2,
-  AttachPolicy: 2,
-  DeleteThing: 3,
-};
-
-const fakePem = (tag: string, i: number) =>
-  `-----BEGIN CERTIFICATE-----\nMIIB${tag}${String(i).padStart(12, "0")}${"A".repeat(48)}\n-----END CERTIFICATE-----\n`;
-const certId = (pem: string) => createHash("sha256").update(pem).digest("hex");
-
-interface Backlog {
-  waves: RegistryRecord[][];
-  counts: Record<string, number>;
-  seed: { things: string[]; deleteThings: string[]; certs: string[] };
-}
-
-/**
- * `tag` (one letter) prefixes every name, so a calibration backlog ("c") never touches the measured
- * one ("b").
- */
-export function buildBacklog(ops: number, now: number, origin = "us-east-1", tag = "b"): Backlog {
-  const weight = (api: string) => DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS];
-  const total = MIX.reduce((a, m) => a + weight(m.api), 0);
-  const counts: Record<string, number> = {};
-  let assigned = 0;
-  for (const m of MIX) assigned += counts[m.api] = Math.max(1, Math.floor((ops * weight(m.api)) / total));
-  counts.CreateThing += Math.max(0, ops - assigned);
-  let seq = 0;
-  const rec = <K extends ResourceKind>(
-    kind: K,
-    state: StateByKind[K] | null,
-    key?: string,
-  ): RegistryRecord => ({
-    key: key ?? keyOf(kind, state as StateByKind[K]),
-    kind,
-    state,
-    version: { timestamp: now, eventId: `bench-${tag}${seq++}`, region: origin },
-    origin,
-    capturedAt: now,
-  });
-  const groups = Array.from({ length: counts.CreateThingGroup }, (_, i) => `${tag}g${i}`);
-  const policies = Array.from({ length: counts.CreatePolicy }, (_, i) => `${tag}p${i}`);
-  const newCerts = Array.from({ length: counts.RegisterCertificateWithoutCA }, (_, i) => fakePem(tag, i));
-  const seedCerts = Array.from({ length: counts.UpdateCertificate }, (_, i) => fakePem(tag, 1_000_000 + i));
-  const things = Array.from({ length: counts.CreateThing }, (_, i) => `${tag}t${i}`);
-  const seedThings = Array.from({ length: counts.UpdateThing }, (_, i) => `${tag}s${i}`);
-  const deleteThings = Array.from({ length: counts.DeleteThing }, (_, i) => `${tag}d${i}`);
-  const doc = (i: number) =>
-    JSON.stringify({
-      Version: "2012-10-17",
-      Statement: [{ Effect: "Allow", Action: "iot:Connect", Resource: `arn:aws:iot:*:*:client/b${i}` }],
-    });
-  const pick = <T>(xs: T[], i: number) => xs[i % xs.length];
-  const waves: RegistryRecord[][] = [[], [], [], []];
-  groups.forEach((g) => waves[0].push(rec("thingGroup", { name: g, attributes: { bench: "1" } })));
-  policies.forEach((p, i) => waves[0].push(rec("policy", { name: p, document: doc(i) })));
-  newCerts.forEach((pem) =>
-    waves[0].push(rec("certificate", { certificateId: certId(pem), pem, status: "ACTIVE" })),
-  );
-  seedCerts.forEach((pem) =>
-    waves[0].push(rec("certificate", { certificateId: certId(pem), pem, status: "ACTIVE" })),
-  );
-  things.forEach((t, i) => waves[1].push(rec("thing", { name: t, attributes: { n: String(i) } })));
-  seedThings.forEach((t) => waves[1].push(rec("thing", { name: t, attributes: { updated: "yes" } })));
-  for (let i = 0; i < counts.AddThingToThingGroup; i++)
-    waves[2].push(rec("membership", { groupName: pick(groups, i), thingName: pick(things, i) }));
-  for (let i = 0; i < counts.AttachThingPrincipal; i++)
-    waves[2].push(rec("principal", { thingName: pick(things, i), certificateId: certId(pick(newCerts, i)) }));
-  for (let i = 0; i < counts.AttachPolicy; i++)
-    waves[2].push(
-      rec("policyTarget", {
-        policyName: pick(policies, i),
-        target: { type: "certificate", certificateId: certId(pick(newCerts, i)) },
-      }),
-    );
-  deleteThings.forEach((t) => waves[3].push(rec("thing", null, `thing#${t}`)));
-  // Keys must be unique within the backlog (one record per resource, as in the ops table).
-  for (const w of waves) {
-    const seen = new Set<string>();
-    for (let i = w.length - 1; i >= 0; i--)
-      if (seen.has(w[i].key)) w.splice(i, 1);
-      else seen.add(w[i].key);
-  }
-  return { waves, counts, seed: { things: seedThings, deleteThings, certs: seedCerts } };
-}
+export { buildBacklog };
 
 // ---------------------------------------------------------------------------------------------
 
@@ -297,39 +126,12 @@ export interface ReplayBenchReport {
   targets: { quota90: boolean; lost0: boolean; costUnder5: boolean };
 }
 
-async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]);
-    }),
-  );
-}
-
 /** A pacer with `rate(api)` for every API of the quota table. */
 const pacerAt = (rate: (api: string) => number, options: { utilisation?: number; defaultRate?: number }) =>
   createPacer({
     rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rate(k)])),
     ...options,
   });
-
-/**
- * Applies a record with the state machine's retries: Throttled, DependencyNotReady and transient
- * faults (moto answers a request it raced on with a 500 page) go again with a pause. Returns why it
- * still failed (it would be dead-lettered with that reason, not lost), or undefined once applied.
- */
-async function applyWithRetries(record: RegistryRecord, deps: ApplyDeps): Promise<string | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await applyRecord(record, deps);
-      return undefined;
-    } catch (err) {
-      const e = describeError(err);
-      if (attempt >= 6 || e.name === "InvalidRecord") return `${e.name}: ${e.message}`;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
-}
 
 export async function runReplayBench(
   options: { ops: number; scale?: number; concurrency: number },
@@ -460,25 +262,7 @@ export async function runReplayBench(
 
     // Verify in the target what the backlog asked for: a record that was neither applied nor
     // dead-lettered is lost.
-    const lostKeys = new Set<string>();
-    await pool(records, 16, async (r) => {
-      if (failed.has(r.key)) return;
-      const s = r.state as Record<string, unknown> | null;
-      let ok = true;
-      if (r.kind === "thing")
-        ok = ((await setupPort.describeThing(r.key.split("#")[1])) !== null) === (s !== null);
-      else if (r.kind === "thingGroup") ok = (await setupPort.describeThingGroup(String(s!.name))) !== null;
-      else if (r.kind === "policy") ok = (await setupPort.getPolicy(String(s!.name))) !== null;
-      else if (r.kind === "certificate")
-        ok = (await setupPort.describeCertificate(String(s!.certificateId)))?.status === s!.status;
-      else if (r.kind === "membership")
-        ok = (await setupPort.listThingGroupsForThing(String(s!.thingName))).includes(String(s!.groupName));
-      else if (r.kind === "principal")
-        ok = (await setupPort.listThingPrincipals(String(s!.thingName))).includes(String(s!.certificateId));
-      else if (r.kind === "policyTarget")
-        ok = (await setupPort.listAttachedPolicies(s!.target as never)).includes(String(s!.policyName));
-      if (!ok) lostKeys.add(r.key);
-    });
+    const lostKeys = await lostRecords(records, failed, setupPort);
 
     const retries = (api: string) => pacers.reduce((a, p) => a + (p.stats()[api]?.retries ?? 0), 0);
     const apis: ApiReport[] = [...counters.entries()]
@@ -507,28 +291,16 @@ export async function runReplayBench(
       replayCpuMs: cpuMsPerOp,
       captureCpuMs: cpuMsPerOp,
       replayIotCalls: iotCallsPerOp,
+      // One process paces alone here (no shared schedule): the design before sharedPacing.ts.
+      scheduleWritesPerOp: 0,
     };
     const cost = estimateCost(measured);
     // While a backlog drains, each write API runs at its (AWS) quota and the replay functions in
     // flight wait for the pacer between operations; Lambda bills that. Averaged over this mix.
-    const draining = [1, 4].map((batchesInFlight) => {
-      let weighted = 0;
-      let n = 0;
-      for (const m of MIX) {
-        const count = backlog.counts[m.api];
-        weighted +=
-          count *
-          pacingWaitMs(measured, DEFAULT_IOT_QUOTAS[m.api], measured.waveConcurrency * batchesInFlight);
-        n += count;
-      }
-      const wait = weighted / n;
-      return {
-        batchesInFlight,
-        pacingWaitMs: Math.round(wait * 10) / 10,
-        pipelinePerMillion:
-          Math.round(estimateCost({ ...measured, pacingWaitMs: wait }).pipelinePerMillion * 100) / 100,
-      };
-    });
+    const draining = [1, 4].map((batchesInFlight) => ({
+      batchesInFlight,
+      ...drainingCost(measured, backlog.counts, measured.waveConcurrency * batchesInFlight),
+    }));
     const costWithReplay512Mb = estimateCost({ ...measured, replayMemoryMb: 512 }).pipelinePerMillion;
     const writeApis = apis.filter((a) => MIX.some((m) => m.api === a.api) && a.calls >= 20);
     const reasons: Record<string, number> = {};
@@ -600,20 +372,116 @@ function addReplayBench(bench: Command, setExitCode: (code: number) => void): vo
     .description("replay a backlog of mixed registry operations into moto behind emulated IoT quotas")
     .option("--ops <n>", "operations in the backlog", "5000")
     .option("--scale <f>", "quota scale factor (default: fitted to what moto serves on this machine)")
-    .option("--concurrency <n>", "records applied at once", "32")
+    .option("--concurrency <n>", "records applied at once (over all workers)", "32")
+    .option(
+      "--workers <n>",
+      "worker processes sharing one emulated account quota and the shared pacing schedule (default: one process, its own pacer)",
+    )
+    .option(
+      "--local-pacing",
+      "with --workers: each worker paces alone at the whole quota (the design before the shared schedule)",
+    )
     .option("--json", "print one JSON report on stdout; progress stays on stderr")
-    .action(async (o: { ops: string; scale?: string; concurrency: string; json?: boolean }) => {
-      const ops = Number(o.ops);
-      if (!Number.isInteger(ops) || ops < 20)
-        throw new UsageError(`--ops '${o.ops}' must be an integer of at least 20`);
-      const scale = o.scale === undefined ? undefined : Number(o.scale);
-      if (scale !== undefined && !(scale > 0 && scale <= 1))
-        throw new UsageError(`--scale '${o.scale}' must be in (0, 1]`);
-      const concurrency = Number(o.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1)
-        throw new UsageError(`--concurrency '${o.concurrency}' must be a positive integer`);
-      const report = await runReplayBench({ ops, scale, concurrency }, (l) => process.stderr.write(l));
-      process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatReport(report));
-      setExitCode(report.lost + report.deadLettered > 0 ? 1 : 0);
-    });
+    .action(
+      async (o: {
+        ops: string;
+        scale?: string;
+        concurrency: string;
+        workers?: string;
+        localPacing?: boolean;
+        json?: boolean;
+      }) => {
+        const ops = Number(o.ops);
+        if (!Number.isInteger(ops) || ops < 20)
+          throw new UsageError(`--ops '${o.ops}' must be an integer of at least 20`);
+        const scale = o.scale === undefined ? undefined : Number(o.scale);
+        if (scale !== undefined && !(scale > 0 && scale <= 1))
+          throw new UsageError(`--scale '${o.scale}' must be in (0, 1]`);
+        const concurrency = Number(o.concurrency);
+        if (!Number.isInteger(concurrency) || concurrency < 1)
+          throw new UsageError(`--concurrency '${o.concurrency}' must be a positive integer`);
+        const workers = o.workers === undefined ? undefined : Number(o.workers);
+        if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 32))
+          throw new UsageError(`--workers '${o.workers}' must be an integer from 1 to 32, e.g. --workers 4`);
+        if (o.localPacing && workers === undefined)
+          throw new UsageError("--local-pacing needs --workers N (one process always paces alone)");
+        const log = (l: string) => process.stderr.write(l);
+        if (workers !== undefined) {
+          const report = workersReport(
+            await runReplayWorkersBench({ ops, scale, concurrency, workers, localOnly: o.localPacing }, log),
+          );
+          process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatWorkersReport(report));
+          setExitCode(report.lost + report.deadLettered > 0 ? 1 : 0);
+          return;
+        }
+        const report = await runReplayBench({ ops, scale, concurrency }, log);
+        process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatReport(report));
+        setExitCode(report.lost + report.deadLettered > 0 ? 1 : 0);
+      },
+    );
+}
+
+export interface WorkersReport extends WorkersBenchResult {
+  cost: CostEstimate;
+  costWithReplay512Mb: number;
+  /** The pipeline cost while a backlog of this mix drains with 1, 4 and 16 replay functions in flight. */
+  costWhileDraining: { workers: number; pacingWaitMs: number; pipelinePerMillion: number }[];
+  targets: {
+    quota90: boolean;
+    throttled2: boolean;
+    lost0: boolean;
+    deadLettered0: boolean;
+    costUnder5At4: boolean;
+  };
+}
+
+/** The multi-process run priced with the cost model (measured CPU, IoT calls and schedule writes). */
+export function workersReport(r: WorkersBenchResult): WorkersReport {
+  const measured = {
+    ...DEPLOYED_DEFAULTS,
+    replayCpuMs: r.cpuMsPerOp,
+    captureCpuMs: r.cpuMsPerOp,
+    replayIotCalls: r.iotCallsPerOp,
+    scheduleWritesPerOp: r.scheduleWritesPerIotCall * r.iotCallsPerOp,
+  };
+  const counts = buildBacklog(r.ops, 0).counts;
+  const costWhileDraining = [1, 4, 16].map((workers) => ({
+    workers,
+    ...drainingCost(measured, counts, workers),
+  }));
+  const writeApis = r.apis.filter((a) => MIX.some((m) => m.api === a.api) && a.calls >= 20);
+  return {
+    ...r,
+    cost: estimateCost(measured),
+    costWithReplay512Mb:
+      Math.round(estimateCost({ ...measured, replayMemoryMb: 512 }).pipelinePerMillion * 100) / 100,
+    costWhileDraining,
+    targets: {
+      quota90: writeApis.length > 0 && writeApis.every((a) => a.utilisation >= 0.9),
+      throttled2: r.throttledShare <= 0.02,
+      lost0: r.lost === 0,
+      deadLettered0: r.deadLettered === 0,
+      costUnder5At4: costWhileDraining[1].pipelinePerMillion <= 5,
+    },
+  };
+}
+
+function formatWorkersReport(r: WorkersReport): string {
+  const lines = [
+    `${r.workers} worker processes, ${r.pacing} pacing: replayed ${r.ops} operations in ${r.durationSeconds} s (records per worker ${r.recordsPerWorker.join(", ")}); lost ${r.lost}; dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterReasons)}`,
+    ...r.deadLetterSample.map((x) => `  e.g. ${x}`),
+    `quotas scaled per wave by ${r.scales.join(", ")} (setup served ${r.motoCallsPerSecondByWave.join(", ") || "-"} calls/s)`,
+    "api                              quota  emulated  calls  achieved/s  util   throttles  retries",
+    ...r.apis.map(
+      (a) =>
+        `${a.api.padEnd(32)} ${String(a.awsQuota).padStart(5)} ${a.emulatedQuota.toFixed(2).padStart(9)} ${String(a.calls).padStart(6)} ${a.achievedTps.toFixed(2).padStart(11)} ${(a.utilisation * 100).toFixed(0).padStart(4)}% ${String(a.throttles).padStart(10)} ${String(a.retries).padStart(8)}`,
+    ),
+    `throttled ${(r.throttledShare * 100).toFixed(2)}% of calls; schedule writes per IoT call ${r.scheduleWritesPerIotCall}; own CPU per operation ${r.cpuMsPerOp} ms; IoT calls per operation ${r.iotCallsPerOp}`,
+    `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)}; while draining: ${r.costWhileDraining.map((d) => `$${d.pipelinePerMillion.toFixed(2)} with ${d.workers} replay functions in flight (${d.pacingWaitMs} ms wait per operation)`).join("; ")}`,
+    `load average (1 min): start ${r.loadAverage.start}, end ${r.loadAverage.end}, max ${r.loadAverage.max}`,
+    `targets: ${Object.entries(r.targets)
+      .map(([k, v]) => `${k} ${v ? "met" : "NOT met"}`)
+      .join("; ")}`,
+  ];
+  return lines.join("\n") + "\n";
 }

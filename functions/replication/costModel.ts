@@ -90,6 +90,11 @@ export interface Workload {
    * `pacingWaitMs`). 0 when replay keeps up; a backlog that meets a quota makes it positive.
    */
   pacingWaitMs: number;
+  /**
+   * Writes to the region's shared pacing schedule per operation (sharedPacing.ts: one conditional
+   * UpdateItem per IoT call of replay, one more when the API was idle). 0 with per-process pacing.
+   */
+  scheduleWritesPerOp: number;
 }
 
 export const DEPLOYED_DEFAULTS: Workload = {
@@ -109,6 +114,7 @@ export const DEPLOYED_DEFAULTS: Workload = {
   standardTransitionsPerRecord: 5,
   expressMemoryMb: 64,
   pacingWaitMs: 0,
+  scheduleWritesPerOp: 2,
 };
 
 export interface CostLine {
@@ -137,7 +143,11 @@ const cpuMs = (ms: number, mb: number) => ms / Math.min(1, mb / LAMBDA_MB_PER_VC
 
 /** Wall time of one replay run for one operation, without waiting for the pacer. */
 export function replayRunMs(w: Workload): number {
-  return cpuMs(w.replayCpuMs, w.replayMemoryMb) + w.replayIotCalls * w.iotLatencyMs + 3 * w.ddbLatencyMs;
+  return (
+    cpuMs(w.replayCpuMs, w.replayMemoryMb) +
+    w.replayIotCalls * w.iotLatencyMs +
+    (3 + w.scheduleWritesPerOp) * w.ddbLatencyMs
+  );
 }
 
 /**
@@ -182,6 +192,8 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     replicatedWrites: wru,
     // marker by replay, in the target's regional marker table: never replicated
     markerWrites: 1,
+    // replay's reservations in the shared pacing schedule (same regional table, 1 WRU each)
+    scheduleWrites: w.scheduleWritesPerOp,
     // capture: record (+ marker on a change); echo capture: record; replay: record + marker
     reads: 2 + 1 + 2,
     sqs: w.deadLetterRate * 3,
@@ -209,6 +221,10 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     {
       item: "DynamoDB writes (replay marker, regional marker table)",
       perMillion: perOp.markerWrites * p.dynamoPerMillionWrites,
+    },
+    {
+      item: "DynamoDB writes (shared pacing schedule, regional marker table)",
+      perMillion: perOp.scheduleWrites * p.dynamoPerMillionWrites,
     },
     { item: "DynamoDB reads (records and markers)", perMillion: perOp.reads * p.dynamoPerMillionReads },
     { item: "DynamoDB stream reads (Lambda trigger: free)", perMillion: 0 * p.streamPerMillionReads },

@@ -4,6 +4,7 @@
  * never dropped; after `maxAttempts` it surfaces as `Throttled` so the state machine retries the record.
  */
 import { Throttled, isThrottlingError } from "./errors.js";
+import type { SlotStore } from "./sharedPacing.js";
 
 /**
  * Default transactions per second per account and region. The registry APIs (things, thing types,
@@ -79,6 +80,13 @@ export interface PacerOptions {
   baseDelayMs?: number;
   /** Largest backoff ceiling; default 5 000 ms. */
   maxDelayMs?: number;
+  /**
+   * Where starts are reserved: default this process's own schedule; a shared store
+   * (sharedPacing.ts dynamoSlotStore) spaces the calls of every worker in the region together.
+   */
+  slots?: SlotStore;
+  /** With `slots`: a reserved start this far in the past when the store answers is given up; default 25 ms. */
+  maxLateMs?: number;
 }
 
 export interface ApiStats {
@@ -87,6 +95,8 @@ export interface ApiStats {
   retries: number;
   /** Milliseconds spent waiting for tokens and in backoff. */
   waitedMs: number;
+  /** Shared starts given up because the store answered after them (see `maxLateMs`). */
+  lateStarts: number;
 }
 
 export interface Pacer {
@@ -115,6 +125,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
   const baseDelayMs = options.baseDelayMs ?? 100;
   const maxDelayMs = options.maxDelayMs ?? 5_000;
   const utilisation = options.utilisation ?? 1;
+  const maxLateMs = options.maxLateMs ?? 25;
   const rates: Record<string, number | undefined> = { ...DEFAULT_IOT_QUOTAS, ...options.rates };
   for (const [api, rate] of Object.entries(rates)) {
     if (rate !== undefined && !(rate > 0))
@@ -130,15 +141,26 @@ export function createPacer(options: PacerOptions = {}): Pacer {
   const rateOf = (api: string) => (rates[api] ?? options.defaultRate ?? 10) * utilisation;
   const statOf = (api: string) => {
     let s = stats.get(api);
-    if (!s) stats.set(api, (s = { calls: 0, throttles: 0, retries: 0, waitedMs: 0 }));
+    if (!s) stats.set(api, (s = { calls: 0, throttles: 0, retries: 0, waitedMs: 0, lateStarts: 0 }));
     return s;
   };
 
   /** Reserves the earliest start allowed for one call and returns how long to wait for it. */
-  const reserve = (api: string): number => {
-    const now = clock.now();
+  const reserve = async (api: string): Promise<number> => {
     let w = schedules.get(api);
     if (!w) schedules.set(api, (w = { intervalMs: 1000 / rateOf(api), last: -Infinity }));
+    if (options.slots) {
+      // A start already past by more than `maxLateMs` when the store answers is given up (a gap
+      // in the schedule is safe; a late call could be counted in the next second with its
+      // successor's) and a new one reserved.
+      for (let attempt = 1; ; attempt++) {
+        const start = await options.slots.reserve(api, w.intervalMs, clock.now());
+        const wait = start - clock.now();
+        if (wait >= -maxLateMs || attempt >= 3) return Math.max(0, Math.ceil(wait));
+        statOf(api).lateStarts++;
+      }
+    }
+    const now = clock.now();
     w.last = Math.max(now, w.last + w.intervalMs);
     return Math.ceil(w.last - now);
   };
@@ -149,7 +171,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
     async run<T>(api: string, call: () => Promise<T>): Promise<T> {
       const s = statOf(api);
       for (let attempt = 1; ; attempt++) {
-        const wait = reserve(api);
+        const wait = await reserve(api);
         if (wait > 0) {
           s.waitedMs += wait;
           await clock.sleep(wait);

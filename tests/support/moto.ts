@@ -4,6 +4,7 @@
  * temporary credentials of an STS AssumeRole into a role of another account.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { SERIAL_MOTO_COMMAND, serialMotoArgs } from "../../bench/serialMoto.js";
 import { freePort } from "./ports.js";
 
 export const MOTO_INSTALL_HINT = "python3 -m pip install 'moto[server]'";
@@ -60,11 +61,19 @@ async function waitReady(endpoint: string, child: ChildProcess, stderr: () => st
   throw new Error(`moto_server did not answer on ${endpoint} within 30 s: ${stderr()}`);
 }
 
-export async function startMoto(): Promise<MotoServer> {
+export interface StartMotoOptions {
+  /** One request at a time, so that conditional writes are atomic as on AWS (bench/serialMoto.ts); default false. */
+  serial?: boolean;
+}
+
+export async function startMoto(options: StartMotoOptions = {}): Promise<MotoServer> {
   const command = motoCommand();
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(command, ["-H", "127.0.0.1", "-p", String(port)], {
+  const [program, args] = options.serial
+    ? [SERIAL_MOTO_COMMAND, serialMotoArgs("127.0.0.1", port)]
+    : [command, ["-H", "127.0.0.1", "-p", String(port)]];
+  const child = spawn(program, args, {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, PYTHONUNBUFFERED: "1" },
   });

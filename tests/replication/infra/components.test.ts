@@ -556,7 +556,7 @@ describe("replication components under mocks", () => {
       );
     });
 
-    it("let replay write markers only to the marker table and only read the ops table", () => {
+    it("let replay write markers and its pacing schedule only to the marker table and only read the ops table", () => {
       const fn = one(resources, "aws:lambda/function:Function", "replay-replay-fn");
       expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
         OPS_TABLE: "ops-table",
@@ -571,6 +571,13 @@ describe("replication components under mocks", () => {
         expect.objectContaining({
           Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
           Resource: MARKER_TABLE_ARN,
+        }),
+        // The shared pacing schedule: UpdateItem on the marker table's `pace#` items only.
+        expect.objectContaining({
+          Sid: "PacingSchedule",
+          Action: ["dynamodb:UpdateItem"],
+          Resource: MARKER_TABLE_ARN,
+          Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["pace#*"] } },
         }),
       ]);
       expect(statements.find((s) => s.Sid === "OpsTableKey")?.Resource).toBe(KEY_ARN);

@@ -1,0 +1,119 @@
+/**
+ * One account's IoT quotas in front of moto, shared by every worker process of a bench: an HTTP
+ * proxy on loopback that forwards each IoT request to moto unless the API already took its quota
+ * in the last second, and then answers as IoT does (HTTP 400, `x-amzn-ErrorType:
+ * ThrottlingException`, which the SDK raises as ThrottlingException). The API of a request is named
+ * by the worker's SDK client in a header (`withApiHeader`): the emulator stands in for the service,
+ * which knows the operation it serves.
+ */
+import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export const API_HEADER = "x-iot-dr-bench-api";
+
+export interface EmulatedApiCounter {
+  ok: number;
+  throttled: number;
+  /** performance.now() of the first and last accepted call. */
+  first: number;
+  last: number;
+  /** performance.now() of every accepted and every throttled call. */
+  acceptedAt: number[];
+  throttledAt: number[];
+}
+
+export interface QuotaEmulator {
+  /** http://127.0.0.1:port, the IoT endpoint for workers. */
+  endpoint: string;
+  counters: Map<string, EmulatedApiCounter>;
+  /** Quota of an API in calls per sliding second (Infinity: unlimited). */
+  setQuota(quotaOf: (api: string) => number): void;
+  close(): Promise<void>;
+}
+
+/** Adds the API header to every request of an SDK v3 client. */
+export function withApiHeader(client: {
+  middlewareStack: {
+    add: (
+      mw: (next: (a: unknown) => Promise<unknown>, ctx: unknown) => (a: unknown) => Promise<unknown>,
+      o: { step: "build"; name: string },
+    ) => void;
+  };
+}): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const api = ((context as { commandName?: string }).commandName ?? "").replace(/Command$/, "");
+      const req = (args as { request?: { headers?: Record<string, string> } }).request;
+      if (req?.headers) req.headers[API_HEADER] = api;
+      return next(args);
+    },
+    { step: "build", name: "benchApiHeader" },
+  );
+}
+
+export async function startQuotaEmulator(target: string): Promise<QuotaEmulator> {
+  const upstream = new URL(target);
+  const counters = new Map<string, EmulatedApiCounter>();
+  const windows = new Map<string, number[]>();
+  let quotaOf: (api: string) => number = () => Number.POSITIVE_INFINITY;
+
+  const forward = (req: IncomingMessage, res: ServerResponse) => {
+    const out = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 500, up.headers);
+        up.pipe(res);
+      },
+    );
+    out.on("error", (err) => {
+      res.writeHead(502, { "content-type": "text/plain" });
+      res.end(`quota emulator: upstream failed: ${err.message}`);
+    });
+    req.pipe(out);
+  };
+
+  const server = createServer((req, res) => {
+    const api = String(req.headers[API_HEADER] ?? "unknown");
+    let c = counters.get(api);
+    if (!c)
+      counters.set(api, (c = { ok: 0, throttled: 0, first: 0, last: 0, acceptedAt: [], throttledAt: [] }));
+    let w = windows.get(api);
+    if (!w) windows.set(api, (w = []));
+    const now = performance.now();
+    while (w.length > 0 && now - w[0] >= 1000) w.shift();
+    if (w.length >= quotaOf(api)) {
+      c.throttled++;
+      c.throttledAt.push(now);
+      req.resume();
+      res.writeHead(400, { "content-type": "application/json", "x-amzn-ErrorType": "ThrottlingException" });
+      res.end(JSON.stringify({ message: "Rate exceeded" }));
+      return;
+    }
+    w.push(now);
+    c.ok++;
+    if (c.first === 0) c.first = now;
+    c.last = now;
+    c.acceptedAt.push(now);
+    forward(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    counters,
+    setQuota: (f) => {
+      quotaOf = f;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * One replay worker of `iot-dr bench replay --workers N`, in its own process (as a replay Lambda
+ * container is): it applies the records the parent sends with the deployed replay core and pacer,
+ * its IoT calls going through the shared quota emulator, its pacing schedule in the shared
+ * DynamoDB item (functions/replication/sharedPacing.ts) when the wave is paced.
+ */
+import * as iotSdk from "@aws-sdk/client-iot";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import * as lib from "@aws-sdk/lib-dynamodb";
+import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
+import type { RegistryRecord } from "../functions/registry/records.js";
+import type { ApplyDeps } from "../functions/replication/apply.js";
+import { noMetrics, silentLogger } from "../functions/replication/observability.js";
+import {
+  createPacer,
+  DEFAULT_IOT_QUOTAS,
+  systemClock,
+  type ApiStats,
+} from "../functions/replication/pacing.js";
+import { dynamoSlotStore } from "../functions/replication/sharedPacing.js";
+import { applyWithRetries, pool } from "./harness.js";
+import { withApiHeader } from "./quotaEmulator.js";
+
+export interface WorkerInit {
+  type: "init";
+  region: string;
+  /** The quota emulator in front of moto's IoT. */
+  iotEndpoint: string;
+  /** moto (serial) holding the marker table with the pacing schedule. */
+  scheduleEndpoint: string;
+  scheduleTable: string;
+}
+
+export interface WorkerWave {
+  type: "wave";
+  id: number;
+  records: RegistryRecord[];
+  concurrency: number;
+  /** Pace at these rates (TPS) through the shared schedule; undefined: unpaced (calibration). */
+  rates?: Record<string, number>;
+  utilisation: number;
+  /** Pace with a schedule of this process only (the design before the shared schedule). */
+  localOnly?: boolean;
+}
+
+export interface WorkerWaveDone {
+  type: "waveDone";
+  id: number;
+  failed: [string, string][];
+  stats: Record<string, ApiStats>;
+  cpuMicros: number;
+  scheduleWrites: number;
+}
+
+export type ToWorker = WorkerInit | WorkerWave | { type: "exit" };
+export type FromWorker = WorkerWaveDone | { type: "ready" } | { type: "error"; message: string };
+
+const credentials = { accessKeyId: "bench", secretAccessKey: "bench" };
+
+function main(): void {
+  let init: WorkerInit | undefined;
+  let iot: iotSdk.IoTClient | undefined;
+  let doc: lib.DynamoDBDocumentClient | undefined;
+  let scheduleWrites = 0;
+  const send = (m: FromWorker) => process.send!(m);
+  process.on("message", (m: ToWorker) => {
+    void (async () => {
+      try {
+        if (m.type === "exit") process.exit(0);
+        if (m.type === "init") {
+          init = m;
+          iot = new iotSdk.IoTClient({
+            region: m.region,
+            endpoint: m.iotEndpoint,
+            credentials,
+            maxAttempts: 1,
+          });
+          withApiHeader(iot as unknown as Parameters<typeof withApiHeader>[0]);
+          const ddb = new DynamoDBClient({
+            region: m.region,
+            endpoint: m.scheduleEndpoint,
+            credentials,
+            maxAttempts: 3,
+          });
+          ddb.middlewareStack.add(
+            (next) => async (args) => {
+              scheduleWrites++;
+              return next(args);
+            },
+            { step: "initialize", name: "countScheduleWrites" },
+          );
+          doc = lib.DynamoDBDocumentClient.from(ddb);
+          send({ type: "ready" });
+          return;
+        }
+        if (!init || !iot || !doc) throw new Error("wave before init");
+        const rates = m.rates;
+        const pacer = rates
+          ? createPacer({
+              rates: {
+                ...Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6])),
+                ...rates,
+              },
+              utilisation: m.utilisation,
+              slots: m.localOnly ? undefined : dynamoSlotStore(lib, doc, init.scheduleTable),
+            })
+          : createPacer({
+              defaultRate: 1e6,
+              rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6])),
+            });
+        const deps: ApplyDeps = {
+          region: init.region,
+          // A fresh port per wave, like a fresh replay function: no ARNs cached from an earlier wave.
+          iot: iotPortFromSdk(iotSdk, iot) as IotRegistryPort,
+          pacer,
+          clock: systemClock,
+          logger: silentLogger,
+          metrics: noMetrics,
+        };
+        const failed: [string, string][] = [];
+        const writes0 = scheduleWrites;
+        const cpu0 = process.cpuUsage();
+        await pool(m.records, m.concurrency, async (record) => {
+          const why = await applyWithRetries(record, deps);
+          if (why) failed.push([record.key, why]);
+        });
+        const cpu = process.cpuUsage(cpu0);
+        send({
+          type: "waveDone",
+          id: m.id,
+          failed,
+          stats: pacer.stats(),
+          cpuMicros: cpu.user + cpu.system,
+          scheduleWrites: scheduleWrites - writes0,
+        });
+      } catch (err) {
+        send({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      }
+    })();
+  });
+}
+
+if (process.send && process.env.IOT_DR_BENCH_WORKER === "replay") main();

@@ -1,0 +1,320 @@
+/**
+ * `iot-dr bench replay --workers N`: the replay backlog applied by N worker processes at once (as N
+ * replay functions, batches or shards run in a region), every IoT call of every worker going
+ * through ONE emulated account quota (quotaEmulator.ts, a proxy in front of moto) and every worker
+ * pacing through the region's shared schedule (functions/replication/sharedPacing.ts) in a serial
+ * moto's DynamoDB. The wave's records are split unevenly: worker i gets a share proportional to
+ * i + 1. Before each wave, the same mix on other names is replayed by the same workers unpaced and
+ * unthrottled, and the wave's quota scale is fitted to 85 % of what that setup served (as the
+ * single-process bench does).
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { loadavg } from "node:os";
+import * as path from "node:path";
+import * as iotSdk from "@aws-sdk/client-iot";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { iotPortFromSdk } from "../functions/registry/iotPort.js";
+import type { RegistryRecord } from "../functions/registry/records.js";
+import type { ApiStats } from "../functions/replication/pacing.js";
+import { DEFAULT_IOT_QUOTAS } from "../functions/replication/pacing.js";
+import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "./backlog.js";
+import { lostRecords, pool } from "./harness.js";
+import { startMotoServer } from "./moto.js";
+import { startQuotaEmulator } from "./quotaEmulator.js";
+import type { FromWorker, ToWorker, WorkerWave, WorkerWaveDone } from "./replayWorker.js";
+
+export interface WorkersBenchOptions {
+  ops: number;
+  workers: number;
+  /** Records in flight over all workers (split evenly, at least 1 each). */
+  concurrency: number;
+  scale?: number;
+  /** Each worker paces alone at the whole quota (the design before the shared schedule), for comparison. */
+  localOnly?: boolean;
+}
+
+export interface WorkersApiReport {
+  api: string;
+  awsQuota: number;
+  emulatedQuota: number;
+  calls: number;
+  achievedTps: number;
+  utilisation: number;
+  throttles: number;
+  retries: number;
+}
+
+export interface WorkersBenchResult {
+  workers: number;
+  pacing: "shared" | "local";
+  ops: number;
+  lost: number;
+  deadLettered: number;
+  deadLetterReasons: Record<string, number>;
+  deadLetterSample: string[];
+  durationSeconds: number;
+  scales: number[];
+  motoCallsPerSecondByWave: number[];
+  apis: WorkersApiReport[];
+  /** Throttled calls over all calls (accepted + throttled). */
+  throttledShare: number;
+  cpuMsPerOp: number;
+  iotCallsPerOp: number;
+  /** DynamoDB writes to the shared schedule per IoT call (1 when every API stays busy). */
+  scheduleWritesPerIotCall: number;
+  /** Records per worker in the measured waves (uneven by design). */
+  recordsPerWorker: number[];
+  loadAverage: { start: number; end: number; max: number };
+}
+
+class WorkerProcess {
+  private readonly child: ChildProcess;
+  private readonly waiting = new Map<string, (m: FromWorker) => void>();
+  private failure?: Error;
+
+  constructor() {
+    this.child = fork(path.join(__dirname, "replayWorker.ts"), [], {
+      execArgv: ["--require", require.resolve("tsx/cjs")],
+      env: { ...process.env, IOT_DR_BENCH_WORKER: "replay" },
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+    });
+    this.child.on("message", (m: FromWorker) => {
+      if (m.type === "error") return this.fail(new Error(`replay worker: ${m.message}`));
+      const key = m.type === "waveDone" ? `wave:${m.id}` : m.type;
+      this.waiting.get(key)?.(m);
+      this.waiting.delete(key);
+    });
+    this.child.on("exit", (code) => this.fail(new Error(`replay worker exited (${code})`)));
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const [, resolve] of this.waiting) resolve({ type: "error", message: err.message });
+    this.waiting.clear();
+  }
+
+  request(m: ToWorker, reply: string): Promise<FromWorker> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(reply, (r) => (r.type === "error" ? reject(new Error(r.message)) : resolve(r)));
+      this.child.send(m);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || !this.child.pid) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.kill("SIGTERM");
+    await exited;
+  }
+}
+
+/** Splits `items` into `n` parts proportional to 1, 2, ..., n (uneven load). */
+export function unevenSplit<T>(items: T[], n: number): T[][] {
+  const total = (n * (n + 1)) / 2;
+  const parts: T[][] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const end = i === n - 1 ? items.length : Math.round((items.length * ((i + 1) * (i + 2))) / 2 / total);
+    parts.push(items.slice(at, end));
+    at = end;
+  }
+  return parts;
+}
+
+export async function runReplayWorkersBench(
+  options: WorkersBenchOptions,
+  log: (line: string) => void,
+): Promise<WorkersBenchResult> {
+  const region = "eu-west-1";
+  const [moto, scheduleMoto] = await Promise.all([startMotoServer(), startMotoServer({ serial: true })]);
+  const emulator = await startQuotaEmulator(moto.endpoint);
+  const workers = Array.from({ length: options.workers }, () => new WorkerProcess());
+  try {
+    const credentials = { accessKeyId: "bench", secretAccessKey: "bench" };
+    const scheduleTable = "markers";
+    await new DynamoDBClient({ region, endpoint: scheduleMoto.endpoint, credentials }).send(
+      new CreateTableCommand({
+        TableName: scheduleTable,
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    await Promise.all(
+      workers.map((w) =>
+        w.request(
+          {
+            type: "init",
+            region,
+            iotEndpoint: emulator.endpoint,
+            scheduleEndpoint: scheduleMoto.endpoint,
+            scheduleTable,
+          },
+          "ready",
+        ),
+      ),
+    );
+    const setupPort = iotPortFromSdk(
+      iotSdk,
+      new iotSdk.IoTClient({ region, endpoint: moto.endpoint, credentials, maxAttempts: 1 }),
+    );
+    const backlog = buildBacklog(options.ops, Date.now());
+    const records = backlog.waves.flat();
+    const calibration =
+      options.scale === undefined
+        ? buildBacklog(Math.min(CALIBRATION_OPS, options.ops), Date.now(), "us-east-1", "c")
+        : undefined;
+    for (const b of calibration ? [backlog, calibration] : [backlog]) {
+      await pool(b.seed.things, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
+      await pool(b.seed.deleteThings, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
+      await pool(
+        b.seed.certs,
+        8,
+        async (pem) => void (await setupPort.registerCertificateWithoutCA(pem, "INACTIVE")),
+      );
+    }
+    const perWorker = Math.max(1, Math.round(options.concurrency / options.workers));
+    let waveId = 0;
+    const runWave = async (
+      wave: RegistryRecord[],
+      rates: Record<string, number> | undefined,
+      split: (xs: RegistryRecord[], n: number) => RegistryRecord[][],
+    ) => {
+      const parts = split(wave, workers.length);
+      const done = await Promise.all(
+        workers.map((w, i) => {
+          const m: WorkerWave = {
+            type: "wave",
+            id: ++waveId,
+            records: parts[i],
+            concurrency: perWorker,
+            rates,
+            utilisation: 0.95,
+            localOnly: options.localOnly,
+          };
+          return w.request(m, `wave:${m.id}`) as Promise<WorkerWaveDone>;
+        }),
+      );
+      return { parts, done };
+    };
+    const callRate = (wave: number) =>
+      MIX.filter((m) => WAVE_OF[m.api] === wave).reduce(
+        (a, m) => a + DEFAULT_IOT_QUOTAS[m.api] * m.callsPerOp,
+        0,
+      );
+    const round3 = (x: number) => Math.floor(x * 1000) / 1000;
+    const scales = [0, 1, 2, 3].map(() => options.scale ?? 1);
+    const motoByWave: number[] = [];
+    const emulatedQuota = new Map<string, number>();
+    const failed = new Map<string, string>();
+    const stats: Record<string, ApiStats>[] = [];
+    const recordsPerWorker = workers.map(() => 0);
+    let cpuMicros = 0;
+    let scheduleWrites = 0;
+    const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
+    const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
+    const okCalls = () => [...emulator.counters.values()].reduce((a, c) => a + c.ok, 0);
+    const started = performance.now();
+    // Windows of the measured waves: calls in them are the bench's; calibration's are not.
+    const windows: { wave: number; from: number; to: number }[] = [];
+    for (const [i, wave] of backlog.waves.entries()) {
+      if (calibration) {
+        emulator.setQuota(() => Number.POSITIVE_INFINITY);
+        const calls0 = okCalls();
+        const t0 = performance.now();
+        // Unthrottled and at unlimited rates, but through the same schedule (its round trips count).
+        const unlimited = Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6]));
+        const cal = await runWave(calibration.waves[i], unlimited, (xs, n) => unevenSplit(xs, n).reverse());
+        const why = cal.done.flatMap((d) => d.failed);
+        if (why.length > 0) throw new Error(`calibration record ${why[0][0]} still failed (${why[0][1]})`);
+        motoByWave[i] = Math.round((okCalls() - calls0) / ((performance.now() - t0) / 1000));
+        scales[i] = Math.min(1, round3((0.85 * motoByWave[i]) / callRate(i)));
+      }
+      const scale = scales[i];
+      const rateOf = (api: string) =>
+        Math.max(1, Math.floor((DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale));
+      const rates = Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rateOf(k)]));
+      for (const m of MIX) if (WAVE_OF[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
+      emulator.setQuota(rateOf);
+      log(
+        `wave ${i}: ${wave.length} records over ${workers.length} workers, moto ${motoByWave[i] ?? "-"} calls/s, quotas x${scale}\n`,
+      );
+      const from = performance.now();
+      const { parts, done } = await runWave(wave, rates, unevenSplit);
+      parts.forEach((p, w) => (recordsPerWorker[w] += p.length));
+      for (const d of done) {
+        for (const [k, v] of d.failed) failed.set(k, v);
+        stats.push(d.stats);
+        cpuMicros += d.cpuMicros;
+        scheduleWrites += d.scheduleWrites;
+      }
+      windows.push({ wave: i, from, to: performance.now() });
+    }
+    const durationSeconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    load.end = loadavg()[0];
+    load.max = Math.max(load.max, load.end);
+    const lostKeys = await lostRecords(records, failed, setupPort);
+    const retries = (api: string) => stats.reduce((a, s) => a + (s[api]?.retries ?? 0), 0);
+    const inWaves = (t: number) => windows.some((w) => t >= w.from && t <= w.to);
+    const apis: WorkersApiReport[] = [...emulator.counters.entries()]
+      .map(([api, c]) => {
+        const quota = emulatedQuota.get(api);
+        const ok = c.acceptedAt.filter(inWaves);
+        // A write API's rate over its own wave's active span (its first to its last call).
+        const own = windows.find((w) => w.wave === WAVE_OF[api]);
+        const mine = own ? ok.filter((t) => t >= own.from && t <= own.to) : [];
+        const achievedTps =
+          mine.length > 1 ? (mine.length - 1) / Math.max(0.001, (mine.at(-1)! - mine[0]) / 1000) : 0;
+        return {
+          api,
+          awsQuota: DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10,
+          emulatedQuota: quota ?? 0,
+          calls: ok.length,
+          achievedTps: quota ? Math.round(achievedTps * 100) / 100 : 0,
+          utilisation: quota ? Math.round((achievedTps / quota) * 1000) / 1000 : 0,
+          throttles: c.throttledAt.filter(inWaves).length,
+          retries: retries(api),
+        };
+      })
+      .filter((a) => a.calls + a.throttles > 0)
+      .sort((a, b) => a.api.localeCompare(b.api));
+    const calls = apis.reduce((a, x) => a + x.calls, 0);
+    const throttles = apis.reduce((a, x) => a + x.throttles, 0);
+    const reasons: Record<string, number> = {};
+    for (const why of failed.values()) {
+      const name = why.split(":")[0];
+      reasons[name] = (reasons[name] ?? 0) + 1;
+    }
+    return {
+      workers: options.workers,
+      pacing: options.localOnly ? "local" : "shared",
+      ops: records.length,
+      lost: lostKeys.size,
+      deadLettered: failed.size,
+      deadLetterReasons: reasons,
+      deadLetterSample: [...failed.entries()].slice(0, 3).map(([k, v]) => `${k}: ${v}`),
+      durationSeconds: Math.round(durationSeconds * 10) / 10,
+      scales,
+      motoCallsPerSecondByWave: motoByWave,
+      apis,
+      throttledShare: Math.round((throttles / Math.max(1, calls + throttles)) * 10000) / 10000,
+      cpuMsPerOp: Math.round((cpuMicros / 1000 / records.length) * 1000) / 1000,
+      iotCallsPerOp: Math.round((calls / records.length) * 100) / 100,
+      scheduleWritesPerIotCall: options.localOnly
+        ? 0
+        : Math.round((scheduleWrites / Math.max(1, calls)) * 100) / 100,
+      recordsPerWorker,
+      loadAverage: {
+        start: Math.round(load.start * 100) / 100,
+        end: Math.round(load.end * 100) / 100,
+        max: Math.round(load.max * 100) / 100,
+      },
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    await emulator.close();
+    await Promise.all([moto.stop(), scheduleMoto.stop()]);
+  }
+}

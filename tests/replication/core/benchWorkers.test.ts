@@ -1,0 +1,52 @@
+/**
+ * `iot-dr bench replay --workers N`: worker processes (bench/replayWorker.ts) behind one emulated
+ * account quota (bench/quotaEmulator.ts) with the shared schedule in a serial moto.
+ */
+import { describe, expect, it } from "vitest";
+import { workersReport } from "../../../cli/commands/bench.js";
+import { runCli } from "../../../cli/main.js";
+import { unevenSplit, runReplayWorkersBench } from "../../../bench/replayWorkers.js";
+import { DEPLOYED_DEFAULTS, estimateCost } from "../../../functions/replication/costModel.js";
+
+describe("iot-dr bench replay --workers", () => {
+  it("splits a wave unevenly, worker i getting a share proportional to i + 1, losing nothing", () => {
+    const items = Array.from({ length: 100 }, (_, i) => i);
+    const parts = unevenSplit(items, 4);
+    expect(parts.map((p) => p.length)).toEqual([10, 20, 30, 40]);
+    expect(parts.flat()).toEqual(items);
+    expect(unevenSplit([1, 2], 4).flat()).toEqual([1, 2]);
+  });
+
+  it("prices the shared schedule: one write unit per reservation", () => {
+    const none = estimateCost({ ...DEPLOYED_DEFAULTS, scheduleWritesPerOp: 0 });
+    const two = estimateCost({ ...DEPLOYED_DEFAULTS, scheduleWritesPerOp: 2 });
+    const line = two.pipeline.find((l) => /shared pacing schedule/.test(l.item))!;
+    expect(line.perMillion).toBeCloseTo(2 * 0.625, 10);
+    expect(two.pipelinePerMillion).toBeGreaterThan(none.pipelinePerMillion + 1.25);
+  });
+
+  it("replays a small backlog with two worker processes behind one quota, losing nothing, and reports them", async () => {
+    const r = workersReport(
+      await runReplayWorkersBench({ ops: 40, workers: 2, concurrency: 4, scale: 0.2 }, () => {}),
+    );
+    expect(r.workers).toBe(2);
+    expect(r.pacing).toBe("shared");
+    expect(r.lost).toBe(0);
+    expect(r.deadLettered).toBe(0);
+    expect(r.recordsPerWorker[1]).toBeGreaterThan(r.recordsPerWorker[0]);
+    expect(r.apis.map((a) => a.api)).toEqual(expect.arrayContaining(["CreateThing", "AttachPolicy"]));
+    for (const a of r.apis)
+      expect(a).toEqual(
+        expect.objectContaining({ calls: expect.any(Number), throttles: expect.any(Number) }),
+      );
+    // Every IoT call reserved its start in the shared schedule (once, or twice after an idle spell).
+    expect(r.scheduleWritesPerIotCall).toBeGreaterThanOrEqual(1);
+    expect(r.costWhileDraining.map((d) => d.workers)).toEqual([1, 4, 16]);
+  }, 300_000);
+
+  it("refuses a worker count it cannot run, and --local-pacing without --workers, with exit 2", async () => {
+    expect(await runCli(["bench", "replay", "--workers", "0"])).toBe(2);
+    expect(await runCli(["bench", "replay", "--workers", "33"])).toBe(2);
+    expect(await runCli(["bench", "replay", "--local-pacing"])).toBe(2);
+  });
+});

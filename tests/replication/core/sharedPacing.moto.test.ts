@@ -1,0 +1,93 @@
+/**
+ * The region-wide schedule (sharedPacing.ts dynamoSlotStore) against moto's DynamoDB: several
+ * stores, as separate Lambda containers hold them, reserve from one item of the marker table.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import * as lib from "@aws-sdk/lib-dynamodb";
+import { createPacer, type Clock } from "../../../functions/replication/pacing.js";
+import { dynamoSlotStore, paceKey } from "../../../functions/replication/sharedPacing.js";
+import { startMoto, type MotoServer } from "../../support/moto.js";
+
+const TABLE = "markers";
+
+describe("shared pacing schedule in DynamoDB", () => {
+  let moto: MotoServer;
+  let doc: lib.DynamoDBDocumentClient;
+
+  beforeAll(async () => {
+    // Serial: AWS applies each conditional write atomically; threaded moto does not (bench/serialMoto.ts).
+    moto = await startMoto({ serial: true });
+    const ddb = new DynamoDBClient(moto.clientConfig("eu-west-1"));
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: TABLE,
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    doc = lib.DynamoDBDocumentClient.from(ddb);
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+
+  it("gives the calls of many workers distinct starts one interval apart, restarting at now after idling", async () => {
+    const stores = Array.from({ length: 6 }, () => dynamoSlotStore(lib, doc, TABLE));
+    const now = 1_800_000_000_000;
+    const starts = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => stores[i % stores.length].reserve("CreatePolicy", 100, now)),
+    );
+    const sorted = [...starts].sort((a, b) => a - b);
+    // The first start is `now` plus the round trip of the store (0 before any was measured).
+    expect(sorted[0]).toBeGreaterThanOrEqual(now);
+    expect(sorted[0]).toBeLessThan(now + 30_000);
+    expect(sorted).toEqual(Array.from({ length: 60 }, (_, i) => sorted[0] + i * 100));
+    const item = await doc.send(
+      new lib.GetCommand({ TableName: TABLE, Key: { pk: paceKey("CreatePolicy") } }),
+    );
+    expect(item.Item).toMatchObject({
+      nextFree: sorted[0] + 6000,
+      expiresAt: Math.floor(now / 1000) + 86_400,
+    });
+    // Much later (the schedule is behind now): the next call starts one round trip after now (the
+    // store's moving average, long here: 60 requests queued at a serial moto), for any store.
+    const later = now + 60_000;
+    const restarted = await stores[3].reserve("CreatePolicy", 100, later);
+    expect(restarted).toBeGreaterThanOrEqual(later);
+    expect(restarted).toBeLessThan(later + 30_000);
+    expect(await stores[0].reserve("CreatePolicy", 100, later)).toBe(restarted + 100);
+    // Another API has its own schedule.
+    const other = await stores[0].reserve("AttachPolicy", 50, now);
+    expect(other).toBeGreaterThanOrEqual(now);
+    expect(other).toBeLessThan(now + 30_000);
+  });
+
+  it("paces two pacers over one store at the rate of one, not two", async () => {
+    const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+    const rates = { DescribeCertificate: 20 };
+    const starts: number[] = [];
+    const pacers = [0, 1].map(() => createPacer({ clock, rates, slots: dynamoSlotStore(lib, doc, TABLE) }));
+    await Promise.all(
+      pacers.map(async (p) => {
+        for (let i = 0; i < 10; i++) await p.run("DescribeCertificate", async () => starts.push(Date.now()));
+      }),
+    );
+    // 20 calls at 20/s from two workers: at least 19 intervals of 50 ms from the first to the last.
+    expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(19 * 50 - 5);
+  });
+
+  it("reports a schedule it cannot reach as Throttled (retried by the state machine, never dead-lettered)", async () => {
+    const store = dynamoSlotStore(lib, doc, "no-such-table");
+    await expect(store.reserve("CreateThing", 10, Date.now())).rejects.toMatchObject({
+      name: "Throttled",
+      api: "CreateThing",
+      message: expect.stringContaining("ResourceNotFoundException"),
+    });
+  });
+
+  it("refuses to build without a table name", () => {
+    expect(() => dynamoSlotStore(lib, doc, "")).toThrow("needs the marker table's name");
+  });
+});
