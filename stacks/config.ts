@@ -622,8 +622,8 @@ function parseObservability(
   region: string,
   accounts: Record<AccountName, AccountConfig>,
 ): { observability?: ObservabilityConfig } {
-  const sinkArn = optionalString(raw.oamSinkArn);
-  const linkLabelTemplate = optionalString(raw.oamLinkLabelTemplate);
+  const sinkArn = optionalString(raw.oamSinkArn, "oamSinkArn");
+  const linkLabelTemplate = optionalString(raw.oamLinkLabelTemplate, "oamLinkLabelTemplate");
   const shared = accounts.sharedServices.id;
   const example = `arn:aws:oam:${region}:${shared}:sink/<sink id>`;
   if (sinkArn !== undefined) {

@@ -78,6 +78,7 @@ describe("the reconcile pass lock on DynamoDB", () => {
     const outcome = await runScheduledReconcile({
       region: REGION,
       peerRegion: "us-east-1",
+      activeRegion: async () => ({ region: "us-east-1", how: "the test names the peer active" }),
       own: counting(own),
       peer: counting(peer),
       table,
@@ -112,6 +113,7 @@ describe("the reconcile pass lock on DynamoDB", () => {
     const outcome = await runScheduledReconcile({
       region: REGION,
       peerRegion: "us-east-1",
+      activeRegion: async () => ({ region: "us-east-1", how: "the test names the peer active" }),
       own,
       peer,
       table,
