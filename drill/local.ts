@@ -109,6 +109,8 @@ export interface DrillResult {
     expectedRtoSeconds: Bounds;
     driftAtEnd: number;
     gate: { method: string; fallback: boolean; drift: number; attempts: number };
+    /** Route 53 kept answering the other region until the reverse catch-up was proven. */
+    caughtUpBeforeHealthy: boolean;
   };
   wallSeconds: number;
   config: typeof LOCAL_DRILL_CONFIG;
@@ -256,6 +258,8 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       maxLagMs: config.readinessMaxLagSeconds * 1000,
       maxDrift: 0,
       missingReadinessData: "not-ready",
+      // The deployed fail-back gate (functions/health/policy.ts), as stacks/regional.ts sets it.
+      failbackGate: true,
     });
     const health: Record<string, RegionHealth> = {};
     for (const region of config.regions) {
@@ -301,12 +305,14 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
         `fail-over notice (${state === "ALARM" ? "failover" : "recovered"}) published in ${outcome.published} region(s)`,
       );
     };
+    const answerChanges: Array<{ active: string; at: number }> = [];
     const route53 = new Route53Emulator({
       regions: config.regions,
       intervalMs: config.checkIntervalSeconds * 1000,
       failureThreshold: config.failureThreshold,
       check: async (region) => !regionDown(region) && health[region]!.routeCheck(),
       onAnswerChange: (active, previous) => {
+        answerChanges.push({ active, at: Date.now() });
         peers.dns.setRecord(config.endpoint, addressOf(active), config.ttlSeconds);
         mark(`DNS answer moved from ${previous} to ${active}`);
         void notify(active === primary ? primary : previous, active === primary ? "OK" : "ALARM").catch(
@@ -468,7 +474,9 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     await waitFor("every device to move", () => connectedIn(secondary) === options.devices, budget, signal);
 
     // Restore, reverse catch-up, then the fail-back gate on the reconciler's compare.
-    health[primary]!.readiness = { lagMs: 0 }; // drift unknown: not ready until compared
+    // No reconciler pass since the recovery yet: the fail-back gate holds the primary.
+    health[primary]!.readiness = { lagMs: 0 };
+    const restoredAt = Date.now();
     if (brokerDown) await peers.restartBroker("primary");
     world.regions[primary]!.down = false;
     for (const factor of FACTORS) health[primary]!.failing.delete(factor as FactorName);
@@ -495,7 +503,11 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       );
     const gateAt = Date.now();
     ledger.mark(gateAt);
-    health[primary]!.readiness = { lagMs: 0, drift: 0 };
+    health[primary]!.readiness = { lagMs: 0, drift: 0, driftAt: gateAt };
+    // Route 53 must not have answered the primary between its restore and the caught-up compare.
+    const caughtUpBeforeHealthy = !answerChanges.some(
+      (c) => c.active === primary && c.at >= restoredAt && c.at < gateAt,
+    );
     mark(`fail-back gate open (drift 0 after ${gate.attempts} compare(s))`, gateAt);
     const back = expectedRto(options.devices, "failback");
     const backBudget = Math.max(back.rtoSeconds[1] * 3, 60) * 1000 + options.devices * 100;
@@ -554,6 +566,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
         expectedRtoSeconds: back.rtoSeconds,
         driftAtEnd: finalDrift.length,
         gate,
+        caughtUpBeforeHealthy,
       },
       wallSeconds: seconds(Date.now() - started),
       config,

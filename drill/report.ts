@@ -164,7 +164,7 @@ export function renderReport(result: DrillResult | AwsDrillResult, generatedAt =
   if (local) {
     rows.push([
       "Fail-back gate",
-      `${escape(local.failback.gate.method)}${local.failback.gate.fallback ? " (fallback)" : ""}: drift ${local.failback.gate.drift} after ${local.failback.gate.attempts} compare(s)`,
+      `${escape(local.failback.gate.method)}${local.failback.gate.fallback ? " (fallback)" : ""}: drift ${local.failback.gate.drift} after ${local.failback.gate.attempts} compare(s); caught up before healthy: ${local.failback.caughtUpBeforeHealthy}`,
     ]);
     rows.push(["Allowance on the bounds", `±${allowance} s (emulated check cadence)`]);
     rows.push(["Wall time", `${local.wallSeconds} s`]);

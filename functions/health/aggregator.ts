@@ -6,7 +6,7 @@
  * and only publishes metrics.
  */
 import type * as NodeCrypto from "node:crypto";
-import { bareStatus, type ApiResponse } from "./checkpoints.js";
+import { bareStatus, type ApiResponse, type HealthReport } from "./checkpoints.js";
 import {
   describeError,
   withDeadline,
@@ -110,7 +110,8 @@ const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-
 
 function isHealthyBody(body: string): boolean {
   try {
-    const parsed = JSON.parse(body) as { healthy?: unknown };
+    // The health API's own type (checkpoints.ts); a factor is healthy only when it says so.
+    const parsed = JSON.parse(body) as Partial<HealthReport> | null;
     return typeof parsed === "object" && parsed !== null && parsed.healthy === true;
   } catch {
     return false;

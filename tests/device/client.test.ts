@@ -93,6 +93,37 @@ describe("FailoverClient with an injected clock and random source", () => {
     expect(timers.map((t) => t.ms)).toEqual([30_000]);
   });
 
+  it("acts on the newest notice only: an older one arriving later (another region's copy) moves nothing", async () => {
+    broker = await startBroker({ host: "127.0.0.2" });
+    const { clock, timers } = manualClock();
+    client = new FailoverClient({
+      endpoint: "127.0.0.2",
+      clientId: "ordered",
+      port: broker.port,
+      clock,
+      random: () => 0.5,
+      noticeTopic: "dr/notice",
+      reresolveIntervalMs: 0,
+    });
+    const notices: Array<{ action: string; detail: string }> = [];
+    client.on("notice", (e) => notices.push({ action: e.action, detail: e.detail }));
+    client.start();
+    await client.whenConnected();
+    await waitFor("notice subscription", () => broker!.subscriberCount("dr/notice") === 1);
+    const v1 = (id: string, type: string, at: string) =>
+      JSON.stringify({ version: 1, id, type, targetRegion: "us-east-1", at, spreadMs: 2_000 });
+    await broker.publish("dr/notice", v1("recovered-1", "recovered", "2026-12-03T18:00:00.000Z"));
+    await waitFor("first notice", () => notices.length === 1);
+    await broker.publish("dr/notice", v1("failover-1", "failover", "2026-12-03T17:00:00.000Z"));
+    await waitFor("older notice", () => notices.length === 2);
+    expect(notices[1]).toEqual({
+      action: "none",
+      detail: "notice failover-1 of 2026-12-03T17:00:00.000Z is older than the last one acted on",
+    });
+    expect(client.counters.notices).toBe(1);
+    expect(timers.map((t) => t.ms)).toEqual([1_000]);
+  });
+
   it("rejects options that cannot work, naming them", () => {
     const base = { endpoint: "iot.example.test", clientId: "d" };
     expect(() => new FailoverClient({ ...base, endpoint: "" })).toThrow(/endpoint is required/);

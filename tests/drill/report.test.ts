@@ -58,6 +58,7 @@ function sampleResult(): DrillResult {
       expectedRtoSeconds: expectedRto(20, "failback").rtoSeconds,
       driftAtEnd: 0,
       gate: { method: "functions/reconcile compareRegions", fallback: false, drift: 0, attempts: 1 },
+      caughtUpBeforeHealthy: true,
     },
     wallSeconds: 70,
     config: LOCAL_DRILL_CONFIG,

@@ -26,11 +26,27 @@ export interface DataPlanePublish {
   sessionToken?: string;
 }
 
+/** Closes one client's connection by id; false when no client with that id is connected. */
+export type BrokerDisconnect = (
+  clientId: string,
+  options: { cleanSession: boolean; preventWillMessage: boolean },
+) => Promise<boolean>;
+
+export interface DataPlaneDisconnect {
+  clientId: string;
+  cleanSession: boolean;
+  preventWillMessage: boolean;
+  at: number;
+  found: boolean;
+}
+
 export interface IotDataPlane {
   /** The bare host:port, as the stacks export `iotDataEndpoint` (no scheme). */
   readonly endpoint: string;
   /** Every accepted publish, in order. */
   readonly published: DataPlanePublish[];
+  /** Every DeleteConnection answered, in order. */
+  readonly disconnects: DataPlaneDisconnect[];
   /** Answers every request with 503 from now on (the region's data plane is down), or again normally. */
   setDown(down: boolean): void;
   stop(): Promise<void>;
@@ -88,8 +104,11 @@ export async function startIotDataPlane(options: {
   region: string;
   tls: TlsMaterial;
   publish: BrokerPublish;
+  /** DeleteConnection; absent: 404 for every client. */
+  disconnect?: BrokerDisconnect;
 }): Promise<IotDataPlane> {
   const published: DataPlanePublish[] = [];
+  const disconnects: DataPlaneDisconnect[] = [];
   let down = false;
   const server = https.createServer({ key: options.tls.key, cert: options.tls.cert }, (req, res) => {
     const chunks: Buffer[] = [];
@@ -99,8 +118,6 @@ export async function startIotDataPlane(options: {
         res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
       if (down) return answer(503, { message: "Service Unavailable" });
       const url = new URL(req.url ?? "/", "https://dataplane");
-      const match = /^\/topics\/(.+)$/.exec(url.pathname);
-      if (req.method !== "POST" || !match) return answer(404, { message: "Not Found" });
       const auth = String(req.headers.authorization ?? "");
       const scope = /Credential=([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(auth);
       if (!scope) return answer(403, { message: "Missing Authentication Token" });
@@ -108,6 +125,25 @@ export async function startIotDataPlane(options: {
         return answer(403, {
           message: `Credential should be scoped to a valid region and service iotdata in ${options.region}`,
         });
+      const connection = /^\/connections\/([^/]+)$/.exec(url.pathname);
+      if (req.method === "DELETE" && connection) {
+        const clientId = decodeURIComponent(connection[1]!);
+        const flags = {
+          cleanSession: url.searchParams.get("cleanSession") === "true",
+          preventWillMessage: url.searchParams.get("preventWillMessage") === "true",
+        };
+        (options.disconnect ? options.disconnect(clientId, flags) : Promise.resolve(false)).then(
+          (found) => {
+            disconnects.push({ clientId, ...flags, at: Date.now(), found });
+            if (found) answer(200, {});
+            else answer(404, { message: `No connection found for client ${clientId}` });
+          },
+          (err: Error) => answer(500, { message: err.message }),
+        );
+        return;
+      }
+      const match = /^\/topics\/(.+)$/.exec(url.pathname);
+      if (req.method !== "POST" || !match) return answer(404, { message: "Not Found" });
       const qos = Number(url.searchParams.get("qos") ?? "0");
       if (qos !== 0 && qos !== 1) return answer(400, { message: "qos must be 0 or 1" });
       const retain = url.searchParams.get("retain") === "true";
@@ -138,6 +174,7 @@ export async function startIotDataPlane(options: {
   return {
     endpoint: `127.0.0.1:${port}`,
     published,
+    disconnects,
     setDown: (value) => {
       down = value;
     },

@@ -1,0 +1,87 @@
+/**
+ * The server-side move: on fail-over, close the failing region's device connections through IoT
+ * Core's data-plane DeleteConnection (`DELETE /connections/<clientId>?cleanSession=…&
+ * preventWillMessage=…`, SigV4 for `iotdata`, IAM action `iot:DeleteConnection` on
+ * `arn:aws:iot:<region>:<account>:client/<clientId>`), so that devices reconnect through DNS to the
+ * healthy region. Optional and complementary to the notice: it works for devices that ignore
+ * notices, and only while the failing region's data plane still answers.
+ *
+ * Paced at the target region's connect quota (every closed connection is a connect there), and
+ * never more than once per client id per second. Stops early when the data plane stops
+ * answering (5xx or network errors in a row): nothing more it can do there.
+ */
+import type { RequestSigner } from "./aggregator.js";
+import type { HttpTransport } from "./http.js";
+
+export interface MoverDeps {
+  transport: HttpTransport;
+  /** Signs for `iotdata` in the failing region. */
+  sign: RequestSigner;
+  /** The failing region's IoT data endpoint (`https://<prefix>-ats.iot.<region>.amazonaws.com`). */
+  endpoint: string;
+  /** Closed connections per second: the target region's connect quota share for this mover. */
+  ratePerSecond: number;
+  clock: { now(): number; sleep(ms: number): Promise<void> };
+  /** Consecutive unanswered calls after which the region is given up; default 5. */
+  maxConsecutiveFailures?: number;
+}
+
+export interface MoveOutcome {
+  /** Connections closed (200). */
+  disconnected: number;
+  /** Clients that were not connected there (404). */
+  notConnected: number;
+  /** Calls that failed (throttled, refused, unanswered). */
+  failed: number;
+  /** Client ids not tried because the data plane stopped answering. */
+  skipped: number;
+  /** Client ids given twice within a second, tried once. */
+  duplicates: number;
+}
+
+/**
+ * Closes the connections of `clientIds` in the failing region. Keeps the persistent session
+ * (`cleanSession=false`: queued QoS 1 messages survive a fail-back) and suppresses last-will
+ * messages (`preventWillMessage=true`: the device did not die, it moved).
+ */
+export async function disconnectClients(clientIds: readonly string[], deps: MoverDeps): Promise<MoveOutcome> {
+  if (!(deps.ratePerSecond > 0))
+    throw new Error(
+      `mover: ratePerSecond must be > 0 (the target region's connect quota), got ${deps.ratePerSecond}`,
+    );
+  const outcome: MoveOutcome = { disconnected: 0, notConnected: 0, failed: 0, skipped: 0, duplicates: 0 };
+  const lastTried: Record<string, number> = {};
+  const spacingMs = 1000 / deps.ratePerSecond;
+  const maxFailures = deps.maxConsecutiveFailures ?? 5;
+  const base = deps.endpoint.replace(/\/$/, "");
+  let next = deps.clock.now();
+  let failuresInRow = 0;
+  for (let i = 0; i < clientIds.length; i++) {
+    const clientId = clientIds[i]!;
+    const now = deps.clock.now();
+    if (lastTried[clientId] !== undefined && now - lastTried[clientId]! < 1000) {
+      outcome.duplicates++;
+      continue;
+    }
+    if (failuresInRow >= maxFailures) {
+      outcome.skipped = clientIds.length - i;
+      break;
+    }
+    if (next > now) await deps.clock.sleep(next - now);
+    next = Math.max(next, deps.clock.now()) + spacingMs;
+    lastTried[clientId] = deps.clock.now();
+    const url = `${base}/connections/${encodeURIComponent(clientId)}?cleanSession=false&preventWillMessage=true`;
+    let status: number;
+    try {
+      const request = await deps.sign({ method: "DELETE", url, headers: {} });
+      status = (await deps.transport({ ...request, signal: AbortSignal.timeout(2_000) })).status;
+    } catch {
+      status = 0;
+    }
+    if (status >= 200 && status < 300) outcome.disconnected++;
+    else if (status === 404) outcome.notConnected++;
+    else outcome.failed++;
+    failuresInRow = status === 0 || status >= 500 ? failuresInRow + 1 : 0;
+  }
+  return outcome;
+}
