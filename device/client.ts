@@ -17,6 +17,7 @@ import { EventEmitter } from "node:events";
 import { MqttClient } from "mqtt";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { parseNotice, type FailoverNotice } from "./notice.js";
+import { admitToQueue, answerMovesAway, decideNotice, pickAddress, reresolvePeriodMs } from "./policy.js";
 import { CachingResolver, type ResolvedAnswer } from "./resolver.js";
 import { buildTlsOptions, openStream, type ConnectTarget, type TlsSettings } from "./transport.js";
 
@@ -372,7 +373,7 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
       return;
     }
     if (this.state !== "connecting") return;
-    const address = this.pickAddress(answer.addresses);
+    const address = pickAddress(answer.addresses, this.lastFailedAddress, this.random);
     const target: ConnectTarget = { host, address, port: this.opts.port };
     const mqtt = new MqttClient(() => openStream(target, this.opts.tls), {
       clientId: this.clientId,
@@ -392,12 +393,6 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
     mqtt.once("connect", () => this.onConnected(mqtt, target));
     mqtt.once("close", () => this.onClosed(mqtt, target, lastError));
     mqtt.on("message", (topic, payload) => this.onMessage(topic, payload));
-  }
-
-  private pickAddress(addresses: string[]): string {
-    const candidates =
-      addresses.length > 1 ? addresses.filter((a) => a !== this.lastFailedAddress) : addresses;
-    return candidates[Math.floor(this.random() * candidates.length)] ?? addresses[0];
   }
 
   private onConnected(mqtt: MqttClient, target: ConnectTarget): void {
@@ -488,7 +483,7 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
     const interval = this.opts.reresolveIntervalMs;
     if (interval === 0) return;
     if (this.reresolveTimer !== undefined) this.clock.clearTimeout(this.reresolveTimer);
-    const period = Math.round(interval * (0.5 + 0.5 * this.random()));
+    const period = reresolvePeriodMs(interval, this.random);
     this.reresolveTimer = this.clock.setTimeout(() => {
       this.reresolveTimer = undefined;
       void this.checkTarget("reresolve", false).finally(() => {
@@ -511,7 +506,7 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
     }
     if (answer.source === "stale") this.counters.resolveFailures++;
     if (this.state !== "connected" || !this.current) return false;
-    if (this.current.host === host && answer.addresses.includes(this.current.address)) return false;
+    if (!answerMovesAway(this.current, host, answer.addresses)) return false;
     await this.move(trigger);
     return true;
   }
@@ -562,30 +557,20 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
       return;
     }
     const notice = parsed.notice;
-    if (notice.id !== undefined && notice.id === this.lastNoticeId) {
-      this.emit("notice", { notice, action: "none", detail: `notice ${notice.id} already handled` });
+    const decision = decideNotice(notice, this.lastNoticeId, this.opts, this.random);
+    if (decision.action === "none") {
+      this.emit("notice", { notice, action: "none", detail: decision.detail });
       return;
     }
     this.counters.notices++;
     this.lastNoticeId = notice.id;
-    const endpoints = this.opts.regionEndpoints;
-    let host = this.opts.endpoint;
-    if (notice.region !== undefined && endpoints && Object.keys(endpoints).length > 0) {
-      const mapped = endpoints[notice.region];
-      if (mapped === undefined) {
-        this.emit("notice", {
-          notice,
-          action: "ignored",
-          detail: `region ${notice.region} is not in regionEndpoints (${Object.keys(endpoints).join(", ")})`,
-        });
-        return;
-      }
-      host = mapped;
+    if (decision.action === "ignored") {
+      this.emit("notice", { notice, action: "ignored", detail: decision.detail });
+      return;
     }
-    this.pinnedHost = host === this.opts.endpoint ? undefined : host;
-    const spread = Math.min(notice.spreadMs ?? this.opts.noticeSpreadMs, this.opts.maxNoticeSpreadMs);
-    const delay = Math.floor(this.random() * spread);
-    this.emit("notice", { notice, action: "move", detail: `checking ${host} in ${delay} ms` });
+    this.pinnedHost = decision.pinned ? decision.host : undefined;
+    const delay = decision.delayMs;
+    this.emit("notice", { notice, action: "move", detail: decision.detail });
     if (this.noticeTimer !== undefined) this.clock.clearTimeout(this.noticeTimer);
     this.noticeTimer = this.clock.setTimeout(() => {
       this.noticeTimer = undefined;
@@ -620,17 +605,12 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
   }
 
   private enqueue(message: OutboundMessage, requeued: boolean): void {
-    if (this.opts.maxQueued === 0) {
+    const admission = admitToQueue(this.queue.length, 1, this.opts.maxQueued, this.opts.dropPolicy);
+    if (admission.kept === 0) {
       this.drop(message, "queue-full");
       return;
     }
-    if (this.queue.length >= this.opts.maxQueued) {
-      if (this.opts.dropPolicy === "newest") {
-        this.drop(message, "queue-full");
-        return;
-      }
-      this.drop(this.queue.shift()!, "queue-full");
-    }
+    for (let i = 0; i < admission.dropped; i++) this.drop(this.queue.shift()!, "queue-full");
     message.wasQueued = true;
     message.via = undefined;
     this.queue.push(message);

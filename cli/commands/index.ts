@@ -12,6 +12,7 @@ import { registerBenchHealth } from "./bench-health.js";
 import { registerDrill } from "./drill.js";
 import { registerBackfill } from "./backfill.js";
 import { registerReconcile } from "./reconcile.js";
+import { registerSimulate } from "./simulate.js";
 
 /** Registers one subcommand; `setExitCode` sets the process exit code without throwing. */
 export type RegisterCommand = (program: Command, setExitCode: (code: number) => void) => void;
@@ -31,4 +32,5 @@ export const commands: RegisterCommand[] = [
   registerDrill,
   registerBackfill,
   registerReconcile,
+  registerSimulate,
 ];
