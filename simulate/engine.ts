@@ -46,8 +46,12 @@ const K_NOTICE = 3;
 const REGION_A = 0;
 const REGION_B = 1;
 const NONE = 255;
-const HOST_ENDPOINT = "iot.example.com"; // the fail-over record
-const HOST_B = "iot.region-b.example.com"; // region B's own endpoint (regionEndpoints)
+/** The fail-over record, and the regions' own endpoints a notice can pin (regionEndpoints). */
+export const HOST_ENDPOINT = "iot.example.com";
+export const REGION_ENDPOINTS = { a: "iot.region-a.example.com", b: "iot.region-b.example.com" } as const;
+const HOST_B = REGION_ENDPOINTS.b;
+/** The notice the notifier publishes (device/notice.ts schema). */
+export const NOTICE_ID = "fo-sim";
 const ADDRESSES: readonly (readonly string[])[] = [["a"], ["b"]];
 
 export const TRIGGERS: readonly Trigger[] = ["start", "connection-lost", "notice", "reresolve"];
@@ -59,6 +63,8 @@ export type TraceEntry =
   | { t: number; kind: "refused"; region: "a" | "b" }
   | { t: number; kind: "connected"; region: "a" | "b"; trigger: Trigger }
   | { t: number; kind: "reresolve-in"; delayMs: number }
+  /** At the failure: what is left of the re-resolution period running then. */
+  | { t: number; kind: "reresolve-left"; delayMs: number }
   | { t: number; kind: "notice"; action: string; delayMs?: number }
   | { t: number; kind: "disconnected"; reason: Trigger };
 
@@ -115,6 +121,54 @@ export function detectionTimeMs(p: SimParams, world: (k: number) => number): num
   declared.sort((x, y) => x - y);
   const healthyNeeded = Math.floor(0.18 * p.checkers) + 1; // "healthy" needs more than 18 %
   return declared[Math.max(0, p.checkers - healthyNeeded)];
+}
+
+/** The world's random draws (resolver phases, publish phases, checkers), apart from the devices' streams. */
+export function worldDraws(seed: number): (stream: number, k: number) => number {
+  const worldSeed = (seed ^ WORLD_SEED_SALT) >>> 0;
+  return (stream, k) => unitHash(worldSeed, stream, k);
+}
+
+/** How long each resolver class keeps an answer, ms (0: no cache). */
+export function resolverLivesMs(p: SimParams): number[] {
+  return p.resolverMix.map((c) =>
+    c.kind === "direct"
+      ? 0
+      : c.kind === "honour"
+        ? p.recordTtlSeconds * 1000
+        : c.kind === "clamp"
+          ? Math.max(p.recordTtlSeconds, c.seconds) * 1000
+          : (p.recordTtlSeconds + c.seconds) * 1000,
+  );
+}
+
+/** Which resolver class device d sits behind. */
+export function resolverClassOf(
+  shares: readonly number[],
+  world: (stream: number, k: number) => number,
+  d: number,
+): number {
+  let u = world(d, 0);
+  let c = 0;
+  while (c < shares.length - 1 && u >= shares[c]) u -= shares[c++];
+  return c;
+}
+
+/**
+ * What a recursive resolver answers for the fail-over record at `now`: it refreshes the (popular)
+ * name as it expires, every `lifeMs` on its own phase, so it answers what Route 53 answered at its
+ * last refresh, with the rest of its life as TTL. lifeMs 0: Route 53 itself.
+ */
+export function upstreamAnswer(
+  now: number,
+  flipAt: number,
+  lifeMs: number,
+  phaseMs: number,
+  recordTtlSeconds: number,
+): { region: 0 | 1; ttlSeconds: number } {
+  if (lifeMs === 0) return { region: now >= flipAt ? 1 : 0, ttlSeconds: recordTtlSeconds };
+  const last = phaseMs + Math.floor((now - phaseMs) / lifeMs) * lifeMs;
+  return { region: last >= flipAt ? 1 : 0, ttlSeconds: (last + lifeMs - now) / 1000 };
 }
 
 class Wheel {
@@ -191,8 +245,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   const p = params;
   const N = p.devices;
   const seed = p.seed;
-  const worldSeed = (seed ^ WORLD_SEED_SALT) >>> 0;
-  const world = (stream: number, k: number) => unitHash(worldSeed, stream, k);
+  const world = worldDraws(seed);
   const dnsOn = p.trigger === "dns" || p.trigger === "mixed";
   const noticeOn = p.trigger === "notice" || p.trigger === "mixed";
   const sweepOn = (p.trigger === "disconnect" || p.trigger === "mixed") && p.failure === "services";
@@ -207,24 +260,15 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   const flipAt = p.dnsFlipMs ?? detectionTimeMs(p, (k) => world(N + 1, k));
   const noticeAt = flipAt + (p.noticeDelayMs ?? Math.floor(world(N + 2, 0) * 60_000));
   const spread = p.noticeSpreadMs ?? (quota === Infinity ? 0 : Math.ceil((N / quota) * 1000));
-  const notice: FailoverNotice = { id: "fo-sim", region: "b", spreadMs: spread };
+  const notice: FailoverNotice = { id: NOTICE_ID, region: "b", spreadMs: spread };
   const noticeSettings = {
     endpoint: HOST_ENDPOINT,
-    regionEndpoints: { a: "iot.region-a.example.com", b: HOST_B },
+    regionEndpoints: { ...REGION_ENDPOINTS },
     noticeSpreadMs: 1_000,
     maxNoticeSpreadMs: p.maxNoticeSpreadMs,
   };
   let noticePublished = false;
-  const regionAt = (t: number) => (t >= flipAt ? REGION_B : REGION_A);
-  const lifeMs = p.resolverMix.map((c) =>
-    c.kind === "direct"
-      ? 0
-      : c.kind === "honour"
-        ? p.recordTtlSeconds * 1000
-        : c.kind === "clamp"
-          ? Math.max(p.recordTtlSeconds, c.seconds) * 1000
-          : (p.recordTtlSeconds + c.seconds) * 1000,
-  );
+  const lifeMs = resolverLivesMs(p);
   for (const l of lifeMs)
     if (l >= MAX_TIMER_MS) throw new RangeError(`a resolver keeps answers ${l} ms; at most ${MAX_TIMER_MS}`);
 
@@ -254,10 +298,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
 
   const shares = p.resolverMix.map((c) => c.share);
   for (let d = 0; d < N; d++) {
-    let u = world(d, 0);
-    let c = 0;
-    while (c < shares.length - 1 && u >= shares[c]) u -= shares[c++];
-    rclass[d] = c;
+    rclass[d] = resolverClassOf(shares, world, d);
   }
 
   // -- counters
@@ -295,18 +336,9 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     if (pinned[d]) return REGION_B; // region B's own endpoint answers B
     if (!refresh && now < cacheExp[d]) return cacheReg[d];
     const L = lifeMs[rclass[d]];
-    let region: number;
-    let ttlSeconds: number;
-    if (L === 0) {
-      region = regionAt(now);
-      ttlSeconds = p.recordTtlSeconds;
-    } else {
-      // The recursive resolver refreshes the popular name as it expires, on its own phase.
-      const phase = world(d, 1) * L;
-      const last = phase + Math.floor((now - phase) / L) * L;
-      region = regionAt(last);
-      ttlSeconds = (last + L - now) / 1000;
-    }
+    const answer = upstreamAnswer(now, flipAt, L, L === 0 ? 0 : world(d, 1) * L, p.recordTtlSeconds);
+    const region = answer.region;
+    const ttlSeconds = answer.ttlSeconds;
     cacheExp[d] = now + cacheLifeSeconds(ttlSeconds, p.deviceMinTtlSeconds, p.deviceMaxTtlSeconds) * 1000;
     cacheReg[d] = region;
     return region;
@@ -388,8 +420,6 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   const receiveNotice = (d: number, now: number) => {
     cur = d;
     const decision = decideNotice(notice, handledNotice[d] ? notice.id : undefined, noticeSettings, rnd);
-    if (decision.action === "none") return;
-    handledNotice[d] = 1;
     if (tracing && trace.has(d))
       emit(d, {
         t: now,
@@ -397,6 +427,8 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
         action: decision.action,
         ...(decision.action === "move" ? { delayMs: decision.delayMs } : {}),
       });
+    if (decision.action === "none") return;
+    handledNotice[d] = 1;
     if (decision.action !== "move") return;
     pinned[d] = decision.pinned ? 1 : 0;
     schedule(d, K_NOTICE, now + decision.delayMs);
@@ -526,7 +558,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
       cur = d;
       const period = reresolvePeriodMs(reresolveMs, rnd);
       const left = Math.floor(world(d, 4) * period);
-      if (tracing && trace.has(d)) emit(d, { t: 0, kind: "reresolve-in", delayMs: left });
+      if (tracing && trace.has(d)) emit(d, { t: 0, kind: "reresolve-left", delayMs: left });
       schedule(d, K_RERESOLVE, left);
     }
   }

@@ -5,6 +5,7 @@
  */
 import {
   benchDevicesParams,
+  checkParams,
   defaultParams,
   parseResolverMix,
   SimInputError,
@@ -87,7 +88,13 @@ export function paramsFromFlags(flags: SimulateFlags): SimParams {
     if (value !== undefined) p[key] = value;
   };
   set("recordTtlSeconds", whole("--record-ttl", flags.recordTtl, 0, 86_400));
-  set("checkIntervalSeconds", whole("--check-interval", flags.checkInterval, 10, 30));
+  const interval = whole("--check-interval", flags.checkInterval, 0, 1_000);
+  if (interval !== undefined && interval !== 10 && interval !== 30) {
+    throw new UsageError(
+      `--check-interval must be 10 or 30 (Route 53's intervals), got '${flags.checkInterval}'`,
+    );
+  }
+  set("checkIntervalSeconds", interval);
   set("failureThreshold", whole("--failure-threshold", flags.failureThreshold, 1, 10));
   const min = whole("--backoff-min-ms", flags.backoffMinMs, 1, 9_999_999);
   const max = whole("--backoff-max-ms", flags.backoffMaxMs, 1, 9_999_999);
@@ -151,6 +158,12 @@ export const registerSimulate: RegisterCommand = (program, setExitCode) => {
     .option("--report <dir>", "write an HTML report (report.html) into this directory")
     .action((flags: SimulateFlags) => {
       const params = paramsFromFlags(flags);
+      try {
+        checkParams(params);
+      } catch (err) {
+        if (err instanceof SimInputError) throw new UsageError(err.message);
+        throw err;
+      }
       const started = process.hrtime.bigint();
       const outcome = simulate(params);
       const wall = Number(process.hrtime.bigint() - started) / 1e9;
