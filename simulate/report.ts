@@ -159,7 +159,10 @@ export function renderSimReport(
       escape(summary.resolverMix.map((r) => `${r.kind}${r.seconds ? r.seconds : ""} ${r.share}`).join(", ")),
     ],
     ["Connected 50 / 90 / 99 / 100 %", `${sec(c.p50)} / ${sec(c.p90)} / ${sec(c.p99)} / ${sec(c.p100)}`],
-    ["Expected RTO (iot-dr rto)", `${band[0]}–${band[1]} s; 99 % at ${sec(c.p99)}${verdict}`],
+    [
+      "Expected RTO (iot-dr rto)",
+      `${band[0]}–${band[1]} s (99 % of the fleet: ${summary.expectedP99Seconds[0]}–${summary.expectedP99Seconds[1]} s); 99 % at ${sec(c.p99)}${verdict}`,
+    ],
     [
       "DNS flip / notice",
       `${summary.dnsFlipSeconds} s / ${summary.noticeSeconds} s (spread ${summary.noticeSpreadSeconds} s)`,

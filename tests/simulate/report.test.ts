@@ -85,7 +85,7 @@ describe("simulation HTML report in headless Chromium", () => {
     const figures = await page.locator("#figures").innerText();
     expect(figures).toMatch(/Devices\s+20,000/);
     expect(figures).toMatch(
-      /Expected RTO \(iot-dr rto\)\s+[\d.]+–[\d.]+ s; 99 % at [\d.]+ s (within|outside)/,
+      /Expected RTO \(iot-dr rto\)\s+[\d.]+–[\d.]+ s \(99 % of the fleet: [\d.]+–[\d.]+ s\); 99 % at [\d.]+ s (within|outside)/,
     );
     expect(figures).toMatch(/Connect quota\s+300\/s per region/);
     expect(requests.filter((u) => !u.startsWith("file://"))).toEqual([]);
