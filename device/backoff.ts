@@ -26,6 +26,24 @@ function checkMs(name: string, value: number, allowZero: boolean): void {
   }
 }
 
+/** Upper bound (ms) of the window attempt n (from 0) draws its delay from. */
+export function backoffWindowMs(attempt: number, minDelayMs: number, maxDelayMs: number): number {
+  // 2^attempt overflows to Infinity long after the cap applies; min() keeps it finite.
+  return Math.min(maxDelayMs, minDelayMs * 2 ** attempt);
+}
+
+/** The delay before attempt n: full jitter over its window, from one draw r in [0, 1). */
+export function backoffDelayMs(attempt: number, minDelayMs: number, maxDelayMs: number, r: number): number {
+  if (!(r >= 0 && r < 1))
+    throw new RangeError(`random source returned ${r}; it must return a number in [0, 1)`);
+  return Math.floor(r * backoffWindowMs(attempt, minDelayMs, maxDelayMs));
+}
+
+/** Whether a connection that lasted `lastedMs` resets the backoff to attempt 0. */
+export function lastedLongEnough(lastedMs: number, resetAfterMs: number): boolean {
+  return lastedMs >= resetAfterMs;
+}
+
 export class Backoff {
   readonly minDelayMs: number;
   readonly maxDelayMs: number;
@@ -57,16 +75,12 @@ export class Backoff {
 
   /** Upper bound of the window the next delay is drawn from. */
   window(): number {
-    // 2^attempt overflows to Infinity long after the cap applies; min() keeps it finite.
-    return Math.min(this.maxDelayMs, this.minDelayMs * 2 ** this.attempt);
+    return backoffWindowMs(this.attempt, this.minDelayMs, this.maxDelayMs);
   }
 
   /** The delay before the next attempt; counts the attempt. */
   next(): number {
-    const r = this.random();
-    if (!(r >= 0 && r < 1))
-      throw new RangeError(`random source returned ${r}; it must return a number in [0, 1)`);
-    const delay = Math.floor(r * this.window());
+    const delay = backoffDelayMs(this.attempt, this.minDelayMs, this.maxDelayMs, this.random());
     this.attempt++;
     return delay;
   }
@@ -77,7 +91,7 @@ export class Backoff {
 
   /** Reports how long a connection stayed up; a stable one resets the backoff. Returns whether it did. */
   connectionLasted(ms: number): boolean {
-    if (ms < this.resetAfterMs) return false;
+    if (!lastedLongEnough(ms, this.resetAfterMs)) return false;
     this.reset();
     return true;
   }

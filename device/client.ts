@@ -17,6 +17,16 @@ import { EventEmitter } from "node:events";
 import { MqttClient } from "mqtt";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { parseNotice, type FailoverNotice } from "./notice.js";
+import {
+  NO_NOTICES,
+  admitToQueue,
+  answerMovesAway,
+  decideNotice,
+  pickAddress,
+  rememberNotice,
+  reresolvePeriodMs,
+  type NoticeMemory,
+} from "./policy.js";
 import { CachingResolver, type ResolvedAnswer } from "./resolver.js";
 import { buildTlsOptions, openStream, type ConnectTarget, type TlsSettings } from "./transport.js";
 
@@ -205,10 +215,8 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
   private current?: TargetInfo;
   private previous?: TargetInfo;
   private pinnedHost?: string;
-  /** Ids of recent notices acted on (a retained notice arrives again after the move). */
-  private readonly noticeIds: string[] = [];
-  /** `at` of the newest notice acted on, ms. */
-  private lastNoticeAt?: number;
+  /** Recent notices acted on (a retained notice arrives again after the move). */
+  private noticeMemory: NoticeMemory = NO_NOTICES;
   private lastFailedAddress?: string;
   private startedAt = 0;
   private connectedAt = 0;
@@ -375,7 +383,7 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
       return;
     }
     if (this.state !== "connecting") return;
-    const address = this.pickAddress(answer.addresses);
+    const address = pickAddress(answer.addresses, this.lastFailedAddress, this.random);
     const target: ConnectTarget = { host, address, port: this.opts.port };
     const mqtt = new MqttClient(() => openStream(target, this.opts.tls), {
       clientId: this.clientId,
@@ -395,12 +403,6 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
     mqtt.once("connect", () => this.onConnected(mqtt, target));
     mqtt.once("close", () => this.onClosed(mqtt, target, lastError));
     mqtt.on("message", (topic, payload) => this.onMessage(topic, payload));
-  }
-
-  private pickAddress(addresses: string[]): string {
-    const candidates =
-      addresses.length > 1 ? addresses.filter((a) => a !== this.lastFailedAddress) : addresses;
-    return candidates[Math.floor(this.random() * candidates.length)] ?? addresses[0];
   }
 
   private onConnected(mqtt: MqttClient, target: ConnectTarget): void {
@@ -491,7 +493,7 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
     const interval = this.opts.reresolveIntervalMs;
     if (interval === 0) return;
     if (this.reresolveTimer !== undefined) this.clock.clearTimeout(this.reresolveTimer);
-    const period = Math.round(interval * (0.5 + 0.5 * this.random()));
+    const period = reresolvePeriodMs(interval, this.random);
     this.reresolveTimer = this.clock.setTimeout(() => {
       this.reresolveTimer = undefined;
       void this.checkTarget("reresolve", false).finally(() => {
@@ -514,8 +516,7 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
     }
     if (answer.source === "stale") this.counters.resolveFailures++;
     if (this.state !== "connected" || !this.current) return false;
-    // Same address, same broker: a device that reached it through the fail-over name stays put.
-    if (answer.addresses.includes(this.current.address)) return false;
+    if (!answerMovesAway(this.current, answer.addresses)) return false;
     await this.move(trigger);
     return true;
   }
@@ -566,44 +567,20 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
       return;
     }
     const notice = parsed.notice;
-    if (notice.id !== undefined && this.noticeIds.includes(notice.id)) {
-      this.emit("notice", { notice, action: "none", detail: `notice ${notice.id} already handled` });
-      return;
-    }
-    const at = notice.at === undefined ? undefined : Date.parse(notice.at);
-    if (at !== undefined && this.lastNoticeAt !== undefined && at < this.lastNoticeAt) {
-      this.emit("notice", {
-        notice,
-        action: "none",
-        detail: `notice ${notice.id ?? ""} of ${notice.at} is older than the last one acted on`,
-      });
+    const decision = decideNotice(notice, this.noticeMemory, this.opts, this.random);
+    if (decision.action === "none") {
+      this.emit("notice", { notice, action: "none", detail: decision.detail });
       return;
     }
     this.counters.notices++;
-    if (notice.id !== undefined) {
-      this.noticeIds.push(notice.id);
-      if (this.noticeIds.length > 16) this.noticeIds.shift();
+    this.noticeMemory = rememberNotice(this.noticeMemory, notice);
+    if (decision.action === "ignored") {
+      this.emit("notice", { notice, action: "ignored", detail: decision.detail });
+      return;
     }
-    if (at !== undefined) this.lastNoticeAt = at;
-    const endpoints = this.opts.regionEndpoints;
-    let host = this.opts.endpoint;
-    const region = notice.targetRegion;
-    if (region !== undefined && endpoints && Object.keys(endpoints).length > 0) {
-      const mapped = endpoints[region];
-      if (mapped === undefined) {
-        this.emit("notice", {
-          notice,
-          action: "ignored",
-          detail: `region ${region} is not in regionEndpoints (${Object.keys(endpoints).join(", ")})`,
-        });
-        return;
-      }
-      host = mapped;
-    }
-    this.pinnedHost = host === this.opts.endpoint ? undefined : host;
-    const spread = Math.min(notice.spreadMs ?? this.opts.noticeSpreadMs, this.opts.maxNoticeSpreadMs);
-    const delay = Math.floor(this.random() * spread);
-    this.emit("notice", { notice, action: "move", detail: `checking ${host} in ${delay} ms` });
+    this.pinnedHost = decision.pinned ? decision.host : undefined;
+    const delay = decision.delayMs;
+    this.emit("notice", { notice, action: "move", detail: decision.detail });
     if (this.noticeTimer !== undefined) this.clock.clearTimeout(this.noticeTimer);
     this.noticeTimer = this.clock.setTimeout(() => {
       this.noticeTimer = undefined;
@@ -638,17 +615,12 @@ export class FailoverClient extends EventEmitter<FailoverClientEvents> {
   }
 
   private enqueue(message: OutboundMessage, requeued: boolean): void {
-    if (this.opts.maxQueued === 0) {
+    const admission = admitToQueue(this.queue.length, 1, this.opts.maxQueued, this.opts.dropPolicy);
+    if (admission.kept === 0) {
       this.drop(message, "queue-full");
       return;
     }
-    if (this.queue.length >= this.opts.maxQueued) {
-      if (this.opts.dropPolicy === "newest") {
-        this.drop(message, "queue-full");
-        return;
-      }
-      this.drop(this.queue.shift()!, "queue-full");
-    }
+    for (let i = 0; i < admission.dropped; i++) this.drop(this.queue.shift()!, "queue-full");
     message.wasQueued = true;
     message.via = undefined;
     this.queue.push(message);

@@ -15,6 +15,16 @@ export {
 export { Fleet, type FleetOptions, type FleetReport, type FleetSecond, type FleetStats } from "./fleet.js";
 export { parseNotice, type FailoverNotice } from "./notice.js";
 export {
+  admitToQueue,
+  answerMovesAway,
+  decideNotice,
+  pickAddress,
+  reresolvePeriodMs,
+  type NoticeDecision,
+  type NoticeSettings,
+  type QueueAdmission,
+} from "./policy.js";
+export {
   CachingResolver,
   dnsQuery,
   parseDnsServers,

@@ -84,6 +84,11 @@ export function dnsQuery(options: Pick<ResolverOptions, "servers" | "timeoutMs" 
   };
 }
 
+/** How long (s) a cache keeps an answer with this TTL, given its bounds. */
+export function cacheLifeSeconds(ttlSeconds: number, minTtlSeconds: number, maxTtlSeconds: number): number {
+  return Math.min(maxTtlSeconds, Math.max(minTtlSeconds, ttlSeconds));
+}
+
 interface CacheEntry {
   answer: DnsAnswer;
   resolvedAt: number;
@@ -161,7 +166,7 @@ export class CachingResolver {
     try {
       const answer = await this.query(host);
       const resolvedAt = this.now();
-      const life = Math.min(this.maxTtl, Math.max(this.minTtl, answer.ttlSeconds));
+      const life = cacheLifeSeconds(answer.ttlSeconds, this.minTtl, this.maxTtl);
       const entry = { answer, resolvedAt, expiresAt: resolvedAt + life * 1000 };
       this.cache.set(key, entry);
       return { host, ...answer, source: "dns", resolvedAt, expiresAt: entry.expiresAt };

@@ -34,6 +34,11 @@ export interface RtoInputs {
   reconcileScheduleMinutes?: number;
   /** Whether the standby's reconciler repairs (config reconcile.repair); default false. */
   reconcileRepair?: boolean;
+  /**
+   * Share of the fleet that must be back, in (0, 1]; default 1 (all of it). Only the paced
+   * reconnects scale with it: 99 % of a million devices at 500/s need 1,980 s, not 2,000 s.
+   */
+  share?: number;
 }
 
 /** How a registry change reaches the other region (README "What is captured"). */
@@ -106,6 +111,9 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
   check("reconnectJitterSeconds", inputs.reconnectJitterSeconds, 0);
   check("readinessMaxLagSeconds", inputs.readinessMaxLagSeconds, 0);
   check("reconcileScheduleMinutes", inputs.reconcileScheduleMinutes, 1);
+  if (inputs.share !== undefined && !(inputs.share > 0 && inputs.share <= 1)) {
+    throw new Error(`rto: share must be a number in (0, 1], got ${String(inputs.share)}`);
+  }
   if (inputs.routingMode !== "endpoint" && inputs.routingMode !== "alarm") {
     throw new Error(`rto: routingMode must be endpoint or alarm, got ${String(inputs.routingMode)}`);
   }
@@ -128,7 +136,7 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
         ];
   const dns: Bounds = [0, inputs.failoverRecordTtlSeconds];
   const device: Bounds = [0, inputs.deviceReresolveSeconds];
-  const paced = inputs.devices / inputs.deviceConnectRatePerSecond;
+  const paced = ((inputs.share ?? 1) * inputs.devices) / inputs.deviceConnectRatePerSecond;
   const reconnect: Bounds = [paced, paced + (inputs.devices > 0 ? (inputs.reconnectJitterSeconds ?? 5) : 0)];
   const parts = [detection, dns, device, reconnect];
   const rto: Bounds = [parts.reduce((s, b) => s + b[0], 0), parts.reduce((s, b) => s + b[1], 0)];

@@ -14,6 +14,7 @@ import { registerBackfill } from "./backfill.js";
 import { registerReconcile } from "./reconcile.js";
 import { registerPackage } from "./package.js";
 import { registerPreflight } from "./preflight.js";
+import { registerSimulate } from "./simulate.js";
 
 /** Registers one subcommand; `setExitCode` sets the process exit code without throwing. */
 export type RegisterCommand = (program: Command, setExitCode: (code: number) => void) => void;
@@ -35,4 +36,5 @@ export const commands: RegisterCommand[] = [
   registerReconcile,
   registerPackage,
   registerPreflight,
+  registerSimulate,
 ];

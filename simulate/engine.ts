@@ -1,0 +1,674 @@
+/**
+ * The fleet fail-over simulation: a discrete-event run on a virtual clock (ms from the failure)
+ * of every device of a fleet, with the world around them — Route 53's checkers, the DNS flip,
+ * recursive resolvers, the fail-over notice, the server-side disconnect sweep and IoT Core's
+ * connect quota per region.
+ *
+ * The devices are the FailoverClient's state machine (device/client.ts) with its decisions taken
+ * by the functions the client itself calls (device/policy.ts, device/backoff.ts,
+ * device/resolver.ts), each device drawing from its own random stream (simulate/random.ts). State
+ * lives in typed arrays, one slot per device, and events in a timing wheel of 10 ms slots (events
+ * inside one slot run in arrival order), so ten million devices fit in memory and time.
+ */
+import { backoffDelayMs, lastedLongEnough } from "../device/backoff.js";
+import type { FailoverNotice } from "../device/notice.js";
+import { NOTICE_VERSION } from "../device/notice.js";
+import {
+  NO_NOTICES,
+  admitToQueue,
+  answerMovesAway,
+  decideNotice,
+  pickAddress,
+  rememberNotice,
+  reresolvePeriodMs,
+} from "../device/policy.js";
+import { cacheLifeSeconds } from "../device/resolver.js";
+import type { Trigger } from "../device/client.js";
+import { unitHash, WORLD_SEED_SALT } from "./random.js";
+import { checkParams, MAX_TIMER_MS, type SimParams } from "./params.js";
+
+const SLOT_MS = 10;
+const WHEEL_BITS = 20; // 2^20 slots of 10 ms: a 10,485 s horizon, above MAX_TIMER_MS
+const WHEEL = 1 << WHEEL_BITS;
+const WHEEL_MASK = WHEEL - 1;
+
+// device states (the client's states; "moving" lasts no virtual time here)
+const CONNECTED_A = 0;
+const WAITING = 1;
+const CONNECTING = 2;
+const ON_B = 3;
+const LOST_A = 4; // broker failure: connected as far as the device knows, the socket is dead
+const REFUSED = 5; // a connect in flight that the broker will refuse
+
+// event kinds, one pending event of each per device at most (the client's three timers + the socket)
+const K_RETRY = 0; // retryLater's timer -> connectNow
+const K_SOCKET = 1; // CONNACK / refusal of a connect in flight, or a dead connection noticed
+const K_RERESOLVE = 2;
+const K_NOTICE = 3;
+
+const REGION_A = 0;
+const REGION_B = 1;
+const NONE = 255;
+/** The fail-over record, and the regions' own endpoints a notice can pin (regionEndpoints). */
+export const HOST_ENDPOINT = "iot.example.com";
+export const REGION_ENDPOINTS = { a: "iot.region-a.example.com", b: "iot.region-b.example.com" } as const;
+/** The notice the notifier publishes (device/notice.ts schema). */
+export const NOTICE_ID = "fo-sim";
+const ADDRESSES: readonly (readonly string[])[] = [["a"], ["b"]];
+
+export const TRIGGERS: readonly Trigger[] = ["start", "connection-lost", "notice", "reresolve"];
+
+/** One decision a traced device took (tests compare these with a real FailoverClient's). */
+export type TraceEntry =
+  | { t: number; kind: "retry-wait"; delayMs: number; trigger: Trigger }
+  | { t: number; kind: "connect"; region: "a" | "b"; trigger: Trigger }
+  | { t: number; kind: "refused"; region: "a" | "b" }
+  | { t: number; kind: "connected"; region: "a" | "b"; trigger: Trigger }
+  | { t: number; kind: "reresolve-in"; delayMs: number }
+  /** At the failure: what is left of the re-resolution period running then. */
+  | { t: number; kind: "reresolve-left"; delayMs: number }
+  | { t: number; kind: "notice"; action: string; delayMs?: number }
+  | { t: number; kind: "disconnected"; reason: Trigger };
+
+export interface SimSecond {
+  /** Whole seconds since the failure. */
+  t: number;
+  connectsA: number;
+  connectsB: number;
+  refused: number;
+  /** Devices connected to B at the end of the second. */
+  onB: number;
+}
+
+export interface SimOutcome {
+  params: SimParams;
+  detectionMs: number;
+  noticeAtMs: number;
+  noticeSpreadMs: number;
+  sweepStartMs: number;
+  /** Times (ms from the failure) until the given share of devices was on B; null: not reached. */
+  connectedMs: { p50: number | null; p90: number | null; p99: number | null; p100: number | null };
+  devicesOnB: number;
+  peakConnectsPerSecond: number;
+  peakConnectsSliding1s: number;
+  refusedConnects: number;
+  failedConnects: number;
+  connectsToA: number;
+  disconnectsSent: number;
+  queuedMessages: number;
+  droppedMessages: number;
+  byTrigger: Record<Trigger, number>;
+  seconds: SimSecond[];
+  events: number;
+  virtualSeconds: number;
+}
+
+export interface SimHooks {
+  /** Devices whose decisions are recorded. */
+  trace?: ReadonlySet<number>;
+  onTrace?: (device: number, entry: TraceEntry) => void;
+}
+
+/** Route 53: each checker fails after `threshold` consecutive failed probes; the record flips once fewer than 18 % report healthy. */
+export function detectionTimeMs(p: SimParams, world: (k: number) => number): number {
+  const interval = p.checkIntervalSeconds * 1000;
+  // Our health function answers unhealthy after its hysteresis rounds of ~1 s.
+  const unhealthyFrom = (p.failuresBeforeUnhealthy - 1 + world(0)) * 1000;
+  const declared: number[] = [];
+  for (let c = 0; c < p.checkers; c++) {
+    const phase = world(1 + c) * interval;
+    const firstFailed = phase + Math.ceil((unhealthyFrom - phase) / interval) * interval;
+    declared.push(firstFailed + (p.failureThreshold - 1) * interval + world(100 + c) * p.probeDeadlineMs);
+  }
+  declared.sort((x, y) => x - y);
+  const healthyNeeded = Math.floor(0.18 * p.checkers) + 1; // "healthy" needs more than 18 %
+  return declared[Math.max(0, p.checkers - healthyNeeded)];
+}
+
+/** The world's random draws (resolver phases, publish phases, checkers), apart from the devices' streams. */
+export function worldDraws(seed: number): (stream: number, k: number) => number {
+  const worldSeed = (seed ^ WORLD_SEED_SALT) >>> 0;
+  return (stream, k) => unitHash(worldSeed, stream, k);
+}
+
+/** How long each resolver class keeps an answer, ms (0: no cache). */
+export function resolverLivesMs(p: SimParams): number[] {
+  return p.resolverMix.map((c) =>
+    c.kind === "direct"
+      ? 0
+      : c.kind === "honour"
+        ? p.recordTtlSeconds * 1000
+        : c.kind === "clamp"
+          ? Math.max(p.recordTtlSeconds, c.seconds) * 1000
+          : (p.recordTtlSeconds + c.seconds) * 1000,
+  );
+}
+
+/** Which resolver class device d sits behind. */
+export function resolverClassOf(
+  shares: readonly number[],
+  world: (stream: number, k: number) => number,
+  d: number,
+): number {
+  let u = world(d, 0);
+  let c = 0;
+  while (c < shares.length - 1 && u >= shares[c]) u -= shares[c++];
+  return c;
+}
+
+/**
+ * What a recursive resolver answers for the fail-over record at `now`: it refreshes the (popular)
+ * name as it expires, every `lifeMs` on its own phase, so it answers what Route 53 answered at its
+ * last refresh, with the rest of its life as TTL. lifeMs 0: Route 53 itself.
+ */
+export function upstreamAnswer(
+  now: number,
+  flipAt: number,
+  lifeMs: number,
+  phaseMs: number,
+  recordTtlSeconds: number,
+): { region: 0 | 1; ttlSeconds: number } {
+  if (lifeMs === 0) return { region: now >= flipAt ? 1 : 0, ttlSeconds: recordTtlSeconds };
+  const last = phaseMs + Math.floor((now - phaseMs) / lifeMs) * lifeMs;
+  return { region: last >= flipAt ? 1 : 0, ttlSeconds: (last + lifeMs - now) / 1000 };
+}
+
+class Wheel {
+  time: Float64Array;
+  pay: Int32Array;
+  next: Int32Array;
+  private free: Int32Array;
+  private freeTop: number;
+  readonly head = new Int32Array(WHEEL).fill(-1);
+  size = 0;
+  constructor(capacity: number) {
+    this.time = new Float64Array(capacity);
+    this.pay = new Int32Array(capacity);
+    this.next = new Int32Array(capacity);
+    this.free = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+    this.freeTop = capacity;
+  }
+  push(t: number, pay: number): number {
+    if (this.freeTop === 0) this.grow();
+    const n = this.free[--this.freeTop];
+    this.time[n] = t;
+    this.pay[n] = pay;
+    const slot = Math.floor(t / SLOT_MS) & WHEEL_MASK;
+    this.next[n] = this.head[slot];
+    this.head[slot] = n;
+    this.size++;
+    return n;
+  }
+  /** Takes the first node of a slot, or -1. */
+  pop(slot: number): number {
+    const n = this.head[slot];
+    if (n < 0) return -1;
+    this.head[slot] = this.next[n];
+    this.free[this.freeTop++] = n;
+    this.size--;
+    return n;
+  }
+  private grow(): void {
+    const old = this.time.length;
+    const cap = old * 2;
+    const grow = <T extends Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.time = grow(this.time, (n) => new Float64Array(n));
+    this.pay = grow(this.pay, (n) => new Int32Array(n));
+    this.next = grow(this.next, (n) => new Int32Array(n));
+    this.free = new Int32Array(cap);
+    for (let i = 0; i < cap - old; i++) this.free[i] = cap - 1 - i;
+    this.freeTop = cap - old;
+  }
+}
+
+class Counts {
+  a = new Uint32Array(1024);
+  get(i: number): number {
+    return i < this.a.length ? this.a[i] : 0;
+  }
+  add(i: number, n = 1): void {
+    if (i >= this.a.length) {
+      const b = new Uint32Array(Math.max(i + 1, this.a.length * 2));
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[i] += n;
+  }
+}
+
+/** Runs the simulation to the point every device is on B (or maxSimSeconds). */
+export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
+  checkParams(params);
+  const p = params;
+  const N = p.devices;
+  const seed = p.seed;
+  const world = worldDraws(seed);
+  const dnsOn = p.trigger === "dns" || p.trigger === "mixed";
+  const noticeOn = p.trigger === "notice" || p.trigger === "mixed";
+  const sweepOn = (p.trigger === "disconnect" || p.trigger === "mixed") && p.failure === "services";
+  const reresolveMs = dnsOn ? p.reresolveIntervalMs : 0;
+  const quota = p.connectQuota;
+  const { minDelayMs, maxDelayMs, resetAfterMs } = p.backoff;
+  const trace = hooks.trace ?? new Set<number>();
+  const tracing = trace.size > 0 && hooks.onTrace !== undefined;
+  const emit = (d: number, entry: TraceEntry) => hooks.onTrace!(d, entry);
+
+  // -- the world
+  const flipAt = p.dnsFlipMs ?? detectionTimeMs(p, (k) => world(N + 1, k));
+  const noticeAt = flipAt + (p.noticeDelayMs ?? Math.floor(world(N + 2, 0) * 60_000));
+  const spread = p.noticeSpreadMs ?? (quota === Infinity ? 0 : Math.ceil((N / quota) * 1000));
+  const notice: FailoverNotice = {
+    version: NOTICE_VERSION,
+    id: NOTICE_ID,
+    targetRegion: "b",
+    spreadMs: spread,
+  };
+  // A device that acted on the notice remembers its id (the retained copy arrives again).
+  const handledMemory = rememberNotice(NO_NOTICES, notice);
+  const noticeSettings = {
+    endpoint: HOST_ENDPOINT,
+    regionEndpoints: { ...REGION_ENDPOINTS },
+    noticeSpreadMs: 1_000,
+    maxNoticeSpreadMs: p.maxNoticeSpreadMs,
+  };
+  let noticePublished = false;
+  const lifeMs = resolverLivesMs(p);
+  for (const l of lifeMs)
+    if (l >= MAX_TIMER_MS) throw new RangeError(`a resolver keeps answers ${l} ms; at most ${MAX_TIMER_MS}`);
+
+  // -- devices, struct of arrays
+  const state = new Uint8Array(N);
+  const attempt = new Uint8Array(N); // the Backoff's attempt counter (capped: the window is capped long before)
+  const trig = new Uint8Array(N); // pendingTrigger, index into TRIGGERS
+  const pinned = new Uint8Array(N); // pinnedHost = region B's endpoint
+  const handledNotice = new Uint8Array(N);
+  const lastFailed = new Uint8Array(N).fill(NONE);
+  const target = new Uint8Array(N); // region of the connect in flight
+  const rclass = new Uint8Array(N);
+  const draws = new Uint32Array(N);
+  const connectedAt = new Float64Array(N).fill(-Infinity);
+  const disconnectedAt = new Float64Array(N);
+  const cacheExp = new Float64Array(N); // device resolver cache of the fail-over record
+  const cacheReg = new Uint8Array(N);
+  const pend = [
+    new Int32Array(N).fill(-1),
+    new Int32Array(N).fill(-1),
+    new Int32Array(N).fill(-1),
+    new Int32Array(N).fill(-1),
+  ];
+  const wheel = new Wheel(Math.min(4 * N + 1024, 1 << 26));
+  let cur = 0;
+  const rnd = () => unitHash(seed, cur, draws[cur]++);
+
+  const shares = p.resolverMix.map((c) => c.share);
+  for (let d = 0; d < N; d++) {
+    rclass[d] = resolverClassOf(shares, world, d);
+  }
+
+  // -- counters
+  const bins = new Counts(); // connects to B per 10 ms
+  const perSecA = new Counts();
+  const perSecB = new Counts();
+  const perSecRefused = new Counts();
+  let refused = 0;
+  let failed = 0;
+  let connectsToA = 0;
+  let onB = 0;
+  let queued = 0;
+  let dropped = 0;
+  let events = 0;
+  let disconnectsSent = 0;
+  const byTrigger: Record<Trigger, number> = { start: 0, "connection-lost": 0, notice: 0, reresolve: 0 };
+  let quotaSecond = -1;
+  const quotaUsed = [0, 0];
+
+  const schedule = (d: number, kind: number, t: number) => {
+    const slot = pend[kind];
+    if (slot[d] >= 0) wheel.pay[slot[d]] = -1;
+    slot[d] = wheel.push(t, d * 4 + kind);
+  };
+  const cancel = (d: number, kind: number) => {
+    const slot = pend[kind];
+    if (slot[d] >= 0) {
+      wheel.pay[slot[d]] = -1;
+      slot[d] = -1;
+    }
+  };
+
+  /** The device's resolver: its cache (TTL honoured), then its recursive resolver, then Route 53. */
+  const resolve = (d: number, now: number, refresh: boolean): number => {
+    if (pinned[d]) return REGION_B; // region B's own endpoint answers B
+    if (!refresh && now < cacheExp[d]) return cacheReg[d];
+    const L = lifeMs[rclass[d]];
+    const answer = upstreamAnswer(now, flipAt, L, L === 0 ? 0 : world(d, 1) * L, p.recordTtlSeconds);
+    const region = answer.region;
+    const ttlSeconds = answer.ttlSeconds;
+    cacheExp[d] = now + cacheLifeSeconds(ttlSeconds, p.deviceMinTtlSeconds, p.deviceMaxTtlSeconds) * 1000;
+    cacheReg[d] = region;
+    return region;
+  };
+
+  const messagesBetween = (d: number, from: number, to: number): number => {
+    const P = p.publishIntervalMs;
+    if (P === 0 || to <= from) return 0;
+    const phase = world(d, 2) * P;
+    return Math.max(0, Math.ceil((to - phase) / P) - Math.ceil((from - phase) / P));
+  };
+
+  /** retryLater: a backoff delay, then connectNow with a fresh lookup. */
+  const retryLater = (d: number, now: number, trigger: number) => {
+    state[d] = WAITING;
+    trig[d] = trigger;
+    cur = d;
+    const delay = backoffDelayMs(attempt[d], minDelayMs, maxDelayMs, rnd());
+    if (attempt[d] < 255) attempt[d]++;
+    if (tracing && trace.has(d))
+      emit(d, { t: now, kind: "retry-wait", delayMs: delay, trigger: TRIGGERS[trigger] });
+    schedule(d, K_RETRY, now + delay);
+  };
+
+  /** connectNow: resolve (pinned host or the record), pick an address, send CONNECT. */
+  const connectNow = (d: number, now: number, trigger: number, refresh: boolean) => {
+    state[d] = CONNECTING;
+    trig[d] = trigger;
+    const region = resolve(d, now, refresh);
+    cur = d;
+    pickAddress(ADDRESSES[region], lastFailed[d] === NONE ? undefined : ADDRESSES[lastFailed[d]][0], rnd);
+    target[d] = region;
+    if (tracing && trace.has(d))
+      emit(d, {
+        t: now,
+        kind: "connect",
+        region: region === REGION_A ? "a" : "b",
+        trigger: TRIGGERS[trigger],
+      });
+    let ok: boolean;
+    if (region === REGION_A && p.failure === "broker") {
+      ok = false;
+      failed++;
+    } else {
+      const second = Math.floor(now / 1000);
+      if (second !== quotaSecond) {
+        quotaSecond = second;
+        quotaUsed[0] = quotaUsed[1] = 0;
+      }
+      ok = quotaUsed[region] < quota;
+      if (ok) {
+        quotaUsed[region]++;
+        (region === REGION_B ? perSecB : perSecA).add(second);
+      } else {
+        refused++;
+        perSecRefused.add(second);
+      }
+    }
+    // The answer (CONNACK or the refusal) arrives after the connect latency.
+    schedule(d, K_SOCKET, now + p.connectLatencyMs);
+    if (!ok) state[d] = REFUSED;
+  };
+
+  const disconnect = (d: number, now: number, reason: number) => {
+    cancel(d, K_RERESOLVE);
+    if (lastedLongEnough(now - connectedAt[d], resetAfterMs)) attempt[d] = 0;
+    disconnectedAt[d] = now;
+    if (tracing && trace.has(d)) emit(d, { t: now, kind: "disconnected", reason: TRIGGERS[reason] });
+  };
+
+  const scheduleReresolve = (d: number, now: number) => {
+    if (reresolveMs === 0) return;
+    cur = d;
+    const period = reresolvePeriodMs(reresolveMs, rnd);
+    if (tracing && trace.has(d)) emit(d, { t: now, kind: "reresolve-in", delayMs: period });
+    schedule(d, K_RERESOLVE, now + period);
+  };
+
+  const receiveNotice = (d: number, now: number) => {
+    cur = d;
+    const decision = decideNotice(notice, handledNotice[d] ? handledMemory : NO_NOTICES, noticeSettings, rnd);
+    if (tracing && trace.has(d))
+      emit(d, {
+        t: now,
+        kind: "notice",
+        action: decision.action,
+        ...(decision.action === "move" ? { delayMs: decision.delayMs } : {}),
+      });
+    if (decision.action === "none") return;
+    handledNotice[d] = 1;
+    if (decision.action !== "move") return;
+    pinned[d] = decision.pinned ? 1 : 0;
+    schedule(d, K_NOTICE, now + decision.delayMs);
+  };
+
+  /** checkTarget: while connected to A, resolve the host the client should be on and move when it is elsewhere. */
+  const checkTarget = (d: number, now: number, trigger: number, refresh: boolean) => {
+    if (state[d] !== CONNECTED_A) return false;
+    const region = resolve(d, now, refresh);
+    if (!answerMovesAway({ address: "a" }, ADDRESSES[region])) return false;
+    // move(): leave A and connect again at once (the graceful end is not on the virtual clock)
+    disconnect(d, now, trigger);
+    connectNow(d, now, trigger, false);
+    return true;
+  };
+
+  const onConnack = (d: number, now: number) => {
+    const region = target[d];
+    lastFailed[d] = NONE;
+    const outage = messagesBetween(d, disconnectedAt[d], now);
+    if (outage > 0) {
+      const admitted = admitToQueue(0, outage, p.maxQueued, p.dropPolicy);
+      queued += admitted.kept;
+      dropped += admitted.dropped;
+    }
+    if (tracing && trace.has(d))
+      emit(d, {
+        t: now,
+        kind: "connected",
+        region: region === REGION_A ? "a" : "b",
+        trigger: TRIGGERS[trig[d]],
+      });
+    if (region === REGION_B) {
+      state[d] = ON_B;
+      onB++;
+      byTrigger[TRIGGERS[trig[d]]]++;
+      bins.add(Math.floor(now / SLOT_MS));
+      // On B for good: the answers it can get never point elsewhere again, so it leaves the simulation.
+      cancel(d, K_NOTICE);
+      return;
+    }
+    state[d] = CONNECTED_A;
+    connectedAt[d] = now;
+    connectsToA++;
+    scheduleReresolve(d, now);
+    if (noticeOn && noticePublished) receiveNotice(d, now); // retained on the topic
+    if (sweepOn && sweepStarted) sweepEnqueue(d);
+  };
+
+  // -- the disconnect sweep: DeleteConnection per client id, paced at the connect quota
+  const sweepQueue = sweepOn ? new Int32Array(N) : new Int32Array(0);
+  const inSweep = sweepOn ? new Uint8Array(N) : new Uint8Array(0);
+  let sweepHead = 0;
+  let sweepLen = 0;
+  let sweepStarted = false;
+  let sweepCredit = 0;
+  const sweepRate = quota === Infinity ? 1e6 : quota;
+  function sweepEnqueue(d: number) {
+    if (inSweep[d]) return;
+    inSweep[d] = 1;
+    sweepQueue[(sweepHead + sweepLen) % N] = d;
+    sweepLen++;
+  }
+
+  // -- world events, in time order
+  type WorldEvent = { t: number; run: (now: number) => void };
+  const worldEvents: WorldEvent[] = [];
+  if (p.failure === "broker") {
+    worldEvents.push({
+      t: 0,
+      run: () => {
+        for (let d = 0; d < N; d++) {
+          state[d] = LOST_A;
+          cancel(d, K_RERESOLVE);
+          schedule(d, K_SOCKET, Math.floor(world(d, 3) * p.lossDetectMs));
+        }
+      },
+    });
+  }
+  if (noticeOn) {
+    worldEvents.push({
+      t: noticeAt,
+      run: (now) => {
+        noticePublished = true;
+        for (let d = 0; d < N; d++) if (state[d] === CONNECTED_A) receiveNotice(d, now);
+      },
+    });
+  }
+  const sweepTick = (now: number) => {
+    sweepCredit = Math.min(sweepCredit + sweepRate / 10, sweepRate);
+    while (sweepCredit >= 1 && sweepLen > 0) {
+      const d = sweepQueue[sweepHead];
+      sweepHead = (sweepHead + 1) % N;
+      sweepLen--;
+      inSweep[d] = 0;
+      sweepCredit--;
+      disconnectsSent++;
+      if (state[d] !== CONNECTED_A) continue;
+      // the server closes the connection: onClosed while connected
+      disconnect(d, now, 1);
+      lastFailed[d] = REGION_A;
+      retryLater(d, now, 1);
+    }
+    if (onB < N) worldEvents.push({ t: now + 100, run: sweepTick });
+  };
+  if (sweepOn) {
+    worldEvents.push({
+      t: noticeAt,
+      run: (now) => {
+        sweepStarted = true;
+        for (let d = 0; d < N; d++) if (state[d] === CONNECTED_A) sweepEnqueue(d);
+        sweepTick(now);
+      },
+    });
+  }
+
+  // -- the fleet before the failure: connected to A for a long time, mid-way through their re-resolution periods
+  for (let d = 0; d < N; d++) {
+    cacheExp[d] = -Infinity;
+    // as at the client's start: pickAddress for the first connect
+    cur = d;
+    pickAddress(ADDRESSES[REGION_A], undefined, rnd);
+    if (p.failure === "broker") continue;
+    if (reresolveMs > 0) {
+      // The period running at the failure started before it: its remaining part is what the device waits.
+      cur = d;
+      const period = reresolvePeriodMs(reresolveMs, rnd);
+      const left = Math.floor(world(d, 4) * period);
+      if (tracing && trace.has(d)) emit(d, { t: 0, kind: "reresolve-left", delayMs: left });
+      schedule(d, K_RERESOLVE, left);
+    }
+  }
+
+  // -- the loop
+  const handle = (d: number, kind: number, t: number) => {
+    const st = state[d];
+    if (kind === K_RETRY) {
+      if (st === WAITING) connectNow(d, t, trig[d], true);
+    } else if (kind === K_SOCKET) {
+      if (st === LOST_A) {
+        disconnect(d, t, 1);
+        lastFailed[d] = REGION_A;
+        retryLater(d, t, 1);
+      } else if (st === REFUSED) {
+        // onClosed before CONNACK: connectFailures, then retryLater with the pending trigger
+        lastFailed[d] = target[d];
+        if (tracing && trace.has(d))
+          emit(d, { t, kind: "refused", region: target[d] === REGION_A ? "a" : "b" });
+        retryLater(d, t, trig[d]);
+      } else if (st === CONNECTING) onConnack(d, t);
+    } else if (kind === K_RERESOLVE) {
+      if (st === CONNECTED_A && !checkTarget(d, t, 3, false)) scheduleReresolve(d, t);
+    } else if (st === CONNECTED_A) checkTarget(d, t, 2, true);
+  };
+  const endMs = p.maxSimSeconds * 1000;
+  let slot = 0;
+  while (onB < N && slot * SLOT_MS <= endMs) {
+    const slotEnd = (slot + 1) * SLOT_MS;
+    if (worldEvents.length > 0) {
+      worldEvents.sort((x, y) => x.t - y.t);
+      while (worldEvents.length > 0 && worldEvents[0].t < slotEnd) {
+        const e = worldEvents.shift()!;
+        e.run(e.t);
+      }
+    }
+    const w = slot & WHEEL_MASK;
+    for (let n = wheel.pop(w); n >= 0; n = wheel.pop(w)) {
+      const pay = wheel.pay[n];
+      if (pay < 0) continue;
+      const d = pay >> 2;
+      const kind = pay & 3;
+      pend[kind][d] = -1;
+      events++;
+      handle(d, kind, wheel.time[n]);
+    }
+    if (wheel.size === 0 && worldEvents.length === 0) break; // nothing left that could move anyone
+    slot++;
+  }
+
+  // -- results
+  const quantileMs = (q: number): number | null => {
+    const need = Math.ceil(q * N);
+    if (onB < need) return null;
+    let sum = 0;
+    for (let i = 0; i < bins.a.length; i++) {
+      sum += bins.a[i];
+      if (sum >= need) return (i + 1) * SLOT_MS;
+    }
+    return null;
+  };
+  let peakSliding = 0;
+  for (let i = 0, window = 0; i < bins.a.length; i++) {
+    window += bins.a[i];
+    if (i >= 100) window -= bins.a[i - 100];
+    if (window > peakSliding) peakSliding = window;
+  }
+  const lastSecond = Math.max(perSecA.a.length, perSecB.a.length);
+  const seconds: SimSecond[] = [];
+  let cumulative = 0;
+  let peak = 0;
+  const lastUsed = Math.ceil((slot * SLOT_MS) / 1000);
+  for (let s = 0; s <= Math.min(lastSecond, lastUsed); s++) {
+    cumulative += perSecB.get(s);
+    peak = Math.max(peak, perSecB.get(s));
+    seconds.push({
+      t: s,
+      connectsA: perSecA.get(s),
+      connectsB: perSecB.get(s),
+      refused: perSecRefused.get(s),
+      onB: cumulative,
+    });
+  }
+  return {
+    params: p,
+    detectionMs: flipAt,
+    noticeAtMs: noticeAt,
+    noticeSpreadMs: Math.min(spread, p.maxNoticeSpreadMs),
+    sweepStartMs: noticeAt,
+    connectedMs: { p50: quantileMs(0.5), p90: quantileMs(0.9), p99: quantileMs(0.99), p100: quantileMs(1) },
+    devicesOnB: onB,
+    peakConnectsPerSecond: peak,
+    peakConnectsSliding1s: peakSliding,
+    refusedConnects: refused,
+    failedConnects: failed,
+    connectsToA,
+    disconnectsSent,
+    queuedMessages: queued,
+    droppedMessages: dropped,
+    byTrigger,
+    seconds,
+    events,
+    virtualSeconds: (slot * SLOT_MS) / 1000,
+  };
+}
