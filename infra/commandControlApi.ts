@@ -38,6 +38,9 @@ export const CC_IOT_ACTIONS = [
   "iot:DetachPolicy",
 ] as const;
 
+/** The policy-version command's actions, granted on the allowed policies only (issue 15). */
+export const CC_POLICY_VERSION_ACTIONS = ["iot:CreatePolicyVersion", "iot:DeletePolicyVersion"] as const;
+
 export interface CommandControlApiArgs {
   /** The region this API runs in. Required. */
   region: string;
@@ -258,10 +261,20 @@ export class CommandControlApi extends pulumi.ComponentResource {
               Resource: ["thing", "thingtype", "thinggroup", "cert", "policy"].map((t) => iotArn(`${t}/*`)),
             },
             {
+              Sid: "AllowedPolicyVersions",
+              Effect: "Allow",
+              Action: [...CC_POLICY_VERSION_ACTIONS],
+              Resource: args.allowedPolicies.map((p) => iotArn(`policy/${p}`)),
+            },
+            {
               Sid: "AttachAllowedPolicies",
               Effect: "Allow",
               Action: ["iot:AttachPolicy"],
-              Resource: [iotArn("cert/*"), ...args.allowedPolicies.map((p) => iotArn(`policy/${p}`))],
+              Resource: [
+                iotArn("cert/*"),
+                iotArn("thinggroup/*"),
+                ...args.allowedPolicies.map((p) => iotArn(`policy/${p}`)),
+              ],
             },
             {
               // These IoT actions have no resource-level permissions: resource must be "*".

@@ -7,7 +7,16 @@
  */
 import type { IotRegistryPort } from "../registry/iotPort.js";
 import { keys, type CertificateStatus } from "../registry/records.js";
-import type { Command, DecommissionCommand, OnboardCommand, StatusCommand } from "./validation.js";
+import type {
+  Command,
+  DecommissionCommand,
+  GroupPolicyCommand,
+  OnboardCommand,
+  PolicyVersionCommand,
+  RevokeCommand,
+  RotateCommand,
+  StatusCommand,
+} from "./validation.js";
 
 export interface Logger {
   info(message: string, extra?: Record<string, unknown>): void;
@@ -390,6 +399,192 @@ async function decommission(c: DecommissionCommand, deps: CommandDeps): Promise<
   };
 }
 
+/** The certificates a revoke addresses: the one named, or every one attached to the thing. */
+async function certificatesOf(c: { certificateId?: string; thingName?: string }, deps: CommandDeps) {
+  if (c.certificateId) return [c.certificateId];
+  if (!(await deps.iot.describeThing(c.thingName!)))
+    throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
+  const ids = await deps.iot.listThingPrincipals(c.thingName!);
+  if (ids.length === 0)
+    throw commandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
+  return ids;
+}
+
+/**
+ * Revocation cannot be undone (IoT refuses to re-activate a REVOKED certificate), so it rolls
+ * forward: already revoked certificates are left as they are and a retry finishes the rest.
+ */
+async function revoke(c: RevokeCommand, deps: CommandDeps): Promise<CommandResult> {
+  const ids = await certificatesOf(c, deps);
+  const before: Record<string, CertificateStatus> = {};
+  for (const id of ids) {
+    const d = await deps.iot.describeCertificate(id);
+    if (!d) throw commandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
+    before[id] = d.status;
+  }
+  const changed = ids.filter((id) => before[id] !== "REVOKED");
+  const touched = changed.map((id) => keys.certificate(id));
+  for (const id of changed) {
+    try {
+      await deps.iot.updateCertificate(id, "REVOKED");
+    } catch (err) {
+      throw commandFailed(`updateCertificate ${id}`, err, false, touched, [
+        "revocation is rolled forward: retry with the same idempotency key",
+      ]);
+    }
+  }
+  return {
+    statusCode: 200,
+    touched,
+    body: {
+      command: "revoke",
+      ...(c.thingName ? { thingName: c.thingName } : {}),
+      certificates: ids.map((id) => ({ certificateId: id, previousStatus: before[id], status: "REVOKED" })),
+    },
+  };
+}
+
+/**
+ * Rotation: the new certificate is registered INACTIVE, given the old certificates' policies,
+ * attached to the thing and activated (a saga: any failure undoes these); only then are the old
+ * certificates detached from the thing and deactivated (or revoked), rolled forward.
+ */
+async function rotate(c: RotateCommand, deps: CommandDeps): Promise<CommandResult> {
+  const { iot } = deps;
+  if (!(await iot.describeThing(c.thingName)))
+    throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
+  const old = await iot.listThingPrincipals(c.thingName);
+  if (old.length === 0)
+    throw commandRejected(
+      409,
+      "NoCertificates",
+      `thing '${c.thingName}' has no certificate to rotate; onboard it`,
+    );
+  const policies = new Set<string>();
+  for (const id of old)
+    for (const p of await iot.listAttachedPolicies({ type: "certificate", certificateId: id }))
+      policies.add(p);
+  const touched: string[] = [];
+  const saga = createSaga(deps, touched);
+  const certificateId = await saga.run(
+    "registerCertificate",
+    async () => {
+      try {
+        return await iot.registerCertificateWithoutCA(c.certificatePem, "INACTIVE");
+      } catch (err) {
+        if (isNamed(err, "ResourceAlreadyExistsException"))
+          throw commandRejected(
+            409,
+            "CertificateExists",
+            "this certificate is already registered; rotate to a new one",
+          );
+        throw err;
+      }
+    },
+    (id) => iot.deleteCertificate(id),
+  );
+  const cert = { type: "certificate" as const, certificateId };
+  touched.push(keys.certificate(certificateId), keys.principal(c.thingName, certificateId));
+  for (const p of policies) {
+    touched.push(keys.policyTarget(p, cert));
+    await saga.run(
+      `attachPolicy ${p}`,
+      () => iot.attachPolicy(p, cert),
+      () => iot.detachPolicy(p, cert),
+    );
+  }
+  await saga.run(
+    "attachThingPrincipal",
+    () => iot.attachThingPrincipal(c.thingName, certificateId),
+    () => iot.detachThingPrincipal(c.thingName, certificateId),
+  );
+  await saga.run(
+    "activateCertificate",
+    () => iot.updateCertificate(certificateId, "ACTIVE"),
+    () => iot.updateCertificate(certificateId, "INACTIVE"),
+  );
+  const retired = c.revokeOld ? "REVOKED" : "INACTIVE";
+  let step = "";
+  try {
+    for (const id of old) {
+      touched.push(keys.principal(c.thingName, id), keys.certificate(id));
+      step = `detachThingPrincipal ${id}`;
+      await iot.detachThingPrincipal(c.thingName, id);
+      const d = await iot.describeCertificate(id);
+      if (d && d.status !== "REVOKED" && d.status !== retired) {
+        step = `updateCertificate ${id}`;
+        await iot.updateCertificate(id, retired);
+      }
+    }
+  } catch (err) {
+    throw commandFailed(step, err, false, touched, [
+      "the new certificate is active; retiring the old ones is rolled forward: retry with the same idempotency key",
+    ]);
+  }
+  return {
+    statusCode: 200,
+    touched,
+    body: {
+      command: "rotate",
+      thingName: c.thingName,
+      certificateId,
+      certificateStatus: "ACTIVE",
+      policies: [...policies],
+      retired: old.map((id) => ({ certificateId: id, status: retired })),
+    },
+  };
+}
+
+/** IoT keeps at most five versions of a policy. */
+const MAX_POLICY_VERSIONS = 5;
+
+/** A new default version; the oldest non-default version makes room when five exist. */
+async function policyVersion(c: PolicyVersionCommand, deps: CommandDeps): Promise<CommandResult> {
+  const { iot } = deps;
+  if (!(await iot.getPolicy(c.policyName)))
+    throw commandRejected(404, "PolicyNotFound", `policy '${c.policyName}' does not exist`);
+  const versions = await iot.listPolicyVersions(c.policyName);
+  const touched = [keys.policy(c.policyName)];
+  let step = "";
+  try {
+    if (versions.length >= MAX_POLICY_VERSIONS) {
+      const oldest = versions
+        .filter((v) => !v.isDefault)
+        .sort((a, b) => Number(a.versionId) - Number(b.versionId))[0];
+      if (oldest) {
+        step = `deletePolicyVersion ${oldest.versionId}`;
+        await iot.deletePolicyVersion(c.policyName, oldest.versionId);
+      }
+    }
+    step = "createPolicyVersion";
+    await iot.createPolicyVersion(c.policyName, c.policyDocument, true);
+  } catch (err) {
+    throw commandFailed(step, err, false, touched, ["retry with the same idempotency key"]);
+  }
+  return { statusCode: 200, touched, body: { command: "policy-version", policyName: c.policyName } };
+}
+
+async function groupPolicy(c: GroupPolicyCommand, deps: CommandDeps): Promise<CommandResult> {
+  const { iot } = deps;
+  if (!(await iot.describeThingGroup(c.groupName)))
+    throw commandRejected(404, "ThingGroupNotFound", `thing group '${c.groupName}' does not exist`);
+  if (!(await iot.getPolicy(c.policyName)))
+    throw commandRejected(404, "PolicyNotFound", `policy '${c.policyName}' does not exist`);
+  const target = { type: "thingGroup" as const, groupName: c.groupName };
+  const touched = [keys.policyTarget(c.policyName, target)];
+  try {
+    if (c.command === "attach-group-policy") await iot.attachPolicy(c.policyName, target);
+    else await iot.detachPolicy(c.policyName, target);
+  } catch (err) {
+    throw commandFailed(c.command, err, true, touched);
+  }
+  return {
+    statusCode: 200,
+    touched,
+    body: { command: c.command, policyName: c.policyName, groupName: c.groupName },
+  };
+}
+
 /** Runs a validated command. Throws CommandRejected (nothing changed) or CommandFailed. */
 export function runCommand(command: Command, deps: CommandDeps): Promise<CommandResult> {
   switch (command.command) {
@@ -400,5 +595,14 @@ export function runCommand(command: Command, deps: CommandDeps): Promise<Command
       return changeStatus(command, deps);
     case "decommission":
       return decommission(command, deps);
+    case "revoke":
+      return revoke(command, deps);
+    case "rotate":
+      return rotate(command, deps);
+    case "policy-version":
+      return policyVersion(command, deps);
+    case "attach-group-policy":
+    case "detach-group-policy":
+      return groupPolicy(command, deps);
   }
 }

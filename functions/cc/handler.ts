@@ -146,7 +146,7 @@ export async function handleCommand(event: HttpEvent, deps: HandlerDeps): Promis
   try {
     const method = (event.requestContext?.http?.method ?? "").toUpperCase();
     const path = event.rawPath ?? event.requestContext?.http?.path ?? "";
-    const match = /^\/commands\/([a-z]+)\/?$/.exec(path);
+    const match = /^\/commands\/([a-z-]+)\/?$/.exec(path);
     if (!match)
       return problem(404, "NotFound", `no route ${path}; use POST /commands/{${COMMANDS.join("|")}}`);
     const command = match[1] as CommandName;

@@ -8,7 +8,17 @@ import type { z as Zod } from "zod";
 
 type ZodModule = typeof Zod;
 
-export const COMMANDS = ["onboard", "suspend", "resume", "decommission"] as const;
+export const COMMANDS = [
+  "onboard",
+  "suspend",
+  "resume",
+  "decommission",
+  "revoke",
+  "rotate",
+  "policy-version",
+  "attach-group-policy",
+  "detach-group-policy",
+] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** IoT registry limits (API reference: ThingAttribute, CreateThing, AddThingToThingGroup). */
@@ -23,6 +33,8 @@ export const LIMITS = {
   groupsMax: 10,
   pemMaxChars: 16_384,
   reasonMax: 256,
+  /** IoT policy documents are at most 2048 characters (without whitespace) per version. */
+  policyDocumentMax: 2048,
   idempotencyKeyMax: 128,
 } as const;
 
@@ -53,7 +65,44 @@ export interface DecommissionCommand {
   thingName: string;
   reason?: string;
 }
-export type Command = OnboardCommand | StatusCommand | DecommissionCommand;
+/** Revoke one certificate, or every certificate attached to a thing; cannot be undone. */
+export interface RevokeCommand {
+  command: "revoke";
+  certificateId?: string;
+  thingName?: string;
+  reason?: string;
+}
+/** Replace a thing's certificates by a new one with the same policies; the old ones are deactivated and detached. */
+export interface RotateCommand {
+  command: "rotate";
+  thingName: string;
+  certificatePem: string;
+  /** Revoke the old certificates instead of deactivating them (when a key was compromised); default false. */
+  revokeOld?: boolean;
+  reason?: string;
+}
+/** A new default version of an allowed policy. */
+export interface PolicyVersionCommand {
+  command: "policy-version";
+  policyName: string;
+  policyDocument: string;
+  reason?: string;
+}
+/** Attach or detach an allowed policy to or from a thing group. */
+export interface GroupPolicyCommand {
+  command: "attach-group-policy" | "detach-group-policy";
+  policyName: string;
+  groupName: string;
+  reason?: string;
+}
+export type Command =
+  | OnboardCommand
+  | StatusCommand
+  | DecommissionCommand
+  | RevokeCommand
+  | RotateCommand
+  | PolicyVersionCommand
+  | GroupPolicyCommand;
 
 export interface FieldError {
   /** Dotted path of the offending field, e.g. `attributes.serial` ("" for the body itself). */
@@ -188,7 +237,65 @@ export function createValidator(z: ZodModule, options: ValidatorOptions) {
     idempotencyKey: idempotencyKey.optional(),
   });
 
-  const schemas = { onboard, suspend: status, resume: status, decommission } as const;
+  const pem = z
+    .string({ error: "certificatePem must be a string holding a PEM certificate" })
+    .max(LIMITS.pemMaxChars, `certificatePem must be at most ${LIMITS.pemMaxChars} characters`)
+    .superRefine((value, ctx) => {
+      const problem = pemProblem(value, options.crypto, options.now());
+      if (problem) ctx.addIssue({ code: "custom", message: `certificatePem ${problem}` });
+    });
+  const allowedPolicy = z.string({ error: "policyName must be a string" }).refine((p) => allowed.has(p), {
+    message: `policyName must be one of the allowed policies (${[...allowed].join(", ") || "none configured"})`,
+  });
+  const rotate = z.strictObject({
+    thingName: name("thingName"),
+    certificatePem: pem,
+    revokeOld: z.boolean({ error: "revokeOld must be true or false" }).optional(),
+    reason: reason.optional(),
+    idempotencyKey: idempotencyKey.optional(),
+  });
+  const policyVersion = z.strictObject({
+    policyName: allowedPolicy,
+    policyDocument: z
+      .string({ error: "policyDocument must be a string holding a JSON policy document" })
+      .superRefine((doc, ctx) => {
+        if (doc.replace(/\s/g, "").length > LIMITS.policyDocumentMax)
+          ctx.addIssue({
+            code: "custom",
+            message: `policyDocument must be at most ${LIMITS.policyDocumentMax} characters without whitespace`,
+          });
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(doc);
+        } catch {
+          ctx.addIssue({ code: "custom", message: "policyDocument must be JSON" });
+          return;
+        }
+        const statements = (parsed as { Statement?: unknown } | null)?.Statement;
+        if (!Array.isArray(statements) && (typeof statements !== "object" || statements === null))
+          ctx.addIssue({ code: "custom", message: "policyDocument must have a 'Statement'" });
+      }),
+    reason: reason.optional(),
+    idempotencyKey: idempotencyKey.optional(),
+  });
+  const groupPolicy = z.strictObject({
+    policyName: allowedPolicy,
+    groupName: name("groupName"),
+    reason: reason.optional(),
+    idempotencyKey: idempotencyKey.optional(),
+  });
+
+  const schemas = {
+    onboard,
+    suspend: status,
+    resume: status,
+    decommission,
+    revoke: status,
+    rotate,
+    "policy-version": policyVersion,
+    "attach-group-policy": groupPolicy,
+    "detach-group-policy": groupPolicy,
+  } as const;
 
   const issuesToErrors = (issues: readonly { path: PropertyKey[]; message: string }[]): FieldError[] =>
     issues.map((i) => ({ field: i.path.map(String).join("."), message: i.message }));

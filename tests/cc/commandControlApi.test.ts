@@ -162,13 +162,17 @@ describe("CommandControlApi under Pulumi mocks", () => {
     }
   });
 
-  it("lets onboarding attach only the allowed policies", () => {
+  it("lets onboarding, rotation and the group-policy commands attach only the allowed policies, and version only those", () => {
     const operator = policyDocs().find((p) => p.name === "cc-primary-operator-policy")!;
     const attach = operator.doc.Statement.find((s) => s.Sid === "AttachAllowedPolicies")!;
+    // thinggroup/* since attach-group-policy (issue 15): targets are certificates and thing groups.
     expect(attach.Resource).toEqual([
       `arn:aws:iot:${PRIMARY}:${IOT_ACCOUNT}:cert/*`,
+      `arn:aws:iot:${PRIMARY}:${IOT_ACCOUNT}:thinggroup/*`,
       `arn:aws:iot:${PRIMARY}:${IOT_ACCOUNT}:policy/iot-dr-device`,
     ]);
+    const versions = operator.doc.Statement.find((s) => s.Sid === "AllowedPolicyVersions")!;
+    expect(versions.Resource).toEqual([`arn:aws:iot:${PRIMARY}:${IOT_ACCOUNT}:policy/iot-dr-device`]);
     const journal = operator.doc.Statement.find((s) => s.Sid === "Journal")!;
     expect(journal.Resource).toBe(`arn:aws:dynamodb:${PRIMARY}:${IOT_ACCOUNT}:table/ops`);
     // the table is encrypted with a customer-managed key: journaling needs it too
