@@ -13,13 +13,11 @@ import type { Logger } from "../functions/health/http.js";
 import { notifierFromEnv } from "../functions/health/runtime.js";
 import { NotificationTopic } from "./notificationTopic.js";
 import { replicationFunction } from "./replicationFunction.js";
+// The label under a record whose TXT answer is the region serving it (functions/cc/client.ts reads it).
+import { SERVING_REGION_LABEL } from "../functions/cc/client.js";
 
 export type RegionSlot = "primary" | "secondary";
 const SLOTS: readonly RegionSlot[] = ["primary", "secondary"];
-
-/** The label under a record whose TXT answer is the region serving it (functions/cc/client.ts reads it). */
-export { SERVING_REGION_LABEL } from "../functions/cc/client.js";
-import { SERVING_REGION_LABEL } from "../functions/cc/client.js";
 
 /** Where a record points: a CNAME target, or an alias (e.g. an API Gateway regional domain). */
 export type RecordTarget =
