@@ -13,6 +13,8 @@ import type { Logger } from "../functions/health/http.js";
 import { notifierFromEnv } from "../functions/health/runtime.js";
 import { NotificationTopic } from "./notificationTopic.js";
 import { replicationFunction } from "./replicationFunction.js";
+// The label under a record whose TXT answer is the region serving it (functions/cc/client.ts reads it).
+import { SERVING_REGION_LABEL } from "../functions/cc/client.js";
 
 export type RegionSlot = "primary" | "secondary";
 const SLOTS: readonly RegionSlot[] = ["primary", "secondary"];
@@ -26,6 +28,11 @@ export interface FailoverRecordArgs {
   name: string;
   primary: RecordTarget;
   secondary: RecordTarget;
+  /**
+   * Also publish the serving region as a TXT failover pair `_region.<name>` on the same health
+   * checks, for SigV4 callers (a signature is scoped to one region; functions/cc/client.ts); default false.
+   */
+  servingRegionTxt?: boolean;
 }
 
 /** How Route 53 judges one region. */
@@ -170,6 +177,22 @@ export class FailoverDns extends pulumi.ComponentResource {
           },
           { parent: this },
         );
+        if (record.servingRegionTxt) {
+          new aws.route53.Record(
+            `${name}-${record.name}-region-${slot}`,
+            {
+              zoneId: this.zoneId,
+              name: `${SERVING_REGION_LABEL}.${record.name}.${zoneName}`,
+              setIdentifier: `${record.name}-region-${slot}`,
+              failoverRoutingPolicies: [{ type: slot === "primary" ? "PRIMARY" : "SECONDARY" }],
+              healthCheckId: healthChecks[slot].id,
+              type: "TXT",
+              ttl,
+              records: [args.health[slot].region],
+            },
+            { parent: this },
+          );
+        }
       }
     }
 

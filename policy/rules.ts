@@ -899,6 +899,42 @@ export const noReservedConcurrency: ResourceRule = {
   },
 };
 
+export const servingRegionPublished: StackRule = {
+  kind: "stack",
+  name: "sigv4-api-serving-region-published",
+  description:
+    "A failover record in front of API Gateway (IAM auth: SigV4 is scoped to one region) has a `_region.<name>` TXT failover pair, so callers learn which region to sign for.",
+  remediation:
+    "Give the record servingRegionTxt: true in infra/failoverDns.ts (TXT `_region.<name>` per region on the same health checks); callers use functions/cc/client.ts.",
+  severity: "high",
+  check(resources) {
+    const records = resources.filter(
+      (r) => r.type === T.record && arr(r.props.failoverRoutingPolicies).length > 0,
+    );
+    const txt = new Set(
+      records
+        .filter((r) => r.props.type === "TXT")
+        .map((r) => String(r.props.name).toLowerCase().replace(/\.$/, "")),
+    );
+    const findings: StackFinding[] = [];
+    const seen = new Set<string>();
+    for (const r of records) {
+      const toApi = arr(r.props.aliases).some((a) => /execute-api\./.test(String(obj(a)?.name ?? "")));
+      const name = String(r.props.name).toLowerCase().replace(/\.$/, "");
+      if (!toApi || seen.has(name)) continue;
+      seen.add(name);
+      if (!txt.has(`_region.${name}`))
+        findings.push({
+          resource: r,
+          message:
+            `${name} fails over between API Gateway regions, but no TXT failover record _region.${name} names the serving region: ` +
+            "SigV4 callers keep signing for the failed region and are refused; set servingRegionTxt: true on the record",
+        });
+    }
+    return findings;
+  },
+};
+
 /** Every rule of the pack, in report order. */
 export const RULES: readonly Rule[] = [
   opsTableDurability,
@@ -920,6 +956,7 @@ export const RULES: readonly Rule[] = [
   s3ReplicatesKmsObjects,
   noReservedConcurrency,
   functionArchiveDeployable,
+  servingRegionPublished,
 ];
 
 /** Runs one resource rule if it applies to the resource's type. */

@@ -79,6 +79,8 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
           },
           {
             name: config.dns.commandControlApiName,
+            // SigV4 callers sign for the serving region, which they read here (functions/cc/client.ts).
+            servingRegionTxt: true,
             primary: {
               alias: { name: primary.require("ccDomainTarget"), zoneId: primary.require("ccDomainZoneId") },
             },

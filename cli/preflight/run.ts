@@ -353,6 +353,14 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
         const expected = (zone.DelegationSet?.NameServers ?? []).map((n) =>
           n.toLowerCase().replace(/\.$/, ""),
         );
+        const zoneName = (zone.HostedZone?.Name ?? "").toLowerCase().replace(/\.$/, "");
+        if (zoneName !== config.dns.hostedZoneName) {
+          const wrong = new Error(
+            `${config.dns.hostedZoneId} is the zone of ${zoneName}, not of iot-dr:hostedZoneName ${config.dns.hostedZoneName}`,
+          );
+          wrong.name = "WrongZone";
+          throw wrong;
+        }
         try {
           const resolveNs = options.resolveNs ?? ((name: string) => dns.promises.resolveNs(name));
           const published = (await resolveNs(config.dns.hostedZoneName)).map((n) =>
@@ -383,13 +391,18 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
           });
         }
       } catch (err) {
-        const missing = (err as Error)?.name === "NoSuchHostedZone";
+        const wrongZone = (err as Error)?.name === "WrongZone";
+        const missing = (err as Error)?.name === "NoSuchHostedZone" || wrongZone;
         add({
           check: "zone-delegation",
           account: "sharedServices",
           region: "global",
           status: missing ? "fail" : "not-checked",
-          message: missing ? `iot-dr:hostedZoneId ${config.dns.hostedZoneId} does not exist` : describe(err),
+          message: wrongZone
+            ? `iot-dr:hostedZoneId ${(err as Error).message}`
+            : missing
+              ? `iot-dr:hostedZoneId ${config.dns.hostedZoneId} does not exist`
+              : describe(err),
           ...(missing
             ? {
                 fix: "set iot-dr:hostedZoneId to the zone's id, or unset it to let the global stack create the zone",

@@ -195,6 +195,28 @@ describe("iot-dr preflight against moto", () => {
         fix: expect.stringContaining("add NS records for example.com"),
       }),
     ]);
+
+    // A zone id of another name is refused, not judged by the wrong zone's name servers.
+    const other = await new Route53Client(await inAccount("sharedServices", "us-east-1")).send(
+      new CreateHostedZoneCommand({ Name: "other.example.org", CallerReference: "other" }),
+    );
+    const wrongZone = await preflight(
+      [
+        "--config",
+        stackFile({ hostedZoneId: other.HostedZone!.Id!.replace("/hostedzone/", "") }),
+        "--external-id",
+        EXTERNAL_ID,
+      ],
+      async () => other.DelegationSet!.NameServers!,
+    );
+    expect(wrongZone.failed).toEqual([
+      expect.objectContaining({
+        check: "zone-delegation",
+        message: expect.stringMatching(
+          /zone of other\.example\.org, not of iot-dr:hostedZoneName example\.com/,
+        ),
+      }),
+    ]);
   });
 
   it("prints one line per check with what to do, in text mode", async () => {

@@ -52,6 +52,57 @@ describe("lambda-no-reserved-concurrency", () => {
   });
 });
 
+describe("sigv4-api-serving-region-published", () => {
+  const alias = (name: string, region: string, slot: string) =>
+    resource(
+      T.record,
+      {
+        name,
+        type: "A",
+        failoverRoutingPolicies: [{ type: slot }],
+        healthCheckId: `hc-${slot}`,
+        aliases: [
+          { name: `d-abc.execute-api.${region}.amazonaws.com`, zoneId: "Z", evaluateTargetHealth: false },
+        ],
+      },
+      { name: `${name}-${slot}` },
+    );
+  const txt = (name: string, region: string, slot: string) =>
+    resource(
+      T.record,
+      {
+        name: `_region.${name}`,
+        type: "TXT",
+        ttl: 60,
+        records: [region],
+        failoverRoutingPolicies: [{ type: slot }],
+      },
+      { name: `${name}-region-${slot}` },
+    );
+  it("refuses an API Gateway failover pair without its serving-region TXT records, once", () => {
+    const v = policiesOf(
+      alias("cc.example.com", "us-east-1", "PRIMARY"),
+      alias("cc.example.com", "us-west-2", "SECONDARY"),
+    );
+    expect(v).toEqual([
+      {
+        policy: "sigv4-api-serving-region-published",
+        message: expect.stringMatching(/_region\.cc\.example\.com.*servingRegionTxt: true/),
+      },
+    ]);
+  });
+  it("accepts the pair with its TXT records", () => {
+    expect(
+      policiesOf(
+        alias("cc.example.com", "us-east-1", "PRIMARY"),
+        alias("cc.example.com", "us-west-2", "SECONDARY"),
+        txt("cc.example.com", "us-east-1", "PRIMARY"),
+        txt("cc.example.com", "us-west-2", "SECONDARY"),
+      ).filter((x) => x.policy === "sigv4-api-serving-region-published"),
+    ).toEqual([]);
+  });
+});
+
 describe("route53-alarms-fail-over", () => {
   const followed = (props: Record<string, unknown>) =>
     resource(T.metricAlarm, props, {

@@ -109,9 +109,16 @@ describe("the pack under Pulumi's policy-pack runner", () => {
         "health-api-not-public",
         "failover-record-ttl",
         "cross-account-metrics-linked",
+        // issue #17 (first deploy into real accounts)
+        "route53-alarms-fail-over",
+        "s3-replicates-kms-objects",
+        "lambda-no-reserved-concurrency",
+        "sigv4-api-serving-region-published",
+        // issue #14 (function archives)
+        "function-archive-deployable",
       ]),
     );
-    expect(names).toHaveLength(15);
+    expect(names).toHaveLength(19);
   });
 
   it("refuses a public function URL as a mandatory violation that names the fix", async () => {
