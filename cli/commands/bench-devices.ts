@@ -234,7 +234,9 @@ interface BenchDevicesFlags {
 export const registerBenchDevices: RegisterCommand = (program, setExitCode) => {
   let bench = program.commands.find((c) => c.name() === "bench");
   if (!bench) {
-    bench = new Command("bench").description("benchmarks on this machine (results belong in BENCHMARKS.md)");
+    bench = new Command("bench")
+      .copyInheritedSettings(program)
+      .description("benchmarks on this machine (results belong in BENCHMARKS.md)");
     program.addCommand(bench);
   }
   bench

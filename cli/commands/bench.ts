@@ -38,7 +38,9 @@ export const BENCH_SUBCOMMANDS: ((bench: Command, setExitCode: (code: number) =>
 export const registerBench: RegisterCommand = (program, setExitCode) => {
   let bench = program.commands.find((c) => c.name() === "bench");
   if (!bench) {
-    bench = new Command("bench").description("benchmarks on this machine (results belong in BENCHMARKS.md)");
+    bench = new Command("bench")
+      .copyInheritedSettings(program)
+      .description("benchmarks on this machine (results belong in BENCHMARKS.md)");
     program.addCommand(bench);
   }
   for (const add of BENCH_SUBCOMMANDS) add(bench, setExitCode);

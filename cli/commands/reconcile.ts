@@ -21,7 +21,7 @@ import { listPortFromSdk, type IotListPort } from "../../functions/reconcile/lis
 import { reconcileRegions, type ReconcileResult } from "../../functions/reconcile/repair.js";
 import { activeRegionFromDns, type ResolveCname } from "../../functions/reconcile/activeRegion.js";
 import { promises as dnsPromises } from "node:dns";
-import { UsageError } from "../errors.js";
+import { InputError, UsageError } from "../errors.js";
 import { awsClient } from "../aws.js";
 import type { RegisterCommand } from "./index.js";
 
@@ -78,6 +78,40 @@ export function parseRegion(option: string, value: string | undefined): string {
   if (!REGION_PATTERN.test(value))
     throw new UsageError(`${option} must be an AWS region such as eu-west-1, got '${value}'`);
   return value;
+}
+
+/** A DynamoDB table name given with `option`, or a UsageError naming the option. */
+export function checkTableName(option: string, name: string): string {
+  if (!/^[a-zA-Z0-9_.-]{3,255}$/.test(name))
+    throw new UsageError(
+      `${option} must be a DynamoDB table name (3-255 of letters, digits, '_', '-', '.'), got '${name}'`,
+    );
+  return name;
+}
+
+const TABLE_HINTS: Record<string, string> = {
+  "--table": "give the stack output opsTableName",
+  "--marker-table": "give the target region stack's output markerTableNameInRegion",
+};
+
+/**
+ * Reads one key so that a table that does not exist fails before any work, naming the option,
+ * the table and the region (not later as a replay error on every record).
+ */
+export async function checkTableExists(
+  option: string,
+  name: string,
+  region: string,
+  table: OpsTablePort,
+): Promise<void> {
+  try {
+    await table.get("iot-dr#probe");
+  } catch (err) {
+    if ((err as Error).name !== "ResourceNotFoundException") throw err;
+    throw new InputError(
+      `${option} ${name}: no such DynamoDB table in ${region}; ${TABLE_HINTS[option] ?? "check the name and region"}`,
+    );
+  }
 }
 
 /** The ops table name from --table or IOT_DR_OPS_TABLE; undefined when neither is set. */

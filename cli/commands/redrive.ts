@@ -34,6 +34,7 @@ import type { RegisterCommand } from "./index.js";
 import { UsageError } from "../errors.js";
 import { awsClient } from "../aws.js";
 import { parseRegion } from "./replay.js";
+import { checkTableExists, checkTableName } from "./reconcile.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { isRecordKey } from "../../functions/registry/records.js";
 import { getRecord, opsTableFromSdk, type OpsTablePort } from "../../functions/registry/table.js";
@@ -299,6 +300,17 @@ export function makeRedriveCommand(deps: () => RedriveDeps = defaultRedriveDeps)
         if (!Number.isInteger(max) || max < 1)
           throw new UsageError(`--max '${o.max}' must be a positive integer`);
         const d = deps();
+        for (const [flag, name] of [
+          ["--table", o.table],
+          ["--marker-table", o.markerTable],
+        ] as const)
+          if (name !== undefined)
+            await checkTableExists(
+              flag,
+              checkTableName(flag, name),
+              targetRegion,
+              d.table(name, targetRegion),
+            );
         const summary = await runRedrive(
           { queue: o.queue, targetRegion, table: o.table, markerTable: o.markerTable, max },
           d,

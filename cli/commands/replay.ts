@@ -16,6 +16,7 @@ import type { Command } from "commander";
 import type { RegisterCommand } from "./index.js";
 import { UsageError } from "../errors.js";
 import { awsClient } from "../aws.js";
+import { checkTableExists, checkTableName, tableName } from "./reconcile.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import {
   getRecord,
@@ -42,10 +43,18 @@ export const defaultReplayDeps = (): ReplayCommandDeps => ({
   iot: (region) => iotPortFromSdk(iotSdk, awsClient(iotSdk.IoTClient, "iot", region)),
   table: (name, region) =>
     opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(awsClient(DynamoDBClient, "table", region)), name),
-  readFile: (path) => readFile(path, "utf8"),
+  // `--events -`: the event lines come from stdin.
+  readFile: (path) => (path === "-" ? text(process.stdin) : readFile(path, "utf8")),
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
 });
+
+/** All of a stream as UTF-8 text. */
+async function text(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 export interface ReplaySummary {
   read: number;
@@ -230,7 +239,7 @@ export function makeReplayCommand(deps: () => ReplayCommandDeps = defaultReplayD
       )
       .option(
         "--events <file>",
-        'registry event messages {"topic","payload"} and EventBridge CloudTrail events, mixed: JSON Lines or one JSON array',
+        'registry event messages {"topic","payload"} and EventBridge CloudTrail events, mixed: JSON Lines or one JSON array; - reads stdin',
       )
       .option("--source-region <region>", "region the events come from (its IoT API enriches the records)")
       .option("--target-region <region>", "region to apply the records to")
@@ -252,14 +261,26 @@ export function makeReplayCommand(deps: () => ReplayCommandDeps = defaultReplayD
           throw new UsageError(
             "--source-region and --target-region must differ: replay copies one region into another",
           );
+        // The same name checks as the other commands, before any call.
+        const table = o.table === undefined ? undefined : tableName(o.table, {});
+        const markerTable =
+          o.markerTable === undefined ? undefined : checkTableName("--marker-table", o.markerTable);
         const d = deps();
+        if (table) await checkTableExists("--table", table, targetRegion, d.table(table, targetRegion));
+        if (markerTable)
+          await checkTableExists(
+            "--marker-table",
+            markerTable,
+            targetRegion,
+            d.table(markerTable, targetRegion),
+          );
         const summary = await runReplay(
           {
             events: o.events,
             sourceRegion,
             targetRegion,
-            table: o.table,
-            markerTable: o.markerTable,
+            table,
+            markerTable,
             verbose: o.verbose,
           },
           d,

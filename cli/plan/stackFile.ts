@@ -80,6 +80,14 @@ export function readStackFile(file: string): StackFile {
   const plainSecrets: string[] = [];
   const prefix = `${PROJECT}:`;
   for (const [prefixed, value] of Object.entries(all)) {
+    try {
+      JSON.stringify(value);
+    } catch {
+      // e.g. `key: &a [*a]`: Pulumi stores config as JSON, which cannot hold a cycle.
+      throw new InputError(
+        `config file ${file}: ${prefixed} refers to itself through a YAML alias (&name ... *name); write the value out`,
+      );
+    }
     if (!prefixed.startsWith(prefix)) continue;
     const key = prefixed.slice(prefix.length);
     if (isEncrypted(value)) {

@@ -142,9 +142,21 @@ function failureResponse(err: unknown): { response: StoredResponse; touched: str
  * journal the touched keys → store the answer.
  */
 export async function handleCommand(event: HttpEvent, deps: HandlerDeps): Promise<HttpResponse> {
+  // A direct invoke may send anything: only an HTTP API request (payload 2.0) is routed.
+  if (
+    typeof event !== "object" ||
+    event === null ||
+    (event.rawPath !== undefined && typeof event.rawPath !== "string")
+  )
+    return problem(
+      400,
+      "BadRequest",
+      "expected an API Gateway HTTP API request (payload format 2.0) with a string rawPath",
+    );
   const requestId = event.requestContext?.requestId;
   try {
-    const method = (event.requestContext?.http?.method ?? "").toUpperCase();
+    const rawMethod = event.requestContext?.http?.method;
+    const method = (typeof rawMethod === "string" ? rawMethod : "").toUpperCase();
     const path = event.rawPath ?? event.requestContext?.http?.path ?? "";
     const match = /^\/commands\/([a-z-]+)\/?$/.exec(path);
     if (!match)

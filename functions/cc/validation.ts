@@ -153,6 +153,18 @@ export function pemProblem(
  * Builds the validator of command bodies. `validate(command, body, headerKey)` never throws: it
  * returns the typed command or every field error at once.
  */
+/** Dotted paths of every own `__proto__` key in a parsed JSON value (JSON.parse keeps them as own keys). */
+function protoKeys(value: unknown, at: string[] = []): string[] {
+  if (typeof value !== "object" || value === null) return [];
+  const found: string[] = [];
+  for (const key of Object.keys(value)) {
+    const path = [...at, key];
+    if (key === "__proto__") found.push(path.join("."));
+    else found.push(...protoKeys((value as Record<string, unknown>)[key], path));
+  }
+  return found;
+}
+
 export function createValidator(z: ZodModule, options: ValidatorOptions) {
   const allowed = new Set(options.allowedPolicies);
   const name = (what: string) =>
@@ -311,6 +323,9 @@ export function createValidator(z: ZodModule, options: ValidatorOptions) {
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       return { ok: false, errors: [...errors, { field: "", message: "the body must be a JSON object" }] };
     }
+    // zod drops a `__proto__` key without a word (it would set the prototype): refuse it instead.
+    for (const field of protoKeys(body))
+      errors.push({ field, message: "a field named __proto__ cannot be stored; choose another name" });
     const parsed = schemas[command].safeParse(body);
     if (!parsed.success) errors.push(...issuesToErrors(parsed.error.issues));
     const bodyKey = parsed.success ? parsed.data.idempotencyKey : undefined;

@@ -76,3 +76,17 @@ describe("config types", () => {
     );
   });
 });
+
+describe("stack file shapes", () => {
+  it("a value that refers to itself through a YAML alias is refused naming the key", async () => {
+    const fs = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const { readStackFile } = await import("../../cli/plan/stackFile.js");
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-alias-")), "Pulumi.primary.yaml");
+    fs.writeFileSync(file, "config:\n  iot-dr:role: primary\n  iot-dr:healthCheckpoints: &x {iot: [*x]}\n");
+    expect(() => readStackFile(file)).toThrow(
+      `config file ${file}: iot-dr:healthCheckpoints refers to itself through a YAML alias (&name ... *name); write the value out`,
+    );
+  });
+});
