@@ -317,8 +317,9 @@ export class ReplayPipeline extends pulumi.ComponentResource {
       {
         description: `registry replay launcher in ${args.region}: ops-table stream batch -> replay state machine`,
         runtime,
-        // StartSyncExecution waits for the Express execution (at most 5 minutes).
-        timeoutSeconds: 310,
+        // StartSyncExecution waits for each Express execution (at most 5 minutes); a batch split by
+        // payload size (launcher.ts splitLaunches) runs several in turn, as many as fit in 15 minutes.
+        timeoutSeconds: 900,
         memoryMb: 256,
         logRetentionDays,
         environment: { STATE_MACHINE_ARN: this.stateMachine.arn },
@@ -359,10 +360,11 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           const client = new sfn.SFNClient({});
           const stateMachineArn = String(process.env.STATE_MACHINE_ARN);
           const region = String(process.env.AWS_REGION);
-          return async (event) => {
+          return async (event, context) => {
             const { response, summary } = await launchReplay(event, {
               region,
               logger,
+              remainingTimeMs: () => context.getRemainingTimeInMillis(),
               startSyncExecution: (input) =>
                 client.send(
                   new sfn.StartSyncExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }),
