@@ -4,6 +4,7 @@
  * its IoT calls going through the shared quota emulator, its pacing schedule in the shared
  * DynamoDB item (functions/replication/sharedPacing.ts) when the wave is paced.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
@@ -50,6 +51,8 @@ export interface WorkerWaveDone {
   stats: Record<string, ApiStats>;
   cpuMicros: number;
   scheduleWrites: number;
+  /** This process's event-loop delay during the wave (ms): how late its timers, and so its calls, fired. */
+  loopDelayMs: { p50: number; p99: number; max: number };
 }
 
 export type ToWorker = WorkerInit | WorkerWave | { type: "exit" };
@@ -120,11 +123,15 @@ function main(): void {
         const failed: [string, string][] = [];
         const writes0 = scheduleWrites;
         const cpu0 = process.cpuUsage();
+        const loop = monitorEventLoopDelay({ resolution: 10 });
+        loop.enable();
         await pool(m.records, m.concurrency, async (record) => {
           const why = await applyWithRetries(record, deps);
           if (why) failed.push([record.key, why]);
         });
         const cpu = process.cpuUsage(cpu0);
+        loop.disable();
+        const ms = (ns: number) => Math.round(ns / 1e5) / 10;
         send({
           type: "waveDone",
           id: m.id,
@@ -132,6 +139,7 @@ function main(): void {
           stats: pacer.stats(),
           cpuMicros: cpu.user + cpu.system,
           scheduleWrites: scheduleWrites - writes0,
+          loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
         });
       } catch (err) {
         send({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });

@@ -10,6 +10,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as path from "node:path";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -64,6 +65,13 @@ export interface WorkersBenchResult {
   scheduleWritesPerIotCall: number;
   /** Records per worker in the measured waves (uneven by design). */
   recordsPerWorker: number[];
+  /**
+   * Event-loop delay (ms) of the workers during the measured waves (highest p99 and max over
+   * workers and waves) and of the process running the quota emulator: a call fires that late after
+   * its reserved start, and evenly spaced starts at 95 % tolerate 50 ms before the emulator's
+   * sliding second counts one too many.
+   */
+  loopDelayMs: { workersP99: number; workersMax: number; emulatorP99: number; emulatorMax: number };
   loadAverage: { start: number; end: number; max: number };
 }
 
@@ -211,6 +219,8 @@ export async function runReplayWorkersBench(
     const stats: Record<string, ApiStats>[] = [];
     const recordsPerWorker = workers.map(() => 0);
     let cpuMicros = 0;
+    const loopDelay = { workersP99: 0, workersMax: 0, emulatorP99: 0, emulatorMax: 0 };
+    const emulatorLoop = monitorEventLoopDelay({ resolution: 10 });
     let scheduleWrites = 0;
     const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
     const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
@@ -241,6 +251,7 @@ export async function runReplayWorkersBench(
         `wave ${i}: ${wave.length} records over ${workers.length} workers, moto ${motoByWave[i] ?? "-"} calls/s, quotas x${scale}\n`,
       );
       const from = performance.now();
+      emulatorLoop.enable();
       const { parts, done } = await runWave(wave, rates, unevenSplit);
       parts.forEach((p, w) => (recordsPerWorker[w] += p.length));
       for (const d of done) {
@@ -248,10 +259,15 @@ export async function runReplayWorkersBench(
         stats.push(d.stats);
         cpuMicros += d.cpuMicros;
         scheduleWrites += d.scheduleWrites;
+        loopDelay.workersP99 = Math.max(loopDelay.workersP99, d.loopDelayMs.p99);
+        loopDelay.workersMax = Math.max(loopDelay.workersMax, d.loopDelayMs.max);
       }
       windows.push({ wave: i, from, to: performance.now() });
+      emulatorLoop.disable();
     }
     const durationSeconds = (performance.now() - started) / 1000;
+    loopDelay.emulatorP99 = Math.round(emulatorLoop.percentile(99) / 1e5) / 10;
+    loopDelay.emulatorMax = Math.round(emulatorLoop.max / 1e5) / 10;
     clearInterval(sampler);
     load.end = loadavg()[0];
     load.max = Math.max(load.max, load.end);
@@ -306,6 +322,7 @@ export async function runReplayWorkersBench(
         ? 0
         : Math.round((scheduleWrites / Math.max(1, calls)) * 100) / 100,
       recordsPerWorker,
+      loopDelayMs: loopDelay,
       loadAverage: {
         start: Math.round(load.start * 100) / 100,
         end: Math.round(load.end * 100) / 100,

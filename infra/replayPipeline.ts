@@ -34,8 +34,8 @@ export const REPLAY_SERVICE = "iot-dr-replay";
 export const LAUNCHER_SERVICE = "iot-dr-launcher";
 /** Lambda timeouts; each call's deadline (functions/deadlines.ts) fits inside them. */
 export const REPLAY_TIMEOUT_SECONDS = 60;
-/** The launcher waits for a whole Express workflow (at most 5 minutes) through StartSyncExecution. */
-export const LAUNCHER_TIMEOUT_SECONDS = 310;
+/** The launcher waits for whole Express workflows (at most 5 minutes each) through StartSyncExecution, one after another when a batch is split by size. */
+export const LAUNCHER_TIMEOUT_SECONDS = 900;
 
 export const DEFAULT_THROTTLE_RETRY: RetrySettings = {
   intervalSeconds: 1,
@@ -322,7 +322,8 @@ export class ReplayPipeline extends pulumi.ComponentResource {
       {
         description: `registry replay launcher in ${args.region}: ops-table stream batch -> replay state machine`,
         runtime,
-        // StartSyncExecution waits for the Express execution (at most 5 minutes).
+        // StartSyncExecution waits for each Express execution (at most 5 minutes); a batch split by
+        // payload size (launcher.ts splitLaunches) runs several in turn, as many as fit in 15 minutes.
         timeoutSeconds: LAUNCHER_TIMEOUT_SECONDS,
         memoryMb: 256,
         logRetentionDays,
@@ -364,10 +365,11 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           const client = new sfn.SFNClient(sdkClientOptions("syncExecution"));
           const stateMachineArn = String(process.env.STATE_MACHINE_ARN);
           const region = String(process.env.AWS_REGION);
-          return async (event) => {
+          return async (event, context) => {
             const { response, summary } = await launchReplay(event, {
               region,
               logger,
+              remainingTimeMs: () => context.getRemainingTimeInMillis(),
               startSyncExecution: (input) =>
                 client.send(
                   new sfn.StartSyncExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }),

@@ -23,7 +23,15 @@ export interface LauncherDeps {
   region: string;
   startSyncExecution(input: ReplayBatchInput<RegistryRecord>): Promise<SyncExecutionResult>;
   logger: Logger;
+  /**
+   * Milliseconds left in this invocation (Lambda's context.getRemainingTimeInMillis); default
+   * unlimited. A launch starts only while a whole Express execution still fits.
+   */
+  remainingTimeMs?: () => number;
 }
+
+/** Longest a synchronous Express execution runs (5 minutes), plus room to answer the stream. */
+export const LAUNCH_TIME_NEEDED_MS = 305_000;
 
 export interface LaunchSummary {
   received: number;
@@ -262,6 +270,15 @@ export async function launchReplay(
       });
     }
     for (const [index, input] of launches.entries()) {
+      if (index > 0 && deps.remainingTimeMs && deps.remainingTimeMs() < LAUNCH_TIME_NEEDED_MS) {
+        // Not enough time for another execution: its records and the later ones go back to the stream.
+        deps.logger.warn("no time left for another replay execution; the rest goes back to the stream", {
+          executions: launches.length,
+          started: index,
+          remainingMs: deps.remainingTimeMs(),
+        });
+        break;
+      }
       try {
         const result = await deps.startSyncExecution(input);
         if (result.status !== "SUCCEEDED") {

@@ -7,6 +7,7 @@ import {
   boundedTaskError,
 } from "../../../functions/replication/errors.js";
 import {
+  LAUNCH_TIME_NEEDED_MS,
   SFN_PAYLOAD_LIMIT_BYTES,
   launchReplay,
   planWaves,
@@ -381,5 +382,36 @@ describe("replay Task errors", () => {
     expect(bounded.message).toContain("more characters in the function's log");
     expect(bounded.stack).toBe("DependencyNotReady");
     expect(boundedTaskError(new Error("short")).message).toBe("short");
+  });
+});
+
+describe("launches within the launcher's own time", () => {
+  it("starts another execution only while a whole one still fits; the rest goes back to the stream", async () => {
+    const policies = Array.from({ length: 300 }, (_, i) =>
+      record("policy", `policy#q${i}`, { name: `q${i}`, document: "d".repeat(2_000) }),
+    );
+    const events = policies.map((r) => streamRecord(r));
+    const sfn = fakeExecution();
+    let remaining = LAUNCH_TIME_NEEDED_MS + 1_000;
+    const warnings: string[] = [];
+    const { response, summary } = await launchReplay(
+      { Records: events },
+      {
+        region: SECONDARY,
+        logger: { ...silentLogger, warn: (m: string) => warnings.push(m) },
+        remainingTimeMs: () => remaining,
+        startSyncExecution: async (input) => {
+          remaining -= 120_000; // each execution takes two minutes
+          return sfn.startSyncExecution(input);
+        },
+      },
+    );
+    // The first launch always runs; after it 185 s are left, less than an execution may take.
+    expect(sfn.inputs).toHaveLength(1);
+    const first = sfn.inputs[0].waves.flatMap((w) => w.entries.length).reduce((a, b) => a + b, 0);
+    expect(first).toBeLessThan(300);
+    expect(summary).toMatchObject({ applied: first, unprocessed: 300 - first });
+    expect(response.batchItemFailures).toHaveLength(300 - first);
+    expect(warnings).toContain("no time left for another replay execution; the rest goes back to the stream");
   });
 });
