@@ -291,13 +291,7 @@ export class Reconciler extends pulumi.ComponentResource {
               pacer: createPacer({ rates, utilisation }),
             };
           };
-          const signedHttp = {
-            crypto: require("node:crypto") as typeof import("node:crypto"),
-            http: require("node:http") as typeof import("node:http"),
-            https: require("node:https") as typeof import("node:https"),
-            SignatureV4: (require("@smithy/signature-v4") as typeof import("@smithy/signature-v4"))
-              .SignatureV4,
-          };
+          const lambda = require("@aws-sdk/client-lambda") as typeof import("@aws-sdk/client-lambda");
           const reserve = Number(process.env.RECONCILE_RESERVE_MS ?? "90000");
           const scheduleMinutes = Number(process.env.RECONCILE_SCHEDULE_MINUTES ?? "60");
           return async (event, context) => {
@@ -330,7 +324,7 @@ export class Reconciler extends pulumi.ComponentResource {
                 emit: (line) => void process.stdout.write(`${line}\n`),
                 pass: {
                   remainingMs: () => context.getRemainingTimeInMillis() - reserve,
-                  continueWith: lambdaSelfInvoker(process.env, signedHttp, context.invokedFunctionArn),
+                  continueWith: lambdaSelfInvoker(lambda, context.invokedFunctionArn),
                   scheduleMinutes,
                 },
               },
