@@ -307,13 +307,7 @@ export class Reconciler extends pulumi.ComponentResource {
               pacer: createPacer({ rates, utilisation }),
             };
           };
-          const signedHttp = {
-            crypto: require("node:crypto") as typeof import("node:crypto"),
-            http: require("node:http") as typeof import("node:http"),
-            https: require("node:https") as typeof import("node:https"),
-            SignatureV4: (require("@smithy/signature-v4") as typeof import("@smithy/signature-v4"))
-              .SignatureV4,
-          };
+          const lambda = require("@aws-sdk/client-lambda") as typeof import("@aws-sdk/client-lambda");
           const dns = require("node:dns") as typeof import("node:dns");
           const resolver = new dns.promises.Resolver({ timeout: 2000, tries: 2 });
           // DNS_SERVERS ("host:port,..."): resolvers to ask instead of the system's (tests, private resolvers).
@@ -358,7 +352,7 @@ export class Reconciler extends pulumi.ComponentResource {
                 },
                 pass: {
                   remainingMs: () => context.getRemainingTimeInMillis() - reserve,
-                  continueWith: lambdaSelfInvoker(process.env, signedHttp, context.invokedFunctionArn),
+                  continueWith: lambdaSelfInvoker(lambda, context.invokedFunctionArn),
                   scheduleMinutes,
                 },
               },

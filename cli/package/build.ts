@@ -3,6 +3,7 @@
  * same serializer and bundler `pulumi up` runs), zipped, and loaded from its archive alone.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import path from "node:path";
 import type { PlannedResource } from "../plan/recorder.js";
 import { functionArchiveDeployable, T } from "../../policy/rules";
@@ -124,8 +125,13 @@ export function packageProblems(p: FunctionPackage): string[] {
 export async function archiveFacts(
   resources: readonly PlannedResource[],
 ): Promise<Map<string, ArchiveFacts>> {
+  const queue = packagedFunctions(resources);
   const facts = new Map<string, ArchiveFacts>();
-  for (const fn of packagedFunctions(resources))
-    facts.set(fn.name, await packageFunction(fn, { coldStarts: 0 }));
+  // One load per function, as many at once as there are cores.
+  const worker = async () => {
+    for (let fn = queue.shift(); fn; fn = queue.shift())
+      facts.set(fn.name, await packageFunction(fn, { coldStarts: 0 }));
+  };
+  await Promise.all(Array.from({ length: Math.max(1, os.availableParallelism()) }, worker));
   return facts;
 }

@@ -129,7 +129,7 @@ export async function runInTaskRoot(
     TZ: ":UTC",
     LAMBDA_TASK_ROOT: task,
     _HANDLER: shape.handler,
-    AWS_LAMBDA_FUNCTION_NAME: "iot-dr-function",
+    AWS_LAMBDA_FUNCTION_NAME: "test-function",
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "256",
     AWS_REGION: "us-east-1",
     ...options.env,

@@ -1,14 +1,12 @@
 /**
  * The scheduled reconciler's continuation: an asynchronous Lambda Invoke of its own function with
- * the pass state, over the health path's signed HTTP (functions/health), so that the function's
- * package needs no Lambda client (@aws-sdk/client-lambda is not a runtime dependency).
+ * the pass state, through the AWS SDK v3 Lambda client (the callback bundles it: infra/functionCode.ts).
  */
-import type { SignedHttpModules } from "../health/plugins.js";
-import { createSigV4Signer, environmentCredentials } from "../health/aws.js";
-import { createNodeTransport, type HttpTransport } from "../health/http.js";
+import type * as Lambda from "@aws-sdk/client-lambda";
 import type { ContinuationEvent } from "./scheduled.js";
 
-type Env = Record<string, string | undefined>;
+/** Connect and answer budgets of the continuation call; it runs inside the reconciler's reserve. */
+export const CONTINUATION_TIMEOUTS = { connectionTimeout: 4000, requestTimeout: 10000 } as const;
 
 /**
  * The function's unqualified ARN (`arn:aws:lambda:region:account:function:name`): the role may
@@ -22,44 +20,45 @@ export function unqualifiedFunctionArn(invokedFunctionArn: string): string {
 }
 
 /**
- * Invoke with `X-Amz-Invocation-Type: Event` (Lambda answers 202 and queues the event; while the
+ * Invoke with InvocationType `Event` (Lambda answers 202 and queues the event; while the
  * function's reserved concurrency is busy Lambda retries the queued event, up to 6 hours).
- * Honours the SDK's endpoint override (`AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL`).
+ * The SDK honours its endpoint override (`AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL`).
  */
 export function lambdaSelfInvoker(
-  env: Env,
-  modules: SignedHttpModules,
+  lambda: Pick<typeof Lambda, "LambdaClient" | "InvokeCommand">,
   invokedFunctionArn: string,
-  transport: HttpTransport = createNodeTransport({ http: modules.http, https: modules.https }),
 ): (event: ContinuationEvent) => Promise<void> {
   const arn = unqualifiedFunctionArn(invokedFunctionArn);
-  const region = arn.split(":")[3];
-  const endpoint = (
-    env.AWS_ENDPOINT_URL_LAMBDA ??
-    env.AWS_ENDPOINT_URL ??
-    `https://lambda.${region}.amazonaws.com`
-  ).replace(/\/$/, "");
-  const sign = createSigV4Signer({
-    SignatureV4: modules.SignatureV4,
-    crypto: modules.crypto,
-    credentials: environmentCredentials(env),
-    region,
-    service: "lambda",
+  const client = new lambda.LambdaClient({
+    region: arn.split(":")[3],
+    requestHandler: CONTINUATION_TIMEOUTS,
   });
   return async (event) => {
-    const request = await sign({
-      method: "POST",
-      url: `${endpoint}/2015-03-31/functions/${encodeURIComponent(arn)}/invocations`,
-      headers: { "content-type": "application/json", "x-amz-invocation-type": "Event" },
-      body: JSON.stringify(event),
-    });
-    const response = await transport(request);
-    if (response.status !== 202)
+    let status: number | undefined;
+    try {
+      const out = await client.send(
+        new lambda.InvokeCommand({
+          FunctionName: arn,
+          InvocationType: "Event",
+          Payload: new TextEncoder().encode(JSON.stringify(event)),
+        }),
+        { abortSignal: AbortSignal.timeout(CONTINUATION_TIMEOUTS.requestTimeout) },
+      );
+      status = out.StatusCode;
+    } catch (err) {
       throw Object.assign(
         new Error(
-          `Lambda Invoke (Event) of ${arn} answered HTTP ${response.status}: ${response.body.slice(0, 300)}`,
+          `Lambda Invoke (Event) of ${arn} failed: ${err instanceof Error ? err.message : String(err)}`,
+          {
+            cause: err,
+          },
         ),
         { name: "ContinuationFailed" },
       );
+    }
+    if (status !== 202)
+      throw Object.assign(new Error(`Lambda Invoke (Event) of ${arn} answered ${status}`), {
+        name: "ContinuationFailed",
+      });
   };
 }

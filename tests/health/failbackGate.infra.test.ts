@@ -73,7 +73,7 @@ describe("the deployed fail-back gate", async () => {
       localFactors.push({ name, url: `${server.url}/${name}` });
     }
     // One warm container, as Route 53's checks reach Lambda: module state survives between checks.
-    warm = await startSerialized(await serializedCallback(fn.inputs.code), {
+    warm = await startSerialized(await serializedCallback(fn.inputs), {
       ...moto.env(REGION),
       ...env,
       HEALTH_FACTORS: JSON.stringify(localFactors),

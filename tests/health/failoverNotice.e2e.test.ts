@@ -96,7 +96,7 @@ describe("a health-check alarm moves every connected device to the healthy regio
     const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
     const alarms = JSON.parse(env.NOTICE_ALARMS!) as Array<{ alarmName: string; region: string }>;
     primaryAlarm = alarms.find((x) => x.region === "us-east-1")!.alarmName;
-    const code = await serializedCallback(fn.inputs.code);
+    const code = await serializedCallback(fn.inputs);
     invoke = (event) =>
       invokeSerialized(code, event, { ...moto.env("us-east-1"), ...env, NODE_EXTRA_CA_CERTS: tls.caFile });
 

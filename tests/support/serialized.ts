@@ -6,7 +6,15 @@
  */
 import { builtinModules } from "node:module";
 import { archiveFiles, type ArchiveFiles } from "../../cli/package/archive.js";
-import { runArchive } from "../../cli/package/host.js";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import {
+  isolatedTaskRoot,
+  nodeBinary,
+  nodeMajorOf,
+  removeTaskRoot,
+  runArchive,
+} from "../../cli/package/host.js";
 
 export interface SerializedCallback {
   /** The serialized module's text; exports `handler`. */
@@ -90,21 +98,34 @@ export async function invokeSerialized(
   };
 }
 
-const WARM_RUNNER = `
-const mod = require(process.argv[1]);
+const WARM_MARKER = "@@iot-dr-warm@@";
+
+/** Loads the handler as Lambda does (LAMBDA_TASK_ROOT/<file>, named export) and calls it once per stdin line. */
+const WARM_HOST = `
+const path = require("node:path");
 const readline = require("node:readline");
-const context = {
-  awsRequestId: "test-request", functionName: "test-function", functionVersion: "$LATEST",
-  invokedFunctionArn: "arn:aws:lambda:" + process.env.AWS_REGION + ":123456789012:function:test-function",
-  memoryLimitInMB: "256", logGroupName: "/test", logStreamName: "test",
-  getRemainingTimeInMillis: () => 60000, callbackWaitsForEmptyEventLoop: true,
+const setting = process.env._HANDLER;
+const dot = setting.lastIndexOf(".");
+const handler = require(path.join(process.env.LAMBDA_TASK_ROOT, setting.slice(0, dot)))[setting.slice(dot + 1)];
+const context = () => {
+  const deadline = Date.now() + Number(process.env.IOT_DR_HOST_TIMEOUT_MS);
+  return {
+    awsRequestId: "00000000-0000-4000-8000-000000000000", functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: "$LATEST", memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    invokedFunctionArn: "arn:aws:lambda:" + process.env.AWS_REGION + ":123456789012:function:" + process.env.AWS_LAMBDA_FUNCTION_NAME,
+    logGroupName: "/aws/lambda/" + process.env.AWS_LAMBDA_FUNCTION_NAME, logStreamName: "warm",
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()), callbackWaitsForEmptyEventLoop: true,
+  };
 };
-const done = (body) => { process.stdout.write("\\n${MARKER}" + JSON.stringify(body) + "\\n"); };
+const done = (body) => process.stdout.write("\\n${WARM_MARKER}" + JSON.stringify(body) + "\\n");
 let chain = Promise.resolve();
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
   const event = JSON.parse(line);
   chain = chain
-    .then(() => mod.handler(event, context, () => {}))
+    .then(() => new Promise((resolve, reject) => {
+      const r = handler(event, context(), (err, value) => (err ? reject(err) : resolve(value)));
+      if (r && typeof r.then === "function") r.then(resolve, reject);
+    }))
     .then((result) => done({ ok: true, result }), (e) => done({ ok: false, error: { name: e && e.name, message: e && e.message } }));
 });
 `;
@@ -115,23 +136,30 @@ export interface WarmFunction {
   stop(): Promise<void>;
 }
 
-/** Loads a serialized handler once in a fresh Node process laid out like a Lambda package and keeps it warm. */
+/**
+ * Loads the archive's handler once, as `invokeSerialized` does (copied, isolated, on the declared
+ * Node major), and keeps the process warm between invocations like a Lambda container.
+ */
 export async function startSerialized(
   callback: SerializedCallback,
   env: Record<string, string>,
-  repoRoot = path.resolve(__dirname, "..", ".."),
+  timeoutMs = 30_000,
 ): Promise<WarmFunction> {
-  const dir = mkdtempSync(path.join(tmpdir(), "iot-dr-fn-"));
-  writeFileSync(path.join(dir, "__index.js"), callback.indexJs);
-  for (const p of callback.packagedPaths) {
-    if (!p.startsWith("node_modules/")) continue;
-    const target = path.join(dir, p);
-    mkdirSync(path.dirname(target), { recursive: true });
-    symlinkSync(path.join(repoRoot, p), target, "dir");
-  }
-  const child = spawn(process.execPath, ["-e", WARM_RUNNER, path.join(dir, "__index.js")], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? "", HOME: dir, ...env },
+  const task = isolatedTaskRoot(callback.files);
+  const child = spawn(nodeBinary(nodeMajorOf(callback.runtime)), ["-e", WARM_HOST], {
+    cwd: task,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: path.dirname(task),
+      TZ: ":UTC",
+      LAMBDA_TASK_ROOT: task,
+      _HANDLER: callback.handler,
+      AWS_LAMBDA_FUNCTION_NAME: "test-function",
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "256",
+      AWS_REGION: "us-east-1",
+      ...env,
+      IOT_DR_HOST_TIMEOUT_MS: String(timeoutMs),
+    },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";
@@ -141,11 +169,11 @@ export async function startSerialized(
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
   child.stdout.on("data", (c: Buffer) => {
     stdout += c.toString();
-    const at = stdout.indexOf(MARKER);
+    const at = stdout.indexOf(WARM_MARKER);
     const end = at >= 0 ? stdout.indexOf("\n", at) : -1;
     if (end >= 0 && waiting) {
       const before = stdout.slice(0, at);
-      const marked = stdout.slice(at + MARKER.length, end);
+      const marked = stdout.slice(at + WARM_MARKER.length, end);
       stdout = stdout.slice(end + 1);
       const resolve = waiting;
       waiting = undefined;
@@ -176,7 +204,7 @@ export async function startSerialized(
       child.stdin.end();
       child.kill();
       await closed;
-      rmSync(dir, { recursive: true, force: true });
+      removeTaskRoot(task);
     },
   };
 }
