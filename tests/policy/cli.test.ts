@@ -33,6 +33,7 @@ vi.mock("../../cli/plan/run.js", async (importOriginal) => {
       config: { primaryRegion: "us-east-1", secondaryRegion: "us-west-2" },
       resources: injected.resources,
       outputs: {},
+      notices: [],
     }),
   };
 });
