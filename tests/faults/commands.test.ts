@@ -133,7 +133,17 @@ describe("commands against a half-dead region", () => {
 
     it(`reconcile meets '${fault}': exit 1 (not drift) within budget; a rerun repairs and finds no drift`, async () => {
       await registryInA();
-      const argv = ["reconcile", "--source", REGION_A, "--target", REGION_B, "--repair", "--json"];
+      const argv = [
+        "reconcile",
+        "--source",
+        REGION_A,
+        "--target",
+        REGION_B,
+        "--repair",
+        "--active",
+        REGION_A,
+        "--json",
+      ];
       const run = await faulted(fault, 6, argv);
       expect(run.code).toBe(1);
       expect(run.ms).toBeLessThan(BOUND_MS);

@@ -74,8 +74,10 @@ describe("shared pacing schedule in DynamoDB", () => {
         for (let i = 0; i < 10; i++) await p.run("DescribeCertificate", async () => starts.push(Date.now()));
       }),
     );
-    // 20 calls at 20/s from two workers: at least 19 intervals of 50 ms from the first to the last.
-    expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(19 * 50 - 5);
+    // 20 calls at 20/s from two workers span 19 intervals of 50 ms (950 ms); two pacers that did not
+    // share the schedule would span 9 (450 ms). A first start that a loaded machine runs late
+    // shortens the measured span by its lateness, so the bound leaves 100 ms for that.
+    expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(19 * 50 - 100);
   });
 
   it("reports a schedule it cannot reach as Throttled (retried by the state machine, never dead-lettered)", async () => {
