@@ -302,12 +302,11 @@ class FailoverNotifier extends pulumi.ComponentResource {
             serviceName: "iot-dr-failover-notifier",
           }) as unknown as Logger;
           const handler = notifierFromEnv(process.env, {
-            crypto: require("node:crypto"),
-            http: require("node:http"),
-            https: require("node:https"),
             sts: require("@aws-sdk/client-sts"),
-            SignatureV4: (require("@smithy/signature-v4") as typeof import("@smithy/signature-v4"))
-              .SignatureV4,
+            iotData: require("@aws-sdk/client-iot-data-plane"),
+            NodeHttpHandler: (
+              require("@smithy/node-http-handler") as typeof import("@smithy/node-http-handler")
+            ).NodeHttpHandler,
             logger,
           });
           return (event: unknown) => handler(event);

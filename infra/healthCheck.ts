@@ -216,6 +216,10 @@ export class HealthCheck extends pulumi.ComponentResource {
             https: require("node:https"),
             dynamodb: require("@aws-sdk/client-dynamodb"),
             cloudwatch: require("@aws-sdk/client-cloudwatch"),
+            ssm: require("@aws-sdk/client-ssm"),
+            NodeHttpHandler: (
+              require("@smithy/node-http-handler") as typeof import("@smithy/node-http-handler")
+            ).NodeHttpHandler,
             SignatureV4: (require("@smithy/signature-v4") as typeof import("@smithy/signature-v4"))
               .SignatureV4,
             sts: require("@aws-sdk/client-sts"),

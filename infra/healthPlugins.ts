@@ -15,13 +15,11 @@ import type { ApplicationServicesRegion } from "./applicationServices.js";
 import type { CommandControlApi } from "./commandControlApi.js";
 import { probeCheckpoints, type HealthPlugin } from "./healthApi.js";
 
-/** The modules the signed-HTTP probes need (S3 and Lambda without their SDK clients). */
-function signedHttpModules() {
+/** The HTTP/1.1 handler every probe's SDK client gets its timeouts through. */
+function httpHandler() {
   return {
-    crypto: require("node:crypto"),
-    http: require("node:http"),
-    https: require("node:https"),
-    SignatureV4: (require("@smithy/signature-v4") as typeof import("@smithy/signature-v4")).SignatureV4,
+    NodeHttpHandler: (require("@smithy/node-http-handler") as typeof import("@smithy/node-http-handler"))
+      .NodeHttpHandler,
   };
 }
 
@@ -42,7 +40,8 @@ export function analyticsHealthPlugin(analytics: AnalyticsRegion): HealthPlugin 
     probes: {
       factory: (env) =>
         analyticsProbesFromEnv(env, {
-          ...signedHttpModules(),
+          ...httpHandler(),
+          kinesis: require("@aws-sdk/client-kinesis"),
           eventbridge: require("@aws-sdk/client-eventbridge"),
           sqs: require("@aws-sdk/client-sqs"),
         }),
@@ -95,7 +94,8 @@ export function commandControlHealthPlugin(
       ...probeCheckpoints("commandControl", ["cc-function"]),
     ],
     probes: {
-      factory: (env) => commandControlProbesFromEnv(env, signedHttpModules()),
+      factory: (env) =>
+        commandControlProbesFromEnv(env, { ...httpHandler(), lambda: require("@aws-sdk/client-lambda") }),
       environment: { CC_PROBE_CONFIG: pulumi.jsonStringify({ functionName: cc.functionArn }) },
       statements: [
         {
@@ -124,7 +124,12 @@ export function applicationHealthPlugin(
     ]),
     probes: {
       factory: (env) =>
-        appProbesFromEnv(env, { ...signedHttpModules(), dynamodb: require("@aws-sdk/client-dynamodb") }),
+        appProbesFromEnv(env, {
+          ...httpHandler(),
+          dynamodb: require("@aws-sdk/client-dynamodb"),
+          lambda: require("@aws-sdk/client-lambda"),
+          s3: require("@aws-sdk/client-s3"),
+        }),
       environment: {
         APP_PROBE_CONFIG: pulumi.jsonStringify({
           tableName: app.tableName,

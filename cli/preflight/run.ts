@@ -10,6 +10,8 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk
 import { DescribeEventConfigurationsCommand, GetPolicyCommand, IoTClient } from "@aws-sdk/client-iot";
 import { GetAccountSettingsCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { GetHostedZoneCommand, Route53Client } from "@aws-sdk/client-route-53";
+import { ACMClient, DescribeCertificateCommand } from "@aws-sdk/client-acm";
+import { ListServiceQuotasCommand, ServiceQuotasClient } from "@aws-sdk/client-service-quotas";
 import { ACCOUNTS, type AccountName, type DrConfig } from "../../stacks/config.js";
 import { createSigV4Signer, type AwsCredentials } from "../../functions/health/aws.js";
 import {
@@ -69,7 +71,10 @@ function clientConfig(
   };
 }
 
-/** A signed JSON call to a service without an SDK client in the project (Service Quotas, ACM, OAM). */
+/**
+ * A signed JSON call for OAM ListSinks: the npm registry's @aws-sdk/client-oam stopped at 3.332.0
+ * (2023), far behind the SDK core every other client here shares.
+ */
 async function signedJson(
   env: PreflightOptions["env"],
   credentials: Credentials | undefined,
@@ -273,16 +278,11 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
     if (arn === undefined || !reachable(account)) return;
     const region = arn.split(":")[3]!;
     try {
-      const answer = await signedJson(env, creds.get(account), {
-        service: "acm",
-        envKey: "ACM",
-        host: `acm.${region}.amazonaws.com`,
-        region,
-        path: "/",
-        target: "CertificateManager.DescribeCertificate",
-        body: { CertificateArn: arn },
+      const acm = new ACMClient(clientConfig(env, "ACM", region, creds.get(account)));
+      const answer = await acm.send(new DescribeCertificateCommand({ CertificateArn: arn }), {
+        abortSignal: AbortSignal.timeout(10_000),
       });
-      const status = (answer.Certificate as { Status?: string } | undefined)?.Status;
+      const status = answer.Certificate?.Status;
       add({
         check: "domain-certificate",
         account,
@@ -296,7 +296,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
             }),
       });
     } catch (err) {
-      const missing = /ResourceNotFoundException/.test(String((err as Error)?.message));
+      const missing = (err as Error)?.name === "ResourceNotFoundException";
       add({
         check: "domain-certificate",
         account,
@@ -425,20 +425,16 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
   // ── Service Quotas: replay's paced rates and parity between the regions ──
   if (reachable("iot")) {
     const quotasIn = async (region: string): Promise<QuotaValue[]> => {
+      const quotas = new ServiceQuotasClient(clientConfig(env, "SERVICE_QUOTAS", region, creds.get("iot")));
       const out: QuotaValue[] = [];
       let next: string | undefined;
       do {
-        const page = await signedJson(env, creds.get("iot"), {
-          service: "servicequotas",
-          envKey: "SERVICE_QUOTAS",
-          host: `servicequotas.${region}.amazonaws.com`,
-          region,
-          path: "/",
-          target: "ServiceQuotasV20190624.ListServiceQuotas",
-          body: { ServiceCode: "iotcore", ...(next ? { NextToken: next } : {}) },
-        });
+        const page = await quotas.send(
+          new ListServiceQuotasCommand({ ServiceCode: "iotcore", ...(next ? { NextToken: next } : {}) }),
+          { abortSignal: AbortSignal.timeout(10_000) },
+        );
         out.push(...((page.Quotas ?? []) as QuotaValue[]));
-        next = page.NextToken as string | undefined;
+        next = page.NextToken;
       } while (next);
       return out;
     };

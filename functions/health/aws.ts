@@ -6,7 +6,7 @@
 import type * as NodeCrypto from "node:crypto";
 import type { SignatureV4 as SignatureV4Class } from "@smithy/signature-v4";
 import type { StateStore, StoredRound, RequestSigner } from "./aggregator.js";
-import type { Clock, HttpTransport } from "./http.js";
+import type { Clock } from "./http.js";
 import { parseOverride, type HysteresisState, type OverrideMode, type Readiness } from "./policy.js";
 
 export interface AwsCredentials {
@@ -84,30 +84,29 @@ export function environmentCredentials(
   };
 }
 
+/** SSM GetParameter as the override getter needs it (the SDK client's `send`, wrapped by the adapter). */
+export type GetParameter = (
+  input: { Name: string },
+  signal: AbortSignal,
+) => Promise<{ Parameter?: { Value?: string } }>;
+
 /**
  * Reads the override from an SSM String parameter (`automatic`, `force-healthy`,
  * `force-unhealthy`); a missing parameter means automatic. Operators set it with
  * `aws ssm put-parameter --overwrite`, no redeploy.
  */
 export function ssmOverrideGetter(deps: {
-  transport: HttpTransport;
-  sign: RequestSigner;
-  /** `https://ssm.<region>.amazonaws.com` (or a loopback emulator). */
-  endpoint: string;
+  getParameter: GetParameter;
   parameterName: string;
 }): (signal: AbortSignal) => Promise<OverrideMode> {
   return async (signal) => {
-    const request = await deps.sign({
-      method: "POST",
-      url: `${deps.endpoint.replace(/\/$/, "")}/`,
-      headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AmazonSSM.GetParameter" },
-      body: JSON.stringify({ Name: deps.parameterName }),
-    });
-    const response = await deps.transport({ ...request, signal });
-    if (response.status === 400 && response.body.includes("ParameterNotFound")) return "automatic";
-    if (response.status !== 200) throw new Error(`SSM GetParameter answered HTTP ${response.status}`);
-    const parsed = JSON.parse(response.body) as { Parameter?: { Value?: string } };
-    return parseOverride(parsed.Parameter?.Value);
+    try {
+      const out = await deps.getParameter({ Name: deps.parameterName }, signal);
+      return parseOverride(out.Parameter?.Value);
+    } catch (err) {
+      if (err instanceof Error && err.name === "ParameterNotFound") return "automatic";
+      throw err;
+    }
   };
 }
 
@@ -289,29 +288,39 @@ export function cachedGetter<T>(
   };
 }
 
+/** IoT data-plane Publish as the notifier needs it (the SDK client's `send`, wrapped by the adapter). */
+export type DataPlanePublish = (
+  input: { topic: string; qos: 1; retain?: boolean; payload: Uint8Array },
+  signal: AbortSignal | undefined,
+) => Promise<unknown>;
+
 /**
- * Publishes one message through the IoT data plane (`POST /topics/<topic>?qos=1[&retain=true]`),
- * signed for `iotdata`. A retained publish needs `iot:RetainPublish` besides `iot:Publish`.
+ * Publishes one message through the IoT data plane (`POST /topics/<topic>?qos=1[&retain=true]`).
+ * A retained publish needs `iot:RetainPublish` besides `iot:Publish`.
  */
 export async function iotDataPublish(deps: {
-  transport: HttpTransport;
-  sign: RequestSigner;
-  /** `https://<prefix>-ats.iot.<region>.amazonaws.com` */
-  endpoint: string;
+  publish: DataPlanePublish;
   topic: string;
   payload: string;
   /** Keep the message on the topic for clients that subscribe later; default false. */
   retain?: boolean;
   signal?: AbortSignal;
 }): Promise<void> {
-  const url = `${deps.endpoint.replace(/\/$/, "")}/topics/${encodeURIComponent(deps.topic)}?qos=1${deps.retain ? "&retain=true" : ""}`;
-  const request = await deps.sign({
-    method: "POST",
-    url,
-    headers: { "content-type": "application/json" },
-    body: deps.payload,
-  });
-  const response = await deps.transport({ ...request, ...(deps.signal ? { signal: deps.signal } : {}) });
-  if (response.status < 200 || response.status > 299)
-    throw new Error(`IoT Publish to '${deps.topic}' answered HTTP ${response.status}`);
+  try {
+    await deps.publish(
+      {
+        topic: deps.topic,
+        qos: 1,
+        ...(deps.retain ? { retain: true } : {}),
+        payload: new TextEncoder().encode(deps.payload),
+      },
+      deps.signal,
+    );
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === undefined) throw err;
+    throw new Error(`IoT Publish to '${deps.topic}' answered HTTP ${status} (${(err as Error).name})`, {
+      cause: err,
+    });
+  }
 }

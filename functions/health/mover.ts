@@ -1,7 +1,7 @@
 /**
  * The server-side move: on fail-over, close the failing region's device connections through IoT
- * Core's data-plane DeleteConnection (`DELETE /connections/<clientId>?cleanSession=…&
- * preventWillMessage=…`, SigV4 for `iotdata`, IAM action `iot:DeleteConnection` on
+ * Core's data-plane DeleteConnection (the SDK's `DeleteConnectionCommand`: `DELETE
+ * /connections/<clientId>?cleanSession=…&preventWillMessage=…`, IAM action `iot:DeleteConnection` on
  * `arn:aws:iot:<region>:<account>:client/<clientId>`), so that devices reconnect through DNS to the
  * healthy region. Optional and complementary to the notice: it works for devices that ignore
  * notices, and only while the failing region's data plane still answers.
@@ -10,15 +10,18 @@
  * never more than once per client id per second. Stops early when the data plane stops
  * answering (5xx or network errors in a row): nothing more it can do there.
  */
-import type { RequestSigner } from "./aggregator.js";
-import type { HttpTransport } from "./http.js";
+/**
+ * IoT data-plane DeleteConnection in the failing region (an `IoTDataPlaneClient`'s `send` wrapped
+ * by the adapter, with that region's data endpoint); resolves on 2xx, rejects with the SDK's error
+ * (`$metadata.httpStatusCode`) otherwise.
+ */
+export type DeleteConnection = (
+  input: { clientId: string; cleanSession: boolean; preventWillMessage: boolean },
+  signal: AbortSignal,
+) => Promise<unknown>;
 
 export interface MoverDeps {
-  transport: HttpTransport;
-  /** Signs for `iotdata` in the failing region. */
-  sign: RequestSigner;
-  /** The failing region's IoT data endpoint (`https://<prefix>-ats.iot.<region>.amazonaws.com`). */
-  endpoint: string;
+  deleteConnection: DeleteConnection;
   /** Closed connections per second: the target region's connect quota share for this mover. */
   ratePerSecond: number;
   clock: { now(): number; sleep(ms: number): Promise<void> };
@@ -53,7 +56,6 @@ export async function disconnectClients(clientIds: readonly string[], deps: Move
   const lastTried: Record<string, number> = {};
   const spacingMs = 1000 / deps.ratePerSecond;
   const maxFailures = deps.maxConsecutiveFailures ?? 5;
-  const base = deps.endpoint.replace(/\/$/, "");
   let next = deps.clock.now();
   let failuresInRow = 0;
   for (let i = 0; i < clientIds.length; i++) {
@@ -70,13 +72,16 @@ export async function disconnectClients(clientIds: readonly string[], deps: Move
     if (next > now) await deps.clock.sleep(next - now);
     next = Math.max(next, deps.clock.now()) + spacingMs;
     lastTried[clientId] = deps.clock.now();
-    const url = `${base}/connections/${encodeURIComponent(clientId)}?cleanSession=false&preventWillMessage=true`;
     let status: number;
     try {
-      const request = await deps.sign({ method: "DELETE", url, headers: {} });
-      status = (await deps.transport({ ...request, signal: AbortSignal.timeout(2_000) })).status;
-    } catch {
-      status = 0;
+      await deps.deleteConnection(
+        { clientId, cleanSession: false, preventWillMessage: true },
+        AbortSignal.timeout(2_000),
+      );
+      status = 200;
+    } catch (err) {
+      // No HTTP status: unanswered (network error, timeout).
+      status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
     }
     if (status >= 200 && status < 300) outcome.disconnected++;
     else if (status === 404) outcome.notConnected++;

@@ -1,109 +1,119 @@
 /**
  * The probes the deployment plugs into the health APIs (DESIGN.md §4, §5): the application
  * services' (IoT services account), the C&C API's and the analytics account's, each built from a
- * JSON config in the environment and the modules the callback `require()`s inside its body. S3
- * HeadBucket, Lambda GetFunctionConfiguration and Kinesis DescribeStreamSummary go over the health
- * path's signed HTTP transport (as SSM does), so the health API needs no S3, Lambda or Kinesis
- * client in its package.
+ * JSON config in the environment and the modules the callback `require()`s inside its body. Every
+ * AWS call goes through an SDK v3 client with one attempt, connect and answer timeouts inside the
+ * health API's deadline, and the probe's abort signal.
  */
-import type * as NodeCrypto from "node:crypto";
-import type * as NodeHttp from "node:http";
-import type * as NodeHttps from "node:https";
 import type * as DynamoDb from "@aws-sdk/client-dynamodb";
 import type * as EventBridge from "@aws-sdk/client-eventbridge";
+import type * as Kinesis from "@aws-sdk/client-kinesis";
+import type * as Lambda from "@aws-sdk/client-lambda";
+import type * as S3 from "@aws-sdk/client-s3";
 import type * as Sqs from "@aws-sdk/client-sqs";
-import type { SignatureV4 } from "@smithy/signature-v4";
+import type { NodeHttpHandler } from "@smithy/node-http-handler";
 import {
   analyticsPortsFromSdk,
   analyticsProbes,
   type AnalyticsCheckpointConfig,
 } from "../analytics/checkpoints.js";
 import { appProbes, appTablePortsFromSdk, type AppCheckpointConfig } from "../app/checkpoints.js";
-import type { RequestSigner } from "./aggregator.js";
-import { createSigV4Signer, environmentCredentials } from "./aws.js";
-import { createNodeTransport, type HttpTransport } from "./http.js";
-import { endpointOverride, json, required, serviceEndpoint, type Env } from "./env.js";
+import { endpointOverride, json, required, type Env } from "./env.js";
 import type { Probe } from "./probes.js";
 
 /** Lambda sets AWS_REGION. */
 const regionOf = (env: Env) => required(env, "AWS_REGION", "the function's region (Lambda sets it)");
 
-export interface SignedHttpModules {
-  crypto: typeof NodeCrypto;
-  http: typeof NodeHttp;
-  https: typeof NodeHttps;
-  SignatureV4: typeof SignatureV4;
+/**
+ * Backstops of every probe's SDK call (each also gets the probe's abort signal): a probe answers
+ * well inside the health-check function's deadline, which answers inside Route 53's budget
+ * (connect 4 s, respond 2 s).
+ */
+export const PROBE_HTTP_TIMEOUTS = { connectionTimeout: 1000, requestTimeout: 1500 } as const;
+
+/** The SDK clients the C&C and application probes use besides DynamoDB. */
+export interface SdkProbeModules {
+  lambda: Pick<typeof Lambda, "LambdaClient" | "GetFunctionConfigurationCommand">;
+  s3: Pick<typeof S3, "S3Client" | "HeadBucketCommand">;
+  kinesis: Pick<typeof Kinesis, "KinesisClient" | "DescribeStreamSummaryCommand">;
+  /** HTTP/1.1 handler: Kinesis' default HTTP/2 handler is not needed for a describe call. */
+  NodeHttpHandler: typeof NodeHttpHandler;
 }
 
-/** Lambda GetFunctionConfiguration and S3 HeadBucket over signed HTTP. */
-export function signedAwsPorts(
+/**
+ * Names the call in a refused SDK request: a HEAD answer has no body, so S3's own error reads
+ * only `NotFound: UnknownError`. Aborts and timeouts pass through unchanged.
+ */
+async function naming<T>(call: string, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === undefined) throw err;
+    throw new Error(`${call} answered HTTP ${status} (${(err as Error).name})`, { cause: err });
+  }
+}
+
+/** Lambda GetFunctionConfiguration, S3 HeadBucket and Kinesis DescribeStreamSummary through SDK v3 clients. */
+export function sdkAwsPorts(
   env: Env,
-  modules: SignedHttpModules,
-  transport: HttpTransport = createNodeTransport({ http: modules.http, https: modules.https }),
+  modules: Partial<SdkProbeModules> & Pick<SdkProbeModules, "NodeHttpHandler">,
 ): {
   functionState(functionName: string, signal: AbortSignal): Promise<string>;
   headBucket(bucketName: string, signal: AbortSignal): Promise<void>;
   streamStatus(streamName: string, signal: AbortSignal): Promise<string>;
 } {
   const region = regionOf(env);
-  const credentials = environmentCredentials(env);
-  const signer = (service: string): RequestSigner =>
-    createSigV4Signer({
-      SignatureV4: modules.SignatureV4,
-      crypto: modules.crypto,
-      credentials,
-      region,
-      service,
-    });
-  const lambda = signer("lambda");
-  const s3 = signer("s3");
-  const kinesis = signer("kinesis");
-  const kinesisEndpoint = serviceEndpoint(env, "kinesis", region);
-  const lambdaEndpoint = serviceEndpoint(env, "lambda", region);
-  const s3Endpoint = endpointOverride(env, "s3");
+  const common = () => ({
+    region,
+    maxAttempts: 1,
+    requestHandler: new modules.NodeHttpHandler(PROBE_HTTP_TIMEOUTS),
+  });
+  const given = <K extends "lambda" | "s3" | "kinesis">(key: K): SdkProbeModules[K] => {
+    const m = modules[key] as SdkProbeModules[K] | undefined;
+    if (!m) throw new Error(`the probe needs @aws-sdk/client-${key}: require it in the callback's modules`);
+    return m;
+  };
+  let lambda: InstanceType<SdkProbeModules["lambda"]["LambdaClient"]> | undefined;
+  let s3: InstanceType<SdkProbeModules["s3"]["S3Client"]> | undefined;
+  let kinesis: InstanceType<SdkProbeModules["kinesis"]["KinesisClient"]> | undefined;
   return {
     async functionState(functionName, signal) {
-      const request = await lambda({
-        method: "GET",
-        url: `${lambdaEndpoint.replace(/\/$/, "")}/2015-03-31/functions/${encodeURIComponent(functionName)}/configuration`,
-      });
-      const response = await transport({ ...request, signal });
-      if (response.status !== 200)
-        throw new Error(`Lambda GetFunctionConfiguration ${functionName} answered HTTP ${response.status}`);
-      const body = JSON.parse(response.body) as { State?: string };
+      const sdk = given("lambda");
+      lambda ??= new sdk.LambdaClient(common());
+      const client = lambda;
+      const out = await naming(`Lambda GetFunctionConfiguration ${functionName}`, () =>
+        client.send(new sdk.GetFunctionConfigurationCommand({ FunctionName: functionName }), {
+          abortSignal: signal,
+        }),
+      );
       // Functions created before Lambda reported states have none: they are active.
-      return body.State ?? "Active";
+      return out.State ?? "Active";
     },
     async headBucket(bucketName, signal) {
-      // Virtual-hosted style on AWS; path style against an endpoint override (emulators).
-      const url = s3Endpoint
-        ? `${s3Endpoint.replace(/\/$/, "")}/${encodeURIComponent(bucketName)}`
-        : `https://${bucketName}.s3.${region}.amazonaws.com/`;
-      const request = await s3({ method: "HEAD", url });
-      const response = await transport({ ...request, signal });
-      if (response.status !== 200)
-        throw new Error(`S3 HeadBucket ${bucketName} answered HTTP ${response.status}`);
+      // Path style against an endpoint override (emulators); virtual-hosted style on AWS.
+      const sdk = given("s3");
+      s3 ??= new sdk.S3Client({ ...common(), forcePathStyle: endpointOverride(env, "s3") !== undefined });
+      const client = s3;
+      await naming(`S3 HeadBucket ${bucketName}`, () =>
+        client.send(new sdk.HeadBucketCommand({ Bucket: bucketName }), { abortSignal: signal }),
+      );
     },
     async streamStatus(streamName, signal) {
-      const request = await kinesis({
-        method: "POST",
-        url: `${kinesisEndpoint.replace(/\/$/, "")}/`,
-        headers: {
-          "content-type": "application/x-amz-json-1.1",
-          "x-amz-target": "Kinesis_20131202.DescribeStreamSummary",
-        },
-        body: JSON.stringify({ StreamName: streamName }),
-      });
-      const response = await transport({ ...request, signal });
-      if (response.status !== 200)
-        throw new Error(`Kinesis DescribeStreamSummary ${streamName} answered HTTP ${response.status}`);
-      const body = JSON.parse(response.body) as { StreamDescriptionSummary?: { StreamStatus?: string } };
-      return body.StreamDescriptionSummary?.StreamStatus ?? "UNKNOWN";
+      const sdk = given("kinesis");
+      kinesis ??= new sdk.KinesisClient(common());
+      const client = kinesis;
+      const out = await naming(`Kinesis DescribeStreamSummary ${streamName}`, () =>
+        client.send(new sdk.DescribeStreamSummaryCommand({ StreamName: streamName }), {
+          abortSignal: signal,
+        }),
+      );
+      return out.StreamDescriptionSummary?.StreamStatus ?? "UNKNOWN";
     },
   };
 }
 
-export interface AppProbeModules extends SignedHttpModules {
+export interface AppProbeModules extends Pick<SdkProbeModules, "lambda" | "s3" | "NodeHttpHandler"> {
   dynamodb: Pick<typeof DynamoDb, "DynamoDBClient" | "DescribeTableCommand" | "GetItemCommand">;
 }
 
@@ -115,21 +125,28 @@ export function appProbesFromEnv(env: Env, modules: AppProbeModules): Record<str
     "the JSON { tableName, bucketName, functionNames, peerRegion } the stack writes",
   );
   const region = regionOf(env);
-  const client = new modules.dynamodb.DynamoDBClient({ region, maxAttempts: 1 });
+  const client = new modules.dynamodb.DynamoDBClient({
+    region,
+    maxAttempts: 1,
+    requestHandler: new modules.NodeHttpHandler(PROBE_HTTP_TIMEOUTS),
+  });
   return appProbes(config, {
     ...appTablePortsFromSdk(modules.dynamodb, client),
-    ...signedAwsPorts(env, modules),
+    ...sdkAwsPorts(env, modules),
   });
 }
 
 /** The C&C account's probes from CC_PROBE_CONFIG (JSON { functionName }): `cc-function` is Active. */
-export function commandControlProbesFromEnv(env: Env, modules: SignedHttpModules): Record<string, Probe> {
+export function commandControlProbesFromEnv(
+  env: Env,
+  modules: Pick<SdkProbeModules, "lambda" | "NodeHttpHandler">,
+): Record<string, Probe> {
   const config = json<{ functionName: string }>(
     env,
     "CC_PROBE_CONFIG",
     "the JSON { functionName } the stack writes",
   );
-  const ports = signedAwsPorts(env, modules);
+  const ports = sdkAwsPorts(env, modules);
   return {
     "cc-function": async (signal) => {
       const state = await ports.functionState(config.functionName, signal);
@@ -138,7 +155,7 @@ export function commandControlProbesFromEnv(env: Env, modules: SignedHttpModules
   };
 }
 
-export interface AnalyticsProbeModules extends SignedHttpModules {
+export interface AnalyticsProbeModules extends Pick<SdkProbeModules, "kinesis" | "NodeHttpHandler"> {
   eventbridge: Pick<typeof EventBridge, "EventBridgeClient" | "DescribeEventBusCommand" | "PutEventsCommand">;
   sqs: Pick<typeof Sqs, "SQSClient" | "GetQueueAttributesCommand">;
 }
@@ -157,11 +174,18 @@ export function analyticsProbesFromEnv(env: Env, modules: AnalyticsProbeModules)
       eventbridge: modules.eventbridge,
       sqs: modules.sqs,
       clients: {
-        eventbridge: new modules.eventbridge.EventBridgeClient({ region, maxAttempts: 1 }),
-        sqs: new modules.sqs.SQSClient({ region, maxAttempts: 1 }),
+        eventbridge: new modules.eventbridge.EventBridgeClient({
+          region,
+          maxAttempts: 1,
+          requestHandler: new modules.NodeHttpHandler(PROBE_HTTP_TIMEOUTS),
+        }),
+        sqs: new modules.sqs.SQSClient({
+          region,
+          maxAttempts: 1,
+          requestHandler: new modules.NodeHttpHandler(PROBE_HTTP_TIMEOUTS),
+        }),
       },
-      // Over signed HTTP/1.1: no Kinesis client (and its HTTP/2 handler) in the health API's package.
-      streamStatus: signedAwsPorts(env, modules).streamStatus,
+      streamStatus: sdkAwsPorts(env, modules).streamStatus,
     }),
   );
 }

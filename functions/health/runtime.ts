@@ -12,6 +12,9 @@ import type * as CloudWatch from "@aws-sdk/client-cloudwatch";
 import type * as SecretsManager from "@aws-sdk/client-secrets-manager";
 import type * as EventBridge from "@aws-sdk/client-eventbridge";
 import type * as Sts from "@aws-sdk/client-sts";
+import type * as Ssm from "@aws-sdk/client-ssm";
+import type * as IotDataPlane from "@aws-sdk/client-iot-data-plane";
+import type { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { SignatureV4 } from "@smithy/signature-v4";
 import {
   createHealthCheck,
@@ -35,7 +38,7 @@ import { createNodeTransport, type Logger } from "./http.js";
 import { roundMetricPoints, type MetricPoint } from "./metrics.js";
 import { handleAlarmEvent, type AlarmRegion } from "./notifier.js";
 import type { PolicyConfig } from "./policy.js";
-import { integer, json, required, serviceEndpoint, type Env } from "./env.js";
+import { endpointOverride, integer, json, required, type Env } from "./env.js";
 import { buildCheckpoints, parseCheckpointSpecs, type Probe } from "./probes.js";
 
 /** A Lambda function-URL request (payload format 2.0), as much of it as we read. */
@@ -80,6 +83,9 @@ export interface AggregatorModules {
   https: typeof NodeHttps;
   dynamodb: Pick<typeof DynamoDb, "DynamoDBClient" | "GetItemCommand" | "PutItemCommand">;
   cloudwatch: Pick<typeof CloudWatch, "CloudWatchClient" | "GetMetricDataCommand">;
+  ssm: Pick<typeof Ssm, "SSMClient" | "GetParameterCommand">;
+  /** HTTP/1.1 handler carrying the connect and answer timeouts of the SDK calls. */
+  NodeHttpHandler: typeof NodeHttpHandler;
   SignatureV4: typeof SignatureV4;
   /** Needed when HEALTH_READINESS_ROLE_ARN is set. */
   sts?: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">;
@@ -153,12 +159,14 @@ export function aggregatorFromEnv(
     region,
     service: "lambda",
   });
-  const ssmSigner = createSigV4Signer({
-    SignatureV4: modules.SignatureV4,
-    crypto: modules.crypto,
-    credentials,
+  const ssmEndpoint = endpointOverride(env, "ssm");
+  const ssm = new modules.ssm.SSMClient({
     region,
-    service: "ssm",
+    credentials,
+    ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}),
+    maxAttempts: 1,
+    // Backstops inside the round's deadline; the round's abort signal ends the call first.
+    requestHandler: new modules.NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 1500 }),
   });
   const dynamo = new modules.dynamodb.DynamoDBClient({ region, maxAttempts: 1 });
   // Replay and the reconciler publish their metrics in the IoT services account: read them through
@@ -202,9 +210,8 @@ export function aggregatorFromEnv(
     }),
     getOverride: cachedGetter(
       ssmOverrideGetter({
-        transport,
-        sign: ssmSigner,
-        endpoint: serviceEndpoint(env, "ssm", region),
+        getParameter: (input, signal) =>
+          ssm.send(new modules.ssm.GetParameterCommand(input), { abortSignal: signal }),
         parameterName: required(
           env,
           "HEALTH_OVERRIDE_PARAMETER",
@@ -368,11 +375,10 @@ export function healthApiFromEnv(
 }
 
 export interface NotifierModules {
-  crypto: typeof NodeCrypto;
-  http: typeof NodeHttp;
-  https: typeof NodeHttps;
   sts: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">;
-  SignatureV4: typeof SignatureV4;
+  iotData: Pick<typeof IotDataPlane, "IoTDataPlaneClient" | "PublishCommand">;
+  /** HTTP/1.1 handler carrying the connect and answer timeouts of the publish. */
+  NodeHttpHandler: typeof NodeHttpHandler;
   logger: Logger;
 }
 
@@ -404,8 +410,8 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
   const spreadMs = env.NOTICE_SPREAD_MS === undefined ? undefined : Number(env.NOTICE_SPREAD_MS);
   if (spreadMs !== undefined && !(Number.isInteger(spreadMs) && spreadMs >= 0))
     throw new Error(`NOTICE_SPREAD_MS must be a whole number of ms >= 0, got '${env.NOTICE_SPREAD_MS}'`);
-  const transport = createNodeTransport({ http: modules.http, https: modules.https });
   const sts = new modules.sts.STSClient({ maxAttempts: 2 });
+  const clients: Record<string, InstanceType<NotifierModules["iotData"]["IoTDataPlaneClient"]>> = {};
   const credentialsFor = async (target: NoticeTarget): Promise<AwsCredentials> => {
     if (!target.roleArn) return environmentCredentials(env)();
     const out = await sts.send(
@@ -434,17 +440,16 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
       logger: modules.logger,
       publish: async (region, noticeTopic, payload) => {
         const target = targets.find((t) => t.region === region)!;
-        const sign = createSigV4Signer({
-          SignatureV4: modules.SignatureV4,
-          crypto: modules.crypto,
-          credentials: () => credentialsFor(target),
+        const client = (clients[region] ??= new modules.iotData.IoTDataPlaneClient({
           region,
-          service: "iotdata",
-        });
-        await iotDataPublish({
-          transport,
-          sign,
           endpoint: dataPlaneUrl(target.dataEndpoint),
+          credentials: () => credentialsFor(target),
+          maxAttempts: 2,
+          requestHandler: new modules.NodeHttpHandler({ connectionTimeout: 2000, requestTimeout: 3000 }),
+        }));
+        await iotDataPublish({
+          publish: (input, signal) =>
+            client.send(new modules.iotData.PublishCommand(input), signal ? { abortSignal: signal } : {}),
           topic: noticeTopic,
           payload,
           retain: true,

@@ -22,6 +22,7 @@ import {
   type CheckResult,
 } from "../../cli/preflight/judge";
 import { startMoto, type MotoServer } from "../support/moto";
+import { ACMClient, DescribeCertificateCommand, RequestCertificateCommand } from "@aws-sdk/client-acm";
 
 const IDS = {
   iot: "111111111111",
@@ -121,6 +122,37 @@ async function preflight(args: string[], resolveNs?: (name: string) => Promise<s
 }
 
 describe("iot-dr preflight against moto", () => {
+  it("reads a domain certificate's status through ACM, and names one that does not exist", async () => {
+    await devicePolicyIn("us-east-1");
+    await devicePolicyIn("us-west-2");
+    const acm = new ACMClient(await inAccount("iot", "us-east-1"));
+    const { CertificateArn: arn } = await acm.send(
+      new RequestCertificateCommand({ DomainName: "devices.example.com", ValidationMethod: "DNS" }),
+    );
+    const { Certificate } = await acm.send(new DescribeCertificateCommand({ CertificateArn: arn }));
+    const gone = `arn:aws:acm:us-east-1:${IDS.commandControl}:certificate/00000000-0000-0000-0000-000000000000`;
+    const run = await preflight([
+      "--config",
+      stackFile({ deviceCertificateArn: arn, ccCertificateArn: gone }),
+      "--external-id",
+      EXTERNAL_ID,
+    ]);
+    const certificates = run.checks.filter((c) => c.check === "domain-certificate");
+    expect(certificates).toEqual([
+      expect.objectContaining({
+        account: "iot",
+        status: Certificate!.Status === "ISSUED" ? "pass" : "fail",
+        message: `iot-dr:deviceCertificateArn ${arn} is ${Certificate!.Status}`,
+      }),
+      expect.objectContaining({
+        account: "commandControl",
+        status: "fail",
+        message: `iot-dr:ccCertificateArn ${gone} does not exist`,
+        fix: expect.stringContaining("request the certificate in us-east-1"),
+      }),
+    ]);
+  });
+
   it("passes a prepared set of accounts: roles assumed with the external id, device policy in both regions, zone delegated", async () => {
     await devicePolicyIn("us-east-1");
     await devicePolicyIn("us-west-2");

@@ -3,6 +3,9 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { CloudWatchClient, GetMetricDataCommand, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { IoTDataPlaneClient, PublishCommand } from "@aws-sdk/client-iot-data-plane";
+import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredRound } from "../../functions/health/aggregator.js";
@@ -12,12 +15,13 @@ import {
   createSigV4Signer,
   dynamoStateStore,
   iotDataPublish,
+  type DataPlanePublish,
   ssmOverrideGetter,
 } from "../../functions/health/aws.js";
 import { silentLogger } from "../../functions/health/http.js";
 import { aggregatorFromEnv, type MetricsWriter } from "../../functions/health/runtime.js";
 import { startMoto, type MotoServer } from "../support/moto.js";
-import { factorHandler, policy, startServer, transport, type LoopbackServer } from "./support.js";
+import { factorHandler, policy, startServer, type LoopbackServer } from "./support.js";
 
 const REGION = "eu-west-1";
 const credentials = async () => ({
@@ -30,11 +34,13 @@ const signerFor = (service: string) =>
 
 let moto: MotoServer;
 let dynamo: DynamoDBClient;
+let ssm: SSMClient;
 const servers: LoopbackServer[] = [];
 
 beforeAll(async () => {
   moto = await startMoto();
   dynamo = new DynamoDBClient(moto.clientConfig(REGION));
+  ssm = new SSMClient(moto.clientConfig(REGION));
   await dynamo.send(
     new CreateTableCommand({
       TableName: "health-state",
@@ -50,15 +56,7 @@ afterAll(async () => {
 });
 
 async function setOverride(name: string, value: string): Promise<void> {
-  const sign = signerFor("ssm");
-  const request = await sign({
-    method: "POST",
-    url: `${moto.endpoint}/`,
-    headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AmazonSSM.PutParameter" },
-    body: JSON.stringify({ Name: name, Value: value, Type: "String", Overwrite: true }),
-  });
-  const response = await transport(request);
-  expect(response.status).toBe(200);
+  await ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: "String", Overwrite: true }));
 }
 
 const round = (n: number, healthy = true): StoredRound => ({
@@ -95,7 +93,10 @@ describe("the hysteresis state lives in one DynamoDB item written with compare-a
 
 describe("the operator's override is an SSM parameter, read without redeploying", () => {
   const getter = (name: string) =>
-    ssmOverrideGetter({ transport, sign: signerFor("ssm"), endpoint: moto.endpoint, parameterName: name });
+    ssmOverrideGetter({
+      getParameter: (input, signal) => ssm.send(new GetParameterCommand(input), { abortSignal: signal }),
+      parameterName: name,
+    });
   const signal = new AbortController().signal;
 
   it("means automatic while the parameter does not exist", async () => {
@@ -172,6 +173,20 @@ describe("readiness comes from the iot-dr CloudWatch metrics", () => {
   });
 });
 
+/** The notifier's data-plane client (runtime.ts) pointed at a loopback server. */
+const publisherAt = (endpoint: string) => {
+  const client = new IoTDataPlaneClient({
+    region: REGION,
+    endpoint,
+    credentials,
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 2000, requestTimeout: 3000 }),
+  });
+  const publish: DataPlanePublish = (input, signal) =>
+    client.send(new PublishCommand(input), signal ? { abortSignal: signal } : {});
+  return publish;
+};
+
 describe("cross-account calls are SigV4-signed", () => {
   it("signs for the service and region with the session token of the role", async () => {
     const signed = await signerFor("lambda")({
@@ -196,9 +211,7 @@ describe("cross-account calls are SigV4-signed", () => {
     });
     servers.push(server);
     await iotDataPublish({
-      transport,
-      sign: signerFor("iotdata"),
-      endpoint: server.url,
+      publish: publisherAt(server.url),
       topic: "dr/failover/notice",
       payload: '{"type":"failover"}',
     });
@@ -216,13 +229,24 @@ describe("cross-account calls are SigV4-signed", () => {
     servers.push(server);
     await expect(
       iotDataPublish({
-        transport,
-        sign: signerFor("iotdata"),
-        endpoint: server.url,
+        publish: publisherAt(server.url),
         topic: "dr/failover/notice",
         payload: "{}",
       }),
     ).rejects.toThrow("IoT Publish to 'dr/failover/notice' answered HTTP 403");
+  });
+
+  it("gives up on a data plane that does not answer, within the publish's deadline", async () => {
+    const server = await startServer(() => undefined);
+    servers.push(server);
+    await expect(
+      iotDataPublish({
+        publish: publisherAt(server.url),
+        topic: "dr/failover/notice",
+        payload: "{}",
+        signal: AbortSignal.timeout(300),
+      }),
+    ).rejects.toThrow(/abort/i);
   });
 });
 
@@ -274,6 +298,8 @@ describe("the deployed health-check handler, wired from its environment against 
         https,
         dynamodb: { DynamoDBClient, GetItemCommand, PutItemCommand },
         cloudwatch: { CloudWatchClient, GetMetricDataCommand },
+        ssm: { SSMClient, GetParameterCommand },
+        NodeHttpHandler,
         SignatureV4,
         metrics,
         logger: silentLogger,
