@@ -16,7 +16,7 @@
  * redelivery after a move) are counted, not double-counted.
  */
 import { EventEmitter } from "node:events";
-import { FailoverClient, type DeviceCounters, type FailoverClientOptions } from "./client.js";
+import { FailoverClient, type DeviceCounters, type FailoverClientOptions, type Trigger } from "./client.js";
 import { CachingResolver, dnsQuery, parseDnsServers } from "./resolver.js";
 import type { TlsSettings } from "./transport.js";
 
@@ -89,6 +89,8 @@ export interface FleetStats {
   connectedByTarget: Record<string, number>;
   elapsedMs: number;
   counters: DeviceCounters;
+  /** Reconnects that landed on another target, by what made the device leave (the clients' "reconnected" events). */
+  movesByTrigger: Record<Exclude<Trigger, "start">, number>;
   messages: FleetMessageStats;
 }
 
@@ -119,6 +121,7 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
   private readonly totals = { acked: 0, received: 0, duplicates: 0, dropped: 0, sent: 0 };
   /** Devices connected per target, kept current from client events (cheap to read often). */
   private readonly live = new Map<string, number>();
+  private readonly moves: FleetStats["movesByTrigger"] = { notice: 0, reresolve: 0, "connection-lost": 0 };
   private startedAt = 0;
   private started = 0;
   private ticker?: NodeJS.Timeout;
@@ -236,6 +239,7 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
       connectedByTarget,
       elapsedMs: this.startedAt === 0 ? 0 : now - this.startedAt,
       counters,
+      movesByTrigger: { ...this.moves },
       messages: { ...this.totals, unconfirmed, overdue },
     };
   }
@@ -309,7 +313,10 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
   private startDevice(device: DeviceState, interval: number): void {
     const { client } = device;
     client.on("connected", ({ target }) => this.countConnect(targetKey(target)));
-    client.on("reconnected", ({ target }) => this.countConnect(targetKey(target)));
+    client.on("reconnected", ({ target, trigger, moved }) => {
+      this.countConnect(targetKey(target));
+      if (moved && trigger !== "start") this.moves[trigger]++;
+    });
     client.on("disconnected", ({ target }) => {
       this.bucket().disconnects++;
       const key = targetKey(target);

@@ -5,11 +5,13 @@
  * thread reads their state from messages the worker posts every 100 ms.
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { Fleet, type FleetOptions } from "../device/fleet.js";
+import { Fleet, type FleetOptions, type FleetStats } from "../device/fleet.js";
+
+export type MovesByTrigger = FleetStats["movesByTrigger"];
 
 type ToWorker = { type: "start" } | { type: "stop"; drainMs: number };
 type FromWorker =
-  | { type: "state"; connectedByTarget: Record<string, number>; sent: number }
+  | { type: "state"; connectedByTarget: Record<string, number>; sent: number; moves: MovesByTrigger }
   | { type: "started" }
   | { type: "stopped"; sent: number; lost: number }
   | { type: "error"; message: string };
@@ -21,9 +23,10 @@ export type WorkerFleetOptions = Omit<FleetOptions, "client"> & {
 
 export class WorkerFleet {
   private readonly worker: Worker;
-  private state: { connectedByTarget: Record<string, number>; sent: number } = {
+  private state: { connectedByTarget: Record<string, number>; sent: number; moves: MovesByTrigger } = {
     connectedByTarget: {},
     sent: 0,
+    moves: { notice: 0, reresolve: 0, "connection-lost": 0 },
   };
   private waiters: Array<{
     type: FromWorker["type"];
@@ -78,6 +81,11 @@ export class WorkerFleet {
     return this.state.connectedByTarget;
   }
 
+  /** Moves so far by trigger, as of the worker's last report (≤ 100 ms old). */
+  moves(): MovesByTrigger {
+    return { ...this.state.moves };
+  }
+
   /** Stops publishing, drains, stops the devices and ends the worker. */
   async stop(drainMs: number): Promise<{ sent: number; lost: number }> {
     const report = await this.request({ type: "stop", drainMs }, "stopped");
@@ -115,13 +123,16 @@ function runWorker(options: WorkerFleetOptions): void {
   const ticker = setInterval(() => {
     const connectedByTarget: Record<string, number> = {};
     let sent = 0;
+    const moves: MovesByTrigger = { notice: 0, reresolve: 0, "connection-lost": 0 };
     for (const shard of shards) {
       const s = shard.snapshot();
       sent += s.messages.sent;
+      for (const [trigger, n] of Object.entries(s.movesByTrigger))
+        moves[trigger as keyof MovesByTrigger] += n;
       for (const [target, n] of Object.entries(s.connectedByTarget))
         connectedByTarget[target] = (connectedByTarget[target] ?? 0) + n;
     }
-    post({ type: "state", connectedByTarget, sent });
+    post({ type: "state", connectedByTarget, sent, moves });
   }, 100);
   port.on("message", (message: ToWorker) => {
     if (message.type === "start") {

@@ -24,8 +24,11 @@ import {
 } from "./metrics.js";
 import { PRIMARY_ADDRESS, SECONDARY_ADDRESS, startPeers, type PeerInventory, type Peers } from "./peers.js";
 import { Route53Emulator } from "./route53.js";
-import { WorkerFleet } from "./fleetWorker.js";
-import { DEVICE_GROUP, DEVICE_POLICY, DEVICE_TYPE, DrillWorld, type RegionWorld } from "./world.js";
+import { WorkerFleet, type MovesByTrigger } from "./fleetWorker.js";
+import { countLostOps, lackingIn, registryRpo, type RegistryOp } from "./registryOps.js";
+import { DEVICE_GROUP, DEVICE_POLICY, DEVICE_TYPE, DrillWorld, RegionUnreachable } from "./world.js";
+
+export { countLostOps, type RegistryOp } from "./registryOps.js";
 
 export const SCENARIOS = ["broker-down", "app-unhealthy", "analytics-down", "region-down"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -53,6 +56,13 @@ export const LOCAL_DRILL_CONFIG = {
   steadySeconds: 3,
   /** Registry calls per second per API during replay and compares (moto has no quota). */
   apiRate: 200,
+  /** C&C onboarding callers running at once, and each one's pause between commands. */
+  onboardingWorkers: 2,
+  onboardingPauseMs: 200,
+  /** Pause between out-of-band registry changes (made directly in the active region's registry). */
+  outOfBandPauseMs: 250,
+  /** A caller retries a command the active region's C&C could not answer (5xx, unreachable). */
+  retryPauseMs: 200,
 } as const;
 
 /**
@@ -69,21 +79,16 @@ export interface LocalDrillOptions {
   scenario: Scenario;
   /** Devices in the simulated fleet. */
   devices: number;
-  /** Devices onboarded through C&C before the fault (registry workload); default min(devices, 10). */
+  /**
+   * Devices onboarded through C&C (registry workload); default min(devices, 10). Onboarding is still
+   * running when the fault lands: the fault is injected once a third of them are onboarded.
+   */
   registryDevices?: number;
   signal?: AbortSignal;
   /** One line of progress (no newline). */
   progress?: (line: string) => void;
   /** Called once the peers run, with what to find if they were left behind. */
   onPeers?: (inventory: PeerInventory) => void;
-}
-
-export interface RegistryOp {
-  region: string;
-  command: "onboard" | "suspend" | "resume" | "decommission";
-  thingName: string;
-  status: number;
-  certificateId?: string;
 }
 
 export interface DrillResult {
@@ -100,7 +105,20 @@ export interface DrillResult {
   lostTelemetry: number;
   registryOps: number;
   failedRegistryOps: number;
+  /** Devices that moved to the secondary, by what made them leave (the FailoverClients' "reconnected" events). */
+  moves: Moves;
+  /** Counted after the reverse catch-up and the fail-back, in both regions. */
   lostRegistryOps: number;
+  /** Operations answered after the fault and sent before the primary's restore (in flight or made during the outage). */
+  registryOpsDuringFault: number;
+  /** Operations sent before the fault and answered after it. */
+  registryOpsInFlightAtFault: number;
+  /** Out-of-band changes (made directly in a registry, not through C&C), all of them. */
+  outOfBandOps: number;
+  /** Age at the fault of the oldest change the standby lacked (read just before the fault); 0 when it lacked none. */
+  rpoSeconds: number;
+  /** How many answered operations the standby lacked at the fault. */
+  registryOpsLackingAtFault: number;
   replicationLagMs: { p50: number; p99: number; samples: number };
   driftAtEnd: number;
   failback: {
@@ -111,12 +129,30 @@ export interface DrillResult {
     gate: { method: string; fallback: boolean; drift: number; attempts: number };
     /** Route 53 kept answering the other region until the reverse catch-up was proven. */
     caughtUpBeforeHealthy: boolean;
+    /** Devices that moved back to the primary, by trigger. */
+    moves: Moves;
   };
   wallSeconds: number;
   config: typeof LOCAL_DRILL_CONFIG;
   events: DrillEvent[];
   timeline: TimelinePoint[];
   drift: Drift[];
+}
+
+/**
+ * Device moves by trigger. A server-side disconnect reaches a device as a lost connection, so the
+ * clients count it under connectionLost; serverDisconnect is what a server-side mover disconnected,
+ * null when none ran (the local drill runs none).
+ */
+export interface Moves {
+  notice: number;
+  dns: number;
+  connectionLost: number;
+  serverDisconnect: number | null;
+}
+
+function movesOf(m: MovesByTrigger): Moves {
+  return { notice: m.notice, dns: m.reresolve, connectionLost: m["connection-lost"], serverDisconnect: null };
 }
 
 /** The drill was interrupted (Ctrl-C, SIGTERM or the caller's signal). */
@@ -322,15 +358,36 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     });
     cleanup.push(() => route53.stop());
 
-    // Onboarding through C&C in the primary; replication copies it to the secondary.
+    say(`waiting for replication of the seed to ${secondary}`);
+    await world.settled(300_000, signal);
+    const before = await compareRegions(world.regions[primary]!.snapshot, world.regions[secondary]!.snapshot);
+    health[secondary]!.readiness = { lagMs: 0, drift: before.drift.length };
+    say(`before the workload: ${before.compared} resources compared, drift ${before.drift.length}`);
+    throwIfAborted();
+
+    // The registry workload: C&C commands and out-of-band changes (made directly in a registry, as a
+    // console user or a script would), each sent to the region the failover record answers and
+    // retried while that region cannot answer (5xx or unreachable), as an operator's tooling would.
     const issuer: CertificateIssuer = createIssuer();
     let serial = 0;
     const ops: RegistryOp[] = [];
-    const command = async (
-      region: RegionWorld,
-      name: RegistryOp["command"],
-      thingName: string,
-    ): Promise<RegistryOp> => {
+    let pending = 0;
+    let workloadStopped = false;
+    cleanup.push(async () => {
+      workloadStopped = true;
+    });
+    const retrying = async <T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> => {
+      const startedAt = Date.now();
+      for (;;) {
+        throwIfAborted();
+        if (workloadStopped) throw new Error(`${what}: the drill stopped`);
+        const value = await attempt();
+        if (value !== undefined) return value;
+        if (Date.now() - startedAt > 120_000) throw new Error(`${what}: no region answered for 120 s`);
+        await sleep(config.retryPauseMs, signal);
+      }
+    };
+    const command = async (name: RegistryOp["command"], thingName: string): Promise<RegistryOp> => {
       const body =
         name === "onboard"
           ? {
@@ -342,42 +399,104 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
               policyName: DEVICE_POLICY,
             }
           : { thingName, reason: `drill ${options.scenario}` };
-      const response = await region.command(
-        name,
-        body,
-        `drill-${name}-${thingName}-${randomUUID().slice(0, 8)}`,
-      );
-      const parsed = JSON.parse(response.body) as { certificateId?: string };
-      const op: RegistryOp = {
-        region: region.name,
-        command: name,
-        thingName,
-        status: response.statusCode,
-        ...(parsed.certificateId ? { certificateId: parsed.certificateId } : {}),
-      };
-      if (response.statusCode >= 300)
-        say(
-          `warning: ${name} ${thingName} in ${region.name} answered ${response.statusCode}: ${response.body}`,
-        );
-      ops.push(op);
-      return op;
+      const key = `drill-${name}-${thingName}-${randomUUID().slice(0, 8)}`;
+      const startedAt = Date.now();
+      pending++;
+      try {
+        return await retrying(`${name} ${thingName}`, async () => {
+          const region = world.regions[route53.active]!;
+          let response: { statusCode: number; body: string };
+          try {
+            response = await region.command(name, body, key);
+          } catch (err) {
+            response = { statusCode: 503, body: JSON.stringify({ message: (err as Error).message }) };
+          }
+          if (response.statusCode >= 500) return undefined;
+          const parsed = JSON.parse(response.body) as { certificateId?: string };
+          const op: RegistryOp = {
+            region: region.name,
+            command: name,
+            thingName,
+            status: response.statusCode,
+            ...(parsed.certificateId ? { certificateId: parsed.certificateId } : {}),
+            startedAt,
+            doneAt: Date.now(),
+          };
+          if (response.statusCode >= 300)
+            say(
+              `warning: ${name} ${thingName} in ${region.name} answered ${response.statusCode}: ${response.body}`,
+            );
+          ops.push(op);
+          return op;
+        });
+      } finally {
+        pending--;
+      }
     };
-    say(`onboarding ${registryDevices} devices through C&C in ${primary}`);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        while (next < registryDevices) {
-          throwIfAborted();
-          await command(world.regions[primary]!, "onboard", `drill-device-${next++}`);
+    const outOfBand = async (thingName: string, value: string): Promise<RegistryOp | null> => {
+      const startedAt = Date.now();
+      pending++;
+      try {
+        return await retrying(`out-of-band change of ${thingName}`, async () => {
+          const region = world.regions[route53.active]!;
+          try {
+            const thing = await region.iot.describeThing(thingName);
+            // Not (yet) in the active region: an operator finds nothing to change there.
+            if (!thing) return null;
+            await region.iot.updateThing(
+              { ...thing, attributes: { ...thing.attributes, firmware: value } },
+              thing,
+            );
+            const op: RegistryOp = {
+              region: region.name,
+              command: "set-attribute",
+              thingName,
+              status: 200,
+              attribute: { name: "firmware", value },
+              startedAt,
+              doneAt: Date.now(),
+            };
+            ops.push(op);
+            return op;
+          } catch (err) {
+            if (err instanceof RegionUnreachable) return undefined;
+            throw err;
+          }
+        });
+      } finally {
+        pending--;
+      }
+    };
+    let onboarded = 0;
+    let nextDevice = 0;
+    let stopOutOfBand = false;
+    const startWorkload = () => {
+      say(`onboarding ${registryDevices} devices through C&C, out-of-band changes alongside`);
+      const onboarding = Promise.all(
+        Array.from({ length: config.onboardingWorkers }, async () => {
+          while (nextDevice < registryDevices) {
+            await command("onboard", `drill-device-${nextDevice++}`);
+            onboarded++;
+            await sleep(config.onboardingPauseMs, signal);
+          }
+        }),
+      );
+      // drill-device-0 and -1 are left to the changes made in the new active region (suspend, decommission).
+      const outOfBandChanges = (async () => {
+        for (let k = 0; !stopOutOfBand; k++) {
+          const things = ops
+            .filter((o) => o.command === "onboard" && o.status < 300)
+            .map((o) => o.thingName)
+            .filter((n) => n !== "drill-device-0" && n !== "drill-device-1");
+          if (things.length > 0) await outOfBand(things[k % things.length]!, `v${k}`);
+          await sleep(config.outOfBandPauseMs, signal);
         }
-      }),
-    );
-    say(`waiting for replication to ${secondary}`);
-    await world.settled(300_000, signal);
-    const before = await compareRegions(world.regions[primary]!.snapshot, world.regions[secondary]!.snapshot);
-    health[secondary]!.readiness = { lagMs: 0, drift: before.drift.length };
-    say(`before the fault: ${before.compared} resources compared, drift ${before.drift.length}`);
-    throwIfAborted();
+      })();
+      // Awaited before the restore; a failure before then is reported there, not as an unhandled rejection.
+      void onboarding.catch(() => undefined);
+      void outOfBandChanges.catch(() => undefined);
+      return { onboarding, outOfBandChanges };
+    };
 
     // The fleet, all on the primary at first.
     const fleet = new WorkerFleet({
@@ -433,12 +552,29 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     route53.start();
     await sleep(config.steadySeconds * 1000, signal);
 
-    // The fault.
+    // The fault lands while onboarding and out-of-band changes are in flight: once a third of the
+    // devices (at least two) are onboarded, just after the standby was read (what it lacked then is
+    // the registry RPO), at a moment an operation is waiting for its answer.
+    const workload = startWorkload();
+    await waitFor(
+      "a third of the onboarding",
+      () => onboarded >= Math.max(2, Math.floor(registryDevices / 3)),
+      120_000 + registryDevices * 1_000,
+      signal,
+    );
+    const readAt = Date.now();
+    const lacking = await lackingIn(world.regions[secondary]!.iot, ops, readAt);
+    await waitFor("a registry operation in flight", () => pending > 0, 30_000, signal, 5);
     const faultAt = Date.now();
     ledger.mark(faultAt);
     const brokerDown = options.scenario === "broker-down" || options.scenario === "region-down";
+    // A whole region down: every factor there fails (its broker, application services, C&C,
+    // analytics) and every client of it is unreachable.
+    if (options.scenario === "region-down") {
+      world.regions[primary]!.down = true;
+      for (const factor of FACTORS) health[primary]!.failing.add(factor);
+    }
     if (brokerDown) await peers.killBroker("primary");
-    if (options.scenario === "region-down") world.regions[primary]!.down = true;
     if (options.scenario === "app-unhealthy") health[primary]!.failing.add("applicationServices");
     if (options.scenario === "analytics-down") health[primary]!.failing.add("analytics");
     mark(`fault injected: ${options.scenario} in ${primary}`, faultAt);
@@ -453,13 +589,16 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       budget,
       signal,
     );
-    // Registry changes keep coming, now through C&C in the new active region.
+    // Registry changes keep coming, now through C&C in the new active region; a device whose
+    // onboarding the standby lacked (region-down) is replaced by one onboarded there.
     const active = world.regions[secondary]!;
+    const inActive = async (thingName: string, instead: string) =>
+      (await active.iot.describeThing(thingName)) ? thingName : instead;
     const changes = (async () => {
-      await command(active, "onboard", "drill-device-new-0");
-      await command(active, "onboard", "drill-device-new-1");
-      await command(active, "suspend", "drill-device-0");
-      await command(active, "decommission", "drill-device-1");
+      await command("onboard", "drill-device-new-0");
+      await command("onboard", "drill-device-new-1");
+      await command("suspend", await inActive("drill-device-0", "drill-device-new-0"));
+      await command("decommission", await inActive("drill-device-1", "drill-device-new-1"));
       // No resume of the suspended certificate here: capture takes a state that returns to what replay
       // applied within its echo window for an echo and drops it (reported as a capture defect).
     })();
@@ -472,6 +611,10 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     mark(`${need} of ${options.devices} devices publishing in ${secondary}`, rtoAt);
     await changes;
     await waitFor("every device to move", () => connectedIn(secondary) === options.devices, budget, signal);
+    const failoverMoves = movesOf(fleet.moves());
+    stopOutOfBand = true;
+    await workload.onboarding;
+    await workload.outOfBandChanges;
 
     // Restore, reverse catch-up, then the fail-back gate on the reconciler's compare.
     // No reconciler pass since the recovery yet: the fail-back gate holds the primary.
@@ -530,6 +673,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       backBudget,
       signal,
     );
+    const allMoves = movesOf(fleet.moves());
     await sleep(1_000, signal);
 
     const report = await fleet.stop(3_000);
@@ -540,7 +684,12 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
 
     await world.settled(120_000, signal);
     const finalDrift = (await compareRegions(world.regions[primary]!.snapshot, active.snapshot)).drift;
-    const lostRegistryOps = await countLostOps(ops, Object.values(world.regions));
+    // After the reverse catch-up, the fail-back and a settled replication: what is missing now is lost.
+    const lostRegistryOps = await countLostOps(
+      ops,
+      Object.values(world.regions).map((r) => r.iot),
+    );
+    const rpo = registryRpo(ops, lacking, readAt, faultAt);
     const lag = world.lag.map((s) => s.lagMs);
     say(`done: drift ${finalDrift.length}, registry operations lost ${lostRegistryOps}`);
     return {
@@ -558,6 +707,12 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       registryOps: ops.length,
       failedRegistryOps: ops.filter((o) => o.status >= 300).length,
       lostRegistryOps,
+      moves: failoverMoves,
+      registryOpsDuringFault: ops.filter((o) => o.doneAt >= faultAt && o.startedAt < restoredAt).length,
+      registryOpsInFlightAtFault: ops.filter((o) => o.startedAt < faultAt && o.doneAt >= faultAt).length,
+      outOfBandOps: ops.filter((o) => o.command === "set-attribute").length,
+      rpoSeconds: rpo.rpoSeconds,
+      registryOpsLackingAtFault: rpo.lacking,
       replicationLagMs: { p50: percentile(lag, 50), p99: percentile(lag, 99), samples: lag.length },
       driftAtEnd: gate.drift,
       failback: {
@@ -567,6 +722,12 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
         driftAtEnd: finalDrift.length,
         gate,
         caughtUpBeforeHealthy,
+        moves: {
+          notice: allMoves.notice - failoverMoves.notice,
+          dns: allMoves.dns - failoverMoves.dns,
+          connectionLost: allMoves.connectionLost - failoverMoves.connectionLost,
+          serverDisconnect: null,
+        },
       },
       wallSeconds: seconds(Date.now() - started),
       config,
@@ -587,37 +748,4 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       }
     }
   }
-}
-
-/**
- * An operation is lost when its effect is missing in either region at the end. Operations on one
- * thing are judged by the state the last of them leaves (later operations supersede earlier ones).
- */
-export async function countLostOps(
-  ops: readonly RegistryOp[],
-  regions: readonly RegionWorld[],
-): Promise<number> {
-  const byThing = new Map<string, RegistryOp[]>();
-  for (const op of ops.filter((o) => o.status < 300)) {
-    byThing.set(op.thingName, [...(byThing.get(op.thingName) ?? []), op]);
-  }
-  let lost = 0;
-  for (const [thingName, list] of byThing) {
-    const certificateId = list.find((o) => o.certificateId)?.certificateId;
-    const last = list[list.length - 1]!;
-    const suspended =
-      list.filter((o) => o.command === "suspend" || o.command === "resume").at(-1)?.command === "suspend";
-    let ok = true;
-    for (const region of regions) {
-      const thing = await region.iot.describeThing(thingName);
-      const cert = certificateId ? await region.iot.describeCertificate(certificateId) : null;
-      if (last.command === "decommission") {
-        if (thing || cert) ok = false;
-      } else if (!thing || (certificateId && cert?.status !== (suspended ? "INACTIVE" : "ACTIVE"))) {
-        ok = false;
-      }
-    }
-    if (!ok) lost += list.length;
-  }
-  return lost;
 }

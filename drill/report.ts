@@ -145,6 +145,14 @@ export function renderReport(result: DrillResult | AwsDrillResult, generatedAt =
         ? "not measured"
         : `${result.lostRegistryOps} of ${local?.registryOps ?? 0}`,
     ],
+    ...(local
+      ? ([
+          [
+            "Registry RPO at the fault",
+            `${local.rpoSeconds} s (${local.registryOpsLackingAtFault} change(s) the standby lacked); ${local.registryOpsDuringFault} operation(s) during the fault, ${local.registryOpsInFlightAtFault} in flight when it landed, ${local.outOfBandOps} out of band in all`,
+          ],
+        ] as Array<[string, string]>)
+      : []),
     [
       "Replication lag",
       result.replicationLagMs
@@ -166,6 +174,10 @@ export function renderReport(result: DrillResult | AwsDrillResult, generatedAt =
       "Fail-back gate",
       `${escape(local.failback.gate.method)}${local.failback.gate.fallback ? " (fallback)" : ""}: drift ${local.failback.gate.drift} after ${local.failback.gate.attempts} compare(s); caught up before healthy: ${local.failback.caughtUpBeforeHealthy}`,
     ]);
+    const moves = (m: typeof local.moves) =>
+      `notice ${m.notice}, DNS ${m.dns}, connection lost ${m.connectionLost}, server disconnect ${m.serverDisconnect ?? "not run"}`;
+    rows.push(["Moves (fail-over)", moves(local.moves)]);
+    rows.push(["Moves (fail-back)", moves(local.failback.moves)]);
     rows.push(["Allowance on the bounds", `±${allowance} s (emulated check cadence)`]);
     rows.push(["Wall time", `${local.wallSeconds} s`]);
   }
