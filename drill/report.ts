@@ -178,7 +178,7 @@ export function renderReport(result: DrillResult | AwsDrillResult, generatedAt =
       `notice ${m.notice}, DNS ${m.dns}, connection lost ${m.connectionLost}, server disconnect ${m.serverDisconnect ?? "not run"}`;
     rows.push(["Moves (fail-over)", moves(local.moves)]);
     rows.push(["Moves (fail-back)", moves(local.failback.moves)]);
-    rows.push(["Allowance on the bounds", `±${allowance} s (emulated check cadence)`]);
+    rows.push(["Allowance on the bounds", allowance === 0 ? "none" : `±${allowance} s`]);
     rows.push(["Wall time", `${local.wallSeconds} s`]);
   }
   const timeline = local?.timeline ?? [];

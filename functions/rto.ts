@@ -3,8 +3,9 @@
  * so that `iot-dr rto` and the drill compare measurements against the same figures.
  *
  * RTO = detection + DNS + device side + reconnect, each as [best case, worst case] seconds:
- * - detection: our hysteresis (rounds of ~1 s) then Route 53's failure threshold on its interval,
- *   plus one probe; alarm mode adds the alarm's evaluation delay instead of the probe.
+ * - detection: our hysteresis (rounds of ~1 s; skipped when the whole region, and with it the
+ *   health-check function, fails) then Route 53's failure threshold on its interval, plus one
+ *   probe; alarm mode adds the alarm's evaluation delay instead of the probe.
  * - DNS: resolvers keep the old answer for up to the record's TTL.
  * - device side: a notice moves connected devices at once; otherwise the next re-resolution.
  * - reconnect: every device connects again, paced by the account's connect rate.
@@ -87,10 +88,10 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
   const threshold = inputs.failureThreshold;
   const roundSeconds = inputs.healthRoundSeconds ?? 1;
   const probe = inputs.probeDeadlineMs / 1000;
-  const hysteresis: Bounds = [
-    (inputs.failuresBeforeUnhealthy - 1) * roundSeconds,
-    inputs.failuresBeforeUnhealthy * roundSeconds,
-  ];
+  // Best case 0: when the whole region fails, its health-check function fails with it (it judges
+  // its own region, DESIGN.md §4) and Route 53 counts the unanswered check at once, hysteresis
+  // unused. Worst case: every round of the hysteresis, the fault landing just after a round began.
+  const hysteresis: Bounds = [0, inputs.failuresBeforeUnhealthy * roundSeconds];
   // Best case: the failure lands just before a check; worst: just after one, and every check waits a full probe.
   const detection: Bounds =
     inputs.routingMode === "endpoint"

@@ -103,11 +103,13 @@ describe("the RTO calculator's bounds", () => {
       deviceConnectRatePerSecond: 500,
       readinessMaxLagSeconds: 120,
     });
-    expect(e.detectionSeconds).toEqual([21, 33.5]);
+    // Best case: a whole region down (no hysteresis: its health-check function is down too), the
+    // fault just before a check: 2 more failed checks 10 s apart.
+    expect(e.detectionSeconds).toEqual([20, 33.5]);
     expect(e.dnsSeconds).toEqual([0, 60]);
     expect(e.deviceSeconds).toEqual([0, 30]);
     expect(e.reconnectSeconds).toEqual([20, 25]);
-    expect(e.rtoSeconds).toEqual([41, 148.5]);
+    expect(e.rtoSeconds).toEqual([40, 148.5]);
     expect(e.rpo).toContain("120 s");
   });
 
