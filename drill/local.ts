@@ -155,6 +155,14 @@ function movesOf(m: MovesByTrigger): Moves {
   return { notice: m.notice, dns: m.reresolve, connectionLost: m["connection-lost"], serverDisconnect: null };
 }
 
+/** The first few differences, with the fields that differ. */
+function describeDrift(drift: readonly Drift[]): string {
+  return drift
+    .slice(0, 3)
+    .map((d) => `${d.kind} ${d.key}${d.fields.length > 0 ? ` (${d.fields.join(", ")})` : ""}`)
+    .join(", ");
+}
+
 /** The drill was interrupted (Ctrl-C, SIGTERM or the caller's signal). */
 export class DrillAborted extends Error {
   override name = "DrillAborted";
@@ -641,17 +649,12 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       gateDrift = (await compareRegions(active.snapshot, world.regions[primary]!.snapshot)).drift;
       gate.drift = gateDrift.length;
       if (gate.drift === 0) break;
-      say(
-        `fail-back gate: drift ${gate.drift} (${gateDrift
-          .slice(0, 3)
-          .map((d) => `${d.kind} ${d.key}${d.fields.length > 0 ? ` (${d.fields.join(", ")})` : ""}`)
-          .join(", ")}); waiting for replication`,
-      );
+      say(`fail-back gate: drift ${gate.drift} (${describeDrift(gateDrift)}); waiting for replication`);
       await world.settled(60_000, signal);
     }
     if (gate.drift !== 0)
       throw new Error(
-        `the fail-back gate stayed closed: drift ${gate.drift} after ${gate.attempts} compares`,
+        `the fail-back gate stayed closed: drift ${gate.drift} after ${gate.attempts} compares (${describeDrift(gateDrift)})`,
       );
     const gateAt = Date.now();
     ledger.mark(gateAt);
