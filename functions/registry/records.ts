@@ -190,24 +190,59 @@ export const KIND_RANK: Record<ResourceKind, number> = {
   policyTarget: 2,
 };
 
-/** Sorts records so that dependencies are applied first: upserts by rank, then tombstones in reverse rank. */
+/**
+ * The one dependency ordering of a batch, which the launcher's waves, `applyBatch`, repair and the
+ * bench all use: phases of mutually independent records, to be applied one after another. Upserts
+ * come first by KIND_RANK, thing groups below their parent (at full depth, counting parents that are
+ * upserted in the same batch), then deletes in reverse rank. Inside a phase the input order stays.
+ */
+export function dependencyPhases<T>(
+  items: readonly T[],
+  recordOf: (item: T) => Pick<RegistryRecord, "kind" | "state">,
+): T[][] {
+  const upsertGroups = new Map<string, string | undefined>();
+  for (const item of items) {
+    const record = recordOf(item);
+    if (record.kind === "thingGroup" && record.state) {
+      const state = record.state as ThingGroupState;
+      upsertGroups.set(state.name, state.parentGroupName);
+    }
+  }
+  const groupDepth = (name: string): number => {
+    let depth = 0;
+    const seen = new Set<string>([name]);
+    for (
+      let parent = upsertGroups.get(name);
+      parent && upsertGroups.has(parent);
+      parent = upsertGroups.get(parent)
+    ) {
+      if (seen.has(parent)) break; // a cycle cannot be created in IoT; stop rather than loop
+      seen.add(parent);
+      depth++;
+    }
+    return depth;
+  };
+  const phase = (record: Pick<RegistryRecord, "kind" | "state">): string => {
+    const rank = KIND_RANK[record.kind];
+    if (record.state === null) return `1:${String(9 - rank).padStart(2, "0")}`;
+    const depth = record.kind === "thingGroup" ? groupDepth((record.state as ThingGroupState).name) : 0;
+    return `0:${String(rank).padStart(2, "0")}:${String(depth).padStart(4, "0")}`;
+  };
+  const phases = new Map<string, T[]>();
+  for (const item of items) {
+    const p = phase(recordOf(item));
+    const members = phases.get(p) ?? [];
+    members.push(item);
+    phases.set(p, members);
+  }
+  return [...phases.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, members]) => members);
+}
+
+/** The records of `dependencyPhases`, one after another: dependencies are applied first. */
 export function dependencyOrder<T extends Pick<RegistryRecord, "kind" | "state">>(
   records: readonly T[],
 ): T[] {
-  const upserts = records.filter((r) => r.state !== null);
-  const deletes = records.filter((r) => r.state === null);
-  // Parents before children within thing groups: a group whose parent is in the batch goes later.
-  const depth = (r: T) =>
-    r.kind === "thingGroup" && r.state && (r.state as ThingGroupState).parentGroupName ? 1 : 0;
-  const stable = <U>(xs: U[], by: (x: U) => number) =>
-    xs
-      .map((x, i) => ({ x, i }))
-      .sort((a, b) => by(a.x) - by(b.x) || a.i - b.i)
-      .map((e) => e.x);
-  return [
-    ...stable(upserts, (r) => KIND_RANK[r.kind] * 2 + depth(r)),
-    ...stable(deletes, (r) => -KIND_RANK[r.kind]),
-  ];
+  return dependencyPhases(records, (r) => r).flat();
 }
 
 /** Total order of versions: negative when a is older than b. */
