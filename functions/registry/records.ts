@@ -175,6 +175,59 @@ export function kindOfKey(key: string): ResourceKind {
   return kind;
 }
 
+/** What a key names, by kind: the inverse of `keys` / `keyOf`. */
+export type ParsedKey =
+  | { kind: "thingType" | "thingGroup" | "policy" | "thing"; name: string }
+  | { kind: "certificate"; certificateId: string }
+  | { kind: "membership"; groupName: string; thingName: string }
+  | { kind: "principal"; thingName: string; certificateId: string }
+  | { kind: "policyTarget"; policyName: string; target: PolicyTargetRef };
+
+/**
+ * The one parser of resource keys (never `key.split("#")` elsewhere); throws naming the key when it
+ * has an unknown kind, the wrong number of parts or an empty one.
+ */
+export function parseKey(key: string): ParsedKey {
+  const kind = kindOfKey(key);
+  const seg = key.split("#").slice(1);
+  const expect = (n: number) => {
+    if (seg.length !== n || seg.some((s) => s === ""))
+      throw new Error(`'${key}' is not a ${kind} key: expected ${n} non-empty name(s) after '${kind}#'`);
+  };
+  switch (kind) {
+    case "thingType":
+    case "thingGroup":
+    case "policy":
+    case "thing":
+      expect(1);
+      return { kind, name: seg[0]! };
+    case "certificate":
+      expect(1);
+      return { kind, certificateId: seg[0]! };
+    case "membership":
+      expect(2);
+      return { kind, groupName: seg[0]!, thingName: seg[1]! };
+    case "principal":
+      expect(2);
+      return { kind, thingName: seg[0]!, certificateId: seg[1]! };
+    case "policyTarget": {
+      expect(3);
+      const [policyName, type, id] = seg as [string, string, string];
+      if (type === "certificate") return { kind, policyName, target: { type, certificateId: id } };
+      if (type === "thingGroup") return { kind, policyName, target: { type, groupName: id } };
+      throw new Error(`'${key}' is not a policyTarget key: the target is a certificate or a thingGroup`);
+    }
+  }
+}
+
+/** The name (or certificate id) of a key of a single resource; throws for an attachment's key. */
+export function nameInKey(key: string): string {
+  const parsed = parseKey(key);
+  if ("name" in parsed) return parsed.name;
+  if (parsed.kind === "certificate") return parsed.certificateId;
+  throw new Error(`'${key}' names an attachment, not a single resource`);
+}
+
 /**
  * Dependency rank: creates run in ascending rank (types, groups, policies and certificates before
  * things; attachments after both ends), deletes in descending rank.

@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iot from "@aws-sdk/client-iot";
 import { startMoto, type MotoServer } from "../../support/moto.js";
-import {
-  appliedMarkerKey,
-  getRecord,
-  putRecordIfNewer,
-  scanRecords,
-} from "../../../functions/registry/table.js";
+import { appliedMarkerKey } from "../../../functions/registry/echoMarkers.js";
+import { getRecord, putRecordIfNewer, scanRecords } from "../../../functions/registry/table.js";
 import type { RegistryRecord } from "../../../functions/registry/records.js";
 import { applyBatch, applyRecord } from "../../../functions/replication/apply.js";
 import { captureEvent, captureKeys } from "../../../functions/replication/capture.js";
