@@ -8,6 +8,7 @@ import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import type { Logger as CoreLogger } from "../functions/replication/observability.js";
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
 import { ARN_LESS_ACTIONS, iotRegistryArns, replicationFunction } from "./replicationFunction.js";
+import { serviceRole } from "./serviceRole.js";
 
 export const CAPTURE_SERVICE = "iot-dr-capture";
 /** Capture's Lambda timeout; its IoT and table calls keep their deadlines inside it (functions/deadlines.ts). */
@@ -208,34 +209,19 @@ export class RegistryCapture extends pulumi.ComponentResource {
       { parent: this, dependsOn: [capture.policy] },
     );
 
-    const errorRole = new aws.iam.Role(
-      `${name}-rule-error-role`,
+    const { role: errorRole, policy: errorPolicy } = serviceRole(
+      { role: `${name}-rule-error-role`, policy: `${name}-rule-error-policy` },
       {
+        service: "iot.amazonaws.com",
         description: `iot-dr capture rules in ${args.region}: error action to the dead-letter queue`,
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Principal: { Service: "iot.amazonaws.com" }, Action: "sts:AssumeRole" },
-          ],
-        }),
-      },
-      parent,
-    );
-    const errorPolicy = new aws.iam.RolePolicy(
-      `${name}-rule-error-policy`,
-      {
-        role: errorRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "RuleErrors",
-              Effect: "Allow",
-              Action: ["sqs:SendMessage"],
-              Resource: this.deadLetterQueue.arn,
-            },
-          ],
-        }),
+        statements: [
+          {
+            Sid: "RuleErrors",
+            Effect: "Allow",
+            Action: ["sqs:SendMessage"],
+            Resource: this.deadLetterQueue.arn,
+          },
+        ],
       },
       parent,
     );

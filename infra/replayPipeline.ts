@@ -26,6 +26,7 @@ import {
   replicationFunction,
   type PolicyStatement,
 } from "./replicationFunction.js";
+import { serviceRole } from "./serviceRole.js";
 
 /** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
 export const REPLAY_SERVICE = "iot-dr-replay";
@@ -222,42 +223,27 @@ export class ReplayPipeline extends pulumi.ComponentResource {
       { retentionInDays: logRetentionDays },
       parent,
     );
-    const smRole = new aws.iam.Role(
-      `${name}-state-machine-role`,
+    const { role: smRole, policy: smPolicy } = serviceRole(
+      { role: `${name}-state-machine-role`, policy: `${name}-state-machine-policy` },
       {
+        service: "states.amazonaws.com",
         description: `iot-dr replay state machine in ${args.region}`,
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Principal: { Service: "states.amazonaws.com" }, Action: "sts:AssumeRole" },
-          ],
-        }),
-      },
-      parent,
-    );
-    const smPolicy = new aws.iam.RolePolicy(
-      `${name}-state-machine-policy`,
-      {
-        role: smRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "InvokeReplay",
-              Effect: "Allow",
-              Action: ["lambda:InvokeFunction"],
-              Resource: [this.replay.arn, pulumi.interpolate`${this.replay.arn}:*`],
-            },
-            {
-              Sid: "DeadLetter",
-              Effect: "Allow",
-              Action: ["sqs:SendMessage"],
-              Resource: this.deadLetterQueue.arn,
-            },
-            // Step Functions delivers logs through CloudWatch Logs log deliveries, which have no resource ARN.
-            { Sid: "LogDelivery", Effect: "Allow", Action: [...LOG_DELIVERY_ACTIONS], Resource: "*" },
-          ],
-        }),
+        statements: [
+          {
+            Sid: "InvokeReplay",
+            Effect: "Allow",
+            Action: ["lambda:InvokeFunction"],
+            Resource: [this.replay.arn, pulumi.interpolate`${this.replay.arn}:*`],
+          },
+          {
+            Sid: "DeadLetter",
+            Effect: "Allow",
+            Action: ["sqs:SendMessage"],
+            Resource: this.deadLetterQueue.arn,
+          },
+          // Step Functions delivers logs through CloudWatch Logs log deliveries, which have no resource ARN.
+          { Sid: "LogDelivery", Effect: "Allow", Action: [...LOG_DELIVERY_ACTIONS], Resource: "*" },
+        ],
       },
       parent,
     );

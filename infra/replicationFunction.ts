@@ -6,6 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { CALLBACK_HANDLER, callbackCode } from "./functionCode.js";
+import { serviceRole } from "./serviceRole.js";
 
 /**
  * IoT registry actions that IAM only grants on resource `*` (no resource-level permissions in the
@@ -96,35 +97,20 @@ export function replicationFunction<E, R>(
     { retentionInDays: args.logRetentionDays ?? 30 },
     { parent },
   );
-  const role = new aws.iam.Role(
-    `${name}-role`,
+  const { role, policy } = serviceRole(
+    { role: `${name}-role`, policy: `${name}-policy` },
     {
+      service: "lambda.amazonaws.com",
       description: `iot-dr ${args.description}`.slice(0, 1000),
-      assumeRolePolicy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
-        ],
-      }),
-    },
-    { parent },
-  );
-  const policy = new aws.iam.RolePolicy(
-    `${name}-policy`,
-    {
-      role: role.id,
-      policy: pulumi.jsonStringify({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Sid: "OwnLogs",
-            Effect: "Allow",
-            Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-            Resource: pulumi.interpolate`${logGroup.arn}:*`,
-          },
-          ...args.statements,
-        ],
-      }),
+      statements: [
+        {
+          Sid: "OwnLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: pulumi.interpolate`${logGroup.arn}:*`,
+        },
+        ...args.statements,
+      ],
     },
     { parent },
   );
