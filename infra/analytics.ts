@@ -18,7 +18,7 @@ import {
 } from "../functions/analytics/forwarder.js";
 import { forwarderFromEnv } from "../functions/analytics/runtime.js";
 import { jsonLogger } from "../functions/replication/observability.js";
-import { replicationFunction } from "./replicationFunction.js";
+import { callbackFunction } from "./callbackFunction.js";
 import { serviceRole } from "./serviceRole.js";
 
 const BUS_NAME = /^[A-Za-z0-9._-]{1,256}$/;
@@ -167,7 +167,7 @@ export class AnalyticsRegion extends pulumi.ComponentResource {
     const busArns = [
       pulumi.interpolate`arn:${partition.partition}:events:*:${identity.accountId}:event-bus/${busName}`,
     ];
-    const fn = replicationFunction<unknown, unknown>(
+    const fn = callbackFunction<unknown, unknown>(
       `${name}-forwarder`,
       {
         description: `device data forwarder to the analytics bus (${args.region})`,

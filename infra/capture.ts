@@ -7,7 +7,7 @@ import { CLOUDTRAIL_EVENT_PATTERN } from "../functions/replication/cloudTrail.js
 import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import type { Logger as CoreLogger } from "../functions/replication/observability.js";
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
-import { ARN_LESS_ACTIONS, iotRegistryArns, replicationFunction } from "./replicationFunction.js";
+import { ARN_LESS_ACTIONS, iotRegistryArns, callbackFunction } from "./callbackFunction.js";
 import { serviceRole } from "./serviceRole.js";
 
 export const CAPTURE_SERVICE = "iot-dr-capture";
@@ -134,7 +134,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
     );
 
     const scoped = CAPTURE_IOT_ACTIONS.filter((a) => !ARN_LESS_ACTIONS.includes(a));
-    const capture = replicationFunction<Record<string, unknown>, CaptureOutcome[]>(
+    const capture = callbackFunction<Record<string, unknown>, CaptureOutcome[]>(
       `${name}-capture`,
       {
         description: `registry capture in ${args.region}: registry event -> enriched record in the ops table`,

@@ -13,7 +13,7 @@ import type { Logger } from "../functions/health/http.js";
 import type { CheckpointSpec, Probe } from "../functions/health/probes.js";
 import { parseCheckpointSpecs } from "../functions/health/probes.js";
 import { healthApiFromEnv } from "../functions/health/runtime.js";
-import { replicationFunction, type PolicyStatement } from "./replicationFunction.js";
+import { callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 
 export interface HealthCanaryArgs {
   /** The account's IoT data endpoint (ATS) in this region; the canary connects with MQTT over TLS on 8883. */
@@ -165,7 +165,7 @@ export class HealthApi extends pulumi.ComponentResource {
 
     // Captured by the callback on its own, so that the serialized closure holds no other argument.
     const probeFactory = args.probes?.factory;
-    const fn = replicationFunction(
+    const fn = callbackFunction(
       name,
       {
         description: `health API of the ${args.account} account`,

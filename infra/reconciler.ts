@@ -30,7 +30,7 @@ import { LOCK_TTL_ATTRIBUTE } from "../functions/reconcile/lock.js";
 import { reconcilerFromEnv } from "../functions/reconcile/runtime.js";
 import { DRIFT_METRIC, RECONCILER_SERVICE, type ScheduledOutcome } from "../functions/reconcile/scheduled.js";
 import { METRICS_NAMESPACE, type Logger as CoreLogger } from "../functions/replication/observability.js";
-import { ARN_LESS_ACTIONS, replicationFunction, type PolicyStatement } from "./replicationFunction.js";
+import { ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 
 /** The registry reads of a compare: the list APIs plus the per-resource reads snapshot and repair make. */
 const READ_PORT_METHODS: (keyof IotRegistryPort)[] = [
@@ -248,7 +248,7 @@ export class Reconciler extends pulumi.ComponentResource {
       },
     ];
 
-    const fn = replicationFunction<unknown, ScheduledOutcome>(
+    const fn = callbackFunction<unknown, ScheduledOutcome>(
       `${name}-reconcile`,
       {
         description: `registry reconciler in ${args.region}: compares with ${args.peerRegion}, publishes DriftCount${repair ? ", repairs this region" : ""}`,

@@ -23,9 +23,9 @@ import {
   ARN_LESS_ACTIONS,
   LOG_DELIVERY_ACTIONS,
   iotRegistryArns,
-  replicationFunction,
+  callbackFunction,
   type PolicyStatement,
-} from "./replicationFunction.js";
+} from "./callbackFunction.js";
 import { serviceRole } from "./serviceRole.js";
 
 /** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
@@ -180,7 +180,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
     ];
     const iotApiRates = JSON.stringify(args.iotApiRates ?? {});
 
-    const replay = replicationFunction<ReplayEntry<RegistryRecord>, ReplayOutcome>(
+    const replay = callbackFunction<ReplayEntry<RegistryRecord>, ReplayOutcome>(
       `${name}-replay`,
       {
         description: `registry replay in ${args.region}: applies one ops-table record to this region's IoT registry`,
@@ -279,7 +279,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
     );
     this.stateMachineArn = this.stateMachine.arn;
 
-    const launcher = replicationFunction<DynamoDBStreamEvent, DynamoDBBatchResponse>(
+    const launcher = callbackFunction<DynamoDBStreamEvent, DynamoDBBatchResponse>(
       `${name}-launcher`,
       {
         description: `registry replay launcher in ${args.region}: ops-table stream batch -> replay state machine`,

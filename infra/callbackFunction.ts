@@ -1,7 +1,7 @@
 /**
- * What the replication components share: one way to build a callback function (explicit runtime,
- * own least-privilege role, timeout, memory, log group with retention) and the IAM facts about
- * which actions have no resource ARN.
+ * What every component with a deployed function shares: one way to build a callback function
+ * (explicit runtime, own least-privilege role, timeout, memory, log group with retention) and the
+ * IAM facts about which actions have no resource ARN.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -60,7 +60,7 @@ export interface PolicyStatement {
   Condition?: Record<string, Record<string, string[]>>;
 }
 
-export interface ReplicationFunctionArgs<E, R> {
+export interface CallbackFunctionArgs<E, R> {
   /** What the function is for, in its description. */
   description: string;
   /** Builds the handler once per container; requires its npm modules inside (DESIGN.md §8). */
@@ -80,18 +80,18 @@ export interface ReplicationFunctionArgs<E, R> {
 }
 
 /** A callback function, its role, its inline policy and its log group. Children of `parent`. */
-export interface ReplicationFunction {
+export interface CallbackFunction {
   fn: aws.lambda.Function;
   role: aws.iam.Role;
   policy: aws.iam.RolePolicy;
   logGroup: aws.cloudwatch.LogGroup;
 }
 
-export function replicationFunction<E, R>(
+export function callbackFunction<E, R>(
   name: string,
-  args: ReplicationFunctionArgs<E, R>,
+  args: CallbackFunctionArgs<E, R>,
   parent: pulumi.Resource,
-): ReplicationFunction {
+): CallbackFunction {
   const logGroup = new aws.cloudwatch.LogGroup(
     `${name}-logs`,
     { retentionInDays: args.logRetentionDays ?? 30 },
