@@ -41,6 +41,7 @@ import {
 import { REPLICATION_LAG_METRIC, type Logger, type MetricsSink } from "./observability.js";
 import type { Clock, Pacer } from "./pacing.js";
 import type { ReplayEntry } from "./stateMachine.js";
+import { errName } from "../shared/errors.js";
 
 export interface ApplyDeps {
   /** The region this replay runs in (the target). */
@@ -81,7 +82,6 @@ interface Plan {
   otherPasses?: { key: string; passes: (DesiredState | null)[] }[];
 }
 
-const errName = (err: unknown) => (err as { name?: string } | null)?.name ?? "";
 const sameMap = (a: Record<string, string>, b: Record<string, string>) =>
   canonicalJson(a) === canonicalJson(b);
 const sameDocument = (a: string, b: string) => {
