@@ -10,7 +10,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./provider.js";
 import {
   DEVICE_DATA_DETAIL_TYPE,
   DEVICE_DATA_SOURCE,
@@ -18,7 +18,8 @@ import {
 } from "../functions/analytics/forwarder.js";
 import { forwarderFromEnv } from "../functions/analytics/runtime.js";
 import { jsonLogger } from "../functions/replication/observability.js";
-import { replicationFunction } from "./replicationFunction.js";
+import { callbackFunction } from "./callbackFunction.js";
+import { serviceRole } from "./serviceRole.js";
 
 const BUS_NAME = /^[A-Za-z0-9._-]{1,256}$/;
 
@@ -132,34 +133,15 @@ export class AnalyticsRegion extends pulumi.ComponentResource {
       },
       mine,
     );
-    const targetRole = new aws.iam.Role(
-      `${name}-target-role`,
+    const { role: targetRole } = serviceRole(
+      { role: `${name}-target-role`, policy: `${name}-target-policy` },
       {
+        service: "events.amazonaws.com",
         description: "iot-dr: EventBridge writes device data to the analytics stream",
-        assumeRolePolicy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Principal: { Service: "events.amazonaws.com" },
-              Action: "sts:AssumeRole",
-              Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
-            },
-          ],
-        }),
-      },
-      mine,
-    );
-    new aws.iam.RolePolicy(
-      `${name}-target-policy`,
-      {
-        role: targetRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Action: ["kinesis:PutRecord", "kinesis:PutRecords"], Resource: stream.arn },
-          ],
-        }),
+        trustCondition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
+        statements: [
+          { Effect: "Allow", Action: ["kinesis:PutRecord", "kinesis:PutRecords"], Resource: stream.arn },
+        ],
       },
       mine,
     );
@@ -185,7 +167,7 @@ export class AnalyticsRegion extends pulumi.ComponentResource {
     const busArns = [
       pulumi.interpolate`arn:${partition.partition}:events:*:${identity.accountId}:event-bus/${busName}`,
     ];
-    const fn = replicationFunction<unknown, unknown>(
+    const fn = callbackFunction<unknown, unknown>(
       `${name}-forwarder`,
       {
         description: `device data forwarder to the analytics bus (${args.region})`,
@@ -226,32 +208,13 @@ export class AnalyticsRegion extends pulumi.ComponentResource {
 
     // The topic rule in the IoT services account, with its own dead-letter queue (errorAction).
     const ruleDlq = deadLetters("rule", iotOpts);
-    const ruleRole = new aws.iam.Role(
-      `${name}-rule-role`,
+    const { role: ruleRole } = serviceRole(
+      { role: `${name}-rule-role`, policy: `${name}-rule-policy` },
       {
+        service: "iot.amazonaws.com",
         description: "iot-dr: the device data rule dead-letters what it cannot deliver",
-        assumeRolePolicy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Principal: { Service: "iot.amazonaws.com" },
-              Action: "sts:AssumeRole",
-              Condition: { StringEquals: { "aws:SourceAccount": iotIdentity.accountId } },
-            },
-          ],
-        }),
-      },
-      iotOpts,
-    );
-    new aws.iam.RolePolicy(
-      `${name}-rule-policy`,
-      {
-        role: ruleRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Action: ["sqs:SendMessage"], Resource: ruleDlq.arn }],
-        }),
+        trustCondition: { StringEquals: { "aws:SourceAccount": iotIdentity.accountId } },
+        statements: [{ Effect: "Allow", Action: ["sqs:SendMessage"], Resource: ruleDlq.arn }],
       },
       iotOpts,
     );
@@ -389,41 +352,22 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
       healthCheckId = check.id;
     }
 
-    const role = new aws.iam.Role(
-      `${name}-replication`,
+    const { role: role } = serviceRole(
+      { role: `${name}-replication`, policy: `${name}-replication-policy` },
       {
+        service: "events.amazonaws.com",
         description: "iot-dr: EventBridge replicates device data between the analytics buses",
-        assumeRolePolicy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Principal: { Service: "events.amazonaws.com" },
-              Action: "sts:AssumeRole",
-              Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
-            },
-          ],
-        }),
-      },
-      mine,
-    );
-    new aws.iam.RolePolicy(
-      `${name}-replication-policy`,
-      {
-        role: role.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Action: ["events:PutEvents"],
-              Resource: [args.primaryRegion, args.secondaryRegion].map(
-                (r) =>
-                  pulumi.interpolate`arn:${partition.partition}:events:${r}:${identity.accountId}:event-bus/${busName}`,
-              ),
-            },
-          ],
-        }),
+        trustCondition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
+        statements: [
+          {
+            Effect: "Allow",
+            Action: ["events:PutEvents"],
+            Resource: [args.primaryRegion, args.secondaryRegion].map(
+              (r) =>
+                pulumi.interpolate`arn:${partition.partition}:events:${r}:${identity.accountId}:event-bus/${busName}`,
+            ),
+          },
+        ],
       },
       mine,
     );

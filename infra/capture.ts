@@ -1,15 +1,14 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- callbacks require npm modules inside their body (DESIGN.md §8) */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
-import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
-import { captureDelivery, type CaptureOutcome } from "../functions/replication/capture.js";
+import { PORT_API, type IotRegistryPort } from "../functions/registry/iotPort.js";
+import type { CaptureOutcome } from "../functions/replication/capture.js";
 import { CLOUDTRAIL_EVENT_PATTERN } from "../functions/replication/cloudTrail.js";
 import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import type { Logger as CoreLogger } from "../functions/replication/observability.js";
-import { createPacer, systemClock } from "../functions/replication/pacing.js";
-import { sdkClientOptions } from "../functions/deadlines.js";
-import { ARN_LESS_ACTIONS, iotRegistryArns, replicationFunction } from "./replicationFunction.js";
+import { captureFromEnv } from "../functions/replication/captureRuntime.js";
+import { ARN_LESS_ACTIONS, iotRegistryArns, callbackFunction } from "./callbackFunction.js";
+import { serviceRole } from "./serviceRole.js";
 
 export const CAPTURE_SERVICE = "iot-dr-capture";
 /** Capture's Lambda timeout; its IoT and table calls keep their deadlines inside it (functions/deadlines.ts). */
@@ -135,7 +134,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
     );
 
     const scoped = CAPTURE_IOT_ACTIONS.filter((a) => !ARN_LESS_ACTIONS.includes(a));
-    const capture = replicationFunction<Record<string, unknown>, CaptureOutcome[]>(
+    const capture = callbackFunction<Record<string, unknown>, CaptureOutcome[]>(
       `${name}-capture`,
       {
         description: `registry capture in ${args.region}: registry event -> enriched record in the ops table`,
@@ -184,36 +183,15 @@ export class RegistryCapture extends pulumi.ComponentResource {
           },
         ],
         callbackFactory: () => {
-          const iotSdk = require("@aws-sdk/client-iot") as typeof import("@aws-sdk/client-iot");
-          const ddb = require("@aws-sdk/client-dynamodb") as typeof import("@aws-sdk/client-dynamodb");
-          const lib = require("@aws-sdk/lib-dynamodb") as typeof import("@aws-sdk/lib-dynamodb");
           const { Logger } =
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
-          // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
-          const logger = new Logger({ serviceName: CAPTURE_SERVICE }) as unknown as CoreLogger;
-          const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient(sdkClientOptions("table")));
-          const deps = {
-            region: String(process.env.AWS_REGION),
-            iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient(sdkClientOptions("captureIot"))),
-            pacer: createPacer({
-              rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
-            }),
-            table: opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE), {
-              tombstoneRetentionDays: Number(process.env.TOMBSTONE_RETENTION_DAYS ?? "30"),
-            }),
-            markers: markerTableFromSdk(lib, doc, String(process.env.MARKER_TABLE)),
-            clock: systemClock,
-            logger,
-          };
-          return async (event) => {
-            // A CloudTrail API call from the EventBridge rule.
-            if (event["detail-type"] !== undefined) return captureDelivery(event, deps);
-            // Not a computed-key destructuring: Pulumi's closure analysis misses the key's variable there.
-            const payload: Record<string, unknown> = { ...event };
-            const topic = payload[TOPIC_FIELD];
-            delete payload[TOPIC_FIELD];
-            return captureDelivery({ topic: String(topic), payload }, deps);
-          };
+          return captureFromEnv(process.env, {
+            iot: require("@aws-sdk/client-iot"),
+            dynamodb: require("@aws-sdk/client-dynamodb"),
+            libDynamodb: require("@aws-sdk/lib-dynamodb"),
+            // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
+            logger: new Logger({ serviceName: CAPTURE_SERVICE }) as unknown as CoreLogger,
+          });
         },
       },
       this,
@@ -231,34 +209,19 @@ export class RegistryCapture extends pulumi.ComponentResource {
       { parent: this, dependsOn: [capture.policy] },
     );
 
-    const errorRole = new aws.iam.Role(
-      `${name}-rule-error-role`,
+    const { role: errorRole, policy: errorPolicy } = serviceRole(
+      { role: `${name}-rule-error-role`, policy: `${name}-rule-error-policy` },
       {
+        service: "iot.amazonaws.com",
         description: `iot-dr capture rules in ${args.region}: error action to the dead-letter queue`,
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Principal: { Service: "iot.amazonaws.com" }, Action: "sts:AssumeRole" },
-          ],
-        }),
-      },
-      parent,
-    );
-    const errorPolicy = new aws.iam.RolePolicy(
-      `${name}-rule-error-policy`,
-      {
-        role: errorRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "RuleErrors",
-              Effect: "Allow",
-              Action: ["sqs:SendMessage"],
-              Resource: this.deadLetterQueue.arn,
-            },
-          ],
-        }),
+        statements: [
+          {
+            Sid: "RuleErrors",
+            Effect: "Allow",
+            Action: ["sqs:SendMessage"],
+            Resource: this.deadLetterQueue.arn,
+          },
+        ],
       },
       parent,
     );

@@ -8,12 +8,12 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./provider.js";
 import { issuedCertificate, type CertificateSource } from "./certificate.js";
 import { jsonLogger, type Logger } from "../functions/replication/observability.js";
 import { ccHandlerFromEnv } from "../functions/cc/runtime.js";
 import type { HttpEvent } from "../functions/cc/handler.js";
-import { IOT_ARN_LESS_ACTIONS, replicationFunction, type PolicyStatement } from "./replicationFunction.js";
+import { IOT_ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 
 /** IoT actions the commands and their journal (capture) use, besides the ARN-less ones. */
 export const CC_IOT_ACTIONS = [
@@ -188,7 +188,7 @@ export class CommandControlApi extends pulumi.ComponentResource {
         Resource: tableArn,
       },
     ];
-    const fn = replicationFunction<HttpEvent, unknown>(
+    const fn = callbackFunction<HttpEvent, unknown>(
       name,
       {
         description: `command & control API (${args.region})`,

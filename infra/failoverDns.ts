@@ -8,11 +8,11 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./provider.js";
 import type { Logger } from "../functions/health/http.js";
 import { notifierFromEnv } from "../functions/health/runtime.js";
 import { NotificationTopic } from "./notificationTopic.js";
-import { replicationFunction } from "./replicationFunction.js";
+import { callbackFunction } from "./callbackFunction.js";
 // The label under a record whose TXT answer is the region serving it (functions/cc/client.ts reads it).
 import { SERVING_REGION_LABEL } from "../functions/cc/client.js";
 
@@ -272,7 +272,7 @@ class FailoverNotifier extends pulumi.ComponentResource {
     super("iot-dr:health:FailoverNotifier", name, {}, opts);
     if (args.targets.length === 0)
       throw new Error(`FailoverNotifier '${name}': give a notice target per region`);
-    const fn = replicationFunction(
+    const fn = callbackFunction(
       name,
       {
         description: "fail-over notices to devices on health-check alarms",

@@ -8,12 +8,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { OWN_POLICY_PREFIX } from "../functions/registry/ownResources.js";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./provider.js";
 import type { Logger } from "../functions/health/http.js";
 import type { CheckpointSpec, Probe } from "../functions/health/probes.js";
 import { parseCheckpointSpecs } from "../functions/health/probes.js";
 import { healthApiFromEnv } from "../functions/health/runtime.js";
-import { replicationFunction, type PolicyStatement } from "./replicationFunction.js";
+import { callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 
 export interface HealthCanaryArgs {
   /** The account's IoT data endpoint (ATS) in this region; the canary connects with MQTT over TLS on 8883. */
@@ -165,7 +165,7 @@ export class HealthApi extends pulumi.ComponentResource {
 
     // Captured by the callback on its own, so that the serialized closure holds no other argument.
     const probeFactory = args.probes?.factory;
-    const fn = replicationFunction(
+    const fn = callbackFunction(
       name,
       {
         description: `health API of the ${args.account} account`,

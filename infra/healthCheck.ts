@@ -9,12 +9,12 @@
 import { createHash } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./provider.js";
 import type { Logger } from "../functions/health/http.js";
 import { HEALTH_NAMESPACE, ROUTE53_ALARM_PERIOD_SECONDS } from "../functions/health/metrics.js";
 import { checkPolicyConfig, type PolicyConfig } from "../functions/health/policy.js";
 import { aggregatorFromEnv, powertoolsMetricsWriter } from "../functions/health/runtime.js";
-import { replicationFunction, type PolicyStatement } from "./replicationFunction.js";
+import { callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 
 export interface HealthFactorArgs {
   /** Factor name (`iotBroker`, `applicationServices`, `commandControl`, `analytics`). */
@@ -178,7 +178,7 @@ export class HealthCheck extends pulumi.ComponentResource {
       },
     ];
 
-    const fn = replicationFunction(
+    const fn = callbackFunction(
       name,
       {
         description: `health check of ${args.region} (${mode} mode)`,

@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { OPS_TABLE_TTL_ATTRIBUTE } from "./opsTable.js";
 
-/** The attribute DynamoDB TTL reads on markers (recordApplied in functions/registry/table.ts sets it). */
+/** The attribute DynamoDB TTL reads on markers (recordApplied in functions/registry/echoMarkers.ts sets it). */
 export const MARKER_TABLE_TTL_ATTRIBUTE = OPS_TABLE_TTL_ATTRIBUTE;
 
 export interface MarkerTableArgs {

@@ -24,26 +24,13 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { PORT_API, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
-import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
-import { LIST_PORT_API, listPortFromSdk } from "../functions/reconcile/listPort.js";
-import { lambdaSelfInvoker } from "../functions/reconcile/continuation.js";
-import { activeRegionFromDns } from "../functions/reconcile/activeRegion.js";
-import { LOCK_TTL_ATTRIBUTE, passLockFromSdk } from "../functions/reconcile/lock.js";
-import {
-  DRIFT_METRIC,
-  RECONCILER_SERVICE,
-  runScheduledReconcile,
-  type ScheduledOutcome,
-} from "../functions/reconcile/scheduled.js";
-import {
-  METRICS_NAMESPACE,
-  noMetrics,
-  type Logger as CoreLogger,
-} from "../functions/replication/observability.js";
-import { createPacer, systemClock } from "../functions/replication/pacing.js";
-import { sdkClientOptions } from "../functions/deadlines.js";
-import { ARN_LESS_ACTIONS, replicationFunction, type PolicyStatement } from "./replicationFunction.js";
+import { PORT_API, type IotRegistryPort } from "../functions/registry/iotPort.js";
+import { LIST_PORT_API } from "../functions/reconcile/listPort.js";
+import { LOCK_TTL_ATTRIBUTE } from "../functions/reconcile/lock.js";
+import { reconcilerFromEnv } from "../functions/reconcile/runtime.js";
+import { DRIFT_METRIC, RECONCILER_SERVICE, type ScheduledOutcome } from "../functions/reconcile/scheduled.js";
+import { METRICS_NAMESPACE, type Logger as CoreLogger } from "../functions/replication/observability.js";
+import { ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 
 /** The registry reads of a compare: the list APIs plus the per-resource reads snapshot and repair make. */
 const READ_PORT_METHODS: (keyof IotRegistryPort)[] = [
@@ -261,7 +248,7 @@ export class Reconciler extends pulumi.ComponentResource {
       },
     ];
 
-    const fn = replicationFunction<unknown, ScheduledOutcome>(
+    const fn = callbackFunction<unknown, ScheduledOutcome>(
       `${name}-reconcile`,
       {
         description: `registry reconciler in ${args.region}: compares with ${args.peerRegion}, publishes DriftCount${repair ? ", repairs this region" : ""}`,
@@ -285,80 +272,18 @@ export class Reconciler extends pulumi.ComponentResource {
         },
         statements,
         callbackFactory: () => {
-          const iotSdk = require("@aws-sdk/client-iot") as typeof import("@aws-sdk/client-iot");
-          const ddb = require("@aws-sdk/client-dynamodb") as typeof import("@aws-sdk/client-dynamodb");
-          const lib = require("@aws-sdk/lib-dynamodb") as typeof import("@aws-sdk/lib-dynamodb");
           const { Logger } =
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
-          const logger = new Logger({ serviceName: RECONCILER_SERVICE }) as unknown as CoreLogger;
-          const region = String(process.env.AWS_REGION);
-          const peerRegion = String(process.env.PEER_REGION);
-          const rates = JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>;
-          const utilisation = Number(process.env.RECONCILE_QUOTA_SHARE ?? "0.5");
-          const side = (r: string, peer: boolean) => {
-            // A peer region that is down must fail fast, not hold the function until its timeout.
-            const client = new iotSdk.IoTClient({
-              region: r,
-              ...sdkClientOptions(peer ? "peerIot" : "iot"),
-            });
-            return {
-              list: listPortFromSdk(iotSdk, client),
-              iot: iotPortFromSdk(iotSdk, client),
-              pacer: createPacer({ rates, utilisation }),
-            };
-          };
-          const lambda = require("@aws-sdk/client-lambda") as typeof import("@aws-sdk/client-lambda");
-          const dns = require("node:dns") as typeof import("node:dns");
-          const resolver = new dns.promises.Resolver({ timeout: 2000, tries: 2 });
-          // DNS_SERVERS ("host:port,..."): resolvers to ask instead of the system's (tests, private resolvers).
-          if (process.env.DNS_SERVERS) resolver.setServers(process.env.DNS_SERVERS.split(","));
-          const reserve = Number(process.env.RECONCILE_RESERVE_MS ?? "90000");
-          const scheduleMinutes = Number(process.env.RECONCILE_SCHEDULE_MINUTES ?? "60");
-          return async (event, context) => {
-            const own = side(region, false);
-            const peer = side(peerRegion, true);
-            const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient(sdkClientOptions("table")));
-            const table = opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE));
-            const markerTable = process.env.MARKER_TABLE;
-            return runScheduledReconcile(
-              {
-                region,
-                peerRegion,
-                own,
-                peer,
-                table,
-                repair: process.env.RECONCILE_REPAIR === "true",
-                activeRegion: () =>
-                  activeRegionFromDns(process.env.DEVICE_ENDPOINT_NAME, (name) =>
-                    resolver.resolveCname(name),
-                  ),
-                apply: {
-                  region,
-                  iot: own.iot,
-                  pacer: own.pacer,
-                  table,
-                  ...(markerTable ? { markers: markerTableFromSdk(lib, doc, markerTable) } : {}),
-                  clock: systemClock,
-                  logger,
-                  metrics: noMetrics,
-                },
-                clock: systemClock,
-                logger,
-                // EMF documents go to stdout unprefixed, where Lambda's log extraction finds them.
-                emit: (line) => void process.stdout.write(`${line}\n`),
-                lock: {
-                  port: passLockFromSdk(lib, doc, String(process.env.RECONCILE_LOCK_TABLE), region),
-                  leaseMs: Number(process.env.RECONCILE_LEASE_MS ?? "1020000"),
-                },
-                pass: {
-                  remainingMs: () => context.getRemainingTimeInMillis() - reserve,
-                  continueWith: lambdaSelfInvoker(lambda, context.invokedFunctionArn),
-                  scheduleMinutes,
-                },
-              },
-              event,
-            );
-          };
+          return reconcilerFromEnv(process.env, {
+            iot: require("@aws-sdk/client-iot"),
+            dynamodb: require("@aws-sdk/client-dynamodb"),
+            libDynamodb: require("@aws-sdk/lib-dynamodb"),
+            lambda: require("@aws-sdk/client-lambda"),
+            dns: require("node:dns"),
+            logger: new Logger({ serviceName: RECONCILER_SERVICE }) as unknown as CoreLogger,
+            // EMF documents go to stdout unprefixed, where Lambda's log extraction finds them.
+            emit: (line: string) => void process.stdout.write(`${line}\n`),
+          });
         },
       },
       this,

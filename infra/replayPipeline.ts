@@ -2,19 +2,17 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
-import { PORT_API, iotPortFromSdk } from "../functions/registry/iotPort.js";
+import { PORT_API } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
-import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
-import { replayTask, type ReplayOutcome } from "../functions/replication/apply.js";
-import { launchReplay } from "../functions/replication/launcher.js";
+import type { ReplayOutcome } from "../functions/replication/apply.js";
 import {
   METRICS_NAMESPACE,
   REPLICATION_LAG_METRIC,
   type Logger as CoreLogger,
 } from "../functions/replication/observability.js";
-import { createPacer, systemClock } from "../functions/replication/pacing.js";
-import { sdkClientOptions } from "../functions/deadlines.js";
-import { PACE_KEY_PREFIX, dynamoSlotStore } from "../functions/replication/sharedPacing.js";
+import { launcherFromEnv } from "../functions/replication/launcherRuntime.js";
+import { replayFromEnv } from "../functions/replication/replayRuntime.js";
+import { PACE_KEY_PREFIX } from "../functions/replication/sharedPacing.js";
 import {
   replayStateMachineDefinition,
   type ReplayEntry,
@@ -25,9 +23,10 @@ import {
   ARN_LESS_ACTIONS,
   LOG_DELIVERY_ACTIONS,
   iotRegistryArns,
-  replicationFunction,
+  callbackFunction,
   type PolicyStatement,
-} from "./replicationFunction.js";
+} from "./callbackFunction.js";
+import { serviceRole } from "./serviceRole.js";
 
 /** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
 export const REPLAY_SERVICE = "iot-dr-replay";
@@ -181,7 +180,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
     ];
     const iotApiRates = JSON.stringify(args.iotApiRates ?? {});
 
-    const replay = replicationFunction<ReplayEntry<RegistryRecord>, ReplayOutcome>(
+    const replay = callbackFunction<ReplayEntry<RegistryRecord>, ReplayOutcome>(
       `${name}-replay`,
       {
         description: `registry replay in ${args.region}: applies one ops-table record to this region's IoT registry`,
@@ -201,40 +200,18 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           ...tableStatements,
         ],
         callbackFactory: () => {
-          const iotSdk = require("@aws-sdk/client-iot") as typeof import("@aws-sdk/client-iot");
-          const ddb = require("@aws-sdk/client-dynamodb") as typeof import("@aws-sdk/client-dynamodb");
-          const lib = require("@aws-sdk/lib-dynamodb") as typeof import("@aws-sdk/lib-dynamodb");
           const { Logger } =
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           const { Metrics } =
             require("@aws-lambda-powertools/metrics") as typeof import("@aws-lambda-powertools/metrics");
-          // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
-          const logger = new Logger({ serviceName: REPLAY_SERVICE }) as unknown as CoreLogger;
-          const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE });
-          const doc = lib.DynamoDBDocumentClient.from(new ddb.DynamoDBClient(sdkClientOptions("table")));
-          const deps = {
-            region: String(process.env.AWS_REGION),
-            iot: iotPortFromSdk(iotSdk, new iotSdk.IoTClient(sdkClientOptions("iot"))),
-            // Every replay function in the region (all waves, batches and shards) reserves its
-            // IoT calls in one schedule per API, so together they stay inside the account's quota.
-            pacer: createPacer({
-              rates: JSON.parse(process.env.IOT_API_RATES ?? "{}") as Record<string, number>,
-              slots: dynamoSlotStore(lib, doc, String(process.env.MARKER_TABLE)),
-            }),
-            table: opsTableFromSdk(lib, doc, String(process.env.OPS_TABLE)),
-            markers: markerTableFromSdk(lib, doc, String(process.env.MARKER_TABLE)),
-            clock: systemClock,
-            logger,
-            metrics,
-          };
-          const task = replayTask(deps);
-          return async (entry) => {
-            try {
-              return await task(entry);
-            } finally {
-              metrics.publishStoredMetrics();
-            }
-          };
+          return replayFromEnv(process.env, {
+            iot: require("@aws-sdk/client-iot"),
+            dynamodb: require("@aws-sdk/client-dynamodb"),
+            libDynamodb: require("@aws-sdk/lib-dynamodb"),
+            // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
+            logger: new Logger({ serviceName: REPLAY_SERVICE }) as unknown as CoreLogger,
+            metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE }),
+          });
         },
       },
       this,
@@ -246,42 +223,27 @@ export class ReplayPipeline extends pulumi.ComponentResource {
       { retentionInDays: logRetentionDays },
       parent,
     );
-    const smRole = new aws.iam.Role(
-      `${name}-state-machine-role`,
+    const { role: smRole, policy: smPolicy } = serviceRole(
+      { role: `${name}-state-machine-role`, policy: `${name}-state-machine-policy` },
       {
+        service: "states.amazonaws.com",
         description: `iot-dr replay state machine in ${args.region}`,
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Principal: { Service: "states.amazonaws.com" }, Action: "sts:AssumeRole" },
-          ],
-        }),
-      },
-      parent,
-    );
-    const smPolicy = new aws.iam.RolePolicy(
-      `${name}-state-machine-policy`,
-      {
-        role: smRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "InvokeReplay",
-              Effect: "Allow",
-              Action: ["lambda:InvokeFunction"],
-              Resource: [this.replay.arn, pulumi.interpolate`${this.replay.arn}:*`],
-            },
-            {
-              Sid: "DeadLetter",
-              Effect: "Allow",
-              Action: ["sqs:SendMessage"],
-              Resource: this.deadLetterQueue.arn,
-            },
-            // Step Functions delivers logs through CloudWatch Logs log deliveries, which have no resource ARN.
-            { Sid: "LogDelivery", Effect: "Allow", Action: [...LOG_DELIVERY_ACTIONS], Resource: "*" },
-          ],
-        }),
+        statements: [
+          {
+            Sid: "InvokeReplay",
+            Effect: "Allow",
+            Action: ["lambda:InvokeFunction"],
+            Resource: [this.replay.arn, pulumi.interpolate`${this.replay.arn}:*`],
+          },
+          {
+            Sid: "DeadLetter",
+            Effect: "Allow",
+            Action: ["sqs:SendMessage"],
+            Resource: this.deadLetterQueue.arn,
+          },
+          // Step Functions delivers logs through CloudWatch Logs log deliveries, which have no resource ARN.
+          { Sid: "LogDelivery", Effect: "Allow", Action: [...LOG_DELIVERY_ACTIONS], Resource: "*" },
+        ],
       },
       parent,
     );
@@ -317,7 +279,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
     );
     this.stateMachineArn = this.stateMachine.arn;
 
-    const launcher = replicationFunction<DynamoDBStreamEvent, DynamoDBBatchResponse>(
+    const launcher = callbackFunction<DynamoDBStreamEvent, DynamoDBBatchResponse>(
       `${name}-launcher`,
       {
         description: `registry replay launcher in ${args.region}: ops-table stream batch -> replay state machine`,
@@ -358,26 +320,12 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           },
         ],
         callbackFactory: () => {
-          const sfn = require("@aws-sdk/client-sfn") as typeof import("@aws-sdk/client-sfn");
           const { Logger } =
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
-          const logger = new Logger({ serviceName: LAUNCHER_SERVICE }) as unknown as CoreLogger;
-          const client = new sfn.SFNClient(sdkClientOptions("syncExecution"));
-          const stateMachineArn = String(process.env.STATE_MACHINE_ARN);
-          const region = String(process.env.AWS_REGION);
-          return async (event, context) => {
-            const { response, summary } = await launchReplay(event, {
-              region,
-              logger,
-              remainingTimeMs: () => context.getRemainingTimeInMillis(),
-              startSyncExecution: (input) =>
-                client.send(
-                  new sfn.StartSyncExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }),
-                ),
-            });
-            logger.info("stream batch handled", { summary });
-            return response;
-          };
+          return launcherFromEnv(process.env, {
+            sfn: require("@aws-sdk/client-sfn"),
+            logger: new Logger({ serviceName: LAUNCHER_SERVICE }) as unknown as CoreLogger,
+          });
         },
       },
       this,

@@ -3,9 +3,8 @@
  * callback adapter `require()`s inside its body.
  */
 import type * as EventBridgeSdk from "@aws-sdk/client-eventbridge";
+import { required, type Env } from "../shared/env.js";
 import { forwardDeviceData, putEventsFromSdk, type ForwarderLogger } from "./forwarder.js";
-
-type Env = Record<string, string | undefined>;
 
 export interface ForwarderModules {
   eventbridge: typeof EventBridgeSdk;
@@ -18,11 +17,8 @@ export function forwarderFromEnv(
   env: Env,
   m: ForwarderModules,
 ): (event: unknown) => Promise<{ forwarded: number }> {
-  const region = env.AWS_REGION;
-  if (!region) throw new Error("environment variable AWS_REGION is not set (Lambda sets it)");
-  const eventBusName = env.EVENT_BUS_NAME;
-  if (!eventBusName)
-    throw new Error("environment variable EVENT_BUS_NAME is not set: the analytics bus name");
+  const region = required(env, "AWS_REGION", "set by Lambda");
+  const eventBusName = required(env, "EVENT_BUS_NAME", "the analytics bus name");
   const endpointId = env.GLOBAL_ENDPOINT_ID || undefined;
   if (endpointId) {
     try {

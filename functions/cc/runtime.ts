@@ -18,8 +18,7 @@ import { handleCommand, type HttpEvent, type HttpResponse } from "./handler.js";
 import { dynamoIdempotencyStore } from "./idempotency.js";
 import { assumedRoleCredentials, principalThingsLister } from "./session.js";
 import { createValidator } from "./validation.js";
-
-type Env = Record<string, string | undefined>;
+import { required, type Env } from "../shared/env.js";
 
 export interface CcModules {
   crypto: typeof NodeCrypto;
@@ -29,13 +28,6 @@ export interface CcModules {
   dynamodb: typeof DynamoSdk;
   libDynamodb: typeof DocSdk;
   logger: ReplicationLogger;
-}
-
-function required(env: Env, name: string, hint: string): string {
-  const value = env[name];
-  if (value === undefined || value === "")
-    throw new Error(`environment variable ${name} is not set: ${hint}`);
-  return value;
 }
 
 /** Reads the policy allow-list; refuses anything but a non-empty JSON array of names. */

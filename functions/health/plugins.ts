@@ -18,7 +18,7 @@ import {
   type AnalyticsCheckpointConfig,
 } from "../analytics/checkpoints.js";
 import { appProbes, appTablePortsFromSdk, type AppCheckpointConfig } from "../app/checkpoints.js";
-import { endpointOverride, json, required, type Env } from "./env.js";
+import { endpointOverride, json, required, type Env } from "../shared/env.js";
 import type { Probe } from "./probes.js";
 
 /** Lambda sets AWS_REGION. */

@@ -38,7 +38,7 @@ import { createNodeTransport, type Logger } from "./http.js";
 import { roundMetricPoints, type MetricPoint } from "./metrics.js";
 import { handleAlarmEvent, type AlarmRegion } from "./notifier.js";
 import type { PolicyConfig } from "./policy.js";
-import { endpointOverride, integer, json, required, type Env } from "./env.js";
+import { endpointOverride, integer, json, required, type Env } from "../shared/env.js";
 import { buildCheckpoints, parseCheckpointSpecs, type Probe } from "./probes.js";
 
 /** A Lambda function-URL request (payload format 2.0), as much of it as we read. */

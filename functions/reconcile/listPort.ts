@@ -7,6 +7,7 @@
  */
 import type * as IotSdk from "@aws-sdk/client-iot";
 import type { CertificateStatus, PolicyTargetRef, ThingState, ThingTypeState } from "../registry/records.js";
+import { isNotFound } from "../shared/errors.js";
 
 export interface Page<T> {
   items: T[];
@@ -66,8 +67,6 @@ export function wrapListPort(
 
 /** The largest page every one of these APIs accepts. */
 export const MAX_PAGE_SIZE = 250;
-
-const isNotFound = (err: unknown) => (err as { name?: string } | null)?.name === "ResourceNotFoundException";
 
 async function emptyIfGone<T>(p: Promise<Page<T>>): Promise<Page<T>> {
   try {

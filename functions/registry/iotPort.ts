@@ -5,6 +5,7 @@
  */
 import type * as IotSdk from "@aws-sdk/client-iot";
 import type { CertificateStatus, PolicyTargetRef } from "./records.js";
+import { isNotFound } from "../shared/errors.js";
 
 export interface ThingDescription {
   name: string;
@@ -151,7 +152,6 @@ type IotModule = typeof IotSdk;
 type IotClient = IotSdk.IoTClient;
 
 // A plain comparison, not a module-level Set: Pulumi's closure serializer turns a captured Set into a plain object.
-const isNotFound = (err: unknown) => (err as { name?: string } | null)?.name === "ResourceNotFoundException";
 
 async function orNull<T>(p: Promise<T>): Promise<T | null> {
   try {

@@ -10,7 +10,7 @@
  * own when at least one policy is attached to it in its region and every one of them is own
  * (certificates carry no name or tag that could say it).
  */
-import { kindOfKey, type PolicyTargetRef } from "./records.js";
+import { kindOfKey, parseKey, type PolicyTargetRef } from "./records.js";
 import type { IotRegistryPort } from "./iotPort.js";
 
 /**
@@ -23,8 +23,9 @@ export const isOwnPolicyName = (name: string): boolean => name.startsWith(OWN_PO
 
 /** True when the key alone says the resource is iot-dr's own (a policy or an attachment of one). */
 export function isOwnByName(key: string): boolean {
-  const kind = kindOfKey(key);
-  if (kind === "policy" || kind === "policyTarget") return isOwnPolicyName(key.split("#")[1] ?? "");
+  const k = parseKey(key);
+  if (k.kind === "policy") return isOwnPolicyName(k.name);
+  if (k.kind === "policyTarget") return isOwnPolicyName(k.policyName);
   return false;
 }
 
@@ -43,8 +44,9 @@ export async function isOwnResource(
   iot: Pick<IotRegistryPort, "listAttachedPolicies">,
 ): Promise<boolean> {
   if (isOwnByName(key)) return true;
-  if (kindOfKey(key) !== "certificate") return false;
-  const policies = await policiesOf(key.split("#")[1], iot);
+  const k = parseKey(key);
+  if (k.kind !== "certificate") return false;
+  const policies = await policiesOf(k.certificateId, iot);
   return policies.length > 0 && policies.every(isOwnPolicyName);
 }
 

@@ -175,6 +175,59 @@ export function kindOfKey(key: string): ResourceKind {
   return kind;
 }
 
+/** What a key names, by kind: the inverse of `keys` / `keyOf`. */
+export type ParsedKey =
+  | { kind: "thingType" | "thingGroup" | "policy" | "thing"; name: string }
+  | { kind: "certificate"; certificateId: string }
+  | { kind: "membership"; groupName: string; thingName: string }
+  | { kind: "principal"; thingName: string; certificateId: string }
+  | { kind: "policyTarget"; policyName: string; target: PolicyTargetRef };
+
+/**
+ * The one parser of resource keys (never `key.split("#")` elsewhere); throws naming the key when it
+ * has an unknown kind, the wrong number of parts or an empty one.
+ */
+export function parseKey(key: string): ParsedKey {
+  const kind = kindOfKey(key);
+  const seg = key.split("#").slice(1);
+  const expect = (n: number) => {
+    if (seg.length !== n || seg.some((s) => s === ""))
+      throw new Error(`'${key}' is not a ${kind} key: expected ${n} non-empty name(s) after '${kind}#'`);
+  };
+  switch (kind) {
+    case "thingType":
+    case "thingGroup":
+    case "policy":
+    case "thing":
+      expect(1);
+      return { kind, name: seg[0]! };
+    case "certificate":
+      expect(1);
+      return { kind, certificateId: seg[0]! };
+    case "membership":
+      expect(2);
+      return { kind, groupName: seg[0]!, thingName: seg[1]! };
+    case "principal":
+      expect(2);
+      return { kind, thingName: seg[0]!, certificateId: seg[1]! };
+    case "policyTarget": {
+      expect(3);
+      const [policyName, type, id] = seg as [string, string, string];
+      if (type === "certificate") return { kind, policyName, target: { type, certificateId: id } };
+      if (type === "thingGroup") return { kind, policyName, target: { type, groupName: id } };
+      throw new Error(`'${key}' is not a policyTarget key: the target is a certificate or a thingGroup`);
+    }
+  }
+}
+
+/** The name (or certificate id) of a key of a single resource; throws for an attachment's key. */
+export function nameInKey(key: string): string {
+  const parsed = parseKey(key);
+  if ("name" in parsed) return parsed.name;
+  if (parsed.kind === "certificate") return parsed.certificateId;
+  throw new Error(`'${key}' names an attachment, not a single resource`);
+}
+
 /**
  * Dependency rank: creates run in ascending rank (types, groups, policies and certificates before
  * things; attachments after both ends), deletes in descending rank.
@@ -190,24 +243,59 @@ export const KIND_RANK: Record<ResourceKind, number> = {
   policyTarget: 2,
 };
 
-/** Sorts records so that dependencies are applied first: upserts by rank, then tombstones in reverse rank. */
+/**
+ * The one dependency ordering of a batch, which the launcher's waves, `applyBatch`, repair and the
+ * bench all use: phases of mutually independent records, to be applied one after another. Upserts
+ * come first by KIND_RANK, thing groups below their parent (at full depth, counting parents that are
+ * upserted in the same batch), then deletes in reverse rank. Inside a phase the input order stays.
+ */
+export function dependencyPhases<T>(
+  items: readonly T[],
+  recordOf: (item: T) => Pick<RegistryRecord, "kind" | "state">,
+): T[][] {
+  const upsertGroups = new Map<string, string | undefined>();
+  for (const item of items) {
+    const record = recordOf(item);
+    if (record.kind === "thingGroup" && record.state) {
+      const state = record.state as ThingGroupState;
+      upsertGroups.set(state.name, state.parentGroupName);
+    }
+  }
+  const groupDepth = (name: string): number => {
+    let depth = 0;
+    const seen = new Set<string>([name]);
+    for (
+      let parent = upsertGroups.get(name);
+      parent && upsertGroups.has(parent);
+      parent = upsertGroups.get(parent)
+    ) {
+      if (seen.has(parent)) break; // a cycle cannot be created in IoT; stop rather than loop
+      seen.add(parent);
+      depth++;
+    }
+    return depth;
+  };
+  const phase = (record: Pick<RegistryRecord, "kind" | "state">): string => {
+    const rank = KIND_RANK[record.kind];
+    if (record.state === null) return `1:${String(9 - rank).padStart(2, "0")}`;
+    const depth = record.kind === "thingGroup" ? groupDepth((record.state as ThingGroupState).name) : 0;
+    return `0:${String(rank).padStart(2, "0")}:${String(depth).padStart(4, "0")}`;
+  };
+  const phases = new Map<string, T[]>();
+  for (const item of items) {
+    const p = phase(recordOf(item));
+    const members = phases.get(p) ?? [];
+    members.push(item);
+    phases.set(p, members);
+  }
+  return [...phases.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, members]) => members);
+}
+
+/** The records of `dependencyPhases`, one after another: dependencies are applied first. */
 export function dependencyOrder<T extends Pick<RegistryRecord, "kind" | "state">>(
   records: readonly T[],
 ): T[] {
-  const upserts = records.filter((r) => r.state !== null);
-  const deletes = records.filter((r) => r.state === null);
-  // Parents before children within thing groups: a group whose parent is in the batch goes later.
-  const depth = (r: T) =>
-    r.kind === "thingGroup" && r.state && (r.state as ThingGroupState).parentGroupName ? 1 : 0;
-  const stable = <U>(xs: U[], by: (x: U) => number) =>
-    xs
-      .map((x, i) => ({ x, i }))
-      .sort((a, b) => by(a.x) - by(b.x) || a.i - b.i)
-      .map((e) => e.x);
-  return [
-    ...stable(upserts, (r) => KIND_RANK[r.kind] * 2 + depth(r)),
-    ...stable(deletes, (r) => -KIND_RANK[r.kind]),
-  ];
+  return dependencyPhases(records, (r) => r).flat();
 }
 
 /** Total order of versions: negative when a is older than b. */

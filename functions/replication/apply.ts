@@ -13,6 +13,8 @@ import {
   compareVersions,
   dependencyOrder,
   keys,
+  nameInKey,
+  parseKey,
   stateHash,
   validateRecord,
   type CertificateState,
@@ -27,7 +29,8 @@ import {
   type ThingTypeState,
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
-import { getRecord, recordApplied, type MarkerTablePort, type OpsTablePort } from "../registry/table.js";
+import { DEFAULT_ECHO_WINDOW_MS, recordApplied } from "../registry/echoMarkers.js";
+import { getRecord, type MarkerTablePort, type OpsTablePort } from "../registry/table.js";
 import {
   DependencyNotReady,
   InvalidRecord,
@@ -38,6 +41,7 @@ import {
 import { REPLICATION_LAG_METRIC, type Logger, type MetricsSink } from "./observability.js";
 import type { Clock, Pacer } from "./pacing.js";
 import type { ReplayEntry } from "./stateMachine.js";
+import { errName } from "../shared/errors.js";
 
 export interface ApplyDeps {
   /** The region this replay runs in (the target). */
@@ -66,8 +70,6 @@ export interface ReplayOutcome {
   actions: string[];
 }
 
-export const DEFAULT_ECHO_WINDOW_MS = 5 * 60_000;
-
 interface Step {
   action: string;
   run: () => Promise<void>;
@@ -80,7 +82,6 @@ interface Plan {
   otherPasses?: { key: string; passes: (DesiredState | null)[] }[];
 }
 
-const errName = (err: unknown) => (err as { name?: string } | null)?.name ?? "";
 const sameMap = (a: Record<string, string>, b: Record<string, string>) =>
   canonicalJson(a) === canonicalJson(b);
 const sameDocument = (a: string, b: string) => {
@@ -196,14 +197,12 @@ async function planFor(record: RegistryRecord, iot: IotRegistryPort): Promise<Pl
   }
 }
 
-const parts = (key: string) => key.split("#");
-
 async function planThingType(
   key: string,
   desired: ThingTypeState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
-  const name = desired?.name ?? parts(key)[1];
+  const name = desired?.name ?? nameInKey(key);
   const actual = await iot.describeThingType(name);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
@@ -264,7 +263,7 @@ async function planThingGroup(
   desired: ThingGroupState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
-  const name = desired?.name ?? parts(key)[1];
+  const name = desired?.name ?? nameInKey(key);
   const actual = await iot.describeThingGroup(name);
   const deleteSteps = async (): Promise<Step[]> => {
     const children = await iot.listChildGroups(name);
@@ -312,7 +311,7 @@ async function planThingGroup(
 }
 
 async function planPolicy(key: string, desired: PolicyState | null, iot: IotRegistryPort): Promise<Plan> {
-  const name = desired?.name ?? parts(key)[1];
+  const name = desired?.name ?? nameInKey(key);
   const actual = await iot.getPolicy(name);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
@@ -367,7 +366,7 @@ async function planCertificate(
   desired: CertificateState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
-  const id = desired?.certificateId ?? parts(key)[1];
+  const id = desired?.certificateId ?? nameInKey(key);
   const actual = await iot.describeCertificate(id);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
@@ -417,7 +416,7 @@ async function planCertificate(
 }
 
 async function planThing(key: string, desired: ThingState | null, iot: IotRegistryPort): Promise<Plan> {
-  const name = desired?.name ?? parts(key)[1];
+  const name = desired?.name ?? nameInKey(key);
   const actual = await iot.describeThing(name);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
@@ -506,7 +505,7 @@ async function planMembership(
   desired: MembershipState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
-  const [, groupName, thingName] = parts(key);
+  const { groupName, thingName } = parseKey(key) as MembershipState;
   if (desired === null) {
     const groups = await iot.listThingGroupsForThing(thingName);
     if (!groups.includes(groupName)) return { steps: [], passes: [null] };
@@ -548,7 +547,7 @@ async function planPrincipal(
   desired: PrincipalState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
-  const [, thingName, certificateId] = parts(key);
+  const { thingName, certificateId } = parseKey(key) as PrincipalState;
   if (desired === null) {
     const attached = (await iot.listThingPrincipals(thingName)).includes(certificateId);
     if (!attached) return { steps: [], passes: [null] };
@@ -586,11 +585,7 @@ async function planPolicyTarget(
   desired: PolicyTargetState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
-  const [, policyName, targetType, targetId] = parts(key);
-  const target =
-    targetType === "certificate"
-      ? ({ type: "certificate", certificateId: targetId } as const)
-      : ({ type: "thingGroup", groupName: targetId } as const);
+  const { policyName, target } = parseKey(key) as PolicyTargetState;
   if (desired === null) {
     const attached = (await iot.listAttachedPolicies(target)).includes(policyName);
     if (!attached) return { steps: [], passes: [null] };
@@ -610,7 +605,7 @@ async function planPolicyTarget(
             async () =>
               (await iot.getPolicy(policyName))
                 ? new DependencyNotReady(
-                    `${key}: ${targetType} ${targetId} does not exist here yet`,
+                    `${key}: ${target.type} ${target.type === "certificate" ? target.certificateId : target.groupName} does not exist here yet`,
                     target.type === "certificate"
                       ? keys.certificate(target.certificateId)
                       : keys.thingGroup(target.groupName),

@@ -23,18 +23,22 @@ import {
   keyOf,
   keys,
   kindOfKey,
+  parseKey,
   sameState,
   stateHash,
   type DesiredState,
   type PolicyTargetRef,
   type RegistryRecord,
-  type ResourceKind,
   type Version,
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
 import {
+  DEFAULT_ECHO_WINDOW_MS,
   forgetAppliedBefore,
   getAppliedMarker,
+  isEcho,
+} from "../registry/echoMarkers.js";
+import {
   getRecord,
   putRecordIfNewer,
   type MarkerTablePort,
@@ -44,7 +48,6 @@ import {
 import { isOwnByName, isOwnResource } from "../registry/ownResources.js";
 import { parseCloudTrailEvent, type CloudTrailApiCallEvent } from "./cloudTrail.js";
 import { InvalidRecord } from "./errors.js";
-import { DEFAULT_ECHO_WINDOW_MS } from "./apply.js";
 import type { Logger } from "./observability.js";
 import type { Clock, Pacer } from "./pacing.js";
 
@@ -189,39 +192,34 @@ export function parseRegistryEvent(message: RegistryEventMessage): ParsedEvent {
 
 /** The current state of a resource in this region, or null when it does not exist. */
 export async function readState(key: string, iot: IotRegistryPort): Promise<DesiredState | null> {
-  const kind: ResourceKind = kindOfKey(key);
-  const seg = key.split("#");
-  switch (kind) {
+  const k = parseKey(key);
+  switch (k.kind) {
     case "thingType":
-      return iot.describeThingType(seg[1]);
+      return iot.describeThingType(k.name);
     case "thingGroup":
-      return iot.describeThingGroup(seg[1]);
+      return iot.describeThingGroup(k.name);
     case "policy": {
-      const p = await iot.getPolicy(seg[1]);
+      const p = await iot.getPolicy(k.name);
       return p ? { name: p.name, document: p.document } : null;
     }
     case "certificate":
-      return iot.describeCertificate(seg[1]);
+      return iot.describeCertificate(k.certificateId);
     case "thing":
-      return iot.describeThing(seg[1]);
+      return iot.describeThing(k.name);
     case "membership": {
-      const [, groupName, thingName] = seg;
+      const { groupName, thingName } = k;
       return (await iot.listThingGroupsForThing(thingName)).includes(groupName)
         ? { groupName, thingName }
         : null;
     }
     case "principal": {
-      const [, thingName, certificateId] = seg;
+      const { thingName, certificateId } = k;
       return (await iot.listThingPrincipals(thingName)).includes(certificateId)
         ? { thingName, certificateId }
         : null;
     }
     case "policyTarget": {
-      const [, policyName, type, id] = seg;
-      const target: PolicyTargetRef =
-        type === "certificate"
-          ? { type: "certificate", certificateId: id }
-          : { type: "thingGroup", groupName: id };
+      const { policyName, target } = k;
       return (await iot.listAttachedPolicies(target)).includes(policyName) ? { policyName, target } : null;
     }
   }
@@ -242,15 +240,15 @@ export async function enrichmentKeys(
     for (const policyName of await iot.listAttachedPolicies(target))
       out.push(keys.policyTarget(policyName, target), keys.policy(policyName));
   };
-  const kind = kindOfKey(key);
-  if (kind === "thing") {
-    const thingName = key.split("#")[1];
+  const k = parseKey(key);
+  if (k.kind === "thing") {
+    const thingName = k.name;
     for (const certificateId of await iot.listThingPrincipals(thingName)) {
       out.push(keys.principal(thingName, certificateId), keys.certificate(certificateId));
       await policiesOf({ type: "certificate", certificateId });
     }
-  } else if (kind === "thingGroup") {
-    await policiesOf({ type: "thingGroup", groupName: key.split("#")[1] });
+  } else if (k.kind === "thingGroup") {
+    await policiesOf({ type: "thingGroup", groupName: k.name });
   }
   return [...new Set(out)];
 }
@@ -282,8 +280,7 @@ async function captureOne(
   if (marker) {
     const hash = stateHash(state);
     const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
-    if (marker.entries.some((e) => e.hash === hash && Math.abs(version.timestamp - e.at) <= window))
-      return { key, result: "echo", version };
+    if (isEcho(marker, hash, version.timestamp, window)) return { key, result: "echo", version };
   }
   if (state !== null) keyOf(kindOfKey(key), state as never); // a state read back must still map to its key
   const record: RegistryRecord = {
@@ -350,8 +347,7 @@ export async function captureKeys(
 ): Promise<CaptureOutcome[]> {
   for (const key of resourceKeys) {
     try {
-      kindOfKey(key);
-      if (key.split("#").some((s) => s === "")) throw new Error(`'${key}' has an empty name`);
+      parseKey(key);
     } catch (err) {
       throw new InvalidRecord(`cannot capture: ${(err as Error).message}`);
     }

@@ -5,7 +5,7 @@
  * retried (ReportBatchItemFailures), so that only failed records come back.
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord, AttributeValue } from "aws-lambda";
-import { KIND_RANK, fromItem, type RegistryRecord, type ThingGroupState } from "../registry/records.js";
+import { dependencyPhases, fromItem, type RegistryRecord } from "../registry/records.js";
 import type { ReplayBatchInput, ReplayEntry, ReplayEntryOutcome } from "./stateMachine.js";
 import type { Logger } from "./observability.js";
 import { matchesFilter, replayFilterPattern } from "./streamFilter.js";
@@ -85,46 +85,9 @@ export function recordOfStreamRecord(streamRecord: DynamoDBRecord): RegistryReco
   return fromItem(fromImage(image as Record<string, AttributeValue>));
 }
 
-/**
- * Waves of independent records in dependency order: upserts by rank (thing groups below their
- * parents when the parent is in the batch too), then deletes in reverse rank.
- */
+/** Waves of independent records in dependency order (records.ts `dependencyPhases`). */
 export function planWaves<T extends { record: RegistryRecord }>(entries: readonly T[]): T[][] {
-  const upsertGroups = new Map<string, string | undefined>();
-  for (const { record } of entries) {
-    if (record.kind === "thingGroup" && record.state) {
-      const state = record.state as ThingGroupState;
-      upsertGroups.set(state.name, state.parentGroupName);
-    }
-  }
-  const groupDepth = (name: string): number => {
-    let depth = 0;
-    const seen = new Set<string>([name]);
-    for (
-      let parent = upsertGroups.get(name);
-      parent && upsertGroups.has(parent);
-      parent = upsertGroups.get(parent)
-    ) {
-      if (seen.has(parent)) break; // a cycle cannot be created in IoT; stop rather than loop
-      seen.add(parent);
-      depth++;
-    }
-    return depth;
-  };
-  const phase = ({ record }: T): string => {
-    const rank = KIND_RANK[record.kind];
-    if (record.state === null) return `1:${String(9 - rank).padStart(2, "0")}`;
-    const depth = record.kind === "thingGroup" ? groupDepth((record.state as ThingGroupState).name) : 0;
-    return `0:${String(rank).padStart(2, "0")}:${String(depth).padStart(4, "0")}`;
-  };
-  const waves = new Map<string, T[]>();
-  for (const entry of entries) {
-    const p = phase(entry);
-    const wave = waves.get(p) ?? [];
-    wave.push(entry);
-    waves.set(p, wave);
-  }
-  return [...waves.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, wave]) => wave);
+  return dependencyPhases(entries, (entry) => entry.record);
 }
 
 /** What Step Functions accepts as execution input and keeps as state: 256 KiB of UTF-8. */

@@ -4,7 +4,7 @@ import * as iotSdk from "@aws-sdk/client-iot";
 import { underMocks, ofType } from "../replication/infra/mocks.js";
 import type { PlannedResource } from "../../cli/plan/recorder.js";
 import { CommandControlApi } from "../../infra/commandControlApi.js";
-import { IOT_ARN_LESS_ACTIONS } from "../../infra/replicationFunction.js";
+import { IOT_ARN_LESS_ACTIONS } from "../../infra/callbackFunction.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
 import { startMoto, type MotoServer } from "../support/moto.js";
 import {

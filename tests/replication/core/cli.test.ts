@@ -19,7 +19,8 @@ import {
 } from "@aws-sdk/client-sqs";
 import { startMoto, type MotoServer } from "../../support/moto.js";
 import { runCli } from "../../../cli/main.js";
-import { getAppliedMarker, getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
+import { getAppliedMarker } from "../../../functions/registry/echoMarkers.js";
+import { getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
 import { captureEvent } from "../../../functions/replication/capture.js";
 import { deadLetterBody } from "../../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "./support.js";

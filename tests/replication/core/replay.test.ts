@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iot from "@aws-sdk/client-iot";
 import { startMoto, type MotoServer } from "../../support/moto.js";
-import {
-  appliedMarkerKey,
-  getRecord,
-  putRecordIfNewer,
-  scanRecords,
-} from "../../../functions/registry/table.js";
+import { appliedMarkerKey } from "../../../functions/registry/echoMarkers.js";
+import { getRecord, putRecordIfNewer, scanRecords } from "../../../functions/registry/table.js";
 import type { RegistryRecord } from "../../../functions/registry/records.js";
 import { applyBatch, applyRecord } from "../../../functions/replication/apply.js";
 import { captureEvent, captureKeys } from "../../../functions/replication/capture.js";
@@ -89,6 +85,33 @@ describe("replay", () => {
       );
     }
     expect(second.outcomes.filter((o) => o.outcome === "unchanged").length).toBeGreaterThan(5);
+  });
+
+  it("a thing-group hierarchy four levels deep arriving child-first is created parent first, each group once", async () => {
+    const levels = ["site", "plant", "line", "cell"];
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: levels[0] }));
+    for (let i = 1; i < levels.length; i++)
+      await sendA(
+        new iot.CreateThingGroupCommand({ thingGroupName: levels[i], parentGroupName: levels[i - 1] }),
+      );
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    // Child first, as the stream or a repair may deliver them.
+    const byKey = new Map((await allRecords()).map((r) => [r.key, r]));
+    const records = [...levels].reverse().map((l) => byKey.get(`thingGroup#${l}`)!);
+    const created: string[] = [];
+    const port = w.b.port;
+    const counting = {
+      ...port,
+      createThingGroup: (group: Parameters<typeof port.createThingGroup>[0]) => {
+        created.push(group.name);
+        return port.createThingGroup(group);
+      },
+    };
+    const { outcomes, failures } = await applyBatch(records, { ...w.applyDeps(w.b), iot: counting });
+    expect(failures).toEqual([]);
+    expect(created).toEqual(levels);
+    expect(outcomes.map((o) => o.key)).toEqual(levels.map((l) => `thingGroup#${l}`));
+    expect(await snapshot(w.b)).toEqual(await snapshot(w.a));
   });
 
   it("the events that replay raises in the target are captured there as already stored: nothing is written", async () => {

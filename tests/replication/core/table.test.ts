@@ -6,10 +6,9 @@ import {
   memoryOpsTable,
   opsTableFromSdk,
   putRecordIfNewer,
-  recordApplied,
   scanRecords,
-  getAppliedMarker,
 } from "../../../functions/registry/table.js";
+import { getAppliedMarker, recordApplied } from "../../../functions/registry/echoMarkers.js";
 
 const thing = (
   attrs: Record<string, string>,

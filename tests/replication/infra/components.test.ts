@@ -14,7 +14,7 @@ import { CAPTURED_IOT_CALLS } from "../../../functions/replication/cloudTrail.js
 import { MarkerTable } from "../../../infra/markerTable.js";
 import { OpsTable } from "../../../infra/opsTable.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
-import { ARN_LESS_ACTIONS, IOT_ARN_LESS_ACTIONS } from "../../../infra/replicationFunction.js";
+import { ARN_LESS_ACTIONS, IOT_ARN_LESS_ACTIONS } from "../../../infra/callbackFunction.js";
 import { replayFilterPattern } from "../../../functions/replication/streamFilter.js";
 import { ACCOUNT, one, ofType, provider, underMocks } from "./mocks.js";
 

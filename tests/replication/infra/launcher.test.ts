@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { RegistryRecord } from "../../../functions/registry/records.js";
+import { dependencyOrder, type RegistryRecord } from "../../../functions/registry/records.js";
 import { silentLogger } from "../../../functions/replication/observability.js";
 import {
   DependencyNotReady,
@@ -210,6 +210,35 @@ describe("launcher", () => {
     expect(summary.malformed).toBe(1);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(item) }]);
     expect(sfn.inputs).toHaveLength(0);
+  });
+
+  it("orders a batch the same way for the launcher's waves and for applyBatch: a deep hierarchy child-first", () => {
+    const group = (name: string, parent?: string) =>
+      record("thingGroup", `thingGroup#${name}`, {
+        name,
+        attributes: {},
+        ...(parent ? { parentGroupName: parent } : {}),
+      });
+    const b = registryBatch();
+    const batch = [
+      b.membership,
+      group("cell", "line"),
+      group("line", "plant"),
+      record("thing", "thing#old-1", null),
+      group("plant", "site"),
+      group("site"),
+      group("orphan", "elsewhere"),
+    ];
+    const waves = planWaves(batch.map((r) => ({ record: r })));
+    expect(waves.map((w) => w.map((e) => e.record.key))).toEqual([
+      ["thingGroup#site", "thingGroup#orphan"],
+      ["thingGroup#plant"],
+      ["thingGroup#line"],
+      ["thingGroup#cell"],
+      ["membership#line-1#sensor-1"],
+      ["thing#old-1"],
+    ]);
+    expect(dependencyOrder(batch).map((r) => r.key)).toEqual(waves.flat().map((e) => e.record.key));
   });
 
   it("puts a group below its parent and deletes in reverse rank", () => {

@@ -1,11 +1,12 @@
 /**
- * What the replication components share: one way to build a callback function (explicit runtime,
- * own least-privilege role, timeout, memory, log group with retention) and the IAM facts about
- * which actions have no resource ARN.
+ * What every component with a deployed function shares: one way to build a callback function
+ * (explicit runtime, own least-privilege role, timeout, memory, log group with retention) and the
+ * IAM facts about which actions have no resource ARN.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { CALLBACK_HANDLER, callbackCode } from "./functionCode.js";
+import { serviceRole } from "./serviceRole.js";
 
 /**
  * IoT registry actions that IAM only grants on resource `*` (no resource-level permissions in the
@@ -59,7 +60,7 @@ export interface PolicyStatement {
   Condition?: Record<string, Record<string, string[]>>;
 }
 
-export interface ReplicationFunctionArgs<E, R> {
+export interface CallbackFunctionArgs<E, R> {
   /** What the function is for, in its description. */
   description: string;
   /** Builds the handler once per container; requires its npm modules inside (DESIGN.md §8). */
@@ -79,52 +80,37 @@ export interface ReplicationFunctionArgs<E, R> {
 }
 
 /** A callback function, its role, its inline policy and its log group. Children of `parent`. */
-export interface ReplicationFunction {
+export interface CallbackFunction {
   fn: aws.lambda.Function;
   role: aws.iam.Role;
   policy: aws.iam.RolePolicy;
   logGroup: aws.cloudwatch.LogGroup;
 }
 
-export function replicationFunction<E, R>(
+export function callbackFunction<E, R>(
   name: string,
-  args: ReplicationFunctionArgs<E, R>,
+  args: CallbackFunctionArgs<E, R>,
   parent: pulumi.Resource,
-): ReplicationFunction {
+): CallbackFunction {
   const logGroup = new aws.cloudwatch.LogGroup(
     `${name}-logs`,
     { retentionInDays: args.logRetentionDays ?? 30 },
     { parent },
   );
-  const role = new aws.iam.Role(
-    `${name}-role`,
+  const { role, policy } = serviceRole(
+    { role: `${name}-role`, policy: `${name}-policy` },
     {
+      service: "lambda.amazonaws.com",
       description: `iot-dr ${args.description}`.slice(0, 1000),
-      assumeRolePolicy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
-        ],
-      }),
-    },
-    { parent },
-  );
-  const policy = new aws.iam.RolePolicy(
-    `${name}-policy`,
-    {
-      role: role.id,
-      policy: pulumi.jsonStringify({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Sid: "OwnLogs",
-            Effect: "Allow",
-            Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-            Resource: pulumi.interpolate`${logGroup.arn}:*`,
-          },
-          ...args.statements,
-        ],
-      }),
+      statements: [
+        {
+          Sid: "OwnLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: pulumi.interpolate`${logGroup.arn}:*`,
+        },
+        ...args.statements,
+      ],
     },
     { parent },
   );

@@ -1,0 +1,64 @@
+/**
+ * The deployed capture function, built from environment variables and the modules the callback adapter in
+ * infra/ `require()`s inside its body (nothing is imported here at run time). Every variable is
+ * read and checked once, and a wrong one is named. One module per function: a callback's archive
+ * carries what its module references.
+ */
+import type * as IotSdk from "@aws-sdk/client-iot";
+import type * as DynamoSdk from "@aws-sdk/client-dynamodb";
+import type * as DocSdk from "@aws-sdk/lib-dynamodb";
+import { sdkClientOptions } from "../deadlines.js";
+import { iotPortFromSdk } from "../registry/iotPort.js";
+import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
+import { integer, optionalJson, required, type Env } from "../shared/env.js";
+import { captureDelivery, type CaptureOutcome } from "./capture.js";
+import { CAPTURE_TOPIC_FIELD } from "./deadLetter.js";
+import type { Logger } from "./observability.js";
+import { createPacer, systemClock } from "./pacing.js";
+
+/** The SDK modules capture and replay build their clients from. */
+export interface RegistryModules {
+  iot: typeof IotSdk;
+  dynamodb: typeof DynamoSdk;
+  libDynamodb: typeof DocSdk;
+  logger: Logger;
+}
+
+const RATES_HINT = 'the JSON IoT API rates per second, e.g. {"CreateThing":100}';
+
+/**
+ * The capture function: a registry event from the IoT rule (its topic under CAPTURE_TOPIC_FIELD)
+ * or a CloudTrail API call from the EventBridge rule. Environment: AWS_REGION, OPS_TABLE,
+ * MARKER_TABLE, IOT_API_RATES (JSON, optional), TOMBSTONE_RETENTION_DAYS (default 30).
+ */
+export function captureFromEnv(
+  env: Env,
+  m: RegistryModules,
+): (event: Record<string, unknown>) => Promise<CaptureOutcome[]> {
+  const region = required(env, "AWS_REGION", "set by Lambda");
+  const opsTable = required(env, "OPS_TABLE", "the ops table's name");
+  const markerTable = required(env, "MARKER_TABLE", "the applied-markers table's name");
+  const rates = optionalJson<Record<string, number>>(env, "IOT_API_RATES", RATES_HINT, {});
+  const tombstoneRetentionDays = integer(env, "TOMBSTONE_RETENTION_DAYS", 30);
+  const doc = m.libDynamodb.DynamoDBDocumentClient.from(
+    new m.dynamodb.DynamoDBClient(sdkClientOptions("table")),
+  );
+  const deps = {
+    region,
+    iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("captureIot"))),
+    pacer: createPacer({ rates }),
+    table: opsTableFromSdk(m.libDynamodb, doc, opsTable, { tombstoneRetentionDays }),
+    markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
+    clock: systemClock,
+    logger: m.logger,
+  };
+  return async (event) => {
+    // A CloudTrail API call from the EventBridge rule.
+    if (event["detail-type"] !== undefined) return captureDelivery(event, deps);
+    // Not a computed-key destructuring: Pulumi's closure analysis misses the key's variable there.
+    const payload: Record<string, unknown> = { ...event };
+    const topic = payload[CAPTURE_TOPIC_FIELD];
+    delete payload[CAPTURE_TOPIC_FIELD];
+    return captureDelivery({ topic: String(topic), payload }, deps);
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * The deployed launcher, built from environment variables and the modules the callback adapter in
+ * infra/ `require()`s inside its body (nothing is imported here at run time). Every variable is
+ * read and checked once, and a wrong one is named. One module per function: a callback's archive
+ * carries what its module references.
+ */
+import type * as SfnSdk from "@aws-sdk/client-sfn";
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { sdkClientOptions } from "../deadlines.js";
+import { required, type Env } from "../shared/env.js";
+import { launchReplay } from "./launcher.js";
+import type { Logger } from "./observability.js";
+
+/**
+ * The launcher on the ops table's stream: starts the replay state machine's synchronous
+ * executions. Environment: AWS_REGION, STATE_MACHINE_ARN.
+ */
+export function launcherFromEnv(
+  env: Env,
+  m: { sfn: Pick<typeof SfnSdk, "SFNClient" | "StartSyncExecutionCommand">; logger: Logger },
+): (
+  event: DynamoDBStreamEvent,
+  context: Pick<Context, "getRemainingTimeInMillis">,
+) => Promise<DynamoDBBatchResponse> {
+  const region = required(env, "AWS_REGION", "set by Lambda");
+  const stateMachineArn = required(env, "STATE_MACHINE_ARN", "the replay state machine's ARN");
+  const client = new m.sfn.SFNClient(sdkClientOptions("syncExecution"));
+  return async (event, context) => {
+    const { response, summary } = await launchReplay(event, {
+      region,
+      logger: m.logger,
+      remainingTimeMs: () => context.getRemainingTimeInMillis(),
+      startSyncExecution: (input) =>
+        client.send(new m.sfn.StartSyncExecutionCommand({ stateMachineArn, input: JSON.stringify(input) })),
+    });
+    m.logger.info("stream batch handled", { summary });
+    return response;
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The deployed replay task, built from environment variables and the modules the callback adapter in
+ * infra/ `require()`s inside its body (nothing is imported here at run time). Every variable is
+ * read and checked once, and a wrong one is named. One module per function: a callback's archive
+ * carries what its module references.
+ */
+import { sdkClientOptions } from "../deadlines.js";
+import { iotPortFromSdk } from "../registry/iotPort.js";
+import type { RegistryRecord } from "../registry/records.js";
+import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
+import { optionalJson, required, type Env } from "../shared/env.js";
+import { replayTask, type ReplayOutcome } from "./apply.js";
+import type { RegistryModules } from "./captureRuntime.js";
+import type { MetricsSink } from "./observability.js";
+import { createPacer, systemClock } from "./pacing.js";
+import { dynamoSlotStore } from "./sharedPacing.js";
+import type { ReplayEntry } from "./stateMachine.js";
+
+/** What replay publishes its metrics through: Powertools Metrics fits. */
+export type PublishingMetrics = MetricsSink & { publishStoredMetrics(): void };
+
+/**
+ * The replay task (one record per Map iteration of the state machine). Environment: AWS_REGION,
+ * OPS_TABLE, MARKER_TABLE (also the shared pacing schedule), IOT_API_RATES (JSON, optional).
+ */
+export function replayFromEnv(
+  env: Env,
+  m: RegistryModules & { metrics: PublishingMetrics },
+): (entry: ReplayEntry<RegistryRecord>) => Promise<ReplayOutcome> {
+  const region = required(env, "AWS_REGION", "set by Lambda");
+  const opsTable = required(env, "OPS_TABLE", "the ops table's name");
+  const markerTable = required(env, "MARKER_TABLE", "the applied-markers table's name");
+  const rates = optionalJson<Record<string, number>>(
+    env,
+    "IOT_API_RATES",
+    'the JSON IoT API rates per second, e.g. {"CreateThing":100}',
+    {},
+  );
+  const doc = m.libDynamodb.DynamoDBDocumentClient.from(
+    new m.dynamodb.DynamoDBClient(sdkClientOptions("table")),
+  );
+  const task = replayTask({
+    region,
+    iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("iot"))),
+    // Every replay function in the region (all waves, batches and shards) reserves its
+    // IoT calls in one schedule per API, so together they stay inside the account's quota.
+    pacer: createPacer({ rates, slots: dynamoSlotStore(m.libDynamodb, doc, markerTable) }),
+    table: opsTableFromSdk(m.libDynamodb, doc, opsTable),
+    markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
+    clock: systemClock,
+    logger: m.logger,
+    metrics: m.metrics,
+  });
+  return async (entry) => {
+    try {
+      return await task(entry);
+    } finally {
+      m.metrics.publishStoredMetrics();
+    }
+  };
+}
