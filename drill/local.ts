@@ -482,6 +482,12 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     for (const factor of FACTORS) health[primary]!.failing.delete(factor as FactorName);
     mark(`${primary} restored; reverse catch-up`);
     await world.settled(300_000, signal);
+    // The runbook's redrive (`iot-dr redrive`) of what capture dead-lettered while a region was down.
+    const redriven = await world.redriveCapture();
+    if (redriven > 0) {
+      mark(`redrove ${redriven} dead-lettered capture event(s)`);
+      await world.settled(60_000, signal);
+    }
     const gate = { method: "functions/reconcile compareRegions", fallback: false, drift: -1, attempts: 0 };
     let gateDrift: Drift[] = [];
     for (; gate.attempts < 5;) {

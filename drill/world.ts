@@ -29,7 +29,7 @@ import {
   type OpsTablePort,
 } from "../functions/registry/table.js";
 import { applyRecord, type ApplyDeps } from "../functions/replication/apply.js";
-import { captureEvent, captureKeys } from "../functions/replication/capture.js";
+import { captureEvent, captureKeys, type RegistryEventMessage } from "../functions/replication/capture.js";
 import { launchReplay } from "../functions/replication/launcher.js";
 import { REPLICATION_LAG_METRIC, silentLogger } from "../functions/replication/observability.js";
 import { createPacer, systemClock, type Pacer } from "../functions/replication/pacing.js";
@@ -93,7 +93,25 @@ export interface WorldOptions {
   onError?: (where: string, err: unknown) => void;
 }
 
+/**
+ * How often capture is tried for one registry event before it is dead-lettered: the IoT rule
+ * invokes capture asynchronously and Lambda retries a failed asynchronous invocation twice, then
+ * sends it to the on-failure destination (infra/capture.ts, maximumRetryAttempts 2).
+ */
+export const CAPTURE_ATTEMPTS = 3;
+
+/** A registry event capture failed on, with how often it was tried. */
+export interface PendingCapture {
+  message: RegistryEventMessage;
+  attempts: number;
+  error?: string;
+}
+
 export class DrillWorld {
+  /** Per region, events whose capture failed and that Lambda will try again. */
+  private readonly retries = new Map<string, PendingCapture[]>();
+  /** Per region, events capture gave up on: the capture dead-letter queue, until redriven. */
+  readonly captureDeadLetters = new Map<string, PendingCapture[]>();
   private pumping?: Promise<void>;
   private stopped = false;
   /** Rounds of capture + replication that moved nothing in a row. */
@@ -283,20 +301,29 @@ export class DrillWorld {
   async round(): Promise<number> {
     let moved = 0;
     for (const region of Object.values(this.regions)) {
+      // A region that is down runs no capture: its events wait (the rule and Lambda are down too).
       if (region.down) continue;
-      for (const message of region.events.take()) {
+      const due = [
+        ...(this.retries.get(region.name) ?? []),
+        ...region.events.take().map((message) => ({ message, attempts: 0 })),
+      ];
+      this.retries.set(region.name, []);
+      for (const pending of due) {
         try {
-          const outcomes = await captureEvent(message, {
-            region: region.name,
-            iot: region.iot,
-            table: region.table,
-            markers: region.markers,
-            clock: systemClock,
-            logger: silentLogger,
-          });
-          moved += outcomes.length;
+          moved += (await this.capture(region, pending.message)).length;
         } catch (err) {
-          this.options.onError?.(`capture in ${region.name}`, err);
+          moved++;
+          const tried = { ...pending, attempts: pending.attempts + 1, error: (err as Error).message };
+          if (tried.attempts < CAPTURE_ATTEMPTS) this.retries.get(region.name)!.push(tried);
+          else {
+            const dlq = this.captureDeadLetters.get(region.name) ?? [];
+            dlq.push(tried);
+            this.captureDeadLetters.set(region.name, dlq);
+            this.options.onError?.(
+              `capture in ${region.name} (dead-lettered after ${tried.attempts} tries)`,
+              err,
+            );
+          }
         }
       }
     }
@@ -305,6 +332,39 @@ export class DrillWorld {
     const report = await this.table.pump();
     moved += report.replicated + Object.values(report.delivered).reduce((a, b) => a + b, 0);
     return moved;
+  }
+
+  private capture(region: RegionWorld, message: RegistryEventMessage) {
+    return captureEvent(message, {
+      region: region.name,
+      iot: region.iot,
+      table: region.table,
+      markers: region.markers,
+      clock: systemClock,
+      logger: silentLogger,
+    });
+  }
+
+  /** Events still waiting for a capture retry, over both regions. */
+  get captureRetriesPending(): number {
+    return [...this.retries.values()].reduce((n, q) => n + q.length, 0);
+  }
+
+  /**
+   * What `iot-dr redrive` does for the capture queue: captures each dead-lettered event again in
+   * its region, removing it only once captured. Returns how many were captured.
+   */
+  async redriveCapture(): Promise<number> {
+    let redriven = 0;
+    for (const [name, dlq] of this.captureDeadLetters) {
+      const region = this.regions[name]!;
+      while (dlq.length > 0 && !region.down) {
+        await this.capture(region, dlq[0]!.message);
+        dlq.shift();
+        redriven++;
+      }
+    }
+    return redriven;
   }
 
   /** Runs rounds in the background until stop(). */

@@ -104,6 +104,17 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
   if (deps.table) {
     const current = await getRecord(deps.table, record.key);
     if (current && compareVersions(current.version, record.version) > 0) {
+      // A newer record captured elsewhere is already in the table; its own stream record may come
+      // only after this batch (another batch or shard), while records after this one in the batch
+      // may need the resource now (a membership needs its thing). So apply the newer one here; its
+      // own delivery later finds nothing to do. One captured here reflects this registry: skip.
+      if (current.origin !== deps.region) {
+        deps.logger.info("record superseded by a newer version; applying that one", log, {
+          current: current.version,
+        });
+        const newer = await applyRecord(current, deps);
+        return { key: record.key, outcome: "superseded", actions: newer.actions };
+      }
       deps.logger.info("record superseded by a newer version; skipped", log, { current: current.version });
       return { key: record.key, outcome: "superseded", actions: [] };
     }

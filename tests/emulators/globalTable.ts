@@ -4,8 +4,16 @@
  * stream → event-source-mapping delivery to each region's launcher, with the deployed
  * FilterCriteria (the same pattern object, evaluated by streamFilter.ts), batches, per-item
  * failure retries and an on-failure list. Used by tests and the local drill, never by deployed code.
+ *
+ * Concurrent writes of one item in both regions are reconciled as DynamoDB global tables document
+ * it (MREC): "last writer wins", every replica agreeing on the same write. Each write carries a
+ * stamp (its stream record's creation time, then region and sequence number as tie-breakers, a
+ * total order both sides share); a replicated write is applied only over an older one, and only if
+ * the target item is still the one the emulator knows (a conditional write), since any write the
+ * emulator has not yet read there is later than the one being replicated.
  */
 import {
+  ConditionalCheckFailedException,
   CreateTableCommand,
   DeleteItemCommand,
   DynamoDBClient,
@@ -51,6 +59,8 @@ export interface FailedDelivery {
 export interface PumpReport {
   /** Changes copied to the other region. */
   replicated: number;
+  /** Changes not copied because the other region held a later write of the item (last writer wins). */
+  superseded: number;
   /** Records handed to each region's consumer after the filter (retries included). */
   delivered: Record<string, number>;
 }
@@ -63,6 +73,67 @@ interface RegionState {
   iterators: Map<string, string | undefined>;
   /** Changes this emulator wrote into the region; their stream records are not replicated back. */
   echoes: Map<string, number>;
+  /** The write each item of this region holds (as far as the emulator has read), by pk. */
+  items: Map<string, HeldWrite>;
+  /** Items where a replicated write lost to a write not yet read: that write is later than this. */
+  floors: Map<string, Stamp>;
+}
+
+/** A write's place in the total order both replicas agree on: time, then region, then sequence. */
+interface Stamp {
+  time: number;
+  region: string;
+  sequence: bigint;
+}
+
+interface HeldWrite {
+  stamp: Stamp;
+  /** The item as written; null for a delete. */
+  image: Record<string, DdbAttributeValue> | null;
+}
+
+/** A local write read from a region's stream, to be replicated. */
+interface LocalWrite {
+  from: RegionState;
+  record: StreamRecord;
+  pk: string;
+  write: HeldWrite;
+}
+
+const laterThan = (a: Stamp, b: Stamp): boolean =>
+  a.time !== b.time ? a.time > b.time : a.region !== b.region ? a.region > b.region : a.sequence > b.sequence;
+
+const pkOf = (r: StreamRecord) => canonicalJson(r.dynamodb?.Keys);
+
+/**
+ * `#a0 = :a0 AND ...` over every attribute of `image`: the item is still the write the emulator
+ * knows. (A later write that only adds attributes would pass; every write of the ops table changes
+ * its versionKey, so none does.)
+ */
+function sameItemCondition(image: Record<string, DdbAttributeValue>): {
+  ConditionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Record<string, DdbAttributeValue>;
+} {
+  const names: Record<string, string> = {};
+  const values: Record<string, DdbAttributeValue> = {};
+  const parts: string[] = [];
+  Object.entries(image).forEach(([name, value], i) => {
+    names[`#a${i}`] = name;
+    if (value.NULL) {
+      // NULL is not comparable with `=`; its type says it all.
+      values[`:a${i}`] = { S: "NULL" };
+      parts.push(`attribute_type(#a${i}, :a${i})`);
+    } else {
+      values[`:a${i}`] = value;
+      parts.push(`#a${i} = :a${i}`);
+    }
+  });
+  return {
+    ConditionExpression: parts.join(" AND "),
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
 }
 
 const changeKey = (r: StreamRecord) =>
@@ -124,6 +195,8 @@ export class GlobalTableEmulator {
         streamArn,
         iterators: new Map(),
         echoes: new Map(),
+        items: new Map(),
+        floors: new Map(),
       });
     }
     return new GlobalTableEmulator(options, states);
@@ -171,33 +244,84 @@ export class GlobalTableEmulator {
     return records;
   }
 
-  /** Copies one change to the other region, as global-table replication does (attributes preserved). */
-  private async replicate(from: RegionState, record: StreamRecord): Promise<boolean> {
+  /**
+   * Reads a stream record: our own replicated write showing up again (an echo, not sent back), or a
+   * local write, which this region's item now holds and which is returned for replication.
+   */
+  private observe(from: RegionState, record: StreamRecord): LocalWrite | undefined {
     const key = changeKey(record);
     const pending = from.echoes.get(key) ?? 0;
     if (pending > 0) {
-      // Our own replicated write showing up in this region's stream: do not send it back.
       if (pending === 1) from.echoes.delete(key);
       else from.echoes.set(key, pending - 1);
+      return undefined;
+    }
+    const created = record.dynamodb?.ApproximateCreationDateTime;
+    const pk = pkOf(record);
+    const stamp: Stamp = {
+      time: created ? new Date(created).getTime() : 0,
+      region: from.region,
+      sequence: BigInt(record.dynamodb?.SequenceNumber ?? "0"),
+    };
+    // A write that replaced another in this region is later than it, whatever the clock's resolution.
+    for (const before of [from.items.get(pk)?.stamp, from.floors.get(pk)])
+      if (before && !laterThan(stamp, before)) stamp.time = before.time + 1;
+    from.floors.delete(pk);
+    const write: HeldWrite = {
+      stamp,
+      image:
+        record.eventName === "REMOVE"
+          ? null
+          : (record.dynamodb!.NewImage as Record<string, DdbAttributeValue>),
+    };
+    from.items.set(pk, write);
+    return { from, record, pk, write };
+  }
+
+  /**
+   * Copies one local write to the other region, as global-table replication does (attributes
+   * preserved), unless that region holds a later write of the item: then the later write wins in
+   * both (it is itself replicated the other way). Returns whether it was copied.
+   */
+  private async replicate(local: LocalWrite): Promise<boolean> {
+    const to = this.other(local.from.region);
+    const held = to.items.get(local.pk);
+    if (held && laterThan(held.stamp, local.write.stamp)) return false;
+    // The target must still hold what we know; anything written there since is a later writer.
+    const condition = held?.image
+      ? sameItemCondition(held.image)
+      : { ConditionExpression: "attribute_not_exists(pk)" };
+    const record = local.record;
+    try {
+      if (record.eventName === "REMOVE") {
+        await to.ddb.send(
+          new DeleteItemCommand({
+            TableName: this.options.tableName,
+            Key: record.dynamodb!.Keys as Record<string, DdbAttributeValue>,
+            ...condition,
+          }),
+        );
+      } else {
+        await to.ddb.send(
+          new PutItemCommand({
+            TableName: this.options.tableName,
+            Item: record.dynamodb!.NewImage as Record<string, DdbAttributeValue>,
+            ...condition,
+          }),
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // Changed there since we read its stream: that write is later and will be replicated back.
+      to.floors.set(local.pk, local.write.stamp);
       return false;
     }
-    const to = this.other(from.region);
-    if (record.eventName === "REMOVE") {
-      await to.ddb.send(
-        new DeleteItemCommand({
-          TableName: this.options.tableName,
-          Key: record.dynamodb!.Keys as Record<string, DdbAttributeValue>,
-        }),
-      );
-    } else {
-      await to.ddb.send(
-        new PutItemCommand({
-          TableName: this.options.tableName,
-          Item: record.dynamodb!.NewImage as Record<string, DdbAttributeValue>,
-        }),
-      );
+    to.items.set(local.pk, local.write);
+    // Deleting an item that is not there writes no stream record, so there is no echo to expect.
+    if (record.eventName !== "REMOVE" || held?.image) {
+      const key = changeKey(record);
+      to.echoes.set(key, (to.echoes.get(key) ?? 0) + 1);
     }
-    to.echoes.set(key, (to.echoes.get(key) ?? 0) + 1);
     return true;
   }
 
@@ -241,18 +365,33 @@ export class GlobalTableEmulator {
     return delivered;
   }
 
-  /** One round: read both streams, replicate each change to the other region, deliver to consumers. */
+  /**
+   * One round: read both streams, replicate each local change to the other region (last writer
+   * wins), deliver each stream to its region's consumer. Both streams are read before anything is
+   * replicated, so a write in one region is never copied over a later one the other region holds.
+   */
   async pump(): Promise<PumpReport> {
-    const report: PumpReport = { replicated: 0, delivered: {} };
+    const report: PumpReport = { replicated: 0, superseded: 0, delivered: {} };
+    const read = new Map<RegionState, StreamRecord[]>();
     for (const region of this.options.regions) {
       const s = this.state(region);
-      const records = await this.readStream(s);
-      for (const r of records) if (await this.replicate(s, r)) report.replicated++;
-      report.delivered[region] = await this.deliver(
-        s,
-        records.map((r) => toLambdaRecord(r, region, s.streamArn)),
-      );
+      read.set(s, await this.readStream(s));
     }
+    const local: LocalWrite[] = [];
+    for (const [s, records] of read)
+      for (const r of records) {
+        const write = this.observe(s, r);
+        if (write) local.push(write);
+      }
+    for (const write of local) {
+      if (await this.replicate(write)) report.replicated++;
+      else report.superseded++;
+    }
+    for (const [s, records] of read)
+      report.delivered[s.region] = await this.deliver(
+        s,
+        records.map((r) => toLambdaRecord(r, s.region, s.streamArn)),
+      );
     return report;
   }
 

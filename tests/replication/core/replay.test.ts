@@ -321,6 +321,35 @@ describe("replay", () => {
     expect(await snapshot(w.b)).toEqual({});
   });
 
+  it("a record superseded by a newer one from the source applies that newer one, so what follows it in the batch finds its parent", async () => {
+    await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "fleet" }));
+    await sendA(
+      new iot.CreateThingCommand({ thingName: "fresh", attributePayload: { attributes: { v: "1" } } }),
+    );
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    const first = (await getRecord(w.table, "thing#fresh"))!;
+    // An out-of-band change in the source: its newer record reaches the table before the first is replayed.
+    await sendA(
+      new iot.UpdateThingCommand({ thingName: "fresh", attributePayload: { attributes: { v: "2" } } }),
+    );
+    await sendA(new iot.AddThingToThingGroupCommand({ thingGroupName: "fleet", thingName: "fresh" }));
+    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
+    await applyRecord((await getRecord(w.table, "thingGroup#fleet"))!, w.applyDeps(w.b));
+
+    // The batch holds the first thing record and the membership; the newer thing record comes later.
+    expect(await applyRecord(first, w.applyDeps(w.b))).toMatchObject({
+      outcome: "superseded",
+      actions: ["CreateThing"],
+    });
+    expect(await w.b.port.describeThing("fresh")).toEqual({ name: "fresh", attributes: { v: "2" } });
+    const member = (await getRecord(w.table, "membership#fleet#fresh"))!;
+    expect(await applyRecord(member, w.applyDeps(w.b))).toMatchObject({ outcome: "applied" });
+    // The newer record's own delivery then has nothing left to do.
+    expect(await applyRecord((await getRecord(w.table, "thing#fresh"))!, w.applyDeps(w.b))).toMatchObject({
+      outcome: "unchanged",
+    });
+  });
+
   it("a membership captured before its thing was deleted at the source is superseded by the thing's tombstone, not retried into the dead-letter queue", async () => {
     await sendA(new iot.CreateThingGroupCommand({ thingGroupName: "fleet" }));
     await sendA(new iot.CreateThingCommand({ thingName: "gone" }));
