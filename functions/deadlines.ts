@@ -33,6 +33,11 @@ export const CALL_DEADLINES = {
   /** SQS short-poll receive, delete and visibility changes; DynamoDB Streams reads. */
   queue: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 3 },
   /**
+   * Control-plane reads of the operations tool that are not IoT or tables: STS, Lambda account
+   * settings, Route 53, ACM, Service Quotas, OAM (preflight), SSM (the drill's override).
+   */
+  control: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 2 },
+  /**
    * StartSyncExecution answers when the Express workflow ends (at most 5 minutes); never retried
    * by the SDK: the launcher reports a failed batch and the stream mapping retries it.
    */
