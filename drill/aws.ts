@@ -152,12 +152,15 @@ export async function runAwsDrill(deps: AwsDrillDeps, options: AwsDrillOptions):
   };
 
   const measured: AwsDrillPartial["measured"] = {};
+  // The health-check URLs carry the secret path: no output of the drill may show it.
+  const secrets: string[] = [];
+  const mask = (text: string) => secrets.reduce((t, secret) => t.split(secret).join("[secret]"), text);
   let restored: AwsDrillPartial["overrideRestored"] = "not-changed";
   try {
     return await drill();
   } catch (err) {
     if (options.signal?.aborted) throw err;
-    const error = err instanceof Error ? err.message : String(err);
+    const error = mask(err instanceof Error ? err.message : String(err));
     mark(`stopped: ${error}`);
     throw new AwsDrillFailed({
       target: "aws",
@@ -172,6 +175,10 @@ export async function runAwsDrill(deps: AwsDrillDeps, options: AwsDrillOptions):
 
   async function drill(): Promise<AwsDrillResult> {
     const outputs = checkOutputs(await deps.readOutputs());
+    for (const url of Object.values(outputs.healthCheckUrls)) {
+      const secretPath = new URL(url).pathname;
+      if (secretPath.length > 1) secrets.push(secretPath);
+    }
     const primary = outputs.primaryRegion;
     const parameter = outputs.overrideParameters[primary]!;
     const previous = await deps.getOverride(primary, parameter);
@@ -266,7 +273,7 @@ export async function runAwsDrill(deps: AwsDrillDeps, options: AwsDrillOptions):
           restored = previous;
         } catch (err) {
           say(
-            `ERROR: could not restore the override of ${primary}: ${(err as Error).message}; ` +
+            `ERROR: could not restore the override of ${primary}: ${mask((err as Error).message)}; ` +
               `set ${parameter} to ${previous} by hand (aws ssm put-parameter --overwrite)`,
           );
         }

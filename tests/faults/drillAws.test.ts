@@ -113,6 +113,25 @@ describe("drill --target aws against a half-dead SSM", () => {
     });
   }
 
+  it("a failure whose message carries the health-check URL shows the secret path masked", async () => {
+    const lines: string[] = [];
+    const failing: AwsDrillDeps = {
+      ...deps(async () => undefined),
+      checkHealth: async (url) => {
+        throw new Error(`GET ${url}: socket hang up`);
+      },
+    };
+    const failure = (await runAwsDrill(failing, {
+      devices: 1,
+      stepTimeoutSeconds: 10,
+      progress: (line) => lines.push(line),
+    }).catch((err: unknown) => err)) as AwsDrillFailed;
+    expect(failure).toBeInstanceOf(AwsDrillFailed);
+    expect(failure.partial.error).toBe("GET https://hc-1.example[secret]: socket hang up");
+    expect(JSON.stringify(failure.partial) + lines.join("\n")).not.toContain("s3cr3t-path");
+    expect(failure.partial.overrideRestored).toBe("automatic");
+  });
+
   it("the command prints the partial result as JSON and exits 1", async () => {
     startWatch({ idleMs: 5_000, callTimeoutMs: 500 });
     let stdout = "";
