@@ -33,6 +33,13 @@ export const CALL_DEADLINES = {
   /** SQS short-poll receive, delete and visibility changes; DynamoDB Streams reads. */
   queue: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 3 },
   /**
+   * Every call of the C&C function (STS, IoT, DynamoDB): its timeout is 25 s (API Gateway waits
+   * 30 s), so a silent first call must fail by 2 × (1 + 4) s + one backoff ≈ 11 s.
+   */
+  cc: { connectionTimeoutMs: 1_000, requestTimeoutMs: 4_000, maxAttempts: 2 },
+  /** EventBridge PutEvents of the analytics forwarder (timeout 30 s): worst case ≈ 24 s. */
+  forwarder: { connectionTimeoutMs: 2_000, requestTimeoutMs: 5_000, maxAttempts: 3 },
+  /**
    * Control-plane reads of the operations tool that are not IoT or tables: STS, Lambda account
    * settings, Route 53, ACM, Service Quotas, OAM (preflight), SSM (the drill's override).
    */
