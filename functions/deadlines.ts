@@ -40,6 +40,13 @@ export const CALL_DEADLINES = {
   /** EventBridge PutEvents of the analytics forwarder (timeout 30 s): worst case ≈ 24 s. */
   forwarder: { connectionTimeoutMs: 2_000, requestTimeoutMs: 5_000, maxAttempts: 3 },
   /**
+   * Reads of the health functions (probes, override, readiness metrics, canary secret): one attempt
+   * each, a backstop behind the round's abort signal, inside Route 53's 2 s answer budget.
+   */
+  healthProbe: { connectionTimeoutMs: 1_000, requestTimeoutMs: 1_500, maxAttempts: 1 },
+  /** The fail-over notifier's STS and IoT data-plane Publish calls. */
+  notice: { connectionTimeoutMs: 2_000, requestTimeoutMs: 3_000, maxAttempts: 2 },
+  /**
    * Control-plane reads of the operations tool that are not IoT or tables: STS, Lambda account
    * settings, Route 53, ACM, Service Quotas, OAM (preflight), SSM (the drill's override).
    */
