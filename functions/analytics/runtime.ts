@@ -5,6 +5,7 @@
 import type * as EventBridgeSdk from "@aws-sdk/client-eventbridge";
 import { required, type Env } from "../shared/env.js";
 import { forwardDeviceData, putEventsFromSdk, type ForwarderLogger } from "./forwarder.js";
+import { sdkClientOptions } from "../deadlines.js";
 
 export interface ForwarderModules {
   eventbridge: typeof EventBridgeSdk;
@@ -29,7 +30,8 @@ export function forwarderFromEnv(
       );
     }
   }
-  const client = new m.eventbridge.EventBridgeClient({ region });
+  // PutEvents with the forwarder's deadlines (functions/deadlines.ts), inside its 30 s timeout.
+  const client = new m.eventbridge.EventBridgeClient({ region, ...sdkClientOptions("forwarder") });
   const putEvents = putEventsFromSdk(m.eventbridge, client, endpointId);
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
   return (event) => forwardDeviceData(event, { putEvents, eventBusName, sleep, logger: m.logger });
