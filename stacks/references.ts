@@ -25,6 +25,10 @@ export interface RegionalOutputs {
   deviceEndpointTarget: string;
   /** Role the notifier assumes to publish fail-over notices. */
   noticePublisherRoleArn: string;
+  /** The presence table of the server-side move ("" when iot-dr:serverSideMove is off). */
+  presenceTableName: string;
+  /** Role the other region's mover assumes to disconnect this region's clients ("" when off). */
+  moverRoleArn: string;
   // ── end health and fail-over ──
   // ── command & control (stacks/regional.ts): read by the global stack ──
   /** The API Gateway regional domain name serving the C&C domain in this region (alias target). */

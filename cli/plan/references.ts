@@ -41,6 +41,11 @@ function healthOutputs(config: DrConfig, region: string) {
     iotDataEndpoint: `mock-ats.iot.${region}.amazonaws.com`,
     deviceEndpointTarget: `mock-ats.iot.${region}.amazonaws.com`,
     noticePublisherRoleArn: "arn:aws:iam::111111111111:role/mock-notice-publisher",
+    // The server-side move (iot-dr:serverSideMove): "" when off, as the regional stack exports it.
+    presenceTableName: config.serverSideMove ? `presence-table-mock-${region}` : "",
+    moverRoleArn: config.serverSideMove
+      ? `arn:aws:iam::${config.accounts.iot.id}:role/mock-mover-${region}`
+      : "",
     // The C&C API's regional custom domain (command & control block).
     ccDomainTarget: `d-mock.execute-api.${region}.amazonaws.com`,
     ccDomainZoneId: `ZMOCK${region.replace(/-/g, "").toUpperCase()}`,
