@@ -936,6 +936,53 @@ export const servingRegionPublished: StackRule = {
 };
 
 /** Every rule of the pack, in report order. */
+// ---------------------------------------------------------------------------------------------
+// Server-side move (issue #16, item 3)
+
+/** True when the action pattern covers iot:DeleteConnection (`iot:DeleteConnection`, `iot:Delete*`, ...). */
+function coversDeleteConnection(action: string): boolean {
+  const pattern = new RegExp(
+    `^${action
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+    "i",
+  );
+  return pattern.test("iot:DeleteConnection");
+}
+
+export const deleteConnectionScoped: ResourceRule = {
+  kind: "resource",
+  name: "iot-delete-connection-scoped",
+  description:
+    "iot:DeleteConnection (closing devices' connections) is granted only on client ARNs of one account and region, never on '*' or another resource type.",
+  remediation:
+    "Scope the statement to arn:<partition>:iot:<region>:<account>:client/* (or narrower client ids), as infra/serverSideMover.ts does.",
+  severity: "critical",
+  types: [...IDENTITY_POLICY_TYPES, T.role],
+  check(r) {
+    const out: string[] = [];
+    for (const { label, doc } of identityDocuments(r)) {
+      const parsed = parsePolicyDocument(doc);
+      if (!parsed.ok) continue; // iam-least-privilege reports an unreadable document
+      parsed.statements.forEach((s, i) => {
+        // '*' and 'iot:*' are refused outright by iam-least-privilege; this rule reports the rest.
+        const covering = s.actions.filter((a) => !isServiceWildcard(a) && coversDeleteConnection(a));
+        if (s.effect !== "Allow" || s.notAction || covering.length === 0) return;
+        const where = `${label}, ${describeStatement(s, i)}`;
+        const wrong = s.notResource
+          ? ["NotResource"]
+          : s.resources.filter((res) => !/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:client\/./.test(res));
+        if (wrong.length > 0)
+          out.push(
+            `${where}: grants iot:DeleteConnection on ${wrong.map((w) => `'${w}'`).join(", ")}: scope it to arn:<partition>:iot:<region>:<account>:client/*`,
+          );
+      });
+    }
+    return out;
+  },
+};
+
 export const RULES: readonly Rule[] = [
   opsTableDurability,
   deadLetterDestinations,
@@ -957,6 +1004,8 @@ export const RULES: readonly Rule[] = [
   noReservedConcurrency,
   functionArchiveDeployable,
   servingRegionPublished,
+  // issue #16: server-side move
+  deleteConnectionScoped,
 ];
 
 /** Runs one resource rule if it applies to the resource's type. */

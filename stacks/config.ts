@@ -120,6 +120,14 @@ export interface DrConfig {
   applicationServices?: ApplicationServicesConfig;
   /** Cross-account metrics (infra/observability.ts): an existing OAM sink of this stack's region, the links' label. */
   observability?: ObservabilityConfig;
+  /** The server-side move on fail-over (infra/serverSideMover.ts); absent: not planned. */
+  serverSideMove?: ServerSideMoveConfig;
+}
+
+/** `serverSideMove`, `serverSideMoveRatePerSecond` (issue #16, item 3). */
+export interface ServerSideMoveConfig {
+  /** Connections closed per second, at most deviceConnectRatePerSecond (each one becomes a connect in the target region). */
+  ratePerSecond: number;
 }
 
 /** `oamSinkArn`, `oamLinkLabelTemplate` (issue #17): for a shared-services account that is already a monitoring account. */
@@ -313,6 +321,8 @@ export const DEFAULTS = {
   deviceNoticeSpreadSeconds: 0,
   failoverNoticeTopic: "dr/failover/notice",
   ccAllowedPolicies: ["iot-dr-device"] as string[],
+  serverSideMove: false,
+  serverSideMoveRatePerSecond: 100,
 } as const;
 
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653];
@@ -612,7 +622,27 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     analytics: globalEndpointId !== undefined ? { globalEndpointId } : {},
     ...(applicationServices !== undefined ? { applicationServices } : {}),
     ...parseObservability(raw, role, role === "secondary" ? secondaryRegion : primaryRegion, accounts),
+    ...parseServerSideMove(get),
   };
+}
+
+/** `serverSideMove` (off by default) and its pace, which must fit the target region's connect rate. */
+function parseServerSideMove(get: (key: string) => unknown): { serverSideMove?: ServerSideMoveConfig } {
+  if (!bool("serverSideMove")(get("serverSideMove"))) return {};
+  const connectRate = intIn("deviceConnectRatePerSecond", 1, 100_000, 500)(get("deviceConnectRatePerSecond"));
+  const ratePerSecond = intIn(
+    "serverSideMoveRatePerSecond",
+    1,
+    100_000,
+    100,
+  )(get("serverSideMoveRatePerSecond"));
+  if (ratePerSecond > connectRate)
+    throw new ConfigError(
+      "serverSideMoveRatePerSecond",
+      `is ${ratePerSecond}, above iot-dr:deviceConnectRatePerSecond (${connectRate}): every closed connection is a connect in the target region, so the mover must stay within its connect quota`,
+      String(Math.max(1, Math.floor(connectRate / 2))),
+    );
+  return { serverSideMove: { ratePerSecond } };
 }
 
 /** `oamSinkArn` and `oamLinkLabelTemplate`: an existing sink must be shared services' own, in this stack's region. */

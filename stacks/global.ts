@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { FailoverDns, type RegionHealthArgs } from "../infra/failoverDns.js";
 import { NotificationTopic } from "../infra/notificationTopic.js";
+import { ServerSideMover } from "../infra/serverSideMover.js";
 import { AnalyticsGlobalEndpoint } from "../infra/analytics.js";
 import { ApplicationServicesGlobal, appBucketName } from "../infra/applicationServices.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
@@ -126,6 +127,54 @@ export function globalStack(config: DrConfig): Record<string, pulumi.Input<unkno
       },
       { provider: providers.get("sharedServices", "primary") },
     );
+    // The server-side move (iot-dr:serverSideMove): a mover per region, on the notifier's alarm topic.
+    if (config.serverSideMove) {
+      const moverTarget = (ref: typeof primary, stackName: string, region: string) => {
+        const set = (key: "presenceTableName" | "moverRoleArn") =>
+          ref.require(key).apply((value) => {
+            if (value === "")
+              throw new Error(
+                `stack '${stackName}' exports no ${key}: set iot-dr:serverSideMove true on '${stackName}' too and deploy it before this stack`,
+              );
+            return value;
+          });
+        return {
+          region,
+          dataEndpoint: ref.require("iotDataEndpoint"),
+          roleArn: set("moverRoleArn"),
+          presenceTable: set("presenceTableName"),
+        };
+      };
+      const mover = new ServerSideMover(
+        "server-side-move",
+        {
+          regions: [
+            {
+              provider: providers.get("sharedServices", "primary"),
+              target: moverTarget(primary, config.primaryStack, config.primaryRegion),
+            },
+            {
+              provider: providers.get("sharedServices", "secondary"),
+              target: moverTarget(secondary, config.secondaryStack, config.secondaryRegion),
+            },
+          ],
+          alarms: [
+            { alarmName: dns.alarmNames.primary, region: config.primaryRegion },
+            { alarmName: dns.alarmNames.secondary, region: config.secondaryRegion },
+          ],
+          alarmTopicArn: dns.alarmTopicArn,
+          alarmProvider,
+          externalId: config.assumeRoleExternalId ?? `iot-dr-health-${config.environment}`,
+          ratePerSecond: config.serverSideMove.ratePerSecond,
+          // Resolvers answer the healthy region once the fail-over record's TTL has passed.
+          waitSeconds: config.dns.failoverRecordTtlSeconds,
+          runtime: config.lambdaRuntime,
+          logRetentionDays: config.logRetentionDays,
+        },
+        { provider: providers.get("sharedServices", "primary") },
+      );
+      failoverOutputs.serverSideMoverFunctionArns = mover.functionArns;
+    }
     Object.assign(failoverOutputs, {
       hostedZoneId: dns.zoneId,
       healthCheckIds: dns.healthCheckIds,

@@ -33,5 +33,7 @@ export function physicalNames(config: Pick<DrConfig, "environment">) {
      * policy allows `client/<prefix>-*`), so overlapping probes never disconnect each other.
      */
     canaryClientIdPrefix: (region: string) => `iot-dr-canary-${env}-${region}`,
+    /** The IoT rule that records lifecycle events for the server-side move, per region. */
+    presenceRule: (region: string) => ruleSafe(`iot_dr_presence_${env}_${region}`),
   };
 }

@@ -5,46 +5,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { DrConfig } from "./config.js";
 
-/** Outputs every regional stack exports (see stacks/regional.ts). */
-export interface RegionalOutputs {
-  region: string;
-  /** SNS topic that receives this region's alarms. */
-  alarmTopicArn: string;
-  // ── health and fail-over (stacks/regional.ts): read by the global stack ──
-  /** Host of the region's health-check function URL ("" in alarm mode). */
-  healthCheckHost: string;
-  /** `/<secret>` that Route 53 requests (a secret output; "" in alarm mode). */
-  healthCheckResourcePath: string;
-  /** The CloudWatch alarm Route 53 follows in alarm mode ("" in endpoint mode). */
-  healthAlarmName: string;
-  /** The SSM parameter operators set to force or forbid fail-over of this region. */
-  healthOverrideParameter: string;
-  /** The IoT services account's ATS data endpoint in the region. */
-  iotDataEndpoint: string;
-  /** What the device fail-over record points at (the ATS endpoint serving the device domain). */
-  deviceEndpointTarget: string;
-  /** Role the notifier assumes to publish fail-over notices. */
-  noticePublisherRoleArn: string;
-  // ── end health and fail-over ──
-  // ── command & control (stacks/regional.ts): read by the global stack ──
-  /** The API Gateway regional domain name serving the C&C domain in this region (alias target). */
-  ccDomainTarget: string;
-  /** Its Route 53 hosted zone id (alias target zone). */
-  ccDomainZoneId: string;
-}
-
-/** Outputs only the primary stack exports. */
-export interface PrimaryOutputs extends RegionalOutputs {
-  /** The ops table (global table) name, the same in both regions. */
-  opsTableName: string;
-  opsTableArn: string;
-  /** The ops table replica in the secondary region: its ARN, its own stream and its KMS key. */
-  opsTableReplicaArn: string;
-  opsTableReplicaStreamArn: string;
-  opsTableReplicaKeyArn: string;
-}
-
-export type SecondaryOutputs = RegionalOutputs;
+// One type per stack's outputs, shared with the stacks that export them and every reader (stacks/outputs.ts).
+import type { PrimaryOutputs, SecondaryOutputs } from "./outputs.js";
+export type { PrimaryOutputs, RegionalOutputs, SecondaryOutputs } from "./outputs.js";
 
 /** Typed access to one referenced stack's outputs. */
 export class TypedStackReference<T> {

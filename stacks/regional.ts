@@ -25,6 +25,7 @@ import { ReplayPipeline } from "../infra/replayPipeline.js";
 import { Reconciler } from "../infra/reconciler.js";
 import { CommandControlApi } from "../infra/commandControlApi.js";
 import { AnalyticsRegion } from "../infra/analytics.js";
+import { PresenceRecorder } from "../infra/serverSideMover.js";
 import { ACCOUNTS, type DrConfig } from "./config.js";
 import { createProviders, type RegionSlot } from "./providers.js";
 import { primaryReference } from "./references.js";
@@ -491,6 +492,24 @@ export function regionalStack(config: DrConfig): Record<string, pulumi.Input<unk
       iotDataEndpoint: iotData.endpointAddress,
       deviceEndpointTarget: devices.target,
       noticePublisherRoleArn: devices.noticePublisherRoleArn,
+    });
+    // The server-side move (iot-dr:serverSideMove): who is connected here, and the role the other
+    // region's mover assumes to disconnect them; "" when off (the global stack then plans no mover).
+    const presence = config.serverSideMove
+      ? new PresenceRecorder(
+          `presence-${slot}`,
+          {
+            ruleName: names.presenceRule(region),
+            moverAccountId: sharedServicesId,
+            externalId: healthExternalId,
+            logRetentionDays: config.logRetentionDays,
+          },
+          { provider: iotProvider },
+        )
+      : undefined;
+    Object.assign(outputs, {
+      presenceTableName: presence?.tableName ?? "",
+      moverRoleArn: presence?.moverRoleArn ?? "",
     });
   }
   // ── end health and fail-over ──────────────────────────────────────────────────────────────────

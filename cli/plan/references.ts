@@ -8,7 +8,8 @@ import { physicalNames } from "../../stacks/names.js";
 
 export function referencedStackOutputs(config: DrConfig): Record<string, Record<string, unknown>> {
   const shared = config.accounts.sharedServices.id;
-  const primary: PrimaryOutputs & { role: string } = {
+  // Only what the referencing stacks read; tests/foundation/outputsSeam.test.ts plans with the real outputs.
+  const primary: Partial<PrimaryOutputs> = {
     role: "primary",
     region: config.primaryRegion,
     alarmTopicArn: `arn:aws:sns:${config.primaryRegion}:${shared}:alarms-primary`,
@@ -21,7 +22,7 @@ export function referencedStackOutputs(config: DrConfig): Record<string, Record<
     opsTableReplicaStreamArn: `arn:aws:dynamodb:${config.secondaryRegion}:${config.accounts.iot.id}:table/ops-table-mock/stream/2026-01-01T00:00:00.000`,
     opsTableReplicaKeyArn: `arn:aws:kms:${config.secondaryRegion}:${config.accounts.iot.id}:key/mrk-mock`,
   };
-  const secondary: SecondaryOutputs & { role: string } = {
+  const secondary: Partial<SecondaryOutputs> = {
     role: "secondary",
     region: config.secondaryRegion,
     alarmTopicArn: `arn:aws:sns:${config.secondaryRegion}:${shared}:alarms-secondary`,
@@ -41,6 +42,11 @@ function healthOutputs(config: DrConfig, region: string) {
     iotDataEndpoint: `mock-ats.iot.${region}.amazonaws.com`,
     deviceEndpointTarget: `mock-ats.iot.${region}.amazonaws.com`,
     noticePublisherRoleArn: "arn:aws:iam::111111111111:role/mock-notice-publisher",
+    // The server-side move (iot-dr:serverSideMove): "" when off, as the regional stack exports it.
+    presenceTableName: config.serverSideMove ? `presence-table-mock-${region}` : "",
+    moverRoleArn: config.serverSideMove
+      ? `arn:aws:iam::${config.accounts.iot.id}:role/mock-mover-${region}`
+      : "",
     // The C&C API's regional custom domain (command & control block).
     ccDomainTarget: `d-mock.execute-api.${region}.amazonaws.com`,
     ccDomainZoneId: `ZMOCK${region.replace(/-/g, "").toUpperCase()}`,

@@ -34,6 +34,8 @@ export interface PlanOptions {
   overrides?: Record<string, unknown>;
   /** Outputs of referenced stacks, replacing the mocked ones derived from config (tests). */
   stackOutputs?: Record<string, Record<string, unknown>>;
+  /** Secret outputs with their (mocked) values instead of "[secret]", as a deployed stack hands them to its readers (tests). */
+  revealSecrets?: boolean;
 }
 
 function toConfigString(value: unknown): string {
@@ -44,7 +46,7 @@ function toConfigString(value: unknown): string {
  * An output's value, "<computed>" where it is only known after deployment (e.g. an id AWS
  * assigns), or "[secret]" for a secret output (as `pulumi stack output` shows it).
  */
-async function settle(value: unknown): Promise<unknown> {
+async function settle(value: unknown, revealSecrets = false): Promise<unknown> {
   // `isKnown` and `promise()` are the Output's own settlement, including errors thrown inside apply.
   const output = pulumi.output(value) as unknown as {
     isKnown: Promise<boolean>;
@@ -52,14 +54,17 @@ async function settle(value: unknown): Promise<unknown> {
     promise(): Promise<unknown>;
   };
   const [known, secret, resolved] = await Promise.all([output.isKnown, output.isSecret, output.promise()]);
-  if (secret) return "[secret]";
+  if (secret && !revealSecrets) return "[secret]";
   return known ? resolved : "<computed>";
 }
 
 /** Every exported output, each settled on its own so that one unknown does not hide the others. */
-async function settleAll(exported: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function settleAll(
+  exported: Record<string, unknown>,
+  revealSecrets = false,
+): Promise<Record<string, unknown>> {
   const entries = await Promise.all(
-    Object.entries(exported).map(async ([k, v]) => [k, await settle(v)] as const),
+    Object.entries(exported).map(async ([k, v]) => [k, await settle(v, revealSecrets)] as const),
   );
   return Object.fromEntries(entries);
 }
@@ -103,7 +108,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       const exported = buildStack(loadConfig());
-      outputs = await settleAll(exported);
+      outputs = await settleAll(exported, options.revealSecrets);
       return exported;
     });
     await pulumi.runtime.disconnect();

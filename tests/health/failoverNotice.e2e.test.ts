@@ -9,6 +9,7 @@ import { FailoverClient } from "../../device/client.js";
 import { parseNotice } from "../../device/notice.js";
 import { FailoverDns } from "../../infra/failoverDns.js";
 import { waitFor } from "../device/harness.js";
+import { snsAlarmEvent } from "./alarmEvent.js";
 import {
   loopbackTls,
   startIotDataPlane,
@@ -124,62 +125,11 @@ describe("a health-check alarm moves every connected device to the healthy regio
     tls?.dispose();
   });
 
-  // As CloudWatch -> SNS -> Lambda delivers it (documented SNS event, alarm message as a string).
-  const alarmEvent = (alarmName: string, messageId: string) => ({
-    Records: [
-      {
-        EventSource: "aws:sns",
-        EventVersion: "1.0",
-        EventSubscriptionArn: `arn:aws:sns:us-east-1:${SHARED_ACCOUNT}:health-alarms:6f0d5a4e-3b1c-4c1e-9d51-0e0a6b7c1d2e`,
-        Sns: {
-          Type: "Notification",
-          MessageId: messageId,
-          TopicArn: `arn:aws:sns:us-east-1:${SHARED_ACCOUNT}:health-alarms`,
-          Subject: `ALARM: "${alarmName}" in US East (N. Virginia)`,
-          Message: JSON.stringify({
-            AlarmName: alarmName,
-            AlarmDescription: "iot-dr: the primary region (us-east-1) is unhealthy",
-            AWSAccountId: SHARED_ACCOUNT,
-            AlarmConfigurationUpdatedTimestamp: "2026-12-01T09:00:00.000+0000",
-            NewStateValue: "ALARM",
-            NewStateReason:
-              "Threshold Crossed: 1 out of the last 1 datapoints [0.0 (03/12/26 17:00:00)] was less than the threshold (1.0) (minimum 1 datapoint for OK -> ALARM transition).",
-            StateChangeTime: "2026-12-03T17:01:02.345+0000",
-            Region: "US East (N. Virginia)",
-            AlarmArn: `arn:aws:cloudwatch:us-east-1:${SHARED_ACCOUNT}:alarm:${alarmName}`,
-            OldStateValue: "OK",
-            OKActions: [],
-            AlarmActions: [],
-            InsufficientDataActions: [],
-            Trigger: {
-              MetricName: "HealthCheckStatus",
-              Namespace: "AWS/Route53",
-              StatisticType: "Statistic",
-              Statistic: "MINIMUM",
-              Unit: null,
-              Dimensions: [{ value: "hc-primary-id", name: "HealthCheckId" }],
-              Period: 60,
-              EvaluationPeriods: 1,
-              DatapointsToAlarm: 1,
-              ComparisonOperator: "LessThanThreshold",
-              Threshold: 1.0,
-              TreatMissingData: "breaching",
-              EvaluateLowSampleCountPercentile: "",
-            },
-          }),
-          Timestamp: "2026-12-03T17:01:02.412Z",
-          SignatureVersion: "1",
-          Signature: "EXAMPLE",
-          SigningCertUrl: "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-          UnsubscribeUrl: "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-          MessageAttributes: {},
-        },
-      },
-    ],
-  });
-
   it("the primary's alarm sends every device to the secondary; SNS's redelivery and the retained copy move nobody again", async () => {
-    const event = alarmEvent(primaryAlarm, "95df01b4-ee98-5cb9-9903-4c221d41eb5e");
+    const event = snsAlarmEvent({
+      alarmName: primaryAlarm,
+      messageId: "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+    });
     // The data endpoints are bare hosts, as the stacks export them; the notifier adds https://.
     const first = await invoke(event);
     expect(first.error).toBeUndefined();

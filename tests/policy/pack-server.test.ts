@@ -116,9 +116,11 @@ describe("the pack under Pulumi's policy-pack runner", () => {
         "sigv4-api-serving-region-published",
         // issue #14 (function archives)
         "function-archive-deployable",
+        // issue #16 (server-side move)
+        "iot-delete-connection-scoped",
       ]),
     );
-    expect(names).toHaveLength(19);
+    expect(names).toHaveLength(20);
   });
 
   it("refuses a public function URL as a mandatory violation that names the fix", async () => {

@@ -1,0 +1,119 @@
+/**
+ * The deployed server-side move (optional, `iot-dr:serverSideMove`): one function per region,
+ * running in that region's shared-services account, subscribed (cross-region) to the same
+ * health-check alarm topic as the notifier. It decodes the alarm with the notifier's own
+ * `noticeFor` (./notifier.ts), so both agree on the failing region and the target, and acts only
+ * when devices are to move to the region it runs in: it reads who is connected to the failing
+ * region (its presence table, ./presence.ts) and closes those connections through that region's
+ * data-plane DeleteConnection (./mover.ts), after the fail-over record's TTL so that resolvers
+ * already answer the target region.
+ *
+ * Why the healthy region runs it: a function in the failing region fails with it (Lambda, STS,
+ * its logs), while the failing region's IoT data plane often still answers (e.g. a health check
+ * red on application services or C&C). From the healthy region, the mover needs only that data
+ * plane and the failing region's presence table to answer.
+ */
+import { disconnectClients, type DeleteConnection, type MoveOutcome } from "./mover.js";
+import { noticeFor, type AlarmRegion } from "./notifier.js";
+
+export interface ServerSideMoveDeps {
+  /** The region this mover runs in; it acts only on a fail-over towards it. */
+  ownRegion: string;
+  /** Both regions, as the notifier gets them. */
+  regions: readonly string[];
+  alarms: readonly AlarmRegion[];
+  /** Closed connections per second: a share of the target region's connect quota. */
+  ratePerSecond: number;
+  /** Wait before the first disconnect (the fail-over record's TTL), ms. */
+  waitMs: number;
+  /** Client ids connected to `region` (its presence table). */
+  listConnected(region: string): Promise<string[]>;
+  /** DeleteConnection in `region`'s data plane. */
+  deleteConnection(region: string): DeleteConnection;
+  clock: { now(): number; sleep(ms: number): Promise<void> };
+  /** What is left of the invocation, ms (Lambda context). */
+  remainingMs(): number;
+  logger: {
+    info(m: string, e?: Record<string, unknown>): void;
+    warn(m: string, e?: Record<string, unknown>): void;
+  };
+}
+
+export interface ServerSideMoveResult {
+  /** Alarm messages not acted on (another target, a recovery, not a health-check alarm). */
+  ignored: number;
+  moves: Array<
+    MoveOutcome & {
+      noticeId: string;
+      fromRegion: string;
+      targetRegion: string;
+      /** Connected clients the presence table listed. */
+      listed: number;
+      /** Clients left to the notice and DNS because the invocation would end first. */
+      beyondDeadline: number;
+    }
+  >;
+}
+
+/** Time kept back at the end of the invocation for the last answers and the log line, ms. */
+const END_MARGIN_MS = 15_000;
+
+interface SnsEvent {
+  Records?: Array<{ Sns?: { Message?: string; MessageId?: string } }>;
+}
+
+export async function handleServerSideMove(
+  event: SnsEvent,
+  deps: ServerSideMoveDeps,
+): Promise<ServerSideMoveResult> {
+  const result: ServerSideMoveResult = { ignored: 0, moves: [] };
+  for (const record of event.Records ?? []) {
+    let message: Parameters<typeof noticeFor>[0];
+    try {
+      message = JSON.parse(record.Sns?.Message ?? "") as Parameters<typeof noticeFor>[0];
+    } catch {
+      deps.logger.warn("ignored an SNS message that is not an alarm state change");
+      result.ignored++;
+      continue;
+    }
+    const notice = noticeFor(
+      message,
+      record.Sns?.MessageId ?? `${message.AlarmName}-${message.StateChangeTime}`,
+      deps,
+    );
+    // A recovery moves devices back through DNS and the notice once the fail-back gate opens; no mass disconnect.
+    if (!notice || notice.type !== "failover" || notice.targetRegion !== deps.ownRegion) {
+      result.ignored++;
+      continue;
+    }
+    const from = notice.fromRegion;
+    // Throws when the failing region's table does not answer: nothing was done, SNS retries.
+    const ids = await deps.listConnected(from);
+    if (deps.waitMs > 0) await deps.clock.sleep(deps.waitMs);
+    const budget = Math.max(
+      0,
+      Math.floor(((deps.remainingMs() - END_MARGIN_MS) / 1000) * deps.ratePerSecond),
+    );
+    const now = ids.slice(0, budget);
+    const outcome = await disconnectClients(now, {
+      deleteConnection: deps.deleteConnection(from),
+      ratePerSecond: deps.ratePerSecond,
+      clock: deps.clock,
+    });
+    const move = {
+      noticeId: notice.id,
+      fromRegion: from,
+      targetRegion: notice.targetRegion,
+      listed: ids.length,
+      beyondDeadline: ids.length - now.length,
+      ...outcome,
+    };
+    deps.logger.info("server-side move", move);
+    if (move.beyondDeadline > 0)
+      deps.logger.warn("server-side move: clients left to the notice and DNS (invocation deadline)", {
+        beyondDeadline: move.beyondDeadline,
+      });
+    result.moves.push(move);
+  }
+  return result;
+}

@@ -1,0 +1,153 @@
+/**
+ * The server-side mover's deployed handler, built from its environment and the modules the
+ * callback adapter (infra/serverSideMover.ts) `require()`s inside its body. Environment:
+ * MOVER_REGION (where it runs), MOVER_TARGETS (JSON [{region, dataEndpoint, roleArn,
+ * presenceTable}], both regions), MOVER_ALARMS (JSON [{alarmName, region}], the notifier's),
+ * MOVER_RATE_PER_SECOND, MOVER_WAIT_MS, MOVER_EXTERNAL_ID (optional).
+ */
+import type * as Sts from "@aws-sdk/client-sts";
+import type * as IotDataPlane from "@aws-sdk/client-iot-data-plane";
+import type * as DynamoDb from "@aws-sdk/client-dynamodb";
+import type { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { AwsCredentials } from "./aws.js";
+import { integer, json, required, type Env } from "./env.js";
+import type { Logger } from "./http.js";
+import type { AlarmRegion } from "./notifier.js";
+import { connectedClientIds, type PresenceItem } from "./presence.js";
+import { dataPlaneUrl } from "./runtime.js";
+import { handleServerSideMove } from "./serverSideMove.js";
+
+export interface ServerSideMoveModules {
+  sts: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">;
+  iotData: Pick<typeof IotDataPlane, "IoTDataPlaneClient" | "DeleteConnectionCommand">;
+  dynamodb: Pick<typeof DynamoDb, "DynamoDBClient" | "ScanCommand">;
+  NodeHttpHandler: typeof NodeHttpHandler;
+  logger: Logger;
+}
+
+/** Per region: its data endpoint, the role in its IoT account the mover assumes, its presence table. */
+export interface MoverTarget {
+  region: string;
+  dataEndpoint: string;
+  roleArn: string;
+  presenceTable: string;
+}
+
+export function serverSideMoveFromEnv(
+  env: Env,
+  modules: ServerSideMoveModules,
+): (event: unknown, context?: { getRemainingTimeInMillis?(): number }) => Promise<unknown> {
+  const ownRegion = required(env, "MOVER_REGION", "the region this mover runs in");
+  const targets = json<MoverTarget[]>(
+    env,
+    "MOVER_TARGETS",
+    "a JSON list of {region, dataEndpoint, roleArn, presenceTable}",
+  );
+  for (const t of targets) {
+    for (const key of ["region", "dataEndpoint", "roleArn", "presenceTable"] as const) {
+      if (typeof t[key] !== "string" || t[key] === "")
+        throw new Error(`environment variable MOVER_TARGETS: every target needs a non-empty ${key}`);
+    }
+  }
+  const alarms = json<AlarmRegion[]>(env, "MOVER_ALARMS", "a JSON list of {alarmName, region}");
+  const ratePerSecond = integer(
+    env,
+    "MOVER_RATE_PER_SECOND",
+    Number(required(env, "MOVER_RATE_PER_SECOND", "closed connections per second")),
+  );
+  const waitMs = Number(env.MOVER_WAIT_MS ?? "0");
+  if (!Number.isInteger(waitMs) || waitMs < 0)
+    throw new Error(
+      `environment variable MOVER_WAIT_MS must be a whole number of ms >= 0, got '${env.MOVER_WAIT_MS}'`,
+    );
+  const sts = new modules.sts.STSClient({ maxAttempts: 2 });
+  const target = (region: string): MoverTarget => {
+    const found = targets.find((t) => t.region === region);
+    if (!found) throw new Error(`MOVER_TARGETS has no target for ${region}`);
+    return found;
+  };
+  const credentials = new Map<string, () => Promise<AwsCredentials>>();
+  const credentialsFor = (t: MoverTarget) => {
+    let get = credentials.get(t.region);
+    if (!get) {
+      get = async () => {
+        const out = await sts.send(
+          new modules.sts.AssumeRoleCommand({
+            RoleArn: t.roleArn,
+            RoleSessionName: "iot-dr-server-side-move",
+            DurationSeconds: 900,
+            ...(env.MOVER_EXTERNAL_ID ? { ExternalId: env.MOVER_EXTERNAL_ID } : {}),
+          }),
+        );
+        const c = out.Credentials;
+        if (!c?.AccessKeyId || !c.SecretAccessKey)
+          throw new Error(`AssumeRole ${t.roleArn} returned no credentials`);
+        return {
+          accessKeyId: c.AccessKeyId,
+          secretAccessKey: c.SecretAccessKey,
+          ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
+        };
+      };
+      credentials.set(t.region, get);
+    }
+    return get;
+  };
+  const handler = {
+    connectTimeout: () => new modules.NodeHttpHandler({ connectionTimeout: 2000, requestTimeout: 3000 }),
+  };
+  return (event, context) =>
+    handleServerSideMove(event as Parameters<typeof handleServerSideMove>[0], {
+      ownRegion,
+      regions: targets.map((t) => t.region),
+      alarms,
+      ratePerSecond,
+      waitMs,
+      listConnected: async (region) => {
+        const t = target(region);
+        const db = new modules.dynamodb.DynamoDBClient({
+          region,
+          credentials: credentialsFor(t),
+          maxAttempts: 3,
+          requestHandler: handler.connectTimeout(),
+        });
+        const items: Array<Partial<PresenceItem>> = [];
+        let start: Record<string, DynamoDb.AttributeValue> | undefined;
+        do {
+          const page = await db.send(
+            new modules.dynamodb.ScanCommand({
+              TableName: t.presenceTable,
+              ProjectionExpression: "clientId, versionNumber, eventType",
+              ...(start ? { ExclusiveStartKey: start } : {}),
+            }),
+          );
+          for (const item of page.Items ?? []) {
+            items.push({
+              ...(item.clientId?.S !== undefined ? { clientId: item.clientId.S } : {}),
+              ...(item.versionNumber?.N !== undefined ? { versionNumber: Number(item.versionNumber.N) } : {}),
+              ...(item.eventType?.S !== undefined
+                ? { eventType: item.eventType.S as PresenceItem["eventType"] }
+                : {}),
+            });
+          }
+          start = page.LastEvaluatedKey;
+        } while (start);
+        return connectedClientIds(items);
+      },
+      deleteConnection: (region) => {
+        const t = target(region);
+        const client = new modules.iotData.IoTDataPlaneClient({
+          region,
+          endpoint: dataPlaneUrl(t.dataEndpoint),
+          credentials: credentialsFor(t),
+          // One try: the mover's own pacing and give-up rule decide about the next call.
+          maxAttempts: 1,
+          requestHandler: handler.connectTimeout(),
+        });
+        return (input, signal) =>
+          client.send(new modules.iotData.DeleteConnectionCommand(input), { abortSignal: signal });
+      },
+      clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+      remainingMs: () => context?.getRemainingTimeInMillis?.() ?? 900_000,
+      logger: modules.logger,
+    });
+}

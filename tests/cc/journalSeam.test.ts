@@ -1,0 +1,170 @@
+/**
+ * The C&C journal across its seam (issue #16 item 1): a real onboarding command (functions/cc
+ * handler, journal wired as functions/cc/runtime.ts wires it: captureKeys into the ops table) in the
+ * primary region -> the ops table on moto, replicated and streamed through the deployed filter by
+ * the global-table emulator -> the real launcher, state machine and replay core in the secondary
+ * region. One record type on both sides (functions/registry/records.ts): whatever the journal
+ * writes, replay must be able to apply, or the onboarded device would not exist after fail-over.
+ */
+import * as crypto from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as iotSdk from "@aws-sdk/client-iot";
+import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import * as lib from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import { handleCommand, type HandlerDeps } from "../../functions/cc/handler.js";
+import { dynamoIdempotencyStore } from "../../functions/cc/idempotency.js";
+import { principalThingsLister } from "../../functions/cc/session.js";
+import { createValidator } from "../../functions/cc/validation.js";
+import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
+import type { RegistryRecord } from "../../functions/registry/records.js";
+import { opsTableFromSdk } from "../../functions/registry/table.js";
+import { applyRecord } from "../../functions/replication/apply.js";
+import { captureKeys } from "../../functions/replication/capture.js";
+import { launchReplay } from "../../functions/replication/launcher.js";
+import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { createPacer, systemClock } from "../../functions/replication/pacing.js";
+import { replayStateMachineDefinition } from "../../functions/replication/stateMachine.js";
+import { GlobalTableEmulator } from "../emulators/globalTable.js";
+import { localReplayStateMachine } from "../emulators/stepFunctions.js";
+import { startMoto, type MotoServer } from "../support/moto.js";
+import { commandEvent, makeCertificates, newKey, seedRegistry } from "./support.js";
+
+const PRIMARY = "us-east-1";
+const SECONDARY = "eu-west-1";
+const TABLE = "ops";
+const RETRY = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 2, maxDelaySeconds: 4 };
+
+describe("what the C&C journal writes, replay applies in the other region", () => {
+  let moto: MotoServer;
+  let global: GlobalTableEmulator;
+  const iot: Record<string, iotSdk.IoTClient> = {};
+  const replayed: string[] = [];
+  const tableOf = (region: string) =>
+    opsTableFromSdk(
+      lib,
+      lib.DynamoDBDocumentClient.from(new DynamoDBClient(moto.clientConfig(region))),
+      TABLE,
+    );
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    for (const region of [PRIMARY, SECONDARY]) {
+      iot[region] = new iotSdk.IoTClient(moto.clientConfig(region));
+      // Device policies, types and groups exist in both regions before onboarding (README: first deploy).
+      await seedRegistry(iot[region]);
+    }
+    const sqs = new SQSClient(moto.clientConfig(SECONDARY));
+    const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: "replay-dlq" }))).QueueUrl!;
+    const applyDeps = {
+      region: SECONDARY,
+      iot: iotPortFromSdk(iotSdk, iot[SECONDARY]),
+      pacer: createPacer(),
+      table: tableOf(SECONDARY),
+      clock: systemClock,
+      logger: silentLogger,
+      metrics: noMetrics,
+    };
+    const sm = localReplayStateMachine({
+      definition: replayStateMachineDefinition({
+        replayFunctionArn: `arn:aws:lambda:${SECONDARY}:111111111111:function:replay`,
+        deadLetterQueueUrl: dlq,
+        throttleRetry: RETRY,
+        dependencyRetry: RETRY,
+        waveConcurrency: 4,
+        taskTimeoutSeconds: 30,
+      }),
+      sqs,
+      replay: async (entry) => {
+        replayed.push((entry.record as RegistryRecord).key);
+        return applyRecord(entry.record as RegistryRecord, applyDeps);
+      },
+    });
+    global = await GlobalTableEmulator.create({
+      tableName: TABLE,
+      regions: [PRIMARY, SECONDARY],
+      clientConfig: (region) => moto.clientConfig(region),
+      consumers: {
+        [SECONDARY]: async (event) =>
+          (await launchReplay(event, { region: SECONDARY, logger: silentLogger, ...sm })).response,
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await moto?.stop();
+  });
+
+  it("a device onboarded through C&C in the primary exists, complete, in the secondary", async () => {
+    const ccDdb = new DynamoDBClient(moto.clientConfig(PRIMARY));
+    await ccDdb.send(
+      new CreateTableCommand({
+        TableName: "cc-idempotency",
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    const a = iotPortFromSdk(iotSdk, iot[PRIMARY]);
+    const deps: HandlerDeps = {
+      iot: a,
+      listPrincipalThings: principalThingsLister(iotSdk, iot[PRIMARY]),
+      sleep: async () => {},
+      logger: silentLogger,
+      validate: createValidator(z, { allowedPolicies: ["iot-dr-device"], crypto, now: Date.now }),
+      idempotency: dynamoIdempotencyStore(lib, lib.DynamoDBDocumentClient.from(ccDdb), {
+        tableName: "cc-idempotency",
+      }),
+      // As functions/cc/runtime.ts wires it.
+      journal: async (keys) => {
+        await captureKeys(keys, {
+          region: PRIMARY,
+          iot: a,
+          table: tableOf(PRIMARY),
+          clock: systemClock,
+          logger: silentLogger,
+        });
+      },
+      crypto,
+      clock: Date.now,
+    };
+    const [pem] = makeCertificates(1);
+    const response = await handleCommand(
+      commandEvent(
+        "onboard",
+        {
+          thingName: "sensor-1",
+          thingTypeName: "sensor",
+          attributes: { serial: "SN-0001" },
+          groups: ["plant-a"],
+          certificatePem: pem,
+          policyName: "iot-dr-device",
+        },
+        newKey(),
+      ),
+      deps,
+    );
+    expect(response.statusCode).toBe(201);
+    const { certificateId } = JSON.parse(response.body) as { certificateId: string };
+
+    await global.settle();
+    expect(global.failed).toEqual([]);
+    expect(replayed.length).toBeGreaterThan(0);
+
+    const b = iot[SECONDARY];
+    expect(await b.send(new iotSdk.DescribeThingCommand({ thingName: "sensor-1" }))).toMatchObject({
+      thingTypeName: "sensor",
+      attributes: { serial: "SN-0001" },
+    });
+    const groups = await b.send(new iotSdk.ListThingGroupsForThingCommand({ thingName: "sensor-1" }));
+    expect(groups.thingGroups?.map((g) => g.groupName)).toEqual(["plant-a"]);
+    const cert = await b.send(new iotSdk.DescribeCertificateCommand({ certificateId }));
+    expect(cert.certificateDescription).toMatchObject({ status: "ACTIVE", certificatePem: pem });
+    const principals = await b.send(new iotSdk.ListThingPrincipalsCommand({ thingName: "sensor-1" }));
+    expect(principals.principals).toEqual([cert.certificateDescription!.certificateArn]);
+    const policies = await b.send(
+      new iotSdk.ListAttachedPoliciesCommand({ target: cert.certificateDescription!.certificateArn }),
+    );
+    expect(policies.policies?.map((p) => p.policyName)).toEqual(["iot-dr-device"]);
+  }, 120_000);
+});

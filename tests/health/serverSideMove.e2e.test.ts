@@ -1,0 +1,327 @@
+/**
+ * The server-side move across its whole seam (issue #16, item 3): a health-check alarm as SNS hands
+ * it to every subscriber of the alarm topic -> the healthy region's mover, run from its archive as
+ * the global stack plans it (fresh Node process, declared runtime) -> STS on moto (the failing
+ * region's mover role) -> that region's presence table on moto, filled from a real broker's
+ * connections through the presence rule's projection -> IoT's data-plane DeleteConnection
+ * (emulated over TLS, SigV4 region checked) dropping aedes clients by id -> real FailoverClients
+ * reconnecting where DNS now points.
+ */
+import { CreateTableCommand, DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
+import { marshall } from "@aws-sdk/util-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FailoverClient } from "../../device/client.js";
+import { noticeFor } from "../../functions/health/notifier.js";
+import { FailoverDns } from "../../infra/failoverDns.js";
+import { PresenceRecorder, ServerSideMover } from "../../infra/serverSideMover.js";
+import { waitFor } from "../device/harness.js";
+import {
+  loopbackTls,
+  startIotDataPlane,
+  type IotDataPlane,
+  type TlsMaterial,
+} from "../emulators/iotDataPlane.js";
+import { recordPresence } from "../emulators/presenceEvents.js";
+import { startDnsServer, type TestDnsServer } from "../support/dns.js";
+import { startMoto, type MotoServer } from "../support/moto.js";
+import { startBrokerPair, type TestBroker } from "../support/mqtt.js";
+import { invokeSerialized, serializedCallback, type InvokeResult } from "../support/serialized.js";
+import { snsAlarmEvent } from "./alarmEvent.js";
+import { IOT_ACCOUNT, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
+
+const ENDPOINT = "devices.iot.example.test";
+const DEVICES = 12;
+const RATE = 20;
+const EXTERNAL_ID = "ext-health";
+const TABLE = "presence-us-east-1";
+const MOVER_ROLE = {
+  "us-east-1": `arn:aws:iam::${IOT_ACCOUNT}:role/mover-us-east-1`,
+  "us-west-2": `arn:aws:iam::${IOT_ACCOUNT}:role/mover-us-west-2`,
+};
+
+describe("on the primary's alarm, the secondary's mover closes the primary's connections by client id", () => {
+  let moto: MotoServer;
+  let tls: TlsMaterial;
+  let a: TestBroker;
+  let b: TestBroker;
+  let dns: TestDnsServer;
+  let plane: IotDataPlane;
+  let presence: ReturnType<typeof recordPresence>;
+  const clients: FailoverClient[] = [];
+  /** Each mover's archive, by the region it runs in. */
+  const invoke: Record<string, (event: unknown, env?: Record<string, string>) => Promise<InvokeResult>> = {};
+  let alarms: Array<{ alarmName: string; region: string }>;
+  let tableSchema: Record<string, unknown>;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    tls = loopbackTls();
+    [a, b] = (await startBrokerPair()) as [TestBroker, TestBroker];
+    plane = await startIotDataPlane({
+      region: "us-east-1",
+      tls,
+      publish: (topic, payload, qos, retain) => a.publish(topic, payload, { qos, retain }),
+      disconnect: async (clientId) => {
+        const client = (a.aedes as unknown as { clients: Record<string, { close(): void }> }).clients[
+          clientId
+        ];
+        if (!client) return false;
+        client.close();
+        return true;
+      },
+    });
+
+    // The movers and the presence table as the stacks plan them (only endpoints and ARNs are the test's).
+    const run = await underMocks(() => {
+      const sharedEast = provider("shared-primary", "us-east-1", SHARED_ACCOUNT);
+      const sharedWest = provider("shared-secondary", "us-west-2", SHARED_ACCOUNT);
+      new PresenceRecorder(
+        "presence-primary",
+        {
+          ruleName: "iot_dr_presence_test_us_east_1",
+          moverAccountId: SHARED_ACCOUNT,
+          externalId: EXTERNAL_ID,
+        },
+        { provider: provider("iot-primary", "us-east-1", IOT_ACCOUNT) },
+      );
+      const dnsComponent = new FailoverDns(
+        "failover",
+        {
+          zone: { zoneName: "iot.example.test", zoneId: "Z123" },
+          records: [{ name: "devices", primary: { cname: "p" }, secondary: { cname: "s" } }],
+          health: {
+            primary: { mode: "alarm", region: "us-east-1", alarmName: "hc-primary" },
+            secondary: { mode: "alarm", region: "us-west-2", alarmName: "hc-secondary" },
+          },
+          alarmProvider: sharedEast,
+        },
+        { provider: sharedEast },
+      );
+      new ServerSideMover(
+        "server-side-move",
+        {
+          regions: [
+            {
+              provider: sharedEast,
+              target: {
+                region: "us-east-1",
+                dataEndpoint: plane.endpoint,
+                roleArn: MOVER_ROLE["us-east-1"],
+                presenceTable: TABLE,
+              },
+            },
+            {
+              provider: sharedWest,
+              target: {
+                region: "us-west-2",
+                dataEndpoint: "dataplane.us-west-2.invalid",
+                roleArn: MOVER_ROLE["us-west-2"],
+                presenceTable: "presence-us-west-2",
+              },
+            },
+          ],
+          alarms: [
+            { alarmName: dnsComponent.alarmNames.primary, region: "us-east-1" },
+            { alarmName: dnsComponent.alarmNames.secondary, region: "us-west-2" },
+          ],
+          alarmTopicArn: dnsComponent.alarmTopicArn,
+          alarmProvider: sharedEast,
+          externalId: EXTERNAL_ID,
+          ratePerSecond: RATE,
+          waitSeconds: 1,
+        },
+        { provider: sharedEast },
+      );
+    });
+    tableSchema = named(run.resources, "aws:dynamodb/table:Table", "presence-primary-table").inputs;
+    for (const region of ["us-east-1", "us-west-2"]) {
+      const fn = named(run.resources, "aws:lambda/function:Function", `server-side-move-${region}-fn`);
+      const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
+      alarms = JSON.parse(env.MOVER_ALARMS!) as typeof alarms;
+      const code = await serializedCallback(fn.inputs);
+      invoke[region] = (event, extra = {}) =>
+        invokeSerialized(code, event, {
+          ...moto.env(region),
+          ...env,
+          NODE_EXTRA_CA_CERTS: tls.caFile,
+          ...extra,
+        });
+    }
+
+    // The presence table in the IoT account, reached as the rule and the mover reach it (the mover role).
+    const sts = new STSClient(moto.clientConfig("us-east-1"));
+    const assumed = await sts.send(
+      new AssumeRoleCommand({
+        RoleArn: MOVER_ROLE["us-east-1"],
+        RoleSessionName: "rule",
+        ExternalId: EXTERNAL_ID,
+      }),
+    );
+    const db = new DynamoDBClient({
+      ...moto.clientConfig("us-east-1"),
+      credentials: {
+        accessKeyId: assumed.Credentials!.AccessKeyId!,
+        secretAccessKey: assumed.Credentials!.SecretAccessKey!,
+        sessionToken: assumed.Credentials!.SessionToken!,
+      },
+    });
+    const attributes = tableSchema.attributes as Array<{ name: string; type: "S" | "N" }>;
+    await db.send(
+      new CreateTableCommand({
+        TableName: TABLE,
+        KeySchema: [
+          { AttributeName: tableSchema.hashKey as string, KeyType: "HASH" },
+          { AttributeName: tableSchema.rangeKey as string, KeyType: "RANGE" },
+        ],
+        AttributeDefinitions: attributes.map((x) => ({ AttributeName: x.name, AttributeType: x.type })),
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    presence = recordPresence(a.aedes, async (item) => {
+      await db.send(new PutItemCommand({ TableName: TABLE, Item: marshall(item) }));
+    });
+    // A stale item: its disconnect event never arrived (DeleteConnection answers 404 for it).
+    await db.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: marshall({ clientId: "gone-long-ago", versionNumber: 3, eventType: "connected", timestamp: 1 }),
+      }),
+    );
+
+    dns = await startDnsServer({ [ENDPOINT]: { addresses: [a.host], ttl: 300 } });
+    for (let i = 0; i < DEVICES; i++) {
+      const client = new FailoverClient({
+        endpoint: ENDPOINT,
+        clientId: `device-${i}`,
+        port: a.port,
+        dnsServers: [dns.server],
+        // Only the server-side disconnect may move them here: no notice, no periodic re-resolution.
+        reresolveIntervalMs: 0,
+        backoff: { minDelayMs: 50, maxDelayMs: 200 },
+      });
+      clients.push(client);
+      client.start();
+    }
+    await waitFor("every device on the failing region", () =>
+      clients.every((c) => c.target?.address === a.host),
+    );
+    // device-0's connection drops once before the fault (it reconnects to the same region): the
+    // items of its older connection must neither hide it nor list it twice.
+    const aedesClients = (a.aedes as unknown as { clients: Record<string, { close(): void }> }).clients;
+    aedesClients["device-0"]!.close();
+    await waitFor(
+      "device-0 reconnected",
+      () => presence.events.filter((e) => e.clientId === "device-0").length === 3,
+    );
+    await presence.settled();
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.stop()));
+    await Promise.all([a?.stop(), b?.stop(), dns?.stop(), plane?.stop()]);
+    await moto?.stop();
+    tls?.dispose();
+  });
+
+  const primaryAlarm = () => alarms.find((x) => x.region === "us-east-1")!.alarmName;
+
+  it("the mover and the notifier read the same alarm the same way", () => {
+    const message = JSON.parse(
+      snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-1" }).Records[0]!.Sns.Message,
+    ) as Parameters<typeof noticeFor>[0];
+    expect(noticeFor(message, "m-1", { alarms, regions: ["us-east-1", "us-west-2"] })).toMatchObject({
+      type: "failover",
+      fromRegion: "us-east-1",
+      targetRegion: "us-west-2",
+    });
+  });
+
+  it("the failing region's own mover, and a recovery notice, move nobody", async () => {
+    const own = await invoke["us-east-1"]!(snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-2" }));
+    expect(own.error).toBeUndefined();
+    expect(own.result).toEqual({ ignored: 1, moves: [] });
+    const recovered = await invoke["us-west-2"]!(
+      snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-3", newState: "OK" }),
+    );
+    expect(recovered.result).toEqual({ ignored: 1, moves: [] });
+    expect(plane.disconnects).toEqual([]);
+  }, 60_000);
+
+  it("moves every device connected to the failing region once, paced, keeping sessions and suppressing last wills", async () => {
+    // Route 53 has flipped (that is what the alarm follows); the devices get no notice.
+    dns.setRecord(ENDPOINT, b.host, 300);
+    const run = await invoke["us-west-2"]!(snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-4" }));
+    expect(run.error).toBeUndefined();
+    expect(run.result).toEqual({
+      ignored: 0,
+      moves: [
+        {
+          noticeId: "m-4",
+          fromRegion: "us-east-1",
+          targetRegion: "us-west-2",
+          listed: DEVICES + 1,
+          beyondDeadline: 0,
+          disconnected: DEVICES,
+          notConnected: 1,
+          failed: 0,
+          skipped: 0,
+          duplicates: 0,
+        },
+      ],
+    });
+    // Each id once (the emulator answers only requests signed for us-east-1's data plane).
+    const ids = plane.disconnects.map((d) => d.clientId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.sort()).toEqual([...clients.map((c) => c.clientId), "gone-long-ago"].sort());
+    expect(plane.disconnects.every((d) => !d.cleanSession && d.preventWillMessage)).toBe(true);
+    // Paced: the calls cannot have been spread over less than (n - 1) spacings.
+    const at = plane.disconnects.map((d) => d.at);
+    expect(Math.max(...at) - Math.min(...at)).toBeGreaterThanOrEqual(((at.length - 1) * 1000) / RATE - 50);
+
+    await waitFor("every device on the healthy region", () =>
+      clients.every((c) => c.target?.address === b.host),
+    );
+    for (const c of clients)
+      expect(c.counters).toMatchObject({ moves: 1, disconnects: c.clientId === "device-0" ? 2 : 1 });
+    expect(
+      presence.events.filter((e) => e.clientId === "device-0").map((e) => [e.eventType, e.versionNumber]),
+    ).toEqual([
+      ["connected", 0],
+      ["disconnected", 0],
+      ["connected", 1],
+      ["disconnected", 1],
+    ]);
+  }, 60_000);
+
+  it("a failing region whose data plane stopped answering is given up, without failing the invocation", async () => {
+    plane.setDown(true);
+    try {
+      // Everyone has moved, but the table still lists the stale client: it is tried, and refused.
+      await presence.settled();
+      const run = await invoke["us-west-2"]!(snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-5" }));
+      expect(run.error).toBeUndefined();
+      const move = (run.result as { moves: Array<Record<string, number>> }).moves[0]!;
+      expect(move).toMatchObject({ listed: 1, disconnected: 0, failed: 1 });
+    } finally {
+      plane.setDown(false);
+    }
+  }, 60_000);
+
+  it("a presence table the mover cannot read fails the invocation (SNS retries) and disconnects nobody", async () => {
+    const before = plane.disconnects.length;
+    const run = await invoke["us-west-2"]!(snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-6" }), {
+      MOVER_TARGETS: JSON.stringify([
+        {
+          region: "us-east-1",
+          dataEndpoint: plane.endpoint,
+          roleArn: MOVER_ROLE["us-east-1"],
+          presenceTable: "no-such-table",
+        },
+        { region: "us-west-2", dataEndpoint: "x", roleArn: MOVER_ROLE["us-west-2"], presenceTable: "y" },
+      ]),
+    });
+    expect(run.error?.name).toBe("ResourceNotFoundException");
+    expect(plane.disconnects.length).toBe(before);
+  }, 60_000);
+});
