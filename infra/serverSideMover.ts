@@ -12,11 +12,11 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./provider.js";
 import type { Logger } from "../functions/health/http.js";
 import { PRESENCE_RULE_SQL, PRESENCE_TTL_ATTRIBUTE } from "../functions/health/presence.js";
 import { serverSideMoveFromEnv, type MoverTarget } from "../functions/health/serverSideMoveRuntime.js";
-import { replicationFunction } from "./replicationFunction.js";
+import { callbackFunction } from "./callbackFunction.js";
 
 export interface PresenceRecorderArgs {
   /** Physical name of the IoT rule (letters, digits, '_'; carries the environment). Required. */
@@ -225,7 +225,7 @@ export class ServerSideMover extends pulumi.ComponentResource {
         {},
         { parent: this, provider: own.provider },
       );
-      const fn = replicationFunction(
+      const fn = callbackFunction(
         `${name}-${region}`,
         {
           description: `server-side move of devices to ${region} on fail-over`,

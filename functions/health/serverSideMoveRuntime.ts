@@ -10,7 +10,7 @@ import type * as IotDataPlane from "@aws-sdk/client-iot-data-plane";
 import type * as DynamoDb from "@aws-sdk/client-dynamodb";
 import type { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { AwsCredentials } from "./aws.js";
-import { integer, json, required, type Env } from "./env.js";
+import { integer, json, required, type Env } from "../shared/env.js";
 import type { Logger } from "./http.js";
 import type { AlarmRegion } from "./notifier.js";
 import { connectedClientIds, type PresenceItem } from "./presence.js";
