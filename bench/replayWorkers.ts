@@ -20,7 +20,7 @@ import type { ApiStats } from "../functions/replication/pacing.js";
 import { DEFAULT_IOT_QUOTAS } from "../functions/replication/pacing.js";
 import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "./backlog.js";
 import { lostRecords, pool } from "./harness.js";
-import { startMotoServer } from "./moto.js";
+import { startMoto } from "../peers/moto.js";
 import { startQuotaEmulator } from "./quotaEmulator.js";
 import type { FromWorker, ToWorker, WorkerWave, WorkerWaveDone } from "./replayWorker.js";
 
@@ -135,7 +135,7 @@ export async function runReplayWorkersBench(
   log: (line: string) => void,
 ): Promise<WorkersBenchResult> {
   const region = "eu-west-1";
-  const [moto, scheduleMoto] = await Promise.all([startMotoServer(), startMotoServer({ serial: true })]);
+  const [moto, scheduleMoto] = await Promise.all([startMoto(), startMoto({ serial: true })]);
   const emulator = await startQuotaEmulator(moto.endpoint);
   const workers = Array.from({ length: options.workers }, () => new WorkerProcess());
   try {

@@ -13,8 +13,8 @@ import { Command } from "commander";
 import os from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Fleet } from "../../device/fleet.js";
-import { startDnsServer } from "../../tests/support/dns.js";
-import { startMosquittoPair } from "../../tests/support/mqtt.js";
+import { startDnsServer } from "../../peers/dns.js";
+import { startMosquittoPair } from "../../peers/mqtt.js";
 import { intOption } from "./devices.js";
 import type { RegisterCommand } from "./index.js";
 

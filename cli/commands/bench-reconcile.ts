@@ -18,7 +18,7 @@ import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
 import { compareRegions } from "../../functions/reconcile/compare.js";
 import { listPortFromSdk } from "../../functions/reconcile/listPort.js";
 import { createPacer, DEFAULT_IOT_QUOTAS, type Pacer } from "../../functions/replication/pacing.js";
-import { startMoto, type MotoServer } from "../../tests/support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { UsageError } from "../errors.js";
 
 export interface ReconcileBenchReport {

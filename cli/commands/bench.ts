@@ -20,7 +20,7 @@ import type { RegisterCommand } from "./index.js";
 import { UsageError } from "../errors.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "../../bench/backlog.js";
-import { startMotoServer } from "../../bench/moto.js";
+import { startMoto } from "../../peers/moto.js";
 import { runReplayWorkersBench, type WorkersBenchResult } from "../../bench/replayWorkers.js";
 import { applyWithRetries, drainingCost, lostRecords, pool } from "../../bench/harness.js";
 import type { ApplyDeps } from "../../functions/replication/apply.js";
@@ -139,7 +139,7 @@ export async function runReplayBench(
   options: { ops: number; scale?: number; concurrency: number },
   log: (line: string) => void,
 ): Promise<ReplayBenchReport> {
-  const moto = await startMotoServer();
+  const moto = await startMoto();
   try {
     const config = (region: string) => ({
       region,

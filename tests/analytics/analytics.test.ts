@@ -7,7 +7,7 @@ import type { PlannedResource } from "../../cli/plan/recorder.js";
 import { AnalyticsGlobalEndpoint, AnalyticsRegion } from "../../infra/analytics.js";
 import { DEVICE_DATA_SOURCE } from "../../functions/analytics/forwarder.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";

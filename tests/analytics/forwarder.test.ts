@@ -4,7 +4,7 @@ import * as sqs from "@aws-sdk/client-sqs";
 import * as kinesis from "@aws-sdk/client-kinesis";
 import { AwsSdkSigV4Signer } from "@aws-sdk/core";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import {
   DEVICE_DATA_SOURCE,
   deviceDataRuleSql,

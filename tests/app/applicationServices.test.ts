@@ -12,7 +12,7 @@ import {
 import { appProbes, appTablePortsFromSdk, type AppPorts } from "../../functions/app/checkpoints.js";
 import { probeOutcome } from "../../functions/analytics/checkpoints.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { checkResources, fromPlanned } from "../../policy/run.js";
 
 const PRIMARY = "us-east-1";

@@ -6,7 +6,7 @@ import type { PlannedResource } from "../../cli/plan/recorder.js";
 import { CommandControlApi } from "../../infra/commandControlApi.js";
 import { IOT_ARN_LESS_ACTIONS } from "../../infra/replicationFunction.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import {
   ALLOWED_POLICIES,
   CC_ACCOUNT,

@@ -3,7 +3,7 @@
  * the real handler, validator and idempotency store against moto.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { handleCommand, type HttpEvent } from "../../functions/cc/handler.js";
 import {
   ccWorld,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { handleCommand } from "../../functions/cc/handler.js";
 import { COMMANDS } from "../../functions/cc/validation.js";
 import {

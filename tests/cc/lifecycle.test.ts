@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { handleCommand } from "../../functions/cc/handler.js";
 import {
   ccWorld,

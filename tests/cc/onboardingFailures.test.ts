@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { handleCommand } from "../../functions/cc/handler.js";
 import type { IotRegistryPort } from "../../functions/registry/iotPort.js";
 import {

@@ -21,7 +21,7 @@ import {
   judgeSinks,
   type CheckResult,
 } from "../../cli/preflight/judge";
-import { startMoto, type MotoServer } from "../support/moto";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { ACMClient, DescribeCertificateCommand, RequestCertificateCommand } from "@aws-sdk/client-acm";
 
 const IDS = {

@@ -20,7 +20,7 @@ import {
 } from "../../functions/health/aws.js";
 import { silentLogger } from "../../functions/health/http.js";
 import { aggregatorFromEnv, type MetricsWriter } from "../../functions/health/runtime.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { factorHandler, policy, startServer, type LoopbackServer } from "./support.js";
 
 const REGION = "eu-west-1";

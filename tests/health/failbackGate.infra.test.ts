@@ -13,7 +13,7 @@ import { createSigV4Signer } from "../../functions/health/aws.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthCheck } from "../../infra/healthCheck.js";
 import { serializedCallback, startSerialized, type WarmFunction } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
 import { policy, startServer, transport, type LoopbackServer } from "./support.js";
 

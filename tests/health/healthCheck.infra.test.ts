@@ -3,7 +3,7 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthCheck } from "../../infra/healthCheck.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
 import { factorHandler, policy, startServer, type LoopbackServer } from "./support.js";
 

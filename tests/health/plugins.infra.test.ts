@@ -29,7 +29,7 @@ import type { AnalyticsRegion } from "../../infra/analytics.js";
 import type { ApplicationServicesRegion } from "../../infra/applicationServices.js";
 import type { CommandControlApi } from "../../infra/commandControlApi.js";
 import { invokeSerialized, serializedCallback, type SerializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
 
 const REGION = "eu-west-1";

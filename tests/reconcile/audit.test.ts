@@ -11,7 +11,7 @@ import { keys, toItem, type RegistryRecord } from "../../functions/registry/reco
 import { getRecord, memoryOpsTable } from "../../functions/registry/table.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import {
   baseline,
   policyDoc,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { makeReconcileCommand } from "../../cli/commands/reconcile.js";
 import { makeBackfillCommand } from "../../cli/commands/backfill.js";
 import { addReconcileBench } from "../../cli/commands/bench-reconcile.js";

@@ -9,7 +9,7 @@ import { passLockFromSdk, reconcileLockKey } from "../../functions/reconcile/loc
 import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { region as regionOf } from "./support.js";
 
 const REGION = "eu-west-1";

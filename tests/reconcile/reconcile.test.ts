@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { compareRegions } from "../../functions/reconcile/compare.js";
 import { reconcileRegions } from "../../functions/reconcile/repair.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";

@@ -6,7 +6,7 @@ import { OWN_POLICY_PREFIX } from "../../functions/registry/ownResources.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { region as motoRegion, type Region } from "./support.js";
 import type { PlannedResource } from "../../cli/plan/recorder.js";
 import type { PlanResult } from "../../cli/plan/run.js";

@@ -19,7 +19,7 @@ import {
 import { UsageError } from "../../cli/errors.js";
 import type { RegisterCommand } from "../../cli/commands/index.js";
 import type { RegistryCommandDeps } from "../../cli/commands/reconcile.js";
-import type { MotoServer } from "../support/moto.js";
+import type { MotoServer } from "../../peers/moto.js";
 
 export const REGION_A = "us-east-1";
 export const REGION_B = "eu-west-1";

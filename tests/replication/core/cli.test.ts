@@ -17,13 +17,13 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import { runCli } from "../../../cli/main.js";
 import { getAppliedMarker, getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
 import { captureEvent } from "../../../functions/replication/capture.js";
 import { deadLetterBody } from "../../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "./support.js";
-import { emitCloudTrailEvents } from "../../emulators/cloudTrailEvents.js";
+import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 
 describe("iot-dr replay and redrive", () => {
   let moto: MotoServer;

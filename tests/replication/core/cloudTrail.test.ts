@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iot from "@aws-sdk/client-iot";
 import { IoTClient } from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import { dependencyOrder, type RegistryRecord } from "../../../functions/registry/records.js";
 import { getRecord } from "../../../functions/registry/table.js";
 import { applyRecord } from "../../../functions/replication/apply.js";
@@ -15,7 +15,7 @@ import {
   parseCloudTrailEvent,
   type CloudTrailApiCallEvent,
 } from "../../../functions/replication/cloudTrail.js";
-import { emitCloudTrailEvents, type CloudTrailEmulator } from "../../emulators/cloudTrailEvents.js";
+import { emitCloudTrailEvents, type CloudTrailEmulator } from "../../../peers/emulators/cloudTrailEvents.js";
 import { policyDoc, REGION_A, snapshot, world, type Region, type World } from "./support.js";
 
 /** A PRNG for reproducible shuffles (mulberry32). */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as iot from "@aws-sdk/client-iot";
 import { IoTClient } from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import type { RegistryRecord } from "../../../functions/registry/records.js";
 import { getRecord } from "../../../functions/registry/table.js";
 import { applyRecord } from "../../../functions/replication/apply.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iot from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import {
   appliedMarkerKey,
   getRecord,

@@ -22,8 +22,8 @@ import {
   replayStateMachineDefinition,
   type ReplayEntry,
 } from "../../../functions/replication/stateMachine.js";
-import { localReplayStateMachine } from "../../emulators/stepFunctions.js";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { localReplayStateMachine } from "../../../peers/emulators/stepFunctions.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import { SECONDARY, record, registryBatch, seqOf, streamRecord } from "./fixtures.js";
 
 const TABLE = "ops";
