@@ -10,7 +10,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 import {
   DEVICE_DATA_DETAIL_TYPE,
   DEVICE_DATA_SOURCE,

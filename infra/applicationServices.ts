@@ -8,7 +8,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 import { CALLBACK_HANDLER, callbackCode } from "./functionCode.js";
 
 /** Context each application function receives (as environment variables, and in its factory). */

@@ -8,7 +8,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 import { issuedCertificate, type CertificateSource } from "./certificate.js";
 import { jsonLogger, type Logger } from "../functions/replication/observability.js";
 import { ccHandlerFromEnv } from "../functions/cc/runtime.js";

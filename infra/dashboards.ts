@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { HEALTH_FACTORS } from "../stacks/config.js";
-import { requireProvider } from "../stacks/providers.js";
+import { HEALTH_FACTORS } from "../functions/health/factors.js";
+import { requireProvider } from "./providers.js";
 import { CrossAccountObservability } from "./observability.js";
 import { driftAlarmWindowSeconds } from "./reconciler.js";
 

@@ -6,7 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 import { issuedCertificate, type CertificateSource } from "./certificate.js";
 
 /** The certificate: `certificateArn` (issued), or `validation` to request and DNS-validate one. */

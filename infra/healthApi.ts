@@ -8,7 +8,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { OWN_POLICY_PREFIX } from "../functions/registry/ownResources.js";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 import type { Logger } from "../functions/health/http.js";
 import type { CheckpointSpec, Probe } from "../functions/health/probes.js";
 import { parseCheckpointSpecs } from "../functions/health/probes.js";

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 import type { Logger } from "../functions/health/http.js";
 import { HEALTH_NAMESPACE, ROUTE53_ALARM_PERIOD_SECONDS } from "../functions/health/metrics.js";
 import { checkPolicyConfig, type PolicyConfig } from "../functions/health/policy.js";

@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 
 export interface NotificationTopicArgs {
   /** Who reads it, for the topic's display name (e.g. "alarms us-east-1"). */

@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 
 /** The only OAM resource type iot-dr shares: CloudWatch metrics (no logs, traces or applications). */
 export const SHARED_RESOURCE_TYPES = ["AWS::CloudWatch::Metric"] as const;

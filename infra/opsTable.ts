@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { requireProvider } from "../stacks/providers.js";
+import { requireProvider } from "./providers.js";
 
 /**
  * The attribute DynamoDB TTL reads: tombstones carry it (records.ts), and applied markers, which

@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { HEALTH_FACTORS, type HealthFactor } from "../functions/health/factors.js";
 import { parseCheckpointSpecs, type CheckpointSpec } from "../functions/health/probes.js";
 
 export const PROJECT = "iot-dr";
@@ -39,8 +40,7 @@ export const IOT_REGIONS = [
 export const ACCOUNTS = ["iot", "commandControl", "analytics", "sharedServices"] as const;
 export type AccountName = (typeof ACCOUNTS)[number];
 
-export const HEALTH_FACTORS = ["iotBroker", "applicationServices", "commandControl", "analytics"] as const;
-export type HealthFactor = (typeof HEALTH_FACTORS)[number];
+export { HEALTH_FACTORS, type HealthFactor };
 
 export const CHECKPOINT_ACCOUNTS = ["iot", "commandControl", "analytics"] as const;
 export type CheckpointAccount = (typeof CHECKPOINT_ACCOUNTS)[number];

@@ -3,7 +3,6 @@
  * file's project settings (pulumi:disable-default-providers), so a resource without one fails.
  */
 import * as aws from "@pulumi/aws";
-import * as pulumi from "@pulumi/pulumi";
 import { ACCOUNTS, PROJECT, type AccountName, type DrConfig } from "./config.js";
 
 export type RegionSlot = "primary" | "secondary";
@@ -64,18 +63,4 @@ export function createProviders(config: DrConfig, slots: readonly RegionSlot[]):
     },
     region: regionOf,
   };
-}
-
-/** Throws a clear error when a component is given no provider (default providers are disabled). */
-export function requireProvider(
-  provider: pulumi.ProviderResource | undefined,
-  component: string,
-  account: string,
-): pulumi.ProviderResource {
-  if (!provider) {
-    throw new Error(
-      `${component} must be given the aws.Provider of the ${account} account (default providers are disabled)`,
-    );
-  }
-  return provider;
 }
