@@ -50,7 +50,7 @@ const layers = {
 };
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".tools/", "bin/build/", "coverage/", "reports/"] },
+  { ignores: ["node_modules/", ".tools/", "coverage/", "reports/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
