@@ -22,8 +22,9 @@ import { reconcileRegions, type ReconcileResult } from "../../functions/reconcil
 import { activeRegionFromDns, type ResolveCname } from "../../functions/reconcile/activeRegion.js";
 import { promises as dnsPromises } from "node:dns";
 import { InputError, UsageError } from "../errors.js";
+import { checkTableName, parseRegion } from "../options.js";
 import { awsClient } from "../aws.js";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 
 /** Exit code when drift remains (0 none, 1 error, 2 usage). */
 export const RECONCILE_DRIFT_EXIT_CODE = 3;
@@ -69,26 +70,6 @@ export function defaultRegistryDeps(): RegistryCommandDeps {
   };
 }
 
-const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/;
-
-/** A region given on the command line, or a UsageError naming the option. */
-export function parseRegion(option: string, value: string | undefined): string {
-  if (value === undefined || value === "")
-    throw new UsageError(`${option} is required, e.g. ${option} eu-west-1`);
-  if (!REGION_PATTERN.test(value))
-    throw new UsageError(`${option} must be an AWS region such as eu-west-1, got '${value}'`);
-  return value;
-}
-
-/** A DynamoDB table name given with `option`, or a UsageError naming the option. */
-export function checkTableName(option: string, name: string): string {
-  if (!/^[a-zA-Z0-9_.-]{3,255}$/.test(name))
-    throw new UsageError(
-      `${option} must be a DynamoDB table name (3-255 of letters, digits, '_', '-', '.'), got '${name}'`,
-    );
-  return name;
-}
-
 const TABLE_HINTS: Record<string, string> = {
   "--table": "give the stack output opsTableName",
   "--marker-table": "give the target region stack's output markerTableNameInRegion",
@@ -121,11 +102,7 @@ export function tableName(
 ): string | undefined {
   const name = option ?? env.IOT_DR_OPS_TABLE;
   if (name === undefined) return undefined;
-  if (!/^[a-zA-Z0-9_.-]{3,255}$/.test(name))
-    throw new UsageError(
-      `--table must be a DynamoDB table name (3-255 of letters, digits, '_', '-', '.'), got '${name}'`,
-    );
-  return name;
+  return checkTableName("--table", name);
 }
 
 /** A logger that writes JSON lines to stderr, so stdout keeps only the report. */

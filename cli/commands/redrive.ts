@@ -30,11 +30,11 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Command } from "commander";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 import { UsageError } from "../errors.js";
 import { awsClient } from "../aws.js";
-import { parseRegion } from "./replay.js";
-import { checkTableExists, checkTableName } from "./reconcile.js";
+import { checkTableName, parseRegion } from "../options.js";
+import { checkTableExists } from "./reconcile.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { isRecordKey } from "../../functions/registry/records.js";
 import { getRecord, opsTableFromSdk, type OpsTablePort } from "../../functions/registry/table.js";

@@ -13,10 +13,11 @@ import * as iotSdk from "@aws-sdk/client-iot";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { Command } from "commander";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 import { UsageError } from "../errors.js";
 import { awsClient } from "../aws.js";
-import { checkTableExists, checkTableName, tableName } from "./reconcile.js";
+import { checkTableName, parseRegion } from "../options.js";
+import { checkTableExists, tableName } from "./reconcile.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import {
   getRecord,
@@ -61,16 +62,6 @@ export interface ReplaySummary {
   applied: number;
   unchanged: number;
   failed: { key: string; error: string }[];
-}
-
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
-
-/** Checks a region option; throws UsageError naming the option. */
-export function parseRegion(option: string, value: string | undefined): string {
-  if (!value) throw new UsageError(`${option} is required (e.g. ${option} us-east-1)`);
-  if (!REGION.test(value))
-    throw new UsageError(`${option} '${value}' is not an AWS region name (e.g. eu-west-1)`);
-  return value;
 }
 
 /** One delivery of an event file: a registry event message or a CloudTrail API-call event. */

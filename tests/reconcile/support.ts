@@ -17,7 +17,7 @@ import {
   type Pacer,
 } from "../../functions/replication/pacing.js";
 import { UsageError } from "../../cli/errors.js";
-import type { RegisterCommand } from "../../cli/commands/index.js";
+import type { RegisterCommand } from "../../cli/commands/register.js";
 import type { RegistryCommandDeps } from "../../cli/commands/reconcile.js";
 import type { MotoServer } from "../../peers/moto.js";
 

@@ -180,7 +180,7 @@ describe("iot-dr replay and redrive", () => {
     ).toBe(2);
     expect(err).toMatch(/--events FILE is required/);
     expect(err).toMatch(/must differ/);
-    expect(err).toMatch(/not an AWS region/);
+    expect(err).toMatch(/--source-region must be an AWS region such as eu-west-1, got .mars./);
     expect(err).toMatch(/cannot read --events/);
     expect(await runCli(["redrive", "--target-region", REGION_B])).toBe(2);
     expect(await runCli(["redrive", "--queue", "dlq", "--target-region", REGION_B])).toBe(2);
