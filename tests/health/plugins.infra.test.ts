@@ -4,7 +4,7 @@
  * Node process against moto, answer 200 while every dependency works and 503 naming the one that
  * does not; their roles may do exactly what the probes need.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import {
   CreateTableCommand,
@@ -29,7 +29,7 @@ import type { AnalyticsRegion } from "../../infra/analytics.js";
 import type { ApplicationServicesRegion } from "../../infra/applicationServices.js";
 import type { CommandControlApi } from "../../infra/commandControlApi.js";
 import { invokeSerialized, serializedCallback, type SerializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
 
 const REGION = "eu-west-1";
@@ -162,13 +162,12 @@ describe("health plug-ins of C&C, analytics and application services", async () 
   });
 
   describe("the deployed code against moto", () => {
-    let moto: MotoServer;
+    const moto = useMoto({ resetBeforeEach: false });
     const code: Record<string, SerializedCallback> = {};
     const queues: Record<string, string> = {};
     let functionArn = "";
 
     beforeAll(async () => {
-      moto = await startMoto();
       for (const name of ["analytics", "cc", "app"]) code[name] = await serializedCallback(fn(name).inputs);
       const config = moto.clientConfig(REGION);
       await new EventBridgeClient(config).send(new CreateEventBusCommand({ Name: "device-data" }));
@@ -241,9 +240,6 @@ describe("health plug-ins of C&C, analytics and application services", async () 
       );
       functionArn = created.FunctionArn!;
     }, 120_000);
-    afterAll(async () => {
-      await moto?.stop();
-    });
 
     const factorEvent = (factor: string) => ({
       rawPath: `/${factor}`,

@@ -4,7 +4,7 @@
  * filter to that region's launcher, which runs the deployed state machine on aws-local-stepfunctions
  * with the real replay core against that region's moto IoT.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
@@ -20,14 +20,14 @@ import { createPacer, systemClock } from "../../../functions/replication/pacing.
 import { replayStateMachineDefinition } from "../../../functions/replication/stateMachine.js";
 import { GlobalTableEmulator, type StreamConsumer } from "../../../peers/emulators/globalTable.js";
 import { localReplayStateMachine } from "../../../peers/emulators/stepFunctions.js";
-import { startMoto, type MotoServer } from "../../../peers/moto.js";
+import { useMoto } from "../../support/useMoto.js";
 import { PRIMARY, SECONDARY, record } from "./fixtures.js";
 
 const TABLE = "ops";
 const RETRY = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 2, maxDelaySeconds: 4 };
 
 describe("replication through the emulated global table", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let global: GlobalTableEmulator;
   const iot: Record<string, iotSdk.IoTClient> = {};
   const replayed: Record<string, string[]> = {};
@@ -69,14 +69,7 @@ describe("replication through the emulated global table", () => {
     return async (event) => (await launchReplay(event, { region, logger: silentLogger, ...sm })).response;
   }
 
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     for (const region of [PRIMARY, SECONDARY]) {
       iot[region] = new iotSdk.IoTClient(moto.clientConfig(region));
       replayed[region] = [];
