@@ -24,7 +24,7 @@ import { InputError, UsageError } from "../errors.js";
 import { parseRegion } from "../options.js";
 import { checkOutputFile } from "../outputPath.js";
 import type { RegisterCommand } from "./register.js";
-import { defaultRegistryDeps, stderrLogger, tableName, type RegistryCommandDeps } from "./reconcile.js";
+import { defaultRegistryDeps, stderrLogger, tableName, type RegistryCommandDeps } from "../registry/deps.js";
 
 interface BackfillOptions {
   region?: string;

@@ -18,7 +18,7 @@ import {
 } from "../../functions/replication/pacing.js";
 import { UsageError } from "../../cli/errors.js";
 import type { RegisterCommand } from "../../cli/commands/register.js";
-import type { RegistryCommandDeps } from "../../cli/commands/reconcile.js";
+import type { RegistryCommandDeps } from "../../cli/registry/deps.js";
 import type { MotoServer } from "../../peers/moto.js";
 
 export const REGION_A = "us-east-1";
