@@ -14,7 +14,14 @@ import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotP
 import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "./backlog.js";
 import { startMoto } from "../peers/moto.js";
 import type { WorkersBenchResult } from "./replayWorkers.js";
-import { applyWithRetries, drainingCost, lostRecords, pool } from "./harness.js";
+import {
+  applyWithRetries,
+  drainingCost,
+  lostRecords,
+  pool,
+  type ApiReport,
+  type ReplayRunReport,
+} from "./harness.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
 import { DEPLOYED_DEFAULTS, estimateCost, type CostEstimate } from "../functions/replication/costModel.js";
 import { noMetrics, silentLogger } from "../functions/replication/observability.js";
@@ -61,34 +68,7 @@ export { buildBacklog };
 
 // ---------------------------------------------------------------------------------------------
 
-export interface ApiReport {
-  api: string;
-  awsQuota: number;
-  emulatedQuota: number;
-  calls: number;
-  achievedTps: number;
-  /** achieved / emulated quota */
-  utilisation: number;
-  throttles: number;
-  retries: number;
-}
-
-export interface ReplayBenchReport {
-  ops: number;
-  /** Neither applied nor dead-lettered: must be 0. */
-  lost: number;
-  /** Still failing after the state machine's retries: would sit in the dead-letter queue with the reason. */
-  deadLettered: number;
-  deadLetterReasons: Record<string, number>;
-  deadLetterSample: string[];
-  durationSeconds: number;
-  /** Quota scale factor of each wave (groups/policies/certificates, things, attachments, deletes). */
-  scales: number[];
-  /** Calls/s moto served of each wave's own calls right before it (the wave's scale was fitted to it); empty with --scale. */
-  motoCallsPerSecondByWave: number[];
-  apis: ApiReport[];
-  cpuMsPerOp: number;
-  iotCallsPerOp: number;
+export interface ReplayBenchReport extends ReplayRunReport {
   cost: CostEstimate;
   /** The same with the replay function at 512 MB (the default before 256 MB). */
   costWithReplay512Mb: number;
@@ -97,8 +77,6 @@ export interface ReplayBenchReport {
    * batches (stream shards) in flight: replay functions then wait for the pacer, billed like work.
    */
   costWhileDraining: { batchesInFlight: number; pacingWaitMs: number; pipelinePerMillion: number }[];
-  /** 1-minute load average of this machine at the start, the end, and the highest seen during the run. */
-  loadAverage: { start: number; end: number; max: number };
   targets: { quota90: boolean; lost0: boolean; costUnder5: boolean };
 }
 
