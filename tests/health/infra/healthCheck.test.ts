@@ -1,11 +1,11 @@
 import * as crypto from "node:crypto";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HealthCheck } from "../../infra/healthCheck.js";
-import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { useMoto } from "../support/useMoto.js";
-import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
-import { factorHandler, policy, startServer, type LoopbackServer } from "./support.js";
+import { HealthCheck } from "../../../infra/healthCheck.js";
+import { invokeSerialized, serializedCallback } from "../../support/serialized.js";
+import { useMoto } from "../../support/useMoto.js";
+import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
+import { factorHandler, policy, startServer, type LoopbackServer } from "../support.js";
 
 const SECRET = "a-route53-path-secret-of-32-chars";
 const factors = ["iotBroker", "applicationServices", "commandControl", "analytics"].map((name, i) => ({

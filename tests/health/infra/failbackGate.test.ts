@@ -9,13 +9,13 @@ import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwat
 import * as crypto from "node:crypto";
 import type * as http from "node:http";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { createSigV4Signer } from "../../functions/health/aws.js";
+import { createSigV4Signer } from "../../../functions/health/aws.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HealthCheck } from "../../infra/healthCheck.js";
-import { serializedCallback, startSerialized, type WarmFunction } from "../support/serialized.js";
-import { useMoto } from "../support/useMoto.js";
-import { named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
-import { policy, startServer, transport, type LoopbackServer } from "./support.js";
+import { HealthCheck } from "../../../infra/healthCheck.js";
+import { serializedCallback, startSerialized, type WarmFunction } from "../../support/serialized.js";
+import { useMoto } from "../../support/useMoto.js";
+import { named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
+import { policy, startServer, transport, type LoopbackServer } from "../support.js";
 
 const SECRET = "a-route53-path-secret-of-32-chars";
 const REGION = "eu-west-1";

@@ -19,18 +19,18 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { CreateFunctionCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { HealthApi } from "../../infra/healthApi.js";
+import { HealthApi } from "../../../infra/healthApi.js";
 import {
   analyticsHealthPlugin,
   applicationHealthPlugin,
   commandControlHealthPlugin,
-} from "../../infra/healthPlugins.js";
-import type { AnalyticsRegion } from "../../infra/analytics.js";
-import type { ApplicationServicesRegion } from "../../infra/applicationServices.js";
-import type { CommandControlApi } from "../../infra/commandControlApi.js";
-import { invokeSerialized, serializedCallback, type SerializedCallback } from "../support/serialized.js";
-import { useMoto } from "../support/useMoto.js";
-import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
+} from "../../../infra/healthPlugins.js";
+import type { AnalyticsRegion } from "../../../infra/analytics.js";
+import type { ApplicationServicesRegion } from "../../../infra/applicationServices.js";
+import type { CommandControlApi } from "../../../infra/commandControlApi.js";
+import { invokeSerialized, serializedCallback, type SerializedCallback } from "../../support/serialized.js";
+import { useMoto } from "../../support/useMoto.js";
+import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
 
 const REGION = "eu-west-1";
 const PEER = "eu-central-1";
