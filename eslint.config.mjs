@@ -1,9 +1,56 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
+import path from "node:path";
+
+/**
+ * Layer rules (STYLE.md): a relative import is resolved against the importing file and refused when
+ * it lands in a forbidden top-level folder. A resolved path, not a specifier pattern, so that
+ * `../../infra/x.js` and `../infra/x.js` are judged by where they point, whatever the depth.
+ */
+const layers = {
+  rules: {
+    imports: {
+      meta: {
+        type: "problem",
+        schema: [
+          {
+            type: "object",
+            properties: { forbid: { type: "array", items: { type: "string" } }, why: { type: "string" } },
+            required: ["forbid", "why"],
+            additionalProperties: false,
+          },
+        ],
+        messages: { forbidden: "{{from}}/ must not import {{to}}/ ('{{spec}}'): {{why}}" },
+      },
+      create(context) {
+        const { forbid, why } = context.options[0];
+        const root = context.cwd;
+        const top = (file) => path.relative(root, file).split(path.sep)[0];
+        const from = top(context.filename);
+        const check = (node) => {
+          const spec = node && node.type === "Literal" && typeof node.value === "string" ? node.value : null;
+          if (!spec || !spec.startsWith(".")) return;
+          const to = top(path.resolve(path.dirname(context.filename), spec));
+          if (forbid.includes(to))
+            context.report({ node, messageId: "forbidden", data: { from, to, spec, why } });
+        };
+        return {
+          ImportDeclaration: (n) => check(n.source),
+          ExportNamedDeclaration: (n) => check(n.source),
+          ExportAllDeclaration: (n) => check(n.source),
+          ImportExpression: (n) => check(n.source),
+          CallExpression: (n) => {
+            if (n.callee.type === "Identifier" && n.callee.name === "require") check(n.arguments[0]);
+          },
+        };
+      },
+    },
+  },
+};
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".tools/", "bin/build/", "coverage/", "reports/"] },
+  { ignores: ["node_modules/", ".tools/", "coverage/", "reports/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -42,6 +89,44 @@ export default tseslint.config(
             },
           ],
         },
+      ],
+    },
+  },
+  {
+    // Data flows one way (STYLE.md): stacks compose infra, infra wraps functions, functions stand alone.
+    plugins: { layers },
+    files: ["functions/**/*.ts"],
+    rules: {
+      "layers/imports": [
+        "error",
+        {
+          forbid: ["infra", "stacks", "cli", "tests"],
+          why: "deployed logic never depends on Pulumi code or the tool",
+        },
+      ],
+    },
+  },
+  {
+    plugins: { layers },
+    files: ["infra/**/*.ts"],
+    rules: {
+      "layers/imports": [
+        "error",
+        {
+          forbid: ["stacks", "cli", "tests"],
+          why: "components take their inputs as args; only stacks/ reads config",
+        },
+      ],
+    },
+  },
+  {
+    plugins: { layers },
+    files: ["**/*.ts", "**/*.mts", "**/*.cjs", "**/*.mjs"],
+    ignores: ["tests/**", "functions/**", "infra/**"],
+    rules: {
+      "layers/imports": [
+        "error",
+        { forbid: ["tests"], why: "shared stand-ins live in peers/; tests/ is for tests only" },
       ],
     },
   },

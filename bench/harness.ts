@@ -93,3 +93,37 @@ export function drainingCost(
       Math.round(estimateCost({ ...measured, pacingWaitMs: wait }).pipelinePerMillion * 100) / 100,
   };
 }
+
+/** One IoT API's line in a replay bench report. */
+export interface ApiReport {
+  api: string;
+  awsQuota: number;
+  emulatedQuota: number;
+  calls: number;
+  achievedTps: number;
+  /** achieved / emulated quota */
+  utilisation: number;
+  throttles: number;
+  retries: number;
+}
+
+/** What every replay bench (one process or several workers) reports about its run. */
+export interface ReplayRunReport {
+  ops: number;
+  /** Neither applied nor dead-lettered: must be 0. */
+  lost: number;
+  /** Still failing after the state machine's retries: would sit in the dead-letter queue with the reason. */
+  deadLettered: number;
+  deadLetterReasons: Record<string, number>;
+  deadLetterSample: string[];
+  durationSeconds: number;
+  /** Quota scale factor of each wave (groups/policies/certificates, things, attachments, deletes). */
+  scales: number[];
+  /** Calls/s moto served of each wave's own calls right before it (the wave's scale was fitted to it); empty with --scale. */
+  motoCallsPerSecondByWave: number[];
+  apis: ApiReport[];
+  cpuMsPerOp: number;
+  iotCallsPerOp: number;
+  /** 1-minute load average of this machine at the start, the end, and the highest seen during the run. */
+  loadAverage: { start: number; end: number; max: number };
+}

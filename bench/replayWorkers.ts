@@ -19,8 +19,8 @@ import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApiStats } from "../functions/replication/pacing.js";
 import { DEFAULT_IOT_QUOTAS } from "../functions/replication/pacing.js";
 import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "./backlog.js";
-import { lostRecords, pool } from "./harness.js";
-import { startMotoServer } from "./moto.js";
+import { lostRecords, pool, type ApiReport, type ReplayRunReport } from "./harness.js";
+import { startMoto } from "../peers/moto.js";
 import { startQuotaEmulator } from "./quotaEmulator.js";
 import type { FromWorker, ToWorker, WorkerWave, WorkerWaveDone } from "./replayWorker.js";
 
@@ -34,33 +34,11 @@ export interface WorkersBenchOptions {
   localOnly?: boolean;
 }
 
-export interface WorkersApiReport {
-  api: string;
-  awsQuota: number;
-  emulatedQuota: number;
-  calls: number;
-  achievedTps: number;
-  utilisation: number;
-  throttles: number;
-  retries: number;
-}
-
-export interface WorkersBenchResult {
+export interface WorkersBenchResult extends ReplayRunReport {
   workers: number;
   pacing: "shared" | "local";
-  ops: number;
-  lost: number;
-  deadLettered: number;
-  deadLetterReasons: Record<string, number>;
-  deadLetterSample: string[];
-  durationSeconds: number;
-  scales: number[];
-  motoCallsPerSecondByWave: number[];
-  apis: WorkersApiReport[];
   /** Throttled calls over all calls (accepted + throttled). */
   throttledShare: number;
-  cpuMsPerOp: number;
-  iotCallsPerOp: number;
   /** DynamoDB writes to the shared schedule per IoT call (1 when every API stays busy). */
   scheduleWritesPerIotCall: number;
   /** Records per worker in the measured waves (uneven by design). */
@@ -72,7 +50,6 @@ export interface WorkersBenchResult {
    * sliding second counts one too many.
    */
   loopDelayMs: { workersP99: number; workersMax: number; emulatorP99: number; emulatorMax: number };
-  loadAverage: { start: number; end: number; max: number };
 }
 
 class WorkerProcess {
@@ -135,7 +112,7 @@ export async function runReplayWorkersBench(
   log: (line: string) => void,
 ): Promise<WorkersBenchResult> {
   const region = "eu-west-1";
-  const [moto, scheduleMoto] = await Promise.all([startMotoServer(), startMotoServer({ serial: true })]);
+  const [moto, scheduleMoto] = await Promise.all([startMoto(), startMoto({ serial: true })]);
   const emulator = await startQuotaEmulator(moto.endpoint);
   const workers = Array.from({ length: options.workers }, () => new WorkerProcess());
   try {
@@ -274,7 +251,7 @@ export async function runReplayWorkersBench(
     const lostKeys = await lostRecords(records, failed, setupPort);
     const retries = (api: string) => stats.reduce((a, s) => a + (s[api]?.retries ?? 0), 0);
     const inWaves = (t: number) => windows.some((w) => t >= w.from && t <= w.to);
-    const apis: WorkersApiReport[] = [...emulator.counters.entries()]
+    const apis: ApiReport[] = [...emulator.counters.entries()]
       .map(([api, c]) => {
         const quota = emulatedQuota.get(api);
         const ok = c.acceptedAt.filter(inWaves);

@@ -8,7 +8,7 @@
  * - the timeline has one point per second for the report's chart.
  */
 import type { MqttClient } from "mqtt";
-import { connectClient } from "../tests/support/mqtt.js";
+import { connectClient } from "../peers/mqtt.js";
 import type { DrillBroker } from "./peers.js";
 
 /** Nearest-rank percentile of a list of numbers; 0 for an empty list. */

@@ -18,9 +18,9 @@ import {
   startMosquitto,
   type MosquittoBroker,
   type TestBroker,
-} from "../tests/support/mqtt.js";
-import { startDnsServer, type TestDnsServer } from "../tests/support/dns.js";
-import { startMoto, type MotoServer } from "../tests/support/moto.js";
+} from "../peers/mqtt.js";
+import { startDnsServer, type TestDnsServer } from "../peers/dns.js";
+import { startMoto, type MotoServer } from "../peers/moto.js";
 
 export const PRIMARY_ADDRESS = "127.0.0.2";
 export const SECONDARY_ADDRESS = "127.0.0.3";

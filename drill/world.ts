@@ -1,8 +1,8 @@
 /**
  * The registry half of the local drill, wired as deployed but on moto: per region an IoT registry
- * whose changes raise emulated registry events (tests/emulators/registryEvents), the capture core
+ * whose changes raise emulated registry events (peers/emulators/registryEvents), the capture core
  * fed by them (the IoT rule's part), the C&C handler (functions/cc) journaling into the region's
- * ops table, and the ops table as an emulated global table (tests/emulators/globalTable) whose
+ * ops table, and the ops table as an emulated global table (peers/emulators/globalTable) whose
  * stream feeds the real launcher, which runs the real replay definition under
  * aws-local-stepfunctions with the real replay core. Replay's applied markers live, as deployed, in
  * a plain regional table per region (infra/markerTable.ts), which nothing replicates.
@@ -36,10 +36,10 @@ import { createPacer, systemClock, type Pacer } from "../functions/replication/p
 import { replayStateMachineDefinition } from "../functions/replication/stateMachine.js";
 import { listPortFromSdk } from "../functions/reconcile/listPort.js";
 import type { SnapshotDeps } from "../functions/reconcile/snapshot.js";
-import { GlobalTableEmulator, type StreamConsumer } from "../tests/emulators/globalTable.js";
-import { emitRegistryEvents, type RegistryEventEmulator } from "../tests/emulators/registryEvents.js";
-import { localReplayStateMachine } from "../tests/emulators/stepFunctions.js";
-import { inAccount, type MotoServer } from "../tests/support/moto.js";
+import { GlobalTableEmulator, type StreamConsumer } from "../peers/emulators/globalTable.js";
+import { emitRegistryEvents, type RegistryEventEmulator } from "../peers/emulators/registryEvents.js";
+import { localReplayStateMachine } from "../peers/emulators/stepFunctions.js";
+import { inAccount, type MotoServer } from "../peers/moto.js";
 
 export const OPS_TABLE = "iot-dr-ops";
 /** Each region's own (not replicated) table of replay's applied markers. */

@@ -107,7 +107,7 @@ export function defaultParams(devices: number): SimParams {
 }
 
 /**
- * `bench devices`' scenario (cli/commands/bench-devices.ts): local mosquitto brokers (no connect
+ * `bench devices`' scenario (bench/devices.ts): local mosquitto brokers (no connect
  * quota), the broker of A killed while DNS flips at the same instant, devices asking the DNS server
  * directly (TTL 5 s), first reconnect window 10 s, re-resolution every 5 s, telemetry every 5 s.
  */

@@ -21,15 +21,10 @@ import {
 import { createPacer, type Pacer } from "../../functions/replication/pacing.js";
 import { wrapListPort, type IotListPort } from "../../functions/reconcile/listPort.js";
 import { InputError, UsageError } from "../errors.js";
+import { parseRegion } from "../options.js";
 import { checkOutputFile } from "../outputPath.js";
-import type { RegisterCommand } from "./index.js";
-import {
-  defaultRegistryDeps,
-  parseRegion,
-  stderrLogger,
-  tableName,
-  type RegistryCommandDeps,
-} from "./reconcile.js";
+import type { RegisterCommand } from "./register.js";
+import { defaultRegistryDeps, stderrLogger, tableName, type RegistryCommandDeps } from "../registry/deps.js";
 
 interface BackfillOptions {
   region?: string;

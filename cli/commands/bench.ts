@@ -1,33 +1,14 @@
 /**
  * `iot-dr bench <what>`: benchmarks that run on this machine; results belong in BENCHMARKS.md.
- * This module owns the `bench` command and its `replay` subcommand. Adding a subcommand is one line:
- * append its `(bench, setExitCode) => void` registrar to BENCH_SUBCOMMANDS below (other modules may
- * also find-or-create `bench` themselves, as bench-devices.ts does).
- *
- * `iot-dr bench replay [--ops N]`: a backlog of N mixed registry operations replayed into a
- * moto_server (started here, stopped by PID) behind an emulated quota that throttles each IoT API
- * above its configured rate, with the deployed pacer and retries. Reports per API the achieved rate
- * against the quota, throttles and retries; lost operations; own CPU per operation; and the cost
- * model. moto is far slower than AWS, so the quotas are scaled down, one factor per wave (printed),
- * until the wave's calls fit what moto serves on this machine for that wave's own calls (measured
- * right before the wave with a small calibration backlog of the same mix on other names), and
- * rounded down to whole calls per second; utilisation is measured against that emulated quota.
+ * This module registers `bench replay` and `bench reconcile`; their harnesses live in bench/.
+ * Adding a subcommand is one line in BENCH_SUBCOMMANDS (or a module of its own using benchGroup).
  */
-import { loadavg } from "node:os";
-import * as iotSdk from "@aws-sdk/client-iot";
-import { Command } from "commander";
-import type { RegisterCommand } from "./index.js";
+import type { Command } from "commander";
+import { runReconcileBench, formatReconcileBench } from "../../bench/reconcile.js";
+import { formatReplayBench, formatWorkersReport, runReplayBench, workersReport } from "../../bench/replay.js";
+import { runReplayWorkersBench } from "../../bench/replayWorkers.js";
 import { UsageError } from "../errors.js";
-import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
-import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "../../bench/backlog.js";
-import { startMotoServer } from "../../bench/moto.js";
-import { runReplayWorkersBench, type WorkersBenchResult } from "../../bench/replayWorkers.js";
-import { applyWithRetries, drainingCost, lostRecords, pool } from "../../bench/harness.js";
-import type { ApplyDeps } from "../../functions/replication/apply.js";
-import { DEPLOYED_DEFAULTS, estimateCost, type CostEstimate } from "../../functions/replication/costModel.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
-import { createPacer, DEFAULT_IOT_QUOTAS, systemClock } from "../../functions/replication/pacing.js";
-import { addReconcileBench } from "./bench-reconcile.js";
+import { benchGroup, type RegisterCommand } from "./register.js";
 
 /** Registrars of `bench` subcommands: one line each. */
 export const BENCH_SUBCOMMANDS: ((bench: Command, setExitCode: (code: number) => void) => void)[] = [
@@ -36,339 +17,11 @@ export const BENCH_SUBCOMMANDS: ((bench: Command, setExitCode: (code: number) =>
 ];
 
 export const registerBench: RegisterCommand = (program, setExitCode) => {
-  let bench = program.commands.find((c) => c.name() === "bench");
-  if (!bench) {
-    bench = new Command("bench")
-      .copyInheritedSettings(program)
-      .description("benchmarks on this machine (results belong in BENCHMARKS.md)");
-    program.addCommand(bench);
-  }
+  const bench = benchGroup(program);
   for (const add of BENCH_SUBCOMMANDS) add(bench, setExitCode);
 };
 
-// ---------------------------------------------------------------------------------------------
-// The emulated quota: what IoT does when a caller exceeds an API's rate. A quota of q calls per
-// second (a whole number) throttles the call that would be the (q+1)th in any sliding second.
-
-interface ApiCounter {
-  ok: number;
-  throttled: number;
-  first: number;
-  last: number;
-  window: number[];
-}
-
-function emulateQuota(client: iotSdk.IoTClient, quotaOf: (api: string) => number): Map<string, ApiCounter> {
-  const counters = new Map<string, ApiCounter>();
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const api = ((context as { commandName?: string }).commandName ?? "").replace(/Command$/, "");
-      let c = counters.get(api);
-      if (!c) counters.set(api, (c = { ok: 0, throttled: 0, first: 0, last: 0, window: [] }));
-      const now = performance.now();
-      while (c.window.length > 0 && now - c.window[0] >= 1000) c.window.shift();
-      if (c.window.length >= quotaOf(api)) {
-        c.throttled++;
-        throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
-      }
-      c.window.push(now);
-      const result = await next(args);
-      c.ok++;
-      if (c.first === 0) c.first = now;
-      c.last = now;
-      return result;
-    },
-    { step: "finalizeRequest", name: "emulatedIotQuota" },
-  );
-  return counters;
-}
-
-export { buildBacklog };
-
-// ---------------------------------------------------------------------------------------------
-
-export interface ApiReport {
-  api: string;
-  awsQuota: number;
-  emulatedQuota: number;
-  calls: number;
-  achievedTps: number;
-  /** achieved / emulated quota */
-  utilisation: number;
-  throttles: number;
-  retries: number;
-}
-
-export interface ReplayBenchReport {
-  ops: number;
-  /** Neither applied nor dead-lettered: must be 0. */
-  lost: number;
-  /** Still failing after the state machine's retries: would sit in the dead-letter queue with the reason. */
-  deadLettered: number;
-  deadLetterReasons: Record<string, number>;
-  deadLetterSample: string[];
-  durationSeconds: number;
-  /** Quota scale factor of each wave (groups/policies/certificates, things, attachments, deletes). */
-  scales: number[];
-  /** Calls/s moto served of each wave's own calls right before it (the wave's scale was fitted to it); empty with --scale. */
-  motoCallsPerSecondByWave: number[];
-  apis: ApiReport[];
-  cpuMsPerOp: number;
-  iotCallsPerOp: number;
-  cost: CostEstimate;
-  /** The same with the replay function at 512 MB (the default before 256 MB). */
-  costWithReplay512Mb: number;
-  /**
-   * The pipeline cost while a backlog of this mix drains at AWS's default quotas, with one or four
-   * batches (stream shards) in flight: replay functions then wait for the pacer, billed like work.
-   */
-  costWhileDraining: { batchesInFlight: number; pacingWaitMs: number; pipelinePerMillion: number }[];
-  /** 1-minute load average of this machine at the start, the end, and the highest seen during the run. */
-  loadAverage: { start: number; end: number; max: number };
-  targets: { quota90: boolean; lost0: boolean; costUnder5: boolean };
-}
-
-/** A pacer with `rate(api)` for every API of the quota table. */
-const pacerAt = (rate: (api: string) => number, options: { utilisation?: number; defaultRate?: number }) =>
-  createPacer({
-    rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rate(k)])),
-    ...options,
-  });
-
-export async function runReplayBench(
-  options: { ops: number; scale?: number; concurrency: number },
-  log: (line: string) => void,
-): Promise<ReplayBenchReport> {
-  const moto = await startMotoServer();
-  try {
-    const config = (region: string) => ({
-      region,
-      endpoint: moto.endpoint,
-      credentials: { accessKeyId: "bench", secretAccessKey: "bench" },
-      maxAttempts: 1,
-    });
-    const region = "eu-west-1";
-    const setupPort = iotPortFromSdk(iotSdk, new iotSdk.IoTClient(config(region)));
-
-    const backlog = buildBacklog(options.ops, Date.now());
-    const records = backlog.waves.flat();
-    // How many calls per second moto serves here bounds what any quota can show. moto's cost differs
-    // by call (a DeleteThing or ListThingGroupsForThing scans more than a DescribeThing), so before
-    // each wave a calibration backlog of the same mix on other names ("c…") replays that wave
-    // unthrottled and unpaced, and the calls/s it got is what the wave's scale is fitted to. It is
-    // measured right before the wave because the machine's load changes during a run.
-    const calibration =
-      options.scale === undefined
-        ? buildBacklog(Math.min(CALIBRATION_OPS, options.ops), Date.now(), "us-east-1", "c")
-        : undefined;
-    const callRate = (wave: number) =>
-      MIX.filter((m) => WAVE_OF[m.api] === wave).reduce(
-        (a, m) => a + DEFAULT_IOT_QUOTAS[m.api] * m.callsPerOp,
-        0,
-      );
-    // One factor per wave, so that the wave's calls fit what moto serves here (waves never overlap).
-    const round3 = (x: number) => Math.floor(x * 1000) / 1000;
-    const fit = (w: number, motoCps: number) => Math.min(1, round3((0.85 * motoCps) / callRate(w)));
-    const scales = [0, 1, 2, 3].map(() => options.scale ?? 1);
-    const motoByWave: number[] = [];
-    let scale = scales[0];
-    const rateOf = (api: string) =>
-      Math.max(1, Math.floor((DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale));
-    log(
-      calibration
-        ? `quotas scaled per wave to what moto serves of that wave's calls (calibration backlog of ${calibration.waves.flat().length} records)\n`
-        : `quotas scaled by ${options.scale}\n`,
-    );
-
-    // Resources the updates and deletes act on, created before the clock starts.
-    for (const b of calibration ? [backlog, calibration] : [backlog]) {
-      await pool(b.seed.things, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
-      await pool(b.seed.deleteThings, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
-      await pool(
-        b.seed.certs,
-        8,
-        async (pem) => void (await setupPort.registerCertificateWithoutCA(pem, "INACTIVE")),
-      );
-    }
-    const calibrationClient = new iotSdk.IoTClient(config(region));
-    const calibrationCalls = emulateQuota(calibrationClient, () => Number.POSITIVE_INFINITY);
-    const calibrate = async (wave: number): Promise<number> => {
-      const sample = calibration!.waves[wave];
-      const deps: ApplyDeps = {
-        region,
-        iot: iotPortFromSdk(iotSdk, calibrationClient) as IotRegistryPort,
-        // Unpaced: every API at a million calls per second.
-        pacer: pacerAt(() => 1e6, { defaultRate: 1e6 }),
-        clock: systemClock,
-        logger: silentLogger,
-        metrics: noMetrics,
-      };
-      const callsSoFar = () => [...calibrationCalls.values()].reduce((a, c) => a + c.ok, 0);
-      const calls0 = callsSoFar();
-      const t0 = performance.now();
-      await pool(sample, options.concurrency, async (record) => {
-        const why = await applyWithRetries(record, deps);
-        if (why)
-          throw new Error(`calibration record ${record.key} still failed (${why}); moto cannot be measured`);
-      });
-      return (callsSoFar() - calls0) / ((performance.now() - t0) / 1000);
-    };
-
-    const client = new iotSdk.IoTClient(config(region));
-    const counters = emulateQuota(client, rateOf);
-    // 5% headroom, as an operator would configure it: the service sees a call a little after the
-    // pacer released it, with jitter; evenly spaced calls at 95% tolerate 50 ms of it.
-    const pacerFor = () => pacerAt(rateOf, { utilisation: 0.95 });
-    const pacers = [] as ReturnType<typeof createPacer>[];
-    const deps: ApplyDeps = {
-      region,
-      iot: iotPortFromSdk(iotSdk, client) as IotRegistryPort,
-      pacer: pacerFor(),
-      clock: systemClock,
-      logger: silentLogger,
-      metrics: noMetrics,
-    };
-    const failed = new Map<string, string>();
-    const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
-    // unref: a failed run must still let the process exit.
-    const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
-    const started = performance.now();
-    const cpu = { user: 0, system: 0 };
-    const emulatedQuota = new Map<string, number>();
-    for (const [i, wave] of backlog.waves.entries()) {
-      if (calibration) {
-        motoByWave[i] = Math.round(await calibrate(i));
-        scales[i] = fit(i, motoByWave[i]);
-      }
-      scale = scales[i];
-      deps.pacer = pacerFor();
-      pacers.push(deps.pacer);
-      // A fresh port per wave, like a fresh replay function: no ARNs cached from an earlier wave.
-      deps.iot = iotPortFromSdk(iotSdk, client) as IotRegistryPort;
-      for (const m of MIX) if (WAVE_OF[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
-      log(`wave ${i}: ${wave.length} records, moto ${motoByWave[i] ?? "-"} calls/s, quotas x${scale}\n`);
-      // Own CPU counts the waves only (not the calibration between them).
-      const cpu0 = process.cpuUsage();
-      await pool(wave, options.concurrency, async (record) => {
-        const why = await applyWithRetries(record, deps);
-        if (why) failed.set(record.key, why);
-      });
-      const used = process.cpuUsage(cpu0);
-      cpu.user += used.user;
-      cpu.system += used.system;
-    }
-    const durationSeconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    load.end = loadavg()[0];
-    load.max = Math.max(load.max, load.end);
-
-    // Verify in the target what the backlog asked for: a record that was neither applied nor
-    // dead-lettered is lost.
-    const lostKeys = await lostRecords(records, failed, setupPort);
-
-    const retries = (api: string) => pacers.reduce((a, p) => a + (p.stats()[api]?.retries ?? 0), 0);
-    const apis: ApiReport[] = [...counters.entries()]
-      .map(([api, c]) => {
-        // Rates only mean something for the APIs a wave is made of (reads span several waves).
-        const quota = emulatedQuota.get(api);
-        const active = Math.max(0.001, (c.last - c.first) / 1000);
-        const achievedTps = c.ok > 1 ? (c.ok - 1) / active : c.ok;
-        return {
-          api,
-          awsQuota: DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10,
-          emulatedQuota: quota ?? 0,
-          calls: c.ok,
-          achievedTps: quota ? Math.round(achievedTps * 100) / 100 : 0,
-          utilisation: quota ? Math.round((achievedTps / quota) * 1000) / 1000 : 0,
-          throttles: c.throttled,
-          retries: retries(api),
-        };
-      })
-      .sort((a, b) => a.api.localeCompare(b.api));
-    const totalCalls = apis.reduce((a, x) => a + x.calls, 0);
-    const cpuMsPerOp = (cpu.user + cpu.system) / 1000 / records.length;
-    const iotCallsPerOp = totalCalls / records.length;
-    const measured = {
-      ...DEPLOYED_DEFAULTS,
-      replayCpuMs: cpuMsPerOp,
-      captureCpuMs: cpuMsPerOp,
-      replayIotCalls: iotCallsPerOp,
-      // One process paces alone here (no shared schedule): the design before sharedPacing.ts.
-      scheduleWritesPerOp: 0,
-    };
-    const cost = estimateCost(measured);
-    // While a backlog drains, each write API runs at its (AWS) quota and the replay functions in
-    // flight wait for the pacer between operations; Lambda bills that. Averaged over this mix.
-    const draining = [1, 4].map((batchesInFlight) => ({
-      batchesInFlight,
-      ...drainingCost(measured, backlog.counts, measured.waveConcurrency * batchesInFlight),
-    }));
-    const costWithReplay512Mb = estimateCost({ ...measured, replayMemoryMb: 512 }).pipelinePerMillion;
-    const writeApis = apis.filter((a) => MIX.some((m) => m.api === a.api) && a.calls >= 20);
-    const reasons: Record<string, number> = {};
-    for (const why of failed.values()) {
-      const name = why.split(":")[0];
-      reasons[name] = (reasons[name] ?? 0) + 1;
-    }
-    return {
-      ops: records.length,
-      lost: lostKeys.size,
-      deadLettered: failed.size,
-      deadLetterReasons: reasons,
-      deadLetterSample: [...failed.entries()].slice(0, 3).map(([k, v]) => `${k}: ${v}`),
-      durationSeconds: Math.round(durationSeconds * 10) / 10,
-      scales,
-      motoCallsPerSecondByWave: motoByWave,
-      apis,
-      cpuMsPerOp: Math.round(cpuMsPerOp * 1000) / 1000,
-      iotCallsPerOp: Math.round(iotCallsPerOp * 100) / 100,
-      cost,
-      costWithReplay512Mb: Math.round(costWithReplay512Mb * 100) / 100,
-      costWhileDraining: draining,
-      loadAverage: {
-        start: Math.round(load.start * 100) / 100,
-        end: Math.round(load.end * 100) / 100,
-        max: Math.round(load.max * 100) / 100,
-      },
-      targets: {
-        quota90: writeApis.every((a) => a.utilisation >= 0.9),
-        lost0: lostKeys.size === 0 && failed.size === 0,
-        costUnder5: cost.pipelinePerMillion <= 5,
-      },
-    };
-  } finally {
-    await moto.stop();
-  }
-}
-
-function formatReport(r: ReplayBenchReport): string {
-  const lines = [
-    `replayed ${r.ops} operations in ${r.durationSeconds} s; lost ${r.lost}; dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterReasons)}`,
-    ...r.deadLetterSample.map((x) => `  e.g. ${x}`),
-    r.motoCallsPerSecondByWave.length > 0
-      ? `moto served ${r.motoCallsPerSecondByWave.join(", ")} calls/s of each wave's calls right before it; quotas scaled per wave by ${r.scales.join(", ")}`
-      : `quotas scaled by ${r.scales[0]} (--scale)`,
-    "api                              quota  emulated  calls  achieved/s  util   throttles  retries",
-    ...r.apis
-      .filter((a) => a.emulatedQuota > 0)
-      .map(
-        (a) =>
-          `${a.api.padEnd(32)} ${String(a.awsQuota).padStart(5)} ${a.emulatedQuota.toFixed(2).padStart(9)} ${String(a.calls).padStart(6)} ${a.achievedTps.toFixed(2).padStart(11)} ${(a.utilisation * 100).toFixed(0).padStart(4)}% ${String(a.throttles).padStart(10)} ${String(a.retries).padStart(8)}`,
-      ),
-    `reads: ${r.apis
-      .filter((a) => a.emulatedQuota === 0)
-      .map((a) => `${a.api} ${a.calls} calls, ${a.throttles} throttled`)
-      .join("; ")}`,
-    `own CPU per operation: ${r.cpuMsPerOp} ms; IoT calls per operation: ${r.iotCallsPerOp}`,
-    `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)} (target <= $5), IoT charges $${r.cost.iotPerMillion.toFixed(2)}, one Standard execution per record instead: $${r.cost.standardAlternativePerMillion.toFixed(2)}; with replay at 512 MB: $${r.costWithReplay512Mb.toFixed(2)}`,
-    `while a backlog of this mix drains at AWS's quotas: ${r.costWhileDraining.map((d) => `$${d.pipelinePerMillion.toFixed(2)} with ${d.batchesInFlight} batch(es) in flight (${d.pacingWaitMs} ms pacing wait per operation)`).join("; ")}`,
-    `load average (1 min): start ${r.loadAverage.start}, end ${r.loadAverage.end}, max ${r.loadAverage.max}`,
-    `targets: >=90% of each write quota ${r.targets.quota90 ? "met" : "NOT met"}; 0 lost ${r.targets.lost0 ? "met" : "NOT met"}; <= $5/M ${r.targets.costUnder5 ? "met" : "NOT met"}`,
-  ];
-  return lines.join("\n") + "\n";
-}
-
-function addReplayBench(bench: Command, setExitCode: (code: number) => void): void {
+export function addReplayBench(bench: Command, setExitCode: (code: number) => void): void {
   bench
     .command("replay")
     .description("replay a backlog of mixed registry operations into moto behind emulated IoT quotas")
@@ -417,74 +70,35 @@ function addReplayBench(bench: Command, setExitCode: (code: number) => void): vo
           return;
         }
         const report = await runReplayBench({ ops, scale, concurrency }, log);
-        process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatReport(report));
+        process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatReplayBench(report));
         setExitCode(report.lost + report.deadLettered > 0 ? 1 : 0);
       },
     );
 }
 
-export interface WorkersReport extends WorkersBenchResult {
-  cost: CostEstimate;
-  costWithReplay512Mb: number;
-  /** The pipeline cost while a backlog of this mix drains with 1, 4 and 16 replay functions in flight. */
-  costWhileDraining: { workers: number; pacingWaitMs: number; pipelinePerMillion: number }[];
-  targets: {
-    quota90: boolean;
-    throttled2: boolean;
-    lost0: boolean;
-    deadLettered0: boolean;
-    costUnder5At4: boolean;
-  };
-}
-
-/** The multi-process run priced with the cost model (measured CPU, IoT calls and schedule writes). */
-export function workersReport(r: WorkersBenchResult): WorkersReport {
-  const measured = {
-    ...DEPLOYED_DEFAULTS,
-    replayCpuMs: r.cpuMsPerOp,
-    captureCpuMs: r.cpuMsPerOp,
-    replayIotCalls: r.iotCallsPerOp,
-    scheduleWritesPerOp: r.scheduleWritesPerIotCall * r.iotCallsPerOp,
-  };
-  const counts = buildBacklog(r.ops, 0).counts;
-  const costWhileDraining = [1, 4, 16].map((workers) => ({
-    workers,
-    ...drainingCost(measured, counts, workers),
-  }));
-  const writeApis = r.apis.filter((a) => MIX.some((m) => m.api === a.api) && a.calls >= 20);
-  return {
-    ...r,
-    cost: estimateCost(measured),
-    costWithReplay512Mb:
-      Math.round(estimateCost({ ...measured, replayMemoryMb: 512 }).pipelinePerMillion * 100) / 100,
-    costWhileDraining,
-    targets: {
-      quota90: writeApis.length > 0 && writeApis.every((a) => a.utilisation >= 0.9),
-      throttled2: r.throttledShare <= 0.02,
-      lost0: r.lost === 0,
-      deadLettered0: r.deadLettered === 0,
-      costUnder5At4: costWhileDraining[1].pipelinePerMillion <= 5,
-    },
-  };
-}
-
-function formatWorkersReport(r: WorkersReport): string {
-  const lines = [
-    `${r.workers} worker processes, ${r.pacing} pacing: replayed ${r.ops} operations in ${r.durationSeconds} s (records per worker ${r.recordsPerWorker.join(", ")}); lost ${r.lost}; dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterReasons)}`,
-    ...r.deadLetterSample.map((x) => `  e.g. ${x}`),
-    `quotas scaled per wave by ${r.scales.join(", ")} (setup served ${r.motoCallsPerSecondByWave.join(", ") || "-"} calls/s)`,
-    "api                              quota  emulated  calls  achieved/s  util   throttles  retries",
-    ...r.apis.map(
-      (a) =>
-        `${a.api.padEnd(32)} ${String(a.awsQuota).padStart(5)} ${a.emulatedQuota.toFixed(2).padStart(9)} ${String(a.calls).padStart(6)} ${a.achievedTps.toFixed(2).padStart(11)} ${(a.utilisation * 100).toFixed(0).padStart(4)}% ${String(a.throttles).padStart(10)} ${String(a.retries).padStart(8)}`,
-    ),
-    `throttled ${(r.throttledShare * 100).toFixed(2)}% of calls; schedule writes per IoT call ${r.scheduleWritesPerIotCall}; own CPU per operation ${r.cpuMsPerOp} ms; IoT calls per operation ${r.iotCallsPerOp}`,
-    `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)}; while draining: ${r.costWhileDraining.map((d) => `$${d.pipelinePerMillion.toFixed(2)} with ${d.workers} replay functions in flight (${d.pacingWaitMs} ms wait per operation)`).join("; ")}`,
-    `event-loop delay: workers p99 ${r.loopDelayMs.workersP99} ms (max ${r.loopDelayMs.workersMax}), emulator p99 ${r.loopDelayMs.emulatorP99} ms (max ${r.loopDelayMs.emulatorMax}); 95 % pacing tolerates 50 ms`,
-    `load average (1 min): start ${r.loadAverage.start}, end ${r.loadAverage.end}, max ${r.loadAverage.max}`,
-    `targets: ${Object.entries(r.targets)
-      .map(([k, v]) => `${k} ${v ? "met" : "NOT met"}`)
-      .join("; ")}`,
-  ];
-  return lines.join("\n") + "\n";
+/** Adds `reconcile` under `iot-dr bench` . */
+export function addReconcileBench(bench: Command, setExitCode: (code: number) => void): void {
+  bench
+    .command("reconcile")
+    .description(
+      "compare two moto regions of N things each: wall time, IoT calls per compared resource, peak memory",
+    )
+    .option("--things <n>", "things per region", "10000")
+    .option(
+      "--concurrency <n>",
+      "parallel calls per region while filling (one moto_server per region; its transient failures are retried)",
+      "4",
+    )
+    .option("--json", "print one JSON report on stdout; progress stays on stderr")
+    .action(async (o: { things: string; concurrency: string; json?: boolean }) => {
+      const things = Number(o.things);
+      if (!Number.isInteger(things) || things < 100 || things > 1_000_000)
+        throw new UsageError(`--things must be a whole number from 100 to 1000000, got '${o.things}'`);
+      const concurrency = Number(o.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+        throw new UsageError(`--concurrency must be a whole number from 1 to 256, got '${o.concurrency}'`);
+      const report = await runReconcileBench({ things, concurrency }, (l) => process.stderr.write(l));
+      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReconcileBench(report));
+      setExitCode(report.drift === report.expectedDrift && report.countsAsExpected ? 0 : 1);
+    });
 }

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 import {
   checkSelection,
   parseOrg,

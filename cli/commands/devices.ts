@@ -9,7 +9,8 @@ import { Fleet, type FleetReport, type FleetSecond } from "../../device/fleet.js
 import { parseDnsServers } from "../../device/resolver.js";
 import type { TlsSettings } from "../../device/transport.js";
 import { UsageError } from "../errors.js";
-import type { RegisterCommand } from "./index.js";
+import { intOption } from "../options.js";
+import type { RegisterCommand } from "./register.js";
 
 export interface DevicesIo {
   stdout: (text: string) => void;
@@ -34,21 +35,6 @@ interface DevicesOptions {
   key?: string;
   ca?: string;
   json?: boolean;
-}
-
-/** Parses an integer option within bounds, or throws a UsageError naming the flag. */
-export function intOption(
-  flag: string,
-  raw: string | undefined,
-  min: number,
-  max: number,
-): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got '${raw}'`);
-  }
-  return value;
 }
 
 /** --dns HOST:PORT[,HOST:PORT...] as resolver server strings. */

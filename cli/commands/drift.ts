@@ -4,7 +4,7 @@
  * Exit 0: no drift; 3: drift; 1: a stack could not be previewed.
  */
 import type { Command } from "commander";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 import { defaultDeps, type AutomationCommandDeps } from "../automation/deps.js";
 import {
   parseOrg,

@@ -23,7 +23,7 @@ import { parseConfig } from "../../stacks/config.js";
 import { LocalStackWorkspace } from "../automation/local.js";
 import { InputError, UsageError } from "../errors.js";
 import { checkOutputFolder } from "../outputPath.js";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 import { estimateFromConfig, readStackFile } from "./rto.js";
 
 export const TARGETS = ["local", "aws"] as const;

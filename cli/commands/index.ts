@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import type { RegisterCommand } from "./register.js";
 import { registerPlan } from "./plan.js";
 import { registerDeploy } from "./deploy.js";
 import { registerDrift } from "./drift.js";
@@ -15,9 +15,6 @@ import { registerReconcile } from "./reconcile.js";
 import { registerPackage } from "./package.js";
 import { registerPreflight } from "./preflight.js";
 import { registerSimulate } from "./simulate.js";
-
-/** Registers one subcommand; `setExitCode` sets the process exit code without throwing. */
-export type RegisterCommand = (program: Command, setExitCode: (code: number) => void) => void;
 
 /** Every subcommand of iot-dr. Add one line per command module. */
 export const commands: RegisterCommand[] = [

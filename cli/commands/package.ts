@@ -15,7 +15,7 @@ import {
   type FunctionPackage,
 } from "../package/build.js";
 import { planStack } from "../plan/run.js";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 
 /** Exit code when a function's archive would fail on Lambda. */
 export const PACKAGE_PROBLEM_EXIT = 3;

@@ -10,7 +10,7 @@ import {
 } from "../plan/policy.js";
 import { archiveFacts } from "../package/build.js";
 import { displayInputs, planStack } from "../plan/run.js";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 
 interface PlanOpts {
   stack: string;

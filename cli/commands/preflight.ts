@@ -8,7 +8,7 @@ import { readStackFile, stackFilePath, validateStackFile } from "../plan/stackFi
 import { InputError, UsageError } from "../errors.js";
 import { blocks, runPreflight, type PreflightOptions } from "../preflight/run.js";
 import type { CheckResult } from "../preflight/judge.js";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 
 /** Exit code when a check blocks the deploy (as `plan --policy` for a mandatory violation). */
 export const PREFLIGHT_BLOCKED_EXIT = 3;

@@ -6,132 +6,21 @@
  * B the standby, as `--active` says or the device endpoint's fail-over CNAME shows
  * (functions/reconcile/activeRegion.ts).
  * Exit 0: the regions are equal at the end; 3: drift remains; 2: usage.
- * Also holds what the registry commands (backfill, reconcile, bench reconcile) share: AWS clients
- * per region, the ops table, the terminal.
  */
-import * as iotSdk from "@aws-sdk/client-iot";
-import * as ddb from "@aws-sdk/client-dynamodb";
-import * as lib from "@aws-sdk/lib-dynamodb";
 import type { Command } from "commander";
-import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
-import { opsTableFromSdk, type OpsTablePort } from "../../functions/registry/table.js";
-import { jsonLogger, noMetrics, type Logger } from "../../functions/replication/observability.js";
-import { createPacer, systemClock, type Clock, type Pacer } from "../../functions/replication/pacing.js";
-import { listPortFromSdk, type IotListPort } from "../../functions/reconcile/listPort.js";
+import { noMetrics } from "../../functions/replication/observability.js";
+import { createPacer } from "../../functions/replication/pacing.js";
 import { reconcileRegions, type ReconcileResult } from "../../functions/reconcile/repair.js";
 import { activeRegionFromDns, type ResolveCname } from "../../functions/reconcile/activeRegion.js";
 import { promises as dnsPromises } from "node:dns";
-import { InputError, UsageError } from "../errors.js";
-import { awsClient } from "../aws.js";
-import type { RegisterCommand } from "./index.js";
+import { UsageError } from "../errors.js";
+import { parseRegion } from "../options.js";
+import type { RegisterCommand } from "./register.js";
+
+import { defaultRegistryDeps, stderrLogger, tableName, type RegistryCommandDeps } from "../registry/deps.js";
 
 /** Exit code when drift remains (0 none, 1 error, 2 usage). */
 export const RECONCILE_DRIFT_EXIT_CODE = 3;
-
-/** What the registry commands need from outside; tests pass moto-backed ones. */
-export interface RegistryCommandDeps {
-  /** IoT of a region: the list port and the registry port. */
-  iot(region: string): { list: IotListPort; iot: IotRegistryPort };
-  /** The ops table (or its replica) in a region. */
-  table(region: string, name: string): OpsTablePort;
-  /** Pacer per region; default the AWS default quotas. */
-  pacer?(region: string): Pacer;
-  clock: Clock;
-  stdout(text: string): void;
-  stderr(text: string): void;
-  /** True when stderr is a terminal (progress bar instead of plain lines). */
-  isTTY(): boolean;
-  /** Environment, for IOT_DR_OPS_TABLE. */
-  env: Record<string, string | undefined>;
-  /** CNAME lookups for `--device-endpoint`; default the system resolver. */
-  resolveCname?: ResolveCname;
-}
-
-/** The real AWS clients (cli/aws.ts: deadlines, budget; the SDK's standard settings) and the process terminal. */
-export function defaultRegistryDeps(): RegistryCommandDeps {
-  return {
-    iot(region) {
-      const client = awsClient(iotSdk.IoTClient, "iot", region);
-      return { list: listPortFromSdk(iotSdk, client), iot: iotPortFromSdk(iotSdk, client) };
-    },
-    table(region, name) {
-      return opsTableFromSdk(
-        lib,
-        lib.DynamoDBDocumentClient.from(awsClient(ddb.DynamoDBClient, "table", region)),
-        name,
-      );
-    },
-    clock: systemClock,
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
-    isTTY: () => process.stderr.isTTY === true,
-    env: process.env,
-  };
-}
-
-const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/;
-
-/** A region given on the command line, or a UsageError naming the option. */
-export function parseRegion(option: string, value: string | undefined): string {
-  if (value === undefined || value === "")
-    throw new UsageError(`${option} is required, e.g. ${option} eu-west-1`);
-  if (!REGION_PATTERN.test(value))
-    throw new UsageError(`${option} must be an AWS region such as eu-west-1, got '${value}'`);
-  return value;
-}
-
-/** A DynamoDB table name given with `option`, or a UsageError naming the option. */
-export function checkTableName(option: string, name: string): string {
-  if (!/^[a-zA-Z0-9_.-]{3,255}$/.test(name))
-    throw new UsageError(
-      `${option} must be a DynamoDB table name (3-255 of letters, digits, '_', '-', '.'), got '${name}'`,
-    );
-  return name;
-}
-
-const TABLE_HINTS: Record<string, string> = {
-  "--table": "give the stack output opsTableName",
-  "--marker-table": "give the target region stack's output markerTableNameInRegion",
-};
-
-/**
- * Reads one key so that a table that does not exist fails before any work, naming the option,
- * the table and the region (not later as a replay error on every record).
- */
-export async function checkTableExists(
-  option: string,
-  name: string,
-  region: string,
-  table: OpsTablePort,
-): Promise<void> {
-  try {
-    await table.get("iot-dr#probe");
-  } catch (err) {
-    if ((err as Error).name !== "ResourceNotFoundException") throw err;
-    throw new InputError(
-      `${option} ${name}: no such DynamoDB table in ${region}; ${TABLE_HINTS[option] ?? "check the name and region"}`,
-    );
-  }
-}
-
-/** The ops table name from --table or IOT_DR_OPS_TABLE; undefined when neither is set. */
-export function tableName(
-  option: string | undefined,
-  env: Record<string, string | undefined>,
-): string | undefined {
-  const name = option ?? env.IOT_DR_OPS_TABLE;
-  if (name === undefined) return undefined;
-  if (!/^[a-zA-Z0-9_.-]{3,255}$/.test(name))
-    throw new UsageError(
-      `--table must be a DynamoDB table name (3-255 of letters, digits, '_', '-', '.'), got '${name}'`,
-    );
-  return name;
-}
-
-/** A logger that writes JSON lines to stderr, so stdout keeps only the report. */
-export function stderrLogger(deps: RegistryCommandDeps, level: "info" | "warn" = "warn"): Logger {
-  return jsonLogger((line) => deps.stderr(`${line}\n`), level);
-}
 
 interface ReconcileOptions {
   source?: string;

@@ -16,7 +16,7 @@ import {
   type StackFile,
 } from "../plan/stackFile.js";
 import { InputError, UsageError } from "../errors.js";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 
 export interface RtoCommandDeps {
   stdout: (text: string) => void;

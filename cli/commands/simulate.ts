@@ -16,7 +16,7 @@ import { simulate } from "../../simulate/engine.js";
 import { summarize, type SimSummary } from "../../simulate/summary.js";
 import { writeSimReport } from "../../simulate/report.js";
 import { UsageError } from "../errors.js";
-import type { RegisterCommand } from "./index.js";
+import type { RegisterCommand } from "./register.js";
 
 interface SimulateFlags {
   devices?: string;

@@ -36,9 +36,6 @@ export interface InvokeContext {
   accountId: string;
 }
 
-/** Where the mocked value of a resource output comes from: computed per type, or inputs. */
-export type OutputMocker = (resource: PlannedResource, context: InvokeContext) => Record<string, unknown>;
-
 const nameOfUrn = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
 
 function shortHash(s: string): string {

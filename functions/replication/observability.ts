@@ -36,37 +36,3 @@ export function jsonLogger(
     };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
-
-/**
- * A sink writing each metric immediately as one CloudWatch embedded-metric-format document
- * (namespace `iot-dr`), for code running outside Powertools; dimensions are fixed per sink.
- */
-export function emfMetrics(
-  write: (line: string) => void,
-  now: () => number,
-  dimensions: Record<string, string> = {},
-): MetricsSink & { emitted: { name: string; value: number }[] } {
-  const emitted: { name: string; value: number }[] = [];
-  return {
-    emitted,
-    addMetric(name, unit, value) {
-      emitted.push({ name, value });
-      write(
-        JSON.stringify({
-          _aws: {
-            Timestamp: now(),
-            CloudWatchMetrics: [
-              {
-                Namespace: METRICS_NAMESPACE,
-                Dimensions: [Object.keys(dimensions)],
-                Metrics: [{ Name: name, Unit: unit }],
-              },
-            ],
-          },
-          ...dimensions,
-          [name]: value,
-        }),
-      );
-    },
-  };
-}

@@ -51,8 +51,6 @@ export const DEFAULT_IOT_QUOTAS = {
   ListThings: 10,
 } as const satisfies Record<string, number>;
 
-export type IotApi = keyof typeof DEFAULT_IOT_QUOTAS;
-
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

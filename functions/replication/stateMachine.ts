@@ -229,5 +229,3 @@ export function replayStateMachineDefinition(args: ReplayDefinitionArgs) {
     },
   };
 }
-
-export type ReplayStateMachineDefinition = ReturnType<typeof replayStateMachineDefinition>;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as aws from "@pulumi/aws";
 import * as eb from "@aws-sdk/client-eventbridge";
 import * as sqs from "@aws-sdk/client-sqs";
@@ -7,7 +7,7 @@ import type { PlannedResource } from "../../cli/plan/recorder.js";
 import { AnalyticsGlobalEndpoint, AnalyticsRegion } from "../../infra/analytics.js";
 import { DEVICE_DATA_SOURCE } from "../../functions/analytics/forwarder.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
@@ -184,13 +184,7 @@ describe("analytics components under Pulumi mocks", () => {
 });
 
 describe("the serialized forwarder", () => {
-  let moto: MotoServer;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
+  const moto = useMoto({ resetBeforeEach: false });
 
   it("puts a rule event on the bus from a fresh Node process, and the bus delivers it to its target", async () => {
     const events = new eb.EventBridgeClient(moto.clientConfig(PRIMARY));

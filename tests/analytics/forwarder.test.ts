@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import * as eb from "@aws-sdk/client-eventbridge";
 import * as sqs from "@aws-sdk/client-sqs";
 import * as kinesis from "@aws-sdk/client-kinesis";
 import { AwsSdkSigV4Signer } from "@aws-sdk/core";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import {
   DEVICE_DATA_SOURCE,
   deviceDataRuleSql,
@@ -24,19 +24,12 @@ const REGION = "us-east-1";
 const BUS = "iot-dr-device-data";
 const quiet = { info() {}, warn() {}, error() {} };
 
-let moto: MotoServer;
+const moto = useMoto();
 let events: eb.EventBridgeClient;
 let queues: sqs.SQSClient;
 let queueUrl: string;
 
-beforeAll(async () => {
-  moto = await startMoto();
-});
-afterAll(async () => {
-  await moto?.stop();
-});
 beforeEach(async () => {
-  await moto.reset();
   events = new eb.EventBridgeClient(moto.clientConfig(REGION));
   queues = new sqs.SQSClient(moto.clientConfig(REGION));
   await events.send(new eb.CreateEventBusCommand({ Name: BUS }));

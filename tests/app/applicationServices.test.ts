@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as ddb from "@aws-sdk/client-dynamodb";
@@ -12,7 +12,7 @@ import {
 import { appProbes, appTablePortsFromSdk, type AppPorts } from "../../functions/app/checkpoints.js";
 import { probeOutcome } from "../../functions/analytics/checkpoints.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { checkResources, fromPlanned } from "../../policy/run.js";
 
 const PRIMARY = "us-east-1";
@@ -249,13 +249,7 @@ describe("application services under Pulumi mocks", () => {
 });
 
 describe("application checkpoints", () => {
-  let moto: MotoServer;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
+  const moto = useMoto({ resetBeforeEach: false });
 
   const fakes = (overrides: Partial<AppPorts> = {}): Pick<AppPorts, "headBucket" | "functionState"> => ({
     headBucket: async () => {},

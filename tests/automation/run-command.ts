@@ -1,7 +1,7 @@
 /** Runs one iot-dr command against a fake workspace and terminal, the way cli/main.ts runs it. */
 import { Command, CommanderError } from "commander";
 import { UsageError } from "../../cli/errors.js";
-import type { RegisterCommand } from "../../cli/commands/index.js";
+import type { RegisterCommand } from "../../cli/commands/register.js";
 import type { AutomationCommandDeps } from "../../cli/automation/deps.js";
 import { FakeStackWorkspace, type FakeStackScript } from "../../cli/automation/fake.js";
 import type { StackName } from "../../cli/automation/stacks.js";

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as aws from "@pulumi/aws";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { underMocks, ofType } from "../replication/infra/mocks.js";
@@ -6,7 +6,7 @@ import type { PlannedResource } from "../../cli/plan/recorder.js";
 import { CommandControlApi } from "../../infra/commandControlApi.js";
 import { IOT_ARN_LESS_ACTIONS } from "../../infra/callbackFunction.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import {
   ALLOWED_POLICIES,
   CC_ACCOUNT,
@@ -227,13 +227,7 @@ describe("CommandControlApi under Pulumi mocks", () => {
 });
 
 describe("the serialized C&C function", () => {
-  let moto: MotoServer;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
+  const moto = useMoto({ resetBeforeEach: false });
 
   it("onboards a device from a fresh Node process, through the assumed role, and journals it", async () => {
     await moto.reset();

@@ -2,8 +2,8 @@
  * Hostile direct invokes and a `__proto__` attribute get a clear 4xx and change nothing, through
  * the real handler, validator and idempotency store against moto.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { useMoto } from "../support/useMoto.js";
 import { handleCommand, type HttpEvent } from "../../functions/cc/handler.js";
 import {
   ccWorld,
@@ -15,19 +15,14 @@ import {
   type CcWorld,
 } from "./support.js";
 
-let moto: MotoServer;
+const moto = useMoto();
 let world: CcWorld;
 let pem: string;
 
 beforeAll(async () => {
-  moto = await startMoto();
   [pem] = makeCertificates(1);
 });
-afterAll(async () => {
-  await moto?.stop();
-});
 beforeEach(async () => {
-  await moto.reset();
   world = await ccWorld(moto);
   await seedRegistry(world.iotClient);
 });

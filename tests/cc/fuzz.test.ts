@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { handleCommand } from "../../functions/cc/handler.js";
 import { COMMANDS } from "../../functions/cc/validation.js";
 import {
@@ -13,18 +13,14 @@ import {
   type CcWorld,
 } from "./support.js";
 
-let moto: MotoServer;
+const moto = useMoto({ resetBeforeEach: false });
 let world: CcWorld;
 let pems: string[];
 
 beforeAll(async () => {
-  moto = await startMoto();
   pems = makeCertificates(3);
   world = await ccWorld(moto);
   await seedRegistry(world.iotClient);
-});
-afterAll(async () => {
-  await moto?.stop();
 });
 
 // Values close to valid ones, so that the fuzzer also reaches the registry, mixed with anything.

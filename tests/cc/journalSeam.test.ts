@@ -26,9 +26,9 @@ import { launchReplay } from "../../functions/replication/launcher.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { createPacer, systemClock } from "../../functions/replication/pacing.js";
 import { replayStateMachineDefinition } from "../../functions/replication/stateMachine.js";
-import { GlobalTableEmulator } from "../emulators/globalTable.js";
-import { localReplayStateMachine } from "../emulators/stepFunctions.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { GlobalTableEmulator } from "../../peers/emulators/globalTable.js";
+import { localReplayStateMachine } from "../../peers/emulators/stepFunctions.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { commandEvent, makeCertificates, newKey, seedRegistry } from "./support.js";
 
 const PRIMARY = "us-east-1";

@@ -3,9 +3,9 @@
  * version, and a policy attached to or detached from a thing group; validated and journaled like
  * onboarding.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { handleCommand } from "../../functions/cc/handler.js";
 import {
   ccWorld,
@@ -17,19 +17,14 @@ import {
   type CcWorld,
 } from "./support.js";
 
-let moto: MotoServer;
+const moto = useMoto();
 let world: CcWorld;
 let pems: string[];
 
 beforeAll(async () => {
-  moto = await startMoto();
   pems = makeCertificates(4);
 });
-afterAll(async () => {
-  await moto?.stop();
-});
 beforeEach(async () => {
-  await moto.reset();
   world = await ccWorld(moto);
   await seedRegistry(world.iotClient);
 });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { useMoto } from "../support/useMoto.js";
 import { handleCommand } from "../../functions/cc/handler.js";
 import type { IotRegistryPort } from "../../functions/registry/iotPort.js";
 import {
@@ -13,19 +13,14 @@ import {
   type CcWorld,
 } from "./support.js";
 
-let moto: MotoServer;
+const moto = useMoto();
 let world: CcWorld;
 let pem: string;
 
 beforeAll(async () => {
-  moto = await startMoto();
   pem = makeCertificates(1)[0]!;
 });
-afterAll(async () => {
-  await moto?.stop();
-});
 beforeEach(async () => {
-  await moto.reset();
   world = await ccWorld(moto);
   await seedRegistry(world.iotClient);
 });

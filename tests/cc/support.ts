@@ -13,7 +13,7 @@ import * as stsSdk from "@aws-sdk/client-sts";
 import * as ddbSdk from "@aws-sdk/client-dynamodb";
 import * as docSdk from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
-import { inAccount as motoAccount, type MotoServer } from "../support/moto.js";
+import { inAccount as motoAccount, type MotoServer } from "../../peers/moto.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { opsTableFromSdk } from "../../functions/registry/table.js";
 import { captureKeys } from "../../functions/replication/capture.js";

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { FailoverClient, type Clock } from "../../device/client.js";
 import { parseNotice } from "../../device/notice.js";
-import { freePortOn, startBroker, type TestBroker } from "../support/mqtt.js";
+import { freePortOn, startBroker, type TestBroker } from "../../peers/mqtt.js";
 import { waitFor } from "./harness.js";
 
 /** A clock whose timers fire only when the test says so. */

@@ -3,8 +3,8 @@
  * DNS server answering ENDPOINT with A's address until a test flips it.
  */
 import { FailoverClient, type FailoverClientOptions } from "../../device/client.js";
-import { startDnsServer, type TestDnsServer } from "../support/dns.js";
-import { startBrokerPair, type TestBroker } from "../support/mqtt.js";
+import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
+import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 
 export const ENDPOINT = "iot.dr.example.test";
 

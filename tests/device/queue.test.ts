@@ -1,7 +1,7 @@
 import type { MqttClient } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FailoverClient, PublishOutcome } from "../../device/client.js";
-import { connectClient } from "../support/mqtt.js";
+import { connectClient } from "../../peers/mqtt.js";
 import { ENDPOINT, startRegions, waitFor, type Regions } from "./harness.js";
 
 let regions: Regions | undefined;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CachingResolver, parseDnsServers, ResolveError } from "../../device/resolver.js";
-import { startDnsServer, type TestDnsServer } from "../support/dns.js";
+import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 
 const NAME = "iot.dr.example.test";
 let dns: TestDnsServer | undefined;

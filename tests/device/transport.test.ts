@@ -8,7 +8,7 @@ import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FailoverClient } from "../../device/client.js";
 import { buildTlsOptions, IOT_MQTT_ALPN } from "../../device/transport.js";
-import { startDnsServer, type TestDnsServer } from "../support/dns.js";
+import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { waitFor } from "./harness.js";
 
 const ENDPOINT = "iot.dr.example.test";

@@ -7,7 +7,7 @@ import * as net from "node:net";
 import { describe, expect, it } from "vitest";
 import { TelemetryLedger } from "../../drill/metrics.js";
 import { startPeers, type DrillBroker } from "../../drill/peers.js";
-import { connectClient } from "../support/mqtt.js";
+import { connectClient } from "../../peers/mqtt.js";
 
 const alive = (pid: number) => {
   try {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CAPTURE_ATTEMPTS, DrillWorld, DEVICE_TYPE } from "../../drill/world.js";
 import { getRecord } from "../../functions/registry/table.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";

@@ -18,7 +18,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { FAULTS, startFaultPeer, type Fault, type FaultPeer } from "../../peers/faults.js";
 import { main as runCli } from "../../cli/main.js";
 import { getRecord, opsTableFromSdk } from "../../functions/registry/table.js";

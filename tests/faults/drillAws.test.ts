@@ -10,7 +10,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Command } from "commander";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { FAULTS, startFaultPeer, type FaultPeer } from "../../peers/faults.js";
 import { startWatch, stopWatch } from "../../cli/aws.js";
 import { FakeStackWorkspace } from "../../cli/automation/fake.js";

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { CreatePolicyCommand, IoTClient } from "@aws-sdk/client-iot";
 import { CreateHostedZoneCommand, Route53Client } from "@aws-sdk/client-route-53";
@@ -21,7 +21,7 @@ import {
   judgeSinks,
   type CheckResult,
 } from "../../cli/preflight/judge";
-import { startMoto, type MotoServer } from "../support/moto";
+import { useMoto } from "../support/useMoto.js";
 import { ACMClient, DescribeCertificateCommand, RequestCertificateCommand } from "@aws-sdk/client-acm";
 
 const IDS = {
@@ -31,19 +31,14 @@ const IDS = {
   sharedServices: "444444444444",
 };
 const EXTERNAL_ID = "preflight-test-external-id";
-let moto: MotoServer;
+const moto = useMoto();
 let dir: string;
 
 beforeAll(async () => {
-  moto = await startMoto();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-preflight-"));
 });
 afterAll(async () => {
-  await moto?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(async () => {
-  await moto.reset();
 });
 
 function stackFile(extra: Record<string, unknown> = {}): string {

@@ -19,7 +19,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makePreflightCommand } from "../../cli/commands/preflight";
 import type { CheckResult } from "../../cli/preflight/judge";
 import { startWatch, stopWatch } from "../../cli/aws";
-import { startMoto, type MotoServer } from "../support/moto";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 
 const ACCOUNT = "123456789012"; // moto's default account: one account for every role
 const REGION = "us-east-1";

@@ -20,7 +20,7 @@ import {
 } from "../../functions/health/aws.js";
 import { silentLogger } from "../../functions/health/http.js";
 import { aggregatorFromEnv, type MetricsWriter } from "../../functions/health/runtime.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { factorHandler, policy, startServer, type LoopbackServer } from "./support.js";
 
 const REGION = "eu-west-1";
@@ -32,13 +32,12 @@ const credentials = async () => ({
 const signerFor = (service: string) =>
   createSigV4Signer({ SignatureV4, crypto, credentials, region: REGION, service });
 
-let moto: MotoServer;
+const moto = useMoto({ resetBeforeEach: false });
 let dynamo: DynamoDBClient;
 let ssm: SSMClient;
 const servers: LoopbackServer[] = [];
 
 beforeAll(async () => {
-  moto = await startMoto();
   dynamo = new DynamoDBClient(moto.clientConfig(REGION));
   ssm = new SSMClient(moto.clientConfig(REGION));
   await dynamo.send(
@@ -52,7 +51,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
-  await moto?.stop();
 });
 
 async function setOverride(name: string, value: string): Promise<void> {

@@ -8,7 +8,7 @@ import {
 } from "../../functions/health/canary.js";
 import { createHealthApi, runCheckpoints } from "../../functions/health/checkpoints.js";
 import { silentLogger, withDeadline } from "../../functions/health/http.js";
-import { startBroker, type TestBroker } from "../support/mqtt.js";
+import { startBroker, type TestBroker } from "../../peers/mqtt.js";
 import { refusedPort } from "./support.js";
 
 const TIMEOUT_MS = 800;

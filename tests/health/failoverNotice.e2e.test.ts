@@ -15,10 +15,10 @@ import {
   startIotDataPlane,
   type IotDataPlane,
   type TlsMaterial,
-} from "../emulators/iotDataPlane.js";
-import { startDnsServer, type TestDnsServer } from "../support/dns.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
-import { startBrokerPair, type TestBroker } from "../support/mqtt.js";
+} from "../../peers/emulators/iotDataPlane.js";
+import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
+import { useMoto } from "../support/useMoto.js";
+import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 import { invokeSerialized, serializedCallback, type InvokeResult } from "../support/serialized.js";
 import { named, provider, SHARED_ACCOUNT, underMocks, IOT_ACCOUNT } from "./mocks.js";
 
@@ -31,7 +31,7 @@ const REGION_ENDPOINTS = {
 const DEVICES = 20;
 
 describe("a health-check alarm moves every connected device to the healthy region, once", () => {
-  let moto: MotoServer;
+  const moto = useMoto({ resetBeforeEach: false });
   let tls: TlsMaterial;
   let a: TestBroker;
   let b: TestBroker;
@@ -44,7 +44,6 @@ describe("a health-check alarm moves every connected device to the healthy regio
   let primaryAlarm: string;
 
   beforeAll(async () => {
-    moto = await startMoto();
     tls = loopbackTls();
     [a, b] = (await startBrokerPair()) as [TestBroker, TestBroker];
     b.aedes.on("client", (c) => connectsOnB.set(c.id, (connectsOnB.get(c.id) ?? 0) + 1));
@@ -121,7 +120,6 @@ describe("a health-check alarm moves every connected device to the healthy regio
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.stop()));
     await Promise.all([a?.stop(), b?.stop(), dns?.stop(), planes.primary?.stop(), planes.secondary?.stop()]);
-    await moto?.stop();
     tls?.dispose();
   });
 

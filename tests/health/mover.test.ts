@@ -15,9 +15,9 @@ import {
   startIotDataPlane,
   type IotDataPlane,
   type TlsMaterial,
-} from "../emulators/iotDataPlane.js";
-import { startDnsServer, type TestDnsServer } from "../support/dns.js";
-import { startBrokerPair, type TestBroker } from "../support/mqtt.js";
+} from "../../peers/emulators/iotDataPlane.js";
+import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
+import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 
 const ENDPOINT = "devices.iot.example.test";
 const DEVICES = 12;

@@ -21,11 +21,11 @@ import {
   startIotDataPlane,
   type IotDataPlane,
   type TlsMaterial,
-} from "../emulators/iotDataPlane.js";
-import { recordPresence } from "../emulators/presenceEvents.js";
-import { startDnsServer, type TestDnsServer } from "../support/dns.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
-import { startBrokerPair, type TestBroker } from "../support/mqtt.js";
+} from "../../peers/emulators/iotDataPlane.js";
+import { recordPresence } from "../../peers/emulators/presenceEvents.js";
+import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 import { invokeSerialized, serializedCallback, type InvokeResult } from "../support/serialized.js";
 import { snsAlarmEvent } from "./alarmEvent.js";
 import { IOT_ACCOUNT, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";

@@ -4,14 +4,14 @@
  * the old state). The scheduled reconcilers of both regions, with repair on, must leave the active
  * region untouched and bring the standby to it, REVOKED included; a second pass finds nothing.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { runScheduledReconcile, type ScheduledReconcileDeps } from "../../functions/reconcile/scheduled.js";
 import { keys, toItem, type RegistryRecord } from "../../functions/registry/records.js";
 import { getRecord, memoryOpsTable } from "../../functions/registry/table.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import {
   baseline,
   policyDoc,
@@ -23,17 +23,10 @@ import {
 } from "./support.js";
 
 describe("out-of-band changes in the active region, reconciler with repair on", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let active: Region;
   let standby: Region;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     active = region(moto, REGION_A);
     standby = region(moto, REGION_B);
   });

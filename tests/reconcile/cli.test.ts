@@ -2,11 +2,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { makeReconcileCommand } from "../../cli/commands/reconcile.js";
 import { makeBackfillCommand } from "../../cli/commands/backfill.js";
-import { addReconcileBench } from "../../cli/commands/bench-reconcile.js";
-import type { RegisterCommand } from "../../cli/commands/index.js";
+import { addReconcileBench } from "../../cli/commands/bench.js";
+import type { RegisterCommand } from "../../cli/commands/register.js";
 import { sharedCertificate } from "./support.js";
 import { fromItem, type RegistryRecord } from "../../functions/registry/records.js";
 import {

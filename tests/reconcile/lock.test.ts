@@ -2,22 +2,21 @@
  * One reconcile pass at a time without reserved concurrency (issue #17, item 5): the lease item
  * against DynamoDB (moto), and a scheduled start that meets another pass's lease changes nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { passLockFromSdk, reconcileLockKey } from "../../functions/reconcile/lock.js";
 import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { region as regionOf } from "./support.js";
 
 const REGION = "eu-west-1";
-let moto: MotoServer;
+const moto = useMoto({ resetBeforeEach: false });
 let doc: lib.DynamoDBDocumentClient;
 
 beforeAll(async () => {
-  moto = await startMoto();
   const ddb = new DynamoDBClient(moto.clientConfig(REGION));
   await ddb.send(
     new CreateTableCommand({
@@ -28,9 +27,6 @@ beforeAll(async () => {
     }),
   );
   doc = lib.DynamoDBDocumentClient.from(ddb);
-});
-afterAll(async () => {
-  await moto?.stop();
 });
 
 const lockItem = async () =>

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { beforeEach, describe, expect, it } from "vitest";
+import { useMoto } from "../support/useMoto.js";
 import { compareRegions } from "../../functions/reconcile/compare.js";
 import { reconcileRegions } from "../../functions/reconcile/repair.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
@@ -7,17 +7,10 @@ import { systemClock } from "../../functions/replication/pacing.js";
 import { byKey, craftDivergence, region, REGION_A, REGION_B, type Region } from "./support.js";
 
 describe("reconcile between two regions on moto", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let a: Region;
   let b: Region;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     a = region(moto, REGION_A);
     b = region(moto, REGION_B);
   });

@@ -1,12 +1,12 @@
 /** The scheduled reconciler component under Pulumi mocks, and in the planned regional stacks. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { OWN_POLICY_PREFIX } from "../../functions/registry/ownResources.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
 import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { region as motoRegion, type Region } from "./support.js";
 import type { PlannedResource } from "../../cli/plan/recorder.js";
 import type { PlanResult } from "../../cli/plan/run.js";
@@ -312,13 +312,7 @@ describe("reconciler in the planned regional stacks", () => {
   });
 
   describe("a fresh deployment on moto", () => {
-    let moto: MotoServer;
-    beforeAll(async () => {
-      moto = await startMoto();
-    });
-    afterAll(async () => {
-      await moto?.stop();
-    });
+    const moto = useMoto({ resetBeforeEach: false });
 
     /** Creates what the plan creates in the registry (the canary's certificate, policy and attachment), as `pulumi up` would. */
     async function deploy(plan: PlanResult, r: Region) {

@@ -22,11 +22,11 @@ import { jsonLogger, noMetrics, silentLogger } from "../../functions/replication
 import { activeRegionFromDns, type ActiveRegion } from "../../functions/reconcile/activeRegion.js";
 import { getRecord } from "../../functions/registry/table.js";
 import { Resolver } from "node:dns/promises";
-import { startDnsServer, type TestDnsServer } from "../support/dns.js";
+import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { systemClock } from "../../functions/replication/pacing.js";
 import { Reconciler } from "../../infra/reconciler.js";
-import { freePort } from "../support/ports.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
+import { freePort } from "../../peers/ports.js";
+import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { invokeSerialized, serializedCallback, type SerializedCallback } from "../support/serialized.js";
 import { ACCOUNT, one, provider, underMocks } from "../replication/infra/mocks.js";
 import { fastPacer, region, type Region } from "./support.js";

@@ -17,9 +17,9 @@ import {
   type Pacer,
 } from "../../functions/replication/pacing.js";
 import { UsageError } from "../../cli/errors.js";
-import type { RegisterCommand } from "../../cli/commands/index.js";
-import type { RegistryCommandDeps } from "../../cli/commands/reconcile.js";
-import type { MotoServer } from "../support/moto.js";
+import type { RegisterCommand } from "../../cli/commands/register.js";
+import type { RegistryCommandDeps } from "../../cli/registry/deps.js";
+import type { MotoServer } from "../../peers/moto.js";
 
 export const REGION_A = "us-east-1";
 export const REGION_B = "eu-west-1";

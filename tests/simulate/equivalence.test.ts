@@ -25,7 +25,7 @@ import {
 } from "../../simulate/engine.js";
 import { defaultParams, parseResolverMix, type SimParams } from "../../simulate/params.js";
 import { deviceStream } from "../../simulate/random.js";
-import { startBrokerPair, type TestBroker } from "../support/mqtt.js";
+import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 
 const NOTICE_TOPIC = "dr/notice";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildBacklog, runReplayBench } from "../../../cli/commands/bench.js";
+import { buildBacklog, runReplayBench } from "../../../bench/replay.js";
 import { runCli } from "../../../cli/main.js";
 import {
   DEPLOYED_DEFAULTS,

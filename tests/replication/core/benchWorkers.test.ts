@@ -3,7 +3,7 @@
  * account quota (bench/quotaEmulator.ts) with the shared schedule in a serial moto.
  */
 import { describe, expect, it } from "vitest";
-import { workersReport } from "../../../cli/commands/bench.js";
+import { workersReport } from "../../../bench/replay.js";
 import { runCli } from "../../../cli/main.js";
 import { unevenSplit, runReplayWorkersBench } from "../../../bench/replayWorkers.js";
 import { DEPLOYED_DEFAULTS, estimateCost } from "../../../functions/replication/costModel.js";

@@ -17,14 +17,14 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import { runCli } from "../../../cli/main.js";
 import { getAppliedMarker } from "../../../functions/registry/echoMarkers.js";
 import { getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
 import { captureEvent } from "../../../functions/replication/capture.js";
 import { deadLetterBody } from "../../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "./support.js";
-import { emitCloudTrailEvents } from "../../emulators/cloudTrailEvents.js";
+import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 
 describe("iot-dr replay and redrive", () => {
   let moto: MotoServer;
@@ -181,7 +181,7 @@ describe("iot-dr replay and redrive", () => {
     ).toBe(2);
     expect(err).toMatch(/--events FILE is required/);
     expect(err).toMatch(/must differ/);
-    expect(err).toMatch(/not an AWS region/);
+    expect(err).toMatch(/--source-region must be an AWS region such as eu-west-1, got .mars./);
     expect(err).toMatch(/cannot read --events/);
     expect(await runCli(["redrive", "--target-region", REGION_B])).toBe(2);
     expect(await runCli(["redrive", "--queue", "dlq", "--target-region", REGION_B])).toBe(2);

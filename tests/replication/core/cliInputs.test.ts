@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { Readable } from "node:stream";
 import * as iot from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import { main as runCli } from "../../../cli/main.js";
 import { world, type World, REGION_A, REGION_B } from "./support.js";
 

@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iot from "@aws-sdk/client-iot";
 import { IoTClient } from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { useMoto } from "../../support/useMoto.js";
 import { dependencyOrder, type RegistryRecord } from "../../../functions/registry/records.js";
 import { getRecord } from "../../../functions/registry/table.js";
 import { applyRecord } from "../../../functions/replication/apply.js";
@@ -15,7 +15,7 @@ import {
   parseCloudTrailEvent,
   type CloudTrailApiCallEvent,
 } from "../../../functions/replication/cloudTrail.js";
-import { emitCloudTrailEvents, type CloudTrailEmulator } from "../../emulators/cloudTrailEvents.js";
+import { emitCloudTrailEvents, type CloudTrailEmulator } from "../../../peers/emulators/cloudTrailEvents.js";
 import { policyDoc, REGION_A, snapshot, world, type Region, type World } from "./support.js";
 
 /** A PRNG for reproducible shuffles (mulberry32). */
@@ -50,7 +50,7 @@ const csr = () =>
   );
 
 describe("changes announced only by IoT's CloudTrail events reach the other region", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let w: World;
   /** Region A's operator: calls made directly (not through C&C), observed only by CloudTrail. */
   let direct: IoTClient;
@@ -58,17 +58,12 @@ describe("changes announced only by IoT's CloudTrail events reach the other regi
   const pems: string[] = [];
 
   beforeAll(async () => {
-    moto = await startMoto();
     // Certificates made elsewhere, to register in region A.
     const scratch = new IoTClient(moto.clientConfig("ap-south-1"));
     for (let i = 0; i < 3; i++)
       pems.push((await scratch.send(new iot.CreateKeysAndCertificateCommand({}))).certificatePem!);
   });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     w = world(moto);
     direct = new IoTClient(moto.clientConfig(REGION_A));
     trail = emitCloudTrailEvents(direct, { region: REGION_A });

@@ -4,11 +4,11 @@
  * throttling and transient errors with the state machine's retries, and B's own echoes captured in
  * B and sent back to A. Afterwards B must equal A, and B's capture must have written nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as iot from "@aws-sdk/client-iot";
 import { IoTClient } from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { useMoto } from "../../support/useMoto.js";
 import type { RegistryRecord } from "../../../functions/registry/records.js";
 import { getRecord } from "../../../functions/registry/table.js";
 import { applyRecord } from "../../../functions/replication/apply.js";
@@ -123,18 +123,14 @@ interface Model {
 }
 
 describe("replication converges", () => {
-  let moto: MotoServer;
+  const moto = useMoto({ resetBeforeEach: false });
   const pems: string[] = [];
   beforeAll(async () => {
-    moto = await startMoto();
     const scratch = new IoTClient(moto.clientConfig("ap-south-1"));
     for (let i = 0; i < CERTS; i++)
       pems.push(
         (await scratch.send(new iot.CreateKeysAndCertificateCommand({ setAsActive: false }))).certificatePem!,
       );
-  });
-  afterAll(async () => {
-    await moto?.stop();
   });
 
   async function run(ops: Op[], seed: number, deliveryOrder: number[], duplicates: number[]) {

@@ -1,20 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import * as iot from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { useMoto } from "../../support/useMoto.js";
 import { getRecord, memoryOpsTable } from "../../../functions/registry/table.js";
 import { snapshot, world, type World } from "./support.js";
 
 describe("registry events replicate from region A to region B", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let w: World;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     w = world(moto);
   });
 

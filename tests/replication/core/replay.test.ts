@@ -1,13 +1,14 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { Metrics } from "@aws-lambda-powertools/metrics";
 import * as iot from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import { appliedMarkerKey } from "../../../functions/registry/echoMarkers.js";
 import { getRecord, putRecordIfNewer, scanRecords } from "../../../functions/registry/table.js";
 import type { RegistryRecord } from "../../../functions/registry/records.js";
 import { applyBatch, applyRecord } from "../../../functions/replication/apply.js";
 import { captureEvent, captureKeys } from "../../../functions/replication/capture.js";
 import { createPacer } from "../../../functions/replication/pacing.js";
-import { emfMetrics, jsonLogger } from "../../../functions/replication/observability.js";
+import { METRICS_NAMESPACE, jsonLogger } from "../../../functions/replication/observability.js";
 import { flakyPort, instantClock, seeded } from "./faults.js";
 import { policyDoc, snapshot, world, type World } from "./support.js";
 
@@ -507,13 +508,23 @@ describe("replay", () => {
     await sendA(new iot.CreateThingCommand({ thingName: "obs" }));
     for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
     const lines: string[] = [];
-    const metricLines: string[] = [];
-    const metrics = emfMetrics(
-      (l) => metricLines.push(l),
-      () => 1000,
-    );
+    // The sink the deployed replay function passes (infra/replayPipeline.ts); POWERTOOLS_DEV makes
+    // it print its EMF documents through the global console, where the test reads them (dev mode
+    // would also disable metrics unless POWERTOOLS_METRICS_DISABLED says false).
+    const saved = { ...process.env };
+    Object.assign(process.env, { POWERTOOLS_DEV: "true", POWERTOOLS_METRICS_DISABLED: "false" });
+    const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: "replay" });
+    const printed = vi.spyOn(console, "log").mockImplementation(() => {});
     const record = (await getRecord(w.table, "thing#obs"))!;
-    await applyRecord(record, { ...w.applyDeps(w.b), logger: jsonLogger((l) => lines.push(l)), metrics });
+    let metricLines: string[];
+    try {
+      await applyRecord(record, { ...w.applyDeps(w.b), logger: jsonLogger((l) => lines.push(l)), metrics });
+      metrics.publishStoredMetrics();
+      metricLines = printed.mock.calls.map((c) => String(c[0]));
+    } finally {
+      printed.mockRestore();
+      process.env = saved;
+    }
     const log = JSON.parse(lines.at(-1)!);
     expect(log).toMatchObject({
       message: "record applied",

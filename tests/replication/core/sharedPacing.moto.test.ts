@@ -7,7 +7,7 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { createPacer, type Clock } from "../../../functions/replication/pacing.js";
 import { dynamoSlotStore, paceKey } from "../../../functions/replication/sharedPacing.js";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 
 const TABLE = "markers";
 
@@ -16,7 +16,7 @@ describe("shared pacing schedule in DynamoDB", () => {
   let doc: lib.DynamoDBDocumentClient;
 
   beforeAll(async () => {
-    // Serial: AWS applies each conditional write atomically; threaded moto does not (bench/serialMoto.ts).
+    // Serial: AWS applies each conditional write atomically; threaded moto does not (peers/serialMoto.ts).
     moto = await startMoto({ serial: true });
     const ddb = new DynamoDBClient(moto.clientConfig("eu-west-1"));
     await ddb.send(

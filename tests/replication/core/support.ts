@@ -18,8 +18,8 @@ import {
 } from "../../../functions/replication/capture.js";
 import { noMetrics, silentLogger } from "../../../functions/replication/observability.js";
 import { createPacer, systemClock, type Clock } from "../../../functions/replication/pacing.js";
-import { emitRegistryEvents, type RegistryEventEmulator } from "../../emulators/registryEvents.js";
-import type { MotoServer } from "../../support/moto.js";
+import { emitRegistryEvents, type RegistryEventEmulator } from "../../../peers/emulators/registryEvents.js";
+import type { MotoServer } from "../../../peers/moto.js";
 
 export const REGION_A = "us-east-1";
 export const REGION_B = "eu-west-1";

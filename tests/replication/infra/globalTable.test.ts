@@ -4,7 +4,7 @@
  * filter to that region's launcher, which runs the deployed state machine on aws-local-stepfunctions
  * with the real replay core against that region's moto IoT.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import {
   DeleteItemCommand,
@@ -25,16 +25,16 @@ import { launchReplay } from "../../../functions/replication/launcher.js";
 import { noMetrics, silentLogger } from "../../../functions/replication/observability.js";
 import { createPacer, systemClock } from "../../../functions/replication/pacing.js";
 import { replayStateMachineDefinition } from "../../../functions/replication/stateMachine.js";
-import { GlobalTableEmulator, type StreamConsumer } from "../../emulators/globalTable.js";
-import { localReplayStateMachine } from "../../emulators/stepFunctions.js";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { GlobalTableEmulator, type StreamConsumer } from "../../../peers/emulators/globalTable.js";
+import { localReplayStateMachine } from "../../../peers/emulators/stepFunctions.js";
+import { useMoto } from "../../support/useMoto.js";
 import { PRIMARY, SECONDARY, record } from "./fixtures.js";
 
 const TABLE = "ops";
 const RETRY = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 2, maxDelaySeconds: 4 };
 
 describe("replication through the emulated global table", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let global: GlobalTableEmulator;
   const iot: Record<string, iotSdk.IoTClient> = {};
   const replayed: Record<string, string[]> = {};
@@ -76,14 +76,7 @@ describe("replication through the emulated global table", () => {
     return async (event) => (await launchReplay(event, { region, logger: silentLogger, ...sm })).response;
   }
 
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     for (const region of [PRIMARY, SECONDARY]) {
       iot[region] = new iotSdk.IoTClient(moto.clientConfig(region));
       replayed[region] = [];
@@ -206,7 +199,7 @@ describe("replication through the emulated global table", () => {
  * (Developer Guide, "Global tables: How it works", consistency and conflict resolution).
  */
 describe("the emulated global table under concurrent writes of one item", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let global: GlobalTableEmulator;
   const ddb: Record<string, DynamoDBClient> = {};
 
@@ -218,14 +211,7 @@ describe("the emulated global table under concurrent writes of one item", () => 
     (await ddb[region].send(new GetItemCommand({ TableName: "lww", Key: { pk: { S: pk } } }))).Item?.value
       ?.S ?? null;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     for (const region of [PRIMARY, SECONDARY]) ddb[region] = new DynamoDBClient(moto.clientConfig(region));
     global = await GlobalTableEmulator.create({
       tableName: "lww",

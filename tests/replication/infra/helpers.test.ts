@@ -1,7 +1,7 @@
 /** The test-side pieces of replication (emulators, serialized-code helper) fail loudly when misused. */
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { GlobalTableEmulator } from "../../emulators/globalTable.js";
+import { GlobalTableEmulator } from "../../../peers/emulators/globalTable.js";
 import { requiredPackages, serializedCallback } from "../../support/serialized.js";
 
 describe("replication test helpers", () => {

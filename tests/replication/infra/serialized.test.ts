@@ -10,11 +10,11 @@ import {
   IoTClient,
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
-import { emitCloudTrailEvents } from "../../emulators/cloudTrailEvents.js";
+import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { RegistryCapture } from "../../../infra/capture.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import {
   invokeSerialized,
   requiredPackages,

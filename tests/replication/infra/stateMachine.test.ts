@@ -3,7 +3,7 @@
  * replay Task bound to the real replay core against moto's IoT and DynamoDB and its dead-letter
  * Task bound to a real SendMessage against moto's SQS, started through the real launcher core.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
@@ -22,29 +22,22 @@ import {
   replayStateMachineDefinition,
   type ReplayEntry,
 } from "../../../functions/replication/stateMachine.js";
-import { localReplayStateMachine } from "../../emulators/stepFunctions.js";
-import { startMoto, type MotoServer } from "../../support/moto.js";
+import { localReplayStateMachine } from "../../../peers/emulators/stepFunctions.js";
+import { useMoto } from "../../support/useMoto.js";
 import { SECONDARY, record, registryBatch, seqOf, streamRecord } from "./fixtures.js";
 
 const TABLE = "ops";
 const RETRY = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 2, maxDelaySeconds: 4 };
 
 describe("replay state machine on aws-local-stepfunctions against moto", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let iot: iotSdk.IoTClient;
   let sqs: SQSClient;
   let dlqUrl: string;
   let deps: ApplyDeps;
   let lag: number[];
 
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     const config = moto.clientConfig(SECONDARY);
     iot = new iotSdk.IoTClient(config);
     sqs = new SQSClient(config);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { DeviceEndpoint } from "../../infra/deviceEndpoint.js";
-import { FailoverDns } from "../../infra/failoverDns.js";
-import { HealthCheck } from "../../infra/healthCheck.js";
-import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
-import { policy } from "./support.js";
+import { DeviceEndpoint } from "../../../infra/deviceEndpoint.js";
+import { FailoverDns } from "../../../infra/failoverDns.js";
+import { HealthCheck } from "../../../infra/healthCheck.js";
+import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
+import { policy } from "../support.js";
 
 describe("fail-over DNS, device endpoints and alarm-mode health checks under mocks", async () => {
   const thrown: string[] = [];

@@ -4,7 +4,7 @@
  * temporary credentials of an STS AssumeRole into a role of another account.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { SERIAL_MOTO_COMMAND, serialMotoArgs } from "../../bench/serialMoto.js";
+import { SERIAL_MOTO_COMMAND, serialMotoArgs } from "./serialMoto.js";
 import { freePort } from "./ports.js";
 
 export const MOTO_INSTALL_HINT = "python3 -m pip install 'moto[server]'";
@@ -62,7 +62,7 @@ async function waitReady(endpoint: string, child: ChildProcess, stderr: () => st
 }
 
 export interface StartMotoOptions {
-  /** One request at a time, so that conditional writes are atomic as on AWS (bench/serialMoto.ts); default false. */
+  /** One request at a time, so that conditional writes are atomic as on AWS (peers/serialMoto.ts); default false. */
   serial?: boolean;
 }
 

@@ -30,7 +30,7 @@ import {
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { canonicalJson } from "../../functions/registry/records.js";
 import { matchesFilter, replayFilterPattern } from "../../functions/replication/streamFilter.js";
-import type { MotoClientConfig } from "../support/moto.js";
+import type { MotoClientConfig } from "../moto.js";
 
 /** A region's stream consumer: the launcher core (or its serialized handler) given a Lambda-shaped event. */
 export type StreamConsumer = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;

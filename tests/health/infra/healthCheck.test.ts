@@ -1,11 +1,11 @@
 import * as crypto from "node:crypto";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HealthCheck } from "../../infra/healthCheck.js";
-import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
-import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
-import { factorHandler, policy, startServer, type LoopbackServer } from "./support.js";
+import { HealthCheck } from "../../../infra/healthCheck.js";
+import { invokeSerialized, serializedCallback } from "../../support/serialized.js";
+import { useMoto } from "../../support/useMoto.js";
+import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
+import { factorHandler, policy, startServer, type LoopbackServer } from "../support.js";
 
 const SECRET = "a-route53-path-secret-of-32-chars";
 const factors = ["iotBroker", "applicationServices", "commandControl", "analytics"].map((name, i) => ({
@@ -95,10 +95,9 @@ describe("the health-check function in endpoint mode, under mocks", async () => 
   });
 
   describe("its serialized code, run in a fresh Node process", () => {
-    let moto: MotoServer;
+    const moto = useMoto({ resetBeforeEach: false });
     const servers: LoopbackServer[] = [];
     beforeAll(async () => {
-      moto = await startMoto();
       await new DynamoDBClient(moto.clientConfig("eu-west-1")).send(
         new CreateTableCommand({
           TableName: "state",
@@ -110,7 +109,6 @@ describe("the health-check function in endpoint mode, under mocks", async () => 
     });
     afterAll(async () => {
       await Promise.all(servers.map((s) => s.close()));
-      await moto?.stop();
     });
 
     async function invoke(path: string, behaviour: "healthy" | "hanging") {

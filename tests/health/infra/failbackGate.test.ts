@@ -9,13 +9,13 @@ import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwat
 import * as crypto from "node:crypto";
 import type * as http from "node:http";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { createSigV4Signer } from "../../functions/health/aws.js";
+import { createSigV4Signer } from "../../../functions/health/aws.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HealthCheck } from "../../infra/healthCheck.js";
-import { serializedCallback, startSerialized, type WarmFunction } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
-import { named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
-import { policy, startServer, transport, type LoopbackServer } from "./support.js";
+import { HealthCheck } from "../../../infra/healthCheck.js";
+import { serializedCallback, startSerialized, type WarmFunction } from "../../support/serialized.js";
+import { useMoto } from "../../support/useMoto.js";
+import { named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
+import { policy, startServer, transport, type LoopbackServer } from "../support.js";
 
 const SECRET = "a-route53-path-secret-of-32-chars";
 const REGION = "eu-west-1";
@@ -45,7 +45,7 @@ describe("the deployed fail-back gate", async () => {
   const fn = named(run.resources, "aws:lambda/function:Function", "health-check-fn");
   const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
 
-  let moto: MotoServer;
+  const moto = useMoto({ resetBeforeEach: false });
   let cloudwatch: CloudWatchClient;
   const servers: LoopbackServer[] = [];
   let factorsHealthy = true;
@@ -53,7 +53,6 @@ describe("the deployed fail-back gate", async () => {
   const localFactors: Array<{ name: string; url: string }> = [];
 
   beforeAll(async () => {
-    moto = await startMoto();
     cloudwatch = new CloudWatchClient(moto.clientConfig(REGION));
     await new DynamoDBClient(moto.clientConfig(REGION)).send(
       new CreateTableCommand({
@@ -89,7 +88,6 @@ describe("the deployed fail-back gate", async () => {
   afterAll(async () => {
     await warm?.stop();
     await Promise.all(servers.map((s) => s.close()));
-    await moto?.stop();
   });
 
   let lastRound = -1;

@@ -6,7 +6,7 @@ import {
   startMosquittoPair,
   type MosquittoBroker,
   type TestBroker,
-} from "./mqtt.js";
+} from "../../peers/mqtt.js";
 
 const brokers: (TestBroker | MosquittoBroker)[] = [];
 afterEach(async () => {

@@ -13,13 +13,11 @@ import { setPriority } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import * as iotSdk from "@aws-sdk/client-iot";
-import type { Command } from "commander";
-import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
-import { compareRegions } from "../../functions/reconcile/compare.js";
-import { listPortFromSdk } from "../../functions/reconcile/listPort.js";
-import { createPacer, DEFAULT_IOT_QUOTAS, type Pacer } from "../../functions/replication/pacing.js";
-import { startMoto, type MotoServer } from "../../tests/support/moto.js";
-import { UsageError } from "../errors.js";
+import { iotPortFromSdk } from "../functions/registry/iotPort.js";
+import { compareRegions } from "../functions/reconcile/compare.js";
+import { listPortFromSdk } from "../functions/reconcile/listPort.js";
+import { createPacer, DEFAULT_IOT_QUOTAS, type Pacer } from "../functions/replication/pacing.js";
+import { startMoto, type MotoServer } from "../peers/moto.js";
 
 export interface ReconcileBenchReport {
   date: string;
@@ -384,7 +382,7 @@ export async function runReconcileBench(
   }
 }
 
-function formatReport(r: ReconcileBenchReport): string {
+export function formatReconcileBench(r: ReconcileBenchReport): string {
   return (
     [
       `reconcile compare of ${r.things} things per region (${r.date}, node ${r.node})`,
@@ -403,31 +401,4 @@ function formatReport(r: ReconcileBenchReport): string {
       `heap: peak ${r.peakHeapMb} MB incl. garbage, peak retained ${r.peakRetainedHeapMb} MB (after forced GCs), baseline ${r.baselineHeapMb} MB; peak RSS ${r.peakRssMb} MB (moto: ${r.motoPeakRssMb.join(" MB, ")} MB)`,
     ].join("\n") + "\n"
   );
-}
-
-/** Adds `reconcile` under `iot-dr bench` (see cli/commands/bench.ts BENCH_SUBCOMMANDS). */
-export function addReconcileBench(bench: Command, setExitCode: (code: number) => void): void {
-  bench
-    .command("reconcile")
-    .description(
-      "compare two moto regions of N things each: wall time, IoT calls per compared resource, peak memory",
-    )
-    .option("--things <n>", "things per region", "10000")
-    .option(
-      "--concurrency <n>",
-      "parallel calls per region while filling (one moto_server per region; its transient failures are retried)",
-      "4",
-    )
-    .option("--json", "print one JSON report on stdout; progress stays on stderr")
-    .action(async (o: { things: string; concurrency: string; json?: boolean }) => {
-      const things = Number(o.things);
-      if (!Number.isInteger(things) || things < 100 || things > 1_000_000)
-        throw new UsageError(`--things must be a whole number from 100 to 1000000, got '${o.things}'`);
-      const concurrency = Number(o.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
-        throw new UsageError(`--concurrency must be a whole number from 1 to 256, got '${o.concurrency}'`);
-      const report = await runReconcileBench({ things, concurrency }, (l) => process.stderr.write(l));
-      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-      setExitCode(report.drift === report.expectedDrift && report.countsAsExpected ? 0 : 1);
-    });
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { HealthApi } from "../../infra/healthApi.js";
-import { invokeSerialized, serializedCallback } from "../support/serialized.js";
-import { startServer } from "./support.js";
-import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
+import { HealthApi } from "../../../infra/healthApi.js";
+import { invokeSerialized, serializedCallback } from "../../support/serialized.js";
+import { startServer } from "../support.js";
+import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
 
 describe("an account's health API under mocks", async () => {
   const run = await underMocks(() => {

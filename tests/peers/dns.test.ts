@@ -1,6 +1,6 @@
 import { promises as dnsPromises } from "node:dns";
 import { afterEach, describe, expect, it } from "vitest";
-import { startDnsServer, type TestDnsServer } from "./dns.js";
+import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 
 const servers: TestDnsServer[] = [];
 afterEach(async () => {

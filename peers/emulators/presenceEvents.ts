@@ -38,7 +38,7 @@ const EVALUATED_SQL =
 export function presenceRuleSelect(event: LifecycleEvent): PresenceItem {
   if (PRESENCE_RULE_SQL !== EVALUATED_SQL)
     throw new Error(
-      "tests/emulators/presenceEvents.ts evaluates another presence rule SQL than functions/health/presence.ts declares: update the emulator with the rule",
+      "peers/emulators/presenceEvents.ts evaluates another presence rule SQL than functions/health/presence.ts declares: update the emulator with the rule",
     );
   return {
     clientId: event.clientId,

@@ -4,7 +4,7 @@
  * Node process against moto, answer 200 while every dependency works and 503 naming the one that
  * does not; their roles may do exactly what the probes need.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import {
   CreateTableCommand,
@@ -19,18 +19,18 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { CreateFunctionCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { HealthApi } from "../../infra/healthApi.js";
+import { HealthApi } from "../../../infra/healthApi.js";
 import {
   analyticsHealthPlugin,
   applicationHealthPlugin,
   commandControlHealthPlugin,
-} from "../../infra/healthPlugins.js";
-import type { AnalyticsRegion } from "../../infra/analytics.js";
-import type { ApplicationServicesRegion } from "../../infra/applicationServices.js";
-import type { CommandControlApi } from "../../infra/commandControlApi.js";
-import { invokeSerialized, serializedCallback, type SerializedCallback } from "../support/serialized.js";
-import { startMoto, type MotoServer } from "../support/moto.js";
-import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
+} from "../../../infra/healthPlugins.js";
+import type { AnalyticsRegion } from "../../../infra/analytics.js";
+import type { ApplicationServicesRegion } from "../../../infra/applicationServices.js";
+import type { CommandControlApi } from "../../../infra/commandControlApi.js";
+import { invokeSerialized, serializedCallback, type SerializedCallback } from "../../support/serialized.js";
+import { useMoto } from "../../support/useMoto.js";
+import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
 
 const REGION = "eu-west-1";
 const PEER = "eu-central-1";
@@ -162,13 +162,12 @@ describe("health plug-ins of C&C, analytics and application services", async () 
   });
 
   describe("the deployed code against moto", () => {
-    let moto: MotoServer;
+    const moto = useMoto({ resetBeforeEach: false });
     const code: Record<string, SerializedCallback> = {};
     const queues: Record<string, string> = {};
     let functionArn = "";
 
     beforeAll(async () => {
-      moto = await startMoto();
       for (const name of ["analytics", "cc", "app"]) code[name] = await serializedCallback(fn(name).inputs);
       const config = moto.clientConfig(REGION);
       await new EventBridgeClient(config).send(new CreateEventBusCommand({ Name: "device-data" }));
@@ -241,9 +240,6 @@ describe("health plug-ins of C&C, analytics and application services", async () 
       );
       functionArn = created.FunctionArn!;
     }, 120_000);
-    afterAll(async () => {
-      await moto?.stop();
-    });
 
     const factorEvent = (factor: string) => ({
       rawPath: `/${factor}`,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IoTClient, CreateThingCommand, ListThingsCommand } from "@aws-sdk/client-iot";
-import { inAccount, startMoto, type MotoServer } from "./moto.js";
+import { inAccount, startMoto, type MotoServer } from "../../peers/moto.js";
 
 describe("moto fixture", () => {
   let moto: MotoServer;
