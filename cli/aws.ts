@@ -9,7 +9,8 @@
  * later call fails at once with `DeadlineExceeded` naming region, API and endpoint, and the command
  * exits 1. Checkpoints are written whole or not at all (write, then rename), so a rerun resumes.
  */
-import type { MiddlewareStack } from "@smithy/types";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { AwsCredentialIdentity, MiddlewareStack } from "@smithy/types";
 import { sdkClientOptions, type CallPurpose } from "../functions/deadlines.js";
 import { UsageError } from "./errors.js";
 
@@ -181,7 +182,17 @@ const SERVICE_LABEL: Record<string, string> = {
   SQSClient: "SQS",
   SFNClient: "Step Functions",
   STSClient: "STS",
+  OAMClient: "OAM",
+  SSMClient: "SSM",
+  ACMClient: "ACM",
+  Route53Client: "Route 53",
 };
+
+/** Settings a caller may add: explicit credentials (assumed roles) and an explicit endpoint. */
+export interface ClientExtras {
+  credentials?: AwsCredentialIdentity;
+  endpoint?: string;
+}
 
 /**
  * A client with the deadlines of its purpose, watched by the current command run:
@@ -189,16 +200,25 @@ const SERVICE_LABEL: Record<string, string> = {
  * standard settings (AWS_ENDPOINT_URL, AWS_PROFILE ...).
  */
 export function awsClient<C extends { destroy(): void }>(
-  Client: new (config: { region: string } & ReturnType<typeof sdkClientOptions>) => C,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- SDK client configs differ per client (and per SDK release)
+  Client: new (config: any) => C,
   purpose: CallPurpose,
   region: string,
+  extras: ClientExtras = {},
 ): C {
   const watch = active;
   const options = sdkClientOptions(
     purpose,
     watch?.budget.callTimeoutMs ? { requestTimeoutMs: watch.budget.callTimeoutMs } : {},
   );
-  const client = new Client({ region, ...options });
+  // A handler instance, not its options: clients of older SDK releases (client-oam 3.332) take only an instance.
+  const client = new Client({
+    region,
+    ...options,
+    requestHandler: new NodeHttpHandler(options.requestHandler),
+    ...(extras.credentials ? { credentials: extras.credentials } : {}),
+    ...(extras.endpoint ? { endpoint: extras.endpoint } : {}),
+  });
   if (!watch) return client;
   watch.register(client);
   const service = SERVICE_LABEL[Client.name] ?? Client.name.replace(/Client$/, "");

@@ -73,6 +73,33 @@ export interface AwsDrillResult {
   events: DrillEvent[];
 }
 
+/** What a drill that stopped part-way had measured, printed in place of the result. */
+export interface AwsDrillPartial {
+  target: "aws";
+  scenario: "override";
+  devices: number;
+  /** Why it stopped. */
+  error: string;
+  /** The measured figures reached before it stopped (seconds), e.g. detectionSeconds. */
+  measured: Partial<
+    Pick<AwsDrillResult, "detectionSeconds" | "rtoSeconds" | "sentTelemetry" | "lostTelemetry">
+  >;
+  /**
+   * The override the drill left: "not-changed" when it stopped before setting it, the value it was
+   * restored to, or null when restoring failed (stderr says how to restore it by hand).
+   */
+  overrideRestored: OverrideMode | "not-changed" | null;
+  events: DrillEvent[];
+}
+
+/** The drill stopped before its end; `partial` holds what it had measured. */
+export class AwsDrillFailed extends Error {
+  override name = "AwsDrillFailed";
+  constructor(readonly partial: AwsDrillPartial) {
+    super(partial.error);
+  }
+}
+
 const REQUIRED_OUTPUTS: Array<keyof AwsDrillOutputs> = [
   "primaryRegion",
   "secondaryRegion",
@@ -124,100 +151,140 @@ export async function runAwsDrill(deps: AwsDrillDeps, options: AwsDrillOptions):
     }
   };
 
-  const outputs = checkOutputs(await deps.readOutputs());
-  const primary = outputs.primaryRegion;
-  const parameter = outputs.overrideParameters[primary]!;
-  const previous = await deps.getOverride(primary, parameter);
-  if (previous !== "automatic") {
-    throw new Error(
-      `the override of ${primary} is '${previous}', not 'automatic': a drill needs automatic fail-over to start from; ` +
-        `set ${parameter} to automatic first`,
-    );
-  }
-  const primaryAddresses = new Set(await deps.resolve(outputs.deviceEndpoint));
-  const fleet = deps.fleet({ count: options.devices, endpoint: outputs.deviceEndpoint });
-  let fleetStopped = false;
-  let overrideSet = false;
-  const need = quorum(options.devices);
-  const inPrimary = (byTarget: Record<string, number>) =>
-    Object.entries(byTarget).reduce(
-      (n, [t, c]) => n + (primaryAddresses.has(t.replace(/:\d+$/, "")) ? c : 0),
-      0,
-    );
-  const elsewhere = (byTarget: Record<string, number>) =>
-    Object.values(byTarget).reduce((a, b) => a + b, 0) - inPrimary(byTarget);
+  const measured: AwsDrillPartial["measured"] = {};
+  // The health-check URLs carry the secret path: no output of the drill may show it.
+  const secrets: string[] = [];
+  const mask = (text: string) => secrets.reduce((t, secret) => t.split(secret).join("[secret]"), text);
+  let restored: AwsDrillPartial["overrideRestored"] = "not-changed";
   try {
-    say(`starting ${options.devices} devices on ${outputs.deviceEndpoint}`);
-    await fleet.start();
-    await waitFor("the fleet to connect to the primary", async () =>
-      inPrimary(fleet.connectedByTarget()) >= options.devices ? true : undefined,
-    );
-    mark(`${options.devices} devices connected to ${primary}`);
-
-    const faultAt = deps.now();
-    overrideSet = true;
-    await deps.setOverride(primary, parameter, "force-unhealthy");
-    mark(`override of ${primary} set to force-unhealthy`, faultAt);
-    await waitFor(`the health check of ${primary} to answer unhealthy`, async () =>
-      (await deps.checkHealth(outputs.healthCheckUrls[primary]!)) ? undefined : true,
-    );
-    const detectedAt = await waitFor("the device endpoint to fail over", async () => {
-      const answer = await deps.resolve(outputs.deviceEndpoint);
-      return answer.length > 0 && answer.every((a) => !primaryAddresses.has(a)) ? deps.now() : undefined;
-    });
-    mark(`DNS answer left ${primary}`, detectedAt);
-    const rtoAt = await waitFor(`99% of devices to move to ${outputs.secondaryRegion}`, async () =>
-      elsewhere(fleet.connectedByTarget()) >= need ? deps.now() : undefined,
-    );
-    mark(`${need} of ${options.devices} devices moved`, rtoAt);
-
-    const backAt = deps.now();
-    await deps.setOverride(primary, parameter, previous);
-    overrideSet = false;
-    mark(`override of ${primary} restored to ${previous}`, backAt);
-    const backDetectedAt = await waitFor("the device endpoint to fail back", async () => {
-      const answer = await deps.resolve(outputs.deviceEndpoint);
-      return answer.some((a) => primaryAddresses.has(a)) ? deps.now() : undefined;
-    });
-    const backRtoAt = await waitFor(`99% of devices to return to ${primary}`, async () =>
-      inPrimary(fleet.connectedByTarget()) >= need ? deps.now() : undefined,
-    );
-    mark(`${need} of ${options.devices} devices back in ${primary}`, backRtoAt);
-    const report = await fleet.stop();
-    fleetStopped = true;
-    return {
+    return await drill();
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    const error = mask(err instanceof Error ? err.message : String(err));
+    mark(`stopped: ${error}`);
+    throw new AwsDrillFailed({
       target: "aws",
       scenario: "override",
       devices: options.devices,
-      detectionSeconds: seconds(detectedAt - faultAt),
-      rtoSeconds: seconds(rtoAt - faultAt),
-      expectedRtoSeconds: deps.expectedRto(options.devices, "failover"),
-      sentTelemetry: report.sent,
-      lostTelemetry: report.lost,
-      lostRegistryOps: null,
-      replicationLagMs: null,
-      driftAtEnd: null,
-      failback: {
-        rtoSeconds: seconds(backRtoAt - backAt),
-        detectionSeconds: seconds(backDetectedAt - backAt),
-        expectedRtoSeconds: deps.expectedRto(options.devices, "failback"),
-        driftAtEnd: null,
-      },
-      overrideRestored: previous,
+      error,
+      measured,
+      overrideRestored: restored,
       events,
-    };
-  } finally {
-    if (overrideSet) {
-      say(`restoring the override of ${primary} to ${previous}`);
-      try {
-        await deps.setOverride(primary, parameter, previous);
-      } catch (err) {
-        say(
-          `ERROR: could not restore the override of ${primary}: ${(err as Error).message}; ` +
-            `set ${parameter} to ${previous} by hand (aws ssm put-parameter --overwrite)`,
-        );
+    });
+  }
+
+  async function drill(): Promise<AwsDrillResult> {
+    const outputs = checkOutputs(await deps.readOutputs());
+    for (const url of Object.values(outputs.healthCheckUrls)) {
+      const secretPath = new URL(url).pathname;
+      if (secretPath.length > 1) secrets.push(secretPath);
+    }
+    const primary = outputs.primaryRegion;
+    const parameter = outputs.overrideParameters[primary]!;
+    const previous = await deps.getOverride(primary, parameter);
+    restored = previous;
+    if (previous !== "automatic") {
+      throw new Error(
+        `the override of ${primary} is '${previous}', not 'automatic': a drill needs automatic fail-over to start from; ` +
+          `set ${parameter} to automatic first`,
+      );
+    }
+    const primaryAddresses = new Set(await deps.resolve(outputs.deviceEndpoint));
+    const fleet = deps.fleet({ count: options.devices, endpoint: outputs.deviceEndpoint });
+    let fleetStopped = false;
+    let overrideSet = false;
+    const need = quorum(options.devices);
+    const inPrimary = (byTarget: Record<string, number>) =>
+      Object.entries(byTarget).reduce(
+        (n, [t, c]) => n + (primaryAddresses.has(t.replace(/:\d+$/, "")) ? c : 0),
+        0,
+      );
+    const elsewhere = (byTarget: Record<string, number>) =>
+      Object.values(byTarget).reduce((a, b) => a + b, 0) - inPrimary(byTarget);
+    try {
+      say(`starting ${options.devices} devices on ${outputs.deviceEndpoint}`);
+      await fleet.start();
+      await waitFor("the fleet to connect to the primary", async () =>
+        inPrimary(fleet.connectedByTarget()) >= options.devices ? true : undefined,
+      );
+      mark(`${options.devices} devices connected to ${primary}`);
+
+      const faultAt = deps.now();
+      overrideSet = true;
+      restored = null;
+      await deps.setOverride(primary, parameter, "force-unhealthy");
+      mark(`override of ${primary} set to force-unhealthy`, faultAt);
+      await waitFor(`the health check of ${primary} to answer unhealthy`, async () =>
+        (await deps.checkHealth(outputs.healthCheckUrls[primary]!)) ? undefined : true,
+      );
+      const detectedAt = await waitFor("the device endpoint to fail over", async () => {
+        const answer = await deps.resolve(outputs.deviceEndpoint);
+        return answer.length > 0 && answer.every((a) => !primaryAddresses.has(a)) ? deps.now() : undefined;
+      });
+      mark(`DNS answer left ${primary}`, detectedAt);
+      measured.detectionSeconds = seconds(detectedAt - faultAt);
+      const rtoAt = await waitFor(`99% of devices to move to ${outputs.secondaryRegion}`, async () =>
+        elsewhere(fleet.connectedByTarget()) >= need ? deps.now() : undefined,
+      );
+      mark(`${need} of ${options.devices} devices moved`, rtoAt);
+      measured.rtoSeconds = seconds(rtoAt - faultAt);
+
+      const backAt = deps.now();
+      await deps.setOverride(primary, parameter, previous);
+      overrideSet = false;
+      restored = previous;
+      mark(`override of ${primary} restored to ${previous}`, backAt);
+      const backDetectedAt = await waitFor("the device endpoint to fail back", async () => {
+        const answer = await deps.resolve(outputs.deviceEndpoint);
+        return answer.some((a) => primaryAddresses.has(a)) ? deps.now() : undefined;
+      });
+      const backRtoAt = await waitFor(`99% of devices to return to ${primary}`, async () =>
+        inPrimary(fleet.connectedByTarget()) >= need ? deps.now() : undefined,
+      );
+      mark(`${need} of ${options.devices} devices back in ${primary}`, backRtoAt);
+      const report = await fleet.stop();
+      fleetStopped = true;
+      return {
+        target: "aws",
+        scenario: "override",
+        devices: options.devices,
+        detectionSeconds: seconds(detectedAt - faultAt),
+        rtoSeconds: seconds(rtoAt - faultAt),
+        expectedRtoSeconds: deps.expectedRto(options.devices, "failover"),
+        sentTelemetry: report.sent,
+        lostTelemetry: report.lost,
+        lostRegistryOps: null,
+        replicationLagMs: null,
+        driftAtEnd: null,
+        failback: {
+          rtoSeconds: seconds(backRtoAt - backAt),
+          detectionSeconds: seconds(backDetectedAt - backAt),
+          expectedRtoSeconds: deps.expectedRto(options.devices, "failback"),
+          driftAtEnd: null,
+        },
+        overrideRestored: previous,
+        events,
+      };
+    } finally {
+      if (overrideSet) {
+        say(`restoring the override of ${primary} to ${previous}`);
+        try {
+          await deps.setOverride(primary, parameter, previous);
+          restored = previous;
+        } catch (err) {
+          say(
+            `ERROR: could not restore the override of ${primary}: ${mask((err as Error).message)}; ` +
+              `set ${parameter} to ${previous} by hand (aws ssm put-parameter --overwrite)`,
+          );
+        }
+      }
+      if (!fleetStopped) {
+        const report = await fleet.stop().catch(() => undefined);
+        if (report) {
+          measured.sentTelemetry = report.sent;
+          measured.lostTelemetry = report.lost;
+        }
       }
     }
-    if (!fleetStopped) await fleet.stop().catch(() => undefined);
   }
 }

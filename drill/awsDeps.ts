@@ -1,17 +1,18 @@
 /**
  * The real edges of `iot-dr drill --target aws`: stack outputs through the Automation API
- * (cli/automation), the override through SSM (SigV4-signed like functions/health reads it), DNS
+ * (cli/automation, each read under the stack read deadline), the override through the SSM client
+ * of `awsClient` (deadlines of functions/deadlines.ts, watched by the command's budget), DNS
  * through the system resolver, health checks over HTTPS and the fleet of device/fleet.ts. Not
  * reachable from the test machines (no account); drill/aws.ts is tested through fakes instead.
  */
-import * as crypto from "node:crypto";
 import { promises as dns } from "node:dns";
 import * as http from "node:http";
 import * as https from "node:https";
-import { SignatureV4 } from "@smithy/signature-v4";
+import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { Fleet } from "../device/fleet.js";
-import { createSigV4Signer, environmentCredentials } from "../functions/health/aws.js";
 import { createNodeTransport } from "../functions/health/http.js";
+import { awsClient } from "../cli/aws.js";
+import { resolveStackDeadlines, withDeadline } from "../cli/automation/deadlines.js";
 import { parseOverride, type OverrideMode } from "../functions/health/policy.js";
 import type { StackWorkspace } from "../cli/automation/workspace.js";
 import type { AwsDrillDeps, AwsDrillOutputs } from "./aws.js";
@@ -20,8 +21,18 @@ const transport = createNodeTransport({ http, https });
 
 /** Reads the drill's outputs from the deployed primary, secondary and global stacks. */
 export async function readDrillOutputs(workspace: StackWorkspace): Promise<Partial<AwsDrillOutputs>> {
+  const deadline = resolveStackDeadlines(undefined, process.env).ms.read;
   const read = async (stack: "primary" | "secondary" | "global") => {
-    const outputs = await (await workspace.selectStack(stack)).outputs();
+    const name = workspace.qualifiedName(stack);
+    const handle = await withDeadline(`pulumi stack select on stack ${name}`, deadline, undefined, (signal) =>
+      workspace.selectStack(stack, { signal }),
+    );
+    const outputs = await withDeadline(
+      `pulumi stack output on stack ${name}`,
+      deadline,
+      undefined,
+      (signal) => handle.outputs({ signal }),
+    );
     return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])) as Record<
       string,
       unknown
@@ -60,49 +71,32 @@ export async function readDrillOutputs(workspace: StackWorkspace): Promise<Parti
   };
 }
 
-async function ssm(region: string, target: string, body: unknown): Promise<{ status: number; body: string }> {
-  const endpoint =
-    process.env.AWS_ENDPOINT_URL_SSM ?? process.env.AWS_ENDPOINT_URL ?? `https://ssm.${region}.amazonaws.com`;
-  const sign = createSigV4Signer({
-    SignatureV4,
-    crypto,
-    credentials: environmentCredentials(process.env),
-    region,
-    service: "ssm",
-  });
-  const request = await sign({
-    method: "POST",
-    url: `${endpoint.replace(/\/$/, "")}/`,
-    headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": `AmazonSSM.${target}` },
-    body: JSON.stringify(body),
-  });
-  const response = await transport({ ...request, signal: AbortSignal.timeout(10_000) });
-  return { status: response.status, body: response.body };
-}
-
 export function awsDrillDeps(options: {
   workspace: StackWorkspace;
   expectedRto: AwsDrillDeps["expectedRto"];
   port?: number;
 }): AwsDrillDeps {
+  const clients = new Map<string, SSMClient>();
+  const ssm = (region: string) => {
+    let client = clients.get(region);
+    if (!client) clients.set(region, (client = awsClient(SSMClient, "control", region)));
+    return client;
+  };
   return {
     readOutputs: async () => (await readDrillOutputs(options.workspace)) as AwsDrillOutputs,
     async getOverride(region, parameterName) {
-      const out = await ssm(region, "GetParameter", { Name: parameterName });
-      if (out.status === 400 && out.body.includes("ParameterNotFound")) return "automatic";
-      if (out.status !== 200)
-        throw new Error(`SSM GetParameter ${parameterName} answered HTTP ${out.status}: ${out.body}`);
-      return parseOverride((JSON.parse(out.body) as { Parameter?: { Value?: string } }).Parameter?.Value);
+      try {
+        const out = await ssm(region).send(new GetParameterCommand({ Name: parameterName }));
+        return parseOverride(out.Parameter?.Value);
+      } catch (err) {
+        if ((err as Error).name === "ParameterNotFound") return "automatic";
+        throw err;
+      }
     },
     async setOverride(region, parameterName, mode: OverrideMode) {
-      const out = await ssm(region, "PutParameter", {
-        Name: parameterName,
-        Value: mode,
-        Type: "String",
-        Overwrite: true,
-      });
-      if (out.status !== 200)
-        throw new Error(`SSM PutParameter ${parameterName} answered HTTP ${out.status}: ${out.body}`);
+      await ssm(region).send(
+        new PutParameterCommand({ Name: parameterName, Value: mode, Type: "String", Overwrite: true }),
+      );
     },
     resolve: (name) => dns.resolve4(name),
     async checkHealth(url) {

@@ -33,6 +33,25 @@ export const CALL_DEADLINES = {
   /** SQS short-poll receive, delete and visibility changes; DynamoDB Streams reads. */
   queue: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 3 },
   /**
+   * Every call of the C&C function (STS, IoT, DynamoDB): its timeout is 25 s (API Gateway waits
+   * 30 s), so a silent first call must fail by 2 × (1 + 4) s + one backoff ≈ 11 s.
+   */
+  cc: { connectionTimeoutMs: 1_000, requestTimeoutMs: 4_000, maxAttempts: 2 },
+  /** EventBridge PutEvents of the analytics forwarder (timeout 30 s): worst case ≈ 24 s. */
+  forwarder: { connectionTimeoutMs: 2_000, requestTimeoutMs: 5_000, maxAttempts: 3 },
+  /**
+   * Reads of the health functions (probes, override, readiness metrics, canary secret): one attempt
+   * each, a backstop behind the round's abort signal, inside Route 53's 2 s answer budget.
+   */
+  healthProbe: { connectionTimeoutMs: 1_000, requestTimeoutMs: 1_500, maxAttempts: 1 },
+  /** The fail-over notifier's STS and IoT data-plane Publish calls. */
+  notice: { connectionTimeoutMs: 2_000, requestTimeoutMs: 3_000, maxAttempts: 2 },
+  /**
+   * Control-plane reads of the operations tool that are not IoT or tables: STS, Lambda account
+   * settings, Route 53, ACM, Service Quotas, OAM (preflight), SSM (the drill's override).
+   */
+  control: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 2 },
+  /**
    * StartSyncExecution answers when the Express workflow ends (at most 5 minutes); never retried
    * by the SDK: the launcher reports a failed batch and the stream mapping retries it.
    */

@@ -813,12 +813,39 @@ export function loadConfig(): DrConfig {
   if (externalId !== undefined) raw.assumeRoleExternalId = "<secret>";
   const pathSecret = cfg.getSecret("healthCheckPathSecret");
   if (pathSecret !== undefined) raw.healthCheckPathSecret = "<secret>";
+  warnPlainTextSecrets(pulumi.getStack());
   const config = parseConfig(raw, { stack: pulumi.getStack(), dryRun: pulumi.runtime.isDryRun() });
   return {
     ...config,
     assumeRoleExternalId: externalId,
     health: { ...config.health, ...(pathSecret !== undefined ? { pathSecret } : {}) },
   };
+}
+
+/**
+ * The secret keys set in plain text in the stack file: the engine passes the program the list of
+ * encrypted (`secure:`) keys, so a set secret key missing from it is plain text.
+ */
+export function plainTextSecretKeys(
+  isSet: (key: string) => boolean,
+  isEncrypted: (fullKey: string) => boolean,
+): string[] {
+  return SECRET_CONFIG_KEYS.filter((key) => isSet(key) && !isEncrypted(`${PROJECT}:${key}`));
+}
+
+/** Under `pulumi up`/`preview`: one warning per plain-text secret, naming the key and the fix. */
+export function warnPlainTextSecrets(stack: string): void {
+  // isConfigSecret is the runtime's own reading of PULUMI_CONFIG_SECRET_KEYS (exported, marked internal).
+  const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean })
+    .isConfigSecret;
+  if (!isConfigSecret) return;
+  // getConfig, not Config.get: reading a secret with get draws the engine's own warning.
+  const isSet = (k: string) => pulumi.runtime.getConfig(`${PROJECT}:${k}`) !== undefined;
+  for (const key of plainTextSecretKeys(isSet, isConfigSecret))
+    void pulumi.log.warn(
+      `${PROJECT}:${key} is a secret stored in plain text in Pulumi.${stack}.yaml; ` +
+        `encrypt it: pulumi config set --secret ${PROJECT}:${key} <value>`,
+    );
 }
 
 /** Throws ConfigError for a key of this project that no part of the program reads (usually a typo). */

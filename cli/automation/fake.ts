@@ -33,12 +33,19 @@ export interface FakeStackScript {
   outputs?: Record<string, unknown>;
   /** Outputs an `up` produces. Default: `{ stackName: <qualified name> }`. */
   upOutputs?: Record<string, unknown>;
+  /** Output names the program marks secret (`pulumi.secret`); the Automation API reports them so. */
+  secretOutputs?: string[];
   /** Operations that fail, with the message of the thrown error. */
   fail?: Partial<Record<FakeOperation, string>>;
   /** Engine events an operation emits (recorded shapes), mapped as the real workspace maps them. */
   events?: Partial<Record<FakeOperation, EngineEvent[]>>;
   /** Output lines an operation prints. */
   lines?: Partial<Record<FakeOperation, string[]>>;
+  /**
+   * Operations that never answer (a half-dead backend): they end only when their abort signal fires,
+   * rejecting as the Automation API does for an interrupted CLI process; journaled as `aborted <op> <stack>`.
+   */
+  hang?: Partial<Record<FakeOperation, true>>;
   /** Change summary an operation returns. Default: `{ same: 1 }`. */
   changes?: Partial<Record<FakeOperation, ChangeSummary>>;
 }
@@ -93,9 +100,32 @@ export class FakeStackWorkspace implements StackWorkspace {
     return this.calls.filter((call) => /^(setConfig|up|destroy|create) /.test(call));
   }
 
-  async selectStack(stack: StackName, options: { create?: boolean } = {}): Promise<StackHandle> {
+  /** Operations still waiting on a backend that never answers (0 once every one was interrupted). */
+  hanging = 0;
+
+  /** Never settles until `signal` aborts, then rejects like an interrupted Pulumi process. */
+  hang(operation: FakeOperation, stack: StackName, signal: AbortSignal | undefined): Promise<never> {
+    this.hanging++;
+    return new Promise((_, reject) =>
+      signal?.addEventListener(
+        "abort",
+        () => {
+          this.hanging--;
+          this.calls.push(`aborted ${operation} ${stack}`);
+          reject(new Error(`code: 255\n stderr: ^C received; cancelling`));
+        },
+        { once: true },
+      ),
+    );
+  }
+
+  async selectStack(
+    stack: StackName,
+    options: { create?: boolean; signal?: AbortSignal } = {},
+  ): Promise<StackHandle> {
     const state = this.states[stack];
     this.calls.push(`${options.create && !state.exists ? "create" : "select"} ${stack}`);
+    if (this.scripts[stack]?.hang?.select) await this.hang("select", stack, options.signal);
     const failure = this.scripts[stack]?.fail?.select;
     if (failure) throw new Error(failure);
     if (!state.exists) {
@@ -132,8 +162,13 @@ class FakeStackHandle implements StackHandle {
   ) {}
 
   /** Journals the call, plays its lines and events, then fails if scripted to. */
-  private run(operation: FakeOperation, detail: string, hooks?: OperationHooks): ChangeSummary {
+  private async run(
+    operation: FakeOperation,
+    detail: string,
+    hooks?: OperationHooks,
+  ): Promise<ChangeSummary> {
     this.workspace.calls.push(`${operation} ${this.stack}${detail}`);
+    if (this.script.hang?.[operation]) await this.workspace.hang(operation, this.stack, hooks?.signal);
     for (const line of this.script.lines?.[operation] ?? []) hooks?.onOutputLine?.(line);
     for (const event of this.script.events?.[operation] ?? []) {
       const progress = toProgressEvent(this.stack, event);
@@ -144,39 +179,45 @@ class FakeStackHandle implements StackHandle {
     return this.script.changes?.[operation] ?? { same: 1 };
   }
 
-  async setConfig(key: string, value: string): Promise<void> {
-    this.run("setConfig", ` ${key}=${value}`);
+  async setConfig(key: string, value: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.run("setConfig", ` ${key}=${value}`, options);
     this.state.config[key] = value;
   }
 
   async up(hooks?: OperationHooks): Promise<{ outputs: StackOutputs; changes: ChangeSummary }> {
-    const changes = this.run("up", "", hooks);
+    const changes = await this.run("up", "", hooks);
     this.workspace.resolveReferences(this.stack, this.state.config);
     this.state.outputs = { ...(this.script.upOutputs ?? { stackName: this.qualifiedName }) };
     const outputs = Object.fromEntries(
-      Object.entries(this.state.outputs).map(([key, value]) => [key, { value, secret: false }]),
+      Object.entries(this.state.outputs).map(([key, value]) => [
+        key,
+        { value, secret: this.script.secretOutputs?.includes(key) ?? false },
+      ]),
     );
     return { outputs, changes };
   }
 
   async preview(options: { refresh: boolean }, hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
-    return { changes: this.run("preview", options.refresh ? " --refresh" : "", hooks) };
+    return { changes: await this.run("preview", options.refresh ? " --refresh" : "", hooks) };
   }
 
   async previewRefresh(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
-    return { changes: this.run("previewRefresh", "", hooks) };
+    return { changes: await this.run("previewRefresh", "", hooks) };
   }
 
   async destroy(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
-    const changes = this.run("destroy", "", hooks);
+    const changes = await this.run("destroy", "", hooks);
     this.state.outputs = {};
     return { changes };
   }
 
-  async outputs(): Promise<StackOutputs> {
-    this.run("outputs", "");
+  async outputs(options: { signal?: AbortSignal } = {}): Promise<StackOutputs> {
+    await this.run("outputs", "", options);
     return Object.fromEntries(
-      Object.entries(this.state.outputs).map(([key, value]) => [key, { value, secret: false }]),
+      Object.entries(this.state.outputs).map(([key, value]) => [
+        key,
+        { value, secret: this.script.secretOutputs?.includes(key) ?? false },
+      ]),
     );
   }
 }

@@ -13,6 +13,8 @@ export interface CommandIo {
   isInteractive: () => boolean;
   /** Asks `question`; true only when the answer is exactly `expected`. */
   confirm: (question: string, expected: string) => Promise<boolean>;
+  /** Calls `handler` on Ctrl-C or SIGTERM until the returned function removes it. */
+  onInterrupt?: (handler: (signal: string) => void) => () => void;
 }
 
 export function processIo(): CommandIo {
@@ -27,6 +29,16 @@ export function processIo(): CommandIo {
       } finally {
         rl.close();
       }
+    },
+    onInterrupt: (handler) => {
+      const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+        const listener = () => handler(signal);
+        process.on(signal, listener);
+        return [signal, listener] as const;
+      });
+      return () => {
+        for (const [signal, listener] of listeners) process.off(signal, listener);
+      };
     },
   };
 }

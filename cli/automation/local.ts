@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import {
   LocalWorkspace,
+  PulumiCommand,
   StackNotFoundError,
   type EngineEvent,
   type LocalProgramArgs,
@@ -49,6 +50,43 @@ export interface LocalStackWorkspaceOptions {
   envVars?: Record<string, string>;
   /** The Automation API entry point. Default: `LocalWorkspace`; tests pass a stand-in. */
   automation?: AutomationEntry;
+  /** The Pulumi CLI to run. Default: `pulumi` on PATH (`PulumiCommand.get()`); tests pass a stand-in CLI. */
+  pulumiCommand?: PulumiCommand;
+}
+
+type RunFn = (
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  onOutput?: (data: string) => void,
+  onError?: (data: string) => void,
+  signal?: AbortSignal,
+) => Promise<unknown>;
+
+/**
+ * The Pulumi CLI with an abort signal on every run. The Automation API takes a signal on up,
+ * preview, refresh and destroy but not on `stack select`, `stack output` or `config set`; a backend
+ * that never answers would leave those processes running. `run` is internal to the Automation API
+ * (the one place every CLI process starts), so it is wrapped, not reimplemented.
+ */
+class SignalledPulumiCommand {
+  current: AbortSignal | undefined;
+  readonly command: PulumiCommand;
+  constructor(base: PulumiCommand) {
+    const run = (base as unknown as { run: RunFn }).run.bind(base);
+    this.command = Object.create(base) as PulumiCommand;
+    (this.command as unknown as { run: RunFn }).run = (args, cwd, env, onOutput, onError, signal) =>
+      run(args, cwd, env, onOutput, onError, signal ?? this.current);
+  }
+  /** Runs `fn` with `signal` on every CLI process it starts. */
+  async with<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    this.current = signal;
+    try {
+      return await fn();
+    } finally {
+      this.current = undefined;
+    }
+  }
 }
 
 function toOutputs(outputs: OutputMap): StackOutputs {
@@ -71,7 +109,12 @@ export class LocalStackHandle implements StackHandle {
     readonly stack: StackName,
     readonly qualifiedName: string,
     private readonly automationStack: AutomationStack,
+    private readonly cli?: SignalledPulumiCommand,
   ) {}
+
+  private guarded<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    return this.cli ? this.cli.with(signal, fn) : fn();
+  }
 
   /** The `onOutput`/`onEvent` callbacks for one operation, and a `done` that flushes the last line. */
   private callbacks(hooks: OperationHooks | undefined) {
@@ -82,18 +125,19 @@ export class LocalStackHandle implements StackHandle {
         const progress = toProgressEvent(this.stack, event);
         if (progress) hooks?.onProgress?.(progress);
       },
+      ...(hooks?.signal ? { signal: hooks.signal } : {}),
       done: () => splitter.flush(),
     };
   }
 
-  async setConfig(key: string, value: string): Promise<void> {
-    await this.automationStack.setConfig(key, { value, secret: false });
+  async setConfig(key: string, value: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.guarded(options.signal, () => this.automationStack.setConfig(key, { value, secret: false }));
   }
 
   async up(hooks?: OperationHooks): Promise<{ outputs: StackOutputs; changes: ChangeSummary }> {
     const { done, ...callbacks } = this.callbacks(hooks);
     try {
-      const result = await this.automationStack.up(callbacks);
+      const result = await this.guarded(hooks?.signal, () => this.automationStack.up(callbacks));
       return { outputs: toOutputs(result.outputs), changes: toChanges(result.summary.resourceChanges) };
     } finally {
       done();
@@ -103,11 +147,9 @@ export class LocalStackHandle implements StackHandle {
   async preview(options: { refresh: boolean }, hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
     const { done, ...callbacks } = this.callbacks(hooks);
     try {
-      const result = await this.automationStack.preview({
-        ...callbacks,
-        refresh: options.refresh,
-        diff: true,
-      });
+      const result = await this.guarded(hooks?.signal, () =>
+        this.automationStack.preview({ ...callbacks, refresh: options.refresh, diff: true }),
+      );
       return { changes: toChanges(result.changeSummary) };
     } finally {
       done();
@@ -117,7 +159,7 @@ export class LocalStackHandle implements StackHandle {
   async previewRefresh(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
     const { done, ...callbacks } = this.callbacks(hooks);
     try {
-      const result = await this.automationStack.previewRefresh(callbacks);
+      const result = await this.guarded(hooks?.signal, () => this.automationStack.previewRefresh(callbacks));
       return { changes: toChanges(result.changeSummary) };
     } finally {
       done();
@@ -127,15 +169,15 @@ export class LocalStackHandle implements StackHandle {
   async destroy(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
     const { done, ...callbacks } = this.callbacks(hooks);
     try {
-      const result = await this.automationStack.destroy(callbacks);
+      const result = await this.guarded(hooks?.signal, () => this.automationStack.destroy(callbacks));
       return { changes: toChanges(result.summary.resourceChanges) };
     } finally {
       done();
     }
   }
 
-  async outputs(): Promise<StackOutputs> {
-    return toOutputs(await this.automationStack.outputs());
+  async outputs(options: { signal?: AbortSignal } = {}): Promise<StackOutputs> {
+    return toOutputs(await this.guarded(options.signal, () => this.automationStack.outputs()));
   }
 }
 
@@ -145,12 +187,30 @@ export class LocalStackWorkspace implements StackWorkspace {
   readonly org: string | undefined;
   private readonly envVars: Record<string, string> | undefined;
   private readonly automation: AutomationEntry;
+  private readonly pulumiCommand: PulumiCommand | undefined;
+  private cli: Promise<SignalledPulumiCommand> | undefined;
 
   constructor(options: LocalStackWorkspaceOptions = {}) {
     this.workDir = options.workDir ?? REPO_ROOT;
     this.org = options.org;
     this.envVars = options.envVars;
     this.automation = options.automation ?? LocalWorkspace;
+    this.pulumiCommand = options.pulumiCommand;
+  }
+
+  /** The CLI, found once (`pulumi version`), unless a stand-in automation entry is used. */
+  private signalledCli(): Promise<SignalledPulumiCommand> | undefined {
+    if (this.automation !== LocalWorkspace && !this.pulumiCommand) return undefined;
+    this.cli ??= (async () => {
+      const skipVersionCheck = Boolean(
+        this.envVars?.PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK ??
+        process.env.PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK,
+      );
+      return new SignalledPulumiCommand(
+        this.pulumiCommand ?? (await PulumiCommand.get({ skipVersionCheck })),
+      );
+    })();
+    return this.cli;
   }
 
   qualifiedName(stack: StackName): string {
@@ -165,17 +225,24 @@ export class LocalStackWorkspace implements StackWorkspace {
     };
   }
 
-  async selectStack(stack: StackName, options: { create?: boolean } = {}): Promise<StackHandle> {
+  async selectStack(
+    stack: StackName,
+    options: { create?: boolean; signal?: AbortSignal } = {},
+  ): Promise<StackHandle> {
     const { args, opts } = this.programArgs(stack);
+    const cli = await this.signalledCli();
+    const withCli = cli ? { ...opts, pulumiCommand: cli.command } : opts;
+    const select = () =>
+      options.create
+        ? this.automation.createOrSelectStack(args, withCli)
+        : this.automation.selectStack(args, withCli);
     let automationStack: AutomationStack;
     try {
-      automationStack = options.create
-        ? await this.automation.createOrSelectStack(args, opts)
-        : await this.automation.selectStack(args, opts);
+      automationStack = cli ? await cli.with(options.signal, select) : await select();
     } catch (err) {
       if (err instanceof StackNotFoundError) throw new StackNotFound(args.stackName);
       throw err;
     }
-    return new LocalStackHandle(stack, args.stackName, automationStack);
+    return new LocalStackHandle(stack, args.stackName, automationStack, cli);
   }
 }

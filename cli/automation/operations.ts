@@ -5,6 +5,12 @@
 import { UsageError } from "../errors.js";
 import { countChanges, isDrift, summarizeError } from "./events.js";
 import {
+  resolveStackDeadlines,
+  withDeadline,
+  type StackDeadlines,
+  type StackOperationKind,
+} from "./deadlines.js";
+import {
   STACK_DEPENDENCIES,
   STACK_NAMES,
   referenceConfig,
@@ -27,6 +33,33 @@ export interface RunHooks {
   onProgress?: (event: ProgressEvent) => void;
   /** A stack is about to run (`detail` names the config set on it, if any). */
   onStackStart?: (stack: StackName, action: "up" | "destroy" | "refresh preview", detail: string) => void;
+  /** Deadlines per operation (cli/automation/deadlines.ts). Default: the table's. */
+  deadlines?: StackDeadlines;
+  /** Ctrl-C: interrupts the operation in flight; no later stack starts. */
+  signal?: AbortSignal;
+}
+
+/** One step of a run under its deadline, named by its stack and operation. */
+function step<T>(
+  workspace: StackWorkspace,
+  hooks: Pick<RunHooks, "deadlines" | "signal">,
+  stack: StackName,
+  kind: StackOperationKind,
+  label: string,
+  run: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const deadlines = hooks.deadlines ?? resolveStackDeadlines(undefined, {});
+  const hint =
+    kind === "read"
+      ? "; change the deadline with IOT_DR_STACK_READ_TIMEOUT=SECONDS"
+      : `; change the deadline (${deadlines.source}) with --op-timeout SECONDS or IOT_DR_STACK_TIMEOUT`;
+  return withDeadline(
+    `${label} on stack ${workspace.qualifiedName(stack)}`,
+    deadlines.ms[kind],
+    hooks.signal,
+    run,
+    hint,
+  );
 }
 
 export type DeployAction = "deploy" | "destroy";
@@ -42,12 +75,22 @@ export function runOrder(selected: readonly StackName[], action: DeployAction): 
  * every stack of the project exports some), or undefined when it is deployed. A failure to ask
  * (no CLI, no backend login) is not a usage error and propagates.
  */
-async function notDeployedReason(workspace: StackWorkspace, stack: StackName): Promise<string | undefined> {
+async function notDeployedReason(
+  workspace: StackWorkspace,
+  stack: StackName,
+  hooks: Pick<RunHooks, "deadlines" | "signal">,
+): Promise<string | undefined> {
   try {
-    const outputs = await (await workspace.selectStack(stack)).outputs();
+    const handle = await step(workspace, hooks, stack, "read", "pulumi stack select", (signal) =>
+      workspace.selectStack(stack, { signal }),
+    );
+    const outputs = await step(workspace, hooks, stack, "read", "pulumi stack output", (signal) =>
+      handle.outputs({ signal }),
+    );
     return Object.keys(outputs).length > 0 ? undefined : "has no outputs (never deployed)";
   } catch (err) {
     if (err instanceof StackNotFound) return "does not exist";
+    if (err instanceof Error && /Deadline|Interrupted/.test(err.name)) throw err;
     throw new Error(`cannot read stack ${workspace.qualifiedName(stack)}: ${summarizeError(err)}`, {
       cause: err,
     });
@@ -63,13 +106,14 @@ export async function checkSelection(
   workspace: StackWorkspace,
   selected: readonly StackName[],
   action: DeployAction,
+  hooks: Pick<RunHooks, "deadlines" | "signal"> = {},
 ): Promise<void> {
   const valid = `valid stacks, in deploy order: ${STACK_NAMES.join(", ")}`;
   if (action === "deploy") {
     const problems: string[] = [];
     const missing: StackName[] = [];
     for (const dep of unselectedDependencies(selected)) {
-      const reason = await notDeployedReason(workspace, dep);
+      const reason = await notDeployedReason(workspace, dep, hooks);
       if (reason !== undefined) {
         missing.push(dep);
         const readers = selected.filter((stack) => STACK_DEPENDENCIES[stack].includes(dep));
@@ -87,7 +131,7 @@ export async function checkSelection(
   }
   const dangling: string[] = [];
   for (const dependent of unselectedDependents(selected)) {
-    if ((await notDeployedReason(workspace, dependent)) === undefined) dangling.push(dependent);
+    if ((await notDeployedReason(workspace, dependent, hooks)) === undefined) dangling.push(dependent);
   }
   if (dangling.length > 0) {
     const fix = STACK_NAMES.filter((s) => selected.includes(s) || dangling.includes(s));
@@ -115,6 +159,8 @@ export interface DeployReport {
   failed: StackName | null;
   skipped: StackName[];
   stacks: StackRunResult[];
+  /** True when Ctrl-C (or SIGTERM) stopped the run. */
+  interrupted?: boolean;
 }
 
 function redact(outputs: StackOutputs): Record<string, unknown> {
@@ -141,18 +187,24 @@ export async function runDeploy(
       continue;
     }
     const errors: string[] = [];
-    const operationHooks = {
+    const operationHooks = (signal: AbortSignal) => ({
       onOutputLine: (line: string) => hooks.onOutputLine?.(stack, line),
       onProgress: (event: ProgressEvent) => {
         if (event.kind === "diagnostic" && event.severity === "error") errors.push(event.message);
         hooks.onProgress?.(event);
       },
-    };
+      signal,
+    });
+    let cut: Error | undefined;
     try {
       if (action === "destroy") {
         hooks.onStackStart?.(stack, "destroy", "");
-        const handle = await workspace.selectStack(stack);
-        const { changes } = await handle.destroy(operationHooks);
+        const handle = await step(workspace, hooks, stack, "read", "pulumi stack select", (signal) =>
+          workspace.selectStack(stack, { signal }),
+        );
+        const { changes } = await step(workspace, hooks, stack, "destroy", "pulumi destroy", (signal) =>
+          handle.destroy(operationHooks(signal)),
+        );
         stacks.push({ stack, status: "destroyed", changes });
       } else {
         const config = referenceConfig(stack, workspace.org);
@@ -160,20 +212,32 @@ export async function runDeploy(
           .map(([key, value]) => `${key}=${value}`)
           .join(" ");
         hooks.onStackStart?.(stack, "up", detail);
-        const handle = await workspace.selectStack(stack, { create: true });
-        for (const [key, value] of Object.entries(config)) await handle.setConfig(key, value);
-        const { changes, outputs } = await handle.up(operationHooks);
+        const handle = await step(workspace, hooks, stack, "read", "pulumi stack select", (signal) =>
+          workspace.selectStack(stack, { create: true, signal }),
+        );
+        for (const [key, value] of Object.entries(config))
+          await step(workspace, hooks, stack, "read", `pulumi config set ${key}`, (signal) =>
+            handle.setConfig(key, value, { signal }),
+          );
+        const { changes, outputs } = await step(workspace, hooks, stack, "up", "pulumi up", (signal) =>
+          handle.up(operationHooks(signal)),
+        );
         stacks.push({ stack, status: "deployed", changes, outputs: redact(outputs) });
       }
     } catch (err) {
       failed = stack;
-      // The engine's own error diagnostics say more than the CLI's exit transcript.
-      const error = errors.length > 0 ? [...new Set(errors)].join("; ") : summarizeError(err);
+      if (err instanceof Error && /Deadline|Interrupted/.test(err.name)) cut = err;
+      // The engine's own error diagnostics say more than the CLI's exit transcript; a cut says why.
+      const engine = errors.length > 0 ? [...new Set(errors)].join("; ") : undefined;
+      const error = cut
+        ? `${cut.message}${engine ? ` (engine: ${engine})` : ""}`
+        : (engine ?? summarizeError(err));
       stacks.push({ stack, status: "failed", error });
     }
   }
   return {
     action,
+    ...(hooks.signal?.aborted ? { interrupted: true } : {}),
     order: [...order],
     succeeded: stacks.filter((s) => s.status === "deployed" || s.status === "destroyed").map((s) => s.stack),
     failed,
@@ -216,28 +280,48 @@ export async function runDrift(
   hooks: RunHooks = {},
 ): Promise<DriftReport> {
   const stacks: StackDrift[] = [];
+  let stoppedAt: string | undefined;
   for (const stack of order) {
     const drifted = new Map<string, DriftedResource>();
     const errors: string[] = [];
+    if (hooks.signal?.aborted || stoppedAt) {
+      const why = hooks.signal?.aborted ? "the run was interrupted" : `${stoppedAt} ran out of time`;
+      stacks.push({ stack, drift: [], error: `not previewed: ${why}` });
+      continue;
+    }
     hooks.onStackStart?.(stack, "refresh preview", "");
     try {
-      const handle = await workspace.selectStack(stack);
-      const { changes } = await handle.previewRefresh({
-        onOutputLine: (line) => hooks.onOutputLine?.(stack, line),
-        onProgress: (event) => {
-          if (isDrift(event)) {
-            const { urn, type, name, op, diffs } = event;
-            drifted.set(urn, { urn, type, name, op, diffs });
-          }
-          if (event.kind === "diagnostic" && event.severity === "error") errors.push(event.message);
-          hooks.onProgress?.(event);
-        },
-      });
+      const handle = await step(workspace, hooks, stack, "read", "pulumi stack select", (signal) =>
+        workspace.selectStack(stack, { signal }),
+      );
+      const { changes } = await step(
+        workspace,
+        hooks,
+        stack,
+        "refreshPreview",
+        "pulumi refresh --preview-only",
+        (signal) =>
+          handle.previewRefresh({
+            signal,
+            onOutputLine: (line) => hooks.onOutputLine?.(stack, line),
+            onProgress: (event) => {
+              if (isDrift(event)) {
+                const { urn, type, name, op, diffs } = event;
+                drifted.set(urn, { urn, type, name, op, diffs });
+              }
+              if (event.kind === "diagnostic" && event.severity === "error") errors.push(event.message);
+              hooks.onProgress?.(event);
+            },
+          }),
+      );
       const drift = [...drifted.values()];
       const unattributed = Math.max(0, countChanges(changes) - drift.length);
       stacks.push({ stack, drift, changes, ...(unattributed > 0 ? { unattributed } : {}) });
     } catch (err) {
-      const error = errors.length > 0 ? [...new Set(errors)].join("; ") : summarizeError(err);
+      const cut = err instanceof Error && /Deadline|Interrupted/.test(err.name) ? err.message : undefined;
+      if (cut) stoppedAt = workspace.qualifiedName(stack);
+      const engine = errors.length > 0 ? [...new Set(errors)].join("; ") : undefined;
+      const error = cut ? `${cut}${engine ? ` (engine: ${engine})` : ""}` : (engine ?? summarizeError(err));
       stacks.push({ stack, drift: [...drifted.values()], error });
     }
   }

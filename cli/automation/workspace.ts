@@ -45,6 +45,8 @@ export interface OperationHooks {
   onOutputLine?: (line: string) => void;
   /** One structured engine event, already mapped to the common progress type. */
   onProgress?: (event: ProgressEvent) => void;
+  /** Aborting it interrupts the operation (the Pulumi process gets SIGINT, as with Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 /** A stack output value; secrets stay marked so that reports can hide them. */
@@ -65,7 +67,7 @@ export interface StackHandle {
   /** The name the backend knows it by: `primary`, or `org/iot-dr/primary`. */
   readonly qualifiedName: string;
   /** Sets a plain (non-secret) config value in the stack's settings. */
-  setConfig(key: string, value: string): Promise<void>;
+  setConfig(key: string, value: string, options?: { signal?: AbortSignal }): Promise<void>;
   up(hooks?: OperationHooks): Promise<{ outputs: StackOutputs; changes: ChangeSummary }>;
   /** `pulumi preview`, optionally refreshing state first: what an `up` would change now. */
   preview(options: { refresh: boolean }, hooks?: OperationHooks): Promise<{ changes: ChangeSummary }>;
@@ -73,7 +75,7 @@ export interface StackHandle {
   previewRefresh(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }>;
   destroy(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }>;
   /** The outputs of the last successful `up` (empty when the stack was never deployed). */
-  outputs(): Promise<StackOutputs>;
+  outputs(options?: { signal?: AbortSignal }): Promise<StackOutputs>;
 }
 
 /** Thrown by `selectStack` (without `create`) when the backend has no such stack. */
@@ -93,5 +95,5 @@ export interface StackWorkspace {
   /** The name the backend knows `stack` by. */
   qualifiedName(stack: StackName): string;
   /** Selects an existing stack (StackNotFound when there is none); with `create`, creates it first. */
-  selectStack(stack: StackName, options?: { create?: boolean }): Promise<StackHandle>;
+  selectStack(stack: StackName, options?: { create?: boolean; signal?: AbortSignal }): Promise<StackHandle>;
 }

@@ -16,6 +16,7 @@ import {
   type CommandIo,
   type DeployReport,
 } from "../automation/index.js";
+import { resolveStackDeadlines, STACK_DEADLINES_S } from "../automation/deadlines.js";
 import { defaultDeps, type AutomationCommandDeps } from "../automation/deps.js";
 
 interface DeployOptions {
@@ -24,7 +25,11 @@ interface DeployOptions {
   yes?: boolean;
   json?: boolean;
   org?: string;
+  opTimeout?: string;
 }
+
+/** Exit code after Ctrl-C or SIGTERM (128 + SIGINT), as the drill uses. */
+export const INTERRUPTED_EXIT_CODE = 130;
 
 function formatChanges(changes: Record<string, number> | undefined): string {
   if (!changes) return "";
@@ -49,9 +54,10 @@ function formatReport(report: DeployReport): string {
 
 /** The JSON report: the finished stacks are listed under `deployed`, or `destroyed` for --destroy. */
 function toJson(report: DeployReport): Record<string, unknown> {
-  const { action, order, succeeded, failed, skipped, stacks } = report;
+  const { action, order, succeeded, failed, skipped, stacks, interrupted } = report;
   return {
     action,
+    ...(interrupted ? { interrupted } : {}),
     order,
     [action === "destroy" ? "destroyed" : "deployed"]: succeeded,
     failed,
@@ -93,37 +99,57 @@ export function makeDeployCommand(deps: () => AutomationCommandDeps = defaultDep
       .option("--yes", "do not ask for confirmation (required when not on an interactive terminal)")
       .option("--org <org>", "address the stacks as <org>/iot-dr/<stack> (Pulumi Cloud or a DIY backend)")
       .option("--json", "print one JSON report on stdout; progress stays on stderr")
+      .option(
+        "--op-timeout <seconds>",
+        `deadline of each stack's up/destroy (default ${STACK_DEADLINES_S.up} s; env IOT_DR_STACK_TIMEOUT); backend reads ${STACK_DEADLINES_S.read} s (IOT_DR_STACK_READ_TIMEOUT)`,
+      )
       .action(async (options: DeployOptions) => {
         const selected = parseStackList(options.stacks);
         const org = parseOrg(options.org);
         const action = options.destroy ? "destroy" : "deploy";
         const order = runOrder(selected, action);
+        const deadlines = resolveStackDeadlines(options.opTimeout, process.env);
         const { workspace: makeWorkspace, io } = deps();
         requireConfirmable(io, order, action === "destroy", Boolean(options.yes));
         const workspace = makeWorkspace(org ? { org } : {});
-        try {
-          await checkSelection(workspace, selected, action);
-        } catch (err) {
-          if (err instanceof UsageError) throw err;
-          // The stacks could not be read at all (no CLI, no backend login): nothing ran.
-          const error = err instanceof Error ? err.message : String(err);
-          io.stderr(`iot-dr: ${error}; nothing changed\n`);
-          if (options.json) io.stdout(`${JSON.stringify({ action, order, error }, null, 2)}\n`);
-          setExitCode(1);
-          return;
-        }
-        if (!(await confirmRun(io, order, action === "destroy", Boolean(options.yes)))) {
-          io.stderr("iot-dr: not confirmed; nothing changed\n");
-          setExitCode(1);
-          return;
-        }
-        const report = await runDeploy(workspace, order, action, {
-          onStackStart: (stack, verb, detail) =>
-            io.stderr(`==> ${verb} ${workspace.qualifiedName(stack)}${detail ? ` (${detail})` : ""}\n`),
-          onOutputLine: (stack, line) => io.stderr(`[${stack}] ${line}\n`),
+        // Ctrl-C interrupts the pulumi process in flight (as Ctrl-C on `pulumi up` would) and waits for it.
+        const controller = new AbortController();
+        const removeHandlers = io.onInterrupt?.((signal) => {
+          io.stderr(`iot-dr deploy: ${signal}: interrupting the stack operation in flight\n`);
+          controller.abort();
         });
-        io.stdout(options.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : formatReport(report));
-        setExitCode(report.failed === null ? 0 : 1);
+        try {
+          await run();
+        } finally {
+          removeHandlers?.();
+        }
+        async function run(): Promise<void> {
+          const hooks = { deadlines, signal: controller.signal };
+          try {
+            await checkSelection(workspace, selected, action, hooks);
+          } catch (err) {
+            if (err instanceof UsageError) throw err;
+            // The stacks could not be read at all (no CLI, no backend login): nothing ran.
+            const error = err instanceof Error ? err.message : String(err);
+            io.stderr(`iot-dr: ${error}; nothing changed\n`);
+            if (options.json) io.stdout(`${JSON.stringify({ action, order, error }, null, 2)}\n`);
+            setExitCode(1);
+            return;
+          }
+          if (!(await confirmRun(io, order, action === "destroy", Boolean(options.yes)))) {
+            io.stderr("iot-dr: not confirmed; nothing changed\n");
+            setExitCode(1);
+            return;
+          }
+          const report = await runDeploy(workspace, order, action, {
+            ...hooks,
+            onStackStart: (stack, verb, detail) =>
+              io.stderr(`==> ${verb} ${workspace.qualifiedName(stack)}${detail ? ` (${detail})` : ""}\n`),
+            onOutputLine: (stack, line) => io.stderr(`[${stack}] ${line}\n`),
+          });
+          io.stdout(options.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : formatReport(report));
+          setExitCode(report.interrupted ? INTERRUPTED_EXIT_CODE : report.failed === null ? 0 : 1);
+        }
       });
   };
 }

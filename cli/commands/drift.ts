@@ -14,14 +14,17 @@ import {
   STACK_NAMES,
   type DriftReport,
 } from "../automation/index.js";
+import { resolveStackDeadlines, STACK_DEADLINES_S } from "../automation/deadlines.js";
 
-/** Exit code when at least one resource drifted (0 none, 1 error, 2 usage). */
+/** Exit code when at least one resource drifted (0 none, 1 error or deadline, 2 usage, 130 interrupted). */
 export const DRIFT_EXIT_CODE = 3;
+const INTERRUPTED_EXIT_CODE = 130;
 
 interface DriftOptions {
   stacks?: string;
   json?: boolean;
   org?: string;
+  opTimeout?: string;
 }
 
 function formatReport(report: DriftReport): string {
@@ -61,17 +64,42 @@ export function makeDriftCommand(deps: () => AutomationCommandDeps = defaultDeps
       .option("--stacks <list>", `comma-separated stacks (default: ${STACK_NAMES.join(",")})`)
       .option("--org <org>", "address the stacks as <org>/iot-dr/<stack>")
       .option("--json", "print one JSON report on stdout; progress stays on stderr")
+      .option(
+        "--op-timeout <seconds>",
+        `deadline of each stack's refresh preview (default ${STACK_DEADLINES_S.refreshPreview} s; env IOT_DR_STACK_TIMEOUT); backend reads ${STACK_DEADLINES_S.read} s (IOT_DR_STACK_READ_TIMEOUT)`,
+      )
       .action(async (options: DriftOptions) => {
         const order = runOrder(parseStackList(options.stacks), "deploy");
         const org = parseOrg(options.org);
+        const deadlines = resolveStackDeadlines(options.opTimeout, process.env);
         const { workspace: makeWorkspace, io } = deps();
         const workspace = makeWorkspace(org ? { org } : {});
-        const report = await runDrift(workspace, order, {
-          onStackStart: (stack, verb) => io.stderr(`==> ${verb} ${workspace.qualifiedName(stack)}\n`),
-          onOutputLine: (stack, line) => io.stderr(`[${stack}] ${line}\n`),
+        const controller = new AbortController();
+        const removeHandlers = io.onInterrupt?.((signal) => {
+          io.stderr(`iot-dr drift: ${signal}: interrupting the refresh preview in flight\n`);
+          controller.abort();
         });
+        let report: DriftReport;
+        try {
+          report = await runDrift(workspace, order, {
+            deadlines,
+            signal: controller.signal,
+            onStackStart: (stack, verb) => io.stderr(`==> ${verb} ${workspace.qualifiedName(stack)}\n`),
+            onOutputLine: (stack, line) => io.stderr(`[${stack}] ${line}\n`),
+          });
+        } finally {
+          removeHandlers?.();
+        }
         io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-        setExitCode(report.errorCount > 0 ? 1 : report.driftCount > 0 ? DRIFT_EXIT_CODE : 0);
+        setExitCode(
+          controller.signal.aborted
+            ? INTERRUPTED_EXIT_CODE
+            : report.errorCount > 0
+              ? 1
+              : report.driftCount > 0
+                ? DRIFT_EXIT_CODE
+                : 0,
+        );
       });
   };
 }

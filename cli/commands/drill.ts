@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
-import { runAwsDrill, type AwsDrillDeps, type AwsDrillResult } from "../../drill/aws.js";
+import { AwsDrillFailed, runAwsDrill, type AwsDrillDeps, type AwsDrillResult } from "../../drill/aws.js";
 import { awsDrillDeps } from "../../drill/awsDeps.js";
 import {
   DrillAborted,
@@ -192,6 +192,20 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
             return;
           }
           if (err instanceof RangeError) throw new UsageError(err.message);
+          if (err instanceof AwsDrillFailed) {
+            // What it measured before it stopped is printed, whatever stopped it.
+            io.stdout(
+              flags.json
+                ? `${JSON.stringify(err.partial)}\n`
+                : `drill --target aws stopped: ${err.partial.error}\n` +
+                    `measured before it stopped: ${JSON.stringify(err.partial.measured)}\n` +
+                    `override left: ${err.partial.overrideRestored ?? "NOT RESTORED (see above)"}\n` +
+                    err.partial.events.map((e) => `  ${e.t.toFixed(1).padStart(7)} s  ${e.label}\n`).join(""),
+            );
+            io.stderr(`iot-dr drill: ${err.partial.error}\n`);
+            setExitCode(1);
+            return;
+          }
           throw err;
         } finally {
           removeHandlers();

@@ -3,17 +3,17 @@
  * `pulumi up`. Every call here only reads (Get/List/Describe and STS AssumeRole). What cannot be
  * read (API refused or not offered by the endpoint) is reported as not checked, never as passed.
  */
-import * as crypto from "node:crypto";
 import * as dns from "node:dns";
-import { SignatureV4 } from "@smithy/signature-v4";
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { DescribeEventConfigurationsCommand, GetPolicyCommand, IoTClient } from "@aws-sdk/client-iot";
 import { GetAccountSettingsCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { GetHostedZoneCommand, Route53Client } from "@aws-sdk/client-route-53";
 import { ACMClient, DescribeCertificateCommand } from "@aws-sdk/client-acm";
 import { ListServiceQuotasCommand, ServiceQuotasClient } from "@aws-sdk/client-service-quotas";
+import { ListSinksCommand, OAMClient } from "@aws-sdk/client-oam";
+import { awsClient } from "../aws.js";
 import { ACCOUNTS, type AccountName, type DrConfig } from "../../stacks/config.js";
-import { createSigV4Signer, type AwsCredentials } from "../../functions/health/aws.js";
+import type { AwsCredentials } from "../../functions/health/aws.js";
 import {
   judgeConcurrency,
   judgeEventConfigurations,
@@ -55,67 +55,24 @@ function baseCredentials(env: PreflightOptions["env"]): Credentials | undefined 
     : undefined;
 }
 
-/** SDK client settings: the endpoint from the environment (as the SDK reads it) and the given credentials. */
-function clientConfig(
+/**
+ * A client through the tool's `awsClient` (deadlines of functions/deadlines.ts `control`, watched by
+ * the command's budget), with the endpoint from the given environment (as the SDK reads it) and the
+ * given credentials.
+ */
+function client<C extends { destroy(): void }>(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any SDK v3 client class
+  Client: new (config: any) => C,
   env: PreflightOptions["env"],
   service: string,
   region: string,
   credentials?: Credentials,
-) {
+): C {
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] ?? env.AWS_ENDPOINT_URL;
-  return {
-    region,
-    maxAttempts: 2,
+  return awsClient(Client, "control", region, {
     ...(endpoint ? { endpoint } : {}),
     ...(credentials ? { credentials } : {}),
-  };
-}
-
-/**
- * A signed JSON call for OAM ListSinks: the npm registry's @aws-sdk/client-oam stopped at 3.332.0
- * (2023), far behind the SDK core every other client here shares.
- */
-async function signedJson(
-  env: PreflightOptions["env"],
-  credentials: Credentials | undefined,
-  call: {
-    service: string;
-    envKey: string;
-    host: string;
-    region: string;
-    path: string;
-    target?: string;
-    body: unknown;
-  },
-): Promise<Record<string, unknown>> {
-  if (!credentials) throw new Error("no credentials to sign with");
-  const base = env[`AWS_ENDPOINT_URL_${call.envKey}`] ?? env.AWS_ENDPOINT_URL ?? `https://${call.host}`;
-  const sign = createSigV4Signer({
-    SignatureV4,
-    crypto,
-    credentials: async () => credentials,
-    region: call.region,
-    service: call.service,
   });
-  const body = JSON.stringify(call.body);
-  const request = await sign({
-    method: "POST",
-    url: new URL(call.path, base).toString(),
-    headers: {
-      "content-type": call.target ? "application/x-amz-json-1.1" : "application/json",
-      ...(call.target ? { "x-amz-target": call.target } : {}),
-    },
-    body,
-  });
-  const res = await fetch(request.url, {
-    method: "POST",
-    headers: request.headers,
-    body,
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
 /** Runs every check for the stack; the caller prints them and exits 3 when any fails. */
@@ -145,7 +102,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
           });
           continue;
         }
-        const sts = new STSClient(clientConfig(env, "STS", home, base));
+        const sts = client(STSClient, env, "STS", home, base);
         const assumed = await sts.send(
           new AssumeRoleCommand({
             RoleArn: roleArn,
@@ -161,7 +118,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
           ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
         };
       }
-      const who = await new STSClient(clientConfig(env, "STS", home, credentials)).send(
+      const who = await client(STSClient, env, "STS", home, credentials).send(
         new GetCallerIdentityCommand({}),
       );
       if (who.Account !== id) {
@@ -203,7 +160,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
     if (!reachable(account)) continue;
     for (const region of regions) {
       try {
-        const settings = await new LambdaClient(clientConfig(env, "LAMBDA", region, creds.get(account))).send(
+        const settings = await client(LambdaClient, env, "LAMBDA", region, creds.get(account)).send(
           new GetAccountSettingsCommand({}),
         );
         add({ check: "lambda-concurrency", account, region, ...judgeConcurrency(settings) });
@@ -218,7 +175,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
     const iotCreds = creds.get("iot");
     for (const region of regions) {
       try {
-        const answer = await new IoTClient(clientConfig(env, "IOT", region, iotCreds)).send(
+        const answer = await client(IoTClient, env, "IOT", region, iotCreds).send(
           new DescribeEventConfigurationsCommand({}),
         );
         add({
@@ -241,7 +198,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
     }
     // C&C attaches these in whichever region serves; both regions must have them.
     for (const region of [config.primaryRegion, config.secondaryRegion]) {
-      const iot = new IoTClient(clientConfig(env, "IOT", region, iotCreds));
+      const iot = client(IoTClient, env, "IOT", region, iotCreds);
       for (const policyName of config.commandControl.allowedPolicies) {
         try {
           await iot.send(new GetPolicyCommand({ policyName }));
@@ -278,7 +235,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
     if (arn === undefined || !reachable(account)) return;
     const region = arn.split(":")[3]!;
     try {
-      const acm = new ACMClient(clientConfig(env, "ACM", region, creds.get(account)));
+      const acm = client(ACMClient, env, "ACM", region, creds.get(account));
       const answer = await acm.send(new DescribeCertificateCommand({ CertificateArn: arn }), {
         abortSignal: AbortSignal.timeout(10_000),
       });
@@ -320,19 +277,21 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
     if (config.role !== "global") {
       for (const region of regions) {
         try {
-          const answer = await signedJson(env, shared, {
-            service: "oam",
-            envKey: "OAM",
-            host: `oam.${region}.amazonaws.com`,
-            region,
-            path: "/ListSinks",
-            body: {},
-          });
+          // @aws-sdk/client-oam's last release is 3.332.0 (2023): it brings its own older SDK core
+          // (CLI only, in no function archive); see README "The operations tool".
+          const oam = client(OAMClient, env, "OAM", region, shared);
+          const sinks: { Arn?: string }[] = [];
+          let NextToken: string | undefined;
+          do {
+            const page = await oam.send(new ListSinksCommand({ ...(NextToken ? { NextToken } : {}) }));
+            sinks.push(...(page.Items ?? []));
+            NextToken = page.NextToken;
+          } while (NextToken);
           add({
             check: "oam-sink",
             account: "sharedServices",
             region,
-            ...judgeSinks((answer.Items ?? []) as { Arn?: string }[], config.observability?.sinkArn),
+            ...judgeSinks(sinks, config.observability?.sinkArn),
           });
         } catch (err) {
           add({
@@ -347,7 +306,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
     }
     if (config.dns.hostedZoneId) {
       try {
-        const zone = await new Route53Client(clientConfig(env, "ROUTE_53", "us-east-1", shared)).send(
+        const zone = await client(Route53Client, env, "ROUTE_53", "us-east-1", shared).send(
           new GetHostedZoneCommand({ Id: config.dns.hostedZoneId }),
         );
         const expected = (zone.DelegationSet?.NameServers ?? []).map((n) =>
@@ -425,7 +384,7 @@ export async function runPreflight(config: DrConfig, options: PreflightOptions):
   // ── Service Quotas: replay's paced rates and parity between the regions ──
   if (reachable("iot")) {
     const quotasIn = async (region: string): Promise<QuotaValue[]> => {
-      const quotas = new ServiceQuotasClient(clientConfig(env, "SERVICE_QUOTAS", region, creds.get("iot")));
+      const quotas = client(ServiceQuotasClient, env, "SERVICE_QUOTAS", region, creds.get("iot"));
       const out: QuotaValue[] = [];
       let next: string | undefined;
       do {

@@ -4,6 +4,7 @@
  */
 import type * as EventBridgeSdk from "@aws-sdk/client-eventbridge";
 import { forwardDeviceData, putEventsFromSdk, type ForwarderLogger } from "./forwarder.js";
+import { sdkClientOptions } from "../deadlines.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -33,7 +34,8 @@ export function forwarderFromEnv(
       );
     }
   }
-  const client = new m.eventbridge.EventBridgeClient({ region });
+  // PutEvents with the forwarder's deadlines (functions/deadlines.ts), inside its 30 s timeout.
+  const client = new m.eventbridge.EventBridgeClient({ region, ...sdkClientOptions("forwarder") });
   const putEvents = putEventsFromSdk(m.eventbridge, client, endpointId);
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
   return (event) => forwardDeviceData(event, { putEvents, eventBusName, sleep, logger: m.logger });

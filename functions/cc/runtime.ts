@@ -18,6 +18,7 @@ import { handleCommand, type HttpEvent, type HttpResponse } from "./handler.js";
 import { dynamoIdempotencyStore } from "./idempotency.js";
 import { assumedRoleCredentials, principalThingsLister } from "./session.js";
 import { createValidator } from "./validation.js";
+import { sdkClientOptions } from "../deadlines.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -65,18 +66,22 @@ export function ccHandlerFromEnv(env: Env, m: CcModules): (event: HttpEvent) => 
     required(env, "CC_ALLOWED_POLICIES", "the onboarding policy allow-list"),
   );
 
-  const sts = new m.sts.STSClient({ region });
+  // Every client with the C&C deadlines (functions/deadlines.ts): a silent region answers 5xx in time.
+  const deadlines = sdkClientOptions("cc");
+  const sts = new m.sts.STSClient({ region, ...deadlines });
   const credentials = assumedRoleCredentials(m.sts, sts, {
     roleArn,
     externalId,
     sessionName: `iot-dr-cc-${region}`,
   });
   // IoT and the ops table live in the IoT services account; the idempotency table in this one.
-  const iotClient = new m.iot.IoTClient({ region, credentials });
+  const iotClient = new m.iot.IoTClient({ region, credentials, ...deadlines });
   const opsDoc = m.libDynamodb.DynamoDBDocumentClient.from(
-    new m.dynamodb.DynamoDBClient({ region, credentials }),
+    new m.dynamodb.DynamoDBClient({ region, credentials, ...deadlines }),
   );
-  const ownDoc = m.libDynamodb.DynamoDBDocumentClient.from(new m.dynamodb.DynamoDBClient({ region }));
+  const ownDoc = m.libDynamodb.DynamoDBDocumentClient.from(
+    new m.dynamodb.DynamoDBClient({ region, ...deadlines }),
+  );
   const iot = iotPortFromSdk(m.iot, iotClient);
   const retention = env.TOMBSTONE_RETENTION_DAYS;
   const table = opsTableFromSdk(m.libDynamodb, opsDoc, opsTable, {

@@ -5,6 +5,7 @@
  * AWS call goes through an SDK v3 client with one attempt, connect and answer timeouts inside the
  * health API's deadline, and the probe's abort signal.
  */
+import { CALL_DEADLINES } from "../deadlines.js";
 import type * as DynamoDb from "@aws-sdk/client-dynamodb";
 import type * as EventBridge from "@aws-sdk/client-eventbridge";
 import type * as Kinesis from "@aws-sdk/client-kinesis";
@@ -29,7 +30,12 @@ const regionOf = (env: Env) => required(env, "AWS_REGION", "the function's regio
  * well inside the health-check function's deadline, which answers inside Route 53's budget
  * (connect 4 s, respond 2 s).
  */
-export const PROBE_HTTP_TIMEOUTS = { connectionTimeout: 1000, requestTimeout: 1500 } as const;
+export const PROBE_HTTP_TIMEOUTS = {
+  connectionTimeout: CALL_DEADLINES.healthProbe.connectionTimeoutMs,
+  requestTimeout: CALL_DEADLINES.healthProbe.requestTimeoutMs,
+  // Without it the SDK only logs a warning when requestTimeout passes and keeps waiting.
+  throwOnRequestTimeout: true,
+} as const;
 
 /** The SDK clients the C&C and application probes use besides DynamoDB. */
 export interface SdkProbeModules {
@@ -66,7 +72,7 @@ export function sdkAwsPorts(
   const region = regionOf(env);
   const common = () => ({
     region,
-    maxAttempts: 1,
+    maxAttempts: CALL_DEADLINES.healthProbe.maxAttempts,
     requestHandler: new modules.NodeHttpHandler(PROBE_HTTP_TIMEOUTS),
   });
   const given = <K extends "lambda" | "s3" | "kinesis">(key: K): SdkProbeModules[K] => {
@@ -127,7 +133,7 @@ export function appProbesFromEnv(env: Env, modules: AppProbeModules): Record<str
   const region = regionOf(env);
   const client = new modules.dynamodb.DynamoDBClient({
     region,
-    maxAttempts: 1,
+    maxAttempts: CALL_DEADLINES.healthProbe.maxAttempts,
     requestHandler: new modules.NodeHttpHandler(PROBE_HTTP_TIMEOUTS),
   });
   return appProbes(config, {
@@ -176,12 +182,12 @@ export function analyticsProbesFromEnv(env: Env, modules: AnalyticsProbeModules)
       clients: {
         eventbridge: new modules.eventbridge.EventBridgeClient({
           region,
-          maxAttempts: 1,
+          maxAttempts: CALL_DEADLINES.healthProbe.maxAttempts,
           requestHandler: new modules.NodeHttpHandler(PROBE_HTTP_TIMEOUTS),
         }),
         sqs: new modules.sqs.SQSClient({
           region,
-          maxAttempts: 1,
+          maxAttempts: CALL_DEADLINES.healthProbe.maxAttempts,
           requestHandler: new modules.NodeHttpHandler(PROBE_HTTP_TIMEOUTS),
         }),
       },

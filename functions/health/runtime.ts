@@ -3,6 +3,7 @@
  * callback adapter `require()`s inside its body (nothing is imported here at run time). Each
  * builder validates its environment and names the variable that is wrong.
  */
+import { CALL_DEADLINES, sdkClientOptions } from "../deadlines.js";
 import type * as NodeCrypto from "node:crypto";
 import type * as NodeHttp from "node:http";
 import type * as NodeHttps from "node:https";
@@ -101,7 +102,7 @@ function assumedRoleCredentials(
   externalId: string | undefined,
   clock: () => number,
 ): () => Promise<AwsCredentials & { expiration?: Date }> {
-  const client = new sts.STSClient({ region, maxAttempts: 1 });
+  const client = new sts.STSClient({ region, ...sdkClientOptions("healthProbe") });
   let cached: (AwsCredentials & { expiration?: Date }) | undefined;
   return async () => {
     if (cached?.expiration && cached.expiration.getTime() - clock() > 300_000) return cached;
@@ -164,11 +165,11 @@ export function aggregatorFromEnv(
     region,
     credentials,
     ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}),
-    maxAttempts: 1,
+    maxAttempts: CALL_DEADLINES.healthProbe.maxAttempts,
     // Backstops inside the round's deadline; the round's abort signal ends the call first.
-    requestHandler: new modules.NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 1500 }),
+    requestHandler: new modules.NodeHttpHandler(sdkClientOptions("healthProbe").requestHandler),
   });
-  const dynamo = new modules.dynamodb.DynamoDBClient({ region, maxAttempts: 1 });
+  const dynamo = new modules.dynamodb.DynamoDBClient({ region, ...sdkClientOptions("healthProbe") });
   // Replay and the reconciler publish their metrics in the IoT services account: read them through
   // a role there when one is configured (CloudWatch metrics do not cross accounts by themselves).
   const readinessRole = env.HEALTH_READINESS_ROLE_ARN;
@@ -176,7 +177,7 @@ export function aggregatorFromEnv(
     throw new Error("HEALTH_READINESS_ROLE_ARN is set but no STS module was passed in");
   const cloudwatch = new modules.cloudwatch.CloudWatchClient({
     region,
-    maxAttempts: 1,
+    ...sdkClientOptions("healthProbe"),
     ...(readinessRole && modules.sts
       ? {
           credentials: assumedRoleCredentials(
@@ -317,13 +318,13 @@ export function healthApiFromEnv(
   );
   const region = env.AWS_REGION;
   const dynamo = modules.dynamodb
-    ? new modules.dynamodb.DynamoDBClient({ region, maxAttempts: 1 })
+    ? new modules.dynamodb.DynamoDBClient({ region, ...sdkClientOptions("healthProbe") })
     : undefined;
   const events = modules.eventbridge
-    ? new modules.eventbridge.EventBridgeClient({ region, maxAttempts: 1 })
+    ? new modules.eventbridge.EventBridgeClient({ region, ...sdkClientOptions("healthProbe") })
     : undefined;
   const secrets = modules.secretsManager
-    ? new modules.secretsManager.SecretsManagerClient({ region, maxAttempts: 1 })
+    ? new modules.secretsManager.SecretsManagerClient({ region, ...sdkClientOptions("healthProbe") })
     : undefined;
   const secretCache = new Map<string, { value: string | undefined; at: number }>();
   const checkpoints = buildCheckpoints(specs, {
@@ -410,7 +411,7 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
   const spreadMs = env.NOTICE_SPREAD_MS === undefined ? undefined : Number(env.NOTICE_SPREAD_MS);
   if (spreadMs !== undefined && !(Number.isInteger(spreadMs) && spreadMs >= 0))
     throw new Error(`NOTICE_SPREAD_MS must be a whole number of ms >= 0, got '${env.NOTICE_SPREAD_MS}'`);
-  const sts = new modules.sts.STSClient({ maxAttempts: 2 });
+  const sts = new modules.sts.STSClient(sdkClientOptions("notice"));
   const clients: Record<string, InstanceType<NotifierModules["iotData"]["IoTDataPlaneClient"]>> = {};
   const credentialsFor = async (target: NoticeTarget): Promise<AwsCredentials> => {
     if (!target.roleArn) return environmentCredentials(env)();
@@ -444,8 +445,8 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
           region,
           endpoint: dataPlaneUrl(target.dataEndpoint),
           credentials: () => credentialsFor(target),
-          maxAttempts: 2,
-          requestHandler: new modules.NodeHttpHandler({ connectionTimeout: 2000, requestTimeout: 3000 }),
+          maxAttempts: CALL_DEADLINES.notice.maxAttempts,
+          requestHandler: new modules.NodeHttpHandler(sdkClientOptions("notice").requestHandler),
         }));
         await iotDataPublish({
           publish: (input, signal) =>

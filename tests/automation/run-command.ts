@@ -12,6 +12,8 @@ export interface Terminal {
   interactive?: boolean;
   /** What the person types at a confirmation prompt. */
   answer?: string;
+  /** Receives the command's Ctrl-C handler (to press Ctrl-C from the test). */
+  onInterrupt?: AutomationCommandDeps["io"]["onInterrupt"];
 }
 
 export interface CommandRun {
@@ -49,6 +51,7 @@ export async function runCommand(
         prompts.push(question);
         return terminal.answer === expected;
       },
+      ...(terminal.onInterrupt ? { onInterrupt: terminal.onInterrupt } : {}),
     },
   });
   let code = 0;

@@ -10,6 +10,7 @@ describe("the stacks and the AWS drill", () => {
     for (const stack of ["primary", "secondary", "global"])
       planned[stack] = (await planStack({ stack })).outputs;
     const workspace = {
+      qualifiedName: (stack: string) => stack,
       selectStack: async (stack: string) => ({
         outputs: async () =>
           Object.fromEntries(
