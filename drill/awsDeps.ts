@@ -15,14 +15,21 @@ import { awsClient } from "../cli/aws.js";
 import { resolveStackDeadlines, withDeadline } from "../cli/automation/deadlines.js";
 import { parseOverride, type OverrideMode } from "../functions/health/policy.js";
 import type { StackWorkspace } from "../cli/automation/workspace.js";
-import type { AwsDrillDeps, AwsDrillOutputs } from "./aws.js";
+import { parseStackOutputs, type StackOutputsByRole } from "../stacks/outputs.js";
+import { checkOutputs, type AwsDrillDeps, type AwsDrillOutputs } from "./aws.js";
 
 const transport = createNodeTransport({ http, https });
 
-/** Reads the drill's outputs from the deployed primary, secondary and global stacks. */
+/**
+ * Reads the drill's outputs from the deployed primary, secondary and global stacks, each checked
+ * against its one type (stacks/outputs.ts `parseStackOutputs`): an output renamed or retyped in the
+ * program fails tsc here, and a deployed stack that exports something else fails naming the stack
+ * and the output. What stays possibly empty (alarm mode has no health-check URL) is left to
+ * `checkOutputs` of drill/aws.ts.
+ */
 export async function readDrillOutputs(workspace: StackWorkspace): Promise<Partial<AwsDrillOutputs>> {
   const deadline = resolveStackDeadlines(undefined, process.env).ms.read;
-  const read = async (stack: "primary" | "secondary" | "global") => {
+  const read = async <R extends keyof StackOutputsByRole>(stack: R): Promise<StackOutputsByRole[R]> => {
     const name = workspace.qualifiedName(stack);
     const handle = await withDeadline(`pulumi stack select on stack ${name}`, deadline, undefined, (signal) =>
       workspace.selectStack(stack, { signal }),
@@ -33,41 +40,32 @@ export async function readDrillOutputs(workspace: StackWorkspace): Promise<Parti
       undefined,
       (signal) => handle.outputs({ signal }),
     );
-    return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])) as Record<
-      string,
-      unknown
-    >;
-  };
-  const [primary, secondary, global] = [await read("primary"), await read("secondary"), await read("global")];
-  const regions = [primary.region, secondary.region].filter((r): r is string => typeof r === "string");
-  const perRegion = (key: string) =>
-    Object.fromEntries(
-      [primary, secondary].flatMap((o) =>
-        typeof o.region === "string" && typeof o[key] === "string" ? [[o.region, o[key] as string]] : [],
-      ),
+    return parseStackOutputs(
+      stack,
+      name,
+      Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])),
     );
+  };
+  const primary = await read("primary");
+  const secondary = await read("secondary");
+  const global = await read("global");
+  const regional = [primary, secondary];
   // The regional stacks export the Route 53 check's host and path (the path carries the secret) and
-  // the override parameter's name; see the health block of stacks/regional.ts.
+  // the override parameter's name; see the health block of stacks/regional.ts. Alarm mode exports
+  // no host: that region then has no URL and checkOutputs names it.
   const healthCheckUrls = Object.fromEntries(
-    [primary, secondary].flatMap((o) =>
-      typeof o.region === "string" && typeof o.healthCheckHost === "string" && o.healthCheckHost !== ""
-        ? [
-            [
-              o.region,
-              `https://${o.healthCheckHost}${typeof o.healthCheckResourcePath === "string" ? o.healthCheckResourcePath : "/"}`,
-            ],
-          ]
+    regional.flatMap((o) =>
+      o.healthCheckHost !== ""
+        ? [[o.region, `https://${o.healthCheckHost}${o.healthCheckResourcePath || "/"}`]]
         : [],
     ),
   );
   return {
-    ...(regions[0] ? { primaryRegion: regions[0] } : {}),
-    ...(regions[1] ? { secondaryRegion: regions[1] } : {}),
-    ...(typeof global.deviceEndpoint === "string" ? { deviceEndpoint: global.deviceEndpoint } : {}),
+    primaryRegion: primary.region,
+    secondaryRegion: secondary.region,
+    deviceEndpoint: global.deviceEndpoint,
     ...(Object.keys(healthCheckUrls).length > 0 ? { healthCheckUrls } : {}),
-    ...(Object.keys(perRegion("healthOverrideParameter")).length > 0
-      ? { overrideParameters: perRegion("healthOverrideParameter") }
-      : {}),
+    overrideParameters: Object.fromEntries(regional.map((o) => [o.region, o.healthOverrideParameter])),
   };
 }
 
@@ -83,7 +81,7 @@ export function awsDrillDeps(options: {
     return client;
   };
   return {
-    readOutputs: async () => (await readDrillOutputs(options.workspace)) as AwsDrillOutputs,
+    readOutputs: async () => checkOutputs(await readDrillOutputs(options.workspace)),
     async getOverride(region, parameterName) {
       try {
         const out = await ssm(region).send(new GetParameterCommand({ Name: parameterName }));

@@ -8,6 +8,8 @@ import type { SignatureV4 as SignatureV4Class } from "@smithy/signature-v4";
 import type { StateStore, StoredRound, RequestSigner } from "./aggregator.js";
 import type { Clock } from "./http.js";
 import { parseOverride, type HysteresisState, type OverrideMode, type Readiness } from "./policy.js";
+import { METRICS_NAMESPACE } from "../replication/observability.js";
+import { DRIFT_COUNT, LAUNCHER_ITERATOR_AGE } from "../reconcile/driftMetric.js";
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -192,11 +194,11 @@ export type GetMetricData = (
 export function cloudWatchReadinessGetter(deps: {
   getMetricData: GetMetricData;
   clock: Clock;
-  /** Namespace of the replication metrics; default `iot-dr`. */
+  /** Namespace of the replication metrics; default `METRICS_NAMESPACE` (`iot-dr`), the reconciler's (functions/reconcile/driftMetric.ts). */
   namespace?: string;
   /** Dimensions replay publishes ReplicationLagMs with; default `{ service: "iot-dr-replay" }` (Powertools). */
   lagDimensions?: Record<string, string>;
-  /** Dimensions the reconciler publishes DriftCount with; default none. */
+  /** Dimensions the reconciler publishes DriftCount with; default `DRIFT_COUNT.dimensions` (none). */
   driftDimensions?: Record<string, string>;
   /**
    * The replication launcher's function (`{ FunctionName }`): its stream mapping's IteratorAge is
@@ -207,10 +209,10 @@ export function cloudWatchReadinessGetter(deps: {
   lagWindowSeconds?: number;
   driftWindowSeconds?: number;
 }): (signal: AbortSignal) => Promise<Readiness> {
-  const namespace = deps.namespace ?? "iot-dr";
+  const namespace = deps.namespace ?? METRICS_NAMESPACE;
   const dims = (d: Record<string, string>) => Object.entries(d).map(([Name, Value]) => ({ Name, Value }));
   const lagDimensions = dims(deps.lagDimensions ?? { service: "iot-dr-replay" });
-  const driftDimensions = dims(deps.driftDimensions ?? {});
+  const driftDimensions = dims(deps.driftDimensions ?? DRIFT_COUNT.dimensions);
   const lagWindow = deps.lagWindowSeconds ?? 300;
   const driftWindow = deps.driftWindowSeconds ?? 3600;
   return async (signal) => {
@@ -231,7 +233,11 @@ export function cloudWatchReadinessGetter(deps: {
           },
           {
             Id: "drift",
-            MetricStat: { Metric: metric("DriftCount", driftDimensions), Period: 60, Stat: "Maximum" },
+            MetricStat: {
+              Metric: metric(DRIFT_COUNT.metricName, driftDimensions),
+              Period: 60,
+              Stat: "Maximum",
+            },
           },
           ...(deps.backlogDimensions
             ? [
@@ -239,8 +245,8 @@ export function cloudWatchReadinessGetter(deps: {
                   Id: "backlog",
                   MetricStat: {
                     Metric: {
-                      Namespace: "AWS/Lambda",
-                      MetricName: "IteratorAge",
+                      Namespace: LAUNCHER_ITERATOR_AGE.namespace,
+                      MetricName: LAUNCHER_ITERATOR_AGE.metricName,
                       Dimensions: dims(deps.backlogDimensions),
                     },
                     Period: 60,

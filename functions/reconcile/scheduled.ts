@@ -38,7 +38,8 @@ import { isOwnInEither } from "../registry/ownResources.js";
 import { getRecord, putRecordIfNewer, type OpsTablePort } from "../registry/table.js";
 import { applyBatch, type ApplyDeps } from "../replication/apply.js";
 import { isThrottlingError } from "../replication/errors.js";
-import { METRICS_NAMESPACE, type Logger } from "../replication/observability.js";
+import type { Logger } from "../replication/observability.js";
+import { DRIFT_METRIC, RECONCILER_METRICS, RECONCILER_SERVICE } from "./driftMetric.js";
 import type { Clock } from "../replication/pacing.js";
 import { compareRegions, type Drift } from "./compare.js";
 import type { ActiveRegion } from "./activeRegion.js";
@@ -47,8 +48,7 @@ import type { IotListPort } from "./listPort.js";
 import { SNAPSHOT_KINDS, type SnapshotDeps } from "./snapshot.js";
 import type { PassLockPort } from "./lock.js";
 
-export const RECONCILER_SERVICE = "iot-dr-reconciler";
-export const DRIFT_METRIC = "DriftCount";
+export { DRIFT_METRIC, RECONCILER_SERVICE };
 export const PEER_UNREACHABLE_METRIC = "ReconcilePeerUnreachable";
 export const DRIFT_REPAIRED_METRIC = "DriftRepaired";
 /** Differences the reconciler could not decide (active region unknown); part of DriftCount. */
@@ -237,13 +237,13 @@ export function emfDocument(now: number, metrics: Record<string, number>): strin
       Timestamp: now,
       CloudWatchMetrics: [
         {
-          Namespace: METRICS_NAMESPACE,
-          Dimensions: [["service"], []],
+          Namespace: RECONCILER_METRICS.namespace,
+          Dimensions: RECONCILER_METRICS.dimensionSets,
           Metrics: Object.keys(metrics).map((Name) => ({ Name, Unit: "Count" })),
         },
       ],
     },
-    service: RECONCILER_SERVICE,
+    ...RECONCILER_METRICS.dimensions,
     ...metrics,
   });
 }

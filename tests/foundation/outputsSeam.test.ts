@@ -82,4 +82,32 @@ describe("the drill's reader of deployed outputs", () => {
     });
     expect(p.healthCheckResourcePath).toMatch(/^\/[^/]+$/);
   });
+
+  it("refuses a deployed stack whose outputs are renamed or retyped, naming the stack and the output", async () => {
+    const { healthOverrideParameter: _renamed, ...renamed } = plans.secondary.outputs;
+    const stale = new FakeStackWorkspace({
+      primary: { outputs: plans.primary.outputs },
+      secondary: {
+        outputs: { ...renamed, healthOverrideParam: plans.secondary.outputs.healthOverrideParameter },
+      },
+      global: { outputs: plans.global.outputs },
+    });
+    const message = await readDrillOutputs(stale).then(
+      () => "",
+      (err: Error) => err.message,
+    );
+    expect(message).toMatch(
+      /^stack '[^']*secondary' \(secondary\) exports outputs this program does not expect/,
+    );
+    expect(message).toMatch(/healthOverrideParameter: /);
+    expect(message).toMatch(/healthOverrideParam: not declared in stacks\/outputs.ts/);
+    const retyped = new FakeStackWorkspace({
+      primary: { outputs: plans.primary.outputs },
+      secondary: { outputs: plans.secondary.outputs },
+      global: { outputs: { ...plans.global.outputs, deviceEndpoint: 42 } },
+    });
+    await expect(readDrillOutputs(retyped)).rejects.toThrow(
+      /stack '[^']*global' \(global\) .*deviceEndpoint: /,
+    );
+  });
 });

@@ -16,6 +16,8 @@ import { serializedCallback, startSerialized, type WarmFunction } from "../../su
 import { useMoto } from "../../support/useMoto.js";
 import { named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
 import { policy, startServer, transport, type LoopbackServer } from "../support.js";
+import { extractEmf } from "../../support/emf.js";
+import { DRIFT_METRIC, emfDocument } from "../../../functions/reconcile/scheduled.js";
 
 const SECRET = "a-route53-path-secret-of-32-chars";
 const REGION = "eu-west-1";
@@ -119,6 +121,12 @@ describe("the deployed fail-back gate", async () => {
       }),
     );
 
+  /** A reconciler pass's DriftCount: its EMF document as the reconciler prints it, extracted as CloudWatch does. */
+  const putDrift = async (value: number, at: Date) => {
+    for (const m of extractEmf(emfDocument(at.getTime(), { [DRIFT_METRIC]: value })))
+      await cloudwatch.send(new PutMetricDataCommand({ Namespace: m.namespace, MetricData: [m.datum] }));
+  };
+
   /** What `iot-dr` (or an operator in the console) writes to the override parameter. */
   async function setOverride(value: string): Promise<void> {
     const sign = createSigV4Signer({
@@ -174,7 +182,7 @@ describe("the deployed fail-back gate", async () => {
     // A reconciler pass since then finds no drift, but the launcher read records 10 min old a
     // minute or two ago. (Datapoints are written a second back: moto leaves out the current second.)
     while (Date.now() < recoveredAt + 1_500) await new Promise((r) => setTimeout(r, 50));
-    await put("iot-dr", "DriftCount", 0, new Date(Date.now() - 1_000));
+    await putDrift(0, new Date(Date.now() - 1_000));
     await put("AWS/Lambda", "IteratorAge", 600_000, new Date(Date.now() - 125_000), LAUNCHER);
     const draining = await check();
     expect(draining.statusCode).toBe(503);
@@ -195,7 +203,7 @@ describe("the deployed fail-back gate", async () => {
     const recoveredAt = Date.now();
     while (Date.now() < recoveredAt + 1_500) await new Promise((r) => setTimeout(r, 50));
     // Same period as the pass that found none, or a newer one: either way the newest maximum is 3.
-    await put("iot-dr", "DriftCount", 3, new Date(Date.now() - 1_000));
+    await putDrift(3, new Date(Date.now() - 1_000));
     const drifting = await check();
     expect(drifting).toMatchObject({ statusCode: 503 });
     expect(drifting.reason).toMatch(/reverse catch-up: drift 3 above 0/);
