@@ -44,8 +44,12 @@ export const CALL_DEADLINES = {
    * each, a backstop behind the round's abort signal, inside Route 53's 2 s answer budget.
    */
   healthProbe: { connectionTimeoutMs: 1_000, requestTimeoutMs: 1_500, maxAttempts: 1 },
-  /** The fail-over notifier's STS and IoT data-plane Publish calls. */
+  /** The fail-over notifier's STS and IoT data-plane Publish calls; the server-side mover's STS. */
   notice: { connectionTimeoutMs: 2_000, requestTimeoutMs: 3_000, maxAttempts: 2 },
+  /** The server-side mover's scans of the failing region's presence table. */
+  moverScan: { connectionTimeoutMs: 2_000, requestTimeoutMs: 3_000, maxAttempts: 3 },
+  /** DeleteConnection: one try; the mover's own pacing and give-up rule decide about the next call. */
+  moverDisconnect: { connectionTimeoutMs: 2_000, requestTimeoutMs: 3_000, maxAttempts: 1 },
   /**
    * Control-plane reads of the operations tool that are not IoT or tables: STS, Lambda account
    * settings, Route 53, ACM, Service Quotas, OAM (preflight), SSM (the drill's override).

@@ -260,9 +260,6 @@ export class ServerSideMover extends pulumi.ComponentResource {
               sts: require("@aws-sdk/client-sts"),
               iotData: require("@aws-sdk/client-iot-data-plane"),
               dynamodb: require("@aws-sdk/client-dynamodb"),
-              NodeHttpHandler: (
-                require("@smithy/node-http-handler") as typeof import("@smithy/node-http-handler")
-              ).NodeHttpHandler,
               logger,
             });
             return (event: unknown, context: { getRemainingTimeInMillis?(): number }) =>

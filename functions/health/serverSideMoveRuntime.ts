@@ -8,8 +8,8 @@
 import type * as Sts from "@aws-sdk/client-sts";
 import type * as IotDataPlane from "@aws-sdk/client-iot-data-plane";
 import type * as DynamoDb from "@aws-sdk/client-dynamodb";
-import type { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { AwsCredentials } from "./aws.js";
+import { sdkClientOptions } from "../deadlines.js";
 import { integer, json, required, type Env } from "../shared/env.js";
 import type { Logger } from "./http.js";
 import type { AlarmRegion } from "./notifier.js";
@@ -21,7 +21,6 @@ export interface ServerSideMoveModules {
   sts: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">;
   iotData: Pick<typeof IotDataPlane, "IoTDataPlaneClient" | "DeleteConnectionCommand">;
   dynamodb: Pick<typeof DynamoDb, "DynamoDBClient" | "ScanCommand">;
-  NodeHttpHandler: typeof NodeHttpHandler;
   logger: Logger;
 }
 
@@ -60,7 +59,7 @@ export function serverSideMoveFromEnv(
     throw new Error(
       `environment variable MOVER_WAIT_MS must be a whole number of ms >= 0, got '${env.MOVER_WAIT_MS}'`,
     );
-  const sts = new modules.sts.STSClient({ maxAttempts: 2 });
+  const sts = new modules.sts.STSClient({ ...sdkClientOptions("notice") });
   const target = (region: string): MoverTarget => {
     const found = targets.find((t) => t.region === region);
     if (!found) throw new Error(`MOVER_TARGETS has no target for ${region}`);
@@ -92,9 +91,6 @@ export function serverSideMoveFromEnv(
     }
     return get;
   };
-  const handler = {
-    connectTimeout: () => new modules.NodeHttpHandler({ connectionTimeout: 2000, requestTimeout: 3000 }),
-  };
   return (event, context) =>
     handleServerSideMove(event as Parameters<typeof handleServerSideMove>[0], {
       ownRegion,
@@ -107,8 +103,7 @@ export function serverSideMoveFromEnv(
         const db = new modules.dynamodb.DynamoDBClient({
           region,
           credentials: credentialsFor(t),
-          maxAttempts: 3,
-          requestHandler: handler.connectTimeout(),
+          ...sdkClientOptions("moverScan"),
         });
         const items: Array<Partial<PresenceItem>> = [];
         let start: Record<string, DynamoDb.AttributeValue> | undefined;
@@ -139,9 +134,7 @@ export function serverSideMoveFromEnv(
           region,
           endpoint: dataPlaneUrl(t.dataEndpoint),
           credentials: credentialsFor(t),
-          // One try: the mover's own pacing and give-up rule decide about the next call.
-          maxAttempts: 1,
-          requestHandler: handler.connectTimeout(),
+          ...sdkClientOptions("moverDisconnect"),
         });
         return (input, signal) =>
           client.send(new modules.iotData.DeleteConnectionCommand(input), { abortSignal: signal });
