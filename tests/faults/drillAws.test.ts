@@ -13,6 +13,7 @@ import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { FAULTS, startFaultPeer, type FaultPeer } from "../../peers/faults.js";
 import { startWatch, stopWatch } from "../../cli/aws.js";
+import { globalOutputs, primaryOutputs, secondaryOutputs } from "../support/stackOutputs.js";
 import { FakeStackWorkspace } from "../../cli/automation/fake.js";
 import { AwsDrillFailed, runAwsDrill, type AwsDrillDeps, type AwsDrillPartial } from "../../drill/aws.js";
 import { awsDrillDeps } from "../../drill/awsDeps.js";
@@ -49,19 +50,17 @@ afterEach(async () => {
 
 /** The deployed stacks' outputs as the Automation API reports them (the health path is secret). */
 function workspace() {
-  const regional = (region: string, host: string) => ({
-    outputs: {
-      region,
-      healthCheckHost: host,
-      healthCheckResourcePath: "/health/s3cr3t-path-of-forty-letters-abcdefghijklmnop",
-      healthOverrideParameter: `/iot-dr/health/override/${region}`,
-    },
-    secretOutputs: ["healthCheckResourcePath"],
+  const health = (host: string) => ({
+    healthCheckHost: host,
+    healthCheckResourcePath: "/health/s3cr3t-path-of-forty-letters-abcdefghijklmnop",
   });
+  const secretOutputs = ["healthCheckResourcePath"];
   return new FakeStackWorkspace({
-    primary: regional(PRIMARY, "hc-1.example"),
-    secondary: regional(SECONDARY, "hc-2.example"),
-    global: { outputs: { deviceEndpoint: "devices.example.com" } },
+    primary: { outputs: primaryOutputs(PRIMARY, health("hc-1.example")), secretOutputs },
+    secondary: { outputs: secondaryOutputs(SECONDARY, PRIMARY, health("hc-2.example")), secretOutputs },
+    global: {
+      outputs: globalOutputs(PRIMARY, SECONDARY, { deviceEndpoint: "devices.example.com" }),
+    },
   });
 }
 
