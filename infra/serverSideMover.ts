@@ -5,7 +5,8 @@
  *
  * - `PresenceRecorder` (regional stacks, IoT services account): the presence table fed by an IoT
  *   rule on the lifecycle events (functions/health/presence.ts), and the role the mover assumes
- *   there: DeleteConnection on this region's client ids, Scan on this region's presence table.
+ *   there: DeleteConnection on this region's client ids, Scan on this region's presence table,
+ *   and conditional writes of the mover's claim items in it (single flight per alarm transition).
  * - `ServerSideMover` (global stack, shared-services account): one function per region,
  *   subscribed cross-region to the health-check alarm topic (us-east-1) like the notifier; the
  *   one in the healthy region acts (functions/health/serverSideMove.ts says why).
@@ -14,7 +15,11 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "./provider.js";
 import type { Logger } from "../functions/health/http.js";
-import { PRESENCE_RULE_SQL, PRESENCE_TTL_ATTRIBUTE } from "../functions/health/presence.js";
+import {
+  MOVE_CLAIM_PREFIX,
+  PRESENCE_RULE_SQL,
+  PRESENCE_TTL_ATTRIBUTE,
+} from "../functions/health/presence.js";
 import { serverSideMoveFromEnv, type MoverTarget } from "../functions/health/serverSideMoveRuntime.js";
 import { callbackFunction } from "./callbackFunction.js";
 
@@ -149,6 +154,14 @@ export class PresenceRecorder extends pulumi.ComponentResource {
               Resource: pulumi.interpolate`arn:${partition}:iot:${region}:${account}:client/*`,
             },
             { Sid: "ReadPresence", Effect: "Allow", Action: ["dynamodb:Scan"], Resource: table.arn },
+            {
+              // Single flight per alarm transition: its claim items only, never a presence item.
+              Sid: "ClaimMove",
+              Effect: "Allow",
+              Action: ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+              Resource: table.arn,
+              Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [`${MOVE_CLAIM_PREFIX}*`] } },
+            },
           ],
         }),
       },

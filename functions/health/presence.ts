@@ -40,6 +40,14 @@ export const PRESENCE_RULE_SQL =
 export const PRESENCE_TTL_ATTRIBUTE = "expiresAt";
 
 /**
+ * The server-side mover's claims (./serverSideMove.ts) share the table: partition key this
+ * prefix + the alarm transition, sort key MOVE_CLAIM_VERSION. AWS's versionNumber is never
+ * negative, so no lifecycle event can overwrite a claim, and connectedClientIds skips them.
+ */
+export const MOVE_CLAIM_PREFIX = "iot-dr:server-side-move:";
+export const MOVE_CLAIM_VERSION = -1;
+
+/**
  * Client ids whose newest recorded connection is open, from scanned items in any order
  * (duplicates and out-of-order items included).
  */
@@ -47,6 +55,8 @@ export function connectedClientIds(items: Iterable<Partial<PresenceItem>>): stri
   const newest = new Map<string, { version: number; connected: boolean }>();
   for (const item of items) {
     if (typeof item.clientId !== "string" || typeof item.versionNumber !== "number") continue;
+    // A mover's claim, not a connection.
+    if (item.versionNumber < 0) continue;
     const seen = newest.get(item.clientId);
     const connected = item.eventType === "connected";
     if (!seen || item.versionNumber > seen.version) {

@@ -12,6 +12,13 @@
  * its logs), while the failing region's IoT data plane often still answers (e.g. a health check
  * red on application services or C&C). From the healthy region, the mover needs only that data
  * plane and the failing region's presence table to answer.
+ *
+ * Single flight: SNS delivers at least once, so one alarm transition may start two invocations
+ * at once, which together would break the pace. Before listing anyone, an invocation claims the
+ * transition (alarm name + StateChangeTime) in the failing region's presence table with a
+ * conditional write; a delivery that finds the claim held or done moves nobody and says so. A
+ * claim is held for the invocation's remaining time (it cannot run longer), and released when
+ * the presence table could not be read, so that SNS's retry may claim it again.
  */
 import { disconnectClients, type DeleteConnection, type MoveOutcome } from "./mover.js";
 import { noticeFor, type AlarmRegion } from "./notifier.js";
@@ -28,6 +35,13 @@ export interface ServerSideMoveDeps {
   waitMs: number;
   /** Client ids connected to `region` (its presence table). */
   listConnected(region: string): Promise<string[]>;
+  /**
+   * Claims the move of one alarm transition (`key`) out of `region` until epoch ms `untilMs`:
+   * "claimed", or what another invocation left ("running" and not expired, or "done").
+   */
+  claim(region: string, key: string, untilMs: number): Promise<"claimed" | "running" | "done">;
+  /** Ends this invocation's claim: "done" (never again) or "released" (a retry may claim it). */
+  settle(region: string, key: string, state: "done" | "released"): Promise<void>;
   /** DeleteConnection in `region`'s data plane. */
   deleteConnection(region: string): DeleteConnection;
   clock: { now(): number; sleep(ms: number): Promise<void> };
@@ -42,6 +56,8 @@ export interface ServerSideMoveDeps {
 export interface ServerSideMoveResult {
   /** Alarm messages not acted on (another target, a recovery, not a health-check alarm). */
   ignored: number;
+  /** Alarm transitions another invocation (a duplicate SNS delivery) has claimed: nobody moved. */
+  alreadyClaimed: Array<{ noticeId: string; fromRegion: string; claim: string; state: "running" | "done" }>;
   moves: Array<
     MoveOutcome & {
       noticeId: string;
@@ -66,7 +82,7 @@ export async function handleServerSideMove(
   event: SnsEvent,
   deps: ServerSideMoveDeps,
 ): Promise<ServerSideMoveResult> {
-  const result: ServerSideMoveResult = { ignored: 0, moves: [] };
+  const result: ServerSideMoveResult = { ignored: 0, alreadyClaimed: [], moves: [] };
   for (const record of event.Records ?? []) {
     let message: Parameters<typeof noticeFor>[0];
     try {
@@ -87,8 +103,31 @@ export async function handleServerSideMove(
       continue;
     }
     const from = notice.fromRegion;
+    // The transition, the same in every delivery of the alarm's message (MessageId may differ).
+    const key = `${message.AlarmName}@${message.StateChangeTime}`;
     // Throws when the failing region's table does not answer: nothing was done, SNS retries.
-    const ids = await deps.listConnected(from);
+    const claim = await deps.claim(from, key, deps.clock.now() + deps.remainingMs());
+    if (claim !== "claimed") {
+      const skipped = { noticeId: notice.id, fromRegion: from, claim: key, state: claim };
+      deps.logger.info(
+        `server-side move skipped: another invocation ${claim === "done" ? "has done" : "is doing"} this move (duplicate delivery)`,
+        skipped,
+      );
+      result.alreadyClaimed.push(skipped);
+      continue;
+    }
+    let ids: string[];
+    try {
+      ids = await deps.listConnected(from);
+    } catch (e) {
+      await deps.settle(from, key, "released").catch((release: unknown) =>
+        deps.logger.warn("server-side move: could not release the claim (a retry waits for it to expire)", {
+          claim: key,
+          error: String(release),
+        }),
+      );
+      throw e;
+    }
     if (deps.waitMs > 0) await deps.clock.sleep(deps.waitMs);
     const budget = Math.max(
       0,
@@ -113,6 +152,12 @@ export async function handleServerSideMove(
       deps.logger.warn("server-side move: clients left to the notice and DNS (invocation deadline)", {
         beyondDeadline: move.beyondDeadline,
       });
+    await deps.settle(from, key, "done").catch((e: unknown) =>
+      deps.logger.warn("server-side move: could not mark the claim done (it expires with this invocation)", {
+        claim: key,
+        error: String(e),
+      }),
+    );
     result.moves.push(move);
   }
   return result;

@@ -13,14 +13,20 @@ import { sdkClientOptions } from "../deadlines.js";
 import { integer, json, required, type Env } from "../shared/env.js";
 import type { Logger } from "./http.js";
 import type { AlarmRegion } from "./notifier.js";
-import { connectedClientIds, type PresenceItem } from "./presence.js";
+import {
+  connectedClientIds,
+  DISCONNECTED_RETENTION_DAYS,
+  MOVE_CLAIM_PREFIX,
+  MOVE_CLAIM_VERSION,
+  type PresenceItem,
+} from "./presence.js";
 import { dataPlaneUrl } from "./runtime.js";
 import { handleServerSideMove } from "./serverSideMove.js";
 
 export interface ServerSideMoveModules {
   sts: Pick<typeof Sts, "STSClient" | "AssumeRoleCommand">;
   iotData: Pick<typeof IotDataPlane, "IoTDataPlaneClient" | "DeleteConnectionCommand">;
-  dynamodb: Pick<typeof DynamoDb, "DynamoDBClient" | "ScanCommand">;
+  dynamodb: Pick<typeof DynamoDb, "DynamoDBClient" | "ScanCommand" | "PutItemCommand" | "UpdateItemCommand">;
   logger: Logger;
 }
 
@@ -91,6 +97,23 @@ export function serverSideMoveFromEnv(
     }
     return get;
   };
+  const dbs = new Map<string, DynamoDb.DynamoDBClient>();
+  const dbFor = (region: string, purpose: "moverScan") => {
+    let db = dbs.get(region);
+    if (!db) {
+      db = new modules.dynamodb.DynamoDBClient({
+        region,
+        credentials: credentialsFor(target(region)),
+        ...sdkClientOptions(purpose),
+      });
+      dbs.set(region, db);
+    }
+    return db;
+  };
+  const claimKey = (key: string) => ({
+    clientId: { S: `${MOVE_CLAIM_PREFIX}${key}` },
+    versionNumber: { N: String(MOVE_CLAIM_VERSION) },
+  });
   return (event, context) =>
     handleServerSideMove(event as Parameters<typeof handleServerSideMove>[0], {
       ownRegion,
@@ -98,13 +121,49 @@ export function serverSideMoveFromEnv(
       alarms,
       ratePerSecond,
       waitMs,
+      claim: async (region, key, untilMs) => {
+        const now = Date.now();
+        try {
+          await dbFor(region, "moverScan").send(
+            new modules.dynamodb.PutItemCommand({
+              TableName: target(region).presenceTable,
+              Item: {
+                ...claimKey(key),
+                claimState: { S: "running" },
+                leaseUntil: { N: String(untilMs) },
+                // Removed by the table's TTL once no redelivery can come.
+                expiresAt: { N: String(Math.floor(now / 1000) + DISCONNECTED_RETENTION_DAYS * 86400) },
+              },
+              ConditionExpression:
+                "attribute_not_exists(clientId) OR claimState = :released OR (claimState = :running AND leaseUntil < :now)",
+              ExpressionAttributeValues: {
+                ":released": { S: "released" },
+                ":running": { S: "running" },
+                ":now": { N: String(now) },
+              },
+              ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            }),
+          );
+          return "claimed";
+        } catch (e) {
+          if ((e as { name?: string }).name !== "ConditionalCheckFailedException") throw e;
+          const old = (e as { Item?: Record<string, DynamoDb.AttributeValue> }).Item;
+          return old?.claimState?.S === "done" ? "done" : "running";
+        }
+      },
+      settle: async (region, key, state) => {
+        await dbFor(region, "moverScan").send(
+          new modules.dynamodb.UpdateItemCommand({
+            TableName: target(region).presenceTable,
+            Key: claimKey(key),
+            UpdateExpression: "SET claimState = :state",
+            ExpressionAttributeValues: { ":state": { S: state } },
+          }),
+        );
+      },
       listConnected: async (region) => {
         const t = target(region);
-        const db = new modules.dynamodb.DynamoDBClient({
-          region,
-          credentials: credentialsFor(t),
-          ...sdkClientOptions("moverScan"),
-        });
+        const db = dbFor(region, "moverScan");
         const items: Array<Partial<PresenceItem>> = [];
         let start: Record<string, DynamoDb.AttributeValue> | undefined;
         do {

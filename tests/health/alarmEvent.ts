@@ -11,9 +11,17 @@ export interface AlarmChange {
   /** Default ALARM (from OK). */
   newState?: "ALARM" | "OK";
   oldState?: "ALARM" | "OK" | "INSUFFICIENT_DATA";
+  /** The transition's time as CloudWatch writes it; default a fixed time per new state. */
+  stateChangeTime?: string;
 }
 
-export function snsAlarmEvent({ alarmName, messageId, newState = "ALARM", oldState }: AlarmChange) {
+export function snsAlarmEvent({
+  alarmName,
+  messageId,
+  newState = "ALARM",
+  oldState,
+  stateChangeTime,
+}: AlarmChange) {
   const old = oldState ?? (newState === "ALARM" ? "OK" : "ALARM");
   return {
     Records: [
@@ -37,7 +45,8 @@ export function snsAlarmEvent({ alarmName, messageId, newState = "ALARM", oldSta
                 ? "Threshold Crossed: 1 out of the last 1 datapoints [0.0 (03/12/26 17:00:00)] was less than the threshold (1.0) (minimum 1 datapoint for OK -> ALARM transition)."
                 : "Threshold Crossed: 1 out of the last 1 datapoints [1.0 (03/12/26 17:30:00)] was not less than the threshold (1.0) (minimum 1 datapoint for ALARM -> OK transition).",
             StateChangeTime:
-              newState === "ALARM" ? "2026-12-03T17:01:02.345+0000" : "2026-12-03T17:31:02.345+0000",
+              stateChangeTime ??
+              (newState === "ALARM" ? "2026-12-03T17:01:02.345+0000" : "2026-12-03T17:31:02.345+0000"),
             Region: "US East (N. Virginia)",
             AlarmArn: `arn:aws:cloudwatch:us-east-1:${SHARED_ACCOUNT}:alarm:${alarmName}`,
             OldStateValue: old,

@@ -3,7 +3,12 @@
  * least once and in any order; only a client whose newest connection is open is listed, once.
  */
 import { describe, expect, it } from "vitest";
-import { connectedClientIds, type PresenceItem } from "../../functions/health/presence.js";
+import {
+  connectedClientIds,
+  MOVE_CLAIM_PREFIX,
+  MOVE_CLAIM_VERSION,
+  type PresenceItem,
+} from "../../functions/health/presence.js";
 
 const item = (clientId: string, versionNumber: number, eventType: PresenceItem["eventType"]) => ({
   clientId,
@@ -36,5 +41,14 @@ describe("connected clients from presence items in any order", () => {
         item("d", 0, "connected"),
       ]),
     ).toEqual(["d"]);
+  });
+
+  it("the mover's claim items (negative version, never one AWS gives) are no connection, even if marked connected", () => {
+    expect(
+      connectedClientIds([
+        item(`${MOVE_CLAIM_PREFIX}hc-primary@2026-12-03T17:01:02.345+0000`, MOVE_CLAIM_VERSION, "connected"),
+        item("e", 0, "connected"),
+      ]),
+    ).toEqual(["e"]);
   });
 });

@@ -240,21 +240,40 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
   it("the failing region's own mover, and a recovery notice, move nobody", async () => {
     const own = await invoke["us-east-1"]!(snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-2" }));
     expect(own.error).toBeUndefined();
-    expect(own.result).toEqual({ ignored: 1, moves: [] });
+    expect(own.result).toEqual({ ignored: 1, alreadyClaimed: [], moves: [] });
     const recovered = await invoke["us-west-2"]!(
       snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-3", newState: "OK" }),
     );
-    expect(recovered.result).toEqual({ ignored: 1, moves: [] });
+    expect(recovered.result).toEqual({ ignored: 1, alreadyClaimed: [], moves: [] });
     expect(plane.disconnects).toEqual([]);
   }, 60_000);
 
-  it("moves every device connected to the failing region once, paced, keeping sessions and suppressing last wills", async () => {
+  it("moves every device connected to the failing region once, paced, keeping sessions and suppressing last wills, when SNS delivers the alarm twice at once", async () => {
     // Route 53 has flipped (that is what the alarm follows); the devices get no notice.
     dns.setRecord(ENDPOINT, b.host, 300);
-    const run = await invoke["us-west-2"]!(snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-4" }));
-    expect(run.error).toBeUndefined();
+    // SNS delivers at least once: the same message reaches the mover twice, concurrently.
+    const event = snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-4" });
+    const runs = await Promise.all([invoke["us-west-2"]!(event), invoke["us-west-2"]!(event)]);
+    expect(runs.map((r) => r.error)).toEqual([undefined, undefined]);
+    const results = runs.map((r) => r.result as { alreadyClaimed: unknown[]; moves: unknown[] });
+    const run = runs[results.findIndex((r) => r.moves.length > 0)]!;
+    const skipped = results.find((r) => r.moves.length === 0);
+    // The second invocation found the first one's claim and moved nobody.
+    expect(skipped).toEqual({
+      ignored: 0,
+      alreadyClaimed: [
+        {
+          noticeId: "m-4",
+          fromRegion: "us-east-1",
+          claim: `${primaryAlarm()}@2026-12-03T17:01:02.345+0000`,
+          state: expect.stringMatching(/^(running|done)$/),
+        },
+      ],
+      moves: [],
+    });
     expect(run.result).toEqual({
       ignored: 0,
+      alreadyClaimed: [],
       moves: [
         {
           noticeId: "m-4",
@@ -282,6 +301,10 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
     await waitFor("every device on the healthy region", () =>
       clients.every((c) => c.target?.address === b.host),
     );
+    // A delivery after the move has finished finds it done, and moves nobody either.
+    const late = await invoke["us-west-2"]!(event);
+    expect(late.result).toMatchObject({ moves: [], alreadyClaimed: [{ noticeId: "m-4", state: "done" }] });
+    expect(plane.disconnects.length).toBe(DEVICES + 1);
     for (const c of clients)
       expect(c.counters).toMatchObject({ moves: 1, disconnects: c.clientId === "device-0" ? 2 : 1 });
     expect(
@@ -299,7 +322,14 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
     try {
       // Everyone has moved, but the table still lists the stale client: it is tried, and refused.
       await presence.settled();
-      const run = await invoke["us-west-2"]!(snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-5" }));
+      // A later transition (the alarm went OK and back to ALARM): a claim of its own.
+      const run = await invoke["us-west-2"]!(
+        snsAlarmEvent({
+          alarmName: primaryAlarm(),
+          messageId: "m-5",
+          stateChangeTime: "2026-12-03T18:01:02.345+0000",
+        }),
+      );
       expect(run.error).toBeUndefined();
       const move = (run.result as { moves: Array<Record<string, number>> }).moves[0]!;
       expect(move).toMatchObject({ listed: 1, disconnected: 0, failed: 1 });
@@ -310,7 +340,12 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
 
   it("a presence table the mover cannot read fails the invocation (SNS retries) and disconnects nobody", async () => {
     const before = plane.disconnects.length;
-    const run = await invoke["us-west-2"]!(snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-6" }), {
+    const event = snsAlarmEvent({
+      alarmName: primaryAlarm(),
+      messageId: "m-6",
+      stateChangeTime: "2026-12-03T19:01:02.345+0000",
+    });
+    const run = await invoke["us-west-2"]!(event, {
       MOVER_TARGETS: JSON.stringify([
         {
           region: "us-east-1",

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { PlannedResource } from "../../cli/plan/recorder";
 import { referencedStackOutputs } from "../../cli/plan/references";
 import { planStack, type PlanResult } from "../../cli/plan/run";
-import { PRESENCE_RULE_SQL } from "../../functions/health/presence";
+import { MOVE_CLAIM_PREFIX, PRESENCE_RULE_SQL } from "../../functions/health/presence";
 import { checkResources, fromPlanned } from "../../policy/run";
 import { checkResource, deleteConnectionScoped } from "../../policy/rules";
 import { planIsolated } from "../support/plan";
@@ -50,7 +50,7 @@ describe("with iot-dr:serverSideMove, the regional stack records presence and of
     expect(plans["on/primary"]!.outputs.presenceTableName).toMatch(/^presence-primary-table/);
   });
 
-  it("the mover role may only DeleteConnection on this region's client ids and Scan this presence table", () => {
+  it("the mover role may only DeleteConnection on this region's client ids, Scan this presence table and write its claims there", () => {
     const r = plans["on/primary"]!.resources;
     const policy = doc(
       named(r, "aws:iam/rolePolicy:RolePolicy", "presence-primary-mover-policy").inputs.policy,
@@ -67,6 +67,14 @@ describe("with iot-dr:serverSideMove, the regional stack records presence and of
         Effect: "Allow",
         Action: ["dynamodb:Scan"],
         Resource: expect.stringMatching(/^arn:aws:dynamodb:us-east-1:\d{12}:table\/presence-primary-table/),
+      },
+      {
+        // The claim items only (single flight per alarm transition): no presence item can be written.
+        Sid: "ClaimMove",
+        Effect: "Allow",
+        Action: ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+        Resource: expect.stringMatching(/^arn:aws:dynamodb:us-east-1:\d{12}:table\/presence-primary-table/),
+        Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [`${MOVE_CLAIM_PREFIX}*`] } },
       },
     ]);
     const trust = doc(named(r, "aws:iam/role:Role", "presence-primary-mover-role").inputs.assumeRolePolicy);
