@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { HEALTH_FACTORS } from "../functions/health/factors.js";
+import { REPLICATION_LAG } from "../functions/replication/observability.js";
 import { requireProvider } from "./provider.js";
 import { CrossAccountObservability } from "./observability.js";
 import { driftAlarmWindowSeconds } from "./reconciler.js";
@@ -58,7 +59,7 @@ export interface RegionalDashboardArgs {
   deadLetterQueues?: DeadLetterQueueRef[];
   /** Health factors the health-check function publishes (FactorHealthy{Region, Factor}); default every factor. */
   healthFactors?: readonly string[];
-  /** Dimensions of ReplicationLagMs; default { service: "iot-dr-replay" } (Powertools' service dimension). */
+  /** Dimensions of ReplicationLagMs; default `REPLICATION_LAG.dimensions` (Powertools' service dimension). */
   replicationLagDimensions?: Record<string, string>;
   /** Lag (seconds) drawn as the line the lag alarm fires at; default 60. */
   lagAlarmSeconds?: number;
@@ -139,7 +140,7 @@ export class RegionalDashboard extends pulumi.ComponentResource {
     const driftPeriod = driftMissingBreaches ? passWindow : (args.driftPeriodSeconds ?? 3600);
     const factorMinutes = args.factorAlarmMinutes ?? 3;
     const route53Region = args.route53MetricsRegion ?? "us-east-1";
-    const lagDimensions = args.replicationLagDimensions ?? { service: "iot-dr-replay" };
+    const lagDimensions = args.replicationLagDimensions ?? REPLICATION_LAG.dimensions;
     // Same account: plain metrics. Otherwise the metric names its account (cross-account observability).
     const from = (accountId: string) => (accountId === args.dashboardAccountId ? {} : { accountId });
     const iot = from(args.iotAccountId);
@@ -202,7 +203,7 @@ export class RegionalDashboard extends pulumi.ComponentResource {
         [
           [
             IOT_DR_NAMESPACE,
-            "ReplicationLagMs",
+            REPLICATION_LAG.metricName,
             ...Object.entries(lagDimensions).flat(),
             { stat: "p99", label: "p99", ...iot },
           ],

@@ -42,7 +42,7 @@ export interface HealthCheckArgs {
   alarmIntervalSeconds?: 10 | 30;
   /** Alarm mode: consecutive unhealthy minutes (alarm periods) before the alarm fires; default 3. */
   alarmEvaluationPeriods?: number;
-  /** Dimensions of `ReplicationLagMs`; default `{ service: "iot-dr-replay" }` (what replay publishes). */
+  /** Dimensions of `ReplicationLagMs`; default `REPLICATION_LAG.dimensions` (functions/replication/observability.ts: what replay publishes). */
   lagDimensions?: Record<string, string>;
   /** Dimensions of `DriftCount`; default none (the reconciler also publishes it without dimensions). */
   driftDimensions?: Record<string, string>;

@@ -7,6 +7,7 @@ import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ReplayOutcome } from "../functions/replication/apply.js";
 import {
   METRICS_NAMESPACE,
+  REPLAY_SERVICE,
   REPLICATION_LAG_METRIC,
   type Logger as CoreLogger,
 } from "../functions/replication/observability.js";
@@ -29,7 +30,7 @@ import {
 import { serviceRole } from "./serviceRole.js";
 
 /** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
-export const REPLAY_SERVICE = "iot-dr-replay";
+export { REPLAY_SERVICE };
 export const LAUNCHER_SERVICE = "iot-dr-launcher";
 /** Lambda timeouts; each call's deadline (functions/deadlines.ts) fits inside them. */
 export const REPLAY_TIMEOUT_SECONDS = 60;

@@ -8,7 +8,7 @@ import type { SignatureV4 as SignatureV4Class } from "@smithy/signature-v4";
 import type { StateStore, StoredRound, RequestSigner } from "./aggregator.js";
 import type { Clock } from "./http.js";
 import { parseOverride, type HysteresisState, type OverrideMode, type Readiness } from "./policy.js";
-import { METRICS_NAMESPACE } from "../replication/observability.js";
+import { METRICS_NAMESPACE, REPLICATION_LAG } from "../replication/observability.js";
 import { DRIFT_COUNT, LAUNCHER_ITERATOR_AGE } from "../reconcile/driftMetric.js";
 
 export interface AwsCredentials {
@@ -196,7 +196,7 @@ export function cloudWatchReadinessGetter(deps: {
   clock: Clock;
   /** Namespace of the replication metrics; default `METRICS_NAMESPACE` (`iot-dr`), the reconciler's (functions/reconcile/driftMetric.ts). */
   namespace?: string;
-  /** Dimensions replay publishes ReplicationLagMs with; default `{ service: "iot-dr-replay" }` (Powertools). */
+  /** Dimensions replay publishes ReplicationLagMs with; default `REPLICATION_LAG.dimensions` (Powertools' `service`). */
   lagDimensions?: Record<string, string>;
   /** Dimensions the reconciler publishes DriftCount with; default `DRIFT_COUNT.dimensions` (none). */
   driftDimensions?: Record<string, string>;
@@ -211,7 +211,7 @@ export function cloudWatchReadinessGetter(deps: {
 }): (signal: AbortSignal) => Promise<Readiness> {
   const namespace = deps.namespace ?? METRICS_NAMESPACE;
   const dims = (d: Record<string, string>) => Object.entries(d).map(([Name, Value]) => ({ Name, Value }));
-  const lagDimensions = dims(deps.lagDimensions ?? { service: "iot-dr-replay" });
+  const lagDimensions = dims(deps.lagDimensions ?? REPLICATION_LAG.dimensions);
   const driftDimensions = dims(deps.driftDimensions ?? DRIFT_COUNT.dimensions);
   const lagWindow = deps.lagWindowSeconds ?? 300;
   const driftWindow = deps.driftWindowSeconds ?? 3600;
@@ -229,7 +229,11 @@ export function cloudWatchReadinessGetter(deps: {
         MetricDataQueries: [
           {
             Id: "lag",
-            MetricStat: { Metric: metric("ReplicationLagMs", lagDimensions), Period: 60, Stat: "Maximum" },
+            MetricStat: {
+              Metric: metric(REPLICATION_LAG.metricName, lagDimensions),
+              Period: 60,
+              Stat: "Maximum",
+            },
           },
           {
             Id: "drift",

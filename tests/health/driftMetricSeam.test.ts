@@ -8,6 +8,7 @@
  * health-check function is pointed at the function the replay stream mapping invokes.
  */
 import { CloudWatchClient, GetMetricDataCommand, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
+import { Metrics } from "@aws-lambda-powertools/metrics";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planStack, type PlanResult } from "../../cli/plan/run.js";
 import { cloudWatchReadinessGetter } from "../../functions/health/aws.js";
@@ -18,7 +19,15 @@ import {
 } from "../../functions/reconcile/driftMetric.js";
 import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import {
+  METRICS_NAMESPACE,
+  noMetrics,
+  REPLAY_SERVICE,
+  REPLICATION_LAG,
+  REPLICATION_LAG_METRIC,
+  silentLogger,
+  type MetricsSink,
+} from "../../functions/replication/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
 import { extractEmf, type ExtractedMetric } from "../support/emf.js";
 import { startMoto, type MotoServer } from "../../peers/moto.js";
@@ -50,11 +59,13 @@ function gate(cloudwatch: CloudWatchClient, queries: Query[]) {
   const dims = (key: string) =>
     healthEnv[key] ? (JSON.parse(healthEnv[key]) as Record<string, string>) : undefined;
   const drift = dims("HEALTH_DRIFT_DIMENSIONS");
+  const lag = dims("HEALTH_LAG_DIMENSIONS");
   const backlog = dims("HEALTH_BACKLOG_DIMENSIONS");
   return cloudWatchReadinessGetter({
     // The gate reads a little later than the datapoints were written (moto leaves out the current second).
     clock: () => Date.now() + 2_000,
     ...(drift ? { driftDimensions: drift } : {}),
+    ...(lag ? { lagDimensions: lag } : {}),
     ...(backlog ? { backlogDimensions: backlog } : {}),
     getMetricData: (input, signal) => {
       queries.push(input);
@@ -151,6 +162,56 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
     );
     const readiness = await gate(cloudwatch, [])(AbortSignal.timeout(10_000));
     expect(readiness.drift).toBeUndefined();
+  }, 60_000);
+});
+
+describe("ReplicationLagMs from replay to the fail-back gate", () => {
+  it("the gate reads exactly the metric replay's Powertools Metrics publishes, with its value", async () => {
+    await moto.reset();
+    // The sink the deployed replay function passes (infra/replayPipeline.ts), fed as applyRecord
+    // feeds it (functions/replication/apply.ts; tests/replication/core/replay.test.ts runs that).
+    const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE });
+    const sink: MetricsSink = metrics;
+    sink.addMetric(REPLICATION_LAG_METRIC, "Milliseconds", 1_234);
+    // The EMF document Powertools prints when it flushes (publishStoredMetrics prints this object).
+    const line = JSON.stringify(metrics.serializeMetrics());
+    const extracted = extractEmf(line);
+    const lagPoints = extracted.filter((m) => m.datum.MetricName === REPLICATION_LAG.metricName);
+    expect(lagPoints.map((m) => [m.namespace, m.datum.Dimensions, m.datum.Value])).toEqual([
+      [REPLICATION_LAG.namespace, [{ Name: "service", Value: REPLAY_SERVICE }], 1_234],
+    ]);
+    const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
+    for (const m of extracted)
+      await cloudwatch.send(new PutMetricDataCommand({ Namespace: m.namespace, MetricData: [m.datum] }));
+
+    const queries: Query[] = [];
+    const readiness = await gate(cloudwatch, queries)(AbortSignal.timeout(10_000));
+    expect(readiness.lagMs).toBe(1_234);
+    // CloudWatch matches dimensions exactly: the gate's query names the datapoint's full identity.
+    const lagQuery = queries[0]!.MetricDataQueries.find((q) => q.Id === "lag")!.MetricStat.Metric;
+    expect(lagPoints.map((m) => identity({ Namespace: m.namespace, ...m.datum }))).toContain(
+      identity(lagQuery),
+    );
+  }, 60_000);
+
+  it("a lag datapoint under another service dimension is not read as replay's lag", async () => {
+    await moto.reset();
+    const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
+    await cloudwatch.send(
+      new PutMetricDataCommand({
+        Namespace: REPLICATION_LAG.namespace,
+        MetricData: [
+          {
+            MetricName: REPLICATION_LAG.metricName,
+            Dimensions: [{ Name: "service", Value: "replay" }],
+            Value: 9_999,
+            Timestamp: new Date(Date.now() - 1_000),
+          },
+        ],
+      }),
+    );
+    const readiness = await gate(cloudwatch, [])(AbortSignal.timeout(10_000));
+    expect(readiness.lagMs).toBeUndefined();
   }, 60_000);
 });
 
