@@ -1,13 +1,14 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { HEALTH_FACTORS } from "../functions/health/factors.js";
-import { REPLICATION_LAG } from "../functions/replication/observability.js";
+import { DRIFT_COUNT } from "../functions/reconcile/driftMetric.js";
+import { METRICS_NAMESPACE, REPLICATION_LAG } from "../functions/replication/observability.js";
 import { requireProvider } from "./provider.js";
 import { CrossAccountObservability } from "./observability.js";
 import { driftAlarmWindowSeconds } from "./reconciler.js";
 
 /** Namespace of every metric iot-dr publishes (replication lag, drift, health). */
-export const IOT_DR_NAMESPACE = "iot-dr";
+export const IOT_DR_NAMESPACE = METRICS_NAMESPACE;
 
 /**
  * The metric namespaces the dashboard reads from each source account; the OAM links share exactly
@@ -233,7 +234,7 @@ export class RegionalDashboard extends pulumi.ComponentResource {
         [
           [
             {
-              expression: `SEARCH('Namespace="${IOT_DR_NAMESPACE}" MetricName="DriftCount"', 'Maximum', 300)`,
+              expression: `SEARCH('Namespace="${IOT_DR_NAMESPACE}" MetricName="${DRIFT_COUNT.metricName}"', 'Maximum', 300)`,
               id: "drift",
               ...iot,
             },
@@ -410,7 +411,11 @@ export class RegionalDashboard extends pulumi.ComponentResource {
           comparisonOperator: "GreaterThanThreshold",
           threshold: maxDrift,
           ...(driftMissingBreaches ? { treatMissingData: "breaching" } : {}),
-          ...insights("drift", `SELECT MAX(DriftCount) FROM "${IOT_DR_NAMESPACE}"`, driftPeriod),
+          ...insights(
+            "drift",
+            `SELECT MAX(${DRIFT_COUNT.metricName}) FROM "${IOT_DR_NAMESPACE}"`,
+            driftPeriod,
+          ),
         },
         args.iotProvider,
       ),

@@ -2,6 +2,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { LAUNCHER_ITERATOR_AGE } from "../functions/reconcile/driftMetric.js";
 import { PORT_API } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ReplayOutcome } from "../functions/replication/apply.js";
@@ -387,9 +388,9 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         threshold: lagAlarmSeconds * 1000,
       }),
       alarm("stream-age-alarm", `ops-table stream consumer more than ${lagAlarmSeconds} s behind`, {
-        namespace: "AWS/Lambda",
-        metricName: "IteratorAge",
-        dimensions: { FunctionName: this.launcher.name },
+        namespace: LAUNCHER_ITERATOR_AGE.namespace,
+        metricName: LAUNCHER_ITERATOR_AGE.metricName,
+        dimensions: { [LAUNCHER_ITERATOR_AGE.dimension]: this.launcher.name },
         statistic: "Maximum",
         evaluationPeriods: 3,
         datapointsToAlarm: 2,
