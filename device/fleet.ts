@@ -36,7 +36,13 @@ export interface FleetOptions {
    * lookups then reach the DNS server.
    */
   dnsCache?: "shared" | "per-device";
-  tls?: TlsSettings;
+  /** TLS for every device; with `identities` it may leave out cert and key. */
+  tls?: TlsSettings | Omit<TlsSettings, "cert" | "key">;
+  /**
+   * Each device's own certificate and key (entry i for device i), over `tls`: devices onboarded one
+   * by one (C&C) each hold their own identity. Needs `tls` and exactly `count` entries.
+   */
+  identities?: Array<Pick<TlsSettings, "cert" | "key">>;
   /** Client ids are `<prefix>-<n>`. Default "sim-device". */
   clientIdPrefix?: string;
   /** Telemetry topic prefix. Default "dt/iot-dr/telemetry". */
@@ -145,6 +151,14 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
     if (dnsCache !== "shared" && dnsCache !== "per-device") {
       throw new RangeError(`dnsCache must be "shared" or "per-device", got ${String(dnsCache)}`);
     }
+    if (options.identities !== undefined) {
+      if (!options.tls)
+        throw new TypeError("identities need tls: set tls (at least { ca }) for the devices to use them");
+      if (options.identities.length !== options.count)
+        throw new RangeError(
+          `identities must hold one certificate and key per device: ${options.identities.length} for ${options.count} devices`,
+        );
+    }
     const shared = new CachingResolver({ query });
     const prefix = options.clientIdPrefix ?? "sim-device";
     const topicPrefix = options.topicPrefix ?? "dt/iot-dr/telemetry";
@@ -155,7 +169,9 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
         endpoint: options.endpoint,
         clientId,
         port: options.port,
-        tls: options.tls,
+        tls: (options.tls && options.identities
+          ? { ...options.tls, ...options.identities[i] }
+          : options.tls) as TlsSettings | undefined,
         resolver: dnsCache === "shared" ? shared : new CachingResolver({ query }),
       });
       this.devices.push({

@@ -48,9 +48,21 @@ function utcTime(d: Date): Buffer {
 }
 const ECDSA_SHA256 = seq(oid("1.2.840.10045.4.3.2"));
 
+/** A device's own identity: its certificate and the private key that never leaves it. */
+export interface DeviceIdentity {
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
 export interface CertificateIssuer {
   /** One PEM certificate for `commonName`, serial `serial` (unique per issuer). */
   issue(commonName: string, serial: number): string;
+  /**
+   * A self-signed certificate on a key of its own, with that key: what a device that connects over
+   * mutual TLS (`drill --target aws`) presents. C&C registers the certificate without a CA (so it is
+   * its own trust anchor); the key stays with the device.
+   */
+  issueIdentity(commonName: string, serial: number): DeviceIdentity;
 }
 
 /** An issuer with a fresh key; every certificate it issues is valid from an hour ago for 30 days. */
@@ -61,23 +73,40 @@ export function createIssuer(issuerName = "iot-dr drill issuer"): CertificateIss
   const spki = device.publicKey.export({ type: "spki", format: "der" });
   const notBefore = new Date(Date.now() - 3_600_000);
   const notAfter = new Date(Date.now() + 30 * 86_400_000);
+  const sign = (
+    commonName: string,
+    serial: number,
+    subjectKey: Buffer,
+    signer: { name: string; key: crypto.KeyObject } = { name: issuerName, key: issuer.privateKey },
+  ): string => {
+    if (!Number.isInteger(serial) || serial < 1)
+      throw new RangeError(`serial must be a positive integer, got ${serial}`);
+    const tbs = seq(
+      tlv(0xa0, integer(2)), // [0] version v3
+      integer(serial),
+      ECDSA_SHA256,
+      name(signer.name),
+      seq(utcTime(notBefore), utcTime(notAfter)),
+      name(commonName),
+      subjectKey,
+    );
+    const signature = crypto.sign("sha256", tbs, signer.key);
+    const der = seq(tbs, ECDSA_SHA256, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
+    const b64 = der.toString("base64").replace(/(.{64})/g, "$1\n");
+    return `-----BEGIN CERTIFICATE-----\n${b64.trimEnd()}\n-----END CERTIFICATE-----\n`;
+  };
   return {
-    issue(commonName, serial) {
-      if (!Number.isInteger(serial) || serial < 1)
-        throw new RangeError(`serial must be a positive integer, got ${serial}`);
-      const tbs = seq(
-        tlv(0xa0, integer(2)), // [0] version v3
-        integer(serial),
-        ECDSA_SHA256,
-        name(issuerName),
-        seq(utcTime(notBefore), utcTime(notAfter)),
-        name(commonName),
-        spki,
-      );
-      const signature = crypto.sign("sha256", tbs, issuer.privateKey);
-      const der = seq(tbs, ECDSA_SHA256, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
-      const b64 = der.toString("base64").replace(/(.{64})/g, "$1\n");
-      return `-----BEGIN CERTIFICATE-----\n${b64.trimEnd()}\n-----END CERTIFICATE-----\n`;
+    issue: (commonName, serial) => sign(commonName, serial, spki),
+    issueIdentity(commonName, serial) {
+      const own = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+      return {
+        // Self-signed: IoT Core matches a certificate registered without a CA as it is, not its issuer.
+        certificatePem: sign(commonName, serial, own.publicKey.export({ type: "spki", format: "der" }), {
+          name: commonName,
+          key: own.privateKey,
+        }),
+        privateKeyPem: own.privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+      };
     },
   };
 }
