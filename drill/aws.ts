@@ -9,6 +9,7 @@
  */
 import type { OverrideMode } from "../functions/health/policy.js";
 import type { Bounds } from "../functions/rto.js";
+import type { DeviceIdentity } from "./certificates.js";
 import { quorum, seconds, type DrillEvent } from "./metrics.js";
 
 /** What the drill needs from the deployed stacks' outputs. */
@@ -21,6 +22,8 @@ export interface AwsDrillOutputs {
   healthCheckUrls: Record<string, string>;
   /** Per region: the SSM parameter holding that region's override. */
   overrideParameters: Record<string, string>;
+  /** The C&C API's fail-over name (the global stack's C&C record), through which the devices are onboarded. */
+  ccEndpoint: string;
 }
 
 /** The slice of device/fleet.ts the drill uses. */
@@ -39,7 +42,22 @@ export interface AwsDrillDeps {
   resolve(name: string): Promise<string[]>;
   /** One request to a health-check URL: true on HTTP 200. */
   checkHealth(url: string): Promise<boolean>;
-  fleet(options: { count: number; endpoint: string }): DrillFleet;
+  /**
+   * Onboards the drill's devices through the C&C API at `ccEndpoint` (drill/onboard.ts): one
+   * identity per thing name, in order; the client id of device i is thingNames[i].
+   */
+  onboard(thingNames: string[], ccEndpoint: string): Promise<DeviceIdentity[]>;
+  /** Decommissions them again through C&C; returns the names it could not decommission. */
+  decommission(thingNames: string[], ccEndpoint: string): Promise<string[]>;
+  /** How the fleet reaches IoT Core: port 8883, or 443 with ALPN x-amzn-mqtt-ca. */
+  connection: { port: number; alpn: string | null };
+  /** A fleet whose device i is `${clientIdPrefix}-${i}` with identities[i], over mutual TLS. */
+  fleet(options: {
+    count: number;
+    endpoint: string;
+    clientIdPrefix: string;
+    identities: DeviceIdentity[];
+  }): DrillFleet;
   /** Expected RTO bounds for this many devices (functions/rto.ts over the global stack's config). */
   expectedRto(devices: number, direction: "failover" | "failback"): Bounds;
   now(): number;
@@ -58,6 +76,10 @@ export interface AwsDrillResult {
   target: "aws";
   scenario: "override";
   devices: number;
+  /** Devices onboarded through C&C for this run (and decommissioned at its end). */
+  devicesOnboarded: number;
+  /** How the devices connected: mutual TLS on 8883, or on 443 with ALPN. */
+  connection: { port: number; alpn: string | null };
   detectionSeconds: number;
   rtoSeconds: number;
   expectedRtoSeconds: Bounds;
@@ -106,6 +128,7 @@ const REQUIRED_OUTPUTS: Array<keyof AwsDrillOutputs> = [
   "deviceEndpoint",
   "healthCheckUrls",
   "overrideParameters",
+  "ccEndpoint",
 ];
 
 /** Checks the outputs; names every one that is missing. */
@@ -190,7 +213,24 @@ export async function runAwsDrill(deps: AwsDrillDeps, options: AwsDrillOptions):
       );
     }
     const primaryAddresses = new Set(await deps.resolve(outputs.deviceEndpoint));
-    const fleet = deps.fleet({ count: options.devices, endpoint: outputs.deviceEndpoint });
+    // Client ids are the thing names: IoT policies commonly allow iot:Connect by thing name.
+    const clientIdPrefix = `iot-dr-drill-${started.toString(36)}`;
+    const thingNames = Array.from({ length: options.devices }, (_, i) => `${clientIdPrefix}-${i}`);
+    say(`onboarding ${options.devices} devices through C&C at ${outputs.ccEndpoint}`);
+    let identities: DeviceIdentity[];
+    try {
+      identities = await deps.onboard(thingNames, outputs.ccEndpoint);
+    } catch (err) {
+      await decommission();
+      throw err;
+    }
+    mark(`${options.devices} devices onboarded through C&C`);
+    const fleet = deps.fleet({
+      count: options.devices,
+      endpoint: outputs.deviceEndpoint,
+      clientIdPrefix,
+      identities,
+    });
     let fleetStopped = false;
     let overrideSet = false;
     const need = quorum(options.devices);
@@ -248,6 +288,8 @@ export async function runAwsDrill(deps: AwsDrillDeps, options: AwsDrillOptions):
         target: "aws",
         scenario: "override",
         devices: options.devices,
+        devicesOnboarded: identities.length,
+        connection: deps.connection,
         detectionSeconds: seconds(detectedAt - faultAt),
         rtoSeconds: seconds(rtoAt - faultAt),
         expectedRtoSeconds: deps.expectedRto(options.devices, "failover"),
@@ -285,6 +327,18 @@ export async function runAwsDrill(deps: AwsDrillDeps, options: AwsDrillOptions):
           measured.lostTelemetry = report.lost;
         }
       }
+      await decommission();
+    }
+
+    /** The drill's devices leave the registry again, whatever happened. */
+    async function decommission(): Promise<void> {
+      const left = await deps.decommission(thingNames, outputs.ccEndpoint).catch(() => thingNames);
+      if (left.length === 0) say(`${thingNames.length} drill devices decommissioned through C&C`);
+      else
+        say(
+          `WARNING: ${left.length} drill devices not decommissioned (${left.slice(0, 3).join(", ")}${left.length > 3 ? ", ..." : ""}); ` +
+            `decommission them through C&C (POST /commands/decommission with their thingName)`,
+        );
     }
   }
 }

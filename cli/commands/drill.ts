@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { AwsDrillFailed, runAwsDrill, type AwsDrillDeps, type AwsDrillResult } from "../../drill/aws.js";
-import { awsDrillDeps } from "../../drill/awsDeps.js";
+import { awsDrillDeps, type DrillTlsSettings } from "../../drill/awsDeps.js";
 import {
   DrillAborted,
   SCENARIOS,
@@ -31,7 +31,7 @@ export const TARGETS = ["local", "aws"] as const;
 export interface DrillCommandDeps {
   runLocal(options: LocalDrillOptions): Promise<DrillResult>;
   /** Builds the AWS edges once the command line is valid. */
-  awsDeps(options: { org?: string }): AwsDrillDeps;
+  awsDeps(options: { org?: string; tls: DrillTlsSettings }): AwsDrillDeps;
   writeReport(dir: string, result: DrillResult | AwsDrillResult): string;
   stdout(text: string): void;
   stderr(text: string): void;
@@ -39,7 +39,7 @@ export interface DrillCommandDeps {
   onInterrupt(handler: (signal: string) => void): () => void;
 }
 
-function defaultAwsDeps(options: { org?: string }): AwsDrillDeps {
+function defaultAwsDeps(options: { org?: string; tls: DrillTlsSettings }): AwsDrillDeps {
   const workspace = new LocalStackWorkspace(options);
   const file = path.join(workspace.workDir, "Pulumi.global.yaml");
   let text: string;
@@ -53,6 +53,7 @@ function defaultAwsDeps(options: { org?: string }): AwsDrillDeps {
   const config = parseConfig(readStackFile(text, file), { stack: "global", dryRun: true });
   return awsDrillDeps({
     workspace,
+    tls: options.tls,
     expectedRto: (devices, direction) =>
       estimateFromConfig(
         direction === "failover"
@@ -107,6 +108,42 @@ interface DrillFlags {
   report?: string;
   org?: string;
   stepTimeout?: string;
+  port?: string;
+  rootCa?: string;
+  devicePolicy?: string;
+}
+
+const AMAZON_ROOT_CA = "https://www.amazontrust.com/repository/AmazonRootCA1.pem";
+
+/**
+ * The TLS material of `--target aws`: devices connect to IoT Core over mutual TLS only, so a drill
+ * without the server CA could not connect; refused before anything starts.
+ */
+function drillTls(flags: DrillFlags): DrillTlsSettings {
+  const port = flags.port ?? "8883";
+  if (port !== "8883" && port !== "443")
+    throw new UsageError(
+      `--port must be 8883 (MQTT over mutual TLS) or 443 (the same with ALPN x-amzn-mqtt-ca), got '${port}'`,
+    );
+  if (flags.rootCa === undefined || flags.rootCa.trim() === "")
+    throw new UsageError(
+      "--target aws needs --root-ca <file>: the CA IoT Core's server certificate chains to, which the drill's " +
+        `devices must trust to connect over mutual TLS (Amazon Root CA 1: ${AMAZON_ROOT_CA})`,
+    );
+  let rootCa: string;
+  try {
+    rootCa = fs.readFileSync(flags.rootCa, "utf8");
+  } catch (err) {
+    throw new UsageError(`--root-ca ${flags.rootCa}: cannot read it (${(err as Error).message})`);
+  }
+  if (!rootCa.includes("-----BEGIN CERTIFICATE-----"))
+    throw new UsageError(
+      `--root-ca ${flags.rootCa} holds no PEM certificate ('-----BEGIN CERTIFICATE-----'); download ${AMAZON_ROOT_CA}`,
+    );
+  const devicePolicy = flags.devicePolicy ?? "iot-dr-device";
+  if (!/^[\w+=,.@-]{1,128}$/.test(devicePolicy))
+    throw new UsageError(`--device-policy must be an IoT policy name, got '${devicePolicy}'`);
+  return { port: Number(port) as 8883 | 443, rootCa, devicePolicy };
 }
 
 function summary(result: DrillResult | AwsDrillResult): string {
@@ -140,6 +177,18 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
       .option("--report <dir>", "write an HTML report (report.html) into this folder")
       .option("--org <org>", "aws: the Pulumi organization of the stacks")
       .option("--step-timeout <seconds>", "aws: longest wait for one step (default 300)")
+      .option(
+        "--port <port>",
+        "aws: 8883 (mutual TLS) or 443 (mutual TLS, ALPN x-amzn-mqtt-ca); default 8883",
+      )
+      .option(
+        "--root-ca <file>",
+        "aws: PEM of the CA IoT Core's endpoint chains to (Amazon Root CA 1); required",
+      )
+      .option(
+        "--device-policy <name>",
+        "aws: IoT policy C&C attaches to the drill's devices, one of iot-dr:ccAllowedPolicies (default iot-dr-device)",
+      )
       .action(async (flags: DrillFlags) => {
         if (!(TARGETS as readonly string[]).includes(flags.target))
           throw new UsageError(`--target must be one of ${TARGETS.join(", ")}, got '${flags.target}'`);
@@ -150,6 +199,12 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
           throw new UsageError("--registry-devices applies to --target local only");
         if (flags.target === "local" && (flags.org !== undefined || flags.stepTimeout !== undefined))
           throw new UsageError("--org and --step-timeout apply to --target aws only");
+        if (
+          flags.target === "local" &&
+          (flags.port !== undefined || flags.rootCa !== undefined || flags.devicePolicy !== undefined)
+        )
+          throw new UsageError("--port, --root-ca and --device-policy apply to --target aws only");
+        const tls = flags.target === "aws" ? drillTls(flags) : undefined;
         const registryDevices =
           flags.registryDevices === undefined
             ? undefined
@@ -179,7 +234,7 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
                   progress,
                   onPeers: (inventory) => io.stderr(`drill peers ${JSON.stringify(inventory)}\n`),
                 })
-              : await runAwsDrill(io.awsDeps({ ...(flags.org ? { org: flags.org } : {}) }), {
+              : await runAwsDrill(io.awsDeps({ ...(flags.org ? { org: flags.org } : {}), tls: tls! }), {
                   devices,
                   stepTimeoutSeconds,
                   signal: controller.signal,

@@ -13,7 +13,7 @@ import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FailoverClient, type FailoverClientOptions } from "../../device/client.js";
 import { Fleet } from "../../device/fleet.js";
-import { IOT_MQTT_ALPN } from "../../device/transport.js";
+import { IOT_MQTT_ALPN, type TlsSettings } from "../../device/transport.js";
 import { createIssuer, type DeviceIdentity } from "../../drill/certificates.js";
 import { encodeNotice } from "../../functions/health/notice.js";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
@@ -105,7 +105,7 @@ afterAll(async () => {
 
 const device = (
   identity: DeviceIdentity,
-  options: Partial<FailoverClientOptions> & { tls?: Partial<FailoverClientOptions["tls"]> } = {},
+  options: Omit<Partial<FailoverClientOptions>, "tls"> & { tls?: Partial<TlsSettings> } = {},
 ) =>
   new FailoverClient({
     endpoint: FAILOVER_NAME,

@@ -7,6 +7,9 @@
  * end within its deadlines with an error naming SSM, the region and the endpoint, print what it had
  * measured, and say whether the override was restored.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Command } from "commander";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
@@ -59,16 +62,26 @@ function workspace() {
     primary: { outputs: primaryOutputs(PRIMARY, health("hc-1.example")), secretOutputs },
     secondary: { outputs: secondaryOutputs(SECONDARY, PRIMARY, health("hc-2.example")), secretOutputs },
     global: {
-      outputs: globalOutputs(PRIMARY, SECONDARY, { deviceEndpoint: "devices.example.com" }),
+      outputs: globalOutputs(PRIMARY, SECONDARY, {
+        deviceEndpoint: "devices.example.com",
+        failoverRecordNames: ["devices.example.com", "cc.example.com"],
+      }),
     },
   });
 }
 
 /** Real SSM and stack-output edges; a fleet that connects at once and sets the fault as it starts. */
 function deps(setFault: () => Promise<void>): AwsDrillDeps {
-  const real = awsDrillDeps({ workspace: workspace(), expectedRto: () => [60, 120] });
+  const real = awsDrillDeps({
+    workspace: workspace(),
+    expectedRto: () => [60, 120],
+    tls: { port: 8883, rootCa: "CA", devicePolicy: "iot-dr-device" },
+  });
   return {
     ...real,
+    // Onboarding through C&C is proven in tests/drill/awsOnboard.test.ts; SSM is what this file breaks.
+    onboard: async (names) => names.map((n) => ({ certificatePem: `CERT ${n}`, privateKeyPem: "KEY" })),
+    decommission: async () => [],
     resolve: async () => [PRIMARY_IP],
     checkHealth: async () => true,
     fleet: ({ count }) => ({
@@ -144,7 +157,12 @@ describe("drill --target aws against a half-dead SSM", () => {
       stderr: (t) => (stderr += t),
       onInterrupt: () => () => undefined,
     }))(program, (c) => (code = c));
-    await program.parseAsync(["drill", "--target", "aws", "--devices", "2", "--json"], { from: "user" });
+    // The TLS material a run against AWS needs (refused without it: tests/drill/aws.test.ts).
+    const rootCa = path.join(mkdtempSync(path.join(tmpdir(), "iot-dr-ca-")), "AmazonRootCA1.pem");
+    writeFileSync(rootCa, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    await program.parseAsync(["drill", "--target", "aws", "--devices", "2", "--json", "--root-ca", rootCa], {
+      from: "user",
+    });
     expect(code).toBe(1);
     const partial = JSON.parse(stdout) as AwsDrillPartial;
     expect(partial).toMatchObject({ target: "aws", devices: 2, overrideRestored: null });
