@@ -46,7 +46,7 @@ export interface AwsDrillDeps {
    * Onboards the drill's devices through the C&C API at `ccEndpoint` (drill/onboard.ts): one
    * identity per thing name, in order; the client id of device i is thingNames[i].
    */
-  onboard(thingNames: string[], ccEndpoint: string): Promise<DeviceIdentity[]>;
+  onboard(thingNames: string[], ccEndpoint: string, signal?: AbortSignal): Promise<DeviceIdentity[]>;
   /** Decommissions them again through C&C; returns the names it could not decommission. */
   decommission(thingNames: string[], ccEndpoint: string): Promise<string[]>;
   /** How the fleet reaches IoT Core: port 8883, or 443 with ALPN x-amzn-mqtt-ca. */
@@ -219,7 +219,7 @@ export async function runAwsDrill(deps: AwsDrillDeps, options: AwsDrillOptions):
     say(`onboarding ${options.devices} devices through C&C at ${outputs.ccEndpoint}`);
     let identities: DeviceIdentity[];
     try {
-      identities = await deps.onboard(thingNames, outputs.ccEndpoint);
+      identities = await deps.onboard(thingNames, outputs.ccEndpoint, options.signal);
     } catch (err) {
       await decommission();
       throw err;

@@ -139,9 +139,10 @@ export function awsDrillDeps(options: {
         new PutParameterCommand({ Name: parameterName, Value: mode, Type: "String", Overwrite: true }),
       );
     },
-    onboard: (thingNames, ccEndpoint) =>
+    onboard: (thingNames, ccEndpoint, signal) =>
       onboardThroughCc(ccClient(ccEndpoint), createIssuer("iot-dr drill device"), thingNames, {
         policyName: options.tls.devicePolicy,
+        ...(signal ? { signal } : {}),
       }),
     decommission: (thingNames, ccEndpoint) => decommissionThroughCc(ccClient(ccEndpoint), thingNames),
     connection: { port: options.tls.port, alpn: options.tls.port === 443 ? IOT_MQTT_ALPN : null },

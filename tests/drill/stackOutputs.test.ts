@@ -25,5 +25,6 @@ describe("the stacks and the AWS drill", () => {
     expect(Object.keys(outputs.healthCheckUrls).sort()).toEqual(["us-east-1", "us-west-2"]);
     expect(outputs.healthCheckUrls["us-east-1"]).toMatch(/^https:\/\//);
     expect(Object.keys(outputs.overrideParameters).sort()).toEqual(["us-east-1", "us-west-2"]);
+    expect(outputs.ccEndpoint).toBe("cc.iot.example.com");
   });
 });

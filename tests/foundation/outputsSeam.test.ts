@@ -79,7 +79,10 @@ describe("the drill's reader of deployed outputs", () => {
         [s.region]: `https://${s.healthCheckHost}${s.healthCheckResourcePath}`,
       },
       overrideParameters: { [p.region]: p.healthOverrideParameter, [s.region]: s.healthOverrideParameter },
+      // The C&C API's fail-over record, through which the drill onboards its devices.
+      ccEndpoint: "cc.iot.example.com",
     });
+    expect(g.failoverRecordNames).toEqual([g.deviceEndpoint, "cc.iot.example.com"]);
     expect(p.healthCheckResourcePath).toMatch(/^\/[^/]+$/);
   });
 
