@@ -343,52 +343,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     );
   }
 
-  const examples: Record<AccountName, string> = {
-    iot: "111111111111",
-    commandControl: "222222222222",
-    analytics: "333333333333",
-    sharedServices: "444444444444",
-  };
-  const accounts = {} as Record<AccountName, AccountConfig>;
-  for (const name of ACCOUNTS) {
-    const idKey = `${name}AccountId`;
-    const id = accountId(idKey, examples[name])(raw[idKey]);
-    if (!options.dryRun && isPlaceholderAccountId(id)) {
-      throw new ConfigError(
-        idKey,
-        `'${id}' is the example placeholder; set your real account id before 'up'`,
-        "<your 12-digit account id>",
-      );
-    }
-    const roleKey = `${name}RoleArn`;
-    const roleArn = optionalString(raw[roleKey], roleKey);
-    if (roleArn !== undefined) {
-      const m = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]+$/.exec(roleArn);
-      if (!m) {
-        throw new ConfigError(
-          roleKey,
-          `must be an IAM role ARN, got '${roleArn}'`,
-          `arn:aws:iam::${id}:role/iot-dr-deployer`,
-        );
-      }
-      if (m[1] !== id) {
-        throw new ConfigError(
-          roleKey,
-          `names account ${m[1]} but ${PROJECT}:${idKey} is ${id}`,
-          `arn:aws:iam::${id}:role/iot-dr-deployer`,
-        );
-      }
-    }
-    accounts[name] = roleArn ? { id, roleArn } : { id };
-  }
-  const assumeRoleExternalId = optionalString(raw.assumeRoleExternalId, "assumeRoleExternalId");
-  if (ACCOUNTS.some((a) => accounts[a].roleArn) && !assumeRoleExternalId) {
-    throw new ConfigError(
-      "assumeRoleExternalId",
-      "is required when any <account>RoleArn is set (every assumed role demands an external id)",
-      "--secret <a long random string>",
-    );
-  }
+  const { accounts, assumeRoleExternalId } = parseAccounts(raw, options.dryRun);
 
   const iotApiRates: Record<string, number> = {};
   for (const entry of list("iotApiRates", get("iotApiRates"))) {
@@ -412,58 +367,8 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     );
   }
 
-  const interval = int("healthCheckIntervalSeconds", get("healthCheckIntervalSeconds"));
-  if (interval !== 10 && interval !== 30) {
-    throw new ConfigError(
-      "healthCheckIntervalSeconds",
-      `Route 53 checks every 10 or 30 seconds, got ${interval}`,
-      "10",
-    );
-  }
-  const criticalFactors = list("criticalFactors", get("criticalFactors"));
-  for (const f of criticalFactors) {
-    if (!(HEALTH_FACTORS as readonly string[]).includes(f)) {
-      throw new ConfigError(
-        "criticalFactors",
-        `unknown factor '${f}' (known: ${HEALTH_FACTORS.join(", ")})`,
-        "--path 'criticalFactors[0]' iotBroker",
-      );
-    }
-  }
-
-  const checkpoints = parseCheckpoints(raw.healthCheckpoints);
-  const pathSecret = optionalString(raw.healthCheckPathSecret, "healthCheckPathSecret");
-  if (pathSecret !== undefined && pathSecret !== "<secret>" && !/^[A-Za-z0-9_-]{24,128}$/.test(pathSecret)) {
-    throw new ConfigError(
-      "healthCheckPathSecret",
-      "must be 24 to 128 letters, digits, '_' or '-' (it is a URL path segment only Route 53 knows)",
-      "--secret <32 random letters and digits>",
-    );
-  }
-  const deviceCertificateArn = optionalString(raw.deviceCertificateArn, "deviceCertificateArn");
-  if (
-    deviceCertificateArn !== undefined &&
-    !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(deviceCertificateArn)
-  ) {
-    throw new ConfigError(
-      "deviceCertificateArn",
-      `must be an ACM certificate ARN, got '${deviceCertificateArn}'`,
-      "arn:aws:acm:us-east-1:111111111111:certificate/0a1b2c3d-...",
-    );
-  }
-
-  const acmArn = (key: string) => {
-    const arn = optionalString(raw[key], key);
-    if (arn !== undefined && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(arn)) {
-      throw new ConfigError(
-        key,
-        `must be an ACM certificate ARN, got '${arn}'`,
-        "arn:aws:acm:us-east-1:222222222222:certificate/0a1b2c3d-...",
-      );
-    }
-    return arn;
-  };
-  const ccCertificateArn = acmArn("ccCertificateArn");
+  const health = parseHealth(raw, get);
+  const dns = parseDns(raw, get, text);
   const globalEndpointId = optionalString(raw.analyticsGlobalEndpointId, "analyticsGlobalEndpointId");
   if (globalEndpointId !== undefined && !/^[A-Za-z0-9-]+\.[A-Za-z0-9]+$/.test(globalEndpointId)) {
     throw new ConfigError(
@@ -474,21 +379,6 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
   }
   const applicationServices = parseApplicationServices(raw.applicationServices);
 
-  const zoneName = text("hostedZoneName");
-  if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?$/.test(zoneName)) {
-    throw new ConfigError(
-      "hostedZoneName",
-      `must be a DNS domain name, got '${zoneName}'`,
-      "iot.example.com",
-    );
-  }
-  const label = (key: string) => {
-    const v = text(key);
-    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v)) {
-      throw new ConfigError(key, `must be one DNS label (a-z, 0-9, '-'), got '${v}'`, String(DEFAULTS[key]));
-    }
-    return v;
-  };
   const notificationEmail = optionalString(raw.notificationEmail, "notificationEmail");
   if (notificationEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(notificationEmail)) {
     throw new ConfigError(
@@ -531,28 +421,8 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
       scheduleMinutes: int("reconcileScheduleMinutes", get("reconcileScheduleMinutes")),
       repair: bool("reconcileRepair")(get("reconcileRepair")),
     },
-    health: {
-      checkIntervalSeconds: interval,
-      failureThreshold: int("healthCheckFailureThreshold", get("healthCheckFailureThreshold")),
-      probeDeadlineMs: int("healthProbeDeadlineMs", get("healthProbeDeadlineMs")),
-      failuresBeforeUnhealthy: int("healthFailuresBeforeUnhealthy", get("healthFailuresBeforeUnhealthy")),
-      successesBeforeHealthy: int("healthSuccessesBeforeHealthy", get("healthSuccessesBeforeHealthy")),
-      criticalFactors: criticalFactors as HealthFactor[],
-      readinessMaxLagSeconds: int("readinessMaxLagSeconds", get("readinessMaxLagSeconds")),
-      readinessMaxDrift: int("readinessMaxDrift", get("readinessMaxDrift")),
-      routingMode: choice("healthRoutingMode", get("healthRoutingMode")),
-      ...(pathSecret !== undefined ? { pathSecret } : {}),
-      checkpoints,
-    },
-    dns: {
-      hostedZoneName: zoneName.replace(/\.$/, ""),
-      hostedZoneId: optionalString(raw.hostedZoneId, "hostedZoneId"),
-      deviceEndpointName: label("deviceEndpointName"),
-      commandControlApiName: label("commandControlApiName"),
-      failoverRecordTtlSeconds: int("failoverRecordTtlSeconds", get("failoverRecordTtlSeconds")),
-      ...(deviceCertificateArn !== undefined ? { deviceCertificateArn } : {}),
-      ...(ccCertificateArn !== undefined ? { ccCertificateArn } : {}),
-    },
+    health,
+    dns,
     devices: {
       connectRatePerSecond: int("deviceConnectRatePerSecond", get("deviceConnectRatePerSecond")),
       reresolveSeconds: int("deviceReresolveSeconds", get("deviceReresolveSeconds")),
@@ -567,6 +437,157 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     ...(applicationServices !== undefined ? { applicationServices } : {}),
     ...parseObservability(raw, role, role === "secondary" ? secondaryRegion : primaryRegion, accounts),
     ...parseServerSideMove(get),
+  };
+}
+
+/** The four accounts (id, optional role to assume) and the external id every assumed role demands. */
+function parseAccounts(
+  raw: Raw,
+  dryRun: boolean,
+): { accounts: Record<AccountName, AccountConfig>; assumeRoleExternalId: string | undefined } {
+  const examples: Record<AccountName, string> = {
+    iot: "111111111111",
+    commandControl: "222222222222",
+    analytics: "333333333333",
+    sharedServices: "444444444444",
+  };
+  const accounts = {} as Record<AccountName, AccountConfig>;
+  for (const name of ACCOUNTS) {
+    const idKey = `${name}AccountId`;
+    const id = accountId(idKey, examples[name])(raw[idKey]);
+    if (!dryRun && isPlaceholderAccountId(id)) {
+      throw new ConfigError(
+        idKey,
+        `'${id}' is the example placeholder; set your real account id before 'up'`,
+        "<your 12-digit account id>",
+      );
+    }
+    const roleKey = `${name}RoleArn`;
+    const roleArn = optionalString(raw[roleKey], roleKey);
+    if (roleArn !== undefined) {
+      const m = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]+$/.exec(roleArn);
+      if (!m) {
+        throw new ConfigError(
+          roleKey,
+          `must be an IAM role ARN, got '${roleArn}'`,
+          `arn:aws:iam::${id}:role/iot-dr-deployer`,
+        );
+      }
+      if (m[1] !== id) {
+        throw new ConfigError(
+          roleKey,
+          `names account ${m[1]} but ${PROJECT}:${idKey} is ${id}`,
+          `arn:aws:iam::${id}:role/iot-dr-deployer`,
+        );
+      }
+    }
+    accounts[name] = roleArn ? { id, roleArn } : { id };
+  }
+  const assumeRoleExternalId = optionalString(raw.assumeRoleExternalId, "assumeRoleExternalId");
+  if (ACCOUNTS.some((a) => accounts[a].roleArn) && !assumeRoleExternalId) {
+    throw new ConfigError(
+      "assumeRoleExternalId",
+      "is required when any <account>RoleArn is set (every assumed role demands an external id)",
+      "--secret <a long random string>",
+    );
+  }
+  return { accounts, assumeRoleExternalId };
+}
+
+/** The health check's timing, policy, readiness gate, routing mode, path secret and extra checkpoints. */
+function parseHealth(raw: Raw, get: (key: string) => unknown): DrConfig["health"] {
+  const interval = int("healthCheckIntervalSeconds", get("healthCheckIntervalSeconds"));
+  if (interval !== 10 && interval !== 30) {
+    throw new ConfigError(
+      "healthCheckIntervalSeconds",
+      `Route 53 checks every 10 or 30 seconds, got ${interval}`,
+      "10",
+    );
+  }
+  const criticalFactors = list("criticalFactors", get("criticalFactors"));
+  for (const f of criticalFactors) {
+    if (!(HEALTH_FACTORS as readonly string[]).includes(f)) {
+      throw new ConfigError(
+        "criticalFactors",
+        `unknown factor '${f}' (known: ${HEALTH_FACTORS.join(", ")})`,
+        "--path 'criticalFactors[0]' iotBroker",
+      );
+    }
+  }
+
+  const checkpoints = parseCheckpoints(raw.healthCheckpoints);
+  const pathSecret = optionalString(raw.healthCheckPathSecret, "healthCheckPathSecret");
+  if (pathSecret !== undefined && pathSecret !== "<secret>" && !/^[A-Za-z0-9_-]{24,128}$/.test(pathSecret)) {
+    throw new ConfigError(
+      "healthCheckPathSecret",
+      "must be 24 to 128 letters, digits, '_' or '-' (it is a URL path segment only Route 53 knows)",
+      "--secret <32 random letters and digits>",
+    );
+  }
+  return {
+    checkIntervalSeconds: interval,
+    failureThreshold: int("healthCheckFailureThreshold", get("healthCheckFailureThreshold")),
+    probeDeadlineMs: int("healthProbeDeadlineMs", get("healthProbeDeadlineMs")),
+    failuresBeforeUnhealthy: int("healthFailuresBeforeUnhealthy", get("healthFailuresBeforeUnhealthy")),
+    successesBeforeHealthy: int("healthSuccessesBeforeHealthy", get("healthSuccessesBeforeHealthy")),
+    criticalFactors: criticalFactors as HealthFactor[],
+    readinessMaxLagSeconds: int("readinessMaxLagSeconds", get("readinessMaxLagSeconds")),
+    readinessMaxDrift: int("readinessMaxDrift", get("readinessMaxDrift")),
+    routingMode: choice("healthRoutingMode", get("healthRoutingMode")),
+    ...(pathSecret !== undefined ? { pathSecret } : {}),
+    checkpoints,
+  };
+}
+
+/** The hosted zone, the device and C&C names in it, the fail-over record TTL and the domains' certificates. */
+function parseDns(raw: Raw, get: (key: string) => unknown, text: (key: string) => string): DrConfig["dns"] {
+  const deviceCertificateArn = optionalString(raw.deviceCertificateArn, "deviceCertificateArn");
+  if (
+    deviceCertificateArn !== undefined &&
+    !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(deviceCertificateArn)
+  ) {
+    throw new ConfigError(
+      "deviceCertificateArn",
+      `must be an ACM certificate ARN, got '${deviceCertificateArn}'`,
+      "arn:aws:acm:us-east-1:111111111111:certificate/0a1b2c3d-...",
+    );
+  }
+
+  const acmArn = (key: string) => {
+    const arn = optionalString(raw[key], key);
+    if (arn !== undefined && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(arn)) {
+      throw new ConfigError(
+        key,
+        `must be an ACM certificate ARN, got '${arn}'`,
+        "arn:aws:acm:us-east-1:222222222222:certificate/0a1b2c3d-...",
+      );
+    }
+    return arn;
+  };
+  const ccCertificateArn = acmArn("ccCertificateArn");
+  const zoneName = text("hostedZoneName");
+  if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?$/.test(zoneName)) {
+    throw new ConfigError(
+      "hostedZoneName",
+      `must be a DNS domain name, got '${zoneName}'`,
+      "iot.example.com",
+    );
+  }
+  const label = (key: string) => {
+    const v = text(key);
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v)) {
+      throw new ConfigError(key, `must be one DNS label (a-z, 0-9, '-'), got '${v}'`, String(DEFAULTS[key]));
+    }
+    return v;
+  };
+  return {
+    hostedZoneName: zoneName.replace(/\.$/, ""),
+    hostedZoneId: optionalString(raw.hostedZoneId, "hostedZoneId"),
+    deviceEndpointName: label("deviceEndpointName"),
+    commandControlApiName: label("commandControlApiName"),
+    failoverRecordTtlSeconds: int("failoverRecordTtlSeconds", get("failoverRecordTtlSeconds")),
+    ...(deviceCertificateArn !== undefined ? { deviceCertificateArn } : {}),
+    ...(ccCertificateArn !== undefined ? { ccCertificateArn } : {}),
   };
 }
 
