@@ -9,6 +9,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "./provider.js";
+import { serviceRole } from "./serviceRole.js";
 import { CALLBACK_HANDLER, callbackCode } from "./functionCode.js";
 
 /** Context each application function receives (as environment variables, and in its factory). */
@@ -251,67 +252,52 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
         { retentionInDays: args.logRetentionDays ?? 30 },
         mine,
       );
-      const role = new aws.iam.Role(
-        `${fnName}-role`,
-        {
-          description: `iot-dr application function ${key} (${args.region})`,
-          assumeRolePolicy: JSON.stringify({
-            Version: "2012-10-17",
-            Statement: [
-              { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
-            ],
-          }),
-        },
-        mine,
-      );
       const objectArns: pulumi.Input<string>[] = [pulumi.interpolate`${bucket.arn}/*`];
       if (args.accessPointArn !== undefined)
         objectArns.push(pulumi.interpolate`${args.accessPointArn}/object/*`);
-      const policy = new aws.iam.RolePolicy(
-        `${fnName}-policy`,
+      const { role, policy } = serviceRole(
+        { role: `${fnName}-role`, policy: `${fnName}-policy` },
         {
-          role: role.id,
-          policy: pulumi.jsonStringify({
-            Version: "2012-10-17",
-            Statement: [
-              {
-                Sid: "OwnLogs",
-                Effect: "Allow",
-                Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-                Resource: pulumi.interpolate`${logGroup.arn}:*`,
-              },
-              {
-                Sid: "AppData",
-                Effect: "Allow",
-                Action: [
-                  "dynamodb:GetItem",
-                  "dynamodb:PutItem",
-                  "dynamodb:UpdateItem",
-                  "dynamodb:DeleteItem",
-                  "dynamodb:Query",
-                  "dynamodb:BatchGetItem",
-                  "dynamodb:BatchWriteItem",
-                  "dynamodb:ConditionCheckItem",
-                ],
-                // The replica in this region has the same name; build its ARN for this region.
-                Resource: this.regionalTableArn,
-              },
-              {
-                Sid: "AppObjects",
-                Effect: "Allow",
-                Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                Resource: objectArns,
-              },
-              { Sid: "AppBucket", Effect: "Allow", Action: ["s3:ListBucket"], Resource: bucket.arn },
-              {
-                Sid: "AppObjectsKey",
-                Effect: "Allow",
-                Action: ["kms:Decrypt", "kms:GenerateDataKey"],
-                Resource: objectKey.arn,
-              },
-              ...(spec.statements ?? []),
-            ],
-          }),
+          service: "lambda.amazonaws.com",
+          description: `iot-dr application function ${key} (${args.region})`,
+          statements: [
+            {
+              Sid: "OwnLogs",
+              Effect: "Allow",
+              Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+              Resource: pulumi.interpolate`${logGroup.arn}:*`,
+            },
+            {
+              Sid: "AppData",
+              Effect: "Allow",
+              Action: [
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+                "dynamodb:BatchGetItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem",
+              ],
+              // The replica in this region has the same name; build its ARN for this region.
+              Resource: this.regionalTableArn,
+            },
+            {
+              Sid: "AppObjects",
+              Effect: "Allow",
+              Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+              Resource: objectArns,
+            },
+            { Sid: "AppBucket", Effect: "Allow", Action: ["s3:ListBucket"], Resource: bucket.arn },
+            {
+              Sid: "AppObjectsKey",
+              Effect: "Allow",
+              Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+              Resource: objectKey.arn,
+            },
+            ...(spec.statements ?? []),
+          ],
         },
         mine,
       );
@@ -411,19 +397,6 @@ export class ApplicationServicesGlobal extends pulumi.ComponentResource {
       mine,
     );
 
-    const role = new aws.iam.Role(
-      `${name}-replication`,
-      {
-        description: "iot-dr: S3 replicates application objects between the regions",
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Principal: { Service: "s3.amazonaws.com" }, Action: "sts:AssumeRole" },
-          ],
-        }),
-      },
-      mine,
-    );
     const buckets = [args.primary.bucketName, args.secondary.bucketName].map(bucketArn);
     const identity = aws.getCallerIdentityOutput({}, mine);
     // The buckets encrypt with SSE-KMS under their customer-managed key: S3 skips such objects unless
@@ -440,41 +413,39 @@ export class ApplicationServicesGlobal extends pulumi.ComponentResource {
       },
     });
     const ends = [args.primary, args.secondary];
-    const policy = new aws.iam.RolePolicy(
-      `${name}-replication-policy`,
+    const { role, policy } = serviceRole(
+      { role: `${name}-replication`, policy: `${name}-replication-policy` },
       {
-        role: role.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-              Resource: buckets,
-            },
-            {
-              Effect: "Allow",
-              Action: [
-                "s3:GetObjectVersionForReplication",
-                "s3:GetObjectVersionAcl",
-                "s3:GetObjectVersionTagging",
-              ],
-              Resource: buckets.map((b) => pulumi.interpolate`${b}/*`),
-            },
-            {
-              Effect: "Allow",
-              Action: ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
-              Resource: buckets.map((b) => pulumi.interpolate`${b}/*`),
-            },
-            // Each bucket is a source (decrypt) and a destination (encrypt) of one direction.
-            ...ends.map((end) => ({
-              Effect: "Allow",
-              Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-              Resource: keyIn(end.region),
-              Condition: viaS3(end.region, end.bucketName),
-            })),
-          ],
-        }),
+        service: "s3.amazonaws.com",
+        description: "iot-dr: S3 replicates application objects between the regions",
+        statements: [
+          {
+            Effect: "Allow",
+            Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+            Resource: buckets,
+          },
+          {
+            Effect: "Allow",
+            Action: [
+              "s3:GetObjectVersionForReplication",
+              "s3:GetObjectVersionAcl",
+              "s3:GetObjectVersionTagging",
+            ],
+            Resource: buckets.map((b) => pulumi.interpolate`${b}/*`),
+          },
+          {
+            Effect: "Allow",
+            Action: ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+            Resource: buckets.map((b) => pulumi.interpolate`${b}/*`),
+          },
+          // Each bucket is a source (decrypt) and a destination (encrypt) of one direction.
+          ...ends.map((end) => ({
+            Effect: "Allow",
+            Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+            Resource: keyIn(end.region),
+            Condition: viaS3(end.region, end.bucketName),
+          })),
+        ],
       },
       mine,
     );

@@ -9,6 +9,7 @@ import type { Logger as CoreLogger } from "../functions/replication/observabilit
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
 import { ARN_LESS_ACTIONS, iotRegistryArns, callbackFunction } from "./callbackFunction.js";
 import { serviceRole } from "./serviceRole.js";
+import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
 
 export const CAPTURE_SERVICE = "iot-dr-capture";
 /** Capture's Lambda timeout; its IoT and table calls keep their deadlines inside it (functions/deadlines.ts). */
@@ -313,23 +314,11 @@ export class RegistryCapture extends pulumi.ComponentResource {
       { parent: this, dependsOn: [apiCallInvoke, deadLetterPolicy] },
     );
 
-    const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
-    const alarm = (suffix: string, description: string, a: Partial<aws.cloudwatch.MetricAlarmArgs>) =>
-      new aws.cloudwatch.MetricAlarm(
-        `${name}-${suffix}`,
-        {
-          alarmDescription: `iot-dr ${args.region}: ${description}`,
-          comparisonOperator: "GreaterThanThreshold",
-          evaluationPeriods: 1,
-          period: 60,
-          threshold: 0,
-          treatMissingData: "notBreaching",
-          alarmActions: actions,
-          okActions: actions,
-          ...a,
-        } as aws.cloudwatch.MetricAlarmArgs,
-        parent,
-      );
+    const alarm = alarmFamily(
+      name,
+      { region: args.region, alarmTopicArn: args.alarmTopicArn, defaults: ANY_IN_A_MINUTE },
+      parent,
+    );
     this.alarms = [
       alarm(
         "dlq-alarm",

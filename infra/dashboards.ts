@@ -4,6 +4,7 @@ import { HEALTH_FACTORS } from "../functions/health/factors.js";
 import { DRIFT_COUNT } from "../functions/reconcile/driftMetric.js";
 import { METRICS_NAMESPACE, REPLICATION_LAG } from "../functions/replication/observability.js";
 import { requireProvider } from "./provider.js";
+import { alarmFamily } from "./alarms.js";
 import { CrossAccountObservability } from "./observability.js";
 import { driftAlarmWindowSeconds } from "./reconciler.js";
 
@@ -346,25 +347,13 @@ export class RegionalDashboard extends pulumi.ComponentResource {
       { parent: this, dependsOn: this.observability?.links ?? [] },
     );
 
-    const actions = [args.alarmTopicArn];
+    const family = alarmFamily(name, { region, alarmTopicArn: args.alarmTopicArn }, { parent: this });
     const alarm = (
       suffix: string,
       description: string,
       alarmArgs: Partial<aws.cloudwatch.MetricAlarmArgs>,
       provider: pulumi.ProviderResource | undefined,
-    ) =>
-      new aws.cloudwatch.MetricAlarm(
-        `${name}-${suffix}`,
-        {
-          alarmDescription: `iot-dr ${region}: ${description}`,
-          evaluationPeriods: 1,
-          treatMissingData: "notBreaching",
-          alarmActions: actions,
-          okActions: actions,
-          ...alarmArgs,
-        } as aws.cloudwatch.MetricAlarmArgs,
-        { parent: this, ...(provider ? { provider } : {}) },
-      );
+    ) => family(suffix, description, alarmArgs, { parent: this, ...(provider ? { provider } : {}) });
     // Metrics Insights queries ignore dimensions the publisher adds (Powertools' `service`).
     const insights = (id: string, sql: string, period: number) => ({
       metricQueries: [{ id, expression: sql, period, returnData: true }],

@@ -31,6 +31,7 @@ import { reconcilerFromEnv } from "../functions/reconcile/runtime.js";
 import { DRIFT_METRIC, RECONCILER_SERVICE, type ScheduledOutcome } from "../functions/reconcile/scheduled.js";
 import { METRICS_NAMESPACE, type Logger as CoreLogger } from "../functions/replication/observability.js";
 import { ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
+import { alarmFamily } from "./alarms.js";
 
 /** The registry reads of a compare: the list APIs plus the per-resource reads snapshot and repair make. */
 const READ_PORT_METHODS: (keyof IotRegistryPort)[] = [
@@ -368,7 +369,7 @@ export class Reconciler extends pulumi.ComponentResource {
       { ...parent, dependsOn: [permission] },
     );
 
-    const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
+    const alarm = alarmFamily(name, { region: args.region, alarmTopicArn: args.alarmTopicArn }, parent);
     const period = args.scheduleMinutes * 60;
     const passWindow = driftAlarmWindowSeconds(args.scheduleMinutes, timeoutSeconds);
     // Schedules over ~12 h do not fit a window of a full pass: there missing data cannot breach.
@@ -376,44 +377,30 @@ export class Reconciler extends pulumi.ComponentResource {
     const missingBreaches = passWindow <= MAX_ALARM_WINDOW_SECONDS;
     // One datapoint per completed pass; one period spanning a full pass, so no DriftCount in it
     // (the reconciler stopped, timed out, lost its continuation or cannot read the peer) breaches.
-    this.driftAlarm = new aws.cloudwatch.MetricAlarm(
-      `${name}-drift-alarm`,
+    this.driftAlarm = alarm(
+      "drift-alarm",
+      `registry drift against ${args.peerRegion} above ${args.driftAlarmThreshold ?? 0}` +
+        (missingBreaches ? `, or no completed reconcile pass in ${window / 60} minutes` : ""),
       {
-        alarmDescription:
-          `iot-dr ${args.region}: registry drift against ${args.peerRegion} above ${args.driftAlarmThreshold ?? 0}` +
-          (missingBreaches ? `, or no completed reconcile pass in ${window / 60} minutes` : ""),
         namespace: METRICS_NAMESPACE,
         metricName: DRIFT_METRIC,
         dimensions: { service: RECONCILER_SERVICE },
         statistic: "Maximum",
         period: window,
-        evaluationPeriods: 1,
         comparisonOperator: "GreaterThanThreshold",
         threshold: args.driftAlarmThreshold ?? 0,
         treatMissingData: missingBreaches ? "breaching" : "notBreaching",
-        alarmActions: actions,
-        okActions: actions,
       },
-      parent,
     );
-    this.errorAlarm = new aws.cloudwatch.MetricAlarm(
-      `${name}-errors-alarm`,
-      {
-        alarmDescription: `iot-dr ${args.region}: the reconciler failed (drift not measured)`,
-        namespace: "AWS/Lambda",
-        metricName: "Errors",
-        dimensions: { FunctionName: this.function.name },
-        statistic: "Sum",
-        period,
-        evaluationPeriods: 1,
-        comparisonOperator: "GreaterThanThreshold",
-        threshold: 0,
-        treatMissingData: "notBreaching",
-        alarmActions: actions,
-        okActions: actions,
-      },
-      parent,
-    );
+    this.errorAlarm = alarm("errors-alarm", "the reconciler failed (drift not measured)", {
+      namespace: "AWS/Lambda",
+      metricName: "Errors",
+      dimensions: { FunctionName: this.function.name },
+      statistic: "Sum",
+      period,
+      comparisonOperator: "GreaterThanThreshold",
+      threshold: 0,
+    });
     this.registerOutputs({ functionName: this.function.name, scheduleArn: this.schedule.arn });
   }
 }

@@ -29,6 +29,7 @@ import {
   type PolicyStatement,
 } from "./callbackFunction.js";
 import { serviceRole } from "./serviceRole.js";
+import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
 
 /** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
 export { REPLAY_SERVICE };
@@ -355,23 +356,11 @@ export class ReplayPipeline extends pulumi.ComponentResource {
       { parent: this, dependsOn: [launcher.policy] },
     );
 
-    const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
-    const alarm = (suffix: string, description: string, alarmArgs: Partial<aws.cloudwatch.MetricAlarmArgs>) =>
-      new aws.cloudwatch.MetricAlarm(
-        `${name}-${suffix}`,
-        {
-          alarmDescription: `iot-dr ${args.region}: ${description}`,
-          comparisonOperator: "GreaterThanThreshold",
-          evaluationPeriods: 1,
-          period: 60,
-          threshold: 0,
-          treatMissingData: "notBreaching",
-          alarmActions: actions,
-          okActions: actions,
-          ...alarmArgs,
-        } as aws.cloudwatch.MetricAlarmArgs,
-        parent,
-      );
+    const alarm = alarmFamily(
+      name,
+      { region: args.region, alarmTopicArn: args.alarmTopicArn, defaults: ANY_IN_A_MINUTE },
+      parent,
+    );
     const lagAlarmSeconds = args.lagAlarmSeconds ?? 60;
     const queueAlarms: [string, aws.sqs.Queue, string][] = [
       ["dlq-alarm", this.deadLetterQueue, "records dead-lettered by the replay state machine"],

@@ -1,7 +1,7 @@
 /**
  * The stack's configuration, read once and validated before any resource is registered.
- * Every key is declared in Pulumi.yaml (type, description, default); this module is the only
- * reader of pulumi.Config. `parseConfig` is pure so the CLI can validate stack files offline.
+ * Every key is declared once in stacks/configKeys.ts (type, default, bounds, example, description;
+ * Pulumi.yaml is checked against it); this module is the only reader of pulumi.Config. `parseConfig` is pure so the CLI can validate stack files offline.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
@@ -10,7 +10,9 @@ import { parseCheckpointSpecs, type CheckpointSpec } from "../functions/health/p
 
 export const PROJECT = "iot-dr";
 
-export const STACK_ROLES = ["primary", "secondary", "global"] as const;
+import { CONFIG_TABLE, STACK_ROLES, type ConfigKey, type ConfigKeySpec } from "./configKeys.js";
+
+export { STACK_ROLES };
 export type StackRole = (typeof STACK_ROLES)[number];
 
 /** Regions where AWS IoT Core is available (commercial partition). */
@@ -278,52 +280,33 @@ function optionalString(v: unknown, key: string): string | undefined {
     throw new ConfigError(
       key,
       `must be text, got ${Array.isArray(v) || (typeof v === "string" && v.trim().startsWith("[")) ? "a list" : "a mapping"} (${typeof v === "string" ? v : JSON.stringify(v)})`,
-      typeof (DEFAULTS as Record<string, unknown>)[key] === "string"
-        ? String((DEFAULTS as Record<string, unknown>)[key])
-        : "<text>",
+      typeof DEFAULTS[key] === "string" ? String(DEFAULTS[key]) : "<text>",
     );
   return v;
 }
 
-/** Defaults, mirrored by the `default` fields of Pulumi.yaml (a test keeps them equal). */
-export const DEFAULTS = {
-  primaryRegion: "us-east-1",
-  secondaryRegion: "us-west-2",
-  primaryStack: "primary",
-  secondaryStack: "secondary",
-  environment: "production",
-  lambdaRuntime: "nodejs22.x",
-  logRetentionDays: 30,
-  replicationBatchSize: 100,
-  replicationBatchWindowSeconds: 1,
-  replicationMaxRetries: 3,
-  replicationMaxRecordAgeSeconds: 21600,
-  tombstoneRetentionDays: 30,
-  replicationLagAlarmSeconds: 60,
-  iotApiRates: [] as string[],
-  reconcileScheduleMinutes: 60,
-  reconcileRepair: false,
-  healthCheckIntervalSeconds: 10,
-  healthCheckFailureThreshold: 3,
-  healthProbeDeadlineMs: 1500,
-  healthFailuresBeforeUnhealthy: 2,
-  healthSuccessesBeforeHealthy: 3,
-  criticalFactors: [...HEALTH_FACTORS] as string[],
-  readinessMaxLagSeconds: 120,
-  readinessMaxDrift: 0,
-  healthRoutingMode: "endpoint",
-  hostedZoneName: "example.com",
-  deviceEndpointName: "devices",
-  commandControlApiName: "cc",
-  failoverRecordTtlSeconds: 60,
-  deviceConnectRatePerSecond: 500,
-  deviceReresolveSeconds: 30,
-  deviceNoticeSpreadSeconds: 0,
-  failoverNoticeTopic: "dr/failover/notice",
-  ccAllowedPolicies: ["iot-dr-device"] as string[],
-  serverSideMove: false,
-  serverSideMoveRatePerSecond: 100,
-} as const;
+const SPECS = CONFIG_TABLE as Record<ConfigKey, ConfigKeySpec>;
+
+/** Defaults of the keys that have one (stacks/configKeys.ts; Pulumi.yaml declares the same). */
+export const DEFAULTS: Readonly<Record<string, unknown>> = Object.fromEntries(
+  Object.entries(SPECS).flatMap(([key, spec]) => (spec.default === undefined ? [] : [[key, spec.default]])),
+);
+
+/** An integer key, within its bounds (stacks/configKeys.ts). */
+const int = (key: ConfigKey, v: unknown): number => {
+  const { min, max, example } = SPECS[key];
+  if (min === undefined || max === undefined)
+    throw new Error(`config key ${key} declares no bounds in stacks/configKeys.ts`);
+  return intIn(key, min, max, Number(example ?? min))(v);
+};
+/** A key with a fixed set of values (stacks/configKeys.ts). */
+const choice = <T extends string>(key: ConfigKey, v: unknown): T => {
+  const { values, example } = SPECS[key];
+  if (!values) throw new Error(`config key ${key} declares no values in stacks/configKeys.ts`);
+  return oneOf(key, values as readonly T[], String(example ?? values[0]) as T)(v);
+};
+/** A list-of-text key, its example from the table. */
+const list = (key: ConfigKey, v: unknown): string[] => stringList(key, String(SPECS[key].example))(v);
 
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653];
 
@@ -341,14 +324,17 @@ export interface ParseOptions {
 export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
   const get = (key: string): unknown => {
     const v = raw[key];
-    return v === undefined || v === null ? (DEFAULTS as Record<string, unknown>)[key] : v;
+    return v === undefined || v === null ? DEFAULTS[key] : v;
   };
   /** A text key with its default. */
   const text = (key: string): string => optionalString(get(key), key) ?? String(get(key));
 
   const role = oneOf("role", STACK_ROLES, "primary")(raw.role ?? options.stack);
-  const primaryRegion = region("primaryRegion", "us-east-1")(get("primaryRegion"));
-  const secondaryRegion = region("secondaryRegion", "us-west-2")(get("secondaryRegion"));
+  const primaryRegion = region("primaryRegion", String(SPECS.primaryRegion.example))(get("primaryRegion"));
+  const secondaryRegion = region(
+    "secondaryRegion",
+    String(SPECS.secondaryRegion.example),
+  )(get("secondaryRegion"));
   if (primaryRegion === secondaryRegion) {
     throw new ConfigError(
       "secondaryRegion",
@@ -357,6 +343,108 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     );
   }
 
+  const { accounts, assumeRoleExternalId } = parseAccounts(raw, options.dryRun);
+
+  const iotApiRates: Record<string, number> = {};
+  for (const entry of list("iotApiRates", get("iotApiRates"))) {
+    const m = /^([A-Z][A-Za-z]+)=(\d+(?:\.\d+)?)$/.exec(entry);
+    if (!m || Number(m[2]) <= 0) {
+      throw new ConfigError(
+        "iotApiRates",
+        `entry '${entry}' must look like <IotApiName>=<calls per second>`,
+        "--path 'iotApiRates[0]' CreateThing=50",
+      );
+    }
+    iotApiRates[m[1]] = Number(m[2]);
+  }
+
+  const logRetentionDays = int("logRetentionDays", get("logRetentionDays"));
+  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) {
+    throw new ConfigError(
+      "logRetentionDays",
+      `must be one of CloudWatch's retention periods (${LOG_RETENTION_DAYS.join(", ")})`,
+      "30",
+    );
+  }
+
+  const health = parseHealth(raw, get);
+  const dns = parseDns(raw, get, text);
+  const globalEndpointId = optionalString(raw.analyticsGlobalEndpointId, "analyticsGlobalEndpointId");
+  if (globalEndpointId !== undefined && !/^[A-Za-z0-9-]+\.[A-Za-z0-9]+$/.test(globalEndpointId)) {
+    throw new ConfigError(
+      "analyticsGlobalEndpointId",
+      `must be an EventBridge global endpoint id like 'abcde.veo' (the global stack's output analyticsGlobalEndpointId), got '${globalEndpointId}'`,
+      "abcde.veo",
+    );
+  }
+  const applicationServices = parseApplicationServices(raw.applicationServices);
+
+  const notificationEmail = optionalString(raw.notificationEmail, "notificationEmail");
+  if (notificationEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(notificationEmail)) {
+    throw new ConfigError(
+      "notificationEmail",
+      `must be an e-mail address, got '${notificationEmail}'`,
+      "oncall@example.com",
+    );
+  }
+  const topic = text("failoverNoticeTopic");
+  if (topic === "" || /[#+]/.test(topic) || topic.startsWith("$")) {
+    throw new ConfigError(
+      "failoverNoticeTopic",
+      `must be a plain MQTT topic without wildcards or '$', got '${topic}'`,
+      "dr/failover/notice",
+    );
+  }
+
+  return {
+    stack: options.stack,
+    role,
+    primaryRegion,
+    secondaryRegion,
+    accounts,
+    assumeRoleExternalId,
+    primaryStack: text("primaryStack"),
+    secondaryStack: text("secondaryStack"),
+    environment: text("environment"),
+    lambdaRuntime: choice("lambdaRuntime", get("lambdaRuntime")),
+    logRetentionDays,
+    replication: {
+      batchSize: int("replicationBatchSize", get("replicationBatchSize")),
+      batchWindowSeconds: int("replicationBatchWindowSeconds", get("replicationBatchWindowSeconds")),
+      maxRetries: int("replicationMaxRetries", get("replicationMaxRetries")),
+      maxRecordAgeSeconds: int("replicationMaxRecordAgeSeconds", get("replicationMaxRecordAgeSeconds")),
+      tombstoneRetentionDays: int("tombstoneRetentionDays", get("tombstoneRetentionDays")),
+      lagAlarmSeconds: int("replicationLagAlarmSeconds", get("replicationLagAlarmSeconds")),
+      iotApiRates,
+    },
+    reconcile: {
+      scheduleMinutes: int("reconcileScheduleMinutes", get("reconcileScheduleMinutes")),
+      repair: bool("reconcileRepair")(get("reconcileRepair")),
+    },
+    health,
+    dns,
+    devices: {
+      connectRatePerSecond: int("deviceConnectRatePerSecond", get("deviceConnectRatePerSecond")),
+      reresolveSeconds: int("deviceReresolveSeconds", get("deviceReresolveSeconds")),
+      noticeSpreadSeconds: int("deviceNoticeSpreadSeconds", get("deviceNoticeSpreadSeconds")),
+      failoverNoticeTopic: topic,
+    },
+    notificationEmail,
+    commandControl: {
+      allowedPolicies: list("ccAllowedPolicies", get("ccAllowedPolicies")),
+    },
+    analytics: globalEndpointId !== undefined ? { globalEndpointId } : {},
+    ...(applicationServices !== undefined ? { applicationServices } : {}),
+    ...parseObservability(raw, role, role === "secondary" ? secondaryRegion : primaryRegion, accounts),
+    ...parseServerSideMove(get),
+  };
+}
+
+/** The four accounts (id, optional role to assume) and the external id every assumed role demands. */
+function parseAccounts(
+  raw: Raw,
+  dryRun: boolean,
+): { accounts: Record<AccountName, AccountConfig>; assumeRoleExternalId: string | undefined } {
   const examples: Record<AccountName, string> = {
     iot: "111111111111",
     commandControl: "222222222222",
@@ -367,7 +455,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
   for (const name of ACCOUNTS) {
     const idKey = `${name}AccountId`;
     const id = accountId(idKey, examples[name])(raw[idKey]);
-    if (!options.dryRun && isPlaceholderAccountId(id)) {
+    if (!dryRun && isPlaceholderAccountId(id)) {
       throw new ConfigError(
         idKey,
         `'${id}' is the example placeholder; set your real account id before 'up'`,
@@ -403,30 +491,12 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
       "--secret <a long random string>",
     );
   }
+  return { accounts, assumeRoleExternalId };
+}
 
-  const iotApiRates: Record<string, number> = {};
-  for (const entry of stringList("iotApiRates", "CreateThing=50")(get("iotApiRates"))) {
-    const m = /^([A-Z][A-Za-z]+)=(\d+(?:\.\d+)?)$/.exec(entry);
-    if (!m || Number(m[2]) <= 0) {
-      throw new ConfigError(
-        "iotApiRates",
-        `entry '${entry}' must look like <IotApiName>=<calls per second>`,
-        "--path 'iotApiRates[0]' CreateThing=50",
-      );
-    }
-    iotApiRates[m[1]] = Number(m[2]);
-  }
-
-  const logRetentionDays = intIn("logRetentionDays", 1, 3653, 30)(get("logRetentionDays"));
-  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) {
-    throw new ConfigError(
-      "logRetentionDays",
-      `must be one of CloudWatch's retention periods (${LOG_RETENTION_DAYS.join(", ")})`,
-      "30",
-    );
-  }
-
-  const interval = intIn("healthCheckIntervalSeconds", 10, 30, 10)(get("healthCheckIntervalSeconds"));
+/** The health check's timing, policy, readiness gate, routing mode, path secret and extra checkpoints. */
+function parseHealth(raw: Raw, get: (key: string) => unknown): DrConfig["health"] {
+  const interval = int("healthCheckIntervalSeconds", get("healthCheckIntervalSeconds"));
   if (interval !== 10 && interval !== 30) {
     throw new ConfigError(
       "healthCheckIntervalSeconds",
@@ -434,7 +504,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
       "10",
     );
   }
-  const criticalFactors = stringList("criticalFactors", "iotBroker")(get("criticalFactors"));
+  const criticalFactors = list("criticalFactors", get("criticalFactors"));
   for (const f of criticalFactors) {
     if (!(HEALTH_FACTORS as readonly string[]).includes(f)) {
       throw new ConfigError(
@@ -454,6 +524,23 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
       "--secret <32 random letters and digits>",
     );
   }
+  return {
+    checkIntervalSeconds: interval,
+    failureThreshold: int("healthCheckFailureThreshold", get("healthCheckFailureThreshold")),
+    probeDeadlineMs: int("healthProbeDeadlineMs", get("healthProbeDeadlineMs")),
+    failuresBeforeUnhealthy: int("healthFailuresBeforeUnhealthy", get("healthFailuresBeforeUnhealthy")),
+    successesBeforeHealthy: int("healthSuccessesBeforeHealthy", get("healthSuccessesBeforeHealthy")),
+    criticalFactors: criticalFactors as HealthFactor[],
+    readinessMaxLagSeconds: int("readinessMaxLagSeconds", get("readinessMaxLagSeconds")),
+    readinessMaxDrift: int("readinessMaxDrift", get("readinessMaxDrift")),
+    routingMode: choice("healthRoutingMode", get("healthRoutingMode")),
+    ...(pathSecret !== undefined ? { pathSecret } : {}),
+    checkpoints,
+  };
+}
+
+/** The hosted zone, the device and C&C names in it, the fail-over record TTL and the domains' certificates. */
+function parseDns(raw: Raw, get: (key: string) => unknown, text: (key: string) => string): DrConfig["dns"] {
   const deviceCertificateArn = optionalString(raw.deviceCertificateArn, "deviceCertificateArn");
   if (
     deviceCertificateArn !== undefined &&
@@ -478,16 +565,6 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
     return arn;
   };
   const ccCertificateArn = acmArn("ccCertificateArn");
-  const globalEndpointId = optionalString(raw.analyticsGlobalEndpointId, "analyticsGlobalEndpointId");
-  if (globalEndpointId !== undefined && !/^[A-Za-z0-9-]+\.[A-Za-z0-9]+$/.test(globalEndpointId)) {
-    throw new ConfigError(
-      "analyticsGlobalEndpointId",
-      `must be an EventBridge global endpoint id like 'abcde.veo' (the global stack's output analyticsGlobalEndpointId), got '${globalEndpointId}'`,
-      "abcde.veo",
-    );
-  }
-  const applicationServices = parseApplicationServices(raw.applicationServices);
-
   const zoneName = text("hostedZoneName");
   if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?$/.test(zoneName)) {
     throw new ConfigError(
@@ -499,143 +576,26 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
   const label = (key: string) => {
     const v = text(key);
     if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v)) {
-      throw new ConfigError(
-        key,
-        `must be one DNS label (a-z, 0-9, '-'), got '${v}'`,
-        String((DEFAULTS as Record<string, unknown>)[key]),
-      );
+      throw new ConfigError(key, `must be one DNS label (a-z, 0-9, '-'), got '${v}'`, String(DEFAULTS[key]));
     }
     return v;
   };
-  const notificationEmail = optionalString(raw.notificationEmail, "notificationEmail");
-  if (notificationEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(notificationEmail)) {
-    throw new ConfigError(
-      "notificationEmail",
-      `must be an e-mail address, got '${notificationEmail}'`,
-      "oncall@example.com",
-    );
-  }
-  const topic = text("failoverNoticeTopic");
-  if (topic === "" || /[#+]/.test(topic) || topic.startsWith("$")) {
-    throw new ConfigError(
-      "failoverNoticeTopic",
-      `must be a plain MQTT topic without wildcards or '$', got '${topic}'`,
-      "dr/failover/notice",
-    );
-  }
-
   return {
-    stack: options.stack,
-    role,
-    primaryRegion,
-    secondaryRegion,
-    accounts,
-    assumeRoleExternalId,
-    primaryStack: text("primaryStack"),
-    secondaryStack: text("secondaryStack"),
-    environment: text("environment"),
-    lambdaRuntime: oneOf(
-      "lambdaRuntime",
-      ["nodejs22.x", "nodejs24.x"] as const,
-      "nodejs22.x",
-    )(get("lambdaRuntime")),
-    logRetentionDays,
-    replication: {
-      batchSize: intIn("replicationBatchSize", 1, 1000, 100)(get("replicationBatchSize")),
-      batchWindowSeconds: intIn(
-        "replicationBatchWindowSeconds",
-        0,
-        300,
-        1,
-      )(get("replicationBatchWindowSeconds")),
-      maxRetries: intIn("replicationMaxRetries", 0, 10, 3)(get("replicationMaxRetries")),
-      maxRecordAgeSeconds: intIn(
-        "replicationMaxRecordAgeSeconds",
-        60,
-        86400,
-        21600,
-      )(get("replicationMaxRecordAgeSeconds")),
-      tombstoneRetentionDays: intIn("tombstoneRetentionDays", 1, 365, 30)(get("tombstoneRetentionDays")),
-      lagAlarmSeconds: intIn("replicationLagAlarmSeconds", 1, 3600, 60)(get("replicationLagAlarmSeconds")),
-      iotApiRates,
-    },
-    reconcile: {
-      scheduleMinutes: intIn("reconcileScheduleMinutes", 5, 1440, 60)(get("reconcileScheduleMinutes")),
-      repair: bool("reconcileRepair")(get("reconcileRepair")),
-    },
-    health: {
-      checkIntervalSeconds: interval,
-      failureThreshold: intIn("healthCheckFailureThreshold", 1, 10, 3)(get("healthCheckFailureThreshold")),
-      probeDeadlineMs: intIn("healthProbeDeadlineMs", 200, 1800, 1500)(get("healthProbeDeadlineMs")),
-      failuresBeforeUnhealthy: intIn(
-        "healthFailuresBeforeUnhealthy",
-        1,
-        10,
-        2,
-      )(get("healthFailuresBeforeUnhealthy")),
-      successesBeforeHealthy: intIn(
-        "healthSuccessesBeforeHealthy",
-        1,
-        10,
-        3,
-      )(get("healthSuccessesBeforeHealthy")),
-      criticalFactors: criticalFactors as HealthFactor[],
-      readinessMaxLagSeconds: intIn("readinessMaxLagSeconds", 1, 86400, 120)(get("readinessMaxLagSeconds")),
-      readinessMaxDrift: intIn("readinessMaxDrift", 0, 1_000_000, 0)(get("readinessMaxDrift")),
-      routingMode: oneOf(
-        "healthRoutingMode",
-        ["endpoint", "alarm"] as const,
-        "endpoint",
-      )(get("healthRoutingMode")),
-      ...(pathSecret !== undefined ? { pathSecret } : {}),
-      checkpoints,
-    },
-    dns: {
-      hostedZoneName: zoneName.replace(/\.$/, ""),
-      hostedZoneId: optionalString(raw.hostedZoneId, "hostedZoneId"),
-      deviceEndpointName: label("deviceEndpointName"),
-      commandControlApiName: label("commandControlApiName"),
-      failoverRecordTtlSeconds: intIn(
-        "failoverRecordTtlSeconds",
-        1,
-        3600,
-        60,
-      )(get("failoverRecordTtlSeconds")),
-      ...(deviceCertificateArn !== undefined ? { deviceCertificateArn } : {}),
-      ...(ccCertificateArn !== undefined ? { ccCertificateArn } : {}),
-    },
-    devices: {
-      connectRatePerSecond: intIn(
-        "deviceConnectRatePerSecond",
-        1,
-        100_000,
-        500,
-      )(get("deviceConnectRatePerSecond")),
-      reresolveSeconds: intIn("deviceReresolveSeconds", 1, 3600, 30)(get("deviceReresolveSeconds")),
-      noticeSpreadSeconds: intIn("deviceNoticeSpreadSeconds", 0, 3600, 200)(get("deviceNoticeSpreadSeconds")),
-      failoverNoticeTopic: topic,
-    },
-    notificationEmail,
-    commandControl: {
-      allowedPolicies: stringList("ccAllowedPolicies", "iot-dr-device")(get("ccAllowedPolicies")),
-    },
-    analytics: globalEndpointId !== undefined ? { globalEndpointId } : {},
-    ...(applicationServices !== undefined ? { applicationServices } : {}),
-    ...parseObservability(raw, role, role === "secondary" ? secondaryRegion : primaryRegion, accounts),
-    ...parseServerSideMove(get),
+    hostedZoneName: zoneName.replace(/\.$/, ""),
+    hostedZoneId: optionalString(raw.hostedZoneId, "hostedZoneId"),
+    deviceEndpointName: label("deviceEndpointName"),
+    commandControlApiName: label("commandControlApiName"),
+    failoverRecordTtlSeconds: int("failoverRecordTtlSeconds", get("failoverRecordTtlSeconds")),
+    ...(deviceCertificateArn !== undefined ? { deviceCertificateArn } : {}),
+    ...(ccCertificateArn !== undefined ? { ccCertificateArn } : {}),
   };
 }
 
 /** `serverSideMove` (off by default) and its pace, which must fit the target region's connect rate. */
 function parseServerSideMove(get: (key: string) => unknown): { serverSideMove?: ServerSideMoveConfig } {
   if (!bool("serverSideMove")(get("serverSideMove"))) return {};
-  const connectRate = intIn("deviceConnectRatePerSecond", 1, 100_000, 500)(get("deviceConnectRatePerSecond"));
-  const ratePerSecond = intIn(
-    "serverSideMoveRatePerSecond",
-    1,
-    100_000,
-    100,
-  )(get("serverSideMoveRatePerSecond"));
+  const connectRate = int("deviceConnectRatePerSecond", get("deviceConnectRatePerSecond"));
+  const ratePerSecond = int("serverSideMoveRatePerSecond", get("serverSideMoveRatePerSecond"));
   if (ratePerSecond > connectRate)
     throw new ConfigError(
       "serverSideMoveRatePerSecond",
@@ -771,27 +731,12 @@ function parseCheckpoints(value: unknown): Partial<Record<CheckpointAccount, Che
 }
 
 /** Keys that hold secrets: set with `pulumi config set --secret`, read with getSecret, never shown. */
-export const SECRET_CONFIG_KEYS = ["assumeRoleExternalId", "healthCheckPathSecret"] as const;
+export const SECRET_CONFIG_KEYS: readonly ConfigKey[] = (Object.keys(SPECS) as ConfigKey[]).filter(
+  (key) => SPECS[key].secret,
+);
 
-/** Every key parseConfig reads; `pulumi config` keys outside this list are reported as unknown. */
-export const CONFIG_KEYS = [
-  "role",
-  "primaryRegion",
-  "secondaryRegion",
-  ...ACCOUNTS.flatMap((a) => [`${a}AccountId`, `${a}RoleArn`]),
-  "assumeRoleExternalId",
-  "hostedZoneId",
-  "notificationEmail",
-  "healthCheckPathSecret",
-  "healthCheckpoints",
-  "deviceCertificateArn",
-  "ccCertificateArn",
-  "analyticsGlobalEndpointId",
-  "applicationServices",
-  "oamSinkArn",
-  "oamLinkLabelTemplate",
-  ...Object.keys(DEFAULTS).filter((k) => !["primaryRegion", "secondaryRegion"].includes(k)),
-];
+/** Every key parseConfig reads (stacks/configKeys.ts); `pulumi config` keys outside it are reported as unknown. */
+export const CONFIG_KEYS: readonly string[] = Object.keys(SPECS);
 
 /** Reads the running stack's config once. Throws ConfigError before any resource is registered. */
 export function loadConfig(): DrConfig {

@@ -6,6 +6,7 @@
  * (or planned) stack's outputs against it, naming each output that is missing or of another type.
  * tests/foundation/outputsSeam.test.ts plans the stacks and feeds their real outputs to every reader.
  */
+import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 
 const text = z.string();
@@ -110,6 +111,26 @@ export type RegionalOutputs = z.infer<typeof regionalOutputsSchema>;
 export type PrimaryOutputs = z.infer<typeof primaryOutputsSchema>;
 export type SecondaryOutputs = z.infer<typeof secondaryOutputsSchema>;
 export type GlobalOutputs = z.infer<typeof globalOutputsSchema>;
+
+/** One output as a stack program returns it: the value, or a Pulumi Output (also inside objects and arrays). */
+export type Exported<T> = T extends string | number | boolean
+  ? pulumi.Input<T>
+  : T extends readonly (infer U)[]
+    ? pulumi.Input<Exported<U>[]>
+    : T extends object
+      ? pulumi.Input<{ [K in keyof T]: Exported<T[K]> }>
+      : pulumi.Input<T>;
+
+/** What a stack program returns for the outputs typed `T` above (stacks/regional.ts, stacks/global.ts). */
+export type ExportedOutputs<T> = { [K in keyof T]: Exported<T[K]> };
+
+/**
+ * `outputs` unchanged, refused by tsc when it lacks an output of `T` or carries one `T` does not
+ * declare (spreads escape TypeScript's excess-property check; this does not).
+ */
+export function exactOutputs<T>() {
+  return <U extends ExportedOutputs<T>>(outputs: U & Record<Exclude<keyof U, keyof T>, never>): U => outputs;
+}
 
 export interface StackOutputsByRole {
   primary: PrimaryOutputs;

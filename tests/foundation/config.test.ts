@@ -2,6 +2,14 @@ import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { checkKnownKeys, ConfigError, CONFIG_KEYS, DEFAULTS, parseConfig } from "../../stacks/config.js";
+import {
+  CONFIG_TABLE,
+  renderConfigTable,
+  type ConfigKey,
+  type ConfigKeySpec,
+} from "../../stacks/configKeys.js";
+
+const SPECS = CONFIG_TABLE as Record<ConfigKey, ConfigKeySpec>;
 
 const valid = {
   role: "primary",
@@ -138,16 +146,60 @@ describe("stack configuration", () => {
     );
   });
 
-  it("declares every key in Pulumi.yaml with a description, and the same defaults as the code", () => {
+  it("declares every key in Pulumi.yaml exactly as the config table does (type, default, description)", () => {
     const project = parseYaml(fs.readFileSync("Pulumi.yaml", "utf8")) as {
       config: Record<string, { type: string; description: string; default?: unknown }>;
     };
     expect(Object.keys(project.config).sort()).toEqual([...CONFIG_KEYS].sort());
     for (const [key, decl] of Object.entries(project.config)) {
-      expect(decl.description, key).toBeTruthy();
-      expect(["string", "integer", "boolean", "array"], key).toContain(decl.type);
-      expect(decl.default, key).toEqual((DEFAULTS as Record<string, unknown>)[key]);
+      const spec = SPECS[key as ConfigKey];
+      expect(decl.type, key).toBe(spec.type);
+      expect(decl.description, key).toBe(spec.description);
+      expect(decl.default, key).toEqual(spec.default);
+      expect(decl.default, key).toEqual(DEFAULTS[key]);
     }
+  });
+
+  it("shows in the README the key table rendered from the config table", () => {
+    const readme = fs.readFileSync("README.md", "utf8");
+    const m = /<!-- config-keys:start[^>]*-->\s*\n([\s\S]*?)\n\s*<!-- config-keys:end -->/.exec(readme);
+    expect(m, "README.md has the config-keys markers").toBeTruthy();
+    // On a difference: paste renderConfigTable()'s output between the markers (then prettier README.md).
+    const squash = (t: string) =>
+      t.split("\n").map((l) =>
+        l
+          .split("|")
+          .map((c) => c.trim().replace(/^-+$/, "-"))
+          .join("|"),
+      );
+    expect(squash(m![1]!)).toEqual(squash(renderConfigTable()));
+  });
+
+  it("refuses each integer key just outside the bounds the table declares, naming them, and takes the bounds", () => {
+    const ints = (Object.entries(SPECS) as [ConfigKey, ConfigKeySpec][]).filter(
+      ([, s]) => s.type === "integer",
+    );
+    expect(ints.length).toBeGreaterThan(15);
+    // serverSideMove on: its rate is read (and must stay within the connect rate, 100000 here).
+    const base = {
+      ...valid,
+      serverSideMove: true,
+      deviceConnectRatePerSecond: 100_000,
+      serverSideMoveRatePerSecond: 1,
+    };
+    for (const [key, spec] of ints) {
+      for (const outside of [spec.min! - 1, spec.max! + 1]) {
+        const err = errorOf({ ...base, [key]: outside });
+        expect(err.key, key).toBe(key);
+        expect(err.message, key).toContain(`from ${spec.min} to ${spec.max}`);
+      }
+      if (key === "logRetentionDays") continue; // 1 and 3653 are CloudWatch periods; checked below too
+      const lowest = parseConfig({ ...base, [key]: spec.min }, { stack: "primary", dryRun: true });
+      expect(lowest, key).toBeTruthy();
+    }
+    expect(() =>
+      parseConfig({ ...base, logRetentionDays: 3653 }, { stack: "primary", dryRun: true }),
+    ).not.toThrow();
   });
 });
 
