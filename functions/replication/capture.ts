@@ -4,9 +4,10 @@
  * at capture time, so a record is self-contained (certificate PEM and status, default policy
  * document, parent group) and replay never needs the source region.
  *
- * Versions are the time of the change (the event's or API call's own time), never the time of the
- * read: a region that captures late (events from before an outage, delivered after its restore) must
- * not give its older state a version newer than what the other region changed meanwhile.
+ * Versions are the time of the change (a registry event's own time; a CloudTrail call's read, kept
+ * inside the second CloudTrail names), never a later read: a region that captures late (events from
+ * before an outage, delivered after its restore) must not give its older state a version newer than
+ * what the other region changed meanwhile.
  *
  * Why reading current state converges: records are last-writer-wins by version, and the event with
  * the highest version was captured after its change, so it read that change or a later one. An
