@@ -209,7 +209,8 @@ export class DrillWorld {
         retryPauseMs: 100,
       });
       consumers[name] = async (event) =>
-        (await launchReplay(event, { region: name, logger: silentLogger, ...machine })).response;
+        (await launchReplay(event, { region: name, logger: silentLogger, opsTable: table, ...machine }))
+          .response;
 
       const clock = {
         now: () => Date.now(),

@@ -292,8 +292,16 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         timeoutSeconds: LAUNCHER_TIMEOUT_SECONDS,
         memoryMb: 256,
         logRetentionDays,
-        environment: { STATE_MACHINE_ARN: this.stateMachine.arn },
+        environment: { STATE_MACHINE_ARN: this.stateMachine.arn, OPS_TABLE: pulumi.output(args.tableName) },
         statements: [
+          // Writes back a record that an older replicated version replaced (launcher.ts regressionOf),
+          // conditionally; it never reads, deletes or scans.
+          {
+            Sid: "OpsTableRestoreRecord",
+            Effect: "Allow",
+            Action: ["dynamodb:PutItem"],
+            Resource: args.tableArn,
+          },
           {
             Sid: "StartReplay",
             Effect: "Allow",
@@ -311,7 +319,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           {
             Sid: "StreamKey",
             Effect: "Allow",
-            Action: ["kms:Decrypt", "kms:DescribeKey"],
+            Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
             Resource: args.tableKeyArn,
           },
           // The mapping's on-failure destination is sent with the function's role.
@@ -327,6 +335,8 @@ export class ReplayPipeline extends pulumi.ComponentResource {
             require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           return launcherFromEnv(process.env, {
             sfn: require("@aws-sdk/client-sfn"),
+            dynamodb: require("@aws-sdk/client-dynamodb"),
+            libDynamodb: require("@aws-sdk/lib-dynamodb"),
             logger: new Logger({ serviceName: LAUNCHER_SERVICE }) as unknown as CoreLogger,
           });
         },

@@ -136,10 +136,16 @@ export async function putRecordIfNewer(
     if (order >= 0) return "stale";
   }
   // With nothing stored a tombstone is still written, so that a late create loses to it.
-  const item = toItem(record, table.tombstoneRetentionSeconds);
-  return (await table.put(item as unknown as TableItem, { ifVersionBelow: item.versionKey }))
-    ? "written"
-    : "stale";
+  const item = recordItem(record, table);
+  return (await table.put(item, { ifVersionBelow: String(item.versionKey) })) ? "written" : "stale";
+}
+
+/** The table item of a record, with the table's tombstone retention. */
+export function recordItem(
+  record: RegistryRecord,
+  table: Pick<OpsTablePort, "tombstoneRetentionSeconds">,
+): TableItem {
+  return toItem(record, table.tombstoneRetentionSeconds) as unknown as TableItem;
 }
 
 /** Every record in the table, page by page (other items such as markers are skipped). */

@@ -4,8 +4,16 @@
  * at capture time, so a record is self-contained (certificate PEM and status, default policy
  * document, parent group) and replay never needs the source region.
  *
+ * Versions are the time of the change (a registry event's own time; a CloudTrail call's read, kept
+ * inside the second CloudTrail names), never a later read: a region that captures late (events from
+ * before an outage, delivered after its restore) must not give its older state a version newer than
+ * what the other region changed meanwhile.
+ *
  * Why reading current state converges: records are last-writer-wins by version, and the event with
- * the highest version was captured after its change, so it read that change or a later one.
+ * the highest version was captured after its change, so it read that change or a later one. An
+ * earlier event captured late may already have read that change under its own, older version; the
+ * later event then moves the record's version up to its own (same state, this region's record), so
+ * a record's version is never older than the latest local change it holds.
  *
  * Echo freedom: applying a record in this region raises events here too. Their capture reads the
  * state replay just applied, which normally equals the stored record ("unchanged", nothing written).
@@ -41,6 +49,7 @@ import {
 import {
   getRecord,
   putRecordIfNewer,
+  recordItem,
   type MarkerTablePort,
   type OpsTablePort,
   type PutResult,
@@ -96,6 +105,9 @@ export interface ParsedEvent {
   /** The resources whose state the event says changed. */
   keys: string[];
 }
+
+/** CloudTrail's eventTime is whole seconds: a call was made within the second it names. */
+export const CLOUDTRAIL_TIME_RESOLUTION_MS = 1000;
 
 // Arrays, not module-level Sets: Pulumi's closure serializer turns a captured Set into a plain object.
 const CRUD: readonly string[] = ["created", "updated", "deleted"];
@@ -262,7 +274,12 @@ function newEventId(random: () => number): string {
   return s;
 }
 
-type Mode = "changed" | "ifAbsent";
+/**
+ * `changed`: the resource changed at `version`; `event`: the same, versioned at the change's own time
+ * (a registry event or API call), so a record of this region holding this state under an older
+ * version is moved up to it; `ifAbsent`: only fill in a missing record.
+ */
+type Mode = "changed" | "event" | "ifAbsent";
 
 async function captureOne(
   key: string,
@@ -273,7 +290,15 @@ async function captureOne(
 ): Promise<CaptureOutcome> {
   const current = await getRecord(deps.table, key);
   if (mode === "ifAbsent" && current) return { key, result: "present", version };
-  if (current && sameState(current.state, state)) return { key, result: "unchanged", version };
+  if (current && sameState(current.state, state)) {
+    // Another region's record with this state is replay's echo here: never rewritten (echo freedom).
+    const later =
+      mode === "event" && current.origin === deps.region && compareVersions(current.version, version) < 0;
+    if (!later) return { key, result: "unchanged", version };
+    const item = recordItem({ ...current, version, capturedAt: deps.clock.now() }, deps.table);
+    const written = await deps.table.put(item, { ifVersionBelow: String(item.versionKey) });
+    return { key, result: written ? "written" : "stale", version };
+  }
   if (current && compareVersions(current.version, version) >= 0) return { key, result: "stale", version };
   const markers = deps.markers ?? deps.table;
   const marker = await getAppliedMarker(markers, deps.region, key);
@@ -302,6 +327,7 @@ async function captureWithEnrichment(
   primary: string[],
   version: Version,
   deps: CaptureDeps,
+  mode: "changed" | "event",
 ): Promise<CaptureOutcome[]> {
   const iot = deps.pacer ? wrapPort(deps.iot, (api, call) => deps.pacer!.run(api, call)) : deps.iot;
   const outcomes: CaptureOutcome[] = [];
@@ -310,7 +336,7 @@ async function captureWithEnrichment(
     if (seen.has(key)) continue;
     seen.add(key);
     const state = await readState(key, iot);
-    outcomes.push(await captureOne(key, version, "changed", deps, state));
+    outcomes.push(await captureOne(key, version, mode, deps, state));
     // Related resources are only filled in when missing: their own changes arrive through the C&C
     // journal and the reconciler, and a thing event says nothing about whether they changed.
     for (const extra of await enrichmentKeys(key, state, iot)) {
@@ -333,7 +359,7 @@ export async function captureEvent(
 ): Promise<CaptureOutcome[]> {
   const event = parseRegistryEvent(message);
   const version: Version = { timestamp: event.timestamp, eventId: event.eventId, region: deps.region };
-  return captureWithEnrichment(event.keys, version, deps);
+  return captureWithEnrichment(event.keys, version, deps, "event");
 }
 
 /**
@@ -360,7 +386,7 @@ export async function captureKeys(
       eventId: newEventId(random),
       region: deps.region,
     };
-    if (options.enrich) outcomes.push(...(await captureWithEnrichment([key], version, deps)));
+    if (options.enrich) outcomes.push(...(await captureWithEnrichment([key], version, deps, "changed")));
     else {
       const iot = deps.pacer ? wrapPort(deps.iot, (api, call) => deps.pacer!.run(api, call)) : deps.iot;
       const o = await captureOne(key, version, "changed", deps, await readState(key, iot));
@@ -374,8 +400,10 @@ export async function captureKeys(
 /**
  * Captures one IoT API call delivered by the CloudTrail EventBridge rule (cloudTrail.ts). The event
  * is a pointer: the state of each resource it names is read from this region now and recorded,
- * versioned at the time of that read (or the call's time, if later), so duplicates and any order
- * converge on the region's current state. Related resources (the ends of an attachment) are filled
+ * versioned at the time of that read but never later than the end of the call's second (CloudTrail's
+ * eventTime has second precision), so duplicates and any order converge on the region's current
+ * state, calls of one second captured promptly keep the order of their reads, and a call delivered
+ * late (after an outage) keeps the time it was made and loses to a later change in the other region. Related resources (the ends of an attachment) are filled
  * in only when the table has no record of them. iot-dr's own resources are never recorded. Throws
  * InvalidRecord for an event that is not an IoT CloudTrail event or comes from another region.
  */
@@ -391,8 +419,9 @@ export async function captureApiCall(event: unknown, deps: CaptureDeps): Promise
     return [];
   }
   const iot = deps.pacer ? wrapPort(deps.iot, (api, run) => deps.pacer!.run(api, run)) : deps.iot;
+  const latest = call.timestamp + CLOUDTRAIL_TIME_RESOLUTION_MS - 1;
   const version: Version = {
-    timestamp: Math.max(deps.clock.now(), call.timestamp),
+    timestamp: Math.max(call.timestamp, Math.min(deps.clock.now(), latest)),
     eventId: `cloudtrail-${call.eventId}`,
     region: deps.region,
   };
@@ -400,7 +429,7 @@ export async function captureApiCall(event: unknown, deps: CaptureDeps): Promise
   const own = async (key: string) => isOwnByName(key) || (await isOwnResource(key, iot));
   for (const key of call.keys) {
     if (await own(key)) outcomes.push({ key, result: "own", version });
-    else outcomes.push(await captureOne(key, version, "changed", deps, await readState(key, iot)));
+    else outcomes.push(await captureOne(key, version, "event", deps, await readState(key, iot)));
   }
   for (const key of call.related) {
     if (outcomes.some((o) => o.key === key)) continue;

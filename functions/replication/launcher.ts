@@ -5,7 +5,8 @@
  * retried (ReportBatchItemFailures), so that only failed records come back.
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord, AttributeValue } from "aws-lambda";
-import { dependencyPhases, fromItem, type RegistryRecord } from "../registry/records.js";
+import { dependencyPhases, fromItem, isRecordKey, type RegistryRecord } from "../registry/records.js";
+import type { OpsTablePort, TableItem } from "../registry/table.js";
 import type { ReplayBatchInput, ReplayEntry, ReplayEntryOutcome } from "./stateMachine.js";
 import type { Logger } from "./observability.js";
 import { matchesFilter, replayFilterPattern } from "./streamFilter.js";
@@ -28,6 +29,12 @@ export interface LauncherDeps {
    * unlimited. A launch starts only while a whole Express execution still fits.
    */
   remainingTimeMs?: () => number;
+  /**
+   * This region's replica of the ops table, where a record that a replicated write replaced with an
+   * older version is written back (see `regressionOf`). Deployed: always given (OPS_TABLE). Without
+   * it such a stream record is reported failed, so the stream's retries and on-failure queue keep it.
+   */
+  opsTable?: Pick<OpsTablePort, "put">;
 }
 
 /** Longest a synchronous Express execution runs (5 minutes), plus room to answer the stream. */
@@ -41,6 +48,11 @@ export interface LaunchSummary {
   malformed: number;
   /** Older images of a resource that appears again later in the same batch. */
   superseded: number;
+  /**
+   * Replicated writes that replaced a record with an older version (the global table's own last
+   * writer, not the newer version, won): not replayed; the newer record was written back instead.
+   */
+  restored: number;
   applied: number;
   deadLettered: number;
   /** Transient failures handed back to the stream. */
@@ -83,6 +95,26 @@ export function recordOfStreamRecord(streamRecord: DynamoDBRecord): RegistryReco
   const image = streamRecord.dynamodb?.NewImage;
   if (!image) throw new Error("stream record has no NewImage (is the stream view NEW_AND_OLD_IMAGES?)");
   return fromItem(fromImage(image as Record<string, AttributeValue>));
+}
+
+/**
+ * The newer record a stream record overwrote, when its NewImage carries an older version than its
+ * OldImage; undefined otherwise. Capture and replay write the ops table only conditionally (newer
+ * versions win), but across regions DynamoDB global tables settle concurrent writes by their own
+ * write time: a region that captures late (events from before an outage, delivered after its
+ * restore) writes an older version later than the other region wrote a newer one, and that older
+ * write then replaces the newer record in both replicas. Such a write arrives here as a replicated
+ * MODIFY whose old image is the newer record.
+ */
+export function regressionOf(streamRecord: DynamoDBRecord): TableItem | undefined {
+  const oldImage = streamRecord.dynamodb?.OldImage;
+  const newImage = streamRecord.dynamodb?.NewImage;
+  if (streamRecord.eventName !== "MODIFY" || !oldImage || !newImage) return undefined;
+  const before = fromImage(oldImage as Record<string, AttributeValue>);
+  const after = fromImage(newImage as Record<string, AttributeValue>);
+  if (typeof before.pk !== "string" || !isRecordKey(before.pk)) return undefined;
+  if (typeof before.versionKey !== "string" || typeof after.versionKey !== "string") return undefined;
+  return before.versionKey > after.versionKey ? before : undefined;
 }
 
 /** Waves of independent records in dependency order (records.ts `dependencyPhases`). */
@@ -165,6 +197,7 @@ function emptySummary(received: number): LaunchSummary {
     filtered: 0,
     malformed: 0,
     superseded: 0,
+    restored: 0,
     applied: 0,
     deadLettered: 0,
     retryLater: 0,
@@ -197,6 +230,40 @@ export async function launchReplay(
     order.push(sequenceNumber);
     if (!matchesFilter(pattern, streamRecord)) {
       summary.filtered++;
+      continue;
+    }
+    const newer = regressionOf(streamRecord);
+    if (newer) {
+      // Replaying the older image would undo the newer change here too. Writing the newer record
+      // back (only while the replica still holds something older) makes it the last writer again,
+      // so the global table carries it to both regions, and the other region's replay applies it.
+      const log = {
+        sequenceNumber,
+        key: newer.pk,
+        restored: newer.versionKey,
+        replacedBy: fromImage(streamRecord.dynamodb!.NewImage as Record<string, AttributeValue>).versionKey,
+      };
+      if (!deps.opsTable) {
+        deps.logger.error("an older version replaced a newer record, and no ops table to restore it", log);
+        failed.add(sequenceNumber);
+        continue;
+      }
+      try {
+        const written = await deps.opsTable.put(newer, { ifVersionBelow: String(newer.versionKey) });
+        deps.logger.warn(
+          written
+            ? "an older version replaced a newer record; the newer record is written back"
+            : "an older version replaced a newer record; a newer one is already there",
+          log,
+        );
+        summary.restored++;
+      } catch (err) {
+        deps.logger.error("could not write back the newer record; the stream retries", {
+          ...log,
+          reason: err instanceof Error ? err.message : String(err),
+        });
+        failed.add(sequenceNumber);
+      }
       continue;
     }
     let record: RegistryRecord;

@@ -87,7 +87,14 @@ describe("what the C&C journal writes, replay applies in the other region", () =
       clientConfig: (region) => moto.clientConfig(region),
       consumers: {
         [SECONDARY]: async (event) =>
-          (await launchReplay(event, { region: SECONDARY, logger: silentLogger, ...sm })).response,
+          (
+            await launchReplay(event, {
+              region: SECONDARY,
+              logger: silentLogger,
+              opsTable: tableOf(SECONDARY),
+              ...sm,
+            })
+          ).response,
       },
     });
   }, 60_000);

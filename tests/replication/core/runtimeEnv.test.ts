@@ -25,10 +25,11 @@ const builders: Record<string, { build: (env: Env) => unknown; env: Env }> = {
     env: { AWS_REGION: "eu-west-1", OPS_TABLE: "ops", MARKER_TABLE: "markers" },
   },
   launcher: {
-    build: (env) => launcherFromEnv(env, { sfn, logger: silentLogger }),
+    build: (env) => launcherFromEnv(env, { sfn, dynamodb, libDynamodb, logger: silentLogger }),
     env: {
       AWS_REGION: "eu-west-1",
       STATE_MACHINE_ARN: "arn:aws:states:eu-west-1:111111111111:stateMachine:r",
+      OPS_TABLE: "ops",
     },
   },
   reconciler: {

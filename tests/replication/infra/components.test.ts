@@ -465,6 +465,17 @@ describe("replication components under mocks", () => {
         Resource: expect.stringMatching(/:stateMachine:replay-state-machine/),
       });
       expect(launcher.find((s) => s.Sid === "ReadStream")?.Resource).toBe(`${TABLE_ARN}/stream/label`);
+      // The one table write: putting back a record an older replicated version replaced.
+      const tableActions = launcher.flatMap((s) => list(s.Action)).filter((a) => a.startsWith("dynamodb:"));
+      expect(
+        tableActions.filter(
+          (a) => !a.includes("Stream") && a !== "dynamodb:GetRecords" && a !== "dynamodb:GetShardIterator",
+        ),
+      ).toEqual(["dynamodb:PutItem"]);
+      expect(launcher.find((s) => s.Sid === "OpsTableRestoreRecord")).toMatchObject({
+        Action: ["dynamodb:PutItem"],
+        Resource: TABLE_ARN,
+      });
       const sm = statementsOf(one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-state-machine-policy"));
       expect(
         list(sm.find((s) => s.Sid === "InvokeReplay")!.Resource).every((r) =>

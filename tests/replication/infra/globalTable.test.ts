@@ -20,11 +20,12 @@ import { iotPortFromSdk } from "../../../functions/registry/iotPort.js";
 import { keys, type RegistryRecord } from "../../../functions/registry/records.js";
 import { opsTableFromSdk, putRecordIfNewer } from "../../../functions/registry/table.js";
 import { applyRecord } from "../../../functions/replication/apply.js";
-import { captureKeys } from "../../../functions/replication/capture.js";
+import { captureDelivery, captureKeys } from "../../../functions/replication/capture.js";
 import { launchReplay } from "../../../functions/replication/launcher.js";
 import { noMetrics, silentLogger } from "../../../functions/replication/observability.js";
 import { createPacer, systemClock } from "../../../functions/replication/pacing.js";
 import { replayStateMachineDefinition } from "../../../functions/replication/stateMachine.js";
+import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 import { GlobalTableEmulator, type StreamConsumer } from "../../../peers/emulators/globalTable.js";
 import { localReplayStateMachine } from "../../../peers/emulators/stepFunctions.js";
 import { useMoto } from "../../support/useMoto.js";
@@ -73,7 +74,9 @@ describe("replication through the emulated global table", () => {
         return applyRecord(entry.record as RegistryRecord, deps);
       },
     });
-    return async (event) => (await launchReplay(event, { region, logger: silentLogger, ...sm })).response;
+    return async (event) =>
+      (await launchReplay(event, { region, logger: silentLogger, opsTable: tableOf(region), ...sm }))
+        .response;
   }
 
   beforeEach(async () => {
@@ -133,6 +136,65 @@ describe("replication through the emulated global table", () => {
     expect(replayed[SECONDARY].sort()).toEqual(
       ["membership#plant#sensor-1", "thing#sensor-1", "thingGroup#plant", "thingType#sensor"].sort(),
     );
+    expect(global.failed).toEqual([]);
+  });
+
+  it("a change the standby made during an outage wins in both regions over the recovering region's late capture of an older change", async () => {
+    const a = iot[PRIMARY];
+    const b = iot[SECONDARY];
+    const now = Date.now();
+    let at = now - 120_000;
+    const trail = (client: iotSdk.IoTClient, region: string) =>
+      emitCloudTrailEvents(client, { region, clock: () => at });
+    const trailA = trail(a, PRIMARY);
+    const trailB = trail(b, SECONDARY);
+    const captureIn = (region: string) => ({
+      region,
+      iot: iotPortFromSdk(iotSdk, iot[region]),
+      table: tableOf(region),
+      clock: systemClock,
+      logger: silentLogger,
+    });
+    const doc = (action: string) =>
+      JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Action: action, Resource: "*" }],
+      });
+    const newDefault = (action: string) =>
+      new iotSdk.CreatePolicyVersionCommand({
+        policyName: "fleet",
+        policyDocument: doc(action),
+        setAsDefault: true,
+      });
+    const documentIn = async (region: string) =>
+      (await iot[region].send(new iotSdk.GetPolicyCommand({ policyName: "fleet" }))).policyDocument;
+    // Before the fault: the fleet policy allows iot:Connect in both regions.
+    await a.send(new iotSdk.CreatePolicyCommand({ policyName: "fleet", policyDocument: doc("iot:Connect") }));
+    for (const e of trailA.take()) await captureDelivery(e, captureIn(PRIMARY));
+    await global.settle();
+    expect(await documentIn(SECONDARY)).toContain("iot:Connect");
+    // Just before the fault the primary changes it; that call's capture is delivered only after the restore.
+    at = now - 60_000;
+    await a.send(newDefault("iot:Publish"));
+    const late = trailA.take();
+    // During the outage (nothing replicates) the standby changes it again and captures that at once.
+    at = now - 30_000;
+    await b.send(newDefault("iot:Subscribe"));
+    for (const e of trailB.take()) await captureDelivery(e, captureIn(SECONDARY));
+    // The restore: the primary captures its late call now, so its older write is the global table's last writer.
+    const written = [];
+    for (const e of late) written.push(...(await captureDelivery(e, captureIn(PRIMARY))));
+    expect(written.map((o) => o.result)).toEqual(["written"]);
+    await global.settle();
+
+    for (const region of [PRIMARY, SECONDARY]) {
+      expect(await documentIn(region), region).toContain("iot:Subscribe");
+      const held = await tableOf(region).get(keys.policy("fleet"));
+      expect(held, region).toMatchObject({
+        origin: SECONDARY,
+        stateJson: expect.stringContaining("iot:Subscribe"),
+      });
+    }
     expect(global.failed).toEqual([]);
   });
 

@@ -11,7 +11,14 @@ import {
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  type PutItemInput,
+} from "@aws-sdk/client-dynamodb";
+import { toItem } from "../../../functions/registry/records.js";
 import { RegistryCapture } from "../../../infra/capture.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { startMoto, type MotoServer } from "../../../peers/moto.js";
@@ -21,7 +28,7 @@ import {
   serializedCallback,
   type SerializedCallback,
 } from "../../support/serialized.js";
-import { PRIMARY, SECONDARY, record, seqOf, streamRecord } from "./fixtures.js";
+import { PRIMARY, SECONDARY, image, record, seqOf, streamRecord } from "./fixtures.js";
 import { ACCOUNT, one, provider, underMocks } from "./mocks.js";
 
 const TABLE = "ops-table";
@@ -232,5 +239,49 @@ describe("serialized replication functions", () => {
     // Powertools writes errors to stderr.
     expect(out.stderr).toContain("sync-127.0.0.1");
     expect(out.stderr).toContain("replay execution failed");
+  });
+
+  it("launcher writes back to its ops table a record that an older replicated version replaced, and replays nothing", async () => {
+    const newer = record(
+      "policy",
+      "policy#fleet",
+      { name: "fleet", document: '{"v":3}' },
+      { origin: SECONDARY },
+    );
+    const older = record(
+      "policy",
+      "policy#fleet",
+      { name: "fleet", document: '{"v":2}' },
+      {
+        origin: PRIMARY,
+        timestamp: newer.version.timestamp - 30_000,
+      },
+    );
+    // The stream's attribute values and the SDK's are the same wire format under two typings.
+    const olderItem = image(toItem(older) as unknown as Record<string, unknown>) as PutItemInput["Item"];
+    // The replica now holds the older write (the global table's last writer).
+    await ddb.send(new PutItemCommand({ TableName: TABLE, Item: olderItem }));
+    const replaced = {
+      ...streamRecord(older, "MODIFY"),
+      dynamodb: {
+        ...streamRecord(older, "MODIFY").dynamodb,
+        OldImage: image(toItem(newer) as unknown as Record<string, unknown>),
+      },
+    };
+    const out = await invokeSerialized(
+      code.launcher,
+      { Records: [replaced] },
+      env({
+        STATE_MACHINE_ARN: `arn:aws:states:${SECONDARY}:${ACCOUNT}:stateMachine:replay`,
+        AWS_MAX_ATTEMPTS: "1",
+      }),
+    );
+    expect(out.error).toBeUndefined();
+    expect(out.result).toEqual({ batchItemFailures: [] });
+    // No replay execution was started (moto has none; starting one would have failed the record).
+    expect(out.stderr).not.toContain("replay execution failed");
+    const held = await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: "policy#fleet" } } }));
+    expect(held.Item?.stateJson?.S).toBe('{"document":"{\\"v\\":3}","name":"fleet"}');
+    expect(held.Item?.origin?.S).toBe(SECONDARY);
   });
 });
