@@ -121,7 +121,7 @@ export async function ccWorld(moto: MotoServer): Promise<CcWorld> {
     deps: (overrides = {}) => ({
       iot,
       listPrincipalThings: principalThingsLister(iotSdk, iotClient),
-      sleep: async () => {},
+      clock,
       logger: silentLogger,
       validate: createValidator(z, { allowedPolicies: ALLOWED_POLICIES, crypto, now: Date.now }),
       idempotency: dynamoIdempotencyStore(docSdk, doc, { tableName: IDEMPOTENCY_TABLE }),
@@ -129,7 +129,6 @@ export async function ccWorld(moto: MotoServer): Promise<CcWorld> {
         await captureKeys(keys, { region: REGION, iot, table, clock, logger: silentLogger });
       },
       crypto,
-      clock: Date.now,
       ...overrides,
     }),
   };

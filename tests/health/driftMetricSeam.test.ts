@@ -29,7 +29,7 @@ import {
   type MetricsSink,
 } from "../../functions/replication/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
-import { extractEmf, type ExtractedMetric } from "../support/emf.js";
+import { emfLines, extractEmf, type ExtractedMetric } from "../support/emf.js";
 import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { region } from "../reconcile/support.js";
 
@@ -114,7 +114,7 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
       },
       clock: systemClock,
       logger: silentLogger,
-      emit: (line) => lines.push(line),
+      metrics: emfLines(lines),
     });
     expect(outcome).toMatchObject({ remaining: 2 });
 

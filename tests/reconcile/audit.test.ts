@@ -4,6 +4,7 @@
  * the old state). The scheduled reconcilers of both regions, with repair on, must leave the active
  * region untouched and bring the standby to it, REVOKED included; a second pass finds nothing.
  */
+import { emfLines } from "../support/emf.js";
 import { beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { runScheduledReconcile, type ScheduledReconcileDeps } from "../../functions/reconcile/scheduled.js";
@@ -55,7 +56,7 @@ describe("out-of-band changes in the active region, reconciler with repair on", 
     },
     clock: systemClock,
     logger: silentLogger,
-    emit: (line) => emitted.push(line),
+    metrics: emfLines(emitted),
   });
 
   it("leaves the active region untouched and repairs the standby: REVOKED stays REVOKED, the new policy version is carried", async () => {

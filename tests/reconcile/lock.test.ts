@@ -2,6 +2,7 @@
  * One reconcile pass at a time without reserved concurrency (issue #17, item 5): the lease item
  * against DynamoDB (moto), and a scheduled start that meets another pass's lease changes nothing.
  */
+import { emfLines } from "../support/emf.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -90,7 +91,7 @@ describe("the reconcile pass lock on DynamoDB", () => {
       },
       clock: { now: () => Date.now(), sleep: async () => {} },
       logger: silentLogger,
-      emit: (line) => lines.push(line),
+      metrics: emfLines(lines),
       lock: { port: lock, leaseMs: 600_000 },
     });
     expect(outcome.status).toBe("skipped");
@@ -125,7 +126,7 @@ describe("the reconcile pass lock on DynamoDB", () => {
       },
       clock,
       logger: silentLogger,
-      emit: () => {},
+      metrics: emfLines([]),
       lock: { port: lock, leaseMs: 600_000 },
     });
     expect(outcome.status).toBe("equal");

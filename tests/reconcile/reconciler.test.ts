@@ -1,4 +1,5 @@
 /** The scheduled reconciler component under Pulumi mocks, and in the planned regional stacks. */
+import { emfLines } from "../support/emf.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
@@ -368,7 +369,7 @@ describe("reconciler in the planned regional stacks", () => {
           },
           clock: systemClock,
           logger: silentLogger,
-          emit: (line) => emitted.push(line),
+          metrics: emfLines(emitted),
         });
         // Each region's certificate, policy and attachment exist there only: own, not drift.
         expect(outcome, slot).toMatchObject({ status: "equal", found: 0, repaired: 0, remaining: 0, own: 6 });

@@ -3,6 +3,7 @@
  * repaired; the peer region being down is reported, not a failure; and the serialized Lambda
  * callback, which learns the active region from the device endpoint's CNAME, does the same against moto.
  */
+import { emfLines } from "../support/emf.js";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -126,7 +127,7 @@ describe("scheduled reconciler", () => {
     },
     clock: systemClock,
     logger: logs ? jsonLogger((l) => logs.push(l), "info") : silentLogger,
-    emit: (line) => lines.push(line),
+    metrics: emfLines(lines),
   });
 
   it("as the standby, repairs every difference from the active region's live registry and refreshes the ops table from it, never writing to the active region", async () => {
