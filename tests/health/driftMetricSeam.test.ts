@@ -21,17 +21,14 @@ import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
 import {
   METRICS_NAMESPACE,
-  noMetrics,
   REPLAY_SERVICE,
   REPLICATION_LAG,
   REPLICATION_LAG_METRIC,
-  silentLogger,
   type MetricsSink,
 } from "../../functions/replication/observability.js";
-import { systemClock } from "../../functions/replication/pacing.js";
-import { emfLines, extractEmf, type ExtractedMetric } from "../support/emf.js";
+import { extractEmf, type ExtractedMetric } from "../support/emf.js";
 import { startMoto, type MotoServer } from "../../peers/moto.js";
-import { region } from "../reconcile/support.js";
+import { region, scheduledDeps } from "../reconcile/support.js";
 
 const OWN = "us-east-1";
 const PEER = "us-west-2";
@@ -95,27 +92,8 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
     await peer.iot.createThing({ name: "only-in-peer-2", attributes: {} });
     const table = memoryOpsTable();
     const lines: string[] = [];
-    const outcome = await runScheduledReconcile({
-      region: OWN,
-      peerRegion: PEER,
-      own,
-      peer,
-      table,
-      repair: false,
-      activeRegion: async () => ({ region: PEER, how: "test" }),
-      apply: {
-        region: OWN,
-        iot: own.iot,
-        pacer: own.pacer,
-        table,
-        clock: systemClock,
-        logger: silentLogger,
-        metrics: noMetrics,
-      },
-      clock: systemClock,
-      logger: silentLogger,
-      metrics: emfLines(lines),
-    });
+    // Wired as the deployed reconciler, its metrics through the deployed Powertools publisher.
+    const outcome = await runScheduledReconcile(scheduledDeps(own, peer, table, { lines }));
     expect(outcome).toMatchObject({ remaining: 2 });
 
     // What CloudWatch extracts from what the reconciler printed.
