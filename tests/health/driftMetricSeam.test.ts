@@ -9,7 +9,7 @@
  */
 import { CloudWatchClient, GetMetricDataCommand, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { planStack, type PlanResult } from "../../cli/plan/run.js";
 import { cloudWatchReadinessGetter } from "../../functions/health/aws.js";
 import {
@@ -27,27 +27,23 @@ import {
   type MetricsSink,
 } from "../../functions/replication/observability.js";
 import { extractEmf, type ExtractedMetric } from "../support/emf.js";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { region, scheduledDeps } from "../reconcile/support.js";
 
 const OWN = "us-east-1";
 const PEER = "us-west-2";
 
-let moto: MotoServer;
+const moto = useMoto();
 let plan: PlanResult;
 let healthEnv: Record<string, string>;
 
 beforeAll(async () => {
-  moto = await startMoto();
   plan = await planStack({ stack: "primary" });
   const fn = plan.resources.find(
     (r) => r.type === "aws:lambda/function:Function" && r.name.startsWith("health-check-"),
   );
   healthEnv = (fn?.inputs.environment as { variables: Record<string, string> }).variables;
 }, 600_000);
-afterAll(async () => {
-  await moto?.stop();
-});
 
 type Query = Parameters<Parameters<typeof cloudWatchReadinessGetter>[0]["getMetricData"]>[0];
 
@@ -84,7 +80,6 @@ const identity = (m: {
 
 describe("DriftCount from the reconciler to the fail-back gate", () => {
   it("the gate reads exactly a metric the reconciler's EMF output defines, with its value", async () => {
-    await moto.reset();
     const own = region(moto, OWN);
     const peer = region(moto, PEER);
     // The active peer has two things this standby lacks; without repair they stay drift.
@@ -123,7 +118,6 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
   }, 120_000);
 
   it("a datapoint under another namespace or name is not read as drift", async () => {
-    await moto.reset();
     const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
     const at = new Date(Date.now() - 1_000);
     await cloudwatch.send(
@@ -145,7 +139,6 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
 
 describe("ReplicationLagMs from replay to the fail-back gate", () => {
   it("the gate reads exactly the metric replay's Powertools Metrics publishes, with its value", async () => {
-    await moto.reset();
     // The sink the deployed replay function passes (infra/replayPipeline.ts), fed as applyRecord
     // feeds it (functions/replication/apply.ts; tests/replication/core/replay.test.ts runs that).
     const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE });
@@ -173,7 +166,6 @@ describe("ReplicationLagMs from replay to the fail-back gate", () => {
   }, 60_000);
 
   it("a lag datapoint under another service dimension is not read as replay's lag", async () => {
-    await moto.reset();
     const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
     await cloudwatch.send(
       new PutMetricDataCommand({
@@ -214,7 +206,6 @@ describe("the launcher's IteratorAge to the fail-back gate", () => {
     ).toBe(true);
 
     // Lambda publishes IteratorAge (AWS/Lambda) by FunctionName; the gate reads that datapoint.
-    await moto.reset();
     const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
     await cloudwatch.send(
       new PutMetricDataCommand({
