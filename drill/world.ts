@@ -219,7 +219,7 @@ export class DrillWorld {
       const deps: HandlerDeps = {
         iot,
         listPrincipalThings: principalThingsLister(iotSdk, iotClient),
-        sleep: clock.sleep,
+        clock,
         logger: silentLogger,
         validate: createValidator(z, { allowedPolicies: [DEVICE_POLICY], crypto, now: Date.now }),
         idempotency: dynamoIdempotencyStore(docSdk, docSdk.DynamoDBDocumentClient.from(ccDdb), {
@@ -229,7 +229,6 @@ export class DrillWorld {
           await captureKeys(keys, { region: name, iot, table, markers, clock, logger: silentLogger });
         },
         crypto,
-        clock: Date.now,
       };
       const region: RegionWorld = {
         name,

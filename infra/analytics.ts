@@ -16,8 +16,8 @@ import {
   DEVICE_DATA_SOURCE,
   deviceDataRuleSql,
 } from "../functions/analytics/forwarder.js";
-import { forwarderFromEnv } from "../functions/analytics/runtime.js";
-import { jsonLogger } from "../functions/replication/observability.js";
+import { FORWARDER_SERVICE, forwarderFromEnv } from "../functions/analytics/runtime.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
 import { callbackFunction } from "./callbackFunction.js";
 import { serviceRole } from "./serviceRole.js";
 
@@ -188,7 +188,7 @@ export class AnalyticsRegion extends pulumi.ComponentResource {
           const handler = forwarderFromEnv(process.env, {
             eventbridge: require("@aws-sdk/client-eventbridge"),
             loadSigV4a: () => require("@aws-sdk/signature-v4a"),
-            logger: jsonLogger((line) => console.log(line)),
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), FORWARDER_SERVICE),
           });
           return (event: unknown) => handler(event);
         },

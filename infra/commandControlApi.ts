@@ -10,8 +10,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "./provider.js";
 import { issuedCertificate, type CertificateSource } from "./certificate.js";
-import { jsonLogger, type Logger } from "../functions/replication/observability.js";
-import { ccHandlerFromEnv } from "../functions/cc/runtime.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
+import { CC_SERVICE, ccHandlerFromEnv } from "../functions/cc/runtime.js";
 import type { HttpEvent } from "../functions/cc/handler.js";
 import { IOT_ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 
@@ -207,7 +207,6 @@ export class CommandControlApi extends pulumi.ComponentResource {
         },
         statements,
         callbackFactory: () => {
-          const logger: Logger = jsonLogger((line) => console.log(line));
           const handler = ccHandlerFromEnv(process.env, {
             crypto: require("node:crypto"),
             zod: require("zod"),
@@ -215,7 +214,7 @@ export class CommandControlApi extends pulumi.ComponentResource {
             sts: require("@aws-sdk/client-sts"),
             dynamodb: require("@aws-sdk/client-dynamodb"),
             libDynamodb: require("@aws-sdk/lib-dynamodb"),
-            logger,
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), CC_SERVICE),
           });
           return (event: HttpEvent) => handler(event);
         },

@@ -29,7 +29,8 @@ import { LIST_PORT_API } from "../functions/reconcile/listPort.js";
 import { LOCK_TTL_ATTRIBUTE } from "../functions/reconcile/lock.js";
 import { reconcilerFromEnv } from "../functions/reconcile/runtime.js";
 import { DRIFT_METRIC, RECONCILER_SERVICE, type ScheduledOutcome } from "../functions/reconcile/scheduled.js";
-import { METRICS_NAMESPACE, type Logger as CoreLogger } from "../functions/replication/observability.js";
+import { METRICS_NAMESPACE } from "../functions/replication/observability.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
 import { ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 import { alarmFamily } from "./alarms.js";
 
@@ -273,17 +274,14 @@ export class Reconciler extends pulumi.ComponentResource {
         },
         statements,
         callbackFactory: () => {
-          const { Logger } =
-            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           return reconcilerFromEnv(process.env, {
             iot: require("@aws-sdk/client-iot"),
             dynamodb: require("@aws-sdk/client-dynamodb"),
             libDynamodb: require("@aws-sdk/lib-dynamodb"),
             lambda: require("@aws-sdk/client-lambda"),
             dns: require("node:dns"),
-            logger: new Logger({ serviceName: RECONCILER_SERVICE }) as unknown as CoreLogger,
-            // EMF documents go to stdout unprefixed, where Lambda's log extraction finds them.
-            emit: (line: string) => void process.stdout.write(`${line}\n`),
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), RECONCILER_SERVICE),
+            metrics: require("@aws-lambda-powertools/metrics"),
           });
         },
       },

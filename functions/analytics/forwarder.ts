@@ -5,6 +5,8 @@
  * endpoint routes to the healthy region and replicates to the other one.
  */
 import type * as EventBridgeSdk from "@aws-sdk/client-eventbridge";
+import type { Clock } from "../shared/clock.js";
+import type { Logger } from "../shared/observability.js";
 
 /** What the topic rule's SQL hands over (see `deviceDataRuleSql`). */
 export interface DeviceDataMessage {
@@ -31,18 +33,12 @@ export type PutEvents = (
   entries: BusEntry[],
 ) => Promise<({ ok: true } | { ok: false; code: string; message?: string })[]>;
 
-export interface ForwarderLogger {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-}
-
 export interface ForwarderDeps {
   putEvents: PutEvents;
   /** Name of the bus (identical in both regions, as global endpoints require). */
   eventBusName: string;
-  sleep(ms: number): Promise<void>;
-  logger: ForwarderLogger;
+  sleep: Clock["sleep"];
+  logger: Logger;
   /** PutEvents attempts for entries that fail; default 4. */
   maxAttempts?: number;
 }

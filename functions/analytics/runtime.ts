@@ -4,14 +4,19 @@
  */
 import type * as EventBridgeSdk from "@aws-sdk/client-eventbridge";
 import { required, type Env } from "../shared/env.js";
-import { forwardDeviceData, putEventsFromSdk, type ForwarderLogger } from "./forwarder.js";
+import { forwardDeviceData, putEventsFromSdk } from "./forwarder.js";
+import { systemClock } from "../shared/clock.js";
+import type { Logger } from "../shared/observability.js";
 import { sdkClientOptions } from "../deadlines.js";
+
+/** The forwarder's Powertools service name (its log lines carry it). */
+export const FORWARDER_SERVICE = "iot-dr-analytics-forwarder";
 
 export interface ForwarderModules {
   eventbridge: typeof EventBridgeSdk;
   /** Loads the SigV4a signer global endpoints need (`require("@aws-sdk/signature-v4a")`); throws when it is not packaged. */
   loadSigV4a: () => void;
-  logger: ForwarderLogger;
+  logger: Logger;
 }
 
 export function forwarderFromEnv(
@@ -33,6 +38,6 @@ export function forwarderFromEnv(
   // PutEvents with the forwarder's deadlines (functions/deadlines.ts), inside its 30 s timeout.
   const client = new m.eventbridge.EventBridgeClient({ region, ...sdkClientOptions("forwarder") });
   const putEvents = putEventsFromSdk(m.eventbridge, client, endpointId);
-  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  const sleep = systemClock.sleep;
   return (event) => forwardDeviceData(event, { putEvents, eventBusName, sleep, logger: m.logger });
 }

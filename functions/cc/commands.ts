@@ -7,6 +7,8 @@
  */
 import type { IotRegistryPort } from "../registry/iotPort.js";
 import { keys, type CertificateStatus } from "../registry/records.js";
+import type { Clock } from "../shared/clock.js";
+import type { Logger } from "../shared/observability.js";
 import type {
   Command,
   DecommissionCommand,
@@ -18,18 +20,13 @@ import type {
   StatusCommand,
 } from "./validation.js";
 
-export interface Logger {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-}
-
 export interface CommandDeps {
   /** The IoT registry of the IoT services account (reached through the assumed role). */
   iot: IotRegistryPort;
   /** Names of the things a certificate is attached to (a certificate may be shared). */
   listPrincipalThings(certificateId: string): Promise<string[]>;
-  sleep(ms: number): Promise<void>;
+  /** Waits between retries (`sleep`); stamps idempotency claims (`now`). */
+  clock: Clock;
   logger: Logger;
 }
 
@@ -115,7 +112,7 @@ async function retryConflicts<T>(deps: CommandDeps, what: string, call: () => Pr
         (isNamed(err, "InvalidRequestException") && /attached/i.test(String((err as Error).message)));
       if (!retryable || attempt >= delays.length) throw err;
       deps.logger.warn("retrying after a conflict", { what, attempt, error: errorName(err) });
-      await deps.sleep(delays[attempt]!);
+      await deps.clock.sleep(delays[attempt]!);
     }
   }
 }

@@ -41,7 +41,6 @@ export interface HandlerDeps extends CommandDeps {
   /** Writes the current state of the touched resources into the ops table (replication core's captureKeys). */
   journal(keys: readonly string[]): Promise<void>;
   crypto: Pick<typeof NodeCrypto, "createHash">;
-  clock: () => number;
 }
 
 /** Bodies beyond this are refused before parsing (a PEM and 50 attributes fit easily). */
@@ -182,7 +181,7 @@ export async function handleCommand(event: HttpEvent, deps: HandlerDeps): Promis
       .update(canonicalJson(validation.command))
       .digest("hex");
 
-    const claim = await deps.idempotency.claim({ key, fingerprint, command, caller, now: deps.clock() });
+    const claim = await deps.idempotency.claim({ key, fingerprint, command, caller, now: deps.clock.now() });
     switch (claim.kind) {
       case "mismatch":
         return problem(

@@ -13,13 +13,17 @@ import type * as Zod from "zod";
 import { iotPortFromSdk } from "../registry/iotPort.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
 import { captureKeys } from "../replication/capture.js";
-import type { Logger as ReplicationLogger } from "../replication/observability.js";
+import type { Logger } from "../shared/observability.js";
+import { systemClock } from "../shared/clock.js";
 import { handleCommand, type HttpEvent, type HttpResponse } from "./handler.js";
 import { dynamoIdempotencyStore } from "./idempotency.js";
 import { assumedRoleCredentials, principalThingsLister } from "./session.js";
 import { createValidator } from "./validation.js";
 import { required, type Env } from "../shared/env.js";
 import { sdkClientOptions } from "../deadlines.js";
+
+/** The C&C function's Powertools service name (its log lines carry it). */
+export const CC_SERVICE = "iot-dr-cc";
 
 export interface CcModules {
   crypto: typeof NodeCrypto;
@@ -28,7 +32,7 @@ export interface CcModules {
   sts: typeof StsSdk;
   dynamodb: typeof DynamoSdk;
   libDynamodb: typeof DocSdk;
-  logger: ReplicationLogger;
+  logger: Logger;
 }
 
 /** Reads the policy allow-list; refuses anything but a non-empty JSON array of names. */
@@ -81,14 +85,12 @@ export function ccHandlerFromEnv(env: Env, m: CcModules): (event: HttpEvent) => 
   });
   // Replay's applied markers in this region (MARKER_TABLE); without it they are looked up in the ops table.
   const markers = env.MARKER_TABLE ? markerTableFromSdk(m.libDynamodb, opsDoc, env.MARKER_TABLE) : undefined;
-  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-  const clock = { now: () => Date.now(), sleep };
 
   return (event) =>
     handleCommand(event, {
       iot,
       listPrincipalThings: principalThingsLister(m.iot, iotClient),
-      sleep,
+      clock: systemClock,
       logger: m.logger,
       validate: createValidator(m.zod.z, { allowedPolicies, crypto: m.crypto, now: Date.now }),
       idempotency: dynamoIdempotencyStore(m.libDynamodb, ownDoc, { tableName: idempotencyTable }),
@@ -98,11 +100,10 @@ export function ccHandlerFromEnv(env: Env, m: CcModules): (event: HttpEvent) => 
           iot,
           table,
           ...(markers ? { markers } : {}),
-          clock,
+          clock: systemClock,
           logger: m.logger,
         });
       },
       crypto: m.crypto,
-      clock: Date.now,
     });
 }

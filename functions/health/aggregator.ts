@@ -7,14 +7,8 @@
  */
 import type * as NodeCrypto from "node:crypto";
 import { bareStatus, type ApiResponse, type HealthReport } from "./checkpoints.js";
-import {
-  describeError,
-  withDeadline,
-  type Clock,
-  type HttpRequest,
-  type HttpTransport,
-  type Logger,
-} from "./http.js";
+import { describeError, withDeadline, type HttpRequest, type HttpTransport, type Logger } from "./http.js";
+import type { Now } from "../shared/clock.js";
 import {
   checkPolicyConfig,
   evaluatePolicy,
@@ -63,7 +57,7 @@ export interface HealthCheckDeps {
   policy: PolicyConfig;
   transport: HttpTransport;
   sign: RequestSigner;
-  clock: Clock;
+  clock: Now;
   logger: Logger;
   store: StateStore;
   /** The operator's override (an SSM parameter in AWS). */
@@ -394,7 +388,7 @@ export function createHealthCheck(deps: HealthCheckDeps): HealthCheck {
  */
 export async function runRounds(
   check: HealthCheck,
-  options: { durationMs: number; intervalMs: number; clock: Clock; sleep: (ms: number) => Promise<void> },
+  options: { durationMs: number; intervalMs: number; clock: Now; sleep: (ms: number) => Promise<void> },
 ): Promise<Decision[]> {
   const decisions: Decision[] = [];
   const end = options.clock() + options.durationMs;

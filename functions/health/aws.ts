@@ -6,7 +6,7 @@
 import type * as NodeCrypto from "node:crypto";
 import type { SignatureV4 as SignatureV4Class } from "@smithy/signature-v4";
 import type { StateStore, StoredRound, RequestSigner } from "./aggregator.js";
-import type { Clock } from "./http.js";
+import type { Now } from "../shared/clock.js";
 import { parseOverride, type HysteresisState, type OverrideMode, type Readiness } from "./policy.js";
 import { METRICS_NAMESPACE, REPLICATION_LAG } from "../replication/observability.js";
 import { DRIFT_COUNT, LAUNCHER_ITERATOR_AGE } from "../reconcile/driftMetric.js";
@@ -193,7 +193,7 @@ export type GetMetricData = (
 /** Replication lag (max of `ReplicationLagMs`) and drift (latest max of `DriftCount`) of the region. */
 export function cloudWatchReadinessGetter(deps: {
   getMetricData: GetMetricData;
-  clock: Clock;
+  clock: Now;
   /** Namespace of the replication metrics; default `METRICS_NAMESPACE` (`iot-dr`), the reconciler's (functions/reconcile/driftMetric.ts). */
   namespace?: string;
   /** Dimensions replay publishes ReplicationLagMs with; default `REPLICATION_LAG.dimensions` (Powertools' `service`). */
@@ -287,7 +287,7 @@ export function cloudWatchReadinessGetter(deps: {
 export function cachedGetter<T>(
   getter: (signal: AbortSignal) => Promise<T>,
   ttlMs: number,
-  clock: Clock,
+  clock: Now,
 ): (signal: AbortSignal) => Promise<T> {
   let cached: { value: T; at: number } | undefined;
   return async (signal) => {

@@ -3,7 +3,8 @@
  * budget and a criticality; the API runs them in parallel and answers 200 when every critical
  * checkpoint passed, 503 otherwise, with a JSON body listing each result and its latency.
  */
-import { describeError, withDeadline, type Clock, type Logger } from "./http.js";
+import { describeError, withDeadline, type Logger } from "./http.js";
+import type { Now } from "../shared/clock.js";
 
 export interface Checkpoint {
   name: string;
@@ -32,10 +33,7 @@ export interface HealthReport {
 }
 
 /** Runs the checkpoints in parallel, each under its own deadline; never rejects. */
-export async function runCheckpoints(
-  checkpoints: readonly Checkpoint[],
-  clock: Clock,
-): Promise<HealthReport> {
+export async function runCheckpoints(checkpoints: readonly Checkpoint[], clock: Now): Promise<HealthReport> {
   const results = await Promise.all(
     checkpoints.map(async (checkpoint): Promise<CheckpointResult> => {
       const started = clock();
@@ -81,7 +79,7 @@ export function createHealthApi(deps: {
   checkpoints: readonly Checkpoint[];
   /** Factors this API answers for even without checkpoints of their own (an empty factor is healthy). */
   factors?: readonly string[];
-  clock: Clock;
+  clock: Now;
   logger: Logger;
 }): (request: HealthApiRequest) => Promise<ApiResponse> {
   const factors = new Set([...(deps.factors ?? []), ...deps.checkpoints.map((c) => c.factor)]);

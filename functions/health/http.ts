@@ -24,17 +24,8 @@ export interface HttpResponse {
 /** Sends one request; rejects on connection errors and when `signal` aborts. */
 export type HttpTransport = (request: HttpRequest) => Promise<HttpResponse>;
 
-/** Milliseconds on a monotonic-enough clock; `Date.now` in production, a fake in tests. */
-export type Clock = () => number;
-
-/** The structured logger the cores write to (Powertools Logger satisfies it). */
-export interface Logger {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-}
-
-export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+export type { Logger } from "../shared/observability.js";
+export { silentLogger } from "../shared/observability.js";
 
 /** Raised when a step did not finish inside its budget. */
 export interface DeadlineExceeded extends Error {

@@ -10,6 +10,7 @@
  * never more than once per client id per second. Stops early when the data plane stops
  * answering (5xx or network errors in a row): nothing more it can do there.
  */
+import type { Clock } from "../shared/clock.js";
 /**
  * IoT data-plane DeleteConnection in the failing region (an `IoTDataPlaneClient`'s `send` wrapped
  * by the adapter, with that region's data endpoint); resolves on 2xx, rejects with the SDK's error
@@ -24,7 +25,7 @@ export interface MoverDeps {
   deleteConnection: DeleteConnection;
   /** Closed connections per second: the target region's connect quota share for this mover. */
   ratePerSecond: number;
-  clock: { now(): number; sleep(ms: number): Promise<void> };
+  clock: Clock;
   /** Consecutive unanswered calls after which the region is given up; default 5. */
   maxConsecutiveFailures?: number;
 }

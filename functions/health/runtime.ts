@@ -40,6 +40,7 @@ import { roundMetricPoints, type MetricPoint } from "./metrics.js";
 import { handleAlarmEvent, type AlarmRegion } from "./notifier.js";
 import type { PolicyConfig } from "./policy.js";
 import { endpointOverride, integer, json, required, type Env } from "../shared/env.js";
+import type { Now } from "../shared/clock.js";
 import { buildCheckpoints, parseCheckpointSpecs, type Probe } from "./probes.js";
 
 /** A Lambda function-URL request (payload format 2.0), as much of it as we read. */
@@ -100,7 +101,7 @@ function assumedRoleCredentials(
   region: string,
   roleArn: string,
   externalId: string | undefined,
-  clock: () => number,
+  clock: Now,
 ): () => Promise<AwsCredentials & { expiration?: Date }> {
   const client = new sts.STSClient({ region, ...sdkClientOptions("healthProbe") });
   let cached: (AwsCredentials & { expiration?: Date }) | undefined;

@@ -20,6 +20,7 @@
  * claim is held for the invocation's remaining time (it cannot run longer), and released when
  * the presence table could not be read, so that SNS's retry may claim it again.
  */
+import type { Clock } from "../shared/clock.js";
 import { disconnectClients, type DeleteConnection, type MoveOutcome } from "./mover.js";
 import { noticeFor, type AlarmRegion } from "./notifier.js";
 
@@ -44,7 +45,7 @@ export interface ServerSideMoveDeps {
   settle(region: string, key: string, state: "done" | "released"): Promise<void>;
   /** DeleteConnection in `region`'s data plane. */
   deleteConnection(region: string): DeleteConnection;
-  clock: { now(): number; sleep(ms: number): Promise<void> };
+  clock: Clock;
   /** What is left of the invocation, ms (Lambda context). */
   remainingMs(): number;
   logger: {

@@ -11,6 +11,7 @@ import type * as DynamoDb from "@aws-sdk/client-dynamodb";
 import type { AwsCredentials } from "./aws.js";
 import { sdkClientOptions } from "../deadlines.js";
 import { integer, json, required, type Env } from "../shared/env.js";
+import { systemClock } from "../shared/clock.js";
 import type { Logger } from "./http.js";
 import type { AlarmRegion } from "./notifier.js";
 import {
@@ -198,7 +199,7 @@ export function serverSideMoveFromEnv(
         return (input, signal) =>
           client.send(new modules.iotData.DeleteConnectionCommand(input), { abortSignal: signal });
       },
-      clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+      clock: systemClock,
       remainingMs: () => context?.getRemainingTimeInMillis?.() ?? 900_000,
       logger: modules.logger,
     });

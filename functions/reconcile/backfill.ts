@@ -15,7 +15,8 @@
 import { RESOURCE_KINDS, type RegistryRecord, type ResourceKind } from "../registry/records.js";
 import { putRecordIfNewer, type OpsTablePort, type PutResult, type TableItem } from "../registry/table.js";
 import type { Logger } from "../replication/observability.js";
-import type { Clock } from "../replication/pacing.js";
+import type { Clock } from "../shared/clock.js";
+import { randomHex } from "../shared/ids.js";
 import { SNAPSHOT_KINDS, snapshotRegion, type SnapshotCursor, type SnapshotDeps } from "./snapshot.js";
 
 export const CHECKPOINT_FORMAT = "iot-dr-backfill/1";
@@ -147,9 +148,7 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillResult> {
     : {
         format: CHECKPOINT_FORMAT,
         region: deps.region,
-        runId: Math.floor(random() * 0x100000000)
-          .toString(16)
-          .padStart(8, "0"),
+        runId: randomHex(random, 1),
         versionTimestamp: Math.max(0, deps.clock.now() - (deps.skewMarginMs ?? 5 * 60_000)),
         scanned: {},
         written: 0,

@@ -1,7 +1,7 @@
 /**
  * The readiness metrics the fail-back gate reads, defined once for their producers and their
  * reader: the reconciler's `DriftCount` (written as CloudWatch embedded metric format by
- * functions/reconcile/scheduled.ts `emfDocument`, read by functions/health/aws.ts
+ * Powertools Metrics in functions/reconcile/metrics.ts, read by functions/health/aws.ts
  * `cloudWatchReadinessGetter`) and the replication launcher's `AWS/Lambda IteratorAge` (written by
  * Lambda for the launcher's stream mapping, read by the same gate). tests/health/driftMetricSeam.test.ts
  * turns the reconciler's real EMF output into datapoints as CloudWatch extracts them and reads them

@@ -21,7 +21,9 @@ import { getRecord, putRecordIfNewer } from "../registry/table.js";
 import { applyBatch, type ApplyDeps } from "../replication/apply.js";
 import { readState } from "../replication/capture.js";
 import type { Logger } from "../replication/observability.js";
-import type { Clock, Pacer } from "../replication/pacing.js";
+import type { Pacer } from "../replication/pacing.js";
+import type { Clock } from "../shared/clock.js";
+import { newEventId } from "../shared/ids.js";
 import { compareRegions, type CompareProgress, type Drift } from "./compare.js";
 import { isAttachmentKind, type SnapshotDeps } from "./snapshot.js";
 
@@ -50,14 +52,6 @@ export interface RepairOutcome {
   skipped: { key: string; reason: string }[];
   failed: { key: string; error: { name: string; message: string } }[];
 }
-
-const eventId = (random: () => number) =>
-  "reconcile-" +
-  Array.from({ length: 3 }, () =>
-    Math.floor(random() * 0x100000000)
-      .toString(16)
-      .padStart(8, "0"),
-  ).join("");
 
 /** Why an `extra` must not be deleted, or undefined when deleting it is right. */
 async function keepExtra(
@@ -97,7 +91,7 @@ export async function repairDrift(items: readonly PendingRepair[], deps: RepairD
       key: drift.key,
       kind: kindOfKey(drift.key),
       state: desired,
-      version: { timestamp: now, eventId: eventId(random), region: deps.sourceRegion },
+      version: { timestamp: now, eventId: newEventId(random, "reconcile-", 3), region: deps.sourceRegion },
       origin: deps.sourceRegion,
       capturedAt: now,
     });

@@ -8,16 +8,19 @@ import type * as IotSdk from "@aws-sdk/client-iot";
 import type * as DynamoSdk from "@aws-sdk/client-dynamodb";
 import type * as DocSdk from "@aws-sdk/lib-dynamodb";
 import type * as LambdaSdk from "@aws-sdk/client-lambda";
+import type * as PowertoolsMetrics from "@aws-lambda-powertools/metrics";
 import { sdkClientOptions } from "../deadlines.js";
 import { iotPortFromSdk } from "../registry/iotPort.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
 import { noMetrics, type Logger } from "../replication/observability.js";
-import { createPacer, systemClock } from "../replication/pacing.js";
+import { createPacer } from "../replication/pacing.js";
+import { systemClock } from "../shared/clock.js";
 import { flag, integer, numberIn, optionalJson, required, type Env } from "../shared/env.js";
 import { activeRegionFromDns } from "./activeRegion.js";
 import { lambdaSelfInvoker } from "./continuation.js";
 import { listPortFromSdk } from "./listPort.js";
 import { passLockFromSdk } from "./lock.js";
+import { reconcilerMetrics } from "./metrics.js";
 import { runScheduledReconcile, type ScheduledOutcome } from "./scheduled.js";
 
 export interface ReconcilerModules {
@@ -27,8 +30,8 @@ export interface ReconcilerModules {
   lambda: Pick<typeof LambdaSdk, "LambdaClient" | "InvokeCommand">;
   dns: typeof NodeDns;
   logger: Logger;
-  /** Where the DriftCount EMF documents go: stdout, unprefixed, where Lambda's log extraction finds them. */
-  emit: (line: string) => void;
+  /** Powertools Metrics: the DriftCount EMF documents (metrics.ts). */
+  metrics: typeof PowertoolsMetrics;
 }
 
 /**
@@ -73,6 +76,7 @@ export function reconcilerFromEnv(
   };
   const resolver = new m.dns.promises.Resolver({ timeout: 2000, tries: 2 });
   if (env.DNS_SERVERS) resolver.setServers(env.DNS_SERVERS.split(","));
+  const metrics = reconcilerMetrics(m.metrics);
   return async (event, context) => {
     const own = side(region, false);
     const peer = side(peerRegion, true);
@@ -101,7 +105,7 @@ export function reconcilerFromEnv(
         },
         clock: systemClock,
         logger: m.logger,
-        emit: m.emit,
+        metrics,
         lock: { port: passLockFromSdk(m.libDynamodb, doc, lockTable, region), leaseMs },
         pass: {
           remainingMs: () => context.getRemainingTimeInMillis() - reserve,

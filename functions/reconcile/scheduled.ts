@@ -39,8 +39,9 @@ import { getRecord, putRecordIfNewer, type OpsTablePort } from "../registry/tabl
 import { applyBatch, type ApplyDeps } from "../replication/apply.js";
 import { isThrottlingError } from "../replication/errors.js";
 import type { Logger } from "../replication/observability.js";
-import { DRIFT_METRIC, RECONCILER_METRICS, RECONCILER_SERVICE } from "./driftMetric.js";
-import type { Clock } from "../replication/pacing.js";
+import { DRIFT_METRIC, RECONCILER_SERVICE } from "./driftMetric.js";
+import type { ReconcilerMetrics } from "./metrics.js";
+import type { Clock } from "../shared/clock.js";
 import { compareRegions, type Drift } from "./compare.js";
 import type { ActiveRegion } from "./activeRegion.js";
 import type { IotRegistryPort } from "../registry/iotPort.js";
@@ -97,8 +98,8 @@ export interface ScheduledReconcileDeps {
   apply: ApplyDeps;
   clock: Clock;
   logger: Logger;
-  /** Writes one CloudWatch embedded-metric-format line (stdout in Lambda). */
-  emit: (line: string) => void;
+  /** Publishes the pass's counts (Powertools Metrics' EMF on stdout in Lambda: metrics.ts). */
+  metrics: ReconcilerMetrics;
   /**
    * Split the pass over several invocations (the Lambda); absent: the whole pass in this call
    * (one principal shard), as the tools and tests run it.
@@ -228,24 +229,6 @@ function lateness(event: unknown, now: number): number | undefined {
   if (e?.source !== "aws.events" || e["detail-type"] !== "Scheduled Event" || !e.time) return undefined;
   const at = Date.parse(e.time);
   return Number.isFinite(at) ? now - at : undefined;
-}
-
-/** One EMF document; the metric goes out with the `service` dimension and without any, so readers need no dimensions. */
-export function emfDocument(now: number, metrics: Record<string, number>): string {
-  return JSON.stringify({
-    _aws: {
-      Timestamp: now,
-      CloudWatchMetrics: [
-        {
-          Namespace: RECONCILER_METRICS.namespace,
-          Dimensions: RECONCILER_METRICS.dimensionSets,
-          Metrics: Object.keys(metrics).map((Name) => ({ Name, Unit: "Count" })),
-        },
-      ],
-    },
-    ...RECONCILER_METRICS.dimensions,
-    ...metrics,
-  });
 }
 
 export async function runScheduledReconcile(
@@ -414,7 +397,7 @@ export async function runScheduledReconcile(
       shardCount: state.shardCount,
       ...totals,
     });
-    deps.emit(emfDocument(deps.clock.now(), { [PEER_UNREACHABLE_METRIC]: 1 }));
+    deps.metrics.publish(deps.clock.now(), { [PEER_UNREACHABLE_METRIC]: 1 });
     await deps.lock?.port.release(state.passId);
     return { status: "peer-unreachable", passId: state.passId, ...totals, compared: 0, remaining: 0 };
   }
@@ -434,14 +417,12 @@ export async function runScheduledReconcile(
   await deps.lock?.port.release(state.passId);
   // Differences the standby peer's own reconciler repairs are the peer's drift, not this region's.
   const remaining = Math.max(0, totals.found - totals.leftToPeer - totals.repaired);
-  deps.emit(
-    emfDocument(deps.clock.now(), {
-      [DRIFT_METRIC]: remaining,
-      [DRIFT_REPAIRED_METRIC]: totals.repaired,
-      [UNDECIDED_DRIFT_METRIC]: totals.undecided,
-      [PEER_UNREACHABLE_METRIC]: 0,
-    }),
-  );
+  deps.metrics.publish(deps.clock.now(), {
+    [DRIFT_METRIC]: remaining,
+    [DRIFT_REPAIRED_METRIC]: totals.repaired,
+    [UNDECIDED_DRIFT_METRIC]: totals.undecided,
+    [PEER_UNREACHABLE_METRIC]: 0,
+  });
   const tookMs = deps.clock.now() - state.startedAt;
   deps.logger.info("reconcile done", log, {
     ...totals,

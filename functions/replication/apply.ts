@@ -39,7 +39,8 @@ import {
   isReplicationError,
 } from "./errors.js";
 import { REPLICATION_LAG_METRIC, type Logger, type MetricsSink } from "./observability.js";
-import type { Clock, Pacer } from "./pacing.js";
+import type { Pacer } from "./pacing.js";
+import type { Clock } from "../shared/clock.js";
 import type { ReplayEntry } from "./stateMachine.js";
 import { errName } from "../shared/errors.js";
 

@@ -58,6 +58,7 @@ import { isOwnByName, isOwnResource } from "../registry/ownResources.js";
 import { parseCloudTrailEvent, type CloudTrailApiCallEvent } from "./cloudTrail.js";
 import { InvalidRecord } from "./errors.js";
 import type { Logger } from "./observability.js";
+import { newEventId } from "../shared/ids.js";
 import type { Clock, Pacer } from "./pacing.js";
 
 export interface CaptureDeps {
@@ -263,15 +264,6 @@ export async function enrichmentKeys(
     await policiesOf({ type: "thingGroup", groupName: k.name });
   }
   return [...new Set(out)];
-}
-
-function newEventId(random: () => number): string {
-  let s = "";
-  for (let i = 0; i < 4; i++)
-    s += Math.floor(random() * 0x100000000)
-      .toString(16)
-      .padStart(8, "0");
-  return s;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { Throttled, isThrottlingError } from "./errors.js";
 import type { SlotStore } from "./sharedPacing.js";
+import { systemClock, type Clock } from "../shared/clock.js";
 
 /**
  * Default transactions per second per account and region. The registry APIs (things, thing types,
@@ -51,16 +52,8 @@ export const DEFAULT_IOT_QUOTAS = {
   ListThings: 10,
 } as const satisfies Record<string, number>;
 
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
+// The clock lives in functions/shared/clock.ts; re-exported for the pacer's callers.
+export { systemClock, type Clock };
 
 export interface PacerOptions {
   /** Rates per API in TPS; default DEFAULT_IOT_QUOTAS. An API missing from both gets `defaultRate`. */

@@ -11,13 +11,11 @@ import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
 import { optionalJson, required, type Env } from "../shared/env.js";
 import { replayTask, type ReplayOutcome } from "./apply.js";
 import type { RegistryModules } from "./captureRuntime.js";
-import type { MetricsSink } from "./observability.js";
-import { createPacer, systemClock } from "./pacing.js";
+import type { PublishingMetrics } from "../shared/observability.js";
+import { createPacer } from "./pacing.js";
+import { systemClock } from "../shared/clock.js";
 import { dynamoSlotStore } from "./sharedPacing.js";
 import type { ReplayEntry } from "./stateMachine.js";
-
-/** What replay publishes its metrics through: Powertools Metrics fits. */
-export type PublishingMetrics = MetricsSink & { publishStoredMetrics(): void };
 
 /**
  * The replay task (one record per Map iteration of the state machine). Environment: AWS_REGION,

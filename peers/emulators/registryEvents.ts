@@ -14,6 +14,7 @@ import {
   type IoTClient,
 } from "@aws-sdk/client-iot";
 import type { RegistryEventMessage } from "../../functions/replication/capture.js";
+import { newEventId } from "../../functions/shared/ids.js";
 
 export interface RegistryEventEmulator {
   /** Every message published so far, in publication order. */
@@ -48,14 +49,7 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
   let last = 0;
   const name = `registryEvents${++emulatorSeq}`;
 
-  const eventId = () => {
-    let s = "";
-    for (let i = 0; i < 4; i++)
-      s += Math.floor(random() * 0x100000000)
-        .toString(16)
-        .padStart(8, "0");
-    return s;
-  };
+  const eventId = () => newEventId(random);
   const stamp = () => {
     last = Math.max(clock(), last + 1);
     return last;

@@ -1,27 +1,10 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { useMoto } from "../support/useMoto.js";
 import { handleCommand } from "../../functions/cc/handler.js";
 import { COMMANDS } from "../../functions/cc/validation.js";
-import {
-  ccWorld,
-  commandEvent,
-  makeCertificates,
-  newKey,
-  registrySnapshot,
-  seedRegistry,
-  type CcWorld,
-} from "./support.js";
+import { commandEvent, newKey, registrySnapshot, useCcWorld } from "./support.js";
 
-const moto = useMoto({ resetBeforeEach: false });
-let world: CcWorld;
-let pems: string[];
-
-beforeAll(async () => {
-  pems = makeCertificates(3);
-  world = await ccWorld(moto);
-  await seedRegistry(world.iotClient);
-});
+const cc = useCcWorld(3, { perTest: false });
 
 // Values close to valid ones, so that the fuzzer also reaches the registry, mixed with anything.
 const names = fc.oneof(
@@ -73,7 +56,7 @@ const body = fc.oneof(
   validish,
 );
 const withPems = (value: unknown): unknown => {
-  if (typeof value === "string" && /^pem:\d$/.test(value)) return pems[Number(value.slice(4))];
+  if (typeof value === "string" && /^pem:\d$/.test(value)) return cc.pems[Number(value.slice(4))];
   if (Array.isArray(value)) return value.map(withPems);
   if (value && typeof value === "object")
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPems(v)]));
@@ -82,15 +65,15 @@ const withPems = (value: unknown): unknown => {
 
 describe("C&C input fuzzing", () => {
   it("arbitrary JSON bodies never get a 5xx and change the registry only when the command was accepted", async () => {
-    let before = await registrySnapshot(world.iotClient);
+    let before = await registrySnapshot(cc.world.iotClient);
     let accepted = 0;
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...COMMANDS), body, fc.boolean(), async (command, raw, withKey) => {
         const event = commandEvent(command, withPems(raw), withKey ? newKey() : undefined);
-        const r = await handleCommand(event, world.deps());
+        const r = await handleCommand(event, cc.world.deps());
         expect(r.statusCode, r.body).toBeLessThan(500);
         expect(() => JSON.parse(r.body)).not.toThrow();
-        const after = await registrySnapshot(world.iotClient);
+        const after = await registrySnapshot(cc.world.iotClient);
         if (r.statusCode >= 200 && r.statusCode < 300) {
           accepted++;
         } else {

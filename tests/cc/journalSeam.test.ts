@@ -116,7 +116,7 @@ describe("what the C&C journal writes, replay applies in the other region", () =
     const deps: HandlerDeps = {
       iot: a,
       listPrincipalThings: principalThingsLister(iotSdk, iot[PRIMARY]),
-      sleep: async () => {},
+      clock: { now: Date.now, sleep: async () => {} },
       logger: silentLogger,
       validate: createValidator(z, { allowedPolicies: ["iot-dr-device"], crypto, now: Date.now }),
       idempotency: dynamoIdempotencyStore(lib, lib.DynamoDBDocumentClient.from(ccDdb), {
@@ -133,7 +133,6 @@ describe("what the C&C journal writes, replay applies in the other region", () =
         });
       },
       crypto,
-      clock: Date.now,
     };
     const [pem] = makeCertificates(1);
     const response = await handleCommand(

@@ -3,34 +3,15 @@
  * version, and a policy attached to or detached from a thing group; validated and journaled like
  * onboarding.
  */
-import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
-import { useMoto } from "../support/useMoto.js";
 import { handleCommand } from "../../functions/cc/handler.js";
-import {
-  ccWorld,
-  commandEvent,
-  makeCertificates,
-  newKey,
-  opsRecords,
-  seedRegistry,
-  type CcWorld,
-} from "./support.js";
+import { commandEvent, newKey, opsRecords, useCcWorld } from "./support.js";
 
-const moto = useMoto();
-let world: CcWorld;
-let pems: string[];
-
-beforeAll(async () => {
-  pems = makeCertificates(4);
-});
-beforeEach(async () => {
-  world = await ccWorld(moto);
-  await seedRegistry(world.iotClient);
-});
+const cc = useCcWorld(4);
 
 async function send(command: string, body: unknown, key = newKey()) {
-  const response = await handleCommand(commandEvent(command, body, key), world.deps());
+  const response = await handleCommand(commandEvent(command, body, key), cc.world.deps());
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
   return { ...response, json: JSON.parse(response.body) as Record<string, any> };
 }
@@ -51,15 +32,15 @@ async function onboarded(thingName: string, pem: string) {
 
 describe("C&C certificate and policy lifecycle", () => {
   it("revoke makes a thing's certificates REVOKED and journals them; a second revoke changes nothing; suspend is then refused", async () => {
-    const id = await onboarded("dev-1", pems[0]!);
+    const id = await onboarded("dev-1", cc.pems[0]!);
     const r = await send("revoke", { thingName: "dev-1", reason: "key leaked" });
     expect(r.statusCode).toBe(200);
     expect(r.json.certificates).toEqual([{ certificateId: id, previousStatus: "ACTIVE", status: "REVOKED" }]);
-    const described = await world.iotClient.send(
+    const described = await cc.world.iotClient.send(
       new iotSdk.DescribeCertificateCommand({ certificateId: id }),
     );
     expect(described.certificateDescription?.status).toBe("REVOKED");
-    expect(state((await opsRecords(world.opsDoc)).get(`certificate#${id}`))).toMatchObject({
+    expect(state((await opsRecords(cc.world.opsDoc)).get(`certificate#${id}`))).toMatchObject({
       status: "REVOKED",
     });
     const again = await send("revoke", { certificateId: id });
@@ -68,27 +49,27 @@ describe("C&C certificate and policy lifecycle", () => {
   });
 
   it("rotate puts a new active certificate with the same policies on the thing and deactivates the old one, journaling both", async () => {
-    const old = await onboarded("dev-2", pems[0]!);
-    const r = await send("rotate", { thingName: "dev-2", certificatePem: pems[1] });
+    const old = await onboarded("dev-2", cc.pems[0]!);
+    const r = await send("rotate", { thingName: "dev-2", certificatePem: cc.pems[1] });
     expect(r.statusCode).toBe(200);
     const fresh = r.json.certificateId as string;
     expect(fresh).not.toBe(old);
-    const principals = await world.iotClient.send(
+    const principals = await cc.world.iotClient.send(
       new iotSdk.ListThingPrincipalsCommand({ thingName: "dev-2" }),
     );
     expect(principals.principals).toEqual([expect.stringContaining(`cert/${fresh}`)]);
     const arn = principals.principals![0]!;
     expect(
-      (await world.iotClient.send(new iotSdk.ListAttachedPoliciesCommand({ target: arn }))).policies?.map(
+      (await cc.world.iotClient.send(new iotSdk.ListAttachedPoliciesCommand({ target: arn }))).policies?.map(
         (p) => p.policyName,
       ),
     ).toEqual(["iot-dr-device"]);
     const status = async (certificateId: string) =>
-      (await world.iotClient.send(new iotSdk.DescribeCertificateCommand({ certificateId })))
+      (await cc.world.iotClient.send(new iotSdk.DescribeCertificateCommand({ certificateId })))
         .certificateDescription?.status;
     expect(await status(fresh)).toBe("ACTIVE");
     expect(await status(old)).toBe("INACTIVE");
-    const records = await opsRecords(world.opsDoc);
+    const records = await opsRecords(cc.world.opsDoc);
     expect(state(records.get(`certificate#${fresh}`))).toMatchObject({ status: "ACTIVE" });
     expect(state(records.get(`certificate#${old}`))).toMatchObject({ status: "INACTIVE" });
     expect(records.get(`principal#dev-2#${fresh}`)?.tombstone).toBe(false);
@@ -96,21 +77,22 @@ describe("C&C certificate and policy lifecycle", () => {
     expect(records.get(`policyTarget#iot-dr-device#certificate#${fresh}`)?.tombstone).toBe(false);
 
     // A compromised key: rotate again and revoke the old one.
-    const third = await send("rotate", { thingName: "dev-2", certificatePem: pems[2], revokeOld: true });
+    const third = await send("rotate", { thingName: "dev-2", certificatePem: cc.pems[2], revokeOld: true });
     expect(third.statusCode).toBe(200);
     expect(await status(fresh)).toBe("REVOKED");
   });
 
   it("rotate refuses a certificate that is already registered and a thing without one, changing nothing", async () => {
-    await onboarded("dev-3", pems[0]!);
-    const taken = await send("rotate", { thingName: "dev-3", certificatePem: pems[0] });
+    await onboarded("dev-3", cc.pems[0]!);
+    const taken = await send("rotate", { thingName: "dev-3", certificatePem: cc.pems[0] });
     expect(taken.statusCode).toBe(409);
     expect(taken.json.code ?? taken.json.error).toBeDefined();
     expect(
-      (await world.iotClient.send(new iotSdk.ListThingPrincipalsCommand({ thingName: "dev-3" }))).principals,
+      (await cc.world.iotClient.send(new iotSdk.ListThingPrincipalsCommand({ thingName: "dev-3" })))
+        .principals,
     ).toHaveLength(1);
-    await world.iotClient.send(new iotSdk.CreateThingCommand({ thingName: "bare" }));
-    expect((await send("rotate", { thingName: "bare", certificatePem: pems[1] })).statusCode).toBe(409);
+    await cc.world.iotClient.send(new iotSdk.CreateThingCommand({ thingName: "bare" }));
+    expect((await send("rotate", { thingName: "bare", certificatePem: cc.pems[1] })).statusCode).toBe(409);
   });
 
   it("policyVersion creates a new default version of an allowed policy, making room when five exist, and journals the policy", async () => {
@@ -129,13 +111,15 @@ describe("C&C certificate and policy lifecycle", () => {
       const r = await send("policy-version", { policyName: "iot-dr-device", policyDocument: doc(action) });
       expect(r.statusCode).toBe(200);
     }
-    const versions = await world.iotClient.send(
+    const versions = await cc.world.iotClient.send(
       new iotSdk.ListPolicyVersionsCommand({ policyName: "iot-dr-device" }),
     );
     expect(versions.policyVersions).toHaveLength(5);
-    const policy = await world.iotClient.send(new iotSdk.GetPolicyCommand({ policyName: "iot-dr-device" }));
+    const policy = await cc.world.iotClient.send(
+      new iotSdk.GetPolicyCommand({ policyName: "iot-dr-device" }),
+    );
     expect(JSON.parse(policy.policyDocument!)).toEqual(JSON.parse(doc("iot:GetThingShadow")));
-    expect(state((await opsRecords(world.opsDoc)).get("policy#iot-dr-device"))).toMatchObject({
+    expect(state((await opsRecords(cc.world.opsDoc)).get("policy#iot-dr-device"))).toMatchObject({
       document: expect.stringContaining("iot:GetThingShadow"),
     });
   });
@@ -144,22 +128,22 @@ describe("C&C certificate and policy lifecycle", () => {
     const attach = await send("attach-group-policy", { policyName: "iot-dr-device", groupName: "plant-a" });
     expect(attach.statusCode).toBe(200);
     const groupArn = (
-      await world.iotClient.send(new iotSdk.DescribeThingGroupCommand({ thingGroupName: "plant-a" }))
+      await cc.world.iotClient.send(new iotSdk.DescribeThingGroupCommand({ thingGroupName: "plant-a" }))
     ).thingGroupArn!;
     const attached = async () =>
       (
-        await world.iotClient.send(new iotSdk.ListAttachedPoliciesCommand({ target: groupArn }))
+        await cc.world.iotClient.send(new iotSdk.ListAttachedPoliciesCommand({ target: groupArn }))
       ).policies?.map((p) => p.policyName);
     expect(await attached()).toEqual(["iot-dr-device"]);
     expect(
-      (await opsRecords(world.opsDoc)).get("policyTarget#iot-dr-device#thingGroup#plant-a")?.tombstone,
+      (await opsRecords(cc.world.opsDoc)).get("policyTarget#iot-dr-device#thingGroup#plant-a")?.tombstone,
     ).toBe(false);
     expect(
       (await send("detach-group-policy", { policyName: "iot-dr-device", groupName: "plant-a" })).statusCode,
     ).toBe(200);
     expect(await attached()).toEqual([]);
     expect(
-      (await opsRecords(world.opsDoc)).get("policyTarget#iot-dr-device#thingGroup#plant-a")?.tombstone,
+      (await opsRecords(cc.world.opsDoc)).get("policyTarget#iot-dr-device#thingGroup#plant-a")?.tombstone,
     ).toBe(true);
   });
 
@@ -179,6 +163,6 @@ describe("C&C certificate and policy lifecycle", () => {
     expect(
       (await send("attach-group-policy", { policyName: "iot-dr-device", groupName: "nope" })).statusCode,
     ).toBe(404);
-    expect((await opsRecords(world.opsDoc)).size).toBe(0);
+    expect((await opsRecords(cc.world.opsDoc)).size).toBe(0);
   });
 });

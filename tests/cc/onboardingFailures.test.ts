@@ -1,29 +1,9 @@
-import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { useMoto } from "../support/useMoto.js";
+import { describe, expect, it } from "vitest";
 import { handleCommand } from "../../functions/cc/handler.js";
 import type { IotRegistryPort } from "../../functions/registry/iotPort.js";
-import {
-  ccWorld,
-  commandEvent,
-  makeCertificates,
-  newKey,
-  opsRecords,
-  registrySnapshot,
-  seedRegistry,
-  type CcWorld,
-} from "./support.js";
+import { commandEvent, newKey, opsRecords, registrySnapshot, useCcWorld } from "./support.js";
 
-const moto = useMoto();
-let world: CcWorld;
-let pem: string;
-
-beforeAll(async () => {
-  pem = makeCertificates(1)[0]!;
-});
-beforeEach(async () => {
-  world = await ccWorld(moto);
-  await seedRegistry(world.iotClient);
-});
+const cc = useCcWorld(1);
 
 const body = {
   thingName: "sensor-1",
@@ -71,66 +51,69 @@ describe("onboarding never leaves a half-done device", () => {
   it.each(STEPS)(
     "a failure while %s leaves the registry and the journal as they were",
     async (_what, method, nth) => {
-      const before = await registrySnapshot(world.iotClient);
+      const before = await registrySnapshot(cc.world.iotClient);
       const key = newKey();
-      const deps = world.deps({ iot: failing(world.iot, [{ method, nth }]) });
-      const r = await handleCommand(commandEvent("onboard", { ...body, certificatePem: pem }, key), deps);
+      const deps = cc.world.deps({ iot: failing(cc.world.iot, [{ method, nth }]) });
+      const r = await handleCommand(commandEvent("onboard", { ...body, certificatePem: cc.pem }, key), deps);
       expect(r.statusCode).toBe(502);
       expect(JSON.parse(r.body).error).toMatchObject({ code: "CommandUndone", compensated: true });
-      expect(await registrySnapshot(world.iotClient)).toEqual(before);
-      expect(await opsRecords(world.opsDoc)).toEqual(new Map());
+      expect(await registrySnapshot(cc.world.iotClient)).toEqual(before);
+      expect(await opsRecords(cc.world.opsDoc)).toEqual(new Map());
 
       // Nothing happened, so the same key may be retried and then succeeds.
       const retry = await handleCommand(
-        commandEvent("onboard", { ...body, certificatePem: pem }, key),
-        world.deps(),
+        commandEvent("onboard", { ...body, certificatePem: cc.pem }, key),
+        cc.world.deps(),
       );
       expect(retry.statusCode).toBe(201);
     },
   );
 
   it("when an undo fails too, the answer is a 500 naming what is left, and what is left is journaled", async () => {
-    const deps = world.deps({
-      iot: failing(world.iot, [
+    const deps = cc.world.deps({
+      iot: failing(cc.world.iot, [
         { method: "createThing", nth: 1 },
         { method: "deleteCertificate", nth: 1 },
       ]),
     });
-    const r = await handleCommand(commandEvent("onboard", { ...body, certificatePem: pem }, newKey()), deps);
+    const r = await handleCommand(
+      commandEvent("onboard", { ...body, certificatePem: cc.pem }, newKey()),
+      deps,
+    );
     expect(r.statusCode).toBe(500);
     const error = JSON.parse(r.body).error;
     expect(error).toMatchObject({ code: "CommandIncomplete", compensated: false, step: "createThing" });
     expect(error.leftovers).toEqual(["registerCertificate"]);
     // The certificate that could not be deleted stayed INACTIVE (it was never activated) and is
     // in the table, so the other region follows the registry.
-    const snapshot = (await registrySnapshot(world.iotClient)) as {
+    const snapshot = (await registrySnapshot(cc.world.iotClient)) as {
       things: unknown[];
       certificates: { id: string; status: string }[];
     };
     expect(snapshot.things).toEqual([]);
     expect(snapshot.certificates).toEqual([{ id: expect.any(String), status: "INACTIVE", policies: [] }]);
-    const records = await opsRecords(world.opsDoc);
+    const records = await opsRecords(cc.world.opsDoc);
     const cert = records.get(`certificate#${snapshot.certificates[0]!.id}`);
     expect(JSON.parse(String(cert?.stateJson)).status).toBe("INACTIVE");
   });
 
   it("a decommission that stops part-way is finished by its retry with the same key", async () => {
     const onboarded = await handleCommand(
-      commandEvent("onboard", { ...body, certificatePem: pem }, newKey()),
-      world.deps(),
+      commandEvent("onboard", { ...body, certificatePem: cc.pem }, newKey()),
+      cc.world.deps(),
     );
     expect(onboarded.statusCode).toBe(201);
     const key = newKey();
-    const deps = world.deps({ iot: failing(world.iot, [{ method: "deleteThing", nth: 1 }]) });
+    const deps = cc.world.deps({ iot: failing(cc.world.iot, [{ method: "deleteThing", nth: 1 }]) });
     const r = await handleCommand(commandEvent("decommission", { thingName: "sensor-1" }, key), deps);
     expect(r.statusCode).toBe(500);
     expect(JSON.parse(r.body).error).toMatchObject({ code: "CommandIncomplete", step: "deleteThing" });
     const retry = await handleCommand(
       commandEvent("decommission", { thingName: "sensor-1" }, key),
-      world.deps(),
+      cc.world.deps(),
     );
     expect(retry.statusCode).toBe(200);
-    expect(await registrySnapshot(world.iotClient)).toEqual({ things: [], certificates: [] });
-    expect((await opsRecords(world.opsDoc)).get("thing#sensor-1")?.tombstone).toBe(true);
+    expect(await registrySnapshot(cc.world.iotClient)).toEqual({ things: [], certificates: [] });
+    expect((await opsRecords(cc.world.opsDoc)).get("thing#sensor-1")?.tombstone).toBe(true);
   });
 });

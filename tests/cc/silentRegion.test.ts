@@ -10,8 +10,8 @@ import * as sts from "@aws-sdk/client-sts";
 import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFaultPeer, type FaultPeer } from "../../peers/faults.js";
+import { describe, expect, it } from "vitest";
+import { useSilentRegion } from "../support/silentRegion.js";
 import { ccHandlerFromEnv } from "../../functions/cc/runtime.js";
 import { CALL_DEADLINES, worstCaseMs } from "../../functions/deadlines.js";
 import { silentLogger } from "../../functions/replication/observability.js";
@@ -20,24 +20,8 @@ import { commandEvent, newKey, ROLE_ARN, EXTERNAL_ID, OPS_TABLE, IDEMPOTENCY_TAB
 const CC_TIMEOUT_MS = 25_000; // infra/commandControlApi.ts default timeoutSeconds
 const FORWARDER_TIMEOUT_MS = 30_000; // infra/analytics.ts timeoutSeconds
 
-let peer: FaultPeer;
-const saved = { ...process.env };
-
-beforeAll(async () => {
-  // Nothing upstream: every request is blackholed before it could be forwarded.
-  peer = await startFaultPeer("http://127.0.0.1:9");
-  await peer.set("blackhole");
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: peer.endpoint,
-    AWS_ACCESS_KEY_ID: "AKIDSILENT",
-    AWS_SECRET_ACCESS_KEY: "silent",
-  });
-  delete process.env.AWS_PROFILE;
-});
-afterAll(async () => {
-  process.env = saved;
-  await peer?.stop();
-});
+// Nothing upstream: every request is blackholed before it could be forwarded.
+const peer = useSilentRegion();
 
 describe("functions in a silent region", () => {
   it("C&C answers 5xx within its deadline budget, well inside its Lambda timeout", async () => {

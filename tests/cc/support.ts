@@ -14,6 +14,8 @@ import * as ddbSdk from "@aws-sdk/client-dynamodb";
 import * as docSdk from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { inAccount as motoAccount, type MotoServer } from "../../peers/moto.js";
+import { beforeAll, beforeEach } from "vitest";
+import { useMoto } from "../support/useMoto.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { opsTableFromSdk } from "../../functions/registry/table.js";
 import { captureKeys } from "../../functions/replication/capture.js";
@@ -121,7 +123,7 @@ export async function ccWorld(moto: MotoServer): Promise<CcWorld> {
     deps: (overrides = {}) => ({
       iot,
       listPrincipalThings: principalThingsLister(iotSdk, iotClient),
-      sleep: async () => {},
+      clock,
       logger: silentLogger,
       validate: createValidator(z, { allowedPolicies: ALLOWED_POLICIES, crypto, now: Date.now }),
       idempotency: dynamoIdempotencyStore(docSdk, doc, { tableName: IDEMPOTENCY_TABLE }),
@@ -129,7 +131,6 @@ export async function ccWorld(moto: MotoServer): Promise<CcWorld> {
         await captureKeys(keys, { region: REGION, iot, table, clock, logger: silentLogger });
       },
       crypto,
-      clock: Date.now,
       ...overrides,
     }),
   };
@@ -214,4 +215,40 @@ export async function seedRegistry(client: iotSdk.IoTClient): Promise<void> {
   });
   await client.send(new iotSdk.CreatePolicyCommand({ policyName: "iot-dr-device", policyDocument: doc }));
   await client.send(new iotSdk.CreatePolicyCommand({ policyName: "admin", policyDocument: doc }));
+}
+
+/**
+ * One moto for the file, a fresh C&C world on it with the seeded registry before each test (or once,
+ * with `perTest: false`), and `certificates` device certificates made once.
+ */
+export function useCcWorld(
+  certificates: number,
+  options: { perTest?: boolean } = {},
+): { moto: MotoServer; readonly world: CcWorld; readonly pems: string[]; readonly pem: string } {
+  const perTest = options.perTest ?? true;
+  const moto = useMoto({ resetBeforeEach: perTest });
+  let world: CcWorld | undefined;
+  let pems: string[] = [];
+  const build = async () => {
+    world = await ccWorld(moto);
+    await seedRegistry(world.iotClient);
+  };
+  beforeAll(async () => {
+    pems = makeCertificates(certificates);
+    if (!perTest) await build();
+  });
+  if (perTest) beforeEach(build);
+  return {
+    moto,
+    get world() {
+      if (!world) throw new Error("useCcWorld(): the world is built in a hook; use it inside tests");
+      return world;
+    },
+    get pems() {
+      return pems;
+    },
+    get pem() {
+      return pems[0]!;
+    },
+  };
 }

@@ -154,7 +154,7 @@ describe("the HTTP door", () => {
       validate: validate(),
       logger: { info() {}, warn() {}, error() {} },
       crypto,
-      clock: Date.now,
+      clock: { now: Date.now, sleep: async () => {} },
       idempotency: {
         claim: async () => {
           throw new Error("secret internal detail");

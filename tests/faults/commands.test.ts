@@ -5,7 +5,7 @@
  * its budget naming the region and the API, leave nothing half-applied, and a rerun once the region
  * is healthy again must complete.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,8 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMotoEnv } from "../support/useMoto.js";
+import { captureStdio } from "../support/stdio.js";
 import { FAULTS, startFaultPeer, type Fault, type FaultPeer } from "../../peers/faults.js";
 import { main as runCli } from "../../cli/main.js";
 import { getRecord, opsTableFromSdk } from "../../functions/registry/table.js";
@@ -33,46 +34,27 @@ const CALL_TIMEOUT_S = 0.5;
 const BOUND_MS = 15_000;
 
 describe("commands against a half-dead region", () => {
-  let moto: MotoServer;
   let peer: FaultPeer;
-  let w: World;
-  let out = "";
-  let err = "";
-  const dir = mkdtempSync(join(tmpdir(), "iot-dr-faults-"));
-  const saved = { ...process.env };
-
-  beforeAll(async () => {
-    moto = await startMoto();
-    peer = await startFaultPeer(moto.endpoint);
-    Object.assign(process.env, moto.env(REGION_B), {
-      AWS_ENDPOINT_URL: peer.endpoint,
-      IOT_DR_IDLE_BUDGET: String(IDLE_BUDGET_S),
-      IOT_DR_CALL_TIMEOUT: String(CALL_TIMEOUT_S),
-    });
-    delete process.env.AWS_PROFILE;
+  // moto behind a fault peer, which starts once moto does.
+  const moto = useMotoEnv(REGION_B, {
+    extra: async () => {
+      peer = await startFaultPeer(moto.endpoint);
+      return {
+        AWS_ENDPOINT_URL: peer.endpoint,
+        IOT_DR_IDLE_BUDGET: String(IDLE_BUDGET_S),
+        IOT_DR_CALL_TIMEOUT: String(CALL_TIMEOUT_S),
+      };
+    },
   });
+  const io = captureStdio();
+  let w: World;
+  const dir = mkdtempSync(join(tmpdir(), "iot-dr-faults-"));
   afterAll(async () => {
-    process.env = saved;
     await peer?.stop();
-    await moto?.stop();
   });
   beforeEach(async () => {
     await peer.set("pass");
-    await moto.reset();
     w = world(moto);
-    out = "";
-    err = "";
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      out += String(chunk);
-      return true;
-    });
-    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-      err += String(chunk);
-      return true;
-    });
-  });
-  afterEach(() => {
-    vi.restoreAllMocks();
   });
 
   /** Runs a command line with the fault set after `after` requests; returns exit code and time. */
@@ -82,7 +64,7 @@ describe("commands against a half-dead region", () => {
     const code = await runCli(argv);
     const ms = Date.now() - started;
     await peer.set("pass");
-    return { code, ms, stderr: err };
+    return { code, ms, stderr: io.err };
   }
 
   /** The failure names where it was waiting: the region and the API (e.g. "IoT ListThings in us-east-1"). */
@@ -124,7 +106,7 @@ describe("commands against a half-dead region", () => {
       expectNamed(run.stderr, REGION_A);
       // Whole or absent: the checkpoint is written with a rename.
       if (existsSync(checkpoint)) expect(() => JSON.parse(readFileSync(checkpoint, "utf8"))).not.toThrow();
-      expect(out).toBe("");
+      expect(io.out).toBe("");
       const rerun = await runCli(argv);
       expect(rerun).toBe(0);
       for (const t of things) expect(await getRecord(table, `thing#${t}`)).toBeDefined();
@@ -148,11 +130,11 @@ describe("commands against a half-dead region", () => {
       expect(run.code).toBe(1);
       expect(run.ms).toBeLessThan(BOUND_MS);
       expectNamed(run.stderr, `(${REGION_A}|${REGION_B})`);
-      out = "";
+      io.out = "";
       expect(await runCli(argv)).toBe(0);
-      out = "";
+      io.out = "";
       expect(await runCli(["reconcile", "--source", REGION_A, "--target", REGION_B, "--json"])).toBe(0);
-      expect(JSON.parse(out).drift).toEqual([]);
+      expect(JSON.parse(io.out).drift).toEqual([]);
     });
 
     it(`replay meets '${fault}': exit 1 within budget naming the region and API; a rerun applies all`, async () => {
@@ -165,9 +147,9 @@ describe("commands against a half-dead region", () => {
       expect(run.code).toBe(1);
       expect(run.ms).toBeLessThan(BOUND_MS);
       expectNamed(run.stderr, `(${REGION_A}|${REGION_B})`);
-      out = "";
+      io.out = "";
       expect(await runCli([...argv, "--json"])).toBe(0);
-      expect(JSON.parse(out).failed).toEqual([]);
+      expect(JSON.parse(io.out).failed).toEqual([]);
       for (const t of things) expect(await w.b.port.describeThing(t)).not.toBeNull();
       expect(await w.b.port.listThingGroupsForThing("f1")).toEqual(["line"]);
     });

@@ -1,24 +1,10 @@
 /** The overall budget (`--budget`) ends a command by the clock even while each call is within its own deadline. */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { main } from "../../cli/main.js";
-import { startFaultPeer, type FaultPeer } from "../../peers/faults.js";
+import { useSilentRegion } from "../support/silentRegion.js";
 
 describe("--budget", () => {
-  let peer: FaultPeer;
-  const saved = { ...process.env };
-  beforeAll(async () => {
-    peer = await startFaultPeer("http://127.0.0.1:9");
-    await peer.set("blackhole");
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: peer.endpoint,
-      AWS_ACCESS_KEY_ID: "x",
-      AWS_SECRET_ACCESS_KEY: "y",
-    });
-  });
-  afterAll(async () => {
-    process.env = saved;
-    await peer?.stop();
-  });
+  const peer = useSilentRegion();
 
   it("a call still inside its 10 s deadline is cut when the 1 s overall budget runs out: exit 1 naming it", async () => {
     let err = "";

@@ -9,7 +9,7 @@
  */
 import { CloudWatchClient, GetMetricDataCommand, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { planStack, type PlanResult } from "../../cli/plan/run.js";
 import { cloudWatchReadinessGetter } from "../../functions/health/aws.js";
 import {
@@ -21,36 +21,29 @@ import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
 import {
   METRICS_NAMESPACE,
-  noMetrics,
   REPLAY_SERVICE,
   REPLICATION_LAG,
   REPLICATION_LAG_METRIC,
-  silentLogger,
   type MetricsSink,
 } from "../../functions/replication/observability.js";
-import { systemClock } from "../../functions/replication/pacing.js";
 import { extractEmf, type ExtractedMetric } from "../support/emf.js";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
-import { region } from "../reconcile/support.js";
+import { useMoto } from "../support/useMoto.js";
+import { region, scheduledDeps } from "../reconcile/support.js";
 
 const OWN = "us-east-1";
 const PEER = "us-west-2";
 
-let moto: MotoServer;
+const moto = useMoto();
 let plan: PlanResult;
 let healthEnv: Record<string, string>;
 
 beforeAll(async () => {
-  moto = await startMoto();
   plan = await planStack({ stack: "primary" });
   const fn = plan.resources.find(
     (r) => r.type === "aws:lambda/function:Function" && r.name.startsWith("health-check-"),
   );
   healthEnv = (fn?.inputs.environment as { variables: Record<string, string> }).variables;
 }, 600_000);
-afterAll(async () => {
-  await moto?.stop();
-});
 
 type Query = Parameters<Parameters<typeof cloudWatchReadinessGetter>[0]["getMetricData"]>[0];
 
@@ -87,7 +80,6 @@ const identity = (m: {
 
 describe("DriftCount from the reconciler to the fail-back gate", () => {
   it("the gate reads exactly a metric the reconciler's EMF output defines, with its value", async () => {
-    await moto.reset();
     const own = region(moto, OWN);
     const peer = region(moto, PEER);
     // The active peer has two things this standby lacks; without repair they stay drift.
@@ -95,27 +87,8 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
     await peer.iot.createThing({ name: "only-in-peer-2", attributes: {} });
     const table = memoryOpsTable();
     const lines: string[] = [];
-    const outcome = await runScheduledReconcile({
-      region: OWN,
-      peerRegion: PEER,
-      own,
-      peer,
-      table,
-      repair: false,
-      activeRegion: async () => ({ region: PEER, how: "test" }),
-      apply: {
-        region: OWN,
-        iot: own.iot,
-        pacer: own.pacer,
-        table,
-        clock: systemClock,
-        logger: silentLogger,
-        metrics: noMetrics,
-      },
-      clock: systemClock,
-      logger: silentLogger,
-      emit: (line) => lines.push(line),
-    });
+    // Wired as the deployed reconciler, its metrics through the deployed Powertools publisher.
+    const outcome = await runScheduledReconcile(scheduledDeps(own, peer, table, { lines }));
     expect(outcome).toMatchObject({ remaining: 2 });
 
     // What CloudWatch extracts from what the reconciler printed.
@@ -145,7 +118,6 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
   }, 120_000);
 
   it("a datapoint under another namespace or name is not read as drift", async () => {
-    await moto.reset();
     const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
     const at = new Date(Date.now() - 1_000);
     await cloudwatch.send(
@@ -167,7 +139,6 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
 
 describe("ReplicationLagMs from replay to the fail-back gate", () => {
   it("the gate reads exactly the metric replay's Powertools Metrics publishes, with its value", async () => {
-    await moto.reset();
     // The sink the deployed replay function passes (infra/replayPipeline.ts), fed as applyRecord
     // feeds it (functions/replication/apply.ts; tests/replication/core/replay.test.ts runs that).
     const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE });
@@ -195,7 +166,6 @@ describe("ReplicationLagMs from replay to the fail-back gate", () => {
   }, 60_000);
 
   it("a lag datapoint under another service dimension is not read as replay's lag", async () => {
-    await moto.reset();
     const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
     await cloudwatch.send(
       new PutMetricDataCommand({
@@ -236,7 +206,6 @@ describe("the launcher's IteratorAge to the fail-back gate", () => {
     ).toBe(true);
 
     // Lambda publishes IteratorAge (AWS/Lambda) by FunctionName; the gate reads that datapoint.
-    await moto.reset();
     const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
     await cloudwatch.send(
       new PutMetricDataCommand({

@@ -5,27 +5,12 @@
  */
 import * as lambda from "@aws-sdk/client-lambda";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFaultPeer, type FaultPeer } from "../../peers/faults.js";
+import { describe, expect, it } from "vitest";
+import { useSilentRegion } from "../support/silentRegion.js";
 import { sdkAwsPorts } from "../../functions/health/plugins.js";
 import { CALL_DEADLINES, worstCaseMs } from "../../functions/deadlines.js";
 
-let peer: FaultPeer;
-const saved = { ...process.env };
-
-beforeAll(async () => {
-  peer = await startFaultPeer("http://127.0.0.1:9");
-  await peer.set("blackhole");
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: peer.endpoint,
-    AWS_ACCESS_KEY_ID: "AKIDSILENT",
-    AWS_SECRET_ACCESS_KEY: "silent",
-  });
-});
-afterAll(async () => {
-  process.env = saved;
-  await peer?.stop();
-});
+const peer = useSilentRegion();
 
 describe("health probes in a silent region", () => {
   it("a probe's SDK call that never gets an answer fails within the healthProbe deadline (before: the SDK only warned and kept waiting)", async () => {

@@ -9,8 +9,6 @@ import * as iotSdk from "@aws-sdk/client-iot";
 import { runScheduledReconcile, type ScheduledReconcileDeps } from "../../functions/reconcile/scheduled.js";
 import { keys, toItem, type RegistryRecord } from "../../functions/registry/records.js";
 import { getRecord, memoryOpsTable } from "../../functions/registry/table.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
-import { systemClock } from "../../functions/replication/pacing.js";
 import { useMoto } from "../support/useMoto.js";
 import {
   baseline,
@@ -20,6 +18,7 @@ import {
   REGION_B,
   sharedCertificate,
   type Region,
+  scheduledDeps,
 } from "./support.js";
 
 describe("out-of-band changes in the active region, reconciler with repair on", () => {
@@ -36,27 +35,12 @@ describe("out-of-band changes in the active region, reconciler with repair on", 
     peer: Region,
     table: ReturnType<typeof memoryOpsTable>,
     emitted: string[],
-  ): ScheduledReconcileDeps => ({
-    region: own.name,
-    peerRegion: peer.name,
-    own,
-    peer,
-    table,
-    repair: true,
-    activeRegion: async () => ({ region: REGION_A, how: `Route 53 serves ${REGION_A}` }),
-    apply: {
-      region: own.name,
-      iot: own.iot,
-      pacer: own.pacer,
-      table,
-      clock: systemClock,
-      logger: silentLogger,
-      metrics: noMetrics,
-    },
-    clock: systemClock,
-    logger: silentLogger,
-    emit: (line) => emitted.push(line),
-  });
+  ): ScheduledReconcileDeps =>
+    scheduledDeps(own, peer, table, {
+      repair: true,
+      activeRegion: async () => ({ region: REGION_A, how: `Route 53 serves ${REGION_A}` }),
+      lines: emitted,
+    });
 
   it("leaves the active region untouched and repairs the standby: REVOKED stays REVOKED, the new policy version is carried", async () => {
     await baseline([active, standby], { a: active, b: standby });

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { makeReconcileCommand } from "../../cli/commands/reconcile.js";
 import { makeBackfillCommand } from "../../cli/commands/backfill.js";
 import { addReconcileBench } from "../../cli/commands/bench.js";
@@ -22,17 +22,10 @@ import {
 } from "./support.js";
 
 describe("iot-dr reconcile and backfill on moto", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let a: Region;
   let b: Region;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    await moto.reset();
     a = region(moto, REGION_A);
     b = region(moto, REGION_B);
   });

@@ -8,9 +8,8 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { passLockFromSdk, reconcileLockKey } from "../../functions/reconcile/lock.js";
 import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { useMoto } from "../support/useMoto.js";
-import { region as regionOf } from "./support.js";
+import { region as regionOf, scheduledDeps } from "./support.js";
 
 const REGION = "eu-west-1";
 const moto = useMoto({ resetBeforeEach: false });
@@ -71,28 +70,16 @@ describe("the reconcile pass lock on DynamoDB", () => {
     });
     const table = memoryOpsTable();
     const lines: string[] = [];
-    const outcome = await runScheduledReconcile({
-      region: REGION,
-      peerRegion: "us-east-1",
-      activeRegion: async () => ({ region: "us-east-1", how: "the test names the peer active" }),
-      own: counting(own),
-      peer: counting(peer),
-      table,
-      repair: true,
-      apply: {
-        region: REGION,
-        iot: own.iot,
-        pacer: own.pacer,
-        table,
+    const outcome = await runScheduledReconcile(
+      scheduledDeps(own, peer, table, {
+        own: counting(own),
+        peer: counting(peer),
+        repair: true,
         clock: { now: () => Date.now(), sleep: async () => {} },
-        logger: silentLogger,
-        metrics: noMetrics,
-      },
-      clock: { now: () => Date.now(), sleep: async () => {} },
-      logger: silentLogger,
-      emit: (line) => lines.push(line),
-      lock: { port: lock, leaseMs: 600_000 },
-    });
+        lines,
+        lock: { port: lock, leaseMs: 600_000 },
+      }),
+    );
     expect(outcome.status).toBe("skipped");
     expect(calls).toEqual([]);
     expect(lines).toEqual([]);
@@ -105,29 +92,12 @@ describe("the reconcile pass lock on DynamoDB", () => {
     const own = regionOf(moto, REGION);
     const peer = regionOf(moto, "us-east-1");
     const table = memoryOpsTable();
-    const clock = { now: () => Date.now(), sleep: async () => {} };
-    const outcome = await runScheduledReconcile({
-      region: REGION,
-      peerRegion: "us-east-1",
-      activeRegion: async () => ({ region: "us-east-1", how: "the test names the peer active" }),
-      own,
-      peer,
-      table,
-      repair: false,
-      apply: {
-        region: REGION,
-        iot: own.iot,
-        pacer: own.pacer,
-        table,
-        clock,
-        logger: silentLogger,
-        metrics: noMetrics,
-      },
-      clock,
-      logger: silentLogger,
-      emit: () => {},
-      lock: { port: lock, leaseMs: 600_000 },
-    });
+    const outcome = await runScheduledReconcile(
+      scheduledDeps(own, peer, table, {
+        clock: { now: () => Date.now(), sleep: async () => {} },
+        lock: { port: lock, leaseMs: 600_000 },
+      }),
+    );
     expect(outcome.status).toBe("equal");
     expect(await lockItem()).toBeUndefined();
   });

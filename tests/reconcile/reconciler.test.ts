@@ -4,10 +4,8 @@ import * as iotSdk from "@aws-sdk/client-iot";
 import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { OWN_POLICY_PREFIX } from "../../functions/registry/ownResources.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
-import { systemClock } from "../../functions/replication/pacing.js";
 import { useMoto } from "../support/useMoto.js";
-import { region as motoRegion, type Region } from "./support.js";
+import { region as motoRegion, scheduledDeps, type Region } from "./support.js";
 import type { PlannedResource } from "../../cli/plan/recorder.js";
 import type { PlanResult } from "../../cli/plan/run.js";
 import {
@@ -349,27 +347,13 @@ describe("reconciler in the planned regional stacks", () => {
       ] as const) {
         const table = memoryOpsTable();
         const emitted: string[] = [];
-        const outcome = await runScheduledReconcile({
-          region: own.name,
-          peerRegion: peer.name,
-          own,
-          peer,
-          table,
-          repair: true,
-          activeRegion: async () => ({ region: regions.primary.name, how: "Route 53 serves the primary" }),
-          apply: {
-            region: own.name,
-            iot: own.iot,
-            pacer: own.pacer,
-            table,
-            clock: systemClock,
-            logger: silentLogger,
-            metrics: noMetrics,
-          },
-          clock: systemClock,
-          logger: silentLogger,
-          emit: (line) => emitted.push(line),
-        });
+        const outcome = await runScheduledReconcile(
+          scheduledDeps(own, peer, table, {
+            repair: true,
+            activeRegion: async () => ({ region: regions.primary.name, how: "Route 53 serves the primary" }),
+            lines: emitted,
+          }),
+        );
         // Each region's certificate, policy and attachment exist there only: own, not drift.
         expect(outcome, slot).toMatchObject({ status: "equal", found: 0, repaired: 0, remaining: 0, own: 6 });
         expect(JSON.parse(emitted.at(-1)!), slot).toMatchObject({ DriftCount: 0, UndecidedDrift: 0 });

@@ -18,18 +18,17 @@ import { listPortFromSdk } from "../../functions/reconcile/listPort.js";
 import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
 import { toItem, type RegistryRecord, type ThingState } from "../../functions/registry/records.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
-import { jsonLogger, noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { jsonLogger } from "../../functions/replication/observability.js";
 import { activeRegionFromDns, type ActiveRegion } from "../../functions/reconcile/activeRegion.js";
 import { getRecord } from "../../functions/registry/table.js";
 import { Resolver } from "node:dns/promises";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
-import { systemClock } from "../../functions/replication/pacing.js";
 import { Reconciler } from "../../infra/reconciler.js";
 import { freePort } from "../../peers/ports.js";
 import { startMoto, type MotoServer } from "../../peers/moto.js";
 import { invokeSerialized, serializedCallback, type SerializedCallback } from "../support/serialized.js";
 import { ACCOUNT, one, provider, underMocks } from "../replication/infra/mocks.js";
-import { fastPacer, region, type Region } from "./support.js";
+import { fastPacer, region, scheduledDeps, type Region } from "./support.js";
 
 const PEER = "us-east-1";
 const OWN = "eu-west-1";
@@ -107,27 +106,13 @@ describe("scheduled reconciler", () => {
     lines: string[],
     active: () => Promise<ActiveRegion> = activeIs(PEER),
     logs?: string[],
-  ): ScheduledReconcileDeps => ({
-    region: OWN,
-    peerRegion: PEER,
-    own,
-    peer,
-    table,
-    repair,
-    activeRegion: active,
-    apply: {
-      region: OWN,
-      iot: own.iot,
-      pacer: own.pacer,
-      table,
-      clock: systemClock,
-      logger: silentLogger,
-      metrics: noMetrics,
-    },
-    clock: systemClock,
-    logger: logs ? jsonLogger((l) => logs.push(l), "info") : silentLogger,
-    emit: (line) => lines.push(line),
-  });
+  ): ScheduledReconcileDeps =>
+    scheduledDeps(own, peer, table, {
+      repair,
+      activeRegion: active,
+      ...(logs ? { logger: jsonLogger((l) => logs.push(l), "info") } : {}),
+      lines,
+    });
 
   it("as the standby, repairs every difference from the active region's live registry and refreshes the ops table from it, never writing to the active region", async () => {
     const table = memoryOpsTable();

@@ -20,6 +20,10 @@ import { UsageError } from "../../cli/errors.js";
 import type { RegisterCommand } from "../../cli/commands/register.js";
 import type { RegistryCommandDeps } from "../../cli/registry/deps.js";
 import type { MotoServer } from "../../peers/moto.js";
+import type { OpsTablePort } from "../../functions/registry/table.js";
+import type { ScheduledReconcileDeps } from "../../functions/reconcile/scheduled.js";
+import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { emfLines } from "../support/emf.js";
 
 export const REGION_A = "us-east-1";
 export const REGION_B = "eu-west-1";
@@ -208,4 +212,41 @@ export async function runCommand(
   run.stdout += deps.out.stdout;
   run.stderr += deps.out.stderr;
   return run;
+}
+
+/**
+ * The scheduled reconciler of `own` against `peer`, wired as functions/reconcile/runtime.ts wires it
+ * (replay into `own` with the same table), with the peer named active, no repair, silent logs and
+ * the deployed metrics publisher writing into `lines`. `options` replace any part; `clock` is both
+ * the pass's and replay's.
+ */
+export function scheduledDeps(
+  own: Region,
+  peer: Region,
+  table: OpsTablePort,
+  options: Partial<ScheduledReconcileDeps> & { lines?: string[] } = {},
+): ScheduledReconcileDeps {
+  const { lines = [], clock = systemClock, ...overrides } = options;
+  return {
+    region: own.name,
+    peerRegion: peer.name,
+    own,
+    peer,
+    table,
+    repair: false,
+    activeRegion: async () => ({ region: peer.name, how: "the test names the peer active" }),
+    apply: {
+      region: own.name,
+      iot: own.iot,
+      pacer: own.pacer,
+      table,
+      clock,
+      logger: silentLogger,
+      metrics: noMetrics,
+    },
+    clock,
+    logger: silentLogger,
+    metrics: emfLines(lines),
+    ...overrides,
+  };
 }

@@ -6,7 +6,9 @@
  * the value is the root member of that name, a number or a list of numbers). One datapoint per
  * directive x dimension set x metric. A line CloudWatch would not extract from throws here, naming why.
  */
+import * as powertoolsMetrics from "@aws-lambda-powertools/metrics";
 import type { MetricDatum } from "@aws-sdk/client-cloudwatch";
+import { reconcilerMetrics, type ReconcilerMetrics } from "../../functions/reconcile/metrics.js";
 
 export interface ExtractedMetric {
   namespace: string;
@@ -63,4 +65,30 @@ export function extractEmf(line: string): ExtractedMetric[] {
     }
   }
   return out;
+}
+
+/** What `run` writes to stdout, where Lambda's log extraction reads EMF, one entry per line. */
+export function stdoutLines(run: () => void): string[] {
+  const out: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out.push(
+      ...String(chunk)
+        .split("\n")
+        .filter((l) => l !== ""),
+    );
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    run();
+  } finally {
+    process.stdout.write = write;
+  }
+  return out;
+}
+
+/** The reconciler's deployed publisher (Powertools Metrics), its EMF documents collected in `lines`. */
+export function emfLines(lines: string[]): ReconcilerMetrics {
+  const real = reconcilerMetrics(powertoolsMetrics);
+  return { publish: (at, counts) => void lines.push(...stdoutLines(() => real.publish(at, counts))) };
 }

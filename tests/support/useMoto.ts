@@ -44,3 +44,25 @@ export function useMoto(options: UseMotoOptions = {}): MotoServer {
     stop: () => started().stop(),
   };
 }
+
+/**
+ * useMoto() made the process's SDK environment for `region` (endpoint and dummy credentials, no
+ * profile, plus `extra`), for CLI commands run in-process; the environment is restored afterwards.
+ * `extra` may be a function of the server (e.g. a fault peer in front of it).
+ */
+export function useMotoEnv(
+  region: string,
+  options: UseMotoOptions & { extra?: () => Record<string, string> | Promise<Record<string, string>> } = {},
+): MotoServer {
+  const { extra, ...rest } = options;
+  const moto = useMoto(rest);
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    Object.assign(process.env, moto.env(region), extra ? await extra() : {});
+    delete process.env.AWS_PROFILE;
+  });
+  afterAll(() => {
+    process.env = saved;
+  });
+  return moto;
+}

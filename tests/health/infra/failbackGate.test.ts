@@ -16,8 +16,8 @@ import { serializedCallback, startSerialized, type WarmFunction } from "../../su
 import { useMoto } from "../../support/useMoto.js";
 import { named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
 import { policy, startServer, transport, type LoopbackServer } from "../support.js";
-import { extractEmf } from "../../support/emf.js";
-import { DRIFT_METRIC, emfDocument } from "../../../functions/reconcile/scheduled.js";
+import { emfLines, extractEmf } from "../../support/emf.js";
+import { DRIFT_METRIC } from "../../../functions/reconcile/scheduled.js";
 
 const SECRET = "a-route53-path-secret-of-32-chars";
 const REGION = "eu-west-1";
@@ -123,7 +123,9 @@ describe("the deployed fail-back gate", async () => {
 
   /** A reconciler pass's DriftCount: its EMF document as the reconciler prints it, extracted as CloudWatch does. */
   const putDrift = async (value: number, at: Date) => {
-    for (const m of extractEmf(emfDocument(at.getTime(), { [DRIFT_METRIC]: value })))
+    const lines: string[] = [];
+    emfLines(lines).publish(at.getTime(), { [DRIFT_METRIC]: value });
+    for (const m of lines.flatMap(extractEmf))
       await cloudwatch.send(new PutMetricDataCommand({ Namespace: m.namespace, MetricData: [m.datum] }));
   };
 

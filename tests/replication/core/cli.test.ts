@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +17,8 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { startMoto, type MotoServer } from "../../../peers/moto.js";
+import { useMotoEnv } from "../../support/useMoto.js";
+import { captureStdio } from "../../support/stdio.js";
 import { runCli } from "../../../cli/main.js";
 import { getAppliedMarker } from "../../../functions/registry/echoMarkers.js";
 import { getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
@@ -27,37 +28,12 @@ import { world, type World, REGION_A, REGION_B } from "./support.js";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 
 describe("iot-dr replay and redrive", () => {
-  let moto: MotoServer;
+  const moto = useMotoEnv(REGION_B);
+  const io = captureStdio();
   let w: World;
-  let out: string;
-  let err: string;
   const dir = mkdtempSync(join(tmpdir(), "iot-dr-replay-"));
-  const saved = { ...process.env };
-  beforeAll(async () => {
-    moto = await startMoto();
-    Object.assign(process.env, moto.env(REGION_B));
-    delete process.env.AWS_PROFILE;
-  });
-  afterAll(async () => {
-    process.env = saved;
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
+  beforeEach(() => {
     w = world(moto);
-    out = "";
-    err = "";
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      out += String(chunk);
-      return true;
-    });
-    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-      err += String(chunk);
-      return true;
-    });
-  });
-  afterEach(() => {
-    vi.restoreAllMocks();
   });
   const sendA = (command: unknown) => w.a.client.send(command as never);
   const file = (name: string, lines: string[]) => {
@@ -81,13 +57,13 @@ describe("iot-dr replay and redrive", () => {
       .map((m) => JSON.stringify(m));
     const code = await replay(file("good.jsonl", events), "--json");
     expect(code).toBe(0);
-    expect(JSON.parse(out)).toEqual({ read: 3, applied: 3, unchanged: 0, failed: [] });
+    expect(JSON.parse(io.out)).toEqual({ read: 3, applied: 3, unchanged: 0, failed: [] });
     expect(await w.b.port.listThingGroupsForThing("c1")).toEqual(["g"]);
 
-    out = "";
+    io.out = "";
     expect(await replay(join(dir, "good.jsonl"), "--json")).toBe(0);
     // The membership's AddThingToThingGroup is re-sent without reading first (idempotent); the rest is unchanged.
-    expect(JSON.parse(out)).toEqual({ read: 3, applied: 1, unchanged: 2, failed: [] });
+    expect(JSON.parse(io.out)).toEqual({ read: 3, applied: 1, unchanged: 2, failed: [] });
     expect(await w.b.port.listThingGroupsForThing("c1")).toEqual(["g"]);
   });
 
@@ -115,7 +91,12 @@ describe("iot-dr replay and redrive", () => {
     const array = join(dir, "mixed.json");
     writeFileSync(array, JSON.stringify(mixed, null, 2));
     expect(await replay(array, "--json")).toBe(0);
-    const first = JSON.parse(out) as { read: number; applied: number; unchanged: number; failed: unknown[] };
+    const first = JSON.parse(io.out) as {
+      read: number;
+      applied: number;
+      unchanged: number;
+      failed: unknown[];
+    };
     expect(first).toMatchObject({ read: 6, failed: [] });
     expect(first.applied).toBeGreaterThanOrEqual(5); // thing, certificate, policy, two attachments
     expect(await w.b.port.listThingPrincipals("dev")).toEqual([cert.certificateId]);
@@ -124,7 +105,7 @@ describe("iot-dr replay and redrive", () => {
     ).toEqual(["p"]);
     expect((await w.b.port.describeCertificate(cert.certificateId!))?.status).toBe("REVOKED");
 
-    out = "";
+    io.out = "";
     expect(
       await replay(
         file(
@@ -134,7 +115,12 @@ describe("iot-dr replay and redrive", () => {
         "--json",
       ),
     ).toBe(0);
-    const again = JSON.parse(out) as { read: number; applied: number; unchanged: number; failed: unknown[] };
+    const again = JSON.parse(io.out) as {
+      read: number;
+      applied: number;
+      unchanged: number;
+      failed: unknown[];
+    };
     expect(again).toMatchObject({ read: 6, failed: [] });
     expect(again.applied + again.unchanged).toBeGreaterThanOrEqual(6);
   });
@@ -150,12 +136,12 @@ describe("iot-dr replay and redrive", () => {
       JSON.stringify({ topic: "$aws/events/thing/x/created", payload: { timestamp: 5 } }),
     ]);
     expect(await replay(path, "--json")).toBe(1);
-    const summary = JSON.parse(out);
+    const summary = JSON.parse(io.out);
     expect(summary.read).toBe(4);
     expect(summary.applied).toBe(1);
     expect(summary.failed.map((f: { key: string }) => f.key)).toEqual(["line:1", "line:3", "line:5"]);
     expect(summary.failed[2].error).toContain("eventId");
-    expect(err).toContain("line 1: skipped");
+    expect(io.err).toContain("line 1: skipped");
     expect(await w.b.port.describeThing("ok")).not.toBeNull();
   });
 
@@ -179,13 +165,13 @@ describe("iot-dr replay and redrive", () => {
         REGION_B,
       ]),
     ).toBe(2);
-    expect(err).toMatch(/--events FILE is required/);
-    expect(err).toMatch(/must differ/);
-    expect(err).toMatch(/--source-region must be an AWS region such as eu-west-1, got .mars./);
-    expect(err).toMatch(/cannot read --events/);
+    expect(io.err).toMatch(/--events FILE is required/);
+    expect(io.err).toMatch(/must differ/);
+    expect(io.err).toMatch(/--source-region must be an AWS region such as eu-west-1, got .mars./);
+    expect(io.err).toMatch(/cannot read --events/);
     expect(await runCli(["redrive", "--target-region", REGION_B])).toBe(2);
     expect(await runCli(["redrive", "--queue", "dlq", "--target-region", REGION_B])).toBe(2);
-    expect(out).toBe("");
+    expect(io.out).toBe("");
   });
 
   async function queue(name: string) {
@@ -221,7 +207,7 @@ describe("iot-dr replay and redrive", () => {
     );
     await send("{broken");
     expect(await runCli(["redrive", "--queue", q.url, "--target-region", REGION_B, "--json"])).toBe(1);
-    const summary = JSON.parse(out);
+    const summary = JSON.parse(io.out);
     expect(summary).toMatchObject({ received: 3, applied: 1, deleted: 1 });
     expect(summary.failed).toHaveLength(2);
     expect(summary.failed.find((f: { key?: string }) => f.key === "membership#nowhere#dl").error).toMatch(
@@ -283,7 +269,7 @@ describe("iot-dr replay and redrive", () => {
     await send(onFailure({ unrelated: true }));
     const args = ["redrive", "--queue", q.url, "--target-region", REGION_B];
     expect(await runCli([...args, "--table", "ops", "--json"])).toBe(1);
-    const summary = JSON.parse(out);
+    const summary = JSON.parse(io.out);
     expect(summary).toMatchObject({ received: 4, applied: 3, deleted: 3 });
     expect(summary.failed).toEqual([
       expect.objectContaining({ error: expect.stringContaining("requestPayload") }),
@@ -297,11 +283,11 @@ describe("iot-dr replay and redrive", () => {
     });
 
     // Without the table nothing is deleted: the message says what is missing.
-    out = "";
-    err = "";
+    io.out = "";
+    io.err = "";
     await send(revoked);
     expect(await runCli([...args, "--json"])).toBe(1);
-    expect(err).toContain("pass --table NAME");
+    expect(io.err).toContain("pass --table NAME");
     expect(await q.depth()).toBe(2);
   });
 
@@ -327,7 +313,7 @@ describe("iot-dr replay and redrive", () => {
     );
     const args = ["redrive", "--queue", q.url, "--target-region", REGION_B, "--marker-table", "markers"];
     expect(await runCli([...args, "--json"])).toBe(0);
-    expect(JSON.parse(out)).toMatchObject({ applied: 1, deleted: 1 });
+    expect(JSON.parse(io.out)).toMatchObject({ applied: 1, deleted: 1 });
     const markers = opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(ddb), "markers");
     expect(await getAppliedMarker(markers, REGION_B, "thing#marked")).toMatchObject({
       entries: [expect.objectContaining({ hash: expect.any(String) })],
@@ -388,13 +374,13 @@ describe("iot-dr replay and redrive", () => {
     await q.sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: JSON.stringify(failure) }));
     // Without the table the keys' current records cannot be read: the message stays.
     expect(await runCli(["redrive", "--queue", q.url, "--target-region", REGION_B, "--json"])).toBe(1);
-    expect(JSON.parse(out).failed[0].error).toMatch(/--table/);
+    expect(JSON.parse(io.out).failed[0].error).toMatch(/--table/);
     expect(await q.depth()).toBe(1);
-    out = "";
+    io.out = "";
     expect(
       await runCli(["redrive", "--queue", q.url, "--target-region", REGION_B, "--table", "ops", "--json"]),
     ).toBe(0);
-    expect(JSON.parse(out)).toEqual({ received: 1, applied: 2, unchanged: 0, deleted: 1, failed: [] });
+    expect(JSON.parse(io.out)).toEqual({ received: 1, applied: 2, unchanged: 0, deleted: 1, failed: [] });
     expect(await w.b.port.describeThing("s1")).not.toBeNull();
     expect(await w.b.port.describeThing("s2")).not.toBeNull();
     expect(await q.depth()).toBe(0);

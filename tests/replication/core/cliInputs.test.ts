@@ -2,44 +2,20 @@
  * What replay and redrive check before any work: table names, tables that do not exist (named,
  * with the stack output to use), and event lines read from stdin with `--events -`.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { Readable } from "node:stream";
 import * as iot from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../../peers/moto.js";
+import { useMotoEnv } from "../../support/useMoto.js";
+import { captureStdio } from "../../support/stdio.js";
 import { main as runCli } from "../../../cli/main.js";
 import { world, type World, REGION_A, REGION_B } from "./support.js";
 
 describe("replay and redrive inputs", () => {
-  let moto: MotoServer;
+  const moto = useMotoEnv(REGION_B);
+  const io = captureStdio();
   let w: World;
-  let out = "";
-  let err = "";
-  const saved = { ...process.env };
-  beforeAll(async () => {
-    moto = await startMoto();
-    Object.assign(process.env, moto.env(REGION_B));
-    delete process.env.AWS_PROFILE;
-  });
-  afterAll(async () => {
-    process.env = saved;
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
+  beforeEach(() => {
     w = world(moto);
-    out = "";
-    err = "";
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      out += String(chunk);
-      return true;
-    });
-    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-      err += String(chunk);
-      return true;
-    });
-  });
-  afterEach(() => {
-    vi.restoreAllMocks();
   });
   const replay = (...extra: string[]) =>
     runCli(["replay", "--source-region", REGION_A, "--target-region", REGION_B, ...extra]);
@@ -51,15 +27,15 @@ describe("replay and redrive inputs", () => {
       Readable.from(lines) as unknown as typeof process.stdin,
     );
     expect(await replay("--events", "-", "--json")).toBe(0);
-    expect(JSON.parse(out)).toMatchObject({ read: 1, applied: 1, failed: [] });
+    expect(JSON.parse(io.out)).toMatchObject({ read: 1, applied: 1, failed: [] });
     expect(await w.b.port.describeThing("piped")).not.toBeNull();
   });
 
   it("replay refuses a malformed --table or --marker-table name with exit 2 before reading anything", async () => {
     expect(await replay("--events", "/nonexistent.jsonl", "--table", "a b")).toBe(2);
-    expect(err).toContain("--table must be a DynamoDB table name");
+    expect(io.err).toContain("--table must be a DynamoDB table name");
     expect(await replay("--events", "/nonexistent.jsonl", "--marker-table", "x")).toBe(2);
-    expect(err).toContain("--marker-table must be a DynamoDB table name");
+    expect(io.err).toContain("--marker-table must be a DynamoDB table name");
   });
 
   it("a --marker-table that does not exist is named with the output to use, before any record is applied", async () => {
@@ -69,11 +45,11 @@ describe("replay and redrive inputs", () => {
       Readable.from(lines) as unknown as typeof process.stdin,
     );
     expect(await replay("--events", "-", "--marker-table", "no-such-markers")).toBe(1);
-    expect(err).toContain(
+    expect(io.err).toContain(
       `--marker-table no-such-markers: no such DynamoDB table in ${REGION_B}; give the target region stack's output markerTableNameInRegion`,
     );
     expect(await w.b.port.describeThing("never")).toBeNull();
-    err = "";
+    io.err = "";
     expect(
       await runCli([
         "redrive",
@@ -85,7 +61,7 @@ describe("replay and redrive inputs", () => {
         "no-ops",
       ]),
     ).toBe(1);
-    expect(err).toContain(
+    expect(io.err).toContain(
       `--table no-ops: no such DynamoDB table in ${REGION_B}; give the stack output opsTableName`,
     );
   });

@@ -4,6 +4,7 @@ import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
 import * as lambda from "@aws-sdk/client-lambda";
 import * as sfn from "@aws-sdk/client-sfn";
+import * as powertoolsMetrics from "@aws-lambda-powertools/metrics";
 import { describe, expect, it } from "vitest";
 import { reconcilerFromEnv } from "../../../functions/reconcile/runtime.js";
 import { silentLogger } from "../../../functions/replication/observability.js";
@@ -33,7 +34,7 @@ const builders: Record<string, { build: (env: Env) => unknown; env: Env }> = {
     },
   },
   reconciler: {
-    build: (env) => reconcilerFromEnv(env, { ...registry, lambda, dns, emit: () => {} }),
+    build: (env) => reconcilerFromEnv(env, { ...registry, lambda, dns, metrics: powertoolsMetrics }),
     env: {
       AWS_REGION: "eu-west-1",
       PEER_REGION: "us-east-1",
