@@ -161,7 +161,10 @@ describe("device data forwarder → EventBridge → SQS target", () => {
     const bodies: string[] = [];
     client.middlewareStack.add(
       (next) => async (args) => {
-        bodies.push(String((args.request as { body?: unknown }).body));
+        // The SDK's JSON codec hands a Uint8Array body to the signer; decode it rather than call a
+        // string method on it (the SDK warns on that, and will throw in a later version).
+        const body = (args.request as { body?: unknown }).body;
+        bodies.push(body instanceof Uint8Array ? new TextDecoder().decode(body) : String(body));
         return next(args);
       },
       { step: "finalizeRequest", name: "captureBody" },
