@@ -6,7 +6,7 @@
  * `node --import tsx tests/simulate/goldenCases.ts`.
  */
 import { writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import path from "node:path";
 import { simulate, type SimSecond, type TraceEntry } from "../../simulate/engine.js";
 import {
   benchDevicesParams,
@@ -78,10 +78,10 @@ export function runGolden(c: GoldenCase): GoldenResult {
 }
 
 export function goldenFile(c: GoldenCase): string {
-  return fileURLToPath(new URL(`./golden/${c.name}.json`, import.meta.url));
+  return path.join(__dirname, "golden", `${c.name}.json`);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === __filename) {
   for (const c of GOLDEN_CASES) {
     writeFileSync(goldenFile(c), `${JSON.stringify(runGolden(c))}\n`);
     process.stdout.write(`${c.name}\n`);
