@@ -7,8 +7,8 @@
  * The devices are the FailoverClient's state machine (device/client.ts) with its decisions taken
  * by the functions the client itself calls (device/policy.ts, device/backoff.ts,
  * device/resolver.ts), each device drawing from its own random stream (simulate/random.ts). State
- * lives in typed arrays, one slot per device, and events in a timing wheel of 10 ms slots (events
- * inside one slot run in arrival order), so ten million devices fit in memory and time.
+ * lives in one 64-byte record per device, and events in a timing wheel of 10 ms slots (inside one
+ * slot, the event pushed last runs first), so ten million devices fit in memory.
  */
 import { backoffDelayMs, lastedLongEnough } from "../device/backoff.js";
 import type { FailoverNotice } from "../device/notice.js";
