@@ -7,8 +7,8 @@
  * The devices are the FailoverClient's state machine (device/client.ts) with its decisions taken
  * by the functions the client itself calls (device/policy.ts, device/backoff.ts,
  * device/resolver.ts), each device drawing from its own random stream (simulate/random.ts). State
- * lives in typed arrays, one slot per device, and events in a timing wheel of 10 ms slots (events
- * inside one slot run in arrival order), so ten million devices fit in memory and time.
+ * lives in one 64-byte record per device, and events in a timing wheel of 10 ms slots (inside one
+ * slot, the event pushed last runs first), so ten million devices fit in memory.
  */
 import { backoffDelayMs, lastedLongEnough } from "../device/backoff.js";
 import type { FailoverNotice } from "../device/notice.js";
@@ -45,6 +45,29 @@ const K_RETRY = 0; // retryLater's timer -> connectNow
 const K_SOCKET = 1; // CONNACK / refusal of a connect in flight, or a dead connection noticed
 const K_RERESOLVE = 2;
 const K_NOTICE = 3;
+
+// a device's record: REC_BYTES bytes, seen as bytes (U8 per device), int32s (I32) and float64s (F64)
+const REC_BYTES = 64;
+const U8 = REC_BYTES;
+const I32 = REC_BYTES / 4;
+const F64 = REC_BYTES / 8;
+// bytes
+const STATE = 0;
+const ATTEMPT = 1; // the Backoff's attempt counter (capped: the window is capped long before)
+const TRIG = 2; // pendingTrigger, index into TRIGGERS
+const PINNED = 3; // pinnedHost = region B's endpoint
+const HANDLED = 4; // acted on the notice
+const LAST_FAILED = 5;
+const TARGET = 6; // region of the connect in flight
+const RCLASS = 7; // resolver class
+const CACHE_REG = 8; // device resolver cache of the fail-over record: the region
+// int32s
+const DRAWS = 3; // draws taken from the device's random stream
+const PENDING = 4; // 4..7: the wheel node of the pending event of each kind, -1: none
+// float64s
+const CACHE_EXP = 4; // device resolver cache of the fail-over record: when it expires
+const CONNECTED_AT = 5;
+const DISCONNECTED_AT = 6;
 
 const REGION_A = 0;
 const REGION_B = 1;
@@ -173,29 +196,38 @@ export function upstreamAnswer(
   return { region: last >= flipAt ? 1 : 0, ttlSeconds: (last + lifeMs - now) / 1000 };
 }
 
+/**
+ * The event queue: a timing wheel of 10 ms slots, each a stack of nodes (LIFO within a slot).
+ * A node's time and payload sit side by side (16 bytes), and nodes are handed out from a free
+ * stack, so the node just freed is the next one used and stays in cache.
+ */
 class Wheel {
-  time: Float64Array;
-  pay: Int32Array;
-  next: Int32Array;
+  /** Node n: time at f64[2n], payload at i32[4n + 2] (-1: cancelled), next node at i32[4n + 3]. */
+  private f64: Float64Array;
+  private i32: Int32Array;
   private free: Int32Array;
-  private freeTop: number;
+  private freeTop = 0;
+  /** Nodes ever handed out; those below it and not on the free stack are in the wheel. */
+  private used = 0;
   readonly head = new Int32Array(WHEEL).fill(-1);
   size = 0;
   constructor(capacity: number) {
-    this.time = new Float64Array(capacity);
-    this.pay = new Int32Array(capacity);
-    this.next = new Int32Array(capacity);
+    const buf = new ArrayBuffer(capacity * 16);
+    this.f64 = new Float64Array(buf);
+    this.i32 = new Int32Array(buf);
     this.free = new Int32Array(capacity);
-    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
-    this.freeTop = capacity;
   }
   push(t: number, pay: number): number {
-    if (this.freeTop === 0) this.grow();
-    const n = this.free[--this.freeTop];
-    this.time[n] = t;
-    this.pay[n] = pay;
+    let n: number;
+    if (this.freeTop > 0) n = this.free[--this.freeTop];
+    else {
+      if (this.used === this.free.length) this.grow();
+      n = this.used++;
+    }
+    this.f64[2 * n] = t;
+    this.i32[4 * n + 2] = pay;
     const slot = Math.floor(t / SLOT_MS) & WHEEL_MASK;
-    this.next[n] = this.head[slot];
+    this.i32[4 * n + 3] = this.head[slot];
     this.head[slot] = n;
     this.size++;
     return n;
@@ -204,25 +236,30 @@ class Wheel {
   pop(slot: number): number {
     const n = this.head[slot];
     if (n < 0) return -1;
-    this.head[slot] = this.next[n];
+    this.head[slot] = this.i32[4 * n + 3];
     this.free[this.freeTop++] = n;
     this.size--;
     return n;
   }
+  timeOf(n: number): number {
+    return this.f64[2 * n];
+  }
+  payOf(n: number): number {
+    return this.i32[4 * n + 2];
+  }
+  /** The node stays in its slot and is skipped when popped. */
+  cancel(n: number): void {
+    this.i32[4 * n + 2] = -1;
+  }
   private grow(): void {
-    const old = this.time.length;
-    const cap = old * 2;
-    const grow = <T extends Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      b.set(a);
-      return b;
-    };
-    this.time = grow(this.time, (n) => new Float64Array(n));
-    this.pay = grow(this.pay, (n) => new Int32Array(n));
-    this.next = grow(this.next, (n) => new Int32Array(n));
-    this.free = new Int32Array(cap);
-    for (let i = 0; i < cap - old; i++) this.free[i] = cap - 1 - i;
-    this.freeTop = cap - old;
+    const cap = this.free.length * 2;
+    const buf = new ArrayBuffer(cap * 16);
+    new Int32Array(buf).set(this.i32);
+    this.f64 = new Float64Array(buf);
+    this.i32 = new Int32Array(buf);
+    const free = new Int32Array(cap);
+    free.set(this.free);
+    this.free = free;
   }
 }
 
@@ -281,33 +318,21 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   for (const l of lifeMs)
     if (l >= MAX_TIMER_MS) throw new RangeError(`a resolver keeps answers ${l} ms; at most ${MAX_TIMER_MS}`);
 
-  // -- devices, struct of arrays
-  const state = new Uint8Array(N);
-  const attempt = new Uint8Array(N); // the Backoff's attempt counter (capped: the window is capped long before)
-  const trig = new Uint8Array(N); // pendingTrigger, index into TRIGGERS
-  const pinned = new Uint8Array(N); // pinnedHost = region B's endpoint
-  const handledNotice = new Uint8Array(N);
-  const lastFailed = new Uint8Array(N).fill(NONE);
-  const target = new Uint8Array(N); // region of the connect in flight
-  const rclass = new Uint8Array(N);
-  const draws = new Uint32Array(N);
-  const connectedAt = new Float64Array(N).fill(-Infinity);
-  const disconnectedAt = new Float64Array(N);
-  const cacheExp = new Float64Array(N); // device resolver cache of the fail-over record
-  const cacheReg = new Uint8Array(N);
-  const pend = [
-    new Int32Array(N).fill(-1),
-    new Int32Array(N).fill(-1),
-    new Int32Array(N).fill(-1),
-    new Int32Array(N).fill(-1),
-  ];
+  // -- devices: one 64-byte record each (one cache line), so an event touches one line of device state
+  const rec = new ArrayBuffer(N * REC_BYTES);
+  const u8 = new Uint8Array(rec);
+  const i32 = new Int32Array(rec);
+  const f64 = new Float64Array(rec);
   const wheel = new Wheel(Math.min(4 * N + 1024, 1 << 26));
   let cur = 0;
-  const rnd = () => unitHash(seed, cur, draws[cur]++);
+  const rnd = () => unitHash(seed, cur, i32[cur * I32 + DRAWS]++);
 
   const shares = p.resolverMix.map((c) => c.share);
   for (let d = 0; d < N; d++) {
-    rclass[d] = resolverClassOf(shares, world, d);
+    u8[d * U8 + RCLASS] = resolverClassOf(shares, world, d);
+    u8[d * U8 + LAST_FAILED] = NONE;
+    f64[d * F64 + CONNECTED_AT] = -Infinity;
+    for (let k = 0; k < 4; k++) i32[d * I32 + PENDING + k] = -1;
   }
 
   // -- counters
@@ -328,28 +353,29 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   const quotaUsed = [0, 0];
 
   const schedule = (d: number, kind: number, t: number) => {
-    const slot = pend[kind];
-    if (slot[d] >= 0) wheel.pay[slot[d]] = -1;
-    slot[d] = wheel.push(t, d * 4 + kind);
+    const at = d * I32 + PENDING + kind;
+    if (i32[at] >= 0) wheel.cancel(i32[at]);
+    i32[at] = wheel.push(t, d * 4 + kind);
   };
   const cancel = (d: number, kind: number) => {
-    const slot = pend[kind];
-    if (slot[d] >= 0) {
-      wheel.pay[slot[d]] = -1;
-      slot[d] = -1;
+    const at = d * I32 + PENDING + kind;
+    if (i32[at] >= 0) {
+      wheel.cancel(i32[at]);
+      i32[at] = -1;
     }
   };
 
   /** The device's resolver: its cache (TTL honoured), then its recursive resolver, then Route 53. */
   const resolve = (d: number, now: number, refresh: boolean): number => {
-    if (pinned[d]) return REGION_B; // region B's own endpoint answers B
-    if (!refresh && now < cacheExp[d]) return cacheReg[d];
-    const L = lifeMs[rclass[d]];
+    if (u8[d * U8 + PINNED]) return REGION_B; // region B's own endpoint answers B
+    if (!refresh && now < f64[d * F64 + CACHE_EXP]) return u8[d * U8 + CACHE_REG];
+    const L = lifeMs[u8[d * U8 + RCLASS]];
     const answer = upstreamAnswer(now, flipAt, L, L === 0 ? 0 : world(d, 1) * L, p.recordTtlSeconds);
     const region = answer.region;
     const ttlSeconds = answer.ttlSeconds;
-    cacheExp[d] = now + cacheLifeSeconds(ttlSeconds, p.deviceMinTtlSeconds, p.deviceMaxTtlSeconds) * 1000;
-    cacheReg[d] = region;
+    f64[d * F64 + CACHE_EXP] =
+      now + cacheLifeSeconds(ttlSeconds, p.deviceMinTtlSeconds, p.deviceMaxTtlSeconds) * 1000;
+    u8[d * U8 + CACHE_REG] = region;
     return region;
   };
 
@@ -362,11 +388,11 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
 
   /** retryLater: a backoff delay, then connectNow with a fresh lookup. */
   const retryLater = (d: number, now: number, trigger: number) => {
-    state[d] = WAITING;
-    trig[d] = trigger;
+    u8[d * U8 + STATE] = WAITING;
+    u8[d * U8 + TRIG] = trigger;
     cur = d;
-    const delay = backoffDelayMs(attempt[d], minDelayMs, maxDelayMs, rnd());
-    if (attempt[d] < 255) attempt[d]++;
+    const delay = backoffDelayMs(u8[d * U8 + ATTEMPT], minDelayMs, maxDelayMs, rnd());
+    if (u8[d * U8 + ATTEMPT] < 255) u8[d * U8 + ATTEMPT]++;
     if (tracing && trace.has(d))
       emit(d, { t: now, kind: "retry-wait", delayMs: delay, trigger: TRIGGERS[trigger] });
     schedule(d, K_RETRY, now + delay);
@@ -374,12 +400,16 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
 
   /** connectNow: resolve (pinned host or the record), pick an address, send CONNECT. */
   const connectNow = (d: number, now: number, trigger: number, refresh: boolean) => {
-    state[d] = CONNECTING;
-    trig[d] = trigger;
+    u8[d * U8 + STATE] = CONNECTING;
+    u8[d * U8 + TRIG] = trigger;
     const region = resolve(d, now, refresh);
     cur = d;
-    pickAddress(ADDRESSES[region], lastFailed[d] === NONE ? undefined : ADDRESSES[lastFailed[d]][0], rnd);
-    target[d] = region;
+    pickAddress(
+      ADDRESSES[region],
+      u8[d * U8 + LAST_FAILED] === NONE ? undefined : ADDRESSES[u8[d * U8 + LAST_FAILED]][0],
+      rnd,
+    );
+    u8[d * U8 + TARGET] = region;
     if (tracing && trace.has(d))
       emit(d, {
         t: now,
@@ -408,13 +438,13 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     }
     // The answer (CONNACK or the refusal) arrives after the connect latency.
     schedule(d, K_SOCKET, now + p.connectLatencyMs);
-    if (!ok) state[d] = REFUSED;
+    if (!ok) u8[d * U8 + STATE] = REFUSED;
   };
 
   const disconnect = (d: number, now: number, reason: number) => {
     cancel(d, K_RERESOLVE);
-    if (lastedLongEnough(now - connectedAt[d], resetAfterMs)) attempt[d] = 0;
-    disconnectedAt[d] = now;
+    if (lastedLongEnough(now - f64[d * F64 + CONNECTED_AT], resetAfterMs)) u8[d * U8 + ATTEMPT] = 0;
+    f64[d * F64 + DISCONNECTED_AT] = now;
     if (tracing && trace.has(d)) emit(d, { t: now, kind: "disconnected", reason: TRIGGERS[reason] });
   };
 
@@ -428,7 +458,12 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
 
   const receiveNotice = (d: number, now: number) => {
     cur = d;
-    const decision = decideNotice(notice, handledNotice[d] ? handledMemory : NO_NOTICES, noticeSettings, rnd);
+    const decision = decideNotice(
+      notice,
+      u8[d * U8 + HANDLED] ? handledMemory : NO_NOTICES,
+      noticeSettings,
+      rnd,
+    );
     if (tracing && trace.has(d))
       emit(d, {
         t: now,
@@ -437,15 +472,15 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
         ...(decision.action === "move" ? { delayMs: decision.delayMs } : {}),
       });
     if (decision.action === "none") return;
-    handledNotice[d] = 1;
+    u8[d * U8 + HANDLED] = 1;
     if (decision.action !== "move") return;
-    pinned[d] = decision.pinned ? 1 : 0;
+    u8[d * U8 + PINNED] = decision.pinned ? 1 : 0;
     schedule(d, K_NOTICE, now + decision.delayMs);
   };
 
   /** checkTarget: while connected to A, resolve the host the client should be on and move when it is elsewhere. */
   const checkTarget = (d: number, now: number, trigger: number, refresh: boolean) => {
-    if (state[d] !== CONNECTED_A) return false;
+    if (u8[d * U8 + STATE] !== CONNECTED_A) return false;
     const region = resolve(d, now, refresh);
     if (!answerMovesAway({ address: "a" }, ADDRESSES[region])) return false;
     // move(): leave A and connect again at once (the graceful end is not on the virtual clock)
@@ -455,9 +490,9 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   };
 
   const onConnack = (d: number, now: number) => {
-    const region = target[d];
-    lastFailed[d] = NONE;
-    const outage = messagesBetween(d, disconnectedAt[d], now);
+    const region = u8[d * U8 + TARGET];
+    u8[d * U8 + LAST_FAILED] = NONE;
+    const outage = messagesBetween(d, f64[d * F64 + DISCONNECTED_AT], now);
     if (outage > 0) {
       const admitted = admitToQueue(0, outage, p.maxQueued, p.dropPolicy);
       queued += admitted.kept;
@@ -468,19 +503,19 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
         t: now,
         kind: "connected",
         region: region === REGION_A ? "a" : "b",
-        trigger: TRIGGERS[trig[d]],
+        trigger: TRIGGERS[u8[d * U8 + TRIG]],
       });
     if (region === REGION_B) {
-      state[d] = ON_B;
+      u8[d * U8 + STATE] = ON_B;
       onB++;
-      byTrigger[TRIGGERS[trig[d]]]++;
+      byTrigger[TRIGGERS[u8[d * U8 + TRIG]]]++;
       bins.add(Math.floor(now / SLOT_MS));
       // On B for good: the answers it can get never point elsewhere again, so it leaves the simulation.
       cancel(d, K_NOTICE);
       return;
     }
-    state[d] = CONNECTED_A;
-    connectedAt[d] = now;
+    u8[d * U8 + STATE] = CONNECTED_A;
+    f64[d * F64 + CONNECTED_AT] = now;
     connectsToA++;
     scheduleReresolve(d, now);
     if (noticeOn && noticePublished) receiveNotice(d, now); // retained on the topic
@@ -510,7 +545,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
       t: 0,
       run: () => {
         for (let d = 0; d < N; d++) {
-          state[d] = LOST_A;
+          u8[d * U8 + STATE] = LOST_A;
           cancel(d, K_RERESOLVE);
           schedule(d, K_SOCKET, Math.floor(world(d, 3) * p.lossDetectMs));
         }
@@ -522,7 +557,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
       t: noticeAt,
       run: (now) => {
         noticePublished = true;
-        for (let d = 0; d < N; d++) if (state[d] === CONNECTED_A) receiveNotice(d, now);
+        for (let d = 0; d < N; d++) if (u8[d * U8 + STATE] === CONNECTED_A) receiveNotice(d, now);
       },
     });
   }
@@ -535,10 +570,10 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
       inSweep[d] = 0;
       sweepCredit--;
       disconnectsSent++;
-      if (state[d] !== CONNECTED_A) continue;
+      if (u8[d * U8 + STATE] !== CONNECTED_A) continue;
       // the server closes the connection: onClosed while connected
       disconnect(d, now, 1);
-      lastFailed[d] = REGION_A;
+      u8[d * U8 + LAST_FAILED] = REGION_A;
       retryLater(d, now, 1);
     }
     if (onB < N) worldEvents.push({ t: now + 100, run: sweepTick });
@@ -548,7 +583,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
       t: noticeAt,
       run: (now) => {
         sweepStarted = true;
-        for (let d = 0; d < N; d++) if (state[d] === CONNECTED_A) sweepEnqueue(d);
+        for (let d = 0; d < N; d++) if (u8[d * U8 + STATE] === CONNECTED_A) sweepEnqueue(d);
         sweepTick(now);
       },
     });
@@ -556,7 +591,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
 
   // -- the fleet before the failure: connected to A for a long time, mid-way through their re-resolution periods
   for (let d = 0; d < N; d++) {
-    cacheExp[d] = -Infinity;
+    f64[d * F64 + CACHE_EXP] = -Infinity;
     // as at the client's start: pickAddress for the first connect
     cur = d;
     pickAddress(ADDRESSES[REGION_A], undefined, rnd);
@@ -573,20 +608,20 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
 
   // -- the loop
   const handle = (d: number, kind: number, t: number) => {
-    const st = state[d];
+    const st = u8[d * U8 + STATE];
     if (kind === K_RETRY) {
-      if (st === WAITING) connectNow(d, t, trig[d], true);
+      if (st === WAITING) connectNow(d, t, u8[d * U8 + TRIG], true);
     } else if (kind === K_SOCKET) {
       if (st === LOST_A) {
         disconnect(d, t, 1);
-        lastFailed[d] = REGION_A;
+        u8[d * U8 + LAST_FAILED] = REGION_A;
         retryLater(d, t, 1);
       } else if (st === REFUSED) {
         // onClosed before CONNACK: connectFailures, then retryLater with the pending trigger
-        lastFailed[d] = target[d];
+        u8[d * U8 + LAST_FAILED] = u8[d * U8 + TARGET];
         if (tracing && trace.has(d))
-          emit(d, { t, kind: "refused", region: target[d] === REGION_A ? "a" : "b" });
-        retryLater(d, t, trig[d]);
+          emit(d, { t, kind: "refused", region: u8[d * U8 + TARGET] === REGION_A ? "a" : "b" });
+        retryLater(d, t, u8[d * U8 + TRIG]);
       } else if (st === CONNECTING) onConnack(d, t);
     } else if (kind === K_RERESOLVE) {
       if (st === CONNECTED_A && !checkTarget(d, t, 3, false)) scheduleReresolve(d, t);
@@ -605,13 +640,13 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     }
     const w = slot & WHEEL_MASK;
     for (let n = wheel.pop(w); n >= 0; n = wheel.pop(w)) {
-      const pay = wheel.pay[n];
+      const pay = wheel.payOf(n);
       if (pay < 0) continue;
       const d = pay >> 2;
       const kind = pay & 3;
-      pend[kind][d] = -1;
+      i32[d * I32 + PENDING + kind] = -1;
       events++;
-      handle(d, kind, wheel.time[n]);
+      handle(d, kind, wheel.timeOf(n));
     }
     if (wheel.size === 0 && worldEvents.length === 0) break; // nothing left that could move anyone
     slot++;
