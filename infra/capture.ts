@@ -236,6 +236,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
         eventSourceArn: this.queue.arn,
         functionName: this.function.arn,
         batchSize: this.sizing.batchSize,
+        maximumBatchingWindowInSeconds: this.sizing.batchWindowSeconds,
         scalingConfig: { maximumConcurrency: this.sizing.maximumConcurrency },
         functionResponseTypes: ["ReportBatchItemFailures"],
       },

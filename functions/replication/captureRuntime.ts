@@ -61,7 +61,7 @@ export function captureFromEnv(
     region,
     iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("captureIot"))),
     // Every container at its share of each read quota, so all of them together stay inside it.
-    pacer: createPacer({ rates: { ...rates, ...shares }, utilisation: CAPTURE_UTILISATION }),
+    pacer: createPacer({ rates: { ...rates, ...shares }, utilisation: CAPTURE_UTILISATION, maxLateMs: 25 }),
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable, { tombstoneRetentionDays }),
     markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
     clock: systemClock,

@@ -56,14 +56,24 @@ export const CAPTURE_UTILISATION = 0.95;
 export const PER_CONTAINER_TPS = 25;
 /** Lambda's least `maximumConcurrency` for an SQS event source mapping. */
 export const MIN_SQS_CONCURRENCY = 2;
-/** Lambda's largest batch without a batching window (no added latency in steady state). */
-export const MAX_UNWINDOWED_BATCH = 10;
+/**
+ * Largest batch: Lambda allows 10,000 from a standard queue with a batching window; 100 keeps a
+ * failed batch's redelivery small. Above 10 the mapping needs a batching window.
+ */
+export const MAX_BATCH = 100;
+/** The batching window when the batch is above 10 (Lambda requires one): at most this much latency. */
+export const BATCH_WINDOW_SECONDS = 1;
 
 export interface CaptureSizing {
   /** Event source mapping `scalingConfig.maximumConcurrency`: capture containers at most. */
   maximumConcurrency: number;
-  /** Event source mapping batch size (messages per invocation). */
+  /**
+   * Event source mapping batch size (messages per invocation): as many as the share lets a
+   * container read within half the timeout, so that a container's reads stay busy through a batch.
+   */
   batchSize: number;
+  /** Event source mapping `maximumBatchingWindowInSeconds` (0 for batches up to 10). */
+  batchWindowSeconds: number;
   /** Calls per second each container may make per read API (its share, before utilisation). */
   shareRates: Record<string, number>;
   /** Queue visibility timeout: six times the function timeout, as Lambda advises for SQS sources. */
@@ -133,10 +143,7 @@ export function captureSizing(
       ([api, n]) => (shareRates[api] * CAPTURE_UTILISATION) / (n ?? 1),
     ),
   );
-  const batchSize = Math.max(
-    1,
-    Math.min(MAX_UNWINDOWED_BATCH, Math.floor((options.timeoutSeconds / 2) * perEvent)),
-  );
+  const batchSize = Math.max(1, Math.min(MAX_BATCH, Math.floor((options.timeoutSeconds / 2) * perEvent)));
   const binding = Object.entries(BURST_READS_PER_THING)
     .map(([api, n]) => ({
       api,
@@ -147,6 +154,7 @@ export function captureSizing(
   return {
     maximumConcurrency,
     batchSize,
+    batchWindowSeconds: batchSize > 10 ? BATCH_WINDOW_SECONDS : 0,
     shareRates,
     visibilityTimeoutSeconds: 6 * options.timeoutSeconds,
     maxReceiveCount,

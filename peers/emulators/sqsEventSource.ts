@@ -10,6 +10,7 @@ import {
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
+  type Message,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
@@ -21,6 +22,8 @@ export interface SqsPollerOptions {
   batchSize: number;
   /** Visibility timeout given to each receive, seconds (the queue's own when undefined). */
   visibilityTimeoutSeconds?: number;
+  /** Lambda's `maximumBatchingWindowInSeconds`: gather up to batchSize for this long; default 0. */
+  batchWindowSeconds?: number;
   /** Long-poll wait per receive; default 1 s. */
   waitSeconds?: number;
 }
@@ -37,17 +40,35 @@ export async function pollOnce(
   handler: (event: SQSEvent) => Promise<unknown>,
 ): Promise<PollOutcome> {
   const { sqs, queueUrl } = options;
-  const out = await sqs.send(
-    new ReceiveMessageCommand({
-      QueueUrl: queueUrl,
-      MaxNumberOfMessages: options.batchSize,
-      WaitTimeSeconds: options.waitSeconds ?? 1,
-      MessageSystemAttributeNames: ["All"],
-      ...(options.visibilityTimeoutSeconds !== undefined
-        ? { VisibilityTimeout: options.visibilityTimeoutSeconds }
-        : {}),
-    }),
-  );
+  // Lambda's pollers gather up to batchSize messages (10 per receive, several receives at once)
+  // within the batching window.
+  const windowEnds = performance.now() + (options.batchWindowSeconds ?? 0) * 1000;
+  const gathered: Message[] = [];
+  const receive = async (max: number, wait: number) =>
+    (
+      await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: max,
+          WaitTimeSeconds: wait,
+          MessageSystemAttributeNames: ["All"],
+          ...(options.visibilityTimeoutSeconds !== undefined
+            ? { VisibilityTimeout: options.visibilityTimeoutSeconds }
+            : {}),
+        }),
+      )
+    ).Messages ?? [];
+  gathered.push(...(await receive(Math.min(10, options.batchSize), options.waitSeconds ?? 1)));
+  while (gathered.length > 0 && gathered.length < options.batchSize && performance.now() < windowEnds) {
+    const want = options.batchSize - gathered.length;
+    const parts = await Promise.all(
+      Array.from({ length: Math.ceil(want / 10) }, (_, i) => receive(Math.min(10, want - 10 * i), 0)),
+    );
+    const got = parts.flat();
+    gathered.push(...got);
+    if (got.length === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  const out = { Messages: gathered };
   const messages = out.Messages ?? [];
   if (messages.length === 0) return { received: 0, deleted: 0, failed: 0 };
   const arn = (

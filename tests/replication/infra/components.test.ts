@@ -298,10 +298,18 @@ describe("replication components under mocks", () => {
         eventSourceArn: expect.stringContaining("capture-queue"),
         functionName: expect.stringContaining(":function:capture-capture-fn"),
         batchSize: sizing.batchSize,
+        maximumBatchingWindowInSeconds: 1,
         scalingConfig: { maximumConcurrency: sizing.maximumConcurrency },
         functionResponseTypes: ["ReportBatchItemFailures"],
       });
-      expect(sizing).toMatchObject({ maximumConcurrency: 2, batchSize: 10, visibilityTimeoutSeconds: 180 });
+      // AWS defaults: ListThingPrincipals (10 TPS) binds; 2 containers at 5 calls/s each, x 0.95, 15 s per batch.
+      expect(sizing).toMatchObject({
+        maximumConcurrency: 2,
+        batchSize: 71,
+        batchWindowSeconds: 1,
+        visibilityTimeoutSeconds: 180,
+        bindingApi: { api: "ListThingPrincipals", rate: 10 },
+      });
       const queue = one(resources, "aws:sqs/queue:Queue", "capture-queue");
       expect(queue.inputs).toMatchObject({ sqsManagedSseEnabled: true, visibilityTimeoutSeconds: 180 });
       expect(JSON.parse(String(queue.inputs.redrivePolicy))).toEqual({
