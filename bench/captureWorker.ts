@@ -50,6 +50,8 @@ const iotWithApiHeader: typeof iotSdk = {
 function main(): void {
   let stopping = false;
   const send = (m: FromCaptureWorker) => process.send!(m);
+  // A bench that ends (or dies) takes its containers with it.
+  process.on("disconnect", () => process.exit(0));
   process.on("message", (m: ToCaptureWorker) => {
     if (m.type === "stop") {
       stopping = true;
