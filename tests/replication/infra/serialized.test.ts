@@ -13,7 +13,7 @@ import {
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { RegistryCapture } from "../../../infra/capture.js";
-import { ReplayPipeline } from "../../../infra/replayPipeline.js";
+import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB, ReplayPipeline } from "../../../infra/replayPipeline.js";
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -266,6 +266,8 @@ describe("serialized replication functions", () => {
     const out = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env());
     expect(out.error).toBeUndefined();
     expect(out.result).toMatchObject({ key: "thing#from-east", outcome: "applied" });
+    // Replay's memory (infra/replayPipeline.ts): its peak RSS for a record leaves a quarter free.
+    expect(out.maxRssKb! / 1024, "replay's peak RSS in MB").toBeLessThan(0.75 * REPLAY_MEMORY_MB);
     expect((await iot.send(new DescribeThingCommand({ thingName: "from-east" }))).attributes).toEqual({
       site: "a",
     });
@@ -304,6 +306,7 @@ describe("serialized replication functions", () => {
     );
     expect(out.error).toBeUndefined();
     expect(out.result).toEqual({ batchItemFailures: [{ itemIdentifier: seqOf(theirs) }] });
+    expect(out.maxRssKb! / 1024, "launcher's peak RSS in MB").toBeLessThan(0.75 * LAUNCHER_MEMORY_MB);
     // Powertools writes errors to stderr.
     expect(out.stderr).toContain("sync-127.0.0.1");
     expect(out.stderr).toContain("replay execution failed");
