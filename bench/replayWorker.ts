@@ -18,7 +18,7 @@ import {
   systemClock,
   type ApiStats,
 } from "../functions/replication/pacing.js";
-import { REPLAY_LOCAL_APIS, dynamoSlotStore } from "../functions/replication/sharedPacing.js";
+import { dynamoSlotStore } from "../functions/replication/sharedPacing.js";
 import { applyWithRetries, pool } from "./harness.js";
 import { withApiHeader } from "./quotaEmulator.js";
 
@@ -106,7 +106,6 @@ function main(): void {
               },
               utilisation: m.utilisation,
               slots: m.localOnly ? undefined : dynamoSlotStore(lib, doc, init.scheduleTable),
-              localApis: REPLAY_LOCAL_APIS,
             })
           : createPacer({
               defaultRate: 1e6,

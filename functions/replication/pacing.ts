@@ -84,12 +84,6 @@ export interface PacerOptions {
    */
   slots?: SlotStore;
   /**
-   * With `slots`: APIs paced by this process's own schedule all the same, saving the store write
-   * per call. Only for reads that cannot exceed their quota before the shared writes they precede
-   * do (sharedPacing.ts REPLAY_LOCAL_APIS). Default none.
-   */
-  localApis?: readonly string[];
-  /**
    * With `slots`: a reserved start this far in the past when the store answers is given up; default
    * 25 ms. Set explicitly, it also holds for this process's own schedule: a call whose timer fired
    * this much after its start (a busy event loop) takes a new start instead of going out next to
@@ -158,7 +152,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
   const reserve = async (api: string): Promise<number> => {
     let w = schedules.get(api);
     if (!w) schedules.set(api, (w = { intervalMs: 1000 / rateOf(api), last: -Infinity }));
-    if (options.slots && !(options.localApis ?? []).includes(api)) {
+    if (options.slots) {
       // A start already past by more than `maxLateMs` when the store answers is given up (a gap
       // in the schedule is safe; a late call could be counted in the next second with its
       // successor's) and a new one reserved.

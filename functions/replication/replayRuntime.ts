@@ -13,7 +13,7 @@ import { replayTask, type ReplayOutcome } from "./apply.js";
 import type { RegistryModules } from "./captureRuntime.js";
 import type { MetricsSink } from "./observability.js";
 import { createPacer, systemClock } from "./pacing.js";
-import { REPLAY_LOCAL_APIS, dynamoSlotStore } from "./sharedPacing.js";
+import { dynamoSlotStore } from "./sharedPacing.js";
 import type { ReplayEntry } from "./stateMachine.js";
 
 /** What replay publishes its metrics through: Powertools Metrics fits. */
@@ -44,11 +44,7 @@ export function replayFromEnv(
     iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("iot"))),
     // Every replay function in the region (all waves, batches and shards) reserves its
     // IoT calls in one schedule per API, so together they stay inside the account's quota.
-    pacer: createPacer({
-      rates,
-      slots: dynamoSlotStore(m.libDynamodb, doc, markerTable),
-      localApis: REPLAY_LOCAL_APIS,
-    }),
+    pacer: createPacer({ rates, slots: dynamoSlotStore(m.libDynamodb, doc, markerTable) }),
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable),
     markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
     clock: systemClock,

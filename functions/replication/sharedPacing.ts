@@ -46,17 +46,6 @@ export function memorySlotStore(): SlotStore & { nextFree: Map<string, number> }
   };
 }
 
-/**
- * Reads replay paces by its own process's schedule instead (pacing.ts `localApis`), one schedule
- * write per call saved: DescribeThing (350 TPS) is read once per thing write when planning it, and
- * again only when an attachment finds its thing missing; those writes (CreateThing, UpdateThing,
- * DeleteThing, 100 TPS each, 300 together) are held to their quotas through the shared schedule,
- * so the reads stay under 350 TPS. ListThingGroupsForThing (100 TPS, read for membership writes
- * and thing deletes, 100 TPS each) and DescribeCertificate (10 TPS, read for two 10 TPS writes)
- * could exceed theirs, so they stay shared.
- */
-export const REPLAY_LOCAL_APIS: readonly string[] = ["DescribeThing"];
-
 /** Prefix of the schedule items in the marker table (IAM scopes UpdateItem to it). */
 export const PACE_KEY_PREFIX = "pace#";
 

@@ -50,24 +50,6 @@ describe("pacer", () => {
     expect(Math.min(...starts.slice(1).map((s, i) => s - starts[i]))).toBeGreaterThanOrEqual(66);
   });
 
-  it("paces the APIs named local by its own schedule even with a shared store, reserving nothing there for them", async () => {
-    const clock = fakeClock();
-    const reserved: string[] = [];
-    const slots = {
-      reserve: async (api: string, _intervalMs: number, now: number) => {
-        reserved.push(api);
-        return now;
-      },
-    };
-    const pacer = createPacer({ clock, rates: { DescribeThing: 350 }, slots, localApis: ["DescribeThing"] });
-    const starts: number[] = [];
-    for (let i = 0; i < 20; i++) await pacer.run("DescribeThing", async () => starts.push(clock.now()));
-    await pacer.run("CreateThing", async () => 1);
-    expect(reserved).toEqual(["CreateThing"]);
-    // Still evenly spaced at 350/s by the local schedule.
-    expect(Math.min(...starts.slice(1).map((t, i) => t - starts[i]))).toBeGreaterThanOrEqual(2);
-  });
-
   it("gives up a start its timer fired late when maxLateMs is set, so that the late call does not go out next to its successor", async () => {
     const clock = fakeClock();
     let late = 40;
