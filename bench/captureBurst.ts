@@ -65,8 +65,13 @@ export interface CaptureApiReport {
   /** Accepted calls per second over the API's active span ÷ quota. */
   utilisation: number;
   throttles: number;
-  /** The most calls (accepted + throttled) sent to IoT in any one second of the run (whole seconds from its start). */
+  /** The most calls (accepted + throttled) the emulator received in any one second (whole seconds). */
   maxCallsInOneSecond: number;
+  /**
+   * The most calls the containers sent in any one second (whole seconds of the system clock; every
+   * SDK attempt): what capture did, without the delays of a busy emulator process bunching arrivals.
+   */
+  maxSentInOneSecond: number;
   /** Accepted calls per thing of the burst. */
   callsPerThing: number;
 }
@@ -338,6 +343,15 @@ export async function runCaptureBurstBench(
       { invocations: 0, failed: 0, cpu: 0 },
     );
     const deadLettered = await depth(dlqUrl);
+    const sentByApi = new Map<string, Map<number, number>>();
+    for (const s of stops)
+      if (s.type === "stopped")
+        for (const [api, times] of Object.entries(s.sentAt)) {
+          const bySecond = sentByApi.get(api) ?? new Map<number, number>();
+          for (const t of times)
+            bySecond.set(Math.floor(t / 1000), (bySecond.get(Math.floor(t / 1000)) ?? 0) + 1);
+          sentByApi.set(api, bySecond);
+        }
 
     // Captured: every record a provisioned thing needs in the other region.
     const stored = new Set<string>();
@@ -381,6 +395,7 @@ export async function runCaptureBurstBench(
           utilisation: Math.round((achieved / quotaOf(api)) * 1000) / 1000,
           throttles: c.throttled,
           maxCallsInOneSecond: Math.max(0, ...perSecond.values()),
+          maxSentInOneSecond: Math.max(0, ...(sentByApi.get(api)?.values() ?? [])),
           callsPerThing: Math.round((c.ok / options.burst) * 100) / 100,
         };
       })

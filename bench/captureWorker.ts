@@ -31,18 +31,34 @@ export interface CaptureWorkerStopped {
   messages: number;
   failedMessages: number;
   cpuMicros: number;
+  /** Date.now() of every IoT request this container sent (each SDK attempt), by API. */
+  sentAt: Record<string, number[]>;
 }
 
 export type ToCaptureWorker = CaptureWorkerRun | { type: "stop" };
 export type FromCaptureWorker = CaptureWorkerStopped | { type: "error"; message: string };
 
-/** The SDK's IoT module with every client naming its API to the quota emulator. */
+const sentAt: Record<string, number[]> = {};
+
+/**
+ * The SDK's IoT module with every client naming its API to the quota emulator and noting when it
+ * sent each attempt (after the SDK's retry step, so its own retries count): the calls a container
+ * sent, timed where they leave it, not where a busy emulator got round to them.
+ */
 const iotWithApiHeader: typeof iotSdk = {
   ...iotSdk,
   IoTClient: class extends iotSdk.IoTClient {
     constructor(...args: ConstructorParameters<typeof iotSdk.IoTClient>) {
       super(...args);
       withApiHeader(this as unknown as Parameters<typeof withApiHeader>[0]);
+      this.middlewareStack.add(
+        (next, context) => async (args) => {
+          const api = ((context as { commandName?: string }).commandName ?? "").replace(/Command$/, "");
+          (sentAt[api] ??= []).push(Date.now());
+          return next(args);
+        },
+        { step: "finalizeRequest", name: "benchSentAt", priority: "low" },
+      );
     }
   },
 };
@@ -86,7 +102,7 @@ function main(): void {
           totals.failedMessages += out.failed;
         }
         const cpu = process.cpuUsage(cpu0);
-        send({ type: "stopped", ...totals, cpuMicros: cpu.user + cpu.system });
+        send({ type: "stopped", ...totals, cpuMicros: cpu.user + cpu.system, sentAt });
       } catch (err) {
         send({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       }
