@@ -4,7 +4,9 @@
  */
 import { createHash } from "node:crypto";
 import {
+  dependencyPhases,
   keyOf,
+  parseKey,
   type RegistryRecord,
   type ResourceKind,
   type StateByKind,
@@ -29,25 +31,18 @@ export const MIX: { api: keyof typeof DEFAULT_IOT_QUOTAS; callsPerOp: number }[]
 ];
 /** Size of the calibration backlog, at most the measured one's (its waves have the same mix). */
 export const CALIBRATION_OPS = 600;
-export const WAVE_OF: Record<string, number> = {
-  CreateThingGroup: 0,
-  CreatePolicy: 0,
-  RegisterCertificateWithoutCA: 0,
-  UpdateCertificate: 0,
-  CreateThing: 1,
-  UpdateThing: 1,
-  AddThingToThingGroup: 2,
-  AttachThingPrincipal: 2,
-  AttachPolicy: 2,
-  DeleteThing: 3,
-};
 
 const fakePem = (tag: string, i: number) =>
   `-----BEGIN CERTIFICATE-----\nMIIB${tag}${String(i).padStart(12, "0")}${"A".repeat(48)}\n-----END CERTIFICATE-----\n`;
 const certId = (pem: string) => createHash("sha256").update(pem).digest("hex");
 
-interface Backlog {
+export interface Backlog {
+  /** The records in the launcher's waves (records.dependencyPhases), in the order it runs them. */
   waves: RegistryRecord[][];
+  /** The wave each write API's records are in. */
+  waveOf: Record<string, number>;
+  /** What identifies each wave whatever the names: its records' kinds, and whether they delete. */
+  waveKinds: string[];
   counts: Record<string, number>;
   seed: { things: string[]; deleteThings: string[]; certs: string[] };
 }
@@ -64,18 +59,24 @@ export function buildBacklog(ops: number, now: number, origin = "us-east-1", tag
   for (const m of MIX) assigned += counts[m.api] = Math.max(1, Math.floor((ops * weight(m.api)) / total));
   counts.CreateThing += Math.max(0, ops - assigned);
   let seq = 0;
+  const apiOf = new Map<RegistryRecord, string>();
+  let api = "";
   const rec = <K extends ResourceKind>(
     kind: K,
     state: StateByKind[K] | null,
     key?: string,
-  ): RegistryRecord => ({
-    key: key ?? keyOf(kind, state as StateByKind[K]),
-    kind,
-    state,
-    version: { timestamp: now, eventId: `bench-${tag}${seq++}`, region: origin },
-    origin,
-    capturedAt: now,
-  });
+  ): RegistryRecord => {
+    const r: RegistryRecord = {
+      key: key ?? keyOf(kind, state as StateByKind[K]),
+      kind,
+      state,
+      version: { timestamp: now, eventId: `bench-${tag}${seq++}`, region: origin },
+      origin,
+      capturedAt: now,
+    };
+    apiOf.set(r, api);
+    return r;
+  };
   const groups = Array.from({ length: counts.CreateThingGroup }, (_, i) => `${tag}g${i}`);
   const policies = Array.from({ length: counts.CreatePolicy }, (_, i) => `${tag}p${i}`);
   const newCerts = Array.from({ length: counts.RegisterCertificateWithoutCA }, (_, i) => fakePem(tag, i));
@@ -89,35 +90,71 @@ export function buildBacklog(ops: number, now: number, origin = "us-east-1", tag
       Statement: [{ Effect: "Allow", Action: "iot:Connect", Resource: `arn:aws:iot:*:*:client/b${i}` }],
     });
   const pick = <T>(xs: T[], i: number) => xs[i % xs.length];
-  const waves: RegistryRecord[][] = [[], [], [], []];
-  groups.forEach((g) => waves[0].push(rec("thingGroup", { name: g, attributes: { bench: "1" } })));
-  policies.forEach((p, i) => waves[0].push(rec("policy", { name: p, document: doc(i) })));
+  const all: RegistryRecord[] = [];
+  const add = (a: string, make: () => RegistryRecord) => {
+    api = a;
+    all.push(make());
+  };
+  groups.forEach((g) =>
+    add("CreateThingGroup", () => rec("thingGroup", { name: g, attributes: { bench: "1" } })),
+  );
+  policies.forEach((p, i) => add("CreatePolicy", () => rec("policy", { name: p, document: doc(i) })));
   newCerts.forEach((pem) =>
-    waves[0].push(rec("certificate", { certificateId: certId(pem), pem, status: "ACTIVE" })),
+    add("RegisterCertificateWithoutCA", () =>
+      rec("certificate", { certificateId: certId(pem), pem, status: "ACTIVE" }),
+    ),
   );
   seedCerts.forEach((pem) =>
-    waves[0].push(rec("certificate", { certificateId: certId(pem), pem, status: "ACTIVE" })),
+    add("UpdateCertificate", () => rec("certificate", { certificateId: certId(pem), pem, status: "ACTIVE" })),
   );
-  things.forEach((t, i) => waves[1].push(rec("thing", { name: t, attributes: { n: String(i) } })));
-  seedThings.forEach((t) => waves[1].push(rec("thing", { name: t, attributes: { updated: "yes" } })));
+  things.forEach((t, i) => add("CreateThing", () => rec("thing", { name: t, attributes: { n: String(i) } })));
+  seedThings.forEach((t) =>
+    add("UpdateThing", () => rec("thing", { name: t, attributes: { updated: "yes" } })),
+  );
   for (let i = 0; i < counts.AddThingToThingGroup; i++)
-    waves[2].push(rec("membership", { groupName: pick(groups, i), thingName: pick(things, i) }));
+    add("AddThingToThingGroup", () =>
+      rec("membership", { groupName: pick(groups, i), thingName: pick(things, i) }),
+    );
   for (let i = 0; i < counts.AttachThingPrincipal; i++)
-    waves[2].push(rec("principal", { thingName: pick(things, i), certificateId: certId(pick(newCerts, i)) }));
+    add("AttachThingPrincipal", () =>
+      rec("principal", { thingName: pick(things, i), certificateId: certId(pick(newCerts, i)) }),
+    );
   for (let i = 0; i < counts.AttachPolicy; i++)
-    waves[2].push(
+    add("AttachPolicy", () =>
       rec("policyTarget", {
         policyName: pick(policies, i),
         target: { type: "certificate", certificateId: certId(pick(newCerts, i)) },
       }),
     );
-  deleteThings.forEach((t) => waves[3].push(rec("thing", null, `thing#${t}`)));
+  deleteThings.forEach((t) =>
+    add("DeleteThing", () => rec("thing", null, keyOf("thing", { name: t, attributes: {} }))),
+  );
   // Keys must be unique within the backlog (one record per resource, as in the ops table).
-  for (const w of waves) {
-    const seen = new Set<string>();
-    for (let i = w.length - 1; i >= 0; i--)
-      if (seen.has(w[i].key)) w.splice(i, 1);
-      else seen.add(w[i].key);
-  }
-  return { waves, counts, seed: { things: seedThings, deleteThings, certs: seedCerts } };
+  const seen = new Set<string>();
+  for (let i = all.length - 1; i >= 0; i--)
+    if (seen.has(all[i].key)) all.splice(i, 1);
+    else seen.add(all[i].key);
+  // The waves the launcher runs (records.dependencyPhases), not an order written here by hand.
+  const waves = dependencyPhases(all, (r) => r);
+  const waveOf: Record<string, number> = {};
+  waves.forEach((w, i) => w.forEach((r) => (waveOf[apiOf.get(r)!] = i)));
+  const waveKinds = waves.map((w) =>
+    [...new Set(w.map((r) => `${parseKey(r.key).kind}${r.state === null ? ":delete" : ""}`))]
+      .sort()
+      .join("+"),
+  );
+  return { waves, waveOf, waveKinds, counts, seed: { things: seedThings, deleteThings, certs: seedCerts } };
+}
+
+/**
+ * The wave of `calibration` that calibrates `backlog`'s wave `i`: the one of the same kind (and
+ * delete or not), whatever position it has. Throws when the calibration mix has no such wave.
+ */
+export function calibrationWave(backlog: Backlog, calibration: Backlog, i: number): RegistryRecord[] {
+  const at = calibration.waveKinds.indexOf(backlog.waveKinds[i]);
+  if (at < 0)
+    throw new Error(
+      `the calibration backlog has no ${backlog.waveKinds[i]} wave (it has ${calibration.waveKinds.join(", ")})`,
+    );
+  return calibration.waves[at];
 }

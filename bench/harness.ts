@@ -1,6 +1,6 @@
 /** Pieces every bench harness shares: a work pool and replay with the state machine's retries. */
 import type { IotRegistryPort } from "../functions/registry/iotPort.js";
-import type { RegistryRecord } from "../functions/registry/records.js";
+import { parseKey, type RegistryRecord } from "../functions/registry/records.js";
 import { applyRecord, type ApplyDeps } from "../functions/replication/apply.js";
 import { estimateCost, pacingWaitMs, type Workload } from "../functions/replication/costModel.js";
 import { describeError } from "../functions/replication/errors.js";
@@ -52,7 +52,8 @@ export async function lostRecords(
     if (failed.has(r.key)) return;
     const s = r.state as Record<string, unknown> | null;
     let ok = true;
-    if (r.kind === "thing") ok = ((await port.describeThing(r.key.split("#")[1])) !== null) === (s !== null);
+    const key = parseKey(r.key);
+    if (key.kind === "thing") ok = ((await port.describeThing(key.name)) !== null) === (s !== null);
     else if (r.kind === "thingGroup") ok = (await port.describeThingGroup(String(s!.name))) !== null;
     else if (r.kind === "policy") ok = (await port.getPolicy(String(s!.name))) !== null;
     else if (r.kind === "certificate")

@@ -11,7 +11,7 @@
 import { loadavg } from "node:os";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
-import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "./backlog.js";
+import { CALIBRATION_OPS, MIX, buildBacklog, calibrationWave } from "./backlog.js";
 import { startMoto } from "../peers/moto.js";
 import type { WorkersBenchResult } from "./replayWorkers.js";
 import {
@@ -114,14 +114,14 @@ export async function runReplayBench(
         ? buildBacklog(Math.min(CALIBRATION_OPS, options.ops), Date.now(), "us-east-1", "c")
         : undefined;
     const callRate = (wave: number) =>
-      MIX.filter((m) => WAVE_OF[m.api] === wave).reduce(
+      MIX.filter((m) => backlog.waveOf[m.api] === wave).reduce(
         (a, m) => a + DEFAULT_IOT_QUOTAS[m.api] * m.callsPerOp,
         0,
       );
     // One factor per wave, so that the wave's calls fit what moto serves here (waves never overlap).
     const round3 = (x: number) => Math.floor(x * 1000) / 1000;
     const fit = (w: number, motoCps: number) => Math.min(1, round3((0.85 * motoCps) / callRate(w)));
-    const scales = [0, 1, 2, 3].map(() => options.scale ?? 1);
+    const scales = backlog.waves.map(() => options.scale ?? 1);
     const motoByWave: number[] = [];
     let scale = scales[0];
     const rateOf = (api: string) =>
@@ -145,7 +145,7 @@ export async function runReplayBench(
     const calibrationClient = new iotSdk.IoTClient(config(region));
     const calibrationCalls = emulateQuota(calibrationClient, () => Number.POSITIVE_INFINITY);
     const calibrate = async (wave: number): Promise<number> => {
-      const sample = calibration!.waves[wave];
+      const sample = calibrationWave(backlog, calibration!, wave);
       const deps: ApplyDeps = {
         region,
         iot: iotPortFromSdk(iotSdk, calibrationClient) as IotRegistryPort,
@@ -197,7 +197,7 @@ export async function runReplayBench(
       pacers.push(deps.pacer);
       // A fresh port per wave, like a fresh replay function: no ARNs cached from an earlier wave.
       deps.iot = iotPortFromSdk(iotSdk, client) as IotRegistryPort;
-      for (const m of MIX) if (WAVE_OF[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
+      for (const m of MIX) if (backlog.waveOf[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
       log(`wave ${i}: ${wave.length} records, moto ${motoByWave[i] ?? "-"} calls/s, quotas x${scale}\n`);
       // Own CPU counts the waves only (not the calibration between them).
       const cpu0 = process.cpuUsage();

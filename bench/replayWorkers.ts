@@ -18,7 +18,7 @@ import { iotPortFromSdk } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApiStats } from "../functions/replication/pacing.js";
 import { DEFAULT_IOT_QUOTAS } from "../functions/replication/pacing.js";
-import { CALIBRATION_OPS, MIX, WAVE_OF, buildBacklog } from "./backlog.js";
+import { CALIBRATION_OPS, MIX, buildBacklog, calibrationWave } from "./backlog.js";
 import { lostRecords, pool, type ApiReport, type ReplayRunReport } from "./harness.js";
 import { startMoto } from "../peers/moto.js";
 import { startQuotaEmulator } from "./quotaEmulator.js";
@@ -184,12 +184,12 @@ export async function runReplayWorkersBench(
       return { parts, done };
     };
     const callRate = (wave: number) =>
-      MIX.filter((m) => WAVE_OF[m.api] === wave).reduce(
+      MIX.filter((m) => backlog.waveOf[m.api] === wave).reduce(
         (a, m) => a + DEFAULT_IOT_QUOTAS[m.api] * m.callsPerOp,
         0,
       );
     const round3 = (x: number) => Math.floor(x * 1000) / 1000;
-    const scales = [0, 1, 2, 3].map(() => options.scale ?? 1);
+    const scales = backlog.waves.map(() => options.scale ?? 1);
     const motoByWave: number[] = [];
     const emulatedQuota = new Map<string, number>();
     const failed = new Map<string, string>();
@@ -212,7 +212,9 @@ export async function runReplayWorkersBench(
         const t0 = performance.now();
         // Unthrottled and at unlimited rates, but through the same schedule (its round trips count).
         const unlimited = Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6]));
-        const cal = await runWave(calibration.waves[i], unlimited, (xs, n) => unevenSplit(xs, n).reverse());
+        const cal = await runWave(calibrationWave(backlog, calibration, i), unlimited, (xs, n) =>
+          unevenSplit(xs, n).reverse(),
+        );
         const why = cal.done.flatMap((d) => d.failed);
         if (why.length > 0) throw new Error(`calibration record ${why[0][0]} still failed (${why[0][1]})`);
         motoByWave[i] = Math.round((okCalls() - calls0) / ((performance.now() - t0) / 1000));
@@ -222,7 +224,7 @@ export async function runReplayWorkersBench(
       const rateOf = (api: string) =>
         Math.max(1, Math.floor((DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale));
       const rates = Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rateOf(k)]));
-      for (const m of MIX) if (WAVE_OF[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
+      for (const m of MIX) if (backlog.waveOf[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
       emulator.setQuota(rateOf);
       log(
         `wave ${i}: ${wave.length} records over ${workers.length} workers, moto ${motoByWave[i] ?? "-"} calls/s, quotas x${scale}\n`,
@@ -256,7 +258,7 @@ export async function runReplayWorkersBench(
         const quota = emulatedQuota.get(api);
         const ok = c.acceptedAt.filter(inWaves);
         // A write API's rate over its own wave's active span (its first to its last call).
-        const own = windows.find((w) => w.wave === WAVE_OF[api]);
+        const own = windows.find((w) => w.wave === backlog.waveOf[api]);
         const mine = own ? ok.filter((t) => t >= own.from && t <= own.to) : [];
         const achievedTps =
           mine.length > 1 ? (mine.length - 1) / Math.max(0.001, (mine.at(-1)! - mine[0]) / 1000) : 0;

@@ -8,7 +8,14 @@
  * - DNS: resolvers keep the old answer for up to the record's TTL.
  * - device side: a notice moves connected devices at once; otherwise the next re-resolution.
  * - reconnect: every device connects again, paced by the account's connect rate.
+ *
+ * RPO of the event paths adds the time a provisioning burst takes to clear capture's queue
+ * (replication/captureSizing.ts, the same model `iot-dr bench capture` measures against).
  */
+import { predictBurstClearSeconds } from "./replication/captureSizing.js";
+
+/** Capture's timeout (infra/capture.ts CAPTURE_TIMEOUT_SECONDS), which sizes its batches. */
+const CAPTURE_TIMEOUT_SECONDS = 30;
 
 export interface RtoInputs {
   /** Route 53 health-check interval (10 or 30 s); in alarm mode, the alarm period. */
@@ -39,6 +46,13 @@ export interface RtoInputs {
    * reconnects scale with it: 99 % of a million devices at 500/s need 1,980 s, not 2,000 s.
    */
   share?: number;
+  /**
+   * Things provisioned in one burst (each with a certificate, a policy and a group) just before the
+   * failure; default 0. Their changes wait in capture's queue up to the burst's clear time.
+   */
+  captureBurstThings?: number;
+  /** IoT API rates (config iotApiRates) capture is sized from; default AWS's quotas. */
+  iotApiRates?: Record<string, number>;
 }
 
 /** How a registry change reaches the other region (README "What is captured"). */
@@ -64,6 +78,8 @@ export interface RtoEstimate {
   rtoSeconds: Bounds;
   /** RPO bounds of the registry in seconds: typical global-table replication to the readiness bound. */
   rpoSeconds: Bounds;
+  /** Seconds capture takes to clear a burst of `captureBurstThings` (0 without one); included in the RPO bounds. */
+  captureBurstClearSeconds: number;
   rpo: string;
   /** The RPO of each capture path: changes made in the failed region within this window may be missing in the standby. */
   rpoByPath: PathRpo[];
@@ -140,23 +156,37 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
   const reconnect: Bounds = [paced, paced + (inputs.devices > 0 ? (inputs.reconnectJitterSeconds ?? 5) : 0)];
   const parts = [detection, dns, device, reconnect];
   const rto: Bounds = [parts.reduce((s, b) => s + b[0], 0), parts.reduce((s, b) => s + b[1], 0)];
-  const rpoMax = Math.max(TYPICAL_REPLICATION_SECONDS, inputs.readinessMaxLagSeconds);
+  check("captureBurstThings", inputs.captureBurstThings, 0, true);
+  const burstClear = predictBurstClearSeconds(inputs.captureBurstThings ?? 0, inputs.iotApiRates ?? {}, {
+    timeoutSeconds: CAPTURE_TIMEOUT_SECONDS,
+  });
+  const rpoMax = Math.max(TYPICAL_REPLICATION_SECONDS, inputs.readinessMaxLagSeconds) + burstClear;
+  const burstNote =
+    burstClear > 0
+      ? `; a burst of ${inputs.captureBurstThings} provisioned things clears capture's queue in ${burstClear} s (captureSizing)`
+      : "";
   const r = (b: Bounds): Bounds => [roundMs(b[0]), roundMs(b[1])];
   const schedule = (inputs.reconcileScheduleMinutes ?? 60) * 60;
   const rpoByPath: PathRpo[] = [
     {
       path: "registryEvent",
       carries: "things, thing types, groups, memberships, hierarchy (IoT registry events)",
-      seconds: [TYPICAL_REPLICATION_SECONDS, rpoMax],
+      seconds: [TYPICAL_REPLICATION_SECONDS, roundMs(rpoMax)],
       basis:
-        "IoT rule -> capture -> global table (~1 s); the readiness gate refuses a standby further behind",
+        "IoT rule -> capture queue -> capture -> global table (~1 s); the readiness gate refuses a standby further behind" +
+        burstNote,
     },
     {
       path: "cloudTrail",
       carries:
         "certificates (create, register, status, delete), policies (create, versions, default, delete), policy and thing-principal attachments",
-      seconds: [TYPICAL_REPLICATION_SECONDS, CLOUDTRAIL_EXPECTED_DELAY_SECONDS + TYPICAL_REPLICATION_SECONDS],
-      basis: `CloudTrail -> EventBridge (best effort, no published bound; planned with ${CLOUDTRAIL_EXPECTED_DELAY_SECONDS} s) -> capture -> global table`,
+      seconds: [
+        TYPICAL_REPLICATION_SECONDS,
+        roundMs(CLOUDTRAIL_EXPECTED_DELAY_SECONDS + TYPICAL_REPLICATION_SECONDS + burstClear),
+      ],
+      basis:
+        `CloudTrail -> EventBridge (best effort, no published bound; planned with ${CLOUDTRAIL_EXPECTED_DELAY_SECONDS} s) -> capture queue -> capture -> global table` +
+        burstNote,
     },
     {
       path: "ccJournal",
@@ -180,10 +210,11 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
     deviceSeconds: r(device),
     reconnectSeconds: r(reconnect),
     rtoSeconds: r(rto),
-    rpoSeconds: [TYPICAL_REPLICATION_SECONDS, rpoMax],
+    rpoSeconds: [TYPICAL_REPLICATION_SECONDS, roundMs(rpoMax)],
+    captureBurstClearSeconds: burstClear,
     rpo:
       `registry changes made in the failed region during its last ~${TYPICAL_REPLICATION_SECONDS} s (global-table replication), ` +
-      `at most ${rpoMax} s (the readiness gate refuses a standby further behind), are not yet in the standby; ` +
+      `at most ${roundMs(rpoMax)} s (the readiness gate refuses a standby further behind${burstClear > 0 ? `, plus ${burstClear} s for a burst of ${inputs.captureBurstThings} things to clear capture` : ""}), are not yet in the standby; ` +
       `they are kept in the ops table and applied when replication resumes`,
     rpoByPath,
   };

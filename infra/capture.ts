@@ -7,6 +7,8 @@ import { CLOUDTRAIL_EVENT_PATTERN } from "../functions/replication/cloudTrail.js
 import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import type { Logger as CoreLogger } from "../functions/replication/observability.js";
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
+import type { SQSBatchResponse } from "../functions/replication/captureQueue.js";
+import { captureSizing, type CaptureSizing } from "../functions/replication/captureSizing.js";
 import { ARN_LESS_ACTIONS, iotRegistryArns, callbackFunction } from "./callbackFunction.js";
 import { serviceRole } from "./serviceRole.js";
 import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
@@ -88,12 +90,16 @@ export interface RegistryCaptureArgs {
    * every registry event type; default true. Turn off only when another stack manages it.
    */
   manageEventConfigurations?: boolean;
+  /** Receives of a capture queue message before SQS moves it to the dead-letter queue; default 5. */
+  maxReceiveCount?: number;
 }
 
 /**
- * Captures registry changes in one region: registry events on, one IoT rule per event family
- * invoking the capture function (which enriches and writes a record to the ops table), and a
- * dead-letter queue for rule errors and for invocations that still fail after Lambda's retries.
+ * Captures registry changes in one region: registry events on, one IoT rule per event family and
+ * the CloudTrail rule sending to the capture queue, the capture function consuming it through an
+ * SQS event source mapping bounded and sized from `iotApiRates` (functions/replication/captureSizing.ts,
+ * so a burst's enrichment reads stay inside the account's quotas), and a dead-letter queue for rule
+ * errors and for messages that still fail after `maxReceiveCount` receives.
  * Deployed in both regions in the IoT services account (opts.provider).
  */
 export class RegistryCapture extends pulumi.ComponentResource {
@@ -102,6 +108,11 @@ export class RegistryCapture extends pulumi.ComponentResource {
   /** The default-bus rule that delivers IoT's CloudTrail API calls (certificates, policies, attachments). */
   readonly apiCallRule: aws.cloudwatch.EventRule;
   readonly deadLetterQueue: aws.sqs.Queue;
+  /** Buffers every delivery (registry events, CloudTrail calls) in front of the capture function. */
+  readonly queue: aws.sqs.Queue;
+  readonly queueMapping: aws.lambda.EventSourceMapping;
+  /** Concurrency, batch size and per-container read rates, from `iotApiRates`. */
+  readonly sizing: CaptureSizing;
   readonly eventConfigurations?: aws.iot.EventConfigurations;
   readonly alarms: aws.cloudwatch.MetricAlarm[];
   readonly deadLetterQueueUrl: pulumi.Output<string>;
@@ -133,9 +144,27 @@ export class RegistryCapture extends pulumi.ComponentResource {
       { sqsManagedSseEnabled: true, messageRetentionSeconds: 14 * 24 * 3600 },
       parent,
     );
+    this.sizing = captureSizing(args.iotApiRates ?? {}, {
+      timeoutSeconds: CAPTURE_TIMEOUT_SECONDS,
+      maxReceiveCount: args.maxReceiveCount,
+    });
+    this.queue = new aws.sqs.Queue(
+      `${name}-queue`,
+      {
+        sqsManagedSseEnabled: true,
+        visibilityTimeoutSeconds: this.sizing.visibilityTimeoutSeconds,
+        // Shorter than the dead-letter queue's 14 days: a redriven message keeps its first enqueue time.
+        messageRetentionSeconds: 4 * 24 * 3600,
+        redrivePolicy: pulumi.jsonStringify({
+          deadLetterTargetArn: this.deadLetterQueue.arn,
+          maxReceiveCount: this.sizing.maxReceiveCount,
+        }),
+      },
+      parent,
+    );
 
     const scoped = CAPTURE_IOT_ACTIONS.filter((a) => !ARN_LESS_ACTIONS.includes(a));
-    const capture = callbackFunction<Record<string, unknown>, CaptureOutcome[]>(
+    const capture = callbackFunction<Record<string, unknown>, CaptureOutcome[] | SQSBatchResponse>(
       `${name}-capture`,
       {
         description: `registry capture in ${args.region}: registry event -> enriched record in the ops table`,
@@ -148,6 +177,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
           MARKER_TABLE: pulumi.output(args.markerTableName),
           IOT_API_RATES: JSON.stringify(args.iotApiRates ?? {}),
           TOMBSTONE_RETENTION_DAYS: String(args.tombstoneRetentionDays ?? 30),
+          CAPTURE_CONTAINERS: String(this.sizing.maximumConcurrency),
         },
         statements: [
           {
@@ -175,12 +205,12 @@ export class RegistryCapture extends pulumi.ComponentResource {
             Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
             Resource: args.tableKeyArn,
           },
-          // Invocations that fail after Lambda's asynchronous retries go to the dead-letter queue.
+          // The event source mapping polls with the function's role.
           {
-            Sid: "DeadLetter",
+            Sid: "CaptureQueueConsume",
             Effect: "Allow",
-            Action: ["sqs:SendMessage"],
-            Resource: this.deadLetterQueue.arn,
+            Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            Resource: this.queue.arn,
           },
         ],
         callbackFactory: () => {
@@ -199,13 +229,17 @@ export class RegistryCapture extends pulumi.ComponentResource {
     );
     this.function = capture.fn;
 
-    new aws.lambda.FunctionEventInvokeConfig(
-      `${name}-capture-async`,
+    // At most maximumConcurrency containers, each a batch at a time; failed messages come back
+    // (ReportBatchItemFailures) until the queue's redrive moves them to the dead-letter queue.
+    this.queueMapping = new aws.lambda.EventSourceMapping(
+      `${name}-queue-mapping`,
       {
-        functionName: this.function.name,
-        maximumRetryAttempts: 2,
-        maximumEventAgeInSeconds: 6 * 3600,
-        destinationConfig: { onFailure: { destination: this.deadLetterQueue.arn } },
+        eventSourceArn: this.queue.arn,
+        functionName: this.function.arn,
+        batchSize: this.sizing.batchSize,
+        maximumBatchingWindowInSeconds: this.sizing.batchWindowSeconds,
+        scalingConfig: { maximumConcurrency: this.sizing.maximumConcurrency },
+        functionResponseTypes: ["ReportBatchItemFailures"],
       },
       { parent: this, dependsOn: [capture.policy] },
     );
@@ -214,8 +248,14 @@ export class RegistryCapture extends pulumi.ComponentResource {
       { role: `${name}-rule-error-role`, policy: `${name}-rule-error-policy` },
       {
         service: "iot.amazonaws.com",
-        description: `iot-dr capture rules in ${args.region}: error action to the dead-letter queue`,
+        description: `iot-dr capture rules in ${args.region}: deliveries to the capture queue, errors to the dead-letter queue`,
         statements: [
+          {
+            Sid: "RuleDeliveries",
+            Effect: "Allow",
+            Action: ["sqs:SendMessage"],
+            Resource: this.queue.arn,
+          },
           {
             Sid: "RuleErrors",
             Effect: "Allow",
@@ -227,7 +267,6 @@ export class RegistryCapture extends pulumi.ComponentResource {
       parent,
     );
 
-    const account = pulumi.output(args.tableArn).apply((arn) => arn.split(":")[4]);
     this.rules = (Object.entries(CAPTURE_RULE_TOPICS) as [CaptureRuleTopic, string][]).map(
       ([type, topic]) => {
         const family = type.toLowerCase().replace(/_/g, "-");
@@ -240,23 +279,12 @@ export class RegistryCapture extends pulumi.ComponentResource {
             enabled: true,
             sql: `SELECT *, topic() AS ${TOPIC_FIELD} FROM '${topic}'`,
             sqlVersion: "2016-03-23",
-            lambdas: [{ functionArn: this.function.arn }],
+            sqs: [{ queueUrl: this.queue.url, roleArn: errorRole.arn, useBase64: false }],
             errorAction: {
               sqs: { queueUrl: this.deadLetterQueue.url, roleArn: errorRole.arn, useBase64: false },
             },
           },
           { parent: this, dependsOn: [errorPolicy] },
-        );
-        new aws.lambda.Permission(
-          `${name}-${family}-invoke`,
-          {
-            action: "lambda:InvokeFunction",
-            function: this.function.name,
-            principal: "iot.amazonaws.com",
-            sourceArn: rule.arn,
-            sourceAccount: account,
-          },
-          parent,
         );
         return rule;
       },
@@ -272,13 +300,24 @@ export class RegistryCapture extends pulumi.ComponentResource {
       },
       parent,
     );
-    const apiCallInvoke = new aws.lambda.Permission(
-      `${name}-api-call-invoke`,
+    // EventBridge sends the calls to the capture queue (its service principal, this rule only).
+    const queuePolicy = new aws.sqs.QueuePolicy(
+      `${name}-queue-policy`,
       {
-        action: "lambda:InvokeFunction",
-        function: this.function.name,
-        principal: "events.amazonaws.com",
-        sourceArn: this.apiCallRule.arn,
+        queueUrl: this.queue.url,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "ApiCallRuleDeliveries",
+              Effect: "Allow",
+              Principal: { Service: "events.amazonaws.com" },
+              Action: "sqs:SendMessage",
+              Resource: this.queue.arn,
+              Condition: { ArnEquals: { "aws:SourceArn": this.apiCallRule.arn } },
+            },
+          ],
+        }),
       },
       parent,
     );
@@ -307,11 +346,11 @@ export class RegistryCapture extends pulumi.ComponentResource {
       `${name}-api-call-target`,
       {
         rule: this.apiCallRule.name,
-        arn: this.function.arn,
+        arn: this.queue.arn,
         retryPolicy: CLOUDTRAIL_TARGET_RETRY,
         deadLetterConfig: { arn: this.deadLetterQueue.arn },
       },
-      { parent: this, dependsOn: [apiCallInvoke, deadLetterPolicy] },
+      { parent: this, dependsOn: [queuePolicy, deadLetterPolicy] },
     );
 
     const alarm = alarmFamily(
@@ -339,6 +378,6 @@ export class RegistryCapture extends pulumi.ComponentResource {
     ];
 
     this.deadLetterQueueUrl = this.deadLetterQueue.url;
-    this.registerOutputs({ deadLetterQueueUrl: this.deadLetterQueueUrl });
+    this.registerOutputs({ deadLetterQueueUrl: this.deadLetterQueueUrl, queueUrl: this.queue.url });
   }
 }

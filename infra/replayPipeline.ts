@@ -33,6 +33,16 @@ import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
 
 /** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
 export { REPLAY_SERVICE };
+/**
+ * Replay's memory: it waits on the IoT API, its CPU per record (5.5 ms on a full core, ~75 ms at
+ * 128 MB's share of a vCPU) fits, and its archive peaks at ~89 MB RSS applying a record
+ * (tests/replication/infra/serialized.test.ts keeps it under three quarters of this). 128 MB
+ * instead of 256 cuts the cost while a backlog drains (BENCHMARKS.md, Replication replay, several workers).
+ */
+export const REPLAY_MEMORY_MB = 128;
+/** The launcher's memory: it waits for the Express execution; its archive peaks at ~68 MB RSS. */
+export const LAUNCHER_MEMORY_MB = 128;
+
 export const LAUNCHER_SERVICE = "iot-dr-launcher";
 /** Lambda timeouts; each call's deadline (functions/deadlines.ts) fits inside them. */
 export const REPLAY_TIMEOUT_SECONDS = 60;
@@ -189,7 +199,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         description: `registry replay in ${args.region}: applies one ops-table record to this region's IoT registry`,
         runtime,
         timeoutSeconds: REPLAY_TIMEOUT_SECONDS,
-        memoryMb: 256, // replay waits on the IoT API; its CPU per record fits 256 MB (BENCHMARKS.md, Replication replay)
+        memoryMb: REPLAY_MEMORY_MB,
         logRetentionDays,
         environment: {
           OPS_TABLE: pulumi.output(args.tableName),
@@ -290,7 +300,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         // StartSyncExecution waits for each Express execution (at most 5 minutes); a batch split by
         // payload size (launcher.ts splitLaunches) runs several in turn, as many as fit in 15 minutes.
         timeoutSeconds: LAUNCHER_TIMEOUT_SECONDS,
-        memoryMb: 256,
+        memoryMb: LAUNCHER_MEMORY_MB,
         logRetentionDays,
         environment: { STATE_MACHINE_ARN: this.stateMachine.arn, OPS_TABLE: pulumi.output(args.tableName) },
         statements: [

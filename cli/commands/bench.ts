@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { runReconcileBench, formatReconcileBench } from "../../bench/reconcile.js";
 import { formatReplayBench, formatWorkersReport, runReplayBench, workersReport } from "../../bench/replay.js";
 import { runReplayWorkersBench } from "../../bench/replayWorkers.js";
+import { formatCaptureBurst, runCaptureBurstBench } from "../../bench/captureBurst.js";
 import { UsageError } from "../errors.js";
 import { benchGroup, type RegisterCommand } from "./register.js";
 
@@ -14,6 +15,7 @@ import { benchGroup, type RegisterCommand } from "./register.js";
 export const BENCH_SUBCOMMANDS: ((bench: Command, setExitCode: (code: number) => void) => void)[] = [
   (bench, setExitCode) => addReplayBench(bench, setExitCode),
   (bench, setExitCode) => addReconcileBench(bench, setExitCode),
+  (bench, setExitCode) => addCaptureBench(bench, setExitCode),
 ];
 
 export const registerBench: RegisterCommand = (program, setExitCode) => {
@@ -100,5 +102,26 @@ export function addReconcileBench(bench: Command, setExitCode: (code: number) =>
       const report = await runReconcileBench({ things, concurrency }, (l) => process.stderr.write(l));
       process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReconcileBench(report));
       setExitCode(report.drift === report.expectedDrift && report.countsAsExpected ? 0 : 1);
+    });
+}
+
+/** Adds `capture` under `iot-dr bench`: a provisioning burst through capture's queue, containers and quotas. */
+export function addCaptureBench(bench: Command, setExitCode: (code: number) => void): void {
+  bench
+    .command("capture")
+    .description(
+      "provision a burst of things (certificate, policy, group) in moto and capture their registry events through the capture queue, its containers and one emulated account quota",
+    )
+    .option("--burst <n>", "things provisioned in the burst", "5000")
+    .option("--json", "print one JSON report on stdout; progress stays on stderr")
+    .action(async (o: { burst: string; json?: boolean }) => {
+      const burst = Number(o.burst);
+      if (!Number.isInteger(burst) || burst < 1 || burst > 100_000)
+        throw new UsageError(
+          `--burst must be a whole number from 1 to 100000, got '${o.burst}' (e.g. --burst 5000)`,
+        );
+      const report = await runCaptureBurstBench({ burst }, (l) => process.stderr.write(l));
+      process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatCaptureBurst(report));
+      setExitCode(report.captured === report.burst && report.deadLettered === 0 ? 0 : 1);
     });
 }

@@ -55,7 +55,7 @@ export function readStackFile(text: string, file: string): Record<string, unknow
   return raw;
 }
 
-export function estimateFromConfig(config: DrConfig, devices: number): RtoEstimate {
+export function estimateFromConfig(config: DrConfig, devices: number, burst = 0): RtoEstimate {
   return estimateRto({
     // Alarm mode: Route 53 follows a one-minute alarm (standard resolution only).
     checkIntervalSeconds:
@@ -73,6 +73,8 @@ export function estimateFromConfig(config: DrConfig, devices: number): RtoEstima
     readinessMaxLagSeconds: config.health.readinessMaxLagSeconds,
     reconcileScheduleMinutes: config.reconcile.scheduleMinutes,
     reconcileRepair: config.reconcile.repair,
+    captureBurstThings: burst,
+    iotApiRates: config.replication.iotApiRates,
   });
 }
 
@@ -98,6 +100,9 @@ function formatText(stack: string, file: string, devices: number, e: RtoEstimate
     ...rows.map(([name, b, why]) => `  ${name.padEnd(12)} ${fmt(b).padStart(14)}   ${why}`),
     `  ${"RTO".padEnd(12)} ${fmt(e.rtoSeconds).padStart(14)}`,
     `  RPO          ${e.rpo}`,
+    ...(e.captureBurstClearSeconds > 0
+      ? [`  capture burst clears in ${e.captureBurstClearSeconds} s (included in the RPO bounds below)`]
+      : []),
     "  RPO by capture path (changes made in the failed region within this window may be missing in the standby):",
     ...e.rpoByPath.map(
       (p) =>
@@ -115,29 +120,42 @@ export function makeRtoCommand(deps: () => RtoCommandDeps = defaultDeps): Regist
       .option("--stack <name>", "the stack whose Pulumi.<stack>.yaml to read", "global")
       .option("--config <file>", "read this stack file instead of Pulumi.<stack>.yaml")
       .option("--devices <n>", "devices that reconnect after fail-over (default 10000)")
+      .option(
+        "--burst <things>",
+        "things provisioned in one burst just before the failure: the RPO adds the time capture takes to clear them (default 0)",
+      )
       .option("--json", "print one JSON document on stdout")
-      .action((options: { stack: string; config?: string; devices?: string; json?: boolean }) => {
-        if (!/^[A-Za-z0-9_.-]+$/.test(options.stack))
-          throw new UsageError(`--stack '${options.stack}' is not a stack name`);
-        const devices = parseDevices(options.devices);
-        const io = deps();
-        // The same reader and validation as `iot-dr plan` (cli/plan/stackFile.ts).
-        const file = stackFilePath(options.stack, options.config);
-        let config: DrConfig;
-        let stackFile: StackFile;
-        try {
-          stackFile = readStackFileAt(file);
-          config = validateStackFile(stackFile, options.stack);
-        } catch (err) {
-          if (err instanceof InputError) throw err;
-          throw new InputError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
-        }
-        for (const notice of stackFileNotices(stackFile)) io.stderr?.(`${notice}\n`);
-        const estimate = estimateFromConfig(config, devices);
-        io.stdout(
-          options.json ? `${JSON.stringify(estimate)}\n` : formatText(options.stack, file, devices, estimate),
-        );
-      });
+      .action(
+        (options: { stack: string; config?: string; devices?: string; burst?: string; json?: boolean }) => {
+          if (!/^[A-Za-z0-9_.-]+$/.test(options.stack))
+            throw new UsageError(`--stack '${options.stack}' is not a stack name`);
+          const devices = parseDevices(options.devices);
+          if (options.burst !== undefined && !(/^\d+$/.test(options.burst) && Number(options.burst) <= 1e7))
+            throw new UsageError(
+              `--burst must be a whole number of things (0 to 10000000), got '${options.burst}'`,
+            );
+          const burst = Number(options.burst ?? 0);
+          const io = deps();
+          // The same reader and validation as `iot-dr plan` (cli/plan/stackFile.ts).
+          const file = stackFilePath(options.stack, options.config);
+          let config: DrConfig;
+          let stackFile: StackFile;
+          try {
+            stackFile = readStackFileAt(file);
+            config = validateStackFile(stackFile, options.stack);
+          } catch (err) {
+            if (err instanceof InputError) throw err;
+            throw new InputError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+          }
+          for (const notice of stackFileNotices(stackFile)) io.stderr?.(`${notice}\n`);
+          const estimate = estimateFromConfig(config, devices, burst);
+          io.stdout(
+            options.json
+              ? `${JSON.stringify(estimate)}\n`
+              : formatText(options.stack, file, devices, estimate),
+          );
+        },
+      );
   };
 }
 

@@ -64,7 +64,7 @@ const MARKER = "@@iot-dr-host@@";
 const HOST = `
 const { performance } = require("node:perf_hooks");
 const path = require("node:path");
-const done = (body) => process.stdout.write("\\n${MARKER}" + JSON.stringify(body) + "\\n");
+const done = (body) => process.stdout.write("\\n${MARKER}" + JSON.stringify({ ...body, maxRssKb: process.resourceUsage().maxRSS }) + "\\n");
 const fail = (stage, e) => done({ ok: false, stage, error: { name: e && e.name, message: e && e.message, stack: e && e.stack } });
 const handlerSetting = process.env._HANDLER;
 const dot = handlerSetting.lastIndexOf(".");
@@ -99,6 +99,8 @@ export interface HostResult {
   /** Where it failed: loading the handler (`init`) or running it (`invoke`). */
   stage?: "init" | "invoke";
   initMs?: number;
+  /** The process's peak resident memory (KB) when it answered: what Lambda reports as memory used, roughly. */
+  maxRssKb?: number;
   result?: unknown;
   error?: { name: string; message: string; stack?: string };
   /** Every stdout line that is not the host's result (Powertools logs, EMF documents). */

@@ -247,23 +247,43 @@ export async function enrichmentKeys(
   state: DesiredState | null,
   iot: IotRegistryPort,
 ): Promise<string[]> {
+  return (await enrichment(key, state, iot)).map((e) => e.key);
+}
+
+/**
+ * The enrichment keys with the state the listing that found them already proves (an attachment
+ * that was just listed exists), so capture does not list it again: under a burst each read counts
+ * against a 10-15 TPS quota (ListThingPrincipals, ListAttachedPolicies).
+ */
+async function enrichment(
+  key: string,
+  state: DesiredState | null,
+  iot: IotRegistryPort,
+): Promise<{ key: string; known?: DesiredState }[]> {
   if (!state) return [];
-  const out: string[] = [];
+  const out: { key: string; known?: DesiredState }[] = [];
   const policiesOf = async (target: PolicyTargetRef) => {
     for (const policyName of await iot.listAttachedPolicies(target))
-      out.push(keys.policyTarget(policyName, target), keys.policy(policyName));
+      out.push(
+        { key: keys.policyTarget(policyName, target), known: { policyName, target } },
+        { key: keys.policy(policyName) },
+      );
   };
   const k = parseKey(key);
   if (k.kind === "thing") {
     const thingName = k.name;
     for (const certificateId of await iot.listThingPrincipals(thingName)) {
-      out.push(keys.principal(thingName, certificateId), keys.certificate(certificateId));
+      out.push(
+        { key: keys.principal(thingName, certificateId), known: { thingName, certificateId } },
+        { key: keys.certificate(certificateId) },
+      );
       await policiesOf({ type: "certificate", certificateId });
     }
   } else if (k.kind === "thingGroup") {
     await policiesOf({ type: "thingGroup", groupName: k.name });
   }
-  return [...new Set(out)];
+  const seen = new Set<string>();
+  return out.filter((e) => !seen.has(e.key) && seen.add(e.key));
 }
 
 /**
@@ -331,12 +351,15 @@ async function captureWithEnrichment(
     outcomes.push(await captureOne(key, version, mode, deps, state));
     // Related resources are only filled in when missing: their own changes arrive through the C&C
     // journal and the reconciler, and a thing event says nothing about whether they changed.
-    for (const extra of await enrichmentKeys(key, state, iot)) {
+    for (const { key: extra, known } of await enrichment(key, state, iot)) {
       if (seen.has(extra)) continue;
       seen.add(extra);
       // Checked before reading IoT, so a present record costs no registry call.
       if (await getRecord(deps.table, extra)) outcomes.push({ key: extra, result: "present", version });
-      else outcomes.push(await captureOne(extra, version, "ifAbsent", deps, await readState(extra, iot)));
+      else
+        outcomes.push(
+          await captureOne(extra, version, "ifAbsent", deps, known ?? (await readState(extra, iot))),
+        );
     }
   }
   for (const o of outcomes)

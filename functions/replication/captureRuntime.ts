@@ -13,6 +13,8 @@ import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
 import { integer, optionalJson, required, type Env } from "../shared/env.js";
 import { captureDelivery, type CaptureOutcome } from "./capture.js";
 import { CAPTURE_TOPIC_FIELD } from "./deadLetter.js";
+import { captureBatch, isSqsEvent, type SQSBatchResponse } from "./captureQueue.js";
+import { CAPTURE_UTILISATION, captureShareRates } from "./captureSizing.js";
 import type { Logger } from "./observability.js";
 import { createPacer, systemClock } from "./pacing.js";
 
@@ -27,32 +29,46 @@ export interface RegistryModules {
 const RATES_HINT = 'the JSON IoT API rates per second, e.g. {"CreateThing":100}';
 
 /**
- * The capture function: a registry event from the IoT rule (its topic under CAPTURE_TOPIC_FIELD)
- * or a CloudTrail API call from the EventBridge rule. Environment: AWS_REGION, OPS_TABLE,
- * MARKER_TABLE, IOT_API_RATES (JSON, optional), TOMBSTONE_RETENTION_DAYS (default 30).
+ * The capture function: a batch from the capture queue (SQS event source mapping; the failed
+ * messages come back as batch item failures), or, invoked directly, a registry event from an IoT
+ * rule (its topic under CAPTURE_TOPIC_FIELD) or a CloudTrail API call from the EventBridge rule.
+ * Environment: AWS_REGION, OPS_TABLE, MARKER_TABLE, IOT_API_RATES (JSON, optional),
+ * TOMBSTONE_RETENTION_DAYS (default 30), CAPTURE_CONTAINERS (the mapping's maximumConcurrency:
+ * each container paces its reads at floor(quota / containers); default 1, the whole quota).
  */
 export function captureFromEnv(
   env: Env,
   m: RegistryModules,
-): (event: Record<string, unknown>) => Promise<CaptureOutcome[]> {
+): (event: Record<string, unknown>) => Promise<CaptureOutcome[] | SQSBatchResponse> {
   const region = required(env, "AWS_REGION", "set by Lambda");
   const opsTable = required(env, "OPS_TABLE", "the ops table's name");
   const markerTable = required(env, "MARKER_TABLE", "the applied-markers table's name");
   const rates = optionalJson<Record<string, number>>(env, "IOT_API_RATES", RATES_HINT, {});
   const tombstoneRetentionDays = integer(env, "TOMBSTONE_RETENTION_DAYS", 30);
+  const containers = integer(env, "CAPTURE_CONTAINERS", 1);
+  let shares: Record<string, number>;
+  try {
+    shares = captureShareRates(rates, containers);
+  } catch (err) {
+    throw new Error(`environment variables IOT_API_RATES and CAPTURE_CONTAINERS: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
   const doc = m.libDynamodb.DynamoDBDocumentClient.from(
     new m.dynamodb.DynamoDBClient(sdkClientOptions("table")),
   );
   const deps = {
     region,
     iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("captureIot"))),
-    pacer: createPacer({ rates }),
+    // Every container at its share of each read quota, so all of them together stay inside it.
+    pacer: createPacer({ rates: { ...rates, ...shares }, utilisation: CAPTURE_UTILISATION, maxLateMs: 25 }),
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable, { tombstoneRetentionDays }),
     markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
     clock: systemClock,
     logger: m.logger,
   };
   return async (event) => {
+    if (isSqsEvent(event)) return captureBatch(event, (d) => captureDelivery(d, deps), m.logger);
     // A CloudTrail API call from the EventBridge rule.
     if (event["detail-type"] !== undefined) return captureDelivery(event, deps);
     // Not a computed-key destructuring: Pulumi's closure analysis misses the key's variable there.

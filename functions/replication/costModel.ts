@@ -57,11 +57,11 @@ export const US_EAST_1_PRICES: Prices = {
 };
 
 export interface Workload {
-  /** Replay function memory (infra default 256). */
+  /** Replay function memory (infra default 128). */
   replayMemoryMb: number;
   /** Capture function memory (infra default 256). */
   captureMemoryMb: number;
-  /** Launcher memory (infra default 256); it waits for the synchronous Express execution. */
+  /** Launcher memory (infra default 128); it waits for the synchronous Express execution. */
   launcherMemoryMb: number;
   /** Stream batch size (infra default 100): one launcher invocation and one Express execution per batch. */
   batchSize: number;
@@ -69,6 +69,13 @@ export interface Workload {
   waveConcurrency: number;
   /** Own CPU per operation in replay on a full core (measured by `iot-dr bench replay`). */
   replayCpuMs: number;
+  /**
+   * Messages per capture invocation from the capture queue (infra/capture.ts: up to the sized batch
+   * within a 1 s window; a handful in steady state, the whole batch in a burst). Each event, the
+   * source's and the echo's, is one SendMessage by its IoT rule; Lambda's pollers receive and
+   * delete up to 10 per request.
+   */
+  captureBatch: number;
   /** Own CPU per operation in capture (estimated like replay). */
   captureCpuMs: number;
   /** IoT API calls per operation in replay and capture (measured), and their latency on AWS. */
@@ -98,9 +105,10 @@ export interface Workload {
 }
 
 export const DEPLOYED_DEFAULTS: Workload = {
-  replayMemoryMb: 256,
+  replayMemoryMb: 128,
   captureMemoryMb: 256,
-  launcherMemoryMb: 256,
+  launcherMemoryMb: 128,
+  captureBatch: 10,
   batchSize: 100,
   waveConcurrency: 4,
   replayCpuMs: 2,
@@ -169,18 +177,22 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   for (const [k, v] of Object.entries(w))
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
       throw new Error(`cost model input ${k} must be a non-negative number, got ${v}`);
-  if (w.batchSize < 1 || w.waveConcurrency < 1)
-    throw new Error("batchSize and waveConcurrency must be at least 1");
+  if (w.batchSize < 1 || w.waveConcurrency < 1 || w.captureBatch < 1)
+    throw new Error("batchSize, waveConcurrency and captureBatch must be at least 1");
   const gb = (mb: number) => mb / 1024;
   const wru = Math.max(1, Math.ceil(w.recordBytes / 1024));
-  // Wall time of one function run (what Lambda bills): own CPU plus waiting for the APIs.
+  // Wall time of one function run (what Lambda bills): own CPU plus waiting for the APIs. Capture
+  // takes a queue batch at once: its CPU adds up, its waits for IoT and DynamoDB overlap.
   const captureMs =
-    cpuMs(w.captureCpuMs, w.captureMemoryMb) + w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs;
+    cpuMs(w.captureCpuMs, w.captureMemoryMb) +
+    (w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs) / w.captureBatch;
   const replayMs = replayRunMs(w) + w.pacingWaitMs;
   const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20); // +20 ms Task dispatch per record
   const perOp = {
     lambdaRequests:
-      2 /* capture + echo capture */ + 1 /* replay */ + 2 / w.batchSize /* launchers, both regions */,
+      2 / w.captureBatch /* capture + echo capture, in queue batches */ +
+      1 /* replay */ +
+      2 / w.batchSize /* launchers, both regions */,
     lambdaGbS:
       2 * gb(w.captureMemoryMb) * (captureMs / 1000) +
       gb(w.replayMemoryMb) * (replayMs / 1000) +
@@ -197,6 +209,8 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     // capture: record (+ marker on a change); echo capture: record; replay: record + marker
     reads: 2 + 1 + 2,
     sqs: w.deadLetterRate * 3,
+    // the source's and the echo's event: one SendMessage each, receives and deletes of 10 at most
+    captureQueue: 2 * (1 + 2 / Math.min(10, w.captureBatch)),
     interRegionGb: w.recordBytes / 1024 ** 3,
   };
   const pipeline: CostLine[] = [
@@ -229,6 +243,10 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     { item: "DynamoDB reads (records and markers)", perMillion: perOp.reads * p.dynamoPerMillionReads },
     { item: "DynamoDB stream reads (Lambda trigger: free)", perMillion: 0 * p.streamPerMillionReads },
     { item: "SQS dead letters", perMillion: perOp.sqs * p.sqsPerMillionRequests },
+    {
+      item: "SQS capture queue (rule sends, Lambda's receives and deletes)",
+      perMillion: perOp.captureQueue * p.sqsPerMillionRequests,
+    },
     { item: "Inter-region transfer (replication)", perMillion: perOp.interRegionGb * M * p.interRegionPerGb },
   ];
   const iot: CostLine[] = [

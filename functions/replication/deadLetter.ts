@@ -9,7 +9,10 @@
  * 3. an IoT rule's error action: `{ruleName, topic, base64OriginalPayload, failures, ...}`;
  * 4. the CloudTrail EventBridge rule's dead-letter queue: the event itself as the body;
  * 5. Lambda's asynchronous on-failure destination: `{requestContext, requestPayload, responsePayload, ...}`,
- *    `requestPayload` being what the function was invoked with (a rule's SQL output or the event).
+ *    `requestPayload` being what the function was invoked with (a rule's SQL output or the event)
+ *    (deployments before the capture queue);
+ * 6. the capture queue's redrive after `maxReceiveCount` receives: the message body unchanged, a
+ *    rule's SQL output (registry event + topic field) or the EventBridge event (read as 4).
  */
 import { validateRecord, type RegistryRecord } from "../registry/records.js";
 import type { RegistryEventMessage } from "./capture.js";
@@ -47,11 +50,13 @@ export type ParsedDeadLetter =
       /** What to capture again, in the queue's region. */
       delivery: RegistryEventMessage | CloudTrailApiCallEvent;
       /** Which producer sent it. */
-      from: "ruleError" | "eventBridge" | "lambdaOnFailure";
+      from: "ruleError" | "eventBridge" | "lambdaOnFailure" | "captureQueue";
     };
 
 /** A capture delivery from what the function was invoked with (a rule's SQL output, or an EventBridge event). */
-function captureDeliveryOf(payload: unknown): RegistryEventMessage | CloudTrailApiCallEvent | undefined {
+export function captureDeliveryOf(
+  payload: unknown,
+): RegistryEventMessage | CloudTrailApiCallEvent | undefined {
   if (isCloudTrailEvent(payload)) return payload;
   if (!payload || typeof payload !== "object" || Array.isArray(payload)) return undefined;
   const rest: Record<string, unknown> = { ...(payload as Record<string, unknown>) };
@@ -131,6 +136,10 @@ export function parseDeadLetter(body: string): ParsedDeadLetter {
     }
     return { kind: "capture", delivery: { topic: v.topic, payload }, from: "ruleError" };
   }
+  if (typeof v[CAPTURE_TOPIC_FIELD] === "string") {
+    const delivery = captureDeliveryOf(v);
+    if (delivery) return { kind: "capture", delivery, from: "captureQueue" };
+  }
   if ("requestPayload" in v && v.requestContext && typeof v.requestContext === "object") {
     const delivery = captureDeliveryOf(v.requestPayload);
     if (delivery) return { kind: "capture", delivery, from: "lambdaOnFailure" };
@@ -139,6 +148,6 @@ export function parseDeadLetter(body: string): ParsedDeadLetter {
     );
   }
   throw new InvalidRecord(
-    "dead-letter message is neither {record, error} from the replay state machine, a stream failure with DDBStreamBatchInfo, nor a capture delivery (rule error action, EventBridge event, Lambda on-failure record)",
+    "dead-letter message is neither {record, error} from the replay state machine, a stream failure with DDBStreamBatchInfo, nor a capture delivery (rule error action, EventBridge event, Lambda on-failure record, capture queue message)",
   );
 }

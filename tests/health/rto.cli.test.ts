@@ -36,6 +36,27 @@ async function rto(args: string[]): Promise<string> {
 }
 
 describe("iot-dr rto", () => {
+  it("adds the time a provisioning burst takes to clear capture to the RPO of the event paths, at the config's iotApiRates", async () => {
+    const file = stackFile("Pulumi.burst.yaml", {});
+    const plain = JSON.parse(await rto(["--config", file, "--json"]));
+    const burst = JSON.parse(await rto(["--config", file, "--burst", "5000", "--json"]));
+    expect(plain.captureBurstClearSeconds).toBe(0);
+    // ListThingPrincipals binds: 5,000 reads at 2 containers x 5 calls/s x 0.95.
+    expect(burst.captureBurstClearSeconds).toBeCloseTo(5000 / 9.5, 0);
+    expect(burst.rpoSeconds[1]).toBeCloseTo(plain.rpoSeconds[1] + burst.captureBurstClearSeconds, 3);
+    const path = (doc: { rpoByPath: { path: string; seconds: number[] }[] }, p: string) =>
+      doc.rpoByPath.find((x) => x.path === p)!.seconds[1];
+    for (const p of ["registryEvent", "cloudTrail"])
+      expect(path(burst, p)).toBeCloseTo(path(plain, p) + burst.captureBurstClearSeconds, 3);
+    const raised = stackFile("Pulumi.raised.yaml", {
+      "iot-dr:iotApiRates": ["ListThingPrincipals=20", "DescribeCertificate=20"],
+    });
+    const faster = JSON.parse(await rto(["--config", raised, "--burst", "5000", "--json"]));
+    expect(faster.captureBurstClearSeconds).toBeLessThan(burst.captureBurstClearSeconds);
+    expect(await rto(["--config", file, "--burst", "5000"])).toMatch(/capture burst clears in 526\.3 s/);
+    await expect(rto(["--config", file, "--burst", "-3"])).rejects.toThrow(UsageError);
+  });
+
   it("prints exactly one JSON document with every bound from the stack's config", async () => {
     const file = stackFile("Pulumi.fast.yaml", {
       "iot-dr:healthCheckIntervalSeconds": 10,
@@ -53,6 +74,7 @@ describe("iot-dr rto", () => {
       "reconnectSeconds",
       "rtoSeconds",
       "rpoSeconds",
+      "captureBurstClearSeconds",
       "rpo",
       "rpoByPath",
     ]);

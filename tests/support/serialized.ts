@@ -72,6 +72,8 @@ export interface InvokeResult {
   /** Every stdout line that is not the result marker (Powertools logs, EMF documents). */
   logLines: string[];
   stderr: string;
+  /** Peak resident memory of the fresh process (KB), when the host reported it. */
+  maxRssKb?: number;
 }
 
 /**
@@ -95,6 +97,7 @@ export async function invokeSerialized(
     ...(out.error ? { error: { name: out.error.name, message: out.error.message } } : {}),
     logLines: out.logLines,
     stderr: out.stderr,
+    ...(out.maxRssKb !== undefined ? { maxRssKb: out.maxRssKb } : {}),
   };
 }
 

@@ -8,7 +8,8 @@ import {
   pacingWaitMs,
   replayRunMs,
 } from "../../../functions/replication/costModel.js";
-import { dependencyOrder } from "../../../functions/registry/records.js";
+import { dependencyOrder, dependencyPhases } from "../../../functions/registry/records.js";
+import { calibrationWave } from "../../../bench/backlog.js";
 
 describe("replication cost model", () => {
   it("prices the deployed defaults per million operations, far below one Standard execution per record", () => {
@@ -24,6 +25,16 @@ describe("replication cost model", () => {
       e.pipeline.reduce((a, l) => a + l.perMillion, 0),
       10,
     );
+    // Capture behind its queue: every event (the source's and the echo's) is one SendMessage, and
+    // Lambda's pollers receive and delete in tens; capture's invocations are per queue batch.
+    const queueLine = e.pipeline.find((l) => /SQS capture queue/.test(l.item))!;
+    expect(queueLine.perMillion).toBeCloseTo(2 * (1 + 2 / 10) * US_EAST_1_PRICES.sqsPerMillionRequests, 10);
+    const single = estimateCost({ ...DEPLOYED_DEFAULTS, captureBatch: 1 });
+    expect(single.pipeline.find((l) => /SQS capture queue/.test(l.item))!.perMillion).toBeCloseTo(
+      2 * 3 * US_EAST_1_PRICES.sqsPerMillionRequests,
+      10,
+    );
+    expect(single.pipeline[0].perMillion).toBeGreaterThan(e.pipeline[0].perMillion);
     // 5 transitions × $25 per million alone is $125.
     expect(e.standardAlternativePerMillion).toBeGreaterThan(125);
     expect(e.pipelinePerMillion).toBeLessThan(e.standardAlternativePerMillion / 10);
@@ -71,7 +82,11 @@ describe("replication cost model", () => {
     expect(pacingWaitMs(w, 10, 16)).toBeCloseTo(1600 - run, 6);
     const base = estimateCost(w).pipelinePerMillion;
     const waiting = estimateCost({ ...w, pacingWaitMs: pacingWaitMs(w, 10, 4) }).pipelinePerMillion;
-    expect(waiting).toBeGreaterThan(base + 1);
+    // At least the replay function's billed wait (its memory x the wait), the launcher's and Express's on top.
+    const replayWait =
+      (w.replayMemoryMb / 1024) * (pacingWaitMs(w, 10, 4) / 1000) * US_EAST_1_PRICES.lambdaPerGbSecond * 1e6;
+    expect(replayWait).toBeGreaterThan(0.5);
+    expect(waiting - base).toBeGreaterThan(replayWait);
     expect(() => pacingWaitMs(w, 0, 4)).toThrow(/opsPerSecond/);
     expect(() => pacingWaitMs(w, 10, 0)).toThrow(/functionsInFlight/);
   });
@@ -90,6 +105,29 @@ describe("iot-dr bench replay", () => {
     expect(new Set(all.map((r) => r.key)).size).toBe(all.length);
     expect(dependencyOrder(all).map((r) => r.key)).toEqual(all.map((r) => r.key));
     expect(b.counts.CreateThing).toBeGreaterThan(b.counts.AttachPolicy);
+  });
+
+  it("runs the launcher's waves (records.dependencyPhases) and calibrates each with the calibration wave of its kind", () => {
+    const b = buildBacklog(1000, 1);
+    expect(b.waves.map((w) => w.map((r) => r.key))).toEqual(
+      dependencyPhases(b.waves.flat(), (r) => r).map((w) => w.map((r) => r.key)),
+    );
+    // Dependencies first: groups, policies and certificates; then things; then attachments; deletes last.
+    expect(b.waveKinds).toEqual([
+      "certificate+policy+thingGroup",
+      "thing",
+      "membership+policyTarget+principal",
+      "thing:delete",
+    ]);
+    expect(b.waveOf.CreateThing).toBe(b.waveOf.UpdateThing);
+    expect(b.waveOf.DeleteThing).toBe(b.waves.length - 1);
+    const c = buildBacklog(600, 1, "us-east-1", "c");
+    for (let i = 0; i < b.waves.length; i++)
+      expect(new Set(calibrationWave(b, c, i).map((r) => `${r.kind}:${r.state === null}`))).toEqual(
+        new Set(b.waves[i].map((r) => `${r.kind}:${r.state === null}`)),
+      );
+    const noDeletes = { ...c, waves: c.waves.slice(0, -1), waveKinds: c.waveKinds.slice(0, -1) };
+    expect(() => calibrationWave(b, noDeletes, b.waves.length - 1)).toThrow(/no thing:delete wave/);
   });
 
   it("replays a small backlog into moto without losing an operation and reports every API", async () => {

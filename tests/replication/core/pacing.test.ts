@@ -50,6 +50,40 @@ describe("pacer", () => {
     expect(Math.min(...starts.slice(1).map((s, i) => s - starts[i]))).toBeGreaterThanOrEqual(66);
   });
 
+  it("gives up a start its timer fired late when maxLateMs is set, so that the late call does not go out next to its successor", async () => {
+    const clock = fakeClock();
+    let late = 40;
+    // The first sleep of each call overruns by `late` ms (a busy event loop), then timers are on time.
+    const sleep = clock.sleep;
+    clock.sleep = async (ms: number) => {
+      await sleep(ms + late);
+      late = 0;
+    };
+    const pacer = createPacer({ clock, rates: { ListThingPrincipals: 5 }, maxLateMs: 25 });
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      late = i === 1 ? 40 : 0;
+      await pacer.run("ListThingPrincipals", async () => starts.push(clock.now()));
+    }
+    expect(pacer.stats().ListThingPrincipals.lateStarts).toBe(1);
+    for (let i = 1; i < starts.length; i++) expect(starts[i] - starts[i - 1]).toBeGreaterThanOrEqual(200);
+    // Without maxLateMs the late call keeps its slot: the next call starts less than an interval after it.
+    const clock2 = fakeClock();
+    const sleep2 = clock2.sleep;
+    let late2 = 0;
+    clock2.sleep = async (ms: number) => {
+      await sleep2(ms + late2);
+      late2 = 0;
+    };
+    const plain = createPacer({ clock: clock2, rates: { ListThingPrincipals: 5 } });
+    const starts2: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      late2 = i === 1 ? 40 : 0;
+      await plain.run("ListThingPrincipals", async () => starts2.push(clock2.now()));
+    }
+    expect(starts2[2] - starts2[1]).toBeLessThan(200);
+  });
+
   it("keeps separate buckets per API", async () => {
     const clock = fakeClock();
     const pacer = createPacer({ clock, rates: { CreatePolicy: 1, CreateThing: 100 } });

@@ -7,9 +7,11 @@ import { PORT_API, type IotRegistryPort } from "../../../functions/registry/iotP
 import {
   CAPTURE_IOT_ACTIONS,
   CAPTURE_RULE_TOPICS,
+  CAPTURE_TIMEOUT_SECONDS,
   CLOUDTRAIL_TARGET_RETRY,
   RegistryCapture,
 } from "../../../infra/capture.js";
+import { captureSizing } from "../../../functions/replication/captureSizing.js";
 import { CAPTURED_IOT_CALLS } from "../../../functions/replication/cloudTrail.js";
 import { MarkerTable } from "../../../infra/markerTable.js";
 import { OpsTable } from "../../../infra/opsTable.js";
@@ -189,9 +191,10 @@ describe("replication components under mocks", () => {
       });
     });
 
-    it("routes each registry event topic and just-in-time registration to the capture function through a rule with an SQS error action", () => {
+    it("routes each registry event topic and just-in-time registration to the capture queue through a rule with an SQS error action", () => {
       const rules = ofType(resources, "aws:iot/topicRule:TopicRule");
       const dlq = one(resources, "aws:sqs/queue:Queue", "capture-dlq");
+      const queue = one(resources, "aws:sqs/queue:Queue", "capture-queue");
       expect(rules.map((r) => String(r.inputs.sql))).toContain(
         "SELECT *, topic() AS iotDrTopic FROM '$aws/events/certificates/registered/+'",
       );
@@ -202,8 +205,13 @@ describe("replication components under mocks", () => {
       );
       for (const rule of rules) {
         expect(rule.inputs.name).toMatch(/^[A-Za-z0-9_]+$/);
-        expect(rule.inputs.lambdas).toEqual([
-          { functionArn: expect.stringContaining(":function:capture-capture-fn") },
+        expect(rule.inputs.lambdas).toBeUndefined();
+        expect(rule.inputs.sqs).toEqual([
+          {
+            queueUrl: expect.stringContaining(String(queue.inputs.name ?? "capture-queue")),
+            roleArn: expect.stringContaining("capture-rule-error-role"),
+            useBase64: false,
+          },
         ]);
         expect(rule.inputs.errorAction).toMatchObject({
           sqs: {
@@ -242,13 +250,19 @@ describe("replication components under mocks", () => {
         expect(CAPTURED_IOT_CALLS).toContain(call);
       const target = one(resources, "aws:cloudwatch/eventTarget:EventTarget", "capture-api-call-target");
       expect(target.inputs).toMatchObject({
-        arn: expect.stringContaining(":function:capture-capture-fn"),
+        arn: expect.stringMatching(/^arn:aws:sqs:.*capture-queue/),
         retryPolicy: CLOUDTRAIL_TARGET_RETRY,
         deadLetterConfig: { arn: expect.stringContaining("capture-dlq") },
       });
-      const invoke = one(resources, "aws:lambda/permission:Permission", "capture-api-call-invoke");
-      expect(invoke.inputs).toMatchObject({ principal: "events.amazonaws.com" });
-      expect(String(invoke.inputs.sourceArn)).toContain("capture-api-call-rule");
+      const delivery = one(resources, "aws:sqs/queuePolicy:QueuePolicy", "capture-queue-policy");
+      expect(JSON.parse(String(delivery.inputs.policy)).Statement).toEqual([
+        expect.objectContaining({
+          Principal: { Service: "events.amazonaws.com" },
+          Action: "sqs:SendMessage",
+          Resource: expect.stringContaining("capture-queue"),
+          Condition: { ArnEquals: { "aws:SourceArn": expect.stringContaining("capture-api-call-rule") } },
+        }),
+      ]);
       const queuePolicy = one(resources, "aws:sqs/queuePolicy:QueuePolicy", "capture-dlq-policy");
       const [statement] = JSON.parse(String(queuePolicy.inputs.policy)).Statement as Record<
         string,
@@ -261,32 +275,72 @@ describe("replication components under mocks", () => {
       });
     });
 
-    it("lets only IoT, from each rule, invoke the capture function", () => {
+    it("invokes capture from nothing but the capture queue: no rule or bus may invoke it, and no asynchronous retries", () => {
       const permissions = ofType(resources, "aws:lambda/permission:Permission").filter(
-        (p) => p.parent === "capture" && p.inputs.principal !== "events.amazonaws.com",
+        (p) => p.parent === "capture",
       );
-      const rules = ofType(resources, "aws:iot/topicRule:TopicRule");
-      expect(permissions).toHaveLength(rules.length);
-      for (const p of permissions) {
-        expect(p.inputs).toMatchObject({
-          principal: "iot.amazonaws.com",
-          action: "lambda:InvokeFunction",
-          sourceAccount: ACCOUNT,
-        });
-        expect(String(p.inputs.sourceArn)).toMatch(/^arn:aws:iot:/);
-      }
+      expect(permissions).toEqual([]);
+      expect(
+        ofType(resources, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").filter(
+          (c) => c.parent === "capture",
+        ),
+      ).toEqual([]);
     });
 
-    it("sends invocations that still fail after Lambda's retries to the dead-letter queue", () => {
-      const config = one(
+    it("consumes the capture queue with a bounded, quota-sized event source mapping that reports partial batch failures", () => {
+      const mapping = one(
         resources,
-        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
-        "capture-async",
+        "aws:lambda/eventSourceMapping:EventSourceMapping",
+        "capture-queue-mapping",
       );
-      expect(config.inputs).toMatchObject({
-        maximumRetryAttempts: 2,
-        destinationConfig: { onFailure: { destination: expect.stringContaining("capture-dlq") } },
+      const sizing = captureSizing({}, { timeoutSeconds: CAPTURE_TIMEOUT_SECONDS });
+      expect(mapping.inputs).toMatchObject({
+        eventSourceArn: expect.stringContaining("capture-queue"),
+        functionName: expect.stringContaining(":function:capture-capture-fn"),
+        batchSize: sizing.batchSize,
+        maximumBatchingWindowInSeconds: 1,
+        scalingConfig: { maximumConcurrency: sizing.maximumConcurrency },
+        functionResponseTypes: ["ReportBatchItemFailures"],
       });
+      // AWS defaults: ListThingPrincipals (10 TPS) binds; 2 containers at 5 calls/s each, x 0.95, 15 s per batch.
+      expect(sizing).toMatchObject({
+        maximumConcurrency: 2,
+        batchSize: 71,
+        batchWindowSeconds: 1,
+        visibilityTimeoutSeconds: 180,
+        bindingApi: { api: "ListThingPrincipals", rate: 10 },
+      });
+      const queue = one(resources, "aws:sqs/queue:Queue", "capture-queue");
+      expect(queue.inputs).toMatchObject({ sqsManagedSseEnabled: true, visibilityTimeoutSeconds: 180 });
+      expect(JSON.parse(String(queue.inputs.redrivePolicy))).toEqual({
+        deadLetterTargetArn: expect.stringContaining("capture-dlq"),
+        maxReceiveCount: 5,
+      });
+      const fn = one(resources, "aws:lambda/function:Function", "capture-capture-fn");
+      expect(
+        (fn.inputs.environment as { variables: Record<string, string> }).variables.CAPTURE_CONTAINERS,
+      ).toBe("2");
+    });
+
+    it("lets capture consume only its queue, and the rules send only to it and to the dead-letter queue", () => {
+      const statements = statementsOf(
+        one(resources, "aws:iam/rolePolicy:RolePolicy", "capture-capture-policy"),
+      );
+      const sqs = statements.filter((s) => list(s.Action).some((a) => a.startsWith("sqs:")));
+      expect(sqs).toEqual([
+        expect.objectContaining({
+          Sid: "CaptureQueueConsume",
+          Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+          Resource: expect.stringMatching(/^arn:aws:sqs:.*capture-queue/),
+        }),
+      ]);
+      const ruleRole = statementsOf(
+        one(resources, "aws:iam/rolePolicy:RolePolicy", "capture-rule-error-policy"),
+      );
+      expect(ruleRole.map((s) => [list(s.Action), String(s.Resource)])).toEqual([
+        [["sqs:SendMessage"], expect.stringContaining("capture-queue")],
+        [["sqs:SendMessage"], expect.stringContaining("capture-dlq")],
+      ]);
     });
 
     it("grants capture the registry reads it enriches with, scoped to this account and region, and a conditional table write", () => {
@@ -406,6 +460,7 @@ describe("replication components under mocks", () => {
       const queues = ofType(resources, "aws:sqs/queue:Queue");
       expect(queues.map((q) => q.name).sort()).toEqual([
         "capture-dlq",
+        "capture-queue",
         "replay-dlq",
         "replay-stream-failures",
       ]);
@@ -423,7 +478,10 @@ describe("replication components under mocks", () => {
         dimensions: { service: "iot-dr-replay" },
       });
       const queueAlarms = alarms.filter((a) => a.inputs.metricName === "ApproximateNumberOfMessagesVisible");
-      const queueNames = ofType(resources, "aws:sqs/queue:Queue").map((q) => q.name);
+      // The capture queue is a buffer (messages in it are normal); every other queue is a dead-letter queue.
+      const queueNames = ofType(resources, "aws:sqs/queue:Queue")
+        .map((q) => q.name)
+        .filter((n) => n !== "capture-queue");
       const alarmed = queueAlarms.map((a) => (a.inputs.dimensions as { QueueName: string }).QueueName);
       // Every queue (by its mocked physical name "<logical>-<hash>") has exactly one depth alarm.
       for (const name of queueNames) expect(alarmed.filter((n) => n.startsWith(`${name}-`))).toHaveLength(1);

@@ -20,7 +20,16 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { toItem } from "../../../functions/registry/records.js";
 import { RegistryCapture } from "../../../infra/capture.js";
-import { ReplayPipeline } from "../../../infra/replayPipeline.js";
+import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB, ReplayPipeline } from "../../../infra/replayPipeline.js";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import { parseDeadLetter } from "../../../functions/replication/deadLetter.js";
+import { pollOnce } from "../../../peers/emulators/sqsEventSource.js";
 import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import {
   invokeSerialized,
@@ -132,6 +141,72 @@ describe("serialized replication functions", () => {
     expect(out.error?.name).toBe("InvalidRecord");
   });
 
+  it("capture takes its batches from the capture queue: a failed message comes back until the queue dead-letters it, in a form redrive reads", async () => {
+    await iot.send(new CreateThingCommand({ thingName: "queued-1" }));
+    const sqs = new SQSClient(moto.clientConfig(SECONDARY));
+    const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "capture-dlq" }))).QueueUrl!;
+    const dlqArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }))
+    ).Attributes!.QueueArn!;
+    const queueUrl = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: "capture-queue",
+          Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }) },
+        }),
+      )
+    ).QueueUrl!;
+    // What a capture rule's SQS action sends: the rule SQL's output (payload + topic), not base64.
+    const good = {
+      eventType: "THING_EVENT",
+      eventId: "evt-queued-1",
+      timestamp: Date.now(),
+      operation: "CREATED",
+      accountId: ACCOUNT,
+      thingId: "id-q",
+      thingName: "queued-1",
+      attributes: {},
+      iotDrTopic: "$aws/events/thing/queued-1/created",
+    };
+    const bad = { ...good, eventId: "evt-bad", iotDrTopic: "$aws/events/thing/queued-1/exploded" };
+    for (const body of [good, bad])
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
+    const responses: unknown[] = [];
+    const invoke = async (event: unknown) => {
+      const out = await invokeSerialized(code.capture, event, env({ CAPTURE_CONTAINERS: "2" }));
+      expect(out.error).toBeUndefined();
+      responses.push(out.result);
+      return out.result;
+    };
+    const poll = {
+      sqs,
+      queueUrl,
+      region: SECONDARY,
+      batchSize: 10,
+      visibilityTimeoutSeconds: 0,
+      waitSeconds: 0,
+    };
+    const first = await pollOnce(poll, invoke);
+    expect(first).toEqual({ received: 2, deleted: 1, failed: 1 });
+    expect(responses[0]).toEqual({ batchItemFailures: [{ itemIdentifier: expect.any(String) }] });
+    const item = await ddb.send(
+      new GetItemCommand({ TableName: TABLE, Key: { pk: { S: "thing#queued-1" } } }),
+    );
+    expect(item.Item?.origin?.S).toBe(SECONDARY);
+    // The second receive is the last the redrive policy allows; the third finds it in the dead-letter queue.
+    expect(await pollOnce(poll, invoke)).toEqual({ received: 1, deleted: 0, failed: 1 });
+    expect(await pollOnce(poll, invoke)).toEqual({ received: 0, deleted: 0, failed: 0 });
+    const dead =
+      (await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }))).Messages ??
+      [];
+    expect(dead).toHaveLength(1);
+    expect(parseDeadLetter(dead[0].Body!)).toEqual({
+      kind: "capture",
+      from: "captureQueue",
+      delivery: { topic: bad.iotDrTopic, payload: expect.objectContaining({ eventId: "evt-bad" }) },
+    });
+  });
+
   it("capture records a certificate revoked outside C&C from the CloudTrail event EventBridge delivers", async () => {
     const trail = emitCloudTrailEvents(iot, { region: SECONDARY, accountId: ACCOUNT });
     const cert = await iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
@@ -198,6 +273,8 @@ describe("serialized replication functions", () => {
     const out = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env());
     expect(out.error).toBeUndefined();
     expect(out.result).toMatchObject({ key: "thing#from-east", outcome: "applied" });
+    // Replay's memory (infra/replayPipeline.ts): its peak RSS for a record leaves a quarter free.
+    expect(out.maxRssKb! / 1024, "replay's peak RSS in MB").toBeLessThan(0.75 * REPLAY_MEMORY_MB);
     expect((await iot.send(new DescribeThingCommand({ thingName: "from-east" }))).attributes).toEqual({
       site: "a",
     });
@@ -236,6 +313,7 @@ describe("serialized replication functions", () => {
     );
     expect(out.error).toBeUndefined();
     expect(out.result).toEqual({ batchItemFailures: [{ itemIdentifier: seqOf(theirs) }] });
+    expect(out.maxRssKb! / 1024, "launcher's peak RSS in MB").toBeLessThan(0.75 * LAUNCHER_MEMORY_MB);
     // Powertools writes errors to stderr.
     expect(out.stderr).toContain("sync-127.0.0.1");
     expect(out.stderr).toContain("replay execution failed");

@@ -1,0 +1,113 @@
+/**
+ * One capture container of `iot-dr bench capture`, in its own process (as a Lambda container of the
+ * capture queue's event source mapping is): it polls the capture queue as Lambda's SQS poller does
+ * (peers/emulators/sqsEventSource.ts) and runs each batch through the deployed capture function
+ * (captureFromEnv, the SDK modules, its pacer at the container's share), its IoT calls going
+ * through the shared quota emulator (AWS_ENDPOINT_URL_IOT), the ops table in moto.
+ */
+import * as iotSdk from "@aws-sdk/client-iot";
+import * as dynamodb from "@aws-sdk/client-dynamodb";
+import * as libDynamodb from "@aws-sdk/lib-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { captureFromEnv } from "../functions/replication/captureRuntime.js";
+import { silentLogger } from "../functions/replication/observability.js";
+import { pollOnce } from "../peers/emulators/sqsEventSource.js";
+import { withApiHeader } from "./quotaEmulator.js";
+
+export interface CaptureWorkerRun {
+  type: "run";
+  queueUrl: string;
+  sqsEndpoint: string;
+  region: string;
+  batchSize: number;
+  batchWindowSeconds: number;
+  /** Seconds a failed message stays invisible before it is received again (the queue's visibility timeout, shortened). */
+  visibilityTimeoutSeconds: number;
+}
+
+export interface CaptureWorkerStopped {
+  type: "stopped";
+  invocations: number;
+  messages: number;
+  failedMessages: number;
+  cpuMicros: number;
+  /** Date.now() of every IoT request this container sent (each SDK attempt), by API. */
+  sentAt: Record<string, number[]>;
+}
+
+export type ToCaptureWorker = CaptureWorkerRun | { type: "stop" };
+export type FromCaptureWorker = CaptureWorkerStopped | { type: "error"; message: string };
+
+const sentAt: Record<string, number[]> = {};
+
+/**
+ * The SDK's IoT module with every client naming its API to the quota emulator and noting when it
+ * sent each attempt (after the SDK's retry step, so its own retries count): the calls a container
+ * sent, timed where they leave it, not where a busy emulator got round to them.
+ */
+const iotWithApiHeader: typeof iotSdk = {
+  ...iotSdk,
+  IoTClient: class extends iotSdk.IoTClient {
+    constructor(...args: ConstructorParameters<typeof iotSdk.IoTClient>) {
+      super(...args);
+      withApiHeader(this as unknown as Parameters<typeof withApiHeader>[0]);
+      this.middlewareStack.add(
+        (next, context) => async (args) => {
+          const api = ((context as { commandName?: string }).commandName ?? "").replace(/Command$/, "");
+          (sentAt[api] ??= []).push(Date.now());
+          return next(args);
+        },
+        { step: "finalizeRequest", name: "benchSentAt", priority: "low" },
+      );
+    }
+  },
+};
+
+function main(): void {
+  let stopping = false;
+  const send = (m: FromCaptureWorker) => process.send!(m);
+  // A bench that ends (or dies) takes its containers with it.
+  process.on("disconnect", () => process.exit(0));
+  process.on("message", (m: ToCaptureWorker) => {
+    if (m.type === "stop") {
+      stopping = true;
+      return;
+    }
+    void (async () => {
+      try {
+        const handler = captureFromEnv(process.env, {
+          iot: iotWithApiHeader,
+          dynamodb,
+          libDynamodb,
+          logger: silentLogger,
+        });
+        const sqs = new SQSClient({ region: m.region, endpoint: m.sqsEndpoint });
+        const totals = { invocations: 0, messages: 0, failedMessages: 0 };
+        const cpu0 = process.cpuUsage();
+        while (!stopping) {
+          const out = await pollOnce(
+            {
+              sqs,
+              queueUrl: m.queueUrl,
+              region: m.region,
+              batchSize: m.batchSize,
+              batchWindowSeconds: m.batchWindowSeconds,
+              visibilityTimeoutSeconds: m.visibilityTimeoutSeconds,
+              waitSeconds: 1,
+            },
+            (event) => handler(event as unknown as Record<string, unknown>),
+          );
+          if (out.received > 0) totals.invocations++;
+          totals.messages += out.received;
+          totals.failedMessages += out.failed;
+        }
+        const cpu = process.cpuUsage(cpu0);
+        send({ type: "stopped", ...totals, cpuMicros: cpu.user + cpu.system, sentAt });
+      } catch (err) {
+        send({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      }
+    })();
+  });
+}
+
+if (process.send && process.env.IOT_DR_BENCH_WORKER === "capture") main();

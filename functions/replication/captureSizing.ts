@@ -1,0 +1,185 @@
+/**
+ * Capture under bursts: how the capture queue's consumer is sized from the account's IoT quotas
+ * (`iotApiRates`, AWS defaults otherwise), and how long a burst takes to clear. One module for the
+ * deployment (infra/capture.ts sets the event source mapping from it), the function (each container
+ * paces at its share), `iot-dr rto` (the burst's clear time is part of the registry-event RPO) and
+ * `iot-dr bench capture` (which compares the prediction with what it measures).
+ *
+ * Why a fixed share per container and not the shared schedule replay uses (sharedPacing.ts): the
+ * event source mapping's `maximumConcurrency` bounds the containers, so the number of workers is
+ * known here, which is what replay lacks; during a burst every poller is busy, so no share idles;
+ * and a share costs no DynamoDB write and no round trip per read (the schedule would add one write
+ * per enrichment read, ~5 per provisioned thing). What a share does not see is another caller of
+ * the same read in the account (replay's planning reads in a standby region); the pacer's
+ * jittered backoff and the queue's redelivery carry that, and nothing is dead-lettered for it
+ * before `maxReceiveCount` receives, each with the pacer's 8 attempts.
+ */
+import { DEFAULT_IOT_QUOTAS } from "./pacing.js";
+
+/** The IoT reads capture's enrichment makes (capture.ts; the IAM list in infra/capture.ts matches). */
+export const CAPTURE_READ_APIS = [
+  "DescribeThing",
+  "DescribeThingType",
+  "DescribeThingGroup",
+  "DescribeCertificate",
+  "GetPolicy",
+  "ListPolicyVersions",
+  "ListThingGroupsForThing",
+  "ListThingPrincipals",
+  "ListAttachedPolicies",
+  "ListTargetsForPolicy",
+] as const;
+export type CaptureReadApi = (typeof CAPTURE_READ_APIS)[number];
+
+/**
+ * Reads per provisioned thing (a thing with one certificate, one policy on it, one group
+ * membership; the policy and group already recorded): the `thing/created` event reads the thing,
+ * its principals, the certificate and the certificate's policies; the `thingGroupMembership/added`
+ * event reads the thing's groups. Counted from capture.ts, and checked against the calls the
+ * capture bench counts (tests/replication/core/captureBurst.test.ts).
+ */
+export const BURST_READS_PER_THING: Partial<Record<CaptureReadApi, number>> = {
+  DescribeThing: 1,
+  ListThingPrincipals: 1,
+  DescribeCertificate: 1,
+  ListAttachedPolicies: 1,
+  ListThingGroupsForThing: 1,
+};
+
+/** Share of each quota capture uses, as replay's pacer (5 % headroom for calls that reach IoT late). */
+export const CAPTURE_UTILISATION = 0.95;
+/**
+ * Calls per second of one API that one capture container keeps busy with its batch in flight
+ * (10 records at once, each a chain of reads of ~40 ms): containers beyond the slowest read's
+ * quota / this only split the quota further.
+ */
+export const PER_CONTAINER_TPS = 25;
+/** Lambda's least `maximumConcurrency` for an SQS event source mapping. */
+export const MIN_SQS_CONCURRENCY = 2;
+/**
+ * Largest batch: Lambda allows 10,000 from a standard queue with a batching window; 100 keeps a
+ * failed batch's redelivery small. Above 10 the mapping needs a batching window.
+ */
+export const MAX_BATCH = 100;
+/** The batching window when the batch is above 10 (Lambda requires one): at most this much latency. */
+export const BATCH_WINDOW_SECONDS = 1;
+
+export interface CaptureSizing {
+  /** Event source mapping `scalingConfig.maximumConcurrency`: capture containers at most. */
+  maximumConcurrency: number;
+  /**
+   * Event source mapping batch size (messages per invocation): as many as the share lets a
+   * container read within half the timeout, so that a container's reads stay busy through a batch.
+   */
+  batchSize: number;
+  /** Event source mapping `maximumBatchingWindowInSeconds` (0 for batches up to 10). */
+  batchWindowSeconds: number;
+  /** Calls per second each container may make per read API (its share, before utilisation). */
+  shareRates: Record<string, number>;
+  /** Queue visibility timeout: six times the function timeout, as Lambda advises for SQS sources. */
+  visibilityTimeoutSeconds: number;
+  /** Receives before SQS moves a message to the dead-letter queue. */
+  maxReceiveCount: number;
+  /** The slowest read per provisioned thing and its account rate (what a burst's clear time follows). */
+  bindingApi: { api: string; rate: number };
+}
+
+export interface CaptureSizingOptions {
+  /** The capture function's timeout in seconds; a batch paced at the share must fit in half of it. */
+  timeoutSeconds: number;
+  /** Receives before dead-lettering; default 5. */
+  maxReceiveCount?: number;
+}
+
+const rateIn = (rates: Record<string, number>, api: string) =>
+  rates[api] ?? (DEFAULT_IOT_QUOTAS as Record<string, number>)[api] ?? 10;
+
+/**
+ * Each container's share of every read quota when `containers` run at once: whole calls per second,
+ * since M containers at floor(q / M) never exceed q together in any sliding second (evenly spaced
+ * starts at <= 100 % of a whole rate cannot). Throws naming `iotApiRates` when a quota is below M.
+ */
+export function captureShareRates(
+  iotApiRates: Record<string, number>,
+  containers: number,
+): Record<string, number> {
+  if (!Number.isInteger(containers) || containers < 1)
+    throw new Error(`capture containers must be a whole number >= 1, got ${containers}`);
+  const shareRates: Record<string, number> = {};
+  for (const api of CAPTURE_READ_APIS) {
+    const rate = rateIn(iotApiRates, api);
+    const share = Math.floor(rate / containers);
+    if (share < 1)
+      throw new Error(
+        `iotApiRates: ${api} at ${rate} calls/s is below the ${containers} capture containers (one call per second each); raise it (e.g. ${api}=${containers}) or ask AWS for the quota`,
+      );
+    shareRates[api] = share;
+  }
+  return shareRates;
+}
+
+/**
+ * Sizes the capture queue's consumer. Throws naming `iotApiRates` when a read's quota is below the
+ * number of containers (each needs at least one call per second).
+ */
+export function captureSizing(
+  iotApiRates: Record<string, number>,
+  options: CaptureSizingOptions,
+): CaptureSizing {
+  if (!(options.timeoutSeconds > 0))
+    throw new Error(`capture timeoutSeconds must be > 0, got ${options.timeoutSeconds}`);
+  const maxReceiveCount = options.maxReceiveCount ?? 5;
+  if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000)
+    throw new Error(`capture maxReceiveCount must be a whole number from 1 to 1000, got ${maxReceiveCount}`);
+  const slowest = Math.min(...CAPTURE_READ_APIS.map((api) => rateIn(iotApiRates, api)));
+  const maximumConcurrency = Math.min(
+    1000,
+    Math.max(MIN_SQS_CONCURRENCY, Math.ceil(slowest / PER_CONTAINER_TPS)),
+  );
+  const shareRates = captureShareRates(iotApiRates, maximumConcurrency);
+  // A batch's reads, paced at the share, must end within half the timeout.
+  const perEvent = Math.min(
+    ...Object.entries(BURST_READS_PER_THING).map(
+      ([api, n]) => (shareRates[api] * CAPTURE_UTILISATION) / (n ?? 1),
+    ),
+  );
+  const batchSize = Math.max(1, Math.min(MAX_BATCH, Math.floor((options.timeoutSeconds / 2) * perEvent)));
+  const binding = Object.entries(BURST_READS_PER_THING)
+    .map(([api, n]) => ({
+      api,
+      rate: rateIn(iotApiRates, api),
+      per: (n ?? 1) / (maximumConcurrency * shareRates[api]),
+    }))
+    .sort((a, b) => b.per - a.per)[0];
+  return {
+    maximumConcurrency,
+    batchSize,
+    batchWindowSeconds: batchSize > 10 ? BATCH_WINDOW_SECONDS : 0,
+    shareRates,
+    visibilityTimeoutSeconds: 6 * options.timeoutSeconds,
+    maxReceiveCount,
+    bindingApi: { api: binding.api, rate: binding.rate },
+  };
+}
+
+/**
+ * Seconds a burst of `things` provisioned things (each with a certificate, a policy and a
+ * membership) takes to clear capture: the slowest read's calls at the rate all containers pace
+ * together, `M x floor(q / M) x utilisation`. Event delivery and table writes are not counted
+ * (IoT rules and SQS deliver thousands per second).
+ */
+export function predictBurstClearSeconds(
+  things: number,
+  iotApiRates: Record<string, number>,
+  options: CaptureSizingOptions,
+): number {
+  if (!Number.isInteger(things) || things < 0)
+    throw new Error(`burst must be a whole number of things >= 0, got ${things}`);
+  const s = captureSizing(iotApiRates, options);
+  let seconds = 0;
+  for (const [api, n] of Object.entries(BURST_READS_PER_THING)) {
+    const rate = s.maximumConcurrency * s.shareRates[api] * CAPTURE_UTILISATION;
+    seconds = Math.max(seconds, (things * (n ?? 1)) / rate);
+  }
+  return Math.round(seconds * 10) / 10;
+}
