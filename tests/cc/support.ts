@@ -4,16 +4,13 @@
  * as the deployed adapter wires them.
  */
 import * as crypto from "node:crypto";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as iotSdk from "@aws-sdk/client-iot";
 import * as stsSdk from "@aws-sdk/client-sts";
 import * as ddbSdk from "@aws-sdk/client-dynamodb";
 import * as docSdk from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { inAccount as motoAccount, type MotoServer } from "../../peers/moto.js";
+import { createTestCa } from "../../peers/testCa.js";
 import { beforeAll, beforeEach } from "vitest";
 import { useMoto } from "../support/useMoto.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
@@ -42,37 +39,13 @@ export const ALLOWED_POLICIES = ["iot-dr-device"];
 
 /** Device certificates issued by a throw-away CA (registered without it, as iot-dr does). */
 export function makeCertificates(count: number): string[] {
-  const dir = mkdtempSync(join(tmpdir(), "cc-certs-"));
+  const ca = createTestCa({ commonName: "test-ca", days: 30 });
   try {
-    const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=test-ca", "-days", "30");
-    const pems: string[] = [];
-    for (let i = 0; i < count; i++) {
-      run("req", "-new", ...ec, "-keyout", `d${i}.key`, "-out", `d${i}.csr`, "-subj", `/CN=device-${i}`);
-      run(
-        "x509",
-        "-req",
-        "-in",
-        `d${i}.csr`,
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-set_serial",
-        String(1000 + i),
-        "-days",
-        "30",
-        "-out",
-        `d${i}.pem`,
-      );
-      pems.push(readFileSync(join(dir, `d${i}.pem`), "utf8"));
-    }
-    pems.push(readFileSync(join(dir, "ca.pem"), "utf8"));
-    pems.push(readFileSync(join(dir, "d0.key"), "utf8"));
-    return pems;
+    const devices = Array.from({ length: count }, (_, i) => ca.issue(`device-${i}`, { serial: 1000 + i }));
+    // The devices' certificates, then the CA's, then the first device's key.
+    return [...devices.map((d) => d.certificatePem), ca.caPem, devices[0]!.keyPem];
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    ca.dispose();
   }
 }
 

@@ -1,14 +1,11 @@
 import { Aedes } from "aedes";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FailoverClient } from "../../device/client.js";
 import { buildTlsOptions, IOT_MQTT_ALPN } from "../../device/transport.js";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
+import { createTestCa, type TestCa } from "../../peers/testCa.js";
 import { waitFor } from "./harness.js";
 
 const ENDPOINT = "iot.dr.example.test";
@@ -55,7 +52,7 @@ describe("TLS options for AWS IoT Core", () => {
 });
 
 describe("TLS connection on loopback", () => {
-  let dir: string;
+  let ca: TestCa | undefined;
   let pem: Record<"ca" | "serverKey" | "serverCert" | "deviceKey" | "deviceCert", string>;
   let dns: TestDnsServer;
   let server: tls.Server;
@@ -63,69 +60,15 @@ describe("TLS connection on loopback", () => {
   const seen: { servername: unknown; alpn: unknown; peer: unknown }[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), "iot-dr-tls-"));
-    const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=test-root",
-    );
-    for (const [name, ext] of [
-      ["server", `subjectAltName=DNS:${ENDPOINT}`],
-      ["device", "extendedKeyUsage=clientAuth"],
-    ]) {
-      writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
-      openssl(
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-        "-subj",
-        `/CN=${name}`,
-      );
-      openssl(
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        `${name}.pem`,
-        "-days",
-        "2",
-        "-extfile",
-        `${name}.ext`,
-      );
-    }
-    const read = (f: string) => readFileSync(path.join(dir, f), "utf8");
+    ca = createTestCa();
+    const serverCert = ca.issue("server", { extensions: [`subjectAltName=DNS:${ENDPOINT}`] });
+    const deviceCert = ca.issue("device", { extensions: ["extendedKeyUsage=clientAuth"] });
     pem = {
-      ca: read("ca.pem"),
-      serverKey: read("server.key"),
-      serverCert: read("server.pem"),
-      deviceKey: read("device.key"),
-      deviceCert: read("device.pem"),
+      ca: ca.caPem,
+      serverKey: serverCert.keyPem,
+      serverCert: serverCert.certificatePem,
+      deviceKey: deviceCert.keyPem,
+      deviceCert: deviceCert.certificatePem,
     };
 
     aedes = await Aedes.createBroker();
@@ -159,7 +102,7 @@ describe("TLS connection on loopback", () => {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await dns?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    ca?.dispose();
   });
 
   const port = () => (server.address() as AddressInfo).port;

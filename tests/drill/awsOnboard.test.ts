@@ -8,10 +8,6 @@
  * Decommissioning through C&C takes the certificates out again. The SigV4 leg of the C&C caller is
  * proven in tests/cc/client.test.ts; here the signer passes requests through.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Fleet } from "../../device/fleet.js";
 import { IOT_MQTT_ALPN } from "../../device/transport.js";
@@ -22,6 +18,7 @@ import { createCcClient, type CcClient } from "../../functions/cc/client.js";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { startIotTlsPair, type IotTlsRegion } from "../../peers/iotTls.js";
 import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { createTestCa, type TestCa } from "../../peers/testCa.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
@@ -31,7 +28,7 @@ const THINGS = ["iot-dr-drill-t1-0", "iot-dr-drill-t1-1", "iot-dr-drill-t1-2"];
 
 let moto: MotoServer;
 let world: DrillWorld;
-let dir: string;
+let ca: TestCa | undefined;
 let server: { cert: string; key: string; ca: string };
 let dns: TestDnsServer | undefined;
 let regions: IotTlsRegion[] = [];
@@ -42,43 +39,9 @@ beforeAll(async () => {
   world = await DrillWorld.create(moto, { regions: [PRIMARY, SECONDARY], apiRate: 50 });
   await world.seed(PRIMARY);
   world.start();
-  dir = mkdtempSync(path.join(tmpdir(), "iot-dr-onboard-tls-"));
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=test-root",
-  );
-  writeFileSync(path.join(dir, "s.ext"), `subjectAltName=DNS:${DEVICE_ENDPOINT}\n`);
-  openssl("req", ...ec, "-keyout", "s.key", "-out", "s.csr", "-subj", `/CN=${DEVICE_ENDPOINT}`);
-  openssl(
-    "x509",
-    "-req",
-    "-in",
-    "s.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "s.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "s.ext",
-  );
-  const read = (f: string) => readFileSync(path.join(dir, f), "utf8");
-  server = { cert: read("s.pem"), key: read("s.key"), ca: read("ca.pem") };
+  ca = createTestCa();
+  const cert = ca.issue(DEVICE_ENDPOINT, { extensions: [`subjectAltName=DNS:${DEVICE_ENDPOINT}`] });
+  server = { cert: cert.certificatePem, key: cert.keyPem, ca: ca.caPem };
 }, 120_000);
 
 afterAll(async () => {
@@ -86,7 +49,7 @@ afterAll(async () => {
   await dns?.stop();
   await world?.stop();
   await moto?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  ca?.dispose();
 });
 
 /** The real C&C caller; the network under it delivers each request to the primary's real handler. */

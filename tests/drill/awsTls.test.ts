@@ -5,10 +5,6 @@
  * identities from the drill's own issuer (drill/certificates.ts `issueIdentity`), and the real
  * FailoverClient / Fleet of device/.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FailoverClient, type FailoverClientOptions } from "../../device/client.js";
@@ -18,6 +14,7 @@ import { createIssuer, type DeviceIdentity } from "../../drill/certificates.js";
 import { encodeNotice } from "../../functions/health/notice.js";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { startIotTlsPair, type IotTlsRegion } from "../../peers/iotTls.js";
+import { createTestCa, type TestCa } from "../../peers/testCa.js";
 import { waitFor } from "../device/harness.js";
 
 const FAILOVER_NAME = "devices.drill.test";
@@ -25,7 +22,7 @@ const ENDPOINT_A = "iot.eu-west-1.drill.test";
 const ENDPOINT_B = "iot.eu-central-1.drill.test";
 const NOTICE_TOPIC = "iot-dr/notice";
 
-let dir: string;
+let ca: TestCa;
 let serverCa: string;
 let dns: TestDnsServer;
 let a: IotTlsRegion;
@@ -35,49 +32,12 @@ const identities: DeviceIdentity[] = [];
 let stranger: DeviceIdentity;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), "iot-dr-aws-tls-"));
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=test-amazon-root",
-  );
+  ca = createTestCa({ commonName: "test-amazon-root" });
+  serverCa = ca.caPem;
   // Each region's certificate names the fail-over name and the region's own endpoint only.
-  for (const [name, own] of [
-    ["a", ENDPOINT_A],
-    ["b", ENDPOINT_B],
-  ] as const) {
-    writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=DNS:${FAILOVER_NAME},DNS:${own}\n`);
-    openssl("req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${own}`);
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "2",
-      "-extfile",
-      `${name}.ext`,
-    );
-  }
-  const read = (f: string) => readFileSync(path.join(dir, f), "utf8");
-  serverCa = read("ca.pem");
+  const [certA, certB] = [ENDPOINT_A, ENDPOINT_B].map((own) =>
+    ca.issue(own, { extensions: [`subjectAltName=DNS:${FAILOVER_NAME},DNS:${own}`] }),
+  );
   const issuer = createIssuer();
   for (let i = 0; i < 3; i++) identities.push(issuer.issueIdentity(`drill-device-${i}`, i + 1));
   stranger = createIssuer("another issuer").issueIdentity("drill-device-0", 1);
@@ -85,8 +45,8 @@ beforeAll(async () => {
   const registered = identities.map((d) => d.certificatePem);
   [a, b] = await startIotTlsPair({
     regions: [
-      { cert: read("a.pem"), key: read("a.key"), registered },
-      { cert: read("b.pem"), key: read("b.key"), registered },
+      { cert: certA!.certificatePem, key: certA!.keyPem, registered },
+      { cert: certB!.certificatePem, key: certB!.keyPem, registered },
     ],
   });
   dns = await startDnsServer({
@@ -100,7 +60,7 @@ afterAll(async () => {
   await a?.stop();
   await b?.stop();
   await dns?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  ca?.dispose();
 });
 
 const device = (

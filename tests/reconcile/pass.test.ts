@@ -17,9 +17,8 @@ import { shardOf, snapshotRegion, type SnapshotDeps } from "../../functions/reco
 import type { ResourceKind } from "../../functions/registry/records.js";
 import type { IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
 import { createPacer, type Clock } from "../../functions/replication/pacing.js";
-import { fastPacer } from "./support.js";
+import { fastPacer, scheduledDeps } from "./support.js";
 import { expectedKeys, stubPorts, stubRegistry, type StubRegistry } from "./stubRegistry.js";
 
 const THINGS = 10_000;
@@ -112,33 +111,18 @@ function harness(peerOptions: { failFromCall?: number } = {}): Harness {
     continuations,
     ownCalls: ownPorts.calls,
     ownBroken,
-    deps: (invocationStart) => ({
-      region: "eu-west-1",
-      peerRegion: "us-east-1",
-      own,
-      peer,
-      table,
-      repair: false,
-      // Without the active region the pass's drift is all undecided: what this test counts.
-      activeRegion: async () => ({ how: "not asked in this test" }),
-      apply: {
-        region: "eu-west-1",
-        iot: own.iot,
-        pacer: own.pacer,
-        table,
+    deps: (invocationStart) =>
+      scheduledDeps({ ...own, name: "eu-west-1" }, { ...peer, name: "us-east-1" }, table, {
         clock,
-        logger: silentLogger,
-        metrics: noMetrics,
-      },
-      clock,
-      logger: silentLogger,
-      metrics: { publish: (_at, counts) => void emitted.push(counts) },
-      pass: {
-        remainingMs: () => invocationStart + TIMEOUT_MS - clock.now() - RESERVE_MS,
-        continueWith: async (event) => void continuations.push(structuredClone(event)),
-        scheduleMinutes: 60,
-      },
-    }),
+        // Without the active region the pass's drift is all undecided: what this test counts.
+        activeRegion: async () => ({ how: "not asked in this test" }),
+        metrics: { publish: (_at, counts) => void emitted.push(counts) },
+        pass: {
+          remainingMs: () => invocationStart + TIMEOUT_MS - clock.now() - RESERVE_MS,
+          continueWith: async (event) => void continuations.push(structuredClone(event)),
+          scheduleMinutes: 60,
+        },
+      }),
   };
 }
 

@@ -220,9 +220,10 @@ export async function runCommand(
  * the deployed metrics publisher writing into `lines`. `options` replace any part; `clock` is both
  * the pass's and replay's.
  */
+type Named<T> = T & { name: string };
 export function scheduledDeps(
-  own: Region,
-  peer: Region,
+  own: Named<SnapshotDeps>,
+  peer: Named<SnapshotDeps>,
   table: OpsTablePort,
   options: Partial<ScheduledReconcileDeps> & { lines?: string[] } = {},
 ): ScheduledReconcileDeps {
