@@ -17,12 +17,7 @@ import * as path from "node:path";
 import * as iotSdk from "@aws-sdk/client-iot";
 import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
+import { GetQueueAttributesCommand, SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { iotPortFromSdk } from "../functions/registry/iotPort.js";
 import { keys } from "../functions/registry/records.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
@@ -37,6 +32,7 @@ import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import { silentLogger } from "../functions/replication/observability.js";
 import { DEFAULT_IOT_QUOTAS, systemClock } from "../functions/replication/pacing.js";
 import { emitRegistryEvents } from "../peers/emulators/registryEvents.js";
+import { createQueueWithDeadLetters } from "../peers/emulators/sqsEventSource.js";
 import { startMoto } from "../peers/moto.js";
 import { pool } from "./harness.js";
 import { startQuotaEmulator } from "./quotaEmulator.js";
@@ -185,23 +181,11 @@ export async function runCaptureBurstBench(
       );
     const doc = libDynamodb.DynamoDBDocumentClient.from(ddb);
     const sqs = new SQSClient(config);
-    const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "capture-dlq" }))).QueueUrl!;
-    const dlqArn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }))
-    ).Attributes!.QueueArn!;
-    const queueUrl = (
-      await sqs.send(
-        new CreateQueueCommand({
-          QueueName: "capture-queue",
-          Attributes: {
-            RedrivePolicy: JSON.stringify({
-              deadLetterTargetArn: dlqArn,
-              maxReceiveCount: sizing.maxReceiveCount,
-            }),
-          },
-        }),
-      )
-    ).QueueUrl!;
+    const { queueUrl, deadLetterUrl: dlqUrl } = await createQueueWithDeadLetters(
+      sqs,
+      { queue: "capture-queue", deadLetters: "capture-dlq" },
+      sizing.maxReceiveCount,
+    );
     const depth = async (url: string) => {
       const a = (
         await sqs.send(

@@ -7,6 +7,7 @@
  * whole batch, as on AWS. Tests and benches use this; deployed code never does.
  */
 import {
+  CreateQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -14,6 +15,32 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+
+/**
+ * A queue and its dead-letter queue, wired as infra/capture.ts wires the capture queue: a message
+ * received `maxReceiveCount` times without being deleted moves to the dead-letter queue.
+ */
+export async function createQueueWithDeadLetters(
+  sqs: SQSClient,
+  names: { queue: string; deadLetters: string },
+  maxReceiveCount: number,
+): Promise<{ queueUrl: string; deadLetterUrl: string }> {
+  const deadLetterUrl = (await sqs.send(new CreateQueueCommand({ QueueName: names.deadLetters }))).QueueUrl!;
+  const deadLetterArn = (
+    await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterUrl, AttributeNames: ["QueueArn"] }))
+  ).Attributes!.QueueArn!;
+  const queueUrl = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: names.queue,
+        Attributes: {
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount }),
+        },
+      }),
+    )
+  ).QueueUrl!;
+  return { queueUrl, deadLetterUrl };
+}
 
 export interface SqsPollerOptions {
   sqs: SQSClient;

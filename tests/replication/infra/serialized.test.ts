@@ -22,14 +22,12 @@ import { toItem } from "../../../functions/registry/records.js";
 import { RegistryCapture } from "../../../infra/capture.js";
 import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB, ReplayPipeline } from "../../../infra/replayPipeline.js";
 import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { parseDeadLetter } from "../../../functions/replication/deadLetter.js";
-import { pollOnce } from "../../../peers/emulators/sqsEventSource.js";
+import { createQueueWithDeadLetters, pollOnce } from "../../../peers/emulators/sqsEventSource.js";
 import { startMoto, type MotoServer } from "../../../peers/moto.js";
 import {
   invokeSerialized,
@@ -144,18 +142,11 @@ describe("serialized replication functions", () => {
   it("capture takes its batches from the capture queue: a failed message comes back until the queue dead-letters it, in a form redrive reads", async () => {
     await iot.send(new CreateThingCommand({ thingName: "queued-1" }));
     const sqs = new SQSClient(moto.clientConfig(SECONDARY));
-    const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "capture-dlq" }))).QueueUrl!;
-    const dlqArn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }))
-    ).Attributes!.QueueArn!;
-    const queueUrl = (
-      await sqs.send(
-        new CreateQueueCommand({
-          QueueName: "capture-queue",
-          Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }) },
-        }),
-      )
-    ).QueueUrl!;
+    const { queueUrl, deadLetterUrl: dlqUrl } = await createQueueWithDeadLetters(
+      sqs,
+      { queue: "capture-queue", deadLetters: "capture-dlq" },
+      2,
+    );
     // What a capture rule's SQS action sends: the rule SQL's output (payload + topic), not base64.
     const good = {
       eventType: "THING_EVENT",
