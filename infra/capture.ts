@@ -92,6 +92,12 @@ export interface RegistryCaptureArgs {
   manageEventConfigurations?: boolean;
   /** Receives of a capture queue message before SQS moves it to the dead-letter queue; default 5. */
   maxReceiveCount?: number;
+  /**
+   * Age (s) of the capture queue's oldest message above which its backlog alarm fires: a change
+   * waiting that long is replication lag before replay has seen it (config
+   * replicationLagAlarmSeconds); default 60.
+   */
+  backlogAlarmSeconds?: number;
 }
 
 /**
@@ -367,6 +373,19 @@ export class RegistryCapture extends pulumi.ComponentResource {
           metricName: "ApproximateNumberOfMessagesVisible",
           dimensions: { QueueName: this.deadLetterQueue.name },
           statistic: "Maximum",
+        },
+      ),
+      // The capture queue is a buffer: messages in it are normal during a burst, so its alarm is on
+      // the age of the oldest one, not on its depth.
+      alarm(
+        "backlog-alarm",
+        "registry changes waiting in the capture queue longer than the replication lag allowed",
+        {
+          namespace: "AWS/SQS",
+          metricName: "ApproximateAgeOfOldestMessage",
+          dimensions: { QueueName: this.queue.name },
+          statistic: "Maximum",
+          threshold: args.backlogAlarmSeconds ?? 60,
         },
       ),
       alarm("capture-errors-alarm", "capture function errors", {

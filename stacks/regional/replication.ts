@@ -119,6 +119,7 @@ export function replicationBlock(ctx: RegionalContext, table: OpsTableInRegion):
     {
       ...common,
       tombstoneRetentionDays: config.replication.tombstoneRetentionDays,
+      backlogAlarmSeconds: config.replication.lagAlarmSeconds,
       ruleNamePrefix: ctx.names.captureRulePrefix,
     },
     { provider: iotProvider },

@@ -467,7 +467,7 @@ describe("replication components under mocks", () => {
       for (const q of queues) expect(q.inputs.sqsManagedSseEnabled).toBe(true);
     });
 
-    it("alarms on replication lag, on every dead-letter queue and on function errors, notifying the topic", () => {
+    it("alarms on replication lag, on every dead-letter queue, on the capture backlog's age and on function errors, notifying the topic", () => {
       const alarms = ofType(resources, "aws:cloudwatch/metricAlarm:MetricAlarm");
       const lag = one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "replay-lag-alarm");
       expect(lag.inputs).toMatchObject({
@@ -488,6 +488,16 @@ describe("replication components under mocks", () => {
       expect(alarmed).toHaveLength(queueNames.length);
       for (const a of queueAlarms)
         expect(a.inputs).toMatchObject({ threshold: 0, comparisonOperator: "GreaterThanThreshold" });
+      // The buffer's alarm is on the age of its oldest message.
+      const backlog = one(resources, "aws:cloudwatch/metricAlarm:MetricAlarm", "capture-backlog-alarm");
+      expect(backlog.inputs).toMatchObject({
+        namespace: "AWS/SQS",
+        metricName: "ApproximateAgeOfOldestMessage",
+        statistic: "Maximum",
+        threshold: 60,
+        comparisonOperator: "GreaterThanThreshold",
+      });
+      expect((backlog.inputs.dimensions as { QueueName: string }).QueueName).toMatch(/^capture-queue-/);
       const errorAlarms = alarms.filter((a) => a.inputs.metricName === "Errors");
       expect(errorAlarms.map((a) => a.name).sort()).toEqual([
         "capture-capture-errors-alarm",

@@ -158,16 +158,20 @@ describe("registry replication in the planned stacks", () => {
     expect(mapping.inputs.eventSourceArn).toMatch(/table\/ops-table-mock\/stream\//);
   });
 
-  it("encrypts every replication queue and alarms on each one's depth and on lag", () => {
+  it("encrypts every replication queue and alarms on each dead-letter queue's depth, on the capture backlog's age and on lag", () => {
     for (const result of [primary, secondary]) {
       const queues = byType(result, "aws:sqs/queue:Queue").filter(
         (q) => q.parent === "capture" || q.parent === "replay",
       );
-      expect(queues).toHaveLength(3);
+      // capture's buffer and dead letters, replay's dead letters and stream failures
+      expect(queues).toHaveLength(4);
       for (const q of queues) expect(q.inputs.sqsManagedSseEnabled).toBe(true);
       const alarms = byType(result, "aws:cloudwatch/metricAlarm:MetricAlarm");
       const depth = alarms.filter((a) => a.inputs.metricName === "ApproximateNumberOfMessagesVisible");
       expect(depth.filter((a) => a.parent === "capture" || a.parent === "replay")).toHaveLength(3);
+      const backlog = named(result, "aws:cloudwatch/metricAlarm:MetricAlarm", "capture-backlog-alarm");
+      expect(backlog.inputs.metricName).toBe("ApproximateAgeOfOldestMessage");
+      expect(backlog.inputs.threshold).toBe(result.config.replication.lagAlarmSeconds);
       const lag = named(result, "aws:cloudwatch/metricAlarm:MetricAlarm", "replay-lag-alarm");
       expect(lag.inputs.threshold).toBe(result.config.replication.lagAlarmSeconds * 1000);
       expect((lag.inputs.alarmActions as string[]).length).toBe(1);
