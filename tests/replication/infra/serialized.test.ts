@@ -21,11 +21,7 @@ import {
 import { toItem } from "../../../functions/registry/records.js";
 import { RegistryCapture } from "../../../infra/capture.js";
 import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB, ReplayPipeline } from "../../../infra/replayPipeline.js";
-import {
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
+import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { parseDeadLetter } from "../../../functions/replication/deadLetter.js";
 import { createQueueWithDeadLetters, pollOnce } from "../../../peers/emulators/sqsEventSource.js";
 import { startMoto, type MotoServer } from "../../../peers/moto.js";
