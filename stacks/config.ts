@@ -10,7 +10,13 @@ import { parseCheckpointSpecs, type CheckpointSpec } from "../functions/health/p
 
 export const PROJECT = "iot-dr";
 
-import { CONFIG_TABLE, STACK_ROLES, type ConfigKey, type ConfigKeySpec } from "./configKeys.js";
+import {
+  CONFIG_TABLE,
+  STACK_ROLES,
+  type ConfigKey,
+  type ConfigKeySpec,
+  type TableConfig,
+} from "./configKeys.js";
 
 export { STACK_ROLES };
 export type StackRole = (typeof STACK_ROLES)[number];
@@ -54,91 +60,39 @@ export interface AccountConfig {
   roleArn?: string;
 }
 
-export interface DrConfig {
-  stack: string;
+/** Keys parseConfig transforms: their value is not the type stacks/configKeys.ts declares. */
+interface ParsedValues {
+  /** Required: falls back to the stack's name. */
   role: StackRole;
-  primaryRegion: string;
-  secondaryRegion: string;
+  /** Calls per second per IoT API, overriding the AWS defaults. */
+  iotApiRates: Record<string, number>;
+  healthCheckIntervalSeconds: 10 | 30;
+  criticalFactors: HealthFactor[];
+  /** Extra checkpoints each account's health API runs; none: {}. */
+  healthCheckpoints: Partial<Record<CheckpointAccount, CheckpointSpec[]>>;
+  applicationServices: ApplicationServicesConfig | undefined;
+}
+type FromTable = TableConfig<ParsedValues>;
+
+/**
+ * The validated config. Each key is declared once in stacks/configKeys.ts: its place here (`at`)
+ * and its type come from there; only the values parseConfig transforms (ParsedValues) or composes
+ * from several keys (accounts, the optional observability and serverSideMove groups) are typed here.
+ */
+export type DrConfig = Omit<FromTable, "observability" | "serverSideMove"> & {
+  stack: string;
   accounts: Record<AccountName, AccountConfig>;
-  /** External id required by every assumed role (confused-deputy protection); a secret output under Pulumi. */
-  assumeRoleExternalId?: pulumi.Input<string>;
-  /** Fully qualified names of the stacks that `secondary` and `global` reference. */
-  primaryStack: string;
-  secondaryStack: string;
-  environment: string;
-  lambdaRuntime: "nodejs22.x" | "nodejs24.x";
-  logRetentionDays: number;
-  replication: {
-    batchSize: number;
-    batchWindowSeconds: number;
-    maxRetries: number;
-    maxRecordAgeSeconds: number;
-    tombstoneRetentionDays: number;
-    lagAlarmSeconds: number;
-    /** Calls per second per IoT API, overriding the AWS defaults. */
-    iotApiRates: Record<string, number>;
-  };
-  reconcile: { scheduleMinutes: number; repair: boolean };
-  health: {
-    checkIntervalSeconds: 10 | 30;
-    failureThreshold: number;
-    probeDeadlineMs: number;
-    failuresBeforeUnhealthy: number;
-    successesBeforeHealthy: number;
-    criticalFactors: HealthFactor[];
-    readinessMaxLagSeconds: number;
-    readinessMaxDrift: number;
-    routingMode: "endpoint" | "alarm";
-    /** Secret path segment Route 53 must use on the health-check URL; a secret output under Pulumi. */
-    pathSecret?: pulumi.Input<string>;
-    /** Extra checkpoints each account's health API runs (application services, C&C and analytics dependencies). */
-    checkpoints: Partial<Record<CheckpointAccount, CheckpointSpec[]>>;
-  };
-  dns: {
-    hostedZoneName: string;
-    hostedZoneId?: string;
-    deviceEndpointName: string;
-    commandControlApiName: string;
-    failoverRecordTtlSeconds: number;
-    /** ACM certificate (IoT account, each region) of the device endpoint's domain; otherwise validated in hostedZoneId. */
-    deviceCertificateArn?: string;
-    /** ACM certificate (C&C account, this region) of the C&C API's custom domain; otherwise validated in hostedZoneId. */
-    ccCertificateArn?: string;
-  };
-  devices: {
-    connectRatePerSecond: number;
-    reresolveSeconds: number;
-    /** Window a fail-over notice spreads the fleet's moves over; 0 = each device's own. */
-    noticeSpreadSeconds: number;
-    failoverNoticeTopic: string;
-  };
-  notificationEmail?: string;
-  commandControl: { allowedPolicies: string[] };
-  analytics: {
-    /** The EventBridge global endpoint's id (global stack output); forwarders use their own region's bus until it is set. */
-    globalEndpointId?: string;
-  };
-  /** The platform team's application (infra/applicationServices.ts); absent: no application services. */
-  applicationServices?: ApplicationServicesConfig;
   /** Cross-account metrics (infra/observability.ts): an existing OAM sink of this stack's region, the links' label. */
   observability?: ObservabilityConfig;
   /** The server-side move on fail-over (infra/serverSideMover.ts); absent: not planned. */
   serverSideMove?: ServerSideMoveConfig;
-}
+};
 
 /** `serverSideMove`, `serverSideMoveRatePerSecond` (issue #16, item 3). */
-export interface ServerSideMoveConfig {
-  /** Connections closed per second, at most deviceConnectRatePerSecond (each one becomes a connect in the target region). */
-  ratePerSecond: number;
-}
+export type ServerSideMoveConfig = FromTable["serverSideMove"];
 
 /** `oamSinkArn`, `oamLinkLabelTemplate` (issue #17): for a shared-services account that is already a monitoring account. */
-export interface ObservabilityConfig {
-  /** The OAM sink shared services already has in this stack's region; links go to it, no sink is created. */
-  sinkArn?: string;
-  /** The links' label template; default `iot-dr <roles>`. */
-  linkLabelTemplate?: string;
-}
+export type ObservabilityConfig = FromTable["observability"];
 
 /** `applicationServices`: the team's application, deployed in both regions with its data replicated. */
 export interface ApplicationServicesConfig {

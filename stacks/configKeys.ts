@@ -5,6 +5,7 @@
  * keeps Pulumi.yaml's declarations and the README's key table equal to it (`renderConfigTable`).
  */
 
+import type * as pulumi from "@pulumi/pulumi";
 import { HEALTH_FACTORS } from "../functions/health/factors.js";
 
 export const STACK_ROLES = ["primary", "secondary", "global"] as const;
@@ -28,6 +29,10 @@ export interface ConfigKeySpec {
   secret?: true;
   /** Who reads it. */
   stacks: readonly KeyReader[];
+  /** Where parseConfig puts the value in DrConfig ("group.field"); absent: the key itself, at the top. */
+  at?: `${string}.${string}`;
+  /** The DrConfig field parseConfig builds from this key together with others; the key is not placed alone. */
+  composed?: string;
   description: string;
 }
 
@@ -59,42 +64,50 @@ export const CONFIG_TABLE = {
   },
   iotAccountId: {
     type: "string",
+    composed: "accounts",
     stacks: ALL,
     description: "12-digit id of the IoT services account (IoT Core, application services).",
   },
   commandControlAccountId: {
     type: "string",
+    composed: "accounts",
     stacks: ALL,
     description: "12-digit id of the command & control account.",
   },
   analyticsAccountId: {
     type: "string",
+    composed: "accounts",
     stacks: ALL,
     description: "12-digit id of the data analytics account.",
   },
   sharedServicesAccountId: {
     type: "string",
+    composed: "accounts",
     stacks: ALL,
     description: "12-digit id of the shared-services account (Route 53, health checks, notifications).",
   },
   iotRoleArn: {
     type: "string",
+    composed: "accounts",
     stacks: ALL,
     description:
       "Role to assume in the IoT services account; leave unset when deploying credentials act there.",
   },
   commandControlRoleArn: {
     type: "string",
+    composed: "accounts",
     stacks: ALL,
     description: "Role to assume in the command & control account; unset for no assume-role.",
   },
   analyticsRoleArn: {
     type: "string",
+    composed: "accounts",
     stacks: ALL,
     description: "Role to assume in the analytics account; unset for no assume-role.",
   },
   sharedServicesRoleArn: {
     type: "string",
+    composed: "accounts",
     stacks: ALL,
     description: "Role to assume in the shared-services account; unset for no assume-role.",
   },
@@ -143,6 +156,7 @@ export const CONFIG_TABLE = {
   },
   replicationBatchSize: {
     type: "integer",
+    at: "replication.batchSize",
     default: 100,
     min: 1,
     max: 1000,
@@ -152,6 +166,7 @@ export const CONFIG_TABLE = {
   },
   replicationBatchWindowSeconds: {
     type: "integer",
+    at: "replication.batchWindowSeconds",
     default: 1,
     min: 0,
     max: 300,
@@ -161,6 +176,7 @@ export const CONFIG_TABLE = {
   },
   replicationMaxRetries: {
     type: "integer",
+    at: "replication.maxRetries",
     default: 3,
     min: 0,
     max: 10,
@@ -170,6 +186,7 @@ export const CONFIG_TABLE = {
   },
   replicationMaxRecordAgeSeconds: {
     type: "integer",
+    at: "replication.maxRecordAgeSeconds",
     default: 21600,
     min: 60,
     max: 86400,
@@ -180,6 +197,7 @@ export const CONFIG_TABLE = {
   },
   tombstoneRetentionDays: {
     type: "integer",
+    at: "replication.tombstoneRetentionDays",
     default: 30,
     min: 1,
     max: 365,
@@ -189,6 +207,7 @@ export const CONFIG_TABLE = {
   },
   replicationLagAlarmSeconds: {
     type: "integer",
+    at: "replication.lagAlarmSeconds",
     default: 60,
     min: 1,
     max: 3600,
@@ -198,6 +217,7 @@ export const CONFIG_TABLE = {
   },
   iotApiRates: {
     type: "array",
+    at: "replication.iotApiRates",
     default: [],
     example: "CreateThing=50",
     stacks: REGIONAL,
@@ -206,6 +226,7 @@ export const CONFIG_TABLE = {
   },
   reconcileScheduleMinutes: {
     type: "integer",
+    at: "reconcile.scheduleMinutes",
     default: 60,
     min: 5,
     max: 1440,
@@ -215,6 +236,7 @@ export const CONFIG_TABLE = {
   },
   reconcileRepair: {
     type: "boolean",
+    at: "reconcile.repair",
     default: false,
     example: "true",
     stacks: REGIONAL,
@@ -222,6 +244,7 @@ export const CONFIG_TABLE = {
   },
   healthCheckIntervalSeconds: {
     type: "integer",
+    at: "health.checkIntervalSeconds",
     default: 10,
     min: 10,
     max: 30,
@@ -231,6 +254,7 @@ export const CONFIG_TABLE = {
   },
   healthCheckFailureThreshold: {
     type: "integer",
+    at: "health.failureThreshold",
     default: 3,
     min: 1,
     max: 10,
@@ -240,6 +264,7 @@ export const CONFIG_TABLE = {
   },
   healthProbeDeadlineMs: {
     type: "integer",
+    at: "health.probeDeadlineMs",
     default: 1500,
     min: 200,
     max: 1800,
@@ -250,6 +275,7 @@ export const CONFIG_TABLE = {
   },
   healthFailuresBeforeUnhealthy: {
     type: "integer",
+    at: "health.failuresBeforeUnhealthy",
     default: 2,
     min: 1,
     max: 10,
@@ -260,6 +286,7 @@ export const CONFIG_TABLE = {
   },
   healthSuccessesBeforeHealthy: {
     type: "integer",
+    at: "health.successesBeforeHealthy",
     default: 3,
     min: 1,
     max: 10,
@@ -269,6 +296,7 @@ export const CONFIG_TABLE = {
   },
   criticalFactors: {
     type: "array",
+    at: "health.criticalFactors",
     default: HEALTH_FACTORS,
     example: "iotBroker",
     stacks: REGIONAL,
@@ -277,6 +305,7 @@ export const CONFIG_TABLE = {
   },
   readinessMaxLagSeconds: {
     type: "integer",
+    at: "health.readinessMaxLagSeconds",
     default: 120,
     min: 1,
     max: 86400,
@@ -286,6 +315,7 @@ export const CONFIG_TABLE = {
   },
   readinessMaxDrift: {
     type: "integer",
+    at: "health.readinessMaxDrift",
     default: 0,
     min: 0,
     max: 1000000,
@@ -295,6 +325,7 @@ export const CONFIG_TABLE = {
   },
   healthRoutingMode: {
     type: "string",
+    at: "health.routingMode",
     default: "endpoint",
     example: "endpoint",
     values: ["endpoint", "alarm"],
@@ -304,6 +335,7 @@ export const CONFIG_TABLE = {
   },
   healthCheckPathSecret: {
     type: "string",
+    at: "health.pathSecret",
     secret: true,
     stacks: REGIONAL,
     description:
@@ -311,24 +343,28 @@ export const CONFIG_TABLE = {
   },
   healthCheckpoints: {
     type: "string",
+    at: "health.checkpoints",
     stacks: REGIONAL,
     description:
       'JSON object of extra checkpoints per account, e.g. {"iot":[{"name":"orders-api","type":"http","url":"https://orders.internal/health"}]} (types http, dynamodbTable, eventBus, mqttCanary, probe).',
   },
   deviceCertificateArn: {
     type: "string",
+    at: "dns.deviceCertificateArn",
     stacks: REGIONAL,
     description:
       "ACM certificate of the device endpoint domain in the IoT account (same ARN pattern per region); unset to validate one in hostedZoneId.",
   },
   ccCertificateArn: {
     type: "string",
+    at: "dns.ccCertificateArn",
     stacks: REGIONAL,
     description:
       "ACM certificate of the C&C API domain (<commandControlApiName>.<hostedZoneName>) in the C&C account, in this stack's region; unset to validate one in hostedZoneId.",
   },
   analyticsGlobalEndpointId: {
     type: "string",
+    at: "analytics.globalEndpointId",
     stacks: REGIONAL,
     description:
       "Id of the EventBridge global endpoint (the global stack's output analyticsGlobalEndpointId, e.g. abcde.veo); set it on both regional stacks after the first global deploy. Unset, forwarders put device data on their own region's bus.",
@@ -341,29 +377,34 @@ export const CONFIG_TABLE = {
   },
   hostedZoneName: {
     type: "string",
+    at: "dns.hostedZoneName",
     default: "example.com",
     stacks: ALL,
     description: "DNS zone of the device endpoint and C&C API records.",
   },
   hostedZoneId: {
     type: "string",
+    at: "dns.hostedZoneId",
     stacks: ALL,
     description: "Id of an existing hosted zone for hostedZoneName; unset to create the zone.",
   },
   deviceEndpointName: {
     type: "string",
+    at: "dns.deviceEndpointName",
     default: "devices",
     stacks: ALL,
     description: "Label of the device endpoint record (devices.<zone>).",
   },
   commandControlApiName: {
     type: "string",
+    at: "dns.commandControlApiName",
     default: "cc",
     stacks: ALL,
     description: "Label of the C&C API record (cc.<zone>).",
   },
   failoverRecordTtlSeconds: {
     type: "integer",
+    at: "dns.failoverRecordTtlSeconds",
     default: 60,
     min: 1,
     max: 3600,
@@ -373,6 +414,7 @@ export const CONFIG_TABLE = {
   },
   deviceConnectRatePerSecond: {
     type: "integer",
+    at: "devices.connectRatePerSecond",
     default: 500,
     min: 1,
     max: 100000,
@@ -382,6 +424,7 @@ export const CONFIG_TABLE = {
   },
   deviceReresolveSeconds: {
     type: "integer",
+    at: "devices.reresolveSeconds",
     default: 30,
     min: 1,
     max: 3600,
@@ -391,6 +434,7 @@ export const CONFIG_TABLE = {
   },
   deviceNoticeSpreadSeconds: {
     type: "integer",
+    at: "devices.noticeSpreadSeconds",
     default: 0,
     min: 0,
     max: 3600,
@@ -401,12 +445,14 @@ export const CONFIG_TABLE = {
   },
   failoverNoticeTopic: {
     type: "string",
+    at: "devices.failoverNoticeTopic",
     default: "dr/failover/notice",
     stacks: ALL,
     description: "MQTT topic on which the fail-over notice reaches connected devices in both regions.",
   },
   serverSideMove: {
     type: "boolean",
+    composed: "serverSideMove",
     default: false,
     example: "true",
     stacks: ALL,
@@ -415,6 +461,7 @@ export const CONFIG_TABLE = {
   },
   serverSideMoveRatePerSecond: {
     type: "integer",
+    at: "serverSideMove.ratePerSecond",
     default: 100,
     min: 1,
     max: 100000,
@@ -430,6 +477,7 @@ export const CONFIG_TABLE = {
   },
   ccAllowedPolicies: {
     type: "array",
+    at: "commandControl.allowedPolicies",
     default: ["iot-dr-device"],
     example: "iot-dr-device",
     stacks: REGIONAL,
@@ -437,18 +485,63 @@ export const CONFIG_TABLE = {
   },
   oamSinkArn: {
     type: "string",
+    at: "observability.sinkArn",
     stacks: REGIONAL,
     description:
       "OAM sink that the shared-services account already has in this stack's region (an account has one per region); the links go to it and no sink or sink policy is created. Its policy must admit the IoT, C&C and analytics accounts for metrics (iot-dr preflight checks). Unset, the stack creates the sink.",
   },
   oamLinkLabelTemplate: {
     type: "string",
+    at: "observability.linkLabelTemplate",
     stacks: REGIONAL,
     description: "Label template of the OAM links (e.g. '$AccountName'); unset, 'iot-dr <roles>'.",
   },
 } as const satisfies Record<string, ConfigKeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_TABLE;
+
+type Table = typeof CONFIG_TABLE;
+
+/**
+ * A key's value as the table declares it: one of its values, a number, a flag, a list or text (a
+ * secret may be a Pulumi output); `undefined` allowed when the key has no default.
+ */
+export type TableValue<K extends ConfigKey> =
+  | (Table[K] extends { values: readonly (infer V)[] }
+      ? V
+      : Table[K]["type"] extends "integer"
+        ? number
+        : Table[K]["type"] extends "boolean"
+          ? boolean
+          : Table[K]["type"] extends "array"
+            ? string[]
+            : Table[K] extends { secret: true }
+              ? pulumi.Input<string>
+              : string)
+  | (Table[K] extends { default: unknown } ? never : undefined);
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+/** Fields whose value may be undefined become optional. */
+type Fields<M> = Simplify<
+  { [F in keyof M as undefined extends M[F] ? never : F]: M[F] } & {
+    [F in keyof M as undefined extends M[F] ? F : never]?: Exclude<M[F], undefined>;
+  }
+>;
+type PlacedKey = { [K in ConfigKey]: Table[K] extends { composed: string } ? never : K }[ConfigKey];
+type GroupName = { [K in ConfigKey]: Table[K] extends { at: `${infer G}.${string}` } ? G : never }[ConfigKey];
+type ValueOf<K extends ConfigKey, P> = K extends keyof P ? P[K] : TableValue<K>;
+
+/**
+ * The validated config as the table places it (`at`), each value typed by the table unless `P`
+ * (the keys parseConfig transforms) says otherwise. stacks/config.ts derives DrConfig from it.
+ */
+export type TableConfig<P> = Simplify<
+  Fields<{ [K in PlacedKey as Table[K] extends { at: string } ? never : K]: ValueOf<K, P> }> & {
+    [G in GroupName]: Fields<{
+      [K in PlacedKey as Table[K] extends { at: `${G}.${infer F}` } ? F : never]: ValueOf<K, P>;
+    }>;
+  }
+>;
 
 const cell = (s: string) => s.replace(/\|/g, "\\|");
 const shown = (v: ConfigKeySpec["default"]) =>

@@ -164,7 +164,7 @@ describe("stack configuration", () => {
     const readme = fs.readFileSync("README.md", "utf8");
     const m = /<!-- config-keys:start[^>]*-->\s*\n([\s\S]*?)\n\s*<!-- config-keys:end -->/.exec(readme);
     expect(m, "README.md has the config-keys markers").toBeTruthy();
-    // On a difference: paste renderConfigTable()'s output between the markers (then prettier README.md).
+    // On a difference: npm run config:readme (writes renderConfigTable()'s output between the markers), then prettier README.md.
     const squash = (t: string) =>
       t.split("\n").map((l) =>
         l
