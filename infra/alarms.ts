@@ -15,10 +15,15 @@ export const ANY_IN_A_MINUTE = {
 } as const satisfies Partial<aws.cloudwatch.MetricAlarmArgs>;
 
 export interface AlarmFamilyArgs {
-  /** The region named in each description. */
-  region: pulumi.Input<string>;
+  /** The region named in each description (`iot-dr <region>: ...`); default none (`iot-dr: ...`). */
+  region?: pulumi.Input<string>;
   /** SNS topic notified on ALARM and OK; default none. */
   alarmTopicArn?: pulumi.Input<string>;
+  /**
+   * The actions on ALARM and OK instead of the topic; `false`: none at all, for an alarm that only
+   * Route 53 or EventBridge reads. Default: the topic.
+   */
+  actions?: pulumi.Input<string>[] | false;
   /** Arguments every alarm of the family starts from (e.g. ANY_IN_A_MINUTE); default none. */
   defaults?: Partial<aws.cloudwatch.MetricAlarmArgs>;
 }
@@ -33,16 +38,16 @@ export type Alarm = (
 
 /** The alarms of the component `name`, created with `opts` (its parent) unless an alarm gives its own. */
 export function alarmFamily(name: string, args: AlarmFamilyArgs, opts: pulumi.CustomResourceOptions): Alarm {
-  const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
+  const actions = args.actions ?? (args.alarmTopicArn ? [args.alarmTopicArn] : []);
+  const prefix = args.region === undefined ? "iot-dr" : `iot-dr ${args.region}`;
   return (suffix, description, metric, alarmOpts) =>
     new aws.cloudwatch.MetricAlarm(
       `${name}-${suffix}`,
       {
-        alarmDescription: `iot-dr ${args.region}: ${description}`,
+        alarmDescription: `${prefix}: ${description}`,
         evaluationPeriods: 1,
         treatMissingData: "notBreaching",
-        alarmActions: actions,
-        okActions: actions,
+        ...(actions ? { alarmActions: actions, okActions: actions } : {}),
         ...args.defaults,
         ...metric,
       } as aws.cloudwatch.MetricAlarmArgs,

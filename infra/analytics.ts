@@ -19,6 +19,7 @@ import {
 import { FORWARDER_SERVICE, forwarderFromEnv } from "../functions/analytics/runtime.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { callbackFunction } from "./callbackFunction.js";
+import { alarmFamily } from "./alarms.js";
 import { serviceRole } from "./serviceRole.js";
 
 const BUS_NAME = /^[A-Za-z0-9._-]{1,256}$/;
@@ -321,10 +322,11 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
       healthCheckId = pulumi.output(args.healthCheckId);
     } else {
       // AWS's recommended signal: events waiting long for their targets in the primary region.
-      const alarm = new aws.cloudwatch.MetricAlarm(
-        `${name}-primary-latency`,
+      // Only Route 53 reads it: no actions.
+      const alarm = alarmFamily(name, { actions: false }, mine)(
+        "primary-latency",
+        `EventBridge ingestion latency in ${args.primaryRegion}; fails the global endpoint over`,
         {
-          alarmDescription: `iot-dr: EventBridge ingestion latency in ${args.primaryRegion}; fails the global endpoint over`,
           namespace: "AWS/Events",
           metricName: "IngestionToInvocationStartLatency",
           statistic: "Average",
@@ -335,7 +337,6 @@ export class AnalyticsGlobalEndpoint extends pulumi.ComponentResource {
           // A primary region that is gone publishes nothing: no data must fail over (AWS's own template).
           treatMissingData: "breaching",
         },
-        mine,
       );
       const check = new aws.route53.HealthCheck(
         `${name}-health`,

@@ -5,11 +5,11 @@ import { PORT_API, type IotRegistryPort } from "../functions/registry/iotPort.js
 import type { CaptureOutcome } from "../functions/replication/capture.js";
 import { CLOUDTRAIL_EVENT_PATTERN } from "../functions/replication/cloudTrail.js";
 import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
-import type { Logger as CoreLogger } from "../functions/replication/observability.js";
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
 import type { SQSBatchResponse } from "../functions/replication/captureQueue.js";
 import { captureSizing, type CaptureSizing } from "../functions/replication/captureSizing.js";
 import { ARN_LESS_ACTIONS, iotRegistryArns, callbackFunction } from "./callbackFunction.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
 import { serviceRole } from "./serviceRole.js";
 import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
 
@@ -220,14 +220,11 @@ export class RegistryCapture extends pulumi.ComponentResource {
           },
         ],
         callbackFactory: () => {
-          const { Logger } =
-            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           return captureFromEnv(process.env, {
             iot: require("@aws-sdk/client-iot"),
             dynamodb: require("@aws-sdk/client-dynamodb"),
             libDynamodb: require("@aws-sdk/lib-dynamodb"),
-            // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
-            logger: new Logger({ serviceName: CAPTURE_SERVICE }) as unknown as CoreLogger,
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), CAPTURE_SERVICE),
           });
         },
       },

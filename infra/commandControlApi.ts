@@ -14,6 +14,7 @@ import { powertoolsLogger } from "../functions/shared/observability.js";
 import { CC_SERVICE, ccHandlerFromEnv } from "../functions/cc/runtime.js";
 import type { HttpEvent } from "../functions/cc/handler.js";
 import { IOT_ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
+import { crossAccountRole } from "./serviceRole.js";
 
 /** IoT actions the commands and their journal (capture) use, besides the ARN-less ones. */
 export const CC_IOT_ACTIONS = [
@@ -226,88 +227,68 @@ export class CommandControlApi extends pulumi.ComponentResource {
 
     // The operator role in the IoT services account: trusted only by the function's role, and
     // only with the external id (confused-deputy protection).
-    const operatorRole = new aws.iam.Role(
-      `${name}-operator`,
+    const { role: operatorRole } = crossAccountRole(
+      { role: `${name}-operator`, policy: `${name}-operator-policy` },
       {
-        name: operatorRoleName,
         description: `iot-dr C&C operator (${args.region}): assumed by the C&C function to change the IoT registry`,
-        maxSessionDuration: 3600,
-        assumeRolePolicy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Principal: { AWS: fn.role.arn },
-              Action: "sts:AssumeRole",
-              Condition: { StringEquals: { "sts:ExternalId": args.externalId } },
-            },
-          ],
-        }),
-      },
-      iotOpts,
-    );
-    new aws.iam.RolePolicy(
-      `${name}-operator-policy`,
-      {
-        role: operatorRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "Registry",
-              Effect: "Allow",
-              Action: [...CC_IOT_ACTIONS],
-              Resource: ["thing", "thingtype", "thinggroup", "cert", "policy"].map((t) => iotArn(`${t}/*`)),
-            },
-            {
-              Sid: "AllowedPolicyVersions",
-              Effect: "Allow",
-              Action: [...CC_POLICY_VERSION_ACTIONS],
-              Resource: args.allowedPolicies.map((p) => iotArn(`policy/${p}`)),
-            },
-            {
-              Sid: "AttachAllowedPolicies",
-              Effect: "Allow",
-              Action: ["iot:AttachPolicy"],
-              Resource: [
-                iotArn("cert/*"),
-                iotArn("thinggroup/*"),
-                ...args.allowedPolicies.map((p) => iotArn(`policy/${p}`)),
-              ],
-            },
-            {
-              // These IoT actions have no resource-level permissions: resource must be "*".
-              Sid: "RegistryWithoutResourceArns",
-              Effect: "Allow",
-              Action: [...IOT_ARN_LESS_ACTIONS],
-              Resource: "*",
-            },
-            {
-              Sid: "Journal",
-              Effect: "Allow",
-              Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
-              Resource: args.opsTable.arn,
-            },
-            ...(args.markerTable
-              ? [
-                  {
-                    // Read replay's markers; rewrite one when a genuine change ends its echo window.
-                    Sid: "JournalMarkers",
-                    Effect: "Allow",
-                    Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
-                    Resource: args.markerTable.arn,
-                  },
-                ]
-              : []),
-            {
-              // The ops table is encrypted with a customer-managed key: reads and writes need it.
-              Sid: "JournalKey",
-              Effect: "Allow",
-              Action: ["kms:Decrypt", "kms:GenerateDataKey"],
-              Resource: args.opsTable.keyArn,
-            },
-          ],
-        }),
+        role: { name: operatorRoleName, maxSessionDuration: 3600 },
+        principal: fn.role.arn,
+        externalId: args.externalId,
+        statements: [
+          {
+            Sid: "Registry",
+            Effect: "Allow",
+            Action: [...CC_IOT_ACTIONS],
+            Resource: ["thing", "thingtype", "thinggroup", "cert", "policy"].map((t) => iotArn(`${t}/*`)),
+          },
+          {
+            Sid: "AllowedPolicyVersions",
+            Effect: "Allow",
+            Action: [...CC_POLICY_VERSION_ACTIONS],
+            Resource: args.allowedPolicies.map((p) => iotArn(`policy/${p}`)),
+          },
+          {
+            Sid: "AttachAllowedPolicies",
+            Effect: "Allow",
+            Action: ["iot:AttachPolicy"],
+            Resource: [
+              iotArn("cert/*"),
+              iotArn("thinggroup/*"),
+              ...args.allowedPolicies.map((p) => iotArn(`policy/${p}`)),
+            ],
+          },
+          {
+            // These IoT actions have no resource-level permissions: resource must be "*".
+            Sid: "RegistryWithoutResourceArns",
+            Effect: "Allow",
+            Action: [...IOT_ARN_LESS_ACTIONS],
+            Resource: "*",
+          },
+          {
+            Sid: "Journal",
+            Effect: "Allow",
+            Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+            Resource: args.opsTable.arn,
+          },
+          ...(args.markerTable
+            ? [
+                {
+                  // Read replay's markers; rewrite one when a genuine change ends its echo window.
+                  Sid: "JournalMarkers",
+                  Effect: "Allow",
+                  Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+                  Resource: args.markerTable.arn,
+                },
+              ]
+            : []),
+          {
+            // The ops table is encrypted with a customer-managed key: reads and writes need it.
+            Sid: "JournalKey",
+            Effect: "Allow",
+            Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+            Resource: args.opsTable.keyArn,
+          },
+        ],
       },
       iotOpts,
     );

@@ -8,6 +8,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "./provider.js";
 import { issuedCertificate, type CertificateSource } from "./certificate.js";
+import { crossAccountRole } from "./serviceRole.js";
 
 /** The certificate: `certificateArn` (issued), or `validation` to request and DNS-validate one. */
 export interface DeviceEndpointArgs extends CertificateSource {
@@ -73,41 +74,20 @@ export class DeviceEndpoint extends pulumi.ComponentResource {
     const region = aws.getRegionOutput({}, { parent: this });
     const identity = aws.getCallerIdentityOutput({}, { parent: this });
     const partition = aws.getPartitionOutput({}, { parent: this });
-    const role = new aws.iam.Role(
-      `${name}-notice-publisher`,
+    const { role } = crossAccountRole(
+      { role: `${name}-notice-publisher`, policy: `${name}-notice-publish` },
       {
         description: "iot-dr: lets the fail-over notifier publish notices to devices",
-        assumeRolePolicy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Principal: {
-                AWS: pulumi.interpolate`arn:${partition.partition}:iam::${args.noticePublisherAccountId}:root`,
-              },
-              Action: "sts:AssumeRole",
-              Condition: { StringEquals: { "sts:ExternalId": args.noticeExternalId } },
-            },
-          ],
-        }),
-      },
-      { parent: this },
-    );
-    new aws.iam.RolePolicy(
-      `${name}-notice-publish`,
-      {
-        role: role.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              // Retained: a device that connects after the publish still learns where to be.
-              Action: ["iot:Publish", "iot:RetainPublish"],
-              Resource: pulumi.interpolate`arn:${partition.partition}:iot:${region.region}:${identity.accountId}:topic/${args.noticeTopic}`,
-            },
-          ],
-        }),
+        principal: pulumi.interpolate`arn:${partition.partition}:iam::${args.noticePublisherAccountId}:root`,
+        externalId: args.noticeExternalId,
+        statements: [
+          {
+            Effect: "Allow",
+            // Retained: a device that connects after the publish still learns where to be.
+            Action: ["iot:Publish", "iot:RetainPublish"],
+            Resource: pulumi.interpolate`arn:${partition.partition}:iot:${region.region}:${identity.accountId}:topic/${args.noticeTopic}`,
+          },
+        ],
       },
       { parent: this },
     );

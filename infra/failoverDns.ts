@@ -9,10 +9,11 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "./provider.js";
-import type { Logger } from "../functions/health/http.js";
 import { notifierFromEnv } from "../functions/health/runtime.js";
 import { NotificationTopic } from "./notificationTopic.js";
 import { callbackFunction } from "./callbackFunction.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
+import { alarmFamily } from "./alarms.js";
 // The label under a record whose TXT answer is the region serving it (functions/cc/client.ts reads it).
 import { SERVING_REGION_LABEL } from "../functions/cc/client.js";
 
@@ -205,25 +206,22 @@ export class FailoverDns extends pulumi.ComponentResource {
       alarmOpts,
     );
     const actions = [topic.arn, ...(args.extraAlarmActions ?? [])];
+    const alarm = alarmFamily(name, { actions }, alarmOpts);
     const alarms = {} as Record<RegionSlot, aws.cloudwatch.MetricAlarm>;
     for (const slot of SLOTS) {
-      alarms[slot] = new aws.cloudwatch.MetricAlarm(
-        `${name}-${slot}-health-alarm`,
+      alarms[slot] = alarm(
+        `${slot}-health-alarm`,
+        `the ${slot} region (${args.health[slot].region}) is unhealthy; Route 53 answers the other region`,
         {
-          alarmDescription: `iot-dr: the ${slot} region (${args.health[slot].region}) is unhealthy; Route 53 answers the other region`,
           namespace: "AWS/Route53",
           metricName: "HealthCheckStatus",
           dimensions: { HealthCheckId: healthChecks[slot].id },
           statistic: "Minimum",
           period: 60,
-          evaluationPeriods: 1,
           threshold: 1,
           comparisonOperator: "LessThanThreshold",
           treatMissingData: "breaching",
-          alarmActions: actions,
-          okActions: actions,
         },
-        alarmOpts,
       );
     }
     this.alarmNames = { primary: alarms.primary.name, secondary: alarms.secondary.name };
@@ -296,18 +294,13 @@ class FailoverNotifier extends pulumi.ComponentResource {
           },
         ],
         callbackFactory: () => {
-          const { Logger: PowertoolsLogger } =
-            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
-          const logger = new PowertoolsLogger({
-            serviceName: "iot-dr-failover-notifier",
-          }) as unknown as Logger;
           const handler = notifierFromEnv(process.env, {
             sts: require("@aws-sdk/client-sts"),
             iotData: require("@aws-sdk/client-iot-data-plane"),
             NodeHttpHandler: (
               require("@smithy/node-http-handler") as typeof import("@smithy/node-http-handler")
             ).NodeHttpHandler,
-            logger,
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), "iot-dr-failover-notifier"),
           });
           return (event: unknown) => handler(event);
         },

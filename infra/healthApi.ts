@@ -9,11 +9,12 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { OWN_POLICY_PREFIX } from "../functions/registry/ownResources.js";
 import { requireProvider } from "./provider.js";
-import type { Logger } from "../functions/health/http.js";
 import type { CheckpointSpec, Probe } from "../functions/health/probes.js";
 import { parseCheckpointSpecs } from "../functions/health/probes.js";
 import { healthApiFromEnv } from "../functions/health/runtime.js";
 import { callbackFunction, type PolicyStatement } from "./callbackFunction.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
+import { crossAccountRole } from "./serviceRole.js";
 
 export interface HealthCanaryArgs {
   /** The account's IoT data endpoint (ATS) in this region; the canary connects with MQTT over TLS on 8883. */
@@ -181,9 +182,6 @@ export class HealthApi extends pulumi.ComponentResource {
         statements,
         callbackFactory: () => {
           const probes = probeFactory ? probeFactory(process.env) : undefined;
-          const { Logger: PowertoolsLogger } =
-            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
-          const logger = new PowertoolsLogger({ serviceName: "iot-dr-health-api" }) as unknown as Logger;
           const handler = healthApiFromEnv(process.env, {
             http: require("node:http"),
             https: require("node:https"),
@@ -192,7 +190,7 @@ export class HealthApi extends pulumi.ComponentResource {
             eventbridge: require("@aws-sdk/client-eventbridge"),
             secretsManager: require("@aws-sdk/client-secrets-manager"),
             ...(probes ? { probes } : {}),
-            logger,
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), "iot-dr-health-api"),
           });
           return (event: unknown) => handler(event);
         },
@@ -227,39 +225,18 @@ export class HealthApi extends pulumi.ComponentResource {
       { parent: this },
     );
     if (args.readinessReader) {
-      const reader = new aws.iam.Role(
-        `${name}-readiness-reader`,
+      const reader = crossAccountRole(
+        { role: `${name}-readiness-reader`, policy: `${name}-readiness-read` },
         {
           description: "iot-dr: lets the health check read replication lag and drift metrics",
-          assumeRolePolicy: pulumi.jsonStringify({
-            Version: "2012-10-17",
-            Statement: [
-              {
-                Effect: "Allow",
-                Principal: {
-                  AWS: pulumi.interpolate`arn:${partition.partition}:iam::${args.callerAccountId}:root`,
-                },
-                Action: "sts:AssumeRole",
-                Condition: { StringEquals: { "sts:ExternalId": args.readinessReader.externalId } },
-              },
-            ],
-          }),
+          principal: pulumi.interpolate`arn:${partition.partition}:iam::${args.callerAccountId}:root`,
+          externalId: args.readinessReader.externalId,
+          // GetMetricData has no resource-level permissions: resource "*" is the only form IAM accepts.
+          statements: [{ Effect: "Allow", Action: "cloudwatch:GetMetricData", Resource: "*" }],
         },
         { parent: this },
       );
-      new aws.iam.RolePolicy(
-        `${name}-readiness-read`,
-        {
-          role: reader.id,
-          policy: JSON.stringify({
-            Version: "2012-10-17",
-            // GetMetricData has no resource-level permissions: resource "*" is the only form IAM accepts.
-            Statement: [{ Effect: "Allow", Action: "cloudwatch:GetMetricData", Resource: "*" }],
-          }),
-        },
-        { parent: this },
-      );
-      this.readinessRoleArn = reader.arn;
+      this.readinessRoleArn = reader.role.arn;
     }
     this.url = this.functionUrl.functionUrl;
     this.functionArn = fn.fn.arn;

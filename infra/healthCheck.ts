@@ -10,11 +10,12 @@ import { createHash } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "./provider.js";
-import type { Logger } from "../functions/health/http.js";
 import { HEALTH_NAMESPACE, ROUTE53_ALARM_PERIOD_SECONDS } from "../functions/health/metrics.js";
 import { checkPolicyConfig, type PolicyConfig } from "../functions/health/policy.js";
 import { aggregatorFromEnv, powertoolsMetricsWriter } from "../functions/health/runtime.js";
 import { callbackFunction, type PolicyStatement } from "./callbackFunction.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
+import { alarmFamily } from "./alarms.js";
 
 export interface HealthFactorArgs {
   /** Factor name (`iotBroker`, `applicationServices`, `commandControl`, `analytics`). */
@@ -207,9 +208,6 @@ export class HealthCheck extends pulumi.ComponentResource {
         },
         statements,
         callbackFactory: () => {
-          const { Logger: PowertoolsLogger } =
-            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
-          const logger = new PowertoolsLogger({ serviceName: "iot-dr-health-check" }) as unknown as Logger;
           const { handler } = aggregatorFromEnv(process.env, {
             crypto: require("node:crypto"),
             http: require("node:http"),
@@ -224,7 +222,7 @@ export class HealthCheck extends pulumi.ComponentResource {
               .SignatureV4,
             sts: require("@aws-sdk/client-sts"),
             metrics: powertoolsMetricsWriter(require("@aws-lambda-powertools/metrics"), HEALTH_NAMESPACE),
-            logger,
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), "iot-dr-health-check"),
           });
           return (event: unknown) => handler(event);
         },
@@ -285,10 +283,11 @@ export class HealthCheck extends pulumi.ComponentResource {
         { rule: schedule.name, arn: fn.fn.arn },
         { parent: this, dependsOn: [permission] },
       );
-      const alarm = new aws.cloudwatch.MetricAlarm(
-        `${name}-region-unhealthy`,
+      // Only Route 53 reads it: no actions.
+      const alarm = alarmFamily(name, { actions: false }, { parent: this })(
+        "region-unhealthy",
+        `${args.region} judged unhealthy by its health check (Route 53 follows this alarm)`,
         {
-          alarmDescription: `iot-dr: ${args.region} judged unhealthy by its health check (Route 53 follows this alarm)`,
           namespace: HEALTH_NAMESPACE,
           metricName: "RegionHealthy",
           dimensions: { Region: args.region },
@@ -302,7 +301,6 @@ export class HealthCheck extends pulumi.ComponentResource {
           // No datapoint means the health check itself is down with its region.
           treatMissingData: "breaching",
         },
-        { parent: this },
       );
       this.alarmName = alarm.name;
       this.alarmRegion = args.region;

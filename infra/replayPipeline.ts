@@ -10,7 +10,6 @@ import {
   METRICS_NAMESPACE,
   REPLAY_SERVICE,
   REPLICATION_LAG_METRIC,
-  type Logger as CoreLogger,
 } from "../functions/replication/observability.js";
 import { launcherFromEnv } from "../functions/replication/launcherRuntime.js";
 import { replayFromEnv } from "../functions/replication/replayRuntime.js";
@@ -28,6 +27,7 @@ import {
   callbackFunction,
   type PolicyStatement,
 } from "./callbackFunction.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
 import { serviceRole } from "./serviceRole.js";
 import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
 
@@ -213,16 +213,13 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           ...tableStatements,
         ],
         callbackFactory: () => {
-          const { Logger } =
-            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           const { Metrics } =
             require("@aws-lambda-powertools/metrics") as typeof import("@aws-lambda-powertools/metrics");
           return replayFromEnv(process.env, {
             iot: require("@aws-sdk/client-iot"),
             dynamodb: require("@aws-sdk/client-dynamodb"),
             libDynamodb: require("@aws-sdk/lib-dynamodb"),
-            // Powertools' Logger accepts the cores' calls; its typings ask for index-signature objects.
-            logger: new Logger({ serviceName: REPLAY_SERVICE }) as unknown as CoreLogger,
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), REPLAY_SERVICE),
             metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: REPLAY_SERVICE }),
           });
         },
@@ -341,13 +338,11 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           },
         ],
         callbackFactory: () => {
-          const { Logger } =
-            require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
           return launcherFromEnv(process.env, {
             sfn: require("@aws-sdk/client-sfn"),
             dynamodb: require("@aws-sdk/client-dynamodb"),
             libDynamodb: require("@aws-sdk/lib-dynamodb"),
-            logger: new Logger({ serviceName: LAUNCHER_SERVICE }) as unknown as CoreLogger,
+            logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), LAUNCHER_SERVICE),
           });
         },
       },

@@ -14,7 +14,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "./provider.js";
-import type { Logger } from "../functions/health/http.js";
 import {
   MOVE_CLAIM_PREFIX,
   PRESENCE_RULE_SQL,
@@ -22,6 +21,8 @@ import {
 } from "../functions/health/presence.js";
 import { serverSideMoveFromEnv, type MoverTarget } from "../functions/health/serverSideMoveRuntime.js";
 import { callbackFunction } from "./callbackFunction.js";
+import { powertoolsLogger } from "../functions/shared/observability.js";
+import { crossAccountRole, serviceRole } from "./serviceRole.js";
 
 export interface PresenceRecorderArgs {
   /** Physical name of the IoT rule (letters, digits, '_'; carries the environment). Required. */
@@ -71,39 +72,24 @@ export class PresenceRecorder extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const ruleRole = new aws.iam.Role(
-      `${name}-rule-role`,
-      {
-        description: "iot-dr: the presence rule writes lifecycle events to the presence table",
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Principal: { Service: "iot.amazonaws.com" }, Action: "sts:AssumeRole" },
-          ],
-        }),
-      },
-      { parent: this },
-    );
     const errorLog = new aws.cloudwatch.LogGroup(
       `${name}-rule-errors`,
       { retentionInDays: args.logRetentionDays ?? 30 },
       { parent: this },
     );
-    const rulePolicy = new aws.iam.RolePolicy(
-      `${name}-rule-policy`,
+    const { role: ruleRole, policy: rulePolicy } = serviceRole(
+      { role: `${name}-rule-role`, policy: `${name}-rule-policy` },
       {
-        role: ruleRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: table.arn },
-            {
-              Effect: "Allow",
-              Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-              Resource: pulumi.interpolate`${errorLog.arn}:*`,
-            },
-          ],
-        }),
+        service: "iot.amazonaws.com",
+        description: "iot-dr: the presence rule writes lifecycle events to the presence table",
+        statements: [
+          { Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: table.arn },
+          {
+            Effect: "Allow",
+            Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+            Resource: pulumi.interpolate`${errorLog.arn}:*`,
+          },
+        ],
       },
       { parent: this },
     );
@@ -121,49 +107,30 @@ export class PresenceRecorder extends pulumi.ComponentResource {
       { parent: this, dependsOn: [rulePolicy] },
     );
 
-    const moverRole = new aws.iam.Role(
-      `${name}-mover-role`,
+    const { role: moverRole } = crossAccountRole(
+      { role: `${name}-mover-role`, policy: `${name}-mover-policy` },
       {
         description: "iot-dr: lets the server-side mover disconnect this region's devices on fail-over",
-        assumeRolePolicy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Principal: { AWS: pulumi.interpolate`arn:${partition}:iam::${args.moverAccountId}:root` },
-              Action: "sts:AssumeRole",
-              Condition: { StringEquals: { "sts:ExternalId": args.externalId } },
-            },
-          ],
-        }),
-      },
-      { parent: this },
-    );
-    new aws.iam.RolePolicy(
-      `${name}-mover-policy`,
-      {
-        role: moverRole.id,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "DisconnectClients",
-              Effect: "Allow",
-              Action: ["iot:DeleteConnection"],
-              // Any client id of this account and region: the ids come from the presence table.
-              Resource: pulumi.interpolate`arn:${partition}:iot:${region}:${account}:client/*`,
-            },
-            { Sid: "ReadPresence", Effect: "Allow", Action: ["dynamodb:Scan"], Resource: table.arn },
-            {
-              // Single flight per alarm transition: its claim items only, never a presence item.
-              Sid: "ClaimMove",
-              Effect: "Allow",
-              Action: ["dynamodb:PutItem", "dynamodb:UpdateItem"],
-              Resource: table.arn,
-              Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [`${MOVE_CLAIM_PREFIX}*`] } },
-            },
-          ],
-        }),
+        principal: pulumi.interpolate`arn:${partition}:iam::${args.moverAccountId}:root`,
+        externalId: args.externalId,
+        statements: [
+          {
+            Sid: "DisconnectClients",
+            Effect: "Allow",
+            Action: ["iot:DeleteConnection"],
+            // Any client id of this account and region: the ids come from the presence table.
+            Resource: pulumi.interpolate`arn:${partition}:iot:${region}:${account}:client/*`,
+          },
+          { Sid: "ReadPresence", Effect: "Allow", Action: ["dynamodb:Scan"], Resource: table.arn },
+          {
+            // Single flight per alarm transition: its claim items only, never a presence item.
+            Sid: "ClaimMove",
+            Effect: "Allow",
+            Action: ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            Resource: table.arn,
+            Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [`${MOVE_CLAIM_PREFIX}*`] } },
+          },
+        ],
       },
       { parent: this },
     );
@@ -264,16 +231,11 @@ export class ServerSideMover extends pulumi.ComponentResource {
             },
           ],
           callbackFactory: () => {
-            const { Logger: PowertoolsLogger } =
-              require("@aws-lambda-powertools/logger") as typeof import("@aws-lambda-powertools/logger");
-            const logger = new PowertoolsLogger({
-              serviceName: "iot-dr-server-side-move",
-            }) as unknown as Logger;
             const handler = serverSideMoveFromEnv(process.env, {
               sts: require("@aws-sdk/client-sts"),
               iotData: require("@aws-sdk/client-iot-data-plane"),
               dynamodb: require("@aws-sdk/client-dynamodb"),
-              logger,
+              logger: powertoolsLogger(require("@aws-lambda-powertools/logger"), "iot-dr-server-side-move"),
             });
             return (event: unknown, context: { getRemainingTimeInMillis?(): number }) =>
               handler(event, context);

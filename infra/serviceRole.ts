@@ -1,19 +1,32 @@
 /**
- * The one builder of an IAM role that an AWS service assumes, with its inline policy: every
- * component's roles (functions, rules, state machines, replication) have this shape.
+ * The one builder of an IAM role with its inline policy: every component's roles have this shape,
+ * whether an AWS service assumes them (functions, rules, state machines, replication) or another
+ * account does with the external id (notice publisher, readiness reader, C&C operator, mover).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 
-export interface ServiceRoleArgs {
-  /** The service principal that assumes the role, e.g. `lambda.amazonaws.com`. */
-  service: string;
+interface RoleWithPolicyArgs {
   /** The role's description. */
   description: pulumi.Input<string>;
-  /** Condition on the trust statement (e.g. `aws:SourceAccount`); default none. */
-  trustCondition?: pulumi.Input<Record<string, unknown>>;
   /** The inline policy's statements (least privilege: no action `*`). */
   statements: pulumi.Input<object>[];
+  /** Further arguments of the role (a physical name, the session length); default none. */
+  role?: Omit<aws.iam.RoleArgs, "assumeRolePolicy" | "description">;
+}
+
+export interface ServiceRoleArgs extends RoleWithPolicyArgs {
+  /** The service principal that assumes the role, e.g. `lambda.amazonaws.com`. */
+  service: string;
+  /** Condition on the trust statement (e.g. `aws:SourceAccount`); default none. */
+  trustCondition?: pulumi.Input<Record<string, unknown>>;
+}
+
+export interface CrossAccountRoleArgs extends RoleWithPolicyArgs {
+  /** The AWS principal that assumes the role: an account's root ARN or a role ARN. */
+  principal: pulumi.Input<string>;
+  /** The external id the caller must present (confused-deputy protection). */
+  externalId: pulumi.Input<string>;
 }
 
 export interface ServiceRole {
@@ -22,23 +35,26 @@ export interface ServiceRole {
 }
 
 /**
- * A role `names.role` trusted by `args.service` and its inline policy `names.policy` (logical
- * names, kept as the components had them: a changed name replaces the resource).
+ * A role `names.role` trusted by `principal` and its inline policy `names.policy` (logical names,
+ * kept as the components had them: a changed name replaces the resource).
  */
-export function serviceRole(
+function roleWithPolicy(
   names: { role: string; policy: string },
-  args: ServiceRoleArgs,
+  principal: Record<string, pulumi.Input<string>>,
+  condition: pulumi.Input<Record<string, unknown>> | undefined,
+  args: RoleWithPolicyArgs,
   opts: pulumi.CustomResourceOptions,
 ): ServiceRole {
   const trust = {
     Effect: "Allow",
-    Principal: { Service: args.service },
+    Principal: principal,
     Action: "sts:AssumeRole",
-    ...(args.trustCondition ? { Condition: args.trustCondition } : {}),
+    ...(condition ? { Condition: condition } : {}),
   };
   const role = new aws.iam.Role(
     names.role,
     {
+      ...args.role,
       description: args.description,
       assumeRolePolicy: pulumi.jsonStringify({ Version: "2012-10-17", Statement: [trust] }),
     },
@@ -53,4 +69,28 @@ export function serviceRole(
     opts,
   );
   return { role, policy };
+}
+
+/** A role the AWS service `args.service` assumes, with its inline policy. */
+export function serviceRole(
+  names: { role: string; policy: string },
+  args: ServiceRoleArgs,
+  opts: pulumi.CustomResourceOptions,
+): ServiceRole {
+  return roleWithPolicy(names, { Service: args.service }, args.trustCondition, args, opts);
+}
+
+/** A role another account (or one role of it) assumes with the external id, with its inline policy. */
+export function crossAccountRole(
+  names: { role: string; policy: string },
+  args: CrossAccountRoleArgs,
+  opts: pulumi.CustomResourceOptions,
+): ServiceRole {
+  return roleWithPolicy(
+    names,
+    { AWS: args.principal },
+    { StringEquals: { "sts:ExternalId": args.externalId } },
+    args,
+    opts,
+  );
 }
