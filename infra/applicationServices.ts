@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { requireProvider } from "./provider.js";
 import { serviceRole } from "./serviceRole.js";
 import { CALLBACK_HANDLER, callbackCode } from "./functionCode.js";
+import { onDemandTable } from "./tables.js";
 
 /** Context each application function receives (as environment variables, and in its factory). */
 export interface AppContext {
@@ -137,21 +138,15 @@ export class ApplicationServicesRegion extends pulumi.ComponentResource {
     const partition = aws.getPartitionOutput({}, mine);
 
     if ("replicaRegions" in args.table) {
-      const table = new aws.dynamodb.Table(
+      const table = onDemandTable(
         `${name}-table`,
         {
           ...(args.table.name ? { name: args.table.name } : {}),
-          billingMode: "PAY_PER_REQUEST",
-          hashKey: "pk",
-          rangeKey: "sk",
-          attributes: [
-            { name: "pk", type: "S" },
-            { name: "sk", type: "S" },
-          ],
+          hashKey: ["pk", "S"],
+          rangeKey: ["sk", "S"],
           streamEnabled: true,
           streamViewType: "NEW_AND_OLD_IMAGES",
           pointInTimeRecovery: { enabled: true },
-          serverSideEncryption: { enabled: true },
           replicas: args.table.replicaRegions.map((regionName) => ({
             regionName,
             pointInTimeRecovery: true,

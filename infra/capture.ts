@@ -12,6 +12,7 @@ import { ARN_LESS_ACTIONS, iotRegistryArns, callbackFunction } from "./callbackF
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { serviceRole } from "./serviceRole.js";
 import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
+import { requireProvider } from "./provider.js";
 
 export const CAPTURE_SERVICE = "iot-dr-capture";
 /** Capture's Lambda timeout; its IoT and table calls keep their deadlines inside it (functions/deadlines.ts). */
@@ -124,11 +125,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
   readonly deadLetterQueueUrl: pulumi.Output<string>;
 
   constructor(name: string, args: RegistryCaptureArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    if (!opts.provider) {
-      throw new Error(
-        "RegistryCapture must be given the aws.Provider of the IoT services account in its region (opts.provider)",
-      );
-    }
+    requireProvider(opts.provider, "RegistryCapture", "IoT services");
     if (!args.region) throw new Error("RegistryCapture needs the region it runs in (args.region)");
     super("iot-dr:replication:RegistryCapture", name, {}, opts);
     const parent = { parent: this };

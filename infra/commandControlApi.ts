@@ -15,6 +15,7 @@ import { CC_SERVICE, ccHandlerFromEnv } from "../functions/cc/runtime.js";
 import type { HttpEvent } from "../functions/cc/handler.js";
 import { IOT_ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 import { crossAccountRole } from "./serviceRole.js";
+import { onDemandTable } from "./tables.js";
 
 /** IoT actions the commands and their journal (capture) use, besides the ARN-less ones. */
 export const CC_IOT_ACTIONS = [
@@ -138,16 +139,13 @@ export class CommandControlApi extends pulumi.ComponentResource {
     let tableArn: pulumi.Output<string>;
     const idem = args.idempotencyTable ?? { replicaRegions: [] };
     if ("replicaRegions" in idem) {
-      const table = new aws.dynamodb.Table(
+      const table = onDemandTable(
         `${name}-idempotency`,
         {
           ...(idem.name ? { name: idem.name } : {}),
-          billingMode: "PAY_PER_REQUEST",
-          hashKey: "pk",
-          attributes: [{ name: "pk", type: "S" }],
-          ttl: { attributeName: "expiresAt", enabled: true },
+          hashKey: ["pk", "S"],
+          ttlAttribute: "expiresAt",
           pointInTimeRecovery: { enabled: true },
-          serverSideEncryption: { enabled: true },
           // Global tables replicate through the stream.
           streamEnabled: idem.replicaRegions.length > 0,
           streamViewType: idem.replicaRegions.length > 0 ? "NEW_AND_OLD_IMAGES" : undefined,

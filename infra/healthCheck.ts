@@ -16,6 +16,7 @@ import { aggregatorFromEnv, powertoolsMetricsWriter } from "../functions/health/
 import { callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { alarmFamily } from "./alarms.js";
+import { onDemandTable } from "./tables.js";
 
 export interface HealthFactorArgs {
   /** Factor name (`iotBroker`, `applicationServices`, `commandControl`, `analytics`). */
@@ -112,16 +113,7 @@ export class HealthCheck extends pulumi.ComponentResource {
         `HealthCheck '${name}': readinessRoleArn needs readinessExternalId (the role demands an external id)`,
       );
     }
-    const table = new aws.dynamodb.Table(
-      `${name}-state`,
-      {
-        billingMode: "PAY_PER_REQUEST",
-        hashKey: "pk",
-        attributes: [{ name: "pk", type: "S" }],
-        serverSideEncryption: { enabled: true },
-      },
-      { parent: this },
-    );
+    const table = onDemandTable(`${name}-state`, { hashKey: ["pk", "S"] }, { parent: this });
     const parameterName = args.overrideParameterName ?? `/iot-dr/health/override/${args.region}`;
     const override = new aws.ssm.Parameter(
       `${name}-override`,

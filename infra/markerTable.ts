@@ -1,6 +1,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { OPS_TABLE_TTL_ATTRIBUTE } from "./opsTable.js";
+import { requireProvider } from "./provider.js";
+import { onDemandTable } from "./tables.js";
 
 /** The attribute DynamoDB TTL reads on markers (recordApplied in functions/registry/echoMarkers.ts sets it). */
 export const MARKER_TABLE_TTL_ATTRIBUTE = OPS_TABLE_TTL_ATTRIBUTE;
@@ -27,22 +29,16 @@ export class MarkerTable extends pulumi.ComponentResource {
   readonly tableArn: pulumi.Output<string>;
 
   constructor(name: string, args: MarkerTableArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    if (!opts.provider) {
-      throw new Error(
-        "MarkerTable must be given the aws.Provider of the IoT services account in its region (opts.provider)",
-      );
-    }
+    requireProvider(opts.provider, "MarkerTable", "IoT services");
     if (!args.region) throw new Error("MarkerTable needs the region it is in (args.region)");
     super("iot-dr:replication:MarkerTable", name, {}, opts);
 
-    this.table = new aws.dynamodb.Table(
+    this.table = onDemandTable(
       `${name}-table`,
       {
-        attributes: [{ name: "pk", type: "S" }],
-        hashKey: "pk",
-        billingMode: "PAY_PER_REQUEST",
-        serverSideEncryption: { enabled: true, kmsKeyArn: args.kmsKeyArn },
-        ttl: { attributeName: MARKER_TABLE_TTL_ATTRIBUTE, enabled: true },
+        hashKey: ["pk", "S"],
+        ...(args.kmsKeyArn ? { kmsKeyArn: args.kmsKeyArn } : {}),
+        ttlAttribute: MARKER_TABLE_TTL_ATTRIBUTE,
       },
       { parent: this },
     );

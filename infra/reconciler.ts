@@ -33,6 +33,8 @@ import { METRICS_NAMESPACE } from "../functions/replication/observability.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
 import { alarmFamily } from "./alarms.js";
+import { requireProvider } from "./provider.js";
+import { onDemandTable } from "./tables.js";
 
 /** The registry reads of a compare: the list APIs plus the per-resource reads snapshot and repair make. */
 const READ_PORT_METHODS: (keyof IotRegistryPort)[] = [
@@ -146,10 +148,7 @@ export class Reconciler extends pulumi.ComponentResource {
 
   constructor(name: string, args: ReconcilerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("iot-dr:reconcile:Reconciler", name, {}, opts);
-    if (!opts.provider)
-      throw new Error(
-        "Reconciler must be given the aws.Provider of the IoT services account in its region (opts.provider)",
-      );
+    requireProvider(opts.provider, "Reconciler", "IoT services");
     if (!args.region || !args.peerRegion || args.region === args.peerRegion)
       throw new Error(
         `Reconciler needs its region and a different peer region, got region '${args.region}' and peerRegion '${args.peerRegion}'`,
@@ -165,15 +164,9 @@ export class Reconciler extends pulumi.ComponentResource {
     const timeoutSeconds = args.timeoutSeconds ?? 900;
     const parent = { parent: this };
     // One pass at a time: the lease item (see the header). Regional, on demand, TTL-cleaned.
-    const lockTable = new aws.dynamodb.Table(
+    const lockTable = onDemandTable(
       `${name}-lock`,
-      {
-        attributes: [{ name: "pk", type: "S" }],
-        hashKey: "pk",
-        billingMode: "PAY_PER_REQUEST",
-        serverSideEncryption: { enabled: true },
-        ttl: { attributeName: LOCK_TTL_ATTRIBUTE, enabled: true },
-      },
+      { hashKey: ["pk", "S"], ttlAttribute: LOCK_TTL_ATTRIBUTE },
       parent,
     );
     this.lockTable = lockTable;

@@ -30,6 +30,7 @@ import {
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { serviceRole } from "./serviceRole.js";
 import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
+import { requireProvider } from "./provider.js";
 
 /** Powertools service name of the replay function; the lag metric carries it as dimension `service`. */
 export { REPLAY_SERVICE };
@@ -128,11 +129,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
   readonly streamFailureQueueUrl: pulumi.Output<string>;
 
   constructor(name: string, args: ReplayPipelineArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    if (!opts.provider) {
-      throw new Error(
-        "ReplayPipeline must be given the aws.Provider of the IoT services account in its region (opts.provider)",
-      );
-    }
+    requireProvider(opts.provider, "ReplayPipeline", "IoT services");
     if (!args.region) throw new Error("ReplayPipeline needs the region it runs in (args.region)");
     const batchSize = args.batchSize ?? 100;
     const maxRetries = args.maxRetries ?? 3;

@@ -23,6 +23,7 @@ import { serverSideMoveFromEnv, type MoverTarget } from "../functions/health/ser
 import { callbackFunction } from "./callbackFunction.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { crossAccountRole, serviceRole } from "./serviceRole.js";
+import { onDemandTable } from "./tables.js";
 
 export interface PresenceRecorderArgs {
   /** Physical name of the IoT rule (letters, digits, '_'; carries the environment). Required. */
@@ -56,19 +57,9 @@ export class PresenceRecorder extends pulumi.ComponentResource {
     const account = aws.getCallerIdentityOutput({}, { parent: this }).accountId;
     const partition = aws.getPartitionOutput({}, { parent: this }).partition;
 
-    const table = new aws.dynamodb.Table(
+    const table = onDemandTable(
       `${name}-table`,
-      {
-        billingMode: "PAY_PER_REQUEST",
-        hashKey: "clientId",
-        rangeKey: "versionNumber",
-        attributes: [
-          { name: "clientId", type: "S" },
-          { name: "versionNumber", type: "N" },
-        ],
-        ttl: { attributeName: PRESENCE_TTL_ATTRIBUTE, enabled: true },
-        serverSideEncryption: { enabled: true },
-      },
+      { hashKey: ["clientId", "S"], rangeKey: ["versionNumber", "N"], ttlAttribute: PRESENCE_TTL_ATTRIBUTE },
       { parent: this },
     );
 

@@ -77,26 +77,20 @@ function healthApis(ctx: RegionalContext, plugins: HealthPlugins): HealthApis {
     },
     { provider: iotProvider },
   );
-  const commandControl = new HealthApi(
-    `health-cc-${slot}`,
-    {
-      ...common,
-      account: "commandControl",
-      factors: ["commandControl"],
-      ...plugged(config.health.checkpoints.commandControl, plugins.commandControl),
-    },
-    { provider: providers.get("commandControl", slot) },
-  );
-  const analytics = new HealthApi(
-    `health-analytics-${slot}`,
-    {
-      ...common,
-      account: "analytics",
-      factors: ["analytics"],
-      ...plugged(config.health.checkpoints.analytics, plugins.analytics),
-    },
-    { provider: providers.get("analytics", slot) },
-  );
+  // The C&C and analytics accounts' health APIs judge their own factor from their plugged checkpoints.
+  const accountApi = (account: "commandControl" | "analytics", label: string) =>
+    new HealthApi(
+      `health-${label}-${slot}`,
+      {
+        ...common,
+        account,
+        factors: [account],
+        ...plugged(config.health.checkpoints[account], plugins[account]),
+      },
+      { provider: providers.get(account, slot) },
+    );
+  const commandControl = accountApi("commandControl", "cc");
+  const analytics = accountApi("analytics", "analytics");
   return { iot, commandControl, analytics, iotDataEndpoint: iotData.endpointAddress };
 }
 
