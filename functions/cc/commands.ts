@@ -159,6 +159,64 @@ function createSaga(deps: CommandDeps, touched: string[]): Saga {
   };
 }
 
+/** Registers the certificate INACTIVE (undone by deleting it); a known certificate is refused. */
+function registerInactive(saga: Saga, iot: IotRegistryPort, pem: string, hint: string): Promise<string> {
+  return saga.run(
+    "registerCertificate",
+    async () => {
+      try {
+        return await iot.registerCertificateWithoutCA(pem, "INACTIVE");
+      } catch (err) {
+        if (isNamed(err, "ResourceAlreadyExistsException"))
+          throw commandRejected(409, "CertificateExists", `this certificate is already registered; ${hint}`);
+        throw err;
+      }
+    },
+    (id) => iot.deleteCertificate(id),
+  );
+}
+
+/** The last two saga steps: the certificate goes to the thing, then becomes ACTIVE. */
+async function attachAndActivate(saga: Saga, iot: IotRegistryPort, thingName: string, certificateId: string) {
+  await saga.run(
+    "attachThingPrincipal",
+    () => iot.attachThingPrincipal(thingName, certificateId),
+    () => iot.detachThingPrincipal(thingName, certificateId),
+  );
+  await saga.run(
+    "activateCertificate",
+    () => iot.updateCertificate(certificateId, "ACTIVE"),
+    () => iot.updateCertificate(certificateId, "INACTIVE"),
+  );
+}
+
+/** The certificates a command addresses: the one named, or every one attached to the thing. */
+async function certificatesOf(c: { certificateId?: string; thingName?: string }, deps: CommandDeps) {
+  if (c.certificateId) return [c.certificateId];
+  if (!(await deps.iot.describeThing(c.thingName!)))
+    throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
+  const ids = await deps.iot.listThingPrincipals(c.thingName!);
+  if (ids.length === 0)
+    throw commandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
+  return ids;
+}
+
+/** Each certificate's current status; `check` may refuse one (before anything changed). */
+async function statusesOf(
+  ids: string[],
+  deps: CommandDeps,
+  check: (id: string, status: CertificateStatus) => void = () => {},
+): Promise<Map<string, CertificateStatus>> {
+  const current = new Map<string, CertificateStatus>();
+  for (const id of ids) {
+    const d = await deps.iot.describeCertificate(id);
+    if (!d) throw commandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
+    check(id, d.status);
+    current.set(id, d.status);
+  }
+  return current;
+}
+
 async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandResult> {
   const { iot } = deps;
   // Read-only checks first: a refused command changes nothing.
@@ -204,23 +262,11 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
   const touched = [keys.thing(c.thingName), ...c.groups.map((g) => keys.membership(g, c.thingName))];
   const saga = createSaga(deps, touched);
   // Registered INACTIVE and activated last, so a half-onboarded certificate never connects.
-  const certificateId = await saga.run(
-    "registerCertificate",
-    async () => {
-      try {
-        return await iot.registerCertificateWithoutCA(c.certificatePem, "INACTIVE");
-      } catch (err) {
-        if (isNamed(err, "ResourceAlreadyExistsException")) {
-          throw commandRejected(
-            409,
-            "CertificateExists",
-            "this certificate is already registered; each device needs its own certificate",
-          );
-        }
-        throw err;
-      }
-    },
-    (id) => iot.deleteCertificate(id),
+  const certificateId = await registerInactive(
+    saga,
+    iot,
+    c.certificatePem,
+    "each device needs its own certificate",
   );
   const cert = { type: "certificate" as const, certificateId };
   touched.push(
@@ -250,16 +296,7 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
     () => iot.attachPolicy(c.policyName, cert),
     () => iot.detachPolicy(c.policyName, cert),
   );
-  await saga.run(
-    "attachThingPrincipal",
-    () => iot.attachThingPrincipal(c.thingName, certificateId),
-    () => iot.detachThingPrincipal(c.thingName, certificateId),
-  );
-  await saga.run(
-    "activateCertificate",
-    () => iot.updateCertificate(certificateId, "ACTIVE"),
-    () => iot.updateCertificate(certificateId, "INACTIVE"),
-  );
+  await attachAndActivate(saga, iot, c.thingName, certificateId);
   return {
     statusCode: 201,
     touched,
@@ -278,30 +315,15 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
 async function changeStatus(c: StatusCommand, deps: CommandDeps): Promise<CommandResult> {
   const { iot } = deps;
   const target: CertificateStatus = c.command === "suspend" ? "INACTIVE" : "ACTIVE";
-  let ids: string[];
-  if (c.certificateId) {
-    ids = [c.certificateId];
-  } else {
-    if (!(await iot.describeThing(c.thingName!))) {
-      throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
-    }
-    ids = await iot.listThingPrincipals(c.thingName!);
-    if (ids.length === 0)
-      throw commandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
-  }
-  const current = new Map<string, CertificateStatus>();
-  for (const id of ids) {
-    const d = await iot.describeCertificate(id);
-    if (!d) throw commandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
-    if (d.status === "REVOKED") {
+  const ids = await certificatesOf(c, deps);
+  const current = await statusesOf(ids, deps, (id, status) => {
+    if (status === "REVOKED")
       throw commandRejected(
         409,
         "CertificateRevoked",
         `certificate ${id} is REVOKED; a revoked certificate cannot be ${c.command}d`,
       );
-    }
-    current.set(id, d.status);
-  }
+  });
   const changed = ids.filter((id) => current.get(id) !== target);
   const touched = changed.map((id) => keys.certificate(id));
   const saga = createSaga(deps, touched);
@@ -396,30 +418,14 @@ async function decommission(c: DecommissionCommand, deps: CommandDeps): Promise<
   };
 }
 
-/** The certificates a revoke addresses: the one named, or every one attached to the thing. */
-async function certificatesOf(c: { certificateId?: string; thingName?: string }, deps: CommandDeps) {
-  if (c.certificateId) return [c.certificateId];
-  if (!(await deps.iot.describeThing(c.thingName!)))
-    throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
-  const ids = await deps.iot.listThingPrincipals(c.thingName!);
-  if (ids.length === 0)
-    throw commandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
-  return ids;
-}
-
 /**
  * Revocation cannot be undone (IoT refuses to re-activate a REVOKED certificate), so it rolls
  * forward: already revoked certificates are left as they are and a retry finishes the rest.
  */
 async function revoke(c: RevokeCommand, deps: CommandDeps): Promise<CommandResult> {
   const ids = await certificatesOf(c, deps);
-  const before: Record<string, CertificateStatus> = {};
-  for (const id of ids) {
-    const d = await deps.iot.describeCertificate(id);
-    if (!d) throw commandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
-    before[id] = d.status;
-  }
-  const changed = ids.filter((id) => before[id] !== "REVOKED");
+  const before = await statusesOf(ids, deps);
+  const changed = ids.filter((id) => before.get(id) !== "REVOKED");
   const touched = changed.map((id) => keys.certificate(id));
   for (const id of changed) {
     try {
@@ -436,7 +442,11 @@ async function revoke(c: RevokeCommand, deps: CommandDeps): Promise<CommandResul
     body: {
       command: "revoke",
       ...(c.thingName ? { thingName: c.thingName } : {}),
-      certificates: ids.map((id) => ({ certificateId: id, previousStatus: before[id], status: "REVOKED" })),
+      certificates: ids.map((id) => ({
+        certificateId: id,
+        previousStatus: before.get(id),
+        status: "REVOKED",
+      })),
     },
   };
 }
@@ -463,23 +473,7 @@ async function rotate(c: RotateCommand, deps: CommandDeps): Promise<CommandResul
       policies.add(p);
   const touched: string[] = [];
   const saga = createSaga(deps, touched);
-  const certificateId = await saga.run(
-    "registerCertificate",
-    async () => {
-      try {
-        return await iot.registerCertificateWithoutCA(c.certificatePem, "INACTIVE");
-      } catch (err) {
-        if (isNamed(err, "ResourceAlreadyExistsException"))
-          throw commandRejected(
-            409,
-            "CertificateExists",
-            "this certificate is already registered; rotate to a new one",
-          );
-        throw err;
-      }
-    },
-    (id) => iot.deleteCertificate(id),
-  );
+  const certificateId = await registerInactive(saga, iot, c.certificatePem, "rotate to a new one");
   const cert = { type: "certificate" as const, certificateId };
   touched.push(keys.certificate(certificateId), keys.principal(c.thingName, certificateId));
   for (const p of policies) {
@@ -490,16 +484,7 @@ async function rotate(c: RotateCommand, deps: CommandDeps): Promise<CommandResul
       () => iot.detachPolicy(p, cert),
     );
   }
-  await saga.run(
-    "attachThingPrincipal",
-    () => iot.attachThingPrincipal(c.thingName, certificateId),
-    () => iot.detachThingPrincipal(c.thingName, certificateId),
-  );
-  await saga.run(
-    "activateCertificate",
-    () => iot.updateCertificate(certificateId, "ACTIVE"),
-    () => iot.updateCertificate(certificateId, "INACTIVE"),
-  );
+  await attachAndActivate(saga, iot, c.thingName, certificateId);
   const retired = c.revokeOld ? "REVOKED" : "INACTIVE";
   let step = "";
   try {
