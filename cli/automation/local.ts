@@ -17,13 +17,13 @@ import {
 } from "@pulumi/pulumi/automation";
 import { LineSplitter, toProgressEvent } from "./events.js";
 import { qualifiedStackName, type StackName } from "./stacks.js";
-import {
-  StackNotFound,
-  type ChangeSummary,
-  type OperationHooks,
-  type StackHandle,
-  type StackOutputs,
-  type StackWorkspace,
+import { StackNotFound } from "./workspace.js";
+import type {
+  ChangeSummary,
+  OperationHooks,
+  StackHandle,
+  StackOutputs,
+  StackWorkspace,
 } from "./workspace.js";
 
 /** The repository root: Pulumi.yaml and the Pulumi.<stack>.yaml files live here. */
