@@ -126,6 +126,17 @@ interface Saga {
   run<T>(name: string, action: () => Promise<T>, undo?: (value: T) => Promise<void>): Promise<T>;
 }
 
+/** A command that changed the registry (or found it as asked): 200 with the keys to journal. */
+const succeeded = (touched: string[], body: Record<string, unknown>): CommandResult => ({
+  statusCode: 200,
+  touched,
+  body,
+});
+
+/** A failure part-way through a command that cannot be undone: a retry with the same key finishes it. */
+const rolledForward = (step: string, err: unknown, touched: string[], hint: string) =>
+  commandFailed(step, err, false, touched, [hint]);
+
 /** Runs steps in order; on failure undoes the completed ones in reverse and throws CommandFailed. */
 function createSaga(deps: CommandDeps, touched: string[]): Saga {
   const done: Step[] = [];
@@ -335,15 +346,11 @@ async function changeStatus(c: StatusCommand, deps: CommandDeps): Promise<Comman
       () => iot.updateCertificate(id, previous),
     );
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: {
-      command: c.command,
-      ...(c.thingName ? { thingName: c.thingName } : {}),
-      certificates: ids.map((id) => ({ certificateId: id, previousStatus: current.get(id), status: target })),
-    },
-  };
+  return succeeded(touched, {
+    command: c.command,
+    ...(c.thingName ? { thingName: c.thingName } : {}),
+    certificates: ids.map((id) => ({ certificateId: id, previousStatus: current.get(id), status: target })),
+  });
 }
 
 /**
@@ -401,21 +408,20 @@ async function decommission(c: DecommissionCommand, deps: CommandDeps): Promise<
       step,
       error: errorName(err),
     });
-    throw commandFailed(step, err, false, touched, [
+    throw rolledForward(
+      step,
+      err,
+      touched,
       "decommission is rolled forward: retry with the same idempotency key",
-    ]);
+    );
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: {
-      command: "decommission",
-      thingName: c.thingName,
-      certificatesDeleted: plan.filter((p) => p.exclusive).map((p) => p.certificateId),
-      certificatesKept: plan.filter((p) => !p.exclusive).map((p) => p.certificateId),
-      groupsLeft: groups,
-    },
-  };
+  return succeeded(touched, {
+    command: "decommission",
+    thingName: c.thingName,
+    certificatesDeleted: plan.filter((p) => p.exclusive).map((p) => p.certificateId),
+    certificatesKept: plan.filter((p) => !p.exclusive).map((p) => p.certificateId),
+    groupsLeft: groups,
+  });
 }
 
 /**
@@ -431,24 +437,23 @@ async function revoke(c: RevokeCommand, deps: CommandDeps): Promise<CommandResul
     try {
       await deps.iot.updateCertificate(id, "REVOKED");
     } catch (err) {
-      throw commandFailed(`updateCertificate ${id}`, err, false, touched, [
+      throw rolledForward(
+        `updateCertificate ${id}`,
+        err,
+        touched,
         "revocation is rolled forward: retry with the same idempotency key",
-      ]);
+      );
     }
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: {
-      command: "revoke",
-      ...(c.thingName ? { thingName: c.thingName } : {}),
-      certificates: ids.map((id) => ({
-        certificateId: id,
-        previousStatus: before.get(id),
-        status: "REVOKED",
-      })),
-    },
-  };
+  return succeeded(touched, {
+    command: "revoke",
+    ...(c.thingName ? { thingName: c.thingName } : {}),
+    certificates: ids.map((id) => ({
+      certificateId: id,
+      previousStatus: before.get(id),
+      status: "REVOKED",
+    })),
+  });
 }
 
 /**
@@ -499,22 +504,21 @@ async function rotate(c: RotateCommand, deps: CommandDeps): Promise<CommandResul
       }
     }
   } catch (err) {
-    throw commandFailed(step, err, false, touched, [
+    throw rolledForward(
+      step,
+      err,
+      touched,
       "the new certificate is active; retiring the old ones is rolled forward: retry with the same idempotency key",
-    ]);
+    );
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: {
-      command: "rotate",
-      thingName: c.thingName,
-      certificateId,
-      certificateStatus: "ACTIVE",
-      policies: [...policies],
-      retired: old.map((id) => ({ certificateId: id, status: retired })),
-    },
-  };
+  return succeeded(touched, {
+    command: "rotate",
+    thingName: c.thingName,
+    certificateId,
+    certificateStatus: "ACTIVE",
+    policies: [...policies],
+    retired: old.map((id) => ({ certificateId: id, status: retired })),
+  });
 }
 
 /** IoT keeps at most five versions of a policy. */
@@ -541,9 +545,9 @@ async function policyVersion(c: PolicyVersionCommand, deps: CommandDeps): Promis
     step = "createPolicyVersion";
     await iot.createPolicyVersion(c.policyName, c.policyDocument, true);
   } catch (err) {
-    throw commandFailed(step, err, false, touched, ["retry with the same idempotency key"]);
+    throw rolledForward(step, err, touched, "retry with the same idempotency key");
   }
-  return { statusCode: 200, touched, body: { command: "policy-version", policyName: c.policyName } };
+  return succeeded(touched, { command: "policy-version", policyName: c.policyName });
 }
 
 async function groupPolicy(c: GroupPolicyCommand, deps: CommandDeps): Promise<CommandResult> {
@@ -560,11 +564,7 @@ async function groupPolicy(c: GroupPolicyCommand, deps: CommandDeps): Promise<Co
   } catch (err) {
     throw commandFailed(c.command, err, true, touched);
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: { command: c.command, policyName: c.policyName, groupName: c.groupName },
-  };
+  return succeeded(touched, { command: c.command, policyName: c.policyName, groupName: c.groupName });
 }
 
 /** Runs a validated command. Throws CommandRejected (nothing changed) or CommandFailed. */
