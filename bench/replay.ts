@@ -8,24 +8,30 @@
  * right before the wave with a small calibration backlog of the same mix on other names), and
  * rounded down to whole calls per second; utilisation is measured against that emulated quota.
  */
-import { loadavg } from "node:os";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
-import { CALIBRATION_OPS, MIX, buildBacklog, calibrationWave } from "./backlog.js";
+import { MIX, buildBacklog, calibrationWave } from "./backlog.js";
 import { startMoto } from "../peers/moto.js";
 import type { WorkersBenchResult } from "./replayWorkers.js";
 import {
+  apiReport,
   applyWithRetries,
   drainingCost,
+  fitScale,
+  formatApiTable,
   lostRecords,
   pool,
-  type ApiReport,
+  runReport,
+  ratesOf,
+  sampleLoad,
+  scaledQuota,
+  prepareBacklogs,
   type ReplayRunReport,
 } from "./harness.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
 import { DEPLOYED_DEFAULTS, estimateCost, type CostEstimate } from "../functions/replication/costModel.js";
 import { noMetrics, silentLogger } from "../functions/replication/observability.js";
-import { createPacer, DEFAULT_IOT_QUOTAS, systemClock } from "../functions/replication/pacing.js";
+import { createPacer, systemClock } from "../functions/replication/pacing.js";
 
 // ---------------------------------------------------------------------------------------------
 // The emulated quota: what IoT does when a caller exceeds an API's rate. A quota of q calls per
@@ -82,10 +88,7 @@ export interface ReplayBenchReport extends ReplayRunReport {
 
 /** A pacer with `rate(api)` for every API of the quota table. */
 const pacerAt = (rate: (api: string) => number, options: { utilisation?: number; defaultRate?: number }) =>
-  createPacer({
-    rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rate(k)])),
-    ...options,
-  });
+  createPacer({ rates: ratesOf(rate), ...options });
 
 export async function runReplayBench(
   options: { ops: number; scale?: number; concurrency: number },
@@ -102,46 +105,23 @@ export async function runReplayBench(
     const region = "eu-west-1";
     const setupPort = iotPortFromSdk(iotSdk, new iotSdk.IoTClient(config(region)));
 
-    const backlog = buildBacklog(options.ops, Date.now());
-    const records = backlog.waves.flat();
+    const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale);
     // How many calls per second moto serves here bounds what any quota can show. moto's cost differs
     // by call (a DeleteThing or ListThingGroupsForThing scans more than a DescribeThing), so before
     // each wave a calibration backlog of the same mix on other names ("c…") replays that wave
     // unthrottled and unpaced, and the calls/s it got is what the wave's scale is fitted to. It is
     // measured right before the wave because the machine's load changes during a run.
-    const calibration =
-      options.scale === undefined
-        ? buildBacklog(Math.min(CALIBRATION_OPS, options.ops), Date.now(), "us-east-1", "c")
-        : undefined;
-    const callRate = (wave: number) =>
-      MIX.filter((m) => backlog.waveOf[m.api] === wave).reduce(
-        (a, m) => a + DEFAULT_IOT_QUOTAS[m.api] * m.callsPerOp,
-        0,
-      );
-    // One factor per wave, so that the wave's calls fit what moto serves here (waves never overlap).
-    const round3 = (x: number) => Math.floor(x * 1000) / 1000;
-    const fit = (w: number, motoCps: number) => Math.min(1, round3((0.85 * motoCps) / callRate(w)));
+    // One factor per wave, so that the wave's calls fit what moto serves here (fitScale).
     const scales = backlog.waves.map(() => options.scale ?? 1);
     const motoByWave: number[] = [];
     let scale = scales[0];
-    const rateOf = (api: string) =>
-      Math.max(1, Math.floor((DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale));
+    const rateOf = (api: string) => scaledQuota(api, scale);
     log(
       calibration
         ? `quotas scaled per wave to what moto serves of that wave's calls (calibration backlog of ${calibration.waves.flat().length} records)\n`
         : `quotas scaled by ${options.scale}\n`,
     );
 
-    // Resources the updates and deletes act on, created before the clock starts.
-    for (const b of calibration ? [backlog, calibration] : [backlog]) {
-      await pool(b.seed.things, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
-      await pool(b.seed.deleteThings, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
-      await pool(
-        b.seed.certs,
-        8,
-        async (pem) => void (await setupPort.registerCertificateWithoutCA(pem, "INACTIVE")),
-      );
-    }
     const calibrationClient = new iotSdk.IoTClient(config(region));
     const calibrationCalls = emulateQuota(calibrationClient, () => Number.POSITIVE_INFINITY);
     const calibrate = async (wave: number): Promise<number> => {
@@ -181,16 +161,14 @@ export async function runReplayBench(
       metrics: noMetrics,
     };
     const failed = new Map<string, string>();
-    const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
-    // unref: a failed run must still let the process exit.
-    const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
+    const load = sampleLoad();
     const started = performance.now();
     const cpu = { user: 0, system: 0 };
     const emulatedQuota = new Map<string, number>();
     for (const [i, wave] of backlog.waves.entries()) {
       if (calibration) {
         motoByWave[i] = Math.round(await calibrate(i));
-        scales[i] = fit(i, motoByWave[i]);
+        scales[i] = fitScale(backlog, i, motoByWave[i]);
       }
       scale = scales[i];
       deps.pacer = pacerFor();
@@ -210,31 +188,24 @@ export async function runReplayBench(
       cpu.system += used.system;
     }
     const durationSeconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    load.end = loadavg()[0];
-    load.max = Math.max(load.max, load.end);
+    const loadAverage = load.stop();
 
     // Verify in the target what the backlog asked for: a record that was neither applied nor
     // dead-lettered is lost.
     const lostKeys = await lostRecords(records, failed, setupPort);
 
     const retries = (api: string) => pacers.reduce((a, p) => a + (p.stats()[api]?.retries ?? 0), 0);
-    const apis: ApiReport[] = [...counters.entries()]
+    const apis = [...counters.entries()]
       .map(([api, c]) => {
         // Rates only mean something for the APIs a wave is made of (reads span several waves).
-        const quota = emulatedQuota.get(api);
         const active = Math.max(0.001, (c.last - c.first) / 1000);
         const achievedTps = c.ok > 1 ? (c.ok - 1) / active : c.ok;
-        return {
-          api,
-          awsQuota: DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10,
-          emulatedQuota: quota ?? 0,
+        return apiReport(api, emulatedQuota.get(api), {
           calls: c.ok,
-          achievedTps: quota ? Math.round(achievedTps * 100) / 100 : 0,
-          utilisation: quota ? Math.round((achievedTps / quota) * 1000) / 1000 : 0,
+          achievedTps,
           throttles: c.throttled,
           retries: retries(api),
-        };
+        });
       })
       .sort((a, b) => a.api.localeCompare(b.api));
     const totalCalls = apis.reduce((a, x) => a + x.calls, 0);
@@ -257,31 +228,18 @@ export async function runReplayBench(
     }));
     const costWithReplay512Mb = estimateCost({ ...measured, replayMemoryMb: 512 }).pipelinePerMillion;
     const writeApis = apis.filter((a) => MIX.some((m) => m.api === a.api) && a.calls >= 20);
-    const reasons: Record<string, number> = {};
-    for (const why of failed.values()) {
-      const name = why.split(":")[0];
-      reasons[name] = (reasons[name] ?? 0) + 1;
-    }
     return {
-      ops: records.length,
-      lost: lostKeys.size,
-      deadLettered: failed.size,
-      deadLetterReasons: reasons,
-      deadLetterSample: [...failed.entries()].slice(0, 3).map(([k, v]) => `${k}: ${v}`),
-      durationSeconds: Math.round(durationSeconds * 10) / 10,
-      scales,
-      motoCallsPerSecondByWave: motoByWave,
-      apis,
-      cpuMsPerOp: Math.round(cpuMsPerOp * 1000) / 1000,
-      iotCallsPerOp: Math.round(iotCallsPerOp * 100) / 100,
+      ...runReport(records.length, lostKeys, failed, {
+        durationSeconds,
+        scales,
+        motoByWave,
+        apis,
+        cpuMicros: cpu.user + cpu.system,
+        loadAverage,
+      }),
       cost,
       costWithReplay512Mb: Math.round(costWithReplay512Mb * 100) / 100,
       costWhileDraining: draining,
-      loadAverage: {
-        start: Math.round(load.start * 100) / 100,
-        end: Math.round(load.end * 100) / 100,
-        max: Math.round(load.max * 100) / 100,
-      },
       targets: {
         quota90: writeApis.every((a) => a.utilisation >= 0.9),
         lost0: lostKeys.size === 0 && failed.size === 0,
@@ -300,13 +258,7 @@ export function formatReplayBench(r: ReplayBenchReport): string {
     r.motoCallsPerSecondByWave.length > 0
       ? `moto served ${r.motoCallsPerSecondByWave.join(", ")} calls/s of each wave's calls right before it; quotas scaled per wave by ${r.scales.join(", ")}`
       : `quotas scaled by ${r.scales[0]} (--scale)`,
-    "api                              quota  emulated  calls  achieved/s  util   throttles  retries",
-    ...r.apis
-      .filter((a) => a.emulatedQuota > 0)
-      .map(
-        (a) =>
-          `${a.api.padEnd(32)} ${String(a.awsQuota).padStart(5)} ${a.emulatedQuota.toFixed(2).padStart(9)} ${String(a.calls).padStart(6)} ${a.achievedTps.toFixed(2).padStart(11)} ${(a.utilisation * 100).toFixed(0).padStart(4)}% ${String(a.throttles).padStart(10)} ${String(a.retries).padStart(8)}`,
-      ),
+    ...formatApiTable(r.apis.filter((a) => a.emulatedQuota > 0)),
     `reads: ${r.apis
       .filter((a) => a.emulatedQuota === 0)
       .map((a) => `${a.api} ${a.calls} calls, ${a.throttles} throttled`)
@@ -370,11 +322,7 @@ export function formatWorkersReport(r: WorkersReport): string {
     `${r.workers} worker processes, ${r.pacing} pacing: replayed ${r.ops} operations in ${r.durationSeconds} s (records per worker ${r.recordsPerWorker.join(", ")}); lost ${r.lost}; dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterReasons)}`,
     ...r.deadLetterSample.map((x) => `  e.g. ${x}`),
     `quotas scaled per wave by ${r.scales.join(", ")} (setup served ${r.motoCallsPerSecondByWave.join(", ") || "-"} calls/s)`,
-    "api                              quota  emulated  calls  achieved/s  util   throttles  retries",
-    ...r.apis.map(
-      (a) =>
-        `${a.api.padEnd(32)} ${String(a.awsQuota).padStart(5)} ${a.emulatedQuota.toFixed(2).padStart(9)} ${String(a.calls).padStart(6)} ${a.achievedTps.toFixed(2).padStart(11)} ${(a.utilisation * 100).toFixed(0).padStart(4)}% ${String(a.throttles).padStart(10)} ${String(a.retries).padStart(8)}`,
-    ),
+    ...formatApiTable(r.apis),
     `throttled ${(r.throttledShare * 100).toFixed(2)}% of calls; schedule writes per IoT call ${r.scheduleWritesPerIotCall}; own CPU per operation ${r.cpuMsPerOp} ms; IoT calls per operation ${r.iotCallsPerOp}`,
     `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)}; while draining: ${r.costWhileDraining.map((d) => `$${d.pipelinePerMillion.toFixed(2)} with ${d.workers} replay functions in flight (${d.pacingWaitMs} ms wait per operation)`).join("; ")}`,
     `event-loop delay: workers p99 ${r.loopDelayMs.workersP99} ms (max ${r.loopDelayMs.workersMax}), emulator p99 ${r.loopDelayMs.emulatorP99} ms (max ${r.loopDelayMs.emulatorMax}); 95 % pacing tolerates 50 ms`,

@@ -9,7 +9,6 @@
  * single-process bench does).
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { loadavg } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as path from "node:path";
 import * as iotSdk from "@aws-sdk/client-iot";
@@ -17,9 +16,18 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { iotPortFromSdk } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApiStats } from "../functions/replication/pacing.js";
-import { DEFAULT_IOT_QUOTAS } from "../functions/replication/pacing.js";
-import { CALIBRATION_OPS, MIX, buildBacklog, calibrationWave } from "./backlog.js";
-import { lostRecords, pool, type ApiReport, type ReplayRunReport } from "./harness.js";
+import { MIX, calibrationWave } from "./backlog.js";
+import {
+  apiReport,
+  fitScale,
+  lostRecords,
+  ratesOf,
+  runReport,
+  sampleLoad,
+  scaledQuota,
+  prepareBacklogs,
+  type ReplayRunReport,
+} from "./harness.js";
 import { startMoto } from "../peers/moto.js";
 import { startQuotaEmulator } from "./quotaEmulator.js";
 import type { FromWorker, ToWorker, WorkerWave, WorkerWaveDone } from "./replayWorker.js";
@@ -144,21 +152,7 @@ export async function runReplayWorkersBench(
       iotSdk,
       new iotSdk.IoTClient({ region, endpoint: moto.endpoint, credentials, maxAttempts: 1 }),
     );
-    const backlog = buildBacklog(options.ops, Date.now());
-    const records = backlog.waves.flat();
-    const calibration =
-      options.scale === undefined
-        ? buildBacklog(Math.min(CALIBRATION_OPS, options.ops), Date.now(), "us-east-1", "c")
-        : undefined;
-    for (const b of calibration ? [backlog, calibration] : [backlog]) {
-      await pool(b.seed.things, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
-      await pool(b.seed.deleteThings, 8, (t) => setupPort.createThing({ name: t, attributes: {} }));
-      await pool(
-        b.seed.certs,
-        8,
-        async (pem) => void (await setupPort.registerCertificateWithoutCA(pem, "INACTIVE")),
-      );
-    }
+    const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale);
     const perWorker = Math.max(1, Math.round(options.concurrency / options.workers));
     let waveId = 0;
     const runWave = async (
@@ -183,12 +177,6 @@ export async function runReplayWorkersBench(
       );
       return { parts, done };
     };
-    const callRate = (wave: number) =>
-      MIX.filter((m) => backlog.waveOf[m.api] === wave).reduce(
-        (a, m) => a + DEFAULT_IOT_QUOTAS[m.api] * m.callsPerOp,
-        0,
-      );
-    const round3 = (x: number) => Math.floor(x * 1000) / 1000;
     const scales = backlog.waves.map(() => options.scale ?? 1);
     const motoByWave: number[] = [];
     const emulatedQuota = new Map<string, number>();
@@ -199,8 +187,7 @@ export async function runReplayWorkersBench(
     const loopDelay = { workersP99: 0, workersMax: 0, emulatorP99: 0, emulatorMax: 0 };
     const emulatorLoop = monitorEventLoopDelay({ resolution: 10 });
     let scheduleWrites = 0;
-    const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
-    const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
+    const load = sampleLoad();
     const okCalls = () => [...emulator.counters.values()].reduce((a, c) => a + c.ok, 0);
     const started = performance.now();
     // Windows of the measured waves: calls in them are the bench's; calibration's are not.
@@ -211,19 +198,18 @@ export async function runReplayWorkersBench(
         const calls0 = okCalls();
         const t0 = performance.now();
         // Unthrottled and at unlimited rates, but through the same schedule (its round trips count).
-        const unlimited = Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6]));
+        const unlimited = ratesOf(() => 1e6);
         const cal = await runWave(calibrationWave(backlog, calibration, i), unlimited, (xs, n) =>
           unevenSplit(xs, n).reverse(),
         );
         const why = cal.done.flatMap((d) => d.failed);
         if (why.length > 0) throw new Error(`calibration record ${why[0][0]} still failed (${why[0][1]})`);
         motoByWave[i] = Math.round((okCalls() - calls0) / ((performance.now() - t0) / 1000));
-        scales[i] = Math.min(1, round3((0.85 * motoByWave[i]) / callRate(i)));
+        scales[i] = fitScale(backlog, i, motoByWave[i]);
       }
       const scale = scales[i];
-      const rateOf = (api: string) =>
-        Math.max(1, Math.floor((DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10) * scale));
-      const rates = Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, rateOf(k)]));
+      const rateOf = (api: string) => scaledQuota(api, scale);
+      const rates = ratesOf(rateOf);
       for (const m of MIX) if (backlog.waveOf[m.api] === i) emulatedQuota.set(m.api, rateOf(m.api));
       emulator.setQuota(rateOf);
       log(
@@ -247,13 +233,11 @@ export async function runReplayWorkersBench(
     const durationSeconds = (performance.now() - started) / 1000;
     loopDelay.emulatorP99 = Math.round(emulatorLoop.percentile(99) / 1e5) / 10;
     loopDelay.emulatorMax = Math.round(emulatorLoop.max / 1e5) / 10;
-    clearInterval(sampler);
-    load.end = loadavg()[0];
-    load.max = Math.max(load.max, load.end);
+    const loadAverage = load.stop();
     const lostKeys = await lostRecords(records, failed, setupPort);
     const retries = (api: string) => stats.reduce((a, s) => a + (s[api]?.retries ?? 0), 0);
     const inWaves = (t: number) => windows.some((w) => t >= w.from && t <= w.to);
-    const apis: ApiReport[] = [...emulator.counters.entries()]
+    const apis = [...emulator.counters.entries()]
       .map(([api, c]) => {
         const quota = emulatedQuota.get(api);
         const ok = c.acceptedAt.filter(inWaves);
@@ -262,51 +246,34 @@ export async function runReplayWorkersBench(
         const mine = own ? ok.filter((t) => t >= own.from && t <= own.to) : [];
         const achievedTps =
           mine.length > 1 ? (mine.length - 1) / Math.max(0.001, (mine.at(-1)! - mine[0]) / 1000) : 0;
-        return {
-          api,
-          awsQuota: DEFAULT_IOT_QUOTAS[api as keyof typeof DEFAULT_IOT_QUOTAS] ?? 10,
-          emulatedQuota: quota ?? 0,
+        return apiReport(api, quota, {
           calls: ok.length,
-          achievedTps: quota ? Math.round(achievedTps * 100) / 100 : 0,
-          utilisation: quota ? Math.round((achievedTps / quota) * 1000) / 1000 : 0,
+          achievedTps,
           throttles: c.throttledAt.filter(inWaves).length,
           retries: retries(api),
-        };
+        });
       })
       .filter((a) => a.calls + a.throttles > 0)
       .sort((a, b) => a.api.localeCompare(b.api));
     const calls = apis.reduce((a, x) => a + x.calls, 0);
     const throttles = apis.reduce((a, x) => a + x.throttles, 0);
-    const reasons: Record<string, number> = {};
-    for (const why of failed.values()) {
-      const name = why.split(":")[0];
-      reasons[name] = (reasons[name] ?? 0) + 1;
-    }
     return {
       workers: options.workers,
       pacing: options.localOnly ? "local" : "shared",
-      ops: records.length,
-      lost: lostKeys.size,
-      deadLettered: failed.size,
-      deadLetterReasons: reasons,
-      deadLetterSample: [...failed.entries()].slice(0, 3).map(([k, v]) => `${k}: ${v}`),
-      durationSeconds: Math.round(durationSeconds * 10) / 10,
-      scales,
-      motoCallsPerSecondByWave: motoByWave,
-      apis,
+      ...runReport(records.length, lostKeys, failed, {
+        durationSeconds,
+        scales,
+        motoByWave,
+        apis,
+        cpuMicros,
+        loadAverage,
+      }),
       throttledShare: Math.round((throttles / Math.max(1, calls + throttles)) * 10000) / 10000,
-      cpuMsPerOp: Math.round((cpuMicros / 1000 / records.length) * 1000) / 1000,
-      iotCallsPerOp: Math.round((calls / records.length) * 100) / 100,
       scheduleWritesPerIotCall: options.localOnly
         ? 0
         : Math.round((scheduleWrites / Math.max(1, calls)) * 100) / 100,
       recordsPerWorker,
       loopDelayMs: loopDelay,
-      loadAverage: {
-        start: Math.round(load.start * 100) / 100,
-        end: Math.round(load.end * 100) / 100,
-        max: Math.round(load.max * 100) / 100,
-      },
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

@@ -5,12 +5,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { escapeHtml as escape, htmlPage } from "../cli/report/htmlPage.js";
 import type { AwsDrillResult } from "./aws.js";
 import type { DrillResult } from "./local.js";
 import type { TimelinePoint } from "./metrics.js";
-
-const escape = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 
@@ -171,23 +169,17 @@ export function renderReport(result: DrillResult | AwsDrillResult, generatedAt =
   }
   const timeline = local?.timeline ?? [];
   const events = result.events;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>iot-dr drill: ${escape(result.scenario)}</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ddd;padding:4px 10px;text-align:left}
-.ok{color:#2a7a2a;font-weight:600}.bad{color:#b00;font-weight:600}
-.axis{font-size:11px;fill:#555}.legend span{margin-right:16px}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
-</style></head><body>
-<h1>Fail-over drill: ${escape(result.scenario)}</h1>
-<p>Generated ${escape(generatedAt.toISOString())} by <code>iot-dr drill</code>.</p>
-<table id="figures"><tbody>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</tbody></table>
-<h2>Timeline</h2>
+  return htmlPage({
+    title: `iot-dr drill: ${escape(result.scenario)}`,
+    heading: `Fail-over drill: ${escape(result.scenario)}`,
+    generatedAt,
+    by: "<code>iot-dr drill</code>.",
+    rows,
+    body: `<h2>Timeline</h2>
 ${timeline.length > 0 ? timelineSvg(timeline, events) : "<p>No timeline: the AWS drill records events only.</p>"}
 <h2>Events</h2>
-<ol id="events">${events.map((e) => `<li>${e.t} s: ${escape(e.label)}</li>`).join("")}</ol>
-</body></html>
-`;
+<ol id="events">${events.map((e) => `<li>${e.t} s: ${escape(e.label)}</li>`).join("")}</ol>`,
+  });
 }
 
 /** Writes `report.html` into `dir` (created when missing); returns the file's path. */

@@ -13,15 +13,7 @@
 import { backoffDelayMs, lastedLongEnough } from "../device/backoff.js";
 import type { FailoverNotice } from "../device/notice.js";
 import { NOTICE_VERSION } from "../device/notice.js";
-import {
-  NO_NOTICES,
-  admitToQueue,
-  answerMovesAway,
-  decideNotice,
-  pickAddress,
-  rememberNotice,
-  reresolvePeriodMs,
-} from "../device/policy.js";
+import * as policy from "../device/policy.js";
 import { cacheLifeSeconds } from "../device/resolver.js";
 import type { Trigger } from "../device/client.js";
 import { unitHash, WORLD_SEED_SALT } from "./random.js";
@@ -306,7 +298,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     spreadMs: spread,
   };
   // A device that acted on the notice remembers its id (the retained copy arrives again).
-  const handledMemory = rememberNotice(NO_NOTICES, notice);
+  const handledMemory = policy.rememberNotice(policy.NO_NOTICES, notice);
   const noticeSettings = {
     endpoint: HOST_ENDPOINT,
     regionEndpoints: { ...REGION_ENDPOINTS },
@@ -404,7 +396,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     u8[d * U8 + TRIG] = trigger;
     const region = resolve(d, now, refresh);
     cur = d;
-    pickAddress(
+    policy.pickAddress(
       ADDRESSES[region],
       u8[d * U8 + LAST_FAILED] === NONE ? undefined : ADDRESSES[u8[d * U8 + LAST_FAILED]][0],
       rnd,
@@ -451,16 +443,16 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   const scheduleReresolve = (d: number, now: number) => {
     if (reresolveMs === 0) return;
     cur = d;
-    const period = reresolvePeriodMs(reresolveMs, rnd);
+    const period = policy.reresolvePeriodMs(reresolveMs, rnd);
     if (tracing && trace.has(d)) emit(d, { t: now, kind: "reresolve-in", delayMs: period });
     schedule(d, K_RERESOLVE, now + period);
   };
 
   const receiveNotice = (d: number, now: number) => {
     cur = d;
-    const decision = decideNotice(
+    const decision = policy.decideNotice(
       notice,
-      u8[d * U8 + HANDLED] ? handledMemory : NO_NOTICES,
+      u8[d * U8 + HANDLED] ? handledMemory : policy.NO_NOTICES,
       noticeSettings,
       rnd,
     );
@@ -482,7 +474,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   const checkTarget = (d: number, now: number, trigger: number, refresh: boolean) => {
     if (u8[d * U8 + STATE] !== CONNECTED_A) return false;
     const region = resolve(d, now, refresh);
-    if (!answerMovesAway({ address: "a" }, ADDRESSES[region])) return false;
+    if (!policy.answerMovesAway({ address: "a" }, ADDRESSES[region])) return false;
     // move(): leave A and connect again at once (the graceful end is not on the virtual clock)
     disconnect(d, now, trigger);
     connectNow(d, now, trigger, false);
@@ -494,7 +486,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     u8[d * U8 + LAST_FAILED] = NONE;
     const outage = messagesBetween(d, f64[d * F64 + DISCONNECTED_AT], now);
     if (outage > 0) {
-      const admitted = admitToQueue(0, outage, p.maxQueued, p.dropPolicy);
+      const admitted = policy.admitToQueue(0, outage, p.maxQueued, p.dropPolicy);
       queued += admitted.kept;
       dropped += admitted.dropped;
     }
@@ -592,14 +584,14 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   // -- the fleet before the failure: connected to A for a long time, mid-way through their re-resolution periods
   for (let d = 0; d < N; d++) {
     f64[d * F64 + CACHE_EXP] = -Infinity;
-    // as at the client's start: pickAddress for the first connect
+    // as at the client's start: policy.pickAddress for the first connect
     cur = d;
-    pickAddress(ADDRESSES[REGION_A], undefined, rnd);
+    policy.pickAddress(ADDRESSES[REGION_A], undefined, rnd);
     if (p.failure === "broker") continue;
     if (reresolveMs > 0) {
       // The period running at the failure started before it: its remaining part is what the device waits.
       cur = d;
-      const period = reresolvePeriodMs(reresolveMs, rnd);
+      const period = policy.reresolvePeriodMs(reresolveMs, rnd);
       const left = Math.floor(world(d, 4) * period);
       if (tracing && trace.has(d)) emit(d, { t: 0, kind: "reresolve-left", delayMs: left });
       schedule(d, K_RERESOLVE, left);

@@ -5,11 +5,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { escapeHtml as escape, htmlPage } from "../cli/report/htmlPage.js";
 import type { SimSecond } from "./engine.js";
 import type { SimSummary } from "./summary.js";
-
-const escape = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 /** At most this many points per series: long runs are summed into wider steps. */
 const MAX_POINTS = 600;
@@ -191,21 +189,14 @@ export function renderSimReport(
       `${summary.wallSeconds} s (${summary.events.toLocaleString("en")} events, ${summary.virtualSeconds} s simulated)`,
     ],
   ];
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>iot-dr simulate: ${summary.devices} devices</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ddd;padding:4px 10px;text-align:left}
-.ok{color:#2a7a2a;font-weight:600}.bad{color:#b00;font-weight:600}
-.axis{font-size:11px;fill:#555}.legend span{margin-right:16px}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
-</style></head><body>
-<h1>Simulated fail-over: ${summary.devices.toLocaleString("en")} devices, ${escape(summary.trigger)}</h1>
-<p>Generated ${escape(generatedAt.toISOString())} by <code>iot-dr simulate</code> (seed ${summary.seed}).</p>
-<table id="figures"><tbody>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</tbody></table>
-<h2>Curves</h2>
-${curvesSvg(summary, seconds)}
-</body></html>
-`;
+  return htmlPage({
+    title: `iot-dr simulate: ${summary.devices} devices`,
+    heading: `Simulated fail-over: ${summary.devices.toLocaleString("en")} devices, ${escape(summary.trigger)}`,
+    generatedAt,
+    by: `<code>iot-dr simulate</code> (seed ${summary.seed}).`,
+    rows,
+    body: `<h2>Curves</h2>\n${curvesSvg(summary, seconds)}`,
+  });
 }
 
 /** Writes `report.html` into `dir` (created when missing); returns the file's path. */

@@ -17,13 +17,13 @@ import {
 } from "@pulumi/pulumi/automation";
 import { LineSplitter, toProgressEvent } from "./events.js";
 import { qualifiedStackName, type StackName } from "./stacks.js";
-import {
-  StackNotFound,
-  type ChangeSummary,
-  type OperationHooks,
-  type StackHandle,
-  type StackOutputs,
-  type StackWorkspace,
+import { StackNotFound } from "./workspace.js";
+import type {
+  ChangeSummary,
+  OperationHooks,
+  StackHandle,
+  StackOutputs,
+  StackWorkspace,
 } from "./workspace.js";
 
 /** The repository root: Pulumi.yaml and the Pulumi.<stack>.yaml files live here. */
@@ -34,6 +34,13 @@ export type AutomationStack = Pick<
   Stack,
   "setConfig" | "up" | "preview" | "previewRefresh" | "destroy" | "outputs"
 >;
+
+/** What every engine operation of this adapter passes the Automation API. */
+interface OperationCallbacks {
+  onOutput(chunk: string): void;
+  onEvent(event: EngineEvent): void;
+  signal?: AbortSignal;
+}
 
 /** The part of `LocalWorkspace` this adapter uses. */
 export interface AutomationEntry {
@@ -116,18 +123,28 @@ export class LocalStackHandle implements StackHandle {
     return this.cli ? this.cli.with(signal, fn) : fn();
   }
 
-  /** The `onOutput`/`onEvent` callbacks for one operation, and a `done` that flushes the last line. */
-  private callbacks(hooks: OperationHooks | undefined) {
+  /**
+   * Runs one engine operation with the `onOutput`/`onEvent` callbacks that feed `hooks`, under the
+   * hooks' abort signal; the last output line is flushed however it ends.
+   */
+  private async operation<T>(
+    hooks: OperationHooks | undefined,
+    run: (callbacks: OperationCallbacks) => Promise<T>,
+  ) {
     const splitter = new LineSplitter((line) => hooks?.onOutputLine?.(line));
-    return {
+    const callbacks: OperationCallbacks = {
       onOutput: (chunk: string) => splitter.push(chunk),
       onEvent: (event: EngineEvent) => {
         const progress = toProgressEvent(this.stack, event);
         if (progress) hooks?.onProgress?.(progress);
       },
       ...(hooks?.signal ? { signal: hooks.signal } : {}),
-      done: () => splitter.flush(),
     };
+    try {
+      return await this.guarded(hooks?.signal, () => run(callbacks));
+    } finally {
+      splitter.flush();
+    }
   }
 
   async setConfig(key: string, value: string, options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -135,45 +152,25 @@ export class LocalStackHandle implements StackHandle {
   }
 
   async up(hooks?: OperationHooks): Promise<{ outputs: StackOutputs; changes: ChangeSummary }> {
-    const { done, ...callbacks } = this.callbacks(hooks);
-    try {
-      const result = await this.guarded(hooks?.signal, () => this.automationStack.up(callbacks));
-      return { outputs: toOutputs(result.outputs), changes: toChanges(result.summary.resourceChanges) };
-    } finally {
-      done();
-    }
+    const result = await this.operation(hooks, (callbacks) => this.automationStack.up(callbacks));
+    return { outputs: toOutputs(result.outputs), changes: toChanges(result.summary.resourceChanges) };
   }
 
   async preview(options: { refresh: boolean }, hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
-    const { done, ...callbacks } = this.callbacks(hooks);
-    try {
-      const result = await this.guarded(hooks?.signal, () =>
-        this.automationStack.preview({ ...callbacks, refresh: options.refresh, diff: true }),
-      );
-      return { changes: toChanges(result.changeSummary) };
-    } finally {
-      done();
-    }
+    const result = await this.operation(hooks, (callbacks) =>
+      this.automationStack.preview({ ...callbacks, refresh: options.refresh, diff: true }),
+    );
+    return { changes: toChanges(result.changeSummary) };
   }
 
   async previewRefresh(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
-    const { done, ...callbacks } = this.callbacks(hooks);
-    try {
-      const result = await this.guarded(hooks?.signal, () => this.automationStack.previewRefresh(callbacks));
-      return { changes: toChanges(result.changeSummary) };
-    } finally {
-      done();
-    }
+    const result = await this.operation(hooks, (callbacks) => this.automationStack.previewRefresh(callbacks));
+    return { changes: toChanges(result.changeSummary) };
   }
 
   async destroy(hooks?: OperationHooks): Promise<{ changes: ChangeSummary }> {
-    const { done, ...callbacks } = this.callbacks(hooks);
-    try {
-      const result = await this.guarded(hooks?.signal, () => this.automationStack.destroy(callbacks));
-      return { changes: toChanges(result.summary.resourceChanges) };
-    } finally {
-      done();
-    }
+    const result = await this.operation(hooks, (callbacks) => this.automationStack.destroy(callbacks));
+    return { changes: toChanges(result.summary.resourceChanges) };
   }
 
   async outputs(options: { signal?: AbortSignal } = {}): Promise<StackOutputs> {

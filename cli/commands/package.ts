@@ -6,14 +6,13 @@
  * limits, as `plan --policy` exits 3 on a violation.
  */
 import type { Command } from "commander";
-import { ConfigError } from "../../stacks/config.js";
-import { InputError, UsageError } from "../errors.js";
 import {
   packagedFunctions,
   packageFunction,
   packageProblems,
   type FunctionPackage,
 } from "../package/build.js";
+import { checkStack, planOrExit, stackPlanOptions } from "../plan/command.js";
 import { planStack } from "../plan/run.js";
 import type { RegisterCommand } from "./register.js";
 
@@ -30,30 +29,21 @@ interface PackageOpts {
 const kb = (n: number) => `${(n / 1024).toFixed(0)} KB`;
 
 export const registerPackage: RegisterCommand = (program: Command, setExitCode) => {
-  program
-    .command("package")
-    .description(
-      "Build every function archive of a stack as pulumi up would, write the zips and check each loads alone",
-    )
-    .requiredOption("--stack <stack>", "primary, secondary or global")
-    .option("--config <file>", "stack config file (default: Pulumi.<stack>.yaml)")
+  stackPlanOptions(
+    program
+      .command("package")
+      .description(
+        "Build every function archive of a stack as pulumi up would, write the zips and check each loads alone",
+      ),
+  )
     .option("--out <dir>", "write each archive to <dir>/<function>.zip")
     .option("--json", "print one JSON document")
     .action(async (opts: PackageOpts) => {
-      if (!["primary", "secondary", "global"].includes(opts.stack)) {
-        throw new UsageError(`unknown stack '${opts.stack}': use --stack primary, secondary or global`);
-      }
-      let plan;
-      try {
-        plan = await planStack({ stack: opts.stack, configFile: opts.config });
-      } catch (err) {
-        if (err instanceof ConfigError || err instanceof InputError) {
-          process.stderr.write(`${err.message}\n`);
-          setExitCode(1);
-          return;
-        }
-        throw err;
-      }
+      checkStack(opts.stack);
+      const plan = await planOrExit(setExitCode, () =>
+        planStack({ stack: opts.stack, configFile: opts.config }),
+      );
+      if (!plan) return;
       const functions: FunctionPackage[] = [];
       for (const fn of packagedFunctions(plan.resources))
         functions.push(await packageFunction(fn, { outDir: opts.out }));

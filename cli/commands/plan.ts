@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { ConfigError } from "../../stacks/config.js";
-import { InputError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
+import { checkStack, planOrExit, stackPlanOptions } from "../plan/command.js";
 import {
   blocks,
   formatViolations,
@@ -21,35 +21,26 @@ interface PlanOpts {
 }
 
 export const registerPlan: RegisterCommand = (program: Command, setExitCode) => {
-  program
-    .command("plan")
-    .description(
-      "Run a stack's program under Pulumi mocks (no cloud, no credentials) and print its resources",
-    )
-    .requiredOption("--stack <stack>", "primary, secondary or global")
-    .option("--config <file>", "stack config file (default: Pulumi.<stack>.yaml)")
+  stackPlanOptions(
+    program
+      .command("plan")
+      .description(
+        "Run a stack's program under Pulumi mocks (no cloud, no credentials) and print its resources",
+      ),
+  )
     .option("--json", "print one JSON document")
     .option("--policy", "also run the policy pack (policy/) over the plan; exit 3 on a mandatory violation")
     .option("--policy-config <file>", "policy pack config as for pulumi --policy-pack-config (with --policy)")
     .action(async (opts: PlanOpts) => {
-      if (!["primary", "secondary", "global"].includes(opts.stack)) {
-        throw new UsageError(`unknown stack '${opts.stack}': use --stack primary, secondary or global`);
-      }
+      checkStack(opts.stack);
       if (opts.policyConfig !== undefined && !opts.policy)
         throw new UsageError("--policy-config needs --policy");
-      let result;
-      let policyConfig;
-      try {
-        if (opts.policy) policyConfig = loadPolicyConfig(opts.policyConfig);
-        result = await planStack({ stack: opts.stack, configFile: opts.config });
-      } catch (err) {
-        if (err instanceof ConfigError || err instanceof InputError) {
-          process.stderr.write(`${err.message}\n`);
-          setExitCode(1);
-          return;
-        }
-        throw err;
-      }
+      const planned = await planOrExit(setExitCode, async () => {
+        const policyConfig = opts.policy ? loadPolicyConfig(opts.policyConfig) : undefined;
+        return { policyConfig, result: await planStack({ stack: opts.stack, configFile: opts.config }) };
+      });
+      if (!planned) return;
+      const { policyConfig, result } = planned;
       for (const notice of result.notices) process.stderr.write(`${notice}\n`);
       const resources = result.resources.map((r) => ({
         type: r.type,

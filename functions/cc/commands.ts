@@ -126,6 +126,17 @@ interface Saga {
   run<T>(name: string, action: () => Promise<T>, undo?: (value: T) => Promise<void>): Promise<T>;
 }
 
+/** A command that changed the registry (or found it as asked): 200 with the keys to journal. */
+const succeeded = (touched: string[], body: Record<string, unknown>): CommandResult => ({
+  statusCode: 200,
+  touched,
+  body,
+});
+
+/** A failure part-way through a command that cannot be undone: a retry with the same key finishes it. */
+const rolledForward = (step: string, err: unknown, touched: string[], hint: string) =>
+  commandFailed(step, err, false, touched, [hint]);
+
 /** Runs steps in order; on failure undoes the completed ones in reverse and throws CommandFailed. */
 function createSaga(deps: CommandDeps, touched: string[]): Saga {
   const done: Step[] = [];
@@ -157,6 +168,64 @@ function createSaga(deps: CommandDeps, touched: string[]): Saga {
       return value;
     },
   };
+}
+
+/** Registers the certificate INACTIVE (undone by deleting it); a known certificate is refused. */
+function registerInactive(saga: Saga, iot: IotRegistryPort, pem: string, hint: string): Promise<string> {
+  return saga.run(
+    "registerCertificate",
+    async () => {
+      try {
+        return await iot.registerCertificateWithoutCA(pem, "INACTIVE");
+      } catch (err) {
+        if (isNamed(err, "ResourceAlreadyExistsException"))
+          throw commandRejected(409, "CertificateExists", `this certificate is already registered; ${hint}`);
+        throw err;
+      }
+    },
+    (id) => iot.deleteCertificate(id),
+  );
+}
+
+/** The last two saga steps: the certificate goes to the thing, then becomes ACTIVE. */
+async function attachAndActivate(saga: Saga, iot: IotRegistryPort, thingName: string, certificateId: string) {
+  await saga.run(
+    "attachThingPrincipal",
+    () => iot.attachThingPrincipal(thingName, certificateId),
+    () => iot.detachThingPrincipal(thingName, certificateId),
+  );
+  await saga.run(
+    "activateCertificate",
+    () => iot.updateCertificate(certificateId, "ACTIVE"),
+    () => iot.updateCertificate(certificateId, "INACTIVE"),
+  );
+}
+
+/** The certificates a command addresses: the one named, or every one attached to the thing. */
+async function certificatesOf(c: { certificateId?: string; thingName?: string }, deps: CommandDeps) {
+  if (c.certificateId) return [c.certificateId];
+  if (!(await deps.iot.describeThing(c.thingName!)))
+    throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
+  const ids = await deps.iot.listThingPrincipals(c.thingName!);
+  if (ids.length === 0)
+    throw commandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
+  return ids;
+}
+
+/** Each certificate's current status; `check` may refuse one (before anything changed). */
+async function statusesOf(
+  ids: string[],
+  deps: CommandDeps,
+  check: (id: string, status: CertificateStatus) => void = () => {},
+): Promise<Map<string, CertificateStatus>> {
+  const current = new Map<string, CertificateStatus>();
+  for (const id of ids) {
+    const d = await deps.iot.describeCertificate(id);
+    if (!d) throw commandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
+    check(id, d.status);
+    current.set(id, d.status);
+  }
+  return current;
 }
 
 async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandResult> {
@@ -204,23 +273,11 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
   const touched = [keys.thing(c.thingName), ...c.groups.map((g) => keys.membership(g, c.thingName))];
   const saga = createSaga(deps, touched);
   // Registered INACTIVE and activated last, so a half-onboarded certificate never connects.
-  const certificateId = await saga.run(
-    "registerCertificate",
-    async () => {
-      try {
-        return await iot.registerCertificateWithoutCA(c.certificatePem, "INACTIVE");
-      } catch (err) {
-        if (isNamed(err, "ResourceAlreadyExistsException")) {
-          throw commandRejected(
-            409,
-            "CertificateExists",
-            "this certificate is already registered; each device needs its own certificate",
-          );
-        }
-        throw err;
-      }
-    },
-    (id) => iot.deleteCertificate(id),
+  const certificateId = await registerInactive(
+    saga,
+    iot,
+    c.certificatePem,
+    "each device needs its own certificate",
   );
   const cert = { type: "certificate" as const, certificateId };
   touched.push(
@@ -250,16 +307,7 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
     () => iot.attachPolicy(c.policyName, cert),
     () => iot.detachPolicy(c.policyName, cert),
   );
-  await saga.run(
-    "attachThingPrincipal",
-    () => iot.attachThingPrincipal(c.thingName, certificateId),
-    () => iot.detachThingPrincipal(c.thingName, certificateId),
-  );
-  await saga.run(
-    "activateCertificate",
-    () => iot.updateCertificate(certificateId, "ACTIVE"),
-    () => iot.updateCertificate(certificateId, "INACTIVE"),
-  );
+  await attachAndActivate(saga, iot, c.thingName, certificateId);
   return {
     statusCode: 201,
     touched,
@@ -278,30 +326,15 @@ async function onboard(c: OnboardCommand, deps: CommandDeps): Promise<CommandRes
 async function changeStatus(c: StatusCommand, deps: CommandDeps): Promise<CommandResult> {
   const { iot } = deps;
   const target: CertificateStatus = c.command === "suspend" ? "INACTIVE" : "ACTIVE";
-  let ids: string[];
-  if (c.certificateId) {
-    ids = [c.certificateId];
-  } else {
-    if (!(await iot.describeThing(c.thingName!))) {
-      throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
-    }
-    ids = await iot.listThingPrincipals(c.thingName!);
-    if (ids.length === 0)
-      throw commandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
-  }
-  const current = new Map<string, CertificateStatus>();
-  for (const id of ids) {
-    const d = await iot.describeCertificate(id);
-    if (!d) throw commandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
-    if (d.status === "REVOKED") {
+  const ids = await certificatesOf(c, deps);
+  const current = await statusesOf(ids, deps, (id, status) => {
+    if (status === "REVOKED")
       throw commandRejected(
         409,
         "CertificateRevoked",
         `certificate ${id} is REVOKED; a revoked certificate cannot be ${c.command}d`,
       );
-    }
-    current.set(id, d.status);
-  }
+  });
   const changed = ids.filter((id) => current.get(id) !== target);
   const touched = changed.map((id) => keys.certificate(id));
   const saga = createSaga(deps, touched);
@@ -313,15 +346,11 @@ async function changeStatus(c: StatusCommand, deps: CommandDeps): Promise<Comman
       () => iot.updateCertificate(id, previous),
     );
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: {
-      command: c.command,
-      ...(c.thingName ? { thingName: c.thingName } : {}),
-      certificates: ids.map((id) => ({ certificateId: id, previousStatus: current.get(id), status: target })),
-    },
-  };
+  return succeeded(touched, {
+    command: c.command,
+    ...(c.thingName ? { thingName: c.thingName } : {}),
+    certificates: ids.map((id) => ({ certificateId: id, previousStatus: current.get(id), status: target })),
+  });
 }
 
 /**
@@ -379,32 +408,20 @@ async function decommission(c: DecommissionCommand, deps: CommandDeps): Promise<
       step,
       error: errorName(err),
     });
-    throw commandFailed(step, err, false, touched, [
+    throw rolledForward(
+      step,
+      err,
+      touched,
       "decommission is rolled forward: retry with the same idempotency key",
-    ]);
+    );
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: {
-      command: "decommission",
-      thingName: c.thingName,
-      certificatesDeleted: plan.filter((p) => p.exclusive).map((p) => p.certificateId),
-      certificatesKept: plan.filter((p) => !p.exclusive).map((p) => p.certificateId),
-      groupsLeft: groups,
-    },
-  };
-}
-
-/** The certificates a revoke addresses: the one named, or every one attached to the thing. */
-async function certificatesOf(c: { certificateId?: string; thingName?: string }, deps: CommandDeps) {
-  if (c.certificateId) return [c.certificateId];
-  if (!(await deps.iot.describeThing(c.thingName!)))
-    throw commandRejected(404, "ThingNotFound", `thing '${c.thingName}' does not exist`);
-  const ids = await deps.iot.listThingPrincipals(c.thingName!);
-  if (ids.length === 0)
-    throw commandRejected(409, "NoCertificates", `thing '${c.thingName}' has no certificate attached`);
-  return ids;
+  return succeeded(touched, {
+    command: "decommission",
+    thingName: c.thingName,
+    certificatesDeleted: plan.filter((p) => p.exclusive).map((p) => p.certificateId),
+    certificatesKept: plan.filter((p) => !p.exclusive).map((p) => p.certificateId),
+    groupsLeft: groups,
+  });
 }
 
 /**
@@ -413,32 +430,30 @@ async function certificatesOf(c: { certificateId?: string; thingName?: string },
  */
 async function revoke(c: RevokeCommand, deps: CommandDeps): Promise<CommandResult> {
   const ids = await certificatesOf(c, deps);
-  const before: Record<string, CertificateStatus> = {};
-  for (const id of ids) {
-    const d = await deps.iot.describeCertificate(id);
-    if (!d) throw commandRejected(404, "CertificateNotFound", `certificate ${id} does not exist`);
-    before[id] = d.status;
-  }
-  const changed = ids.filter((id) => before[id] !== "REVOKED");
+  const before = await statusesOf(ids, deps);
+  const changed = ids.filter((id) => before.get(id) !== "REVOKED");
   const touched = changed.map((id) => keys.certificate(id));
   for (const id of changed) {
     try {
       await deps.iot.updateCertificate(id, "REVOKED");
     } catch (err) {
-      throw commandFailed(`updateCertificate ${id}`, err, false, touched, [
+      throw rolledForward(
+        `updateCertificate ${id}`,
+        err,
+        touched,
         "revocation is rolled forward: retry with the same idempotency key",
-      ]);
+      );
     }
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: {
-      command: "revoke",
-      ...(c.thingName ? { thingName: c.thingName } : {}),
-      certificates: ids.map((id) => ({ certificateId: id, previousStatus: before[id], status: "REVOKED" })),
-    },
-  };
+  return succeeded(touched, {
+    command: "revoke",
+    ...(c.thingName ? { thingName: c.thingName } : {}),
+    certificates: ids.map((id) => ({
+      certificateId: id,
+      previousStatus: before.get(id),
+      status: "REVOKED",
+    })),
+  });
 }
 
 /**
@@ -463,23 +478,7 @@ async function rotate(c: RotateCommand, deps: CommandDeps): Promise<CommandResul
       policies.add(p);
   const touched: string[] = [];
   const saga = createSaga(deps, touched);
-  const certificateId = await saga.run(
-    "registerCertificate",
-    async () => {
-      try {
-        return await iot.registerCertificateWithoutCA(c.certificatePem, "INACTIVE");
-      } catch (err) {
-        if (isNamed(err, "ResourceAlreadyExistsException"))
-          throw commandRejected(
-            409,
-            "CertificateExists",
-            "this certificate is already registered; rotate to a new one",
-          );
-        throw err;
-      }
-    },
-    (id) => iot.deleteCertificate(id),
-  );
+  const certificateId = await registerInactive(saga, iot, c.certificatePem, "rotate to a new one");
   const cert = { type: "certificate" as const, certificateId };
   touched.push(keys.certificate(certificateId), keys.principal(c.thingName, certificateId));
   for (const p of policies) {
@@ -490,16 +489,7 @@ async function rotate(c: RotateCommand, deps: CommandDeps): Promise<CommandResul
       () => iot.detachPolicy(p, cert),
     );
   }
-  await saga.run(
-    "attachThingPrincipal",
-    () => iot.attachThingPrincipal(c.thingName, certificateId),
-    () => iot.detachThingPrincipal(c.thingName, certificateId),
-  );
-  await saga.run(
-    "activateCertificate",
-    () => iot.updateCertificate(certificateId, "ACTIVE"),
-    () => iot.updateCertificate(certificateId, "INACTIVE"),
-  );
+  await attachAndActivate(saga, iot, c.thingName, certificateId);
   const retired = c.revokeOld ? "REVOKED" : "INACTIVE";
   let step = "";
   try {
@@ -514,22 +504,21 @@ async function rotate(c: RotateCommand, deps: CommandDeps): Promise<CommandResul
       }
     }
   } catch (err) {
-    throw commandFailed(step, err, false, touched, [
+    throw rolledForward(
+      step,
+      err,
+      touched,
       "the new certificate is active; retiring the old ones is rolled forward: retry with the same idempotency key",
-    ]);
+    );
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: {
-      command: "rotate",
-      thingName: c.thingName,
-      certificateId,
-      certificateStatus: "ACTIVE",
-      policies: [...policies],
-      retired: old.map((id) => ({ certificateId: id, status: retired })),
-    },
-  };
+  return succeeded(touched, {
+    command: "rotate",
+    thingName: c.thingName,
+    certificateId,
+    certificateStatus: "ACTIVE",
+    policies: [...policies],
+    retired: old.map((id) => ({ certificateId: id, status: retired })),
+  });
 }
 
 /** IoT keeps at most five versions of a policy. */
@@ -556,9 +545,9 @@ async function policyVersion(c: PolicyVersionCommand, deps: CommandDeps): Promis
     step = "createPolicyVersion";
     await iot.createPolicyVersion(c.policyName, c.policyDocument, true);
   } catch (err) {
-    throw commandFailed(step, err, false, touched, ["retry with the same idempotency key"]);
+    throw rolledForward(step, err, touched, "retry with the same idempotency key");
   }
-  return { statusCode: 200, touched, body: { command: "policy-version", policyName: c.policyName } };
+  return succeeded(touched, { command: "policy-version", policyName: c.policyName });
 }
 
 async function groupPolicy(c: GroupPolicyCommand, deps: CommandDeps): Promise<CommandResult> {
@@ -575,11 +564,7 @@ async function groupPolicy(c: GroupPolicyCommand, deps: CommandDeps): Promise<Co
   } catch (err) {
     throw commandFailed(c.command, err, true, touched);
   }
-  return {
-    statusCode: 200,
-    touched,
-    body: { command: c.command, policyName: c.policyName, groupName: c.groupName },
-  };
+  return succeeded(touched, { command: c.command, policyName: c.policyName, groupName: c.groupName });
 }
 
 /** Runs a validated command. Throws CommandRejected (nothing changed) or CommandFailed. */

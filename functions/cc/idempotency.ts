@@ -73,6 +73,29 @@ export function dynamoIdempotencyStore(
   const leaseMs = options.leaseMs ?? 120_000;
   const retention = options.retentionSeconds ?? 7 * 24 * 3600;
   const send = <T>(command: unknown) => client.send(command) as Promise<T>;
+  /** Stores the answer with its status; `touched` stays only while the journal write is pending. */
+  const finish = async (
+    key: string,
+    status: Item["status"],
+    response: StoredResponse,
+    touched?: string[],
+  ) => {
+    await send(
+      new sdk.UpdateCommand({
+        TableName,
+        Key: { pk: key },
+        UpdateExpression: touched
+          ? "SET #s = :s, #r = :r, touched = :t"
+          : "SET #s = :s, #r = :r REMOVE touched",
+        ExpressionAttributeNames: { "#s": "status", "#r": "response" },
+        ExpressionAttributeValues: {
+          ":s": status,
+          ":r": JSON.stringify(response),
+          ...(touched ? { ":t": touched } : {}),
+        },
+      }),
+    );
+  };
 
   return {
     async claim(request) {
@@ -119,32 +142,8 @@ export function dynamoIdempotencyStore(
       }
       return { kind: "inProgress" };
     },
-    async complete(key, response) {
-      await send(
-        new sdk.UpdateCommand({
-          TableName,
-          Key: { pk: key },
-          UpdateExpression: "SET #s = :done, #r = :r REMOVE touched",
-          ExpressionAttributeNames: { "#s": "status", "#r": "response" },
-          ExpressionAttributeValues: { ":done": "COMPLETED", ":r": JSON.stringify(response) },
-        }),
-      );
-    },
-    async journalPending(key, response, touched) {
-      await send(
-        new sdk.UpdateCommand({
-          TableName,
-          Key: { pk: key },
-          UpdateExpression: "SET #s = :pending, #r = :r, touched = :t",
-          ExpressionAttributeNames: { "#s": "status", "#r": "response" },
-          ExpressionAttributeValues: {
-            ":pending": "JOURNAL_PENDING",
-            ":r": JSON.stringify(response),
-            ":t": touched,
-          },
-        }),
-      );
-    },
+    complete: (key, response) => finish(key, "COMPLETED", response),
+    journalPending: (key, response, touched) => finish(key, "JOURNAL_PENDING", response, touched),
     async release(key) {
       await send(new sdk.DeleteCommand({ TableName, Key: { pk: key } }));
     },

@@ -426,6 +426,8 @@ function stateProblem(kind: ResourceKind, s: Record<string, unknown>): string | 
     typeof s[k] === "string" && s[k] !== "" ? undefined : `'${k}' must be a non-empty string`;
   const optStr = (k: string) =>
     s[k] === undefined || typeof s[k] === "string" ? undefined : `'${k}' must be a string`;
+  const attributes = () =>
+    isStringMap(s.attributes) ? undefined : "'attributes' must be an object of strings";
   switch (kind) {
     case "thingType":
       return (
@@ -437,12 +439,7 @@ function stateProblem(kind: ResourceKind, s: Record<string, unknown>): string | 
         (typeof s.deprecated === "boolean" ? undefined : "'deprecated' must be a boolean")
       );
     case "thingGroup":
-      return (
-        str("name") ??
-        optStr("parentGroupName") ??
-        optStr("description") ??
-        (isStringMap(s.attributes) ? undefined : "'attributes' must be an object of strings")
-      );
+      return str("name") ?? optStr("parentGroupName") ?? optStr("description") ?? attributes();
     case "policy":
       return str("name") ?? str("document");
     case "certificate":
@@ -454,11 +451,7 @@ function stateProblem(kind: ResourceKind, s: Record<string, unknown>): string | 
           : "'status' must be ACTIVE, INACTIVE or REVOKED")
       );
     case "thing":
-      return (
-        str("name") ??
-        optStr("thingTypeName") ??
-        (isStringMap(s.attributes) ? undefined : "'attributes' must be an object of strings")
-      );
+      return str("name") ?? optStr("thingTypeName") ?? attributes();
     case "membership":
       return str("groupName") ?? str("thingName");
     case "principal":

@@ -3,14 +3,7 @@
  * functions/shared/observability.ts's (re-exported here for the replication modules).
  */
 
-export {
-  jsonLogger,
-  noMetrics,
-  silentLogger,
-  type Logger,
-  type MetricsSink,
-  type PublishingMetrics,
-} from "../shared/observability.js";
+export * from "../shared/observability.js";
 
 export const METRICS_NAMESPACE = "iot-dr";
 export const REPLICATION_LAG_METRIC = "ReplicationLagMs";
