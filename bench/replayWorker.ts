@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
+import { CALL_DEADLINES, sdkClientOptions } from "../functions/deadlines.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
@@ -76,7 +77,8 @@ function main(): void {
             region: m.region,
             endpoint: m.iotEndpoint,
             credentials,
-            maxAttempts: 1,
+            // The deployed replay's client: one attempt, its deadline; the pacer owns the retries.
+            ...sdkClientOptions("replayIot"),
           });
           withApiHeader(iot as unknown as Parameters<typeof withApiHeader>[0]);
           const ddb = new DynamoDBClient({
@@ -106,6 +108,7 @@ function main(): void {
               },
               utilisation: m.utilisation,
               slots: m.localOnly ? undefined : dynamoSlotStore(lib, doc, init.scheduleTable),
+              transientAttempts: CALL_DEADLINES.replayIot.pacedAttempts,
             })
           : createPacer({
               defaultRate: 1e6,

@@ -2,8 +2,10 @@
  * Keeps replay under the IoT control-plane quotas (DESIGN.md §7): one rate limiter per API, and
  * full-jitter exponential backoff when the service still throttles. A throttled call is retried,
  * never dropped; after `maxAttempts` it surfaces as `Throttled` so the state machine retries the record.
+ * The pacer owns every retry: paced clients make one SDK attempt (functions/deadlines.ts
+ * `replayIot`, `captureIot`), so a retry takes a new start and is never sent outside the schedule.
  */
-import { Throttled, isThrottlingError } from "./errors.js";
+import { Throttled, isThrottlingError, isTransientError } from "./errors.js";
 import type { SlotStore } from "./sharedPacing.js";
 import { systemClock, type Clock } from "../shared/clock.js";
 
@@ -67,6 +69,11 @@ export interface PacerOptions {
   random?: () => number;
   /** Attempts per call including the first; default 8. */
   maxAttempts?: number;
+  /**
+   * Attempts of a call that times out or fails transiently (errors.ts isTransientError), each at a
+   * new start; default 1 (the error is thrown at once). Deployed: the deadline table's `pacedAttempts`.
+   */
+  transientAttempts?: number;
   /** First backoff ceiling; default 100 ms. */
   baseDelayMs?: number;
   /** Largest backoff ceiling; default 5 000 ms. */
@@ -131,6 +138,9 @@ export function createPacer(options: PacerOptions = {}): Pacer {
     throw new Error(`pacing utilisation must be in (0, 1], got ${utilisation}`);
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
     throw new Error(`pacing maxAttempts must be a positive integer, got ${maxAttempts}`);
+  const transientAttempts = options.transientAttempts ?? 1;
+  if (!Number.isInteger(transientAttempts) || transientAttempts < 1)
+    throw new Error(`pacing transientAttempts must be a positive integer, got ${transientAttempts}`);
   const schedules = new Map<string, Schedule>();
   const stats = new Map<string, ApiStats>();
 
@@ -167,6 +177,8 @@ export function createPacer(options: PacerOptions = {}): Pacer {
     stats: () => Object.fromEntries([...stats].map(([k, v]) => [k, { ...v }])),
     async run<T>(api: string, call: () => Promise<T>): Promise<T> {
       const s = statOf(api);
+      let throttled = 0;
+      let failed = 0;
       for (let attempt = 1; ; attempt++) {
         let wait = await reserve(api);
         for (let late = 0; ; late++) {
@@ -183,14 +195,15 @@ export function createPacer(options: PacerOptions = {}): Pacer {
         try {
           return await call();
         } catch (err) {
-          if (!isThrottlingError(err)) throw err;
-          s.throttles++;
-          if (attempt >= maxAttempts) {
-            throw new Throttled(
-              `${api} still throttled after ${attempt} attempts; retry the record later`,
-              api,
-            );
-          }
+          if (isThrottlingError(err)) {
+            s.throttles++;
+            if (++throttled >= maxAttempts) {
+              throw new Throttled(
+                `${api} still throttled after ${throttled} attempts; retry the record later`,
+                api,
+              );
+            }
+          } else if (!isTransientError(err) || ++failed >= transientAttempts) throw err;
           s.retries++;
           // Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
           const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
