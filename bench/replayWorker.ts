@@ -19,7 +19,7 @@ import {
   systemClock,
   type ApiStats,
 } from "../functions/replication/pacing.js";
-import { dynamoSlotStore } from "../functions/replication/sharedPacing.js";
+import { blockSlots, dynamoSlotStore } from "../functions/replication/sharedPacing.js";
 import { applyWithRetries, pool } from "./harness.js";
 import { withApiHeader } from "./quotaEmulator.js";
 
@@ -107,7 +107,7 @@ function main(): void {
                 ...rates,
               },
               utilisation: m.utilisation,
-              slots: m.localOnly ? undefined : dynamoSlotStore(lib, doc, init.scheduleTable),
+              slots: m.localOnly ? undefined : blockSlots(dynamoSlotStore(lib, doc, init.scheduleTable)),
               transientAttempts: CALL_DEADLINES.replayIot.pacedAttempts,
             })
           : createPacer({

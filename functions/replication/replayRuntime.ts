@@ -15,7 +15,7 @@ import type { PublishingMetrics } from "../shared/observability.js";
 import { replayReadRates } from "./captureSizing.js";
 import { createPacer } from "./pacing.js";
 import { systemClock } from "../shared/clock.js";
-import { dynamoSlotStore } from "./sharedPacing.js";
+import { blockSlots, dynamoSlotStore } from "./sharedPacing.js";
 import type { ReplayEntry } from "./stateMachine.js";
 
 /**
@@ -53,7 +53,8 @@ export function replayFromEnv(
     // client makes one attempt and the pacer every retry, each at a new start.
     pacer: createPacer({
       rates,
-      slots: dynamoSlotStore(m.libDynamodb, doc, markerTable),
+      // Each container reserves blocks of starts, one write per block (cost), and spends them itself.
+      slots: blockSlots(dynamoSlotStore(m.libDynamodb, doc, markerTable)),
       transientAttempts: CALL_DEADLINES.replayIot.pacedAttempts,
     }),
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable),
