@@ -52,6 +52,8 @@ export interface WorkerWaveDone {
   stats: Record<string, ApiStats>;
   cpuMicros: number;
   scheduleWrites: number;
+  /** Reservations (blocks) this worker made in the shared schedule and the starts it spent from them. */
+  blocks: { blocks: number; spent: number };
   /** This process's event-loop delay during the wave (ms): how late its timers, and so its calls, fired. */
   loopDelayMs: { p50: number; p99: number; max: number };
 }
@@ -100,6 +102,8 @@ function main(): void {
         }
         if (!init || !iot || !doc) throw new Error("wave before init");
         const rates = m.rates;
+        const blocks =
+          rates && !m.localOnly ? blockSlots(dynamoSlotStore(lib, doc, init.scheduleTable)) : undefined;
         const pacer = rates
           ? createPacer({
               rates: {
@@ -107,7 +111,7 @@ function main(): void {
                 ...rates,
               },
               utilisation: m.utilisation,
-              slots: m.localOnly ? undefined : blockSlots(dynamoSlotStore(lib, doc, init.scheduleTable)),
+              slots: blocks,
               transientAttempts: CALL_DEADLINES.replayIot.pacedAttempts,
             })
           : createPacer({
@@ -142,6 +146,7 @@ function main(): void {
           stats: pacer.stats(),
           cpuMicros: cpu.user + cpu.system,
           scheduleWrites: scheduleWrites - writes0,
+          blocks: { blocks: blocks?.stats().blocks ?? 0, spent: blocks?.stats().spent ?? 0 },
           loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
         });
       } catch (err) {

@@ -41,6 +41,8 @@ export interface WorkersBenchResult extends ReplayRunReport {
   throttledShare: number;
   /** DynamoDB writes to the shared schedule per IoT call (1 when every API stays busy). */
   scheduleWritesPerIotCall: number;
+  /** Starts spent per reservation in the shared schedule (blocks, sharedPacing.ts blockSlots); 1 without blocks. */
+  startsPerBlock: number;
   /** Records per worker in the measured waves (uneven by design). */
   recordsPerWorker: number[];
   /**
@@ -199,6 +201,7 @@ export async function runReplayWorkersBench(
     const loopDelay = { workersP99: 0, workersMax: 0, emulatorP99: 0, emulatorMax: 0 };
     const emulatorLoop = monitorEventLoopDelay({ resolution: 10 });
     let scheduleWrites = 0;
+    const blockTotals = { blocks: 0, spent: 0 };
     const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
     const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
     const okCalls = () => [...emulator.counters.values()].reduce((a, c) => a + c.ok, 0);
@@ -238,6 +241,8 @@ export async function runReplayWorkersBench(
         stats.push(d.stats);
         cpuMicros += d.cpuMicros;
         scheduleWrites += d.scheduleWrites;
+        blockTotals.blocks += d.blocks.blocks;
+        blockTotals.spent += d.blocks.spent;
         loopDelay.workersP99 = Math.max(loopDelay.workersP99, d.loopDelayMs.p99);
         loopDelay.workersMax = Math.max(loopDelay.workersMax, d.loopDelayMs.max);
       }
@@ -297,6 +302,7 @@ export async function runReplayWorkersBench(
       throttledShare: Math.round((throttles / Math.max(1, calls + throttles)) * 10000) / 10000,
       cpuMsPerOp: Math.round((cpuMicros / 1000 / records.length) * 1000) / 1000,
       iotCallsPerOp: Math.round((calls / records.length) * 100) / 100,
+      startsPerBlock: Math.round((blockTotals.spent / Math.max(1, blockTotals.blocks)) * 100) / 100,
       scheduleWritesPerIotCall: options.localOnly
         ? 0
         : Math.round((scheduleWrites / Math.max(1, calls)) * 100) / 100,
