@@ -323,7 +323,7 @@ export function formatWorkersReport(r: WorkersReport): string {
     ...r.deadLetterSample.map((x) => `  e.g. ${x}`),
     `quotas scaled per wave by ${r.scales.join(", ")} (setup served ${r.motoCallsPerSecondByWave.join(", ") || "-"} calls/s)`,
     ...formatApiTable(r.apis),
-    `throttled ${(r.throttledShare * 100).toFixed(2)}% of calls; schedule writes per IoT call ${r.scheduleWritesPerIotCall}; own CPU per operation ${r.cpuMsPerOp} ms; IoT calls per operation ${r.iotCallsPerOp}`,
+    `throttled ${(r.throttledShare * 100).toFixed(2)}% of calls; schedule writes per IoT call ${r.scheduleWritesPerIotCall} (${r.startsPerBlock} starts per block); own CPU per operation ${r.cpuMsPerOp} ms; IoT calls per operation ${r.iotCallsPerOp}`,
     `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)}; while draining: ${r.costWhileDraining.map((d) => `$${d.pipelinePerMillion.toFixed(2)} with ${d.workers} replay functions in flight (${d.pacingWaitMs} ms wait per operation)`).join("; ")}`,
     `event-loop delay: workers p99 ${r.loopDelayMs.workersP99} ms (max ${r.loopDelayMs.workersMax}), emulator p99 ${r.loopDelayMs.emulatorP99} ms (max ${r.loopDelayMs.emulatorMax}); 95 % pacing tolerates 50 ms`,
     `load average (1 min): start ${r.loadAverage.start}, end ${r.loadAverage.end}, max ${r.loadAverage.max}`,

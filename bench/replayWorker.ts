@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
+import { CALL_DEADLINES, sdkClientOptions } from "../functions/deadlines.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
@@ -18,7 +19,7 @@ import {
   systemClock,
   type ApiStats,
 } from "../functions/replication/pacing.js";
-import { dynamoSlotStore } from "../functions/replication/sharedPacing.js";
+import { blockSlots, dynamoSlotStore } from "../functions/replication/sharedPacing.js";
 import { applyWithRetries, pool } from "./harness.js";
 import { withApiHeader } from "./quotaEmulator.js";
 
@@ -51,6 +52,8 @@ export interface WorkerWaveDone {
   stats: Record<string, ApiStats>;
   cpuMicros: number;
   scheduleWrites: number;
+  /** Reservations (blocks) this worker made in the shared schedule and the starts it spent from them. */
+  blocks: { blocks: number; spent: number };
   /** This process's event-loop delay during the wave (ms): how late its timers, and so its calls, fired. */
   loopDelayMs: { p50: number; p99: number; max: number };
 }
@@ -76,7 +79,8 @@ function main(): void {
             region: m.region,
             endpoint: m.iotEndpoint,
             credentials,
-            maxAttempts: 1,
+            // The deployed replay's client: one attempt, its deadline; the pacer owns the retries.
+            ...sdkClientOptions("replayIot"),
           });
           withApiHeader(iot as unknown as Parameters<typeof withApiHeader>[0]);
           const ddb = new DynamoDBClient({
@@ -98,6 +102,8 @@ function main(): void {
         }
         if (!init || !iot || !doc) throw new Error("wave before init");
         const rates = m.rates;
+        const blocks =
+          rates && !m.localOnly ? blockSlots(dynamoSlotStore(lib, doc, init.scheduleTable)) : undefined;
         const pacer = rates
           ? createPacer({
               rates: {
@@ -105,7 +111,8 @@ function main(): void {
                 ...rates,
               },
               utilisation: m.utilisation,
-              slots: m.localOnly ? undefined : dynamoSlotStore(lib, doc, init.scheduleTable),
+              slots: blocks,
+              transientAttempts: CALL_DEADLINES.replayIot.pacedAttempts,
             })
           : createPacer({
               defaultRate: 1e6,
@@ -139,6 +146,7 @@ function main(): void {
           stats: pacer.stats(),
           cpuMicros: cpu.user + cpu.system,
           scheduleWrites: scheduleWrites - writes0,
+          blocks: { blocks: blocks?.stats().blocks ?? 0, spent: blocks?.stats().spent ?? 0 },
           loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
         });
       } catch (err) {

@@ -49,6 +49,8 @@ export interface WorkersBenchResult extends ReplayRunReport {
   throttledShare: number;
   /** DynamoDB writes to the shared schedule per IoT call (1 when every API stays busy). */
   scheduleWritesPerIotCall: number;
+  /** Starts spent per reservation in the shared schedule (blocks, sharedPacing.ts blockSlots); 1 without blocks. */
+  startsPerBlock: number;
   /** Records per worker in the measured waves (uneven by design). */
   recordsPerWorker: number[];
   /**
@@ -187,6 +189,7 @@ export async function runReplayWorkersBench(
     const loopDelay = { workersP99: 0, workersMax: 0, emulatorP99: 0, emulatorMax: 0 };
     const emulatorLoop = monitorEventLoopDelay({ resolution: 10 });
     let scheduleWrites = 0;
+    const blockTotals = { blocks: 0, spent: 0 };
     const load = sampleLoad();
     const okCalls = () => [...emulator.counters.values()].reduce((a, c) => a + c.ok, 0);
     const started = performance.now();
@@ -224,6 +227,8 @@ export async function runReplayWorkersBench(
         stats.push(d.stats);
         cpuMicros += d.cpuMicros;
         scheduleWrites += d.scheduleWrites;
+        blockTotals.blocks += d.blocks.blocks;
+        blockTotals.spent += d.blocks.spent;
         loopDelay.workersP99 = Math.max(loopDelay.workersP99, d.loopDelayMs.p99);
         loopDelay.workersMax = Math.max(loopDelay.workersMax, d.loopDelayMs.max);
       }
@@ -269,6 +274,7 @@ export async function runReplayWorkersBench(
         loadAverage,
       }),
       throttledShare: Math.round((throttles / Math.max(1, calls + throttles)) * 10000) / 10000,
+      startsPerBlock: Math.round((blockTotals.spent / Math.max(1, blockTotals.blocks)) * 100) / 100,
       scheduleWritesPerIotCall: options.localOnly
         ? 0
         : Math.round((scheduleWrites / Math.max(1, calls)) * 100) / 100,

@@ -15,6 +15,11 @@ export interface CallDeadline {
   requestTimeoutMs: number;
   /** Attempts the SDK makes (first try plus retries of transient errors and throttling). */
   maxAttempts: number;
+  /**
+   * Paced calls only (maxAttempts 1): attempts the pacer makes of a call that times out or fails
+   * transiently, each at a new start of its schedule, so that a retry is counted in the quota.
+   */
+  pacedAttempts?: number;
 }
 
 /**
@@ -22,10 +27,18 @@ export interface CallDeadline {
  * margins allow a slow region, not a dead one.
  */
 export const CALL_DEADLINES = {
-  /** IoT control plane (list, describe, write) from replay, the reconciler and the CLI. */
+  /** IoT control plane (list, describe, write) from the reconciler and the CLI. */
   iot: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 3 },
-  /** IoT reads inside capture (Lambda timeout 30 s): capture re-runs on the rule's retry. */
-  captureIot: { connectionTimeoutMs: 3_000, requestTimeoutMs: 5_000, maxAttempts: 2 },
+  /**
+   * IoT calls of the deployed replay, all paced: one SDK attempt, the pacer (pacing.ts) owns every
+   * retry, so none goes out outside the shared schedule and over the quota.
+   */
+  replayIot: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 1, pacedAttempts: 3 },
+  /**
+   * IoT reads inside capture (Lambda timeout 30 s), all paced at the container's share: one SDK
+   * attempt, the pacer owns the retries; capture re-runs on the queue's redelivery.
+   */
+  captureIot: { connectionTimeoutMs: 3_000, requestTimeoutMs: 5_000, maxAttempts: 1, pacedAttempts: 2 },
   /** The peer region's IoT from the scheduled reconciler: a region that is down must fail fast. */
   peerIot: { connectionTimeoutMs: 3_000, requestTimeoutMs: 8_000, maxAttempts: 2 },
   /** DynamoDB item reads and writes, one query page. */
@@ -68,12 +81,16 @@ export type CallPurpose = keyof typeof CALL_DEADLINES;
 const RETRY_BASE_MS = 500;
 const RETRY_CAP_MS = 20_000;
 
-/** The longest one SDK call can take, every attempt timing out and the longest backoff between. */
+/**
+ * The longest one call can take, every attempt timing out and the longest backoff between (the
+ * SDK's, or for a paced call the pacer's, bounded here by the SDK's larger one).
+ */
 export function worstCaseMs(d: CallDeadline): number {
+  const attempts = d.maxAttempts * (d.pacedAttempts ?? 1);
   let backoff = 0;
-  for (let attempt = 1; attempt < d.maxAttempts; attempt++)
+  for (let attempt = 1; attempt < attempts; attempt++)
     backoff += Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt);
-  return d.maxAttempts * (d.connectionTimeoutMs + d.requestTimeoutMs) + backoff;
+  return attempts * (d.connectionTimeoutMs + d.requestTimeoutMs) + backoff;
 }
 
 /**

@@ -7,7 +7,7 @@
 import type * as IotSdk from "@aws-sdk/client-iot";
 import type * as DynamoSdk from "@aws-sdk/client-dynamodb";
 import type * as DocSdk from "@aws-sdk/lib-dynamodb";
-import { sdkClientOptions } from "../deadlines.js";
+import { CALL_DEADLINES, sdkClientOptions } from "../deadlines.js";
 import { iotPortFromSdk } from "../registry/iotPort.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
 import { integer, optionalJson, required, type Env } from "../shared/env.js";
@@ -60,8 +60,14 @@ export function captureFromEnv(
   const deps = {
     region,
     iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("captureIot"))),
-    // Every container at its share of each read quota, so all of them together stay inside it.
-    pacer: createPacer({ rates: { ...rates, ...shares }, utilisation: CAPTURE_UTILISATION, maxLateMs: 25 }),
+    // Every container at its share of each read quota, so all of them together stay inside it; the
+    // client makes one attempt and the pacer every retry, each at a new start of the share.
+    pacer: createPacer({
+      rates: { ...rates, ...shares },
+      utilisation: CAPTURE_UTILISATION,
+      maxLateMs: 25,
+      transientAttempts: CALL_DEADLINES.captureIot.pacedAttempts,
+    }),
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable, { tombstoneRetentionDays }),
     markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
     clock: systemClock,

@@ -9,10 +9,11 @@
  * event source mapping's `maximumConcurrency` bounds the containers, so the number of workers is
  * known here, which is what replay lacks; during a burst every poller is busy, so no share idles;
  * and a share costs no DynamoDB write and no round trip per read (the schedule would add one write
- * per enrichment read, ~5 per provisioned thing). What a share does not see is another caller of
- * the same read in the account (replay's planning reads in a standby region); the pacer's
- * jittered backoff and the queue's redelivery carry that, and nothing is dead-lettered for it
- * before `maxReceiveCount` receives, each with the pacer's 8 attempts.
+ * per enrichment read, ~5 per provisioned thing). Replay reads DescribeThing for every thing
+ * record, and (echo) capture in the same region for every thing event: that quota is split
+ * between them (`REPLAY_READ_SHARE`, `replayReadRates`), so neither spends the other's share. Other
+ * callers of a read (the reconciler, the CLI) meet the pacer's jittered backoff and the queue's
+ * redelivery; nothing is dead-lettered for it before `maxReceiveCount` receives.
  */
 import { DEFAULT_IOT_QUOTAS } from "./pacing.js";
 
@@ -45,6 +46,13 @@ export const BURST_READS_PER_THING: Partial<Record<CaptureReadApi, number>> = {
   ListAttachedPolicies: 1,
   ListThingGroupsForThing: 1,
 };
+
+/**
+ * The part of a read quota kept for replay in the same region, where replay and capture both make
+ * the read for every record (DescribeThing: replay plans each thing record with it; capture, the
+ * source's and the echo's, enriches each thing event with it). Capture's containers share the rest.
+ */
+export const REPLAY_READ_SHARE: Partial<Record<CaptureReadApi, number>> = { DescribeThing: 0.5 };
 
 /** Share of each quota capture uses, as replay's pacer (5 % headroom for calls that reach IoT late). */
 export const CAPTURE_UTILISATION = 0.95;
@@ -108,14 +116,35 @@ export function captureShareRates(
   const shareRates: Record<string, number> = {};
   for (const api of CAPTURE_READ_APIS) {
     const rate = rateIn(iotApiRates, api);
-    const share = Math.floor(rate / containers);
+    const part = 1 - (REPLAY_READ_SHARE[api] ?? 0);
+    const share = Math.floor((rate * part) / containers);
     if (share < 1)
       throw new Error(
-        `iotApiRates: ${api} at ${rate} calls/s is below the ${containers} capture containers (one call per second each); raise it (e.g. ${api}=${containers}) or ask AWS for the quota`,
+        `iotApiRates: ${api} at ${rate} calls/s leaves ${Math.round(rate * part * 100) / 100} for the ${containers} capture containers (one call per second each${part < 1 ? `, replay keeps ${Math.round((1 - part) * 100)} %` : ""}); raise it (e.g. ${api}=${Math.ceil(containers / part)}) or ask AWS for the quota`,
       );
     shareRates[api] = share;
   }
   return shareRates;
+}
+
+/** Capture containers at most (the event source mapping's `maximumConcurrency`) for these quotas. */
+export function captureContainers(iotApiRates: Record<string, number>): number {
+  const slowest = Math.min(...CAPTURE_READ_APIS.map((api) => rateIn(iotApiRates, api)));
+  return Math.min(1000, Math.max(MIN_SQS_CONCURRENCY, Math.ceil(slowest / PER_CONTAINER_TPS)));
+}
+
+/**
+ * Replay's rates in a region: `iotApiRates` with each read of `REPLAY_READ_SHARE` lowered to what
+ * capture's containers leave of its quota, so that replay (all its workers, through the shared
+ * schedule) and capture (every container at its share) together never exceed it.
+ */
+export function replayReadRates(iotApiRates: Record<string, number>): Record<string, number> {
+  const containers = captureContainers(iotApiRates);
+  const shares = captureShareRates(iotApiRates, containers);
+  const rates = { ...iotApiRates };
+  for (const api of Object.keys(REPLAY_READ_SHARE) as CaptureReadApi[])
+    rates[api] = rateIn(iotApiRates, api) - containers * shares[api];
+  return rates;
 }
 
 /**
@@ -131,11 +160,7 @@ export function captureSizing(
   const maxReceiveCount = options.maxReceiveCount ?? 5;
   if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000)
     throw new Error(`capture maxReceiveCount must be a whole number from 1 to 1000, got ${maxReceiveCount}`);
-  const slowest = Math.min(...CAPTURE_READ_APIS.map((api) => rateIn(iotApiRates, api)));
-  const maximumConcurrency = Math.min(
-    1000,
-    Math.max(MIN_SQS_CONCURRENCY, Math.ceil(slowest / PER_CONTAINER_TPS)),
-  );
+  const maximumConcurrency = captureContainers(iotApiRates);
   const shareRates = captureShareRates(iotApiRates, maximumConcurrency);
   // A batch's reads, paced at the share, must end within half the timeout.
   const perEvent = Math.min(

@@ -99,7 +99,9 @@ export interface Workload {
   pacingWaitMs: number;
   /**
    * Writes to the region's shared pacing schedule per operation (sharedPacing.ts: one conditional
-   * UpdateItem per IoT call of replay, one more when the API was idle). 0 with per-process pacing.
+   * UpdateItem per reservation, one more when the API was idle; a reservation is a block of starts
+   * (blockSlots) as large as the worker's calls of that API under way, so a replay function with one
+   * record at a time makes one per IoT call: see `scheduleWritesPerOpFor`). 0 with per-process pacing.
    */
   scheduleWritesPerOp: number;
 }
@@ -124,6 +126,22 @@ export const DEPLOYED_DEFAULTS: Workload = {
   pacingWaitMs: 0,
   scheduleWritesPerOp: 2,
 };
+
+/**
+ * Schedule writes per operation for `iotCallsPerOp` paced calls, `writesPerReservation` writes each
+ * (1 for a busy API, up to 2 after an idle spell) and blocks of `callsPerBlock` starts on average.
+ */
+export function scheduleWritesPerOpFor(
+  iotCallsPerOp: number,
+  writesPerReservation: number,
+  callsPerBlock: number,
+): number {
+  if (!(iotCallsPerOp >= 0) || !(writesPerReservation >= 1) || !(callsPerBlock >= 1))
+    throw new Error(
+      `schedule writes need iotCallsPerOp >= 0, writesPerReservation >= 1 and callsPerBlock >= 1, got ${iotCallsPerOp}, ${writesPerReservation}, ${callsPerBlock}`,
+    );
+  return (iotCallsPerOp * writesPerReservation) / callsPerBlock;
+}
 
 export interface CostLine {
   item: string;

@@ -56,6 +56,22 @@ export function isThrottlingError(err: unknown): boolean {
   return name === "ThrottlingException" || name === "TooManyRequestsException";
 }
 
+/**
+ * True for a failure a later attempt may not meet: the attempt's deadline (`TimeoutError`), a
+ * dropped connection, or a 5xx from the service. The SDK's standard retry strategy retries the
+ * same ones; paced calls make one SDK attempt, so the pacer retries them instead.
+ */
+export function isTransientError(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } } | null;
+  if (!e) return false;
+  if (e.name === "TimeoutError" || e.name === "RequestTimeout" || e.name === "RequestTimeoutException")
+    return true;
+  if (e.code !== undefined && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(e.code))
+    return true;
+  const status = e.$metadata?.httpStatusCode;
+  return status !== undefined && [500, 502, 503, 504].includes(status);
+}
+
 /** One line for logs and dead letters: `Name: message`. */
 export function describeError(err: unknown): { name: string; message: string } {
   if (err instanceof Error) return { name: err.name, message: err.message };

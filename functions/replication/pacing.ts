@@ -2,8 +2,10 @@
  * Keeps replay under the IoT control-plane quotas (DESIGN.md §7): one rate limiter per API, and
  * full-jitter exponential backoff when the service still throttles. A throttled call is retried,
  * never dropped; after `maxAttempts` it surfaces as `Throttled` so the state machine retries the record.
+ * The pacer owns every retry: paced clients make one SDK attempt (functions/deadlines.ts
+ * `replayIot`, `captureIot`), so a retry takes a new start and is never sent outside the schedule.
  */
-import { Throttled, isThrottlingError } from "./errors.js";
+import { Throttled, isThrottlingError, isTransientError } from "./errors.js";
 import type { SlotStore } from "./sharedPacing.js";
 import { systemClock, type Clock } from "../shared/clock.js";
 
@@ -67,6 +69,11 @@ export interface PacerOptions {
   random?: () => number;
   /** Attempts per call including the first; default 8. */
   maxAttempts?: number;
+  /**
+   * Attempts of a call that times out or fails transiently (errors.ts isTransientError), each at a
+   * new start; default 1 (the error is thrown at once). Deployed: the deadline table's `pacedAttempts`.
+   */
+  transientAttempts?: number;
   /** First backoff ceiling; default 100 ms. */
   baseDelayMs?: number;
   /** Largest backoff ceiling; default 5 000 ms. */
@@ -131,7 +138,12 @@ export function createPacer(options: PacerOptions = {}): Pacer {
     throw new Error(`pacing utilisation must be in (0, 1], got ${utilisation}`);
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
     throw new Error(`pacing maxAttempts must be a positive integer, got ${maxAttempts}`);
+  const transientAttempts = options.transientAttempts ?? 1;
+  if (!Number.isInteger(transientAttempts) || transientAttempts < 1)
+    throw new Error(`pacing transientAttempts must be a positive integer, got ${transientAttempts}`);
   const schedules = new Map<string, Schedule>();
+  /** Calls of each API under way in this pacer (waiting for a start, or made): a block is never larger. */
+  const inFlight = new Map<string, number>();
   const stats = new Map<string, ApiStats>();
 
   const rateOf = (api: string) => (rates[api] ?? options.defaultRate ?? 10) * utilisation;
@@ -150,7 +162,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
       // in the schedule is safe; a late call could be counted in the next second with its
       // successor's) and a new one reserved.
       for (let attempt = 1; ; attempt++) {
-        const start = await options.slots.reserve(api, w.intervalMs, clock.now());
+        const start = await options.slots.reserve(api, w.intervalMs, clock.now(), 1, inFlight.get(api));
         const wait = start - clock.now();
         if (wait >= -maxLateMs || attempt >= 3) return Math.max(0, Math.ceil(wait));
         statOf(api).lateStarts++;
@@ -166,39 +178,51 @@ export function createPacer(options: PacerOptions = {}): Pacer {
     rateOf,
     stats: () => Object.fromEntries([...stats].map(([k, v]) => [k, { ...v }])),
     async run<T>(api: string, call: () => Promise<T>): Promise<T> {
-      const s = statOf(api);
-      for (let attempt = 1; ; attempt++) {
-        let wait = await reserve(api);
-        for (let late = 0; ; late++) {
-          const due = clock.now() + wait;
-          if (wait > 0) {
-            s.waitedMs += wait;
-            await clock.sleep(wait);
-          }
-          if (!giveUpLate || late >= 2 || clock.now() - due <= maxLateMs) break;
-          s.lateStarts++;
-          wait = await reserve(api);
-        }
-        s.calls++;
-        try {
-          return await call();
-        } catch (err) {
-          if (!isThrottlingError(err)) throw err;
-          s.throttles++;
-          if (attempt >= maxAttempts) {
-            throw new Throttled(
-              `${api} still throttled after ${attempt} attempts; retry the record later`,
-              api,
-            );
-          }
-          s.retries++;
-          // Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
-          const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
-          const delay = Math.floor(random() * ceiling);
-          s.waitedMs += delay;
-          await clock.sleep(delay);
-        }
+      inFlight.set(api, (inFlight.get(api) ?? 0) + 1);
+      try {
+        return await runPaced(api, call);
+      } finally {
+        inFlight.set(api, inFlight.get(api)! - 1);
       }
     },
   };
+
+  async function runPaced<T>(api: string, call: () => Promise<T>): Promise<T> {
+    const s = statOf(api);
+    let throttled = 0;
+    let failed = 0;
+    for (let attempt = 1; ; attempt++) {
+      let wait = await reserve(api);
+      for (let late = 0; ; late++) {
+        const due = clock.now() + wait;
+        if (wait > 0) {
+          s.waitedMs += wait;
+          await clock.sleep(wait);
+        }
+        if (!giveUpLate || late >= 2 || clock.now() - due <= maxLateMs) break;
+        s.lateStarts++;
+        wait = await reserve(api);
+      }
+      s.calls++;
+      try {
+        return await call();
+      } catch (err) {
+        if (isThrottlingError(err)) {
+          s.throttles++;
+          if (++throttled >= maxAttempts) {
+            throw new Throttled(
+              `${api} still throttled after ${throttled} attempts; retry the record later`,
+              api,
+            );
+          }
+        } else if (!isTransientError(err) || ++failed >= transientAttempts) throw err;
+        s.retries++;
+        // Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
+        const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+        const delay = Math.floor(random() * ceiling);
+        s.waitedMs += delay;
+        await clock.sleep(delay);
+      }
+    }
+  }
 }

@@ -4,7 +4,7 @@
  * read and checked once, and a wrong one is named. One module per function: a callback's archive
  * carries what its module references.
  */
-import { sdkClientOptions } from "../deadlines.js";
+import { CALL_DEADLINES, sdkClientOptions } from "../deadlines.js";
 import { iotPortFromSdk } from "../registry/iotPort.js";
 import type { RegistryRecord } from "../registry/records.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
@@ -12,9 +12,10 @@ import { optionalJson, required, type Env } from "../shared/env.js";
 import { replayTask, type ReplayOutcome } from "./apply.js";
 import type { RegistryModules } from "./captureRuntime.js";
 import type { PublishingMetrics } from "../shared/observability.js";
+import { replayReadRates } from "./captureSizing.js";
 import { createPacer } from "./pacing.js";
 import { systemClock } from "../shared/clock.js";
-import { dynamoSlotStore } from "./sharedPacing.js";
+import { blockSlots, dynamoSlotStore } from "./sharedPacing.js";
 import type { ReplayEntry } from "./stateMachine.js";
 
 /**
@@ -28,21 +29,34 @@ export function replayFromEnv(
   const region = required(env, "AWS_REGION", "set by Lambda");
   const opsTable = required(env, "OPS_TABLE", "the ops table's name");
   const markerTable = required(env, "MARKER_TABLE", "the applied-markers table's name");
-  const rates = optionalJson<Record<string, number>>(
+  const iotApiRates = optionalJson<Record<string, number>>(
     env,
     "IOT_API_RATES",
     'the JSON IoT API rates per second, e.g. {"CreateThing":100}',
     {},
   );
+  // DescribeThing is shared with capture in this region: replay paces at what capture leaves.
+  let rates: Record<string, number>;
+  try {
+    rates = replayReadRates(iotApiRates);
+  } catch (err) {
+    throw new Error(`environment variable IOT_API_RATES: ${(err as Error).message}`, { cause: err });
+  }
   const doc = m.libDynamodb.DynamoDBDocumentClient.from(
     new m.dynamodb.DynamoDBClient(sdkClientOptions("table")),
   );
   const task = replayTask({
     region,
-    iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("iot"))),
+    iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("replayIot"))),
     // Every replay function in the region (all waves, batches and shards) reserves its
-    // IoT calls in one schedule per API, so together they stay inside the account's quota.
-    pacer: createPacer({ rates, slots: dynamoSlotStore(m.libDynamodb, doc, markerTable) }),
+    // IoT calls in one schedule per API, so together they stay inside the account's quota; the
+    // client makes one attempt and the pacer every retry, each at a new start.
+    pacer: createPacer({
+      rates,
+      // Each container reserves blocks of starts, one write per block (cost), and spends them itself.
+      slots: blockSlots(dynamoSlotStore(m.libDynamodb, doc, markerTable)),
+      transientAttempts: CALL_DEADLINES.replayIot.pacedAttempts,
+    }),
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable),
     markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
     clock: systemClock,

@@ -6,7 +6,11 @@ import { describe, expect, it } from "vitest";
 import { workersReport } from "../../../bench/replay.js";
 import { runCli } from "../../../cli/main.js";
 import { unevenSplit, runReplayWorkersBench } from "../../../bench/replayWorkers.js";
-import { DEPLOYED_DEFAULTS, estimateCost } from "../../../functions/replication/costModel.js";
+import {
+  DEPLOYED_DEFAULTS,
+  estimateCost,
+  scheduleWritesPerOpFor,
+} from "../../../functions/replication/costModel.js";
 
 describe("iot-dr bench replay --workers", () => {
   it("splits a wave unevenly, worker i getting a share proportional to i + 1, losing nothing", () => {
@@ -23,6 +27,10 @@ describe("iot-dr bench replay --workers", () => {
     const line = two.pipeline.find((l) => /shared pacing schedule/.test(l.item))!;
     expect(line.perMillion).toBeCloseTo(2 * 0.625, 10);
     expect(two.pipelinePerMillion).toBeGreaterThan(none.pipelinePerMillion + 1.25);
+    // Blocks of starts divide the writes: 1.55 calls per operation, 1.45 writes per reservation.
+    expect(scheduleWritesPerOpFor(1.55, 1.45, 1)).toBeCloseTo(2.2475, 10);
+    expect(scheduleWritesPerOpFor(1.55, 1.45, 4)).toBeCloseTo(2.2475 / 4, 10);
+    expect(() => scheduleWritesPerOpFor(1.55, 1.45, 0)).toThrow(/callsPerBlock >= 1/);
   });
 
   it("replays a small backlog with two worker processes behind one quota, losing nothing, and reports them", async () => {
@@ -39,8 +47,11 @@ describe("iot-dr bench replay --workers", () => {
       expect(a).toEqual(
         expect.objectContaining({ calls: expect.any(Number), throttles: expect.any(Number) }),
       );
-    // Every IoT call reserved its start in the shared schedule (once, or twice after an idle spell).
-    expect(r.scheduleWritesPerIotCall).toBeGreaterThanOrEqual(1);
+    // Every IoT call's start came from the shared schedule: a block of starts per write (once, or
+    // twice after an idle spell), so writes per call times starts per block is about 1 or more.
+    expect(r.startsPerBlock).toBeGreaterThanOrEqual(1);
+    expect(r.scheduleWritesPerIotCall).toBeGreaterThan(0);
+    expect(r.scheduleWritesPerIotCall * r.startsPerBlock).toBeGreaterThanOrEqual(0.9);
     expect(r.costWhileDraining.map((d) => d.workers)).toEqual([1, 4, 16]);
   }, 300_000);
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { createPacer, type Clock } from "../../../functions/replication/pacing.js";
-import { dynamoSlotStore, paceKey } from "../../../functions/replication/sharedPacing.js";
+import { blockSlots, dynamoSlotStore, paceKey } from "../../../functions/replication/sharedPacing.js";
 import { startMoto, type MotoServer } from "../../../peers/moto.js";
 
 const TABLE = "markers";
@@ -78,6 +78,48 @@ describe("shared pacing schedule in DynamoDB", () => {
     // share the schedule would span 9 (450 ms). A first start that a loaded machine runs late
     // shortens the measured span by its lateness, so the bound leaves 100 ms for that.
     expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(19 * 50 - 100);
+  });
+
+  it("reserves a block of consecutive starts in one conditional write, and blocks of many workers never overlap", async () => {
+    const stores = [0, 1, 2].map(() => dynamoSlotStore(lib, doc, TABLE));
+    const now = 1_900_000_000_000;
+    const firsts = await Promise.all(stores.map((st) => st.reserve("UpdateCertificate", 100, now, 5)));
+    const starts = firsts
+      .flatMap((f) => Array.from({ length: 5 }, (_, i) => f + i * 100))
+      .sort((a, b) => a - b);
+    expect(starts).toEqual(Array.from({ length: 15 }, (_, i) => starts[0] + i * 100));
+    const item = await doc.send(
+      new lib.GetCommand({ TableName: TABLE, Key: { pk: paceKey("UpdateCertificate") } }),
+    );
+    expect(item.Item?.nextFree).toBe(starts[0] + 1500);
+  });
+
+  it("a busy worker's pacer over blocks writes once per block, its calls still one interval apart", async () => {
+    const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+    let writes = 0;
+    const counted = lib.DynamoDBDocumentClient.from(new DynamoDBClient(moto.clientConfig("eu-west-1")));
+    counted.middlewareStack.add(
+      (next) => async (args) => {
+        writes++;
+        return next(args);
+      },
+      { step: "initialize", name: "countWrites" },
+    );
+    const blocks = blockSlots(dynamoSlotStore(lib, counted, TABLE));
+    const pacer = createPacer({ clock, rates: { ListPolicyVersions: 40 }, slots: blocks });
+    const starts: number[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 8; i++)
+          await pacer.run("ListPolicyVersions", async () => void starts.push(Date.now()));
+      }),
+    );
+    expect(starts).toHaveLength(64);
+    expect(blocks.stats().spent).toBe(64);
+    expect(writes).toBeLessThanOrEqual(32);
+    expect(blocks.stats().blocks).toBeLessThanOrEqual(writes);
+    // 64 starts 25 ms apart span 63 intervals; a start runs at most 25 ms late.
+    expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(63 * 25 - 50);
   });
 
   it("reports a schedule it cannot reach as Throttled (retried by the state machine, never dead-lettered)", async () => {

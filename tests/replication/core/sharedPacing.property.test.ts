@@ -6,57 +6,22 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createPacer, type Clock } from "../../../functions/replication/pacing.js";
-import { memorySlotStore, nextSlot, type SlotStore } from "../../../functions/replication/sharedPacing.js";
-
-/** Virtual time: sleeps resolve in time order, each after every microtask before it has run. */
-function virtualTime() {
-  let t = 0;
-  let seq = 0;
-  const timers: { at: number; seq: number; resolve: () => void }[] = [];
-  const clock: Clock = {
-    now: () => t,
-    sleep: (ms) =>
-      new Promise<void>((resolve) => timers.push({ at: t + Math.max(0, ms), seq: seq++, resolve })),
-  };
-  const settle = () => new Promise<void>((r) => setImmediate(r));
-  async function runUntil(work: Promise<unknown>): Promise<void> {
-    let done = false;
-    let failure: unknown;
-    work.then(
-      () => (done = true),
-      (err: unknown) => ((done = true), (failure = err)),
-    );
-    for (;;) {
-      await settle();
-      if (done) break;
-      if (timers.length === 0) throw new Error("simulation stalled: nothing to wake");
-      timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
-      const next = timers.shift()!;
-      t = next.at;
-      next.resolve();
-    }
-    if (failure) throw failure;
-  }
-  return { clock, runUntil };
-}
+import { createPacer } from "../../../functions/replication/pacing.js";
+import {
+  blockSlots,
+  memorySlotStore,
+  nextSlot,
+  type SlotStore,
+} from "../../../functions/replication/sharedPacing.js";
+import { maxInSlidingSecond } from "../../../bench/captureBurst.js";
+import { prng, virtualTime } from "../../support/virtualTime.js";
 
 interface Scenario {
   quota: number;
+  /** Each worker reserves blocks of starts (blockSlots) rather than one start per call. */
+  blocks: boolean;
   workers: { calls: number; concurrency: number }[];
   seed: number;
-}
-
-/** A deterministic PRNG (mulberry32) for latencies inside one scenario. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function simulate(s: Scenario) {
@@ -65,14 +30,17 @@ async function simulate(s: Scenario) {
   const shared = memorySlotStore();
   // The store's round trip: the caller's `now` is taken before it, as with DynamoDB.
   const store: SlotStore = {
-    async reserve(api, intervalMs, now) {
+    async reserve(api, intervalMs, now, count) {
       await clock.sleep(1 + Math.floor(random() * 10));
-      const start = await shared.reserve(api, intervalMs, now);
+      const start = await shared.reserve(api, intervalMs, now, count);
       await clock.sleep(1 + Math.floor(random() * 10));
       return start;
     },
   };
   const attempts: number[] = [];
+  // When each call left its worker (the pacer ran it): what the quota must hold for.
+  const starts: number[] = [];
+  const blocks: ReturnType<typeof blockSlots>[] = [];
   const accepted: number[] = [];
   let throttles = 0;
   const api = "AttachPolicy";
@@ -94,12 +62,14 @@ async function simulate(s: Scenario) {
   const done = s.workers.map(() => 0);
   const work = Promise.all(
     s.workers.map(async (w, i) => {
-      // Each worker is its own process: its own pacer over the shared schedule.
+      // Each worker is its own process: its own pacer (and blocks) over the shared schedule.
+      const own = s.blocks ? blockSlots(store) : undefined;
+      if (own) blocks.push(own);
       const pacer = createPacer({
         clock,
         rates: { [api]: s.quota },
         utilisation: 0.95,
-        slots: store,
+        slots: own ?? store,
         random,
       });
       let next = 0;
@@ -111,6 +81,7 @@ async function simulate(s: Scenario) {
             const asked = clock.now();
             await pacer.run(api, async () => {
               waits.push(clock.now() - asked);
+              starts.push(clock.now());
               await service();
             });
             pending.n--;
@@ -123,11 +94,25 @@ async function simulate(s: Scenario) {
     }),
   );
   await runUntil(work);
-  return { attempts, accepted, throttles, waits, done, saturatedUntil: saturatedUntil.t, end: clock.now() };
+  const writes = blocks.reduce((a, b) => a + b.stats().blocks, 0);
+  const unspent = blocks.reduce((a, b) => a + b.stats().held + b.stats().expired, 0);
+  return {
+    attempts,
+    accepted,
+    starts,
+    throttles,
+    waits,
+    done,
+    writes,
+    unspent,
+    saturatedUntil: saturatedUntil.t,
+    end: clock.now(),
+  };
 }
 
 const scenario = fc.record({
   quota: fc.constantFrom(10, 15, 25, 100),
+  blocks: fc.boolean(),
   workers: fc.array(
     fc.record({ calls: fc.integer({ min: 0, max: 40 }), concurrency: fc.integer({ min: 1, max: 4 }) }),
     { minLength: 1, maxLength: 32 },
@@ -155,22 +140,59 @@ describe("one quota shared by many workers", () => {
         // No sustained over-quota: no 5-second window sees more attempts than 5 quotas.
         for (const a of r.attempts)
           expect(r.attempts.filter((x) => x >= a && x < a + 5000).length).toBeLessThanOrEqual(5 * s.quota);
+        // Never over the quota: the workers together start at most `quota` calls in any sliding
+        // second, blocks or not (each start is used once, at its time or at most 25 ms later).
+        expect(maxInSlidingSecond(r.starts)).toBeLessThanOrEqual(s.quota);
         // No starvation: a call waits at most for every other outstanding reservation once
-        // (FIFO over the shared schedule), plus the store's round trip.
+        // (FIFO over the shared schedule), plus the store's round trip; with blocks, plus the
+        // starts the workers' blocks may hold ahead (at most each worker's calls under way less one).
         const outstanding = s.workers.reduce((a, w) => a + Math.min(w.concurrency, w.calls), 0);
         const interval = 1000 / (0.95 * s.quota);
-        for (const w of r.waits) expect(w).toBeLessThanOrEqual((outstanding + 1) * interval + 25);
-        // Utilisation: while at least two calls are waiting, the API runs at >= 90 % of its quota.
+        const tails = s.workers.reduce((a, w) => a + Math.max(0, Math.min(w.concurrency, w.calls) - 1), 0);
+        const held = s.blocks ? tails : 0;
+        for (const w of r.waits) expect(w).toBeLessThanOrEqual((outstanding + held + 1) * interval + 25);
+        // Blocks: fewer writes than calls once workers are busy (one per call without them).
+        if (s.blocks) expect(r.writes).toBeLessThanOrEqual(r.starts.length);
+        // Utilisation: while at least two calls are waiting, the schedule hands out starts at >= 90 %
+        // of the quota. Without blocks every start is a call; with blocks, a worker whose calls end
+        // leaves the rest of its block unspent (a gap: quota unused, never exceeded), at most its
+        // calls under way less one, and those starts count as handed out.
         const first = Math.min(...r.accepted);
         const span = r.saturatedUntil - first;
         if (span >= 3000) {
           const inSpan = r.accepted.filter((x) => x <= r.saturatedUntil).length;
-          expect(inSpan / ((span / 1000) * s.quota)).toBeGreaterThanOrEqual(0.9);
+          expect((inSpan + r.unspent) / ((span / 1000) * s.quota)).toBeGreaterThanOrEqual(0.9);
         }
+        expect(r.unspent).toBeLessThanOrEqual(s.blocks ? tails : 0);
       }),
       { numRuns: 40, seed: 20 },
     );
   }, 120_000);
+
+  it("blocks: workers with several calls under way write about once per block (<= 1 in 4 calls), inside the quota and as fast as one start per call", async () => {
+    for (const [quota, concurrency] of [
+      [100, 8],
+      [15, 8],
+      [25, 1],
+    ] as const) {
+      const s: Scenario = {
+        quota,
+        blocks: true,
+        workers: Array.from({ length: 4 }, (_, i) => ({ calls: 60 * (i + 1), concurrency })),
+        seed: quota,
+      };
+      const r = await simulate(s);
+      const single = await simulate({ ...s, blocks: false });
+      expect(r.done).toEqual(single.done);
+      expect(r.throttles).toBe(0);
+      expect(maxInSlidingSecond(r.starts)).toBeLessThanOrEqual(quota);
+      // As fast as one start per call (within 3 %): the blocks' unspent starts cost little time.
+      expect(r.end).toBeLessThanOrEqual(single.end * 1.03);
+      if (concurrency > 1) expect(r.writes / r.starts.length).toBeLessThanOrEqual(0.25);
+      // A worker with one call at a time cannot spend a block: it writes once per call.
+      else expect(r.writes).toBe(r.starts.length);
+    }
+  });
 
   it("where each worker paces alone at the whole quota, the same load is throttled far above 2 %", async () => {
     // The design this replaces: 8 workers, each with its own schedule (no shared store).
