@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createPacer, type Clock } from "../../../functions/replication/pacing.js";
 import { memorySlotStore, nextSlot, type SlotStore } from "../../../functions/replication/sharedPacing.js";
+import { seeded } from "../../support/random.js";
 
 /** Virtual time: sleeps resolve in time order, each after every microtask before it has run. */
 function virtualTime() {
@@ -47,21 +48,9 @@ interface Scenario {
   seed: number;
 }
 
-/** A deterministic PRNG (mulberry32) for latencies inside one scenario. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function simulate(s: Scenario) {
   const { clock, runUntil } = virtualTime();
-  const random = prng(s.seed);
+  const random = seeded(s.seed);
   const shared = memorySlotStore();
   // The store's round trip: the caller's `now` is taken before it, as with DynamoDB.
   const store: SlotStore = {
@@ -185,7 +174,7 @@ describe("one quota shared by many workers", () => {
         // varied from run to run (CI saw none once).
         const pacer = createPacer({
           clock,
-          random: prng(worker + 1),
+          random: seeded(worker + 1),
           rates: { AttachPolicy: 15 },
           utilisation: 0.95,
         });
