@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as iot from "@aws-sdk/client-iot";
 import * as lib from "@aws-sdk/lib-dynamodb";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -26,6 +26,7 @@ import { getRecord, opsTableFromSdk } from "../../functions/registry/table.js";
 import { captureEvent } from "../../functions/replication/capture.js";
 import { deadLetterBody } from "../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "../replication/core/support.js";
+import { createPkTable } from "../support/tables.js";
 
 /** Tight budgets so that twenty faulted runs stay quick; the defaults are proven in budget.test.ts. */
 const IDLE_BUDGET_S = 2;
@@ -75,14 +76,7 @@ describe("commands against a half-dead region", () => {
 
   async function createTable(name: string, region: string) {
     const ddb = new DynamoDBClient(moto.clientConfig(region));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: name,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-      }),
-    );
+    await createPkTable(ddb, name);
     return opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(ddb), name);
   }
 
