@@ -54,3 +54,19 @@ export async function waitFor(what: string, condition: () => boolean, timeoutMs 
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Starts `count` FailoverClients `device-0` … `device-<count-1>` with `options`, pushed onto
+ * `clients` (the caller stops them).
+ */
+export function startFleet(
+  clients: FailoverClient[],
+  count: number,
+  options: Omit<FailoverClientOptions, "clientId">,
+): void {
+  for (let i = 0; i < count; i++) {
+    const client = new FailoverClient({ ...options, clientId: `device-${i}` });
+    clients.push(client);
+    client.start();
+  }
+}
