@@ -216,29 +216,28 @@ describe("cross-account calls are SigV4-signed", () => {
     ]);
   });
 
-  it("reports a refused publish with the topic and status", async () => {
-    const server = await startServer((_req, res) => res.writeHead(403).end());
+  /** Publishes "{}" to the notice topic through a data plane that answers with `handler`. */
+  async function publishThrough(handler: http.RequestListener, options: { signal?: AbortSignal } = {}) {
+    const server = await startServer(handler);
     servers.push(server);
-    await expect(
-      iotDataPublish({
-        publish: publisherAt(server.url),
-        topic: "dr/failover/notice",
-        payload: "{}",
-      }),
-    ).rejects.toThrow("IoT Publish to 'dr/failover/notice' answered HTTP 403");
+    return iotDataPublish({
+      publish: publisherAt(server.url),
+      topic: "dr/failover/notice",
+      payload: "{}",
+      ...options,
+    });
+  }
+
+  it("reports a refused publish with the topic and status", async () => {
+    await expect(publishThrough((_req, res) => res.writeHead(403).end())).rejects.toThrow(
+      "IoT Publish to 'dr/failover/notice' answered HTTP 403",
+    );
   });
 
   it("gives up on a data plane that does not answer, within the publish's deadline", async () => {
-    const server = await startServer(() => undefined);
-    servers.push(server);
-    await expect(
-      iotDataPublish({
-        publish: publisherAt(server.url),
-        topic: "dr/failover/notice",
-        payload: "{}",
-        signal: AbortSignal.timeout(300),
-      }),
-    ).rejects.toThrow(/abort/i);
+    await expect(publishThrough(() => undefined, { signal: AbortSignal.timeout(300) })).rejects.toThrow(
+      /abort/i,
+    );
   });
 });
 
