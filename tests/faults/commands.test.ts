@@ -27,6 +27,7 @@ import { captureEvent } from "../../functions/replication/capture.js";
 import { deadLetterBody } from "../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "../replication/core/support.js";
 import { createPkTable } from "../support/tables.js";
+import { repairBFromA } from "../reconcile/support.js";
 
 /** Tight budgets so that twenty faulted runs stay quick; the defaults are proven in budget.test.ts. */
 const IDLE_BUDGET_S = 2;
@@ -109,17 +110,7 @@ describe("commands against a half-dead region", () => {
 
     it(`reconcile meets '${fault}': exit 1 (not drift) within budget; a rerun repairs and finds no drift`, async () => {
       await registryInA();
-      const argv = [
-        "reconcile",
-        "--source",
-        REGION_A,
-        "--target",
-        REGION_B,
-        "--repair",
-        "--active",
-        REGION_A,
-        "--json",
-      ];
+      const argv = ["reconcile", ...repairBFromA()];
       const run = await faulted(fault, 6, argv);
       expect(run.code).toBe(1);
       expect(run.ms).toBeLessThan(BOUND_MS);
