@@ -70,3 +70,20 @@ export function startFleet(
     client.start();
   }
 }
+
+/** Devices only a server-side disconnect moves: no periodic re-resolution, quick reconnects. */
+export const MOVED_BY_DISCONNECT = { reresolveIntervalMs: 0, backoff: { minDelayMs: 50, maxDelayMs: 200 } };
+
+/** startFleet() on `broker`'s port through `dns`, resolved once every device is connected to `broker`. */
+export async function startFleetOn(
+  clients: FailoverClient[],
+  count: number,
+  broker: TestBroker,
+  dns: TestDnsServer,
+  options: Omit<FailoverClientOptions, "clientId" | "port" | "dnsServers">,
+): Promise<void> {
+  startFleet(clients, count, { ...options, port: broker.port, dnsServers: [dns.server] });
+  await waitFor("every device on the failing region", () =>
+    clients.every((c) => c.target?.address === broker.host),
+  );
+}

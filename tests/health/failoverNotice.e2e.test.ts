@@ -20,7 +20,7 @@ import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { useMoto } from "../support/useMoto.js";
 import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 import { invokeSerialized, serializedCallback, type InvokeResult } from "../support/serialized.js";
-import { named, provider, SHARED_ACCOUNT, underMocks, IOT_ACCOUNT } from "./mocks.js";
+import { ALARM_ROUTED_DEVICES, named, provider, SHARED_ACCOUNT, underMocks, IOT_ACCOUNT } from "./mocks.js";
 
 const TOPIC = "dr/failover/notice";
 const ENDPOINT = "devices.iot.example.test";
@@ -64,12 +64,7 @@ describe("a health-check alarm moves every connected device to the healthy regio
       new FailoverDns(
         "failover",
         {
-          zone: { zoneName: "iot.example.test", zoneId: "Z123" },
-          records: [{ name: "devices", primary: { cname: "p" }, secondary: { cname: "s" } }],
-          health: {
-            primary: { mode: "alarm", region: "us-east-1", alarmName: "hc-primary" },
-            secondary: { mode: "alarm", region: "us-west-2", alarmName: "hc-secondary" },
-          },
+          ...ALARM_ROUTED_DEVICES,
           alarmProvider: shared,
           notice: {
             topic: TOPIC,

@@ -9,7 +9,7 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FailoverClient } from "../../device/client.js";
 import { disconnectClients, type DeleteConnection } from "../../functions/health/mover.js";
-import { startFleet, waitFor } from "../device/harness.js";
+import { MOVED_BY_DISCONNECT, startFleetOn, waitFor } from "../device/harness.js";
 import {
   loopbackTls,
   startBrokerDataPlane,
@@ -51,16 +51,7 @@ describe("the server-side move closes the failing region's connections by client
     [a, b] = (await startBrokerPair()) as [TestBroker, TestBroker];
     plane = await startBrokerDataPlane("us-east-1", tls, a);
     dns = await startDnsServer({ [ENDPOINT]: { addresses: [a.host], ttl: 300 } });
-    startFleet(clients, DEVICES, {
-      endpoint: ENDPOINT,
-      port: a.port,
-      dnsServers: [dns.server],
-      reresolveIntervalMs: 0,
-      backoff: { minDelayMs: 50, maxDelayMs: 200 },
-    });
-    await waitFor("every device on the failing region", () =>
-      clients.every((c) => c.target?.address === a.host),
-    );
+    await startFleetOn(clients, DEVICES, a, dns, { endpoint: ENDPOINT, ...MOVED_BY_DISCONNECT });
   }, 60_000);
 
   afterAll(async () => {

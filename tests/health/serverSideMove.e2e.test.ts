@@ -15,7 +15,7 @@ import { FailoverClient } from "../../device/client.js";
 import { noticeFor } from "../../functions/health/notifier.js";
 import { FailoverDns } from "../../infra/failoverDns.js";
 import { PresenceRecorder, ServerSideMover } from "../../infra/serverSideMover.js";
-import { startFleet, waitFor } from "../device/harness.js";
+import { MOVED_BY_DISCONNECT, startFleetOn, waitFor } from "../device/harness.js";
 import {
   loopbackTls,
   startBrokerDataPlane,
@@ -28,7 +28,7 @@ import { useMoto } from "../support/useMoto.js";
 import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 import { invokeSerialized, serializedCallback, type InvokeResult } from "../support/serialized.js";
 import { snsAlarmEvent } from "./alarmEvent.js";
-import { IOT_ACCOUNT, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
+import { ALARM_ROUTED_DEVICES, IOT_ACCOUNT, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
 
 const ENDPOINT = "devices.iot.example.test";
 const DEVICES = 12;
@@ -75,12 +75,7 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
       const dnsComponent = new FailoverDns(
         "failover",
         {
-          zone: { zoneName: "iot.example.test", zoneId: "Z123" },
-          records: [{ name: "devices", primary: { cname: "p" }, secondary: { cname: "s" } }],
-          health: {
-            primary: { mode: "alarm", region: "us-east-1", alarmName: "hc-primary" },
-            secondary: { mode: "alarm", region: "us-west-2", alarmName: "hc-secondary" },
-          },
+          ...ALARM_ROUTED_DEVICES,
           alarmProvider: sharedEast,
         },
         { provider: sharedEast },
@@ -177,17 +172,8 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
     );
 
     dns = await startDnsServer({ [ENDPOINT]: { addresses: [a.host], ttl: 300 } });
-    startFleet(clients, DEVICES, {
-      endpoint: ENDPOINT,
-      port: a.port,
-      dnsServers: [dns.server],
-      // Only the server-side disconnect may move them here: no notice, no periodic re-resolution.
-      reresolveIntervalMs: 0,
-      backoff: { minDelayMs: 50, maxDelayMs: 200 },
-    });
-    await waitFor("every device on the failing region", () =>
-      clients.every((c) => c.target?.address === a.host),
-    );
+    // Only the server-side disconnect may move them here: no notice, no periodic re-resolution.
+    await startFleetOn(clients, DEVICES, a, dns, { endpoint: ENDPOINT, ...MOVED_BY_DISCONNECT });
     // device-0's connection drops once before the fault (it reconnects to the same region): the
     // items of its older connection must neither hide it nor list it twice.
     expect(a.closeClient("device-0")).toBe(true);
