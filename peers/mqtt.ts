@@ -44,6 +44,8 @@ export interface TestBroker {
   connectedClients(): number;
   /** Client ids connected right now. */
   clientIds(): string[];
+  /** Closes one client's connection from the broker side, as IoT's DeleteConnection does; false when it is not connected. */
+  closeClient(clientId: string): boolean;
   /** Connected clients holding a subscription with exactly this topic filter (SUBSCRIBE processed). */
   subscriberCount(topicFilter: string): number;
   /** Publishes from the broker side to every matching subscriber; resolves once handed to them. */
@@ -119,6 +121,9 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Tes
       server.close(() => resolve());
     });
 
+  // aedes keeps its clients by id but does not type the map.
+  const clientsById = () => (aedes as unknown as { clients: Record<string, { close(): void }> }).clients;
+
   const waitForSocketsClosed = async () => {
     const deadline = Date.now() + 5_000;
     while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
@@ -130,7 +135,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Tes
     url: `mqtt://${host}:${port}`,
     aedes,
     connectedClients: () => aedes.connectedClients,
-    clientIds: () => Object.keys((aedes as unknown as { clients: Record<string, unknown> }).clients),
+    clientIds: () => Object.keys(clientsById()),
+    closeClient: (clientId) => {
+      const client = clientsById()[clientId];
+      if (!client) return false;
+      client.close();
+      return true;
+    },
     subscriberCount: (topicFilter) =>
       [...subscriptions.values()].filter((set) => set.has(topicFilter)).length,
     publish: (topic, payload, publishOptions = {}) =>

@@ -15,6 +15,7 @@ import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { TestBroker } from "../mqtt.js";
 
 export interface DataPlanePublish {
   topic: string;
@@ -184,4 +185,21 @@ export async function startIotDataPlane(options: {
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The data plane of a region whose broker is a local one (peers/mqtt.ts): publishes go into it, and
+ * DeleteConnection closes the client's connection there.
+ */
+export function startBrokerDataPlane(
+  region: string,
+  tls: TlsMaterial,
+  broker: TestBroker,
+): Promise<IotDataPlane> {
+  return startIotDataPlane({
+    region,
+    tls,
+    publish: (topic, payload, qos, retain) => broker.publish(topic, payload, { qos, retain }),
+    disconnect: async (clientId) => broker.closeClient(clientId),
+  });
 }

@@ -8,6 +8,7 @@ import { AnalyticsGlobalEndpoint, AnalyticsRegion } from "../../infra/analytics.
 import { DEVICE_DATA_SOURCE } from "../../functions/analytics/forwarder.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
 import { useMoto } from "../support/useMoto.js";
+import { expectNoWildcardActions } from "../support/iam.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
@@ -154,11 +155,7 @@ describe("analytics components under Pulumi mocks", () => {
     expect(docs.length).toBeGreaterThan(5);
     for (const { name, doc } of docs) {
       for (const s of doc.Statement) {
-        const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
-        expect(
-          actions.filter((a) => a === "*" || a.endsWith(":*")),
-          name,
-        ).toEqual([]);
+        expectNoWildcardActions(s, name);
         expect(s.Resource, name).not.toBe("*");
       }
     }

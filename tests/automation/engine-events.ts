@@ -42,6 +42,19 @@ function event(fields: Partial<EngineEvent>): EngineEvent {
   return { sequence, timestamp: 1_795_000_000 + sequence, ...fields };
 }
 
+/** The ops table refreshed and found as it was. */
+const tableRefreshedUnchanged = (): EngineEvent[] => [
+  event({
+    resourcePreEvent: {
+      metadata: metadata("refresh", TABLE_URN, "aws:dynamodb/table:Table"),
+      planning: true,
+    },
+  }),
+  event({
+    resOutputsEvent: { metadata: metadata("same", TABLE_URN, "aws:dynamodb/table:Table"), planning: true },
+  }),
+];
+
 /** A refresh preview of `primary`: the thing's attributes drifted, the queue was deleted, the table is unchanged. */
 export const refreshPreviewWithDrift: EngineEvent[] = [
   event({ preludeEvent: { config: { "aws:region": "eu-west-1" } } }),
@@ -79,15 +92,7 @@ export const refreshPreviewWithDrift: EngineEvent[] = [
       }),
     },
   }),
-  event({
-    resourcePreEvent: {
-      metadata: metadata("refresh", TABLE_URN, "aws:dynamodb/table:Table"),
-      planning: true,
-    },
-  }),
-  event({
-    resOutputsEvent: { metadata: metadata("same", TABLE_URN, "aws:dynamodb/table:Table"), planning: true },
-  }),
+  ...tableRefreshedUnchanged(),
   event({
     summaryEvent: {
       maybeCorrupt: false,
@@ -100,15 +105,7 @@ export const refreshPreviewWithDrift: EngineEvent[] = [
 
 /** A refresh preview that finds nothing changed. */
 export const refreshPreviewClean: EngineEvent[] = [
-  event({
-    resourcePreEvent: {
-      metadata: metadata("refresh", TABLE_URN, "aws:dynamodb/table:Table"),
-      planning: true,
-    },
-  }),
-  event({
-    resOutputsEvent: { metadata: metadata("same", TABLE_URN, "aws:dynamodb/table:Table"), planning: true },
-  }),
+  ...tableRefreshedUnchanged(),
   event({
     summaryEvent: { maybeCorrupt: false, durationSeconds: 2, resourceChanges: { same: 1 }, policyPacks: {} },
   }),

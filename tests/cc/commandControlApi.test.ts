@@ -22,6 +22,7 @@ import {
   opsRecords,
   seedRegistry,
 } from "./support.js";
+import { actionsOf, expectNoWildcardActions } from "../support/iam.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
@@ -151,11 +152,8 @@ describe("CommandControlApi under Pulumi mocks", () => {
     for (const { name, doc } of policyDocs()) {
       expect(Array.isArray(doc.Statement), `${name}: ${JSON.stringify(doc)}`).toBe(true);
       for (const s of doc.Statement) {
-        const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
-        expect(
-          actions.filter((a) => a === "*" || a.endsWith(":*")),
-          name,
-        ).toEqual([]);
+        expectNoWildcardActions(s, name);
+        const actions = actionsOf(s);
         if (s.Resource === "*")
           expect(IOT_ARN_LESS_ACTIONS, `${name} ${s.Sid}`).toEqual(expect.arrayContaining(actions));
       }
@@ -229,7 +227,8 @@ describe("CommandControlApi under Pulumi mocks", () => {
 describe("the serialized C&C function", () => {
   const moto = useMoto({ resetBeforeEach: false });
 
-  it("onboards a device from a fresh Node process, through the assumed role, and journals it", async () => {
+  /** A fresh C&C world with the seeded registry, the planned function's archive and its environment. */
+  async function serializedWorld() {
     await moto.reset();
     const world = await ccWorld(moto);
     await seedRegistry(world.iotClient);
@@ -243,6 +242,11 @@ describe("the serialized C&C function", () => {
       IDEMPOTENCY_TABLE,
       CC_ALLOWED_POLICIES: JSON.stringify(ALLOWED_POLICIES),
     };
+    return { world, callback, env };
+  }
+
+  it("onboards a device from a fresh Node process, through the assumed role, and journals it", async () => {
+    const { world, callback, env } = await serializedWorld();
     const [pem] = makeCertificates(1);
     const body = { thingName: "serialized-1", certificatePem: pem, policyName: "iot-dr-device" };
     const result = await invokeSerialized(callback, commandEvent("onboard", body, newKey()), env);
@@ -257,19 +261,7 @@ describe("the serialized C&C function", () => {
   });
 
   it("answers bad input with field errors and a refusal with its message, from a fresh Node process", async () => {
-    await moto.reset();
-    const world = await ccWorld(moto);
-    await seedRegistry(world.iotClient);
-    const fn = inComponent("cc-primary", "aws:lambda/function:Function")[0]!;
-    const callback = await serializedCallback(fn.inputs);
-    const env = {
-      ...moto.env(REGION),
-      IOT_ROLE_ARN: `arn:aws:iam::${IOT_ACCOUNT}:role/iot-dr-cc-operator-${REGION}`,
-      IOT_ROLE_EXTERNAL_ID: EXTERNAL_ID,
-      OPS_TABLE,
-      IDEMPOTENCY_TABLE,
-      CC_ALLOWED_POLICIES: JSON.stringify(ALLOWED_POLICIES),
-    };
+    const { callback, env } = await serializedWorld();
     const bad = await invokeSerialized(
       callback,
       commandEvent("decommission", { thingName: "a b" }, newKey()),

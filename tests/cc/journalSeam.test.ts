@@ -7,10 +7,9 @@
  * writes, replay must be able to apply, or the onboarded device would not exist after fail-over.
  */
 import * as crypto from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
-import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { handleCommand, type HandlerDeps } from "../../functions/cc/handler.js";
@@ -18,100 +17,45 @@ import { dynamoIdempotencyStore } from "../../functions/cc/idempotency.js";
 import { principalThingsLister } from "../../functions/cc/session.js";
 import { createValidator } from "../../functions/cc/validation.js";
 import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
-import type { RegistryRecord } from "../../functions/registry/records.js";
-import { opsTableFromSdk } from "../../functions/registry/table.js";
-import { applyRecord } from "../../functions/replication/apply.js";
 import { captureKeys } from "../../functions/replication/capture.js";
-import { launchReplay } from "../../functions/replication/launcher.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
-import { createPacer, systemClock } from "../../functions/replication/pacing.js";
-import { replayStateMachineDefinition } from "../../functions/replication/stateMachine.js";
+import { silentLogger } from "../../functions/replication/observability.js";
+import { systemClock } from "../../functions/replication/pacing.js";
 import { GlobalTableEmulator } from "../../peers/emulators/globalTable.js";
-import { localReplayStateMachine } from "../../peers/emulators/stepFunctions.js";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMoto } from "../support/useMoto.js";
+import { motoLauncher, motoOpsTable } from "../support/replayPath.js";
 import { commandEvent, makeCertificates, newKey, seedRegistry } from "./support.js";
+import { createPkTable } from "../support/tables.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "eu-west-1";
 const TABLE = "ops";
-const RETRY = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 2, maxDelaySeconds: 4 };
 
 describe("what the C&C journal writes, replay applies in the other region", () => {
-  let moto: MotoServer;
+  const moto = useMoto({ resetBeforeEach: false });
   let global: GlobalTableEmulator;
   const iot: Record<string, iotSdk.IoTClient> = {};
   const replayed: string[] = [];
-  const tableOf = (region: string) =>
-    opsTableFromSdk(
-      lib,
-      lib.DynamoDBDocumentClient.from(new DynamoDBClient(moto.clientConfig(region))),
-      TABLE,
-    );
+  const tableOf = (region: string) => motoOpsTable(moto, region, TABLE);
 
   beforeAll(async () => {
-    moto = await startMoto();
     for (const region of [PRIMARY, SECONDARY]) {
       iot[region] = new iotSdk.IoTClient(moto.clientConfig(region));
       // Device policies, types and groups exist in both regions before onboarding (README: first deploy).
       await seedRegistry(iot[region]);
     }
-    const sqs = new SQSClient(moto.clientConfig(SECONDARY));
-    const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: "replay-dlq" }))).QueueUrl!;
-    const applyDeps = {
-      region: SECONDARY,
-      iot: iotPortFromSdk(iotSdk, iot[SECONDARY]),
-      pacer: createPacer(),
-      table: tableOf(SECONDARY),
-      clock: systemClock,
-      logger: silentLogger,
-      metrics: noMetrics,
-    };
-    const sm = localReplayStateMachine({
-      definition: replayStateMachineDefinition({
-        replayFunctionArn: `arn:aws:lambda:${SECONDARY}:111111111111:function:replay`,
-        deadLetterQueueUrl: dlq,
-        throttleRetry: RETRY,
-        dependencyRetry: RETRY,
-        waveConcurrency: 4,
-        taskTimeoutSeconds: 30,
-      }),
-      sqs,
-      replay: async (entry) => {
-        replayed.push((entry.record as RegistryRecord).key);
-        return applyRecord(entry.record as RegistryRecord, applyDeps);
-      },
-    });
     global = await GlobalTableEmulator.create({
       tableName: TABLE,
       regions: [PRIMARY, SECONDARY],
       clientConfig: (region) => moto.clientConfig(region),
       consumers: {
-        [SECONDARY]: async (event) =>
-          (
-            await launchReplay(event, {
-              region: SECONDARY,
-              logger: silentLogger,
-              opsTable: tableOf(SECONDARY),
-              ...sm,
-            })
-          ).response,
+        [SECONDARY]: await motoLauncher(moto, SECONDARY, { table: TABLE, iot: iot[SECONDARY], replayed }),
       },
     });
   }, 60_000);
-  afterAll(async () => {
-    await moto?.stop();
-  });
 
   it("a device onboarded through C&C in the primary exists, complete, in the secondary", async () => {
     const ccDdb = new DynamoDBClient(moto.clientConfig(PRIMARY));
-    await ccDdb.send(
-      new CreateTableCommand({
-        TableName: "cc-idempotency",
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    await createPkTable(ccDdb, "cc-idempotency");
     const a = iotPortFromSdk(iotSdk, iot[PRIMARY]);
     const deps: HandlerDeps = {
       iot: a,

@@ -13,6 +13,7 @@ import { inAccount as motoAccount, type MotoServer } from "../../peers/moto.js";
 import { createTestCa } from "../../peers/testCa.js";
 import { beforeAll, beforeEach } from "vitest";
 import { useMoto } from "../support/useMoto.js";
+import { createPkTable } from "../support/tables.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { opsTableFromSdk } from "../../functions/registry/table.js";
 import { captureKeys } from "../../functions/replication/capture.js";
@@ -73,16 +74,8 @@ export async function ccWorld(moto: MotoServer): Promise<CcWorld> {
   for (const [client, name] of [
     [opsDdb, OPS_TABLE],
     [ccDdb, IDEMPOTENCY_TABLE],
-  ] as const) {
-    await client.send(
-      new ddbSdk.CreateTableCommand({
-        TableName: name,
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
-  }
+  ] as const)
+    await createPkTable(client, name);
   const doc = docSdk.DynamoDBDocumentClient.from(ccDdb);
   const opsDoc = docSdk.DynamoDBDocumentClient.from(opsDdb);
   const iot = iotPortFromSdk(iotSdk, iotClient);

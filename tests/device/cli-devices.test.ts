@@ -24,21 +24,26 @@ async function runDevices(args: string[]) {
   return { stdout: out.join(""), stderr: err.join(""), exitCode };
 }
 
+/** The flags that run `count` devices for `seconds` against the local regions `r` (DNS answering A). */
+const fleet = (r: Regions, count: number, seconds: number) => [
+  "--count",
+  String(count),
+  "--endpoint",
+  ENDPOINT,
+  "--dns",
+  r.dns.server,
+  "--port",
+  String(r.a.port),
+  "--duration",
+  String(seconds),
+];
+
 describe("iot-dr devices", () => {
   it("--json prints exactly one JSON document with connects per second per target and message accounting", async () => {
     regions = await startRegions(1);
     const r = regions;
     const { stdout, stderr, exitCode } = await runDevices([
-      "--count",
-      "5",
-      "--endpoint",
-      ENDPOINT,
-      "--dns",
-      r.dns.server,
-      "--port",
-      String(r.a.port),
-      "--duration",
-      "2",
+      ...fleet(r, 5, 2),
       "--publish-interval",
       "200",
       "--json",
@@ -64,18 +69,7 @@ describe("iot-dr devices", () => {
   it("without --json prints the timeline and a summary", async () => {
     regions = await startRegions(1);
     const r = regions;
-    const { stdout } = await runDevices([
-      "--count",
-      "3",
-      "--endpoint",
-      ENDPOINT,
-      "--dns",
-      r.dns.server,
-      "--port",
-      String(r.a.port),
-      "--duration",
-      "1",
-    ]);
+    const { stdout } = await runDevices(fleet(r, 3, 1));
     expect(stdout).toMatch(new RegExp(`connected ${r.a.host.replace(/\./g, "\\.")}:${r.a.port}=3`));
     expect(stdout).toMatch(/devices 3, connected at the end 3/);
   });
@@ -84,20 +78,7 @@ describe("iot-dr devices", () => {
     regions = await startRegions(1);
     const r = regions;
     await r.a.kill();
-    const { stderr, exitCode } = await runDevices([
-      "--count",
-      "2",
-      "--endpoint",
-      ENDPOINT,
-      "--dns",
-      r.dns.server,
-      "--port",
-      String(r.a.port),
-      "--duration",
-      "1",
-      "--publish-interval",
-      "0",
-    ]);
+    const { stderr, exitCode } = await runDevices([...fleet(r, 2, 1), "--publish-interval", "0"]);
     expect(exitCode).toBe(1);
     expect(stderr).toMatch(
       /no device could connect to iot.dr.example.test; check --endpoint, --dns and --port/,

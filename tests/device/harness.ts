@@ -54,3 +54,36 @@ export async function waitFor(what: string, condition: () => boolean, timeoutMs 
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Starts `count` FailoverClients `device-0` … `device-<count-1>` with `options`, pushed onto
+ * `clients` (the caller stops them).
+ */
+export function startFleet(
+  clients: FailoverClient[],
+  count: number,
+  options: Omit<FailoverClientOptions, "clientId">,
+): void {
+  for (let i = 0; i < count; i++) {
+    const client = new FailoverClient({ ...options, clientId: `device-${i}` });
+    clients.push(client);
+    client.start();
+  }
+}
+
+/** Devices only a server-side disconnect moves: no periodic re-resolution, quick reconnects. */
+export const MOVED_BY_DISCONNECT = { reresolveIntervalMs: 0, backoff: { minDelayMs: 50, maxDelayMs: 200 } };
+
+/** startFleet() on `broker`'s port through `dns`, resolved once every device is connected to `broker`. */
+export async function startFleetOn(
+  clients: FailoverClient[],
+  count: number,
+  broker: TestBroker,
+  dns: TestDnsServer,
+  options: Omit<FailoverClientOptions, "clientId" | "port" | "dnsServers">,
+): Promise<void> {
+  startFleet(clients, count, { ...options, port: broker.port, dnsServers: [dns.server] });
+  await waitFor("every device on the failing region", () =>
+    clients.every((c) => c.target?.address === broker.host),
+  );
+}

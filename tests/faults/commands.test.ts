@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as iot from "@aws-sdk/client-iot";
 import * as lib from "@aws-sdk/lib-dynamodb";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -26,6 +26,8 @@ import { getRecord, opsTableFromSdk } from "../../functions/registry/table.js";
 import { captureEvent } from "../../functions/replication/capture.js";
 import { deadLetterBody } from "../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "../replication/core/support.js";
+import { createPkTable } from "../support/tables.js";
+import { repairBFromA } from "../reconcile/support.js";
 
 /** Tight budgets so that twenty faulted runs stay quick; the defaults are proven in budget.test.ts. */
 const IDLE_BUDGET_S = 2;
@@ -75,14 +77,7 @@ describe("commands against a half-dead region", () => {
 
   async function createTable(name: string, region: string) {
     const ddb = new DynamoDBClient(moto.clientConfig(region));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: name,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-      }),
-    );
+    await createPkTable(ddb, name);
     return opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(ddb), name);
   }
 
@@ -115,17 +110,7 @@ describe("commands against a half-dead region", () => {
 
     it(`reconcile meets '${fault}': exit 1 (not drift) within budget; a rerun repairs and finds no drift`, async () => {
       await registryInA();
-      const argv = [
-        "reconcile",
-        "--source",
-        REGION_A,
-        "--target",
-        REGION_B,
-        "--repair",
-        "--active",
-        REGION_A,
-        "--json",
-      ];
+      const argv = ["reconcile", ...repairBFromA()];
       const run = await faulted(fault, 6, argv);
       expect(run.code).toBe(1);
       expect(run.ms).toBeLessThan(BOUND_MS);

@@ -13,7 +13,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Command } from "commander";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMotoEnv } from "../support/useMoto.js";
 import { FAULTS, startFaultPeer, type FaultPeer } from "../../peers/faults.js";
 import { startWatch, stopWatch } from "../../cli/aws.js";
 import { globalOutputs, primaryOutputs, secondaryOutputs } from "../support/stackOutputs.js";
@@ -27,24 +27,24 @@ const SECONDARY = "eu-central-1";
 const PRIMARY_IP = "203.0.113.10";
 const PARAMETER = `/iot-dr/health/override/${PRIMARY}`;
 
-let moto: MotoServer;
 let peer: FaultPeer;
-const saved = { ...process.env };
+const moto = useMotoEnv(PRIMARY, {
+  resetBeforeEach: false,
+  // Every SDK call of the drill goes through the fault peer in front of moto.
+  extra: async () => {
+    peer = await startFaultPeer(moto.endpoint);
+    return { AWS_ENDPOINT_URL: peer.endpoint };
+  },
+});
 
 beforeAll(async () => {
-  moto = await startMoto();
-  peer = await startFaultPeer(moto.endpoint);
-  Object.assign(process.env, moto.env(PRIMARY), { AWS_ENDPOINT_URL: peer.endpoint });
-  delete process.env.AWS_PROFILE;
   // moto loads its SSM backend on first use (seconds): warm it so the 0.5 s call deadline meets faults only.
   await new SSMClient(moto.clientConfig(PRIMARY))
     .send(new GetParameterCommand({ Name: PARAMETER }))
     .catch(() => undefined);
 }, 60_000);
 afterAll(async () => {
-  process.env = saved;
   await peer?.stop();
-  await moto?.stop();
 });
 afterEach(async () => {
   stopWatch();

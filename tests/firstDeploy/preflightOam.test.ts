@@ -19,13 +19,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makePreflightCommand } from "../../cli/commands/preflight";
 import type { CheckResult } from "../../cli/preflight/judge";
 import { startWatch, stopWatch } from "../../cli/aws";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMoto } from "../support/useMoto.js";
 
 const ACCOUNT = "123456789012"; // moto's default account: one account for every role
 const REGION = "us-east-1";
 const SINK = `arn:aws:oam:${REGION}:${ACCOUNT}:sink/0123abcd`;
 
-let moto: MotoServer;
+const moto = useMoto({ resetBeforeEach: false });
 let dir: string;
 let oam: http.Server;
 let oamEndpoint: string;
@@ -84,7 +84,6 @@ async function signatureValid(req: http.IncomingMessage, body: string, env: Reco
 }
 
 beforeAll(async () => {
-  moto = await startMoto();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-preflight-oam-"));
   const env = moto.env(REGION);
   oam = http.createServer((req, res) => {
@@ -118,7 +117,6 @@ beforeAll(async () => {
 afterAll(async () => {
   oam.closeAllConnections();
   await new Promise((resolve) => oam.close(resolve));
-  await moto?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 afterEach(() => {

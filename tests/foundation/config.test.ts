@@ -8,18 +8,11 @@ import {
   type ConfigKey,
   type ConfigKeySpec,
 } from "../../stacks/configKeys.js";
+import { VALID_CONFIG } from "../support/config.js";
 
 const SPECS = CONFIG_TABLE as Record<ConfigKey, ConfigKeySpec>;
 
-const valid = {
-  role: "primary",
-  primaryRegion: "us-east-1",
-  secondaryRegion: "us-west-2",
-  iotAccountId: "111111111111",
-  commandControlAccountId: "222222222222",
-  analyticsAccountId: "333333333333",
-  sharedServicesAccountId: "444444444444",
-};
+const valid = VALID_CONFIG;
 
 function errorOf(raw: Record<string, unknown>, dryRun = true): ConfigError {
   try {

@@ -6,16 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { checkKnownKeys, ConfigError, parseConfig } from "../../stacks/config.js";
+import { VALID_CONFIG } from "../support/config.js";
 
-const valid = {
-  role: "primary",
-  primaryRegion: "us-east-1",
-  secondaryRegion: "us-west-2",
-  iotAccountId: "111111111111",
-  commandControlAccountId: "222222222222",
-  analyticsAccountId: "333333333333",
-  sharedServicesAccountId: "444444444444",
-};
+const valid = VALID_CONFIG;
 
 function messageOf(extra: Record<string, unknown>): string {
   try {

@@ -12,8 +12,7 @@ import { planViolations } from "../../cli/plan/policy.js";
 import { loadPolicyConfig } from "../../cli/plan/policy.js";
 import { functionArchiveDeployable, T } from "../../policy/rules";
 import { DEFAULT_PACK_CONFIG } from "../../policy/types";
-
-const ROOT = path.resolve(__dirname, "..", "..");
+import { iotDr } from "../support/cli.js";
 
 /** A planned function whose code is the given files (as a Pulumi AssetArchive). */
 function plannedFunction(name: string, files: Record<string, string>): PlannedResource {
@@ -95,12 +94,6 @@ describe("function archives", () => {
 
   it("iot-dr package writes zips that export their handler when unzipped alone and required on Node 22", () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-package-"));
-    const iotDr = (...args: string[]) =>
-      spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "cli/main.ts"), ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        maxBuffer: 64 * 1024 * 1024,
-      });
     // Each function's environment as planned: its factory reads it when the module loads.
     const plan = JSON.parse(iotDr("plan", "--stack", "global", "--json").stdout) as {
       resources: { name: string; inputs: { environment?: { variables?: Record<string, string> } } }[];
@@ -110,7 +103,7 @@ describe("function archives", () => {
     try {
       const run = iotDr("package", "--stack", "global", "--json", "--out", out);
       expect(run.stderr).toBe("");
-      expect(run.status).toBe(0);
+      expect(run.code).toBe(0);
       const doc = JSON.parse(run.stdout) as {
         stack: string;
         functions: { name: string; loads: boolean; zipPath: string; runtime: string; coldInitMs: number }[];

@@ -4,13 +4,12 @@
  * secret shows in clear in any plan output; a secret in plain text draws a warning naming the key
  * and the command that encrypts it. The real command line in a fresh process, as operators run it.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { iotDr, ROOT } from "../support/cli.js";
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-secrets-"));
 const CLEAR = "Plain-Health-Path-Secret-0123456789";
 // What `pulumi config set --secret` writes with the passphrase provider (ciphertext is opaque here).
@@ -20,15 +19,6 @@ function stackFile(name: string, extra: string): string {
   const file = path.join(dir, `Pulumi.${name}.yaml`);
   fs.writeFileSync(file, fs.readFileSync(path.join(ROOT, "Pulumi.primary.yaml"), "utf8") + extra);
   return file;
-}
-
-function iotDr(...args: string[]) {
-  const run = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "cli/main.ts"), ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
 /** stderr without the packager's known lines about mqtt's optional polyfills (see cli-plan.test.ts). */

@@ -2,7 +2,7 @@ import * as crypto from "node:crypto";
 import * as http from "node:http";
 import * as https from "node:https";
 import { CloudWatchClient, GetMetricDataCommand, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { IoTDataPlaneClient, PublishCommand } from "@aws-sdk/client-iot-data-plane";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
@@ -22,6 +22,7 @@ import { silentLogger } from "../../functions/health/http.js";
 import { aggregatorFromEnv, type MetricsWriter } from "../../functions/health/runtime.js";
 import { useMoto } from "../support/useMoto.js";
 import { factorHandler, policy, startServer, type LoopbackServer } from "./support.js";
+import { createPkTable } from "../support/tables.js";
 
 const REGION = "eu-west-1";
 const credentials = async () => ({
@@ -40,14 +41,7 @@ const servers: LoopbackServer[] = [];
 beforeAll(async () => {
   dynamo = new DynamoDBClient(moto.clientConfig(REGION));
   ssm = new SSMClient(moto.clientConfig(REGION));
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: "health-state",
-      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-      BillingMode: "PAY_PER_REQUEST",
-    }),
-  );
+  await createPkTable(dynamo, "health-state");
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
@@ -222,29 +216,28 @@ describe("cross-account calls are SigV4-signed", () => {
     ]);
   });
 
-  it("reports a refused publish with the topic and status", async () => {
-    const server = await startServer((_req, res) => res.writeHead(403).end());
+  /** Publishes "{}" to the notice topic through a data plane that answers with `handler`. */
+  async function publishThrough(handler: http.RequestListener, options: { signal?: AbortSignal } = {}) {
+    const server = await startServer(handler);
     servers.push(server);
-    await expect(
-      iotDataPublish({
-        publish: publisherAt(server.url),
-        topic: "dr/failover/notice",
-        payload: "{}",
-      }),
-    ).rejects.toThrow("IoT Publish to 'dr/failover/notice' answered HTTP 403");
+    return iotDataPublish({
+      publish: publisherAt(server.url),
+      topic: "dr/failover/notice",
+      payload: "{}",
+      ...options,
+    });
+  }
+
+  it("reports a refused publish with the topic and status", async () => {
+    await expect(publishThrough((_req, res) => res.writeHead(403).end())).rejects.toThrow(
+      "IoT Publish to 'dr/failover/notice' answered HTTP 403",
+    );
   });
 
   it("gives up on a data plane that does not answer, within the publish's deadline", async () => {
-    const server = await startServer(() => undefined);
-    servers.push(server);
-    await expect(
-      iotDataPublish({
-        publish: publisherAt(server.url),
-        topic: "dr/failover/notice",
-        payload: "{}",
-        signal: AbortSignal.timeout(300),
-      }),
-    ).rejects.toThrow(/abort/i);
+    await expect(publishThrough(() => undefined, { signal: AbortSignal.timeout(300) })).rejects.toThrow(
+      /abort/i,
+    );
   });
 });
 

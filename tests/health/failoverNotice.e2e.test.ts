@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FailoverClient } from "../../device/client.js";
 import { parseNotice } from "../../device/notice.js";
 import { FailoverDns } from "../../infra/failoverDns.js";
-import { waitFor } from "../device/harness.js";
+import { startFleet, waitFor } from "../device/harness.js";
 import { snsAlarmEvent } from "./alarmEvent.js";
 import {
   loopbackTls,
@@ -20,7 +20,7 @@ import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { useMoto } from "../support/useMoto.js";
 import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 import { invokeSerialized, serializedCallback, type InvokeResult } from "../support/serialized.js";
-import { named, provider, SHARED_ACCOUNT, underMocks, IOT_ACCOUNT } from "./mocks.js";
+import { ALARM_ROUTED_DEVICES, named, provider, SHARED_ACCOUNT, underMocks, IOT_ACCOUNT } from "./mocks.js";
 
 const TOPIC = "dr/failover/notice";
 const ENDPOINT = "devices.iot.example.test";
@@ -64,12 +64,7 @@ describe("a health-check alarm moves every connected device to the healthy regio
       new FailoverDns(
         "failover",
         {
-          zone: { zoneName: "iot.example.test", zoneId: "Z123" },
-          records: [{ name: "devices", primary: { cname: "p" }, secondary: { cname: "s" } }],
-          health: {
-            primary: { mode: "alarm", region: "us-east-1", alarmName: "hc-primary" },
-            secondary: { mode: "alarm", region: "us-west-2", alarmName: "hc-secondary" },
-          },
+          ...ALARM_ROUTED_DEVICES,
           alarmProvider: shared,
           notice: {
             topic: TOPIC,
@@ -100,20 +95,15 @@ describe("a health-check alarm moves every connected device to the healthy regio
     invoke = (event) =>
       invokeSerialized(code, event, { ...moto.env("us-east-1"), ...env, NODE_EXTRA_CA_CERTS: tls.caFile });
 
-    for (let i = 0; i < DEVICES; i++) {
-      const client = new FailoverClient({
-        endpoint: ENDPOINT,
-        clientId: `device-${i}`,
-        port: a.port,
-        dnsServers: [dns.server],
-        noticeTopic: TOPIC,
-        regionEndpoints: REGION_ENDPOINTS,
-        // Only the notice may move them here: no periodic re-resolution.
-        reresolveIntervalMs: 0,
-      });
-      clients.push(client);
-      client.start();
-    }
+    startFleet(clients, DEVICES, {
+      endpoint: ENDPOINT,
+      port: a.port,
+      dnsServers: [dns.server],
+      noticeTopic: TOPIC,
+      regionEndpoints: REGION_ENDPOINTS,
+      // Only the notice may move them here: no periodic re-resolution.
+      reresolveIntervalMs: 0,
+    });
     await waitFor("every device on the primary", () => a.subscriberCount(TOPIC) === DEVICES);
   }, 60_000);
 

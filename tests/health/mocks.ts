@@ -69,3 +69,13 @@ export function doc(value: unknown): { Statement: Array<Record<string, unknown>>
     Statement: Array<Record<string, unknown>>;
   };
 }
+
+/** The fail-over record `devices.iot.example.test`, routed by the health-check alarms hc-primary and hc-secondary. */
+export const ALARM_ROUTED_DEVICES = {
+  zone: { zoneName: "iot.example.test", zoneId: "Z123" },
+  records: [{ name: "devices", primary: { cname: "p" }, secondary: { cname: "s" } }],
+  health: {
+    primary: { mode: "alarm" as const, region: "us-east-1", alarmName: "hc-primary" },
+    secondary: { mode: "alarm" as const, region: "us-west-2", alarmName: "hc-secondary" },
+  },
+};

@@ -9,10 +9,10 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FailoverClient } from "../../device/client.js";
 import { disconnectClients, type DeleteConnection } from "../../functions/health/mover.js";
-import { waitFor } from "../device/harness.js";
+import { MOVED_BY_DISCONNECT, startFleetOn, waitFor } from "../device/harness.js";
 import {
   loopbackTls,
-  startIotDataPlane,
+  startBrokerDataPlane,
   type IotDataPlane,
   type TlsMaterial,
 } from "../../peers/emulators/iotDataPlane.js";
@@ -49,35 +49,9 @@ describe("the server-side move closes the failing region's connections by client
   beforeAll(async () => {
     tls = loopbackTls();
     [a, b] = (await startBrokerPair()) as [TestBroker, TestBroker];
-    plane = await startIotDataPlane({
-      region: "us-east-1",
-      tls,
-      publish: (topic, payload, qos, retain) => a.publish(topic, payload, { qos, retain }),
-      disconnect: async (clientId) => {
-        const client = (a.aedes as unknown as { clients: Record<string, { close(): void }> }).clients[
-          clientId
-        ];
-        if (!client) return false;
-        client.close();
-        return true;
-      },
-    });
+    plane = await startBrokerDataPlane("us-east-1", tls, a);
     dns = await startDnsServer({ [ENDPOINT]: { addresses: [a.host], ttl: 300 } });
-    for (let i = 0; i < DEVICES; i++) {
-      const client = new FailoverClient({
-        endpoint: ENDPOINT,
-        clientId: `device-${i}`,
-        port: a.port,
-        dnsServers: [dns.server],
-        reresolveIntervalMs: 0,
-        backoff: { minDelayMs: 50, maxDelayMs: 200 },
-      });
-      clients.push(client);
-      client.start();
-    }
-    await waitFor("every device on the failing region", () =>
-      clients.every((c) => c.target?.address === a.host),
-    );
+    await startFleetOn(clients, DEVICES, a, dns, { endpoint: ENDPOINT, ...MOVED_BY_DISCONNECT });
   }, 60_000);
 
   afterAll(async () => {

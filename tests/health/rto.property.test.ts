@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { estimateRto, type RtoEstimate, type RtoInputs } from "../../functions/rto.js";
+import { RTO_BOUNDS, WORKED_EXAMPLE } from "../support/rto.js";
 
 const inputs = fc.record({
   checkIntervalSeconds: fc.constantFrom(10, 30),
@@ -15,18 +16,9 @@ const inputs = fc.record({
   readinessMaxLagSeconds: fc.integer({ min: 1, max: 86_400 }),
 });
 
-const BOUNDS = [
-  "detectionSeconds",
-  "dnsSeconds",
-  "deviceSeconds",
-  "reconnectSeconds",
-  "rtoSeconds",
-  "rpoSeconds",
-] as const;
-
 /** Every bound of `b` is at least the same bound of `a`, and the total max grows strictly when `strict`. */
 function grows(a: RtoEstimate, b: RtoEstimate): void {
-  for (const key of BOUNDS) {
+  for (const key of RTO_BOUNDS) {
     expect(b[key][0]).toBeGreaterThanOrEqual(a[key][0]);
     expect(b[key][1]).toBeGreaterThanOrEqual(a[key][1]);
   }
@@ -37,7 +29,7 @@ describe("the RTO calculator's bounds", () => {
     fc.assert(
       fc.property(inputs, (i) => {
         const e = estimateRto(i);
-        for (const key of BOUNDS) expect(e[key][0]).toBeLessThanOrEqual(e[key][1]);
+        for (const key of RTO_BOUNDS) expect(e[key][0]).toBeLessThanOrEqual(e[key][1]);
         expect(e.rtoSeconds[0]).toBeGreaterThanOrEqual(0);
       }),
     );
@@ -91,18 +83,7 @@ describe("the RTO calculator's bounds", () => {
   });
 
   it("matches a worked example: 10 s × 3, TTL 60, re-resolve 30, 10000 devices at 500/s", () => {
-    const e = estimateRto({
-      checkIntervalSeconds: 10,
-      failureThreshold: 3,
-      probeDeadlineMs: 1500,
-      failuresBeforeUnhealthy: 2,
-      routingMode: "endpoint",
-      failoverRecordTtlSeconds: 60,
-      deviceReresolveSeconds: 30,
-      devices: 10_000,
-      deviceConnectRatePerSecond: 500,
-      readinessMaxLagSeconds: 120,
-    });
+    const e = estimateRto(WORKED_EXAMPLE);
     expect(e.detectionSeconds).toEqual([21, 33.5]);
     expect(e.dnsSeconds).toEqual([0, 60]);
     expect(e.deviceSeconds).toEqual([0, 30]);
@@ -112,18 +93,7 @@ describe("the RTO calculator's bounds", () => {
   });
 
   it("rejects inputs that make no sense, naming the input", () => {
-    const ok: RtoInputs = {
-      checkIntervalSeconds: 10,
-      failureThreshold: 3,
-      probeDeadlineMs: 1500,
-      failuresBeforeUnhealthy: 2,
-      routingMode: "endpoint",
-      failoverRecordTtlSeconds: 60,
-      deviceReresolveSeconds: 30,
-      devices: 1,
-      deviceConnectRatePerSecond: 500,
-      readinessMaxLagSeconds: 120,
-    };
+    const ok: RtoInputs = { ...WORKED_EXAMPLE, devices: 1 };
     expect(() => estimateRto({ ...ok, failureThreshold: 0 })).toThrow(
       /failureThreshold must be a whole number >= 1/,
     );

@@ -15,20 +15,20 @@ import { FailoverClient } from "../../device/client.js";
 import { noticeFor } from "../../functions/health/notifier.js";
 import { FailoverDns } from "../../infra/failoverDns.js";
 import { PresenceRecorder, ServerSideMover } from "../../infra/serverSideMover.js";
-import { waitFor } from "../device/harness.js";
+import { MOVED_BY_DISCONNECT, startFleetOn, waitFor } from "../device/harness.js";
 import {
   loopbackTls,
-  startIotDataPlane,
+  startBrokerDataPlane,
   type IotDataPlane,
   type TlsMaterial,
 } from "../../peers/emulators/iotDataPlane.js";
 import { recordPresence } from "../../peers/emulators/presenceEvents.js";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
 import { invokeSerialized, serializedCallback, type InvokeResult } from "../support/serialized.js";
 import { snsAlarmEvent } from "./alarmEvent.js";
-import { IOT_ACCOUNT, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
+import { ALARM_ROUTED_DEVICES, IOT_ACCOUNT, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
 
 const ENDPOINT = "devices.iot.example.test";
 const DEVICES = 12;
@@ -41,7 +41,7 @@ const MOVER_ROLE = {
 };
 
 describe("on the primary's alarm, the secondary's mover closes the primary's connections by client id", () => {
-  let moto: MotoServer;
+  const moto = useMoto({ resetBeforeEach: false });
   let tls: TlsMaterial;
   let a: TestBroker;
   let b: TestBroker;
@@ -55,22 +55,9 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
   let tableSchema: Record<string, unknown>;
 
   beforeAll(async () => {
-    moto = await startMoto();
     tls = loopbackTls();
     [a, b] = (await startBrokerPair()) as [TestBroker, TestBroker];
-    plane = await startIotDataPlane({
-      region: "us-east-1",
-      tls,
-      publish: (topic, payload, qos, retain) => a.publish(topic, payload, { qos, retain }),
-      disconnect: async (clientId) => {
-        const client = (a.aedes as unknown as { clients: Record<string, { close(): void }> }).clients[
-          clientId
-        ];
-        if (!client) return false;
-        client.close();
-        return true;
-      },
-    });
+    plane = await startBrokerDataPlane("us-east-1", tls, a);
 
     // The movers and the presence table as the stacks plan them (only endpoints and ARNs are the test's).
     const run = await underMocks(() => {
@@ -88,12 +75,7 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
       const dnsComponent = new FailoverDns(
         "failover",
         {
-          zone: { zoneName: "iot.example.test", zoneId: "Z123" },
-          records: [{ name: "devices", primary: { cname: "p" }, secondary: { cname: "s" } }],
-          health: {
-            primary: { mode: "alarm", region: "us-east-1", alarmName: "hc-primary" },
-            secondary: { mode: "alarm", region: "us-west-2", alarmName: "hc-secondary" },
-          },
+          ...ALARM_ROUTED_DEVICES,
           alarmProvider: sharedEast,
         },
         { provider: sharedEast },
@@ -190,26 +172,11 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
     );
 
     dns = await startDnsServer({ [ENDPOINT]: { addresses: [a.host], ttl: 300 } });
-    for (let i = 0; i < DEVICES; i++) {
-      const client = new FailoverClient({
-        endpoint: ENDPOINT,
-        clientId: `device-${i}`,
-        port: a.port,
-        dnsServers: [dns.server],
-        // Only the server-side disconnect may move them here: no notice, no periodic re-resolution.
-        reresolveIntervalMs: 0,
-        backoff: { minDelayMs: 50, maxDelayMs: 200 },
-      });
-      clients.push(client);
-      client.start();
-    }
-    await waitFor("every device on the failing region", () =>
-      clients.every((c) => c.target?.address === a.host),
-    );
+    // Only the server-side disconnect may move them here: no notice, no periodic re-resolution.
+    await startFleetOn(clients, DEVICES, a, dns, { endpoint: ENDPOINT, ...MOVED_BY_DISCONNECT });
     // device-0's connection drops once before the fault (it reconnects to the same region): the
     // items of its older connection must neither hide it nor list it twice.
-    const aedesClients = (a.aedes as unknown as { clients: Record<string, { close(): void }> }).clients;
-    aedesClients["device-0"]!.close();
+    expect(a.closeClient("device-0")).toBe(true);
     await waitFor(
       "device-0 reconnected",
       () => presence.events.filter((e) => e.clientId === "device-0").length === 3,
@@ -220,7 +187,6 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.stop()));
     await Promise.all([a?.stop(), b?.stop(), dns?.stop(), plane?.stop()]);
-    await moto?.stop();
     tls?.dispose();
   });
 

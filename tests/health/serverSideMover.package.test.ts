@@ -2,13 +2,11 @@
  * `iot-dr package` lists the server-side movers of a global stack that enables them, each built
  * as `pulumi up` would upload it and loading from its archive alone on its declared Node major.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import path from "node:path";
 import { expect, it } from "vitest";
-
-const ROOT = path.resolve(__dirname, "..", "..");
+import { iotDr, ROOT } from "../support/cli.js";
 
 it("iot-dr package --stack global lists both movers with loads: true when iot-dr:serverSideMove is on", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-mover-config-"));
@@ -20,23 +18,9 @@ it("iot-dr package --stack global lists both movers with loads: true when iot-dr
         .readFileSync(path.join(ROOT, "Pulumi.global.yaml"), "utf8")
         .replace(/^config:\n/m, "config:\n  iot-dr:serverSideMove: true\n"),
     );
-    const run = spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        path.join(ROOT, "cli/main.ts"),
-        "package",
-        "--stack",
-        "global",
-        "--config",
-        configFile,
-        "--json",
-      ],
-      { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
-    );
+    const run = iotDr("package", "--stack", "global", "--config", configFile, "--json");
     expect(run.stderr).toBe("");
-    expect(run.status).toBe(0);
+    expect(run.code).toBe(0);
     const doc = JSON.parse(run.stdout) as {
       functions: { name: string; loads: boolean; runtime: string }[];
       problems: string[];

@@ -1,20 +1,9 @@
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { PlannedResource } from "../../cli/plan/recorder";
-
-const ROOT = path.resolve(__dirname, "..", "..");
-
-function iotDr(...args: string[]) {
-  const run = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "cli/main.ts"), ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+import { iotDr, ROOT } from "../support/cli.js";
 
 function tempFile(name: string, text: string): string {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-policy-")), name);

@@ -17,9 +17,12 @@ import {
   region,
   REGION_A,
   REGION_B,
+  repairBFromA,
   runCommand,
   type Region,
 } from "./support.js";
+
+const REPAIR_FROM_A = repairBFromA("ops");
 
 describe("iot-dr reconcile and backfill on moto", () => {
   const moto = useMoto();
@@ -54,21 +57,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
     expect(JSON.parse(found.stdout).drift.sort(byKey)).toEqual([...expected].sort(byKey));
 
     const deps = motoDeps(moto);
-    const repaired = await reconcile(
-      [
-        "--source",
-        REGION_A,
-        "--target",
-        REGION_B,
-        "--table",
-        "ops",
-        "--repair",
-        "--active",
-        REGION_A,
-        "--json",
-      ],
-      deps,
-    );
+    const repaired = await reconcile(REPAIR_FROM_A, deps);
     expect(repaired.code).toBe(0);
     const report = JSON.parse(repaired.stdout);
     expect(report.drift).toEqual([]);
@@ -94,21 +83,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
     };
     const { toItem } = await import("../../functions/registry/records.js");
     await deps.table(REGION_B, "ops").put(toItem(live) as never);
-    const run = await reconcile(
-      [
-        "--source",
-        REGION_A,
-        "--target",
-        REGION_B,
-        "--table",
-        "ops",
-        "--repair",
-        "--active",
-        REGION_A,
-        "--json",
-      ],
-      deps,
-    );
+    const run = await reconcile(REPAIR_FROM_A, deps);
     expect(run.code).toBe(0);
     expect(await b.iot.describeThing("made-in-b")).toBeNull();
     const { getRecord } = await import("../../functions/registry/table.js");
@@ -132,21 +107,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
       capturedAt: Date.now(),
     };
     await deps.table(REGION_B, "ops").put(toItem(tomb) as never);
-    const run = await reconcile(
-      [
-        "--source",
-        REGION_A,
-        "--target",
-        REGION_B,
-        "--table",
-        "ops",
-        "--repair",
-        "--active",
-        REGION_A,
-        "--json",
-      ],
-      deps,
-    );
+    const run = await reconcile(REPAIR_FROM_A, deps);
     expect(run.code).toBe(0);
     expect(await b.iot.describeThing("deleted-in-a")).toBeNull();
   });
@@ -298,16 +259,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
     await baseline([a, b], { a, b });
     const id = await sharedCertificate(a, b, "ACTIVE");
     await b.iot.updateCertificate(id, "REVOKED");
-    const run = await reconcile([
-      "--source",
-      REGION_A,
-      "--target",
-      REGION_B,
-      "--repair",
-      "--active",
-      REGION_A,
-      "--json",
-    ]);
+    const run = await reconcile(repairBFromA());
     expect(run.code).toBe(3);
     expect(JSON.parse(run.stdout).drift).toEqual([
       { key: `certificate#${id}`, kind: "different", fields: ["status"] },

@@ -4,12 +4,13 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as lib from "@aws-sdk/lib-dynamodb";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { passLockFromSdk, reconcileLockKey } from "../../functions/reconcile/lock.js";
 import { runScheduledReconcile } from "../../functions/reconcile/scheduled.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
 import { useMoto } from "../support/useMoto.js";
 import { region as regionOf, scheduledDeps } from "./support.js";
+import { createPkTable } from "../support/tables.js";
 
 const REGION = "eu-west-1";
 const moto = useMoto({ resetBeforeEach: false });
@@ -17,14 +18,7 @@ let doc: lib.DynamoDBDocumentClient;
 
 beforeAll(async () => {
   const ddb = new DynamoDBClient(moto.clientConfig(REGION));
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: "lock",
-      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-      BillingMode: "PAY_PER_REQUEST",
-    }),
-  );
+  await createPkTable(ddb, "lock");
   doc = lib.DynamoDBDocumentClient.from(ddb);
 });
 

@@ -5,9 +5,9 @@
  */
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import {
   runScheduledReconcile,
@@ -25,10 +25,11 @@ import { Resolver } from "node:dns/promises";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { Reconciler } from "../../infra/reconciler.js";
 import { freePort } from "../../peers/ports.js";
-import { startMoto, type MotoServer } from "../../peers/moto.js";
+import { useMoto } from "../support/useMoto.js";
 import { invokeSerialized, serializedCallback, type SerializedCallback } from "../support/serialized.js";
 import { ACCOUNT, one, provider, underMocks } from "../replication/infra/mocks.js";
 import { fastPacer, region, scheduledDeps, type Region } from "./support.js";
+import { createPkTable } from "../support/tables.js";
 
 const PEER = "us-east-1";
 const OWN = "eu-west-1";
@@ -61,7 +62,7 @@ async function arbitrationScenario(peer: Region, own: Region): Promise<RegistryR
 }
 
 describe("scheduled reconciler", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let peer: Region;
   let own: Region;
   let code: SerializedCallback;
@@ -86,13 +87,8 @@ describe("scheduled reconciler", () => {
     code = await serializedCallback(
       one(run.resources, "aws:lambda/function:Function", "rec-reconcile-fn").inputs,
     );
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
   });
   beforeEach(async () => {
-    await moto.reset();
     peer = region(moto, PEER);
     own = region(moto, OWN);
   });
@@ -267,22 +263,8 @@ describe("scheduled reconciler", () => {
 
   it("the serialized function learns from DNS that the peer is active, repairs its own region from it, continues its pass by invoking itself and prints the EMF document once", async () => {
     const ddb = new DynamoDBClient(moto.clientConfig(OWN));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: "ops-table",
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: "reconcile-lock",
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    await createPkTable(ddb, "ops-table");
+    await createPkTable(ddb, "reconcile-lock");
     const doc = DynamoDBDocumentClient.from(ddb, { marshallOptions: { removeUndefinedValues: true } });
     for (const r of await arbitrationScenario(peer, own))
       await doc.send(

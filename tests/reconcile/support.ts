@@ -28,6 +28,19 @@ import { emfLines } from "../support/emf.js";
 export const REGION_A = "us-east-1";
 export const REGION_B = "eu-west-1";
 
+/** `reconcile`'s flags that repair B from A, the active region (through the ops table `table` if given). */
+export const repairBFromA = (table?: string): string[] => [
+  "--source",
+  REGION_A,
+  "--target",
+  REGION_B,
+  ...(table ? ["--table", table] : []),
+  "--repair",
+  "--active",
+  REGION_A,
+  "--json",
+];
+
 /** A pacer that never waits in tests (every API at 10 000 TPS) but still counts calls. */
 export function fastPacer(): Pacer {
   const rates = Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 10_000]));

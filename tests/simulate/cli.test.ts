@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { runCli } from "../../cli/main.js";
 import { estimateRto } from "../../functions/rto.js";
+import { WORKED_EXAMPLE } from "../support/rto.js";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -49,16 +50,9 @@ describe("iot-dr simulate", () => {
     expect(p100 - r.dnsFlipSeconds).toBeGreaterThanOrEqual(10);
     expect(Object.values(r.byTrigger as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(2000);
     const band = estimateRto({
-      checkIntervalSeconds: 10,
-      failureThreshold: 3,
-      probeDeadlineMs: 1500,
-      failuresBeforeUnhealthy: 2,
-      routingMode: "endpoint",
-      failoverRecordTtlSeconds: 60,
-      deviceReresolveSeconds: 30,
+      ...WORKED_EXAMPLE,
       devices: 2000,
       deviceConnectRatePerSecond: 200,
-      readinessMaxLagSeconds: 120,
     }).rtoSeconds;
     expect(r.expectedRtoSeconds).toEqual(band);
   });

@@ -8,6 +8,7 @@ import { estimateRto } from "../../functions/rto.js";
 import { simulate } from "../../simulate/engine.js";
 import { benchDevicesParams, defaultParams } from "../../simulate/params.js";
 import { summarize } from "../../simulate/summary.js";
+import { WORKED_EXAMPLE } from "../support/rto.js";
 
 describe("fleet simulation", () => {
   it("gives the same run for the same seed, and a different one for another seed", () => {
@@ -67,18 +68,7 @@ describe("fleet simulation", () => {
   });
 
   it("scales only the paced reconnects when rto is asked for a share of the fleet", () => {
-    const inputs = {
-      checkIntervalSeconds: 10,
-      failureThreshold: 3,
-      probeDeadlineMs: 1500,
-      failuresBeforeUnhealthy: 2,
-      routingMode: "endpoint" as const,
-      failoverRecordTtlSeconds: 60,
-      deviceReresolveSeconds: 30,
-      devices: 1_000_000,
-      deviceConnectRatePerSecond: 500,
-      readinessMaxLagSeconds: 120,
-    };
+    const inputs = { ...WORKED_EXAMPLE, devices: 1_000_000 };
     const all = estimateRto(inputs);
     const most = estimateRto({ ...inputs, share: 0.99 });
     expect(all.reconnectSeconds[0] - most.reconnectSeconds[0]).toBeCloseTo(20, 6);

@@ -221,10 +221,7 @@ async function realRun(
       world_.push({
         t: e.t,
         run: async () => {
-          const conn = (a.aedes as unknown as { clients: Record<string, { close(): void }> }).clients[
-            `sim-${d}`
-          ];
-          conn?.close();
+          a.closeClient(`sim-${d}`);
           await settle(() => !clients[d].connected || clients[d].target?.address !== address.a);
         },
       });

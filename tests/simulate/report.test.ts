@@ -3,54 +3,22 @@
  * chromium), as the drill report is: both charts with their series, the quota line, the figures
  * with the rto verdict, and nothing fetched.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type BrowserContext } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { useHeadlessChromium } from "../support/chromium.js";
 import { simulate } from "../../simulate/engine.js";
 import { defaultParams } from "../../simulate/params.js";
 import { writeSimReport } from "../../simulate/report.js";
 import { summarize } from "../../simulate/summary.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-
 describe("simulation HTML report in headless Chromium", () => {
-  let browser: BrowserContext;
-  let dir: string;
-
-  beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install it with 'apt-get install -y chromium' (see .ci/run)`);
-    }
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sim-report-"));
-    browser = await chromium.launchPersistentContext(path.join(dir, "profile"), {
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-  });
-  afterAll(async () => {
-    await browser?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const chromium = useHeadlessChromium("sim-report-");
 
   it("opens from disk with the curves drawn against the quota, fetching nothing", async () => {
     const outcome = simulate({ ...defaultParams(20_000), connectQuota: 300 });
     const summary = summarize(outcome, 1.5, 100e6);
-    const file = writeSimReport(path.join(dir, "out"), summary, outcome.seconds);
-    const page = await browser.newPage();
-    const requests: string[] = [];
-    page.on("request", (r) => requests.push(r.url()));
-    await page.goto(`file://${file}`);
+    const file = writeSimReport(path.join(chromium.dir(), "out"), summary, outcome.seconds);
+    const { page, requests } = await chromium.open(file);
 
     const series = await page
       .locator("svg#curves [data-series]")

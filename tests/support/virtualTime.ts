@@ -1,6 +1,7 @@
 /**
  * Virtual time for simulations of pacers (tests/replication/core): a clock whose sleeps resolve in
- * time order, and a seeded PRNG, so that a run is deterministic and takes no real time.
+ * time order, so that a run (with tests/support/random.ts for its randomness) is deterministic and
+ * takes no real time.
  */
 import type { Clock } from "../../functions/replication/pacing.js";
 
@@ -34,16 +35,4 @@ export function virtualTime() {
     if (failure) throw failure;
   }
   return { clock, runUntil };
-}
-
-/** A deterministic PRNG (mulberry32) for latencies inside one scenario. */
-export function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -4,7 +4,7 @@
  * region reads unhealthy to Route 53 until the reverse catch-up is proven from the metrics the
  * stacks point it at (the reconciler's DriftCount, the replication launcher's IteratorAge).
  */
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import * as crypto from "node:crypto";
 import type * as http from "node:http";
@@ -18,6 +18,7 @@ import { named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
 import { policy, startServer, transport, type LoopbackServer } from "../support.js";
 import { emfLines, extractEmf } from "../../support/emf.js";
 import { DRIFT_METRIC } from "../../../functions/reconcile/scheduled.js";
+import { createPkTable } from "../../support/tables.js";
 
 const SECRET = "a-route53-path-secret-of-32-chars";
 const REGION = "eu-west-1";
@@ -56,14 +57,7 @@ describe("the deployed fail-back gate", async () => {
 
   beforeAll(async () => {
     cloudwatch = new CloudWatchClient(moto.clientConfig(REGION));
-    await new DynamoDBClient(moto.clientConfig(REGION)).send(
-      new CreateTableCommand({
-        TableName: "state",
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    await createPkTable(new DynamoDBClient(moto.clientConfig(REGION)), "state");
     const handler: http.RequestListener = (_req, res) => {
       res.writeHead(factorsHealthy ? 200 : 503, { "content-type": "application/json" });
       res.end(JSON.stringify({ healthy: factorsHealthy, checkpoints: [] }));

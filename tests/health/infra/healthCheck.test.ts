@@ -1,11 +1,12 @@
 import * as crypto from "node:crypto";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthCheck } from "../../../infra/healthCheck.js";
 import { invokeSerialized, serializedCallback } from "../../support/serialized.js";
 import { useMoto } from "../../support/useMoto.js";
 import { doc, named, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
 import { factorHandler, policy, startServer, type LoopbackServer } from "../support.js";
+import { createPkTable } from "../../support/tables.js";
 
 const SECRET = "a-route53-path-secret-of-32-chars";
 const factors = ["iotBroker", "applicationServices", "commandControl", "analytics"].map((name, i) => ({
@@ -98,14 +99,7 @@ describe("the health-check function in endpoint mode, under mocks", async () => 
     const moto = useMoto({ resetBeforeEach: false });
     const servers: LoopbackServer[] = [];
     beforeAll(async () => {
-      await new DynamoDBClient(moto.clientConfig("eu-west-1")).send(
-        new CreateTableCommand({
-          TableName: "state",
-          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-          BillingMode: "PAY_PER_REQUEST",
-        }),
-      );
+      await createPkTable(new DynamoDBClient(moto.clientConfig("eu-west-1")), "state");
     });
     afterAll(async () => {
       await Promise.all(servers.map((s) => s.close()));

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as iot from "@aws-sdk/client-iot";
 import * as lib from "@aws-sdk/lib-dynamodb";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   DescribeStreamCommand,
   DynamoDBStreamsClient,
@@ -26,6 +26,7 @@ import { captureEvent } from "../../../functions/replication/capture.js";
 import { deadLetterBody } from "../../../functions/replication/deadLetter.js";
 import { world, type World, REGION_A, REGION_B } from "./support.js";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
+import { createPkTable } from "../../support/tables.js";
 
 describe("iot-dr replay and redrive", () => {
   const moto = useMotoEnv(REGION_B);
@@ -220,14 +221,7 @@ describe("iot-dr replay and redrive", () => {
   it("redrive captures capture's dead letters again (rule error action, EventBridge dead letter, Lambda on-failure record) and deletes each only once recorded", async () => {
     // Changes made in region B, whose capture failed: its queue lives in B, and so does the ops table replica.
     const ddb = new DynamoDBClient(moto.clientConfig(REGION_B));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: "ops",
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    await createPkTable(ddb, "ops");
     const trail = emitCloudTrailEvents(w.b.client, { region: REGION_B });
     await w.b.client.send(new iot.CreateThingCommand({ thingName: "rt" }));
     await w.b.client.send(new iot.CreateThingGroupCommand({ thingGroupName: "grp" }));
@@ -296,14 +290,7 @@ describe("iot-dr replay and redrive", () => {
     for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
     const thing = (await getRecord(w.table, "thing#marked"))!;
     const ddb = new DynamoDBClient(moto.clientConfig(REGION_B));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: "markers",
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    await createPkTable(ddb, "markers");
     const q = await queue("dlq-marked");
     await q.sqs.send(
       new SendMessageCommand({
@@ -322,15 +309,7 @@ describe("iot-dr replay and redrive", () => {
 
   it("redrive re-reads a failed stream range and applies the current records of its keys", async () => {
     const ddb = new DynamoDBClient(moto.clientConfig(REGION_B));
-    const created = await ddb.send(
-      new CreateTableCommand({
-        TableName: "ops",
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-        StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
-      }),
-    );
+    const created = await createPkTable(ddb, "ops", { stream: true });
     const table = opsTableFromSdk(lib, lib.DynamoDBDocumentClient.from(ddb), "ops");
     await sendA(new iot.CreateThingCommand({ thingName: "s1" }));
     await sendA(new iot.CreateThingCommand({ thingName: "s2" }));

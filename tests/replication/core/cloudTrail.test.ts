@@ -17,18 +17,7 @@ import {
 } from "../../../functions/replication/cloudTrail.js";
 import { emitCloudTrailEvents, type CloudTrailEmulator } from "../../../peers/emulators/cloudTrailEvents.js";
 import { policyDoc, REGION_A, snapshot, world, type Region, type World } from "./support.js";
-
-/** A PRNG for reproducible shuffles (mulberry32). */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from "../../support/random.js";
 
 const csr = () =>
   execFileSync(
@@ -276,7 +265,7 @@ describe("changes announced only by IoT's CloudTrail events reach the other regi
     );
     await call(new iot.DetachThingPrincipalCommand({ thingName: "d1", principal: c1.certificateArn! }));
     const events = trail.take();
-    const random = prng(7);
+    const random = seeded(7);
     const deliveries: CloudTrailApiCallEvent[] = [...events, ...events.filter(() => random() < 0.5)];
     for (let i = deliveries.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));

@@ -18,7 +18,8 @@ import {
   type RegistryEventMessage,
 } from "../../../functions/replication/capture.js";
 import { createPacer } from "../../../functions/replication/pacing.js";
-import { flakyPort, instantClock, seeded } from "./faults.js";
+import { flakyPort, instantClock } from "./faults.js";
+import { seeded } from "../../support/random.js";
 import { policyDoc, snapshot, world, type World } from "./support.js";
 
 const THINGS = ["t0", "t1", "t2"];

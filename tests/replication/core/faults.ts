@@ -4,18 +4,6 @@
  */
 import { PORT_API, type IotRegistryPort } from "../../../functions/registry/iotPort.js";
 
-/** Deterministic uniform [0, 1) source (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface FaultCounts {
   throttled: number;
   transient: number;

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import * as iot from "@aws-sdk/client-iot";
-import { startMoto, type MotoServer } from "../../../peers/moto.js";
+import { useMoto } from "../../support/useMoto.js";
 import { appliedMarkerKey } from "../../../functions/registry/echoMarkers.js";
 import { getRecord, putRecordIfNewer, scanRecords } from "../../../functions/registry/table.js";
 import type { RegistryRecord } from "../../../functions/registry/records.js";
@@ -9,22 +9,16 @@ import { applyBatch, applyRecord } from "../../../functions/replication/apply.js
 import { captureEvent, captureKeys } from "../../../functions/replication/capture.js";
 import { createPacer } from "../../../functions/replication/pacing.js";
 import { METRICS_NAMESPACE, jsonLogger } from "../../../functions/replication/observability.js";
-import { flakyPort, instantClock, seeded } from "./faults.js";
+import { flakyPort, instantClock } from "./faults.js";
+import { seeded } from "../../support/random.js";
 import { policyDoc, snapshot, world, type World } from "./support.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("replay", () => {
-  let moto: MotoServer;
+  const moto = useMoto();
   let w: World;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
+  beforeEach(() => {
     w = world(moto);
   });
   const sendA = (command: unknown) => w.a.client.send(command as never);
@@ -128,11 +122,14 @@ describe("replay", () => {
     expect(w.table.writes).toBe(writes);
   });
 
-  it("an echo of an older replay does not overwrite a newer record that arrived meanwhile", async () => {
+  /**
+   * A captures v1 of thing "r", then changes it again; v2's record reaches the table only after B
+   * has applied v1. Returns B's echo of that older replay, not yet captured.
+   */
+  async function echoOfOlderReplay() {
     await sendA(new iot.CreateThingCommand({ thingName: "r", attributePayload: { attributes: { v: "1" } } }));
     for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
     const v1 = (await getRecord(w.table, "thing#r"))!;
-    // A changes again; its record reaches the table only after B has applied v1.
     await sendA(
       new iot.UpdateThingCommand({
         thingName: "r",
@@ -144,6 +141,11 @@ describe("replay", () => {
     await applyRecord(v1, w.applyDeps(w.b));
     const echo = w.b.events.take();
     for (const m of update) await captureEvent(m, w.captureDeps(w.a));
+    return echo;
+  }
+
+  it("an echo of an older replay does not overwrite a newer record that arrived meanwhile", async () => {
+    const echo = await echoOfOlderReplay();
     const [result] = await captureEvent(echo[0], w.captureDeps(w.b));
     expect(result.result).toBe("echo");
     expect((await getRecord(w.table, "thing#r"))?.state).toEqual({ name: "r", attributes: { v: "2" } });
@@ -155,20 +157,7 @@ describe("replay", () => {
   });
 
   it("without the replay marker that same echo would overwrite the newer record (the race is real)", async () => {
-    await sendA(new iot.CreateThingCommand({ thingName: "r", attributePayload: { attributes: { v: "1" } } }));
-    for (const m of w.a.events.take()) await captureEvent(m, w.captureDeps(w.a));
-    const v1 = (await getRecord(w.table, "thing#r"))!;
-    await sendA(
-      new iot.UpdateThingCommand({
-        thingName: "r",
-        attributePayload: { attributes: { v: "2" }, merge: true },
-      }),
-    );
-    const update = w.a.events.take();
-    await sleep(5);
-    await applyRecord(v1, w.applyDeps(w.b));
-    const echo = w.b.events.take();
-    for (const m of update) await captureEvent(m, w.captureDeps(w.a));
+    const echo = await echoOfOlderReplay();
     w.markers[w.b.name].items.delete(appliedMarkerKey(w.b.name, "thing#r"));
     const [result] = await captureEvent(echo[0], w.captureDeps(w.b));
     expect(result.result).toBe("written");

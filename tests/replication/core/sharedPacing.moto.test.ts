@@ -2,35 +2,25 @@
  * The region-wide schedule (sharedPacing.ts dynamoSlotStore) against moto's DynamoDB: several
  * stores, as separate Lambda containers hold them, reserve from one item of the marker table.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { createPacer, type Clock } from "../../../functions/replication/pacing.js";
 import { blockSlots, dynamoSlotStore, paceKey } from "../../../functions/replication/sharedPacing.js";
-import { startMoto, type MotoServer } from "../../../peers/moto.js";
+import { useMoto } from "../../support/useMoto.js";
+import { createPkTable } from "../../support/tables.js";
 
 const TABLE = "markers";
 
 describe("shared pacing schedule in DynamoDB", () => {
-  let moto: MotoServer;
+  // Serial: AWS applies each conditional write atomically; threaded moto does not (peers/serialMoto.ts).
+  const moto = useMoto({ serial: true, resetBeforeEach: false });
   let doc: lib.DynamoDBDocumentClient;
 
   beforeAll(async () => {
-    // Serial: AWS applies each conditional write atomically; threaded moto does not (peers/serialMoto.ts).
-    moto = await startMoto({ serial: true });
     const ddb = new DynamoDBClient(moto.clientConfig("eu-west-1"));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    await createPkTable(ddb, TABLE);
     doc = lib.DynamoDBDocumentClient.from(ddb);
-  });
-  afterAll(async () => {
-    await moto?.stop();
   });
 
   it("gives the calls of many workers distinct starts one interval apart, restarting at now after idling", async () => {

@@ -14,7 +14,8 @@ import {
   type SlotStore,
 } from "../../../functions/replication/sharedPacing.js";
 import { maxInSlidingSecond } from "../../../bench/captureBurst.js";
-import { prng, virtualTime } from "../../support/virtualTime.js";
+import { virtualTime } from "../../support/virtualTime.js";
+import { seeded } from "../../support/random.js";
 
 interface Scenario {
   quota: number;
@@ -26,7 +27,7 @@ interface Scenario {
 
 async function simulate(s: Scenario) {
   const { clock, runUntil } = virtualTime();
-  const random = prng(s.seed);
+  const random = seeded(s.seed);
   const shared = memorySlotStore();
   // The store's round trip: the caller's `now` is taken before it, as with DynamoDB.
   const store: SlotStore = {
@@ -207,7 +208,7 @@ describe("one quota shared by many workers", () => {
         // varied from run to run (CI saw none once).
         const pacer = createPacer({
           clock,
-          random: prng(worker + 1),
+          random: seeded(worker + 1),
           rates: { AttachPolicy: 15 },
           utilisation: 0.95,
         });

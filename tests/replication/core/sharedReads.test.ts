@@ -20,7 +20,8 @@ import { DEFAULT_IOT_QUOTAS, createPacer } from "../../../functions/replication/
 import { replayFromEnv } from "../../../functions/replication/replayRuntime.js";
 import { memorySlotStore } from "../../../functions/replication/sharedPacing.js";
 import { maxInSlidingSecond } from "../../../bench/captureBurst.js";
-import { prng, virtualTime } from "../../support/virtualTime.js";
+import { virtualTime } from "../../support/virtualTime.js";
+import { seeded } from "../../support/random.js";
 
 const api = "DescribeThing";
 
@@ -31,7 +32,7 @@ const api = "DescribeThing";
  */
 async function readTogether(rates: Record<string, number>, replayRate: number, workers: number, seconds = 5) {
   const { clock, runUntil } = virtualTime();
-  const random = prng(7);
+  const random = seeded(7);
   const starts: number[] = [];
   const read = async () => {
     starts.push(clock.now());

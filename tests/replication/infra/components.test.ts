@@ -37,6 +37,9 @@ const statementsOf = (r: PlannedResource): Statement[] =>
   (JSON.parse(String(r.inputs.policy)) as { Statement: Statement[] }).Statement;
 const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
 
+/** The least a capture or replay component is built from (in tests of what it refuses). */
+const MINIMAL = { region: SECONDARY, tableName: "t", tableArn: TABLE_ARN, tableKeyArn: KEY_ARN, ...MARKERS };
+
 describe("replication components under mocks", () => {
   let resources: PlannedResource[];
   let protectedTable: boolean | undefined;
@@ -391,16 +394,7 @@ describe("replication components under mocks", () => {
     });
 
     it("refuses to be built without a provider", () => {
-      expect(
-        () =>
-          new RegistryCapture("c", {
-            region: SECONDARY,
-            tableName: "t",
-            tableArn: TABLE_ARN,
-            tableKeyArn: KEY_ARN,
-            ...MARKERS,
-          }),
-      ).toThrow(/aws\.Provider of the IoT services account/);
+      expect(() => new RegistryCapture("c", MINIMAL)).toThrow(/aws\.Provider of the IoT services account/);
     });
   });
 
@@ -553,56 +547,26 @@ describe("replication components under mocks", () => {
       expect(sm.find((s) => s.Sid === "DeadLetter")?.Resource).toMatch(/replay-dlq/);
     });
 
+    const pipelineArgs = { ...MINIMAL, streamArn: TABLE_ARN };
+
     it("refuses to be built without a provider", () => {
-      expect(
-        () =>
-          new ReplayPipeline("r", {
-            region: SECONDARY,
-            tableName: "t",
-            tableArn: TABLE_ARN,
-            streamArn: TABLE_ARN,
-            tableKeyArn: KEY_ARN,
-            ...MARKERS,
-          }),
-      ).toThrow(/aws\.Provider of the IoT services account/);
+      expect(() => new ReplayPipeline("r", pipelineArgs)).toThrow(
+        /aws\.Provider of the IoT services account/,
+      );
     });
 
-    it("refuses a maximum record age a DynamoDB stream mapping cannot have", () => {
+    it.each([
+      ["a maximum record age", "y", { maxRecordAgeSeconds: 10 }, /maxRecordAgeSeconds must be 60\.\.604800/],
+      ["a batch size", "x", { batchSize: 5000 }, /batchSize must be 1\.\.1000/],
+    ])("refuses %s a DynamoDB stream mapping cannot have", (_what, providerName, extra, error) => {
       expect(
         () =>
           new ReplayPipeline(
             "r",
-            {
-              region: SECONDARY,
-              tableName: "t",
-              tableArn: TABLE_ARN,
-              streamArn: TABLE_ARN,
-              tableKeyArn: KEY_ARN,
-              ...MARKERS,
-              maxRecordAgeSeconds: 10,
-            },
-            { provider: provider("y", SECONDARY) },
+            { ...pipelineArgs, ...extra },
+            { provider: provider(providerName, SECONDARY) },
           ),
-      ).toThrow(/maxRecordAgeSeconds must be 60\.\.604800/);
-    });
-
-    it("refuses a batch size a DynamoDB stream mapping cannot have", () => {
-      expect(
-        () =>
-          new ReplayPipeline(
-            "r",
-            {
-              region: SECONDARY,
-              tableName: "t",
-              tableArn: TABLE_ARN,
-              streamArn: TABLE_ARN,
-              tableKeyArn: KEY_ARN,
-              ...MARKERS,
-              batchSize: 5000,
-            },
-            { provider: provider("x", SECONDARY) },
-          ),
-      ).toThrow(/batchSize must be 1\.\.1000/);
+      ).toThrow(error);
     });
   });
 

@@ -15,24 +15,19 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import fc from "fast-check";
 import * as lib from "@aws-sdk/lib-dynamodb";
-import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { iotPortFromSdk } from "../../../functions/registry/iotPort.js";
-import { keys, type RegistryRecord } from "../../../functions/registry/records.js";
+import { keys } from "../../../functions/registry/records.js";
 import { opsTableFromSdk, putRecordIfNewer } from "../../../functions/registry/table.js";
-import { applyRecord } from "../../../functions/replication/apply.js";
 import { captureDelivery, captureKeys } from "../../../functions/replication/capture.js";
-import { launchReplay } from "../../../functions/replication/launcher.js";
-import { noMetrics, silentLogger } from "../../../functions/replication/observability.js";
-import { createPacer, systemClock } from "../../../functions/replication/pacing.js";
-import { replayStateMachineDefinition } from "../../../functions/replication/stateMachine.js";
+import { silentLogger } from "../../../functions/replication/observability.js";
+import { systemClock } from "../../../functions/replication/pacing.js";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
-import { GlobalTableEmulator, type StreamConsumer } from "../../../peers/emulators/globalTable.js";
-import { localReplayStateMachine } from "../../../peers/emulators/stepFunctions.js";
+import { GlobalTableEmulator } from "../../../peers/emulators/globalTable.js";
 import { useMoto } from "../../support/useMoto.js";
+import { motoLauncher, motoOpsTable } from "../../support/replayPath.js";
 import { PRIMARY, SECONDARY, record } from "./fixtures.js";
 
 const TABLE = "ops";
-const RETRY = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 2, maxDelaySeconds: 4 };
 
 describe("replication through the emulated global table", () => {
   const moto = useMoto();
@@ -40,44 +35,9 @@ describe("replication through the emulated global table", () => {
   const iot: Record<string, iotSdk.IoTClient> = {};
   const replayed: Record<string, string[]> = {};
 
-  const tableOf = (region: string) =>
-    opsTableFromSdk(
-      lib,
-      lib.DynamoDBDocumentClient.from(new DynamoDBClient(moto.clientConfig(region))),
-      TABLE,
-    );
-
-  async function launcherOf(region: string): Promise<StreamConsumer> {
-    const sqs = new SQSClient(moto.clientConfig(region));
-    const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: "replay-dlq" }))).QueueUrl!;
-    const deps = {
-      region,
-      iot: iotPortFromSdk(iotSdk, iot[region]),
-      pacer: createPacer(),
-      table: tableOf(region),
-      clock: systemClock,
-      logger: silentLogger,
-      metrics: noMetrics,
-    };
-    const sm = localReplayStateMachine({
-      definition: replayStateMachineDefinition({
-        replayFunctionArn: `arn:aws:lambda:${region}:111111111111:function:replay`,
-        deadLetterQueueUrl: dlq,
-        throttleRetry: RETRY,
-        dependencyRetry: RETRY,
-        waveConcurrency: 4,
-        taskTimeoutSeconds: 30,
-      }),
-      sqs,
-      replay: async (entry) => {
-        replayed[region].push((entry.record as RegistryRecord).key);
-        return applyRecord(entry.record as RegistryRecord, deps);
-      },
-    });
-    return async (event) =>
-      (await launchReplay(event, { region, logger: silentLogger, opsTable: tableOf(region), ...sm }))
-        .response;
-  }
+  const tableOf = (region: string) => motoOpsTable(moto, region, TABLE);
+  const launcherOf = (region: string) =>
+    motoLauncher(moto, region, { table: TABLE, iot: iot[region], replayed: replayed[region] });
 
   beforeEach(async () => {
     for (const region of [PRIMARY, SECONDARY]) {

@@ -2,7 +2,7 @@
  * The code Pulumi serializes for each replication callback function, extracted under mocks and run
  * in a fresh Node process against moto, laid out like its Lambda package.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   CreateKeysAndCertificateCommand,
   CreateThingCommand,
@@ -11,20 +11,14 @@ import {
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
-import {
-  CreateTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  type PutItemInput,
-} from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand, PutItemCommand, type PutItemInput } from "@aws-sdk/client-dynamodb";
 import { toItem } from "../../../functions/registry/records.js";
 import { RegistryCapture } from "../../../infra/capture.js";
 import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB, ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { parseDeadLetter } from "../../../functions/replication/deadLetter.js";
 import { createQueueWithDeadLetters, pollOnce } from "../../../peers/emulators/sqsEventSource.js";
-import { startMoto, type MotoServer } from "../../../peers/moto.js";
+import { useMoto } from "../../support/useMoto.js";
 import {
   invokeSerialized,
   requiredPackages,
@@ -33,6 +27,7 @@ import {
 } from "../../support/serialized.js";
 import { PRIMARY, SECONDARY, image, record, seqOf, streamRecord } from "./fixtures.js";
 import { ACCOUNT, one, provider, underMocks } from "./mocks.js";
+import { createPkTable } from "../../support/tables.js";
 
 const TABLE = "ops-table";
 const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${TABLE}`;
@@ -40,7 +35,7 @@ const MARKER_TABLE = "applied-markers";
 
 describe("serialized replication functions", () => {
   const code: Record<"capture" | "replay" | "launcher", SerializedCallback> = {} as never;
-  let moto: MotoServer;
+  const moto = useMoto();
   let iot: IoTClient;
   let ddb: DynamoDBClient;
 
@@ -62,24 +57,11 @@ describe("serialized replication functions", () => {
     code.capture = await serializedCallback(fn("capture-capture-fn"));
     code.replay = await serializedCallback(fn("replay-replay-fn"));
     code.launcher = await serializedCallback(fn("replay-launcher-fn"));
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
   });
   beforeEach(async () => {
-    await moto.reset();
     iot = new IoTClient(moto.clientConfig(SECONDARY));
     ddb = new DynamoDBClient(moto.clientConfig(SECONDARY));
-    for (const TableName of [TABLE, MARKER_TABLE])
-      await ddb.send(
-        new CreateTableCommand({
-          TableName,
-          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-          BillingMode: "PAY_PER_REQUEST",
-        }),
-      );
+    for (const TableName of [TABLE, MARKER_TABLE]) await createPkTable(ddb, TableName);
   });
 
   const env = (extra: Record<string, string> = {}) => ({

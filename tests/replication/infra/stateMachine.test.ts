@@ -5,7 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { iotPortFromSdk } from "../../../functions/registry/iotPort.js";
@@ -25,6 +25,7 @@ import {
 import { localReplayStateMachine } from "../../../peers/emulators/stepFunctions.js";
 import { useMoto } from "../../support/useMoto.js";
 import { SECONDARY, record, registryBatch, seqOf, streamRecord } from "./fixtures.js";
+import { createPkTable } from "../../support/tables.js";
 
 const TABLE = "ops";
 const RETRY = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 2, maxDelaySeconds: 4 };
@@ -42,14 +43,7 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
     iot = new iotSdk.IoTClient(config);
     sqs = new SQSClient(config);
     const ddb = new DynamoDBClient(config);
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    await createPkTable(ddb, TABLE);
     dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "replay-dlq" }))).QueueUrl!;
     lag = [];
     const metrics: MetricsSink = {
