@@ -77,6 +77,13 @@ export default tseslint.config(
           message:
             "no module-level Set/Map in functions/: the Lambda serializer breaks them; use an array or build it inside the function",
         },
+        {
+          // A star re-export compiles to getters the serializer cannot rebuild: the reconciler's
+          // archive failed to load with one (tests/reconcile/scheduled.test.ts).
+          selector: "ExportAllDeclaration",
+          message:
+            "no `export *` in functions/: the Lambda serializer breaks star re-exports; name what you re-export",
+        },
       ],
       "@typescript-eslint/no-restricted-imports": [
         "error",
