@@ -105,8 +105,12 @@ describe("shared pacing schedule in DynamoDB", () => {
       }),
     );
     expect(starts).toHaveLength(64);
-    expect(blocks.stats().spent).toBe(64);
-    expect(writes).toBeLessThanOrEqual(32);
+    // A start already late when the store answers is given up and another reserved (pacing.ts
+    // maxLateMs): on a loaded machine a few are, each one more start spent and at most two more
+    // writes (its reservation, and the restart of an idle schedule).
+    const late = pacer.stats().ListPolicyVersions!.lateStarts;
+    expect(blocks.stats().spent).toBe(64 + late);
+    expect(writes).toBeLessThanOrEqual(32 + 2 * late);
     expect(blocks.stats().blocks).toBeLessThanOrEqual(writes);
     // 64 starts 25 ms apart span 63 intervals; a start runs at most 25 ms late.
     expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(63 * 25 - 50);
