@@ -21,6 +21,7 @@ import { powertoolsLogger } from "../functions/shared/observability.js";
 import { callbackFunction } from "./callbackFunction.js";
 import { alarmFamily } from "./alarms.js";
 import { serviceRole } from "./serviceRole.js";
+import { eventRuleQueuePolicy } from "./queuePolicy.js";
 
 const BUS_NAME = /^[A-Za-z0-9._-]{1,256}$/;
 
@@ -115,25 +116,7 @@ export class AnalyticsRegion extends pulumi.ComponentResource {
       mine,
     );
     const targetDlq = deadLetters("target", mine);
-    new aws.sqs.QueuePolicy(
-      `${name}-target-dlq-policy`,
-      {
-        queueUrl: targetDlq.url,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Effect: "Allow",
-              Principal: { Service: "events.amazonaws.com" },
-              Action: "sqs:SendMessage",
-              Resource: targetDlq.arn,
-              Condition: { ArnEquals: { "aws:SourceArn": rule.arn } },
-            },
-          ],
-        }),
-      },
-      mine,
-    );
+    eventRuleQueuePolicy(`${name}-target-dlq-policy`, { queue: targetDlq, ruleArn: rule.arn }, mine);
     const { role: targetRole } = serviceRole(
       { role: `${name}-target-role`, policy: `${name}-target-policy` },
       {

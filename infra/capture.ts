@@ -11,6 +11,7 @@ import { captureSizing, type CaptureSizing } from "../functions/replication/capt
 import { ARN_LESS_ACTIONS, iotRegistryArns, callbackFunction } from "./callbackFunction.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { serviceRole } from "./serviceRole.js";
+import { eventRuleQueuePolicy } from "./queuePolicy.js";
 import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
 import { requireProvider } from "./provider.js";
 
@@ -301,45 +302,15 @@ export class RegistryCapture extends pulumi.ComponentResource {
       parent,
     );
     // EventBridge sends the calls to the capture queue (its service principal, this rule only).
-    const queuePolicy = new aws.sqs.QueuePolicy(
+    const queuePolicy = eventRuleQueuePolicy(
       `${name}-queue-policy`,
-      {
-        queueUrl: this.queue.url,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "ApiCallRuleDeliveries",
-              Effect: "Allow",
-              Principal: { Service: "events.amazonaws.com" },
-              Action: "sqs:SendMessage",
-              Resource: this.queue.arn,
-              Condition: { ArnEquals: { "aws:SourceArn": this.apiCallRule.arn } },
-            },
-          ],
-        }),
-      },
+      { queue: this.queue, ruleArn: this.apiCallRule.arn, sid: "ApiCallRuleDeliveries" },
       parent,
     );
     // EventBridge puts events it could not deliver after its retries into the queue (its service principal, this rule only).
-    const deadLetterPolicy = new aws.sqs.QueuePolicy(
+    const deadLetterPolicy = eventRuleQueuePolicy(
       `${name}-dlq-policy`,
-      {
-        queueUrl: this.deadLetterQueue.url,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "ApiCallRuleDeadLetters",
-              Effect: "Allow",
-              Principal: { Service: "events.amazonaws.com" },
-              Action: "sqs:SendMessage",
-              Resource: this.deadLetterQueue.arn,
-              Condition: { ArnEquals: { "aws:SourceArn": this.apiCallRule.arn } },
-            },
-          ],
-        }),
-      },
+      { queue: this.deadLetterQueue, ruleArn: this.apiCallRule.arn, sid: "ApiCallRuleDeadLetters" },
       parent,
     );
     new aws.cloudwatch.EventTarget(

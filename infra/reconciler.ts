@@ -35,6 +35,7 @@ import { ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./call
 import { alarmFamily } from "./alarms.js";
 import { requireProvider } from "./provider.js";
 import { onDemandTable } from "./tables.js";
+import { eventRuleQueuePolicy } from "./queuePolicy.js";
 
 /** The registry reads of a compare: the list APIs plus the per-resource reads snapshot and repair make. */
 const READ_PORT_METHODS: (keyof IotRegistryPort)[] = [
@@ -329,24 +330,9 @@ export class Reconciler extends pulumi.ComponentResource {
       { sqsManagedSseEnabled: true, messageRetentionSeconds: 14 * 24 * 3600 },
       parent,
     );
-    new aws.sqs.QueuePolicy(
+    eventRuleQueuePolicy(
       `${name}-schedule-dlq-policy`,
-      {
-        queueUrl: this.deadLetterQueue.url,
-        policy: pulumi.jsonStringify({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "ScheduleDeadLetters",
-              Effect: "Allow",
-              Principal: { Service: "events.amazonaws.com" },
-              Action: "sqs:SendMessage",
-              Resource: this.deadLetterQueue.arn,
-              Condition: { ArnEquals: { "aws:SourceArn": this.schedule.arn } },
-            },
-          ],
-        }),
-      },
+      { queue: this.deadLetterQueue, ruleArn: this.schedule.arn, sid: "ScheduleDeadLetters" },
       parent,
     );
     new aws.cloudwatch.EventTarget(
