@@ -134,3 +134,48 @@ export function callbackFunction<E, R>(
   );
   return { fn, role, policy, logGroup };
 }
+
+export interface FunctionUrlAccess {
+  /** `AWS_IAM`: callers sign their requests; `NONE`: a public URL (the function checks the caller). */
+  authorizationType: "AWS_IAM" | "NONE";
+  /** Who may call: an account id, or `*` for a public URL. */
+  principal: pulumi.Input<string>;
+}
+
+/**
+ * The URL `${name}-url` of `fn` and the two permissions its callers need since October 2025
+ * (`${name}-invoke-url` and `${name}-invoke`), both naming `access.principal` only.
+ */
+export function functionUrl(
+  name: string,
+  fn: aws.lambda.Function,
+  access: FunctionUrlAccess,
+  opts: pulumi.CustomResourceOptions,
+): aws.lambda.FunctionUrl {
+  const url = new aws.lambda.FunctionUrl(
+    `${name}-url`,
+    { functionName: fn.name, authorizationType: access.authorizationType },
+    opts,
+  );
+  new aws.lambda.Permission(
+    `${name}-invoke-url`,
+    {
+      function: fn.name,
+      action: "lambda:InvokeFunctionUrl",
+      principal: access.principal,
+      functionUrlAuthType: access.authorizationType,
+    },
+    opts,
+  );
+  new aws.lambda.Permission(
+    `${name}-invoke`,
+    {
+      function: fn.name,
+      action: "lambda:InvokeFunction",
+      principal: access.principal,
+      invokedViaFunctionUrl: true,
+    },
+    opts,
+  );
+  return url;
+}

@@ -12,7 +12,7 @@ import { requireProvider } from "./provider.js";
 import type { CheckpointSpec, Probe } from "../functions/health/probes.js";
 import { parseCheckpointSpecs } from "../functions/health/probes.js";
 import { healthApiFromEnv } from "../functions/health/runtime.js";
-import { callbackFunction, type PolicyStatement } from "./callbackFunction.js";
+import { callbackFunction, functionUrl, type PolicyStatement } from "./callbackFunction.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { crossAccountRole } from "./serviceRole.js";
 
@@ -99,24 +99,25 @@ export class HealthApi extends pulumi.ComponentResource {
     const arnOf = (service: string, resource: string) =>
       pulumi.interpolate`arn:${partition.partition}:${service}:${region.region}:${identity.accountId}:${resource}`;
 
-    const tables = declared.flatMap((s) => (s.type === "dynamodbTable" ? [s.tableName] : []));
-    if (tables.length > 0) {
-      statements.push({
-        Sid: "DescribeTables",
-        Effect: "Allow",
-        Action: ["dynamodb:DescribeTable"],
-        Resource: tables.map((t) => arnOf("dynamodb", `table/${t}`)),
-      });
-    }
-    const buses = declared.flatMap((s) => (s.type === "eventBus" ? [s.eventBusName] : []));
-    if (buses.length > 0) {
-      statements.push({
-        Sid: "DescribeBuses",
-        Effect: "Allow",
-        Action: ["events:DescribeEventBus"],
-        Resource: buses.map((b) => arnOf("events", `event-bus/${b}`)),
-      });
-    }
+    // A table or bus checkpoint may describe the resources declared, nothing else.
+    const allowDescribe = (sid: string, action: string, resources: pulumi.Output<string>[]) => {
+      if (resources.length > 0)
+        statements.push({ Sid: sid, Effect: "Allow", Action: [action], Resource: resources });
+    };
+    allowDescribe(
+      "DescribeTables",
+      "dynamodb:DescribeTable",
+      declared.flatMap((s) =>
+        s.type === "dynamodbTable" ? [arnOf("dynamodb", `table/${s.tableName}`)] : [],
+      ),
+    );
+    allowDescribe(
+      "DescribeBuses",
+      "events:DescribeEventBus",
+      declared.flatMap((s) =>
+        s.type === "eventBus" ? [arnOf("events", `event-bus/${s.eventBusName}`)] : [],
+      ),
+    );
     if (declared.some((s) => s.type === "mqttCanary")) {
       throw new Error(
         `HealthApi '${name}': declare the broker canary through the 'canary' argument, not as a checkpoint spec`,
@@ -198,30 +199,11 @@ export class HealthApi extends pulumi.ComponentResource {
       this,
     );
 
-    this.functionUrl = new aws.lambda.FunctionUrl(
-      `${name}-url`,
-      { functionName: fn.fn.name, authorizationType: "AWS_IAM" },
-      { parent: this },
-    );
-    // Function URLs need both permissions since October 2025; both name the caller account only.
-    new aws.lambda.Permission(
-      `${name}-invoke-url`,
-      {
-        function: fn.fn.name,
-        action: "lambda:InvokeFunctionUrl",
-        principal: args.callerAccountId,
-        functionUrlAuthType: "AWS_IAM",
-      },
-      { parent: this },
-    );
-    new aws.lambda.Permission(
-      `${name}-invoke`,
-      {
-        function: fn.fn.name,
-        action: "lambda:InvokeFunction",
-        principal: args.callerAccountId,
-        invokedViaFunctionUrl: true,
-      },
+    // Both permissions name the caller account only.
+    this.functionUrl = functionUrl(
+      name,
+      fn.fn,
+      { authorizationType: "AWS_IAM", principal: args.callerAccountId },
       { parent: this },
     );
     if (args.readinessReader) {

@@ -13,7 +13,7 @@ import { requireProvider } from "./provider.js";
 import { HEALTH_NAMESPACE, ROUTE53_ALARM_PERIOD_SECONDS } from "../functions/health/metrics.js";
 import { checkPolicyConfig, type PolicyConfig } from "../functions/health/policy.js";
 import { aggregatorFromEnv, powertoolsMetricsWriter } from "../functions/health/runtime.js";
-import { callbackFunction, type PolicyStatement } from "./callbackFunction.js";
+import { callbackFunction, functionUrl, type PolicyStatement } from "./callbackFunction.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { alarmFamily } from "./alarms.js";
 import { onDemandTable } from "./tables.js";
@@ -226,32 +226,8 @@ export class HealthCheck extends pulumi.ComponentResource {
     this.stateTableName = table.name;
 
     if (mode === "endpoint") {
-      const url = new aws.lambda.FunctionUrl(
-        `${name}-url`,
-        { functionName: fn.fn.name, authorizationType: "NONE" },
-        { parent: this },
-      );
       // Route 53 cannot sign requests: the URL is public, and only the secret path gets an answer.
-      new aws.lambda.Permission(
-        `${name}-invoke-url`,
-        {
-          function: fn.fn.name,
-          action: "lambda:InvokeFunctionUrl",
-          principal: "*",
-          functionUrlAuthType: "NONE",
-        },
-        { parent: this },
-      );
-      new aws.lambda.Permission(
-        `${name}-invoke`,
-        {
-          function: fn.fn.name,
-          action: "lambda:InvokeFunction",
-          principal: "*",
-          invokedViaFunctionUrl: true,
-        },
-        { parent: this },
-      );
+      const url = functionUrl(name, fn.fn, { authorizationType: "NONE", principal: "*" }, { parent: this });
       this.host = url.functionUrl.apply((u) => (u ? new URL(u).host : ""));
       this.resourcePath = pulumi.secret(pulumi.interpolate`/${args.pathSecret!}`);
     } else {
