@@ -150,28 +150,25 @@ function bool(key: string) {
   };
 }
 
+/**
+ * A list or mapping key's value: YAML gives it structured, `pulumi up` as its JSON text. Text that
+ * is not JSON fails with `problem` (a ConfigError on `key` showing `example`).
+ */
+function fromJsonText(v: unknown, key: string, problem: string, example: string): unknown {
+  if (typeof v !== "string") return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    throw new ConfigError(key, problem, example);
+  }
+}
+
 function stringList(key: string, example: string) {
   return (v: unknown): string[] => {
-    let value = v;
-    if (typeof v === "string") {
-      try {
-        value = JSON.parse(v);
-      } catch {
-        throw new ConfigError(
-          key,
-          `must be a list of strings, got ${JSON.stringify(v)}`,
-          `--path '${key}[0]' ${example}`,
-        );
-      }
-    }
-    const parsed = z.array(z.string().min(1)).safeParse(value);
-    if (!parsed.success) {
-      throw new ConfigError(
-        key,
-        `must be a list of strings, got ${JSON.stringify(v)}`,
-        `--path '${key}[0]' ${example}`,
-      );
-    }
+    const problem = `must be a list of strings, got ${JSON.stringify(v)}`;
+    const pathExample = `--path '${key}[0]' ${example}`;
+    const parsed = z.array(z.string().min(1)).safeParse(fromJsonText(v, key, problem, pathExample));
+    if (!parsed.success) throw new ConfigError(key, problem, pathExample);
     return parsed.data;
   };
 }
@@ -626,14 +623,7 @@ const appServicesSchema = z.strictObject({
 function parseApplicationServices(value: unknown): ApplicationServicesConfig | undefined {
   const example = `'{"appName":"orders","functions":{"api":{"codePath":"app/orders/dist","handler":"index.handler"}}}'`;
   if (value === undefined || value === null || value === "") return undefined;
-  let parsed = value;
-  if (typeof value === "string") {
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      throw new ConfigError("applicationServices", "must be a JSON object", example);
-    }
-  }
+  const parsed = fromJsonText(value, "applicationServices", "must be a JSON object", example);
   const result = appServicesSchema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -647,18 +637,12 @@ function parseApplicationServices(value: unknown): ApplicationServicesConfig | u
 function parseCheckpoints(value: unknown): Partial<Record<CheckpointAccount, CheckpointSpec[]>> {
   const example = `'{"iot":[{"name":"orders-api","type":"http","url":"https://orders.internal/health"}]}'`;
   if (value === undefined || value === null || value === "") return {};
-  let parsed = value;
-  if (typeof value === "string") {
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      throw new ConfigError(
-        "healthCheckpoints",
-        "must be a JSON object of checkpoint lists per account",
-        example,
-      );
-    }
-  }
+  const parsed = fromJsonText(
+    value,
+    "healthCheckpoints",
+    "must be a JSON object of checkpoint lists per account",
+    example,
+  );
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(
       "healthCheckpoints",
