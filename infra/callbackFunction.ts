@@ -60,6 +60,24 @@ export interface PolicyStatement {
   Condition?: Record<string, Record<string, string[]>>;
 }
 
+/**
+ * What a function may do with the ops table's customer-managed key: encrypt and decrypt the items
+ * it writes and reads, or (`readOnly`) only decrypt them.
+ */
+export function opsTableKeyStatement(
+  keyArn: pulumi.Input<string>,
+  options: { sid?: string; readOnly?: boolean } = {},
+): PolicyStatement {
+  return {
+    Sid: options.sid ?? "OpsTableKey",
+    Effect: "Allow",
+    Action: options.readOnly
+      ? ["kms:Decrypt", "kms:DescribeKey"]
+      : ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+    Resource: keyArn,
+  };
+}
+
 export interface CallbackFunctionArgs<E, R> {
   /** What the function is for, in its description. */
   description: string;

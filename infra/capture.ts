@@ -8,7 +8,12 @@ import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
 import type { SQSBatchResponse } from "../functions/replication/captureQueue.js";
 import { captureSizing, type CaptureSizing } from "../functions/replication/captureSizing.js";
-import { ARN_LESS_ACTIONS, iotRegistryArns, callbackFunction } from "./callbackFunction.js";
+import {
+  ARN_LESS_ACTIONS,
+  iotRegistryArns,
+  callbackFunction,
+  opsTableKeyStatement,
+} from "./callbackFunction.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
 import { serviceRole } from "./serviceRole.js";
 import { eventRuleQueuePolicy } from "./queuePolicy.js";
@@ -203,12 +208,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
             Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
             Resource: args.markerTableArn,
           },
-          {
-            Sid: "OpsTableKey",
-            Effect: "Allow",
-            Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            Resource: args.tableKeyArn,
-          },
+          opsTableKeyStatement(args.tableKeyArn),
           // The event source mapping polls with the function's role.
           {
             Sid: "CaptureQueueConsume",

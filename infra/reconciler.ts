@@ -31,7 +31,12 @@ import { reconcilerFromEnv } from "../functions/reconcile/runtime.js";
 import { DRIFT_METRIC, RECONCILER_SERVICE, type ScheduledOutcome } from "../functions/reconcile/scheduled.js";
 import { METRICS_NAMESPACE } from "../functions/replication/observability.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
-import { ARN_LESS_ACTIONS, callbackFunction, type PolicyStatement } from "./callbackFunction.js";
+import {
+  ARN_LESS_ACTIONS,
+  callbackFunction,
+  opsTableKeyStatement,
+  type PolicyStatement,
+} from "./callbackFunction.js";
 import { alarmFamily } from "./alarms.js";
 import { requireProvider } from "./provider.js";
 import { onDemandTable } from "./tables.js";
@@ -234,14 +239,7 @@ export class Reconciler extends pulumi.ComponentResource {
         Action: ["dynamodb:PutItem", "dynamodb:DeleteItem"],
         Resource: lockTable.arn,
       },
-      {
-        Sid: "OpsTableKey",
-        Effect: "Allow",
-        Action: repair
-          ? ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-          : ["kms:Decrypt", "kms:DescribeKey"],
-        Resource: args.tableKeyArn,
-      },
+      opsTableKeyStatement(args.tableKeyArn, { readOnly: !repair }),
     ];
 
     const fn = callbackFunction<unknown, ScheduledOutcome>(

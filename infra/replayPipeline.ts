@@ -25,6 +25,7 @@ import {
   LOG_DELIVERY_ACTIONS,
   iotRegistryArns,
   callbackFunction,
+  opsTableKeyStatement,
   type PolicyStatement,
 } from "./callbackFunction.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
@@ -181,12 +182,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         Resource: args.markerTableArn,
         Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [`${PACE_KEY_PREFIX}*`] } },
       },
-      {
-        Sid: "OpsTableKey",
-        Effect: "Allow",
-        Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-        Resource: args.tableKeyArn,
-      },
+      opsTableKeyStatement(args.tableKeyArn),
     ];
     const iotApiRates = JSON.stringify(args.iotApiRates ?? {});
 
@@ -320,12 +316,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           },
           // ListStreams has no resource ARN.
           { Sid: "ListStreams", Effect: "Allow", Action: ["dynamodb:ListStreams"], Resource: "*" },
-          {
-            Sid: "StreamKey",
-            Effect: "Allow",
-            Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            Resource: args.tableKeyArn,
-          },
+          opsTableKeyStatement(args.tableKeyArn, { sid: "StreamKey" }),
           // The mapping's on-failure destination is sent with the function's role.
           {
             Sid: "StreamFailures",
