@@ -39,7 +39,7 @@ import type { SnapshotDeps } from "../functions/reconcile/snapshot.js";
 import { GlobalTableEmulator, type StreamConsumer } from "../peers/emulators/globalTable.js";
 import { emitRegistryEvents, type RegistryEventEmulator } from "../peers/emulators/registryEvents.js";
 import { localReplayStateMachine } from "../peers/emulators/stepFunctions.js";
-import { inAccount, type MotoServer } from "../peers/moto.js";
+import { inAccount, refuseDeletingAttachedCertificates, type MotoServer } from "../peers/moto.js";
 
 export const OPS_TABLE = "iot-dr-ops";
 /** Each region's own (not replicated) table of replay's applied markers. */
@@ -151,8 +151,9 @@ export class DrillWorld {
     for (const name of options.regions) {
       const config = moto.clientConfig(name);
       const state = { down: false, name };
-      const iotClient = gate(new iotSdk.IoTClient(config), state);
       const reader = new iotSdk.IoTClient(config);
+      // moto deletes a certificate with policies attached; AWS refuses (peers/moto.ts).
+      const iotClient = refuseDeletingAttachedCertificates(gate(new iotSdk.IoTClient(config), state), reader);
       const events = emitRegistryEvents(iotClient, { reader });
       const iot = iotPortFromSdk(iotSdk, iotClient);
       const ddb = gate(new ddbSdk.DynamoDBClient(config), state);

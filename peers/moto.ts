@@ -6,6 +6,12 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { SERIAL_MOTO_COMMAND, serialMotoArgs } from "./serialMoto.js";
 import { freePort } from "./ports.js";
+import {
+  DeleteConflictException,
+  DescribeCertificateCommand,
+  ListAttachedPoliciesCommand,
+  type IoTClient,
+} from "@aws-sdk/client-iot";
 
 export const MOTO_INSTALL_HINT = "python3 -m pip install 'moto[server]'";
 export const DEFAULT_ACCOUNT = "123456789012";
@@ -135,6 +141,38 @@ export function inAccount<C extends SdkClient>(client: C, accountId: string): C 
       return next(args);
     },
     { step: "build", name: `motoAccount${accountId}` },
+  );
+  return client;
+}
+
+/**
+ * moto deletes a certificate that still has policies attached and keeps the attachments, which
+ * AWS refuses: "A certificate cannot be deleted if it has a policy or IoT thing attached to it"
+ * (DeleteCertificate, DeleteConflictException, HTTP 409). This makes an IoT client refuse it as AWS
+ * does, reading the attachments through `reader` (a client of the same region that is not observed).
+ */
+export function refuseDeletingAttachedCertificates<C extends SdkClient>(client: C, reader: IoTClient): C {
+  client.middlewareStack.add(
+    (next: (args: { input: unknown }) => Promise<unknown>, context: { commandName?: string }) =>
+      async (args: { input: unknown }) => {
+        const input = args.input as { certificateId?: unknown };
+        if (context.commandName === "DeleteCertificateCommand" && typeof input.certificateId === "string") {
+          const cert = await reader
+            .send(new DescribeCertificateCommand({ certificateId: input.certificateId }))
+            .catch(() => undefined);
+          const arn = cert?.certificateDescription?.certificateArn;
+          const attached = arn
+            ? ((await reader.send(new ListAttachedPoliciesCommand({ target: arn }))).policies ?? [])
+            : [];
+          if (attached.length > 0)
+            throw new DeleteConflictException({
+              $metadata: { httpStatusCode: 409 },
+              message: `Certificate policies must be detached before deletion (arn: ${arn})`,
+            });
+        }
+        return next(args);
+      },
+    { step: "initialize", name: "awsDeleteCertificateConflict" },
   );
   return client;
 }

@@ -382,7 +382,15 @@ async function planCertificate(
   const actual = await iot.describeCertificate(id);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
-    const steps: Step[] = [];
+    // AWS deletes a certificate only once no policy is attached (DeleteConflictException), so deleted
+    // at the source means detached there. The attachments' own tombstones may come in a later batch
+    // (C&C journals them after the certificate): detach here, as a deleted group's or policy's are.
+    const cert = { type: "certificate" as const, certificateId: id };
+    const policies = await iot.listAttachedPolicies(cert);
+    const steps: Step[] = policies.map((p) => ({
+      action: `DetachPolicy:${p}`,
+      run: () => iot.detachPolicy(p, cert),
+    }));
     const passes: (DesiredState | null)[] = [];
     if (actual.status === "ACTIVE") {
       steps.push({ action: "UpdateCertificate:INACTIVE", run: () => iot.updateCertificate(id, "INACTIVE") });
@@ -390,7 +398,11 @@ async function planCertificate(
     }
     steps.push({ action: "DeleteCertificate", run: () => iot.deleteCertificate(id) });
     passes.push(null);
-    return { steps, passes };
+    return {
+      steps,
+      passes,
+      otherPasses: policies.map((p) => ({ key: keys.policyTarget(p, cert), passes: [null] })),
+    };
   }
   if (!actual) {
     // REVOKED is set after registering, so that registration itself never depends on it.
