@@ -15,6 +15,7 @@ import {
   keys,
   nameInKey,
   parseKey,
+  sameState,
   stateHash,
   validateRecord,
   type CertificateState,
@@ -149,6 +150,24 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
   const lag = deps.clock.now() - record.capturedAt;
   deps.metrics.addMetric(REPLICATION_LAG_METRIC, "Milliseconds", Math.max(0, lag));
   const actions = plan.steps.map((s) => s.action);
+  if (deps.table && actions.length > 0) {
+    // A change captured here between the check above and these steps (C&C removing a membership
+    // replay then re-adds, say) is newer than what was just applied: the registry would keep the
+    // older state while the table holds the newer one, and the echo marker hides the difference
+    // from capture. So read the record again and make the registry match the newer one.
+    const after = await getRecord(deps.table, record.key);
+    if (
+      after &&
+      compareVersions(after.version, record.version) > 0 &&
+      !sameState(after.state, record.state)
+    ) {
+      deps.logger.info("a newer record was captured while this one was applied; applying that one", log, {
+        current: after.version,
+      });
+      const newer = await applyRecord(after, deps);
+      return { key: record.key, outcome: "superseded", actions: [...actions, ...newer.actions] };
+    }
+  }
   const outcome = actions.length > 0 ? "applied" : "unchanged";
   deps.logger.info(`record ${outcome}`, log, { actions, lagMs: lag });
   return { key: record.key, outcome, actions };

@@ -82,7 +82,7 @@ export interface Workload {
   replayIotCalls: number;
   captureIotCalls: number;
   iotLatencyMs: number;
-  /** DynamoDB calls per operation: capture reads record (+ marker when it differs), replay reads record and marker and writes the marker (marker table). */
+  /** DynamoDB calls per operation: capture reads record (+ marker when it differs), replay reads record and marker, writes the marker (marker table) and reads the record again after acting. */
   ddbLatencyMs: number;
   /** Average item size; WRU per write = ceil(size / 1 KB). */
   recordBytes: number;
@@ -224,8 +224,9 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     markerWrites: 1,
     // replay's reservations in the shared pacing schedule (same regional table, 1 WRU each)
     scheduleWrites: w.scheduleWritesPerOp,
-    // capture: record (+ marker on a change); echo capture: record; replay: record + marker
-    reads: 2 + 1 + 2,
+    // capture: record (+ marker on a change); echo capture: record; replay: record + marker, and
+    // the record again after acting (apply.ts: a change captured meanwhile wins)
+    reads: 2 + 1 + 3,
     sqs: w.deadLetterRate * 3,
     // the source's and the echo's event: one SendMessage each, receives and deletes of 10 at most
     captureQueue: 2 * (1 + 2 / Math.min(10, w.captureBatch)),
