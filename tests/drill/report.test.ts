@@ -3,16 +3,12 @@
  * the timeline chart is there with its series (devices per region, replication lag, health per
  * factor, DNS answer), the figures table shows the bounds verdicts, and the page fetches nothing.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type BrowserContext } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { expectedRto, LOCAL_DRILL_CONFIG, type DrillResult } from "../../drill/local.js";
 import { renderReport, writeReport } from "../../drill/report.js";
 import type { TimelinePoint } from "../../drill/metrics.js";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { useHeadlessChromium } from "../support/chromium.js";
 
 /** A result shaped like a region-down drill of 20 devices: fault at 5 s, moved by 8 s, back by 20 s. */
 function sampleResult(): DrillResult {
@@ -73,41 +69,12 @@ function sampleResult(): DrillResult {
 }
 
 describe("drill HTML report in headless Chromium", () => {
-  let browser: BrowserContext;
-  let dir: string;
-
-  beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install it with 'apt-get install -y chromium' (see .ci/run)`);
-    }
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "drill-report-"));
-    // A fresh profile per run (playwright passes it as --user-data-dir).
-    browser = await chromium.launchPersistentContext(path.join(dir, "profile"), {
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-  });
-  afterAll(async () => {
-    await browser?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const chromium = useHeadlessChromium("drill-report-");
 
   it("opens from disk with the timeline chart and every series drawn, fetching nothing", async () => {
-    const file = writeReport(path.join(dir, "out"), sampleResult());
+    const file = writeReport(path.join(chromium.dir(), "out"), sampleResult());
     expect(path.basename(file)).toBe("report.html");
-    const page = await browser.newPage();
-    const requests: string[] = [];
-    page.on("request", (r) => requests.push(r.url()));
-    await page.goto(`file://${file}`);
+    const { page, requests } = await chromium.open(file);
 
     expect(await page.locator("svg#timeline").count()).toBe(1);
     const series = await page
