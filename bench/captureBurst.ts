@@ -29,7 +29,7 @@ import {
   predictBurstClearSeconds,
 } from "../functions/replication/captureSizing.js";
 import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
-import { silentLogger } from "../functions/replication/observability.js";
+import { silentLogger } from "../functions/shared/observability.js";
 import { DEFAULT_IOT_QUOTAS, systemClock } from "../functions/replication/pacing.js";
 import { emitRegistryEvents } from "../peers/emulators/registryEvents.js";
 import { createQueueWithDeadLetters } from "../peers/emulators/sqsEventSource.js";

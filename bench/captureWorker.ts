@@ -10,7 +10,7 @@ import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
-import { silentLogger } from "../functions/replication/observability.js";
+import { silentLogger } from "../functions/shared/observability.js";
 import { pollOnce } from "../peers/emulators/sqsEventSource.js";
 import { withApiHeader } from "./quotaEmulator.js";
 

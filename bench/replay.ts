@@ -30,7 +30,7 @@ import {
 } from "./harness.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
 import { DEPLOYED_DEFAULTS, estimateCost, type CostEstimate } from "../functions/replication/costModel.js";
-import { noMetrics, silentLogger } from "../functions/replication/observability.js";
+import { noMetrics, silentLogger } from "../functions/shared/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
 
 // ---------------------------------------------------------------------------------------------

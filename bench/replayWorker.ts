@@ -12,7 +12,7 @@ import { CALL_DEADLINES, sdkClientOptions } from "../functions/deadlines.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
-import { noMetrics, silentLogger } from "../functions/replication/observability.js";
+import { noMetrics, silentLogger } from "../functions/shared/observability.js";
 import {
   createPacer,
   DEFAULT_IOT_QUOTAS,

@@ -31,7 +31,8 @@ import {
 import { applyRecord, type ApplyDeps } from "../functions/replication/apply.js";
 import { captureEvent, captureKeys, type RegistryEventMessage } from "../functions/replication/capture.js";
 import { launchReplay } from "../functions/replication/launcher.js";
-import { REPLICATION_LAG_METRIC, silentLogger } from "../functions/replication/observability.js";
+import { REPLICATION_LAG_METRIC } from "../functions/replication/observability.js";
+import { silentLogger } from "../functions/shared/observability.js";
 import { createPacer, systemClock, type Pacer } from "../functions/replication/pacing.js";
 import { replayStateMachineDefinition } from "../functions/replication/stateMachine.js";
 import { listPortFromSdk } from "../functions/reconcile/listPort.js";

@@ -8,7 +8,7 @@
  * Exit 0: the regions are equal at the end; 3: drift remains; 2: usage.
  */
 import type { Command } from "commander";
-import { noMetrics } from "../../functions/replication/observability.js";
+import { noMetrics } from "../../functions/shared/observability.js";
 import { createPacer } from "../../functions/replication/pacing.js";
 import { reconcileRegions, type ReconcileResult } from "../../functions/reconcile/repair.js";
 import { activeRegionFromDns, type ResolveCname } from "../../functions/reconcile/activeRegion.js";

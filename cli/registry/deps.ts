@@ -7,7 +7,7 @@ import * as ddb from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { opsTableFromSdk, type OpsTablePort } from "../../functions/registry/table.js";
-import { jsonLogger, type Logger } from "../../functions/replication/observability.js";
+import { jsonLogger, type Logger } from "../../functions/shared/observability.js";
 import { systemClock, type Clock, type Pacer } from "../../functions/replication/pacing.js";
 import { listPortFromSdk, type IotListPort } from "../../functions/reconcile/listPort.js";
 import { type ResolveCname } from "../../functions/reconcile/activeRegion.js";

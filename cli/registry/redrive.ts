@@ -22,7 +22,7 @@ import { applyRecord, type ApplyDeps, type ReplayOutcome } from "../../functions
 import { captureDelivery } from "../../functions/replication/capture.js";
 import { parseDeadLetter, type StreamBatchInfo } from "../../functions/replication/deadLetter.js";
 import { describeError } from "../../functions/replication/errors.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { noMetrics, silentLogger } from "../../functions/shared/observability.js";
 import { createPacer, systemClock } from "../../functions/replication/pacing.js";
 
 export interface QueueMessage {

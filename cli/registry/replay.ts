@@ -16,7 +16,7 @@ import { applyRecord, type ApplyDeps } from "../../functions/replication/apply.j
 import { captureDelivery, type RegistryEventMessage } from "../../functions/replication/capture.js";
 import { isCloudTrailEvent, type CloudTrailApiCallEvent } from "../../functions/replication/cloudTrail.js";
 import { describeError } from "../../functions/replication/errors.js";
-import { jsonLogger, noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { jsonLogger, noMetrics, silentLogger } from "../../functions/shared/observability.js";
 import { createPacer, systemClock } from "../../functions/replication/pacing.js";
 
 export interface ReplayCommandDeps {

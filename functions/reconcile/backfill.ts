@@ -14,7 +14,7 @@
  */
 import { RESOURCE_KINDS, type RegistryRecord, type ResourceKind } from "../registry/records.js";
 import { putRecordIfNewer, type OpsTablePort, type PutResult, type TableItem } from "../registry/table.js";
-import type { Logger } from "../replication/observability.js";
+import type { Logger } from "../shared/observability.js";
 import type { Clock } from "../shared/clock.js";
 import { randomHex } from "../shared/ids.js";
 import { SNAPSHOT_KINDS, snapshotRegion, type SnapshotCursor, type SnapshotDeps } from "./snapshot.js";

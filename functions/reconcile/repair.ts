@@ -20,7 +20,7 @@ import { isOwnInEither } from "../registry/ownResources.js";
 import { getRecord, putRecordIfNewer } from "../registry/table.js";
 import { applyBatch, type ApplyDeps } from "../replication/apply.js";
 import { readState } from "../replication/capture.js";
-import type { Logger } from "../replication/observability.js";
+import type { Logger } from "../shared/observability.js";
 import type { Pacer } from "../replication/pacing.js";
 import type { Clock } from "../shared/clock.js";
 import { newEventId } from "../shared/ids.js";

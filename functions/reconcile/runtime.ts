@@ -12,7 +12,7 @@ import type * as PowertoolsMetrics from "@aws-lambda-powertools/metrics";
 import { sdkClientOptions } from "../deadlines.js";
 import { iotPortFromSdk } from "../registry/iotPort.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
-import { noMetrics, type Logger } from "../replication/observability.js";
+import { noMetrics, type Logger } from "../shared/observability.js";
 import { createPacer } from "../replication/pacing.js";
 import { systemClock } from "../shared/clock.js";
 import { flag, integer, numberIn, optionalJson, required, type Env } from "../shared/env.js";

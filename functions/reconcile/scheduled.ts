@@ -38,7 +38,7 @@ import { isOwnInEither } from "../registry/ownResources.js";
 import { getRecord, putRecordIfNewer, type OpsTablePort } from "../registry/table.js";
 import { applyBatch, type ApplyDeps } from "../replication/apply.js";
 import { isThrottlingError } from "../replication/errors.js";
-import type { Logger } from "../replication/observability.js";
+import type { Logger } from "../shared/observability.js";
 import { DRIFT_METRIC, RECONCILER_SERVICE } from "./driftMetric.js";
 import type { ReconcilerMetrics } from "./metrics.js";
 import type { Clock } from "../shared/clock.js";

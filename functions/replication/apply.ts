@@ -39,7 +39,8 @@ import {
   describeError,
   isReplicationError,
 } from "./errors.js";
-import { REPLICATION_LAG_METRIC, type Logger, type MetricsSink } from "./observability.js";
+import { REPLICATION_LAG_METRIC } from "./observability.js";
+import { type Logger, type MetricsSink } from "../shared/observability.js";
 import type { Pacer } from "./pacing.js";
 import type { Clock } from "../shared/clock.js";
 import type { ReplayEntry } from "./stateMachine.js";

@@ -57,7 +57,7 @@ import {
 import { isOwnByName, isOwnResource } from "../registry/ownResources.js";
 import { parseCloudTrailEvent, type CloudTrailApiCallEvent } from "./cloudTrail.js";
 import { InvalidRecord } from "./errors.js";
-import type { Logger } from "./observability.js";
+import type { Logger } from "../shared/observability.js";
 import { newEventId } from "../shared/ids.js";
 import type { Clock, Pacer } from "./pacing.js";
 

@@ -12,7 +12,7 @@ import type { CloudTrailApiCallEvent } from "./cloudTrail.js";
 import type { CaptureOutcome, RegistryEventMessage } from "./capture.js";
 import { captureDeliveryOf } from "./deadLetter.js";
 import { InvalidRecord, describeError } from "./errors.js";
-import type { Logger } from "./observability.js";
+import type { Logger } from "../shared/observability.js";
 
 export type { SQSBatchResponse, SQSEvent, SQSRecord };
 

@@ -15,7 +15,7 @@ import { captureDelivery, type CaptureOutcome } from "./capture.js";
 import { CAPTURE_TOPIC_FIELD } from "./deadLetter.js";
 import { captureBatch, isSqsEvent, type SQSBatchResponse } from "./captureQueue.js";
 import { CAPTURE_UTILISATION, captureShareRates } from "./captureSizing.js";
-import type { Logger } from "./observability.js";
+import type { Logger } from "../shared/observability.js";
 import { createPacer, systemClock } from "./pacing.js";
 
 /** The SDK modules capture and replay build their clients from. */

@@ -8,7 +8,7 @@ import type { DynamoDBBatchResponse, DynamoDBRecord, AttributeValue } from "aws-
 import { dependencyPhases, fromItem, isRecordKey, type RegistryRecord } from "../registry/records.js";
 import type { OpsTablePort, TableItem } from "../registry/table.js";
 import type { ReplayBatchInput, ReplayEntry, ReplayEntryOutcome } from "./stateMachine.js";
-import type { Logger } from "./observability.js";
+import type { Logger } from "../shared/observability.js";
 import { matchesFilter, replayFilterPattern } from "./streamFilter.js";
 
 /** What StartSyncExecution answers (the SDK output satisfies it). */

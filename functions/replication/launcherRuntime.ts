@@ -12,7 +12,7 @@ import { sdkClientOptions } from "../deadlines.js";
 import { opsTableFromSdk } from "../registry/table.js";
 import { required, type Env } from "../shared/env.js";
 import { launchReplay } from "./launcher.js";
-import type { Logger } from "./observability.js";
+import type { Logger } from "../shared/observability.js";
 
 /**
  * The launcher on the ops table's stream: starts the replay state machine's synchronous

@@ -1,20 +1,7 @@
 /**
  * The names capture and replay publish their metrics under. The logger and metrics interfaces are
- * functions/shared/observability.ts's (re-exported here for the replication modules).
+ * functions/shared/observability.ts's.
  */
-
-// Named, not `export *`: TypeScript compiles a star re-export into getters on the module's exports,
-// and Pulumi's closure serializer cannot rebuild those in a callback's archive (the reconciler's
-// handler then fails to load: "Symbol.prototype [ @@toPrimitive ] requires that 'this' be a Symbol";
-// tests/reconcile/scheduled.test.ts runs that archive).
-export {
-  jsonLogger,
-  noMetrics,
-  silentLogger,
-  type Logger,
-  type MetricsSink,
-  type PublishingMetrics,
-} from "../shared/observability.js";
 
 export const METRICS_NAMESPACE = "iot-dr";
 export const REPLICATION_LAG_METRIC = "ReplicationLagMs";

@@ -18,7 +18,7 @@ import { principalThingsLister } from "../../functions/cc/session.js";
 import { createValidator } from "../../functions/cc/validation.js";
 import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
 import { captureKeys } from "../../functions/replication/capture.js";
-import { silentLogger } from "../../functions/replication/observability.js";
+import { silentLogger } from "../../functions/shared/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
 import { GlobalTableEmulator } from "../../peers/emulators/globalTable.js";
 import { useMoto } from "../support/useMoto.js";

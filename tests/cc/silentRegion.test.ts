@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { useSilentRegion } from "../support/silentRegion.js";
 import { ccHandlerFromEnv } from "../../functions/cc/runtime.js";
 import { CALL_DEADLINES, worstCaseMs } from "../../functions/deadlines.js";
-import { silentLogger } from "../../functions/replication/observability.js";
+import { silentLogger } from "../../functions/shared/observability.js";
 import { commandEvent, newKey, ROLE_ARN, EXTERNAL_ID, OPS_TABLE, IDEMPOTENCY_TABLE } from "./support.js";
 
 const CC_TIMEOUT_MS = 25_000; // infra/commandControlApi.ts default timeoutSeconds

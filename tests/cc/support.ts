@@ -17,7 +17,7 @@ import { createPkTable } from "../support/tables.js";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { opsTableFromSdk } from "../../functions/registry/table.js";
 import { captureKeys } from "../../functions/replication/capture.js";
-import { silentLogger } from "../../functions/replication/observability.js";
+import { silentLogger } from "../../functions/shared/observability.js";
 import { assumedRoleCredentials, principalThingsLister } from "../../functions/cc/session.js";
 import { dynamoIdempotencyStore } from "../../functions/cc/idempotency.js";
 import { createValidator } from "../../functions/cc/validation.js";

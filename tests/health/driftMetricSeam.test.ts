@@ -24,8 +24,8 @@ import {
   REPLAY_SERVICE,
   REPLICATION_LAG,
   REPLICATION_LAG_METRIC,
-  type MetricsSink,
 } from "../../functions/replication/observability.js";
+import { type MetricsSink } from "../../functions/shared/observability.js";
 import { extractEmf, type ExtractedMetric } from "../support/emf.js";
 import { useMoto } from "../support/useMoto.js";
 import { region, scheduledDeps } from "../reconcile/support.js";

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { memoryCheckpoint, runBackfill, type BackfillDeps } from "../../functions/reconcile/backfill.js";
 import { fromItem, toItem, type RegistryRecord } from "../../functions/registry/records.js";
 import { getRecord, memoryOpsTable, putRecordIfNewer } from "../../functions/registry/table.js";
-import { silentLogger } from "../../functions/replication/observability.js";
+import { silentLogger } from "../../functions/shared/observability.js";
 import { fileCheckpoint } from "../../cli/commands/backfill.js";
 import { fastPacer } from "./support.js";
 import { expectedKeys, stubPorts, stubRegistry, type StubOptions } from "./stubRegistry.js";

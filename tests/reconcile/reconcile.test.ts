@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { useMoto } from "../support/useMoto.js";
 import { compareRegions } from "../../functions/reconcile/compare.js";
 import { reconcileRegions } from "../../functions/reconcile/repair.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { noMetrics, silentLogger } from "../../functions/shared/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
 import { byKey, craftDivergence, region, REGION_A, REGION_B, type Region } from "./support.js";
 

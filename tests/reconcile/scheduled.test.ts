@@ -18,7 +18,7 @@ import { listPortFromSdk } from "../../functions/reconcile/listPort.js";
 import { iotPortFromSdk } from "../../functions/registry/iotPort.js";
 import { toItem, type RegistryRecord, type ThingState } from "../../functions/registry/records.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
-import { jsonLogger } from "../../functions/replication/observability.js";
+import { jsonLogger } from "../../functions/shared/observability.js";
 import { activeRegionFromDns, type ActiveRegion } from "../../functions/reconcile/activeRegion.js";
 import { getRecord } from "../../functions/registry/table.js";
 import { Resolver } from "node:dns/promises";

@@ -22,7 +22,7 @@ import type { RegistryCommandDeps } from "../../cli/registry/deps.js";
 import type { MotoServer } from "../../peers/moto.js";
 import type { OpsTablePort } from "../../functions/registry/table.js";
 import type { ScheduledReconcileDeps } from "../../functions/reconcile/scheduled.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { noMetrics, silentLogger } from "../../functions/shared/observability.js";
 import { emfLines } from "../support/emf.js";
 
 export const REGION_A = "us-east-1";

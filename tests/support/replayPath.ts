@@ -12,7 +12,7 @@ import type { RegistryRecord } from "../../functions/registry/records.js";
 import { opsTableFromSdk, type OpsTablePort } from "../../functions/registry/table.js";
 import { applyRecord } from "../../functions/replication/apply.js";
 import { launchReplay } from "../../functions/replication/launcher.js";
-import { noMetrics, silentLogger } from "../../functions/replication/observability.js";
+import { noMetrics, silentLogger } from "../../functions/shared/observability.js";
 import { createPacer, systemClock } from "../../functions/replication/pacing.js";
 import { replayStateMachineDefinition } from "../../functions/replication/stateMachine.js";
 import type { StreamConsumer } from "../../peers/emulators/globalTable.js";

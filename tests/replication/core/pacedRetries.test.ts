@@ -9,7 +9,7 @@ import * as libDynamodb from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CALL_DEADLINES } from "../../../functions/deadlines.js";
 import { captureFromEnv } from "../../../functions/replication/captureRuntime.js";
-import { silentLogger } from "../../../functions/replication/observability.js";
+import { silentLogger } from "../../../functions/shared/observability.js";
 import { createPacer, type Clock } from "../../../functions/replication/pacing.js";
 import { replayFromEnv } from "../../../functions/replication/replayRuntime.js";
 import { memorySlotStore } from "../../../functions/replication/sharedPacing.js";

@@ -7,7 +7,7 @@ import * as sfn from "@aws-sdk/client-sfn";
 import * as powertoolsMetrics from "@aws-lambda-powertools/metrics";
 import { describe, expect, it } from "vitest";
 import { reconcilerFromEnv } from "../../../functions/reconcile/runtime.js";
-import { silentLogger } from "../../../functions/replication/observability.js";
+import { silentLogger } from "../../../functions/shared/observability.js";
 import { captureFromEnv } from "../../../functions/replication/captureRuntime.js";
 import { launcherFromEnv } from "../../../functions/replication/launcherRuntime.js";
 import { replayFromEnv } from "../../../functions/replication/replayRuntime.js";

@@ -15,7 +15,7 @@ import {
   captureSizing,
   replayReadRates,
 } from "../../../functions/replication/captureSizing.js";
-import { silentLogger } from "../../../functions/replication/observability.js";
+import { silentLogger } from "../../../functions/shared/observability.js";
 import { DEFAULT_IOT_QUOTAS, createPacer } from "../../../functions/replication/pacing.js";
 import { replayFromEnv } from "../../../functions/replication/replayRuntime.js";
 import { memorySlotStore } from "../../../functions/replication/sharedPacing.js";

@@ -16,7 +16,7 @@ import {
   type CaptureOutcome,
   type RegistryEventMessage,
 } from "../../../functions/replication/capture.js";
-import { noMetrics, silentLogger } from "../../../functions/replication/observability.js";
+import { noMetrics, silentLogger } from "../../../functions/shared/observability.js";
 import { createPacer, systemClock, type Clock } from "../../../functions/replication/pacing.js";
 import { emitRegistryEvents, type RegistryEventEmulator } from "../../../peers/emulators/registryEvents.js";
 import type { MotoServer } from "../../../peers/moto.js";

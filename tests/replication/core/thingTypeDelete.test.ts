@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { IotRegistryPort, ThingTypeDescription } from "../../../functions/registry/iotPort.js";
 import { memoryOpsTable } from "../../../functions/registry/table.js";
 import { applyRecord } from "../../../functions/replication/apply.js";
-import { noMetrics, silentLogger } from "../../../functions/replication/observability.js";
+import { noMetrics, silentLogger } from "../../../functions/shared/observability.js";
 import { createPacer, systemClock } from "../../../functions/replication/pacing.js";
 
 /** A registry with one thing type that, as on AWS, refuses deletion until 5 minutes after deprecation. */

@@ -11,7 +11,7 @@ import { keys, toItem, versionKey, type RegistryRecord } from "../../../function
 import { getRecord, putRecordIfNewer, type TableItem } from "../../../functions/registry/table.js";
 import { captureDelivery } from "../../../functions/replication/capture.js";
 import { launchReplay, regressionOf } from "../../../functions/replication/launcher.js";
-import { silentLogger } from "../../../functions/replication/observability.js";
+import { silentLogger } from "../../../functions/shared/observability.js";
 import type { Clock } from "../../../functions/replication/pacing.js";
 import type { ReplayBatchInput } from "../../../functions/replication/stateMachine.js";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";

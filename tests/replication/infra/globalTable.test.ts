@@ -19,7 +19,7 @@ import { iotPortFromSdk } from "../../../functions/registry/iotPort.js";
 import { keys } from "../../../functions/registry/records.js";
 import { opsTableFromSdk, putRecordIfNewer } from "../../../functions/registry/table.js";
 import { captureDelivery, captureKeys } from "../../../functions/replication/capture.js";
-import { silentLogger } from "../../../functions/replication/observability.js";
+import { silentLogger } from "../../../functions/shared/observability.js";
 import { systemClock } from "../../../functions/replication/pacing.js";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 import { GlobalTableEmulator } from "../../../peers/emulators/globalTable.js";

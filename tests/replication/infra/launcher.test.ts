@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { dependencyOrder, type RegistryRecord } from "../../../functions/registry/records.js";
-import { silentLogger } from "../../../functions/replication/observability.js";
+import { silentLogger } from "../../../functions/shared/observability.js";
 import {
   DependencyNotReady,
   MAX_TASK_ERROR_MESSAGE_CHARS,

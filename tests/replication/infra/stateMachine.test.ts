@@ -15,7 +15,7 @@ import { applyRecord, type ApplyDeps } from "../../../functions/replication/appl
 import { parseDeadLetter } from "../../../functions/replication/deadLetter.js";
 import { DependencyNotReady, Throttled } from "../../../functions/replication/errors.js";
 import { launchReplay } from "../../../functions/replication/launcher.js";
-import { silentLogger, type MetricsSink } from "../../../functions/replication/observability.js";
+import { silentLogger, type MetricsSink } from "../../../functions/shared/observability.js";
 import { createPacer, systemClock } from "../../../functions/replication/pacing.js";
 import {
   REPLAY_STATES,
