@@ -18,9 +18,10 @@ export interface MarkerTableArgs {
  * Replay's applied markers (`applied#<region>#<key>`, functions/registry/table.ts) for one region: a
  * regional DynamoDB table, not a global one, because only this region's capture reads what this
  * region's replay wrote, so a replica would only add a replicated write and a stream record the other
- * region drops. On demand, keyed by `pk`, no stream, TTL on `expiresAt` (markers matter for the echo
- * window only), no point-in-time recovery (losing markers costs at most an echo that the conditional
- * write and the reconciler absorb). Encrypted with the ops table's key in this region, so the
+ * region drops. On demand, keyed by `pk`, no stream, TTL on `expiresAt` (set once a resource is
+ * deleted here; a live resource's marker keeps `seen`, what replay may overwrite, about 150 bytes
+ * per resource), no point-in-time recovery (a lost marker costs an echo that the conditional write
+ * and the reconciler absorb, and replay then overwrites without checking, as before markers knew). Encrypted with the ops table's key in this region, so the
  * functions' existing key grant covers it. Deployed in both regions in the IoT services account.
  */
 export class MarkerTable extends pulumi.ComponentResource {

@@ -97,7 +97,8 @@ export async function repairDrift(items: readonly PendingRepair[], deps: RepairD
     });
   }
   if (records.length === 0) return outcome;
-  const { outcomes, failures } = await applyBatch(records, deps.apply);
+  // The active region's live registry is the truth: whatever the target holds gives way.
+  const { outcomes, failures } = await applyBatch(records, { ...deps.apply, overwriteUnrecorded: true });
   for (const o of outcomes) if (o.outcome === "applied") outcome.repaired.push(o.key);
   outcome.failed.push(...failures);
   // The ops table takes the source's (active region's) state too; its origin keeps the source's replay from applying it back.

@@ -299,7 +299,8 @@ export async function runScheduledReconcile(
     const tombstones: RegistryRecord[] = [];
     const applyPending = async (records: RegistryRecord[]) => {
       if (records.length === 0) return;
-      const { outcomes, failures } = await applyBatch(records, deps.apply);
+      // The active region's live registry is the truth: whatever this standby holds gives way.
+      const { outcomes, failures } = await applyBatch(records, { ...deps.apply, overwriteUnrecorded: true });
       totals.repaired += outcomes.length; // "unchanged" too: the difference is gone either way
       const failedKeys = failures.map((f) => f.key);
       for (const f of failures) deps.logger.warn("drift repair failed", log, { key: f.key, error: f.error });

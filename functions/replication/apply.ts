@@ -7,6 +7,11 @@
  * state the resource will pass through, into this region's marker table (not the global ops table:
  * only this region reads it); capture in this region uses it to recognise the registry events its
  * own replay raises (echoes), see capture.ts.
+ *
+ * It overwrites only a state replication knows here (echoMarkers.ts `seen`): a state it does not
+ * know is a local change whose capture has not run yet, and replay waits for it (DependencyNotReady,
+ * waiting for "capture") instead of overwriting it. Capture then records the change under its own
+ * time; the newer of the two wins, in both regions.
  */
 import {
   canonicalJson,
@@ -30,7 +35,12 @@ import {
   type ThingTypeState,
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
-import { DEFAULT_ECHO_WINDOW_MS, recordApplied } from "../registry/echoMarkers.js";
+import {
+  DEFAULT_ECHO_WINDOW_MS,
+  getAppliedMarker,
+  isKnownState,
+  recordApplied,
+} from "../registry/echoMarkers.js";
 import { getRecord, type MarkerTablePort, type OpsTablePort } from "../registry/table.js";
 import {
   DependencyNotReady,
@@ -64,6 +74,12 @@ export interface ApplyDeps {
   metrics: MetricsSink;
   /** How long an applied state counts as this replay's echo; default 5 minutes (an Express workflow's limit). */
   echoWindowMs?: number;
+  /**
+   * Overwrite a state of this region's registry that replication has not recorded (default false:
+   * wait for capture). Only repair sets it: it makes the standby equal to the active region's live
+   * registry, whatever the standby holds.
+   */
+  overwriteUnrecorded?: boolean;
 }
 
 export interface ReplayOutcome {
@@ -83,6 +99,8 @@ interface Plan {
   passes: (DesiredState | null)[];
   /** Extra markers for other resources a step touches on the way (e.g. a type undeprecated for a moment). */
   otherPasses?: { key: string; passes: (DesiredState | null)[] }[];
+  /** The resource's state here as the plan read it; undefined when it acts without reading (idempotent attaches). */
+  live?: DesiredState | null;
 }
 
 const sameMap = (a: Record<string, string>, b: Record<string, string>) =>
@@ -130,7 +148,26 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
     if (plan.steps.length > 0 && markers) {
       const now = deps.clock.now();
       const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
-      await recordApplied(markers, deps.region, record.key, plan.passes.map(stateHash), now, window);
+      const marker = await getAppliedMarker(markers, deps.region, record.key);
+      const live = plan.live === undefined ? undefined : stateHash(plan.live);
+      if (marker && live !== undefined && !deps.overwriteUnrecorded) {
+        if (!isKnownState(marker, live, now, window))
+          throw new DependencyNotReady(
+            `${record.key}: the registry in ${deps.region} holds a state replication has not recorded (a change made here whose capture is still on its way); replay waits for capture rather than overwrite it. If this persists, the change was made where IoT reports nothing: run \`iot-dr reconcile\`, which repairs from the active region`,
+            record.key,
+            "capture",
+          );
+      }
+      await recordApplied(
+        markers,
+        deps.region,
+        record.key,
+        plan.passes.map(stateHash),
+        now,
+        window,
+        marker,
+        live,
+      );
       for (const other of plan.otherPasses ?? [])
         await recordApplied(markers, deps.region, other.key, other.passes.map(stateHash), now, window);
     }
@@ -165,7 +202,8 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
       deps.logger.info("a newer record was captured while this one was applied; applying that one", log, {
         current: after.version,
       });
-      const newer = await applyRecord(after, deps);
+      // What the registry holds now is what these steps just wrote, not a change to wait for.
+      const newer = await applyRecord(after, { ...deps, overwriteUnrecorded: true });
       return { key: record.key, outcome: "superseded", actions: [...actions, ...newer.actions] };
     }
   }
@@ -208,18 +246,44 @@ function translate(err: unknown, record: RegistryRecord): Error {
   return err instanceof Error ? err : new Error(message);
 }
 
+/** The plan, with the live state its first read found (the same shape capture records, see readState). */
 async function planFor(record: RegistryRecord, iot: IotRegistryPort): Promise<Plan> {
+  const withLive = async <S extends DesiredState>(
+    read: Promise<S | null>,
+    plan: (actual: S | null) => Promise<Plan>,
+  ): Promise<Plan> => {
+    const actual = await read;
+    return { live: actual, ...(await plan(actual)) };
+  };
+  const name = (s: { name: string } | null) => s?.name ?? nameInKey(record.key);
   switch (record.kind) {
-    case "thingType":
-      return planThingType(record.key, record.state as ThingTypeState | null, iot);
-    case "thingGroup":
-      return planThingGroup(record.key, record.state as ThingGroupState | null, iot);
-    case "policy":
-      return planPolicy(record.key, record.state as PolicyState | null, iot);
-    case "certificate":
-      return planCertificate(record.key, record.state as CertificateState | null, iot);
-    case "thing":
-      return planThing(record.key, record.state as ThingState | null, iot);
+    case "thingType": {
+      const desired = record.state as ThingTypeState | null;
+      return withLive(iot.describeThingType(name(desired)), (a) =>
+        planThingType(record.key, desired, a, iot),
+      );
+    }
+    case "thingGroup": {
+      const desired = record.state as ThingGroupState | null;
+      return withLive(iot.describeThingGroup(name(desired)), (a) =>
+        planThingGroup(record.key, desired, a, iot),
+      );
+    }
+    case "policy": {
+      const desired = record.state as PolicyState | null;
+      const actual = await iot.getPolicy(name(desired));
+      const plan = await planPolicy(record.key, desired, actual, iot);
+      return { live: actual ? { name: actual.name, document: actual.document } : null, ...plan };
+    }
+    case "certificate": {
+      const desired = record.state as CertificateState | null;
+      const id = desired?.certificateId ?? nameInKey(record.key);
+      return withLive(iot.describeCertificate(id), (a) => planCertificate(record.key, desired, a, iot));
+    }
+    case "thing": {
+      const desired = record.state as ThingState | null;
+      return withLive(iot.describeThing(name(desired)), (a) => planThing(record.key, desired, a, iot));
+    }
     case "membership":
       return planMembership(record.key, record.state as MembershipState | null, iot);
     case "principal":
@@ -232,10 +296,10 @@ async function planFor(record: RegistryRecord, iot: IotRegistryPort): Promise<Pl
 async function planThingType(
   key: string,
   desired: ThingTypeState | null,
+  actual: ThingTypeState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
   const name = desired?.name ?? nameInKey(key);
-  const actual = await iot.describeThingType(name);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
     const steps: Step[] = [];
@@ -293,10 +357,10 @@ async function planThingType(
 async function planThingGroup(
   key: string,
   desired: ThingGroupState | null,
+  actual: ThingGroupState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
   const name = desired?.name ?? nameInKey(key);
-  const actual = await iot.describeThingGroup(name);
   const deleteSteps = async (): Promise<Step[]> => {
     const children = await iot.listChildGroups(name);
     if (children.length > 0)
@@ -342,9 +406,13 @@ async function planThingGroup(
   return { steps: [], passes: [desired] };
 }
 
-async function planPolicy(key: string, desired: PolicyState | null, iot: IotRegistryPort): Promise<Plan> {
+async function planPolicy(
+  key: string,
+  desired: PolicyState | null,
+  actual: PolicyState | null,
+  iot: IotRegistryPort,
+): Promise<Plan> {
   const name = desired?.name ?? nameInKey(key);
-  const actual = await iot.getPolicy(name);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
     // Deleted at the source means detached everywhere there: detach here, drop old versions, delete.
@@ -396,10 +464,10 @@ async function planPolicy(key: string, desired: PolicyState | null, iot: IotRegi
 async function planCertificate(
   key: string,
   desired: CertificateState | null,
+  actual: CertificateState | null,
   iot: IotRegistryPort,
 ): Promise<Plan> {
   const id = desired?.certificateId ?? nameInKey(key);
-  const actual = await iot.describeCertificate(id);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
     // AWS deletes a certificate only once no policy is attached (DeleteConflictException), so deleted
@@ -459,9 +527,13 @@ async function planCertificate(
   };
 }
 
-async function planThing(key: string, desired: ThingState | null, iot: IotRegistryPort): Promise<Plan> {
+async function planThing(
+  key: string,
+  desired: ThingState | null,
+  actual: ThingState | null,
+  iot: IotRegistryPort,
+): Promise<Plan> {
   const name = desired?.name ?? nameInKey(key);
-  const actual = await iot.describeThing(name);
   if (desired === null) {
     if (!actual) return { steps: [], passes: [null] };
     // Deleted at the source means out of every group there (and detached, see deleteDetached).
@@ -554,6 +626,7 @@ async function planMembership(
     const groups = await iot.listThingGroupsForThing(thingName);
     if (!groups.includes(groupName)) return { steps: [], passes: [null] };
     return {
+      live: { groupName, thingName },
       steps: [
         {
           action: "RemoveThingFromThingGroup",
@@ -596,6 +669,7 @@ async function planPrincipal(
     const attached = (await iot.listThingPrincipals(thingName)).includes(certificateId);
     if (!attached) return { steps: [], passes: [null] };
     return {
+      live: { thingName, certificateId },
       steps: [
         { action: "DetachThingPrincipal", run: () => iot.detachThingPrincipal(thingName, certificateId) },
       ],
@@ -634,6 +708,7 @@ async function planPolicyTarget(
     const attached = (await iot.listAttachedPolicies(target)).includes(policyName);
     if (!attached) return { steps: [], passes: [null] };
     return {
+      live: { policyName, target },
       steps: [{ action: "DetachPolicy", run: () => iot.detachPolicy(policyName, target) }],
       passes: [null],
     };

@@ -25,6 +25,10 @@
  * The cost: a genuine local change that lands on exactly a state replay applied minutes before is
  * not captured; the table keeps the other region's newer record, which replay then applies here,
  * and the reconciler reports any remaining drift.
+ *
+ * Capture also tells the marker which state it read whenever that state is not already the
+ * record's (written, or stale: an older local change): replay overwrites only states replication
+ * has seen, so that a local change still on its way here is recorded before anything replaces it.
  */
 import {
   compareVersions,
@@ -40,12 +44,7 @@ import {
   type Version,
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
-import {
-  DEFAULT_ECHO_WINDOW_MS,
-  forgetAppliedBefore,
-  getAppliedMarker,
-  isEcho,
-} from "../registry/echoMarkers.js";
+import { DEFAULT_ECHO_WINDOW_MS, getAppliedMarker, isEcho, recordSeen } from "../registry/echoMarkers.js";
 import {
   getRecord,
   putRecordIfNewer,
@@ -311,14 +310,17 @@ async function captureOne(
     const written = await deps.table.put(item, { ifVersionBelow: String(item.versionKey) });
     return { key, result: written ? "written" : "stale", version };
   }
-  if (current && compareVersions(current.version, version) >= 0) return { key, result: "stale", version };
   const markers = deps.markers ?? deps.table;
-  const marker = await getAppliedMarker(markers, deps.region, key);
-  if (marker) {
-    const hash = stateHash(state);
-    const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
-    if (isEcho(marker, hash, version.timestamp, window)) return { key, result: "echo", version };
+  const hash = stateHash(state);
+  if (current && compareVersions(current.version, version) >= 0) {
+    // An older local change: the record keeps the newer one, and replay, which waits while this
+    // region holds a state replication has not seen (apply.ts), may now overwrite it.
+    await recordSeen(markers, deps.region, key, hash, deps.clock.now());
+    return { key, result: "stale", version };
   }
+  const marker = await getAppliedMarker(markers, deps.region, key);
+  const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
+  if (marker && isEcho(marker, hash, version.timestamp, window)) return { key, result: "echo", version };
   if (state !== null) keyOf(kindOfKey(key), state as never); // a state read back must still map to its key
   const record: RegistryRecord = {
     key,
@@ -329,9 +331,13 @@ async function captureOne(
     capturedAt: deps.clock.now(),
   };
   const result = await putRecordIfNewer(deps.table, record, current);
-  // A genuine local change ends the echo window of what replay applied before it: a later change
-  // back to one of those states is the operator's, not replay's (suspend then resume, say).
-  if (result === "written" && marker) await forgetAppliedBefore(markers, deps.region, key, version.timestamp);
+  // Replication has seen this state now. A genuine local change also ends the echo window of what
+  // replay applied before it: a later change back to one of those states is the operator's.
+  if (result !== "unchanged")
+    await recordSeen(markers, deps.region, key, hash, deps.clock.now(), {
+      existing: marker,
+      ...(result === "written" ? { forgetBefore: version.timestamp } : {}),
+    });
   return { key, result, version };
 }
 

@@ -12,8 +12,9 @@
  * 1,769 / memory below that; capture's CPU equals replay's; API latencies are the constants below.
  * Markers: one write per applied record (an item under 1 KB, so 1 WRU), a regional write only: the
  * marker table has no replica (no replicated write, no inter-region bytes) and no stream, and TTL
- * deletes in a regional table are free. Capture's rare marker rewrite (a genuine local change
- * ending an echo window) is not counted. Records the other region's stream filter drops cost
+ * deletes in a regional table are free. Capture's marker rewrite is not counted: it happens only
+ * for a local change to a resource that replay has written in the same region (after a fail-over
+ * or fail-back), not for the active region's changes to resources it owns. Records the other region's stream filter drops cost
  * nothing (Lambda's stream reads and filtered-out events are free).
  */
 

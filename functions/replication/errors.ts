@@ -20,22 +20,27 @@ export const Throttled = function Throttled(message: string, api?: string): Thro
 /**
  * The record cannot apply yet. `waitsFor` says why: "creation" (default) when something it needs
  * in the target region (type, group, parent, policy, certificate, thing) is not there yet,
- * "removal" when something still there must go first (a child group, a type's 5-minute wait).
+ * "removal" when something still there must go first (a child group, a type's 5-minute wait),
+ * "capture" when the resource holds a local change this region's capture has not recorded yet.
  */
 export type DependencyNotReady = Error & {
   name: "DependencyNotReady";
   dependency?: string;
-  waitsFor: "creation" | "removal";
+  waitsFor: "creation" | "removal" | "capture";
 };
 export const DependencyNotReady = function DependencyNotReady(
   message: string,
   dependency?: string,
-  waitsFor: "creation" | "removal" = "creation",
+  waitsFor: "creation" | "removal" | "capture" = "creation",
 ): DependencyNotReady {
   return Object.assign(new Error(message), { name: "DependencyNotReady" as const, dependency, waitsFor });
 } as unknown as {
-  new (message: string, dependency?: string, waitsFor?: "creation" | "removal"): DependencyNotReady;
-  (message: string, dependency?: string, waitsFor?: "creation" | "removal"): DependencyNotReady;
+  new (
+    message: string,
+    dependency?: string,
+    waitsFor?: "creation" | "removal" | "capture",
+  ): DependencyNotReady;
+  (message: string, dependency?: string, waitsFor?: "creation" | "removal" | "capture"): DependencyNotReady;
 };
 
 /** The input cannot be a registry record or registry event; retrying cannot help. */
