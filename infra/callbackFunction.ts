@@ -89,6 +89,8 @@ export interface CallbackFunctionArgs<E, R> {
   timeoutSeconds?: number;
   /** Memory in MB; default 256. */
   memoryMb?: number;
+  /** Instruction set; default Lambda's (x86_64). The bundled archive is plain JavaScript and runs on either. */
+  architecture?: "x86_64" | "arm64";
   /** Log retention in days; default 30. */
   logRetentionDays?: number;
   /** Environment variables; default none. */
@@ -144,6 +146,7 @@ export function callbackFunction<E, R>(
       role: role.arn,
       timeout: args.timeoutSeconds ?? 30,
       memorySize: args.memoryMb ?? 256,
+      ...(args.architecture ? { architectures: [args.architecture] } : {}),
       loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
       environment: args.environment ? { variables: args.environment } : undefined,
     },

@@ -5,11 +5,13 @@
  * function per record with its applied marker written to the target's regional marker table
  * (infra/markerTable.ts), and the echo capture in the target. Next to it, the alternative the design
  * rejects: one Standard execution per record. Prices are us-east-1 list prices (on-demand DynamoDB
- * after the November 2024 reduction, x86 Lambda); pass others for other regions.
+ * after the November 2024 reduction; Lambda per architecture, the replication functions run on
+ * arm64); pass others for other regions.
  *
  * Assumptions: own CPU per operation is measured on a full core (`iot-dr bench replay`) and Lambda
  * gives a function memory / 1,769 MB of a vCPU (AWS: 1,769 MB = one vCPU), so CPU time stretches by
- * 1,769 / memory below that; capture's CPU equals replay's; API latencies are the constants below.
+ * 1,769 / memory below that, on arm64 as on x86 (the measurement is an x86 core's; a Graviton2 core
+ * is taken as no faster); capture's CPU equals replay's; API latencies are the constants below.
  * Markers: one write per applied record (an item under 1 KB, so 1 WRU), a regional write only: the
  * marker table has no replica (no replicated write, no inter-region bytes) and no stream, and TTL
  * deletes in a regional table are free. Capture's rare marker rewrite (a genuine local change
@@ -18,7 +20,10 @@
  */
 
 export interface Prices {
+  /** Lambda duration on x86_64, per GB-second. */
   lambdaPerGbSecond: number;
+  /** Lambda duration on arm64 (Graviton2), per GB-second: 20 % below x86; requests cost the same. */
+  lambdaArmPerGbSecond: number;
   lambdaPerMillionRequests: number;
   expressPerMillionRequests: number;
   /** Express duration, per GB-second of workflow memory (billed in 64 MB steps). */
@@ -39,7 +44,9 @@ export interface Prices {
 }
 
 export const US_EAST_1_PRICES: Prices = {
+  // aws.amazon.com/lambda/pricing, US East (N. Virginia), first 6 billion GB-seconds a month.
   lambdaPerGbSecond: 0.0000166667,
+  lambdaArmPerGbSecond: 0.0000133334,
   lambdaPerMillionRequests: 0.2,
   expressPerMillionRequests: 1.0,
   expressPerGbSecond: 0.00001667,
@@ -56,7 +63,14 @@ export const US_EAST_1_PRICES: Prices = {
   iotMessagePerMillion: 1.0,
 };
 
+export type LambdaArchitecture = "arm64" | "x86_64";
+
 export interface Workload {
+  /**
+   * Architecture of the replication functions (capture, replay, launcher); infra default arm64
+   * (infra/replayPipeline.ts REPLICATION_ARCHITECTURE): what a GB-second costs.
+   */
+  lambdaArchitecture: LambdaArchitecture;
   /** Replay function memory (infra default 128). */
   replayMemoryMb: number;
   /** Capture function memory (infra default 256). */
@@ -107,6 +121,7 @@ export interface Workload {
 }
 
 export const DEPLOYED_DEFAULTS: Workload = {
+  lambdaArchitecture: "arm64",
   replayMemoryMb: 128,
   captureMemoryMb: 256,
   launcherMemoryMb: 128,
@@ -192,9 +207,13 @@ export function pacingWaitMs(w: Workload, opsPerSecond: number, functionsInFligh
 }
 
 export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAST_1_PRICES): CostEstimate {
-  for (const [k, v] of Object.entries(w))
+  const { lambdaArchitecture, ...numbers } = w;
+  for (const [k, v] of Object.entries(numbers))
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
       throw new Error(`cost model input ${k} must be a non-negative number, got ${v}`);
+  if (lambdaArchitecture !== "arm64" && lambdaArchitecture !== "x86_64")
+    throw new Error(`cost model input lambdaArchitecture must be arm64 or x86_64, got ${lambdaArchitecture}`);
+  const lambdaPerGbSecond = lambdaArchitecture === "arm64" ? p.lambdaArmPerGbSecond : p.lambdaPerGbSecond;
   if (w.batchSize < 1 || w.waveConcurrency < 1 || w.captureBatch < 1)
     throw new Error("batchSize, waveConcurrency and captureBatch must be at least 1");
   const gb = (mb: number) => mb / 1024;
@@ -237,7 +256,10 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
       item: "Lambda requests (capture, echo capture, replay, launchers)",
       perMillion: perOp.lambdaRequests * p.lambdaPerMillionRequests,
     },
-    { item: "Lambda duration (GB-s)", perMillion: perOp.lambdaGbS * M * p.lambdaPerGbSecond },
+    {
+      item: `Lambda duration (GB-s, ${lambdaArchitecture})`,
+      perMillion: perOp.lambdaGbS * M * lambdaPerGbSecond,
+    },
     {
       item: "Express executions (one per batch)",
       perMillion: perOp.expressRequests * p.expressPerMillionRequests,
@@ -286,7 +308,7 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   const standardAlternativePerMillion =
     pipelinePerMillion -
     express -
-    launcherGbS * M * p.lambdaPerGbSecond +
+    launcherGbS * M * lambdaPerGbSecond +
     w.standardTransitionsPerRecord * p.standardPerMillionTransitions;
   return {
     pipelinePerMillion,
