@@ -50,6 +50,14 @@ export const LAUNCHER_MEMORY_MB = 128;
  * model prices it (costModel.ts DEPLOYED_DEFAULTS.lambdaArchitecture; BENCHMARKS.md, cost levers).
  */
 export const REPLICATION_ARCHITECTURE = "arm64" as const;
+/**
+ * Lambda's own lines for the replication functions: WARN, so not START, END and REPORT on every
+ * invocation (about 266 bytes each, one replay invocation per record; CloudWatch Logs bills every
+ * ingested byte). Their own structured logs (key, version, lag metric) are unchanged: Powertools
+ * writes them to stdout itself, at the application level (INFO). Invocation duration and errors
+ * stay in Lambda's CloudWatch metrics.
+ */
+export const REPLICATION_SYSTEM_LOG_LEVEL = "WARN" as const;
 
 export const LAUNCHER_SERVICE = "iot-dr-launcher";
 /** Lambda timeouts; each call's deadline (functions/deadlines.ts) fits inside them. */
@@ -200,6 +208,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         timeoutSeconds: REPLAY_TIMEOUT_SECONDS,
         memoryMb: REPLAY_MEMORY_MB,
         architecture: REPLICATION_ARCHITECTURE,
+        systemLogLevel: REPLICATION_SYSTEM_LOG_LEVEL,
         logRetentionDays,
         environment: {
           OPS_TABLE: pulumi.output(args.tableName),
@@ -299,6 +308,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         timeoutSeconds: LAUNCHER_TIMEOUT_SECONDS,
         memoryMb: LAUNCHER_MEMORY_MB,
         architecture: REPLICATION_ARCHITECTURE,
+        systemLogLevel: REPLICATION_SYSTEM_LOG_LEVEL,
         logRetentionDays,
         environment: { STATE_MACHINE_ARN: this.stateMachine.arn, OPS_TABLE: pulumi.output(args.tableName) },
         statements: [

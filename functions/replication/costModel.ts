@@ -36,6 +36,8 @@ export interface Prices {
   streamPerMillionReads: number;
   sqsPerMillionRequests: number;
   interRegionPerGb: number;
+  /** CloudWatch Logs ingestion per GB (Standard log class; Lambda's logs start at this tier). */
+  cloudWatchLogsPerGb: number;
   /** IoT side, outside the pipeline target: registry API operations, rules, event messages. */
   iotRegistryPerMillionOps: number;
   iotRulePerMillion: number;
@@ -57,6 +59,8 @@ export const US_EAST_1_PRICES: Prices = {
   streamPerMillionReads: 0,
   sqsPerMillionRequests: 0.4,
   interRegionPerGb: 0.02,
+  // aws.amazon.com/cloudwatch/pricing, US East (N. Virginia), Logs, Standard: collect (ingest) per GB.
+  cloudWatchLogsPerGb: 0.5,
   iotRegistryPerMillionOps: 1.25,
   iotRulePerMillion: 0.15,
   iotActionPerMillion: 0.15,
@@ -107,6 +111,18 @@ export interface Workload {
   /** Express workflow memory billed (64 MB step). */
   expressMemoryMb: number;
   /**
+   * Bytes the functions log per operation (capture, replay, echo capture, and the launcher's line per
+   * record): structured logs with the record's key and version and replay's lag metric (EMF).
+   * tests/replication/infra/logVolume.test.ts measures the archives' output and keeps this above it.
+   */
+  appLogBytesPerOp: number;
+  /**
+   * Bytes Lambda itself logs per invocation: START, END and REPORT at the system log level INFO
+   * (PLATFORM_LOG_BYTES_PER_INVOCATION); 0 at WARN, the replication functions' setting
+   * (infra/replayPipeline.ts REPLICATION_SYSTEM_LOG_LEVEL).
+   */
+  platformLogBytesPerInvocation: number;
+  /**
    * Wall time one replay run waits for the pacer per operation (billed like work; see
    * `pacingWaitMs`). 0 when replay keeps up; a backlog that meets a quota makes it positive.
    */
@@ -138,9 +154,18 @@ export const DEPLOYED_DEFAULTS: Workload = {
   deadLetterRate: 0.001,
   standardTransitionsPerRecord: 5,
   expressMemoryMb: 64,
+  appLogBytesPerOp: 1_400,
+  platformLogBytesPerInvocation: 0,
   pacingWaitMs: 0,
   scheduleWritesPerOp: 2,
 };
+
+/**
+ * What Lambda logs per invocation at the system log level INFO, in the Text format: `START RequestId:
+ * <id> Version: $LATEST` (70 B), `END RequestId: <id>` (51 B) and `REPORT RequestId: <id>` with
+ * duration, billed duration, memory size and memory used (about 142 B), each with its newline.
+ */
+export const PLATFORM_LOG_BYTES_PER_INVOCATION = 266;
 
 /**
  * Schedule writes per operation for `iotCallsPerOp` paced calls, `writesPerReservation` writes each
@@ -225,11 +250,12 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     (w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs) / w.captureBatch;
   const replayMs = replayRunMs(w) + w.pacingWaitMs;
   const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20); // +20 ms Task dispatch per record
+  const invocations =
+    2 / w.captureBatch /* capture + echo capture, in queue batches */ +
+    1 /* replay */ +
+    2 / w.batchSize; /* launchers, both regions */
   const perOp = {
-    lambdaRequests:
-      2 / w.captureBatch /* capture + echo capture, in queue batches */ +
-      1 /* replay */ +
-      2 / w.batchSize /* launchers, both regions */,
+    lambdaRequests: invocations,
     lambdaGbS:
       2 * gb(w.captureMemoryMb) * (captureMs / 1000) +
       gb(w.replayMemoryMb) * (replayMs / 1000) +
@@ -250,6 +276,7 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     // the source's and the echo's event: one SendMessage each, receives and deletes of 10 at most
     captureQueue: 2 * (1 + 2 / Math.min(10, w.captureBatch)),
     interRegionGb: w.recordBytes / 1024 ** 3,
+    logGb: (w.appLogBytesPerOp + invocations * w.platformLogBytesPerInvocation) / 1024 ** 3,
   };
   const pipeline: CostLine[] = [
     {
@@ -289,6 +316,10 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
       perMillion: perOp.captureQueue * p.sqsPerMillionRequests,
     },
     { item: "Inter-region transfer (replication)", perMillion: perOp.interRegionGb * M * p.interRegionPerGb },
+    {
+      item: "CloudWatch Logs ingestion (functions' logs, Lambda's START/END/REPORT lines)",
+      perMillion: perOp.logGb * M * p.cloudWatchLogsPerGb,
+    },
   ];
   const iot: CostLine[] = [
     {

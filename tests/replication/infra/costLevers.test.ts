@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { PlannedResource } from "../../../cli/plan/recorder.js";
 import {
   DEPLOYED_DEFAULTS,
+  PLATFORM_LOG_BYTES_PER_INVOCATION,
   US_EAST_1_PRICES,
   estimateCost,
 } from "../../../functions/replication/costModel.js";
@@ -14,6 +15,7 @@ import {
   LAUNCHER_MEMORY_MB,
   REPLAY_MEMORY_MB,
   REPLICATION_ARCHITECTURE,
+  REPLICATION_SYSTEM_LOG_LEVEL,
   ReplayPipeline,
 } from "../../../infra/replayPipeline.js";
 import { ACCOUNT, ofType, provider, underMocks } from "./mocks.js";
@@ -80,5 +82,31 @@ describe("replication cost levers as deployed", () => {
     expect(() =>
       estimateCost({ ...DEPLOYED_DEFAULTS, lambdaArchitecture: "sparc" as unknown as "arm64" }),
     ).toThrow(/lambdaArchitecture/);
+  });
+
+  it("keeps Lambda's START, END and REPORT lines out of the replication functions' logs, which the model then does not bill", () => {
+    for (const fn of functions)
+      expect(fn.inputs.loggingConfig, fn.name).toMatchObject({ logFormat: "JSON", systemLogLevel: "WARN" });
+    expect(REPLICATION_SYSTEM_LOG_LEVEL).toBe("WARN");
+    expect(DEPLOYED_DEFAULTS.platformLogBytesPerInvocation).toBe(0);
+    const logs = (e: ReturnType<typeof estimateCost>) =>
+      e.pipeline.find((l) => /^CloudWatch Logs/.test(l.item))!.perMillion;
+    const deployed = estimateCost(DEPLOYED_DEFAULTS);
+    const info = estimateCost({
+      ...DEPLOYED_DEFAULTS,
+      platformLogBytesPerInvocation: PLATFORM_LOG_BYTES_PER_INVOCATION,
+    });
+    const gb = 1024 ** 3;
+    expect(logs(deployed)).toBeCloseTo(
+      (DEPLOYED_DEFAULTS.appLogBytesPerOp / gb) * 1e6 * US_EAST_1_PRICES.cloudWatchLogsPerGb,
+      10,
+    );
+    // Capture and its echo per queue batch of 10, replay per record, the launchers per stream batch.
+    const invocations = 2 / DEPLOYED_DEFAULTS.captureBatch + 1 + 2 / DEPLOYED_DEFAULTS.batchSize;
+    expect(logs(info) - logs(deployed)).toBeCloseTo(
+      ((invocations * PLATFORM_LOG_BYTES_PER_INVOCATION) / gb) * 1e6 * US_EAST_1_PRICES.cloudWatchLogsPerGb,
+      10,
+    );
+    expect(logs(info) - logs(deployed)).toBeGreaterThan(0.15);
   });
 });
