@@ -89,8 +89,16 @@ export interface CallbackFunctionArgs<E, R> {
   timeoutSeconds?: number;
   /** Memory in MB; default 256. */
   memoryMb?: number;
+  /** Instruction set; default Lambda's (x86_64). The bundled archive is plain JavaScript and runs on either. */
+  architecture?: "x86_64" | "arm64";
   /** Log retention in days; default 30. */
   logRetentionDays?: number;
+  /**
+   * Lambda's own log lines (START, END, REPORT per invocation are INFO): with a level, the function
+   * logs in Lambda's JSON format (level filtering needs it) and Lambda drops its lines below the
+   * level. Default: Text format, every line.
+   */
+  systemLogLevel?: "DEBUG" | "INFO" | "WARN";
   /** Environment variables; default none. */
   environment?: Record<string, pulumi.Input<string>>;
   /** Statements of the function's role besides writing its own logs. */
@@ -144,7 +152,10 @@ export function callbackFunction<E, R>(
       role: role.arn,
       timeout: args.timeoutSeconds ?? 30,
       memorySize: args.memoryMb ?? 256,
-      loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
+      ...(args.architecture ? { architectures: [args.architecture] } : {}),
+      loggingConfig: args.systemLogLevel
+        ? { logFormat: "JSON", systemLogLevel: args.systemLogLevel, logGroup: logGroup.name }
+        : { logFormat: "Text", logGroup: logGroup.name },
       environment: args.environment ? { variables: args.environment } : undefined,
     },
     // The role's policy must exist before the function can be invoked or mapped.

@@ -19,6 +19,7 @@ import { serviceRole } from "./serviceRole.js";
 import { eventRuleQueuePolicy } from "./queuePolicy.js";
 import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
 import { requireProvider } from "./provider.js";
+import { REPLICATION_ARCHITECTURE, REPLICATION_SYSTEM_LOG_LEVEL } from "./replayPipeline.js";
 
 export const CAPTURE_SERVICE = "iot-dr-capture";
 /** Capture's Lambda timeout; its IoT and table calls keep their deadlines inside it (functions/deadlines.ts). */
@@ -180,6 +181,8 @@ export class RegistryCapture extends pulumi.ComponentResource {
         runtime: args.runtime,
         timeoutSeconds: CAPTURE_TIMEOUT_SECONDS,
         memoryMb: 256,
+        architecture: REPLICATION_ARCHITECTURE,
+        systemLogLevel: REPLICATION_SYSTEM_LOG_LEVEL,
         logRetentionDays: args.logRetentionDays,
         environment: {
           OPS_TABLE: pulumi.output(args.tableName),

@@ -44,6 +44,20 @@ export { REPLAY_SERVICE };
 export const REPLAY_MEMORY_MB = 128;
 /** The launcher's memory: it waits for the Express execution; its archive peaks at ~68 MB RSS. */
 export const LAUNCHER_MEMORY_MB = 128;
+/**
+ * The replication functions (capture, replay, launcher) run on arm64: a GB-second costs 20 % less
+ * than on x86_64 at the same memory and vCPU share, and their archives are plain JavaScript. The cost
+ * model prices it (costModel.ts DEPLOYED_DEFAULTS.lambdaArchitecture; BENCHMARKS.md, cost levers).
+ */
+export const REPLICATION_ARCHITECTURE = "arm64" as const;
+/**
+ * Lambda's own lines for the replication functions: WARN, so not START, END and REPORT on every
+ * invocation (about 266 bytes each, one replay invocation per record; CloudWatch Logs bills every
+ * ingested byte). Their own structured logs (key, version, lag metric) are unchanged: Powertools
+ * writes them to stdout itself, at the application level (INFO). Invocation duration and errors
+ * stay in Lambda's CloudWatch metrics.
+ */
+export const REPLICATION_SYSTEM_LOG_LEVEL = "WARN" as const;
 
 export const LAUNCHER_SERVICE = "iot-dr-launcher";
 /** Lambda timeouts; each call's deadline (functions/deadlines.ts) fits inside them. */
@@ -193,6 +207,8 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         runtime,
         timeoutSeconds: REPLAY_TIMEOUT_SECONDS,
         memoryMb: REPLAY_MEMORY_MB,
+        architecture: REPLICATION_ARCHITECTURE,
+        systemLogLevel: REPLICATION_SYSTEM_LOG_LEVEL,
         logRetentionDays,
         environment: {
           OPS_TABLE: pulumi.output(args.tableName),
@@ -291,6 +307,8 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         // payload size (launcher.ts splitLaunches) runs several in turn, as many as fit in 15 minutes.
         timeoutSeconds: LAUNCHER_TIMEOUT_SECONDS,
         memoryMb: LAUNCHER_MEMORY_MB,
+        architecture: REPLICATION_ARCHITECTURE,
+        systemLogLevel: REPLICATION_SYSTEM_LOG_LEVEL,
         logRetentionDays,
         environment: { STATE_MACHINE_ARN: this.stateMachine.arn, OPS_TABLE: pulumi.output(args.tableName) },
         statements: [

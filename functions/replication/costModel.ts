@@ -5,11 +5,13 @@
  * function per record with its applied marker written to the target's regional marker table
  * (infra/markerTable.ts), and the echo capture in the target. Next to it, the alternative the design
  * rejects: one Standard execution per record. Prices are us-east-1 list prices (on-demand DynamoDB
- * after the November 2024 reduction, x86 Lambda); pass others for other regions.
+ * after the November 2024 reduction; Lambda per architecture, the replication functions run on
+ * arm64); pass others for other regions.
  *
  * Assumptions: own CPU per operation is measured on a full core (`iot-dr bench replay`) and Lambda
  * gives a function memory / 1,769 MB of a vCPU (AWS: 1,769 MB = one vCPU), so CPU time stretches by
- * 1,769 / memory below that; capture's CPU equals replay's; API latencies are the constants below.
+ * 1,769 / memory below that, on arm64 as on x86 (the measurement is an x86 core's; a Graviton2 core
+ * is taken as no faster); capture's CPU equals replay's; API latencies are the constants below.
  * Markers: one write per applied record (an item under 1 KB, so 1 WRU), a regional write only: the
  * marker table has no replica (no replicated write, no inter-region bytes) and no stream, and TTL
  * deletes in a regional table are free. Capture's marker rewrite is not counted: it happens only
@@ -19,7 +21,10 @@
  */
 
 export interface Prices {
+  /** Lambda duration on x86_64, per GB-second. */
   lambdaPerGbSecond: number;
+  /** Lambda duration on arm64 (Graviton2), per GB-second: 20 % below x86; requests cost the same. */
+  lambdaArmPerGbSecond: number;
   lambdaPerMillionRequests: number;
   expressPerMillionRequests: number;
   /** Express duration, per GB-second of workflow memory (billed in 64 MB steps). */
@@ -32,6 +37,8 @@ export interface Prices {
   streamPerMillionReads: number;
   sqsPerMillionRequests: number;
   interRegionPerGb: number;
+  /** CloudWatch Logs ingestion per GB (Standard log class; Lambda's logs start at this tier). */
+  cloudWatchLogsPerGb: number;
   /** IoT side, outside the pipeline target: registry API operations, rules, event messages. */
   iotRegistryPerMillionOps: number;
   iotRulePerMillion: number;
@@ -40,7 +47,9 @@ export interface Prices {
 }
 
 export const US_EAST_1_PRICES: Prices = {
+  // aws.amazon.com/lambda/pricing, US East (N. Virginia), first 6 billion GB-seconds a month.
   lambdaPerGbSecond: 0.0000166667,
+  lambdaArmPerGbSecond: 0.0000133334,
   lambdaPerMillionRequests: 0.2,
   expressPerMillionRequests: 1.0,
   expressPerGbSecond: 0.00001667,
@@ -51,13 +60,22 @@ export const US_EAST_1_PRICES: Prices = {
   streamPerMillionReads: 0,
   sqsPerMillionRequests: 0.4,
   interRegionPerGb: 0.02,
+  // aws.amazon.com/cloudwatch/pricing, US East (N. Virginia), Logs, Standard: collect (ingest) per GB.
+  cloudWatchLogsPerGb: 0.5,
   iotRegistryPerMillionOps: 1.25,
   iotRulePerMillion: 0.15,
   iotActionPerMillion: 0.15,
   iotMessagePerMillion: 1.0,
 };
 
+export type LambdaArchitecture = "arm64" | "x86_64";
+
 export interface Workload {
+  /**
+   * Architecture of the replication functions (capture, replay, launcher); infra default arm64
+   * (infra/replayPipeline.ts REPLICATION_ARCHITECTURE): what a GB-second costs.
+   */
+  lambdaArchitecture: LambdaArchitecture;
   /** Replay function memory (infra default 128). */
   replayMemoryMb: number;
   /** Capture function memory (infra default 256). */
@@ -94,6 +112,19 @@ export interface Workload {
   /** Express workflow memory billed (64 MB step). */
   expressMemoryMb: number;
   /**
+   * Bytes the functions log per operation (capture, replay, echo capture, and the launcher's line per
+   * record): structured logs with the record's key and version and replay's lag metric (EMF).
+   * tests/replication/infra/logVolume.test.ts measures the archives' output (1,215 B with Lambda's
+   * trace id, plus the launcher's 327 B line) and keeps this above it.
+   */
+  appLogBytesPerOp: number;
+  /**
+   * Bytes Lambda itself logs per invocation: START, END and REPORT at the system log level INFO
+   * (PLATFORM_LOG_BYTES_PER_INVOCATION); 0 at WARN, the replication functions' setting
+   * (infra/replayPipeline.ts REPLICATION_SYSTEM_LOG_LEVEL).
+   */
+  platformLogBytesPerInvocation: number;
+  /**
    * Wall time one replay run waits for the pacer per operation (billed like work; see
    * `pacingWaitMs`). 0 when replay keeps up; a backlog that meets a quota makes it positive.
    */
@@ -108,6 +139,7 @@ export interface Workload {
 }
 
 export const DEPLOYED_DEFAULTS: Workload = {
+  lambdaArchitecture: "arm64",
   replayMemoryMb: 128,
   captureMemoryMb: 256,
   launcherMemoryMb: 128,
@@ -124,9 +156,18 @@ export const DEPLOYED_DEFAULTS: Workload = {
   deadLetterRate: 0.001,
   standardTransitionsPerRecord: 5,
   expressMemoryMb: 64,
+  appLogBytesPerOp: 1_550,
+  platformLogBytesPerInvocation: 0,
   pacingWaitMs: 0,
   scheduleWritesPerOp: 2,
 };
+
+/**
+ * What Lambda logs per invocation at the system log level INFO, in the Text format: `START RequestId:
+ * <id> Version: $LATEST` (70 B), `END RequestId: <id>` (51 B) and `REPORT RequestId: <id>` with
+ * duration, billed duration, memory size and memory used (about 142 B), each with its newline.
+ */
+export const PLATFORM_LOG_BYTES_PER_INVOCATION = 266;
 
 /**
  * Schedule writes per operation for `iotCallsPerOp` paced calls, `writesPerReservation` writes each
@@ -193,9 +234,13 @@ export function pacingWaitMs(w: Workload, opsPerSecond: number, functionsInFligh
 }
 
 export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAST_1_PRICES): CostEstimate {
-  for (const [k, v] of Object.entries(w))
+  const { lambdaArchitecture, ...numbers } = w;
+  for (const [k, v] of Object.entries(numbers))
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
       throw new Error(`cost model input ${k} must be a non-negative number, got ${v}`);
+  if (lambdaArchitecture !== "arm64" && lambdaArchitecture !== "x86_64")
+    throw new Error(`cost model input lambdaArchitecture must be arm64 or x86_64, got ${lambdaArchitecture}`);
+  const lambdaPerGbSecond = lambdaArchitecture === "arm64" ? p.lambdaArmPerGbSecond : p.lambdaPerGbSecond;
   if (w.batchSize < 1 || w.waveConcurrency < 1 || w.captureBatch < 1)
     throw new Error("batchSize, waveConcurrency and captureBatch must be at least 1");
   const gb = (mb: number) => mb / 1024;
@@ -207,11 +252,12 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     (w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs) / w.captureBatch;
   const replayMs = replayRunMs(w) + w.pacingWaitMs;
   const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20); // +20 ms Task dispatch per record
+  const invocations =
+    2 / w.captureBatch /* capture + echo capture, in queue batches */ +
+    1 /* replay */ +
+    2 / w.batchSize; /* launchers, both regions */
   const perOp = {
-    lambdaRequests:
-      2 / w.captureBatch /* capture + echo capture, in queue batches */ +
-      1 /* replay */ +
-      2 / w.batchSize /* launchers, both regions */,
+    lambdaRequests: invocations,
     lambdaGbS:
       2 * gb(w.captureMemoryMb) * (captureMs / 1000) +
       gb(w.replayMemoryMb) * (replayMs / 1000) +
@@ -232,13 +278,17 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     // the source's and the echo's event: one SendMessage each, receives and deletes of 10 at most
     captureQueue: 2 * (1 + 2 / Math.min(10, w.captureBatch)),
     interRegionGb: w.recordBytes / 1024 ** 3,
+    logGb: (w.appLogBytesPerOp + invocations * w.platformLogBytesPerInvocation) / 1024 ** 3,
   };
   const pipeline: CostLine[] = [
     {
       item: "Lambda requests (capture, echo capture, replay, launchers)",
       perMillion: perOp.lambdaRequests * p.lambdaPerMillionRequests,
     },
-    { item: "Lambda duration (GB-s)", perMillion: perOp.lambdaGbS * M * p.lambdaPerGbSecond },
+    {
+      item: `Lambda duration (GB-s, ${lambdaArchitecture})`,
+      perMillion: perOp.lambdaGbS * M * lambdaPerGbSecond,
+    },
     {
       item: "Express executions (one per batch)",
       perMillion: perOp.expressRequests * p.expressPerMillionRequests,
@@ -268,6 +318,10 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
       perMillion: perOp.captureQueue * p.sqsPerMillionRequests,
     },
     { item: "Inter-region transfer (replication)", perMillion: perOp.interRegionGb * M * p.interRegionPerGb },
+    {
+      item: "CloudWatch Logs ingestion (functions' logs, Lambda's START/END/REPORT lines)",
+      perMillion: perOp.logGb * M * p.cloudWatchLogsPerGb,
+    },
   ];
   const iot: CostLine[] = [
     {
@@ -287,7 +341,7 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   const standardAlternativePerMillion =
     pipelinePerMillion -
     express -
-    launcherGbS * M * p.lambdaPerGbSecond +
+    launcherGbS * M * lambdaPerGbSecond +
     w.standardTransitionsPerRecord * p.standardPerMillionTransitions;
   return {
     pipelinePerMillion,
