@@ -7,17 +7,12 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CreateThingCommand, IoTClient } from "@aws-sdk/client-iot";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DEPLOYED_DEFAULTS } from "../../../functions/replication/costModel.js";
-import { RegistryCapture } from "../../../infra/capture.js";
-import { ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { useMoto } from "../../support/useMoto.js";
-import { invokeSerialized, serializedCallback, type SerializedCallback } from "../../support/serialized.js";
+import { ACCOUNT } from "./mocks.js";
+import { MARKER_TABLE, TABLE, replicationCallbacks } from "./replicationCallbacks.js";
+import { invokeSerialized, type SerializedCallback } from "../../support/serialized.js";
 import { createPkTable } from "../../support/tables.js";
 import { SECONDARY, record } from "./fixtures.js";
-import { ACCOUNT, one, provider, underMocks } from "./mocks.js";
-
-const TABLE = "ops-table";
-const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${TABLE}`;
-const MARKER_TABLE = "applied-markers";
 
 /**
  * The launcher's `record replayed` line per record (launcher.ts), as its Powertools logger writes it
@@ -33,22 +28,7 @@ describe("log volume of the replication functions", () => {
   const moto = useMoto();
 
   beforeAll(async () => {
-    const run = await underMocks(() => {
-      const p = provider("iot-secondary", SECONDARY);
-      const common = {
-        region: SECONDARY,
-        tableName: TABLE,
-        tableArn: TABLE_ARN,
-        tableKeyArn: "arn:aws:kms:k",
-        markerTableName: MARKER_TABLE,
-        markerTableArn: `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${MARKER_TABLE}`,
-      };
-      new RegistryCapture("capture", common, { provider: p });
-      new ReplayPipeline("replay", { ...common, streamArn: `${TABLE_ARN}/stream/x` }, { provider: p });
-    });
-    const fn = (suffix: string) => one(run.resources, "aws:lambda/function:Function", suffix).inputs;
-    code.capture = await serializedCallback(fn("capture-capture-fn"));
-    code.replay = await serializedCallback(fn("replay-replay-fn"));
+    Object.assign(code, await replicationCallbacks());
   });
   beforeEach(async () => {
     const ddb = new DynamoDBClient(moto.clientConfig(SECONDARY));

@@ -13,25 +13,16 @@ import {
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 import { DynamoDBClient, GetItemCommand, PutItemCommand, type PutItemInput } from "@aws-sdk/client-dynamodb";
 import { toItem } from "../../../functions/registry/records.js";
-import { RegistryCapture } from "../../../infra/capture.js";
-import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB, ReplayPipeline } from "../../../infra/replayPipeline.js";
+import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB } from "../../../infra/replayPipeline.js";
 import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { parseDeadLetter } from "../../../functions/replication/deadLetter.js";
 import { createQueueWithDeadLetters, pollOnce } from "../../../peers/emulators/sqsEventSource.js";
 import { useMoto } from "../../support/useMoto.js";
-import {
-  invokeSerialized,
-  requiredPackages,
-  serializedCallback,
-  type SerializedCallback,
-} from "../../support/serialized.js";
+import { ACCOUNT } from "./mocks.js";
+import { MARKER_TABLE, TABLE, replicationCallbacks } from "./replicationCallbacks.js";
+import { invokeSerialized, requiredPackages, type SerializedCallback } from "../../support/serialized.js";
 import { PRIMARY, SECONDARY, image, record, seqOf, streamRecord } from "./fixtures.js";
-import { ACCOUNT, one, provider, underMocks } from "./mocks.js";
 import { createPkTable } from "../../support/tables.js";
-
-const TABLE = "ops-table";
-const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${TABLE}`;
-const MARKER_TABLE = "applied-markers";
 
 describe("serialized replication functions", () => {
   const code: Record<"capture" | "replay" | "launcher", SerializedCallback> = {} as never;
@@ -40,23 +31,7 @@ describe("serialized replication functions", () => {
   let ddb: DynamoDBClient;
 
   beforeAll(async () => {
-    const run = await underMocks(() => {
-      const p = provider("iot-secondary", SECONDARY);
-      const common = {
-        region: SECONDARY,
-        tableName: TABLE,
-        tableArn: TABLE_ARN,
-        tableKeyArn: "arn:aws:kms:k",
-        markerTableName: MARKER_TABLE,
-        markerTableArn: `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${MARKER_TABLE}`,
-      };
-      new RegistryCapture("capture", common, { provider: p });
-      new ReplayPipeline("replay", { ...common, streamArn: `${TABLE_ARN}/stream/x` }, { provider: p });
-    });
-    const fn = (suffix: string) => one(run.resources, "aws:lambda/function:Function", suffix).inputs;
-    code.capture = await serializedCallback(fn("capture-capture-fn"));
-    code.replay = await serializedCallback(fn("replay-replay-fn"));
-    code.launcher = await serializedCallback(fn("replay-launcher-fn"));
+    Object.assign(code, await replicationCallbacks());
   });
   beforeEach(async () => {
     iot = new IoTClient(moto.clientConfig(SECONDARY));

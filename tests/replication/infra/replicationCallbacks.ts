@@ -1,0 +1,37 @@
+/**
+ * The code Pulumi serializes for the secondary's capture, replay and launcher functions, planned
+ * under mocks with one ops table and marker table, for tests that run it in a fresh Node process.
+ */
+import { RegistryCapture } from "../../../infra/capture.js";
+import { ReplayPipeline } from "../../../infra/replayPipeline.js";
+import { serializedCallback, type SerializedCallback } from "../../support/serialized.js";
+import { SECONDARY } from "./fixtures.js";
+import { ACCOUNT, one, provider, underMocks } from "./mocks.js";
+
+export const TABLE = "ops-table";
+export const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${TABLE}`;
+export const MARKER_TABLE = "applied-markers";
+
+export type ReplicationCallbacks = Record<"capture" | "replay" | "launcher", SerializedCallback>;
+
+export async function replicationCallbacks(): Promise<ReplicationCallbacks> {
+  const run = await underMocks(() => {
+    const p = provider("iot-secondary", SECONDARY);
+    const common = {
+      region: SECONDARY,
+      tableName: TABLE,
+      tableArn: TABLE_ARN,
+      tableKeyArn: "arn:aws:kms:k",
+      markerTableName: MARKER_TABLE,
+      markerTableArn: `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${MARKER_TABLE}`,
+    };
+    new RegistryCapture("capture", common, { provider: p });
+    new ReplayPipeline("replay", { ...common, streamArn: `${TABLE_ARN}/stream/x` }, { provider: p });
+  });
+  const fn = (suffix: string) => one(run.resources, "aws:lambda/function:Function", suffix).inputs;
+  return {
+    capture: await serializedCallback(fn("capture-capture-fn")),
+    replay: await serializedCallback(fn("replay-replay-fn")),
+    launcher: await serializedCallback(fn("replay-launcher-fn")),
+  };
+}
