@@ -11,7 +11,8 @@ import type {
   ThingState,
   ThingTypeState,
 } from "../../functions/registry/records.js";
-import type { CertificateSummary, IotListPort, Page } from "../../functions/reconcile/listPort.js";
+import type { CertificateSummary, IotListPort } from "../../functions/reconcile/listPort.js";
+import type { Page } from "../../functions/shared/ports.js";
 
 export interface StubRegistry {
   types: ThingTypeState[];
