@@ -108,6 +108,18 @@ export async function assumeRole(
   };
 }
 
+/** A credentials getter for `roleArn`: a 15-minute session assumed afresh on each call. */
+export const assumedRole =
+  (
+    sts: Pick<typeof Sts, "AssumeRoleCommand">,
+    client: Pick<Sts.STSClient, "send">,
+    roleArn: string,
+    sessionName: string,
+    externalId: string | undefined,
+  ): (() => Promise<AwsCredentials>) =>
+  async () =>
+    (await assumeRole(sts, client, { roleArn, sessionName, durationSeconds: 900, externalId })).credentials;
+
 /** Credentials of the Lambda execution role, from the environment Lambda sets. */
 export function environmentCredentials(
   env: Record<string, string | undefined>,

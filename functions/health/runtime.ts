@@ -25,6 +25,7 @@ import {
   type HealthCheck,
 } from "./aggregator.js";
 import {
+  assumedRole,
   assumeRole,
   cachedGetter,
   cloudWatchReadinessGetter,
@@ -407,13 +408,7 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
   const clients: Record<string, InstanceType<NotifierModules["iotData"]["IoTDataPlaneClient"]>> = {};
   const credentialsFor = async (target: NoticeTarget): Promise<AwsCredentials> => {
     if (!target.roleArn) return environmentCredentials(env)();
-    const assumed = await assumeRole(modules.sts, sts, {
-      roleArn: target.roleArn,
-      sessionName: "iot-dr-failover-notice",
-      durationSeconds: 900,
-      externalId: env.NOTICE_EXTERNAL_ID,
-    });
-    return assumed.credentials;
+    return assumedRole(modules.sts, sts, target.roleArn, "iot-dr-failover-notice", env.NOTICE_EXTERNAL_ID)();
   };
   return (event) =>
     handleAlarmEvent(event as Parameters<typeof handleAlarmEvent>[0], {

@@ -8,7 +8,7 @@
 import type * as Sts from "@aws-sdk/client-sts";
 import type * as IotDataPlane from "@aws-sdk/client-iot-data-plane";
 import type * as DynamoDb from "@aws-sdk/client-dynamodb";
-import { assumeRole, type AwsCredentials } from "./aws.js";
+import { assumedRole, type AwsCredentials } from "./aws.js";
 import { sdkClientOptions } from "../deadlines.js";
 import { integer, json, required, type Env } from "../shared/env.js";
 import { systemClock } from "../shared/clock.js";
@@ -76,15 +76,7 @@ export function serverSideMoveFromEnv(
   const credentialsFor = (t: MoverTarget) => {
     let get = credentials.get(t.region);
     if (!get) {
-      get = async () => {
-        const assumed = await assumeRole(modules.sts, sts, {
-          roleArn: t.roleArn,
-          sessionName: "iot-dr-server-side-move",
-          durationSeconds: 900,
-          externalId: env.MOVER_EXTERNAL_ID,
-        });
-        return assumed.credentials;
-      };
+      get = assumedRole(modules.sts, sts, t.roleArn, "iot-dr-server-side-move", env.MOVER_EXTERNAL_ID);
       credentials.set(t.region, get);
     }
     return get;
