@@ -21,6 +21,7 @@ import type { CheckResult } from "../../cli/preflight/judge";
 import { startWatch, stopWatch } from "../../cli/aws";
 import { useMoto } from "../support/useMoto.js";
 import { sha256Class } from "../../functions/health/aws.js";
+import { closeHttpServer } from "../../peers/ports.js";
 
 const ACCOUNT = "123456789012"; // moto's default account: one account for every role
 const REGION = "us-east-1";
@@ -94,8 +95,7 @@ beforeAll(async () => {
   oamEndpoint = `http://127.0.0.1:${(oam.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
-  oam.closeAllConnections();
-  await new Promise((resolve) => oam.close(resolve));
+  await closeHttpServer(oam);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 afterEach(() => {
