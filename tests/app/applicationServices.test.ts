@@ -3,6 +3,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as ddb from "@aws-sdk/client-dynamodb";
 import { underMocks, ofType } from "../replication/infra/mocks.js";
+import { parsedJson } from "../support/mocks.js";
 import type { PlannedResource } from "../../cli/plan/recorder.js";
 import {
   ApplicationServicesGlobal,
@@ -71,8 +72,8 @@ beforeAll(async () => {
   errors = run.errors;
 });
 
-const of = (type: string, prefix = "") => ofType(resources, type).filter((r) => r.name.startsWith(prefix));
-const parse = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v) as Record<string, unknown>;
+const of = (type: string, prefix = "") => ofType(resources, type, prefix);
+const parse = parsedJson;
 
 describe("application services under Pulumi mocks", () => {
   it("registers every resource with an explicit provider", () => {

@@ -83,8 +83,7 @@ beforeAll(async () => {
   apis = run.result;
 });
 
-const inComponent = (prefix: string, type: string) =>
-  ofType(resources, type).filter((r) => r.name.startsWith(prefix));
+const inComponent = (prefix: string, type: string) => ofType(resources, type, prefix);
 const policyDocs = () =>
   [...ofType(resources, "aws:iam/rolePolicy:RolePolicy"), ...ofType(resources, "aws:iam/policy:Policy")].map(
     (r) => ({

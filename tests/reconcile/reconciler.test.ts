@@ -19,6 +19,7 @@ import { isArnLess } from "../../policy/arnLess.js";
 import { checkResources, fromPlanned } from "../../policy/run.js";
 import { planIsolated } from "../support/plan.js";
 import { ACCOUNT, one, provider, underMocks } from "../replication/infra/mocks.js";
+import { collectThrown } from "../support/mocks.js";
 
 const REGION = "us-west-2";
 const PEER = "us-east-1";
@@ -79,14 +80,7 @@ describe("reconciler component under mocks", () => {
       dashboard("board-hourly", 60);
       dashboard("board-4h", 240);
       dashboard("board-unwired");
-      const refusals: string[] = [];
-      const attempt = (build: () => unknown) => {
-        try {
-          build();
-        } catch (err) {
-          refusals.push((err as Error).message);
-        }
-      };
+      const { attempt, messages: refusals } = collectThrown();
       attempt(() => new Reconciler("no-provider", { ...args, scheduleMinutes: 15 }));
       attempt(
         () =>

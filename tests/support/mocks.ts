@@ -30,6 +30,29 @@ export async function underMocks<T>(
   return { resources: recorder.resources, result, errors: recorder.errors };
 }
 
-export function ofType(resources: PlannedResource[], type: string): PlannedResource[] {
-  return resources.filter((r) => r.type === type);
+/** The resources of a type, optionally only those whose logical name starts with `prefix`. */
+export function ofType(resources: PlannedResource[], type: string, prefix = ""): PlannedResource[] {
+  return resources.filter((r) => r.type === type && r.name.startsWith(prefix));
+}
+
+/** A JSON input (a policy, a pattern ...), parsed whether it arrived as a string or an object. */
+export const parsedJson = (v: unknown) =>
+  (typeof v === "string" ? JSON.parse(v) : v) as Record<string, unknown>;
+
+/**
+ * For tests of arguments a component refuses: `attempt(build)` runs a build and keeps the message
+ * of what it throws in `messages`, in order.
+ */
+export function collectThrown(): { attempt: (build: () => unknown) => void; messages: string[] } {
+  const messages: string[] = [];
+  return {
+    messages,
+    attempt: (build) => {
+      try {
+        build();
+      } catch (err) {
+        messages.push((err as Error).message);
+      }
+    },
+  };
 }

@@ -3,6 +3,7 @@ import { HealthApi } from "../../../infra/healthApi.js";
 import { invokeSerialized, serializedCallback } from "../../support/serialized.js";
 import { startServer } from "../support.js";
 import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
+import { collectThrown } from "../../support/mocks.js";
 
 describe("an account's health API under mocks", async () => {
   const run = await underMocks(() => {
@@ -206,16 +207,9 @@ describe("an account's health API under mocks", async () => {
 
 describe("a health API refuses arguments it cannot deploy safely", () => {
   it("refuses a missing provider, a bad caller account and a bad checkpoint spec", async () => {
-    const errors: string[] = [];
+    const { attempt, messages: errors } = collectThrown();
     await underMocks(() => {
       const p = provider("cc-primary", "eu-west-1", "222222222222");
-      const attempt = (f: () => unknown) => {
-        try {
-          f();
-        } catch (err) {
-          errors.push((err as Error).message);
-        }
-      };
       attempt(
         () =>
           new HealthApi(
