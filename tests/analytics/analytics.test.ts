@@ -1,13 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as aws from "@pulumi/aws";
-import * as eb from "@aws-sdk/client-eventbridge";
-import * as sqs from "@aws-sdk/client-sqs";
 import { underMocks, ofType } from "../replication/infra/mocks.js";
+import { parsedJson } from "../support/mocks.js";
 import type { PlannedResource } from "../../cli/plan/recorder.js";
 import { AnalyticsGlobalEndpoint, AnalyticsRegion } from "../../infra/analytics.js";
 import { DEVICE_DATA_SOURCE } from "../../functions/analytics/forwarder.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
 import { useMoto } from "../support/useMoto.js";
+import { busIntoQueue } from "./support.js";
 import { expectNoWildcardActions } from "../support/iam.js";
 
 const PRIMARY = "us-east-1";
@@ -53,8 +53,8 @@ beforeAll(async () => {
   endpoint = run.result;
 });
 
-const of = (type: string, prefix = "") => ofType(resources, type).filter((r) => r.name.startsWith(prefix));
-const parse = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v) as Record<string, unknown>;
+const of = (type: string, prefix = "") => ofType(resources, type, prefix);
+const parse = parsedJson;
 
 describe("analytics components under Pulumi mocks", () => {
   it("registers every resource with an explicit provider", () => {
@@ -184,27 +184,7 @@ describe("the serialized forwarder", () => {
   const moto = useMoto({ resetBeforeEach: false });
 
   it("puts a rule event on the bus from a fresh Node process, and the bus delivers it to its target", async () => {
-    const events = new eb.EventBridgeClient(moto.clientConfig(PRIMARY));
-    const queues = new sqs.SQSClient(moto.clientConfig(PRIMARY));
-    await events.send(new eb.CreateEventBusCommand({ Name: "iot-dr-device-data" }));
-    const url = (await queues.send(new sqs.CreateQueueCommand({ QueueName: "t" }))).QueueUrl!;
-    const arn = (
-      await queues.send(new sqs.GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }))
-    ).Attributes!.QueueArn!;
-    await events.send(
-      new eb.PutRuleCommand({
-        Name: "r",
-        EventBusName: "iot-dr-device-data",
-        EventPattern: JSON.stringify({ source: [DEVICE_DATA_SOURCE] }),
-      }),
-    );
-    await events.send(
-      new eb.PutTargetsCommand({
-        Rule: "r",
-        EventBusName: "iot-dr-device-data",
-        Targets: [{ Id: "q", Arn: arn }],
-      }),
-    );
+    const sink = await busIntoQueue(moto, PRIMARY, "iot-dr-device-data");
 
     const fn = of("aws:lambda/function:Function", `analytics-${PRIMARY}`)[0]!;
     const callback = await serializedCallback(fn.inputs);
@@ -221,10 +201,7 @@ describe("the serialized forwarder", () => {
     });
     expect(result.error).toBeUndefined();
     expect(result.result).toEqual({ forwarded: 1 });
-    const received = await queues.send(
-      new sqs.ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }),
-    );
-    expect(received.Messages?.map((m) => JSON.parse(m.Body!).detail)).toEqual([
+    expect((await sink.drain()).map((e) => e.detail)).toEqual([
       expect.objectContaining({ messageId: "m-1", deviceId: "pump-7", payload: { rpm: 1200 } }),
     ]);
   });
