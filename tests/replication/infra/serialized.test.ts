@@ -29,6 +29,24 @@ import { PRIMARY, SECONDARY, image, record, seqOf, streamRecord } from "./fixtur
 import { ACCOUNT, one, provider, underMocks } from "./mocks.js";
 import { createPkTable } from "../../support/tables.js";
 
+/** What the capture rule's SQL hands capture for a created thing: the registry event plus its topic. */
+const thingCreated = (
+  thingName: string,
+  eventId: string,
+  thingId: string,
+  attributes: Record<string, string>,
+) => ({
+  eventType: "THING_EVENT",
+  eventId,
+  timestamp: Date.now(),
+  operation: "CREATED",
+  accountId: ACCOUNT,
+  thingId,
+  thingName,
+  attributes,
+  iotDrTopic: `$aws/events/thing/${thingName}/created`,
+});
+
 const TABLE = "ops-table";
 const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${TABLE}`;
 const MARKER_TABLE = "applied-markers";
@@ -84,17 +102,7 @@ describe("serialized replication functions", () => {
     await iot.send(
       new CreateThingCommand({ thingName: "sensor-1", attributePayload: { attributes: { fw: "2" } } }),
     );
-    const event = {
-      eventType: "THING_EVENT",
-      eventId: "evt-capture-1",
-      timestamp: Date.now(),
-      operation: "CREATED",
-      accountId: ACCOUNT,
-      thingId: "id-1",
-      thingName: "sensor-1",
-      attributes: { fw: "2" },
-      iotDrTopic: "$aws/events/thing/sensor-1/created",
-    };
+    const event = thingCreated("sensor-1", "evt-capture-1", "id-1", { fw: "2" });
     const out = await invokeSerialized(code.capture, event, env());
     expect(out.error).toBeUndefined();
     expect(out.result).toEqual(
@@ -126,17 +134,7 @@ describe("serialized replication functions", () => {
       2,
     );
     // What a capture rule's SQS action sends: the rule SQL's output (payload + topic), not base64.
-    const good = {
-      eventType: "THING_EVENT",
-      eventId: "evt-queued-1",
-      timestamp: Date.now(),
-      operation: "CREATED",
-      accountId: ACCOUNT,
-      thingId: "id-q",
-      thingName: "queued-1",
-      attributes: {},
-      iotDrTopic: "$aws/events/thing/queued-1/created",
-    };
+    const good = thingCreated("queued-1", "evt-queued-1", "id-q", {});
     const bad = { ...good, eventId: "evt-bad", iotDrTopic: "$aws/events/thing/queued-1/exploded" };
     for (const body of [good, bad])
       await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
@@ -213,17 +211,7 @@ describe("serialized replication functions", () => {
     expect((await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk } }))).Item).toBeUndefined();
     // The ops table has no record of it here (as when a newer one is still in flight), so only the
     // marker can tell capture that this state is replay's own.
-    const echo = {
-      eventType: "THING_EVENT",
-      eventId: "evt-echo-1",
-      timestamp: Date.now(),
-      operation: "CREATED",
-      accountId: ACCOUNT,
-      thingId: "id-echo",
-      thingName: "echoed",
-      attributes: { v: "1" },
-      iotDrTopic: "$aws/events/thing/echoed/created",
-    };
+    const echo = thingCreated("echoed", "evt-echo-1", "id-echo", { v: "1" });
     const captured = await invokeSerialized(code.capture, echo, env());
     expect(captured.error).toBeUndefined();
     expect(captured.result).toEqual([expect.objectContaining({ key: "thing#echoed", result: "echo" })]);
