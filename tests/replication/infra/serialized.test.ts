@@ -12,7 +12,7 @@ import {
 } from "@aws-sdk/client-iot";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 import { DynamoDBClient, GetItemCommand, PutItemCommand, type PutItemInput } from "@aws-sdk/client-dynamodb";
-import { toItem } from "../../../functions/registry/records.js";
+import { toItem, type RegistryRecord } from "../../../functions/registry/records.js";
 import { RegistryCapture } from "../../../infra/capture.js";
 import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB, ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -89,6 +89,12 @@ describe("serialized replication functions", () => {
     IOT_API_RATES: "{}",
     ...extra,
   });
+  /** Replay's archive applying one record, as the state machine hands it over. */
+  const replay = (r: RegistryRecord) =>
+    invokeSerialized(code.replay, { sequenceNumber: "1", record: r }, env());
+  /** Replay applying a thing captured in the primary. */
+  const replayThing = (name: string, attributes: Record<string, string>) =>
+    replay(record("thing", `thing#${name}`, { name, attributes }, { origin: PRIMARY }));
 
   it("ship each function as one bundled file that requires nothing but Node's built-ins", () => {
     for (const [name, fn] of Object.entries(code)) {
@@ -198,13 +204,7 @@ describe("serialized replication functions", () => {
   });
 
   it("replay writes its applied marker to the marker table, not the ops table, and capture then recognises the echo", async () => {
-    const thing = record(
-      "thing",
-      "thing#echoed",
-      { name: "echoed", attributes: { v: "1" } },
-      { origin: PRIMARY },
-    );
-    const applied = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env());
+    const applied = await replayThing("echoed", { v: "1" });
     expect(applied.result).toMatchObject({ key: "thing#echoed", outcome: "applied" });
     const pk = { S: `applied#${SECONDARY}#thing#echoed` };
     expect((await ddb.send(new GetItemCommand({ TableName: MARKER_TABLE, Key: { pk } }))).Item).toBeDefined();
@@ -221,13 +221,7 @@ describe("serialized replication functions", () => {
   });
 
   it("replay applies a record to this region's registry and emits the lag metric with key and version in its logs", async () => {
-    const thing = record(
-      "thing",
-      "thing#from-east",
-      { name: "from-east", attributes: { site: "a" } },
-      { origin: PRIMARY },
-    );
-    const out = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env());
+    const out = await replayThing("from-east", { site: "a" });
     expect(out.error).toBeUndefined();
     expect(out.result).toMatchObject({ key: "thing#from-east", outcome: "applied" });
     // Replay's memory (infra/replayPipeline.ts): its peak RSS for a record leaves a quarter free.
@@ -246,7 +240,7 @@ describe("serialized replication functions", () => {
 
   it("replay throws the error name the state machine matches (InvalidRecord) for an invalid record", async () => {
     const liar = record("thing", "thing#liar", { name: "someone-else", attributes: {} });
-    const out = await invokeSerialized(code.replay, { sequenceNumber: "1", record: liar }, env());
+    const out = await replay(liar);
     expect(out.ok).toBe(false);
     expect(out.error?.name).toBe("InvalidRecord");
   });
