@@ -20,6 +20,7 @@ import { checkResources, fromPlanned } from "../../policy/run.js";
 import { planIsolated } from "../support/plan.js";
 import { ACCOUNT, one, provider, underMocks } from "../replication/infra/mocks.js";
 import { collectThrown } from "../support/mocks.js";
+import { list, statementsOf } from "../support/iam.js";
 
 const REGION = "us-west-2";
 const PEER = "us-east-1";
@@ -27,15 +28,6 @@ const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/ops-table`;
 const KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT}:key/replica`;
 const TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT}:alarms`;
 
-interface Statement {
-  Sid: string;
-  Action: string | string[];
-  Resource: string | string[];
-  Condition?: Record<string, Record<string, unknown>>;
-}
-const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
-const statementsOf = (r: PlannedResource): Statement[] =>
-  (JSON.parse(String(r.inputs.policy)) as { Statement: Statement[] }).Statement;
 const WRITE = /^iot:(Create|Update|Delete|Attach|Detach|Add|Remove|Register|Deprecate|Set)/;
 
 describe("reconciler component under mocks", () => {

@@ -19,6 +19,7 @@ import { ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { ARN_LESS_ACTIONS, IOT_ARN_LESS_ACTIONS } from "../../../infra/callbackFunction.js";
 import { replayFilterPattern } from "../../../functions/replication/streamFilter.js";
 import { ACCOUNT, one, ofType, provider, underMocks } from "./mocks.js";
+import { list, statementsOf } from "../../support/iam.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
@@ -27,15 +28,6 @@ const KEY_ARN = `arn:aws:kms:${SECONDARY}:${ACCOUNT}:key/replica`;
 const MARKER_TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/applied-markers`;
 const MARKERS = { markerTableName: "applied-markers", markerTableArn: MARKER_TABLE_ARN };
 const TOPIC_ARN = `arn:aws:sns:${SECONDARY}:${ACCOUNT}:alarms`;
-
-interface Statement {
-  Sid?: string;
-  Action: string | string[];
-  Resource: string | string[];
-}
-const statementsOf = (r: PlannedResource): Statement[] =>
-  (JSON.parse(String(r.inputs.policy)) as { Statement: Statement[] }).Statement;
-const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
 
 /** The least a capture or replay component is built from (in tests of what it refuses). */
 const MINIMAL = { region: SECONDARY, tableName: "t", tableArn: TABLE_ARN, tableKeyArn: KEY_ARN, ...MARKERS };
