@@ -18,15 +18,13 @@ import { RegionalDashboard } from "../../infra/dashboards.js";
 import { isArnLess } from "../../policy/arnLess.js";
 import { checkResources, fromPlanned } from "../../policy/run.js";
 import { planIsolated } from "../support/plan.js";
-import { ACCOUNT, one, provider, underMocks } from "../replication/infra/mocks.js";
+import { ACCOUNT, arnsIn, one, provider, underMocks } from "../replication/infra/mocks.js";
 import { collectThrown } from "../support/mocks.js";
 import { list, statementsOf } from "../support/iam.js";
 
 const REGION = "us-west-2";
 const PEER = "us-east-1";
-const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/ops-table`;
-const KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT}:key/replica`;
-const TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT}:alarms`;
+const { TABLE_ARN, KEY_ARN, TOPIC_ARN } = arnsIn(REGION);
 
 const WRITE = /^iot:(Create|Update|Delete|Attach|Detach|Add|Remove|Register|Deprecate|Set)/;
 

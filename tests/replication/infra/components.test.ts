@@ -18,16 +18,14 @@ import { OpsTable } from "../../../infra/opsTable.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { ARN_LESS_ACTIONS, IOT_ARN_LESS_ACTIONS } from "../../../infra/callbackFunction.js";
 import { replayFilterPattern } from "../../../functions/replication/streamFilter.js";
-import { ACCOUNT, one, ofType, provider, underMocks } from "./mocks.js";
+import { ACCOUNT, arnsIn, one, ofType, provider, underMocks } from "./mocks.js";
 import { list, statementsOf } from "../../support/iam.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
-const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/ops-table`;
-const KEY_ARN = `arn:aws:kms:${SECONDARY}:${ACCOUNT}:key/replica`;
+const { TABLE_ARN, KEY_ARN, TOPIC_ARN } = arnsIn(SECONDARY);
 const MARKER_TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/applied-markers`;
 const MARKERS = { markerTableName: "applied-markers", markerTableArn: MARKER_TABLE_ARN };
-const TOPIC_ARN = `arn:aws:sns:${SECONDARY}:${ACCOUNT}:alarms`;
 
 /** The least a capture or replay component is built from (in tests of what it refuses). */
 const MINIMAL = { region: SECONDARY, tableName: "t", tableArn: TABLE_ARN, tableKeyArn: KEY_ARN, ...MARKERS };
