@@ -1,8 +1,7 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as aws from "@pulumi/aws";
-import { underMocks, ofType } from "../replication/infra/mocks.js";
-import { parsedJson } from "../support/mocks.js";
-import type { PlannedResource } from "../../cli/plan/recorder.js";
+import { ofType } from "../replication/infra/mocks.js";
+import { parsedJson, plannedBeforeAll } from "../support/mocks.js";
 import { AnalyticsGlobalEndpoint, AnalyticsRegion } from "../../infra/analytics.js";
 import { DEVICE_DATA_SOURCE } from "../../functions/analytics/forwarder.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
@@ -15,50 +14,37 @@ const SECONDARY = "us-west-2";
 const ANALYTICS = "333333333333";
 const IOT = "111111111111";
 
-let resources: PlannedResource[];
-let errors: string[];
-let endpoint: AnalyticsGlobalEndpoint;
-
-beforeAll(async () => {
-  const run = await underMocks(() => {
-    const regions = [PRIMARY, SECONDARY].map((region) => {
-      const analytics = new aws.Provider(`analytics-${region}`, {
-        region: region as aws.Region,
-        allowedAccountIds: [ANALYTICS],
-      });
-      const iot = new aws.Provider(`iot-${region}`, {
-        region: region as aws.Region,
-        allowedAccountIds: [IOT],
-      });
-      return new AnalyticsRegion(
-        `analytics-${region}`,
-        { region, iotProvider: iot },
-        { provider: analytics },
-      );
+const planned = plannedBeforeAll(() => {
+  const regions = [PRIMARY, SECONDARY].map((region) => {
+    const analytics = new aws.Provider(`analytics-${region}`, {
+      region: region as aws.Region,
+      allowedAccountIds: [ANALYTICS],
     });
-    const home = new aws.Provider("analytics-global", { region: PRIMARY, allowedAccountIds: [ANALYTICS] });
-    return new AnalyticsGlobalEndpoint(
-      "analytics-endpoint",
-      {
-        primaryRegion: PRIMARY,
-        secondaryRegion: SECONDARY,
-        primaryBusArn: regions[0]!.eventBusArn,
-        secondaryBusArn: regions[1]!.eventBusArn,
-      },
-      { provider: home },
-    );
+    const iot = new aws.Provider(`iot-${region}`, {
+      region: region as aws.Region,
+      allowedAccountIds: [IOT],
+    });
+    return new AnalyticsRegion(`analytics-${region}`, { region, iotProvider: iot }, { provider: analytics });
   });
-  resources = run.resources;
-  errors = run.errors;
-  endpoint = run.result;
+  const home = new aws.Provider("analytics-global", { region: PRIMARY, allowedAccountIds: [ANALYTICS] });
+  return new AnalyticsGlobalEndpoint(
+    "analytics-endpoint",
+    {
+      primaryRegion: PRIMARY,
+      secondaryRegion: SECONDARY,
+      primaryBusArn: regions[0]!.eventBusArn,
+      secondaryBusArn: regions[1]!.eventBusArn,
+    },
+    { provider: home },
+  );
 });
 
-const of = (type: string, prefix = "") => ofType(resources, type, prefix);
+const of = (type: string, prefix = "") => ofType(planned.resources, type, prefix);
 const parse = parsedJson;
 
 describe("analytics components under Pulumi mocks", () => {
   it("registers every resource with an explicit provider", () => {
-    expect(errors).toEqual([]);
+    expect(planned.errors).toEqual([]);
   });
 
   it("creates an event bus of the same name in each region, in the analytics account", () => {
@@ -142,7 +128,7 @@ describe("analytics components under Pulumi mocks", () => {
       a.name.endsWith("primary-latency"),
     )!;
     expect(latency.inputs).toMatchObject({ period: 60, treatMissingData: "breaching" });
-    expect(endpoint.endpointId).toBeDefined();
+    expect(planned.result.endpointId).toBeDefined();
   });
 
   it("grants no IAM '*' action anywhere", () => {

@@ -1,10 +1,9 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as ddb from "@aws-sdk/client-dynamodb";
-import { underMocks, ofType } from "../replication/infra/mocks.js";
-import { parsedJson } from "../support/mocks.js";
-import type { PlannedResource } from "../../cli/plan/recorder.js";
+import { ofType } from "../replication/infra/mocks.js";
+import { parsedJson, plannedBeforeAll } from "../support/mocks.js";
 import {
   ApplicationServicesGlobal,
   ApplicationServicesRegion,
@@ -21,63 +20,56 @@ const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
 const IOT = "111111111111";
 
-let resources: PlannedResource[];
-let errors: string[];
-
-beforeAll(async () => {
-  const run = await underMocks(() => {
-    const p = new aws.Provider(`iot-${PRIMARY}`, { region: PRIMARY, allowedAccountIds: [IOT] });
-    const s = new aws.Provider(`iot-${SECONDARY}`, { region: SECONDARY, allowedAccountIds: [IOT] });
-    const functions = {
-      api: {
-        code: new pulumi.asset.AssetArchive({
-          "index.js": new pulumi.asset.StringAsset("exports.handler=async()=>1"),
-        }),
-        handler: "index.handler",
-      },
-      worker: {
-        callbackFactory: () => () => async () => ({
-          table: process.env.APP_TABLE,
-          region: process.env.APP_REGION,
-        }),
-      },
-    };
-    const primary = new ApplicationServicesRegion(
-      `app-${PRIMARY}`,
-      { region: PRIMARY, appName: "fleet", functions, table: { replicaRegions: [SECONDARY] } },
-      { provider: p },
-    );
-    const secondary = new ApplicationServicesRegion(
-      `app-${SECONDARY}`,
-      {
-        region: SECONDARY,
-        appName: "fleet",
-        functions,
-        table: { name: primary.tableName, arn: primary.tableArn },
-      },
-      { provider: s },
-    );
-    return new ApplicationServicesGlobal(
-      "app-global",
-      {
-        appName: "fleet",
-        primary: { region: PRIMARY, bucketName: primary.bucketName },
-        secondary: { region: SECONDARY, bucketName: secondary.bucketName },
-        secondaryProvider: s,
-      },
-      { provider: p },
-    );
-  });
-  resources = run.resources;
-  errors = run.errors;
+const planned = plannedBeforeAll(() => {
+  const p = new aws.Provider(`iot-${PRIMARY}`, { region: PRIMARY, allowedAccountIds: [IOT] });
+  const s = new aws.Provider(`iot-${SECONDARY}`, { region: SECONDARY, allowedAccountIds: [IOT] });
+  const functions = {
+    api: {
+      code: new pulumi.asset.AssetArchive({
+        "index.js": new pulumi.asset.StringAsset("exports.handler=async()=>1"),
+      }),
+      handler: "index.handler",
+    },
+    worker: {
+      callbackFactory: () => () => async () => ({
+        table: process.env.APP_TABLE,
+        region: process.env.APP_REGION,
+      }),
+    },
+  };
+  const primary = new ApplicationServicesRegion(
+    `app-${PRIMARY}`,
+    { region: PRIMARY, appName: "fleet", functions, table: { replicaRegions: [SECONDARY] } },
+    { provider: p },
+  );
+  const secondary = new ApplicationServicesRegion(
+    `app-${SECONDARY}`,
+    {
+      region: SECONDARY,
+      appName: "fleet",
+      functions,
+      table: { name: primary.tableName, arn: primary.tableArn },
+    },
+    { provider: s },
+  );
+  return new ApplicationServicesGlobal(
+    "app-global",
+    {
+      appName: "fleet",
+      primary: { region: PRIMARY, bucketName: primary.bucketName },
+      secondary: { region: SECONDARY, bucketName: secondary.bucketName },
+      secondaryProvider: s,
+    },
+    { provider: p },
+  );
 });
 
-const of = (type: string, prefix = "") => ofType(resources, type, prefix);
+const of = (type: string, prefix = "") => ofType(planned.resources, type, prefix);
 const parse = parsedJson;
 
 describe("application services under Pulumi mocks", () => {
   it("registers every resource with an explicit provider", () => {
-    expect(errors).toEqual([]);
+    expect(planned.errors).toEqual([]);
   });
 
   it("deploys the team's functions in both regions with the table, bucket and region in their environment", () => {
@@ -188,7 +180,7 @@ describe("application services under Pulumi mocks", () => {
       });
     }
     expect(
-      checkResources(fromPlanned(resources)).map((v) => `${v.policy}: ${v.resource}: ${v.message}`),
+      checkResources(fromPlanned(planned.resources)).map((v) => `${v.policy}: ${v.resource}: ${v.message}`),
     ).toEqual([]);
   });
 

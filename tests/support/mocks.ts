@@ -4,6 +4,7 @@
  * per process (vitest forks a process per file).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { beforeAll } from "vitest";
 import { CANNED_INVOKES } from "../../cli/plan/invokes.js";
 import { MockRecorder, type PlannedResource } from "../../cli/plan/recorder.js";
 
@@ -31,6 +32,18 @@ export async function underMocks<T>(
 }
 
 /** The resources of a type, optionally only those whose logical name starts with `prefix`. */
+/**
+ * Runs `program` under mocks in the file's beforeAll and returns its run, filled in place by then:
+ * read `resources`, `errors` and `result` inside tests.
+ */
+export function plannedBeforeAll<T>(program: () => T): MockRun<T> {
+  const planned = { resources: [], errors: [] } as unknown as MockRun<T>;
+  beforeAll(async () => {
+    Object.assign(planned, await underMocks(program));
+  });
+  return planned;
+}
+
 export function ofType(resources: PlannedResource[], type: string, prefix = ""): PlannedResource[] {
   return resources.filter((r) => r.type === type && r.name.startsWith(prefix));
 }
