@@ -40,7 +40,6 @@ const planned = plannedBeforeAll(() => {
 });
 
 const of = (type: string, prefix = "") => ofType(planned.resources, type, prefix);
-const parse = parsedJson;
 
 describe("analytics components under Pulumi mocks", () => {
   it("registers every resource with an explicit provider", () => {
@@ -65,13 +64,15 @@ describe("analytics components under Pulumi mocks", () => {
         retryPolicy: { maximumEventAgeInSeconds: 86400, maximumRetryAttempts: 185 },
       });
       const rule = of("aws:cloudwatch/eventRule:EventRule", `analytics-${region}`)[0]!;
-      expect(parse(rule.inputs.eventPattern)).toMatchObject({ source: [DEVICE_DATA_SOURCE] });
+      expect(parsedJson(rule.inputs.eventPattern)).toMatchObject({ source: [DEVICE_DATA_SOURCE] });
       const stream = of("aws:kinesis/stream:Stream", `analytics-${region}`)[0]!;
       expect(stream.inputs).toMatchObject({
         encryptionType: "KMS",
         streamModeDetails: { streamMode: "ON_DEMAND" },
       });
-      const dlqPolicy = parse(of("aws:sqs/queuePolicy:QueuePolicy", `analytics-${region}`)[0]!.inputs.policy);
+      const dlqPolicy = parsedJson(
+        of("aws:sqs/queuePolicy:QueuePolicy", `analytics-${region}`)[0]!.inputs.policy,
+      );
       expect(dlqPolicy.Statement).toEqual([
         expect.objectContaining({ Principal: { Service: "events.amazonaws.com" } }),
       ]);
@@ -134,7 +135,7 @@ describe("analytics components under Pulumi mocks", () => {
   it("grants no IAM '*' action anywhere", () => {
     const docs = [...of("aws:iam/rolePolicy:RolePolicy"), ...of("aws:iam/role:Role")].map((r) => ({
       name: r.name,
-      doc: parse(r.inputs.policy ?? r.inputs.assumeRolePolicy) as {
+      doc: parsedJson(r.inputs.policy ?? r.inputs.assumeRolePolicy) as {
         Statement: { Action: string | string[]; Resource?: unknown }[];
       },
     }));

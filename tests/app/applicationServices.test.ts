@@ -65,7 +65,6 @@ const planned = plannedBeforeAll(() => {
 });
 
 const of = (type: string, prefix = "") => ofType(planned.resources, type, prefix);
-const parse = parsedJson;
 
 describe("application services under Pulumi mocks", () => {
   it("registers every resource with an explicit provider", () => {
@@ -96,7 +95,9 @@ describe("application services under Pulumi mocks", () => {
       billingMode: "PAY_PER_REQUEST",
     });
     // Each region's functions use their own region's replica.
-    const policy = parse(of("aws:iam/rolePolicy:RolePolicy", `app-${SECONDARY}-worker`)[0]!.inputs.policy);
+    const policy = parsedJson(
+      of("aws:iam/rolePolicy:RolePolicy", `app-${SECONDARY}-worker`)[0]!.inputs.policy,
+    );
     const data = (policy.Statement as { Sid: string; Resource: string }[]).find((s) => s.Sid === "AppData")!;
     expect(data.Resource).toMatch(new RegExp(`^arn:aws:dynamodb:${SECONDARY}:${IOT}:table/`));
   });
@@ -161,7 +162,7 @@ describe("application services under Pulumi mocks", () => {
         replicaKmsKeyId: `arn:aws:kms:${destinations[i]}:${IOT}:alias/iot-dr-app-fleet`,
       });
     });
-    const role = parse(of("aws:iam/rolePolicy:RolePolicy", "app-global-replication")[0]!.inputs.policy);
+    const role = parsedJson(of("aws:iam/rolePolicy:RolePolicy", "app-global-replication")[0]!.inputs.policy);
     const kms = (
       role.Statement as {
         Action: string[];
@@ -187,7 +188,7 @@ describe("application services under Pulumi mocks", () => {
   it("grants no IAM '*' action and no resource '*'", () => {
     const docs = of("aws:iam/rolePolicy:RolePolicy").map((r) => ({
       name: r.name,
-      doc: parse(r.inputs.policy),
+      doc: parsedJson(r.inputs.policy),
     }));
     expect(docs.length).toBe(5);
     for (const { name, doc } of docs) {
