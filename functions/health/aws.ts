@@ -5,6 +5,7 @@
  */
 import type * as NodeCrypto from "node:crypto";
 import type { SignatureV4 as SignatureV4Class } from "@smithy/signature-v4";
+import type * as Sts from "@aws-sdk/client-sts";
 import type { StateStore, StoredRound, RequestSigner } from "./aggregator.js";
 import type { Now } from "../shared/clock.js";
 import { parseOverride, type HysteresisState, type OverrideMode, type Readiness } from "./policy.js";
@@ -17,16 +18,9 @@ export interface AwsCredentials {
   sessionToken?: string;
 }
 
-/** SigV4 for `service` in `region` (`lambda` for function URLs, `ssm`, `iotdata`). */
-export function createSigV4Signer(deps: {
-  SignatureV4: typeof SignatureV4Class;
-  crypto: typeof NodeCrypto;
-  credentials: () => Promise<AwsCredentials>;
-  region: string;
-  service: string;
-}): RequestSigner {
-  const crypto = deps.crypto;
-  class Sha256 {
+/** SHA-256 / HMAC-SHA-256 over node:crypto (injected) in the shape SignatureV4 takes as `sha256`. */
+export function sha256Class(crypto: Pick<typeof NodeCrypto, "createHash" | "createHmac">) {
+  return class Sha256 {
     private readonly hash: NodeCrypto.Hash | NodeCrypto.Hmac;
     constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
       this.hash =
@@ -38,12 +32,22 @@ export function createSigV4Signer(deps: {
     digest(): Promise<Uint8Array> {
       return Promise.resolve(new Uint8Array(this.hash.digest()));
     }
-  }
+  };
+}
+
+/** SigV4 for `service` in `region` (`lambda` for function URLs, `ssm`, `iotdata`). */
+export function createSigV4Signer(deps: {
+  SignatureV4: typeof SignatureV4Class;
+  crypto: typeof NodeCrypto;
+  credentials: () => Promise<AwsCredentials>;
+  region: string;
+  service: string;
+}): RequestSigner {
   const signer = new deps.SignatureV4({
     service: deps.service,
     region: deps.region,
     credentials: deps.credentials,
-    sha256: Sha256,
+    sha256: sha256Class(deps.crypto),
   });
   return async (request) => {
     const url = new URL(request.url);
@@ -68,6 +72,53 @@ function toBuffer(data: string | ArrayBuffer | ArrayBufferView): Buffer {
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return Buffer.from(data);
 }
+
+/** Where and as whom to assume a role (`externalId` only when the role's trust asks for one). */
+export interface AssumeRoleRequest {
+  roleArn: string;
+  sessionName: string;
+  durationSeconds: number;
+  externalId?: string;
+}
+
+/** STS AssumeRole through an injected client; an answer without keys is an error naming the role. */
+export async function assumeRole(
+  sts: Pick<typeof Sts, "AssumeRoleCommand">,
+  client: Pick<Sts.STSClient, "send">,
+  request: AssumeRoleRequest,
+): Promise<{ credentials: AwsCredentials; expiration?: Date }> {
+  const out = await client.send(
+    new sts.AssumeRoleCommand({
+      RoleArn: request.roleArn,
+      RoleSessionName: request.sessionName,
+      DurationSeconds: request.durationSeconds,
+      ...(request.externalId ? { ExternalId: request.externalId } : {}),
+    }),
+  );
+  const c = out.Credentials;
+  if (!c?.AccessKeyId || !c.SecretAccessKey)
+    throw new Error(`AssumeRole ${request.roleArn} returned no credentials`);
+  return {
+    credentials: {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
+    },
+    ...(c.Expiration ? { expiration: c.Expiration } : {}),
+  };
+}
+
+/** A credentials getter for `roleArn`: a 15-minute session assumed afresh on each call. */
+export const assumedRole =
+  (
+    sts: Pick<typeof Sts, "AssumeRoleCommand">,
+    client: Pick<Sts.STSClient, "send">,
+    roleArn: string,
+    sessionName: string,
+    externalId: string | undefined,
+  ): (() => Promise<AwsCredentials>) =>
+  async () =>
+    (await assumeRole(sts, client, { roleArn, sessionName, durationSeconds: 900, externalId })).credentials;
 
 /** Credentials of the Lambda execution role, from the environment Lambda sets. */
 export function environmentCredentials(

@@ -80,16 +80,23 @@ export function sdkAwsPorts(
     if (!m) throw new Error(`the probe needs @aws-sdk/client-${key}: require it in the callback's modules`);
     return m;
   };
-  let lambda: InstanceType<SdkProbeModules["lambda"]["LambdaClient"]> | undefined;
-  let s3: InstanceType<SdkProbeModules["s3"]["S3Client"]> | undefined;
-  let kinesis: InstanceType<SdkProbeModules["kinesis"]["KinesisClient"]> | undefined;
+  // Each client is made on its probe's first call, so a probe set without S3 needs no S3 module.
+  const once = <T>(make: () => T): (() => T) => {
+    let made: T | undefined;
+    return () => (made ??= make());
+  };
+  const lambda = once(() => new (given("lambda").LambdaClient)(common()));
+  // Path style against an endpoint override (emulators); virtual-hosted style on AWS.
+  const s3 = once(
+    () =>
+      new (given("s3").S3Client)({ ...common(), forcePathStyle: endpointOverride(env, "s3") !== undefined }),
+  );
+  const kinesis = once(() => new (given("kinesis").KinesisClient)(common()));
   return {
     async functionState(functionName, signal) {
       const sdk = given("lambda");
-      lambda ??= new sdk.LambdaClient(common());
-      const client = lambda;
       const out = await naming(`Lambda GetFunctionConfiguration ${functionName}`, () =>
-        client.send(new sdk.GetFunctionConfigurationCommand({ FunctionName: functionName }), {
+        lambda().send(new sdk.GetFunctionConfigurationCommand({ FunctionName: functionName }), {
           abortSignal: signal,
         }),
       );
@@ -97,20 +104,15 @@ export function sdkAwsPorts(
       return out.State ?? "Active";
     },
     async headBucket(bucketName, signal) {
-      // Path style against an endpoint override (emulators); virtual-hosted style on AWS.
       const sdk = given("s3");
-      s3 ??= new sdk.S3Client({ ...common(), forcePathStyle: endpointOverride(env, "s3") !== undefined });
-      const client = s3;
       await naming(`S3 HeadBucket ${bucketName}`, () =>
-        client.send(new sdk.HeadBucketCommand({ Bucket: bucketName }), { abortSignal: signal }),
+        s3().send(new sdk.HeadBucketCommand({ Bucket: bucketName }), { abortSignal: signal }),
       );
     },
     async streamStatus(streamName, signal) {
       const sdk = given("kinesis");
-      kinesis ??= new sdk.KinesisClient(common());
-      const client = kinesis;
       const out = await naming(`Kinesis DescribeStreamSummary ${streamName}`, () =>
-        client.send(new sdk.DescribeStreamSummaryCommand({ StreamName: streamName }), {
+        kinesis().send(new sdk.DescribeStreamSummaryCommand({ StreamName: streamName }), {
           abortSignal: signal,
         }),
       );

@@ -25,6 +25,8 @@ import {
   type HealthCheck,
 } from "./aggregator.js";
 import {
+  assumedRole,
+  assumeRole,
   cachedGetter,
   cloudWatchReadinessGetter,
   createSigV4Signer,
@@ -107,23 +109,13 @@ function assumedRoleCredentials(
   let cached: (AwsCredentials & { expiration?: Date }) | undefined;
   return async () => {
     if (cached?.expiration && cached.expiration.getTime() - clock() > 300_000) return cached;
-    const out = await client.send(
-      new sts.AssumeRoleCommand({
-        RoleArn: roleArn,
-        RoleSessionName: "iot-dr-health-readiness",
-        DurationSeconds: 3600,
-        ...(externalId ? { ExternalId: externalId } : {}),
-      }),
-    );
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey)
-      throw new Error(`AssumeRole ${roleArn} returned no credentials`);
-    cached = {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
-      ...(c.Expiration ? { expiration: c.Expiration } : {}),
-    };
+    const { credentials, expiration } = await assumeRole(sts, client, {
+      roleArn,
+      sessionName: "iot-dr-health-readiness",
+      durationSeconds: 3600,
+      externalId,
+    });
+    cached = { ...credentials, ...(expiration ? { expiration } : {}) };
     return cached;
   };
 }
@@ -416,22 +408,7 @@ export function notifierFromEnv(env: Env, modules: NotifierModules): (event: unk
   const clients: Record<string, InstanceType<NotifierModules["iotData"]["IoTDataPlaneClient"]>> = {};
   const credentialsFor = async (target: NoticeTarget): Promise<AwsCredentials> => {
     if (!target.roleArn) return environmentCredentials(env)();
-    const out = await sts.send(
-      new modules.sts.AssumeRoleCommand({
-        RoleArn: target.roleArn,
-        RoleSessionName: "iot-dr-failover-notice",
-        DurationSeconds: 900,
-        ...(env.NOTICE_EXTERNAL_ID ? { ExternalId: env.NOTICE_EXTERNAL_ID } : {}),
-      }),
-    );
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey)
-      throw new Error(`AssumeRole ${target.roleArn} returned no credentials`);
-    return {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
-    };
+    return assumedRole(modules.sts, sts, target.roleArn, "iot-dr-failover-notice", env.NOTICE_EXTERNAL_ID)();
   };
   return (event) =>
     handleAlarmEvent(event as Parameters<typeof handleAlarmEvent>[0], {

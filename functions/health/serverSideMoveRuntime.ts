@@ -8,7 +8,7 @@
 import type * as Sts from "@aws-sdk/client-sts";
 import type * as IotDataPlane from "@aws-sdk/client-iot-data-plane";
 import type * as DynamoDb from "@aws-sdk/client-dynamodb";
-import type { AwsCredentials } from "./aws.js";
+import { assumedRole, type AwsCredentials } from "./aws.js";
 import { sdkClientOptions } from "../deadlines.js";
 import { integer, json, required, type Env } from "../shared/env.js";
 import { systemClock } from "../shared/clock.js";
@@ -76,24 +76,7 @@ export function serverSideMoveFromEnv(
   const credentialsFor = (t: MoverTarget) => {
     let get = credentials.get(t.region);
     if (!get) {
-      get = async () => {
-        const out = await sts.send(
-          new modules.sts.AssumeRoleCommand({
-            RoleArn: t.roleArn,
-            RoleSessionName: "iot-dr-server-side-move",
-            DurationSeconds: 900,
-            ...(env.MOVER_EXTERNAL_ID ? { ExternalId: env.MOVER_EXTERNAL_ID } : {}),
-          }),
-        );
-        const c = out.Credentials;
-        if (!c?.AccessKeyId || !c.SecretAccessKey)
-          throw new Error(`AssumeRole ${t.roleArn} returned no credentials`);
-        return {
-          accessKeyId: c.AccessKeyId,
-          secretAccessKey: c.SecretAccessKey,
-          ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
-        };
-      };
+      get = assumedRole(modules.sts, sts, t.roleArn, "iot-dr-server-side-move", env.MOVER_EXTERNAL_ID);
       credentials.set(t.region, get);
     }
     return get;

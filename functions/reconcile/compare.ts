@@ -127,8 +127,7 @@ export async function compareRegions(
     // Per key: what one side has shown and the other not yet; `null` once matched, so that a key
     // a list repeats across pages is not counted twice.
     const pending = new Map<string, Pending | null>();
-    let sourceCount = 0;
-    let targetCount = 0;
+    const counted = { source: 0, target: 0 };
     const report = async (d: Drift, state: DesiredState | null, targetDigest?: string[]) => {
       drift.push(d);
       await options.onDrift?.(d, state, targetDigest);
@@ -137,25 +136,19 @@ export async function compareRegions(
       const fields = COMPARED_FIELDS[kind].filter((_, i) => s[i] !== t[i]);
       if (fields.length > 0) await report({ key, kind: "different", fields }, state, t);
     };
-    const onSource = async (e: SnapshotEntry) => {
+    // The first side to show a key leaves it pending; the other side's entry settles it.
+    const onEntry = (side: "source" | "target") => async (e: SnapshotEntry) => {
       const p = pending.get(e.key);
-      if (p === null || p?.side === "source") return;
-      sourceCount++;
-      const s = digest(kind, e.state);
-      if (p?.side === "target") {
-        pending.set(e.key, null);
-        await different(e.key, e.state, s, p.digest);
-      } else pending.set(e.key, { side: "source", digest: s, state: e.state });
-    };
-    const onTarget = async (e: SnapshotEntry) => {
-      const p = pending.get(e.key);
-      if (p === null || p?.side === "target") return;
-      targetCount++;
-      const t = digest(kind, e.state);
-      if (p?.side === "source") {
-        pending.set(e.key, null);
-        await different(e.key, p.state, p.digest, t);
-      } else pending.set(e.key, { side: "target", digest: t });
+      if (p === null || p?.side === side) return;
+      counted[side]++;
+      const d = digest(kind, e.state);
+      if (!p) {
+        pending.set(e.key, side === "source" ? { side, digest: d, state: e.state } : { side, digest: d });
+        return;
+      }
+      pending.set(e.key, null);
+      if (p.side === "source") await different(e.key, p.state, p.digest, d);
+      else await different(e.key, e.state, d, p.digest);
     };
     // Both regions are read at once (each under its own quotas); one failing stops the other.
     let failed = false;
@@ -177,7 +170,7 @@ export async function compareRegions(
         throw err;
       }
     };
-    await Promise.all([read("source", source, onSource), read("target", target, onTarget)]);
+    await Promise.all([read("source", source, onEntry("source")), read("target", target, onEntry("target"))]);
     const left = [...pending].filter((e): e is [string, Pending] => e[1] !== null);
     pending.clear();
     left.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -185,8 +178,8 @@ export async function compareRegions(
       if (p.side === "source") await report({ key, kind: "missing", fields: [] }, p.state);
     for (const [key, p] of left)
       if (p.side === "target") await report({ key, kind: "extra", fields: [] }, null, p.digest);
-    compared += sourceCount + left.filter(([, p]) => p.side === "target").length;
-    counts[kind] = { source: sourceCount, target: targetCount };
+    compared += counted.source + left.filter(([, p]) => p.side === "target").length;
+    counts[kind] = { ...counted };
     await options.onKindDone?.(kind);
   }
   return { compared, drift, counts };

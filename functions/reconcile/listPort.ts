@@ -8,12 +8,8 @@
 import type * as IotSdk from "@aws-sdk/client-iot";
 import type { CertificateStatus, PolicyTargetRef, ThingState, ThingTypeState } from "../registry/records.js";
 import { isNotFound } from "../shared/errors.js";
-
-export interface Page<T> {
-  items: T[];
-  /** Token of the next page; absent on the last page. */
-  next?: string;
-}
+import { wrapMethods, type Page, type RunCall } from "../shared/ports.js";
+import { certIdOfArn, groupNames, policyNames, targetRefOfArn } from "../registry/iotPort.js";
 
 export interface CertificateSummary {
   certificateId: string;
@@ -53,17 +49,8 @@ export const LIST_PORT_API: Record<keyof IotListPort, string> = {
 };
 
 /** Wraps every method so that each call goes through `run(api, call)` (the pacer). */
-export function wrapListPort(
-  port: IotListPort,
-  run: <T>(api: string, call: () => Promise<T>) => Promise<T>,
-): IotListPort {
-  const out: Record<string, unknown> = {};
-  for (const method of Object.keys(LIST_PORT_API) as (keyof IotListPort)[]) {
-    const fn = port[method] as (...args: unknown[]) => Promise<unknown>;
-    out[method] = (...args: unknown[]) => run(LIST_PORT_API[method], () => fn.apply(port, args));
-  }
-  return out as unknown as IotListPort;
-}
+export const wrapListPort = (port: IotListPort, run: RunCall): IotListPort =>
+  wrapMethods(port, LIST_PORT_API, run);
 
 /** The largest page every one of these APIs accepts. */
 export const MAX_PAGE_SIZE = 250;
@@ -79,13 +66,6 @@ async function emptyIfGone<T>(p: Promise<Page<T>>): Promise<Page<T>> {
 
 const page = <T>(items: T[], next: string | undefined | null): Page<T> =>
   next ? { items, next } : { items };
-
-function targetOfArn(arn: string): PolicyTargetRef | undefined {
-  const name = arn.slice(arn.lastIndexOf("/") + 1);
-  if (arn.includes(":cert/")) return { type: "certificate", certificateId: name };
-  if (arn.includes(":thinggroup/")) return { type: "thingGroup", groupName: name };
-  return undefined;
-}
 
 /**
  * The list port over an SDK v3 IoT client; the SDK module is passed in so that deployed callbacks
@@ -139,10 +119,7 @@ export function listPortFromSdk(
       const out = await send<IotSdk.ListThingGroupsCommandOutput>(
         new sdk.ListThingGroupsCommand({ nextToken: next, maxResults: pageSize }),
       );
-      return page(
-        (out.thingGroups ?? []).flatMap((g) => (g.groupName ? [g.groupName] : [])),
-        out.nextToken,
-      );
+      return page(groupNames(out.thingGroups), out.nextToken);
     },
     async listThingsInThingGroup(groupName, next) {
       return emptyIfGone(
@@ -182,9 +159,7 @@ export function listPortFromSdk(
           new sdk.ListThingPrincipalsCommand({ thingName, nextToken: next, maxResults: pageSize }),
         ).then((out) =>
           page(
-            (out.principals ?? []).flatMap((arn) =>
-              arn.includes(":cert/") ? [arn.slice(arn.lastIndexOf("/") + 1)] : [],
-            ),
+            (out.principals ?? []).flatMap((arn) => certIdOfArn(arn) ?? []),
             out.nextToken,
           ),
         ),
@@ -194,10 +169,7 @@ export function listPortFromSdk(
       const out = await send<IotSdk.ListPoliciesCommandOutput>(
         new sdk.ListPoliciesCommand({ marker: next, pageSize }),
       );
-      return page(
-        (out.policies ?? []).flatMap((p) => (p.policyName ? [p.policyName] : [])),
-        out.nextMarker,
-      );
+      return page(policyNames(out.policies), out.nextMarker);
     },
     async listTargetsForPolicy(policyName, next) {
       return emptyIfGone(
@@ -206,7 +178,7 @@ export function listPortFromSdk(
         ).then((out) =>
           page(
             (out.targets ?? []).flatMap((arn) => {
-              const t = targetOfArn(arn);
+              const t = targetRefOfArn(arn);
               return t ? [t] : [];
             }),
             out.nextMarker,

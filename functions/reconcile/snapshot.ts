@@ -23,7 +23,8 @@ import {
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
 import type { Pacer } from "../replication/pacing.js";
-import { wrapListPort, type IotListPort, type Page } from "./listPort.js";
+import { wrapListPort, type IotListPort } from "./listPort.js";
+import type { Page } from "../shared/ports.js";
 
 /** The kinds in dependency order (what a page of a later kind refers to was enumerated before). */
 export const SNAPSHOT_KINDS: readonly ResourceKind[] = RESOURCE_KINDS;

@@ -6,6 +6,7 @@
 import type * as IotSdk from "@aws-sdk/client-iot";
 import type { CertificateStatus, PolicyTargetRef } from "./records.js";
 import { isNotFound } from "../shared/errors.js";
+import { allPages, wrapMethods, type RunCall } from "../shared/ports.js";
 
 export interface ThingDescription {
   name: string;
@@ -136,17 +137,8 @@ export const PORT_API: Record<keyof IotRegistryPort, string> = {
 };
 
 /** Wraps every port method so that each call goes through `run(api, call)` (the pacer). */
-export function wrapPort(
-  port: IotRegistryPort,
-  run: <T>(api: string, call: () => Promise<T>) => Promise<T>,
-): IotRegistryPort {
-  const out: Record<string, unknown> = {};
-  for (const method of Object.keys(PORT_API) as (keyof IotRegistryPort)[]) {
-    const fn = port[method] as (...args: unknown[]) => Promise<unknown>;
-    out[method] = (...args: unknown[]) => run(PORT_API[method], () => fn.apply(port, args));
-  }
-  return out as unknown as IotRegistryPort;
-}
+export const wrapPort = (port: IotRegistryPort, run: RunCall): IotRegistryPort =>
+  wrapMethods(port, PORT_API, run);
 
 type IotModule = typeof IotSdk;
 type IotClient = IotSdk.IoTClient;
@@ -161,6 +153,16 @@ async function orNull<T>(p: Promise<T>): Promise<T | null> {
     throw err;
   }
 }
+/** Every page of an SDK list call; a resource that is gone lists nothing. */
+async function listAll<O, T>(
+  call: (next?: string) => Promise<O>,
+  read: (out: O) => { items: T[]; next?: string },
+): Promise<T[]> {
+  return allPages(async (next) => {
+    const out = await orNull(call(next));
+    return out ? read(out) : { items: [] };
+  });
+}
 async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
   try {
     await p;
@@ -169,8 +171,24 @@ async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
   }
 }
 
-const certIdOfArn = (arn: string) =>
+/** The certificate id of a certificate ARN; undefined for any other principal. */
+export const certIdOfArn = (arn: string) =>
   arn.includes(":cert/") ? arn.slice(arn.lastIndexOf("/") + 1) : undefined;
+
+/** A policy target ARN in the record model's terms: a certificate or a thing group (nothing else is replicated). */
+export function targetRefOfArn(arn: string): PolicyTargetRef | undefined {
+  const certificateId = certIdOfArn(arn);
+  if (certificateId) return { type: "certificate", certificateId };
+  if (arn.includes(":thinggroup/"))
+    return { type: "thingGroup", groupName: arn.slice(arn.lastIndexOf("/") + 1) };
+  return undefined;
+}
+
+/** The names a list answer carries (ListThingGroups and friends; ListPolicies and friends). */
+export const groupNames = (groups: { groupName?: string }[] | undefined): string[] =>
+  (groups ?? []).flatMap((g) => (g.groupName ? [g.groupName] : []));
+export const policyNames = (policies: { policyName?: string }[] | undefined): string[] =>
+  (policies ?? []).flatMap((p) => (p.policyName ? [p.policyName] : []));
 
 /**
  * The port over an SDK v3 IoT client. The SDK module is passed in (not imported) so that deployed
@@ -231,17 +249,10 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
     return arn;
   };
   const targetOfArn = (arn: string): PolicyTargetRef | undefined => {
-    const certificateId = certIdOfArn(arn);
-    if (certificateId) {
-      certArns.set(certificateId, arn);
-      return { type: "certificate", certificateId };
-    }
-    if (arn.includes(":thinggroup/")) {
-      const groupName = arn.slice(arn.lastIndexOf("/") + 1);
-      groupArns.set(groupName, arn);
-      return { type: "thingGroup", groupName };
-    }
-    return undefined;
+    const t = targetRefOfArn(arn);
+    if (t?.type === "certificate") certArns.set(t.certificateId, arn);
+    if (t?.type === "thingGroup") groupArns.set(t.groupName, arn);
+    return t;
   };
   const attributePayload = (desired: Record<string, string>, current: Record<string, string>) => {
     // merge=true with "" for removed keys is the documented way to remove attributes.
@@ -366,35 +377,23 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
       groupArns.delete(name);
       await ignoreNotFound(send(new sdk.DeleteThingGroupCommand({ thingGroupName: name })));
     },
-    async listChildGroups(name) {
-      const names: string[] = [];
-      let nextToken: string | undefined;
-      do {
-        const out = await orNull(
+    listChildGroups: (name) =>
+      listAll(
+        (nextToken) =>
           send<IotSdk.ListThingGroupsCommandOutput>(
             new sdk.ListThingGroupsCommand({ parentGroup: name, recursive: false, nextToken }),
           ),
-        );
-        for (const g of out?.thingGroups ?? []) if (g.groupName) names.push(g.groupName);
-        nextToken = out?.nextToken;
-      } while (nextToken);
-      return names;
-    },
+        (out) => ({ items: groupNames(out.thingGroups), next: out.nextToken }),
+      ),
 
-    async listThingGroupsForThing(thingName) {
-      const names: string[] = [];
-      let nextToken: string | undefined;
-      do {
-        const out = await orNull(
+    listThingGroupsForThing: (thingName) =>
+      listAll(
+        (nextToken) =>
           send<IotSdk.ListThingGroupsForThingCommandOutput>(
             new sdk.ListThingGroupsForThingCommand({ thingName, nextToken }),
           ),
-        );
-        for (const g of out?.thingGroups ?? []) if (g.groupName) names.push(g.groupName);
-        nextToken = out?.nextToken;
-      } while (nextToken);
-      return names;
-    },
+        (out) => ({ items: groupNames(out.thingGroups), next: out.nextToken }),
+      ),
     async addThingToThingGroup(groupName, thingName) {
       await send(new sdk.AddThingToThingGroupCommand({ thingGroupName: groupName, thingName }));
     },
@@ -473,26 +472,22 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
       await ignoreNotFound(send(new sdk.DeletePolicyCommand({ policyName: name })));
     },
 
-    async listThingPrincipals(thingName) {
-      const ids: string[] = [];
-      let nextToken: string | undefined;
-      do {
-        const out = await orNull(
+    listThingPrincipals: (thingName) =>
+      listAll(
+        (nextToken) =>
           send<IotSdk.ListThingPrincipalsCommandOutput>(
             new sdk.ListThingPrincipalsCommand({ thingName, nextToken }),
           ),
-        );
-        for (const arn of out?.principals ?? []) {
-          const id = certIdOfArn(arn);
-          if (id) {
+        (out) => ({
+          items: (out.principals ?? []).flatMap((arn) => {
+            const id = certIdOfArn(arn);
+            if (!id) return [];
             certArns.set(id, arn);
-            ids.push(id);
-          }
-        }
-        nextToken = out?.nextToken;
-      } while (nextToken);
-      return ids;
-    },
+            return [id];
+          }),
+          next: out.nextToken,
+        }),
+      ),
     async attachThingPrincipal(thingName, certificateId) {
       const principal = await requireArn({ type: "certificate", certificateId });
       await send(new sdk.AttachThingPrincipalCommand({ thingName, principal }));
@@ -506,36 +501,28 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
     async listAttachedPolicies(target) {
       const arn = await targetArn(target);
       if (!arn) return [];
-      const names: string[] = [];
-      let marker: string | undefined;
-      do {
-        const out = await orNull(
+      return listAll(
+        (marker) =>
           send<IotSdk.ListAttachedPoliciesCommandOutput>(
             new sdk.ListAttachedPoliciesCommand({ target: arn, marker, recursive: false }),
           ),
-        );
-        for (const p of out?.policies ?? []) if (p.policyName) names.push(p.policyName);
-        marker = out?.nextMarker;
-      } while (marker);
-      return names;
+        (out) => ({ items: policyNames(out.policies), next: out.nextMarker }),
+      );
     },
-    async listTargetsForPolicy(policyName) {
-      const targets: PolicyTargetRef[] = [];
-      let marker: string | undefined;
-      do {
-        const out = await orNull(
+    listTargetsForPolicy: (policyName) =>
+      listAll(
+        (marker) =>
           send<IotSdk.ListTargetsForPolicyCommandOutput>(
             new sdk.ListTargetsForPolicyCommand({ policyName, marker }),
           ),
-        );
-        for (const arn of out?.targets ?? []) {
-          const t = targetOfArn(arn);
-          if (t) targets.push(t);
-        }
-        marker = out?.nextMarker;
-      } while (marker);
-      return targets;
-    },
+        (out) => ({
+          items: (out.targets ?? []).flatMap((arn) => {
+            const t = targetOfArn(arn);
+            return t ? [t] : [];
+          }),
+          next: out.nextMarker,
+        }),
+      ),
     async attachPolicy(policyName, target) {
       await send(new sdk.AttachPolicyCommand({ policyName, target: await requireArn(target) }));
     },

@@ -15,12 +15,10 @@ import {
   IOT_EVENT_SOURCE,
   type CloudTrailApiCallEvent,
 } from "../../functions/replication/cloudTrail.js";
+import { observed, type Observed } from "./observed.js";
 
-export interface CloudTrailEmulator {
+export interface CloudTrailEmulator extends Observed<CloudTrailApiCallEvent> {
   readonly events: CloudTrailApiCallEvent[];
-  /** Events delivered since the last call. */
-  take(): CloudTrailApiCallEvent[];
-  detach(): void;
 }
 
 let seq = 0;
@@ -45,7 +43,6 @@ export function emitCloudTrailEvents(
   const accountId = options.accountId ?? "123456789012";
   const clock = options.clock ?? Date.now;
   const events: CloudTrailApiCallEvent[] = [];
-  let taken = 0;
   const name = `cloudTrailEvents${++seq}`;
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -80,15 +77,5 @@ export function emitCloudTrailEvents(
     },
     { step: "initialize", name },
   );
-  return {
-    events,
-    take() {
-      const out = events.slice(taken);
-      taken = events.length;
-      return out;
-    },
-    detach() {
-      client.middlewareStack.remove(name);
-    },
-  };
+  return { events, ...observed(client, name, events) };
 }

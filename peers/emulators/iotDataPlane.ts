@@ -16,6 +16,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestBroker } from "../mqtt.js";
+import { closeHttpServer } from "../ports.js";
 
 export interface DataPlanePublish {
   topic: string;
@@ -179,11 +180,7 @@ export async function startIotDataPlane(options: {
     setDown: (value) => {
       down = value;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: () => closeHttpServer(server),
   };
 }
 

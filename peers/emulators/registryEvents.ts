@@ -15,14 +15,11 @@ import {
 } from "@aws-sdk/client-iot";
 import type { RegistryEventMessage } from "../../functions/replication/capture.js";
 import { newEventId } from "../../functions/shared/ids.js";
+import { observed, type Observed } from "./observed.js";
 
-export interface RegistryEventEmulator {
+export interface RegistryEventEmulator extends Observed<RegistryEventMessage> {
   /** Every message published so far, in publication order. */
   readonly messages: RegistryEventMessage[];
-  /** Returns the messages published since the last call and forgets them. */
-  take(): RegistryEventMessage[];
-  /** Stops observing the client. */
-  detach(): void;
 }
 
 export interface EmulatorOptions {
@@ -45,7 +42,6 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
   const random = options.random ?? Math.random;
   const reader = options.reader;
   const messages: RegistryEventMessage[] = [];
-  let taken = 0;
   let last = 0;
   const name = `registryEvents${++emulatorSeq}`;
 
@@ -252,15 +248,5 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
     { step: "initialize", name },
   );
 
-  return {
-    messages,
-    take() {
-      const out = messages.slice(taken);
-      taken = messages.length;
-      return out;
-    },
-    detach() {
-      client.middlewareStack.remove(name);
-    },
-  };
+  return { messages, ...observed(client, name, messages) };
 }

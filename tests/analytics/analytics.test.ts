@@ -1,13 +1,12 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as aws from "@pulumi/aws";
-import * as eb from "@aws-sdk/client-eventbridge";
-import * as sqs from "@aws-sdk/client-sqs";
-import { underMocks, ofType } from "../replication/infra/mocks.js";
-import type { PlannedResource } from "../../cli/plan/recorder.js";
+import { ofType } from "../replication/infra/mocks.js";
+import { parsedJson, plannedBeforeAll } from "../support/mocks.js";
 import { AnalyticsGlobalEndpoint, AnalyticsRegion } from "../../infra/analytics.js";
 import { DEVICE_DATA_SOURCE } from "../../functions/analytics/forwarder.js";
 import { invokeSerialized, serializedCallback } from "../support/serialized.js";
 import { useMoto } from "../support/useMoto.js";
+import { busIntoQueue } from "./support.js";
 import { expectNoWildcardActions } from "../support/iam.js";
 
 const PRIMARY = "us-east-1";
@@ -15,50 +14,36 @@ const SECONDARY = "us-west-2";
 const ANALYTICS = "333333333333";
 const IOT = "111111111111";
 
-let resources: PlannedResource[];
-let errors: string[];
-let endpoint: AnalyticsGlobalEndpoint;
-
-beforeAll(async () => {
-  const run = await underMocks(() => {
-    const regions = [PRIMARY, SECONDARY].map((region) => {
-      const analytics = new aws.Provider(`analytics-${region}`, {
-        region: region as aws.Region,
-        allowedAccountIds: [ANALYTICS],
-      });
-      const iot = new aws.Provider(`iot-${region}`, {
-        region: region as aws.Region,
-        allowedAccountIds: [IOT],
-      });
-      return new AnalyticsRegion(
-        `analytics-${region}`,
-        { region, iotProvider: iot },
-        { provider: analytics },
-      );
+const planned = plannedBeforeAll(() => {
+  const regions = [PRIMARY, SECONDARY].map((region) => {
+    const analytics = new aws.Provider(`analytics-${region}`, {
+      region: region as aws.Region,
+      allowedAccountIds: [ANALYTICS],
     });
-    const home = new aws.Provider("analytics-global", { region: PRIMARY, allowedAccountIds: [ANALYTICS] });
-    return new AnalyticsGlobalEndpoint(
-      "analytics-endpoint",
-      {
-        primaryRegion: PRIMARY,
-        secondaryRegion: SECONDARY,
-        primaryBusArn: regions[0]!.eventBusArn,
-        secondaryBusArn: regions[1]!.eventBusArn,
-      },
-      { provider: home },
-    );
+    const iot = new aws.Provider(`iot-${region}`, {
+      region: region as aws.Region,
+      allowedAccountIds: [IOT],
+    });
+    return new AnalyticsRegion(`analytics-${region}`, { region, iotProvider: iot }, { provider: analytics });
   });
-  resources = run.resources;
-  errors = run.errors;
-  endpoint = run.result;
+  const home = new aws.Provider("analytics-global", { region: PRIMARY, allowedAccountIds: [ANALYTICS] });
+  return new AnalyticsGlobalEndpoint(
+    "analytics-endpoint",
+    {
+      primaryRegion: PRIMARY,
+      secondaryRegion: SECONDARY,
+      primaryBusArn: regions[0]!.eventBusArn,
+      secondaryBusArn: regions[1]!.eventBusArn,
+    },
+    { provider: home },
+  );
 });
 
-const of = (type: string, prefix = "") => ofType(resources, type).filter((r) => r.name.startsWith(prefix));
-const parse = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v) as Record<string, unknown>;
+const of = (type: string, prefix = "") => ofType(planned.resources, type, prefix);
 
 describe("analytics components under Pulumi mocks", () => {
   it("registers every resource with an explicit provider", () => {
-    expect(errors).toEqual([]);
+    expect(planned.errors).toEqual([]);
   });
 
   it("creates an event bus of the same name in each region, in the analytics account", () => {
@@ -79,13 +64,15 @@ describe("analytics components under Pulumi mocks", () => {
         retryPolicy: { maximumEventAgeInSeconds: 86400, maximumRetryAttempts: 185 },
       });
       const rule = of("aws:cloudwatch/eventRule:EventRule", `analytics-${region}`)[0]!;
-      expect(parse(rule.inputs.eventPattern)).toMatchObject({ source: [DEVICE_DATA_SOURCE] });
+      expect(parsedJson(rule.inputs.eventPattern)).toMatchObject({ source: [DEVICE_DATA_SOURCE] });
       const stream = of("aws:kinesis/stream:Stream", `analytics-${region}`)[0]!;
       expect(stream.inputs).toMatchObject({
         encryptionType: "KMS",
         streamModeDetails: { streamMode: "ON_DEMAND" },
       });
-      const dlqPolicy = parse(of("aws:sqs/queuePolicy:QueuePolicy", `analytics-${region}`)[0]!.inputs.policy);
+      const dlqPolicy = parsedJson(
+        of("aws:sqs/queuePolicy:QueuePolicy", `analytics-${region}`)[0]!.inputs.policy,
+      );
       expect(dlqPolicy.Statement).toEqual([
         expect.objectContaining({ Principal: { Service: "events.amazonaws.com" } }),
       ]);
@@ -142,13 +129,13 @@ describe("analytics components under Pulumi mocks", () => {
       a.name.endsWith("primary-latency"),
     )!;
     expect(latency.inputs).toMatchObject({ period: 60, treatMissingData: "breaching" });
-    expect(endpoint.endpointId).toBeDefined();
+    expect(planned.result.endpointId).toBeDefined();
   });
 
   it("grants no IAM '*' action anywhere", () => {
     const docs = [...of("aws:iam/rolePolicy:RolePolicy"), ...of("aws:iam/role:Role")].map((r) => ({
       name: r.name,
-      doc: parse(r.inputs.policy ?? r.inputs.assumeRolePolicy) as {
+      doc: parsedJson(r.inputs.policy ?? r.inputs.assumeRolePolicy) as {
         Statement: { Action: string | string[]; Resource?: unknown }[];
       },
     }));
@@ -184,27 +171,7 @@ describe("the serialized forwarder", () => {
   const moto = useMoto({ resetBeforeEach: false });
 
   it("puts a rule event on the bus from a fresh Node process, and the bus delivers it to its target", async () => {
-    const events = new eb.EventBridgeClient(moto.clientConfig(PRIMARY));
-    const queues = new sqs.SQSClient(moto.clientConfig(PRIMARY));
-    await events.send(new eb.CreateEventBusCommand({ Name: "iot-dr-device-data" }));
-    const url = (await queues.send(new sqs.CreateQueueCommand({ QueueName: "t" }))).QueueUrl!;
-    const arn = (
-      await queues.send(new sqs.GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }))
-    ).Attributes!.QueueArn!;
-    await events.send(
-      new eb.PutRuleCommand({
-        Name: "r",
-        EventBusName: "iot-dr-device-data",
-        EventPattern: JSON.stringify({ source: [DEVICE_DATA_SOURCE] }),
-      }),
-    );
-    await events.send(
-      new eb.PutTargetsCommand({
-        Rule: "r",
-        EventBusName: "iot-dr-device-data",
-        Targets: [{ Id: "q", Arn: arn }],
-      }),
-    );
+    const sink = await busIntoQueue(moto, PRIMARY, "iot-dr-device-data");
 
     const fn = of("aws:lambda/function:Function", `analytics-${PRIMARY}`)[0]!;
     const callback = await serializedCallback(fn.inputs);
@@ -221,10 +188,7 @@ describe("the serialized forwarder", () => {
     });
     expect(result.error).toBeUndefined();
     expect(result.result).toEqual({ forwarded: 1 });
-    const received = await queues.send(
-      new sqs.ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }),
-    );
-    expect(received.Messages?.map((m) => JSON.parse(m.Body!).detail)).toEqual([
+    expect((await sink.drain()).map((e) => e.detail)).toEqual([
       expect.objectContaining({ messageId: "m-1", deviceId: "pump-7", payload: { rpm: 1200 } }),
     ]);
   });

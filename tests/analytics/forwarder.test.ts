@@ -5,6 +5,7 @@ import * as kinesis from "@aws-sdk/client-kinesis";
 import { AwsSdkSigV4Signer } from "@aws-sdk/core";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { useMoto } from "../support/useMoto.js";
+import { busIntoQueue, type BusSink } from "./support.js";
 import {
   DEVICE_DATA_SOURCE,
   deviceDataRuleSql,
@@ -29,45 +30,11 @@ let events: eb.EventBridgeClient;
 let queues: sqs.SQSClient;
 let queueUrl: string;
 
-beforeEach(async () => {
-  events = new eb.EventBridgeClient(moto.clientConfig(REGION));
-  queues = new sqs.SQSClient(moto.clientConfig(REGION));
-  await events.send(new eb.CreateEventBusCommand({ Name: BUS }));
-  queueUrl = (await queues.send(new sqs.CreateQueueCommand({ QueueName: "target" }))).QueueUrl!;
-  const queueArn = (
-    await queues.send(new sqs.GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }))
-  ).Attributes!.QueueArn!;
-  await events.send(
-    new eb.PutRuleCommand({
-      Name: "device-data",
-      EventBusName: BUS,
-      EventPattern: JSON.stringify({ source: [DEVICE_DATA_SOURCE] }),
-    }),
-  );
-  await events.send(
-    new eb.PutTargetsCommand({
-      Rule: "device-data",
-      EventBusName: BUS,
-      Targets: [{ Id: "queue", Arn: queueArn }],
-    }),
-  );
-});
+let drain: BusSink["drain"];
 
-async function drain(): Promise<Record<string, unknown>[]> {
-  const out: Record<string, unknown>[] = [];
-  for (;;) {
-    const r = await queues.send(
-      new sqs.ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-    );
-    if (!r.Messages?.length) return out;
-    for (const m of r.Messages) {
-      out.push(JSON.parse(m.Body!) as Record<string, unknown>);
-      await queues.send(
-        new sqs.DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }),
-      );
-    }
-  }
-}
+beforeEach(async () => {
+  ({ events, queues, queueUrl, drain } = await busIntoQueue(moto, REGION, BUS));
+});
 
 const message = (i: number) => ({
   messageId: `m-${i}`,

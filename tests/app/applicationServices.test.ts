@@ -1,9 +1,9 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as ddb from "@aws-sdk/client-dynamodb";
-import { underMocks, ofType } from "../replication/infra/mocks.js";
-import type { PlannedResource } from "../../cli/plan/recorder.js";
+import { ofType } from "../replication/infra/mocks.js";
+import { parsedJson, plannedBeforeAll } from "../support/mocks.js";
 import {
   ApplicationServicesGlobal,
   ApplicationServicesRegion,
@@ -20,63 +20,55 @@ const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
 const IOT = "111111111111";
 
-let resources: PlannedResource[];
-let errors: string[];
-
-beforeAll(async () => {
-  const run = await underMocks(() => {
-    const p = new aws.Provider(`iot-${PRIMARY}`, { region: PRIMARY, allowedAccountIds: [IOT] });
-    const s = new aws.Provider(`iot-${SECONDARY}`, { region: SECONDARY, allowedAccountIds: [IOT] });
-    const functions = {
-      api: {
-        code: new pulumi.asset.AssetArchive({
-          "index.js": new pulumi.asset.StringAsset("exports.handler=async()=>1"),
-        }),
-        handler: "index.handler",
-      },
-      worker: {
-        callbackFactory: () => () => async () => ({
-          table: process.env.APP_TABLE,
-          region: process.env.APP_REGION,
-        }),
-      },
-    };
-    const primary = new ApplicationServicesRegion(
-      `app-${PRIMARY}`,
-      { region: PRIMARY, appName: "fleet", functions, table: { replicaRegions: [SECONDARY] } },
-      { provider: p },
-    );
-    const secondary = new ApplicationServicesRegion(
-      `app-${SECONDARY}`,
-      {
-        region: SECONDARY,
-        appName: "fleet",
-        functions,
-        table: { name: primary.tableName, arn: primary.tableArn },
-      },
-      { provider: s },
-    );
-    return new ApplicationServicesGlobal(
-      "app-global",
-      {
-        appName: "fleet",
-        primary: { region: PRIMARY, bucketName: primary.bucketName },
-        secondary: { region: SECONDARY, bucketName: secondary.bucketName },
-        secondaryProvider: s,
-      },
-      { provider: p },
-    );
-  });
-  resources = run.resources;
-  errors = run.errors;
+const planned = plannedBeforeAll(() => {
+  const p = new aws.Provider(`iot-${PRIMARY}`, { region: PRIMARY, allowedAccountIds: [IOT] });
+  const s = new aws.Provider(`iot-${SECONDARY}`, { region: SECONDARY, allowedAccountIds: [IOT] });
+  const functions = {
+    api: {
+      code: new pulumi.asset.AssetArchive({
+        "index.js": new pulumi.asset.StringAsset("exports.handler=async()=>1"),
+      }),
+      handler: "index.handler",
+    },
+    worker: {
+      callbackFactory: () => () => async () => ({
+        table: process.env.APP_TABLE,
+        region: process.env.APP_REGION,
+      }),
+    },
+  };
+  const primary = new ApplicationServicesRegion(
+    `app-${PRIMARY}`,
+    { region: PRIMARY, appName: "fleet", functions, table: { replicaRegions: [SECONDARY] } },
+    { provider: p },
+  );
+  const secondary = new ApplicationServicesRegion(
+    `app-${SECONDARY}`,
+    {
+      region: SECONDARY,
+      appName: "fleet",
+      functions,
+      table: { name: primary.tableName, arn: primary.tableArn },
+    },
+    { provider: s },
+  );
+  return new ApplicationServicesGlobal(
+    "app-global",
+    {
+      appName: "fleet",
+      primary: { region: PRIMARY, bucketName: primary.bucketName },
+      secondary: { region: SECONDARY, bucketName: secondary.bucketName },
+      secondaryProvider: s,
+    },
+    { provider: p },
+  );
 });
 
-const of = (type: string, prefix = "") => ofType(resources, type).filter((r) => r.name.startsWith(prefix));
-const parse = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v) as Record<string, unknown>;
+const of = (type: string, prefix = "") => ofType(planned.resources, type, prefix);
 
 describe("application services under Pulumi mocks", () => {
   it("registers every resource with an explicit provider", () => {
-    expect(errors).toEqual([]);
+    expect(planned.errors).toEqual([]);
   });
 
   it("deploys the team's functions in both regions with the table, bucket and region in their environment", () => {
@@ -103,7 +95,9 @@ describe("application services under Pulumi mocks", () => {
       billingMode: "PAY_PER_REQUEST",
     });
     // Each region's functions use their own region's replica.
-    const policy = parse(of("aws:iam/rolePolicy:RolePolicy", `app-${SECONDARY}-worker`)[0]!.inputs.policy);
+    const policy = parsedJson(
+      of("aws:iam/rolePolicy:RolePolicy", `app-${SECONDARY}-worker`)[0]!.inputs.policy,
+    );
     const data = (policy.Statement as { Sid: string; Resource: string }[]).find((s) => s.Sid === "AppData")!;
     expect(data.Resource).toMatch(new RegExp(`^arn:aws:dynamodb:${SECONDARY}:${IOT}:table/`));
   });
@@ -168,7 +162,7 @@ describe("application services under Pulumi mocks", () => {
         replicaKmsKeyId: `arn:aws:kms:${destinations[i]}:${IOT}:alias/iot-dr-app-fleet`,
       });
     });
-    const role = parse(of("aws:iam/rolePolicy:RolePolicy", "app-global-replication")[0]!.inputs.policy);
+    const role = parsedJson(of("aws:iam/rolePolicy:RolePolicy", "app-global-replication")[0]!.inputs.policy);
     const kms = (
       role.Statement as {
         Action: string[];
@@ -187,14 +181,14 @@ describe("application services under Pulumi mocks", () => {
       });
     }
     expect(
-      checkResources(fromPlanned(resources)).map((v) => `${v.policy}: ${v.resource}: ${v.message}`),
+      checkResources(fromPlanned(planned.resources)).map((v) => `${v.policy}: ${v.resource}: ${v.message}`),
     ).toEqual([]);
   });
 
   it("grants no IAM '*' action and no resource '*'", () => {
     const docs = of("aws:iam/rolePolicy:RolePolicy").map((r) => ({
       name: r.name,
-      doc: parse(r.inputs.policy),
+      doc: parsedJson(r.inputs.policy),
     }));
     expect(docs.length).toBe(5);
     for (const { name, doc } of docs) {

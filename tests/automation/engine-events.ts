@@ -42,55 +42,35 @@ function event(fields: Partial<EngineEvent>): EngineEvent {
   return { sequence, timestamp: 1_795_000_000 + sequence, ...fields };
 }
 
-/** The ops table refreshed and found as it was. */
-const tableRefreshedUnchanged = (): EngineEvent[] => [
-  event({
-    resourcePreEvent: {
-      metadata: metadata("refresh", TABLE_URN, "aws:dynamodb/table:Table"),
-      planning: true,
-    },
-  }),
-  event({
-    resOutputsEvent: { metadata: metadata("same", TABLE_URN, "aws:dynamodb/table:Table"), planning: true },
-  }),
+/** A resource's refresh in a preview: its pre-event, then its outputs with the operation found. */
+const refreshed = (
+  urn: string,
+  type: string,
+  op: Parameters<typeof metadata>[0],
+  extra?: Parameters<typeof metadata>[3],
+): EngineEvent[] => [
+  event({ resourcePreEvent: { metadata: metadata("refresh", urn, type), planning: true } }),
+  event({ resOutputsEvent: { metadata: metadata(op, urn, type, extra), planning: true } }),
 ];
+
+/** The ops table refreshed and found as it was. */
+const tableRefreshedUnchanged = (): EngineEvent[] => refreshed(TABLE_URN, "aws:dynamodb/table:Table", "same");
 
 /** A refresh preview of `primary`: the thing's attributes drifted, the queue was deleted, the table is unchanged. */
 export const refreshPreviewWithDrift: EngineEvent[] = [
   event({ preludeEvent: { config: { "aws:region": "eu-west-1" } } }),
-  event({
-    resourcePreEvent: { metadata: metadata("refresh", STACK_URN, "pulumi:pulumi:Stack"), planning: true },
-  }),
-  event({
-    resOutputsEvent: { metadata: metadata("same", STACK_URN, "pulumi:pulumi:Stack"), planning: true },
-  }),
-  event({
-    resourcePreEvent: { metadata: metadata("refresh", THING_URN, "aws:iot/thing:Thing"), planning: true },
-  }),
-  event({
-    resOutputsEvent: {
-      planning: true,
-      metadata: metadata("update", THING_URN, "aws:iot/thing:Thing", {
-        diffs: ["attributes"],
-        detailedDiff: {
-          "attributes.firmware": { diffKind: DiffKind.update, inputDiff: false },
-          "attributes.site": { diffKind: DiffKind.delete, inputDiff: false },
-        },
-        old: state(THING_URN, "aws:iot/thing:Thing", { attributes: { firmware: "1.2", site: "a" } }),
-        new: state(THING_URN, "aws:iot/thing:Thing", { attributes: { firmware: "1.3" } }),
-      }),
+  ...refreshed(STACK_URN, "pulumi:pulumi:Stack", "same"),
+  ...refreshed(THING_URN, "aws:iot/thing:Thing", "update", {
+    diffs: ["attributes"],
+    detailedDiff: {
+      "attributes.firmware": { diffKind: DiffKind.update, inputDiff: false },
+      "attributes.site": { diffKind: DiffKind.delete, inputDiff: false },
     },
+    old: state(THING_URN, "aws:iot/thing:Thing", { attributes: { firmware: "1.2", site: "a" } }),
+    new: state(THING_URN, "aws:iot/thing:Thing", { attributes: { firmware: "1.3" } }),
   }),
-  event({
-    resourcePreEvent: { metadata: metadata("refresh", QUEUE_URN, "aws:sqs/queue:Queue"), planning: true },
-  }),
-  event({
-    resOutputsEvent: {
-      planning: true,
-      metadata: metadata("delete", QUEUE_URN, "aws:sqs/queue:Queue", {
-        old: state(QUEUE_URN, "aws:sqs/queue:Queue", { name: "replay-dlq" }),
-      }),
-    },
+  ...refreshed(QUEUE_URN, "aws:sqs/queue:Queue", "delete", {
+    old: state(QUEUE_URN, "aws:sqs/queue:Queue", { name: "replay-dlq" }),
   }),
   ...tableRefreshedUnchanged(),
   event({

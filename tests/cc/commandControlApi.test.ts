@@ -83,8 +83,7 @@ beforeAll(async () => {
   apis = run.result;
 });
 
-const inComponent = (prefix: string, type: string) =>
-  ofType(resources, type).filter((r) => r.name.startsWith(prefix));
+const inComponent = (prefix: string, type: string) => ofType(resources, type, prefix);
 const policyDocs = () =>
   [...ofType(resources, "aws:iam/rolePolicy:RolePolicy"), ...ofType(resources, "aws:iam/policy:Policy")].map(
     (r) => ({
@@ -262,23 +261,21 @@ describe("the serialized C&C function", () => {
 
   it("answers bad input with field errors and a refusal with its message, from a fresh Node process", async () => {
     const { callback, env } = await serializedWorld();
-    const bad = await invokeSerialized(
-      callback,
-      commandEvent("decommission", { thingName: "a b" }, newKey()),
-      env,
-    );
-    const badResponse = bad.result as { statusCode: number; body: string };
+    const decommission = async (thingName: string) => {
+      const out = await invokeSerialized(
+        callback,
+        commandEvent("decommission", { thingName }, newKey()),
+        env,
+      );
+      return out.result as { statusCode: number; body: string };
+    };
+    const badResponse = await decommission("a b");
     expect(badResponse.statusCode).toBe(400);
     expect(JSON.parse(badResponse.body).error.fields[0]).toMatchObject({
       field: "thingName",
       message: expect.stringMatching(/letters, digits/),
     });
-    const missing = await invokeSerialized(
-      callback,
-      commandEvent("decommission", { thingName: "ghost" }, newKey()),
-      env,
-    );
-    const missingResponse = missing.result as { statusCode: number; body: string };
+    const missingResponse = await decommission("ghost");
     expect(missingResponse.statusCode).toBe(404);
     expect(JSON.parse(missingResponse.body).error).toEqual({
       code: "ThingNotFound",

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { FailoverClient, type Clock } from "../../device/client.js";
+import { FailoverClient, type Clock, type FailoverClientOptions } from "../../device/client.js";
 import { parseNotice } from "../../device/notice.js";
 import { freePortOn, startBroker, type TestBroker } from "../../peers/mqtt.js";
 import { waitFor } from "./harness.js";
@@ -38,6 +38,28 @@ afterEach(async () => {
   broker = undefined;
 });
 
+/** A client with a manual clock, connected to a broker on 127.0.0.2 and subscribed to `dr/notice`. */
+async function listening(clientId: string, options: Partial<FailoverClientOptions> = {}) {
+  const started = await startBroker({ host: "127.0.0.2" });
+  broker = started;
+  const { clock, timers } = manualClock();
+  const listener = new FailoverClient({
+    endpoint: "127.0.0.2",
+    clientId,
+    port: started.port,
+    clock,
+    random: () => 0.5,
+    noticeTopic: "dr/notice",
+    reresolveIntervalMs: 0,
+    ...options,
+  });
+  client = listener;
+  listener.start();
+  await listener.whenConnected();
+  await waitFor("notice subscription", () => started.subscriberCount("dr/notice") === 1);
+  return { client: listener, broker: started, timers };
+}
+
 describe("FailoverClient with an injected clock and random source", () => {
   it("draws each reconnect delay from the random source over a window that doubles per failed attempt", async () => {
     const port = await freePortOn(["127.0.0.2"]); // nothing listens: every connect is refused
@@ -63,23 +85,9 @@ describe("FailoverClient with an injected clock and random source", () => {
   });
 
   it("spreads a notice's move over the notice's spreadMs, capped by maxNoticeSpreadMs", async () => {
-    broker = await startBroker({ host: "127.0.0.2" });
-    const { clock, timers } = manualClock();
-    client = new FailoverClient({
-      endpoint: "127.0.0.2",
-      clientId: "noticed",
-      port: broker.port,
-      clock,
-      random: () => 0.5,
-      noticeTopic: "dr/notice",
-      maxNoticeSpreadMs: 60_000,
-      reresolveIntervalMs: 0,
-    });
+    const { client, broker, timers } = await listening("noticed", { maxNoticeSpreadMs: 60_000 });
     const notices: string[] = [];
     client.on("notice", (e) => notices.push(e.detail));
-    client.start();
-    await client.whenConnected();
-    await waitFor("notice subscription", () => broker!.subscriberCount("dr/notice") === 1);
     await broker.publish("dr/notice", JSON.stringify({ id: "a", spreadMs: 20_000 }));
     await waitFor("first notice", () => notices.length === 1);
     expect(timers.map((t) => t.ms)).toEqual([10_000]);
@@ -94,22 +102,9 @@ describe("FailoverClient with an injected clock and random source", () => {
   });
 
   it("acts on the newest notice only: an older one arriving later (another region's copy) moves nothing", async () => {
-    broker = await startBroker({ host: "127.0.0.2" });
-    const { clock, timers } = manualClock();
-    client = new FailoverClient({
-      endpoint: "127.0.0.2",
-      clientId: "ordered",
-      port: broker.port,
-      clock,
-      random: () => 0.5,
-      noticeTopic: "dr/notice",
-      reresolveIntervalMs: 0,
-    });
+    const { client, broker, timers } = await listening("ordered");
     const notices: Array<{ action: string; detail: string }> = [];
     client.on("notice", (e) => notices.push({ action: e.action, detail: e.detail }));
-    client.start();
-    await client.whenConnected();
-    await waitFor("notice subscription", () => broker!.subscriberCount("dr/notice") === 1);
     const v1 = (id: string, type: string, at: string) =>
       JSON.stringify({ version: 1, id, type, targetRegion: "us-east-1", at, spreadMs: 2_000 });
     await broker.publish("dr/notice", v1("recovered-1", "recovered", "2026-12-03T18:00:00.000Z"));

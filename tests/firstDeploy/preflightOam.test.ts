@@ -20,6 +20,8 @@ import { makePreflightCommand } from "../../cli/commands/preflight";
 import type { CheckResult } from "../../cli/preflight/judge";
 import { startWatch, stopWatch } from "../../cli/aws";
 import { useMoto } from "../support/useMoto.js";
+import { sha256Class } from "../../functions/health/aws.js";
+import { closeHttpServer } from "../../peers/ports.js";
 
 const ACCOUNT = "123456789012"; // moto's default account: one account for every role
 const REGION = "us-east-1";
@@ -31,28 +33,6 @@ let oam: http.Server;
 let oamEndpoint: string;
 let mode: "answer" | "blackhole" = "answer";
 const seen: { path: string; body: string; authorization: string; signatureValid: boolean }[] = [];
-
-const bytes = (d: string | ArrayBuffer | ArrayBufferView): string | Buffer =>
-  typeof d === "string"
-    ? d
-    : ArrayBuffer.isView(d)
-      ? Buffer.from(d.buffer, d.byteOffset, d.byteLength)
-      : Buffer.from(d);
-
-/** SHA-256 / HMAC-SHA-256 in the shape SignatureV4 takes. */
-class Sha256 {
-  private readonly hash: crypto.Hash | crypto.Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash =
-      secret === undefined ? crypto.createHash("sha256") : crypto.createHmac("sha256", bytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-}
 
 /** Recomputes the request's SigV4 signature for service `oam` with the test's credentials. */
 async function signatureValid(req: http.IncomingMessage, body: string, env: Record<string, string>) {
@@ -76,7 +56,7 @@ async function signatureValid(req: http.IncomingMessage, body: string, env: Reco
   const signer = new SignatureV4({
     service: "oam",
     region: REGION,
-    sha256: Sha256,
+    sha256: sha256Class(crypto),
     credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
   });
   const again = await signer.sign(request, { signingDate });
@@ -115,8 +95,7 @@ beforeAll(async () => {
   oamEndpoint = `http://127.0.0.1:${(oam.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
-  oam.closeAllConnections();
-  await new Promise((resolve) => oam.close(resolve));
+  await closeHttpServer(oam);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 afterEach(() => {

@@ -78,6 +78,24 @@ const identity = (m: {
     [...(m.Dimensions ?? [])].sort((a, b) => (a.Name! < b.Name! ? -1 : 1)),
   ]);
 
+const identities = (points: ExtractedMetric[]) =>
+  points.map((m) => identity({ Namespace: m.namespace, ...m.datum }));
+
+/**
+ * Writes the datapoints to moto's CloudWatch and reads them back through the gate; `queried(id)` is
+ * the identity of the metric the gate's query `id` names.
+ */
+async function throughGate(extracted: ExtractedMetric[]) {
+  const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
+  for (const m of extracted)
+    await cloudwatch.send(new PutMetricDataCommand({ Namespace: m.namespace, MetricData: [m.datum] }));
+  const queries: Query[] = [];
+  const readiness = await gate(cloudwatch, queries)(AbortSignal.timeout(10_000));
+  const queried = (id: string) =>
+    identity(queries[0]!.MetricDataQueries.find((q) => q.Id === id)!.MetricStat.Metric);
+  return { readiness, queried };
+}
+
 describe("DriftCount from the reconciler to the fail-back gate", () => {
   it("the gate reads exactly a metric the reconciler's EMF output defines, with its value", async () => {
     const own = region(moto, OWN);
@@ -101,20 +119,12 @@ describe("DriftCount from the reconciler to the fail-back gate", () => {
         2,
       ]),
     );
-    const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
-    for (const m of extracted)
-      await cloudwatch.send(new PutMetricDataCommand({ Namespace: m.namespace, MetricData: [m.datum] }));
-
-    const queries: Query[] = [];
-    const readiness = await gate(cloudwatch, queries)(AbortSignal.timeout(10_000));
+    const { readiness, queried } = await throughGate(extracted);
     expect(readiness.drift).toBe(2);
     expect(readiness.driftAt).toBeGreaterThan(Date.now() - 120_000);
     // CloudWatch matches a query's dimensions exactly (moto is laxer): the gate's DriftCount query
     // must name one of the extracted datapoints' namespace, name and full dimension set.
-    const driftQuery = queries[0]!.MetricDataQueries.find((q) => q.Id === "drift")!.MetricStat.Metric;
-    expect(driftPoints.map((m) => identity({ Namespace: m.namespace, ...m.datum }))).toContain(
-      identity(driftQuery),
-    );
+    expect(identities(driftPoints)).toContain(queried("drift"));
   }, 120_000);
 
   it("a datapoint under another namespace or name is not read as drift", async () => {
@@ -151,18 +161,10 @@ describe("ReplicationLagMs from replay to the fail-back gate", () => {
     expect(lagPoints.map((m) => [m.namespace, m.datum.Dimensions, m.datum.Value])).toEqual([
       [REPLICATION_LAG.namespace, [{ Name: "service", Value: REPLAY_SERVICE }], 1_234],
     ]);
-    const cloudwatch = new CloudWatchClient(moto.clientConfig(OWN));
-    for (const m of extracted)
-      await cloudwatch.send(new PutMetricDataCommand({ Namespace: m.namespace, MetricData: [m.datum] }));
-
-    const queries: Query[] = [];
-    const readiness = await gate(cloudwatch, queries)(AbortSignal.timeout(10_000));
+    const { readiness, queried } = await throughGate(extracted);
     expect(readiness.lagMs).toBe(1_234);
     // CloudWatch matches dimensions exactly: the gate's query names the datapoint's full identity.
-    const lagQuery = queries[0]!.MetricDataQueries.find((q) => q.Id === "lag")!.MetricStat.Metric;
-    expect(lagPoints.map((m) => identity({ Namespace: m.namespace, ...m.datum }))).toContain(
-      identity(lagQuery),
-    );
+    expect(identities(lagPoints)).toContain(queried("lag"));
   }, 60_000);
 
   it("a lag datapoint under another service dimension is not read as replay's lag", async () => {

@@ -19,25 +19,19 @@ afterAll(async () => {
 describe("a health API's answer, read by the health-check function", () => {
   it("turns a failing critical checkpoint into a 503 naming the factor, and a failing non-critical one into nothing", async () => {
     const state = { dbUp: true, cacheUp: false };
-    const checkpoints: Checkpoint[] = [
-      {
-        name: "table",
-        factor: "applicationServices",
-        critical: true,
-        timeoutMs: 200,
-        run: async () => {
-          if (!state.dbUp) throw new Error("ResourceNotFoundException");
-        },
+    /** An application-services checkpoint that fails with `error` while `up()` is false. */
+    const checkpoint = (name: string, critical: boolean, up: () => boolean, error: string): Checkpoint => ({
+      name,
+      factor: "applicationServices",
+      critical,
+      timeoutMs: 200,
+      run: async () => {
+        if (!up()) throw new Error(error);
       },
-      {
-        name: "cache",
-        factor: "applicationServices",
-        critical: false,
-        timeoutMs: 200,
-        run: async () => {
-          if (!state.cacheUp) throw new Error("timeout");
-        },
-      },
+    });
+    const checkpoints = [
+      checkpoint("table", true, () => state.dbUp, "ResourceNotFoundException"),
+      checkpoint("cache", false, () => state.cacheUp, "timeout"),
     ];
     const api = createHealthApi({ checkpoints, clock: () => Date.now(), logger: silentLogger });
     // As the health API's function URL adapter serves it: status, headers and body of ApiResponse.

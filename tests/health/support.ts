@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import type { StateStore, StoredRound } from "../../functions/health/aggregator.js";
 import { createNodeTransport } from "../../functions/health/http.js";
 import type { PolicyConfig } from "../../functions/health/policy.js";
+import { closeHttpServer } from "../../peers/ports.js";
 
 export const transport = createNodeTransport({ http, https });
 
@@ -31,11 +32,7 @@ export async function startServer(handler: http.RequestListener): Promise<Loopba
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeHttpServer(server),
   };
 }
 

@@ -1,15 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { IoTClient, CreateThingCommand, ListThingsCommand } from "@aws-sdk/client-iot";
-import { inAccount, startMoto, type MotoServer } from "../../peers/moto.js";
+import { inAccount, startMoto } from "../../peers/moto.js";
+import { useMoto } from "../support/useMoto.js";
 
 describe("moto fixture", () => {
-  let moto: MotoServer;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
+  const moto = useMoto({ resetBeforeEach: false });
 
   it("serves IoT in separate regions and accounts, and forgets everything on reset", async () => {
     const east = new IoTClient(moto.clientConfig("us-east-1"));

@@ -4,7 +4,7 @@
  * the old state). The scheduled reconcilers of both regions, with repair on, must leave the active
  * region untouched and bring the standby to it, REVOKED included; a second pass finds nothing.
  */
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { runScheduledReconcile, type ScheduledReconcileDeps } from "../../functions/reconcile/scheduled.js";
 import { keys, toItem, type RegistryRecord } from "../../functions/registry/records.js";
@@ -13,22 +13,16 @@ import { useMoto } from "../support/useMoto.js";
 import {
   baseline,
   policyDoc,
-  region,
   REGION_A,
-  REGION_B,
   sharedCertificate,
   type Region,
   scheduledDeps,
+  useRegionPair,
 } from "./support.js";
 
 describe("out-of-band changes in the active region, reconciler with repair on", () => {
   const moto = useMoto();
-  let active: Region;
-  let standby: Region;
-  beforeEach(async () => {
-    active = region(moto, REGION_A);
-    standby = region(moto, REGION_B);
-  });
+  const pair = useRegionPair(moto);
 
   const reconcilerOf = (
     own: Region,
@@ -43,6 +37,7 @@ describe("out-of-band changes in the active region, reconciler with repair on", 
     });
 
   it("leaves the active region untouched and repairs the standby: REVOKED stays REVOKED, the new policy version is carried", async () => {
+    const { a: active, b: standby } = pair;
     await baseline([active, standby], { a: active, b: standby });
     const toRevoke = await sharedCertificate(active, standby, "ACTIVE");
     const toDeactivate = await sharedCertificate(active, standby, "ACTIVE");

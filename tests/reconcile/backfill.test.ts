@@ -8,6 +8,7 @@ import { getRecord, memoryOpsTable, putRecordIfNewer } from "../../functions/reg
 import { silentLogger } from "../../functions/shared/observability.js";
 import { fileCheckpoint } from "../../cli/commands/backfill.js";
 import { fastPacer } from "./support.js";
+import { record } from "../replication/infra/fixtures.js";
 import { expectedKeys, stubPorts, stubRegistry, type StubOptions } from "./stubRegistry.js";
 
 const REGION = "eu-west-1";
@@ -74,19 +75,17 @@ describe("backfill", () => {
   it("a change captured during the backfill is not overwritten, and a tombstone is not resurrected", async () => {
     const reg = stubRegistry(6);
     const table = memoryOpsTable();
-    const captured: RegistryRecord = {
-      key: "thing#thing-5",
-      kind: "thing",
-      state: { name: "thing-5", thingTypeName: "type-5", attributes: { n: "changed" } },
-      version: { timestamp: START + 1_000, eventId: "evt-1", region: REGION },
-      origin: REGION,
-      capturedAt: START + 1_000,
-    };
+    const captured: RegistryRecord = record(
+      "thing",
+      "thing#thing-5",
+      { name: "thing-5", thingTypeName: "type-5", attributes: { n: "changed" } },
+      { origin: REGION, timestamp: START + 1_000 },
+    );
     const deleted: RegistryRecord = {
       ...captured,
       key: "thing#thing-4",
       state: null,
-      version: { ...captured.version, eventId: "evt-2" },
+      version: { ...captured.version, eventId: `${captured.version.eventId}-delete` },
     };
     let injected = false;
     const result = await runBackfill(
@@ -132,14 +131,10 @@ describe("backfill", () => {
   it("a dry run reads the table, counts what it would write and writes nothing", async () => {
     const reg = stubRegistry(3);
     const table = memoryOpsTable();
-    const existing: RegistryRecord = {
-      key: "thingType#type-0",
-      kind: "thingType",
-      state: reg.types[0],
-      version: { timestamp: START + 999_999, eventId: "x", region: REGION },
+    const existing = record("thingType", "thingType#type-0", reg.types[0]!, {
       origin: REGION,
-      capturedAt: START,
-    };
+      timestamp: START + 999_999,
+    });
     await table.put(toItem(existing) as never);
     const checkpoint = memoryCheckpoint();
     const result = await runBackfill(deps(reg, { pageSize: 250 }, { table, checkpoint, dryRun: true }));

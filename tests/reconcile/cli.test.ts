@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,24 +14,18 @@ import {
   byKey,
   craftDivergence,
   motoDeps,
-  region,
   REGION_A,
   REGION_B,
   repairBFromA,
   runCommand,
-  type Region,
+  useRegionPair,
 } from "./support.js";
 
 const REPAIR_FROM_A = repairBFromA("ops");
 
 describe("iot-dr reconcile and backfill on moto", () => {
   const moto = useMoto();
-  let a: Region;
-  let b: Region;
-  beforeEach(async () => {
-    a = region(moto, REGION_A);
-    b = region(moto, REGION_B);
-  });
+  const pair = useRegionPair(moto);
 
   const reconcile = (argv: string[], deps = motoDeps(moto)) =>
     runCommand(makeReconcileCommand, ["reconcile", ...argv], deps);
@@ -39,6 +33,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
     runCommand(makeBackfillCommand, ["backfill", ...argv], deps);
 
   it("equal regions: exit 0 and a JSON report with compared, empty drift and nothing repaired", async () => {
+    const { a, b } = pair;
     await baseline([a, b], { a, b });
     const run = await reconcile(["--source", REGION_A, "--target", REGION_B, "--json"]);
     expect(run.code).toBe(0);
@@ -51,6 +46,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("drift: exit 3 and every difference as {key, kind, fields}; --repair then exits 0 with the count repaired", async () => {
+    const { a, b } = pair;
     const { expected } = await craftDivergence(a, b);
     const found = await reconcile(["--source", REGION_A, "--target", REGION_B, "--json"]);
     expect(found.code).toBe(3);
@@ -70,6 +66,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("an extra resource in the standby is deleted even with a live record in the ops table: the active region is the truth, and the table is refreshed from it", async () => {
+    const { a, b } = pair;
     await baseline([a, b], { a, b });
     await b.iot.createThing({ name: "made-in-b", attributes: {} });
     const deps = motoDeps(moto);
@@ -94,6 +91,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("an extra resource whose tombstone is in the ops table is deleted", async () => {
+    const { a, b } = pair;
     await baseline([a, b], { a, b });
     await b.iot.createThing({ name: "deleted-in-a", attributes: {} });
     const deps = motoDeps(moto);
@@ -113,6 +111,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("usage errors exit 2 and touch nothing", async () => {
+    const { a, b } = pair;
     await baseline([a, b], { a, b });
     await a.iot.createThing({ name: "only-in-a", attributes: {} });
     const cases: [string[], string][] = [
@@ -187,6 +186,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("backfill --json reports scanned per kind, written and skipped; a second run writes nothing", async () => {
+    const { a, b } = pair;
     await baseline([a], { a, b });
     const deps = motoDeps(moto);
     const run = await backfill(["--region", REGION_A, "--table", "ops", "--json"], deps);
@@ -216,6 +216,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("backfill --dry-run counts what it would write and writes nothing", async () => {
+    const { a, b } = pair;
     await baseline([a], { a, b });
     const deps = motoDeps(moto);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-bf-"));
@@ -233,6 +234,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("backfill on a terminal draws a progress bar with an ETA on stderr and keeps stdout for the report", async () => {
+    const { a, b } = pair;
     await baseline([a], { a, b });
     const deps = motoDeps(moto, { tty: true });
     const run = await backfill(["--region", REGION_A, "--table", "ops", "--json"], deps);
@@ -242,6 +244,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("a corrupt checkpoint file is refused with a clear error before anything is written", async () => {
+    const { a, b } = pair;
     await baseline([a], { a, b });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iot-dr-bf-"));
     const cp = path.join(dir, "cp.json");
@@ -256,6 +259,7 @@ describe("iot-dr reconcile and backfill on moto", () => {
   });
 
   it("a difference replay cannot repair (a certificate revoked in the target) is reported on stderr and exits 3", async () => {
+    const { a, b } = pair;
     await baseline([a, b], { a, b });
     const id = await sharedCertificate(a, b, "ACTIVE");
     await b.iot.updateCertificate(id, "REVOKED");

@@ -1,27 +1,24 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { useMoto } from "../support/useMoto.js";
 import { compareRegions } from "../../functions/reconcile/compare.js";
 import { reconcileRegions } from "../../functions/reconcile/repair.js";
 import { noMetrics, silentLogger } from "../../functions/shared/observability.js";
 import { systemClock } from "../../functions/replication/pacing.js";
-import { byKey, craftDivergence, region, REGION_A, REGION_B, type Region } from "./support.js";
+import { byKey, craftDivergence, region, useRegionPair, type Region } from "./support.js";
 
 describe("reconcile between two regions on moto", () => {
   const moto = useMoto();
-  let a: Region;
-  let b: Region;
-  beforeEach(async () => {
-    a = region(moto, REGION_A);
-    b = region(moto, REGION_B);
-  });
+  const pair = useRegionPair(moto);
 
   it("reports one crafted divergence of every kind exactly once", async () => {
+    const { a, b } = pair;
     const { expected } = await craftDivergence(a, b);
     const result = await compareRegions(a, b);
     expect([...result.drift].sort(byKey)).toEqual([...expected].sort(byKey));
   });
 
   it("with two items per list page (moto pages ListThings and ListThingTypes) the divergence is still reported exactly once", async () => {
+    const { a, b } = pair;
     const { expected } = await craftDivergence(a, b);
     const small = (r: Region) => region(moto, r.name, 2);
     const pa = small(a);
@@ -33,6 +30,7 @@ describe("reconcile between two regions on moto", () => {
   });
 
   it("repair leaves no drift", async () => {
+    const { a, b } = pair;
     await craftDivergence(a, b);
     const result = await reconcileRegions({
       source: { ...a, region: a.name },

@@ -18,23 +18,14 @@ import { RegionalDashboard } from "../../infra/dashboards.js";
 import { isArnLess } from "../../policy/arnLess.js";
 import { checkResources, fromPlanned } from "../../policy/run.js";
 import { planIsolated } from "../support/plan.js";
-import { ACCOUNT, one, provider, underMocks } from "../replication/infra/mocks.js";
+import { ACCOUNT, arnsIn, one, provider, underMocks } from "../replication/infra/mocks.js";
+import { collectThrown } from "../support/mocks.js";
+import { list, statementsOf } from "../support/iam.js";
 
 const REGION = "us-west-2";
 const PEER = "us-east-1";
-const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/ops-table`;
-const KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT}:key/replica`;
-const TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT}:alarms`;
+const { TABLE_ARN, KEY_ARN, TOPIC_ARN } = arnsIn(REGION);
 
-interface Statement {
-  Sid: string;
-  Action: string | string[];
-  Resource: string | string[];
-  Condition?: Record<string, Record<string, unknown>>;
-}
-const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
-const statementsOf = (r: PlannedResource): Statement[] =>
-  (JSON.parse(String(r.inputs.policy)) as { Statement: Statement[] }).Statement;
 const WRITE = /^iot:(Create|Update|Delete|Attach|Detach|Add|Remove|Register|Deprecate|Set)/;
 
 describe("reconciler component under mocks", () => {
@@ -79,14 +70,7 @@ describe("reconciler component under mocks", () => {
       dashboard("board-hourly", 60);
       dashboard("board-4h", 240);
       dashboard("board-unwired");
-      const refusals: string[] = [];
-      const attempt = (build: () => unknown) => {
-        try {
-          build();
-        } catch (err) {
-          refusals.push((err as Error).message);
-        }
-      };
+      const { attempt, messages: refusals } = collectThrown();
       attempt(() => new Reconciler("no-provider", { ...args, scheduleMinutes: 15 }));
       attempt(
         () =>

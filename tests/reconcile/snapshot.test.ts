@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { snapshotRegion, type SnapshotPage } from "../../functions/reconcile/snapshot.js";
 import { listPortFromSdk } from "../../functions/reconcile/listPort.js";
+import { allPages } from "../../functions/shared/ports.js";
 import { createPacer, type Clock } from "../../functions/replication/pacing.js";
 import { fastPacer } from "./support.js";
 import { expectedKeys, stubPorts, stubRegistry } from "./stubRegistry.js";
@@ -168,33 +169,23 @@ describe("list port over the SDK", () => {
       ],
     });
     const port = listPortFromSdk(iotSdk, client, 100);
-    const all = async <T>(fetch: (t?: string) => Promise<{ items: T[]; next?: string }>) => {
-      const out: T[] = [];
-      let t: string | undefined;
-      do {
-        const p = await fetch(t);
-        out.push(...p.items);
-        t = p.next;
-      } while (t);
-      return out;
-    };
-    expect(await all((t) => port.listCertificates(t))).toEqual([
+    expect(await allPages((t) => port.listCertificates(t))).toEqual([
       { certificateId: "c1", certificateArn: "arn:aws:iot:r:1:cert/c1", status: "ACTIVE" },
       { certificateId: "c2", certificateArn: "arn:aws:iot:r:1:cert/c2", status: "INACTIVE" },
     ]);
-    expect(await all((t) => port.listPolicies(t))).toEqual(["p1", "p2"]);
-    expect(await all((t) => port.listTargetsForPolicy("p1", t))).toEqual([
+    expect(await allPages((t) => port.listPolicies(t))).toEqual(["p1", "p2"]);
+    expect(await allPages((t) => port.listTargetsForPolicy("p1", t))).toEqual([
       { type: "certificate", certificateId: "c1" },
       { type: "thingGroup", groupName: "g1" },
     ]);
-    expect(await all((t) => port.listThingGroups(t))).toEqual(["g1", "g2"]);
-    expect(await all((t) => port.listThingsInThingGroup("g1", t))).toEqual(["t1", "t2"]);
-    expect(await all((t) => port.listThingPrincipals("t1", t))).toEqual(["c1", "c3"]);
-    expect(await all((t) => port.listThings(t))).toEqual([
+    expect(await allPages((t) => port.listThingGroups(t))).toEqual(["g1", "g2"]);
+    expect(await allPages((t) => port.listThingsInThingGroup("g1", t))).toEqual(["t1", "t2"]);
+    expect(await allPages((t) => port.listThingPrincipals("t1", t))).toEqual(["c1", "c3"]);
+    expect(await allPages((t) => port.listThings(t))).toEqual([
       { name: "t1", thingTypeName: "s", attributes: { a: "1" } },
       { name: "t2", attributes: {} },
     ]);
-    expect(await all((t) => port.listThingTypes(t))).toEqual([
+    expect(await allPages((t) => port.listThingTypes(t))).toEqual([
       { name: "s", searchableAttributes: ["a"], deprecated: true },
       { name: "u", searchableAttributes: [], deprecated: false },
     ]);

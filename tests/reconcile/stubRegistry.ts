@@ -11,7 +11,12 @@ import type {
   ThingState,
   ThingTypeState,
 } from "../../functions/registry/records.js";
-import type { CertificateSummary, IotListPort, Page } from "../../functions/reconcile/listPort.js";
+import {
+  LIST_PORT_API,
+  type CertificateSummary,
+  type IotListPort,
+} from "../../functions/reconcile/listPort.js";
+import type { Page } from "../../functions/shared/ports.js";
 
 export interface StubRegistry {
   types: ThingTypeState[];
@@ -97,61 +102,41 @@ export function stubPorts(reg: StubRegistry, options: StubOptions): StubPorts {
       ? { items: items.slice(start, end), next: `tok-${end}` }
       : { items: items.slice(start) };
   };
+  /** One paged list call: counted (and failed or throttled as the options say), then its page. */
+  const listed = async <T>(method: keyof IotListPort, items: T[], token?: string): Promise<Page<T>> => {
+    call(LIST_PORT_API[method]);
+    return pageOf(items, token);
+  };
+  /** The second members of the pairs whose first member is `owner`. */
+  const of = <K, V>(pairs: [K, V][], owner: K): V[] => pairs.filter(([x]) => x === owner).map(([, v]) => v);
   const list: IotListPort = {
-    async listThings(t) {
-      call("ListThings");
-      return pageOf(reg.things, t);
-    },
-    async listThingTypes(t) {
-      call("ListThingTypes");
-      return pageOf(reg.types, t);
-    },
-    async listThingGroups(t) {
-      call("ListThingGroups");
-      return pageOf(
+    listThings: (t) => listed("listThings", reg.things, t),
+    listThingTypes: (t) => listed("listThingTypes", reg.types, t),
+    listThingGroups: (t) =>
+      listed(
+        "listThingGroups",
         reg.groups.map((g) => g.name),
         t,
-      );
-    },
-    async listThingsInThingGroup(g, t) {
-      call("ListThingsInThingGroup");
-      return pageOf(
-        reg.memberships.filter(([x]) => x === g).map(([, thing]) => thing),
-        t,
-      );
-    },
-    async listCertificates(t) {
-      call("ListCertificates");
-      return pageOf<CertificateSummary>(
+      ),
+    listThingsInThingGroup: (g, t) => listed("listThingsInThingGroup", of(reg.memberships, g), t),
+    listCertificates: (t) =>
+      listed<CertificateSummary>(
+        "listCertificates",
         reg.certs.map((c) => ({
           certificateId: c.certificateId,
           certificateArn: certArn(c.certificateId),
           status: c.status,
         })),
         t,
-      );
-    },
-    async listThingPrincipals(thing, t) {
-      call("ListThingPrincipals");
-      return pageOf(
-        reg.principals.filter(([x]) => x === thing).map(([, c]) => c),
-        t,
-      );
-    },
-    async listPolicies(t) {
-      call("ListPolicies");
-      return pageOf(
+      ),
+    listThingPrincipals: (thing, t) => listed("listThingPrincipals", of(reg.principals, thing), t),
+    listPolicies: (t) =>
+      listed(
+        "listPolicies",
         reg.policies.map((p) => p.name),
         t,
-      );
-    },
-    async listTargetsForPolicy(p, t) {
-      call("ListTargetsForPolicy");
-      return pageOf(
-        reg.targets.filter(([x]) => x === p).map(([, target]) => target),
-        t,
-      );
-    },
+      ),
+    listTargetsForPolicy: (p, t) => listed("listTargetsForPolicy", of(reg.targets, p), t),
   };
   const unsupported = () => {
     throw new Error("not part of the stub registry");

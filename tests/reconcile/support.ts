@@ -5,6 +5,7 @@
  */
 import * as iot from "@aws-sdk/client-iot";
 import { Command, CommanderError } from "commander";
+import { beforeEach } from "vitest";
 import { iotPortFromSdk, type IotRegistryPort } from "../../functions/registry/iotPort.js";
 import { memoryOpsTable } from "../../functions/registry/table.js";
 import { listPortFromSdk, type IotListPort } from "../../functions/reconcile/listPort.js";
@@ -53,6 +54,16 @@ export interface Region extends SnapshotDeps {
   list: IotListPort;
   iot: IotRegistryPort;
   send<T = unknown>(command: unknown): Promise<T>;
+}
+
+/** Regions A and B on one moto server, made afresh before each test of the block that calls it. */
+export function useRegionPair(moto: MotoServer): { a: Region; b: Region } {
+  const pair = {} as { a: Region; b: Region };
+  beforeEach(() => {
+    pair.a = region(moto, REGION_A);
+    pair.b = region(moto, REGION_B);
+  });
+  return pair;
 }
 
 export function region(moto: MotoServer, name: string, pageSize?: number): Region {

@@ -3,17 +3,11 @@ import { DeviceEndpoint } from "../../../infra/deviceEndpoint.js";
 import { FailoverDns } from "../../../infra/failoverDns.js";
 import { HealthCheck } from "../../../infra/healthCheck.js";
 import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
+import { collectThrown } from "../../support/mocks.js";
 import { policy } from "../support.js";
 
 describe("fail-over DNS, device endpoints and alarm-mode health checks under mocks", async () => {
-  const thrown: string[] = [];
-  const attempt = (f: () => unknown) => {
-    try {
-      f();
-    } catch (err) {
-      thrown.push((err as Error).message);
-    }
-  };
+  const { attempt, messages: thrown } = collectThrown();
   const run = await underMocks(() => {
     const shared = provider("shared-primary", "us-east-1", SHARED_ACCOUNT);
     const iotPrimary = provider("iot-primary", "us-east-1", IOT_ACCOUNT);

@@ -3,6 +3,7 @@ import { HealthApi } from "../../../infra/healthApi.js";
 import { invokeSerialized, serializedCallback } from "../../support/serialized.js";
 import { startServer } from "../support.js";
 import { doc, IOT_ACCOUNT, named, ofType, provider, SHARED_ACCOUNT, underMocks } from "../mocks.js";
+import { collectThrown } from "../../support/mocks.js";
 
 describe("an account's health API under mocks", async () => {
   const run = await underMocks(() => {
@@ -165,33 +166,25 @@ describe("an account's health API under mocks", async () => {
     });
     try {
       const event = { rawPath: "/commandControl", requestContext: { http: { method: "GET" } } };
-      const up = await invokeSerialized(code, event, {
-        ...env,
-        CC_PROBE_URL: queue.url,
-        AWS_REGION: "eu-west-1",
-      });
-      expect(up.result).toMatchObject({ statusCode: 200 });
-      status = 500;
-      const down = await invokeSerialized(code, event, {
-        ...env,
-        CC_PROBE_URL: queue.url,
-        AWS_REGION: "eu-west-1",
-      });
-      expect(down.result).toMatchObject({ statusCode: 503 });
-      expect(JSON.parse((down.result as { body: string }).body).checkpoints[0].error).toContain(
-        "queue API answered 500",
-      );
+      /** The API's answer with the queue answering `status`: its status code and its first checkpoint's error. */
+      const answer = async (queueStatus: number) => {
+        status = queueStatus;
+        const out = await invokeSerialized(code, event, {
+          ...env,
+          CC_PROBE_URL: queue.url,
+          AWS_REGION: "eu-west-1",
+        });
+        const result = out.result as { statusCode: number; body: string };
+        return { statusCode: result.statusCode, error: JSON.parse(result.body).checkpoints[0].error };
+      };
+      expect((await answer(200)).statusCode).toBe(200);
+      const down = await answer(500);
+      expect(down.statusCode).toBe(503);
+      expect(down.error).toContain("queue API answered 500");
       // The deadline error keeps its name and budget through Pulumi's serializer.
-      status = 0;
-      const hung = await invokeSerialized(code, event, {
-        ...env,
-        CC_PROBE_URL: queue.url,
-        AWS_REGION: "eu-west-1",
-      });
-      expect(hung.result).toMatchObject({ statusCode: 503 });
-      expect(JSON.parse((hung.result as { body: string }).body).checkpoints[0].error).toBe(
-        "timeout after 1000 ms",
-      );
+      const hung = await answer(0);
+      expect(hung.statusCode).toBe(503);
+      expect(hung.error).toBe("timeout after 1000 ms");
     } finally {
       await queue.close();
     }
@@ -206,16 +199,9 @@ describe("an account's health API under mocks", async () => {
 
 describe("a health API refuses arguments it cannot deploy safely", () => {
   it("refuses a missing provider, a bad caller account and a bad checkpoint spec", async () => {
-    const errors: string[] = [];
+    const { attempt, messages: errors } = collectThrown();
     await underMocks(() => {
       const p = provider("cc-primary", "eu-west-1", "222222222222");
-      const attempt = (f: () => unknown) => {
-        try {
-          f();
-        } catch (err) {
-          errors.push((err as Error).message);
-        }
-      };
       attempt(
         () =>
           new HealthApi(

@@ -18,24 +18,14 @@ import { OpsTable } from "../../../infra/opsTable.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
 import { ARN_LESS_ACTIONS, IOT_ARN_LESS_ACTIONS } from "../../../infra/callbackFunction.js";
 import { replayFilterPattern } from "../../../functions/replication/streamFilter.js";
-import { ACCOUNT, one, ofType, provider, underMocks } from "./mocks.js";
+import { ACCOUNT, arnsIn, one, ofType, provider, underMocks } from "./mocks.js";
+import { list, statementsOf } from "../../support/iam.js";
 
 const PRIMARY = "us-east-1";
 const SECONDARY = "us-west-2";
-const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/ops-table`;
-const KEY_ARN = `arn:aws:kms:${SECONDARY}:${ACCOUNT}:key/replica`;
+const { TABLE_ARN, KEY_ARN, TOPIC_ARN } = arnsIn(SECONDARY);
 const MARKER_TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/applied-markers`;
 const MARKERS = { markerTableName: "applied-markers", markerTableArn: MARKER_TABLE_ARN };
-const TOPIC_ARN = `arn:aws:sns:${SECONDARY}:${ACCOUNT}:alarms`;
-
-interface Statement {
-  Sid?: string;
-  Action: string | string[];
-  Resource: string | string[];
-}
-const statementsOf = (r: PlannedResource): Statement[] =>
-  (JSON.parse(String(r.inputs.policy)) as { Statement: Statement[] }).Statement;
-const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
 
 /** The least a capture or replay component is built from (in tests of what it refuses). */
 const MINIMAL = { region: SECONDARY, tableName: "t", tableArn: TABLE_ARN, tableKeyArn: KEY_ARN, ...MARKERS };
@@ -43,6 +33,15 @@ const MINIMAL = { region: SECONDARY, tableName: "t", tableArn: TABLE_ARN, tableK
 describe("replication components under mocks", () => {
   let resources: PlannedResource[];
   let protectedTable: boolean | undefined;
+  /** The statements of an inline role policy, by its logical name's suffix. */
+  const policyOf = (name: string) => statementsOf(one(resources, "aws:iam/rolePolicy:RolePolicy", name));
+  /** A function's environment variables, by its logical name's suffix. */
+  const envOf = (name: string) =>
+    (
+      one(resources, "aws:lambda/function:Function", name).inputs.environment as {
+        variables: Record<string, string>;
+      }
+    ).variables;
   let protectedKeys: (boolean | undefined)[];
 
   beforeAll(async () => {
@@ -319,16 +318,11 @@ describe("replication components under mocks", () => {
         deadLetterTargetArn: expect.stringContaining("capture-dlq"),
         maxReceiveCount: 5,
       });
-      const fn = one(resources, "aws:lambda/function:Function", "capture-capture-fn");
-      expect(
-        (fn.inputs.environment as { variables: Record<string, string> }).variables.CAPTURE_CONTAINERS,
-      ).toBe("2");
+      expect(envOf("capture-capture-fn").CAPTURE_CONTAINERS).toBe("2");
     });
 
     it("lets capture consume only its queue, and the rules send only to it and to the dead-letter queue", () => {
-      const statements = statementsOf(
-        one(resources, "aws:iam/rolePolicy:RolePolicy", "capture-capture-policy"),
-      );
+      const statements = policyOf("capture-capture-policy");
       const sqs = statements.filter((s) => list(s.Action).some((a) => a.startsWith("sqs:")));
       expect(sqs).toEqual([
         expect.objectContaining({
@@ -337,9 +331,7 @@ describe("replication components under mocks", () => {
           Resource: expect.stringMatching(/^arn:aws:sqs:.*capture-queue/),
         }),
       ]);
-      const ruleRole = statementsOf(
-        one(resources, "aws:iam/rolePolicy:RolePolicy", "capture-rule-error-policy"),
-      );
+      const ruleRole = policyOf("capture-rule-error-policy");
       expect(ruleRole.map((s) => [list(s.Action), String(s.Resource)])).toEqual([
         [["sqs:SendMessage"], expect.stringContaining("capture-queue")],
         [["sqs:SendMessage"], expect.stringContaining("capture-dlq")],
@@ -347,9 +339,7 @@ describe("replication components under mocks", () => {
     });
 
     it("grants capture the registry reads it enriches with, scoped to this account and region, and a conditional table write", () => {
-      const statements = statementsOf(
-        one(resources, "aws:iam/rolePolicy:RolePolicy", "capture-capture-policy"),
-      );
+      const statements = policyOf("capture-capture-policy");
       const iot = statements.find((s) => s.Sid === "IotRegistryRead")!;
       expect(list(iot.Action).every((a) => /^iot:(Describe|Get|List)/.test(a))).toBe(true);
       expect(list(iot.Resource).every((r) => r.startsWith(`arn:aws:iot:${SECONDARY}:${ACCOUNT}:`))).toBe(
@@ -363,14 +353,11 @@ describe("replication components under mocks", () => {
     });
 
     it("gives capture the marker table's name and lets it read markers and rewrite them, on that table only", () => {
-      const fn = one(resources, "aws:lambda/function:Function", "capture-capture-fn");
-      expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+      expect(envOf("capture-capture-fn")).toMatchObject({
         OPS_TABLE: "ops-table",
         MARKER_TABLE: "applied-markers",
       });
-      const statements = statementsOf(
-        one(resources, "aws:iam/rolePolicy:RolePolicy", "capture-capture-policy"),
-      );
+      const statements = policyOf("capture-capture-policy");
       const onMarkers = statements.filter((s) => list(s.Resource).includes(MARKER_TABLE_ARN));
       expect(onMarkers).toEqual([
         expect.objectContaining({
@@ -519,9 +506,7 @@ describe("replication components under mocks", () => {
     });
 
     it("scopes the launcher to this state machine, the state machine to the replay function and the dead-letter queue", () => {
-      const launcher = statementsOf(
-        one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-launcher-policy"),
-      );
+      const launcher = policyOf("replay-launcher-policy");
       expect(launcher.find((s) => s.Sid === "StartReplay")).toMatchObject({
         Action: ["states:StartSyncExecution"],
         Resource: expect.stringMatching(/:stateMachine:replay-state-machine/),
@@ -538,7 +523,7 @@ describe("replication components under mocks", () => {
         Action: ["dynamodb:PutItem"],
         Resource: TABLE_ARN,
       });
-      const sm = statementsOf(one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-state-machine-policy"));
+      const sm = policyOf("replay-state-machine-policy");
       expect(
         list(sm.find((s) => s.Sid === "InvokeReplay")!.Resource).every((r) =>
           r.includes(":function:replay-replay-fn"),
@@ -585,9 +570,7 @@ describe("replication components under mocks", () => {
     });
 
     it("grant replay the IoT writes it needs, with only the ARN-less ones on '*'", () => {
-      const statements = statementsOf(
-        one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-replay-policy"),
-      );
+      const statements = policyOf("replay-replay-policy");
       const scoped = statements.find((s) => s.Sid === "IotRegistryWrite")!;
       const star = statements.find((s) => s.Sid === "IotRegistryArnLess")!;
       expect(list(scoped.Action)).toEqual(
@@ -600,14 +583,11 @@ describe("replication components under mocks", () => {
     });
 
     it("let replay write markers and its pacing schedule only to the marker table and only read the ops table", () => {
-      const fn = one(resources, "aws:lambda/function:Function", "replay-replay-fn");
-      expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+      expect(envOf("replay-replay-fn")).toMatchObject({
         OPS_TABLE: "ops-table",
         MARKER_TABLE: "applied-markers",
       });
-      const statements = statementsOf(
-        one(resources, "aws:iam/rolePolicy:RolePolicy", "replay-replay-policy"),
-      );
+      const statements = policyOf("replay-replay-policy");
       const dynamo = statements.filter((s) => list(s.Action).some((a) => a.startsWith("dynamodb:")));
       expect(dynamo).toEqual([
         expect.objectContaining({ Action: ["dynamodb:GetItem"], Resource: TABLE_ARN }),

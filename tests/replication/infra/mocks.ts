@@ -10,6 +10,13 @@ export const ACCOUNT = "111111111111";
 
 export { underMocks, ofType, type MockRun };
 
+/** The ARNs a regional component is given in `region`: the ops table, its key there, the alarm topic. */
+export const arnsIn = (region: string) => ({
+  TABLE_ARN: `arn:aws:dynamodb:${region}:${ACCOUNT}:table/ops-table`,
+  KEY_ARN: `arn:aws:kms:${region}:${ACCOUNT}:key/replica`,
+  TOPIC_ARN: `arn:aws:sns:${region}:${ACCOUNT}:alarms`,
+});
+
 /** An IoT-account provider in a region, as stacks/providers.ts builds them. */
 export function provider(name: string, region: string): aws.Provider {
   return new aws.Provider(name, { region: region as aws.Region, allowedAccountIds: [ACCOUNT] });

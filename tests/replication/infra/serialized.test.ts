@@ -12,7 +12,7 @@ import {
 } from "@aws-sdk/client-iot";
 import { emitCloudTrailEvents } from "../../../peers/emulators/cloudTrailEvents.js";
 import { DynamoDBClient, GetItemCommand, PutItemCommand, type PutItemInput } from "@aws-sdk/client-dynamodb";
-import { toItem } from "../../../functions/registry/records.js";
+import { toItem, type RegistryRecord } from "../../../functions/registry/records.js";
 import { LAUNCHER_MEMORY_MB, REPLAY_MEMORY_MB } from "../../../infra/replayPipeline.js";
 import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { parseDeadLetter } from "../../../functions/replication/deadLetter.js";
@@ -23,6 +23,24 @@ import { MARKER_TABLE, TABLE, replicationCallbacks } from "./replicationCallback
 import { invokeSerialized, requiredPackages, type SerializedCallback } from "../../support/serialized.js";
 import { PRIMARY, SECONDARY, image, record, seqOf, streamRecord } from "./fixtures.js";
 import { createPkTable } from "../../support/tables.js";
+
+/** What the capture rule's SQL hands capture for a created thing: the registry event plus its topic. */
+const thingCreated = (
+  thingName: string,
+  eventId: string,
+  thingId: string,
+  attributes: Record<string, string>,
+) => ({
+  eventType: "THING_EVENT",
+  eventId,
+  timestamp: Date.now(),
+  operation: "CREATED",
+  accountId: ACCOUNT,
+  thingId,
+  thingName,
+  attributes,
+  iotDrTopic: `$aws/events/thing/${thingName}/created`,
+});
 
 describe("serialized replication functions", () => {
   const code: Record<"capture" | "replay" | "launcher", SerializedCallback> = {} as never;
@@ -46,6 +64,12 @@ describe("serialized replication functions", () => {
     IOT_API_RATES: "{}",
     ...extra,
   });
+  /** Replay's archive applying one record, as the state machine hands it over. */
+  const replay = (r: RegistryRecord) =>
+    invokeSerialized(code.replay, { sequenceNumber: "1", record: r }, env());
+  /** Replay applying a thing captured in the primary. */
+  const replayThing = (name: string, attributes: Record<string, string>) =>
+    replay(record("thing", `thing#${name}`, { name, attributes }, { origin: PRIMARY }));
 
   it("ship each function as one bundled file that requires nothing but Node's built-ins", () => {
     for (const [name, fn] of Object.entries(code)) {
@@ -59,17 +83,7 @@ describe("serialized replication functions", () => {
     await iot.send(
       new CreateThingCommand({ thingName: "sensor-1", attributePayload: { attributes: { fw: "2" } } }),
     );
-    const event = {
-      eventType: "THING_EVENT",
-      eventId: "evt-capture-1",
-      timestamp: Date.now(),
-      operation: "CREATED",
-      accountId: ACCOUNT,
-      thingId: "id-1",
-      thingName: "sensor-1",
-      attributes: { fw: "2" },
-      iotDrTopic: "$aws/events/thing/sensor-1/created",
-    };
+    const event = thingCreated("sensor-1", "evt-capture-1", "id-1", { fw: "2" });
     const out = await invokeSerialized(code.capture, event, env());
     expect(out.error).toBeUndefined();
     expect(out.result).toEqual(
@@ -101,17 +115,7 @@ describe("serialized replication functions", () => {
       2,
     );
     // What a capture rule's SQS action sends: the rule SQL's output (payload + topic), not base64.
-    const good = {
-      eventType: "THING_EVENT",
-      eventId: "evt-queued-1",
-      timestamp: Date.now(),
-      operation: "CREATED",
-      accountId: ACCOUNT,
-      thingId: "id-q",
-      thingName: "queued-1",
-      attributes: {},
-      iotDrTopic: "$aws/events/thing/queued-1/created",
-    };
+    const good = thingCreated("queued-1", "evt-queued-1", "id-q", {});
     const bad = { ...good, eventId: "evt-bad", iotDrTopic: "$aws/events/thing/queued-1/exploded" };
     for (const body of [good, bad])
       await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
@@ -175,30 +179,14 @@ describe("serialized replication functions", () => {
   });
 
   it("replay writes its applied marker to the marker table, not the ops table, and capture then recognises the echo", async () => {
-    const thing = record(
-      "thing",
-      "thing#echoed",
-      { name: "echoed", attributes: { v: "1" } },
-      { origin: PRIMARY },
-    );
-    const applied = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env());
+    const applied = await replayThing("echoed", { v: "1" });
     expect(applied.result).toMatchObject({ key: "thing#echoed", outcome: "applied" });
     const pk = { S: `applied#${SECONDARY}#thing#echoed` };
     expect((await ddb.send(new GetItemCommand({ TableName: MARKER_TABLE, Key: { pk } }))).Item).toBeDefined();
     expect((await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk } }))).Item).toBeUndefined();
     // The ops table has no record of it here (as when a newer one is still in flight), so only the
     // marker can tell capture that this state is replay's own.
-    const echo = {
-      eventType: "THING_EVENT",
-      eventId: "evt-echo-1",
-      timestamp: Date.now(),
-      operation: "CREATED",
-      accountId: ACCOUNT,
-      thingId: "id-echo",
-      thingName: "echoed",
-      attributes: { v: "1" },
-      iotDrTopic: "$aws/events/thing/echoed/created",
-    };
+    const echo = thingCreated("echoed", "evt-echo-1", "id-echo", { v: "1" });
     const captured = await invokeSerialized(code.capture, echo, env());
     expect(captured.error).toBeUndefined();
     expect(captured.result).toEqual([expect.objectContaining({ key: "thing#echoed", result: "echo" })]);
@@ -208,13 +196,7 @@ describe("serialized replication functions", () => {
   });
 
   it("replay applies a record to this region's registry and emits the lag metric with key and version in its logs", async () => {
-    const thing = record(
-      "thing",
-      "thing#from-east",
-      { name: "from-east", attributes: { site: "a" } },
-      { origin: PRIMARY },
-    );
-    const out = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env());
+    const out = await replayThing("from-east", { site: "a" });
     expect(out.error).toBeUndefined();
     expect(out.result).toMatchObject({ key: "thing#from-east", outcome: "applied" });
     // Replay's memory (infra/replayPipeline.ts): its peak RSS for a record leaves a quarter free.
@@ -233,7 +215,7 @@ describe("serialized replication functions", () => {
 
   it("replay throws the error name the state machine matches (InvalidRecord) for an invalid record", async () => {
     const liar = record("thing", "thing#liar", { name: "someone-else", attributes: {} });
-    const out = await invokeSerialized(code.replay, { sequenceNumber: "1", record: liar }, env());
+    const out = await replay(liar);
     expect(out.ok).toBe(false);
     expect(out.error?.name).toBe("InvalidRecord");
   });
