@@ -46,6 +46,10 @@ function sampleResult(): DrillResult {
     registryOps: 8,
     failedRegistryOps: 0,
     lostRegistryOps: 0,
+    registryOpsDuringFault: 3,
+    rpoSeconds: 1.2,
+    registryCatchUpSeconds: null,
+    strandedRegistryOps: 3,
     replicationLagMs: { p50: 450, p99: 640, samples: 40 },
     driftAtEnd: 0,
     failback: {
