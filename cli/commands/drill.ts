@@ -74,6 +74,7 @@ interface DrillFlags {
   target: string;
   devices?: string;
   registryDevices?: string;
+  connectRate?: string;
   scenario: string;
   json?: boolean;
   report?: string;
@@ -105,6 +106,10 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
         "--registry-devices <n>",
         "local: devices of the registry workload in flight at the fault (default min(devices, 10))",
       )
+      .option(
+        "--connect-rate <n>",
+        "local: device connects per second per region the brokers admit, as IoT Core's quota (default 500)",
+      )
       .option("--json", "print one JSON document on stdout")
       .option("--report <dir>", "write an HTML report (report.html) into this folder")
       .option("--org <org>", "aws: the Pulumi organization of the stacks")
@@ -127,8 +132,8 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
         if (!(SCENARIOS as readonly string[]).includes(flags.scenario))
           throw new UsageError(`--scenario must be one of ${SCENARIOS.join(", ")}, got '${flags.scenario}'`);
         const devices = wholeNumber("--devices", flags.devices, 50, 1, 50_000);
-        if (flags.target === "aws" && flags.registryDevices !== undefined)
-          throw new UsageError("--registry-devices applies to --target local only");
+        if (flags.target === "aws" && (flags.registryDevices ?? flags.connectRate) !== undefined)
+          throw new UsageError("--registry-devices and --connect-rate apply to --target local only");
         if (flags.target === "local" && (flags.org !== undefined || flags.stepTimeout !== undefined))
           throw new UsageError("--org and --step-timeout apply to --target aws only");
         if (
@@ -141,6 +146,10 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
           flags.registryDevices === undefined
             ? undefined
             : wholeNumber("--registry-devices", flags.registryDevices, 0, 2, devices);
+        const connectRate =
+          flags.connectRate === undefined
+            ? undefined
+            : wholeNumber("--connect-rate", flags.connectRate, 0, 1, 100_000);
         const stepTimeoutSeconds = wholeNumber("--step-timeout", flags.stepTimeout, 300, 10, 3600);
         if (flags.report !== undefined && flags.report.trim() === "")
           throw new UsageError("--report needs a folder, e.g. --report drill-report");
@@ -162,6 +171,7 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
                   scenario: flags.scenario as Scenario,
                   devices,
                   ...(registryDevices !== undefined ? { registryDevices } : {}),
+                  ...(connectRate !== undefined ? { connectRatePerSecond: connectRate } : {}),
                   signal: controller.signal,
                   progress,
                   onPeers: (inventory) => io.stderr(`drill peers ${JSON.stringify(inventory)}\n`),

@@ -60,6 +60,7 @@ function sampleResult(): DrillResult {
       gate: { method: "functions/reconcile compareRegions", fallback: false, drift: 0, attempts: 1 },
       caughtUpBeforeHealthy: true,
     },
+    throttledConnects: { "us-east-1": 0, "us-west-2": 3 },
     wallSeconds: 70,
     config: LOCAL_DRILL_CONFIG,
     events: [

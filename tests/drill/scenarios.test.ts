@@ -105,7 +105,15 @@ describe("drill command line", () => {
     [["--devices", "0"], "--devices must be a whole number from 1 to 50000"],
     [["--devices", "ten"], "--devices must be a whole number"],
     [["--devices", "5", "--registry-devices", "9"], "--registry-devices must be a whole number from 2 to 5"],
-    [["--target", "aws", "--registry-devices", "3"], "--registry-devices applies to --target local only"],
+    [
+      ["--target", "aws", "--registry-devices", "3"],
+      "--registry-devices and --connect-rate apply to --target local only",
+    ],
+    [
+      ["--target", "aws", "--connect-rate", "100"],
+      "--registry-devices and --connect-rate apply to --target local only",
+    ],
+    [["--connect-rate", "0"], "--connect-rate must be a whole number from 1 to 100000"],
     [["--org", "acme"], "--org and --step-timeout apply to --target aws only"],
     [["--report", " "], "--report needs a folder"],
   ])("refuses %j with exit 2 and says what to change", async (args, message) => {
