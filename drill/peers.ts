@@ -10,7 +10,8 @@
  * machine), else in-process aedes.
  *
  * With `connectQuota`, devices reach each broker through a connect gate (peers/connectGate.ts) that
- * admits connects at IoT Core's per-account, per-region rate; the broker itself then listens on a
+ * admits connects at IoT Core's per-account, per-region rate (on a worker thread, so the devices'
+ * traffic through it does not delay the drill's own loop); the broker itself then listens on a
  * second port (`brokerPort`) that the drill's own clients use: the telemetry observer and the
  * notifier's publish stand for IoT's data plane (no MQTT connect on AWS), and the health canary
  * (see drill/local.ts for why it is kept out of the devices' bucket).
@@ -25,7 +26,7 @@ import {
   type MosquittoBroker,
   type TestBroker,
 } from "../peers/mqtt.js";
-import { startConnectGate, tokenBucket, type ConnectGate, type TokenBucket } from "../peers/connectGate.js";
+import { GateWorker } from "../peers/connectGateWorker.js";
 import { startDnsServer, type TestDnsServer } from "../peers/dns.js";
 import { startMoto, type MotoServer } from "../peers/moto.js";
 
@@ -108,7 +109,7 @@ export interface Peers {
   /** The port the brokers themselves listen on (= mqttPort without a connect quota). */
   readonly brokerPort: number;
   /** Connects the gate of each region admitted and refused (zero without a connect quota). */
-  connectCounts(): Record<Role, { admitted: number; refused: number }>;
+  connectCounts(): Promise<Record<Role, { admitted: number; refused: number }>>;
   killBroker(role: Role): Promise<void>;
   /** Starts a killed broker again on its address and port. */
   restartBroker(role: Role): Promise<DrillBroker>;
@@ -149,41 +150,24 @@ export async function startPeers(options: PeerOptions = {}): Promise<Peers> {
       do brokerPort = await freePortOn([PRIMARY_ADDRESS, SECONDARY_ADDRESS]);
       while (brokerPort === port);
     const quota = options.connectQuota;
-    const buckets = {} as Record<Role, TokenBucket>;
-    const gates = {} as Partial<Record<Role, ConnectGate>>;
-    // Counts of gates already closed (a broker restart replaces its gate, not its bucket).
-    const retired = { primary: { admitted: 0, refused: 0 }, secondary: { admitted: 0, refused: 0 } };
-    const openGate = async (role: Role) => {
-      if (!quota) return;
-      buckets[role] ??= tokenBucket(quota);
-      gates[role] = await startConnectGate({
+    let gates: GateWorker | undefined;
+    if (quota) {
+      gates = await GateWorker.start();
+      started.push(() => gates!.terminate());
+    }
+    const openGate = async (role: Role) =>
+      gates?.open(role, {
         host: addressOf(role),
         port,
         target: { host: addressOf(role), port: brokerPort },
-        bucket: buckets[role],
+        ...quota!,
       });
-    };
-    const closeGate = async (role: Role) => {
-      const gate = gates[role];
-      if (!gate) return;
-      delete gates[role];
-      await gate.kill();
-      retired[role].admitted += gate.counts.admitted;
-      retired[role].refused += gate.counts.refused;
-    };
-    const countsOf = (role: Role) => ({
-      admitted: retired[role].admitted + (gates[role]?.counts.admitted ?? 0),
-      refused: retired[role].refused + (gates[role]?.counts.refused ?? 0),
-    });
     const brokers = {} as Record<Role, DrillBroker>;
     brokers.primary = await launch("primary", brokerPort);
     started.push(() => brokers.primary.stop());
     brokers.secondary = await launch("secondary", brokerPort);
     started.push(() => brokers.secondary.stop());
-    for (const role of ["primary", "secondary"] as const) {
-      await openGate(role);
-      started.push(() => closeGate(role));
-    }
+    for (const role of ["primary", "secondary"] as const) await openGate(role);
     const dns = await startDnsServer();
     started.push(() => dns.stop());
     await options.onBroker?.("primary", brokers.primary);
@@ -195,9 +179,13 @@ export async function startPeers(options: PeerOptions = {}): Promise<Peers> {
       brokers,
       mqttPort: port,
       brokerPort,
-      connectCounts: () => ({ primary: countsOf("primary"), secondary: countsOf("secondary") }),
+      async connectCounts() {
+        const counts = (await gates?.counts()) ?? {};
+        const none = { admitted: 0, refused: 0 };
+        return { primary: counts.primary ?? none, secondary: counts.secondary ?? none };
+      },
       async killBroker(role) {
-        await closeGate(role);
+        await gates?.kill(role);
         await brokers[role].kill();
       },
       async restartBroker(role) {

@@ -1,9 +1,11 @@
 /**
  * The local drill's registry workload: C&C commands and out-of-band registry writes (a console or
  * script writing the registry directly, which only capture's registry events carry), recorded in
- * the ledger. The drill starts it in the primary and injects its fault once half of it has
+ * the ledger. The drill starts it in the primary and injects its fault once a quarter of it has
  * answered, with the rest still being made and nothing waited for in between, so its records are
- * still on their way (capture queue, table stream, replay) when the fault lands.
+ * still on their way (capture queue, table stream, replay) when the fault lands. (A quarter, not
+ * more: the workload's replication shares the drill's thread with the health probes, and on a
+ * loaded machine a long pre-fault workload can starve the canary into a false fail-over.)
  */
 import { randomUUID } from "node:crypto";
 import type { CertificateIssuer } from "./certificates.js";
@@ -113,8 +115,8 @@ export const workloadSize = (devices: number) =>
   Array.from({ length: devices }, (_, i) => deviceScript(i).length).reduce((a, b) => a + b, 0);
 
 export interface Workload {
-  /** Resolves once half of the operations have answered (the moment to inject the fault). */
-  halfway: Promise<void>;
+  /** Resolves once a quarter of the operations (at least one) have answered: the moment to inject the fault. */
+  trigger: Promise<void>;
   /** Resolves once every operation the workload was allowed to make has answered. */
   done: Promise<RegistryOp[]>;
   /** Stops issuing operations (those in flight still answer); `done` then resolves. */
@@ -138,8 +140,8 @@ export function startWorkload(
   let flying = 0;
   let stopped = false;
   let next = 0;
-  let reachedHalf!: () => void;
-  const halfway = new Promise<void>((resolve) => (reachedHalf = resolve));
+  let reachedTrigger!: () => void;
+  const trigger = new Promise<void>((resolve) => (reachedTrigger = resolve));
   const made: RegistryOp[] = [];
   const run = async (op: () => Promise<RegistryOp>) => {
     flying++;
@@ -147,7 +149,7 @@ export function startWorkload(
       made.push(await op());
     } finally {
       flying--;
-      if (++answered >= Math.ceil(total / 2)) reachedHalf();
+      if (++answered >= Math.max(1, Math.ceil(total / 4))) reachedTrigger();
     }
   };
   const done = Promise.all(
@@ -164,8 +166,8 @@ export function startWorkload(
       }
     }),
   ).then(() => {
-    reachedHalf();
+    reachedTrigger();
     return made;
   });
-  return { halfway, done, stop: () => void (stopped = true), inFlight: () => flying };
+  return { trigger, done, stop: () => void (stopped = true), inFlight: () => flying };
 }
