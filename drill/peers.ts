@@ -8,6 +8,13 @@
  * Brokers are Debian `mosquitto` processes when it is installed (a thousand devices need it:
  * aedes shares the drill's event loop and accepts only tens of connects per second on a loaded
  * machine), else in-process aedes.
+ *
+ * With `connectQuota`, devices reach each broker through a connect gate (peers/connectGate.ts) that
+ * admits connects at IoT Core's per-account, per-region rate (on a worker thread, so the devices'
+ * traffic through it does not delay the drill's own loop); the broker itself then listens on a
+ * second port (`brokerPort`) that the drill's own clients use: the telemetry observer and the
+ * notifier's publish stand for IoT's data plane (no MQTT connect on AWS), and the health canary
+ * (see drill/local.ts for why it is kept out of the devices' bucket).
  */
 import { spawnSync } from "node:child_process";
 import type { MqttClient } from "mqtt";
@@ -19,6 +26,7 @@ import {
   type MosquittoBroker,
   type TestBroker,
 } from "../peers/mqtt.js";
+import { GateWorker } from "../peers/connectGateWorker.js";
 import { startDnsServer, type TestDnsServer } from "../peers/dns.js";
 import { startMoto, type MotoServer } from "../peers/moto.js";
 
@@ -96,8 +104,12 @@ export interface Peers {
   readonly dns: TestDnsServer;
   /** The broker of each region; replaced when a killed broker is started again. */
   readonly brokers: Record<Role, DrillBroker>;
-  /** The port both brokers listen on. */
+  /** The port devices connect to on both addresses (the connect gate's, when there is one). */
   readonly mqttPort: number;
+  /** The port the brokers themselves listen on (= mqttPort without a connect quota). */
+  readonly brokerPort: number;
+  /** Connects the gate of each region admitted and refused (zero without a connect quota). */
+  connectCounts(): Promise<Record<Role, { admitted: number; refused: number }>>;
   killBroker(role: Role): Promise<void>;
   /** Starts a killed broker again on its address and port. */
   restartBroker(role: Role): Promise<DrillBroker>;
@@ -111,6 +123,8 @@ export interface PeerOptions {
   broker?: "mosquitto" | "aedes";
   /** Called, and awaited, with every broker started (to observe its traffic before devices arrive). */
   onBroker?: (role: Role, broker: DrillBroker) => Promise<void> | void;
+  /** Devices' connects per second per region (IoT Core's quota); default: no gate. */
+  connectQuota?: { ratePerSecond: number; burst?: number };
 }
 
 export const mosquittoInstalled = () => !spawnSync("mosquitto", ["-h"]).error;
@@ -131,11 +145,29 @@ export async function startPeers(options: PeerOptions = {}): Promise<Peers> {
     const moto = await startMoto();
     started.push(() => moto.stop());
     const port = await freePortOn([PRIMARY_ADDRESS, SECONDARY_ADDRESS]);
+    let brokerPort = port;
+    if (options.connectQuota)
+      do brokerPort = await freePortOn([PRIMARY_ADDRESS, SECONDARY_ADDRESS]);
+      while (brokerPort === port);
+    const quota = options.connectQuota;
+    let gates: GateWorker | undefined;
+    if (quota) {
+      gates = await GateWorker.start();
+      started.push(() => gates!.terminate());
+    }
+    const openGate = async (role: Role) =>
+      gates?.open(role, {
+        host: addressOf(role),
+        port,
+        target: { host: addressOf(role), port: brokerPort },
+        ...quota!,
+      });
     const brokers = {} as Record<Role, DrillBroker>;
-    brokers.primary = await launch("primary", port);
+    brokers.primary = await launch("primary", brokerPort);
     started.push(() => brokers.primary.stop());
-    brokers.secondary = await launch("secondary", port);
+    brokers.secondary = await launch("secondary", brokerPort);
     started.push(() => brokers.secondary.stop());
+    for (const role of ["primary", "secondary"] as const) await openGate(role);
     const dns = await startDnsServer();
     started.push(() => dns.stop());
     await options.onBroker?.("primary", brokers.primary);
@@ -146,25 +178,43 @@ export async function startPeers(options: PeerOptions = {}): Promise<Peers> {
       dns,
       brokers,
       mqttPort: port,
-      killBroker: (role) => brokers[role].kill(),
+      brokerPort,
+      async connectCounts() {
+        const counts = (await gates?.counts()) ?? {};
+        const none = { admitted: 0, refused: 0 };
+        return { primary: counts.primary ?? none, secondary: counts.secondary ?? none };
+      },
+      async killBroker(role) {
+        await gates?.kill(role);
+        await brokers[role].kill();
+      },
       async restartBroker(role) {
         await brokers[role].stop();
         // The kernel may hold the port for a moment after the listener closed.
-        for (let attempt = 0; ; attempt++) {
-          try {
-            brokers[role] = await launch(role, port);
-            break;
-          } catch (err) {
-            if (attempt >= 50) throw err;
-            await new Promise((r) => setTimeout(r, 100));
+        const retry = async (start: () => Promise<void>) => {
+          for (let attempt = 0; ; attempt++) {
+            try {
+              return await start();
+            } catch (err) {
+              if (attempt >= 50) throw err;
+              await new Promise((r) => setTimeout(r, 100));
+            }
           }
-        }
+        };
+        await retry(async () => void (brokers[role] = await launch(role, brokerPort)));
+        await retry(() => openGate(role));
         await options.onBroker?.(role, brokers[role]);
         return brokers[role];
       },
       describe: () => ({
         pids: [moto.pid, ...Object.values(brokers).flatMap((b) => (b.pid ? [b.pid] : []))],
-        tcp: [`127.0.0.1:${moto.port}`, `${PRIMARY_ADDRESS}:${port}`, `${SECONDARY_ADDRESS}:${port}`],
+        tcp: [
+          `127.0.0.1:${moto.port}`,
+          ...[port, ...(brokerPort !== port ? [brokerPort] : [])].flatMap((p) => [
+            `${PRIMARY_ADDRESS}:${p}`,
+            `${SECONDARY_ADDRESS}:${p}`,
+          ]),
+        ],
         udp: [dns.server],
       }),
       async stop() {

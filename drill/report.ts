@@ -161,8 +161,14 @@ export function renderReport(result: DrillResult | AwsDrillResult, generatedAt =
   ];
   if (local) {
     rows.push([
+      "Registry RPO",
+      `${local.rpoSeconds} s: ${local.registryOpsDuringFault} operation(s) not yet applied in the standby at the fault, ` +
+        `caught up ${local.registryCatchUpSeconds === null ? "never" : `${local.registryCatchUpSeconds} s after it`}, ` +
+        `${local.strandedRegistryOps} stranded until the failed region was back`,
+    ]);
+    rows.push([
       "Fail-back gate",
-      `${escape(local.failback.gate.method)}${local.failback.gate.fallback ? " (fallback)" : ""}: drift ${local.failback.gate.drift} after ${local.failback.gate.attempts} compare(s); caught up before healthy: ${local.failback.caughtUpBeforeHealthy}`,
+      `${escape(local.failback.gate.method)}${local.failback.gate.fallback ? " (forced by the override: drift stayed)" : ""}: drift ${local.failback.gate.drift} after ${local.failback.gate.attempts} compare(s); caught up before healthy: ${local.failback.caughtUpBeforeHealthy}`,
     ]);
     rows.push(["Allowance on the bounds", `±${allowance} s (emulated check cadence)`]);
     rows.push(["Wall time", `${local.wallSeconds} s`]);

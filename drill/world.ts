@@ -86,11 +86,28 @@ interface Sendable {
   middlewareStack: { add: (...args: any[]) => unknown };
 }
 
+/** A record replay applied in a region (its outcome returned, not thrown). */
+export interface AppliedRecord {
+  /** When replay finished with it (ms since the epoch). */
+  at: number;
+  region: string;
+  key: string;
+  /** When capture wrote it in its origin region (ms since the epoch). */
+  capturedAt: number;
+}
+
 export interface WorldOptions {
   regions: readonly [string, string];
   /** API rates of replay and snapshots in TPS; local moto needs no quota, but pacing still runs. */
   apiRate: number;
   onLag?: (sample: LagSample) => void;
+  /** Every record replay applied, in order. */
+  onApplied?: (record: AppliedRecord) => void;
+  /**
+   * A fault for tests: returns true to drop the global table's replication of one write of the
+   * ops-table item `pk` (peers/emulators/globalTable.ts). Default: nothing is dropped.
+   */
+  dropReplication?: (pk: string, from: string, to: string) => boolean;
   onError?: (where: string, err: unknown) => void;
 }
 
@@ -207,7 +224,17 @@ export class DrillWorld {
           taskTimeoutSeconds: 60,
         }),
         sqs,
-        replay: (entry) => applyRecord(entry.record as RegistryRecord, applyDeps),
+        replay: async (entry) => {
+          const record = entry.record as RegistryRecord;
+          const outcome = await applyRecord(record, applyDeps);
+          options.onApplied?.({
+            at: Date.now(),
+            region: name,
+            key: record.key,
+            capturedAt: record.capturedAt,
+          });
+          return outcome;
+        },
         retryPauseMs: 100,
       });
       consumers[name] = async (event) =>
@@ -268,6 +295,7 @@ export class DrillWorld {
       regions: options.regions,
       clientConfig: (r) => moto.clientConfig(r),
       consumers,
+      ...(options.dropReplication ? { dropReplication: options.dropReplication } : {}),
     });
     return new DrillWorld(regions, table, options, lag);
   }
@@ -297,8 +325,8 @@ export class DrillWorld {
 
   /**
    * One round of what runs continuously in AWS: each reachable region's rule delivers its registry
-   * events to capture; then, when both regions are reachable, the global table replicates and its
-   * streams feed the launchers. Returns how much moved.
+   * events to capture; then the global table replicates between reachable regions and the streams
+   * of reachable regions feed their launchers. Returns how much moved.
    */
   async round(): Promise<number> {
     let moved = 0;
@@ -329,9 +357,15 @@ export class DrillWorld {
         }
       }
     }
-    // A global table replicates only while both replicas are reachable; the stream keeps the rest.
-    if (Object.values(this.regions).some((r) => r.down)) return moved;
-    const report = await this.table.pump();
+    // A region that is down neither sends nor receives replication: its unreplicated writes are
+    // stranded in its stream, the other region's writes are held for it; the other region's stream
+    // still feeds its own launcher (the records already replicated into it are still replayed).
+    const down = new Set(
+      Object.values(this.regions)
+        .filter((r) => r.down)
+        .map((r) => r.name),
+    );
+    const report = await this.table.pump(down);
     moved += report.replicated + Object.values(report.delivered).reduce((a, b) => a + b, 0);
     return moved;
   }

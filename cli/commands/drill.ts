@@ -6,10 +6,9 @@
  * writes a self-contained HTML report. Ctrl-C stops everything the drill started (exit 130).
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import type { Command } from "commander";
 import { AwsDrillFailed, runAwsDrill, type AwsDrillDeps, type AwsDrillResult } from "../../drill/aws.js";
-import { awsDrillDeps, type DrillTlsSettings } from "../../drill/awsDeps.js";
+import type { DrillTlsSettings } from "../../drill/awsDeps.js";
 import {
   DrillAborted,
   SCENARIOS,
@@ -19,12 +18,12 @@ import {
   type Scenario,
 } from "../../drill/local.js";
 import { writeReport } from "../../drill/report.js";
-import { parseConfig } from "../../stacks/config.js";
-import { LocalStackWorkspace } from "../automation/local.js";
-import { InputError, UsageError } from "../errors.js";
+import { drillSummary, partialSummary } from "../../drill/summary.js";
+import { drillTlsSettings } from "../../drill/tlsSettings.js";
+import { defaultAwsDeps } from "../drillAws.js";
+import { UsageError } from "../errors.js";
 import { checkOutputFolder } from "../outputPath.js";
 import type { RegisterCommand } from "./register.js";
-import { estimateFromConfig, readStackFile } from "./rto.js";
 
 export const TARGETS = ["local", "aws"] as const;
 
@@ -37,34 +36,6 @@ export interface DrillCommandDeps {
   stderr(text: string): void;
   /** Registers a handler for SIGINT and SIGTERM; returns a function that removes it. */
   onInterrupt(handler: (signal: string) => void): () => void;
-}
-
-function defaultAwsDeps(options: { org?: string; tls: DrillTlsSettings }): AwsDrillDeps {
-  const workspace = new LocalStackWorkspace(options);
-  const file = path.join(workspace.workDir, "Pulumi.global.yaml");
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new InputError(
-      `cannot read ${file}: the drill computes the expected RTO from the global stack's config`,
-    );
-  }
-  const config = parseConfig(readStackFile(text, file), { stack: "global", dryRun: true });
-  return awsDrillDeps({
-    workspace,
-    tls: options.tls,
-    expectedRto: (devices, direction) =>
-      estimateFromConfig(
-        direction === "failover"
-          ? config
-          : {
-              ...config,
-              health: { ...config.health, failuresBeforeUnhealthy: config.health.successesBeforeHealthy },
-            },
-        devices,
-      ).rtoSeconds,
-  });
 }
 
 export const defaultDrillDeps = (): DrillCommandDeps => ({
@@ -103,6 +74,7 @@ interface DrillFlags {
   target: string;
   devices?: string;
   registryDevices?: string;
+  connectRate?: string;
   scenario: string;
   json?: boolean;
   report?: string;
@@ -113,52 +85,13 @@ interface DrillFlags {
   devicePolicy?: string;
 }
 
-const AMAZON_ROOT_CA = "https://www.amazontrust.com/repository/AmazonRootCA1.pem";
-
-/**
- * The TLS material of `--target aws`: devices connect to IoT Core over mutual TLS only, so a drill
- * without the server CA could not connect; refused before anything starts.
- */
+/** The TLS settings of `--target aws`, or a UsageError naming the flag. */
 function drillTls(flags: DrillFlags): DrillTlsSettings {
-  const port = flags.port ?? "8883";
-  if (port !== "8883" && port !== "443")
-    throw new UsageError(
-      `--port must be 8883 (MQTT over mutual TLS) or 443 (the same with ALPN x-amzn-mqtt-ca), got '${port}'`,
-    );
-  if (flags.rootCa === undefined || flags.rootCa.trim() === "")
-    throw new UsageError(
-      "--target aws needs --root-ca <file>: the CA IoT Core's server certificate chains to, which the drill's " +
-        `devices must trust to connect over mutual TLS (Amazon Root CA 1: ${AMAZON_ROOT_CA})`,
-    );
-  let rootCa: string;
   try {
-    rootCa = fs.readFileSync(flags.rootCa, "utf8");
+    return drillTlsSettings(flags, (file) => fs.readFileSync(file, "utf8"));
   } catch (err) {
-    throw new UsageError(`--root-ca ${flags.rootCa}: cannot read it (${(err as Error).message})`);
+    throw err instanceof RangeError ? new UsageError(err.message) : err;
   }
-  if (!rootCa.includes("-----BEGIN CERTIFICATE-----"))
-    throw new UsageError(
-      `--root-ca ${flags.rootCa} holds no PEM certificate ('-----BEGIN CERTIFICATE-----'); download ${AMAZON_ROOT_CA}`,
-    );
-  const devicePolicy = flags.devicePolicy ?? "iot-dr-device";
-  if (!/^[\w+=,.@-]{1,128}$/.test(devicePolicy))
-    throw new UsageError(`--device-policy must be an IoT policy name, got '${devicePolicy}'`);
-  return { port: Number(port) as 8883 | 443, rootCa, devicePolicy };
-}
-
-function summary(result: DrillResult | AwsDrillResult): string {
-  const bounds = (b: [number, number]) => `${b[0]}–${b[1]} s`;
-  const lines = [
-    `Drill ${result.scenario} (${result.target}), ${result.devices} devices:`,
-    `  detection          ${result.detectionSeconds} s`,
-    `  RTO                ${result.rtoSeconds} s (expected ${bounds(result.expectedRtoSeconds)})`,
-    `  telemetry lost     ${result.lostTelemetry} of ${result.sentTelemetry}`,
-    `  registry ops lost  ${result.lostRegistryOps ?? "not measured"}`,
-    `  replication lag    ${result.replicationLagMs ? `p50 ${result.replicationLagMs.p50} ms, p99 ${result.replicationLagMs.p99} ms` : "not measured"}`,
-    `  drift              ${result.driftAtEnd ?? "not measured"}`,
-    `  fail-back RTO      ${result.failback.rtoSeconds} s (expected ${bounds(result.failback.expectedRtoSeconds)}), drift ${result.failback.driftAtEnd ?? "not measured"}`,
-  ];
-  return `${lines.join("\n")}\n`;
 }
 
 export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps): RegisterCommand {
@@ -171,7 +104,11 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
       .option("--scenario <name>", `local fault: ${SCENARIOS.join(" | ")}`, "region-down")
       .option(
         "--registry-devices <n>",
-        "local: devices onboarded through C&C before the fault (default min(devices, 10))",
+        "local: devices of the registry workload in flight at the fault (default min(devices, 10))",
+      )
+      .option(
+        "--connect-rate <n>",
+        "local: device connects per second per region the brokers admit, as IoT Core's quota (default 500)",
       )
       .option("--json", "print one JSON document on stdout")
       .option("--report <dir>", "write an HTML report (report.html) into this folder")
@@ -195,8 +132,8 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
         if (!(SCENARIOS as readonly string[]).includes(flags.scenario))
           throw new UsageError(`--scenario must be one of ${SCENARIOS.join(", ")}, got '${flags.scenario}'`);
         const devices = wholeNumber("--devices", flags.devices, 50, 1, 50_000);
-        if (flags.target === "aws" && flags.registryDevices !== undefined)
-          throw new UsageError("--registry-devices applies to --target local only");
+        if (flags.target === "aws" && (flags.registryDevices ?? flags.connectRate) !== undefined)
+          throw new UsageError("--registry-devices and --connect-rate apply to --target local only");
         if (flags.target === "local" && (flags.org !== undefined || flags.stepTimeout !== undefined))
           throw new UsageError("--org and --step-timeout apply to --target aws only");
         if (
@@ -209,6 +146,10 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
           flags.registryDevices === undefined
             ? undefined
             : wholeNumber("--registry-devices", flags.registryDevices, 0, 2, devices);
+        const connectRate =
+          flags.connectRate === undefined
+            ? undefined
+            : wholeNumber("--connect-rate", flags.connectRate, 0, 1, 100_000);
         const stepTimeoutSeconds = wholeNumber("--step-timeout", flags.stepTimeout, 300, 10, 3600);
         if (flags.report !== undefined && flags.report.trim() === "")
           throw new UsageError("--report needs a folder, e.g. --report drill-report");
@@ -230,6 +171,7 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
                   scenario: flags.scenario as Scenario,
                   devices,
                   ...(registryDevices !== undefined ? { registryDevices } : {}),
+                  ...(connectRate !== undefined ? { connectRatePerSecond: connectRate } : {}),
                   signal: controller.signal,
                   progress,
                   onPeers: (inventory) => io.stderr(`drill peers ${JSON.stringify(inventory)}\n`),
@@ -249,14 +191,7 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
           if (err instanceof RangeError) throw new UsageError(err.message);
           if (err instanceof AwsDrillFailed) {
             // What it measured before it stopped is printed, whatever stopped it.
-            io.stdout(
-              flags.json
-                ? `${JSON.stringify(err.partial)}\n`
-                : `drill --target aws stopped: ${err.partial.error}\n` +
-                    `measured before it stopped: ${JSON.stringify(err.partial.measured)}\n` +
-                    `override left: ${err.partial.overrideRestored ?? "NOT RESTORED (see above)"}\n` +
-                    err.partial.events.map((e) => `  ${e.t.toFixed(1).padStart(7)} s  ${e.label}\n`).join(""),
-            );
+            io.stdout(flags.json ? `${JSON.stringify(err.partial)}\n` : partialSummary(err.partial));
             io.stderr(`iot-dr drill: ${err.partial.error}\n`);
             setExitCode(1);
             return;
@@ -266,7 +201,7 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
           removeHandlers();
         }
         // The figures first: whatever happens to the report afterwards, they are printed.
-        io.stdout(flags.json ? `${JSON.stringify(result)}\n` : summary(result));
+        io.stdout(flags.json ? `${JSON.stringify(result)}\n` : drillSummary(result));
         if (flags.report !== undefined) {
           try {
             const file = io.writeReport(flags.report, result);

@@ -46,6 +46,11 @@ export interface GlobalTableOptions {
   batchSize?: number;
   /** Retries of a batch that reported failures, as MaximumRetryAttempts; default 3. */
   maxRetries?: number;
+  /**
+   * A fault hook for tests: returns true to drop the replication of one local write of item `pk`
+   * from `from` to `to` (the item is then never copied). Default: nothing is dropped.
+   */
+  dropReplication?: (pk: string, from: string, to: string) => boolean;
 }
 
 /** A delivery the mapping gave up on, as its on-failure destination would receive it. */
@@ -61,6 +66,10 @@ export interface PumpReport {
   replicated: number;
   /** Changes not copied because the other region held a later write of the item (last writer wins). */
   superseded: number;
+  /** Changes held because the other region is unreachable; copied once it is back. */
+  held: number;
+  /** Changes the `dropReplication` hook dropped. */
+  dropped: number;
   /** Records handed to each region's consumer after the filter (retries included). */
   delivered: Record<string, number>;
 }
@@ -160,6 +169,8 @@ function toLambdaRecord(r: StreamRecord, region: string, streamArn: string): Dyn
 
 export class GlobalTableEmulator {
   readonly failed: FailedDelivery[] = [];
+  /** Local writes read from a stream whose target region was unreachable, oldest first. */
+  private readonly held: LocalWrite[] = [];
   /** Every record delivered to a region's consumer, in order (retries included). */
   readonly deliveries: Record<string, DynamoDBRecord[]> = {};
 
@@ -366,14 +377,21 @@ export class GlobalTableEmulator {
   }
 
   /**
-   * One round: read both streams, replicate each local change to the other region (last writer
+   * One round: read the streams, replicate each local change to the other region (last writer
    * wins), deliver each stream to its region's consumer. Both streams are read before anything is
    * replicated, so a write in one region is never copied over a later one the other region holds.
+   *
+   * `unreachable` regions take no part (their stream is not read, nothing is delivered to them or
+   * copied into them), as when a region is down: what the other region writes meanwhile is held and
+   * copied once it is back; what the unreachable region had not yet replicated stays in its stream
+   * (stranded) until then. The reachable region's stream is still delivered to its own consumer,
+   * so records replicated into it before the outage are still replayed there.
    */
-  async pump(): Promise<PumpReport> {
-    const report: PumpReport = { replicated: 0, superseded: 0, delivered: {} };
+  async pump(unreachable: ReadonlySet<string> = new Set()): Promise<PumpReport> {
+    const report: PumpReport = { replicated: 0, superseded: 0, held: 0, dropped: 0, delivered: {} };
     const read = new Map<RegionState, StreamRecord[]>();
     for (const region of this.options.regions) {
+      if (unreachable.has(region)) continue;
       const s = this.state(region);
       read.set(s, await this.readStream(s));
     }
@@ -383,8 +401,15 @@ export class GlobalTableEmulator {
         const write = this.observe(s, r);
         if (write) local.push(write);
       }
-    for (const write of local) {
-      if (await this.replicate(write)) report.replicated++;
+    // Writes held while their target was unreachable go first: they are older than those just read.
+    for (const write of [...this.held.splice(0), ...local]) {
+      const to = this.other(write.from.region).region;
+      if (unreachable.has(to)) {
+        this.held.push(write);
+        report.held++;
+      } else if (this.options.dropReplication?.(write.pk, write.from.region, to)) {
+        report.dropped++;
+      } else if (await this.replicate(write)) report.replicated++;
       else report.superseded++;
     }
     for (const [s, records] of read)

@@ -52,7 +52,7 @@ describe("interrupting a drill", () => {
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     const interrupted = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`the drill never reached onboarding:\n${stderr}`)),
+        () => reject(new Error(`the drill never reached its registry workload:\n${stderr}`)),
         150_000,
       );
       child.stderr.on("data", (chunk: Buffer) => {
@@ -60,7 +60,7 @@ describe("interrupting a drill", () => {
         const line = /^drill peers (.*)$/m.exec(stderr);
         if (line && !inventory) inventory = JSON.parse(line[1]!) as PeerInventory;
         // Mid-run: peers, moto tables, brokers, health servers and the replication loop all running.
-        if (inventory && stderr.includes("onboarding")) {
+        if (inventory && stderr.includes("registry workload")) {
           clearTimeout(timer);
           resolve();
         }

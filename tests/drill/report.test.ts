@@ -46,6 +46,10 @@ function sampleResult(): DrillResult {
     registryOps: 8,
     failedRegistryOps: 0,
     lostRegistryOps: 0,
+    registryOpsDuringFault: 3,
+    rpoSeconds: 1.2,
+    registryCatchUpSeconds: null,
+    strandedRegistryOps: 3,
     replicationLagMs: { p50: 450, p99: 640, samples: 40 },
     driftAtEnd: 0,
     failback: {
@@ -56,6 +60,7 @@ function sampleResult(): DrillResult {
       gate: { method: "functions/reconcile compareRegions", fallback: false, drift: 0, attempts: 1 },
       caughtUpBeforeHealthy: true,
     },
+    throttledConnects: { "us-east-1": 0, "us-west-2": 3 },
     wallSeconds: 70,
     config: LOCAL_DRILL_CONFIG,
     events: [

@@ -279,6 +279,34 @@ describe("the emulated global table under concurrent writes of one item", () => 
     }
   });
 
+  it("a region that is unreachable strands its unreplicated writes and gets the other's writes once back", async () => {
+    await put(PRIMARY, "stranded", "p1");
+    await put(SECONDARY, "held", "s1");
+    const down = new Set([PRIMARY]);
+    const during = await global.pump(down);
+    expect(during).toMatchObject({ replicated: 0, held: 1 });
+    // the primary's write stays in its stream; the secondary's waits for the primary
+    expect(await held(SECONDARY, "stranded")).toBeNull();
+    expect(await held(PRIMARY, "held")).toBeNull();
+    await global.pump(down);
+    expect(await held(PRIMARY, "held")).toBeNull();
+    await global.settle();
+    for (const region of [PRIMARY, SECONDARY]) {
+      expect(await held(region, "stranded")).toBe("p1");
+      expect(await held(region, "held")).toBe("s1");
+    }
+  });
+
+  it("a write held for an unreachable region loses to a later write made there meanwhile", async () => {
+    await put(SECONDARY, "k", "early");
+    await global.pump(new Set([PRIMARY]));
+    await new Promise((r) => setTimeout(r, 1_100)); // stream times have second resolution in moto
+    await put(PRIMARY, "k", "late");
+    await global.settle();
+    expect(await held(PRIMARY, "k")).toBe("late");
+    expect(await held(SECONDARY, "k")).toBe("late");
+  });
+
   it("random interleavings of writes, deletes and replication rounds converge to identical replicas", async () => {
     const op = fc.record({
       region: fc.constantFrom(PRIMARY, SECONDARY),
