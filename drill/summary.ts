@@ -35,6 +35,31 @@ export function drillSummary(result: DrillResult | AwsDrillResult): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * What a finished drill found wrong, one line each: a loss, drift left between the regions, or a
+ * fail-back the gate did not hold. Any of them makes `iot-dr drill` exit 1 after its figures, so a
+ * game day run from CI fails on what it found, not only on what stopped it.
+ */
+export function drillFindings(result: DrillResult | AwsDrillResult): string[] {
+  const some = (n: number | null | undefined): n is number => typeof n === "number" && n > 0;
+  const found: string[] = [];
+  if (some(result.lostRegistryOps)) found.push(`${result.lostRegistryOps} registry operation(s) lost`);
+  if (some(result.lostTelemetry)) found.push(`${result.lostTelemetry} telemetry message(s) lost`);
+  if (some(result.driftAtEnd))
+    found.push(`drift ${result.driftAtEnd} between the regions after the fail-over`);
+  if (some(result.failback?.driftAtEnd))
+    found.push(`drift ${result.failback.driftAtEnd} between the regions after the fail-back`);
+  if (result.target === "local") {
+    if (result.failback?.gate?.fallback)
+      found.push(
+        `the fail-back gate never saw drift 0 (drift ${result.failback.gate.drift}) and was forced open`,
+      );
+    if (result.failback?.caughtUpBeforeHealthy === false)
+      found.push("Route 53 answered the recovered region before its catch-up was applied");
+  }
+  return found;
+}
+
 /** What an AWS drill measured before it stopped, and the override it left. */
 export function partialSummary(partial: AwsDrillPartial): string {
   return (

@@ -18,7 +18,7 @@ import {
   type Scenario,
 } from "../../drill/local.js";
 import { writeReport } from "../../drill/report.js";
-import { drillSummary, partialSummary } from "../../drill/summary.js";
+import { drillFindings, drillSummary, partialSummary } from "../../drill/summary.js";
 import { drillTlsSettings } from "../../drill/tlsSettings.js";
 import { defaultAwsDeps } from "../drillAws.js";
 import { UsageError } from "../errors.js";
@@ -212,6 +212,11 @@ export function makeDrillCommand(deps: () => DrillCommandDeps = defaultDrillDeps
             );
             setExitCode(1);
           }
+        }
+        const findings = drillFindings(result);
+        if (findings.length > 0) {
+          io.stderr(`iot-dr drill: the drill found ${findings.join("; ")} (figures above)\n`);
+          setExitCode(1);
         }
       });
   };

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { runLocalDrill } from "../../drill/local.js";
+import { drillFindings } from "../../drill/summary.js";
 
 describe("a drill that loses a registry operation", () => {
   it("reports it as lost after catch-up, with the gate forced open", async () => {
@@ -25,5 +26,12 @@ describe("a drill that loses a registry operation", () => {
     expect(result.failback.gate.fallback).toBe(true);
     expect(result.failback.driftAtEnd).toBeGreaterThan(0);
     expect(result.drift.some((d) => d.key === "thing#drill-device-new-0")).toBe(true);
+    // What `iot-dr drill` names before it exits 1.
+    expect(drillFindings(result)).toEqual(
+      expect.arrayContaining([
+        `${result.lostRegistryOps} registry operation(s) lost`,
+        expect.stringMatching(/forced open/),
+      ]),
+    );
   }, 300_000);
 });

@@ -15,12 +15,12 @@ import type { DrillResult } from "../../drill/local.js";
 
 const FIGURES = { scenario: "region-down", target: "local", rtoSeconds: 3.1 } as unknown as DrillResult;
 
-function drill(argv: string[], writeReport: DrillCommandDeps["writeReport"]) {
+function drill(argv: string[], writeReport: DrillCommandDeps["writeReport"], figures = FIGURES) {
   const run = { code: 0, stdout: "", stderr: "", drills: 0 };
   const deps: DrillCommandDeps = {
     runLocal: async () => {
       run.drills++;
-      return FIGURES;
+      return figures;
     },
     awsDeps: () => {
       throw new Error("not used");
@@ -75,6 +75,24 @@ describe("output paths are checked before any work", () => {
     expect(JSON.parse(run.stdout)).toEqual(FIGURES);
     expect(run.stderr).toMatch(/the drill ran \(figures above\) but the report could not be written.*ENOSPC/);
     expect(run.code).toBe(1);
+  });
+
+  it("a drill that found a loss prints its figures and its report, then exits 1 naming what it found", async () => {
+    const found = {
+      ...FIGURES,
+      lostRegistryOps: 2,
+      lostTelemetry: 0,
+      driftAtEnd: 0,
+      failback: { driftAtEnd: 1, caughtUpBeforeHealthy: true, gate: { drift: 1, fallback: true } },
+    } as unknown as DrillResult;
+    const run = await drill(["--json", "--report", path.join(tmp, "found")], () => "report.html", found);
+    expect(JSON.parse(run.stdout)).toEqual(found);
+    expect(run.stderr).toContain("report written to report.html");
+    expect(run.stderr).toContain(
+      "the drill found 2 registry operation(s) lost; drift 1 between the regions after the fail-back; the fail-back gate never saw drift 0 (drift 1) and was forced open",
+    );
+    expect(run.code).toBe(1);
+    expect((await drill(["--json"], () => "never")).code).toBe(0);
   });
 
   it("a report folder that does not exist yet is fine when its parent does", () => {
