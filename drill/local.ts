@@ -144,6 +144,7 @@ export function expectedRto(
   devices: number,
   direction: "failover" | "failback",
   config = LOCAL_DRILL_CONFIG,
+  scenario?: Scenario,
 ) {
   const inputs: RtoInputs = {
     checkIntervalSeconds: config.checkIntervalSeconds,
@@ -159,6 +160,9 @@ export function expectedRto(
     deviceConnectRatePerSecond: config.connectRatePerSecond,
     reconnectJitterSeconds: config.backoffMaxMs / 1000,
     readinessMaxLagSeconds: config.readinessMaxLagSeconds,
+    // region-down takes the primary's health function down too; fail-back is counted from the
+    // gate's opening, after the recovered primary's probes have passed for a while.
+    withoutHysteresis: direction === "failback" || scenario === "region-down",
   };
   return estimateRto(inputs);
 }
@@ -457,7 +461,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     );
 
     const need = quorum(options.devices);
-    const expected = expectedRto(options.devices, "failover", config);
+    const expected = expectedRto(options.devices, "failover", config, options.scenario);
     // Waits long enough to measure an RTO far outside its bounds rather than give up on it.
     const budget = Math.max(expected.rtoSeconds[1] * 3, 60) * 1000 + options.devices * 100;
     const detectedAt = await waitFor(

@@ -28,6 +28,13 @@ export interface RtoInputs {
   failuresBeforeUnhealthy: number;
   /** Length of one hysteresis round; default 1 s. */
   healthRoundSeconds?: number;
+  /**
+   * The health function's rounds are not on the clock (default false: a factor fails, or comes
+   * back, and the function answers after its rounds). True for a whole-region outage (Route 53's
+   * checks of the dead function fail at once) and for a fail-back counted from the readiness gate's
+   * opening (the recovered region's probes have been passing while the gate held it).
+   */
+  withoutHysteresis?: boolean;
   routingMode: "endpoint" | "alarm";
   failoverRecordTtlSeconds: number;
   deviceReresolveSeconds: number;
@@ -138,10 +145,9 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
   const threshold = inputs.failureThreshold;
   const roundSeconds = inputs.healthRoundSeconds ?? 1;
   const probe = inputs.probeDeadlineMs / 1000;
-  const hysteresis: Bounds = [
-    (inputs.failuresBeforeUnhealthy - 1) * roundSeconds,
-    inputs.failuresBeforeUnhealthy * roundSeconds,
-  ];
+  const hysteresis: Bounds = inputs.withoutHysteresis
+    ? [0, 0]
+    : [(inputs.failuresBeforeUnhealthy - 1) * roundSeconds, inputs.failuresBeforeUnhealthy * roundSeconds];
   // Best case: the failure lands just before a check; worst: just after one, and every check waits a full probe.
   const detection: Bounds =
     inputs.routingMode === "endpoint"

@@ -49,7 +49,7 @@ describe("the local drill, each scenario end to end", () => {
       expect(out.stderr).toContain("fault injected");
 
       const slack = allowanceSeconds();
-      const bounds = expectedRto(DEVICES, "failover").rtoSeconds;
+      const bounds = expectedRto(DEVICES, "failover", undefined, scenario).rtoSeconds;
       expect(result).toMatchObject({ scenario, devices: DEVICES, expectedRtoSeconds: bounds });
       expect(result.rtoSeconds).toBeGreaterThanOrEqual(bounds[0] - slack);
       expect(result.rtoSeconds).toBeLessThanOrEqual(bounds[1] + slack);

@@ -92,6 +92,18 @@ describe("the RTO calculator's bounds", () => {
     expect(e.rpo).toContain("120 s");
   });
 
+  it("drops the health function's hysteresis when it is not on the clock (region down, gated fail-back), and changes nothing else", () => {
+    const up = estimateRto(WORKED_EXAMPLE);
+    const down = estimateRto({ ...WORKED_EXAMPLE, withoutHysteresis: true });
+    expect(down.detectionSeconds).toEqual([20, 31.5]);
+    expect(down.rtoSeconds).toEqual([40, 146.5]);
+    expect([down.dnsSeconds, down.deviceSeconds, down.reconnectSeconds]).toEqual([
+      up.dnsSeconds,
+      up.deviceSeconds,
+      up.reconnectSeconds,
+    ]);
+  });
+
   it("rejects inputs that make no sense, naming the input", () => {
     const ok: RtoInputs = { ...WORKED_EXAMPLE, devices: 1 };
     expect(() => estimateRto({ ...ok, failureThreshold: 0 })).toThrow(
