@@ -18,6 +18,7 @@ import { compareRegions } from "../functions/reconcile/compare.js";
 import { listPortFromSdk } from "../functions/reconcile/listPort.js";
 import { createPacer, DEFAULT_IOT_QUOTAS, type Pacer } from "../functions/replication/pacing.js";
 import { startMoto, type MotoServer } from "../peers/moto.js";
+import { allPages } from "../functions/shared/ports.js";
 
 export interface ReconcileBenchReport {
   date: string;
@@ -130,17 +131,6 @@ function procPeakRssMb(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-async function countAll<T>(list: (next?: string) => Promise<{ items: T[]; next?: string }>) {
-  const items: T[] = [];
-  let next: string | undefined;
-  do {
-    const p = await list(next);
-    items.push(...p.items);
-    next = p.next;
-  } while (next);
-  return items;
 }
 
 export async function runReconcileBench(
@@ -268,12 +258,12 @@ export async function runReconcileBench(
     // The fill is checked through the list calls before anything is timed (these calls are not counted).
     await Promise.all(
       regions.map(async (region, r) => {
-        const things = await countAll((t) => region.list.listThings(t));
+        const things = await allPages((t) => region.list.listThings(t));
         const changed = things.filter((t) => t.attributes.v === "changed").length;
-        const certificates = await countAll((t) => region.list.listCertificates(t));
+        const certificates = await allPages((t) => region.list.listCertificates(t));
         let members = 0;
         for (const g of groups)
-          members += (await countAll((t) => region.list.listThingsInThingGroup(g, t))).length;
+          members += (await allPages((t) => region.list.listThingsInThingGroup(g, t))).length;
         const want = r === 1 ? differing.size : 0;
         if (things.length !== n || changed !== want || certificates.length !== n || members !== n)
           throw new Error(

@@ -113,12 +113,17 @@ describe("drill measurements", () => {
     expect(ledger.receivedCount()).toBe(5);
   });
 
-  it("computes fail-back bounds with the recovery hysteresis, from the same calculator", () => {
-    const over = expectedRto(1000, "failover");
+  it("counts the health function's rounds only while they are on the clock, from the same calculator", () => {
+    const factorDown = expectedRto(1000, "failover", undefined, "broker-down");
+    const regionDown = expectedRto(1000, "failover", undefined, "region-down");
     const back = expectedRto(1000, "failback");
-    expect(over.rtoSeconds[0]).toBeLessThan(over.rtoSeconds[1]);
-    expect(over.reconnectSeconds[0]).toBe(2); // 1000 devices at 500 connects per second
-    expect(back.rtoSeconds).toEqual(over.rtoSeconds); // the drill config recovers in as many rounds as it fails
+    expect(factorDown.rtoSeconds[0]).toBeLessThan(factorDown.rtoSeconds[1]);
+    expect(factorDown.reconnectSeconds[0]).toBe(2); // 1000 devices at 500 connects per second
+    // A dead region's function fails Route 53's checks at once; a fail-back is counted from the
+    // gate's opening, its probes passing meanwhile: both without the rounds (1 to 2 s here).
+    expect(factorDown.detectionSeconds).toEqual([2, 5.8]);
+    expect(regionDown.detectionSeconds).toEqual([1, 3.8]);
+    expect(back.rtoSeconds).toEqual(regionDown.rtoSeconds);
   });
 });
 
