@@ -15,6 +15,10 @@ import {
   opsTableKeyStatement,
 } from "./callbackFunction.js";
 import { powertoolsLogger } from "../functions/shared/observability.js";
+import {
+  DEFAULT_REPLICATION_LOG_LEVEL,
+  type ReplicationLogLevel,
+} from "../functions/replication/observability.js";
 import { serviceRole } from "./serviceRole.js";
 import { eventRuleQueuePolicy } from "./queuePolicy.js";
 import { ANY_IN_A_MINUTE, alarmFamily } from "./alarms.js";
@@ -91,6 +95,11 @@ export interface RegistryCaptureArgs {
   alarmTopicArn?: pulumi.Input<string>;
   /** Retention of the function's log group, in days; default 30. */
   logRetentionDays?: number;
+  /**
+   * What the functions log (config replicationLogLevel): WARN keeps errors, warnings and the lag
+   * metric and drops the per-record INFO lines; INFO adds them. Default DEFAULT_REPLICATION_LOG_LEVEL (WARN).
+   */
+  logLevel?: ReplicationLogLevel;
   /** Prefix of the topic rules' names (letters, digits, '_'; include the environment); default the component name. */
   ruleNamePrefix?: string;
   /**
@@ -190,6 +199,7 @@ export class RegistryCapture extends pulumi.ComponentResource {
           IOT_API_RATES: JSON.stringify(args.iotApiRates ?? {}),
           TOMBSTONE_RETENTION_DAYS: String(args.tombstoneRetentionDays ?? 30),
           CAPTURE_CONTAINERS: String(this.sizing.maximumConcurrency),
+          REPLICATION_LOG_LEVEL: args.logLevel ?? DEFAULT_REPLICATION_LOG_LEVEL,
         },
         statements: [
           {

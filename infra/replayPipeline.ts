@@ -7,9 +7,11 @@ import { PORT_API } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ReplayOutcome } from "../functions/replication/apply.js";
 import {
+  DEFAULT_REPLICATION_LOG_LEVEL,
   METRICS_NAMESPACE,
   REPLAY_SERVICE,
   REPLICATION_LAG_METRIC,
+  type ReplicationLogLevel,
 } from "../functions/replication/observability.js";
 import { launcherFromEnv } from "../functions/replication/launcherRuntime.js";
 import { replayFromEnv } from "../functions/replication/replayRuntime.js";
@@ -120,6 +122,11 @@ export interface ReplayPipelineArgs {
   alarmTopicArn?: pulumi.Input<string>;
   /** Retention of every log group, in days; default 30. */
   logRetentionDays?: number;
+  /**
+   * What the functions log (config replicationLogLevel): WARN keeps errors, warnings and the lag
+   * metric and drops the per-record INFO lines; INFO adds them. Default DEFAULT_REPLICATION_LOG_LEVEL (WARN).
+   */
+  logLevel?: ReplicationLogLevel;
 }
 
 const DAY = 24 * 3600;
@@ -160,6 +167,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
     super("iot-dr:replication:ReplayPipeline", name, {}, opts);
     const logRetentionDays = args.logRetentionDays ?? 30;
     const runtime = args.runtime ?? "nodejs22.x";
+    const logLevel = args.logLevel ?? DEFAULT_REPLICATION_LOG_LEVEL;
     const parent = { parent: this };
 
     const queue = (suffix: string) =>
@@ -214,6 +222,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
           OPS_TABLE: pulumi.output(args.tableName),
           MARKER_TABLE: pulumi.output(args.markerTableName),
           IOT_API_RATES: iotApiRates,
+          REPLICATION_LOG_LEVEL: logLevel,
         },
         statements: [
           { Sid: "IotRegistryWrite", Effect: "Allow", Action: scopedIot, Resource: iotArns },
@@ -310,7 +319,11 @@ export class ReplayPipeline extends pulumi.ComponentResource {
         architecture: REPLICATION_ARCHITECTURE,
         systemLogLevel: REPLICATION_SYSTEM_LOG_LEVEL,
         logRetentionDays,
-        environment: { STATE_MACHINE_ARN: this.stateMachine.arn, OPS_TABLE: pulumi.output(args.tableName) },
+        environment: {
+          STATE_MACHINE_ARN: this.stateMachine.arn,
+          OPS_TABLE: pulumi.output(args.tableName),
+          REPLICATION_LOG_LEVEL: logLevel,
+        },
         statements: [
           // Writes back a record that an older replicated version replaced (launcher.ts regressionOf),
           // conditionally; it never reads, deletes or scans.

@@ -367,6 +367,7 @@ export function parseConfig(raw: Raw, options: ParseOptions): DrConfig {
       tombstoneRetentionDays: int("tombstoneRetentionDays", get("tombstoneRetentionDays")),
       lagAlarmSeconds: int("replicationLagAlarmSeconds", get("replicationLagAlarmSeconds")),
       iotApiRates,
+      logLevel: choice("replicationLogLevel", get("replicationLogLevel")),
     },
     reconcile: {
       scheduleMinutes: int("reconcileScheduleMinutes", get("reconcileScheduleMinutes")),

@@ -7,6 +7,7 @@
 
 import type * as pulumi from "@pulumi/pulumi";
 import { HEALTH_FACTORS } from "../functions/health/factors.js";
+import { REPLICATION_LOG_LEVELS } from "../functions/replication/observability.js";
 
 export const STACK_ROLES = ["primary", "secondary", "global"] as const;
 
@@ -214,6 +215,16 @@ export const CONFIG_TABLE = {
     example: 60,
     stacks: REGIONAL,
     description: "Replication lag (p99) above which the lag alarm fires.",
+  },
+  replicationLogLevel: {
+    type: "string",
+    at: "replication.logLevel",
+    default: "WARN",
+    example: "INFO",
+    values: REPLICATION_LOG_LEVELS,
+    stacks: REGIONAL,
+    description:
+      "What capture, replay and the launcher log: WARN (errors, warnings and the lag metric) or INFO (also a line per record, billed by CloudWatch Logs).",
   },
   iotApiRates: {
     type: "array",

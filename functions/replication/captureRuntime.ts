@@ -17,6 +17,7 @@ import { captureBatch, isSqsEvent, type SQSBatchResponse } from "./captureQueue.
 import { CAPTURE_UTILISATION, captureShareRates } from "./captureSizing.js";
 import type { Logger } from "../shared/observability.js";
 import { createPacer, systemClock } from "./pacing.js";
+import { atReplicationLogLevel, replicationLogLevelFromEnv } from "./observability.js";
 
 /** The SDK modules capture and replay build their clients from. */
 export interface RegistryModules {
@@ -34,7 +35,8 @@ const RATES_HINT = 'the JSON IoT API rates per second, e.g. {"CreateThing":100}'
  * rule (its topic under CAPTURE_TOPIC_FIELD) or a CloudTrail API call from the EventBridge rule.
  * Environment: AWS_REGION, OPS_TABLE, MARKER_TABLE, IOT_API_RATES (JSON, optional),
  * TOMBSTONE_RETENTION_DAYS (default 30), CAPTURE_CONTAINERS (the mapping's maximumConcurrency:
- * each container paces its reads at floor(quota / containers); default 1, the whole quota).
+ * each container paces its reads at floor(quota / containers); default 1, the whole quota),
+ * REPLICATION_LOG_LEVEL (WARN or INFO; default WARN: no per-record INFO line).
  */
 export function captureFromEnv(
   env: Env,
@@ -46,6 +48,7 @@ export function captureFromEnv(
   const rates = optionalJson<Record<string, number>>(env, "IOT_API_RATES", RATES_HINT, {});
   const tombstoneRetentionDays = integer(env, "TOMBSTONE_RETENTION_DAYS", 30);
   const containers = integer(env, "CAPTURE_CONTAINERS", 1);
+  const logger = atReplicationLogLevel(m.logger, replicationLogLevelFromEnv(env));
   let shares: Record<string, number>;
   try {
     shares = captureShareRates(rates, containers);
@@ -71,10 +74,10 @@ export function captureFromEnv(
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable, { tombstoneRetentionDays }),
     markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
     clock: systemClock,
-    logger: m.logger,
+    logger,
   };
   return async (event) => {
-    if (isSqsEvent(event)) return captureBatch(event, (d) => captureDelivery(d, deps), m.logger);
+    if (isSqsEvent(event)) return captureBatch(event, (d) => captureDelivery(d, deps), logger);
     // A CloudTrail API call from the EventBridge rule.
     if (event["detail-type"] !== undefined) return captureDelivery(event, deps);
     // Not a computed-key destructuring: Pulumi's closure analysis misses the key's variable there.

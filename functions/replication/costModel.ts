@@ -112,10 +112,12 @@ export interface Workload {
   /** Express workflow memory billed (64 MB step). */
   expressMemoryMb: number;
   /**
-   * Bytes the functions log per operation (capture, replay, echo capture, and the launcher's line per
-   * record): structured logs with the record's key and version and replay's lag metric (EMF).
-   * tests/replication/infra/logVolume.test.ts measures the archives' output (1,215 B with Lambda's
-   * trace id, plus the launcher's 327 B line) and keeps this above it.
+   * Bytes the functions log per operation (capture, replay, echo capture, the launcher) at their
+   * deployed log level (infra REPLICATION_LOG_LEVEL, config replicationLogLevel, default WARN):
+   * replay's lag metric (EMF, 228 B) and nothing per record from the logger unless something goes
+   * wrong. tests/replication/infra/logVolume.test.ts measures the archives' output and keeps this
+   * at least that and under 1.25 times it. At INFO (a line per record with key and version) it is
+   * 1,215 B with Lambda's trace id plus the launcher's 327 B line: APP_LOG_BYTES_PER_OP_AT_INFO.
    */
   appLogBytesPerOp: number;
   /**
@@ -156,11 +158,14 @@ export const DEPLOYED_DEFAULTS: Workload = {
   deadLetterRate: 0.001,
   standardTransitionsPerRecord: 5,
   expressMemoryMb: 64,
-  appLogBytesPerOp: 1_550,
+  appLogBytesPerOp: 250,
   platformLogBytesPerInvocation: 0,
   pacingWaitMs: 0,
   scheduleWritesPerOp: 2,
 };
+
+/** `appLogBytesPerOp` with replicationLogLevel INFO: the per-record lines of every function as well. */
+export const APP_LOG_BYTES_PER_OP_AT_INFO = 1_550;
 
 /**
  * What Lambda logs per invocation at the system log level INFO, in the Text format: `START RequestId:

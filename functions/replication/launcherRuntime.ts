@@ -13,11 +13,13 @@ import { opsTableFromSdk } from "../registry/table.js";
 import { required, type Env } from "../shared/env.js";
 import { launchReplay } from "./launcher.js";
 import type { Logger } from "../shared/observability.js";
+import { atReplicationLogLevel, replicationLogLevelFromEnv } from "./observability.js";
 
 /**
  * The launcher on the ops table's stream: starts the replay state machine's synchronous
  * executions, and writes back a record an older replicated version replaced (launcher.ts
- * `regressionOf`). Environment: AWS_REGION, STATE_MACHINE_ARN, OPS_TABLE.
+ * `regressionOf`). Environment: AWS_REGION, STATE_MACHINE_ARN, OPS_TABLE, REPLICATION_LOG_LEVEL
+ * (WARN or INFO; default WARN: no line per record or batch unless something went wrong).
  */
 export function launcherFromEnv(
   env: Env,
@@ -34,6 +36,7 @@ export function launcherFromEnv(
   const region = required(env, "AWS_REGION", "set by Lambda");
   const stateMachineArn = required(env, "STATE_MACHINE_ARN", "the replay state machine's ARN");
   const opsTableName = required(env, "OPS_TABLE", "the ops table's name");
+  const logger = atReplicationLogLevel(m.logger, replicationLogLevelFromEnv(env));
   const client = new m.sfn.SFNClient(sdkClientOptions("syncExecution"));
   const opsTable = opsTableFromSdk(
     m.libDynamodb,
@@ -43,13 +46,13 @@ export function launcherFromEnv(
   return async (event, context) => {
     const { response, summary } = await launchReplay(event, {
       region,
-      logger: m.logger,
+      logger,
       opsTable,
       remainingTimeMs: () => context.getRemainingTimeInMillis(),
       startSyncExecution: (input) =>
         client.send(new m.sfn.StartSyncExecutionCommand({ stateMachineArn, input: JSON.stringify(input) })),
     });
-    m.logger.info("stream batch handled", { summary });
+    logger.info("stream batch handled", { summary });
     return response;
   };
 }

@@ -17,10 +17,12 @@ import { createPacer } from "./pacing.js";
 import { systemClock } from "../shared/clock.js";
 import { blockSlots, dynamoSlotStore } from "./sharedPacing.js";
 import type { ReplayEntry } from "./stateMachine.js";
+import { atReplicationLogLevel, replicationLogLevelFromEnv } from "./observability.js";
 
 /**
  * The replay task (one record per Map iteration of the state machine). Environment: AWS_REGION,
- * OPS_TABLE, MARKER_TABLE (also the shared pacing schedule), IOT_API_RATES (JSON, optional).
+ * OPS_TABLE, MARKER_TABLE (also the shared pacing schedule), IOT_API_RATES (JSON, optional),
+ * REPLICATION_LOG_LEVEL (WARN or INFO; default WARN: no per-record INFO line).
  */
 export function replayFromEnv(
   env: Env,
@@ -35,6 +37,7 @@ export function replayFromEnv(
     'the JSON IoT API rates per second, e.g. {"CreateThing":100}',
     {},
   );
+  const logger = atReplicationLogLevel(m.logger, replicationLogLevelFromEnv(env));
   // DescribeThing is shared with capture in this region: replay paces at what capture leaves.
   let rates: Record<string, number>;
   try {
@@ -60,7 +63,7 @@ export function replayFromEnv(
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable),
     markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
     clock: systemClock,
-    logger: m.logger,
+    logger,
     metrics: m.metrics,
   });
   return async (entry) => {

@@ -113,6 +113,7 @@ export function replicationBlock(ctx: RegionalContext, table: OpsTableInRegion):
     iotApiRates: config.replication.iotApiRates,
     alarmTopicArn: ctx.alarmTopicArn,
     logRetentionDays: config.logRetentionDays,
+    logLevel: config.replication.logLevel,
   };
   const capture = new RegistryCapture(
     "capture",

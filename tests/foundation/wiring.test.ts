@@ -191,8 +191,15 @@ describe("stack wiring of C&C, analytics and application services", () => {
   }, 300_000);
 
   it("gives capture and the C&C journal the configured tombstone retention and the region's marker table", () => {
-    const run = plan("primary", { tombstoneRetentionDays: 7, reconcileRepair: true });
+    const run = plan("primary", {
+      tombstoneRetentionDays: 7,
+      reconcileRepair: true,
+      replicationLogLevel: "INFO",
+    });
     expect(env(run, "capture-capture-fn").TOMBSTONE_RETENTION_DAYS).toBe("7");
+    // The per-record trail, when an operator asks for it, reaches every replication function.
+    for (const fn of ["capture-capture-fn", "replay-replay-fn", "replay-launcher-fn"])
+      expect(env(run, fn).REPLICATION_LOG_LEVEL, fn).toBe("INFO");
     const cc = env(run, "cc-primary-fn");
     expect(cc.TOMBSTONE_RETENTION_DAYS).toBe("7");
     expect(cc.MARKER_TABLE).toBe(run.outputs.markerTableNameInRegion);

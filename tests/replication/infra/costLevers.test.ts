@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PlannedResource } from "../../../cli/plan/recorder.js";
 import {
+  APP_LOG_BYTES_PER_OP_AT_INFO,
   DEPLOYED_DEFAULTS,
   PLATFORM_LOG_BYTES_PER_INVOCATION,
   US_EAST_1_PRICES,
@@ -18,6 +19,7 @@ import {
   REPLICATION_SYSTEM_LOG_LEVEL,
   ReplayPipeline,
 } from "../../../infra/replayPipeline.js";
+import { DEFAULT_REPLICATION_LOG_LEVEL } from "../../../functions/replication/observability.js";
 import { ACCOUNT, ofType, provider, underMocks } from "./mocks.js";
 
 const REGION = "us-west-2";
@@ -108,5 +110,25 @@ describe("replication cost levers as deployed", () => {
       10,
     );
     expect(logs(info) - logs(deployed)).toBeGreaterThan(0.15);
+  });
+
+  it("runs the replication functions without their per-record INFO lines, which the model then does not bill, and keeps the lag metric's lines", () => {
+    for (const fn of functions) {
+      const inputs = fn.inputs as {
+        environment?: { variables?: Record<string, unknown> };
+        loggingConfig?: { applicationLogLevel?: string };
+      };
+      expect(inputs.environment?.variables?.REPLICATION_LOG_LEVEL, fn.name).toBe("WARN");
+      // Lambda takes a line without a level (the EMF lag metric) as INFO: its own filter stays at INFO.
+      expect(["INFO", "DEBUG", "TRACE", undefined], fn.name).toContain(
+        inputs.loggingConfig?.applicationLogLevel,
+      );
+    }
+    expect(DEFAULT_REPLICATION_LOG_LEVEL).toBe("WARN");
+    const logs = (e: ReturnType<typeof estimateCost>) =>
+      e.pipeline.find((l) => /^CloudWatch Logs/.test(l.item))!.perMillion;
+    const atInfo = estimateCost({ ...DEPLOYED_DEFAULTS, appLogBytesPerOp: APP_LOG_BYTES_PER_OP_AT_INFO });
+    expect(DEPLOYED_DEFAULTS.appLogBytesPerOp).toBeLessThan(APP_LOG_BYTES_PER_OP_AT_INFO / 4);
+    expect(logs(atInfo) - logs(estimateCost(DEPLOYED_DEFAULTS))).toBeGreaterThan(0.55);
   });
 });

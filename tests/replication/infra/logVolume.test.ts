@@ -7,17 +7,23 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CreateThingCommand, IoTClient } from "@aws-sdk/client-iot";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DEPLOYED_DEFAULTS } from "../../../functions/replication/costModel.js";
+import { REPLICATION_LAG_METRIC } from "../../../functions/replication/observability.js";
 import { useMoto } from "../../support/useMoto.js";
 import { ACCOUNT } from "./mocks.js";
-import { MARKER_TABLE, TABLE, replicationCallbacks } from "./replicationCallbacks.js";
+import { MARKER_TABLE, TABLE, plannedReplication, type PlannedEnvironments } from "./replicationCallbacks.js";
 import { invokeSerialized, type SerializedCallback } from "../../support/serialized.js";
 import { createPkTable } from "../../support/tables.js";
-import { SECONDARY, record } from "./fixtures.js";
+import { PRIMARY, SECONDARY, record, registryBatch, streamRecord } from "./fixtures.js";
+import * as dynamodb from "@aws-sdk/client-dynamodb";
+import * as libDynamodb from "@aws-sdk/lib-dynamodb";
+import { launcherFromEnv } from "../../../functions/replication/launcherRuntime.js";
+import { jsonLogger } from "../../../functions/shared/observability.js";
 
 /**
  * The launcher's `record replayed` line per record (launcher.ts), as its Powertools logger writes it
  * with a trace id: 327 bytes (written once with the same logger; the launcher archive needs Step
- * Functions to get that far).
+ * Functions to get that far, so its lines are counted from launcherFromEnv with a Step Functions
+ * stand-in, each billed at this size).
  */
 const LAUNCHER_LINE_BYTES = 327;
 
@@ -25,18 +31,23 @@ const bytes = (lines: string[]) => lines.reduce((a, l) => a + Buffer.byteLength(
 
 describe("log volume of the replication functions", () => {
   const code: Record<"capture" | "replay", SerializedCallback> = {} as never;
+  const planned: PlannedEnvironments = {} as never;
   const moto = useMoto();
 
   beforeAll(async () => {
-    Object.assign(code, await replicationCallbacks());
+    const { callbacks, environments } = await plannedReplication();
+    Object.assign(code, callbacks);
+    Object.assign(planned, environments);
   });
   beforeEach(async () => {
     const ddb = new DynamoDBClient(moto.clientConfig(SECONDARY));
     for (const TableName of [TABLE, MARKER_TABLE]) await createPkTable(ddb, TableName);
   });
 
-  const env = () => ({
+  // Each function with the log level it is deployed with (config replicationLogLevel's default).
+  const env = (fn: "capture" | "replay") => ({
     ...moto.env(SECONDARY),
+    REPLICATION_LOG_LEVEL: planned[fn].REPLICATION_LOG_LEVEL,
     OPS_TABLE: TABLE,
     MARKER_TABLE,
     IOT_API_RATES: "{}",
@@ -66,12 +77,12 @@ describe("log volume of the replication functions", () => {
         attributes: { site: "lab-4" },
         iotDrTopic: "$aws/events/thing/logged-source/created",
       },
-      env(),
+      env("capture"),
     );
     expect(source.error).toBeUndefined();
     // Replay of a thing from the other region, and the echo of it captured here.
     const thing = record("thing", "thing#logged", { name: "logged", attributes: { site: "lab-4" } });
-    const replay = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env());
+    const replay = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env("replay"));
     expect(replay.result).toMatchObject({ key: "thing#logged", outcome: "applied" });
     const echo = await invokeSerialized(
       code.capture,
@@ -86,7 +97,7 @@ describe("log volume of the replication functions", () => {
         attributes: { site: "lab-4" },
         iotDrTopic: "$aws/events/thing/logged/created",
       },
-      env(),
+      env("capture"),
     );
     expect(echo.error).toBeUndefined();
     const perFunction = {
@@ -94,13 +105,60 @@ describe("log volume of the replication functions", () => {
       replay: bytes(replay.logLines),
       echoCapture: bytes(echo.logLines),
     };
-    const measured = perFunction.capture + perFunction.replay + perFunction.echoCapture;
-    // Something is logged by each (the record's key and version; replay's lag metric as EMF)...
-    for (const [name, b] of Object.entries(perFunction)) expect(b, name).toBeGreaterThan(100);
-    // ...and the model bills at least that and the launcher's line per record.
-    expect(DEPLOYED_DEFAULTS.appLogBytesPerOp, JSON.stringify(perFunction)).toBeGreaterThanOrEqual(
-      measured + LAUNCHER_LINE_BYTES,
-    );
-    expect(DEPLOYED_DEFAULTS.appLogBytesPerOp).toBeLessThan(2 * measured);
+    const launcher = await launcherBytesPerRecord(planned.launcher);
+    const measured = perFunction.capture + perFunction.replay + perFunction.echoCapture + launcher;
+    const detail = JSON.stringify({ ...perFunction, launcher });
+    // The lag metric is always there (EMF: Powertools Metrics writes it, not the logger)...
+    expect(replay.logLines.some((l) => l.includes(REPLICATION_LAG_METRIC)), detail).toBe(true);
+    // ...the model bills at least what is logged...
+    expect(DEPLOYED_DEFAULTS.appLogBytesPerOp, detail).toBeGreaterThanOrEqual(measured);
+    // ...and not much more: the per-record INFO lines (1,215 B with the launcher's 327) are not
+    // deployed, so the model does not bill them (the config key replicationLogLevel INFO would).
+    expect(DEPLOYED_DEFAULTS.appLogBytesPerOp, detail).toBeLessThan(1.25 * measured);
   });
 });
+
+/**
+ * Bytes the launcher logs per record at the planned log level: its lines for a batch of 4 records
+ * (launcherFromEnv with a Step Functions stand-in that applies every record), each at the size of
+ * its Powertools line with a trace id.
+ */
+async function launcherBytesPerRecord(planned: Record<string, string>): Promise<number> {
+  const lines: string[] = [];
+  const b = registryBatch(PRIMARY);
+  const records = [b.type, b.group, b.child, b.thing];
+  class StartSyncExecutionCommand {
+    constructor(readonly input: { input: string }) {}
+  }
+  class SFNClient {
+    async send(command: StartSyncExecutionCommand) {
+      const input = JSON.parse(command.input.input) as {
+        waves: { entries: { sequenceNumber: string; record: { key: string } }[] }[];
+      };
+      const output = input.waves.map((w) =>
+        w.entries.map((e) => ({ sequenceNumber: e.sequenceNumber, key: e.record.key, status: "applied" })),
+      );
+      return { status: "SUCCEEDED", output: JSON.stringify(output) };
+    }
+  }
+  const handler = launcherFromEnv(
+    {
+      AWS_REGION: SECONDARY,
+      STATE_MACHINE_ARN: `arn:aws:states:${SECONDARY}:${ACCOUNT}:stateMachine:replay`,
+      OPS_TABLE: TABLE,
+      REPLICATION_LOG_LEVEL: planned.REPLICATION_LOG_LEVEL,
+    },
+    {
+      sfn: { SFNClient, StartSyncExecutionCommand } as never,
+      dynamodb,
+      libDynamodb,
+      logger: jsonLogger((l) => lines.push(l)),
+    },
+  );
+  const response = await handler(
+    { Records: records.map((r) => streamRecord(r)) },
+    { getRemainingTimeInMillis: () => 600_000 },
+  );
+  expect(response.batchItemFailures).toEqual([]);
+  return (lines.length * LAUNCHER_LINE_BYTES) / records.length;
+}

@@ -13,8 +13,18 @@ export const TABLE_ARN = `arn:aws:dynamodb:${SECONDARY}:${ACCOUNT}:table/${TABLE
 export const MARKER_TABLE = "applied-markers";
 
 export type ReplicationCallbacks = Record<"capture" | "replay" | "launcher", SerializedCallback>;
+/** The plain-text environment variables each function is planned with (Outputs left out). */
+export type PlannedEnvironments = Record<keyof ReplicationCallbacks, Record<string, string>>;
 
 export async function replicationCallbacks(): Promise<ReplicationCallbacks> {
+  return (await plannedReplication()).callbacks;
+}
+
+/** The callbacks and the environment variables they are deployed with. */
+export async function plannedReplication(): Promise<{
+  callbacks: ReplicationCallbacks;
+  environments: PlannedEnvironments;
+}> {
   const run = await underMocks(() => {
     const p = provider("iot-secondary", SECONDARY);
     const common = {
@@ -29,9 +39,23 @@ export async function replicationCallbacks(): Promise<ReplicationCallbacks> {
     new ReplayPipeline("replay", { ...common, streamArn: `${TABLE_ARN}/stream/x` }, { provider: p });
   });
   const fn = (suffix: string) => one(run.resources, "aws:lambda/function:Function", suffix).inputs;
+  const env = (suffix: string) =>
+    Object.fromEntries(
+      Object.entries(
+        ((fn(suffix).environment as { variables?: Record<string, unknown> } | undefined)?.variables ??
+          {}) as Record<string, unknown>,
+      ).filter((e): e is [string, string] => typeof e[1] === "string"),
+    );
   return {
-    capture: await serializedCallback(fn("capture-capture-fn")),
-    replay: await serializedCallback(fn("replay-replay-fn")),
-    launcher: await serializedCallback(fn("replay-launcher-fn")),
+    callbacks: {
+      capture: await serializedCallback(fn("capture-capture-fn")),
+      replay: await serializedCallback(fn("replay-replay-fn")),
+      launcher: await serializedCallback(fn("replay-launcher-fn")),
+    },
+    environments: {
+      capture: env("capture-capture-fn"),
+      replay: env("replay-replay-fn"),
+      launcher: env("replay-launcher-fn"),
+    },
   };
 }
