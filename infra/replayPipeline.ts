@@ -55,9 +55,10 @@ export const REPLICATION_ARCHITECTURE = "arm64" as const;
 /**
  * Lambda's own lines for the replication functions: WARN, so not START, END and REPORT on every
  * invocation (about 266 bytes each, one replay invocation per record; CloudWatch Logs bills every
- * ingested byte). Their own structured logs (key, version, lag metric) are unchanged: Powertools
- * writes them to stdout itself, at the application level (INFO). Invocation duration and errors
- * stay in Lambda's CloudWatch metrics.
+ * ingested byte). Lambda's application log level stays INFO: Lambda takes a line without a `level`
+ * key (the lag metric's EMF document) as INFO. How much the functions log themselves is
+ * REPLICATION_LOG_LEVEL's (config replicationLogLevel). Invocation duration and errors stay in
+ * Lambda's CloudWatch metrics.
  */
 export const REPLICATION_SYSTEM_LOG_LEVEL = "WARN" as const;
 
