@@ -195,7 +195,7 @@ describe("serialized replication functions", () => {
     ).toBeUndefined();
   });
 
-  it("replay applies a record to this region's registry and emits the lag metric with key and version in its logs", async () => {
+  it("replay applies a record to this region's registry and emits the lag metric; its per-record line with key and version only at REPLICATION_LOG_LEVEL INFO", async () => {
     const out = await replayThing("from-east", { site: "a" });
     expect(out.error).toBeUndefined();
     expect(out.result).toMatchObject({ key: "thing#from-east", outcome: "applied" });
@@ -210,7 +210,19 @@ describe("serialized replication functions", () => {
       service: "iot-dr-replay",
       _aws: { CloudWatchMetrics: [{ Namespace: "iot-dr" }] },
     });
-    expect(docs.some((d) => d.key === "thing#from-east" && typeof d.version === "object")).toBe(true);
+    // The default (WARN) logs nothing per record but the metric; INFO brings the trail back.
+    expect(docs.some((d) => d.key === "thing#from-east")).toBe(false);
+    const traced = await invokeSerialized(
+      code.replay,
+      {
+        sequenceNumber: "2",
+        record: record("thing", "thing#traced", { name: "traced", attributes: {} }, { origin: PRIMARY }),
+      },
+      env({ REPLICATION_LOG_LEVEL: "INFO" }),
+    );
+    expect(traced.result).toMatchObject({ key: "thing#traced", outcome: "applied" });
+    const lines = traced.logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.some((d) => d.key === "thing#traced" && typeof d.version === "object")).toBe(true);
   });
 
   it("replay throws the error name the state machine matches (InvalidRecord) for an invalid record", async () => {
