@@ -109,7 +109,10 @@ describe("log volume of the replication functions", () => {
     const measured = perFunction.capture + perFunction.replay + perFunction.echoCapture + launcher;
     const detail = JSON.stringify({ ...perFunction, launcher });
     // The lag metric is always there (EMF: Powertools Metrics writes it, not the logger)...
-    expect(replay.logLines.some((l) => l.includes(REPLICATION_LAG_METRIC)), detail).toBe(true);
+    expect(
+      replay.logLines.some((l) => l.includes(REPLICATION_LAG_METRIC)),
+      detail,
+    ).toBe(true);
     // ...the model bills at least what is logged...
     expect(DEPLOYED_DEFAULTS.appLogBytesPerOp, detail).toBeGreaterThanOrEqual(measured);
     // ...and not much more: the per-record INFO lines (1,215 B with the launcher's 327) are not
