@@ -294,9 +294,10 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     for (const region of config.regions) {
       health[region] = await startRegionHealth({
         region,
-        // The canary connects past the devices' connect gate: see "the canary and the connect quota"
-        // in README.md (on AWS it shares the account's quota; here a fleet's storm would starve it).
-        brokerUrl: `mqtt://${addressOf(region)}:${peers.brokerPort}`,
+        // The canary connects through the devices' connect gate, as on AWS it draws on the same
+        // account quota; it keeps its connection across rounds, so a storm does not starve it
+        // (functions/health/canary.ts, README "The canary and the connect quota").
+        brokerUrl: `mqtt://${addressOf(region)}:${peers.mqttPort}`,
         policy: policy(),
         deadlineMs: config.probeDeadlineMs,
         roundMs: config.healthRoundSeconds * 1000,
