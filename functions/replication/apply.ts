@@ -158,18 +158,23 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
             "capture",
           );
       }
-      await recordApplied(
-        markers,
-        deps.region,
-        record.key,
-        plan.passes.map(stateHash),
+      await recordApplied(markers, {
+        region: deps.region,
+        key: record.key,
+        hashes: plan.passes.map(stateHash),
         now,
-        window,
-        marker,
-        live,
-      );
+        windowMs: window,
+        existing: marker,
+        liveHash: live,
+      });
       for (const other of plan.otherPasses ?? [])
-        await recordApplied(markers, deps.region, other.key, other.passes.map(stateHash), now, window);
+        await recordApplied(markers, {
+          region: deps.region,
+          key: other.key,
+          hashes: other.passes.map(stateHash),
+          now,
+          windowMs: window,
+        });
     }
     for (const step of plan.steps) await step.run();
   } catch (err) {
