@@ -16,6 +16,7 @@
  */
 import {
   keyOf,
+  policyState,
   RESOURCE_KINDS,
   type DesiredState,
   type PolicyTargetRef,
@@ -183,8 +184,8 @@ async function* flatPages(
       case "policy": {
         const p = await list.listPolicies(token);
         for (const name of p.items) {
-          const got = await iot.getPolicy(name);
-          if (got) entries.push(entry(kind, { name, document: got.document }));
+          const got = policyState(await iot.getPolicy(name));
+          if (got) entries.push(entry(kind, got));
         }
         next = p.next;
         break;

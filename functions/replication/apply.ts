@@ -20,6 +20,7 @@ import {
   keys,
   nameInKey,
   parseKey,
+  policyState,
   sameState,
   stateHash,
   validateRecord,
@@ -276,9 +277,9 @@ async function planFor(record: RegistryRecord, iot: IotRegistryPort): Promise<Pl
     }
     case "policy": {
       const desired = record.state as PolicyState | null;
-      const actual = await iot.getPolicy(name(desired));
-      const plan = await planPolicy(record.key, desired, actual, iot);
-      return { live: actual ? { name: actual.name, document: actual.document } : null, ...plan };
+      return withLive(iot.getPolicy(name(desired)).then(policyState), (a) =>
+        planPolicy(record.key, desired, a, iot),
+      );
     }
     case "certificate": {
       const desired = record.state as CertificateState | null;

@@ -36,6 +36,7 @@ import {
   keys,
   kindOfKey,
   parseKey,
+  policyState,
   sameState,
   stateHash,
   type DesiredState,
@@ -210,10 +211,8 @@ export async function readState(key: string, iot: IotRegistryPort): Promise<Desi
       return iot.describeThingType(k.name);
     case "thingGroup":
       return iot.describeThingGroup(k.name);
-    case "policy": {
-      const p = await iot.getPolicy(k.name);
-      return p ? { name: p.name, document: p.document } : null;
-    }
+    case "policy":
+      return policyState(await iot.getPolicy(k.name));
     case "certificate":
       return iot.describeCertificate(k.certificateId);
     case "thing":
