@@ -1,4 +1,7 @@
-/** DynamoDB tables for tests on moto, shaped as iot-dr's own (on demand, keyed by the string `pk`). */
+/**
+ * DynamoDB tables on moto shaped as iot-dr's own (on demand, keyed by the string `pk`), for the
+ * drill, the emulators and tests.
+ */
 import {
   CreateTableCommand,
   type CreateTableCommandOutput,
