@@ -35,3 +35,21 @@ export async function replicationCallbacks(): Promise<ReplicationCallbacks> {
     launcher: await serializedCallback(fn("replay-launcher-fn")),
   };
 }
+
+/** What the capture rule's SQL hands capture for a created thing: the registry event plus its topic. */
+export const thingCreated = (
+  thingName: string,
+  eventId: string,
+  thingId: string,
+  attributes: Record<string, string>,
+) => ({
+  eventType: "THING_EVENT",
+  eventId,
+  timestamp: Date.now(),
+  operation: "CREATED",
+  accountId: ACCOUNT,
+  thingId,
+  thingName,
+  attributes,
+  iotDrTopic: `$aws/events/thing/${thingName}/created`,
+});
