@@ -22,7 +22,7 @@ import type { Trigger } from "../device/client.js";
 import { unitHash, WORLD_SEED_SALT } from "./random.js";
 import { checkParams, MAX_TIMER_MS, type SimParams } from "./params.js";
 import { EventQueue, SLOT_MS } from "./queue.js";
-import { QuotaLedger } from "./quota.js";
+import { QuotaLedger, RING_SECONDS } from "./quota.js";
 
 // device states (the client's states; "moving" lasts no virtual time here)
 const CONNECTED_A = 0;
@@ -261,6 +261,9 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   const f64 = new Float64Array(rec);
   const wheel = new EventQueue(Math.min(2 * N + 1024, 1 << 26));
   const exact = hooks.exact === true;
+  const endMs = p.maxSimSeconds * 1000;
+  /** Events from here on are never run (the loop's last slot is the one holding endMs). */
+  const endBefore = (Math.floor(endMs / SLOT_MS) + 1) * SLOT_MS;
   // quota-seeking attempts known ahead, per region (none to count without a quota)
   const ledgers = quota === Infinity ? null : [new QuotaLedger(quota), new QuotaLedger(quota)];
   let cur = 0;
@@ -350,7 +353,10 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
       let onlyB = u8[d * U8 + PINNED] === 1;
       const L = lifeMs[u8[d * U8 + RCLASS]];
       const phase = onlyB || L === 0 ? 0 : world(d, 1) * L;
+      // never an answer past the run's end (the exact run stops there), nor far ahead (the queue's horizon)
+      const until = Math.min(endBefore, now + RING_SECONDS * 1000);
       for (;;) {
+        if (at + p.connectLatencyMs >= until) break;
         // what resolve(d, at, true) answers (its cache writes are left out: the queued retry that
         // ends this loop resolves afresh before anything reads the cache)
         const region = onlyB ? REGION_B : upstreamAnswer(at, flipAt, L, phase, p.recordTtlSeconds).region;
@@ -448,7 +454,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
         (region === REGION_B ? perSecB : perSecA).add(second);
       }
     }
-    if (ok || exact) {
+    if (ok || exact || now + p.connectLatencyMs >= endBefore) {
       // The answer (CONNACK or the refusal) arrives after the connect latency.
       schedule(d, K_SOCKET, now + p.connectLatencyMs);
       if (!ok) {
@@ -648,7 +654,6 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
       if (st === CONNECTED_A && !checkTarget(d, t, 3, false)) scheduleReresolve(d, t);
     } else if (st === CONNECTED_A) checkTarget(d, t, 2, true);
   };
-  const endMs = p.maxSimSeconds * 1000;
   let slot = 0;
   while (onB < N && slot * SLOT_MS <= endMs) {
     const slotEnd = (slot + 1) * SLOT_MS;

@@ -47,7 +47,7 @@ describe("the fast run equals the run with every event queued", () => {
     expect(fast.events).toBeLessThan(exact.events / 2);
   });
 
-  it("for random small fleets, quotas, triggers, failures, latencies and backoffs", () => {
+  it("for random small fleets, quotas, triggers, failures, latencies, backoffs and run lengths", () => {
     fc.assert(
       fc.property(
         fc.record({
@@ -64,6 +64,7 @@ describe("the fast run equals the run with every event queued", () => {
             "honour=0.9,clamp300=0.08,past3600=0.02",
           ),
           seed: fc.integer({ min: 0, max: 1_000 }),
+          maxSimSeconds: fc.constantFrom(60, 400, 100_000),
         }),
         (r) => {
           expectSame({
@@ -75,6 +76,7 @@ describe("the fast run equals the run with every event queued", () => {
             backoff: { minDelayMs: r.minDelayMs, maxDelayMs: r.maxDelayMs, resetAfterMs: 20_000 },
             resolverMix: parseResolverMix(r.mix),
             seed: r.seed,
+            maxSimSeconds: r.maxSimSeconds,
           });
         },
       ),
