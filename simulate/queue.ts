@@ -11,8 +11,9 @@
  * idle could be left out. With the order a function of (time, key) alone, scheduling a refused
  * connect's retry at the moment of refusal, or a retry computed ahead of time, puts it exactly where
  * the two-event run would have run it (tests/simulate/exactness.test.ts shows the runs are equal).
- * Ties go to the lower device: deterministic, and with the sub-millisecond jitter of the world's
- * times (detection, notice) rare within one millisecond except when the quota is the bottleneck.
+ * Ties (the same instant, which whole-millisecond delays make common) go to the lower device:
+ * deterministic, and a preference that never reaches past one instant. What the change from
+ * last-pushed-first moved is in BENCHMARKS.md, "Event order and refusals answered in closed form".
  */
 
 const SLOT_MS = 10;
