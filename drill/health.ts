@@ -11,7 +11,7 @@ import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as mqtt from "mqtt";
 import { createHealthCheck, type HealthCheck, type StoredRound } from "../functions/health/aggregator.js";
-import { canaryCheckpoint } from "../functions/health/canary.js";
+import { canaryCheckpoint, createCanary } from "../functions/health/canary.js";
 import { createHealthApi, type Checkpoint } from "../functions/health/checkpoints.js";
 import { createNodeTransport, silentLogger } from "../functions/health/http.js";
 import type { FactorResult, OverrideMode, PolicyConfig, Readiness } from "../functions/health/policy.js";
@@ -69,13 +69,17 @@ export async function startRegionHealth(options: RegionHealthOptions): Promise<R
       if (failing.has(factor)) throw new Error(`${factor} made unhealthy by the drill`);
     },
   });
+  const canaryOptions = {
+    brokerUrl: options.brokerUrl,
+    clientId: `iot-dr-canary-${options.region}`,
+    getIdentity: async () => null,
+    timeoutMs: Math.max(300, options.deadlineMs - 300),
+  };
+  // One canary for the region, as one warm Lambda container keeps one: its connection is kept
+  // across rounds and closed when the drill stops.
+  const canary = createCanary(mqtt, canaryOptions);
   const checkpoints: Checkpoint[] = [
-    canaryCheckpoint(mqtt, {
-      brokerUrl: options.brokerUrl,
-      clientId: `iot-dr-canary-${options.region}`,
-      getIdentity: async () => null,
-      timeoutMs: Math.max(300, options.deadlineMs - 300),
-    }),
+    canaryCheckpoint(mqtt, canaryOptions, canary),
     dependency("applicationServices"),
     dependency("commandControl"),
     dependency("analytics"),
@@ -134,6 +138,7 @@ export async function startRegionHealth(options: RegionHealthOptions): Promise<R
     },
     stop: () =>
       new Promise<void>((resolve) => {
+        canary.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

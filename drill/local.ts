@@ -294,9 +294,10 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     for (const region of config.regions) {
       health[region] = await startRegionHealth({
         region,
-        // The canary connects past the devices' connect gate: see "the canary and the connect quota"
-        // in README.md (on AWS it shares the account's quota; here a fleet's storm would starve it).
-        brokerUrl: `mqtt://${addressOf(region)}:${peers.brokerPort}`,
+        // The canary connects through the devices' connect gate, as on AWS it draws on the same
+        // account quota; it keeps its connection across rounds, so a storm does not starve it
+        // (functions/health/canary.ts, README "The canary and the connect quota").
+        brokerUrl: `mqtt://${addressOf(region)}:${peers.mqttPort}`,
         policy: policy(),
         deadlineMs: config.probeDeadlineMs,
         roundMs: config.healthRoundSeconds * 1000,
@@ -461,15 +462,23 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     );
 
     const need = quorum(options.devices);
-    const expected = expectedRto(options.devices, "failover", config, options.scenario);
     // Waits long enough to measure an RTO far outside its bounds rather than give up on it.
-    const budget = Math.max(expected.rtoSeconds[1] * 3, 60) * 1000 + options.devices * 100;
-    const detectedAt = await waitFor(
-      "Route 53 to fail over",
-      () => route53.active === secondary && Date.now(),
-      budget,
-      signal,
-    );
+    const budgetFor = (expected: ReturnType<typeof expectedRto>) =>
+      Math.max(expected.rtoSeconds[1] * 3, 60) * 1000 + options.devices * 100;
+    /** When Route 53 answers `region`. */
+    const answering = (region: string, move: string, budget: number) =>
+      waitFor(`Route 53 to ${move}`, () => route53.active === region && Date.now(), budget, signal);
+    /** When 99% of devices publish in `region` (the moment an RTO runs to). */
+    const quorumIn = (region: string, role: string, budget: number) =>
+      waitFor(
+        `99% of devices to publish in the ${role}`,
+        () => ledger.timeToCount(region, need),
+        budget,
+        signal,
+      );
+    const expected = expectedRto(options.devices, "failover", config, options.scenario);
+    const budget = budgetFor(expected);
+    const detectedAt = await answering(secondary, "fail over", budget);
     // Registry changes keep coming, now through C&C in the new active region, on devices it holds.
     const active = world.regions[secondary]!;
     // With the primary down nothing more arrives from it: no wait for its devices.
@@ -481,12 +490,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       options.scenario === "region-down" ? 0 : 20_000,
       signal,
     );
-    const rtoAt = await waitFor(
-      "99% of devices to publish in the secondary",
-      () => ledger.timeToCount(secondary, need),
-      budget,
-      signal,
-    );
+    const rtoAt = await quorumIn(secondary, "secondary", budget);
     mark(`${need} of ${options.devices} devices publishing in ${secondary}`, rtoAt);
     await changes;
     await workload.done;
@@ -542,19 +546,9 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
       gateAt,
     );
     const back = expectedRto(options.devices, "failback", config);
-    const backBudget = Math.max(back.rtoSeconds[1] * 3, 60) * 1000 + options.devices * 100;
-    const backDetectedAt = await waitFor(
-      "Route 53 to fail back",
-      () => route53.active === primary && Date.now(),
-      backBudget,
-      signal,
-    );
-    const backAt = await waitFor(
-      "99% of devices to publish in the primary",
-      () => ledger.timeToCount(primary, need),
-      backBudget,
-      signal,
-    );
+    const backBudget = budgetFor(back);
+    const backDetectedAt = await answering(primary, "fail back", backBudget);
+    const backAt = await quorumIn(primary, "primary", backBudget);
     mark(`${need} of ${options.devices} devices publishing in ${primary} again`, backAt);
     await waitFor(
       "every device to return",

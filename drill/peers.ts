@@ -13,8 +13,8 @@
  * admits connects at IoT Core's per-account, per-region rate (on a worker thread, so the devices'
  * traffic through it does not delay the drill's own loop); the broker itself then listens on a
  * second port (`brokerPort`) that the drill's own clients use: the telemetry observer and the
- * notifier's publish stand for IoT's data plane (no MQTT connect on AWS), and the health canary
- * (see drill/local.ts for why it is kept out of the devices' bucket).
+ * notifier's publish stand for IoT's data plane (no MQTT connect on AWS). The health canary goes
+ * through the gate like a device: on AWS it draws on the same quota.
  */
 import { spawnSync } from "node:child_process";
 import type { MqttClient } from "mqtt";

@@ -41,6 +41,7 @@ import { GlobalTableEmulator, type StreamConsumer } from "../peers/emulators/glo
 import { emitRegistryEvents, type RegistryEventEmulator } from "../peers/emulators/registryEvents.js";
 import { localReplayStateMachine } from "../peers/emulators/stepFunctions.js";
 import { inAccount, refuseDeletingAttachedCertificates, type MotoServer } from "../peers/moto.js";
+import { createPkTable } from "../peers/tables.js";
 
 export const OPS_TABLE = "iot-dr-ops";
 /** Each region's own (not replicated) table of replay's applied markers. */
@@ -176,24 +177,10 @@ export class DrillWorld {
       const iot = iotPortFromSdk(iotSdk, iotClient);
       const ddb = gate(new ddbSdk.DynamoDBClient(config), state);
       const table = opsTableFromSdk(docSdk, docSdk.DynamoDBDocumentClient.from(ddb), OPS_TABLE);
-      await ddb.send(
-        new ddbSdk.CreateTableCommand({
-          TableName: MARKER_TABLE,
-          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-          BillingMode: "PAY_PER_REQUEST",
-        }),
-      );
+      await createPkTable(ddb, MARKER_TABLE);
       const markers = markerTableFromSdk(docSdk, docSdk.DynamoDBDocumentClient.from(ddb), MARKER_TABLE);
       const ccDdb = gate(inAccount(new ddbSdk.DynamoDBClient(config), CC_ACCOUNT), state);
-      await ccDdb.send(
-        new ddbSdk.CreateTableCommand({
-          TableName: IDEMPOTENCY_TABLE,
-          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-          BillingMode: "PAY_PER_REQUEST",
-        }),
-      );
+      await createPkTable(ccDdb, IDEMPOTENCY_TABLE);
       const sqs = gate(new SQSClient(config), state);
       const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: "iot-dr-replay-dlq" }))).QueueUrl!;
       const retry = { intervalSeconds: 1, backoffRate: 2, maxAttempts: 3, maxDelaySeconds: 4 };

@@ -9,6 +9,7 @@ import {
   isServiceWildcard,
   parsePolicyDocument,
   principalAccount,
+  type Parsed,
   type Statement,
 } from "./iam";
 import { providerAccount } from "./account";
@@ -320,6 +321,10 @@ function identityDocuments(r: CheckedResource): { label: string; doc: unknown }[
   return [];
 }
 
+/** The same documents, parsed (what every rule over identity policies reads). */
+const identityPolicies = (r: CheckedResource): ({ label: string } & Parsed)[] =>
+  identityDocuments(r).map(({ label, doc }) => ({ label, ...parsePolicyDocument(doc) }));
+
 function wildcardFindings(label: string, statements: Statement[]): string[] {
   const out: string[] = [];
   statements.forEach((s, i) => {
@@ -366,18 +371,11 @@ export const iamLeastPrivilege: ResourceRule = {
   severity: "critical",
   types: [...IDENTITY_POLICY_TYPES, T.role],
   check(r) {
-    const out: string[] = [];
-    for (const { label, doc } of identityDocuments(r)) {
-      const parsed = parsePolicyDocument(doc);
-      if (!parsed.ok) {
-        out.push(
-          `${label} ${parsed.error}: give a policy document (pulumi.jsonStringify of {Version, Statement})`,
-        );
-        continue;
-      }
-      out.push(...wildcardFindings(label, parsed.statements));
-    }
-    return out;
+    return identityPolicies(r).flatMap((p) =>
+      p.ok
+        ? wildcardFindings(p.label, p.statements)
+        : [`${p.label} ${p.error}: give a policy document (pulumi.jsonStringify of {Version, Statement})`],
+    );
   },
 };
 
@@ -951,6 +949,24 @@ function coversDeleteConnection(action: string): boolean {
   return pattern.test("iot:DeleteConnection");
 }
 
+function deleteConnectionFindings(label: string, statements: Statement[]): string[] {
+  const out: string[] = [];
+  statements.forEach((s, i) => {
+    // '*' and 'iot:*' are refused outright by iam-least-privilege; this rule reports the rest.
+    const covering = s.actions.filter((a) => !isServiceWildcard(a) && coversDeleteConnection(a));
+    if (s.effect !== "Allow" || s.notAction || covering.length === 0) return;
+    const where = `${label}, ${describeStatement(s, i)}`;
+    const wrong = s.notResource
+      ? ["NotResource"]
+      : s.resources.filter((res) => !/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:client\/./.test(res));
+    if (wrong.length > 0)
+      out.push(
+        `${where}: grants iot:DeleteConnection on ${wrong.map((w) => `'${w}'`).join(", ")}: scope it to arn:<partition>:iot:<region>:<account>:client/*`,
+      );
+  });
+  return out;
+}
+
 export const deleteConnectionScoped: ResourceRule = {
   kind: "resource",
   name: "iot-delete-connection-scoped",
@@ -961,25 +977,8 @@ export const deleteConnectionScoped: ResourceRule = {
   severity: "critical",
   types: [...IDENTITY_POLICY_TYPES, T.role],
   check(r) {
-    const out: string[] = [];
-    for (const { label, doc } of identityDocuments(r)) {
-      const parsed = parsePolicyDocument(doc);
-      if (!parsed.ok) continue; // iam-least-privilege reports an unreadable document
-      parsed.statements.forEach((s, i) => {
-        // '*' and 'iot:*' are refused outright by iam-least-privilege; this rule reports the rest.
-        const covering = s.actions.filter((a) => !isServiceWildcard(a) && coversDeleteConnection(a));
-        if (s.effect !== "Allow" || s.notAction || covering.length === 0) return;
-        const where = `${label}, ${describeStatement(s, i)}`;
-        const wrong = s.notResource
-          ? ["NotResource"]
-          : s.resources.filter((res) => !/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:client\/./.test(res));
-        if (wrong.length > 0)
-          out.push(
-            `${where}: grants iot:DeleteConnection on ${wrong.map((w) => `'${w}'`).join(", ")}: scope it to arn:<partition>:iot:<region>:<account>:client/*`,
-          );
-      });
-    }
-    return out;
+    // An unreadable document is iam-least-privilege's to report.
+    return identityPolicies(r).flatMap((p) => (p.ok ? deleteConnectionFindings(p.label, p.statements) : []));
   },
 };
 

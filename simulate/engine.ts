@@ -7,8 +7,11 @@
  * The devices are the FailoverClient's state machine (device/client.ts) with its decisions taken
  * by the functions the client itself calls (device/policy.ts, device/backoff.ts,
  * device/resolver.ts), each device drawing from its own random stream (simulate/random.ts). State
- * lives in one 64-byte record per device, and events in a timing wheel of 10 ms slots (inside one
- * slot, the event pushed last runs first), so ten million devices fit in memory.
+ * lives in one 64-byte record per device, so ten million devices fit in memory. Events run in the
+ * order (time, device, kind) (simulate/queue.ts says why), which lets a refused connect cost one
+ * event instead of two, and lets retries that are certain to be refused (simulate/quota.ts) be
+ * answered without the queue: the devices take the same decisions as in a run with every event
+ * queued (`exact`), at a small fraction of the events.
  */
 import { backoffDelayMs, lastedLongEnough } from "../device/backoff.js";
 import type { FailoverNotice } from "../device/notice.js";
@@ -18,11 +21,8 @@ import { cacheLifeSeconds } from "../device/resolver.js";
 import type { Trigger } from "../device/client.js";
 import { unitHash, WORLD_SEED_SALT } from "./random.js";
 import { checkParams, MAX_TIMER_MS, type SimParams } from "./params.js";
-
-const SLOT_MS = 10;
-const WHEEL_BITS = 20; // 2^20 slots of 10 ms: a 10,485 s horizon, above MAX_TIMER_MS
-const WHEEL = 1 << WHEEL_BITS;
-const WHEEL_MASK = WHEEL - 1;
+import { EventQueue, SLOT_MS } from "./queue.js";
+import { QuotaLedger, RING_SECONDS } from "./quota.js";
 
 // device states (the client's states; "moving" lasts no virtual time here)
 const CONNECTED_A = 0;
@@ -30,7 +30,7 @@ const WAITING = 1;
 const CONNECTING = 2;
 const ON_B = 3;
 const LOST_A = 4; // broker failure: connected as far as the device knows, the socket is dead
-const REFUSED = 5; // a connect in flight that the broker will refuse
+const REFUSED = 5; // a connect in flight that the broker will refuse (only in the exact run)
 
 // event kinds, one pending event of each per device at most (the client's three timers + the socket)
 const K_RETRY = 0; // retryLater's timer -> connectNow
@@ -114,7 +114,13 @@ export interface SimOutcome {
   droppedMessages: number;
   byTrigger: Record<Trigger, number>;
   seconds: SimSecond[];
+  /** Events taken from the queue. */
   events: number;
+  /**
+   * Events of the exact run answered without the queue: refusals answered when the connect was sent,
+   * and retries certain to be refused (each is two events: the retry timer, the refusal).
+   */
+  eventsAnswered: number;
   virtualSeconds: number;
 }
 
@@ -122,6 +128,11 @@ export interface SimHooks {
   /** Devices whose decisions are recorded. */
   trace?: ReadonlySet<number>;
   onTrace?: (device: number, entry: TraceEntry) => void;
+  /**
+   * Queue every event the devices' clients would see (each refused connect's answer, every retry
+   * timer): the reference the fast run must equal (tests/simulate/exactness.test.ts). Default false.
+   */
+  exact?: boolean;
 }
 
 /** Route 53: each checker fails after `threshold` consecutive failed probes; the record flips once fewer than 18 % report healthy. */
@@ -188,73 +199,6 @@ export function upstreamAnswer(
   return { region: last >= flipAt ? 1 : 0, ttlSeconds: (last + lifeMs - now) / 1000 };
 }
 
-/**
- * The event queue: a timing wheel of 10 ms slots, each a stack of nodes (LIFO within a slot).
- * A node's time and payload sit side by side (16 bytes), and nodes are handed out from a free
- * stack, so the node just freed is the next one used and stays in cache.
- */
-class Wheel {
-  /** Node n: time at f64[2n], payload at i32[4n + 2] (-1: cancelled), next node at i32[4n + 3]. */
-  private f64: Float64Array;
-  private i32: Int32Array;
-  private free: Int32Array;
-  private freeTop = 0;
-  /** Nodes ever handed out; those below it and not on the free stack are in the wheel. */
-  private used = 0;
-  readonly head = new Int32Array(WHEEL).fill(-1);
-  size = 0;
-  constructor(capacity: number) {
-    const buf = new ArrayBuffer(capacity * 16);
-    this.f64 = new Float64Array(buf);
-    this.i32 = new Int32Array(buf);
-    this.free = new Int32Array(capacity);
-  }
-  push(t: number, pay: number): number {
-    let n: number;
-    if (this.freeTop > 0) n = this.free[--this.freeTop];
-    else {
-      if (this.used === this.free.length) this.grow();
-      n = this.used++;
-    }
-    this.f64[2 * n] = t;
-    this.i32[4 * n + 2] = pay;
-    const slot = Math.floor(t / SLOT_MS) & WHEEL_MASK;
-    this.i32[4 * n + 3] = this.head[slot];
-    this.head[slot] = n;
-    this.size++;
-    return n;
-  }
-  /** Takes the first node of a slot, or -1. */
-  pop(slot: number): number {
-    const n = this.head[slot];
-    if (n < 0) return -1;
-    this.head[slot] = this.i32[4 * n + 3];
-    this.free[this.freeTop++] = n;
-    this.size--;
-    return n;
-  }
-  timeOf(n: number): number {
-    return this.f64[2 * n];
-  }
-  payOf(n: number): number {
-    return this.i32[4 * n + 2];
-  }
-  /** The node stays in its slot and is skipped when popped. */
-  cancel(n: number): void {
-    this.i32[4 * n + 2] = -1;
-  }
-  private grow(): void {
-    const cap = this.free.length * 2;
-    const buf = new ArrayBuffer(cap * 16);
-    new Int32Array(buf).set(this.i32);
-    this.f64 = new Float64Array(buf);
-    this.i32 = new Int32Array(buf);
-    const free = new Int32Array(cap);
-    free.set(this.free);
-    this.free = free;
-  }
-}
-
 class Counts {
   a = new Uint32Array(1024);
   get(i: number): number {
@@ -315,7 +259,13 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   const u8 = new Uint8Array(rec);
   const i32 = new Int32Array(rec);
   const f64 = new Float64Array(rec);
-  const wheel = new Wheel(Math.min(4 * N + 1024, 1 << 26));
+  const wheel = new EventQueue(Math.min(2 * N + 1024, 1 << 26));
+  const exact = hooks.exact === true;
+  const endMs = p.maxSimSeconds * 1000;
+  /** Events from here on are never run (the loop's last slot is the one holding endMs). */
+  const endBefore = (Math.floor(endMs / SLOT_MS) + 1) * SLOT_MS;
+  // quota-seeking attempts known ahead, per region (none to count without a quota)
+  const ledgers = quota === Infinity ? null : [new QuotaLedger(quota), new QuotaLedger(quota)];
   let cur = 0;
   const rnd = () => unitHash(seed, cur, i32[cur * I32 + DRAWS]++);
 
@@ -339,6 +289,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
   let queued = 0;
   let dropped = 0;
   let events = 0;
+  let answered = 0;
   let disconnectsSent = 0;
   const byTrigger: Record<Trigger, number> = { start: 0, "connection-lost": 0, notice: 0, reresolve: 0 };
   let quotaSecond = -1;
@@ -346,7 +297,11 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
 
   const schedule = (d: number, kind: number, t: number) => {
     const at = d * I32 + PENDING + kind;
-    if (i32[at] >= 0) wheel.cancel(i32[at]);
+    if (i32[at] >= 0) {
+      // a waiting device's retry is never replaced: the ledger counted it as certain
+      if (kind === K_RETRY) throw new Error(`simulate: device ${d}'s retry timer was replaced`);
+      wheel.cancel(i32[at]);
+    }
     i32[at] = wheel.push(t, d * 4 + kind);
   };
   const cancel = (d: number, kind: number) => {
@@ -371,6 +326,14 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     return region;
   };
 
+  /** Whether a connect to `region` at t is certain to fail: a dead broker, or a quota known to be used up. */
+  const certainToFail = (region: number, t: number): boolean => {
+    if (region === REGION_A && p.failure === "broker") return true;
+    if (ledgers === null) return false;
+    if (Math.floor(t / 1000) === quotaSecond && quotaUsed[region] >= quota) return true;
+    return ledgers[region].full(t);
+  };
+
   const messagesBetween = (d: number, from: number, to: number): number => {
     const P = p.publishIntervalMs;
     if (P === 0 || to <= from) return 0;
@@ -378,8 +341,56 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     return Math.max(0, Math.ceil((to - phase) / P) - Math.ceil((from - phase) / P));
   };
 
-  /** retryLater: a backoff delay, then connectNow with a fresh lookup. */
+  /**
+   * retryLater: a backoff delay, then connectNow with a fresh lookup. Outside the exact run, a retry
+   * that is certain to fail is answered here (sendConnect and refusedAt at its time) and the next
+   * delay drawn, until a retry whose outcome is not yet known: only that one is queued.
+   */
   const retryLater = (d: number, now: number, trigger: number) => {
+    let at = now + backoffDelay(d, now, trigger);
+    if (!exact) {
+      // once an upstream answer is B, every later one is (a resolver's last refresh only moves forward)
+      let onlyB = u8[d * U8 + PINNED] === 1;
+      const L = lifeMs[u8[d * U8 + RCLASS]];
+      const phase = onlyB || L === 0 ? 0 : world(d, 1) * L;
+      // never an answer past the run's end (the exact run stops there), nor far ahead (the queue's horizon)
+      const until = Math.min(endBefore, now + RING_SECONDS * 1000);
+      for (;;) {
+        if (at + p.connectLatencyMs >= until) break;
+        // what resolve(d, at, true) answers (its cache writes are left out: the queued retry that
+        // ends this loop resolves afresh before anything reads the cache)
+        const region = onlyB ? REGION_B : upstreamAnswer(at, flipAt, L, phase, p.recordTtlSeconds).region;
+        if (region === REGION_B) onlyB = true;
+        if (!certainToFail(region, at)) {
+          if (ledgers !== null && !(region === REGION_A && p.failure === "broker")) ledgers[region].add(at);
+          break;
+        }
+        // connectNow at `at`, refused: its draw and decisions, then onClosed and retryLater
+        cur = d;
+        policy.pickAddress(
+          ADDRESSES[region],
+          u8[d * U8 + LAST_FAILED] === NONE ? undefined : ADDRESSES[u8[d * U8 + LAST_FAILED]][0],
+          rnd,
+        );
+        u8[d * U8 + TARGET] = region;
+        if (tracing && trace.has(d))
+          emit(d, {
+            t: at,
+            kind: "connect",
+            region: region === REGION_A ? "a" : "b",
+            trigger: TRIGGERS[trigger],
+          });
+        countFailure(region, at);
+        refusedAt(d, at + p.connectLatencyMs);
+        answered += 2;
+        at += p.connectLatencyMs + backoffDelay(d, at + p.connectLatencyMs, trigger);
+      }
+    }
+    schedule(d, K_RETRY, at);
+  };
+
+  /** The Backoff's next delay (one draw); the device waits. */
+  const backoffDelay = (d: number, now: number, trigger: number): number => {
     u8[d * U8 + STATE] = WAITING;
     u8[d * U8 + TRIG] = trigger;
     cur = d;
@@ -387,11 +398,26 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     if (u8[d * U8 + ATTEMPT] < 255) u8[d * U8 + ATTEMPT]++;
     if (tracing && trace.has(d))
       emit(d, { t: now, kind: "retry-wait", delayMs: delay, trigger: TRIGGERS[trigger] });
-    schedule(d, K_RETRY, now + delay);
+    return delay;
   };
 
-  /** connectNow: resolve (pinned host or the record), pick an address, send CONNECT. */
-  const connectNow = (d: number, now: number, trigger: number, refresh: boolean) => {
+  /** onClosed before CONNACK: connectFailures, then (the caller) retryLater with the pending trigger. */
+  const refusedAt = (d: number, t: number) => {
+    u8[d * U8 + LAST_FAILED] = u8[d * U8 + TARGET];
+    if (tracing && trace.has(d))
+      emit(d, { t, kind: "refused", region: u8[d * U8 + TARGET] === REGION_A ? "a" : "b" });
+  };
+
+  const countFailure = (region: number, t: number) => {
+    if (region === REGION_A && p.failure === "broker") failed++;
+    else {
+      refused++;
+      perSecRefused.add(Math.floor(t / 1000));
+    }
+  };
+
+  /** connectNow up to sending CONNECT: resolve (pinned host or the record), pick an address; returns the region. */
+  const sendConnect = (d: number, now: number, trigger: number, refresh: boolean): number => {
     u8[d * U8 + STATE] = CONNECTING;
     u8[d * U8 + TRIG] = trigger;
     const region = resolve(d, now, refresh);
@@ -409,11 +435,14 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
         region: region === REGION_A ? "a" : "b",
         trigger: TRIGGERS[trigger],
       });
-    let ok: boolean;
-    if (region === REGION_A && p.failure === "broker") {
-      ok = false;
-      failed++;
-    } else {
+    return region;
+  };
+
+  /** connectNow: CONNECT goes out; the broker admits it (CONNACK after the latency) or refuses it. */
+  const connectNow = (d: number, now: number, trigger: number, refresh: boolean) => {
+    const region = sendConnect(d, now, trigger, refresh);
+    let ok = !(region === REGION_A && p.failure === "broker");
+    if (ok) {
       const second = Math.floor(now / 1000);
       if (second !== quotaSecond) {
         quotaSecond = second;
@@ -423,14 +452,23 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
       if (ok) {
         quotaUsed[region]++;
         (region === REGION_B ? perSecB : perSecA).add(second);
-      } else {
-        refused++;
-        perSecRefused.add(second);
       }
     }
-    // The answer (CONNACK or the refusal) arrives after the connect latency.
-    schedule(d, K_SOCKET, now + p.connectLatencyMs);
-    if (!ok) u8[d * U8 + STATE] = REFUSED;
+    if (ok || exact || now + p.connectLatencyMs >= endBefore) {
+      // The answer (CONNACK or the refusal) arrives after the connect latency.
+      schedule(d, K_SOCKET, now + p.connectLatencyMs);
+      if (!ok) {
+        countFailure(region, now);
+        u8[d * U8 + STATE] = REFUSED;
+      }
+      return;
+    }
+    // Nothing but this device sees its refusal (no other event reads a device that is not connected),
+    // so the refusal is answered now, at its own time, and the retry queued at the time it is due.
+    countFailure(region, now);
+    refusedAt(d, now + p.connectLatencyMs);
+    answered++;
+    retryLater(d, now + p.connectLatencyMs, trigger);
   };
 
   const disconnect = (d: number, now: number, reason: number) => {
@@ -609,36 +647,41 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
         u8[d * U8 + LAST_FAILED] = REGION_A;
         retryLater(d, t, 1);
       } else if (st === REFUSED) {
-        // onClosed before CONNACK: connectFailures, then retryLater with the pending trigger
-        u8[d * U8 + LAST_FAILED] = u8[d * U8 + TARGET];
-        if (tracing && trace.has(d))
-          emit(d, { t, kind: "refused", region: u8[d * U8 + TARGET] === REGION_A ? "a" : "b" });
+        refusedAt(d, t);
         retryLater(d, t, u8[d * U8 + TRIG]);
       } else if (st === CONNECTING) onConnack(d, t);
     } else if (kind === K_RERESOLVE) {
       if (st === CONNECTED_A && !checkTarget(d, t, 3, false)) scheduleReresolve(d, t);
     } else if (st === CONNECTED_A) checkTarget(d, t, 2, true);
   };
-  const endMs = p.maxSimSeconds * 1000;
   let slot = 0;
   while (onB < N && slot * SLOT_MS <= endMs) {
     const slotEnd = (slot + 1) * SLOT_MS;
-    if (worldEvents.length > 0) {
-      worldEvents.sort((x, y) => x.t - y.t);
-      while (worldEvents.length > 0 && worldEvents[0].t < slotEnd) {
-        const e = worldEvents.shift()!;
-        e.run(e.t);
-      }
+    if (ledgers !== null) {
+      const second = Math.floor((slot * SLOT_MS) / 1000);
+      ledgers[0].advance(second);
+      ledgers[1].advance(second);
     }
-    const w = slot & WHEEL_MASK;
-    for (let n = wheel.pop(w); n >= 0; n = wheel.pop(w)) {
-      const pay = wheel.payOf(n);
-      if (pay < 0) continue;
-      const d = pay >> 2;
-      const kind = pay & 3;
+    wheel.open(slot);
+    // world events first at equal times (the notice, a sweep round), then devices by (time, device, kind)
+    for (;;) {
+      const t = wheel.peekTime();
+      if (worldEvents.length > 0) {
+        if (worldEvents.length > 1) worldEvents.sort((x, y) => x.t - y.t);
+        if (worldEvents[0].t < slotEnd && worldEvents[0].t <= t) {
+          const e = worldEvents.shift()!;
+          e.run(e.t);
+          continue;
+        }
+      }
+      if (t === Infinity) break;
+      const key = wheel.take();
+      if (key < 0) continue;
+      const d = key >> 2;
+      const kind = key & 3;
       i32[d * I32 + PENDING + kind] = -1;
       events++;
-      handle(d, kind, wheel.timeOf(n));
+      handle(d, kind, wheel.takenTime);
     }
     if (wheel.size === 0 && worldEvents.length === 0) break; // nothing left that could move anyone
     slot++;
@@ -696,6 +739,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     byTrigger,
     seconds,
     events,
+    eventsAnswered: answered,
     virtualSeconds: (slot * SLOT_MS) / 1000,
   };
 }

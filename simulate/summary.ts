@@ -43,7 +43,10 @@ export interface SimSummary {
   expectedP99Seconds: Bounds;
   /** Whether the simulated 99 % time lies in that band. */
   p99WithinExpected: boolean | null;
+  /** Events taken from the simulation's queue. */
   events: number;
+  /** Events of the exact run (one per timer and socket answer) answered without the queue (simulate/quota.ts). */
+  eventsAnswered: number;
   virtualSeconds: number;
   wallSeconds: number;
   /** Peak resident set size of this process, MB. */
@@ -106,6 +109,7 @@ export function summarize(o: SimOutcome, wallSeconds: number, rssBytes: number):
     expectedP99Seconds: band99,
     p99WithinExpected: p99 === null ? null : p99 >= band99[0] && p99 <= band99[1],
     events: o.events,
+    eventsAnswered: o.eventsAnswered,
     virtualSeconds: o.virtualSeconds,
     wallSeconds: Math.round(wallSeconds * 100) / 100,
     rssMb: Math.round(rssBytes / 1e6),

@@ -16,9 +16,9 @@
  */
 import {
   keyOf,
+  policyState,
   RESOURCE_KINDS,
   type DesiredState,
-  type PolicyTargetRef,
   type ResourceKind,
 } from "../registry/records.js";
 import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
@@ -183,8 +183,8 @@ async function* flatPages(
       case "policy": {
         const p = await list.listPolicies(token);
         for (const name of p.items) {
-          const got = await iot.getPolicy(name);
-          if (got) entries.push(entry(kind, { name, document: got.document }));
+          const got = policyState(await iot.getPolicy(name));
+          if (got) entries.push(entry(kind, got));
         }
         next = p.next;
         break;
@@ -226,18 +226,24 @@ function nestedFor(
     items: p.items.map((x) => entry(k, build(x))),
     ...(p.next ? { next: p.next } : {}),
   });
+  /** Outer items that are plain names (groups, policies), each with its own inner list. */
+  const overNames = <T>(
+    outer: (token?: string) => Promise<Page<string>>,
+    inner: (name: string, token?: string) => Promise<Page<T>>,
+    build: (name: string, item: T) => DesiredState,
+  ): Nested<unknown> => ({
+    outer,
+    nameOf: (name) => name as string,
+    inner: async (name, t) =>
+      entries(await inner(name as string, t), (item) => build(name as string, item), kind),
+  });
   switch (kind) {
     case "membership":
-      return {
-        outer: (t) => list.listThingGroups(t),
-        nameOf: (g) => g as string,
-        inner: async (g, t) =>
-          entries(
-            await list.listThingsInThingGroup(g as string, t),
-            (thingName) => ({ groupName: g as string, thingName }),
-            kind,
-          ),
-      };
+      return overNames(
+        (t) => list.listThingGroups(t),
+        (groupName, t) => list.listThingsInThingGroup(groupName, t),
+        (groupName, thingName) => ({ groupName, thingName }),
+      );
     case "principal":
       return {
         // The filter is deterministic, so a cursor's item index stays valid across runs.
@@ -258,16 +264,11 @@ function nestedFor(
         },
       };
     case "policyTarget":
-      return {
-        outer: (t) => list.listPolicies(t),
-        nameOf: (p) => p as string,
-        inner: async (p, t) =>
-          entries(
-            await list.listTargetsForPolicy(p as string, t),
-            (target: PolicyTargetRef) => ({ policyName: p as string, target }),
-            kind,
-          ),
-      };
+      return overNames(
+        (t) => list.listPolicies(t),
+        (policyName, t) => list.listTargetsForPolicy(policyName, t),
+        (policyName, target) => ({ policyName, target }),
+      );
     default:
       throw new Error(`'${kind}' is not an attachment kind`);
   }

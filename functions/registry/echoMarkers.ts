@@ -70,21 +70,27 @@ export async function getAppliedMarker(
   return item as unknown as AppliedMarker;
 }
 
+/** What replay is about to apply to one resource in one region (recordApplied). */
+export interface AppliedStates {
+  region: string;
+  key: string;
+  /** Hashes of every state the resource will pass through; they become its echo entries and `seen`. */
+  hashes: string[];
+  now: number;
+  /** How long an entry counts as an echo; older entries are dropped. */
+  windowMs: number;
+  /** The marker as just read, to spare a read; undefined: read it here. */
+  existing?: AppliedMarker | null;
+  /** Hash of the state replay found before acting (`found`); undefined keeps the one recorded. */
+  liveHash?: string;
+}
+
 /**
  * Adds state hashes to a resource's marker, keeping only entries younger than `windowMs`, and makes
- * them `seen`. `liveHash`: the state replay found (`found`). `existing`: the marker as just read,
- * to spare a read.
+ * them `seen`.
  */
-export async function recordApplied(
-  table: MarkerTablePort,
-  region: string,
-  key: string,
-  hashes: string[],
-  now: number,
-  windowMs: number,
-  existing?: AppliedMarker | null,
-  liveHash?: string,
-): Promise<void> {
+export async function recordApplied(table: MarkerTablePort, applied: AppliedStates): Promise<void> {
+  const { region, key, hashes, now, windowMs, existing, liveHash } = applied;
   const before = existing === undefined ? await getAppliedMarker(table, region, key) : existing;
   const kept = (before?.entries ?? []).filter((e) => now - e.at <= windowMs && !hashes.includes(e.hash));
   const entries = [...kept, ...hashes.map((hash) => ({ hash, at: now }))].slice(-16);

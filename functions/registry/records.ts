@@ -40,6 +40,15 @@ export interface PolicyState {
   document: string;
 }
 
+/**
+ * A policy as IoT describes it, reduced to the state replication records (its version ids differ
+ * between regions). Capture records this and replay compares the live policy through it: were the
+ * two to differ, replay would take every policy for an unrecorded local change and never replay one.
+ */
+export function policyState(policy: PolicyState | null): PolicyState | null {
+  return policy ? { name: policy.name, document: policy.document } : null;
+}
+
 export interface CertificateState {
   /** The certificate id (SHA-256 of the DER), the same in every region it is registered in without a CA. */
   certificateId: string;

@@ -20,6 +20,7 @@ import {
   keys,
   nameInKey,
   parseKey,
+  policyState,
   sameState,
   stateHash,
   validateRecord,
@@ -158,18 +159,23 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
             "capture",
           );
       }
-      await recordApplied(
-        markers,
-        deps.region,
-        record.key,
-        plan.passes.map(stateHash),
+      await recordApplied(markers, {
+        region: deps.region,
+        key: record.key,
+        hashes: plan.passes.map(stateHash),
         now,
-        window,
-        marker,
-        live,
-      );
+        windowMs: window,
+        existing: marker,
+        liveHash: live,
+      });
       for (const other of plan.otherPasses ?? [])
-        await recordApplied(markers, deps.region, other.key, other.passes.map(stateHash), now, window);
+        await recordApplied(markers, {
+          region: deps.region,
+          key: other.key,
+          hashes: other.passes.map(stateHash),
+          now,
+          windowMs: window,
+        });
     }
     for (const step of plan.steps) await step.run();
   } catch (err) {
@@ -271,9 +277,9 @@ async function planFor(record: RegistryRecord, iot: IotRegistryPort): Promise<Pl
     }
     case "policy": {
       const desired = record.state as PolicyState | null;
-      const actual = await iot.getPolicy(name(desired));
-      const plan = await planPolicy(record.key, desired, actual, iot);
-      return { live: actual ? { name: actual.name, document: actual.document } : null, ...plan };
+      return withLive(iot.getPolicy(name(desired)).then(policyState), (a) =>
+        planPolicy(record.key, desired, a, iot),
+      );
     }
     case "certificate": {
       const desired = record.state as CertificateState | null;

@@ -36,6 +36,7 @@ import {
   keys,
   kindOfKey,
   parseKey,
+  policyState,
   sameState,
   stateHash,
   type DesiredState,
@@ -146,26 +147,21 @@ export function parseRegistryEvent(message: RegistryEventMessage): ParsedEvent {
   };
   let k: string;
   switch (seg[0]) {
+    // The resource's own events: <kind>/<name>/created|updated|deleted.
     case "thing":
-      if (seg.length !== 3 || !CRUD.includes(seg[2]))
-        throw bad("expected thing/<name>/created|updated|deleted");
-      k = key(() => keys.thing(seg[1]));
-      break;
     case "thingType":
+    case "thingGroup": {
+      const kind = seg[0];
       if (seg.length !== 3 || !CRUD.includes(seg[2]))
-        throw bad("expected thingType/<name>/created|updated|deleted");
-      k = key(() => keys.thingType(seg[1]));
+        throw bad(`expected ${kind}/<name>/created|updated|deleted`);
+      k = key(() => keys[kind](seg[1]));
       break;
+    }
     case "thingTypeAssociation":
       // Documented as thingTypeAssociation/thing/<thing>/<type>; some accounts see .../thingType/<type>/added|removed.
       if (seg[1] !== "thing" || seg.length < 4)
         throw bad("expected thingTypeAssociation/thing/<thing>/<type>");
       k = key(() => keys.thing(seg[2]));
-      break;
-    case "thingGroup":
-      if (seg.length !== 3 || !CRUD.includes(seg[2]))
-        throw bad("expected thingGroup/<name>/created|updated|deleted");
-      k = key(() => keys.thingGroup(seg[1]));
       break;
     case "thingGroupMembership":
       if (seg.length !== 6 || seg[1] !== "thingGroup" || seg[3] !== "thing" || !ADD_REMOVE.includes(seg[5]))
@@ -210,10 +206,8 @@ export async function readState(key: string, iot: IotRegistryPort): Promise<Desi
       return iot.describeThingType(k.name);
     case "thingGroup":
       return iot.describeThingGroup(k.name);
-    case "policy": {
-      const p = await iot.getPolicy(k.name);
-      return p ? { name: p.name, document: p.document } : null;
-    }
+    case "policy":
+      return policyState(await iot.getPolicy(k.name));
     case "certificate":
       return iot.describeCertificate(k.certificateId);
     case "thing":

@@ -14,7 +14,6 @@
  */
 import {
   ConditionalCheckFailedException,
-  CreateTableCommand,
   DeleteItemCommand,
   DynamoDBClient,
   PutItemCommand,
@@ -31,6 +30,7 @@ import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 
 import { canonicalJson } from "../../functions/registry/records.js";
 import { matchesFilter, replayFilterPattern } from "../../functions/replication/streamFilter.js";
 import type { MotoClientConfig } from "../moto.js";
+import { createPkTable } from "../tables.js";
 
 /** A region's stream consumer: the launcher core (or its serialized handler) given a Lambda-shaped event. */
 export type StreamConsumer = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
@@ -188,15 +188,7 @@ export class GlobalTableEmulator {
     const states = new Map<string, RegionState>();
     for (const region of options.regions) {
       const ddb = new DynamoDBClient(options.clientConfig(region));
-      const out = await ddb.send(
-        new CreateTableCommand({
-          TableName: options.tableName,
-          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-          BillingMode: "PAY_PER_REQUEST",
-          StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
-        }),
-      );
+      const out = await createPkTable(ddb, options.tableName, { stream: true });
       const streamArn = out.TableDescription?.LatestStreamArn;
       if (!streamArn) throw new Error(`moto created ${options.tableName} in ${region} without a stream`);
       states.set(region, {

@@ -32,6 +32,13 @@ export interface EmulatorOptions {
 }
 
 type Json = Record<string, unknown>;
+type Operation = "CREATED" | "UPDATED" | "DELETED";
+/** The `eventType` of each resource kind's own events. */
+const OWN_EVENT_TYPES = {
+  thing: "THING_EVENT",
+  thingType: "THING_TYPE_EVENT",
+  thingGroup: "THING_GROUP_EVENT",
+} as const;
 
 let emulatorSeq = 0;
 
@@ -56,6 +63,9 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
       payload: { eventType, eventId: eventId(), timestamp: stamp(), operation, accountId, ...body },
     });
   };
+  /** A resource's own event: `$aws/events/<kind>/<name>/created|updated|deleted`. */
+  const ownEvent = (kind: keyof typeof OWN_EVENT_TYPES, name: string, operation: Operation, body: Json) =>
+    publish(`$aws/events/${kind}/${name}/${operation.toLowerCase()}`, OWN_EVENT_TYPES[kind], operation, body);
   const quiet = async <T>(p: Promise<T>): Promise<T | undefined> => {
     try {
       return await p;
@@ -161,7 +171,7 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
         case "CreateThingCommand": {
           const t = await thing(String(input.thingName));
           if (!t) break;
-          publish(`$aws/events/thing/${t.thingName}/created`, "THING_EVENT", "CREATED", thingBody(t));
+          ownEvent("thing", t.thingName!, "CREATED", thingBody(t));
           if (t.thingTypeName) association(t.thingName!, t.thingId, t.thingTypeName, "CREATED");
           break;
         }
@@ -169,7 +179,7 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
           const t = await thing(String(input.thingName));
           if (!t) break;
           const old = before.thing as Awaited<ReturnType<typeof thing>>;
-          publish(`$aws/events/thing/${t.thingName}/updated`, "THING_EVENT", "UPDATED", thingBody(t));
+          ownEvent("thing", t.thingName!, "UPDATED", thingBody(t));
           if (old?.thingTypeName !== t.thingTypeName) {
             if (old?.thingTypeName) association(t.thingName!, t.thingId, old.thingTypeName, "DELETED");
             if (t.thingTypeName) association(t.thingName!, t.thingId, t.thingTypeName, "CREATED");
@@ -178,8 +188,7 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
         }
         case "DeleteThingCommand": {
           const old = before.thing as Awaited<ReturnType<typeof thing>>;
-          if (old)
-            publish(`$aws/events/thing/${old.thingName}/deleted`, "THING_EVENT", "DELETED", thingBody(old));
+          if (old) ownEvent("thing", old.thingName!, "DELETED", thingBody(old));
           break;
         }
         case "CreateThingTypeCommand":
@@ -187,23 +196,12 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
           const t = await type(String(input.thingTypeName));
           if (!t) break;
           const op = command === "CreateThingTypeCommand" ? "CREATED" : "UPDATED";
-          publish(
-            `$aws/events/thingType/${t.thingTypeName}/${op.toLowerCase()}`,
-            "THING_TYPE_EVENT",
-            op,
-            typeBody(t),
-          );
+          ownEvent("thingType", t.thingTypeName!, op, typeBody(t));
           break;
         }
         case "DeleteThingTypeCommand": {
           const old = before.type as Awaited<ReturnType<typeof type>>;
-          if (old)
-            publish(
-              `$aws/events/thingType/${old.thingTypeName}/deleted`,
-              "THING_TYPE_EVENT",
-              "DELETED",
-              typeBody(old),
-            );
+          if (old) ownEvent("thingType", old.thingTypeName!, "DELETED", typeBody(old));
           break;
         }
         case "CreateThingGroupCommand":
@@ -212,12 +210,7 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
           if (!g) break;
           const op = command === "CreateThingGroupCommand" ? "CREATED" : "UPDATED";
           const body = groupBody(g);
-          publish(
-            `$aws/events/thingGroup/${g.thingGroupName}/${op.toLowerCase()}`,
-            "THING_GROUP_EVENT",
-            op,
-            body,
-          );
+          ownEvent("thingGroup", g.thingGroupName!, op, body);
           if (op === "CREATED" && body.parentGroupName) hierarchy(body.parentGroupName, body, "ADDED");
           break;
         }
@@ -226,12 +219,7 @@ export function emitRegistryEvents(client: IoTClient, options: EmulatorOptions):
           if (!old) break;
           const body = groupBody(old);
           if (body.parentGroupName) hierarchy(body.parentGroupName, body, "REMOVED");
-          publish(
-            `$aws/events/thingGroup/${old.thingGroupName}/deleted`,
-            "THING_GROUP_EVENT",
-            "DELETED",
-            body,
-          );
+          ownEvent("thingGroup", old.thingGroupName!, "DELETED", body);
           break;
         }
         case "AddThingToThingGroupCommand":

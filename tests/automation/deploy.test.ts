@@ -177,14 +177,33 @@ describe("iot-dr deploy refuses bad command lines and changes nothing", () => {
     expect(run.stderr).toContain(`valid stacks: ${valid}`);
   });
 
-  it("refuses to deploy global while its dependencies are neither selected nor deployed", async () => {
-    const run = await deploy(["--stacks", "global", "--yes"], {
-      primary: deployed,
-      secondary: { exists: false },
-    });
+  it.each<[string, string[], Scripts, string, string]>([
+    [
+      "deploy global while its dependencies are neither selected nor deployed",
+      ["--stacks", "global", "--yes"],
+      { primary: deployed, secondary: { exists: false } },
+      'global reads "secondary", which is not selected and does not exist',
+      "--stacks secondary,global",
+    ],
+    [
+      "deploy secondary alone when primary was never deployed",
+      ["--stacks", "secondary", "--yes"],
+      {},
+      'secondary reads "primary", which is not selected and has no outputs',
+      "--stacks primary,secondary",
+    ],
+    [
+      "destroy primary while secondary and global still read it",
+      ["--stacks", "primary", "--destroy", "--yes"],
+      { primary: deployed, secondary: deployed, global: deployed },
+      "secondary, global is deployed and reads it",
+      "--stacks primary,secondary,global",
+    ],
+  ])("refuses to %s, naming the selection that would work", async (_, argv, stacks, why, selection) => {
+    const run = await deploy(argv, stacks);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('global reads "secondary", which is not selected and does not exist');
-    expect(run.stderr).toContain("--stacks secondary,global");
+    expect(run.stderr).toContain(why);
+    expect(run.stderr).toContain(selection);
     expect(run.workspace.mutatingCalls()).toEqual([]);
   });
 
@@ -195,26 +214,6 @@ describe("iot-dr deploy refuses bad command lines and changes nothing", () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("cannot read stack primary: the Pulumi CLI is not installed or not on PATH");
     expect(JSON.parse(run.stdout)).toMatchObject({ action: "deploy", order: ["secondary"] });
-    expect(run.workspace.mutatingCalls()).toEqual([]);
-  });
-
-  it("refuses to deploy secondary alone when primary was never deployed", async () => {
-    const run = await deploy(["--stacks", "secondary", "--yes"]);
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain('secondary reads "primary", which is not selected and has no outputs');
-    expect(run.stderr).toContain("--stacks primary,secondary");
-    expect(run.workspace.mutatingCalls()).toEqual([]);
-  });
-
-  it("refuses to destroy primary while secondary and global still read it", async () => {
-    const run = await deploy(["--stacks", "primary", "--destroy", "--yes"], {
-      primary: deployed,
-      secondary: deployed,
-      global: deployed,
-    });
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain("secondary, global is deployed and reads it");
-    expect(run.stderr).toContain("--stacks primary,secondary,global");
     expect(run.workspace.mutatingCalls()).toEqual([]);
   });
 

@@ -16,6 +16,7 @@ import { LocalStackWorkspace } from "../../cli/automation/local.js";
 import { runDeploy, runDrift } from "../../cli/automation/operations.js";
 import { resolveStackDeadlines, STACK_DEADLINES_S } from "../../cli/automation/deadlines.js";
 import { runCommand, type Scripts, type Terminal } from "./run-command.js";
+import { alive } from "../support/process.js";
 
 const deploy = (argv: string[], scripts: Scripts = {}, terminal: Terminal = {}) =>
   runCommand(makeDeployCommand, ["deploy", "--yes", ...argv], scripts, terminal);
@@ -132,15 +133,6 @@ if (op === process.env.FAKE_PULUMI_HANG) {
       mode: 0o755,
     },
   );
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("the real Automation API driving a pulumi process that never answers", () => {

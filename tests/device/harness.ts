@@ -2,6 +2,7 @@
  * Two local "regions" for device tests: brokers A (127.0.0.2) and B (127.0.0.3) on one port, and a
  * DNS server answering ENDPOINT with A's address until a test flips it.
  */
+import { expect } from "vitest";
 import { FailoverClient, type FailoverClientOptions } from "../../device/client.js";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
@@ -86,4 +87,18 @@ export async function startFleetOn(
   await waitFor("every device on the failing region", () =>
     clients.every((c) => c.target?.address === broker.host),
   );
+}
+
+/**
+ * Starts a client that must not connect and returns the first failure it reports (it is stopped
+ * before returning).
+ */
+export async function firstFailure(client: FailoverClient): Promise<string> {
+  const failures: string[] = [];
+  client.on("connectFailed", (e) => failures.push(e.error));
+  client.start();
+  await waitFor("a refused connection", () => failures.length > 0);
+  await client.stop();
+  expect(client.counters.connects).toBe(0);
+  return failures[0]!;
 }

@@ -15,7 +15,7 @@ import { encodeNotice } from "../../functions/health/notice.js";
 import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { startIotTlsPair, type IotTlsRegion } from "../../peers/iotTls.js";
 import { createTestCa, type TestCa } from "../../peers/testCa.js";
-import { waitFor } from "../device/harness.js";
+import { firstFailure, waitFor } from "../device/harness.js";
 
 const FAILOVER_NAME = "devices.drill.test";
 const ENDPOINT_A = "iot.eu-west-1.drill.test";
@@ -77,17 +77,6 @@ const device = (
     ...options,
     tls: { cert: identity.certificatePem, key: identity.privateKeyPem, ca: serverCa, ...options.tls },
   });
-
-/** Starts a client and returns the first failure it reports (it is stopped before returning). */
-async function firstFailure(client: FailoverClient): Promise<string> {
-  const failures: string[] = [];
-  client.on("connectFailed", (e) => failures.push(e.error));
-  client.start();
-  await waitFor("a refused connection", () => failures.length > 0);
-  await client.stop();
-  expect(client.counters.connects).toBe(0);
-  return failures[0]!;
-}
 
 describe("drill devices against IoT Core's TLS listeners", () => {
   it("a device with its onboarded identity connects with mutual TLS on 8883, sending the endpoint as SNI", async () => {

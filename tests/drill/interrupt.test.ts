@@ -9,17 +9,9 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { PeerInventory } from "../../drill/peers.js";
+import { alive } from "../support/process.js";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const tcpRefused = (target: string) =>
   new Promise<boolean>((resolve) => {

@@ -8,15 +8,7 @@ import { describe, expect, it } from "vitest";
 import { TelemetryLedger } from "../../drill/metrics.js";
 import { startPeers, type DrillBroker } from "../../drill/peers.js";
 import { connectClient } from "../../peers/mqtt.js";
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { alive } from "../support/process.js";
 
 const refused = (host: string, port: number) =>
   new Promise<boolean>((resolve) => {

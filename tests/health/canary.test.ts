@@ -2,20 +2,24 @@ import * as mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   canaryCheckpoint,
-  canaryRoundTrip,
+  createCanary,
   parseCanaryIdentity,
+  type Canary,
   type CanaryOptions,
 } from "../../functions/health/canary.js";
 import { createHealthApi, runCheckpoints } from "../../functions/health/checkpoints.js";
 import { silentLogger, withDeadline } from "../../functions/health/http.js";
-import { startBroker, type TestBroker } from "../../peers/mqtt.js";
+import { startConnectGate, tokenBucket } from "../../peers/connectGate.js";
+import { freePortOn, startBroker, type TestBroker } from "../../peers/mqtt.js";
 import { refusedPort } from "./support.js";
 
 const TIMEOUT_MS = 800;
 const ON_TIME_MS = TIMEOUT_MS + 250;
 
 let broker: TestBroker | undefined;
+const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   await broker?.stop();
   broker = undefined;
 });
@@ -24,11 +28,19 @@ function options(url: string, extra: Partial<CanaryOptions> = {}): CanaryOptions
   return { brokerUrl: url, clientId: "iot-dr-canary-test", getIdentity: async () => null, ...extra };
 }
 
-async function runCanary(url: string, extra: Partial<CanaryOptions> = {}) {
-  const checkpoint = canaryCheckpoint(mqtt, { ...options(url, extra), timeoutMs: TIMEOUT_MS });
+/** A canary as one Lambda container holds it; closed after the test. */
+function canaryFor(url: string, extra: Partial<CanaryOptions> = {}): Canary {
+  const canary = createCanary(mqtt, options(url, extra));
+  cleanups.push(() => canary.close());
+  return canary;
+}
+
+/** One round of `canary` (a fresh one, as a cold container has, when none is given) as a checkpoint. */
+async function runCanary(url: string, extra: Partial<CanaryOptions> = {}, canary = canaryFor(url, extra)) {
+  const checkpoint = canaryCheckpoint(mqtt, { ...options(url, extra), timeoutMs: TIMEOUT_MS }, canary);
   const started = performance.now();
   const report = await runCheckpoints([checkpoint], () => performance.now());
-  return { result: report.checkpoints[0]!, ms: performance.now() - started, report };
+  return { result: report.checkpoints[0]!, ms: performance.now() - started, report, canary };
 }
 
 async function waitForNoClients(b: TestBroker): Promise<number> {
@@ -53,10 +65,13 @@ describe("the broker canary against a real MQTT broker", () => {
     });
     expect(ms).toBeLessThan(ON_TIME_MS);
     expect(published).toEqual(["iot-dr/canary/iot-dr-canary-test=nonce-1"]);
+    // The connection is kept for the next round, and closed with the canary.
+    expect(broker.connectedClients()).toBe(1);
+    cleanups.splice(0).forEach((cleanup) => cleanup());
     expect(await waitForNoClients(broker)).toBe(0);
   });
 
-  it("lets two overlapping probes both pass, each under its own client id within the policy's prefix", async () => {
+  it("lets two containers' overlapping rounds both pass, each under its own client id within the policy's prefix", async () => {
     broker = await startBroker();
     const ids: string[] = [];
     broker.aedes.on("client", (client) => ids.push(client.id));
@@ -165,9 +180,101 @@ describe("the broker canary against a real MQTT broker", () => {
     broker = await startBroker();
     broker.aedes.authorizeForward = () => null;
     await expect(
-      withDeadline("canary", 300, (signal) => canaryRoundTrip(mqtt, options(broker!.url), signal)),
+      withDeadline("canary", 300, (signal) => canaryFor(broker!.url).roundTrip(signal)),
     ).rejects.toThrow(/300 ms/);
     expect(await waitForNoClients(broker)).toBe(0);
+  });
+});
+
+describe("the canary keeps its connection across rounds", () => {
+  it("makes one connect for many rounds, each round a fresh nonce delivered back", async () => {
+    broker = await startBroker();
+    let connects = 0;
+    broker.aedes.on("client", () => connects++);
+    const published: string[] = [];
+    broker.aedes.authorizePublish = (_client, packet, done) => {
+      published.push(packet.payload.toString());
+      done(null);
+    };
+    let n = 0;
+    const canary = canaryFor(broker.url, { nonce: () => `n${++n}` });
+    for (let i = 0; i < 5; i++) expect((await runCanary(broker.url, {}, canary)).result.ok).toBe(true);
+    expect(published).toEqual(["n1", "n2", "n3", "n4", "n5"]);
+    expect([connects, canary.connects]).toEqual([1, 1]);
+  });
+
+  it("shares the connection between overlapping rounds of one container", async () => {
+    broker = await startBroker();
+    const canary = canaryFor(broker.url);
+    const rounds = await Promise.all([1, 2, 3].map(() => runCanary(broker!.url, {}, canary)));
+    expect(rounds.map((r) => r.result.ok)).toEqual([true, true, true]);
+    expect(canary.connects).toBe(1);
+    expect(broker.connectedClients()).toBe(1);
+  });
+
+  it("drops the connection after a failed round and connects afresh for the next", async () => {
+    broker = await startBroker();
+    const canary = canaryFor(broker.url);
+    expect((await runCanary(broker.url, {}, canary)).result.ok).toBe(true);
+    broker.aedes.authorizeForward = () => null;
+    const failed = await runCanary(broker.url, {}, canary);
+    expect(failed.result.ok).toBe(false);
+    expect(failed.result.error).toBe(`timeout after ${TIMEOUT_MS} ms`);
+    expect(await waitForNoClients(broker)).toBe(0);
+    broker.aedes.authorizeForward = (_client, packet) => packet;
+    expect((await runCanary(broker.url, {}, canary)).result.ok).toBe(true);
+    expect(canary.connects).toBe(2);
+  });
+
+  it("fails the next round at once when the broker dies between rounds", async () => {
+    broker = await startBroker();
+    const canary = canaryFor(broker.url);
+    expect((await runCanary(broker.url, {}, canary)).result.ok).toBe(true);
+    await broker.kill();
+    const { result, ms } = await runCanary(broker.url, {}, canary);
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/ECONNREFUSED|closed the canary connection/);
+    expect(ms).toBeLessThan(TIMEOUT_MS);
+  });
+
+  it("opens a new connection when the kept one has been idle past reuseWithinMs (a frozen container)", async () => {
+    broker = await startBroker();
+    let now = 0;
+    const canary = canaryFor(broker.url, { reuseWithinMs: 45_000, clock: () => now });
+    expect((await runCanary(broker.url, {}, canary)).result.ok).toBe(true);
+    now = 45_000;
+    expect((await runCanary(broker.url, {}, canary)).result.ok).toBe(true);
+    expect(canary.connects).toBe(1);
+    now = 90_001;
+    expect((await runCanary(broker.url, {}, canary)).result.ok).toBe(true);
+    expect(canary.connects).toBe(2);
+    // The idle connection was closed, not left beside the new one.
+    for (let i = 0; i < 100 && broker.connectedClients() > 1; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(broker.connectedClients()).toBe(1);
+  });
+
+  it("stays healthy while the account's connect quota is spent by a fleet, where a cold canary fails", async () => {
+    // IoT Core's connect quota in front of the broker (peers/connectGate.ts, as the drill runs it):
+    // one token, and a clock that does not refill it, so every later connect is refused as IoT
+    // Core refuses a throttled MQTT 3.1.1 connect: closed before CONNACK.
+    broker = await startBroker();
+    const port = await freePortOn(["127.0.0.1"]);
+    const gate = await startConnectGate({
+      host: "127.0.0.1",
+      port,
+      target: { host: "127.0.0.1", port: broker.port },
+      bucket: tokenBucket({ ratePerSecond: 1, burst: 1, now: () => 0 }),
+    });
+    cleanups.push(() => gate.stop());
+    const url = `mqtt://127.0.0.1:${port}`;
+    const warm = canaryFor(url);
+    expect((await runCanary(url, {}, warm)).result.ok).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await runCanary(url, {}, warm)).result.ok).toBe(true);
+    const cold = await runCanary(url);
+    expect(cold.result.ok).toBe(false);
+    expect(cold.result.error).toMatch(/closed|CONNACK/);
+    expect(gate.counts).toEqual({ admitted: 1, refused: 1 });
   });
 });
 

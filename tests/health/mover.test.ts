@@ -7,20 +7,10 @@ import * as https from "node:https";
 import { DeleteConnectionCommand, IoTDataPlaneClient } from "@aws-sdk/client-iot-data-plane";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FailoverClient } from "../../device/client.js";
 import { disconnectClients, type DeleteConnection } from "../../functions/health/mover.js";
-import { MOVED_BY_DISCONNECT, startFleetOn, waitFor } from "../device/harness.js";
-import {
-  loopbackTls,
-  startBrokerDataPlane,
-  type IotDataPlane,
-  type TlsMaterial,
-} from "../../peers/emulators/iotDataPlane.js";
-import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
-import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
-
-const ENDPOINT = "devices.iot.example.test";
-const DEVICES = 12;
+import { waitFor } from "../device/harness.js";
+import type { TlsMaterial } from "../../peers/emulators/iotDataPlane.js";
+import { DEVICES, ENDPOINT, startMoveScene, type MoveScene } from "./moveScene.js";
 
 /** An SDK data-plane client at the emulator, trusting its loopback certificate. */
 function deleteConnectionAt(endpoint: string, tls: TlsMaterial): DeleteConnection {
@@ -39,34 +29,22 @@ function deleteConnectionAt(endpoint: string, tls: TlsMaterial): DeleteConnectio
 }
 
 describe("the server-side move closes the failing region's connections by client id", () => {
-  let tls: TlsMaterial;
-  let a: TestBroker;
-  let b: TestBroker;
-  let dns: TestDnsServer;
-  let plane: IotDataPlane;
-  const clients: FailoverClient[] = [];
+  let scene: MoveScene;
 
   beforeAll(async () => {
-    tls = loopbackTls();
-    [a, b] = (await startBrokerPair()) as [TestBroker, TestBroker];
-    plane = await startBrokerDataPlane("us-east-1", tls, a);
-    dns = await startDnsServer({ [ENDPOINT]: { addresses: [a.host], ttl: 300 } });
-    await startFleetOn(clients, DEVICES, a, dns, { endpoint: ENDPOINT, ...MOVED_BY_DISCONNECT });
+    scene = await startMoveScene();
+    await scene.startFleet();
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.stop()));
-    await Promise.all([a?.stop(), b?.stop(), dns?.stop(), plane?.stop()]);
-    tls?.dispose();
-  });
+  afterAll(() => scene?.stop());
 
   it("moves every device once, paced at the target's connect rate, and names the ones not connected there", async () => {
     // Route 53 has flipped; the devices' caches have not, and they get no notice.
-    dns.setRecord(ENDPOINT, b.host, 300);
-    const ids = clients.map((c) => c.clientId);
+    scene.dns.setRecord(ENDPOINT, scene.b.host, 300);
+    const ids = scene.clients.map((c) => c.clientId);
     const rate = 20;
     // A client id twice in a row (two sources listed it) is tried once.
-    const deleteConnection = deleteConnectionAt(`https://${plane.endpoint}`, tls);
+    const deleteConnection = deleteConnectionAt(`https://${scene.plane.endpoint}`, scene.tls);
     const sentAt: number[] = [];
     const outcome = await disconnectClients([ids[0]!, ...ids, "never-connected"], {
       deleteConnection: (input, signal) => {
@@ -78,27 +56,27 @@ describe("the server-side move closes the failing region's connections by client
     });
     expect(outcome).toEqual({ disconnected: DEVICES, notConnected: 1, failed: 0, skipped: 0, duplicates: 1 });
     // Keep the session, no last will: the device moved, it did not die.
-    expect(plane.disconnects.every((d) => !d.cleanSession && d.preventWillMessage)).toBe(true);
+    expect(scene.plane.disconnects.every((d) => !d.cleanSession && d.preventWillMessage)).toBe(true);
     // Paced: DEVICES + 1 calls at `rate` per second, each sent at least one spacing after the one
     // before. Measured where the mover sends: arrival times at the data plane also carry each call's
     // latency, and the first (TLS handshake, SDK client's first request) is the slowest.
-    expect(plane.disconnects).toHaveLength(sentAt.length);
+    expect(scene.plane.disconnects).toHaveLength(sentAt.length);
     for (let i = 1; i < sentAt.length; i++)
       expect(sentAt[i]! - sentAt[i - 1]!).toBeGreaterThanOrEqual(1000 / rate - 2);
 
     await waitFor("every device on the healthy region", () =>
-      clients.every((c) => c.target?.address === b.host),
+      scene.clients.every((c) => c.target?.address === scene.b.host),
     );
-    for (const c of clients) expect(c.counters).toMatchObject({ moves: 1, disconnects: 1 });
+    for (const c of scene.clients) expect(c.counters).toMatchObject({ moves: 1, disconnects: 1 });
   }, 60_000);
 
   it("stops when the failing region's data plane no longer answers, and says how many it could not try", async () => {
-    plane.setDown(true);
+    scene.plane.setDown(true);
     try {
       const outcome = await disconnectClients(
         Array.from({ length: 10 }, (_, i) => `device-${i}`),
         {
-          deleteConnection: deleteConnectionAt(`https://${plane.endpoint}`, tls),
+          deleteConnection: deleteConnectionAt(`https://${scene.plane.endpoint}`, scene.tls),
           ratePerSecond: 1000,
           clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
           maxConsecutiveFailures: 3,
@@ -106,7 +84,7 @@ describe("the server-side move closes the failing region's connections by client
       );
       expect(outcome).toEqual({ disconnected: 0, notConnected: 0, failed: 3, skipped: 7, duplicates: 0 });
     } finally {
-      plane.setDown(false);
+      scene.plane.setDown(false);
     }
   });
 

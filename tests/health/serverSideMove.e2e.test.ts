@@ -11,27 +11,17 @@ import { CreateTableCommand, DynamoDBClient, PutItemCommand } from "@aws-sdk/cli
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FailoverClient } from "../../device/client.js";
 import { noticeFor } from "../../functions/health/notifier.js";
 import { FailoverDns } from "../../infra/failoverDns.js";
 import { PresenceRecorder, ServerSideMover } from "../../infra/serverSideMover.js";
-import { MOVED_BY_DISCONNECT, startFleetOn, waitFor } from "../device/harness.js";
-import {
-  loopbackTls,
-  startBrokerDataPlane,
-  type IotDataPlane,
-  type TlsMaterial,
-} from "../../peers/emulators/iotDataPlane.js";
+import { waitFor } from "../device/harness.js";
 import { recordPresence } from "../../peers/emulators/presenceEvents.js";
-import { startDnsServer, type TestDnsServer } from "../../peers/dns.js";
 import { useMoto } from "../support/useMoto.js";
-import { startBrokerPair, type TestBroker } from "../../peers/mqtt.js";
+import { DEVICES, ENDPOINT, startMoveScene, type MoveScene } from "./moveScene.js";
 import { invokeSerialized, serializedCallback, type InvokeResult } from "../support/serialized.js";
 import { snsAlarmEvent } from "./alarmEvent.js";
 import { ALARM_ROUTED_DEVICES, IOT_ACCOUNT, named, provider, SHARED_ACCOUNT, underMocks } from "./mocks.js";
 
-const ENDPOINT = "devices.iot.example.test";
-const DEVICES = 12;
 const RATE = 20;
 const EXTERNAL_ID = "ext-health";
 const TABLE = "presence-us-east-1";
@@ -42,22 +32,16 @@ const MOVER_ROLE = {
 
 describe("on the primary's alarm, the secondary's mover closes the primary's connections by client id", () => {
   const moto = useMoto({ resetBeforeEach: false });
-  let tls: TlsMaterial;
-  let a: TestBroker;
-  let b: TestBroker;
-  let dns: TestDnsServer;
-  let plane: IotDataPlane;
+  let scene: MoveScene;
   let presence: ReturnType<typeof recordPresence>;
-  const clients: FailoverClient[] = [];
   /** Each mover's archive, by the region it runs in. */
   const invoke: Record<string, (event: unknown, env?: Record<string, string>) => Promise<InvokeResult>> = {};
   let alarms: Array<{ alarmName: string; region: string }>;
   let tableSchema: Record<string, unknown>;
 
   beforeAll(async () => {
-    tls = loopbackTls();
-    [a, b] = (await startBrokerPair()) as [TestBroker, TestBroker];
-    plane = await startBrokerDataPlane("us-east-1", tls, a);
+    scene = await startMoveScene();
+    const { a, plane, tls } = scene;
 
     // The movers and the presence table as the stacks plan them (only endpoints and ARNs are the test's).
     const run = await underMocks(() => {
@@ -171,9 +155,8 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
       }),
     );
 
-    dns = await startDnsServer({ [ENDPOINT]: { addresses: [a.host], ttl: 300 } });
     // Only the server-side disconnect may move them here: no notice, no periodic re-resolution.
-    await startFleetOn(clients, DEVICES, a, dns, { endpoint: ENDPOINT, ...MOVED_BY_DISCONNECT });
+    await scene.startFleet();
     // device-0's connection drops once before the fault (it reconnects to the same region): the
     // items of its older connection must neither hide it nor list it twice.
     expect(a.closeClient("device-0")).toBe(true);
@@ -184,11 +167,7 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
     await presence.settled();
   }, 120_000);
 
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.stop()));
-    await Promise.all([a?.stop(), b?.stop(), dns?.stop(), plane?.stop()]);
-    tls?.dispose();
-  });
+  afterAll(() => scene?.stop());
 
   const primaryAlarm = () => alarms.find((x) => x.region === "us-east-1")!.alarmName;
 
@@ -211,12 +190,12 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
       snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-3", newState: "OK" }),
     );
     expect(recovered.result).toEqual({ ignored: 1, alreadyClaimed: [], moves: [] });
-    expect(plane.disconnects).toEqual([]);
+    expect(scene.plane.disconnects).toEqual([]);
   }, 60_000);
 
   it("moves every device connected to the failing region once, paced, keeping sessions and suppressing last wills, when SNS delivers the alarm twice at once", async () => {
     // Route 53 has flipped (that is what the alarm follows); the devices get no notice.
-    dns.setRecord(ENDPOINT, b.host, 300);
+    scene.dns.setRecord(ENDPOINT, scene.b.host, 300);
     // SNS delivers at least once: the same message reaches the mover twice, concurrently.
     const event = snsAlarmEvent({ alarmName: primaryAlarm(), messageId: "m-4" });
     const runs = await Promise.all([invoke["us-west-2"]!(event), invoke["us-west-2"]!(event)]);
@@ -256,22 +235,22 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
       ],
     });
     // Each id once (the emulator answers only requests signed for us-east-1's data plane).
-    const ids = plane.disconnects.map((d) => d.clientId);
+    const ids = scene.plane.disconnects.map((d) => d.clientId);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.sort()).toEqual([...clients.map((c) => c.clientId), "gone-long-ago"].sort());
-    expect(plane.disconnects.every((d) => !d.cleanSession && d.preventWillMessage)).toBe(true);
+    expect(ids.sort()).toEqual([...scene.clients.map((c) => c.clientId), "gone-long-ago"].sort());
+    expect(scene.plane.disconnects.every((d) => !d.cleanSession && d.preventWillMessage)).toBe(true);
     // Paced: the calls cannot have been spread over less than (n - 1) spacings.
-    const at = plane.disconnects.map((d) => d.at);
+    const at = scene.plane.disconnects.map((d) => d.at);
     expect(Math.max(...at) - Math.min(...at)).toBeGreaterThanOrEqual(((at.length - 1) * 1000) / RATE - 50);
 
     await waitFor("every device on the healthy region", () =>
-      clients.every((c) => c.target?.address === b.host),
+      scene.clients.every((c) => c.target?.address === scene.b.host),
     );
     // A delivery after the move has finished finds it done, and moves nobody either.
     const late = await invoke["us-west-2"]!(event);
     expect(late.result).toMatchObject({ moves: [], alreadyClaimed: [{ noticeId: "m-4", state: "done" }] });
-    expect(plane.disconnects.length).toBe(DEVICES + 1);
-    for (const c of clients)
+    expect(scene.plane.disconnects.length).toBe(DEVICES + 1);
+    for (const c of scene.clients)
       expect(c.counters).toMatchObject({ moves: 1, disconnects: c.clientId === "device-0" ? 2 : 1 });
     expect(
       presence.events.filter((e) => e.clientId === "device-0").map((e) => [e.eventType, e.versionNumber]),
@@ -284,7 +263,7 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
   }, 60_000);
 
   it("a failing region whose data plane stopped answering is given up, without failing the invocation", async () => {
-    plane.setDown(true);
+    scene.plane.setDown(true);
     try {
       // Everyone has moved, but the table still lists the stale client: it is tried, and refused.
       await presence.settled();
@@ -300,12 +279,12 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
       const move = (run.result as { moves: Array<Record<string, number>> }).moves[0]!;
       expect(move).toMatchObject({ listed: 1, disconnected: 0, failed: 1 });
     } finally {
-      plane.setDown(false);
+      scene.plane.setDown(false);
     }
   }, 60_000);
 
   it("a presence table the mover cannot read fails the invocation (SNS retries) and disconnects nobody", async () => {
-    const before = plane.disconnects.length;
+    const before = scene.plane.disconnects.length;
     const event = snsAlarmEvent({
       alarmName: primaryAlarm(),
       messageId: "m-6",
@@ -315,7 +294,7 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
       MOVER_TARGETS: JSON.stringify([
         {
           region: "us-east-1",
-          dataEndpoint: plane.endpoint,
+          dataEndpoint: scene.plane.endpoint,
           roleArn: MOVER_ROLE["us-east-1"],
           presenceTable: "no-such-table",
         },
@@ -323,6 +302,6 @@ describe("on the primary's alarm, the secondary's mover closes the primary's con
       ]),
     });
     expect(run.error?.name).toBe("ResourceNotFoundException");
-    expect(plane.disconnects.length).toBe(before);
+    expect(scene.plane.disconnects.length).toBe(before);
   }, 60_000);
 });

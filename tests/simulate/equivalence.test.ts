@@ -87,7 +87,7 @@ async function realRun(
   // the virtual clock: one timeline, timers fired in due order
   let now = -Infinity;
   let seq = 0;
-  const timers = new Set<{ due: number; seq: number; fn: () => void }>();
+  const timers = new Set<{ due: number; device: number; seq: number; fn: () => void }>();
   const decisions = new Map<number, Decision[]>();
   const record = (d: number, x: Decision) => {
     if (x.t >= 0) decisions.get(d)!.push(x);
@@ -96,7 +96,7 @@ async function realRun(
     now: () => now,
     setTimeout: (fn, ms) => {
       record(d, { t: now, what: "timer", ms });
-      const timer = { due: now + ms, seq: seq++, fn };
+      const timer = { due: now + ms, device: d, seq: seq++, fn };
       timers.add(timer);
       return timer;
     },
@@ -232,7 +232,8 @@ async function realRun(
   // run: the earliest of the next timer and the next world event, until every device is on B
   const onB = () => clients.every((c) => c.target?.address === address.b);
   for (let step = 0; step < 10_000 && !onB(); step++) {
-    const timer = [...timers].sort((x, y) => x.due - y.due || x.seq - y.seq)[0];
+    // the simulation's order (simulate/queue.ts): by time, then device; one device's timers as set
+    const timer = [...timers].sort((x, y) => x.due - y.due || x.device - y.device || x.seq - y.seq)[0];
     const next = world_[0];
     if (next && (!timer || next.t <= timer.due)) {
       world_.shift();

@@ -1,7 +1,7 @@
 /**
  * The engine's results for fixed seeds do not change with its speed: each case's complete result
- * (summary, per-second curve, traced devices' decisions) equals the one the engine wrote before
- * the speed work of issue #21 (tests/simulate/golden/, see goldenCases.ts).
+ * (summary, per-second curve, traced devices' decisions) equals the recorded one
+ * (tests/simulate/golden/, see goldenCases.ts).
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";

@@ -1,9 +1,10 @@
 /**
- * Fixed-seed runs of the fleet simulation whose complete results are kept in tests/simulate/golden/
- * (written by the engine before its speed work of issue #21): the summary `iot-dr simulate --json`
- * prints (minus wall time and RSS), the per-second curve, and the decisions of a few traced devices.
- * A faster engine must reproduce them exactly. Regenerate only for a deliberate change of the model:
- * `node --import tsx tests/simulate/goldenCases.ts`.
+ * Fixed-seed runs of the fleet simulation whose complete results are kept in tests/simulate/golden/:
+ * the summary `iot-dr simulate --json` prints (minus wall time and RSS), the per-second curve, and
+ * the decisions of a few traced devices. A faster engine must reproduce them exactly. Regenerate
+ * only for a deliberate change of the model: `node --import tsx tests/simulate/goldenCases.ts`.
+ * Written last by the engine whose events run in the order (time, device, kind) (issue #21; what
+ * that moved against the last-pushed-first order is in BENCHMARKS.md, "Event order").
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";

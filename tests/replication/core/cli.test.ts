@@ -20,6 +20,7 @@ import {
 import { useMotoEnv } from "../../support/useMoto.js";
 import { captureStdio } from "../../support/stdio.js";
 import { runCli } from "../../../cli/main.js";
+import type { ReplaySummary } from "../../../cli/registry/replay.js";
 import { getAppliedMarker } from "../../../functions/registry/echoMarkers.js";
 import { getRecord, opsTableFromSdk } from "../../../functions/registry/table.js";
 import { captureEvent } from "../../../functions/replication/capture.js";
@@ -92,12 +93,7 @@ describe("iot-dr replay and redrive", () => {
     const array = join(dir, "mixed.json");
     writeFileSync(array, JSON.stringify(mixed, null, 2));
     expect(await replay(array, "--json")).toBe(0);
-    const first = JSON.parse(io.out) as {
-      read: number;
-      applied: number;
-      unchanged: number;
-      failed: unknown[];
-    };
+    const first = JSON.parse(io.out) as ReplaySummary;
     expect(first).toMatchObject({ read: 6, failed: [] });
     expect(first.applied).toBeGreaterThanOrEqual(5); // thing, certificate, policy, two attachments
     expect(await w.b.port.listThingPrincipals("dev")).toEqual([cert.certificateId]);
@@ -116,12 +112,7 @@ describe("iot-dr replay and redrive", () => {
         "--json",
       ),
     ).toBe(0);
-    const again = JSON.parse(io.out) as {
-      read: number;
-      applied: number;
-      unchanged: number;
-      failed: unknown[];
-    };
+    const again = JSON.parse(io.out) as ReplaySummary;
     expect(again).toMatchObject({ read: 6, failed: [] });
     expect(again.applied + again.unchanged).toBeGreaterThanOrEqual(6);
   });

@@ -18,13 +18,21 @@ const REGION = "eu-west-1";
 const KEY = "thing#t";
 const WINDOW = 60_000;
 const v = (firmware: string) => stateHash({ name: "t", attributes: { firmware } });
+const applied = (hashes: string[], now: number, liveHash?: string) => ({
+  region: REGION,
+  key: KEY,
+  hashes,
+  now,
+  windowMs: WINDOW,
+  liveHash,
+});
 const marker = async (table: ReturnType<typeof memoryOpsTable>) =>
   (await getAppliedMarker(table, REGION, KEY))!;
 
 describe("the states replay may overwrite", () => {
   it("are what replay's last apply passed through, and what it found before acting for the echo window only", async () => {
     const table = memoryOpsTable();
-    await recordApplied(table, REGION, KEY, [v("inactive"), v("v2")], 1_000, WINDOW, undefined, v("v1"));
+    await recordApplied(table, applied([v("inactive"), v("v2")], 1_000, v("v1")));
     const m = await marker(table);
     expect(m.seen).toEqual([v("inactive"), v("v2")]);
     expect(isKnownState(m, v("v2"), 1_000 + 10 * WINDOW, WINDOW)).toBe(true);
@@ -38,7 +46,7 @@ describe("the states replay may overwrite", () => {
 
   it("become the one capture read, which also ends the echo entries before a local change", async () => {
     const table = memoryOpsTable();
-    await recordApplied(table, REGION, KEY, [v("v2")], 1_000, WINDOW, undefined, v("v1"));
+    await recordApplied(table, applied([v("v2")], 1_000, v("v1")));
     await recordSeen(table, REGION, KEY, v("v3"), 2_000, { forgetBefore: 1_500 });
     const m = await marker(table);
     expect(m.seen).toEqual([v("v3")]);
@@ -59,9 +67,9 @@ describe("the states replay may overwrite", () => {
 
   it("outlive the echo window while the resource exists, and go with it 30 days after it is deleted", async () => {
     const table = memoryOpsTable();
-    await recordApplied(table, REGION, KEY, [v("v1")], 1_000_000, WINDOW);
+    await recordApplied(table, applied([v("v1")], 1_000_000));
     expect((await marker(table)).expiresAt).toBeUndefined();
-    await recordApplied(table, REGION, KEY, [stateHash(null)], 2_000_000, WINDOW);
+    await recordApplied(table, applied([stateHash(null)], 2_000_000));
     expect((await marker(table)).expiresAt).toBe(2_000 + DELETED_MARKER_RETENTION_SECONDS);
   });
 });

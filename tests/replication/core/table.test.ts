@@ -110,7 +110,13 @@ describe("ops table conditional writes", () => {
         key: `thing#t${i}`,
         state: { name: `t${i}`, attributes: {} },
       });
-    await recordApplied(table, "eu-west-1", "thing#t1", ["h"], 1000, 60_000);
+    await recordApplied(table, {
+      region: "eu-west-1",
+      key: "thing#t1",
+      hashes: ["h"],
+      now: 1000,
+      windowMs: 60_000,
+    });
     const keys: string[] = [];
     for await (const r of scanRecords(table, 3)) keys.push(r.key);
     expect(keys).toHaveLength(7);
@@ -145,7 +151,13 @@ describe("ops table conditional writes", () => {
     sent.length = 0;
     fail = false;
     const markers = markerTableFromSdk(lib as never, doc as never, "markers");
-    await recordApplied(markers, "eu-west-1", "thing#t", ["h"], 1_000, 60_000);
+    await recordApplied(markers, {
+      region: "eu-west-1",
+      key: "thing#t",
+      hashes: ["h"],
+      now: 1_000,
+      windowMs: 60_000,
+    });
     expect(sent.map((c) => [c.name, c.input.TableName, "ConditionExpression" in c.input])).toEqual([
       ["GetCommand", "markers", false],
       ["PutCommand", "markers", false],

@@ -12,7 +12,7 @@ import {
   RegistryCapture,
 } from "../../../infra/capture.js";
 import { captureSizing } from "../../../functions/replication/captureSizing.js";
-import { CAPTURED_IOT_CALLS } from "../../../functions/replication/cloudTrail.js";
+import { CLOUDTRAIL_EVENT_PATTERN } from "../../../functions/replication/cloudTrail.js";
 import { MarkerTable } from "../../../infra/markerTable.js";
 import { OpsTable } from "../../../infra/opsTable.js";
 import { ReplayPipeline } from "../../../infra/replayPipeline.js";
@@ -227,29 +227,15 @@ describe("replication components under mocks", () => {
     it("delivers IoT's CloudTrail API calls from the default bus to capture, with EventBridge's retries and the dead-letter queue", () => {
       const rule = one(resources, "aws:cloudwatch/eventRule:EventRule", "capture-api-call-rule");
       expect(rule.inputs.eventBusName ?? "default").toBe("default");
-      expect(JSON.parse(String(rule.inputs.eventPattern))).toEqual({
+      // The module's pattern, which the CloudTrail emulator routes by: core/cloudTrail.test.ts drives
+      // every captured call through it to the target. AWS's own names are fixed here.
+      const pattern = JSON.parse(String(rule.inputs.eventPattern));
+      expect(pattern).toEqual(CLOUDTRAIL_EVENT_PATTERN);
+      expect(pattern).toMatchObject({
         source: ["aws.iot"],
         "detail-type": ["AWS API Call via CloudTrail"],
-        detail: { eventSource: ["iot.amazonaws.com"], eventName: [...CAPTURED_IOT_CALLS] },
+        detail: { eventSource: ["iot.amazonaws.com"] },
       });
-      for (const call of [
-        "CreateKeysAndCertificate",
-        "CreateCertificateFromCsr",
-        "RegisterCertificate",
-        "RegisterCertificateWithoutCA",
-        "UpdateCertificate",
-        "DeleteCertificate",
-        "CreatePolicy",
-        "CreatePolicyVersion",
-        "SetDefaultPolicyVersion",
-        "DeletePolicyVersion",
-        "DeletePolicy",
-        "AttachPolicy",
-        "DetachPolicy",
-        "AttachThingPrincipal",
-        "DetachThingPrincipal",
-      ])
-        expect(CAPTURED_IOT_CALLS).toContain(call);
       const target = one(resources, "aws:cloudwatch/eventTarget:EventTarget", "capture-api-call-target");
       expect(target.inputs).toMatchObject({
         arn: expect.stringMatching(/^arn:aws:sqs:.*capture-queue/),

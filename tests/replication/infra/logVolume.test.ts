@@ -10,7 +10,13 @@ import { DEPLOYED_DEFAULTS } from "../../../functions/replication/costModel.js";
 import { REPLICATION_LAG_METRIC } from "../../../functions/replication/observability.js";
 import { useMoto } from "../../support/useMoto.js";
 import { ACCOUNT } from "./mocks.js";
-import { MARKER_TABLE, TABLE, plannedReplication, type PlannedEnvironments } from "./replicationCallbacks.js";
+import {
+  MARKER_TABLE,
+  TABLE,
+  plannedReplication,
+  thingCreated,
+  type PlannedEnvironments,
+} from "./replicationCallbacks.js";
 import { invokeSerialized, type SerializedCallback } from "../../support/serialized.js";
 import { createPkTable } from "../../support/tables.js";
 import { PRIMARY, SECONDARY, record, registryBatch, streamRecord } from "./fixtures.js";
@@ -66,17 +72,7 @@ describe("log volume of the replication functions", () => {
     );
     const source = await invokeSerialized(
       code.capture,
-      {
-        eventType: "THING_EVENT",
-        eventId: "evt-source-1",
-        timestamp: Date.now(),
-        operation: "CREATED",
-        accountId: ACCOUNT,
-        thingId: "id-source",
-        thingName: "logged-source",
-        attributes: { site: "lab-4" },
-        iotDrTopic: "$aws/events/thing/logged-source/created",
-      },
+      thingCreated("logged-source", "evt-source-1", "id-source", { site: "lab-4" }),
       env("capture"),
     );
     expect(source.error).toBeUndefined();
@@ -86,17 +82,7 @@ describe("log volume of the replication functions", () => {
     expect(replay.result).toMatchObject({ key: "thing#logged", outcome: "applied" });
     const echo = await invokeSerialized(
       code.capture,
-      {
-        eventType: "THING_EVENT",
-        eventId: "evt-echo-1",
-        timestamp: Date.now(),
-        operation: "CREATED",
-        accountId: ACCOUNT,
-        thingId: "id-echo",
-        thingName: "logged",
-        attributes: { site: "lab-4" },
-        iotDrTopic: "$aws/events/thing/logged/created",
-      },
+      thingCreated("logged", "evt-echo-1", "id-echo", { site: "lab-4" }),
       env("capture"),
     );
     expect(echo.error).toBeUndefined();

@@ -59,3 +59,21 @@ export async function plannedReplication(): Promise<{
     },
   };
 }
+
+/** What the capture rule's SQL hands capture for a created thing: the registry event plus its topic. */
+export const thingCreated = (
+  thingName: string,
+  eventId: string,
+  thingId: string,
+  attributes: Record<string, string>,
+) => ({
+  eventType: "THING_EVENT",
+  eventId,
+  timestamp: Date.now(),
+  operation: "CREATED",
+  accountId: ACCOUNT,
+  thingId,
+  thingName,
+  attributes,
+  iotDrTopic: `$aws/events/thing/${thingName}/created`,
+});

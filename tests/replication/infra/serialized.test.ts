@@ -19,28 +19,10 @@ import { parseDeadLetter } from "../../../functions/replication/deadLetter.js";
 import { createQueueWithDeadLetters, pollOnce } from "../../../peers/emulators/sqsEventSource.js";
 import { useMoto } from "../../support/useMoto.js";
 import { ACCOUNT } from "./mocks.js";
-import { MARKER_TABLE, TABLE, replicationCallbacks } from "./replicationCallbacks.js";
+import { MARKER_TABLE, TABLE, replicationCallbacks, thingCreated } from "./replicationCallbacks.js";
 import { invokeSerialized, requiredPackages, type SerializedCallback } from "../../support/serialized.js";
 import { PRIMARY, SECONDARY, image, record, seqOf, streamRecord } from "./fixtures.js";
 import { createPkTable } from "../../support/tables.js";
-
-/** What the capture rule's SQL hands capture for a created thing: the registry event plus its topic. */
-const thingCreated = (
-  thingName: string,
-  eventId: string,
-  thingId: string,
-  attributes: Record<string, string>,
-) => ({
-  eventType: "THING_EVENT",
-  eventId,
-  timestamp: Date.now(),
-  operation: "CREATED",
-  accountId: ACCOUNT,
-  thingId,
-  thingName,
-  attributes,
-  iotDrTopic: `$aws/events/thing/${thingName}/created`,
-});
 
 describe("serialized replication functions", () => {
   const code: Record<"capture" | "replay" | "launcher", SerializedCallback> = {} as never;
