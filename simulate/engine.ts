@@ -366,20 +366,7 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
           break;
         }
         // connectNow at `at`, refused: its draw and decisions, then onClosed and retryLater
-        cur = d;
-        policy.pickAddress(
-          ADDRESSES[region],
-          u8[d * U8 + LAST_FAILED] === NONE ? undefined : ADDRESSES[u8[d * U8 + LAST_FAILED]][0],
-          rnd,
-        );
-        u8[d * U8 + TARGET] = region;
-        if (tracing && trace.has(d))
-          emit(d, {
-            t: at,
-            kind: "connect",
-            region: region === REGION_A ? "a" : "b",
-            trigger: TRIGGERS[trigger],
-          });
+        pickTarget(d, region, at, trigger);
         countFailure(region, at);
         refusedAt(d, at + p.connectLatencyMs);
         answered += 2;
@@ -421,6 +408,12 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     u8[d * U8 + STATE] = CONNECTING;
     u8[d * U8 + TRIG] = trigger;
     const region = resolve(d, now, refresh);
+    pickTarget(d, region, now, trigger);
+    return region;
+  };
+
+  /** connectNow's address pick (one draw, away from the last failed address) and its trace line. */
+  const pickTarget = (d: number, region: number, t: number, trigger: number) => {
     cur = d;
     policy.pickAddress(
       ADDRESSES[region],
@@ -430,12 +423,11 @@ export function simulate(params: SimParams, hooks: SimHooks = {}): SimOutcome {
     u8[d * U8 + TARGET] = region;
     if (tracing && trace.has(d))
       emit(d, {
-        t: now,
+        t,
         kind: "connect",
         region: region === REGION_A ? "a" : "b",
         trigger: TRIGGERS[trigger],
       });
-    return region;
   };
 
   /** connectNow: CONNECT goes out; the broker admits it (CONNACK after the latency) or refuses it. */
