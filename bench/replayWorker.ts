@@ -1,6 +1,7 @@
 /**
  * One replay worker of `iot-dr bench replay --workers N`, in its own process (as a replay Lambda
- * container is): it applies the records the parent sends with the deployed replay core and pacer,
+ * container is): it applies the records the parent sends, a group at a time as the state machine
+ * hands a replay invocation its group, with the deployed replay core and pacer,
  * its IoT calls going through the shared quota emulator, its pacing schedule in the shared
  * DynamoDB item (functions/replication/sharedPacing.ts) when the wave is paced.
  */
@@ -20,7 +21,7 @@ import {
   type ApiStats,
 } from "../functions/replication/pacing.js";
 import { blockSlots, dynamoSlotStore } from "../functions/replication/sharedPacing.js";
-import { applyWithRetries, pool } from "./harness.js";
+import { applyWithRetries } from "./harness.js";
 import { withApiHeader } from "./quotaEmulator.js";
 
 export interface WorkerInit {
@@ -37,7 +38,11 @@ export interface WorkerWave {
   type: "wave";
   id: number;
   records: RegistryRecord[];
-  concurrency: number;
+  /**
+   * Records applied at once, as one replay invocation applies a group (stateMachine.ts): the worker
+   * takes its records a group at a time and starts the next group when the whole group has ended.
+   */
+  groupSize: number;
   /** Pace at these rates (TPS) through the shared schedule; undefined: unpaced (calibration). */
   rates?: Record<string, number>;
   utilisation: number;
@@ -132,10 +137,14 @@ function main(): void {
         const cpu0 = process.cpuUsage();
         const loop = monitorEventLoopDelay({ resolution: 10 });
         loop.enable();
-        await pool(m.records, m.concurrency, async (record) => {
-          const why = await applyWithRetries(record, deps);
-          if (why) failed.push([record.key, why]);
-        });
+        for (let at = 0; at < m.records.length; at += m.groupSize) {
+          await Promise.all(
+            m.records.slice(at, at + m.groupSize).map(async (record) => {
+              const why = await applyWithRetries(record, deps);
+              if (why) failed.push([record.key, why]);
+            }),
+          );
+        }
         const cpu = process.cpuUsage(cpu0);
         loop.disable();
         const ms = (ns: number) => Math.round(ns / 1e5) / 10;

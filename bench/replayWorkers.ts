@@ -16,6 +16,7 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { iotPortFromSdk } from "../functions/registry/iotPort.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApiStats } from "../functions/replication/pacing.js";
+import { REPLAY_GROUP_SIZE } from "../functions/replication/stateMachine.js";
 import { MIX, calibrationWave } from "./backlog.js";
 import {
   apiReport,
@@ -35,8 +36,8 @@ import type { FromWorker, ToWorker, WorkerWave, WorkerWaveDone } from "./replayW
 export interface WorkersBenchOptions {
   ops: number;
   workers: number;
-  /** Records in flight over all workers (split evenly, at least 1 each). */
-  concurrency: number;
+  /** Records each worker applies at once, as one replay invocation applies a group; default REPLAY_GROUP_SIZE. */
+  groupSize?: number;
   scale?: number;
   /** Each worker paces alone at the whole quota (the design before the shared schedule), for comparison. */
   localOnly?: boolean;
@@ -44,6 +45,8 @@ export interface WorkersBenchOptions {
 
 export interface WorkersBenchResult extends ReplayRunReport {
   workers: number;
+  /** Records each worker applied at once (one group, as one replay invocation). */
+  groupSize: number;
   pacing: "shared" | "local";
   /** Throttled calls over all calls (accepted + throttled). */
   throttledShare: number;
@@ -155,7 +158,7 @@ export async function runReplayWorkersBench(
       new iotSdk.IoTClient({ region, endpoint: moto.endpoint, credentials, maxAttempts: 1 }),
     );
     const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale);
-    const perWorker = Math.max(1, Math.round(options.concurrency / options.workers));
+    const groupSize = options.groupSize ?? REPLAY_GROUP_SIZE;
     let waveId = 0;
     const runWave = async (
       wave: RegistryRecord[],
@@ -169,7 +172,7 @@ export async function runReplayWorkersBench(
             type: "wave",
             id: ++waveId,
             records: parts[i],
-            concurrency: perWorker,
+            groupSize,
             rates,
             utilisation: 0.95,
             localOnly: options.localOnly,
@@ -264,6 +267,7 @@ export async function runReplayWorkersBench(
     const throttles = apis.reduce((a, x) => a + x.throttles, 0);
     return {
       workers: options.workers,
+      groupSize,
       pacing: options.localOnly ? "local" : "shared",
       ...runReport(records.length, lostKeys, failed, {
         durationSeconds,

@@ -34,7 +34,7 @@ import { launchReplay } from "../functions/replication/launcher.js";
 import { REPLICATION_LAG_METRIC } from "../functions/replication/observability.js";
 import { silentLogger } from "../functions/shared/observability.js";
 import { createPacer, systemClock, type Pacer } from "../functions/replication/pacing.js";
-import { replayStateMachineDefinition } from "../functions/replication/stateMachine.js";
+import { REPLAY_GROUP_SIZE, replayStateMachineDefinition } from "../functions/replication/stateMachine.js";
 import { listPortFromSdk } from "../functions/reconcile/listPort.js";
 import type { SnapshotDeps } from "../functions/reconcile/snapshot.js";
 import { GlobalTableEmulator, type StreamConsumer } from "../peers/emulators/globalTable.js";
@@ -208,6 +208,7 @@ export class DrillWorld {
           throttleRetry: retry,
           dependencyRetry: retry,
           waveConcurrency: 4,
+          groupSize: REPLAY_GROUP_SIZE,
           taskTimeoutSeconds: 60,
         }),
         sqs,

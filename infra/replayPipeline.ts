@@ -4,8 +4,6 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { LAUNCHER_ITERATOR_AGE } from "../functions/reconcile/driftMetric.js";
 import { PORT_API } from "../functions/registry/iotPort.js";
-import type { RegistryRecord } from "../functions/registry/records.js";
-import type { ReplayOutcome } from "../functions/replication/apply.js";
 import {
   DEFAULT_REPLICATION_LOG_LEVEL,
   METRICS_NAMESPACE,
@@ -14,11 +12,15 @@ import {
   type ReplicationLogLevel,
 } from "../functions/replication/observability.js";
 import { launcherFromEnv } from "../functions/replication/launcherRuntime.js";
-import { replayFromEnv } from "../functions/replication/replayRuntime.js";
+import {
+  replayFromEnv,
+  type ReplayInput,
+  type ReplayResult,
+} from "../functions/replication/replayRuntime.js";
 import { PACE_KEY_PREFIX } from "../functions/replication/sharedPacing.js";
 import {
+  REPLAY_GROUP_SIZE,
   replayStateMachineDefinition,
-  type ReplayEntry,
   type RetrySettings,
 } from "../functions/replication/stateMachine.js";
 import { replayFilterPattern } from "../functions/replication/streamFilter.js";
@@ -113,8 +115,10 @@ export interface ReplayPipelineArgs {
   throttleRetry?: RetrySettings;
   /** Retries of `DependencyNotReady` inside the state machine; default DEFAULT_DEPENDENCY_RETRY. */
   dependencyRetry?: RetrySettings;
-  /** Records of one dependency wave applied in parallel; default 4. */
+  /** Replay invocations (groups) of one dependency wave at once; default 4. */
   waveConcurrency?: number;
+  /** Records one replay invocation applies at once; default REPLAY_GROUP_SIZE (10, stateMachine.ts). */
+  groupSize?: number;
   /** IoT API rates in calls per second overriding AWS's default quotas; default none. */
   iotApiRates?: Record<string, number>;
   /** p99 replication lag (ms from capture to apply) that raises the lag alarm, in seconds; default 60. */
@@ -209,10 +213,10 @@ export class ReplayPipeline extends pulumi.ComponentResource {
     ];
     const iotApiRates = JSON.stringify(args.iotApiRates ?? {});
 
-    const replay = callbackFunction<ReplayEntry<RegistryRecord>, ReplayOutcome>(
+    const replay = callbackFunction<ReplayInput, ReplayResult>(
       `${name}-replay`,
       {
-        description: `registry replay in ${args.region}: applies one ops-table record to this region's IoT registry`,
+        description: `registry replay in ${args.region}: applies ops-table records (a group of a wave, or one) to this region's IoT registry`,
         runtime,
         timeoutSeconds: REPLAY_TIMEOUT_SECONDS,
         memoryMb: REPLAY_MEMORY_MB,
@@ -279,6 +283,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
     const throttleRetry = args.throttleRetry ?? DEFAULT_THROTTLE_RETRY;
     const dependencyRetry = args.dependencyRetry ?? DEFAULT_DEPENDENCY_RETRY;
     const waveConcurrency = args.waveConcurrency ?? 4;
+    const groupSize = args.groupSize ?? REPLAY_GROUP_SIZE;
     this.stateMachine = new aws.sfn.StateMachine(
       `${name}-state-machine`,
       {
@@ -294,6 +299,7 @@ export class ReplayPipeline extends pulumi.ComponentResource {
                 throttleRetry,
                 dependencyRetry,
                 waveConcurrency,
+                groupSize,
                 taskTimeoutSeconds: 70,
               }),
             ),

@@ -9,6 +9,7 @@ import { formatReplayBench, formatWorkersReport, runReplayBench, workersReport }
 import { runReplayWorkersBench } from "../../bench/replayWorkers.js";
 import { formatCaptureBurst, runCaptureBurstBench } from "../../bench/captureBurst.js";
 import { UsageError } from "../errors.js";
+import { MAX_GROUP_SIZE, REPLAY_GROUP_SIZE } from "../../functions/replication/stateMachine.js";
 import { benchGroup, type RegisterCommand } from "./register.js";
 
 /** Registrars of `bench` subcommands: one line each. */
@@ -29,7 +30,11 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
     .description("replay a backlog of mixed registry operations into moto behind emulated IoT quotas")
     .option("--ops <n>", "operations in the backlog", "5000")
     .option("--scale <f>", "quota scale factor (default: fitted to what moto serves on this machine)")
-    .option("--concurrency <n>", "records applied at once (over all workers)", "32")
+    .option("--concurrency <n>", "records applied at once in one process (default 32; not with --workers)")
+    .option(
+      "--group-size <n>",
+      `with --workers: records each worker applies at once, a group at a time as one replay invocation does (default ${REPLAY_GROUP_SIZE}, the deployed group; 1: one record per invocation)`,
+    )
     .option(
       "--workers <n>",
       "worker processes sharing one emulated account quota and the shared pacing schedule (default: one process, its own pacer)",
@@ -43,7 +48,8 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
       async (o: {
         ops: string;
         scale?: string;
-        concurrency: string;
+        concurrency?: string;
+        groupSize?: string;
         workers?: string;
         localPacing?: boolean;
         json?: boolean;
@@ -54,7 +60,7 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
         const scale = o.scale === undefined ? undefined : Number(o.scale);
         if (scale !== undefined && !(scale > 0 && scale <= 1))
           throw new UsageError(`--scale '${o.scale}' must be in (0, 1]`);
-        const concurrency = Number(o.concurrency);
+        const concurrency = Number(o.concurrency ?? "32");
         if (!Number.isInteger(concurrency) || concurrency < 1)
           throw new UsageError(`--concurrency '${o.concurrency}' must be a positive integer`);
         const workers = o.workers === undefined ? undefined : Number(o.workers);
@@ -62,10 +68,21 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
           throw new UsageError(`--workers '${o.workers}' must be an integer from 1 to 32, e.g. --workers 4`);
         if (o.localPacing && workers === undefined)
           throw new UsageError("--local-pacing needs --workers N (one process always paces alone)");
+        if (workers !== undefined && o.concurrency !== undefined)
+          throw new UsageError(
+            "--concurrency is for one process; with --workers each worker applies --group-size records at once",
+          );
+        if (workers === undefined && o.groupSize !== undefined)
+          throw new UsageError("--group-size needs --workers N (each worker stands for one replay function)");
+        const groupSize = Number(o.groupSize ?? REPLAY_GROUP_SIZE);
+        if (!(Number.isInteger(groupSize) && groupSize >= 1 && groupSize <= MAX_GROUP_SIZE))
+          throw new UsageError(
+            `--group-size '${o.groupSize}' must be an integer from 1 to ${MAX_GROUP_SIZE}`,
+          );
         const log = (l: string) => process.stderr.write(l);
         if (workers !== undefined) {
           const report = workersReport(
-            await runReplayWorkersBench({ ops, scale, concurrency, workers, localOnly: o.localPacing }, log),
+            await runReplayWorkersBench({ ops, scale, groupSize, workers, localOnly: o.localPacing }, log),
           );
           process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatWorkersReport(report));
           setExitCode(report.lost + report.deadLettered > 0 ? 1 : 0);

@@ -54,7 +54,7 @@ import { REPLICATION_LAG_METRIC } from "./observability.js";
 import { type Logger, type MetricsSink } from "../shared/observability.js";
 import type { Pacer } from "./pacing.js";
 import type { Clock } from "../shared/clock.js";
-import type { ReplayEntry } from "./stateMachine.js";
+import type { ReplayEntry, ReplayGroupInput, ReplayGroupResult } from "./stateMachine.js";
 import { errName } from "../shared/errors.js";
 
 export interface ApplyDeps {
@@ -798,4 +798,58 @@ export function replayTask(deps: ApplyDeps): (entry: ReplayEntry<RegistryRecord>
       throw boundedTaskError(err);
     }
   };
+}
+
+/**
+ * The replay function's group handler: applies the records of one group (independent records of
+ * one wave) at once with `applyOne`, the per-record handler. Never throws for a record: what it
+ * could not apply comes back in `again`, untouched, and the state machine sends each through the
+ * per-record path, whose own attempt names the error for the retries and the dead-letter queue.
+ */
+export function replayGroupTask(
+  applyOne: (entry: ReplayEntry<RegistryRecord>) => Promise<ReplayOutcome>,
+  logger: Logger,
+): (group: ReplayGroupInput<RegistryRecord>) => Promise<ReplayGroupResult<RegistryRecord>> {
+  return async (group) => {
+    if (!Array.isArray(group?.entries)) throw new InvalidRecord("a replay group needs an entries list");
+    const settled = await Promise.allSettled(group.entries.map((entry) => applyOne(entry)));
+    const result: ReplayGroupResult<RegistryRecord> = { applied: [], again: [] };
+    settled.forEach((s, i) => {
+      const entry = group.entries[i];
+      if (s.status === "fulfilled") {
+        result.applied.push({
+          sequenceNumber: entry.sequenceNumber,
+          key: entry.record?.key,
+          status: "applied",
+          outcome: s.value,
+        });
+      } else {
+        result.again.push(entry);
+        logger.warn("record left to the per-record path", {
+          key: entry.record?.key,
+          sequenceNumber: entry.sequenceNumber,
+          error: describeError(s.reason),
+        });
+      }
+    });
+    return result;
+  };
+}
+
+/** True for the group Task's input (`{entries}`), false for the per-record Task's (`{sequenceNumber, record}`). */
+export const isReplayGroup = (input: unknown): input is ReplayGroupInput<RegistryRecord> =>
+  typeof input === "object" && input !== null && "entries" in input;
+
+/**
+ * The deployed replay function: one handler for both Tasks of the state machine, a group (the
+ * normal path) or one record (the per-record path after a group).
+ */
+export function replayHandler(
+  deps: ApplyDeps,
+): (
+  input: ReplayEntry<RegistryRecord> | ReplayGroupInput<RegistryRecord>,
+) => Promise<ReplayOutcome | ReplayGroupResult<RegistryRecord>> {
+  const one = replayTask(deps);
+  const group = replayGroupTask(one, deps.logger);
+  return (input) => (isReplayGroup(input) ? group(input) : one(input));
 }

@@ -20,6 +20,8 @@
  * nothing (Lambda's stream reads and filtered-out events are free).
  */
 
+import { REPLAY_GROUP_SIZE } from "./stateMachine.js";
+
 export interface Prices {
   /** Lambda duration on x86_64, per GB-second. */
   lambdaPerGbSecond: number;
@@ -84,8 +86,13 @@ export interface Workload {
   launcherMemoryMb: number;
   /** Stream batch size (infra default 100): one launcher invocation and one Express execution per batch. */
   batchSize: number;
-  /** Records of one wave applied in parallel (infra default 4). */
+  /** Replay invocations (groups) of one wave at once (infra default 4). */
   waveConcurrency: number;
+  /**
+   * Records one replay invocation applies at once (stateMachine.ts REPLAY_GROUP_SIZE, 10): one
+   * request per group, and the group's waits for IoT and DynamoDB overlap (its CPU adds up).
+   */
+  replayGroupSize: number;
   /** Own CPU per operation in replay on a full core (measured by `iot-dr bench replay`). */
   replayCpuMs: number;
   /**
@@ -114,8 +121,10 @@ export interface Workload {
   /**
    * Bytes the functions log per operation (capture, replay, echo capture, the launcher) at their
    * deployed log level (infra REPLICATION_LOG_LEVEL, config replicationLogLevel, default WARN):
-   * replay's lag metric (EMF, 228 B) and nothing per record from the logger unless something goes
-   * wrong. tests/replication/infra/logVolume.test.ts measures the archives' output and keeps this
+   * replay's lag metric (EMF: one document per invocation holding the group's values, 338 B for a
+   * group of 10, 34 B per operation; 228 B with one record per invocation) and nothing per record
+   * from the logger unless something goes wrong. tests/replication/infra/logVolume.test.ts measures
+   * the archives' output (replay given a group, as deployed) and keeps this
    * at least that and under 1.25 times it. At INFO (a line per record with key and version) it is
    * 1,215 B with Lambda's trace id plus the launcher's 327 B line: APP_LOG_BYTES_PER_OP_AT_INFO.
    */
@@ -148,6 +157,7 @@ export const DEPLOYED_DEFAULTS: Workload = {
   captureBatch: 10,
   batchSize: 100,
   waveConcurrency: 4,
+  replayGroupSize: REPLAY_GROUP_SIZE,
   replayCpuMs: 2,
   captureCpuMs: 2,
   replayIotCalls: 2,
@@ -158,7 +168,7 @@ export const DEPLOYED_DEFAULTS: Workload = {
   deadLetterRate: 0.001,
   standardTransitionsPerRecord: 5,
   expressMemoryMb: 64,
-  appLogBytesPerOp: 250,
+  appLogBytesPerOp: 40,
   platformLogBytesPerInvocation: 0,
   pacingWaitMs: 0,
   scheduleWritesPerOp: 2,
@@ -214,21 +224,26 @@ export const LAMBDA_MB_PER_VCPU = 1769;
 // CPU-bound time at `mb` of memory: Lambda gives mb / 1,769 of a vCPU.
 const cpuMs = (ms: number, mb: number) => ms / Math.min(1, mb / LAMBDA_MB_PER_VCPU);
 
-/** Wall time of one replay run for one operation, without waiting for the pacer. */
+/**
+ * Wall time a replay invocation takes per operation, without waiting for the pacer: its own CPU,
+ * and its waits for IoT and DynamoDB shared by the records of its group (they run at once).
+ */
 export function replayRunMs(w: Workload): number {
   return (
     cpuMs(w.replayCpuMs, w.replayMemoryMb) +
-    w.replayIotCalls * w.iotLatencyMs +
-    (3 + w.scheduleWritesPerOp) * w.ddbLatencyMs
+    (w.replayIotCalls * w.iotLatencyMs + (3 + w.scheduleWritesPerOp) * w.ddbLatencyMs) /
+      Math.max(1, w.replayGroupSize)
   );
 }
 
 /**
  * What each operation waits for the pacer while a backlog drains through an API at `opsPerSecond`
  * (its quota) with `functionsInFlight` replay functions at once (the deployment runs
- * `waveConcurrency` per batch, one batch per stream shard): each function then gets one operation
- * every functionsInFlight / opsPerSecond seconds, and the part of that beyond its own run is
- * spent waiting, billed like work. The launcher and the Express execution of the batch wait as long.
+ * `waveConcurrency` per batch, one batch per stream shard): each function, a group of G records
+ * at a time, then gets G operations every functionsInFlight x G / opsPerSecond seconds, so each
+ * operation is billed functionsInFlight / opsPerSecond seconds whatever G; the part of that beyond
+ * its own run is spent waiting, billed like work. The launcher and the Express execution of the
+ * batch wait as long.
  */
 export function pacingWaitMs(w: Workload, opsPerSecond: number, functionsInFlight: number): number {
   if (!(opsPerSecond > 0) || !(functionsInFlight >= 1))
@@ -246,8 +261,8 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   if (lambdaArchitecture !== "arm64" && lambdaArchitecture !== "x86_64")
     throw new Error(`cost model input lambdaArchitecture must be arm64 or x86_64, got ${lambdaArchitecture}`);
   const lambdaPerGbSecond = lambdaArchitecture === "arm64" ? p.lambdaArmPerGbSecond : p.lambdaPerGbSecond;
-  if (w.batchSize < 1 || w.waveConcurrency < 1 || w.captureBatch < 1)
-    throw new Error("batchSize, waveConcurrency and captureBatch must be at least 1");
+  if (w.batchSize < 1 || w.waveConcurrency < 1 || w.captureBatch < 1 || w.replayGroupSize < 1)
+    throw new Error("batchSize, waveConcurrency, replayGroupSize and captureBatch must be at least 1");
   const gb = (mb: number) => mb / 1024;
   const wru = Math.max(1, Math.ceil(w.recordBytes / 1024));
   // Wall time of one function run (what Lambda bills): own CPU plus waiting for the APIs. Capture
@@ -256,10 +271,11 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     cpuMs(w.captureCpuMs, w.captureMemoryMb) +
     (w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs) / w.captureBatch;
   const replayMs = replayRunMs(w) + w.pacingWaitMs;
-  const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20); // +20 ms Task dispatch per record
+  // +20 ms Task dispatch per replay invocation (one per group)
+  const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20 / w.replayGroupSize);
   const invocations =
     2 / w.captureBatch /* capture + echo capture, in queue batches */ +
-    1 /* replay */ +
+    1 / w.replayGroupSize /* replay, one per group */ +
     2 / w.batchSize; /* launchers, both regions */
   const perOp = {
     lambdaRequests: invocations,

@@ -7,7 +7,7 @@
 import type { DynamoDBBatchResponse, DynamoDBRecord, AttributeValue } from "aws-lambda";
 import { dependencyPhases, fromItem, isRecordKey, type RegistryRecord } from "../registry/records.js";
 import type { OpsTablePort, TableItem } from "../registry/table.js";
-import type { ReplayBatchInput, ReplayEntry, ReplayEntryOutcome } from "./stateMachine.js";
+import type { ReplayBatchInput, ReplayEntry, ReplayEntryOutcome, ReplayGroupOutput } from "./stateMachine.js";
 import type { Logger } from "../shared/observability.js";
 import { matchesFilter, replayFilterPattern } from "./streamFilter.js";
 
@@ -185,10 +185,15 @@ export function splitLaunches<R>(
   return { launches, oversized };
 }
 
+/** The outcomes of an execution's output: waves of groups, each with what it applied and what went one by one. */
 function parseOutcomes(output: string | undefined): ReplayEntryOutcome[] {
   const parsed: unknown = JSON.parse(output ?? "null");
   if (!Array.isArray(parsed)) throw new Error("execution output is not a list of waves");
-  return parsed.flat() as ReplayEntryOutcome[];
+  return (parsed.flat() as Partial<ReplayGroupOutput>[]).flatMap((g) => {
+    if (!Array.isArray(g?.applied) || !Array.isArray(g?.retried))
+      throw new Error("execution output: a group without its applied and retried lists");
+    return [...g.applied, ...g.retried];
+  });
 }
 
 function emptySummary(received: number): LaunchSummary {

@@ -9,25 +9,29 @@ import { iotPortFromSdk } from "../registry/iotPort.js";
 import type { RegistryRecord } from "../registry/records.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
 import { optionalJson, required, type Env } from "../shared/env.js";
-import { replayTask, type ReplayOutcome } from "./apply.js";
+import { replayHandler, type ReplayOutcome } from "./apply.js";
 import type { RegistryModules } from "./captureRuntime.js";
 import type { PublishingMetrics } from "../shared/observability.js";
 import { replayReadRates } from "./captureSizing.js";
 import { createPacer } from "./pacing.js";
 import { systemClock } from "../shared/clock.js";
 import { blockSlots, dynamoSlotStore } from "./sharedPacing.js";
-import type { ReplayEntry } from "./stateMachine.js";
+import type { ReplayEntry, ReplayGroupInput, ReplayGroupResult } from "./stateMachine.js";
 import { atReplicationLogLevel, replicationLogLevelFromEnv } from "./observability.js";
 
+/** What the replay function is handed: a group of a wave, or one record on the per-record path. */
+export type ReplayInput = ReplayEntry<RegistryRecord> | ReplayGroupInput<RegistryRecord>;
+export type ReplayResult = ReplayOutcome | ReplayGroupResult<RegistryRecord>;
+
 /**
- * The replay task (one record per Map iteration of the state machine). Environment: AWS_REGION,
+ * The replay task (a group of records, or one record on the per-record path). Environment: AWS_REGION,
  * OPS_TABLE, MARKER_TABLE (also the shared pacing schedule), IOT_API_RATES (JSON, optional),
  * REPLICATION_LOG_LEVEL (WARN or INFO; default WARN: no per-record INFO line).
  */
 export function replayFromEnv(
   env: Env,
   m: RegistryModules & { metrics: PublishingMetrics },
-): (entry: ReplayEntry<RegistryRecord>) => Promise<ReplayOutcome> {
+): (input: ReplayInput) => Promise<ReplayResult> {
   const region = required(env, "AWS_REGION", "set by Lambda");
   const opsTable = required(env, "OPS_TABLE", "the ops table's name");
   const markerTable = required(env, "MARKER_TABLE", "the applied-markers table's name");
@@ -48,7 +52,7 @@ export function replayFromEnv(
   const doc = m.libDynamodb.DynamoDBDocumentClient.from(
     new m.dynamodb.DynamoDBClient(sdkClientOptions("table")),
   );
-  const task = replayTask({
+  const task = replayHandler({
     region,
     iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("replayIot"))),
     // Every replay function in the region (all waves, batches and shards) reserves its
@@ -66,9 +70,9 @@ export function replayFromEnv(
     logger,
     metrics: m.metrics,
   });
-  return async (entry) => {
+  return async (input) => {
     try {
-      return await task(entry);
+      return await task(input);
     } finally {
       m.metrics.publishStoredMetrics();
     }

@@ -6,8 +6,15 @@
  * Ordering: the launcher splits a batch into waves of equal dependency rank (types, groups,
  * policies, certificates; then things; then attachments; deletes in reverse) with at most one
  * record per resource. Waves run one at a time (outer Map, MaxConcurrency 1) so that every record
- * of a lower rank is settled before a higher rank starts; records inside a wave are independent
- * and run a few at a time (inner Map), which keeps a batch fast without breaking dependencies.
+ * of a lower rank is settled before a higher rank starts; records inside a wave are independent.
+ *
+ * Groups: a wave is cut into groups of `groupSize` records (States.ArrayPartition), a few groups at
+ * a time (inner Map). One replay invocation applies a whole group, its records at once, so one
+ * container has several calls of an API under way: its pacer reserves blocks of starts in the
+ * region's shared schedule with one write each, and Lambda bills one request and one run of waits
+ * for the group (docs/replay-at-scale.md, "Groups"). A record the group could not apply, and every
+ * record of a group whose invocation failed, then goes through the per-record path: its own Task
+ * with the retries, the dead-letter queue and the hand-back to the stream, as before groups.
  */
 
 /** Retry settings of one error class; the wait is min(interval × rate^n, max delay), fully jittered. */
@@ -31,8 +38,10 @@ export interface ReplayDefinitionArgs {
   throttleRetry: RetrySettings;
   /** Retries of `DependencyNotReady` (a parent not replicated yet, e.g. from another shard). */
   dependencyRetry: RetrySettings;
-  /** Records of one wave applied in parallel. */
+  /** Groups of one wave applied in parallel (replay invocations at once per batch). */
   waveConcurrency: number;
+  /** Records one replay invocation applies at once (a wave is cut into groups this size). */
+  groupSize: number;
   /** Timeout of one replay Task, in seconds (at least the function timeout). */
   taskTimeoutSeconds: number;
 }
@@ -40,7 +49,12 @@ export interface ReplayDefinitionArgs {
 /** State names, shared with the local runner that binds handlers to them. */
 export const REPLAY_STATES = {
   waves: "ApplyWaves",
+  partition: "CutWaveIntoGroups",
   wave: "ApplyWave",
+  group: "ApplyGroup",
+  groupFailed: "ApplyGroupOneByOne",
+  again: "ApplyLeftOneByOne",
+  groupDone: "GroupDone",
   apply: "ApplyRecord",
   applied: "Applied",
   deadLetter: "SendToDeadLetterQueue",
@@ -72,6 +86,37 @@ export interface ReplayEntry<R = unknown> {
 export interface ReplayBatchInput<R = unknown> {
   waves: { entries: ReplayEntry<R>[] }[];
 }
+
+/** What the group Task hands the replay function: independent records of one wave. */
+export interface ReplayGroupInput<R = unknown> {
+  entries: ReplayEntry<R>[];
+}
+
+/**
+ * What the replay function answers for a group: an outcome per record it applied, and the records
+ * it could not apply, untouched, for the per-record path (their errors come again from there).
+ */
+export interface ReplayGroupResult<R = unknown> {
+  applied: ReplayEntryOutcome[];
+  again: ReplayEntry<R>[];
+}
+
+/** What one group reports in the execution's output: the outputs are waves of these. */
+export interface ReplayGroupOutput {
+  applied: ReplayEntryOutcome[];
+  retried: ReplayEntryOutcome[];
+}
+
+/**
+ * Records one replay invocation applies, deployed. A group's records wait for their starts together
+ * inside one invocation, so its run is bounded by the slowest quota: with every shard's batch in
+ * flight (shards x waveConcurrency x groupSize records) on a 10 TPS API, 4 shards wait up to 16 s,
+ * inside the replay function's 60 s; docs/replay-at-scale.md sizes it.
+ */
+export const REPLAY_GROUP_SIZE = 10;
+
+/** Largest `groupSize`: the records of a group wait for their starts together inside one invocation. */
+export const MAX_GROUP_SIZE = 25;
 
 export type ReplayEntryStatus = "applied" | "deadLettered" | "retryLater";
 
@@ -118,6 +163,9 @@ export function replayStateMachineDefinition(args: ReplayDefinitionArgs) {
   if (!Number.isInteger(args.waveConcurrency) || args.waveConcurrency < 1) {
     throw new Error(`invalid waveConcurrency ${args.waveConcurrency}: need an integer >= 1`);
   }
+  if (!Number.isInteger(args.groupSize) || args.groupSize < 1 || args.groupSize > MAX_GROUP_SIZE) {
+    throw new Error(`invalid groupSize ${args.groupSize}: need an integer from 1 to ${MAX_GROUP_SIZE}`);
+  }
   if (!Number.isInteger(args.taskTimeoutSeconds) || args.taskTimeoutSeconds < 1) {
     throw new Error(`invalid taskTimeoutSeconds ${args.taskTimeoutSeconds}: need an integer >= 1`);
   }
@@ -127,6 +175,11 @@ export function replayStateMachineDefinition(args: ReplayDefinitionArgs) {
     status,
     ...extra,
   });
+  // Lambda's own transient failures, retried briefly by the service's recommendation.
+  const lambdaRetry = retrier(
+    TRANSIENT_ERRORS.filter((e) => e.startsWith("Lambda.")),
+    { intervalSeconds: 1, backoffRate: 2, maxAttempts: 3, maxDelaySeconds: 4 },
+  );
   const recordStates = {
     StartAt: REPLAY_STATES.apply,
     States: {
@@ -138,16 +191,7 @@ export function replayStateMachineDefinition(args: ReplayDefinitionArgs) {
         Retry: [
           retrier(["Throttled"], args.throttleRetry),
           retrier(["DependencyNotReady"], args.dependencyRetry),
-          // Lambda's own transient failures, retried briefly by the service's recommendation.
-          retrier(
-            TRANSIENT_ERRORS.filter((e) => e.startsWith("Lambda.")),
-            {
-              intervalSeconds: 1,
-              backoffRate: 2,
-              maxAttempts: 3,
-              maxDelaySeconds: 4,
-            },
-          ),
+          lambdaRetry,
         ],
         Catch: [
           // Still transient after its retries: the stream retries the record later, in order.
@@ -202,6 +246,43 @@ export function replayStateMachineDefinition(args: ReplayDefinitionArgs) {
       },
     },
   };
+  const groupStates = {
+    StartAt: REPLAY_STATES.group,
+    States: {
+      [REPLAY_STATES.group]: {
+        Type: "Task",
+        Resource: args.replayFunctionArn,
+        TimeoutSeconds: args.taskTimeoutSeconds,
+        // No ResultPath (the default, "$"): the result replaces the group's input, so the records
+        // come back only in `again` and the state never holds them twice (256 KiB per state).
+        Retry: [lambdaRetry],
+        Catch: [
+          // Whatever ended the invocation (a timeout, a crash), every record goes one by one:
+          // replay is idempotent, so the records it had applied find their state and change nothing.
+          { ErrorEquals: ["States.ALL"], ResultPath: "$.groupError", Next: REPLAY_STATES.groupFailed },
+        ],
+        Next: REPLAY_STATES.again,
+      },
+      [REPLAY_STATES.groupFailed]: {
+        Type: "Pass",
+        Parameters: { applied: [], "again.$": "$.entries" },
+        Next: REPLAY_STATES.again,
+      },
+      [REPLAY_STATES.again]: {
+        Type: "Map",
+        ItemsPath: "$.again",
+        MaxConcurrency: args.groupSize,
+        ItemProcessor: { ProcessorConfig: { Mode: "INLINE" }, ...recordStates },
+        ResultPath: "$.retried",
+        Next: REPLAY_STATES.groupDone,
+      },
+      [REPLAY_STATES.groupDone]: {
+        Type: "Pass",
+        Parameters: { "applied.$": "$.applied", "retried.$": "$.retried" },
+        End: true,
+      },
+    },
+  };
   return {
     Comment: "iot-dr registry replay: applies one ops-table stream batch wave by wave (see stateMachine.ts)",
     StartAt: REPLAY_STATES.waves,
@@ -213,13 +294,19 @@ export function replayStateMachineDefinition(args: ReplayDefinitionArgs) {
         MaxConcurrency: 1,
         ItemProcessor: {
           ProcessorConfig: { Mode: "INLINE" },
-          StartAt: REPLAY_STATES.wave,
+          StartAt: REPLAY_STATES.partition,
           States: {
+            [REPLAY_STATES.partition]: {
+              Type: "Pass",
+              Parameters: { "groups.$": `States.ArrayPartition($.entries, ${args.groupSize})` },
+              Next: REPLAY_STATES.wave,
+            },
             [REPLAY_STATES.wave]: {
               Type: "Map",
-              ItemsPath: "$.entries",
+              ItemsPath: "$.groups",
+              ItemSelector: { "entries.$": "$$.Map.Item.Value" },
               MaxConcurrency: args.waveConcurrency,
-              ItemProcessor: { ProcessorConfig: { Mode: "INLINE" }, ...recordStates },
+              ItemProcessor: { ProcessorConfig: { Mode: "INLINE" }, ...groupStates },
               End: true,
             },
           },

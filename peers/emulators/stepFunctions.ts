@@ -11,7 +11,11 @@ import {
   REPLAY_STATES,
   type ReplayBatchInput,
   type ReplayEntry,
+  type ReplayGroupInput,
 } from "../../functions/replication/stateMachine.js";
+import { replayGroupTask, type ReplayOutcome } from "../../functions/replication/apply.js";
+import type { RegistryRecord } from "../../functions/registry/records.js";
+import { silentLogger } from "../../functions/shared/observability.js";
 import type { SyncExecutionResult } from "../../functions/replication/launcher.js";
 
 type JSONValue = Parameters<StateMachine["run"]>[0];
@@ -19,7 +23,11 @@ type JSONValue = Parameters<StateMachine["run"]>[0];
 export interface LocalReplayOptions {
   /** The definition object, as deployed. */
   definition: object;
-  /** Stands in for the replay function: receives the Task input, returns its result or throws a named error. */
+  /**
+   * Stands in for the replay function's per-record handler: receives one entry, returns its result
+   * or throws a named error. The group Task runs the deployed group handler (apply.ts
+   * replayGroupTask) over it, as the deployed function does over its own per-record handler.
+   */
   replay(entry: ReplayEntry): Promise<unknown>;
   /** The SQS client the dead-letter Task sends with (moto). */
   sqs: SQSClient;
@@ -49,12 +57,17 @@ export function localReplayStateMachine(options: LocalReplayOptions): LocalRepla
     invocations[state] = (invocations[state] ?? 0) + 1;
   };
   const pause = options.retryPauseMs ?? 0;
+  const group = replayGroupTask((entry) => options.replay(entry) as Promise<ReplayOutcome>, silentLogger);
   return {
     invocations,
     async startSyncExecution(input) {
       const execution = machine.run(input as unknown as JSONValue, {
         overrides: {
           taskResourceLocalHandlers: {
+            [REPLAY_STATES.group]: async (input: unknown) => {
+              count(REPLAY_STATES.group);
+              return (await group(input as ReplayGroupInput<RegistryRecord>)) as unknown as JSONValue;
+            },
             [REPLAY_STATES.apply]: async (entry: unknown) => {
               count(REPLAY_STATES.apply);
               return (await options.replay(entry as ReplayEntry)) as JSONValue;
@@ -68,7 +81,11 @@ export function localReplayStateMachine(options: LocalReplayOptions): LocalRepla
               return { MessageId: sent.MessageId ?? null, MD5OfMessageBody: sent.MD5OfMessageBody ?? null };
             },
           },
-          retryIntervalOverrides: { [REPLAY_STATES.apply]: pause, [REPLAY_STATES.deadLetter]: pause },
+          retryIntervalOverrides: {
+            [REPLAY_STATES.group]: pause,
+            [REPLAY_STATES.apply]: pause,
+            [REPLAY_STATES.deadLetter]: pause,
+          },
         },
       });
       try {

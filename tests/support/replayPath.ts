@@ -14,7 +14,7 @@ import { applyRecord } from "../../functions/replication/apply.js";
 import { launchReplay } from "../../functions/replication/launcher.js";
 import { noMetrics, silentLogger } from "../../functions/shared/observability.js";
 import { createPacer, systemClock } from "../../functions/replication/pacing.js";
-import { replayStateMachineDefinition } from "../../functions/replication/stateMachine.js";
+import { REPLAY_GROUP_SIZE, replayStateMachineDefinition } from "../../functions/replication/stateMachine.js";
 import type { StreamConsumer } from "../../peers/emulators/globalTable.js";
 import { localReplayStateMachine } from "../../peers/emulators/stepFunctions.js";
 import type { MotoServer } from "../../peers/moto.js";
@@ -57,6 +57,7 @@ export async function motoLauncher(
       throttleRetry: RETRY,
       dependencyRetry: RETRY,
       waveConcurrency: 4,
+      groupSize: REPLAY_GROUP_SIZE,
       taskTimeoutSeconds: 30,
     }),
     sqs,

@@ -35,9 +35,10 @@ describe("iot-dr bench replay --workers", () => {
 
   it("replays a small backlog with two worker processes behind one quota, losing nothing, and reports them", async () => {
     const r = workersReport(
-      await runReplayWorkersBench({ ops: 40, workers: 2, concurrency: 4, scale: 0.2 }, () => {}),
+      await runReplayWorkersBench({ ops: 40, workers: 2, groupSize: 4, scale: 0.2 }, () => {}),
     );
     expect(r.workers).toBe(2);
+    expect(r.groupSize).toBe(4);
     expect(r.pacing).toBe("shared");
     expect(r.lost).toBe(0);
     expect(r.deadLettered).toBe(0);
@@ -55,9 +56,13 @@ describe("iot-dr bench replay --workers", () => {
     expect(r.costWhileDraining.map((d) => d.workers)).toEqual([1, 4, 16]);
   }, 300_000);
 
-  it("refuses a worker count it cannot run, and --local-pacing without --workers, with exit 2", async () => {
+  it("refuses a worker count or group size it cannot run, and options of the other mode, with exit 2", async () => {
     expect(await runCli(["bench", "replay", "--workers", "0"])).toBe(2);
     expect(await runCli(["bench", "replay", "--workers", "33"])).toBe(2);
     expect(await runCli(["bench", "replay", "--local-pacing"])).toBe(2);
+    expect(await runCli(["bench", "replay", "--workers", "4", "--group-size", "0"])).toBe(2);
+    expect(await runCli(["bench", "replay", "--workers", "4", "--group-size", "26"])).toBe(2);
+    expect(await runCli(["bench", "replay", "--workers", "4", "--concurrency", "8"])).toBe(2);
+    expect(await runCli(["bench", "replay", "--group-size", "4"])).toBe(2);
   });
 });

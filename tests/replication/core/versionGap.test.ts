@@ -4,6 +4,7 @@
  * after its restore) must neither stamp its older state with a newer version (capture), nor, when its
  * older write lands last, leave both replicas on it (the launcher writes the newer record back).
  */
+import { executionOutput } from "../../support/replayOutput.js";
 import { beforeEach, describe, expect, it } from "vitest";
 import * as iot from "@aws-sdk/client-iot";
 import { IoTClient } from "@aws-sdk/client-iot";
@@ -158,10 +159,7 @@ describe("the launcher writes back a record that an older replicated version rep
   const sfn = {
     async startSyncExecution(input: ReplayBatchInput<RegistryRecord>) {
       executions.push(input);
-      const output = input.waves.map((wave) =>
-        wave.entries.map((e) => ({ sequenceNumber: e.sequenceNumber, key: e.record.key, status: "applied" })),
-      );
-      return { status: "SUCCEEDED", output: JSON.stringify(output) };
+      return { status: "SUCCEEDED", output: executionOutput(input) };
     },
   };
   beforeEach(() => {

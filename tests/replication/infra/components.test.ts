@@ -417,9 +417,12 @@ describe("replication components under mocks", () => {
         logDestination: expect.stringMatching(/log-group:replay-state-machine-logs.*:\*$/),
       });
       const definition = JSON.parse(String(sm.inputs.definition));
-      const apply =
-        definition.States.ApplyWaves.ItemProcessor.States.ApplyWave.ItemProcessor.States.ApplyRecord;
-      expect(apply.Resource).toMatch(/:function:replay-replay-fn/);
+      const group = definition.States.ApplyWaves.ItemProcessor.States.ApplyWave.ItemProcessor.States;
+      // Both Tasks, a group and the per-record path after it, invoke the one replay function.
+      expect(group.ApplyGroup.Resource).toMatch(/:function:replay-replay-fn/);
+      expect(group.ApplyLeftOneByOne.ItemProcessor.States.ApplyRecord.Resource).toBe(
+        group.ApplyGroup.Resource,
+      );
       expect(definition.States.ApplyWaves.MaxConcurrency).toBe(1);
     });
 

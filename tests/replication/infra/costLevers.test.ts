@@ -66,6 +66,30 @@ describe("replication cost levers as deployed", () => {
     expect(DEPLOYED_DEFAULTS.captureMemoryMb).toBe(memory("capture-capture-fn"));
   });
 
+  it("prices the deployed replay groups: one replay request per group of records", async () => {
+    const run = await underMocks(() => {
+      new ReplayPipeline(
+        "grouped",
+        { ...COMMON, streamArn: `${TABLE_ARN}/stream/label` },
+        { provider: provider("iot", REGION) },
+      );
+    });
+    const [machine] = ofType(run.resources, "aws:sfn/stateMachine:StateMachine");
+    expect(String(machine.inputs.definition)).toContain(
+      `States.ArrayPartition($.entries, ${DEPLOYED_DEFAULTS.replayGroupSize})`,
+    );
+    const requests = (e: ReturnType<typeof estimateCost>) =>
+      e.pipeline.find((l) => /^Lambda requests/.test(l.item))!.perMillion;
+    const one = estimateCost({ ...DEPLOYED_DEFAULTS, replayGroupSize: 1 });
+    const grouped = estimateCost(DEPLOYED_DEFAULTS);
+    // Replay's request per record becomes one per group; capture's and the launchers' stay.
+    expect(requests(one) - requests(grouped)).toBeCloseTo(
+      (1 - 1 / DEPLOYED_DEFAULTS.replayGroupSize) * US_EAST_1_PRICES.lambdaPerMillionRequests,
+      10,
+    );
+    expect(grouped.pipelinePerMillion).toBeLessThan(one.pipelinePerMillion);
+  });
+
   it("bills arm64 GB-seconds 20 % below x86_64 and nothing else differently", () => {
     const duration = (e: ReturnType<typeof estimateCost>) =>
       e.pipeline.find((l) => /^Lambda duration/.test(l.item))!;
@@ -103,13 +127,16 @@ describe("replication cost levers as deployed", () => {
       (DEPLOYED_DEFAULTS.appLogBytesPerOp / gb) * 1e6 * US_EAST_1_PRICES.cloudWatchLogsPerGb,
       10,
     );
-    // Capture and its echo per queue batch of 10, replay per record, the launchers per stream batch.
-    const invocations = 2 / DEPLOYED_DEFAULTS.captureBatch + 1 + 2 / DEPLOYED_DEFAULTS.batchSize;
+    // Capture and its echo per queue batch of 10, replay per group, the launchers per stream batch.
+    const invocations =
+      2 / DEPLOYED_DEFAULTS.captureBatch +
+      1 / DEPLOYED_DEFAULTS.replayGroupSize +
+      2 / DEPLOYED_DEFAULTS.batchSize;
     expect(logs(info) - logs(deployed)).toBeCloseTo(
       ((invocations * PLATFORM_LOG_BYTES_PER_INVOCATION) / gb) * 1e6 * US_EAST_1_PRICES.cloudWatchLogsPerGb,
       10,
     );
-    expect(logs(info) - logs(deployed)).toBeGreaterThan(0.15);
+    expect(logs(info) - logs(deployed)).toBeGreaterThan(0.03);
   });
 
   it("runs the replication functions without their per-record INFO lines, which the model then does not bill, and keeps the lag metric's lines", () => {

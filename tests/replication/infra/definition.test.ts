@@ -14,11 +14,14 @@ const ARGS: ReplayDefinitionArgs = {
   throttleRetry: { intervalSeconds: 1, backoffRate: 2, maxAttempts: 6, maxDelaySeconds: 20 },
   dependencyRetry: { intervalSeconds: 2, backoffRate: 2, maxAttempts: 4, maxDelaySeconds: 15 },
   waveConcurrency: 4,
+  groupSize: 10,
   taskTimeoutSeconds: 70,
 };
 
-const applyState = (d: ReturnType<typeof replayStateMachineDefinition>) =>
+const groupStates = (d: ReturnType<typeof replayStateMachineDefinition>) =>
   d.States[REPLAY_STATES.waves].ItemProcessor.States[REPLAY_STATES.wave].ItemProcessor.States;
+const applyState = (d: ReturnType<typeof replayStateMachineDefinition>) =>
+  groupStates(d)[REPLAY_STATES.again].ItemProcessor.States;
 
 describe("replay state machine definition", () => {
   it("is accepted by the local Step Functions validator as written (JSONPath, no JSONata)", () => {
@@ -28,18 +31,35 @@ describe("replay state machine definition", () => {
     expect(() => new StateMachine(structuredClone(definition) as never)).not.toThrow();
   });
 
-  it("runs waves one at a time and a few records of a wave in parallel", () => {
+  it("runs waves one at a time, cuts each into groups and a few groups of a wave in parallel", () => {
     const d = replayStateMachineDefinition(ARGS);
     expect(d.States[REPLAY_STATES.waves]).toMatchObject({
       Type: "Map",
       ItemsPath: "$.waves",
       MaxConcurrency: 1,
     });
-    expect(d.States[REPLAY_STATES.waves].ItemProcessor.States[REPLAY_STATES.wave]).toMatchObject({
+    const wave = d.States[REPLAY_STATES.waves].ItemProcessor.States;
+    expect(wave[REPLAY_STATES.partition]).toMatchObject({
+      Type: "Pass",
+      Parameters: { "groups.$": "States.ArrayPartition($.entries, 10)" },
+    });
+    expect(wave[REPLAY_STATES.wave]).toMatchObject({
       Type: "Map",
-      ItemsPath: "$.entries",
+      ItemsPath: "$.groups",
       MaxConcurrency: 4,
     });
+  });
+
+  it("sends every record of a group whose invocation failed, and every record it left, through the per-record path", () => {
+    const states = groupStates(replayStateMachineDefinition(ARGS));
+    // Only Lambda's own transient failures are retried as a group; anything else goes one by one.
+    expect(states[REPLAY_STATES.group].Retry.flatMap((r) => r.ErrorEquals)).not.toContain("Throttled");
+    expect(states[REPLAY_STATES.group].Catch).toEqual([
+      { ErrorEquals: ["States.ALL"], ResultPath: "$.groupError", Next: REPLAY_STATES.groupFailed },
+    ]);
+    expect(states[REPLAY_STATES.groupFailed]).toMatchObject({ Parameters: { "again.$": "$.entries" } });
+    expect(states[REPLAY_STATES.group].Next).toBe(REPLAY_STATES.again);
+    expect(states[REPLAY_STATES.again]).toMatchObject({ ItemsPath: "$.again", ResultPath: "$.retried" });
   });
 
   it("retries Throttled and DependencyNotReady with capped, fully jittered backoff and never retries InvalidRecord", () => {
@@ -94,6 +114,8 @@ describe("replay state machine definition", () => {
       /integer maxAttempts/,
     );
     expect(bad({ waveConcurrency: 0 })).toThrow(/waveConcurrency/);
+    expect(bad({ groupSize: 0 })).toThrow(/groupSize/);
+    expect(bad({ groupSize: 26 })).toThrow(/groupSize 26: need an integer from 1 to 25/);
     expect(bad({ taskTimeoutSeconds: 0 })).toThrow(/taskTimeoutSeconds/);
   });
 });

@@ -1,3 +1,4 @@
+import { executionOutput } from "../../support/replayOutput.js";
 import { describe, expect, it } from "vitest";
 import { dependencyOrder, type RegistryRecord } from "../../../functions/registry/records.js";
 import { silentLogger } from "../../../functions/shared/observability.js";
@@ -35,14 +36,7 @@ function fakeExecution(statusOf: (key: string) => ReplayEntryOutcome["status"] =
     inputs,
     async startSyncExecution(input: Input): Promise<SyncExecutionResult> {
       inputs.push(input);
-      const output = input.waves.map((w) =>
-        w.entries.map((e) => ({
-          sequenceNumber: e.sequenceNumber,
-          key: e.record.key,
-          status: statusOf(e.record.key),
-        })),
-      );
-      return { status: "SUCCEEDED", output: JSON.stringify(output) };
+      return { status: "SUCCEEDED", output: executionOutput(input, statusOf) };
     },
   };
 }
@@ -171,7 +165,7 @@ describe("launcher", () => {
     expect(failed.response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(events.map(seqOf));
   });
 
-  it("reports the whole batch when the execution's output is not a list of waves", async () => {
+  it("reports the whole batch when the execution's output is not waves of groups", async () => {
     const events = [streamRecord(record("thing", "thing#o", { name: "o", attributes: {} }))];
     const { response, summary } = await launchReplay(
       { Records: events },
@@ -183,6 +177,17 @@ describe("launcher", () => {
     );
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(events[0]) }]);
     expect(summary.unprocessed).toBe(1);
+    // Outcomes listed per wave without their groups (the shape before groups) are not taken as applied.
+    const flat = JSON.stringify([[{ sequenceNumber: seqOf(events[0]), key: "thing#o", status: "applied" }]]);
+    const old = await launchReplay(
+      { Records: events },
+      {
+        region: SECONDARY,
+        logger: silentLogger,
+        startSyncExecution: async () => ({ status: "SUCCEEDED", output: flat }),
+      },
+    );
+    expect(old.response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(events[0]) }]);
   });
 
   it("counts a stream record without a sequence number as malformed without failing the batch", async () => {

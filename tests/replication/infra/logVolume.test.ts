@@ -3,6 +3,8 @@
  * the archives Pulumi would upload, run against moto: the cost model's `appLogBytesPerOp` must not
  * be below it (CloudWatch Logs bills every ingested byte).
  */
+import { executionOutput } from "../../support/replayOutput.js";
+import { REPLAY_GROUP_SIZE, type ReplayGroupResult } from "../../../functions/replication/stateMachine.js";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CreateThingCommand, IoTClient } from "@aws-sdk/client-iot";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -76,10 +78,21 @@ describe("log volume of the replication functions", () => {
       env("capture"),
     );
     expect(source.error).toBeUndefined();
-    // Replay of a thing from the other region, and the echo of it captured here.
-    const thing = record("thing", "thing#logged", { name: "logged", attributes: { site: "lab-4" } });
-    const replay = await invokeSerialized(code.replay, { sequenceNumber: "1", record: thing }, env("replay"));
-    expect(replay.result).toMatchObject({ key: "thing#logged", outcome: "applied" });
+    // Replay of things from the other region as deployed, a group per invocation, and the echo of
+    // one captured here.
+    const group = Array.from({ length: REPLAY_GROUP_SIZE }, (_, i) => ({
+      sequenceNumber: String(i + 1),
+      record: record("thing", i === 0 ? "thing#logged" : `thing#logged-${i}`, {
+        name: i === 0 ? "logged" : `logged-${i}`,
+        attributes: { site: "lab-4" },
+      }),
+    }));
+    const replay = await invokeSerialized(code.replay, { entries: group }, env("replay"));
+    const replayed = replay.result as ReplayGroupResult;
+    expect(replayed.again).toEqual([]);
+    expect(replayed.applied.map((a) => a.outcome)).toEqual(
+      group.map((e) => expect.objectContaining({ key: e.record.key, outcome: "applied" })),
+    );
     const echo = await invokeSerialized(
       code.capture,
       thingCreated("logged", "evt-echo-1", "id-echo", { site: "lab-4" }),
@@ -88,7 +101,7 @@ describe("log volume of the replication functions", () => {
     expect(echo.error).toBeUndefined();
     const perFunction = {
       capture: bytes(source.logLines),
-      replay: bytes(replay.logLines),
+      replay: bytes(replay.logLines) / REPLAY_GROUP_SIZE,
       echoCapture: bytes(echo.logLines),
     };
     const launcher = await launcherBytesPerRecord(planned.launcher);
@@ -124,10 +137,7 @@ async function launcherBytesPerRecord(planned: Record<string, string>): Promise<
       const input = JSON.parse(command.input.input) as {
         waves: { entries: { sequenceNumber: string; record: { key: string } }[] }[];
       };
-      const output = input.waves.map((w) =>
-        w.entries.map((e) => ({ sequenceNumber: e.sequenceNumber, key: e.record.key, status: "applied" })),
-      );
-      return { status: "SUCCEEDED", output: JSON.stringify(output) };
+      return { status: "SUCCEEDED", output: executionOutput(input) };
     }
   }
   const handler = launcherFromEnv(

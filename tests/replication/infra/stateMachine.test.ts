@@ -21,7 +21,9 @@ import {
   REPLAY_STATES,
   replayStateMachineDefinition,
   type ReplayEntry,
+  type ReplayGroupOutput,
 } from "../../../functions/replication/stateMachine.js";
+import { StateMachine } from "aws-local-stepfunctions";
 import { localReplayStateMachine } from "../../../peers/emulators/stepFunctions.js";
 import { useMoto } from "../../support/useMoto.js";
 import { SECONDARY, record, registryBatch, seqOf, streamRecord } from "./fixtures.js";
@@ -68,6 +70,7 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
       throttleRetry: RETRY,
       dependencyRetry: RETRY,
       waveConcurrency: 2,
+      groupSize: 3,
       taskTimeoutSeconds: 30,
     });
     return localReplayStateMachine({
@@ -118,6 +121,71 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
     expect(await deadLetters()).toEqual([]);
   });
 
+  it("applies a wave's records in groups: one replay invocation per group, none per record when all apply", async () => {
+    const things = Array.from({ length: 7 }, (_, i) =>
+      record("thing", `thing#g${i}`, { name: `g${i}`, attributes: { i: String(i) } }),
+    );
+    const sm = machine();
+    const { response, summary } = await launchReplay(
+      { Records: things.map((t) => streamRecord(t)) },
+      { region: SECONDARY, logger: silentLogger, ...sm },
+    );
+    expect(response.batchItemFailures).toEqual([]);
+    expect(summary.applied).toBe(7);
+    // groupSize 3: groups of 3, 3 and 1.
+    expect(sm.invocations[REPLAY_STATES.group]).toBe(3);
+    expect(sm.invocations[REPLAY_STATES.apply]).toBeUndefined();
+    const listed = await iot.send(new iotSdk.ListThingsCommand({}));
+    expect((listed.things ?? []).map((t) => t.thingName).sort()).toEqual(
+      things.map((_, i) => `g${i}`).sort(),
+    );
+    expect(lag).toHaveLength(7);
+  });
+
+  it("sends every record of a group whose invocation failed through the per-record path, which applies them", async () => {
+    const things = Array.from({ length: 4 }, (_, i) =>
+      record("thing", `thing#t${i}`, { name: `t${i}`, attributes: {} }),
+    );
+    const definition = replayStateMachineDefinition({
+      replayFunctionArn: `arn:aws:lambda:${SECONDARY}:111111111111:function:replay`,
+      deadLetterQueueUrl: dlqUrl,
+      throttleRetry: RETRY,
+      dependencyRetry: RETRY,
+      waveConcurrency: 2,
+      groupSize: 3,
+      taskTimeoutSeconds: 30,
+    });
+    const perRecord: string[] = [];
+    // The group invocation times out after applying its first record: the rest never ran.
+    const run = new StateMachine(structuredClone(definition) as never).run(
+      { waves: [{ entries: things.map((r, i) => ({ sequenceNumber: String(i), record: r })) }] } as never,
+      {
+        overrides: {
+          taskResourceLocalHandlers: {
+            [REPLAY_STATES.group]: async (input: unknown) => {
+              const { entries } = input as { entries: ReplayEntry[] };
+              await applyRecord(entries[0].record as RegistryRecord, deps);
+              throw Object.assign(new Error("Task timed out"), { name: "States.Timeout" });
+            },
+            [REPLAY_STATES.apply]: async (input: unknown) => {
+              const { record } = input as ReplayEntry<RegistryRecord>;
+              perRecord.push(record.key);
+              return (await applyRecord(record, deps)) as never;
+            },
+          },
+        },
+      },
+    );
+    const output = (await run.result) as unknown as ReplayGroupOutput[][];
+    expect(perRecord.sort()).toEqual(things.map((t) => t.key).sort());
+    const outcomes = output.flat().flatMap((g) => [...g.applied, ...g.retried]);
+    expect(outcomes.map((o) => o.status)).toEqual(["applied", "applied", "applied", "applied"]);
+    // The record the failed invocation had applied is found applied and left as it is.
+    const first = outcomes.find((o) => o.key === things[0].key)!;
+    expect(first.outcome).toMatchObject({ outcome: "unchanged", actions: [] });
+    expect(await deadLetters()).toEqual([]);
+  });
+
   it("retries a record whose dependency appears after the first attempt, then applies it", async () => {
     const thing = record("thing", "thing#late", { name: "late", thingTypeName: "late-type", attributes: {} });
     const errors: string[] = [];
@@ -136,8 +204,10 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
       { region: SECONDARY, logger: silentLogger, ...sm },
     );
 
+    // The group's attempt meets the missing type; the per-record path applies the record at once.
     expect(errors).toEqual(["DependencyNotReady"]);
-    expect(sm.invocations[REPLAY_STATES.apply]).toBe(2);
+    expect(sm.invocations[REPLAY_STATES.group]).toBe(1);
+    expect(sm.invocations[REPLAY_STATES.apply]).toBe(1);
     expect(response.batchItemFailures).toEqual([]);
     const described = await iot.send(new iotSdk.DescribeThingCommand({ thingName: "late" }));
     expect(described.thingTypeName).toBe("late-type");
@@ -154,7 +224,9 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
       { Records: [streamRecord(thing)] },
       { region: SECONDARY, logger: silentLogger, ...sm },
     );
-    expect(sm.invocations[REPLAY_STATES.apply]).toBe(3);
+    // Throttled in its group and once more on the per-record path, whose retry applies it.
+    expect(sm.invocations[REPLAY_STATES.group]).toBe(1);
+    expect(sm.invocations[REPLAY_STATES.apply]).toBe(2);
     expect(summary.applied).toBe(1);
     expect(response.batchItemFailures).toEqual([]);
     expect((await iot.send(new iotSdk.DescribeThingCommand({ thingName: "busy" }))).attributes).toEqual({
@@ -162,7 +234,7 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
     });
   });
 
-  it("dead-letters an invalid record with its reason at once and still applies the others", async () => {
+  it("dead-letters an invalid record with its reason without retrying it and still applies the others", async () => {
     // The state names another thing than the key: replay refuses it as InvalidRecord.
     const invalid = record("thing", "thing#liar", { name: "someone-else", attributes: {} });
     const good = record("thing", "thing#honest", { name: "honest", attributes: {} });
@@ -177,7 +249,9 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
       { region: SECONDARY, logger: silentLogger, ...sm },
     );
 
-    expect(calls.filter((k) => k === "thing#liar")).toHaveLength(1);
+    // Tried in its group, then once on the per-record path: InvalidRecord is never retried.
+    expect(calls.filter((k) => k === "thing#liar")).toHaveLength(2);
+    expect(calls.filter((k) => k === "thing#honest")).toHaveLength(1);
     expect(summary).toMatchObject({ applied: 1, deadLettered: 1 });
     // Dead-lettered records are handled: the stream does not get them back.
     expect(response.batchItemFailures).toEqual([]);
@@ -202,6 +276,7 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
       { Records: [streamRecord(orphan)] },
       { region: SECONDARY, logger: silentLogger, ...sm },
     );
+    expect(sm.invocations[REPLAY_STATES.group]).toBe(1);
     expect(sm.invocations[REPLAY_STATES.apply]).toBe(1 + RETRY.maxAttempts);
     expect(summary.deadLettered).toBe(1);
     expect(response.batchItemFailures).toEqual([]);
