@@ -178,7 +178,9 @@ export interface BlockStats {
  * one once per block. A block is at most many starts as the worker has calls of the API under
  * way and at most `maxBlockMs` of the API's rate, which bounds both what a worker leaves unspent
  * when its calls end and how long another worker waits behind it (fairness). A start left unspent
- * is a gap in the schedule: quota unused, never exceeded.
+ * is a gap in the schedule: quota unused, never exceeded. Calls already waiting for a start of the
+ * API in this worker (a replay group's records reach the same API together) are not a guess: the
+ * next block holds one start for each of them, within the same bounds, in one write.
  */
 export function blockSlots(
   inner: SlotStore,
@@ -200,61 +202,74 @@ export function blockSlots(
     pending?: Promise<void>;
   }
   const held = new Map<string, Held>();
+  /** Calls of each API inside `reserve` now: each of them spends a start of the next block. */
+  const waiting = new Map<string, number>();
+  const reserveFor = async (api: string, intervalMs: number, now: number, inFlight: number) => {
+    let h = held.get(api);
+    if (!h) held.set(api, (h = { starts: [], size: 1, spent: 0, late: 0, cleanRun: 0, probeAfter: 0 }));
+    for (;;) {
+      while (h.starts.length > 0 && h.starts[0] < now - staleMs) {
+        h.starts.shift();
+        stats.expired++;
+      }
+      const start = h.starts.shift();
+      if (start !== undefined) {
+        h.spent++;
+        if (start < now) h.late++;
+        stats.spent++;
+        return start;
+      }
+      if (!h.pending) break;
+      // Another call of this process is reserving a block: share it rather than write again.
+      await h.pending;
+    }
+    const fitting = Math.floor(maxBlockMs / intervalMs);
+    // One more after enough blocks spent whole and on time; after a start passed unspent or was
+    // spent late (the worker is slower than its block), half of what was spent, and twice as
+    // many clean blocks before trying a larger one again (each try can leave one start unspent).
+    let wanted = h.size;
+    if (h.spent >= h.size && h.late === 0) {
+      if (++h.cleanRun > h.probeAfter) wanted = h.size + 1;
+    } else {
+      wanted = Math.max(1, Math.floor(h.spent / 2));
+      h.probeAfter = Math.min(64, Math.max(1, 2 * h.probeAfter));
+      h.cleanRun = 0;
+    }
+    // Never more than this worker's calls under way could spend: the rest of a block left when
+    // its calls end is quota unused. The calls waiting here now will each spend one for certain
+    // (a group's records reach the same API together): the block takes them all in one write,
+    // while `size` keeps growing only by the clean-block rule.
+    const speculative = Math.max(1, Math.min(wanted, fitting, inFlight));
+    const k = Math.max(speculative, Math.min(waiting.get(api) ?? 1, fitting));
+    const state = h;
+    let start = 0;
+    const reserving = (async () => {
+      start = await inner.reserve(api, intervalMs, now, k);
+    })();
+    h.pending = reserving.catch(() => {});
+    try {
+      await reserving;
+    } finally {
+      h.pending = undefined;
+    }
+    stats.blocks++;
+    stats.spent++;
+    if (speculative > state.size) state.cleanRun = 0;
+    state.size = speculative;
+    state.spent = 1;
+    state.late = 0;
+    state.starts = Array.from({ length: k - 1 }, (_, i) => start + (i + 1) * intervalMs);
+    return start;
+  };
   return {
     stats: () => ({ ...stats, held: [...held.values()].reduce((a, h) => a + h.starts.length, 0) }),
     async reserve(api, intervalMs, now, _count, inFlight = 1) {
-      let h = held.get(api);
-      if (!h) held.set(api, (h = { starts: [], size: 1, spent: 0, late: 0, cleanRun: 0, probeAfter: 0 }));
-      for (;;) {
-        while (h.starts.length > 0 && h.starts[0] < now - staleMs) {
-          h.starts.shift();
-          stats.expired++;
-        }
-        const start = h.starts.shift();
-        if (start !== undefined) {
-          h.spent++;
-          if (start < now) h.late++;
-          stats.spent++;
-          return start;
-        }
-        if (!h.pending) break;
-        // Another call of this process is reserving a block: share it rather than write again.
-        await h.pending;
-      }
-      const fitting = Math.floor(maxBlockMs / intervalMs);
-      // One more after enough blocks spent whole and on time; after a start passed unspent or was
-      // spent late (the worker is slower than its block), half of what was spent, and twice as
-      // many clean blocks before trying a larger one again (each try can leave one start unspent).
-      let wanted = h.size;
-      if (h.spent >= h.size && h.late === 0) {
-        if (++h.cleanRun > h.probeAfter) wanted = h.size + 1;
-      } else {
-        wanted = Math.max(1, Math.floor(h.spent / 2));
-        h.probeAfter = Math.min(64, Math.max(1, 2 * h.probeAfter));
-        h.cleanRun = 0;
-      }
-      // Never more than this worker's calls under way could spend: the rest of a block left when
-      // its calls end is quota unused.
-      const k = Math.max(1, Math.min(wanted, fitting, inFlight));
-      const state = h;
-      let start = 0;
-      const reserving = (async () => {
-        start = await inner.reserve(api, intervalMs, now, k);
-      })();
-      h.pending = reserving.catch(() => {});
+      waiting.set(api, (waiting.get(api) ?? 0) + 1);
       try {
-        await reserving;
+        return await reserveFor(api, intervalMs, now, inFlight);
       } finally {
-        h.pending = undefined;
+        waiting.set(api, waiting.get(api)! - 1);
       }
-      stats.blocks++;
-      stats.spent++;
-      if (k > state.size) state.cleanRun = 0;
-      state.size = k;
-      state.spent = 1;
-      state.late = 0;
-      state.starts = Array.from({ length: k - 1 }, (_, i) => start + (i + 1) * intervalMs);
-      return start;
     },
   };
 }

@@ -116,6 +116,36 @@ describe("shared pacing schedule in DynamoDB", () => {
     expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(63 * 25 - 50);
   });
 
+  it("gives a group's calls that wait together one block: a write for the first and one for the rest", async () => {
+    const clock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+    let writes = 0;
+    const counted = lib.DynamoDBDocumentClient.from(new DynamoDBClient(moto.clientConfig("eu-west-1")));
+    counted.middlewareStack.add(
+      (next) => async (args) => {
+        writes++;
+        return next(args);
+      },
+      { step: "initialize", name: "countWrites" },
+    );
+    const blocks = blockSlots(dynamoSlotStore(lib, counted, TABLE));
+    const pacer = createPacer({ clock, rates: { DescribeThingGroup: 20 }, slots: blocks });
+    const starts: number[] = [];
+    // Ten records of a group reach the API at once; a fresh worker's adaptive size is 1.
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        pacer.run("DescribeThingGroup", async () => void starts.push(Date.now())),
+      ),
+    );
+    const late = pacer.stats().DescribeThingGroup!.lateStarts;
+    expect(starts).toHaveLength(10);
+    // Two blocks (the first call's, then the nine that waited behind it), each one or two writes
+    // (an idle schedule restarts at the second), and a few more for starts given up late.
+    expect(blocks.stats().blocks).toBeLessThanOrEqual(2 + late);
+    expect(writes).toBeLessThanOrEqual(4 + 2 * late);
+    // Still one interval (50 ms) apart: ten starts span nine intervals, each at most 25 ms late.
+    expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(9 * 50 - 50);
+  });
+
   it("reports a schedule it cannot reach as Throttled (retried by the state machine, never dead-lettered)", async () => {
     const store = dynamoSlotStore(lib, doc, "no-such-table");
     await expect(store.reserve("CreateThing", 10, Date.now())).rejects.toMatchObject({
