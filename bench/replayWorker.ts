@@ -36,7 +36,14 @@ export interface WorkerInit {
 
 export interface WorkerWave {
   type: "wave";
+  /** This message's id (the reply names it). */
   id: number;
+  /**
+   * The wave it belongs to: a worker keeps one pacer (and its blocks) for all the groups of a wave,
+   * as a warm replay container keeps its pacer across invocations.
+   */
+  waveId: number;
+  /** One group of the wave (or, for one-shot use, any records), applied `groupSize` at a time. */
   records: RegistryRecord[];
   /**
    * Records applied at once, as one replay invocation applies a group (stateMachine.ts): the worker
@@ -50,6 +57,7 @@ export interface WorkerWave {
   localOnly?: boolean;
 }
 
+/** What one message's records did; every counter is for this message alone (deltas). */
 export interface WorkerWaveDone {
   type: "waveDone";
   id: number;
@@ -73,6 +81,7 @@ function main(): void {
   let iot: iotSdk.IoTClient | undefined;
   let doc: lib.DynamoDBDocumentClient | undefined;
   let scheduleWrites = 0;
+  let current: ({ waveId: number; port: IotRegistryPort } & ReturnType<typeof pacing>) | undefined;
   const send = (m: FromWorker) => process.send!(m);
   process.on("message", (m: ToWorker) => {
     void (async () => {
@@ -106,27 +115,20 @@ function main(): void {
           return;
         }
         if (!init || !iot || !doc) throw new Error("wave before init");
-        const rates = m.rates;
-        const blocks =
-          rates && !m.localOnly ? blockSlots(dynamoSlotStore(lib, doc, init.scheduleTable)) : undefined;
-        const pacer = rates
-          ? createPacer({
-              rates: {
-                ...Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6])),
-                ...rates,
-              },
-              utilisation: m.utilisation,
-              slots: blocks,
-              transientAttempts: CALL_DEADLINES.replayIot.pacedAttempts,
-            })
-          : createPacer({
-              defaultRate: 1e6,
-              rates: Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6])),
-            });
+        // One pacer and port per wave, kept across its groups as a warm replay container keeps
+        // them across invocations; a fresh one per wave (no ARNs cached from calibration).
+        if (current?.waveId !== m.waveId)
+          current = {
+            waveId: m.waveId,
+            port: iotPortFromSdk(iotSdk, iot) as IotRegistryPort,
+            ...pacing(m, init, doc),
+          };
+        const { pacer, blocks, port } = current;
+        const stats0 = pacer.stats();
+        const blocks0 = blocks?.stats() ?? { blocks: 0, spent: 0 };
         const deps: ApplyDeps = {
           region: init.region,
-          // A fresh port per wave, like a fresh replay function: no ARNs cached from an earlier wave.
-          iot: iotPortFromSdk(iotSdk, iot) as IotRegistryPort,
+          iot: port,
           pacer,
           clock: systemClock,
           logger: silentLogger,
@@ -152,10 +154,13 @@ function main(): void {
           type: "waveDone",
           id: m.id,
           failed,
-          stats: pacer.stats(),
+          stats: statsSince(stats0, pacer.stats()),
           cpuMicros: cpu.user + cpu.system,
           scheduleWrites: scheduleWrites - writes0,
-          blocks: { blocks: blocks?.stats().blocks ?? 0, spent: blocks?.stats().spent ?? 0 },
+          blocks: {
+            blocks: (blocks?.stats().blocks ?? 0) - blocks0.blocks,
+            spent: (blocks?.stats().spent ?? 0) - blocks0.spent,
+          },
           loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
         });
       } catch (err) {
@@ -163,6 +168,46 @@ function main(): void {
       }
     })();
   });
+}
+
+/** The pacer of a wave: through the shared schedule in blocks, alone (`localOnly`), or unpaced (calibration). */
+function pacing(m: WorkerWave, init: WorkerInit, doc: lib.DynamoDBDocumentClient) {
+  const rates = m.rates;
+  const blocks =
+    rates && !m.localOnly ? blockSlots(dynamoSlotStore(lib, doc, init.scheduleTable)) : undefined;
+  const unlimited = Object.fromEntries(Object.keys(DEFAULT_IOT_QUOTAS).map((k) => [k, 1e6]));
+  const pacer = rates
+    ? createPacer({
+        rates: { ...unlimited, ...rates },
+        utilisation: m.utilisation,
+        slots: blocks,
+        transientAttempts: CALL_DEADLINES.replayIot.pacedAttempts,
+      })
+    : createPacer({ defaultRate: 1e6, rates: unlimited });
+  return { pacer, blocks };
+}
+
+/** Per-API counters accrued between two snapshots of a pacer's stats. */
+function statsSince(
+  before: Record<string, ApiStats>,
+  after: Record<string, ApiStats>,
+): Record<string, ApiStats> {
+  const zero: ApiStats = { calls: 0, throttles: 0, retries: 0, waitedMs: 0, lateStarts: 0 };
+  return Object.fromEntries(
+    Object.entries(after).map(([api, a]) => {
+      const b = before[api] ?? zero;
+      return [
+        api,
+        {
+          calls: a.calls - b.calls,
+          throttles: a.throttles - b.throttles,
+          retries: a.retries - b.retries,
+          waitedMs: a.waitedMs - b.waitedMs,
+          lateStarts: a.lateStarts - b.lateStarts,
+        },
+      ];
+    }),
+  );
 }
 
 if (process.send && process.env.IOT_DR_BENCH_WORKER === "replay") main();

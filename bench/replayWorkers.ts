@@ -54,7 +54,7 @@ export interface WorkersBenchResult extends ReplayRunReport {
   scheduleWritesPerIotCall: number;
   /** Starts spent per reservation in the shared schedule (blocks, sharedPacing.ts blockSlots); 1 without blocks. */
   startsPerBlock: number;
-  /** Records per worker in the measured waves (uneven by design). */
+  /** Records per worker in the measured waves (as free workers took the groups). */
   recordsPerWorker: number[];
   /**
    * Event-loop delay (ms) of the workers during the measured waves (highest p99 and max over
@@ -107,17 +107,11 @@ class WorkerProcess {
   }
 }
 
-/** Splits `items` into `n` parts proportional to 1, 2, ..., n (uneven load). */
-export function unevenSplit<T>(items: T[], n: number): T[][] {
-  const total = (n * (n + 1)) / 2;
-  const parts: T[][] = [];
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    const end = i === n - 1 ? items.length : Math.round((items.length * ((i + 1) * (i + 2))) / 2 / total);
-    parts.push(items.slice(at, end));
-    at = end;
-  }
-  return parts;
+/** `items` cut into consecutive groups of `size` (States.ArrayPartition). */
+export function groupsOf<T>(items: readonly T[], size: number): T[][] {
+  const groups: T[][] = [];
+  for (let at = 0; at < items.length; at += size) groups.push(items.slice(at, at + size));
+  return groups;
 }
 
 export async function runReplayWorkersBench(
@@ -159,28 +153,35 @@ export async function runReplayWorkersBench(
     );
     const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale);
     const groupSize = options.groupSize ?? REPLAY_GROUP_SIZE;
-    let waveId = 0;
-    const runWave = async (
-      wave: RegistryRecord[],
-      rates: Record<string, number> | undefined,
-      split: (xs: RegistryRecord[], n: number) => RegistryRecord[][],
-    ) => {
-      const parts = split(wave, workers.length);
-      const done = await Promise.all(
-        workers.map((w, i) => {
-          const m: WorkerWave = {
-            type: "wave",
-            id: ++waveId,
-            records: parts[i],
-            groupSize,
-            rates,
-            utilisation: 0.95,
-            localOnly: options.localOnly,
-          };
-          return w.request(m, `wave:${m.id}`) as Promise<WorkerWaveDone>;
+    let messageId = 0;
+    let waveSeq = 0;
+    /** A wave as the Map runs it: its groups in order, each to the next free worker. */
+    const runWave = async (wave: RegistryRecord[], rates: Record<string, number> | undefined) => {
+      const groups = groupsOf(wave, groupSize);
+      const waveId = ++waveSeq;
+      const perWorker = workers.map(() => 0);
+      const done: WorkerWaveDone[] = [];
+      let next = 0;
+      await Promise.all(
+        workers.map(async (w, i) => {
+          while (next < groups.length) {
+            const records = groups[next++];
+            const m: WorkerWave = {
+              type: "wave",
+              id: ++messageId,
+              waveId,
+              records,
+              groupSize,
+              rates,
+              utilisation: 0.95,
+              localOnly: options.localOnly,
+            };
+            done.push((await w.request(m, `wave:${m.id}`)) as WorkerWaveDone);
+            perWorker[i] += records.length;
+          }
         }),
       );
-      return { parts, done };
+      return { perWorker, done };
     };
     const scales = backlog.waves.map(() => options.scale ?? 1);
     const motoByWave: number[] = [];
@@ -205,9 +206,7 @@ export async function runReplayWorkersBench(
         const t0 = performance.now();
         // Unthrottled and at unlimited rates, but through the same schedule (its round trips count).
         const unlimited = ratesOf(() => 1e6);
-        const cal = await runWave(calibrationWave(backlog, calibration, i), unlimited, (xs, n) =>
-          unevenSplit(xs, n).reverse(),
-        );
+        const cal = await runWave(calibrationWave(backlog, calibration, i), unlimited);
         const why = cal.done.flatMap((d) => d.failed);
         if (why.length > 0) throw new Error(`calibration record ${why[0][0]} still failed (${why[0][1]})`);
         motoByWave[i] = Math.round((okCalls() - calls0) / ((performance.now() - t0) / 1000));
@@ -223,8 +222,8 @@ export async function runReplayWorkersBench(
       );
       const from = performance.now();
       emulatorLoop.enable();
-      const { parts, done } = await runWave(wave, rates, unevenSplit);
-      parts.forEach((p, w) => (recordsPerWorker[w] += p.length));
+      const { perWorker, done } = await runWave(wave, rates);
+      perWorker.forEach((n, w) => (recordsPerWorker[w] += n));
       for (const d of done) {
         for (const [k, v] of d.failed) failed.set(k, v);
         stats.push(d.stats);
