@@ -2,8 +2,9 @@
  * `iot-dr bench capture --burst N`: a fleet-provisioning burst through capture. N things, each with a
  * certificate (its policy attached) and a group membership, are created in moto as fast as it
  * serves them; the registry events IoT would publish for each (peers/emulators/registryEvents.ts)
- * go, as the capture rules' SQS action sends them, to a capture queue in moto with the deployed
- * redrive policy. As many capture containers as the event source mapping allows
+ * go, as the capture rules' SQS action sends them, to a capture queue with the deployed redrive
+ * policy and visibility timeout, in the SQS stand-in (peers/emulators/sqsQueues.ts: moto's SQS took
+ * 19 min to accept the 10,000 events of a 5,000 burst; IoT and DynamoDB stay in moto). As many capture containers as the event source mapping allows
  * (captureSizing's maximumConcurrency), each a separate process running the deployed capture
  * function (bench/captureWorker.ts), poll it and enrich every event through ONE emulated account
  * quota at AWS's default rates (bench/quotaEmulator.ts in front of moto's IoT). Reported: every read
@@ -33,6 +34,7 @@ import { silentLogger } from "../functions/shared/observability.js";
 import { DEFAULT_IOT_QUOTAS, systemClock } from "../functions/replication/pacing.js";
 import { emitRegistryEvents } from "../peers/emulators/registryEvents.js";
 import { createQueueWithDeadLetters } from "../peers/emulators/sqsEventSource.js";
+import { startSqsQueues } from "../peers/emulators/sqsQueues.js";
 import { startMoto } from "../peers/moto.js";
 import { pool } from "./harness.js";
 import { startQuotaEmulator } from "./quotaEmulator.js";
@@ -173,6 +175,7 @@ export async function runCaptureBurstBench(
   const sizing = captureSizing(rates, { timeoutSeconds: CAPTURE_TIMEOUT_SECONDS });
   const quotaOf = (api: string) => rates[api] ?? (DEFAULT_IOT_QUOTAS as Record<string, number>)[api] ?? 10;
   const moto = await startMoto();
+  const queues = await startSqsQueues();
   const emulator = await startQuotaEmulator(moto.endpoint);
   emulator.setQuota(quotaOf);
   const workers: CaptureWorker[] = [];
@@ -193,11 +196,12 @@ export async function runCaptureBurstBench(
         }),
       );
     const doc = libDynamodb.DynamoDBDocumentClient.from(ddb);
-    const sqs = new SQSClient(config);
+    const sqs = new SQSClient({ ...config, endpoint: queues.endpoint });
     const { queueUrl, deadLetterUrl: dlqUrl } = await createQueueWithDeadLetters(
       sqs,
       { queue: "capture-queue", deadLetters: "capture-dlq" },
       sizing.maxReceiveCount,
+      { visibilityTimeoutSeconds: sizing.visibilityTimeoutSeconds },
     );
     const depth = async (url: string) => {
       const a = (
@@ -304,7 +308,7 @@ export async function runCaptureBurstBench(
       w.send({
         type: "run",
         queueUrl,
-        sqsEndpoint: moto.endpoint,
+        sqsEndpoint: queues.endpoint,
         region: REGION,
         batchSize: sizing.batchSize,
         batchWindowSeconds: sizing.batchWindowSeconds,
@@ -425,6 +429,7 @@ export async function runCaptureBurstBench(
     clearInterval(sampler);
     await Promise.all(workers.map((w) => w.kill()));
     await emulator.close();
+    await queues.close();
     await moto.stop();
   }
 }

@@ -1,6 +1,6 @@
 /**
  * One capture container of `iot-dr bench capture`, in its own process (as a Lambda container of the
- * capture queue's event source mapping is): it polls the capture queue as Lambda's SQS poller does
+ * capture queue's event source mapping is): it polls the capture queue (at `sqsEndpoint`) as Lambda's SQS poller does
  * (peers/emulators/sqsEventSource.ts) and runs each batch through the deployed capture function
  * (captureFromEnv, the SDK modules, its pacer at the container's share), its IoT calls going
  * through the shared quota emulator (AWS_ENDPOINT_URL_IOT), the ops table in moto.

@@ -1,6 +1,6 @@
 /**
  * `iot-dr bench capture --burst N`: a provisioning burst's registry events through the capture
- * queue (SQS in moto, the deployed redrive policy), the capture containers the event source
+ * queue (the SQS stand-in, the deployed redrive policy; IoT and DynamoDB in moto), the capture containers the event source
  * mapping allows (separate processes running the deployed capture function) and one emulated
  * account quota at AWS's default rates (bench/quotaEmulator.ts).
  */
