@@ -2,8 +2,9 @@
  * `iot-dr bench capture --burst N`: a fleet-provisioning burst through capture. N things, each with a
  * certificate (its policy attached) and a group membership, are created in moto as fast as it
  * serves them; the registry events IoT would publish for each (peers/emulators/registryEvents.ts)
- * go, as the capture rules' SQS action sends them, to a capture queue in moto with the deployed
- * redrive policy. As many capture containers as the event source mapping allows
+ * go, as the capture rules' SQS action sends them, to a capture queue with the deployed redrive
+ * policy and visibility timeout, in the SQS stand-in (peers/emulators/sqsQueues.ts: moto's SQS took
+ * 19 min to accept the 10,000 events of a 5,000 burst; IoT and DynamoDB stay in moto). As many capture containers as the event source mapping allows
  * (captureSizing's maximumConcurrency), each a separate process running the deployed capture
  * function (bench/captureWorker.ts), poll it and enrich every event through ONE emulated account
  * quota at AWS's default rates (bench/quotaEmulator.ts in front of moto's IoT). Reported: every read
@@ -25,6 +26,7 @@ import { captureKeys, type RegistryEventMessage } from "../functions/replication
 import {
   BURST_READS_PER_THING,
   CAPTURE_READ_APIS,
+  CAPTURE_UTILISATION,
   captureSizing,
   predictBurstClearSeconds,
 } from "../functions/replication/captureSizing.js";
@@ -33,6 +35,7 @@ import { silentLogger } from "../functions/shared/observability.js";
 import { DEFAULT_IOT_QUOTAS, systemClock } from "../functions/replication/pacing.js";
 import { emitRegistryEvents } from "../peers/emulators/registryEvents.js";
 import { createQueueWithDeadLetters } from "../peers/emulators/sqsEventSource.js";
+import { startSqsQueues } from "../peers/emulators/sqsQueues.js";
 import { startMoto } from "../peers/moto.js";
 import { pool } from "./harness.js";
 import { startQuotaEmulator } from "./quotaEmulator.js";
@@ -72,6 +75,19 @@ export interface CaptureApiReport {
   maxSentInSlidingSecond: number;
   /** Accepted calls per thing of the burst. */
   callsPerThing: number;
+  /**
+   * Seconds a container's share of this API went unused between its sends (gaps over two pacing
+   * intervals, less one interval each), mean over containers: time the model counts as busy.
+   */
+  idleSeconds: number;
+}
+
+/** Percentiles of request times, milliseconds. */
+export interface CallLatency {
+  calls: number;
+  p50: number;
+  p90: number;
+  p99: number;
 }
 
 /** The most of `times` (ms) inside any window [t, t + 1000). */
@@ -104,7 +120,32 @@ export interface CaptureBurstReport {
   redelivered: number;
   invocations: number;
   cpuMsPerThing: number;
+  /** How long the containers' IoT reads (through the quota emulator) and DynamoDB calls to moto took. */
+  callLatencyMs: { iot: CallLatency; dynamodb: CallLatency };
+  /** Mean seconds inside the capture function per invocation; the rest of a container's time is its poller's. */
+  handlerSecondsPerInvocation: number;
   loadAverage: { start: number; end: number; max: number };
+}
+
+function latencyOf(ms: number[]): CallLatency {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number) =>
+    sorted.length === 0
+      ? 0
+      : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
+  return { calls: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+}
+
+/** Time a container's share of an API at `rate` calls/s went unused between the sends at `times` (ms). */
+export function idleSecondsOf(times: number[], rate: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  const interval = 1000 / rate;
+  let idle = 0;
+  for (let i = 1; i < sorted.length; i++) {
+    const gap = sorted[i] - sorted[i - 1];
+    if (gap > 2 * interval) idle += gap - interval;
+  }
+  return idle / 1000;
 }
 
 class CaptureWorker {
@@ -173,6 +214,7 @@ export async function runCaptureBurstBench(
   const sizing = captureSizing(rates, { timeoutSeconds: CAPTURE_TIMEOUT_SECONDS });
   const quotaOf = (api: string) => rates[api] ?? (DEFAULT_IOT_QUOTAS as Record<string, number>)[api] ?? 10;
   const moto = await startMoto();
+  const queues = await startSqsQueues();
   const emulator = await startQuotaEmulator(moto.endpoint);
   emulator.setQuota(quotaOf);
   const workers: CaptureWorker[] = [];
@@ -193,11 +235,12 @@ export async function runCaptureBurstBench(
         }),
       );
     const doc = libDynamodb.DynamoDBDocumentClient.from(ddb);
-    const sqs = new SQSClient(config);
+    const sqs = new SQSClient({ ...config, endpoint: queues.endpoint });
     const { queueUrl, deadLetterUrl: dlqUrl } = await createQueueWithDeadLetters(
       sqs,
       { queue: "capture-queue", deadLetters: "capture-dlq" },
       sizing.maxReceiveCount,
+      { visibilityTimeoutSeconds: sizing.visibilityTimeoutSeconds },
     );
     const depth = async (url: string) => {
       const a = (
@@ -304,7 +347,7 @@ export async function runCaptureBurstBench(
       w.send({
         type: "run",
         queueUrl,
-        sqsEndpoint: moto.endpoint,
+        sqsEndpoint: queues.endpoint,
         region: REGION,
         batchSize: sizing.batchSize,
         batchWindowSeconds: sizing.batchWindowSeconds,
@@ -339,6 +382,8 @@ export async function runCaptureBurstBench(
           : a,
       { invocations: 0, failed: 0, cpu: 0 },
     );
+    const stopped = stops.flatMap((s) => (s.type === "stopped" ? [s] : []));
+    const handlerMs = stopped.reduce((a, s) => a + s.handlerMs, 0);
     const deadLettered = await depth(dlqUrl);
     const sentByApi = new Map<string, Map<number, number>>();
     const sentTimes = new Map<string, number[]>();
@@ -397,6 +442,16 @@ export async function runCaptureBurstBench(
           maxSentInOneSecond: Math.max(0, ...(sentByApi.get(api)?.values() ?? [])),
           maxSentInSlidingSecond: maxInSlidingSecond(sentTimes.get(api) ?? []),
           callsPerThing: Math.round((c.ok / options.burst) * 100) / 100,
+          idleSeconds:
+            Math.round(
+              (stopped.reduce(
+                (a, s) =>
+                  a + idleSecondsOf(s.sentAt[api] ?? [], sizing.shareRates[api] * CAPTURE_UTILISATION),
+                0,
+              ) /
+                Math.max(1, stopped.length)) *
+                10,
+            ) / 10,
         };
       })
       .sort((a, b) => a.api.localeCompare(b.api));
@@ -419,12 +474,19 @@ export async function runCaptureBurstBench(
       redelivered: totals.failed,
       invocations: totals.invocations,
       cpuMsPerThing: Math.round((totals.cpu / 1000 / options.burst) * 1000) / 1000,
+      callLatencyMs: {
+        iot: latencyOf(stopped.flatMap((s) => s.callMs.iot)),
+        dynamodb: latencyOf(stopped.flatMap((s) => s.callMs.dynamodb)),
+      },
+      handlerSecondsPerInvocation:
+        Math.round((handlerMs / 1000 / Math.max(1, totals.invocations)) * 100) / 100,
       loadAverage: { start: r2(load.start), end: r2(load.end), max: r2(load.max) },
     };
   } finally {
     clearInterval(sampler);
     await Promise.all(workers.map((w) => w.kill()));
     await emulator.close();
+    await queues.close();
     await moto.stop();
   }
 }
@@ -435,11 +497,12 @@ export function formatCaptureBurst(r: CaptureBurstReport): string {
     `burst ${r.burst} things: captured ${r.captured}, dead-lettered ${r.deadLettered}, redelivered ${r.redelivered}`,
     `clear ${r.clearSeconds} s (model ${r.predictedClearSeconds} s); provisioned in ${r.provisionSeconds} s`,
     `${r.workers} capture containers, batches of ${r.batchSize}, ${r.invocations} invocations, ${r.cpuMsPerThing} ms CPU per thing`,
-    "api                        quota  calls  util   throttles  max/s  per thing",
+    "api                        quota  calls  util   throttles  max/s  per thing  idle s",
     ...r.apis.map(
       (a) =>
-        `${a.api.padEnd(26)} ${String(a.quota).padStart(5)} ${String(a.calls).padStart(6)} ${(a.utilisation * 100).toFixed(1).padStart(5)}% ${String(a.throttles).padStart(10)} ${String(a.maxCallsInOneSecond).padStart(6)} ${String(a.callsPerThing).padStart(10)}`,
+        `${a.api.padEnd(26)} ${String(a.quota).padStart(5)} ${String(a.calls).padStart(6)} ${(a.utilisation * 100).toFixed(1).padStart(5)}% ${String(a.throttles).padStart(10)} ${String(a.maxCallsInOneSecond).padStart(6)} ${String(a.callsPerThing).padStart(10)} ${String(a.idleSeconds).padStart(7)}`,
     ),
+    `IoT reads p50/p99 ${r.callLatencyMs.iot.p50}/${r.callLatencyMs.iot.p99} ms, DynamoDB p50/p99 ${r.callLatencyMs.dynamodb.p50}/${r.callLatencyMs.dynamodb.p99} ms; ${r.handlerSecondsPerInvocation} s in the function per invocation`,
     `load average ${r.loadAverage.start} -> ${r.loadAverage.end} (max ${r.loadAverage.max})`,
   ];
   return lines.join("\n") + "\n";

@@ -1,6 +1,6 @@
 /**
  * One capture container of `iot-dr bench capture`, in its own process (as a Lambda container of the
- * capture queue's event source mapping is): it polls the capture queue as Lambda's SQS poller does
+ * capture queue's event source mapping is): it polls the capture queue (at `sqsEndpoint`) as Lambda's SQS poller does
  * (peers/emulators/sqsEventSource.ts) and runs each batch through the deployed capture function
  * (captureFromEnv, the SDK modules, its pacer at the container's share), its IoT calls going
  * through the shared quota emulator (AWS_ENDPOINT_URL_IOT), the ops table in moto.
@@ -33,12 +33,32 @@ export interface CaptureWorkerStopped {
   cpuMicros: number;
   /** Date.now() of every IoT request this container sent (each SDK attempt), by API. */
   sentAt: Record<string, number[]>;
+  /** Milliseconds each IoT and DynamoDB request took, sent to answered (each SDK attempt). */
+  callMs: { iot: number[]; dynamodb: number[] };
+  /** Milliseconds spent inside the capture function, over all invocations. */
+  handlerMs: number;
 }
 
 export type ToCaptureWorker = CaptureWorkerRun | { type: "stop" };
 export type FromCaptureWorker = CaptureWorkerStopped | { type: "error"; message: string };
 
 const sentAt: Record<string, number[]> = {};
+const callMs: CaptureWorkerStopped["callMs"] = { iot: [], dynamodb: [] };
+
+/** Notes how long each request of an SDK client took, from sending to its answer (after retries' step). */
+function timed(client: { middlewareStack: { add: (...args: never[]) => unknown } }, into: number[]): void {
+  (client.middlewareStack.add as (mw: unknown, o: unknown) => void)(
+    (next: (a: unknown) => Promise<unknown>) => async (args: unknown) => {
+      const t0 = performance.now();
+      try {
+        return await next(args);
+      } finally {
+        into.push(performance.now() - t0);
+      }
+    },
+    { step: "finalizeRequest", name: "benchCallMs", priority: "low" },
+  );
+}
 
 /**
  * The SDK's IoT module with every client naming its API to the quota emulator and noting when it
@@ -59,6 +79,18 @@ const iotWithApiHeader: typeof iotSdk = {
         },
         { step: "finalizeRequest", name: "benchSentAt", priority: "low" },
       );
+      timed(this, callMs.iot);
+    }
+  },
+};
+
+/** The SDK's DynamoDB module with every client timing its requests (moto's answer times under load). */
+const timedDynamodb: typeof dynamodb = {
+  ...dynamodb,
+  DynamoDBClient: class extends dynamodb.DynamoDBClient {
+    constructor(...args: ConstructorParameters<typeof dynamodb.DynamoDBClient>) {
+      super(...args);
+      timed(this, callMs.dynamodb);
     }
   },
 };
@@ -77,12 +109,12 @@ function main(): void {
       try {
         const handler = captureFromEnv(process.env, {
           iot: iotWithApiHeader,
-          dynamodb,
+          dynamodb: timedDynamodb,
           libDynamodb,
           logger: silentLogger,
         });
         const sqs = new SQSClient({ region: m.region, endpoint: m.sqsEndpoint });
-        const totals = { invocations: 0, messages: 0, failedMessages: 0 };
+        const totals = { invocations: 0, messages: 0, failedMessages: 0, handlerMs: 0 };
         const cpu0 = process.cpuUsage();
         while (!stopping) {
           const out = await pollOnce(
@@ -95,14 +127,21 @@ function main(): void {
               visibilityTimeoutSeconds: m.visibilityTimeoutSeconds,
               waitSeconds: 1,
             },
-            (event) => handler(event as unknown as Record<string, unknown>),
+            async (event) => {
+              const t0 = performance.now();
+              try {
+                return await handler(event as unknown as Record<string, unknown>);
+              } finally {
+                totals.handlerMs += performance.now() - t0;
+              }
+            },
           );
           if (out.received > 0) totals.invocations++;
           totals.messages += out.received;
           totals.failedMessages += out.failed;
         }
         const cpu = process.cpuUsage(cpu0);
-        send({ type: "stopped", ...totals, cpuMicros: cpu.user + cpu.system, sentAt });
+        send({ type: "stopped", ...totals, cpuMicros: cpu.user + cpu.system, sentAt, callMs });
       } catch (err) {
         send({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       }

@@ -19,11 +19,13 @@ import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 /**
  * A queue and its dead-letter queue, wired as infra/capture.ts wires the capture queue: a message
  * received `maxReceiveCount` times without being deleted moves to the dead-letter queue.
+ * `visibilityTimeoutSeconds` is the queue's own (SQS's 30 s when undefined).
  */
 export async function createQueueWithDeadLetters(
   sqs: SQSClient,
   names: { queue: string; deadLetters: string },
   maxReceiveCount: number,
+  options: { visibilityTimeoutSeconds?: number } = {},
 ): Promise<{ queueUrl: string; deadLetterUrl: string }> {
   const deadLetterUrl = (await sqs.send(new CreateQueueCommand({ QueueName: names.deadLetters }))).QueueUrl!;
   const deadLetterArn = (
@@ -35,6 +37,9 @@ export async function createQueueWithDeadLetters(
         QueueName: names.queue,
         Attributes: {
           RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount }),
+          ...(options.visibilityTimeoutSeconds !== undefined
+            ? { VisibilityTimeout: String(options.visibilityTimeoutSeconds) }
+            : {}),
         },
       }),
     )
@@ -128,12 +133,21 @@ export async function pollOnce(
     failedIds = new Set(messages.map((m) => m.MessageId!));
   }
   const done = messages.filter((m) => !failedIds.has(m.MessageId!));
-  if (done.length > 0)
-    await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-      }),
-    );
-  return { received: messages.length, deleted: done.length, failed: failedIds.size };
+  // DeleteMessageBatch takes at most 10 entries (moto accepts more; SQS refuses the whole request).
+  const chunks: Message[][] = [];
+  for (let i = 0; i < done.length; i += 10) chunks.push(done.slice(i, i + 10));
+  const deleted = await Promise.all(
+    chunks.map(
+      async (chunk) =>
+        (
+          await sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+            }),
+          )
+        ).Successful?.length ?? 0,
+    ),
+  );
+  return { received: messages.length, deleted: deleted.reduce((a, b) => a + b, 0), failed: failedIds.size };
 }

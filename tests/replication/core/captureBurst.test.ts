@@ -1,11 +1,11 @@
 /**
  * `iot-dr bench capture --burst N`: a provisioning burst's registry events through the capture
- * queue (SQS in moto, the deployed redrive policy), the capture containers the event source
+ * queue (the SQS stand-in, the deployed redrive policy; IoT and DynamoDB in moto), the capture containers the event source
  * mapping allows (separate processes running the deployed capture function) and one emulated
  * account quota at AWS's default rates (bench/quotaEmulator.ts).
  */
 import { describe, expect, it } from "vitest";
-import { maxInSlidingSecond, runCaptureBurstBench } from "../../../bench/captureBurst.js";
+import { idleSecondsOf, maxInSlidingSecond, runCaptureBurstBench } from "../../../bench/captureBurst.js";
 import { runCli } from "../../../cli/main.js";
 import {
   BURST_READS_PER_THING,
@@ -42,12 +42,24 @@ describe("capture under a provisioning burst", () => {
     }
     expect(r.predictedClearSeconds).toBe(predictBurstClearSeconds(burst, {}, { timeoutSeconds: 30 }));
     expect(r.clearSeconds).toBeGreaterThanOrEqual(r.predictedClearSeconds * 0.9);
+    // Every request the containers made was timed: 5 reads a thing, and the DynamoDB calls.
+    expect(r.callLatencyMs.iot.calls).toBeGreaterThanOrEqual(5 * burst);
+    expect(r.callLatencyMs.dynamodb.calls).toBeGreaterThan(burst);
+    expect(r.handlerSecondsPerInvocation).toBeGreaterThan(0);
   }, 600_000);
 
   it("counts sends in a sliding second, not in whole seconds of the clock", () => {
     expect(maxInSlidingSecond([])).toBe(0);
     expect(maxInSlidingSecond([900, 950, 1000, 1050])).toBe(4);
     expect(maxInSlidingSecond([0, 999, 1000, 1999, 2000])).toBe(2);
+  });
+
+  it("counts a share as idle only across gaps longer than two pacing intervals, less the interval it was due", () => {
+    // 5 calls/s: one every 200 ms.
+    expect(idleSecondsOf([0, 200, 400, 600], 5)).toBe(0);
+    expect(idleSecondsOf([0, 200, 400, 1400, 1600], 5)).toBeCloseTo(0.8, 6);
+    expect(idleSecondsOf([1600, 0, 400], 5)).toBeCloseTo(1.0, 6);
+    expect(idleSecondsOf([], 5)).toBe(0);
   });
 
   it("sizes the consumer so that all containers together stay inside every read quota", () => {
