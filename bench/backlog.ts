@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import {
+  dependencyPhases,
   keyOf,
   parseKey,
   type RegistryRecord,
@@ -11,7 +12,6 @@ import {
   type StateByKind,
 } from "../functions/registry/records.js";
 import { DEFAULT_IOT_QUOTAS } from "../functions/replication/pacing.js";
-import { launchWaves } from "../functions/replication/launcher.js";
 
 /**
  * Operation mix: counts are proportional to each API's quota. callsPerOp is what replay calls per
@@ -134,8 +134,8 @@ export function buildBacklog(ops: number, now: number, origin = "us-east-1", tag
   for (let i = all.length - 1; i >= 0; i--)
     if (seen.has(all[i].key)) all.splice(i, 1);
     else seen.add(all[i].key);
-  // The waves the launcher runs (launcher.ts launchWaves), not an order written here by hand.
-  const waves = launchWaves(all, (r) => r);
+  // The waves the launcher runs (records.dependencyPhases), not an order written here by hand.
+  const waves = dependencyPhases(all, (r) => r);
   const waveOf: Record<string, number> = {};
   waves.forEach((w, i) => w.forEach((r) => (waveOf[apiOf.get(r)!] = i)));
   const waveKinds = waves.map((w) =>

@@ -117,59 +117,9 @@ export function regressionOf(streamRecord: DynamoDBRecord): TableItem | undefine
   return before.versionKey > after.versionKey ? before : undefined;
 }
 
-/**
- * A wave's items with their kinds interleaved in proportion to their counts (the order within a
- * kind kept). Each IoT API has its own quota and the state machine hands out a wave's groups in
- * order, a few at a time: with the kinds one after another, a later kind's API sat idle until the
- * earlier kinds' groups were done; interleaved, every group carries each kind's share, so the APIs
- * of a wave have calls waiting together and drain side by side. A wave's records are independent
- * (one per resource, one dependency rank), so their order inside it changes nothing else.
- */
-export function interleaveKinds<T>(wave: readonly T[], kindOf: (item: T) => string): T[] {
-  const byKind = new Map<string, T[]>();
-  for (const item of wave) {
-    const kind = kindOf(item);
-    const list = byKind.get(kind);
-    if (list) list.push(item);
-    else byKind.set(kind, [item]);
-  }
-  const lists = [...byKind.values()];
-  if (lists.length < 2) return [...wave];
-  const taken = lists.map(() => 0);
-  const out: T[] = [];
-  while (out.length < wave.length) {
-    // The kind furthest behind its share goes next.
-    let next = -1;
-    let behind = Number.POSITIVE_INFINITY;
-    lists.forEach((list, i) => {
-      const at = (taken[i] + 0.5) / list.length;
-      if (taken[i] < list.length && at < behind) [next, behind] = [i, at];
-    });
-    out.push(lists[next][taken[next]++]);
-  }
-  return out;
-}
-
-/** What interleaving tells apart: a record's kind, and whether it deletes. */
-export const launchKind = (record: Pick<RegistryRecord, "kind" | "state">): string =>
-  record.state === null ? `${record.kind}:delete` : record.kind;
-
-/**
- * The launcher's waves of `items`: independent records in dependency order (records.ts
- * `dependencyPhases`), each wave's kinds interleaved (`interleaveKinds`).
- */
-export function launchWaves<T>(
-  items: readonly T[],
-  recordOf: (item: T) => Pick<RegistryRecord, "kind" | "state">,
-): T[][] {
-  return dependencyPhases(items, recordOf).map((wave) =>
-    interleaveKinds(wave, (item) => launchKind(recordOf(item))),
-  );
-}
-
-/** Waves of independent records in dependency order, kinds interleaved (`launchWaves`). */
+/** Waves of independent records in dependency order (records.ts `dependencyPhases`). */
 export function planWaves<T extends { record: RegistryRecord }>(entries: readonly T[]): T[][] {
-  return launchWaves(entries, (entry) => entry.record);
+  return dependencyPhases(entries, (entry) => entry.record);
 }
 
 /** What Step Functions accepts as execution input and keeps as state: 256 KiB of UTF-8. */

@@ -11,8 +11,6 @@ import {
   LAUNCH_TIME_NEEDED_MS,
   SFN_PAYLOAD_LIMIT_BYTES,
   launchReplay,
-  interleaveKinds,
-  launchKind,
   planWaves,
   splitLaunches,
   type SyncExecutionResult,
@@ -217,43 +215,6 @@ describe("launcher", () => {
     expect(summary.malformed).toBe(1);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: seqOf(item) }]);
     expect(sfn.inputs).toHaveLength(0);
-  });
-
-  it("interleaves a wave's kinds in proportion, so every group of the wave carries each kind's share", () => {
-    const items = [
-      ...Array.from({ length: 20 }, (_, i) => `group-${i}`),
-      ...Array.from({ length: 10 }, (_, i) => `policy-${i}`),
-      ...Array.from({ length: 10 }, (_, i) => `cert-${i}`),
-    ];
-    const out = interleaveKinds(items, (x) => x.split("-")[0]);
-    expect([...out].sort()).toEqual([...items].sort());
-    // The order within a kind is kept.
-    for (const kind of ["group", "policy", "cert"])
-      expect(out.filter((x) => x.startsWith(kind))).toEqual(items.filter((x) => x.startsWith(kind)));
-    // Every group of 10 (States.ArrayPartition) holds 5 groups, 2-3 policies and 2-3 certificates.
-    for (let at = 0; at < out.length; at += 10) {
-      const part = out.slice(at, at + 10);
-      expect(part.filter((x) => x.startsWith("group"))).toHaveLength(5);
-      expect(part.filter((x) => x.startsWith("policy")).length).toBeGreaterThanOrEqual(2);
-      expect(part.filter((x) => x.startsWith("cert")).length).toBeGreaterThanOrEqual(2);
-    }
-    expect(interleaveKinds(["a-1", "a-2"], (x) => x.split("-")[0])).toEqual(["a-1", "a-2"]);
-    expect(interleaveKinds([], (x: string) => x)).toEqual([]);
-  });
-
-  it("plans a wave of several kinds interleaved: creates and deletes of one kind apart", () => {
-    const policies = Array.from({ length: 4 }, (_, i) =>
-      record("policy", `policy#p${i}`, { name: `p${i}`, document: "{}" }),
-    );
-    const groups = Array.from({ length: 4 }, (_, i) =>
-      record("thingGroup", `thingGroup#g${i}`, { name: `g${i}`, attributes: {} }),
-    );
-    const waves = planWaves([...groups, ...policies].map((r) => ({ record: r })));
-    expect(waves).toHaveLength(1);
-    const kinds = waves[0].map((e) => e.record.kind);
-    expect(kinds.slice(0, 4).sort()).toEqual(["policy", "policy", "thingGroup", "thingGroup"]);
-    expect(launchKind(record("thing", "thing#x", null))).toBe("thing:delete");
-    expect(launchKind(groups[0])).toBe("thingGroup");
   });
 
   it("orders a batch the same way for the launcher's waves and for applyBatch: a deep hierarchy child-first", () => {
