@@ -43,8 +43,8 @@ export function deliveryOfMessage(body: string): RegistryEventMessage | CloudTra
 }
 
 /**
- * Captures each message of an SQS batch at once (the batch is at most 10; the container's pacer
- * spaces their reads) and returns the ones to deliver again.
+ * Captures each message of an SQS batch at once (the batch is sized by captureSizing.ts, 71 at AWS's
+ * default quotas; the container's pacer spaces their reads) and returns the ones to deliver again.
  */
 export async function captureBatch(
   event: SQSEvent,
