@@ -18,7 +18,7 @@ import * as path from "node:path";
 import * as iotSdk from "@aws-sdk/client-iot";
 import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
-import { GetQueueAttributesCommand, SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { iotPortFromSdk } from "../functions/registry/iotPort.js";
 import { keys } from "../functions/registry/records.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../functions/registry/table.js";
@@ -34,7 +34,7 @@ import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import { silentLogger } from "../functions/shared/observability.js";
 import { DEFAULT_IOT_QUOTAS, systemClock } from "../functions/replication/pacing.js";
 import { emitRegistryEvents } from "../peers/emulators/registryEvents.js";
-import { createQueueWithDeadLetters } from "../peers/emulators/sqsEventSource.js";
+import { createQueueWithDeadLetters, queueDepth } from "../peers/emulators/sqsEventSource.js";
 import { startSqsQueues } from "../peers/emulators/sqsQueues.js";
 import { startMoto } from "../peers/moto.js";
 import { pool } from "./harness.js";
@@ -242,19 +242,7 @@ export async function runCaptureBurstBench(
       sizing.maxReceiveCount,
       { visibilityTimeoutSeconds: sizing.visibilityTimeoutSeconds },
     );
-    const depth = async (url: string) => {
-      const a = (
-        await sqs.send(
-          new GetQueueAttributesCommand({
-            QueueUrl: url,
-            AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-          }),
-        )
-      ).Attributes;
-      return (
-        Number(a?.ApproximateNumberOfMessages ?? 0) + Number(a?.ApproximateNumberOfMessagesNotVisible ?? 0)
-      );
-    };
+    const depth = async (url: string) => (await queueDepth(sqs, url)).reduce((a, n) => a + n, 0);
 
     // The fleet's group and policy exist and are recorded before the burst (a rollout reuses them).
     const source = new iotSdk.IoTClient(config);

@@ -47,6 +47,19 @@ export async function createQueueWithDeadLetters(
   return { queueUrl, deadLetterUrl };
 }
 
+/** A queue's depth as SQS reports it: [visible, in flight] (ApproximateNumberOf... attributes). */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<[number, number]> {
+  const a = (
+    await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    )
+  ).Attributes;
+  return [Number(a?.ApproximateNumberOfMessages ?? 0), Number(a?.ApproximateNumberOfMessagesNotVisible ?? 0)];
+}
+
 export interface SqsPollerOptions {
   sqs: SQSClient;
   queueUrl: string;

@@ -21,7 +21,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { startMoto } from "../../peers/moto.js";
 import { startSqsQueues } from "../../peers/emulators/sqsQueues.js";
-import { createQueueWithDeadLetters } from "../../peers/emulators/sqsEventSource.js";
+import { createQueueWithDeadLetters, queueDepth } from "../../peers/emulators/sqsEventSource.js";
 
 const REGION = "eu-west-1";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,17 +45,7 @@ async function scenario(sqs: SQSClient) {
     { queue: "contract-queue", deadLetters: "contract-dlq" },
     2,
   );
-  const depth = async (url: string) => {
-    const a = (
-      await sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: url,
-          AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        }),
-      )
-    ).Attributes!;
-    return [Number(a.ApproximateNumberOfMessages), Number(a.ApproximateNumberOfMessagesNotVisible)];
-  };
+  const depth = (url: string) => queueDepth(sqs, url);
   const attrs = (
     await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["All"] }))
   ).Attributes!;

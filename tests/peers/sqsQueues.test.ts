@@ -2,12 +2,12 @@
  * The SQS stand-in where moto is kinder than SQS's documentation (so the contract test cannot
  * compare them there), and its reason to exist: a queue of 10,000 messages stays fast.
  */
+import { queueDepth } from "../../peers/emulators/sqsEventSource.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   DeleteMessageCommand,
-  GetQueueAttributesCommand,
   PurgeQueueCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -43,17 +43,7 @@ describe("the SQS stand-in where SQS is stricter than moto", () => {
     await queues.close();
   });
 
-  const depth = async (url: string) => {
-    const a = (
-      await sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: url,
-          AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        }),
-      )
-    ).Attributes!;
-    return [Number(a.ApproximateNumberOfMessages), Number(a.ApproximateNumberOfMessagesNotVisible)];
-  };
+  const depth = (url: string) => queueDepth(sqs, url);
 
   it("a delete with a receipt handle older than the message's latest succeeds and deletes nothing", async () => {
     const url = (await sqs.send(new CreateQueueCommand({ QueueName: "stale" }))).QueueUrl!;

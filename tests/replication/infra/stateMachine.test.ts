@@ -62,9 +62,9 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
     };
   });
 
-  /** The deployed definition, with the replay Task bound to `replay` (default: the real core). */
-  function machine(replay?: (entry: ReplayEntry) => Promise<unknown>) {
-    const definition = replayStateMachineDefinition({
+  /** The deployed definition, in groups of 3 (this DLQ, short retries). */
+  const definition = () =>
+    replayStateMachineDefinition({
       replayFunctionArn: `arn:aws:lambda:${SECONDARY}:111111111111:function:replay`,
       deadLetterQueueUrl: dlqUrl,
       throttleRetry: RETRY,
@@ -73,8 +73,11 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
       groupSize: 3,
       taskTimeoutSeconds: 30,
     });
+
+  /** The deployed definition, with the replay Task bound to `replay` (default: the real core). */
+  function machine(replay?: (entry: ReplayEntry) => Promise<unknown>) {
     return localReplayStateMachine({
-      definition,
+      definition: definition(),
       sqs,
       replay: replay ?? ((entry) => applyRecord(entry.record as RegistryRecord, deps)),
     });
@@ -146,18 +149,9 @@ describe("replay state machine on aws-local-stepfunctions against moto", () => {
     const things = Array.from({ length: 4 }, (_, i) =>
       record("thing", `thing#t${i}`, { name: `t${i}`, attributes: {} }),
     );
-    const definition = replayStateMachineDefinition({
-      replayFunctionArn: `arn:aws:lambda:${SECONDARY}:111111111111:function:replay`,
-      deadLetterQueueUrl: dlqUrl,
-      throttleRetry: RETRY,
-      dependencyRetry: RETRY,
-      waveConcurrency: 2,
-      groupSize: 3,
-      taskTimeoutSeconds: 30,
-    });
     const perRecord: string[] = [];
     // The group invocation times out after applying its first record: the rest never ran.
-    const run = new StateMachine(structuredClone(definition) as never).run(
+    const run = new StateMachine(definition() as never).run(
       { waves: [{ entries: things.map((r, i) => ({ sequenceNumber: String(i), record: r })) }] } as never,
       {
         overrides: {
