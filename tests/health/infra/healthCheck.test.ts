@@ -127,6 +127,11 @@ describe("the health-check function in endpoint mode, under mocks", async () => 
           // deadline; on a machine shared by many test runs that alone took longer than the deployed
           // 1.5 s (one failure at load 10); 2 s is the most the function accepts (Route 53 waits 2 s).
           HEALTH_DEADLINE_MS: "2000",
+          // Each invocation its own round: the function counts a round once (policy.ts), so two
+          // invocations that start in the same wall-clock second of the default 1 s rounds share
+          // one, and the second answers the first's stored verdict (CI once got 200 for the
+          // hanging factor right after the healthy test's invocation).
+          HEALTH_ROUND_MS: "1",
         },
       );
     }
