@@ -1,7 +1,7 @@
 /**
  * One replay worker of `iot-dr bench replay --workers N`, in its own process (as a replay Lambda
- * container is): it applies the records the parent sends, a group at a time as the state machine
- * hands a replay invocation its group, with the deployed replay core and pacer,
+ * container is): it applies each group the parent sends at once, as the state machine hands a
+ * replay invocation its group, with the deployed replay core and pacer,
  * its IoT calls going through the shared quota emulator, its pacing schedule in the shared
  * DynamoDB item (functions/replication/sharedPacing.ts) when the wave is paced.
  */
@@ -43,13 +43,8 @@ export interface WorkerWave {
    * as a warm replay container keeps its pacer across invocations.
    */
   waveId: number;
-  /** One group of the wave (or, for one-shot use, any records), applied `groupSize` at a time. */
+  /** One group of the wave, applied at once as one replay invocation applies its group (stateMachine.ts). */
   records: RegistryRecord[];
-  /**
-   * Records applied at once, as one replay invocation applies a group (stateMachine.ts): the worker
-   * takes its records a group at a time and starts the next group when the whole group has ended.
-   */
-  groupSize: number;
   /** Pace at these rates (TPS) through the shared schedule; undefined: unpaced (calibration). */
   rates?: Record<string, number>;
   utilisation: number;
@@ -139,14 +134,12 @@ function main(): void {
         const cpu0 = process.cpuUsage();
         const loop = monitorEventLoopDelay({ resolution: 10 });
         loop.enable();
-        for (let at = 0; at < m.records.length; at += m.groupSize) {
-          await Promise.all(
-            m.records.slice(at, at + m.groupSize).map(async (record) => {
-              const why = await applyWithRetries(record, deps);
-              if (why) failed.push([record.key, why]);
-            }),
-          );
-        }
+        await Promise.all(
+          m.records.map(async (record) => {
+            const why = await applyWithRetries(record, deps);
+            if (why) failed.push([record.key, why]);
+          }),
+        );
         const cpu = process.cpuUsage(cpu0);
         loop.disable();
         const ms = (ns: number) => Math.round(ns / 1e5) / 10;

@@ -171,7 +171,6 @@ export async function runReplayWorkersBench(
               id: ++messageId,
               waveId,
               records,
-              groupSize,
               rates,
               utilisation: 0.95,
               localOnly: options.localOnly,
