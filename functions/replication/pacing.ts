@@ -142,8 +142,6 @@ export function createPacer(options: PacerOptions = {}): Pacer {
   if (!Number.isInteger(transientAttempts) || transientAttempts < 1)
     throw new Error(`pacing transientAttempts must be a positive integer, got ${transientAttempts}`);
   const schedules = new Map<string, Schedule>();
-  /** Calls of each API under way in this pacer (waiting for a start, or made): a block is never larger. */
-  const inFlight = new Map<string, number>();
   const stats = new Map<string, ApiStats>();
 
   const rateOf = (api: string) => (rates[api] ?? options.defaultRate ?? 10) * utilisation;
@@ -162,7 +160,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
       // in the schedule is safe; a late call could be counted in the next second with its
       // successor's) and a new one reserved.
       for (let attempt = 1; ; attempt++) {
-        const start = await options.slots.reserve(api, w.intervalMs, clock.now(), 1, inFlight.get(api));
+        const start = await options.slots.reserve(api, w.intervalMs, clock.now());
         const wait = start - clock.now();
         if (wait >= -maxLateMs || attempt >= 3) return Math.max(0, Math.ceil(wait));
         statOf(api).lateStarts++;
@@ -177,14 +175,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
   return {
     rateOf,
     stats: () => Object.fromEntries([...stats].map(([k, v]) => [k, { ...v }])),
-    async run<T>(api: string, call: () => Promise<T>): Promise<T> {
-      inFlight.set(api, (inFlight.get(api) ?? 0) + 1);
-      try {
-        return await runPaced(api, call);
-      } finally {
-        inFlight.set(api, inFlight.get(api)! - 1);
-      }
-    },
+    run: runPaced,
   };
 
   async function runPaced<T>(api: string, call: () => Promise<T>): Promise<T> {

@@ -9,7 +9,8 @@
  *
  * Cost: one write (1 WRU, $0.625 per million on demand) per reservation, plus one more when an API
  * was idle (the first condition fails). `blockSlots` makes a reservation a block of consecutive
- * starts that one worker spends itself, so a busy worker writes once per block, not once per call.
+ * starts for the calls one worker has waiting together, so a replay group's records that reach an
+ * API together write once, not once per call.
  * Limit: one item takes up to 1,000 writes per second, well above any registry quota (the
  * highest, DescribeThing, is 350 TPS).
  */
@@ -21,10 +22,9 @@ export interface SlotStore {
   /**
    * Reserves the next `count` (default 1) consecutive starts of `api`, `intervalMs` apart, the
    * first `intervalMs` after the start reserved before them and not before `now`; returns the
-   * first (ms since the epoch). `inFlight`: the caller's calls of `api` under way, this one
-   * included (a hint for `blockSlots`; stores that reserve what they are asked ignore it).
+   * first (ms since the epoch).
    */
-  reserve(api: string, intervalMs: number, now: number, count?: number, inFlight?: number): Promise<number>;
+  reserve(api: string, intervalMs: number, now: number, count?: number): Promise<number>;
 }
 
 /** One GCRA step: the first of `count` starts and the schedule's next free start after them. */
@@ -169,18 +169,20 @@ export interface BlockStats {
 }
 
 /**
- * One worker's blocks over a shared store: a reservation takes k consecutive starts in one write
- * and this process spends them on its own calls, each at its start (never earlier, at most
- * `staleMs` later), so the schedule's spacing, and with it the quota, holds for all workers
- * together. k adapts per API to the worker's demand: one more after a block was spent whole with
- * every call waiting for its start, half of what was spent when a start passed unspent or was
- * spent late, so a worker slower than the API's interval writes about once per call, and a busy
- * one once per block. A block is at most many starts as the worker has calls of the API under
- * way and at most `maxBlockMs` of the API's rate, which bounds both what a worker leaves unspent
- * when its calls end and how long another worker waits behind it (fairness). A start left unspent
- * is a gap in the schedule: quota unused, never exceeded. Calls already waiting for a start of the
- * API in this worker (a replay group's records reach the same API together) are not a guess: the
- * next block holds one start for each of them, within the same bounds, in one write.
+ * One worker's blocks over a shared store: the calls of an API that wait for a start in this
+ * worker together (a replay group's records reach an API together) take one block of consecutive
+ * starts in one write, and each spends its own start at its time (never earlier, at most `staleMs`
+ * later), so the schedule's spacing, and with it the quota, holds for all workers together. A call
+ * that comes while a block is being reserved waits for it and takes the next one with the calls
+ * that came with it.
+ *
+ * A block never holds a start for a call that is not waiting. An earlier version also reserved
+ * ahead for calls it expected (one more start after each block spent whole): a busy loop spent
+ * them, but a replay group's record makes its call of an API once, so the starts held for its
+ * last records' successors passed unspent at every group's end while other workers waited behind
+ * them (BENCHMARKS.md, "Blocks for waiting calls only"). A block is at most `maxBlockMs` of the
+ * API's rate, which bounds how long another worker waits behind it. A start left unspent (its call
+ * ran late) is a gap in the schedule: quota unused, never exceeded.
  */
 export function blockSlots(
   inner: SlotStore,
@@ -192,21 +194,14 @@ export function blockSlots(
   const stats = { blocks: 0, spent: 0, expired: 0 };
   interface Held {
     starts: number[];
-    size: number;
-    spent: number;
-    /** Starts of the block handed out after they had passed (the worker was slower than the block). */
-    late: number;
-    /** Clean blocks in a row, and how many must pass before the next larger one (doubles after each miss). */
-    cleanRun: number;
-    probeAfter: number;
     pending?: Promise<void>;
   }
   const held = new Map<string, Held>();
   /** Calls of each API inside `reserve` now: each of them spends a start of the next block. */
   const waiting = new Map<string, number>();
-  const reserveFor = async (api: string, intervalMs: number, now: number, inFlight: number) => {
+  const reserveFor = async (api: string, intervalMs: number, now: number, taken: () => void) => {
     let h = held.get(api);
-    if (!h) held.set(api, (h = { starts: [], size: 1, spent: 0, late: 0, cleanRun: 0, probeAfter: 0 }));
+    if (!h) held.set(api, (h = { starts: [] }));
     for (;;) {
       while (h.starts.length > 0 && h.starts[0] < now - staleMs) {
         h.starts.shift();
@@ -214,37 +209,22 @@ export function blockSlots(
       }
       const start = h.starts.shift();
       if (start !== undefined) {
-        h.spent++;
-        if (start < now) h.late++;
+        taken();
         stats.spent++;
         return start;
       }
       if (!h.pending) break;
-      // Another call of this process is reserving a block: share it rather than write again.
+      // Another call of this process is reserving a block: take what it leaves, or the next one.
       await h.pending;
     }
-    const fitting = Math.floor(maxBlockMs / intervalMs);
-    // One more after enough blocks spent whole and on time; after a start passed unspent or was
-    // spent late (the worker is slower than its block), half of what was spent, and twice as
-    // many clean blocks before trying a larger one again (each try can leave one start unspent).
-    let wanted = h.size;
-    if (h.spent >= h.size && h.late === 0) {
-      if (++h.cleanRun > h.probeAfter) wanted = h.size + 1;
-    } else {
-      wanted = Math.max(1, Math.floor(h.spent / 2));
-      h.probeAfter = Math.min(64, Math.max(1, 2 * h.probeAfter));
-      h.cleanRun = 0;
-    }
-    // Never more than this worker's calls under way could spend: the rest of a block left when
-    // its calls end is quota unused. The calls waiting here now will each spend one for certain
-    // (a group's records reach the same API together): the block takes them all in one write,
-    // while `size` keeps growing only by the clean-block rule.
-    const speculative = Math.max(1, Math.min(wanted, fitting, inFlight));
-    const k = Math.max(speculative, Math.min(waiting.get(api) ?? 1, fitting));
+    // This call and the others waiting now (a call stops waiting the moment it takes a start).
+    const k = Math.max(1, Math.min(waiting.get(api) ?? 1, Math.floor(maxBlockMs / intervalMs)));
     const state = h;
     let start = 0;
     const reserving = (async () => {
       start = await inner.reserve(api, intervalMs, now, k);
+      taken();
+      state.starts = Array.from({ length: k - 1 }, (_, i) => start + (i + 1) * intervalMs);
     })();
     h.pending = reserving.catch(() => {});
     try {
@@ -254,21 +234,21 @@ export function blockSlots(
     }
     stats.blocks++;
     stats.spent++;
-    if (speculative > state.size) state.cleanRun = 0;
-    state.size = speculative;
-    state.spent = 1;
-    state.late = 0;
-    state.starts = Array.from({ length: k - 1 }, (_, i) => start + (i + 1) * intervalMs);
     return start;
   };
   return {
     stats: () => ({ ...stats, held: [...held.values()].reduce((a, h) => a + h.starts.length, 0) }),
-    async reserve(api, intervalMs, now, _count, inFlight = 1) {
+    async reserve(api, intervalMs, now) {
       waiting.set(api, (waiting.get(api) ?? 0) + 1);
+      let counted = true;
+      const taken = () => {
+        if (counted) waiting.set(api, waiting.get(api)! - 1);
+        counted = false;
+      };
       try {
-        return await reserveFor(api, intervalMs, now, inFlight);
+        return await reserveFor(api, intervalMs, now, taken);
       } finally {
-        waiting.set(api, waiting.get(api)! - 1);
+        taken();
       }
     },
   };
