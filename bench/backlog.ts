@@ -4,9 +4,9 @@
  */
 import { createHash } from "node:crypto";
 import {
-  dependencyPhases,
   keyOf,
   parseKey,
+  replayWaves,
   type RegistryRecord,
   type ResourceKind,
   type StateByKind,
@@ -37,7 +37,7 @@ const fakePem = (tag: string, i: number) =>
 const certId = (pem: string) => createHash("sha256").update(pem).digest("hex");
 
 export interface Backlog {
-  /** The records in the launcher's waves (records.dependencyPhases), in the order it runs them. */
+  /** The records in the launcher's waves (records.replayWaves), in the order it runs them. */
   waves: RegistryRecord[][];
   /** The wave each write API's records are in. */
   waveOf: Record<string, number>;
@@ -134,8 +134,8 @@ export function buildBacklog(ops: number, now: number, origin = "us-east-1", tag
   for (let i = all.length - 1; i >= 0; i--)
     if (seen.has(all[i].key)) all.splice(i, 1);
     else seen.add(all[i].key);
-  // The waves the launcher runs (records.dependencyPhases), not an order written here by hand.
-  const waves = dependencyPhases(all, (r) => r);
+  // The waves the launcher runs (records.replayWaves), not an order written here by hand.
+  const waves = replayWaves(all, (r) => r);
   const waveOf: Record<string, number> = {};
   waves.forEach((w, i) => w.forEach((r) => (waveOf[apiOf.get(r)!] = i)));
   const waveKinds = waves.map((w) =>

@@ -300,6 +300,33 @@ export function dependencyPhases<T>(
   return [...phases.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, members]) => members);
 }
 
+/**
+ * The replay launcher's waves: each `dependencyPhases` phase cut into one wave per kind (kinds in
+ * name order), still in dependency order. A phase's kinds are independent, so running them one
+ * after another is safe; it is also what keeps a replay group (a run of one wave's records,
+ * stateMachine.ts) to one kind, whose records reach the same APIs together and wait for the same
+ * quotas. A group that straddled two kinds started the next kind's API a group early and alone,
+ * and records of the two kinds waited for each other in one invocation (BENCHMARKS.md, "Waves of
+ * one kind").
+ */
+export function replayWaves<T>(
+  items: readonly T[],
+  recordOf: (item: T) => Pick<RegistryRecord, "kind" | "state">,
+): T[][] {
+  return dependencyPhases(items, recordOf).flatMap((phase) => {
+    const byKind = new Map<string, T[]>();
+    for (const item of phase) {
+      const kind = recordOf(item).kind;
+      const members = byKind.get(kind) ?? [];
+      members.push(item);
+      byKind.set(kind, members);
+    }
+    return [...byKind.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, members]) => members);
+  });
+}
+
 /** The records of `dependencyPhases`, one after another: dependencies are applied first. */
 export function dependencyOrder<T extends Pick<RegistryRecord, "kind" | "state">>(
   records: readonly T[],

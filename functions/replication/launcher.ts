@@ -5,7 +5,7 @@
  * retried (ReportBatchItemFailures), so that only failed records come back.
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord, AttributeValue } from "aws-lambda";
-import { dependencyPhases, fromItem, isRecordKey, type RegistryRecord } from "../registry/records.js";
+import { fromItem, isRecordKey, replayWaves, type RegistryRecord } from "../registry/records.js";
 import type { OpsTablePort, TableItem } from "../registry/table.js";
 import type { ReplayBatchInput, ReplayEntry, ReplayEntryOutcome, ReplayGroupOutput } from "./stateMachine.js";
 import type { Logger } from "../shared/observability.js";
@@ -117,9 +117,9 @@ export function regressionOf(streamRecord: DynamoDBRecord): TableItem | undefine
   return before.versionKey > after.versionKey ? before : undefined;
 }
 
-/** Waves of independent records in dependency order (records.ts `dependencyPhases`). */
+/** Waves of independent records of one kind, in dependency order (records.ts `replayWaves`). */
 export function planWaves<T extends { record: RegistryRecord }>(entries: readonly T[]): T[][] {
-  return dependencyPhases(entries, (entry) => entry.record);
+  return replayWaves(entries, (entry) => entry.record);
 }
 
 /** What Step Functions accepts as execution input and keeps as state: 256 KiB of UTF-8. */

@@ -3,10 +3,12 @@
  * one stream batch, wave after wave, and reports one outcome per record. Written in JSONPath (no
  * JSONata, no variables) so that the same definition runs on AWS and in aws-local-stepfunctions.
  *
- * Ordering: the launcher splits a batch into waves of equal dependency rank (types, groups,
- * policies, certificates; then things; then attachments; deletes in reverse) with at most one
- * record per resource. Waves run one at a time (outer Map, MaxConcurrency 1) so that every record
- * of a lower rank is settled before a higher rank starts; records inside a wave are independent.
+ * Ordering: the launcher splits a batch into waves of one kind and equal dependency rank
+ * (certificates, policies, thing groups by depth, types; then things; then each attachment kind;
+ * deletes in reverse) with at most one record per resource (records.ts `replayWaves`). Waves run
+ * one at a time (outer Map, MaxConcurrency 1) so that every record of a lower rank is settled
+ * before a higher rank starts; records inside a wave are independent, and of one kind, so a group
+ * never mixes records that wait for different quotas.
  *
  * Groups: a wave is cut into groups of `groupSize` records (States.ArrayPartition), a few groups at
  * a time (inner Map). One replay invocation applies a whole group, its records at once, so one

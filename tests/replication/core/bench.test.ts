@@ -8,8 +8,9 @@ import {
   pacingWaitMs,
   replayRunMs,
 } from "../../../functions/replication/costModel.js";
-import { dependencyOrder, dependencyPhases } from "../../../functions/registry/records.js";
+import { dependencyOrder } from "../../../functions/registry/records.js";
 import { calibrationWave } from "../../../bench/backlog.js";
+import { planWaves } from "../../../functions/replication/launcher.js";
 
 describe("replication cost model", () => {
   it("prices the deployed defaults per million operations, far below one Standard execution per record", () => {
@@ -107,16 +108,22 @@ describe("iot-dr bench replay", () => {
     expect(b.counts.CreateThing).toBeGreaterThan(b.counts.AttachPolicy);
   });
 
-  it("runs the launcher's waves (records.dependencyPhases) and calibrates each with the calibration wave of its kind", () => {
+  it("runs the launcher's waves (launcher.planWaves: a wave per kind) and calibrates each with the calibration wave of its kind", () => {
     const b = buildBacklog(1000, 1);
+    const entries = b.waves.flat().map((record, i) => ({ sequenceNumber: String(i), record }));
     expect(b.waves.map((w) => w.map((r) => r.key))).toEqual(
-      dependencyPhases(b.waves.flat(), (r) => r).map((w) => w.map((r) => r.key)),
+      planWaves(entries).map((w) => w.map((e) => e.record.key)),
     );
-    // Dependencies first: groups, policies and certificates; then things; then attachments; deletes last.
+    // Dependencies first: certificates, policies and groups (one kind per wave); then things;
+    // then attachments; deletes last.
     expect(b.waveKinds).toEqual([
-      "certificate+policy+thingGroup",
+      "certificate",
+      "policy",
+      "thingGroup",
       "thing",
-      "membership+policyTarget+principal",
+      "membership",
+      "policyTarget",
+      "principal",
       "thing:delete",
     ]);
     expect(b.waveOf.CreateThing).toBe(b.waveOf.UpdateThing);
@@ -162,7 +169,9 @@ describe("iot-dr bench replay", () => {
 
   it("fits each wave's quotas to what moto serves of that wave's own calls, measured on other names", async () => {
     const r = await runReplayBench({ ops: 40, concurrency: 8 }, () => {});
-    expect(r.motoCallsPerSecondByWave).toHaveLength(4);
+    // A wave per kind (launcher.planWaves): certificate, policy, thingGroup, thing, membership,
+    // policyTarget, principal, thing deletes.
+    expect(r.motoCallsPerSecondByWave).toHaveLength(8);
     for (const [i, cps] of r.motoCallsPerSecondByWave.entries()) {
       expect(cps).toBeGreaterThan(0);
       expect(r.scales[i]).toBeGreaterThan(0);

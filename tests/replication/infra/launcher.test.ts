@@ -54,7 +54,8 @@ describe("launcher", () => {
     );
     expect(response.batchItemFailures).toEqual([]);
     expect(keysOf(sfn.inputs[0])).toEqual([
-      ["thingGroup#plant", "thingType#sensor"],
+      ["thingGroup#plant"],
+      ["thingType#sensor"],
       ["thingGroup#line-1"],
       ["thing#sensor-1"],
       ["membership#line-1#sensor-1"],
@@ -244,6 +245,21 @@ describe("launcher", () => {
       ["thing#old-1"],
     ]);
     expect(dependencyOrder(batch).map((r) => r.key)).toEqual(waves.flat().map((e) => e.record.key));
+  });
+
+  it("cuts a phase into a wave per kind, in input order inside each, so a replay group never holds two kinds", () => {
+    const cert = (id: string) =>
+      record("certificate", `certificate#${id}`, { certificateId: id, pem: "PEM", status: "ACTIVE" });
+    const policy = (name: string) => record("policy", `policy#${name}`, { name, document: "{}" });
+    const group = (name: string) => record("thingGroup", `thingGroup#${name}`, { name, attributes: {} });
+    // As a stream batch brings them: one rank, kinds interleaved.
+    const batch = [cert("c1"), policy("p1"), group("g1"), cert("c2"), policy("p2"), cert("c3"), group("g2")];
+    const waves = planWaves(batch.map((r) => ({ record: r })));
+    expect(waves.map((w) => w.map((e) => e.record.key))).toEqual([
+      ["certificate#c1", "certificate#c2", "certificate#c3"],
+      ["policy#p1", "policy#p2"],
+      ["thingGroup#g1", "thingGroup#g2"],
+    ]);
   });
 
   it("puts a group below its parent and deletes in reverse rank", () => {
