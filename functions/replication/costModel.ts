@@ -143,7 +143,7 @@ export interface Workload {
   /**
    * Writes to the region's shared pacing schedule per operation (sharedPacing.ts: one conditional
    * UpdateItem per reservation, one more when the API was idle; a reservation is a block of starts
-   * (blockSlots) as large as the worker's calls of that API under way, so a replay function with one
+   * (blockSlots) for the worker's calls of that API waiting together, so a replay function with one
    * record at a time makes one per IoT call: see `scheduleWritesPerOpFor`). 0 with per-process pacing.
    */
   scheduleWritesPerOp: number;
