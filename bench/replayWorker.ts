@@ -10,7 +10,8 @@ import * as iotSdk from "@aws-sdk/client-iot";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { CALL_DEADLINES, sdkClientOptions } from "../functions/deadlines.js";
-import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
+import { iotArnPrefixOf, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
+import { DEFAULT_ACCOUNT } from "../peers/moto.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
 import { noMetrics, silentLogger } from "../functions/shared/observability.js";
@@ -115,7 +116,11 @@ function main(): void {
         if (current?.waveId !== m.waveId)
           current = {
             waveId: m.waveId,
-            port: iotPortFromSdk(iotSdk, iot) as IotRegistryPort,
+            // As the deployed replay function builds ARNs from its own (moto's account).
+            port: iotPortFromSdk(iotSdk, iot, {
+              knownArnPrefix: () =>
+                iotArnPrefixOf(`arn:aws:lambda:${init!.region}:${DEFAULT_ACCOUNT}:function:bench-replay`),
+            }) as IotRegistryPort,
             ...pacing(m, init, doc),
           };
         const { pacer, blocks, port } = current;

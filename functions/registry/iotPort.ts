@@ -194,7 +194,30 @@ export const policyNames = (policies: { policyName?: string }[] | undefined): st
  * The port over an SDK v3 IoT client. The SDK module is passed in (not imported) so that deployed
  * callbacks can `require` it inside their body (DESIGN.md §8).
  */
-export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPort {
+/**
+ * The IoT ARN prefix (`arn:<partition>:iot:<region>:<account>:`) of the account and region a Lambda
+ * function runs in, from its own ARN (the context's `invokedFunctionArn`); undefined for anything
+ * else. Replay writes IoT in its own region and account, so its attachments need no describe.
+ */
+export function iotArnPrefixOf(functionArn: string | undefined): string | undefined {
+  const m =
+    functionArn === undefined ? null : /^arn:([^:]+):lambda:([^:]+):(\d{12}):function:/.exec(functionArn);
+  return m ? `arn:${m[1]}:iot:${m[2]}:${m[3]}:` : undefined;
+}
+
+export interface IotPortOptions {
+  /**
+   * The account's IoT ARN prefix when the caller knows it (replay: `iotArnPrefixOf` its function's
+   * ARN); read when the port needs an ARN it has not learned. Without it, the first describe teaches it.
+   */
+  knownArnPrefix?: () => string | undefined;
+}
+
+export function iotPortFromSdk(
+  sdk: IotModule,
+  client: IotClient,
+  options: IotPortOptions = {},
+): IotRegistryPort {
   const send = <T>(command: unknown) => client.send(command as never) as Promise<T>;
   // ARNs are needed for attachments; they are learned from describe answers and cached.
   const certArns = new Map<string, string>();
@@ -219,6 +242,7 @@ export function iotPortFromSdk(sdk: IotModule, client: IotClient): IotRegistryPo
     cached: () => string | undefined,
     describe: () => Promise<string | undefined>,
   ): Promise<string | null> => {
+    arnPrefix ??= options.knownArnPrefix?.();
     if (cached() === undefined && learning) await learning;
     const known = cached();
     if (known !== undefined) return known;

@@ -5,7 +5,7 @@
  * carries what its module references.
  */
 import { CALL_DEADLINES, sdkClientOptions } from "../deadlines.js";
-import { iotPortFromSdk } from "../registry/iotPort.js";
+import { iotArnPrefixOf, iotPortFromSdk } from "../registry/iotPort.js";
 import type { RegistryRecord } from "../registry/records.js";
 import { markerTableFromSdk, opsTableFromSdk } from "../registry/table.js";
 import { optionalJson, required, type Env } from "../shared/env.js";
@@ -31,7 +31,7 @@ export type ReplayResult = ReplayOutcome | ReplayGroupResult<RegistryRecord>;
 export function replayFromEnv(
   env: Env,
   m: RegistryModules & { metrics: PublishingMetrics },
-): (input: ReplayInput) => Promise<ReplayResult> {
+): (input: ReplayInput, context?: { invokedFunctionArn?: string }) => Promise<ReplayResult> {
   const region = required(env, "AWS_REGION", "set by Lambda");
   const opsTable = required(env, "OPS_TABLE", "the ops table's name");
   const markerTable = required(env, "MARKER_TABLE", "the applied-markers table's name");
@@ -52,9 +52,14 @@ export function replayFromEnv(
   const doc = m.libDynamodb.DynamoDBDocumentClient.from(
     new m.dynamodb.DynamoDBClient(sdkClientOptions("table")),
   );
+  let arnPrefix: string | undefined;
   const task = replayHandler({
     region,
-    iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("replayIot"))),
+    // Attachments need ARNs: built from the function's own account and region (its ARN in the
+    // invocation's context), so a cold container sends no describe outside the pacer for them.
+    iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("replayIot")), {
+      knownArnPrefix: () => arnPrefix,
+    }),
     // Every replay function in the region (all waves, batches and shards) reserves its
     // IoT calls in one schedule per API, so together they stay inside the account's quota; the
     // client makes one attempt and the pacer every retry, each at a new start.
@@ -70,7 +75,8 @@ export function replayFromEnv(
     logger,
     metrics: m.metrics,
   });
-  return async (input) => {
+  return async (input, context) => {
+    arnPrefix ??= iotArnPrefixOf(context?.invokedFunctionArn);
     try {
       return await task(input);
     } finally {

@@ -5,7 +5,7 @@
  */
 import * as iotSdk from "@aws-sdk/client-iot";
 import { describe, expect, it } from "vitest";
-import { iotPortFromSdk } from "../../../functions/registry/iotPort.js";
+import { iotArnPrefixOf, iotPortFromSdk } from "../../../functions/registry/iotPort.js";
 
 const PREFIX = "arn:aws:iot:us-west-2:123456789012:";
 
@@ -52,5 +52,31 @@ describe("ARN prefix learning in a cold port", () => {
     // Each certificate is missing: every attach fails as a missing resource would, none is left waiting.
     expect(results.every((r) => r.status === "rejected")).toBe(true);
     expect(sent.filter((n) => n === "DescribeCertificate")).toHaveLength(3);
+  });
+});
+
+describe("ARN prefix from the replay function's own ARN", () => {
+  it("reads the partition, region and account of a function ARN and nothing else", () => {
+    expect(iotArnPrefixOf("arn:aws:lambda:us-west-2:123456789012:function:replay-abc")).toBe(PREFIX);
+    expect(iotArnPrefixOf("arn:aws-cn:lambda:cn-north-1:123456789012:function:f:live")).toBe(
+      "arn:aws-cn:iot:cn-north-1:123456789012:",
+    );
+    expect(iotArnPrefixOf(undefined)).toBeUndefined();
+    expect(iotArnPrefixOf("arn:aws:states:us-west-2:123456789012:stateMachine:x")).toBeUndefined();
+  });
+
+  it("builds attachment ARNs from a known prefix: no describe at all, even in a cold port", async () => {
+    const sent: string[] = [];
+    const client = {
+      async send(command: { constructor: { name: string } }) {
+        sent.push(command.constructor.name.replace(/Command$/, ""));
+        return {};
+      },
+    };
+    const port = iotPortFromSdk(iotSdk, client as never, { knownArnPrefix: () => PREFIX });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => port.attachThingPrincipal(`t${i}`, `c${i}`)));
+    await port.attachPolicy("p", { type: "thingGroup", groupName: "g" });
+    expect(sent.filter((n) => n.startsWith("Describe"))).toEqual([]);
+    expect(sent).toHaveLength(11);
   });
 });
