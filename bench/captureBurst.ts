@@ -27,6 +27,7 @@ import {
   BURST_READS_PER_THING,
   CAPTURE_READ_APIS,
   CAPTURE_UTILISATION,
+  burstReadSeconds,
   captureSizing,
   predictBurstClearSeconds,
 } from "../functions/replication/captureSizing.js";
@@ -92,6 +93,7 @@ export interface CaptureApiReport {
 /** Percentiles of request times, milliseconds. */
 export interface CallLatency {
   calls: number;
+  mean: number;
   p50: number;
   p90: number;
   p99: number;
@@ -171,8 +173,19 @@ export interface CaptureBurstReport {
   deadLettered: number;
   /** Seconds from the capture containers starting on the queued burst until the queue was empty. */
   clearSeconds: number;
-  /** predictBurstClearSeconds for this burst and these rates (the figure `iot-dr rto` adds to the RPO). */
+  /**
+   * predictBurstClearSeconds for this burst and these rates at AWS_CAPTURE_LATENCIES (the figure
+   * `iot-dr rto` adds to the RPO).
+   */
   predictedClearSeconds: number;
+  /**
+   * The same model at the latencies this run measured (mean IoT read through the emulator, mean
+   * DynamoDB call to moto, mean SQS request to the stand-in): how far the clear time is from the
+   * model when the model is given the stand-ins' speed instead of AWS's.
+   */
+  predictedAtMeasuredLatenciesSeconds: number;
+  /** The binding read's calls alone at the containers' paced shares (the model before batch overhead). */
+  readSeconds: number;
   /** Seconds the source took to provision the burst. */
   provisionSeconds: number;
   workers: number;
@@ -183,7 +196,7 @@ export interface CaptureBurstReport {
   invocations: number;
   cpuMsPerThing: number;
   /** How long the containers' IoT reads (through the quota emulator) and DynamoDB calls to moto took. */
-  callLatencyMs: { iot: CallLatency; dynamodb: CallLatency };
+  callLatencyMs: { iot: CallLatency; dynamodb: CallLatency; sqs: CallLatency };
   /** Mean seconds inside the capture function per invocation; the rest of a container's time is its poller's. */
   handlerSecondsPerInvocation: number;
   /** Milliseconds from a request entering the IoT client (the pacer's call) to its HTTP handler. */
@@ -203,6 +216,7 @@ function latencyOf(ms: number[]): CallLatency {
       : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
   return {
     calls: sorted.length,
+    mean: sorted.length === 0 ? 0 : Math.round((sorted.reduce((a, x) => a + x, 0) / sorted.length) * 10) / 10,
     p50: at(0.5),
     p90: at(0.9),
     p99: at(0.99),
@@ -534,6 +548,15 @@ export async function runCaptureBurstBench(
       predictedClearSeconds: predictBurstClearSeconds(options.burst, rates, {
         timeoutSeconds: CAPTURE_TIMEOUT_SECONDS,
       }),
+      predictedAtMeasuredLatenciesSeconds: predictBurstClearSeconds(options.burst, rates, {
+        timeoutSeconds: CAPTURE_TIMEOUT_SECONDS,
+        latencies: {
+          iotReadMs: latencyOf(stopped.flatMap((s) => s.callMs.iot)).mean,
+          tableMs: latencyOf(stopped.flatMap((s) => s.callMs.dynamodb)).mean,
+          queueMs: latencyOf(stopped.flatMap((s) => s.callMs.sqs)).mean,
+        },
+      }),
+      readSeconds: burstReadSeconds(options.burst, rates, { timeoutSeconds: CAPTURE_TIMEOUT_SECONDS }),
       provisionSeconds: Math.round(provisionSeconds * 10) / 10,
       workers: sizing.maximumConcurrency,
       batchSize: sizing.batchSize,
@@ -544,6 +567,7 @@ export async function runCaptureBurstBench(
       callLatencyMs: {
         iot: latencyOf(stopped.flatMap((s) => s.callMs.iot)),
         dynamodb: latencyOf(stopped.flatMap((s) => s.callMs.dynamodb)),
+        sqs: latencyOf(stopped.flatMap((s) => s.callMs.sqs)),
       },
       handlerSecondsPerInvocation:
         Math.round((handlerMs / 1000 / Math.max(1, totals.invocations)) * 100) / 100,
@@ -569,7 +593,7 @@ export async function runCaptureBurstBench(
 export function formatCaptureBurst(r: CaptureBurstReport): string {
   const lines = [
     `burst ${r.burst} things: captured ${r.captured}, dead-lettered ${r.deadLettered}, redelivered ${r.redelivered}`,
-    `clear ${r.clearSeconds} s (model ${r.predictedClearSeconds} s); provisioned in ${r.provisionSeconds} s`,
+    `clear ${r.clearSeconds} s (model ${r.predictedClearSeconds} s at AWS latencies, ${r.predictedAtMeasuredLatenciesSeconds} s at this run's, ${r.readSeconds} s of binding reads); provisioned in ${r.provisionSeconds} s`,
     `${r.workers} capture containers, batches of ${r.batchSize}, ${r.invocations} invocations, ${r.cpuMsPerThing} ms CPU per thing`,
     "api                        quota  calls  util   throttles  max/s  per thing  idle s",
     ...r.apis.map(

@@ -44,7 +44,7 @@ export interface CaptureWorkerStopped {
   /** Date.now() at the start and end of each invocation of the capture function. */
   invocationSpans: { start: number; end: number; messages: number }[];
   /** Milliseconds each IoT and DynamoDB request took, sent to answered (each SDK attempt). */
-  callMs: { iot: number[]; dynamodb: number[] };
+  callMs: { iot: number[]; dynamodb: number[]; sqs: number[] };
   /** Milliseconds spent inside the capture function, over all invocations. */
   handlerMs: number;
 }
@@ -53,7 +53,7 @@ export type ToCaptureWorker = CaptureWorkerRun | { type: "stop" };
 export type FromCaptureWorker = CaptureWorkerStopped | { type: "error"; message: string };
 
 const sentAt: Record<string, number[]> = {};
-const callMs: CaptureWorkerStopped["callMs"] = { iot: [], dynamodb: [] };
+const callMs: CaptureWorkerStopped["callMs"] = { iot: [], dynamodb: [], sqs: [] };
 const sdkMs: number[] = [];
 const invocationSpans: CaptureWorkerStopped["invocationSpans"] = [];
 
@@ -146,6 +146,7 @@ function main(): void {
           logger: silentLogger,
         });
         const sqs = new SQSClient({ region: m.region, endpoint: m.sqsEndpoint });
+        timed(sqs, callMs.sqs);
         const totals = { invocations: 0, messages: 0, failedMessages: 0, handlerMs: 0 };
         const cpu0 = process.cpuUsage();
         while (!stopping) {
