@@ -7,7 +7,7 @@
  * 19 min to accept the 10,000 events of a 5,000 burst; IoT and DynamoDB stay in moto). As many capture containers as the event source mapping allows
  * (captureSizing's maximumConcurrency), each a separate process running the deployed capture
  * function (bench/captureWorker.ts), poll it and enrich every event through ONE emulated account
- * quota at AWS's default rates (bench/quotaEmulator.ts in front of moto's IoT, in a process of its own). Reported: every read
+ * quota at AWS's default rates (bench/quotaEmulator.ts in front of moto's IoT). Reported: every read
  * API's calls, utilisation and throttles, the most calls it was sent in any one second against its
  * quota, what was captured and dead-lettered, and the burst's clear time against the model's.
  */
@@ -39,7 +39,7 @@ import { createQueueWithDeadLetters, queueDepth } from "../peers/emulators/sqsEv
 import { startSqsQueues } from "../peers/emulators/sqsQueues.js";
 import { startMoto } from "../peers/moto.js";
 import { pool } from "./harness.js";
-import { startQuotaEmulatorProcess } from "./quotaEmulatorProcess.js";
+import { startQuotaEmulator } from "./quotaEmulator.js";
 import type { FromCaptureWorker, ToCaptureWorker } from "./captureWorker.js";
 
 /** The capture function's timeout the deployment sizes with (infra/capture.ts CAPTURE_TIMEOUT_SECONDS). */
@@ -303,8 +303,8 @@ export async function runCaptureBurstBench(
   const quotaOf = (api: string) => rates[api] ?? (DEFAULT_IOT_QUOTAS as Record<string, number>)[api] ?? 10;
   const moto = await startMoto();
   const queues = await startSqsQueues();
-  // In a process of its own (quotaEmulatorProcess.ts): IoT's front end does not share the bench's event loop.
-  const emulator = await startQuotaEmulatorProcess(moto.endpoint, { ...DEFAULT_IOT_QUOTAS, ...rates }, 10);
+  const emulator = await startQuotaEmulator(moto.endpoint);
+  emulator.setQuota(quotaOf);
   const workers: CaptureWorker[] = [];
   const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
   const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
@@ -498,7 +498,7 @@ export async function runCaptureBurstBench(
       ].every((k) => stored.has(k));
     }).length;
 
-    const apis: CaptureApiReport[] = [...(await emulator.counters()).entries()]
+    const apis: CaptureApiReport[] = [...emulator.counters.entries()]
       .filter(([api]) => (CAPTURE_READ_APIS as readonly string[]).includes(api))
       .map(([api, c]) => {
         const perSecond = new Map<number, number>();
