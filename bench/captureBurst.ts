@@ -81,6 +81,8 @@ export interface CaptureApiReport {
   maxArrivedFromOneContainerInSlidingSecond: number;
   /** Milliseconds from a container's HTTP handler to the emulator's (the wire and both event loops). */
   wireLagMs: CallLatency;
+  /** The most calls of one container that started on its socket in any sliding second (Node's own request start). */
+  maxOnSocketFromOneContainerInSlidingSecond: number;
   /** Accepted calls per thing of the burst. */
   callsPerThing: number;
   /**
@@ -201,6 +203,9 @@ export interface CaptureBurstReport {
   handlerSecondsPerInvocation: number;
   /** Milliseconds from a request entering the IoT client (the pacer's call) to its HTTP handler. */
   sdkMs: CallLatency;
+  /** Milliseconds from the HTTP handler to the request's start on its socket, and requests that waited for a new connection. */
+  handlerToSocketMs: CallLatency;
+  newConnections: number;
   /** DynamoDB requests the containers made per thing of the burst. */
   dynamodbCallsPerThing: number;
   /** Where each container's time went per invocation, against the binding read (`captureSizing().bindingApi`). */
@@ -522,6 +527,10 @@ export async function runCaptureBurstBench(
             ...[...c.arrivalsBySender.values()].map(maxInSlidingSecond),
           ),
           wireLagMs: latencyOf(c.wireLagMs),
+          maxOnSocketFromOneContainerInSlidingSecond: Math.max(
+            0,
+            ...stopped.map((s) => maxInSlidingSecond(s.socketAt[api] ?? [])),
+          ),
           callsPerThing: Math.round((c.ok / options.burst) * 100) / 100,
           idleSeconds:
             Math.round(
@@ -572,6 +581,8 @@ export async function runCaptureBurstBench(
       handlerSecondsPerInvocation:
         Math.round((handlerMs / 1000 / Math.max(1, totals.invocations)) * 100) / 100,
       sdkMs: latencyOf(stopped.flatMap((s) => s.sdkMs)),
+      handlerToSocketMs: latencyOf(stopped.flatMap((s) => s.handlerToSocketMs)),
+      newConnections: stopped.reduce((a, s) => a + s.newConnections, 0),
       dynamodbCallsPerThing:
         Math.round((stopped.reduce((a, s) => a + s.callMs.dynamodb.length, 0) / options.burst) * 100) / 100,
       batches: batchTimeline(

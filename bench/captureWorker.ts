@@ -5,6 +5,8 @@
  * (captureFromEnv, the SDK modules, its pacer at the container's share), its IoT calls going
  * through the shared quota emulator (AWS_ENDPOINT_URL_IOT), the ops table in moto.
  */
+import { subscribe } from "node:diagnostics_channel";
+import type { ClientRequest } from "node:http";
 import * as iotSdk from "@aws-sdk/client-iot";
 import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
@@ -41,6 +43,14 @@ export interface CaptureWorkerStopped {
    * HTTP handler: what happens between the pacer's grant and the wire inside the client.
    */
   sdkMs: number[];
+  /**
+   * Date.now() at which each IoT request started on its socket (Node's `http.client.request.start`
+   * diagnostics channel: headers flushed to a connected socket), by API; and the milliseconds from
+   * the HTTP handler to it, and how many requests had to wait for a new connection.
+   */
+  socketAt: Record<string, number[]>;
+  handlerToSocketMs: number[];
+  newConnections: number;
   /** Date.now() at the start and end of each invocation of the capture function. */
   invocationSpans: { start: number; end: number; messages: number }[];
   /** Milliseconds each IoT and DynamoDB request took, sent to answered (each SDK attempt). */
@@ -55,6 +65,18 @@ export type FromCaptureWorker = CaptureWorkerStopped | { type: "error"; message:
 const sentAt: Record<string, number[]> = {};
 const callMs: CaptureWorkerStopped["callMs"] = { iot: [], dynamodb: [], sqs: [] };
 const sdkMs: number[] = [];
+const socketAt: Record<string, number[]> = {};
+const handlerToSocketMs: number[] = [];
+let newConnections = 0;
+subscribe("http.client.request.start", (message) => {
+  const request = (message as { request: ClientRequest }).request;
+  const api = request.getHeader(API_HEADER);
+  const sent = String(request.getHeader(SENT_HEADER) ?? "").split(" ");
+  if (typeof api !== "string" || sent.length !== 2) return;
+  (socketAt[api] ??= []).push(Date.now());
+  handlerToSocketMs.push(performance.timeOrigin + performance.now() - Number(sent[1]));
+  if (!request.reusedSocket) newConnections++;
+});
 const invocationSpans: CaptureWorkerStopped["invocationSpans"] = [];
 
 /** Notes how long each request of an SDK client took, from sending to its answer (after retries' step). */
@@ -183,6 +205,9 @@ function main(): void {
           sentAt,
           callMs,
           sdkMs,
+          socketAt,
+          handlerToSocketMs,
+          newConnections,
           invocationSpans,
         });
       } catch (err) {
