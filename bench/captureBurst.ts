@@ -27,6 +27,7 @@ import {
   BURST_READS_PER_THING,
   CAPTURE_READ_APIS,
   CAPTURE_UTILISATION,
+  burstReadSeconds,
   captureSizing,
   predictBurstClearSeconds,
 } from "../functions/replication/captureSizing.js";
@@ -73,6 +74,15 @@ export interface CaptureApiReport {
   maxSentInOneSecond: number;
   /** The most calls the containers sent in any sliding second (every SDK attempt), what IoT's quota counts. */
   maxSentInSlidingSecond: number;
+  /**
+   * The most calls of one container that reached the emulator in any sliding second (accepted and
+   * throttled): each container's share as the service counts it, after the wire.
+   */
+  maxArrivedFromOneContainerInSlidingSecond: number;
+  /** Milliseconds from a container's HTTP handler to the emulator's (the wire and both event loops). */
+  wireLagMs: CallLatency;
+  /** The most calls of one container that started on its socket in any sliding second (Node's own request start). */
+  maxOnSocketFromOneContainerInSlidingSecond: number;
   /** Accepted calls per thing of the burst. */
   callsPerThing: number;
   /**
@@ -85,9 +95,65 @@ export interface CaptureApiReport {
 /** Percentiles of request times, milliseconds. */
 export interface CallLatency {
   calls: number;
+  mean: number;
   p50: number;
   p90: number;
   p99: number;
+  max: number;
+}
+
+/**
+ * Where a container's time went per invocation (means over invocations that made the binding read,
+ * milliseconds): `headMs` from the invocation's start to its first binding read, `bindingMs` its
+ * first to its last binding read, `tailMs` from the last to the invocation's end, `betweenMs` from
+ * an invocation's end to the container's next (the poller: receive, delete). The binding read's
+ * share is busy only in `bindingMs`.
+ */
+export interface BatchTimeline {
+  api: string;
+  invocations: number;
+  headMs: number;
+  bindingMs: number;
+  tailMs: number;
+  betweenMs: number;
+  /** Binding reads per invocation. */
+  bindingCalls: number;
+}
+
+/** The timeline of each container's invocations against its sends of `api` (all times epoch ms). */
+export function batchTimeline(
+  containers: { spans: { start: number; end: number }[]; sent: number[] }[],
+  api: string,
+): BatchTimeline {
+  const sums = { invocations: 0, head: 0, binding: 0, tail: 0, between: 0, betweens: 0, calls: 0 };
+  for (const c of containers) {
+    const spans = [...c.spans].sort((a, b) => a.start - b.start);
+    const sent = [...c.sent].sort((a, b) => a - b);
+    spans.forEach((span, i) => {
+      const inSpan = sent.filter((t) => t >= span.start && t <= span.end);
+      if (i + 1 < spans.length) {
+        sums.between += spans[i + 1].start - span.end;
+        sums.betweens++;
+      }
+      if (inSpan.length === 0) return;
+      sums.invocations++;
+      sums.calls += inSpan.length;
+      sums.head += inSpan[0] - span.start;
+      sums.binding += inSpan.at(-1)! - inSpan[0];
+      sums.tail += span.end - inSpan.at(-1)!;
+    });
+  }
+  const n = Math.max(1, sums.invocations);
+  const r = (x: number) => Math.round(x);
+  return {
+    api,
+    invocations: sums.invocations,
+    headMs: r(sums.head / n),
+    bindingMs: r(sums.binding / n),
+    tailMs: r(sums.tail / n),
+    betweenMs: r(sums.between / Math.max(1, sums.betweens)),
+    bindingCalls: Math.round((sums.calls / n) * 10) / 10,
+  };
 }
 
 /** The most of `times` (ms) inside any window [t, t + 1000). */
@@ -109,8 +175,19 @@ export interface CaptureBurstReport {
   deadLettered: number;
   /** Seconds from the capture containers starting on the queued burst until the queue was empty. */
   clearSeconds: number;
-  /** predictBurstClearSeconds for this burst and these rates (the figure `iot-dr rto` adds to the RPO). */
+  /**
+   * predictBurstClearSeconds for this burst and these rates at AWS_CAPTURE_LATENCIES (the figure
+   * `iot-dr rto` adds to the RPO).
+   */
   predictedClearSeconds: number;
+  /**
+   * The same model at the latencies this run measured (mean IoT read through the emulator, mean
+   * DynamoDB call to moto, mean SQS request to the stand-in): how far the clear time is from the
+   * model when the model is given the stand-ins' speed instead of AWS's.
+   */
+  predictedAtMeasuredLatenciesSeconds: number;
+  /** The binding read's calls alone at the containers' paced shares (the model before batch overhead). */
+  readSeconds: number;
   /** Seconds the source took to provision the burst. */
   provisionSeconds: number;
   workers: number;
@@ -121,9 +198,18 @@ export interface CaptureBurstReport {
   invocations: number;
   cpuMsPerThing: number;
   /** How long the containers' IoT reads (through the quota emulator) and DynamoDB calls to moto took. */
-  callLatencyMs: { iot: CallLatency; dynamodb: CallLatency };
+  callLatencyMs: { iot: CallLatency; dynamodb: CallLatency; sqs: CallLatency };
   /** Mean seconds inside the capture function per invocation; the rest of a container's time is its poller's. */
   handlerSecondsPerInvocation: number;
+  /** Milliseconds from a request entering the IoT client (the pacer's call) to its HTTP handler. */
+  sdkMs: CallLatency;
+  /** Milliseconds from the HTTP handler to the request's start on its socket, and requests that waited for a new connection. */
+  handlerToSocketMs: CallLatency;
+  newConnections: number;
+  /** DynamoDB requests the containers made per thing of the burst. */
+  dynamodbCallsPerThing: number;
+  /** Where each container's time went per invocation, against the binding read (`captureSizing().bindingApi`). */
+  batches: BatchTimeline;
   loadAverage: { start: number; end: number; max: number };
 }
 
@@ -133,7 +219,14 @@ function latencyOf(ms: number[]): CallLatency {
     sorted.length === 0
       ? 0
       : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
-  return { calls: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+  return {
+    calls: sorted.length,
+    mean: sorted.length === 0 ? 0 : Math.round((sorted.reduce((a, x) => a + x, 0) / sorted.length) * 10) / 10,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    max: sorted.length === 0 ? 0 : Math.round(sorted.at(-1)! * 10) / 10,
+  };
 }
 
 /** Time a container's share of an API at `rate` calls/s went unused between the sends at `times` (ms). */
@@ -429,6 +522,15 @@ export async function runCaptureBurstBench(
           maxCallsInOneSecond: Math.max(0, ...perSecond.values()),
           maxSentInOneSecond: Math.max(0, ...(sentByApi.get(api)?.values() ?? [])),
           maxSentInSlidingSecond: maxInSlidingSecond(sentTimes.get(api) ?? []),
+          maxArrivedFromOneContainerInSlidingSecond: Math.max(
+            0,
+            ...[...c.arrivalsBySender.values()].map(maxInSlidingSecond),
+          ),
+          wireLagMs: latencyOf(c.wireLagMs),
+          maxOnSocketFromOneContainerInSlidingSecond: Math.max(
+            0,
+            ...stopped.map((s) => maxInSlidingSecond(s.socketAt[api] ?? [])),
+          ),
           callsPerThing: Math.round((c.ok / options.burst) * 100) / 100,
           idleSeconds:
             Math.round(
@@ -455,6 +557,15 @@ export async function runCaptureBurstBench(
       predictedClearSeconds: predictBurstClearSeconds(options.burst, rates, {
         timeoutSeconds: CAPTURE_TIMEOUT_SECONDS,
       }),
+      predictedAtMeasuredLatenciesSeconds: predictBurstClearSeconds(options.burst, rates, {
+        timeoutSeconds: CAPTURE_TIMEOUT_SECONDS,
+        latencies: {
+          iotReadMs: latencyOf(stopped.flatMap((s) => s.callMs.iot)).mean,
+          tableMs: latencyOf(stopped.flatMap((s) => s.callMs.dynamodb)).mean,
+          queueMs: latencyOf(stopped.flatMap((s) => s.callMs.sqs)).mean,
+        },
+      }),
+      readSeconds: burstReadSeconds(options.burst, rates, { timeoutSeconds: CAPTURE_TIMEOUT_SECONDS }),
       provisionSeconds: Math.round(provisionSeconds * 10) / 10,
       workers: sizing.maximumConcurrency,
       batchSize: sizing.batchSize,
@@ -465,9 +576,19 @@ export async function runCaptureBurstBench(
       callLatencyMs: {
         iot: latencyOf(stopped.flatMap((s) => s.callMs.iot)),
         dynamodb: latencyOf(stopped.flatMap((s) => s.callMs.dynamodb)),
+        sqs: latencyOf(stopped.flatMap((s) => s.callMs.sqs)),
       },
       handlerSecondsPerInvocation:
         Math.round((handlerMs / 1000 / Math.max(1, totals.invocations)) * 100) / 100,
+      sdkMs: latencyOf(stopped.flatMap((s) => s.sdkMs)),
+      handlerToSocketMs: latencyOf(stopped.flatMap((s) => s.handlerToSocketMs)),
+      newConnections: stopped.reduce((a, s) => a + s.newConnections, 0),
+      dynamodbCallsPerThing:
+        Math.round((stopped.reduce((a, s) => a + s.callMs.dynamodb.length, 0) / options.burst) * 100) / 100,
+      batches: batchTimeline(
+        stopped.map((s) => ({ spans: s.invocationSpans, sent: s.sentAt[sizing.bindingApi.api] ?? [] })),
+        sizing.bindingApi.api,
+      ),
       loadAverage: { start: r2(load.start), end: r2(load.end), max: r2(load.max) },
     };
   } finally {
@@ -483,14 +604,16 @@ export async function runCaptureBurstBench(
 export function formatCaptureBurst(r: CaptureBurstReport): string {
   const lines = [
     `burst ${r.burst} things: captured ${r.captured}, dead-lettered ${r.deadLettered}, redelivered ${r.redelivered}`,
-    `clear ${r.clearSeconds} s (model ${r.predictedClearSeconds} s); provisioned in ${r.provisionSeconds} s`,
+    `clear ${r.clearSeconds} s (model ${r.predictedClearSeconds} s at AWS latencies, ${r.predictedAtMeasuredLatenciesSeconds} s at this run's, ${r.readSeconds} s of binding reads); provisioned in ${r.provisionSeconds} s`,
     `${r.workers} capture containers, batches of ${r.batchSize}, ${r.invocations} invocations, ${r.cpuMsPerThing} ms CPU per thing`,
     "api                        quota  calls  util   throttles  max/s  per thing  idle s",
     ...r.apis.map(
       (a) =>
         `${a.api.padEnd(26)} ${String(a.quota).padStart(5)} ${String(a.calls).padStart(6)} ${(a.utilisation * 100).toFixed(1).padStart(5)}% ${String(a.throttles).padStart(10)} ${String(a.maxCallsInOneSecond).padStart(6)} ${String(a.callsPerThing).padStart(10)} ${String(a.idleSeconds).padStart(7)}`,
     ),
-    `IoT reads p50/p99 ${r.callLatencyMs.iot.p50}/${r.callLatencyMs.iot.p99} ms, DynamoDB p50/p99 ${r.callLatencyMs.dynamodb.p50}/${r.callLatencyMs.dynamodb.p99} ms; ${r.handlerSecondsPerInvocation} s in the function per invocation`,
+    `IoT reads p50/p99 ${r.callLatencyMs.iot.p50}/${r.callLatencyMs.iot.p99} ms, DynamoDB p50/p99 ${r.callLatencyMs.dynamodb.p50}/${r.callLatencyMs.dynamodb.p99} ms (${r.dynamodbCallsPerThing} per thing); ${r.handlerSecondsPerInvocation} s in the function per invocation`,
+    `per invocation (${r.batches.api}, ${r.batches.bindingCalls} calls): head ${r.batches.headMs} ms, binding reads ${r.batches.bindingMs} ms, tail ${r.batches.tailMs} ms, between invocations ${r.batches.betweenMs} ms`,
+    `pacer to HTTP handler p50/p99/max ${r.sdkMs.p50}/${r.sdkMs.p99}/${r.sdkMs.max} ms; most arrivals of one container in a sliding second: ${r.apis.map((a) => `${a.api} ${a.maxArrivedFromOneContainerInSlidingSecond}`).join(", ")}`,
     `load average ${r.loadAverage.start} -> ${r.loadAverage.end} (max ${r.loadAverage.max})`,
   ];
   return lines.join("\n") + "\n";

@@ -5,6 +5,8 @@
  * (captureFromEnv, the SDK modules, its pacer at the container's share), its IoT calls going
  * through the shared quota emulator (AWS_ENDPOINT_URL_IOT), the ops table in moto.
  */
+import { subscribe } from "node:diagnostics_channel";
+import type { ClientRequest } from "node:http";
 import * as iotSdk from "@aws-sdk/client-iot";
 import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
@@ -12,7 +14,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
 import { silentLogger } from "../functions/shared/observability.js";
 import { pollOnce } from "../peers/emulators/sqsEventSource.js";
-import { withApiHeader } from "./quotaEmulator.js";
+import { API_HEADER, SENT_HEADER, withApiHeader } from "./quotaEmulator.js";
 
 export interface CaptureWorkerRun {
   type: "run";
@@ -31,10 +33,28 @@ export interface CaptureWorkerStopped {
   messages: number;
   failedMessages: number;
   cpuMicros: number;
-  /** Date.now() of every IoT request this container sent (each SDK attempt), by API. */
+  /**
+   * Date.now() of every IoT request this container sent (each SDK attempt), by API, taken where the
+   * SDK hands the request to its HTTP handler: after every middleware, the capture's send guard included.
+   */
   sentAt: Record<string, number[]>;
+  /**
+   * Milliseconds from a request entering the SDK (its first middleware: the pacer's call) to the
+   * HTTP handler: what happens between the pacer's grant and the wire inside the client.
+   */
+  sdkMs: number[];
+  /**
+   * Date.now() at which each IoT request started on its socket (Node's `http.client.request.start`
+   * diagnostics channel: headers flushed to a connected socket), by API; and the milliseconds from
+   * the HTTP handler to it, and how many requests had to wait for a new connection.
+   */
+  socketAt: Record<string, number[]>;
+  handlerToSocketMs: number[];
+  newConnections: number;
+  /** Date.now() at the start and end of each invocation of the capture function. */
+  invocationSpans: { start: number; end: number; messages: number }[];
   /** Milliseconds each IoT and DynamoDB request took, sent to answered (each SDK attempt). */
-  callMs: { iot: number[]; dynamodb: number[] };
+  callMs: { iot: number[]; dynamodb: number[]; sqs: number[] };
   /** Milliseconds spent inside the capture function, over all invocations. */
   handlerMs: number;
 }
@@ -43,7 +63,21 @@ export type ToCaptureWorker = CaptureWorkerRun | { type: "stop" };
 export type FromCaptureWorker = CaptureWorkerStopped | { type: "error"; message: string };
 
 const sentAt: Record<string, number[]> = {};
-const callMs: CaptureWorkerStopped["callMs"] = { iot: [], dynamodb: [] };
+const callMs: CaptureWorkerStopped["callMs"] = { iot: [], dynamodb: [], sqs: [] };
+const sdkMs: number[] = [];
+const socketAt: Record<string, number[]> = {};
+const handlerToSocketMs: number[] = [];
+let newConnections = 0;
+subscribe("http.client.request.start", (message) => {
+  const request = (message as { request: ClientRequest }).request;
+  const api = request.getHeader(API_HEADER);
+  const sent = String(request.getHeader(SENT_HEADER) ?? "").split(" ");
+  if (typeof api !== "string" || sent.length !== 2) return;
+  (socketAt[api] ??= []).push(Date.now());
+  handlerToSocketMs.push(performance.timeOrigin + performance.now() - Number(sent[1]));
+  if (!request.reusedSocket) newConnections++;
+});
+const invocationSpans: CaptureWorkerStopped["invocationSpans"] = [];
 
 /** Notes how long each request of an SDK client took, from sending to its answer (after retries' step). */
 function timed(client: { middlewareStack: { add: (...args: never[]) => unknown } }, into: number[]): void {
@@ -62,8 +96,8 @@ function timed(client: { middlewareStack: { add: (...args: never[]) => unknown }
 
 /**
  * The SDK's IoT module with every client naming its API to the quota emulator and noting when it
- * sent each attempt (after the SDK's retry step, so its own retries count): the calls a container
- * sent, timed where they leave it, not where a busy emulator got round to them.
+ * sent each request: where the SDK hands it to its HTTP handler, after every middleware (the send
+ * guard's hold included), so the count is what left the container, not what the pacer granted.
  */
 const iotWithApiHeader: typeof iotSdk = {
   ...iotSdk,
@@ -71,14 +105,34 @@ const iotWithApiHeader: typeof iotSdk = {
     constructor(...args: ConstructorParameters<typeof iotSdk.IoTClient>) {
       super(...args);
       withApiHeader(this as unknown as Parameters<typeof withApiHeader>[0]);
+      const entered = new WeakMap<object, number>();
       this.middlewareStack.add(
         (next, context) => async (args) => {
-          const api = ((context as { commandName?: string }).commandName ?? "").replace(/Command$/, "");
-          (sentAt[api] ??= []).push(Date.now());
+          entered.set(context, performance.now());
           return next(args);
         },
-        { step: "finalizeRequest", name: "benchSentAt", priority: "low" },
+        { step: "initialize", name: "benchEntered", priority: "high" },
       );
+      this.middlewareStack.add(
+        (next, context) => async (args) => {
+          const t0 = entered.get(context);
+          if (t0 !== undefined) sdkMs.push(performance.now() - t0);
+          return next(args);
+        },
+        { step: "deserialize", name: "benchLeaving", priority: "low" },
+      );
+      // The handler itself: nothing of the client runs between this and the socket write but the
+      // handler's own synchronous request set-up.
+      const handler = this.config.requestHandler as {
+        handle: (req: { headers: Record<string, string> }, o?: unknown) => Promise<unknown>;
+      };
+      const handle = handler.handle.bind(handler);
+      handler.handle = (req, o) => {
+        const api = req.headers[API_HEADER] ?? "unknown";
+        (sentAt[api] ??= []).push(Date.now());
+        req.headers[SENT_HEADER] = `${process.pid} ${performance.timeOrigin + performance.now()}`;
+        return handle(req, o);
+      };
       timed(this, callMs.iot);
     }
   },
@@ -114,6 +168,7 @@ function main(): void {
           logger: silentLogger,
         });
         const sqs = new SQSClient({ region: m.region, endpoint: m.sqsEndpoint });
+        timed(sqs, callMs.sqs);
         const totals = { invocations: 0, messages: 0, failedMessages: 0, handlerMs: 0 };
         const cpu0 = process.cpuUsage();
         while (!stopping) {
@@ -129,10 +184,12 @@ function main(): void {
             },
             async (event) => {
               const t0 = performance.now();
+              const start = Date.now();
               try {
                 return await handler(event as unknown as Record<string, unknown>);
               } finally {
                 totals.handlerMs += performance.now() - t0;
+                invocationSpans.push({ start, end: Date.now(), messages: event.Records.length });
               }
             },
           );
@@ -141,7 +198,18 @@ function main(): void {
           totals.failedMessages += out.failed;
         }
         const cpu = process.cpuUsage(cpu0);
-        send({ type: "stopped", ...totals, cpuMicros: cpu.user + cpu.system, sentAt, callMs });
+        send({
+          type: "stopped",
+          ...totals,
+          cpuMicros: cpu.user + cpu.system,
+          sentAt,
+          callMs,
+          sdkMs,
+          socketAt,
+          handlerToSocketMs,
+          newConnections,
+          invocationSpans,
+        });
       } catch (err) {
         send({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       }

@@ -10,6 +10,11 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from "node:net";
 
 export const API_HEADER = "x-iot-dr-bench-api";
+/**
+ * Set by a bench worker where its SDK client hands a request to the HTTP handler: "<sender> <epoch
+ * ms>", so the emulator can count each sender's arrivals and how long a request took to reach it.
+ */
+export const SENT_HEADER = "x-iot-dr-bench-sent";
 
 export interface EmulatedApiCounter {
   ok: number;
@@ -20,6 +25,10 @@ export interface EmulatedApiCounter {
   /** performance.now() of every accepted and every throttled call. */
   acceptedAt: number[];
   throttledAt: number[];
+  /** Epoch ms of every arrival (accepted or throttled) by sender, for requests that named one. */
+  arrivalsBySender: Map<string, number[]>;
+  /** Milliseconds from the sender's handler to this emulator's handler, per request that named it. */
+  wireLagMs: number[];
 }
 
 export interface QuotaEmulator {
@@ -67,7 +76,11 @@ export async function startQuotaEmulator(target: string): Promise<QuotaEmulator>
         headers: req.headers,
       },
       (up) => {
-        res.writeHead(up.statusCode ?? 500, up.headers);
+        // moto answers `Connection: close`; IoT keeps a client's HTTPS connection open. Passed on,
+        // it made every request of a worker open a new connection to the emulator, whose accept
+        // and parse then moved the time it counted a request by up to ~100 ms on a loaded machine.
+        const { connection: _connection, "keep-alive": _keepAlive, ...headers } = up.headers;
+        res.writeHead(up.statusCode ?? 500, headers);
         up.pipe(res);
       },
     );
@@ -82,7 +95,27 @@ export async function startQuotaEmulator(target: string): Promise<QuotaEmulator>
     const api = String(req.headers[API_HEADER] ?? "unknown");
     let c = counters.get(api);
     if (!c)
-      counters.set(api, (c = { ok: 0, throttled: 0, first: 0, last: 0, acceptedAt: [], throttledAt: [] }));
+      counters.set(
+        api,
+        (c = {
+          ok: 0,
+          throttled: 0,
+          first: 0,
+          last: 0,
+          acceptedAt: [],
+          throttledAt: [],
+          arrivalsBySender: new Map(),
+          wireLagMs: [],
+        }),
+      );
+    const sent = String(req.headers[SENT_HEADER] ?? "").split(" ");
+    if (sent.length === 2) {
+      const at = performance.timeOrigin + performance.now();
+      const bySender = c.arrivalsBySender.get(sent[0]) ?? [];
+      c.arrivalsBySender.set(sent[0], bySender);
+      bySender.push(at);
+      c.wireLagMs.push(at - Number(sent[1]));
+    }
     let w = windows.get(api);
     if (!w) windows.set(api, (w = []));
     const now = performance.now();

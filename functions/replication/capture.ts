@@ -292,8 +292,10 @@ async function captureOne(
   mode: Mode,
   deps: CaptureDeps,
   state: DesiredState | null,
+  /** The record as the caller just read it; undefined: read it here. */
+  read?: RegistryRecord | null,
 ): Promise<CaptureOutcome> {
-  const current = await getRecord(deps.table, key);
+  const current = read === undefined ? await getRecord(deps.table, key) : read;
   if (mode === "ifAbsent" && current) return { key, result: "present", version };
   if (current && sameState(current.state, state)) {
     // Another region's record with this state is replay's echo here: never rewritten (echo freedom).
@@ -348,19 +350,30 @@ async function captureWithEnrichment(
     if (seen.has(key)) continue;
     seen.add(key);
     const state = await readState(key, iot);
-    outcomes.push(await captureOne(key, version, mode, deps, state));
+    // The resource's own record and the listing of what enriches it are independent: under a
+    // burst the listing's read (ListThingPrincipals, 10 TPS) binds, so it does not wait on the table.
+    const [own, related] = await Promise.all([
+      captureOne(key, version, mode, deps, state),
+      enrichment(key, state, iot),
+    ]);
+    outcomes.push(own);
+    const fresh = related.filter((e) => !seen.has(e.key));
+    for (const e of fresh) seen.add(e.key);
     // Related resources are only filled in when missing: their own changes arrive through the C&C
-    // journal and the reconciler, and a thing event says nothing about whether they changed.
-    for (const { key: extra, known } of await enrichment(key, state, iot)) {
-      if (seen.has(extra)) continue;
-      seen.add(extra);
-      // Checked before reading IoT, so a present record costs no registry call.
-      if (await getRecord(deps.table, extra)) outcomes.push({ key: extra, result: "present", version });
-      else
-        outcomes.push(
-          await captureOne(extra, version, "ifAbsent", deps, known ?? (await readState(extra, iot))),
-        );
-    }
+    // journal and the reconciler, and a thing event says nothing about whether they changed. Each
+    // is its own record, filled in side by side: a batch's last chain then ends one read and a
+    // few table calls after its binding read, not a dozen table calls in a row.
+    outcomes.push(
+      ...(await Promise.all(
+        fresh.map(async ({ key: extra, known }): Promise<CaptureOutcome> => {
+          // Checked before reading IoT, so a present record costs no registry call; an absent one is
+          // not read again.
+          const current = await getRecord(deps.table, extra);
+          if (current) return { key: extra, result: "present", version };
+          return captureOne(extra, version, "ifAbsent", deps, known ?? (await readState(extra, iot)), null);
+        }),
+      )),
+    );
   }
   for (const o of outcomes)
     deps.logger.info(`capture ${o.result}`, { key: o.key, version: o.version, region: deps.region });
@@ -450,7 +463,7 @@ export async function captureApiCall(event: unknown, deps: CaptureDeps): Promise
     if (outcomes.some((o) => o.key === key)) continue;
     if (await getRecord(deps.table, key)) outcomes.push({ key, result: "present", version });
     else if (await own(key)) outcomes.push({ key, result: "own", version });
-    else outcomes.push(await captureOne(key, version, "ifAbsent", deps, await readState(key, iot)));
+    else outcomes.push(await captureOne(key, version, "ifAbsent", deps, await readState(key, iot), null));
   }
   for (const o of outcomes)
     deps.logger.info(`capture ${o.result}`, { key: o.key, version: o.version, ...log });

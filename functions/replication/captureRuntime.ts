@@ -16,7 +16,14 @@ import { CAPTURE_TOPIC_FIELD } from "./deadLetter.js";
 import { captureBatch, isSqsEvent, type SQSBatchResponse } from "./captureQueue.js";
 import { CAPTURE_UTILISATION, captureShareRates } from "./captureSizing.js";
 import type { Logger } from "../shared/observability.js";
-import { createPacer, systemClock } from "./pacing.js";
+import { createPacer, systemClock, type Clock, type Pacer } from "./pacing.js";
+import {
+  CAPTURE_SEND_MARGIN_MS,
+  createSendGuard,
+  guardSends,
+  type GuardableClient,
+  type SendGuard,
+} from "./sendGuard.js";
 import { atReplicationLogLevel, replicationLogLevelFromEnv } from "./observability.js";
 
 /** The SDK modules capture and replay build their clients from. */
@@ -28,6 +35,31 @@ export interface RegistryModules {
 }
 
 const RATES_HINT = 'the JSON IoT API rates per second, e.g. {"CreateThing":100}';
+
+/**
+ * A capture container's IoT: the SDK client (one attempt; the pacer owns every retry, each at a new
+ * start of the share) behind the pacer at the container's shares of the read quotas, and the send
+ * guard at the client's wire end, which holds a request that would put more than a share into a
+ * window however late the request left its start (sendGuard.ts).
+ */
+export function captureIot(
+  iot: typeof IotSdk,
+  rates: Record<string, number>,
+  shares: Record<string, number>,
+  clock: Clock = systemClock,
+): { client: IotSdk.IoTClient; pacer: Pacer; guard: SendGuard } {
+  const client = new iot.IoTClient(sdkClientOptions("captureIot"));
+  const guard = createSendGuard({ limits: shares, windowMs: 1000 + CAPTURE_SEND_MARGIN_MS, clock });
+  guardSends(client as unknown as GuardableClient, guard);
+  const pacer = createPacer({
+    rates: { ...rates, ...shares },
+    utilisation: CAPTURE_UTILISATION,
+    maxLateMs: 25,
+    transientAttempts: CALL_DEADLINES.captureIot.pacedAttempts,
+    clock,
+  });
+  return { client, pacer, guard };
+}
 
 /**
  * The capture function: a batch from the capture queue (SQS event source mapping; the failed
@@ -60,17 +92,12 @@ export function captureFromEnv(
   const doc = m.libDynamodb.DynamoDBDocumentClient.from(
     new m.dynamodb.DynamoDBClient(sdkClientOptions("table")),
   );
+  // Every container at its share of each read quota, so all of them together stay inside it.
+  const paced = captureIot(m.iot, rates, shares);
   const deps = {
     region,
-    iot: iotPortFromSdk(m.iot, new m.iot.IoTClient(sdkClientOptions("captureIot"))),
-    // Every container at its share of each read quota, so all of them together stay inside it; the
-    // client makes one attempt and the pacer every retry, each at a new start of the share.
-    pacer: createPacer({
-      rates: { ...rates, ...shares },
-      utilisation: CAPTURE_UTILISATION,
-      maxLateMs: 25,
-      transientAttempts: CALL_DEADLINES.captureIot.pacedAttempts,
-    }),
+    iot: iotPortFromSdk(m.iot, paced.client),
+    pacer: paced.pacer,
     table: opsTableFromSdk(m.libDynamodb, doc, opsTable, { tombstoneRetentionDays }),
     markers: markerTableFromSdk(m.libDynamodb, doc, markerTable),
     clock: systemClock,

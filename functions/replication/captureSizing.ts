@@ -188,23 +188,111 @@ export function captureSizing(
 }
 
 /**
+ * Latencies of one request as a capture container sees it, milliseconds: what a batch's chains wait
+ * on outside the binding read's share (captureBurstChain).
+ */
+export interface CaptureLatencies {
+  /** One IoT control-plane read, sent to answered. */
+  iotReadMs: number;
+  /** One DynamoDB GetItem or PutItem on the ops or marker table. */
+  tableMs: number;
+  /** One round of the poller's SQS requests (a batch's ReceiveMessage calls, or its deletes, side by side). */
+  queueMs: number;
+}
+
+/**
+ * What `iot-dr rto` plans with. `tableMs`: AWS gives GetItem and PutItem an average latency "in
+ * single-digit milliseconds" (Knowledge Center, "DynamoDB high latency",
+ * repost.aws/knowledge-center/dynamodb-high-latency), taken at its top. `iotReadMs` and `queueMs`
+ * are assumptions, not documented: AWS publishes no latency for IoT Core's control-plane reads or
+ * for SQS requests; measure them (the capture function's X-Ray traces, or `iot-dr bench capture`'s
+ * `callLatencyMs`) and pass them in.
+ */
+export const AWS_CAPTURE_LATENCIES: CaptureLatencies = { iotReadMs: 100, tableMs: 10, queueMs: 20 };
+
+/** Requests of a chain, in sequence: IoT reads and table calls. */
+export interface ChainLength {
+  iot: number;
+  table: number;
+}
+
+/**
+ * The chains a burst's events run in capture (capture.ts captureWithEnrichment), per read: the
+ * requests in sequence before its call (`before`, from the event's start) and from its call on to
+ * the end of the longest chain that follows it (`after`, its own answer included). A thing event:
+ * DescribeThing, then side by side the thing's record (get, marker, put) and ListThingPrincipals ->
+ * ListAttachedPolicies -> side by side the principal's record (get, marker, put), the certificate's
+ * (get, DescribeCertificate, marker, put), the policy target's (get, marker, put) and the policy's
+ * (get: present). A membership event: ListThingGroupsForThing, then its record (get, marker, put).
+ * Checked against capture itself in virtual time (tests/replication/core/captureBurst.test.ts).
+ */
+export const BURST_CHAIN: Partial<Record<CaptureReadApi, { before: ChainLength; after: ChainLength }>> = {
+  DescribeThing: { before: { iot: 0, table: 0 }, after: { iot: 4, table: 3 } },
+  ListThingPrincipals: { before: { iot: 1, table: 0 }, after: { iot: 3, table: 3 } },
+  ListAttachedPolicies: { before: { iot: 2, table: 0 }, after: { iot: 2, table: 3 } },
+  DescribeCertificate: { before: { iot: 3, table: 1 }, after: { iot: 1, table: 2 } },
+  ListThingGroupsForThing: { before: { iot: 0, table: 0 }, after: { iot: 1, table: 3 } },
+};
+
+/**
+ * Milliseconds each batch of a burst keeps the binding read's share idle: the chain before its first
+ * call (`head`), after its last (`tail`), and the poller between two invocations of a container
+ * (deleting the batch, receiving the next: two rounds of queue requests). A container's invocations
+ * never overlap (Lambda), so this repeats every batch.
+ */
+export function burstBatchOverheadMs(
+  api: string,
+  latencies: CaptureLatencies = AWS_CAPTURE_LATENCIES,
+): { headMs: number; tailMs: number; betweenMs: number } {
+  const chain = BURST_CHAIN[api as CaptureReadApi];
+  if (!chain) throw new Error(`no burst chain for ${api}: add it to BURST_CHAIN (counted from capture.ts)`);
+  const ms = (c: ChainLength) => c.iot * latencies.iotReadMs + c.table * latencies.tableMs;
+  return { headMs: ms(chain.before), tailMs: ms(chain.after), betweenMs: 2 * latencies.queueMs };
+}
+
+/**
  * Seconds a burst of `things` provisioned things (each with a certificate, a policy and a
- * membership) takes to clear capture: the slowest read's calls at the rate all containers pace
- * together, `M x floor(q / M) x utilisation`. Event delivery and table writes are not counted
- * (IoT rules and SQS deliver thousands per second).
+ * membership) takes to clear capture. Per container and batch: the binding read's calls at the
+ * container's paced share, `floor(q / M) x utilisation`, from the first to the last (calls - 1
+ * intervals), plus the batch's head, tail and poller time (burstBatchOverheadMs) at `latencies`;
+ * the containers take the batches in turn. A read quota that is raised far enough makes the chains,
+ * not the share, the limit: then the batch is the chains' length, which this takes as the larger.
  */
 export function predictBurstClearSeconds(
   things: number,
   iotApiRates: Record<string, number>,
-  options: CaptureSizingOptions,
+  options: CaptureSizingOptions & { latencies?: CaptureLatencies },
 ): number {
   if (!Number.isInteger(things) || things < 0)
     throw new Error(`burst must be a whole number of things >= 0, got ${things}`);
+  if (things === 0) return 0;
   const s = captureSizing(iotApiRates, options);
+  const latencies = options.latencies ?? AWS_CAPTURE_LATENCIES;
+  // Two events per thing (thing/created, thingGroupMembership/added), in batches of batchSize.
+  const batchesPerContainer = (2 * things) / s.batchSize / s.maximumConcurrency;
   let seconds = 0;
   for (const [api, n] of Object.entries(BURST_READS_PER_THING)) {
-    const rate = s.maximumConcurrency * s.shareRates[api] * CAPTURE_UTILISATION;
-    seconds = Math.max(seconds, (things * (n ?? 1)) / rate);
+    const rate = s.shareRates[api] * CAPTURE_UTILISATION;
+    const callsPerBatch = (s.batchSize * (n ?? 1)) / 2;
+    const o = burstBatchOverheadMs(api, latencies);
+    const batchMs = o.headMs + (1000 * Math.max(0, callsPerBatch - 1)) / rate + o.tailMs + o.betweenMs;
+    seconds = Math.max(seconds, (batchesPerContainer * batchMs) / 1000);
   }
+  return Math.round(seconds * 10) / 10;
+}
+
+/** The clear time without the batches' overhead: the binding read's calls at the containers' paced shares. */
+export function burstReadSeconds(
+  things: number,
+  iotApiRates: Record<string, number>,
+  options: CaptureSizingOptions,
+): number {
+  const s = captureSizing(iotApiRates, options);
+  let seconds = 0;
+  for (const [api, n] of Object.entries(BURST_READS_PER_THING))
+    seconds = Math.max(
+      seconds,
+      (things * (n ?? 1)) / (s.maximumConcurrency * s.shareRates[api] * CAPTURE_UTILISATION),
+    );
   return Math.round(seconds * 10) / 10;
 }
