@@ -29,14 +29,16 @@ type Client = iot.IoTClient;
 /**
  * Wires a client to virtual time: its HTTP handler notes the (virtual) time each request reaches it
  * and answers at once; `lateMs(i)` holds the i-th request that long before signing, as a busy event
- * loop or the SDK's own steps would.
+ * loop or the SDK's own steps would. Nothing is noted or held until `arm()`: the warm-up request
+ * before it runs on the real event loop.
  */
-function onTheWire(client: Client, clock: Clock, lateMs: (i: number) => number): number[] {
+function onTheWire(client: Client, clock: Clock, lateMs: (i: number) => number) {
   const wire: number[] = [];
   let n = 0;
+  let armed = false;
   client.middlewareStack.add(
     (next) => async (args) => {
-      const late = lateMs(n++);
+      const late = armed ? lateMs(n++) : 0;
       if (late > 0) await clock.sleep(late);
       return next(args);
     },
@@ -44,7 +46,7 @@ function onTheWire(client: Client, clock: Clock, lateMs: (i: number) => number):
   );
   const handler = client.config.requestHandler as unknown as { handle: (...a: unknown[]) => unknown };
   handler.handle = async () => {
-    wire.push(clock.now());
+    if (armed) wire.push(clock.now());
     return {
       response: {
         statusCode: 200,
@@ -53,7 +55,7 @@ function onTheWire(client: Client, clock: Clock, lateMs: (i: number) => number):
       },
     };
   };
-  return wire;
+  return { wire, arm: () => void (armed = true) };
 }
 
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
@@ -93,7 +95,13 @@ async function container(
 ) {
   const { clock, runUntil } = virtualTime();
   const c = build(clock);
-  const wire = onTheWire(c.client, clock, lateMs);
+  const { wire, arm } = onTheWire(c.client, clock, lateMs);
+  // The client's first request loads its configuration (files, credentials, endpoint rules) with
+  // real I/O, which virtual time does not wait for: the requests of a cold client reached the
+  // handler together at one virtual instant on a loaded CI machine (11 in a second). One request
+  // of an API the guard does not limit, on the real event loop, loads it first.
+  await c.client.send(new iot.ListThingsCommand({}));
+  arm();
   await runUntil(
     Promise.all(
       Array.from({ length: calls }, (_, i) =>
