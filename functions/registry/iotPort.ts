@@ -191,10 +191,6 @@ export const policyNames = (policies: { policyName?: string }[] | undefined): st
   (policies ?? []).flatMap((p) => (p.policyName ? [p.policyName] : []));
 
 /**
- * The port over an SDK v3 IoT client. The SDK module is passed in (not imported) so that deployed
- * callbacks can `require` it inside their body (DESIGN.md §8).
- */
-/**
  * The IoT ARN prefix (`arn:<partition>:iot:<region>:<account>:`) of the account and region a Lambda
  * function runs in, from its own ARN (the context's `invokedFunctionArn`); undefined for anything
  * else. Replay writes IoT in its own region and account, so its attachments need no describe.
@@ -213,6 +209,10 @@ export interface IotPortOptions {
   knownArnPrefix?: () => string | undefined;
 }
 
+/**
+ * The port over an SDK v3 IoT client. The SDK module is passed in (not imported) so that deployed
+ * callbacks can `require` it inside their body (DESIGN.md §8).
+ */
 export function iotPortFromSdk(
   sdk: IotModule,
   client: IotClient,
