@@ -131,6 +131,9 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
   private sampler?: NodeJS.Timeout;
   private publishing = false;
   private stopped = false;
+  /** Set by stop once it has sampled the last second: what happens after (the devices' own
+   * disconnects) is counted into that second, never into a new one with an empty gauge. */
+  private finalSecond?: number;
 
   constructor(options: FleetOptions) {
     super();
@@ -282,6 +285,7 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
     }
     if (this.sampler) clearInterval(this.sampler);
     this.closeSecond(Math.floor((Date.now() - this.startedAt) / 1_000));
+    this.finalSecond = Math.max(0, this.closed);
     const stats = this.snapshot();
     await Promise.all(this.devices.map((d) => d.client.stop()));
     const lost = this.devices.reduce((n, d) => n + d.pending.size, 0);
@@ -297,7 +301,8 @@ export class Fleet extends EventEmitter<{ second: [FleetSecond] }> {
 
   // ------------------------------------------------------------------------------------------
 
-  private bucket(second = Math.floor((Date.now() - this.startedAt) / 1_000)): FleetSecond {
+  private bucket(now = Math.floor((Date.now() - this.startedAt) / 1_000)): FleetSecond {
+    const second = Math.min(now, this.finalSecond ?? now);
     while (this.seconds.length <= second) {
       this.seconds.push({
         second: this.seconds.length,

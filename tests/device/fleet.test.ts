@@ -72,6 +72,29 @@ describe("fleet simulator", () => {
     expect(m.dropped).toBe(0);
   });
 
+  it("ends its timeline with the gauge sampled before the devices stop, however long stopping takes", async () => {
+    regions = await startRegions(1);
+    const r = regions;
+    fleet = fleetOn(r, 5);
+    const A = `${r.a.host}:${r.a.port}`;
+    await fleet.start();
+    await fleet.waitUntil((s) => s.connectedByTarget[A] === 5, 10_000);
+    // A loaded machine: every device takes past the next second boundary to stop.
+    for (const client of fleet.clients) {
+      const stop = client.stop.bind(client);
+      client.stop = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1_100));
+        return stop();
+      };
+    }
+    const report = await fleet.stop({ drainMs: 0 });
+    fleet = undefined;
+    expect(report.connectedByTarget).toEqual({ [A]: 5 });
+    expect(report.timeline.at(-1)?.connected).toEqual({ [A]: 5 });
+    // The devices' own disconnects at stop are counted, in the last second.
+    expect(report.timeline.at(-1)?.disconnects).toBe(5);
+  });
+
   it("rejects a fleet it cannot build, naming the setting", () => {
     expect(() => new Fleet({ count: 0, endpoint: ENDPOINT })).toThrow(
       /count must be an integer from 1 to 50000/,
