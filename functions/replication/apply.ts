@@ -39,8 +39,10 @@ import { wrapPort, type IotRegistryPort } from "../registry/iotPort.js";
 import {
   DEFAULT_ECHO_WINDOW_MS,
   getAppliedMarker,
+  type AppliedMarker,
   isKnownState,
   recordApplied,
+  recordSeen,
 } from "../registry/echoMarkers.js";
 import { getRecord, type MarkerTablePort, type OpsTablePort } from "../registry/table.js";
 import {
@@ -102,6 +104,8 @@ interface Plan {
   otherPasses?: { key: string; passes: (DesiredState | null)[] }[];
   /** The resource's state here as the plan read it; undefined when it acts without reading (idempotent attaches). */
   live?: DesiredState | null;
+  /** Planned without reading: `live` is a guess its first step tests (CertificateGuess). */
+  unread?: boolean;
 }
 
 const sameMap = (a: Record<string, string>, b: Record<string, string>) =>
@@ -142,14 +146,98 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
     }
   }
   const iot = wrapPort(deps.iot, (api, call) => deps.pacer.run(api, call));
-  let plan: Plan;
+  let plan: Plan | null;
   try {
-    plan = await planFor(record, iot);
-    const markers = deps.markers ?? deps.table;
+    plan = await applyPlan(record, deps, iot, "register unread");
+  } catch (err) {
+    if (!(err instanceof ExistsUnrecorded)) throw err;
+    // Made in this region (fail-back) or before replication: read it and apply the difference,
+    // deciding as if no marker had been read (the guess's marker is replaced).
+    deps.logger.info("certificate is here without a marker; reading it and applying the difference", log);
+    plan = await applyPlan(record, deps, iot, { markerBefore: null });
+  }
+  if (plan === null) return { key: record.key, outcome: "superseded", actions: [] };
+  const lag = deps.clock.now() - record.capturedAt;
+  deps.metrics.addMetric(REPLICATION_LAG_METRIC, "Milliseconds", Math.max(0, lag));
+  const actions = plan.steps.map((s) => s.action);
+  if (deps.table && actions.length > 0) {
+    // A change captured here between the check above and these steps (C&C removing a membership
+    // replay then re-adds, say) is newer than what was just applied: the registry would keep the
+    // older state while the table holds the newer one, and the echo marker hides the difference
+    // from capture. So read the record again and make the registry match the newer one.
+    const after = await getRecord(deps.table, record.key);
+    if (
+      after &&
+      compareVersions(after.version, record.version) > 0 &&
+      !sameState(after.state, record.state)
+    ) {
+      deps.logger.info("a newer record was captured while this one was applied; applying that one", log, {
+        current: after.version,
+      });
+      // What the registry holds now is what these steps just wrote, not a change to wait for.
+      const newer = await applyRecord(after, { ...deps, overwriteUnrecorded: true });
+      return { key: record.key, outcome: "superseded", actions: [...actions, ...newer.actions] };
+    }
+  }
+  const outcome = actions.length > 0 ? "applied" : "unchanged";
+  deps.logger.info(`record ${outcome}`, log, { actions, lagMs: lag });
+  return { key: record.key, outcome, actions };
+}
+
+/**
+ * How a certificate registration is planned. "register unread": when this region's marker table
+ * has no marker for the key, replay never applied the certificate here, and a certificate capture
+ * recorded elsewhere is, as a rule, absent here. Replay then registers it without reading
+ * DescribeCertificate first: IoT refuses to register a certificate twice
+ * (ResourceAlreadyExistsException), so the write is its own comparison and does only the
+ * difference. A registration costs one write and no read, and the read (10 TPS) is left to the
+ * wave's status changes, which need it (issue #20: sharing it held both writes near half their
+ * quotas). The guess fails for a certificate made in this region (fail-back) or before replication
+ * began: the refused write changes nothing, and the record is planned again from a read, as if no
+ * marker had been read (`markerBefore: null`).
+ */
+type CertificateGuess = "register unread" | { markerBefore: null };
+
+/** The certificate was registered here already: plan it again from a read (CertificateGuess). */
+class ExistsUnrecorded extends Error {
+  override name = "ExistsUnrecorded";
+}
+
+/**
+ * Plans the record, records the states it passes through in the marker table, and runs its steps.
+ * Null: what the record needs was deleted at the source after it (deletedAfter), nothing to apply.
+ */
+async function applyPlan(
+  record: RegistryRecord,
+  deps: ApplyDeps,
+  iot: IotRegistryPort,
+  guess: CertificateGuess,
+): Promise<Plan | null> {
+  const log = { key: record.key, version: record.version, origin: record.origin, region: deps.region };
+  const markers = deps.markers ?? deps.table;
+  let plan: Plan | undefined;
+  let read: AppliedMarker | null | undefined = guess === "register unread" ? undefined : guess.markerBefore;
+  try {
+    if (guess === "register unread" && markers && record.kind === "certificate" && record.state !== null) {
+      read = await getAppliedMarker(markers, deps.region, record.key);
+      if (read === null)
+        plan = {
+          live: null,
+          unread: true,
+          ...(await planCertificate(record.key, record.state as CertificateState, null, iot)),
+        };
+    }
+    plan ??= await planFor(record, iot);
+    if (plan.steps.length === 0 && markers && guess !== "register unread")
+      // The refused guess left its marker; what it holds is no echo. Replication has now seen the
+      // certificate here as it is, and nothing else (recordSeen drops the guess's entries).
+      await recordSeen(markers, deps.region, record.key, stateHash(plan.live ?? null), deps.clock.now(), {
+        forgetBefore: deps.clock.now(),
+      });
     if (plan.steps.length > 0 && markers) {
       const now = deps.clock.now();
       const window = deps.echoWindowMs ?? DEFAULT_ECHO_WINDOW_MS;
-      const marker = await getAppliedMarker(markers, deps.region, record.key);
+      const marker = read === undefined ? await getAppliedMarker(markers, deps.region, record.key) : read;
       const live = plan.live === undefined ? undefined : stateHash(plan.live);
       if (marker && live !== undefined && !deps.overwriteUnrecorded) {
         if (!isKnownState(marker, live, now, window))
@@ -179,6 +267,8 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
     }
     for (const step of plan.steps) await step.run();
   } catch (err) {
+    if (plan?.unread && errName(err) === "ResourceAlreadyExistsException")
+      throw new ExistsUnrecorded(`${record.key}: registered here already`);
     const e = translate(err, record);
     const deletedLater = await deletedAfter(e, record, deps);
     if (deletedLater) {
@@ -186,36 +276,12 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
         dependency: deletedLater.key,
         deletedAt: deletedLater.version,
       });
-      return { key: record.key, outcome: "superseded", actions: [] };
+      return null;
     }
     deps.logger.warn("replay failed", log, { error: describeError(e) });
     throw e;
   }
-  const lag = deps.clock.now() - record.capturedAt;
-  deps.metrics.addMetric(REPLICATION_LAG_METRIC, "Milliseconds", Math.max(0, lag));
-  const actions = plan.steps.map((s) => s.action);
-  if (deps.table && actions.length > 0) {
-    // A change captured here between the check above and these steps (C&C removing a membership
-    // replay then re-adds, say) is newer than what was just applied: the registry would keep the
-    // older state while the table holds the newer one, and the echo marker hides the difference
-    // from capture. So read the record again and make the registry match the newer one.
-    const after = await getRecord(deps.table, record.key);
-    if (
-      after &&
-      compareVersions(after.version, record.version) > 0 &&
-      !sameState(after.state, record.state)
-    ) {
-      deps.logger.info("a newer record was captured while this one was applied; applying that one", log, {
-        current: after.version,
-      });
-      // What the registry holds now is what these steps just wrote, not a change to wait for.
-      const newer = await applyRecord(after, { ...deps, overwriteUnrecorded: true });
-      return { key: record.key, outcome: "superseded", actions: [...actions, ...newer.actions] };
-    }
-  }
-  const outcome = actions.length > 0 ? "applied" : "unchanged";
-  deps.logger.info(`record ${outcome}`, log, { actions, lagMs: lag });
-  return { key: record.key, outcome, actions };
+  return plan;
 }
 
 /**
