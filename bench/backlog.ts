@@ -15,12 +15,14 @@ import { DEFAULT_IOT_QUOTAS } from "../functions/replication/pacing.js";
 
 /**
  * Operation mix: counts are proportional to each API's quota. callsPerOp is what replay calls per
- * record of that kind (the write plus the reads it plans with; attaches read nothing first).
+ * record of that kind (the write plus the reads it plans with; attaches and registrations of
+ * certificates new here read nothing first).
  */
 export const MIX: { api: keyof typeof DEFAULT_IOT_QUOTAS; callsPerOp: number }[] = [
   { api: "CreateThingGroup", callsPerOp: 2 },
   { api: "CreatePolicy", callsPerOp: 2 },
-  { api: "RegisterCertificateWithoutCA", callsPerOp: 2 },
+  // Registered unread: replay never applied these certificates here (apply.ts CertificateGuess).
+  { api: "RegisterCertificateWithoutCA", callsPerOp: 1 },
   { api: "UpdateCertificate", callsPerOp: 2 },
   { api: "CreateThing", callsPerOp: 2 },
   { api: "UpdateThing", callsPerOp: 2 },
@@ -44,7 +46,8 @@ export interface Backlog {
   /** What identifies each wave whatever the names: its records' kinds, and whether they delete. */
   waveKinds: string[];
   counts: Record<string, number>;
-  seed: { things: string[]; deleteThings: string[]; certs: string[] };
+  /** What the updates and deletes act on: things to create, and certificates replicated earlier (INACTIVE). */
+  seed: { things: string[]; deleteThings: string[]; certs: RegistryRecord[] };
 }
 
 /**
@@ -143,7 +146,21 @@ export function buildBacklog(ops: number, now: number, origin = "us-east-1", tag
       .sort()
       .join("+"),
   );
-  return { waves, waveOf, waveKinds, counts, seed: { things: seedThings, deleteThings, certs: seedCerts } };
+  const seedRecord = (pem: string, i: number): RegistryRecord => ({
+    key: keyOf("certificate", { certificateId: certId(pem), pem, status: "INACTIVE" }),
+    kind: "certificate",
+    state: { certificateId: certId(pem), pem, status: "INACTIVE" },
+    version: { timestamp: now - 60_000, eventId: `seed-${tag}${i}`, region: origin },
+    origin,
+    capturedAt: now - 60_000,
+  });
+  return {
+    waves,
+    waveOf,
+    waveKinds,
+    counts,
+    seed: { things: seedThings, deleteThings, certs: seedCerts.map(seedRecord) },
+  };
 }
 
 /**

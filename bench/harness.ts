@@ -5,7 +5,9 @@ import { parseKey, type RegistryRecord } from "../functions/registry/records.js"
 import { applyRecord, type ApplyDeps } from "../functions/replication/apply.js";
 import { estimateCost, pacingWaitMs, type Workload } from "../functions/replication/costModel.js";
 import { describeError } from "../functions/replication/errors.js";
-import { DEFAULT_IOT_QUOTAS } from "../functions/replication/pacing.js";
+import { createPacer, DEFAULT_IOT_QUOTAS, systemClock } from "../functions/replication/pacing.js";
+import type { MarkerTablePort } from "../functions/registry/table.js";
+import { noMetrics, silentLogger } from "../functions/shared/observability.js";
 import { CALIBRATION_OPS, MIX, buildBacklog, type Backlog } from "./backlog.js";
 
 /** Runs `work` over `items`, `concurrency` at a time. */
@@ -131,15 +133,26 @@ export interface ReplayRunReport {
   loadAverage: { start: number; end: number; max: number };
 }
 
+/** Where the backlog's replay runs: its region and that region's marker table. */
+export interface ReplayTarget {
+  region: string;
+  markers: MarkerTablePort;
+}
+
 /**
  * The measured backlog of `ops` records and, unless `scale` fixes the quotas, a calibration backlog
  * (the same mix on other names, "c…"), with what their updates and deletes act on created through
  * `port` before the clock starts.
  */
-export async function prepareBacklogs(port: IotRegistryPort, ops: number, scale: number | undefined) {
+export async function prepareBacklogs(
+  port: IotRegistryPort,
+  ops: number,
+  scale: number | undefined,
+  target: ReplayTarget,
+) {
   const backlog = buildBacklog(ops, Date.now());
   const calibration = calibrationBacklog(ops, scale);
-  await seedBacklogs(port, calibration ? [backlog, calibration] : [backlog]);
+  await seedBacklogs(port, calibration ? [backlog, calibration] : [backlog], target);
   return { backlog, calibration, records: backlog.waves.flat() };
 }
 
@@ -149,15 +162,26 @@ function calibrationBacklog(ops: number, scale: number | undefined): Backlog | u
     : undefined;
 }
 
-async function seedBacklogs(port: IotRegistryPort, backlogs: Backlog[]): Promise<void> {
+/**
+ * What the backlog's updates and deletes act on. The certificates whose status the backlog changes
+ * came to this region through replay earlier, as a standby's do: replicated by the deployed replay
+ * (unpaced), so the marker table holds what replay leaves behind (apply.ts reads a certificate
+ * first only where it has a marker).
+ */
+async function seedBacklogs(port: IotRegistryPort, backlogs: Backlog[], target: ReplayTarget): Promise<void> {
+  const deps: ApplyDeps = {
+    region: target.region,
+    iot: port,
+    pacer: createPacer({ rates: {}, defaultRate: 1e6, utilisation: 1 }),
+    markers: target.markers,
+    clock: systemClock,
+    logger: silentLogger,
+    metrics: noMetrics,
+  };
   for (const b of backlogs) {
     await pool(b.seed.things, 8, (t) => port.createThing({ name: t, attributes: {} }));
     await pool(b.seed.deleteThings, 8, (t) => port.createThing({ name: t, attributes: {} }));
-    await pool(
-      b.seed.certs,
-      8,
-      async (pem) => void (await port.registerCertificateWithoutCA(pem, "INACTIVE")),
-    );
+    await pool(b.seed.certs, 8, async (record) => void (await applyRecord(record, deps)));
   }
 }
 

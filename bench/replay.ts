@@ -12,6 +12,7 @@ import * as iotSdk from "@aws-sdk/client-iot";
 import { iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import { MIX, buildBacklog, calibrationWave } from "./backlog.js";
 import { startMoto } from "../peers/moto.js";
+import { memoryOpsTable } from "../functions/registry/table.js";
 import type { WorkersBenchResult } from "./replayWorkers.js";
 import {
   apiReport,
@@ -105,7 +106,12 @@ export async function runReplayBench(
     const region = "eu-west-1";
     const setupPort = iotPortFromSdk(iotSdk, new iotSdk.IoTClient(config(region)));
 
-    const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale);
+    // The target's marker table, in memory here (the workers bench has it in DynamoDB, as deployed).
+    const markers = memoryOpsTable();
+    const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale, {
+      region,
+      markers,
+    });
     // How many calls per second moto serves here bounds what any quota can show. moto's cost differs
     // by call (a DeleteThing or ListThingGroupsForThing scans more than a DescribeThing), so before
     // each wave a calibration backlog of the same mix on other names ("c…") replays that wave
@@ -131,6 +137,7 @@ export async function runReplayBench(
         iot: iotPortFromSdk(iotSdk, calibrationClient) as IotRegistryPort,
         // Unpaced: every API at a million calls per second.
         pacer: pacerAt(() => 1e6, { defaultRate: 1e6 }),
+        markers,
         clock: systemClock,
         logger: silentLogger,
         metrics: noMetrics,
@@ -156,6 +163,7 @@ export async function runReplayBench(
       region,
       iot: iotPortFromSdk(iotSdk, client) as IotRegistryPort,
       pacer: pacerFor(),
+      markers,
       clock: systemClock,
       logger: silentLogger,
       metrics: noMetrics,

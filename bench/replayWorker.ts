@@ -12,6 +12,7 @@ import * as lib from "@aws-sdk/lib-dynamodb";
 import { CALL_DEADLINES, sdkClientOptions } from "../functions/deadlines.js";
 import { iotArnPrefixOf, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import { DEFAULT_ACCOUNT } from "../peers/moto.js";
+import { markerTableFromSdk, type MarkerTablePort } from "../functions/registry/table.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
 import { noMetrics, silentLogger } from "../functions/shared/observability.js";
@@ -30,7 +31,7 @@ export interface WorkerInit {
   region: string;
   /** The quota emulator in front of moto's IoT. */
   iotEndpoint: string;
-  /** moto (serial) holding the marker table with the pacing schedule. */
+  /** moto (serial) holding the marker table: the pacing schedule and replay's applied markers. */
   scheduleEndpoint: string;
   scheduleTable: string;
 }
@@ -76,6 +77,8 @@ function main(): void {
   let init: WorkerInit | undefined;
   let iot: iotSdk.IoTClient | undefined;
   let doc: lib.DynamoDBDocumentClient | undefined;
+  /** The applied markers, in the same table as the schedule (as deployed), on a client of their own. */
+  let markers: MarkerTablePort | undefined;
   let scheduleWrites = 0;
   let current: ({ waveId: number; port: IotRegistryPort } & ReturnType<typeof pacing>) | undefined;
   const send = (m: FromWorker) => process.send!(m);
@@ -107,10 +110,22 @@ function main(): void {
             { step: "initialize", name: "countScheduleWrites" },
           );
           doc = lib.DynamoDBDocumentClient.from(ddb);
+          markers = markerTableFromSdk(
+            lib,
+            lib.DynamoDBDocumentClient.from(
+              new DynamoDBClient({
+                region: m.region,
+                endpoint: m.scheduleEndpoint,
+                credentials,
+                maxAttempts: 3,
+              }),
+            ),
+            m.scheduleTable,
+          );
           send({ type: "ready" });
           return;
         }
-        if (!init || !iot || !doc) throw new Error("wave before init");
+        if (!init || !iot || !doc || !markers) throw new Error("wave before init");
         // One pacer and port per wave, kept across its groups as a warm replay container keeps
         // them across invocations; a fresh one per wave (no ARNs cached from calibration).
         if (current?.waveId !== m.waveId)
@@ -130,6 +145,7 @@ function main(): void {
           region: init.region,
           iot: port,
           pacer,
+          markers,
           clock: systemClock,
           logger: silentLogger,
           metrics: noMetrics,

@@ -14,7 +14,9 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as path from "node:path";
 import * as iotSdk from "@aws-sdk/client-iot";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import * as lib from "@aws-sdk/lib-dynamodb";
 import { iotPortFromSdk } from "../functions/registry/iotPort.js";
+import { markerTableFromSdk } from "../functions/registry/table.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApiStats } from "../functions/replication/pacing.js";
 import { REPLAY_GROUP_SIZE } from "../functions/replication/stateMachine.js";
@@ -152,7 +154,13 @@ export async function runReplayWorkersBench(
       iotSdk,
       new iotSdk.IoTClient({ region, endpoint: moto.endpoint, credentials, maxAttempts: 1 }),
     );
-    const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale);
+    const markerDoc = lib.DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region, endpoint: scheduleMoto.endpoint, credentials }),
+    );
+    const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale, {
+      region,
+      markers: markerTableFromSdk(lib, markerDoc, scheduleTable),
+    });
     const groupSize = options.groupSize ?? REPLAY_GROUP_SIZE;
     let messageId = 0;
     let waveSeq = 0;

@@ -56,6 +56,12 @@ describe("iot-dr bench replay --workers", () => {
     expect(r.scheduleWritesPerIotCall).toBeGreaterThan(0);
     expect(r.scheduleWritesPerIotCall * r.startsPerBlock).toBeGreaterThanOrEqual(0.9);
     expect(r.costWhileDraining.map((d) => d.workers)).toEqual([1, 4, 16]);
+    // The workers replay with the marker table, as deployed: certificates new here are registered
+    // unread, so DescribeCertificate serves the status changes only (one each).
+    const calls = (api: string) => r.apis.find((a) => a.api === api)?.calls ?? 0;
+    expect(calls("RegisterCertificateWithoutCA")).toBeGreaterThan(0);
+    expect(calls("UpdateCertificate")).toBeGreaterThan(0);
+    expect(calls("DescribeCertificate")).toBeLessThanOrEqual(calls("UpdateCertificate"));
   }, 300_000);
 
   it("refuses a worker count or group size it cannot run, and options of the other mode, with exit 2", async () => {

@@ -56,7 +56,8 @@ describe("replaying a certificate this region's replay never applied", () => {
   const captureEvents = async (r: Region) => {
     const written: string[] = [];
     for (const m of r.events.take())
-      for (const c of await captureEvent(m, w.captureDeps(r))) if (c.result === "written") written.push(c.key);
+      for (const c of await captureEvent(m, w.captureDeps(r)))
+        if (c.result === "written") written.push(c.key);
     return written;
   };
 
