@@ -308,10 +308,19 @@ export function dependencyPhases<T>(
  * quotas. A group that straddled two kinds started the next kind's API a group early and alone,
  * and records of the two kinds waited for each other in one invocation (BENCHMARKS.md, "Waves of
  * one kind").
+ *
+ * Within a wave the records are spread by a hash of their key (`spreadOrder`), not left in stream
+ * order: one kind still writes through several APIs (a certificate registered or its status
+ * changed, a thing created or updated), and in stream order they come in runs. With fewer workers
+ * than groups, the Map then drained one API's run after the other's, and the group holding the end
+ * of one run started the next API's calls early and alone. Spread, every group carries the wave's
+ * mix, all its APIs run at once from the first groups, and the wave drains in the time of its
+ * slowest API instead of the sum. The records of a wave are distinct resources (the launcher keeps
+ * one per key), so their order within it is free.
  */
 export function replayWaves<T>(
   items: readonly T[],
-  recordOf: (item: T) => Pick<RegistryRecord, "kind" | "state">,
+  recordOf: (item: T) => Pick<RegistryRecord, "kind" | "state" | "key">,
 ): T[][] {
   return dependencyPhases(items, recordOf).flatMap((phase) => {
     const byKind = new Map<string, T[]>();
@@ -323,15 +332,30 @@ export function replayWaves<T>(
     }
     return [...byKind.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, members]) => members);
+      .map(([, members]) => spreadOrder(members, (item) => recordOf(item).key));
   });
 }
 
-/** The records of `dependencyPhases`, one after another: dependencies are applied first. */
-export function dependencyOrder<T extends Pick<RegistryRecord, "kind" | "state">>(
+/**
+ * `items` in the order of a hash of their keys (`hash53`, then the key): a fixed order that depends
+ * on the keys alone, not on how they came, and mixes keys that differ in one character as evenly
+ * as any others.
+ */
+export function spreadOrder<T>(items: readonly T[], keyOf: (item: T) => string): T[] {
+  return items
+    .map((item) => {
+      const key = keyOf(item);
+      return { item, key, hash: hash53(key) };
+    })
+    .sort((a, b) => a.hash - b.hash || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map(({ item }) => item);
+}
+
+/** The records of `replayWaves`, one after another: dependencies are applied first, as the launcher's waves apply them. */
+export function dependencyOrder<T extends Pick<RegistryRecord, "kind" | "state" | "key">>(
   records: readonly T[],
 ): T[] {
-  return dependencyPhases(records, (r) => r).flat();
+  return replayWaves(records, (r) => r).flat();
 }
 
 /** Total order of versions: negative when a is older than b. */
@@ -439,7 +463,11 @@ export function isRecordKey(pk: string): boolean {
 
 /** A short, stable hash of a desired state (or tombstone), for markers; 53-bit cyrb53 over canonical JSON. */
 export function stateHash(state: DesiredState | null): string {
-  const s = canonicalJson(state);
+  return hash53(canonicalJson(state)).toString(36);
+}
+
+/** A 53-bit hash of `s` (two 32-bit multiply-xorshift lanes, mixed at the end). */
+function hash53(s: string): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = 0; i < s.length; i++) {
@@ -449,7 +477,7 @@ export function stateHash(state: DesiredState | null): string {
   }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>

@@ -1,3 +1,4 @@
+import { REPLAY_GROUP_SIZE } from "../../../functions/replication/stateMachine.js";
 import { executionOutput } from "../../support/replayOutput.js";
 import { describe, expect, it } from "vitest";
 import { dependencyOrder, type RegistryRecord } from "../../../functions/registry/records.js";
@@ -236,8 +237,8 @@ describe("launcher", () => {
       group("orphan", "elsewhere"),
     ];
     const waves = planWaves(batch.map((r) => ({ record: r })));
-    expect(waves.map((w) => w.map((e) => e.record.key))).toEqual([
-      ["thingGroup#site", "thingGroup#orphan"],
+    expect(waves.map((w) => w.map((e) => e.record.key).sort())).toEqual([
+      ["thingGroup#orphan", "thingGroup#site"],
       ["thingGroup#plant"],
       ["thingGroup#line"],
       ["thingGroup#cell"],
@@ -247,19 +248,44 @@ describe("launcher", () => {
     expect(dependencyOrder(batch).map((r) => r.key)).toEqual(waves.flat().map((e) => e.record.key));
   });
 
-  it("cuts a phase into a wave per kind, in input order inside each, so a replay group never holds two kinds", () => {
+  it("cuts a phase into a wave per kind, so a replay group never holds two kinds", () => {
     const cert = (id: string) =>
       record("certificate", `certificate#${id}`, { certificateId: id, pem: "PEM", status: "ACTIVE" });
     const policy = (name: string) => record("policy", `policy#${name}`, { name, document: "{}" });
     const group = (name: string) => record("thingGroup", `thingGroup#${name}`, { name, attributes: {} });
     // As a stream batch brings them: one rank, kinds interleaved.
     const batch = [cert("c1"), policy("p1"), group("g1"), cert("c2"), policy("p2"), cert("c3"), group("g2")];
-    const waves = planWaves(batch.map((r) => ({ record: r })));
-    expect(waves.map((w) => w.map((e) => e.record.key))).toEqual([
+    const waves = planWaves(batch.map((r) => ({ record: r }))).map((w) => w.map((e) => e.record.key));
+    expect(waves.map((w) => [...w].sort())).toEqual([
       ["certificate#c1", "certificate#c2", "certificate#c3"],
       ["policy#p1", "policy#p2"],
       ["thingGroup#g1", "thingGroup#g2"],
     ]);
+    // The order inside a wave depends on the keys alone, not on the order they came in.
+    expect(
+      planWaves([...batch].reverse().map((r) => ({ record: r }))).map((w) => w.map((e) => e.record.key)),
+    ).toEqual(waves);
+  });
+
+  it("spreads a kind's runs over the wave, so every replay group carries the wave's mix of APIs", () => {
+    // A stream brings 40 new certificates (registrations), then 40 status changes: in stream order
+    // the Map's groups of 10 would each hold one API, and with fewer workers than groups one API
+    // would wait for the other's run to drain.
+    const cert = (id: string) =>
+      record("certificate", `certificate#${id}`, { certificateId: id, pem: "PEM", status: "ACTIVE" });
+    const batch = [
+      ...Array.from({ length: 40 }, (_, i) => cert(`new-${i}`)),
+      ...Array.from({ length: 40 }, (_, i) => cert(`old-${i}`)),
+    ];
+    const [wave] = planWaves(batch.map((r) => ({ record: r })));
+    expect(wave).toHaveLength(80);
+    for (let at = 0; at < wave.length; at += REPLAY_GROUP_SIZE) {
+      const keys = wave.slice(at, at + REPLAY_GROUP_SIZE).map((e) => e.record.key);
+      const news = keys.filter((k) => k.includes("#new-")).length;
+      // Each group of 10 holds both kinds of record, between 2 and 8 of each.
+      expect(news, keys.join(" ")).toBeGreaterThanOrEqual(2);
+      expect(news, keys.join(" ")).toBeLessThanOrEqual(8);
+    }
   });
 
   it("puts a group below its parent and deletes in reverse rank", () => {
