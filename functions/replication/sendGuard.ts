@@ -11,12 +11,14 @@
  * before its response is back at the client. So the guard holds a request of an API while `share`
  * of that API's requests are in flight or had their response back (or failed) within the last
  * `windowMs`. Then no window of `windowMs` at the service holds more than `share` of this
- * container's arrivals, however long any request takes: were there share + 1, the last admitted of
- * them, k, went out at or before its arrival, so inside the window; each of the others was admitted
- * before k and arrived inside the window, so its response came back after the window began, less
- * than `windowMs` before k went out: at k's admission they were `share` requests in flight or back
- * within `windowMs`, and k would have been held. Shares are whole numbers and sum to at most the
- * quota over the containers, so the account sees at most its quota from capture in any such window.
+ * container's arrivals, however long any request takes: were there share + 1, take the last of them
+ * admitted, k. It was admitted no later than it arrived, so before the window's end; the others were
+ * admitted before k and arrived after the window's start, so their responses came back after it,
+ * which is at most `windowMs` before k's admission: at k's admission those `share` requests were in
+ * flight or back within `windowMs`, and k would have been held. Shares are whole numbers and sum to
+ * at most the quota over the containers, so the account sees at most its quota from capture in any
+ * such window. (A request the client gives up on, at its 5 s timeout, counts as back then; one
+ * still reaching IoT after that is the one case outside the bound.)
  *
  * It costs nothing on schedule with short round trips: at 95 % of a share, `share` consecutive
  * starts span 1000 / 0.95 ms (1,052.6 ms), so the request `share` before has been back for a window
