@@ -83,6 +83,12 @@ export interface CaptureApiReport {
   wireLagMs: CallLatency;
   /** The most calls of one container that started on its socket in any sliding second (Node's own request start). */
   maxOnSocketFromOneContainerInSlidingSecond: number;
+  /**
+   * Requests the containers' send guards held (1 ms or more, between the middleware outside the
+   * guard and the HTTP handler), and their waits summed, in milliseconds.
+   */
+  guardHeld: number;
+  guardHeldMs: number;
   /** Accepted calls per thing of the burst. */
   callsPerThing: number;
   /**
@@ -201,7 +207,7 @@ export interface CaptureBurstReport {
   callLatencyMs: { iot: CallLatency; dynamodb: CallLatency; sqs: CallLatency };
   /** Mean seconds inside the capture function per invocation; the rest of a container's time is its poller's. */
   handlerSecondsPerInvocation: number;
-  /** Milliseconds from a request entering the IoT client (the pacer's call) to its HTTP handler. */
+  /** Milliseconds from a request entering the IoT client (the pacer's call) to the send guard. */
   sdkMs: CallLatency;
   /** Milliseconds from the HTTP handler to the request's start on its socket, and requests that waited for a new connection. */
   handlerToSocketMs: CallLatency;
@@ -531,6 +537,13 @@ export async function runCaptureBurstBench(
             0,
             ...stopped.map((s) => maxInSlidingSecond(s.socketAt[api] ?? [])),
           ),
+          guardHeld: stopped.reduce((n, s) => n + (s.guardMs[api] ?? []).filter((ms) => ms >= 1).length, 0),
+          guardHeldMs: Math.round(
+            stopped.reduce(
+              (n, s) => n + (s.guardMs[api] ?? []).reduce((a, ms) => a + (ms >= 1 ? ms : 0), 0),
+              0,
+            ),
+          ),
           callsPerThing: Math.round((c.ok / options.burst) * 100) / 100,
           idleSeconds:
             Math.round(
@@ -613,7 +626,12 @@ export function formatCaptureBurst(r: CaptureBurstReport): string {
     ),
     `IoT reads p50/p99 ${r.callLatencyMs.iot.p50}/${r.callLatencyMs.iot.p99} ms, DynamoDB p50/p99 ${r.callLatencyMs.dynamodb.p50}/${r.callLatencyMs.dynamodb.p99} ms (${r.dynamodbCallsPerThing} per thing); ${r.handlerSecondsPerInvocation} s in the function per invocation`,
     `per invocation (${r.batches.api}, ${r.batches.bindingCalls} calls): head ${r.batches.headMs} ms, binding reads ${r.batches.bindingMs} ms, tail ${r.batches.tailMs} ms, between invocations ${r.batches.betweenMs} ms`,
-    `pacer to HTTP handler p50/p99/max ${r.sdkMs.p50}/${r.sdkMs.p99}/${r.sdkMs.max} ms; most arrivals of one container in a sliding second: ${r.apis.map((a) => `${a.api} ${a.maxArrivedFromOneContainerInSlidingSecond}`).join(", ")}`,
+    `pacer to send guard p50/p99/max ${r.sdkMs.p50}/${r.sdkMs.p99}/${r.sdkMs.max} ms; held by the guard: ${r.apis
+      .filter((a) => a.guardHeld > 0)
+      .map((a) => `${a.api} ${a.guardHeld} (${a.guardHeldMs} ms)`)
+      .join(
+        ", ",
+      )}; most arrivals of one container in a sliding second: ${r.apis.map((a) => `${a.api} ${a.maxArrivedFromOneContainerInSlidingSecond}`).join(", ")}`,
     `load average ${r.loadAverage.start} -> ${r.loadAverage.end} (max ${r.loadAverage.max})`,
   ];
   return lines.join("\n") + "\n";

@@ -40,9 +40,12 @@ export interface CaptureWorkerStopped {
   sentAt: Record<string, number[]>;
   /**
    * Milliseconds from a request entering the SDK (its first middleware: the pacer's call) to the
-   * HTTP handler: what happens between the pacer's grant and the wire inside the client.
+   * send guard (the bench's middleware added before it, so outside it): what happens between the
+   * pacer's grant and the wire inside the client, the guard's hold apart.
    */
   sdkMs: number[];
+  /** Milliseconds each IoT request waited in the send guard (from the middleware outside it to the handler), by API. */
+  guardMs: Record<string, number[]>;
   /**
    * Date.now() at which each IoT request started on its socket (Node's `http.client.request.start`
    * diagnostics channel: headers flushed to a connected socket), by API; and the milliseconds from
@@ -53,7 +56,10 @@ export interface CaptureWorkerStopped {
   newConnections: number;
   /** Date.now() at the start and end of each invocation of the capture function. */
   invocationSpans: { start: number; end: number; messages: number }[];
-  /** Milliseconds each IoT and DynamoDB request took, sent to answered (each SDK attempt). */
+  /**
+   * Milliseconds each IoT, DynamoDB and SQS request took, sent to answered (each SDK attempt; IoT
+   * from its HTTP handler, after the send guard's hold).
+   */
   callMs: { iot: number[]; dynamodb: number[]; sqs: number[] };
   /** Milliseconds spent inside the capture function, over all invocations. */
   handlerMs: number;
@@ -65,6 +71,7 @@ export type FromCaptureWorker = CaptureWorkerStopped | { type: "error"; message:
 const sentAt: Record<string, number[]> = {};
 const callMs: CaptureWorkerStopped["callMs"] = { iot: [], dynamodb: [], sqs: [] };
 const sdkMs: number[] = [];
+const guardMs: Record<string, number[]> = {};
 const socketAt: Record<string, number[]> = {};
 const handlerToSocketMs: number[] = [];
 let newConnections = 0;
@@ -106,6 +113,7 @@ const iotWithApiHeader: typeof iotSdk = {
       super(...args);
       withApiHeader(this as unknown as Parameters<typeof withApiHeader>[0]);
       const entered = new WeakMap<object, number>();
+      const leaving = new WeakMap<object, number>();
       this.middlewareStack.add(
         (next, context) => async (args) => {
           entered.set(context, performance.now());
@@ -117,6 +125,8 @@ const iotWithApiHeader: typeof iotSdk = {
         (next, context) => async (args) => {
           const t0 = entered.get(context);
           if (t0 !== undefined) sdkMs.push(performance.now() - t0);
+          const request = (args as { request?: object }).request;
+          if (request) leaving.set(request, performance.now());
           return next(args);
         },
         { step: "deserialize", name: "benchLeaving", priority: "low" },
@@ -130,10 +140,14 @@ const iotWithApiHeader: typeof iotSdk = {
       handler.handle = (req, o) => {
         const api = req.headers[API_HEADER] ?? "unknown";
         (sentAt[api] ??= []).push(Date.now());
+        const left = leaving.get(req);
+        if (left !== undefined) (guardMs[api] ??= []).push(performance.now() - left);
         req.headers[SENT_HEADER] = `${process.pid} ${performance.timeOrigin + performance.now()}`;
-        return handle(req, o);
+        // Sent to answered, the read's round trip: timed outside the handler it would include the
+        // send guard's hold, which waits on these very round trips.
+        const t0 = performance.now();
+        return handle(req, o).finally(() => callMs.iot.push(performance.now() - t0));
       };
-      timed(this, callMs.iot);
     }
   },
 };
@@ -205,6 +219,7 @@ function main(): void {
           sentAt,
           callMs,
           sdkMs,
+          guardMs,
           socketAt,
           handlerToSocketMs,
           newConnections,

@@ -12,7 +12,11 @@
  * RPO of the event paths adds the time a provisioning burst takes to clear capture's queue
  * (replication/captureSizing.ts, the same model `iot-dr bench capture` measures against).
  */
-import { AWS_CAPTURE_LATENCIES, predictBurstClearSeconds } from "./replication/captureSizing.js";
+import {
+  AWS_CAPTURE_LATENCIES,
+  predictBurstClearSeconds,
+  shareWindowMs,
+} from "./replication/captureSizing.js";
 
 /** Capture's timeout (infra/capture.ts CAPTURE_TIMEOUT_SECONDS), which sizes its batches. */
 const CAPTURE_TIMEOUT_SECONDS = 30;
@@ -169,7 +173,7 @@ export function estimateRto(inputs: RtoInputs): RtoEstimate {
   const rpoMax = Math.max(TYPICAL_REPLICATION_SECONDS, inputs.readinessMaxLagSeconds) + burstClear;
   const burstNote =
     burstClear > 0
-      ? `; a burst of ${inputs.captureBurstThings} provisioned things clears capture's queue in ${burstClear} s (captureSizing: the binding read at the containers' shares, plus each batch's chain and poller at AWS_CAPTURE_LATENCIES, IoT read latency assumed ${AWS_CAPTURE_LATENCIES.iotReadMs} ms)`
+      ? `; a burst of ${inputs.captureBurstThings} provisioned things clears capture's queue in ${burstClear} s (captureSizing: the binding read at the containers' shares, a share per ${Math.round(shareWindowMs())} ms: the send guard's window plus the read; plus each batch's chain and poller at AWS_CAPTURE_LATENCIES, IoT read latency assumed ${AWS_CAPTURE_LATENCIES.iotReadMs} ms)`
       : "";
   const r = (b: Bounds): Bounds => [roundMs(b[0]), roundMs(b[1])];
   const schedule = (inputs.reconcileScheduleMinutes ?? 60) * 60;

@@ -18,7 +18,7 @@ import { CAPTURE_UTILISATION, captureShareRates } from "./captureSizing.js";
 import type { Logger } from "../shared/observability.js";
 import { createPacer, systemClock, type Clock, type Pacer } from "./pacing.js";
 import {
-  CAPTURE_SEND_MARGIN_MS,
+  CAPTURE_GUARD_WINDOW_MS,
   createSendGuard,
   guardSends,
   type GuardableClient,
@@ -39,8 +39,8 @@ const RATES_HINT = 'the JSON IoT API rates per second, e.g. {"CreateThing":100}'
 /**
  * A capture container's IoT: the SDK client (one attempt; the pacer owns every retry, each at a new
  * start of the share) behind the pacer at the container's shares of the read quotas, and the send
- * guard at the client's wire end, which holds a request that would put more than a share into a
- * window however late the request left its start (sendGuard.ts).
+ * guard at the client's wire end, which holds a request while a share of its API's requests could
+ * still arrive at IoT within a second of it, however long the wire takes (sendGuard.ts).
  */
 export function captureIot(
   iot: typeof IotSdk,
@@ -49,7 +49,7 @@ export function captureIot(
   clock: Clock = systemClock,
 ): { client: IotSdk.IoTClient; pacer: Pacer; guard: SendGuard } {
   const client = new iot.IoTClient(sdkClientOptions("captureIot"));
-  const guard = createSendGuard({ limits: shares, windowMs: 1000 + CAPTURE_SEND_MARGIN_MS, clock });
+  const guard = createSendGuard({ limits: shares, windowMs: CAPTURE_GUARD_WINDOW_MS, clock });
   guardSends(client as unknown as GuardableClient, guard);
   const pacer = createPacer({
     rates: { ...rates, ...shares },

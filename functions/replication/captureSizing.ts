@@ -16,6 +16,7 @@
  * redelivery; nothing is dead-lettered for it before `maxReceiveCount` receives.
  */
 import { DEFAULT_IOT_QUOTAS } from "./pacing.js";
+import { CAPTURE_GUARD_WINDOW_MS } from "./sendGuard.js";
 
 /** The IoT reads capture's enrichment makes (capture.ts; the IAM list in infra/capture.ts matches). */
 export const CAPTURE_READ_APIS = [
@@ -251,9 +252,20 @@ export function burstBatchOverheadMs(
 }
 
 /**
+ * Milliseconds one container takes for `share` calls of a read in a row: the pacer spaces them over
+ * 1000 / utilisation (1,052.6 ms), and the send guard holds each until the one `share` before has
+ * been answered for a window (sendGuard.ts), so a read answered in `iotReadMs` takes the window plus
+ * its round trip when that is longer (1,102 ms at AWS_CAPTURE_LATENCIES' 100 ms).
+ */
+export function shareWindowMs(latencies: CaptureLatencies = AWS_CAPTURE_LATENCIES): number {
+  return Math.max(1000 / CAPTURE_UTILISATION, CAPTURE_GUARD_WINDOW_MS + latencies.iotReadMs);
+}
+
+/**
  * Seconds a burst of `things` provisioned things (each with a certificate, a policy and a
  * membership) takes to clear capture. Per container and batch: the binding read's calls at the
- * container's paced share, `floor(q / M) x utilisation`, from the first to the last (calls - 1
+ * container's share, `floor(q / M)` calls per shareWindowMs (the pacer's 95 %, or the send guard's
+ * window plus the read's round trip when slower), from the first to the last (calls - 1
  * intervals), plus the batch's head, tail and poller time (burstBatchOverheadMs) at `latencies`;
  * the containers take the batches in turn. A read quota that is raised far enough makes the chains,
  * not the share, the limit: then the batch is the chains' length, which this takes as the larger.
@@ -272,10 +284,10 @@ export function predictBurstClearSeconds(
   const batchesPerContainer = (2 * things) / s.batchSize / s.maximumConcurrency;
   let seconds = 0;
   for (const [api, n] of Object.entries(BURST_READS_PER_THING)) {
-    const rate = s.shareRates[api] * CAPTURE_UTILISATION;
+    const intervalMs = shareWindowMs(latencies) / s.shareRates[api];
     const callsPerBatch = (s.batchSize * (n ?? 1)) / 2;
     const o = burstBatchOverheadMs(api, latencies);
-    const batchMs = o.headMs + (1000 * Math.max(0, callsPerBatch - 1)) / rate + o.tailMs + o.betweenMs;
+    const batchMs = o.headMs + intervalMs * Math.max(0, callsPerBatch - 1) + o.tailMs + o.betweenMs;
     seconds = Math.max(seconds, (batchesPerContainer * batchMs) / 1000);
   }
   return Math.round(seconds * 10) / 10;

@@ -1,48 +1,63 @@
 /**
- * Capture's quota guarantee where it is counted: at the wire. Each capture container paces its
- * reads at 95 % of a whole share of every read quota (captureSizing.ts), but the pacer's schedule is
- * not what reaches IoT: a request can leave its start late (a timer fired late on a busy event loop,
- * the SDK's middleware, credentials or signing waiting behind other work) and the next ones on time,
- * and then six of a 5-per-second share fall in one sliding second (issue #20, run B: 11 sends of a
- * 10-TPS quota from two containers). The guard keeps the times this container actually handed each
- * API's requests to the HTTP handler and holds a request until fewer than its share left in the
- * last `windowMs`. Shares are whole numbers and sum to at most the quota over the containers, so the
- * account never sees more than its quota from capture in any window of `windowMs`, however late
- * any request left.
+ * Capture's quota guarantee where it is counted: at the service's arrival. Each capture container
+ * paces its reads at 95 % of a whole share of every read quota (captureSizing.ts), but neither the
+ * pacer's schedule nor the time a request leaves is what IoT counts: a request can leave its start
+ * late (a busy event loop, the SDK's middleware, credentials or signing) and the wire (the socket,
+ * the network, the service's front end) can hold one request longer than the next, so six of a
+ * 5-per-second share can arrive in one sliding second (issue #20: run B, 11 sends of a 10-TPS quota
+ * from two containers; then 1-8 throttles a run with a guard on send times and 50 ms for the wire).
  *
- * It bites only on bunching: at 95 % of a share, `share` consecutive sends span 1000 / 0.95 ms
- * (1,052.6 ms), more than `windowMs`, so a container that sends on schedule is never held and the
- * rate capture clears a burst at (captureSizing.ts predictBurstClearSeconds) is the pacer's.
+ * What is certain without knowing the wire: a request arrives at the service after it was sent and
+ * before its response is back at the client. So the guard holds a request of an API while `share`
+ * of that API's requests are in flight or had their response back (or failed) within the last
+ * `windowMs`. Then no window of `windowMs` at the service holds more than `share` of this
+ * container's arrivals, however long any request takes: were there share + 1, take the last of them
+ * admitted, k. It was admitted no later than it arrived, so before the window's end; the others were
+ * admitted before k and arrived after the window's start, so their responses came back after it,
+ * which is at most `windowMs` before k's admission: at k's admission those `share` requests were in
+ * flight or back within `windowMs`, and k would have been held. Shares are whole numbers and sum to
+ * at most the quota over the containers, so the account sees at most its quota from capture in any
+ * such window. (A request the client gives up on, at its 5 s timeout, counts as back then; one
+ * still reaching IoT after that is the one case outside the bound.)
+ *
+ * It costs nothing on schedule with short round trips: at 95 % of a share, `share` consecutive
+ * starts span 1000 / 0.95 ms (1,052.6 ms), so the request `share` before has been back for a window
+ * (1,002 ms) whenever its round trip is at most 50.6 ms. With longer round trips r, a share takes
+ * 1,002 + r ms per `share` requests (captureSizing.ts predictBurstClearSeconds).
  *
  * Why here and not in the pacer: the pacer grants a start and the request still has the SDK's
- * middleware and the event loop ahead of it (the capture bench measured up to 46-77 ms from the
- * pacer's call to the HTTP handler). Last in the client's middleware, only the handler's own
- * synchronous set-up and the socket write are left.
+ * middleware and the event loop ahead of it. Last in the client's middleware, its admission is the
+ * latest time the client knows before the wire, and its `next` settles when the response is back.
  */
 import type { Clock } from "../shared/clock.js";
 
 /**
- * Milliseconds added to the one-second window each container counts its shares in: room for the
- * wire (the socket, the network, the service's front end) to move a send this much closer to the
- * next one before the service could count one more in a second. A share paced at 95 % leaves
- * 52.6 ms between `share` consecutive starts and one second; 50 ms of it go here, 2.6 ms are left
- * for timers. A hold then shortens by 2.6 ms each window and never lowers the rate: the pacer's
- * schedule does not move. The capture bench measured 55-65 ms at most (20 ms at p99) from a
- * container's HTTP handler to the quota emulator on a loaded two-core machine (BENCHMARKS.md).
+ * The window capture counts a share in: IoT's one second, plus 2 ms for whole-millisecond clocks.
+ * Our clock reads the response's return and the next admission in whole milliseconds, down: the
+ * real gap can be up to 1 ms under the one read; and the service, counting in milliseconds, can
+ * read two arrivals just over a second apart as exactly 1,000 ms, which a window closed at both
+ * ends counts together. A gap of 1,002 read ms is over 1,001 real ms, over 1,000 at the service.
  */
-export const CAPTURE_SEND_MARGIN_MS = 50;
+export const CAPTURE_GUARD_WINDOW_MS = 1002;
 
 export interface SendGuardStats {
   /** Requests admitted (each is sent at once). */
   sends: number;
-  /** Requests that had to wait: without the guard they would have put one more in a window. */
+  /** Requests that had to wait: sent when asked, they could have arrived with `limit` others in a window. */
   held: number;
+  /** Milliseconds the held requests waited, from asking to admission, summed. */
   heldMs: number;
 }
 
+/** Call when the request's response is back or it failed: it can no longer arrive at the service. */
+export type Completed = () => void;
+
 export interface SendGuard {
-  /** Resolves when one request of `api` may go out now, and counts it as sent. APIs without a limit pass. */
-  admit(api: string): Promise<void>;
+  /**
+   * Resolves when one request of `api` may go out now, counting it as in flight, to the function
+   * to call once it completes (once; later calls are ignored). APIs without a limit pass at once.
+   */
+  admit(api: string): Promise<Completed>;
   stats(): Record<string, SendGuardStats>;
 }
 
@@ -53,42 +68,83 @@ export interface SendGuardOptions {
   clock: Clock;
 }
 
+interface ApiState {
+  limit: number;
+  inFlight: number;
+  /** Completion times within the last window (pruned on every admission). */
+  completed: number[];
+  /** Wakes the request waiting on a completion (there is at most one: admissions run in turn). */
+  onComplete?: () => void;
+  /** The previous admission, which this one waits behind: requests go out in the order they asked. */
+  turn: Promise<unknown>;
+  stats: SendGuardStats;
+}
+
+const pass: Completed = () => {};
+
 export function createSendGuard(options: SendGuardOptions): SendGuard {
   const { limits, windowMs, clock } = options;
   for (const [api, limit] of Object.entries(limits))
     if (!Number.isInteger(limit) || limit < 1)
       throw new Error(`send guard: ${api} needs a whole number of requests >= 1 per window, got ${limit}`);
   if (!(windowMs > 0)) throw new Error(`send guard: windowMs must be > 0, got ${windowMs}`);
-  /** The last `limit` send times of each API, oldest first. */
-  const sent = new Map<string, number[]>();
-  const stats = new Map<string, SendGuardStats>();
-  return {
-    async admit(api) {
-      const limit = limits[api];
-      if (limit === undefined) return;
-      let s = stats.get(api);
-      if (!s) stats.set(api, (s = { sends: 0, held: 0, heldMs: 0 }));
-      let times = sent.get(api);
-      if (!times) sent.set(api, (times = []));
-      let held = false;
-      for (;;) {
-        const now = clock.now();
-        // The oldest of the last `limit` sends must be a whole window back, or this one would be the
-        // limit + 1st inside (now - windowMs, now].
-        const wait = times.length < limit ? 0 : times[times.length - limit] + windowMs - now;
-        if (wait <= 0) {
-          times.push(now);
-          if (times.length > limit) times.shift();
-          s.sends++;
-          return;
+  const states = new Map<string, ApiState>();
+
+  const completion = (s: ApiState): Completed => {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      s.inFlight--;
+      s.completed.push(clock.now());
+      s.onComplete?.();
+    };
+  };
+
+  async function admitInTurn(s: ApiState, asked: number): Promise<Completed> {
+    for (;;) {
+      const now = clock.now();
+      // A response back a whole window ago can no longer share a window with this request's arrival.
+      s.completed = s.completed.filter((t) => t + windowMs > now);
+      if (s.inFlight + s.completed.length < s.limit) {
+        s.inFlight++;
+        s.stats.sends++;
+        // Waiting behind a held request is being held too.
+        if (now > asked) {
+          s.stats.held++;
+          s.stats.heldMs += now - asked;
         }
-        if (!held) s.held++;
-        held = true;
-        s.heldMs += wait;
-        await clock.sleep(wait);
+        return completion(s);
       }
+      if (s.completed.length > 0) await clock.sleep(Math.min(...s.completed) + windowMs - now);
+      else await new Promise<void>((resolve) => (s.onComplete = resolve));
+      s.onComplete = undefined;
+    }
+  }
+
+  return {
+    admit(api) {
+      const limit = limits[api];
+      if (limit === undefined) return Promise.resolve(pass);
+      let s = states.get(api);
+      if (!s)
+        states.set(
+          api,
+          (s = {
+            limit,
+            inFlight: 0,
+            completed: [],
+            turn: Promise.resolve(),
+            stats: { sends: 0, held: 0, heldMs: 0 },
+          }),
+        );
+      const state = s;
+      const asked = clock.now();
+      const admitted = state.turn.then(() => admitInTurn(state, asked));
+      state.turn = admitted.catch(() => undefined);
+      return admitted;
     },
-    stats: () => Object.fromEntries([...stats].map(([k, v]) => [k, { ...v }])),
+    stats: () => Object.fromEntries([...states].map(([k, v]) => [k, { ...v.stats }])),
   };
 }
 
@@ -108,14 +164,18 @@ export interface GuardableClient {
 /**
  * Puts the guard last in an SDK client's middleware (the deserialize step at low priority, the
  * innermost; its `next` is the HTTP handler's `handle`), so a request is admitted after everything
- * the client does before the wire: signing, credentials, endpoint. What is left is the handler's own
- * synchronous request set-up and the socket write (the capture bench measures it: `wireLagMs`).
+ * the client does before the wire (signing, credentials, endpoint), and is complete when the handler
+ * has its response or has failed: each SDK attempt passes here once.
  */
 export function guardSends(client: GuardableClient, guard: SendGuard): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      await guard.admit((context.commandName ?? "").replace(/Command$/, ""));
-      return next(args);
+      const completed = await guard.admit((context.commandName ?? "").replace(/Command$/, ""));
+      try {
+        return await next(args);
+      } finally {
+        completed();
+      }
     },
     { step: "deserialize", priority: "low", name: "captureSendGuard" },
   );

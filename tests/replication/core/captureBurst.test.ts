@@ -26,6 +26,7 @@ import {
   captureShareRates,
   captureSizing,
   predictBurstClearSeconds,
+  shareWindowMs,
 } from "../../../functions/replication/captureSizing.js";
 import { silentLogger } from "../../../functions/shared/observability.js";
 import { virtualTime } from "../../support/virtualTime.js";
@@ -142,7 +143,8 @@ describe("capture under a provisioning burst", () => {
     );
     const s = captureSizing({}, { timeoutSeconds: 30 });
     const batches = (2 * 5000) / s.batchSize / s.maximumConcurrency;
-    const batchMs = 100 + ((s.batchSize / 2 - 1) * 1000) / (5 * 0.95) + 330 + 40;
+    // At 100 ms a read, a share of 5 takes the send guard's window and the round trip: 1,102 ms.
+    const batchMs = 100 + ((s.batchSize / 2 - 1) * (1002 + 100)) / 5 + 330 + 40;
     expect(predictBurstClearSeconds(5000, {}, { timeoutSeconds: 30 })).toBeCloseTo(
       (batches * batchMs) / 1000,
       0,
@@ -158,6 +160,30 @@ describe("capture under a provisioning burst", () => {
       predictBurstClearSeconds(5000, {}, { timeoutSeconds: 30 }),
     );
     expect(predictBurstClearSeconds(0, {}, { timeoutSeconds: 30 })).toBe(0);
+  });
+
+  it("paces a share at the pacer's 95 % while reads answer within 50 ms, and at the send guard's window plus the round trip beyond", () => {
+    const at = (iotReadMs: number) =>
+      predictBurstClearSeconds(
+        5000,
+        {},
+        { timeoutSeconds: 30, latencies: { iotReadMs, tableMs: 10, queueMs: 20 } },
+      );
+    const s = captureSizing({}, { timeoutSeconds: 30 });
+    const batches = (2 * 5000) / s.batchSize / s.maximumConcurrency;
+    const calls = s.batchSize / 2 - 1;
+    const overhead = (iotReadMs: number) => {
+      const o = burstBatchOverheadMs("ListThingPrincipals", { iotReadMs, tableMs: 10, queueMs: 20 });
+      return o.headMs + o.tailMs + o.betweenMs;
+    };
+    expect(at(20)).toBeCloseTo((batches * (overhead(20) + (calls * 1000) / (5 * 0.95))) / 1000, 0);
+    expect(at(100)).toBeCloseTo((batches * (overhead(100) + (calls * 1102) / 5)) / 1000, 0);
+    // The latency term: 49.4 ms more per 5 calls of the share, beyond the batches' longer chains.
+    expect(at(100) - at(20)).toBeGreaterThan(
+      (batches * (overhead(100) - overhead(20) + (calls * 49) / 5)) / 1000,
+    );
+    expect(shareWindowMs({ iotReadMs: 20, tableMs: 10, queueMs: 20 })).toBeCloseTo(1000 / 0.95, 6);
+    expect(shareWindowMs({ iotReadMs: 100, tableMs: 10, queueMs: 20 })).toBe(1102);
   });
 
   it("reads a container's invocations against its binding reads: head, reads, tail and the poller's time between", () => {
