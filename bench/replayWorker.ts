@@ -12,7 +12,12 @@ import * as lib from "@aws-sdk/lib-dynamodb";
 import { CALL_DEADLINES, sdkClientOptions } from "../functions/deadlines.js";
 import { iotArnPrefixOf, iotPortFromSdk, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import { DEFAULT_ACCOUNT } from "../peers/moto.js";
-import { markerTableFromSdk, type MarkerTablePort } from "../functions/registry/table.js";
+import {
+  markerTableFromSdk,
+  opsTableFromSdk,
+  type MarkerTablePort,
+  type OpsTablePort,
+} from "../functions/registry/table.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
 import { noMetrics, silentLogger } from "../functions/shared/observability.js";
@@ -31,9 +36,11 @@ export interface WorkerInit {
   region: string;
   /** The quota emulator in front of moto's IoT. */
   iotEndpoint: string;
-  /** moto (serial) holding the marker table: the pacing schedule and replay's applied markers. */
+  /** moto (serial) holding the marker table (the pacing schedule and replay's applied markers) and the ops table. */
   scheduleEndpoint: string;
   scheduleTable: string;
+  /** The ops table, holding every record of the backlog. */
+  opsTable: string;
 }
 
 export interface WorkerWave {
@@ -79,6 +86,7 @@ function main(): void {
   let doc: lib.DynamoDBDocumentClient | undefined;
   /** The applied markers, in the same table as the schedule (as deployed), on a client of their own. */
   let markers: MarkerTablePort | undefined;
+  let ops: OpsTablePort | undefined;
   let scheduleWrites = 0;
   let current: ({ waveId: number; port: IotRegistryPort } & ReturnType<typeof pacing>) | undefined;
   const send = (m: FromWorker) => process.send!(m);
@@ -110,22 +118,20 @@ function main(): void {
             { step: "initialize", name: "countScheduleWrites" },
           );
           doc = lib.DynamoDBDocumentClient.from(ddb);
-          markers = markerTableFromSdk(
-            lib,
-            lib.DynamoDBDocumentClient.from(
-              new DynamoDBClient({
-                region: m.region,
-                endpoint: m.scheduleEndpoint,
-                credentials,
-                maxAttempts: 3,
-              }),
-            ),
-            m.scheduleTable,
+          const tables = lib.DynamoDBDocumentClient.from(
+            new DynamoDBClient({
+              region: m.region,
+              endpoint: m.scheduleEndpoint,
+              credentials,
+              maxAttempts: 3,
+            }),
           );
+          markers = markerTableFromSdk(lib, tables, m.scheduleTable);
+          ops = opsTableFromSdk(lib, tables, m.opsTable);
           send({ type: "ready" });
           return;
         }
-        if (!init || !iot || !doc || !markers) throw new Error("wave before init");
+        if (!init || !iot || !doc || !markers || !ops) throw new Error("wave before init");
         // One pacer and port per wave, kept across its groups as a warm replay container keeps
         // them across invocations; a fresh one per wave (no ARNs cached from calibration).
         if (current?.waveId !== m.waveId)
@@ -145,6 +151,7 @@ function main(): void {
           region: init.region,
           iot: port,
           pacer,
+          table: ops,
           markers,
           clock: systemClock,
           logger: silentLogger,

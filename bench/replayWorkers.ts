@@ -16,7 +16,7 @@ import * as iotSdk from "@aws-sdk/client-iot";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { iotPortFromSdk } from "../functions/registry/iotPort.js";
-import { markerTableFromSdk } from "../functions/registry/table.js";
+import { markerTableFromSdk, opsTableFromSdk, putRecordIfNewer } from "../functions/registry/table.js";
 import type { RegistryRecord } from "../functions/registry/records.js";
 import type { ApiStats } from "../functions/replication/pacing.js";
 import { REPLAY_GROUP_SIZE } from "../functions/replication/stateMachine.js";
@@ -29,6 +29,7 @@ import {
   runReport,
   sampleLoad,
   scaledQuota,
+  pool,
   prepareBacklogs,
   type ReplayRunReport,
 } from "./harness.js";
@@ -128,14 +129,19 @@ export async function runReplayWorkersBench(
   try {
     const credentials = { accessKeyId: "bench", secretAccessKey: "bench" };
     const scheduleTable = "markers";
-    await new DynamoDBClient({ region, endpoint: scheduleMoto.endpoint, credentials }).send(
-      new CreateTableCommand({
-        TableName: scheduleTable,
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    // The ops table (the global table's replica in this region) next to the marker table: replay
+    // reads a record there before and after applying it (apply.ts), as deployed.
+    const opsTable = "ops";
+    const ddb = new DynamoDBClient({ region, endpoint: scheduleMoto.endpoint, credentials });
+    for (const TableName of [scheduleTable, opsTable])
+      await ddb.send(
+        new CreateTableCommand({
+          TableName,
+          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+          BillingMode: "PAY_PER_REQUEST",
+        }),
+      );
     await Promise.all(
       workers.map((w) =>
         w.request(
@@ -145,6 +151,7 @@ export async function runReplayWorkersBench(
             iotEndpoint: emulator.endpoint,
             scheduleEndpoint: scheduleMoto.endpoint,
             scheduleTable,
+            opsTable,
           },
           "ready",
         ),
@@ -154,12 +161,15 @@ export async function runReplayWorkersBench(
       iotSdk,
       new iotSdk.IoTClient({ region, endpoint: moto.endpoint, credentials, maxAttempts: 1 }),
     );
-    const markerDoc = lib.DynamoDBDocumentClient.from(
-      new DynamoDBClient({ region, endpoint: scheduleMoto.endpoint, credentials }),
-    );
+    const markerDoc = lib.DynamoDBDocumentClient.from(ddb);
     const { backlog, calibration, records } = await prepareBacklogs(setupPort, options.ops, options.scale, {
       region,
       markers: markerTableFromSdk(lib, markerDoc, scheduleTable),
+    });
+    // Every record the waves replay is in the ops table, as capture left it.
+    const ops = opsTableFromSdk(lib, markerDoc, opsTable);
+    await pool([...records, ...(calibration?.waves.flat() ?? [])], 8, async (r) => {
+      await putRecordIfNewer(ops, r);
     });
     const groupSize = options.groupSize ?? REPLAY_GROUP_SIZE;
     let messageId = 0;
