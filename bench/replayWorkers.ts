@@ -125,6 +125,10 @@ export async function runReplayWorkersBench(
   const region = "eu-west-1";
   const [moto, scheduleMoto] = await Promise.all([startMoto(), startMoto({ serial: true })]);
   const emulator = await startQuotaEmulator(moto.endpoint);
+  // The workers reach the tables through a pass-through (no quota) that keeps their connections
+  // open, as DynamoDB does: moto closes each one after its answer, and a new connection per call
+  // cost the workers CPU that a replay function on AWS does not spend.
+  const tables = await startQuotaEmulator(scheduleMoto.endpoint);
   const workers = Array.from({ length: options.workers }, () => new WorkerProcess());
   try {
     const credentials = { accessKeyId: "bench", secretAccessKey: "bench" };
@@ -149,7 +153,7 @@ export async function runReplayWorkersBench(
             type: "init",
             region,
             iotEndpoint: emulator.endpoint,
-            scheduleEndpoint: scheduleMoto.endpoint,
+            scheduleEndpoint: tables.endpoint,
             scheduleTable,
             opsTable,
           },
@@ -312,7 +316,7 @@ export async function runReplayWorkersBench(
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
-    await emulator.close();
+    await Promise.all([emulator.close(), tables.close()]);
     await Promise.all([moto.stop(), scheduleMoto.stop()]);
   }
 }
