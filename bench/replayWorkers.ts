@@ -13,7 +13,8 @@ import { fork, type ChildProcess } from "node:child_process";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as path from "node:path";
 import * as iotSdk from "@aws-sdk/client-iot";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { createPkTable } from "../peers/tables.js";
 import * as lib from "@aws-sdk/lib-dynamodb";
 import { iotPortFromSdk } from "../functions/registry/iotPort.js";
 import { markerTableFromSdk, opsTableFromSdk, putRecordIfNewer } from "../functions/registry/table.js";
@@ -137,15 +138,7 @@ export async function runReplayWorkersBench(
     // reads a record there before and after applying it (apply.ts), as deployed.
     const opsTable = "ops";
     const ddb = new DynamoDBClient({ region, endpoint: scheduleMoto.endpoint, credentials });
-    for (const TableName of [scheduleTable, opsTable])
-      await ddb.send(
-        new CreateTableCommand({
-          TableName,
-          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-          BillingMode: "PAY_PER_REQUEST",
-        }),
-      );
+    for (const table of [scheduleTable, opsTable]) await createPkTable(ddb, table);
     await Promise.all(
       workers.map((w) =>
         w.request(

@@ -154,7 +154,7 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
     // Made in this region (fail-back) or before replication: read it and apply the difference,
     // deciding as if no marker had been read (the guess's marker is replaced).
     deps.logger.info("certificate is here without a marker; reading it and applying the difference", log);
-    plan = await applyPlan(record, deps, iot, { markerBefore: null });
+    plan = await applyPlan(record, deps, iot, "read after a refused registration");
   }
   if (plan === null) return { key: record.key, outcome: "superseded", actions: [] };
   const lag = deps.clock.now() - record.capturedAt;
@@ -194,9 +194,9 @@ export async function applyRecord(input: RegistryRecord, deps: ApplyDeps): Promi
  * wave's status changes, which need it (issue #20: sharing it held both writes near half their
  * quotas). The guess fails for a certificate made in this region (fail-back) or before replication
  * began: the refused write changes nothing, and the record is planned again from a read, as if no
- * marker had been read (`markerBefore: null`).
+ * marker had been read.
  */
-type CertificateGuess = "register unread" | { markerBefore: null };
+type CertificateGuess = "register unread" | "read after a refused registration";
 
 /** The certificate was registered here already: plan it again from a read (CertificateGuess). */
 class ExistsUnrecorded extends Error {
@@ -216,7 +216,8 @@ async function applyPlan(
   const log = { key: record.key, version: record.version, origin: record.origin, region: deps.region };
   const markers = deps.markers ?? deps.table;
   let plan: Plan | undefined;
-  let read: AppliedMarker | null | undefined = guess === "register unread" ? undefined : guess.markerBefore;
+  // After a refused registration the marker is the guess's own: decide as if there were none.
+  let read: AppliedMarker | null | undefined = guess === "register unread" ? undefined : null;
   try {
     if (guess === "register unread" && markers && record.kind === "certificate" && record.state !== null) {
       read = await getAppliedMarker(markers, deps.region, record.key);
