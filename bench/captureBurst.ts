@@ -247,7 +247,8 @@ export function idleSecondsOf(times: number[], rate: number): number {
   return idle / 1000;
 }
 
-class CaptureWorker {
+/** A capture container in its own process (bench/captureWorker.ts). */
+export class CaptureWorker {
   private readonly child: ChildProcess;
   private stopped?: (m: FromCaptureWorker) => void;
   private failure?: Error;

@@ -61,6 +61,8 @@ export interface CaptureWorkerStopped {
    * from its HTTP handler, after the send guard's hold).
    */
   callMs: { iot: number[]; dynamodb: number[]; sqs: number[] };
+  /** DynamoDB requests by operation (GetItem, PutItem, ...), each SDK attempt. */
+  dynamodbByCommand: Record<string, number>;
   /** Milliseconds spent inside the capture function, over all invocations. */
   handlerMs: number;
 }
@@ -70,6 +72,7 @@ export type FromCaptureWorker = CaptureWorkerStopped | { type: "error"; message:
 
 const sentAt: Record<string, number[]> = {};
 const callMs: CaptureWorkerStopped["callMs"] = { iot: [], dynamodb: [], sqs: [] };
+const dynamodbByCommand: Record<string, number> = {};
 const sdkMs: number[] = [];
 const guardMs: Record<string, number[]> = {};
 const socketAt: Record<string, number[]> = {};
@@ -86,10 +89,21 @@ subscribe("http.client.request.start", (message) => {
 });
 const invocationSpans: CaptureWorkerStopped["invocationSpans"] = [];
 
-/** Notes how long each request of an SDK client took, from sending to its answer (after retries' step). */
-function timed(client: { middlewareStack: { add: (...args: never[]) => unknown } }, into: number[]): void {
+/**
+ * Notes how long each request of an SDK client took, from sending to its answer (after retries'
+ * step), and, with `byCommand`, how many requests each operation made.
+ */
+function timed(
+  client: { middlewareStack: { add: (...args: never[]) => unknown } },
+  into: number[],
+  byCommand?: Record<string, number>,
+): void {
   (client.middlewareStack.add as (mw: unknown, o: unknown) => void)(
-    (next: (a: unknown) => Promise<unknown>) => async (args: unknown) => {
+    (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+      if (byCommand) {
+        const command = (context.commandName ?? "unknown").replace(/Command$/, "");
+        byCommand[command] = (byCommand[command] ?? 0) + 1;
+      }
       const t0 = performance.now();
       try {
         return await next(args);
@@ -158,7 +172,7 @@ const timedDynamodb: typeof dynamodb = {
   DynamoDBClient: class extends dynamodb.DynamoDBClient {
     constructor(...args: ConstructorParameters<typeof dynamodb.DynamoDBClient>) {
       super(...args);
-      timed(this, callMs.dynamodb);
+      timed(this, callMs.dynamodb, dynamodbByCommand);
     }
   },
 };
@@ -218,6 +232,7 @@ function main(): void {
           cpuMicros: cpu.user + cpu.system,
           sentAt,
           callMs,
+          dynamodbByCommand,
           sdkMs,
           guardMs,
           socketAt,

@@ -136,7 +136,8 @@ export interface ReplayRunReport {
 /** Where the backlog's replay runs: its region and that region's marker table. */
 export interface ReplayTarget {
   region: string;
-  markers: MarkerTablePort;
+  /** Where replay leaves its applied markers; none for a region where the seeds are made, not replayed. */
+  markers?: MarkerTablePort;
 }
 
 /**
@@ -168,7 +169,7 @@ function calibrationBacklog(ops: number, scale: number | undefined): Backlog | u
  * (unpaced), so the marker table holds what replay leaves behind (apply.ts reads a certificate
  * first only where it has a marker).
  */
-async function seedBacklogs(port: IotRegistryPort, backlogs: Backlog[], target: ReplayTarget): Promise<void> {
+export async function seedBacklogs(port: IotRegistryPort, backlogs: Backlog[], target: ReplayTarget): Promise<void> {
   const deps: ApplyDeps = {
     region: target.region,
     iot: port,

@@ -31,6 +31,7 @@ import {
 } from "./harness.js";
 import type { ApplyDeps } from "../functions/replication/apply.js";
 import { DEPLOYED_DEFAULTS, estimateCost, type CostEstimate } from "../functions/replication/costModel.js";
+import type { CaptureCostReport } from "./captureCost.js";
 import { noMetrics, silentLogger } from "../functions/shared/observability.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
 
@@ -222,7 +223,9 @@ export async function runReplayBench(
     const measured = {
       ...DEPLOYED_DEFAULTS,
       replayCpuMs: cpuMsPerOp,
+      // The single-process bench keeps its published assumption: both captures at replay's CPU.
       captureCpuMs: cpuMsPerOp,
+      echoCaptureCpuMs: cpuMsPerOp,
       replayIotCalls: iotCallsPerOp,
       // One process paces alone here (no shared schedule): the design before sharedPacing.ts.
       scheduleWritesPerOp: 0,
@@ -281,6 +284,13 @@ export function formatReplayBench(r: ReplayBenchReport): string {
 }
 
 export interface WorkersReport extends WorkersBenchResult {
+  /**
+   * Capture's own figures per operation (`runCaptureCostBench` on the same mix), which the cost
+   * model takes for capture and the echo capture; absent, it takes replay's CPU for both and its
+   * default IoT calls and reads (`captureMeasured` false).
+   */
+  capture?: CaptureCostReport;
+  captureMeasured: boolean;
   cost: CostEstimate;
   costWithReplay512Mb: number;
   /** The pipeline cost while a backlog of this mix drains with 1, 4 and 16 replay functions in flight. */
@@ -294,14 +304,27 @@ export interface WorkersReport extends WorkersBenchResult {
   };
 }
 
-/** The multi-process run priced with the cost model (measured CPU, IoT calls and schedule writes). */
-export function workersReport(r: WorkersBenchResult): WorkersReport {
+/**
+ * The multi-process run priced with the cost model: replay's measured CPU, IoT calls and schedule
+ * writes, and capture's and the echo capture's measured CPU, IoT calls and DynamoDB reads when
+ * `capture` is given.
+ */
+export function workersReport(r: WorkersBenchResult, capture?: CaptureCostReport): WorkersReport {
   const measured = {
     ...DEPLOYED_DEFAULTS,
     replayCpuMs: r.cpuMsPerOp,
-    captureCpuMs: r.cpuMsPerOp,
     replayIotCalls: r.iotCallsPerOp,
     scheduleWritesPerOp: r.scheduleWritesPerIotCall * r.iotCallsPerOp,
+    ...(capture
+      ? {
+          captureCpuMs: capture.source.cpuMsPerOp,
+          echoCaptureCpuMs: capture.echo.cpuMsPerOp,
+          captureIotCalls: capture.source.iotCallsPerOp,
+          echoCaptureIotCalls: capture.echo.iotCallsPerOp,
+          captureReads: capture.source.dynamodbReadsPerOp,
+          echoCaptureReads: capture.echo.dynamodbReadsPerOp,
+        }
+      : { captureCpuMs: r.cpuMsPerOp, echoCaptureCpuMs: r.cpuMsPerOp }),
   };
   const counts = buildBacklog(r.ops, 0).counts;
   const costWhileDraining = [1, 4, 16].map((workers) => ({
@@ -311,6 +334,8 @@ export function workersReport(r: WorkersBenchResult): WorkersReport {
   const writeApis = r.apis.filter((a) => MIX.some((m) => m.api === a.api) && a.calls >= 20);
   return {
     ...r,
+    ...(capture ? { capture } : {}),
+    captureMeasured: capture !== undefined,
     cost: estimateCost(measured),
     costWithReplay512Mb:
       Math.round(estimateCost({ ...measured, replayMemoryMb: 512 }).pipelinePerMillion * 100) / 100,
@@ -332,6 +357,9 @@ export function formatWorkersReport(r: WorkersReport): string {
     `quotas scaled per wave by ${r.scales.join(", ")} (setup served ${r.motoCallsPerSecondByWave.join(", ") || "-"} calls/s)`,
     ...formatApiTable(r.apis),
     `throttled ${(r.throttledShare * 100).toFixed(2)}% of calls; schedule writes per IoT call ${r.scheduleWritesPerIotCall} (${r.startsPerBlock} starts per block); own CPU per operation ${r.cpuMsPerOp} ms; IoT calls per operation ${r.iotCallsPerOp}`,
+    r.capture
+      ? `capture per operation (capture-cost bench, ${r.capture.ops} operations of this mix): source ${r.capture.source.cpuMsPerOp} ms CPU, ${r.capture.source.iotCallsPerOp} IoT calls, ${r.capture.source.dynamodbReadsPerOp} DynamoDB reads; echo ${r.capture.echo.cpuMsPerOp} ms, ${r.capture.echo.iotCallsPerOp}, ${r.capture.echo.dynamodbReadsPerOp}; echo records written ${r.capture.echo.recordsWritten}`
+      : "capture not measured: the cost model takes replay's CPU per operation for capture and the echo capture",
     `cost per million operations: pipeline $${r.cost.pipelinePerMillion.toFixed(2)}; while draining: ${r.costWhileDraining.map((d) => `$${d.pipelinePerMillion.toFixed(2)} with ${d.workers} replay functions in flight (${d.pacingWaitMs} ms wait per operation)`).join("; ")}`,
     `event-loop delay: workers p99 ${r.loopDelayMs.workersP99} ms (max ${r.loopDelayMs.workersMax}), emulator p99 ${r.loopDelayMs.emulatorP99} ms (max ${r.loopDelayMs.emulatorMax}); 95 % pacing tolerates 50 ms`,
     `load average (1 min): start ${r.loadAverage.start}, end ${r.loadAverage.end}, max ${r.loadAverage.max}`,

@@ -8,6 +8,7 @@ import { runReconcileBench, formatReconcileBench } from "../../bench/reconcile.j
 import { formatReplayBench, formatWorkersReport, runReplayBench, workersReport } from "../../bench/replay.js";
 import { runReplayWorkersBench } from "../../bench/replayWorkers.js";
 import { formatCaptureBurst, runCaptureBurstBench } from "../../bench/captureBurst.js";
+import { formatCaptureCost, runCaptureCostBench } from "../../bench/captureCost.js";
 import { UsageError } from "../errors.js";
 import { MAX_GROUP_SIZE, REPLAY_GROUP_SIZE } from "../../functions/replication/stateMachine.js";
 import { benchGroup, type RegisterCommand } from "./register.js";
@@ -17,7 +18,19 @@ export const BENCH_SUBCOMMANDS: ((bench: Command, setExitCode: (code: number) =>
   (bench, setExitCode) => addReplayBench(bench, setExitCode),
   (bench, setExitCode) => addReconcileBench(bench, setExitCode),
   (bench, setExitCode) => addCaptureBench(bench, setExitCode),
+  (bench, setExitCode) => addCaptureCostBench(bench, setExitCode),
 ];
+
+/** Default operations of the capture legs `bench replay --workers` measures for its cost model. */
+const CAPTURE_COST_OPS = 1000;
+
+/** `--ops` / `--capture-ops` as a whole number of at least `min`, or a usage error naming the flag. */
+function opsOption(flag: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > 100_000)
+    throw new UsageError(`${flag} '${value}' must be a whole number from ${min} to 100000`);
+  return n;
+}
 
 export const registerBench: RegisterCommand = (program, setExitCode) => {
   const bench = benchGroup(program);
@@ -43,6 +56,10 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
       "--local-pacing",
       "with --workers: each worker paces alone at the whole quota (the design before the shared schedule)",
     )
+    .option(
+      "--capture-ops <n>",
+      `with --workers: operations of the same mix captured at the source and as echoes in the target after the replay (\`bench capture-cost\`), whose CPU, IoT calls and reads per operation the cost model takes for capture (default the smaller of --ops and ${CAPTURE_COST_OPS}; 0: not measured, replay's CPU stands in)`,
+    )
     .option("--json", "print one JSON report on stdout; progress stays on stderr")
     .action(
       async (o: {
@@ -52,6 +69,7 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
         groupSize?: string;
         workers?: string;
         localPacing?: boolean;
+        captureOps?: string;
         json?: boolean;
       }) => {
         const ops = Number(o.ops);
@@ -74,6 +92,14 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
           );
         if (workers === undefined && o.groupSize !== undefined)
           throw new UsageError("--group-size needs --workers N (each worker stands for one replay function)");
+        if (workers === undefined && o.captureOps !== undefined)
+          throw new UsageError("--capture-ops needs --workers N (the one-process bench keeps its own model inputs)");
+        const captureOps =
+          o.captureOps === undefined
+            ? Math.min(ops, CAPTURE_COST_OPS)
+            : o.captureOps === "0"
+              ? 0
+              : opsOption("--capture-ops", o.captureOps, 20);
         const groupSize = Number(o.groupSize ?? REPLAY_GROUP_SIZE);
         if (!(Number.isInteger(groupSize) && groupSize >= 1 && groupSize <= MAX_GROUP_SIZE))
           throw new UsageError(
@@ -81,11 +107,14 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
           );
         const log = (l: string) => process.stderr.write(l);
         if (workers !== undefined) {
-          const report = workersReport(
-            await runReplayWorkersBench({ ops, scale, groupSize, workers, localOnly: o.localPacing }, log),
+          const replayed = await runReplayWorkersBench(
+            { ops, scale, groupSize, workers, localOnly: o.localPacing },
+            log,
           );
+          const capture = captureOps > 0 ? await runCaptureCostBench({ ops: captureOps }, log) : undefined;
+          const report = workersReport(replayed, capture);
           process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatWorkersReport(report));
-          setExitCode(report.lost + report.deadLettered > 0 ? 1 : 0);
+          setExitCode(report.lost + report.deadLettered + (capture?.echo.recordsWritten ?? 0) > 0 ? 1 : 0);
           return;
         }
         const report = await runReplayBench({ ops, scale, concurrency }, log);
@@ -140,5 +169,22 @@ export function addCaptureBench(bench: Command, setExitCode: (code: number) => v
       const report = await runCaptureBurstBench({ burst }, (l) => process.stderr.write(l));
       process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatCaptureBurst(report));
       setExitCode(report.captured === report.burst && report.deadLettered === 0 ? 0 : 1);
+    });
+}
+
+/** Adds `capture-cost` under `iot-dr bench`: capture's own CPU, IoT calls and reads per operation. */
+export function addCaptureCostBench(bench: Command, setExitCode: (code: number) => void): void {
+  bench
+    .command("capture-cost")
+    .description(
+      "make the replay bench's mix of operations in one moto region, capture their events there, replay what was captured into a second region and capture the echoes of replay's own calls: CPU, IoT calls and DynamoDB calls per operation of each capture (the cost model's inputs); the echo capture must write nothing",
+    )
+    .option("--ops <n>", "operations of the mix", String(CAPTURE_COST_OPS))
+    .option("--json", "print one JSON report on stdout; progress stays on stderr")
+    .action(async (o: { ops: string; json?: boolean }) => {
+      const ops = opsOption("--ops", o.ops, 20);
+      const report = await runCaptureCostBench({ ops }, (l) => process.stderr.write(l));
+      process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatCaptureCost(report));
+      setExitCode(report.echo.recordsWritten === 0 && report.source.redelivered === 0 ? 0 : 1);
     });
 }

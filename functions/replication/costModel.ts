@@ -11,7 +11,10 @@
  * Assumptions: own CPU per operation is measured on a full core (`iot-dr bench replay`) and Lambda
  * gives a function memory / 1,769 MB of a vCPU (AWS: 1,769 MB = one vCPU), so CPU time stretches by
  * 1,769 / memory below that, on arm64 as on x86 (the measurement is an x86 core's; a Graviton2 core
- * is taken as no faster); capture's CPU equals replay's; API latencies are the constants below.
+ * is taken as no faster); API latencies are the constants below. Capture runs twice per operation:
+ * in the source, and in the target as the echo capture of replay's own change, which finds the
+ * record already holding that state and writes nothing; each has its own CPU, IoT calls and
+ * DynamoDB reads (measured by `iot-dr bench capture-cost`).
  * Markers: one write per applied record (an item under 1 KB, so 1 WRU), a regional write only: the
  * marker table has no replica (no replicated write, no inter-region bytes) and no stream, and TTL
  * deletes in a regional table are free. Capture's marker rewrite is not counted: it happens only
@@ -102,13 +105,24 @@ export interface Workload {
    * delete up to 10 per request.
    */
   captureBatch: number;
-  /** Own CPU per operation in capture (estimated like replay). */
+  /** Own CPU per operation in capture in the source region (`iot-dr bench capture-cost`, source leg). */
   captureCpuMs: number;
-  /** IoT API calls per operation in replay and capture (measured), and their latency on AWS. */
+  /** Own CPU per operation in the echo capture in the target (`iot-dr bench capture-cost`, echo leg). */
+  echoCaptureCpuMs: number;
+  /** IoT API calls per operation in replay, capture and echo capture (measured), and their latency on AWS. */
   replayIotCalls: number;
   captureIotCalls: number;
+  echoCaptureIotCalls: number;
   iotLatencyMs: number;
-  /** DynamoDB calls per operation: capture reads record (+ marker when it differs), replay reads record and marker, writes the marker (marker table) and reads the record again after acting. */
+  /**
+   * DynamoDB reads per operation by capture (its record, the marker when the state differs, and the
+   * records of related resources it fills in only when missing) and by the echo capture (its record,
+   * and those related records). Replay's are fixed by apply.ts: its record and marker before acting
+   * and its record again after.
+   */
+  captureReads: number;
+  echoCaptureReads: number;
+  /** Latency of one DynamoDB call on AWS: capture's reads and record write, replay's reads and marker and schedule writes. */
   ddbLatencyMs: number;
   /** Average item size; WRU per write = ceil(size / 1 KB). */
   recordBytes: number;
@@ -160,8 +174,12 @@ export const DEPLOYED_DEFAULTS: Workload = {
   replayGroupSize: REPLAY_GROUP_SIZE,
   replayCpuMs: 2,
   captureCpuMs: 2,
+  echoCaptureCpuMs: 2,
   replayIotCalls: 2,
   captureIotCalls: 2,
+  echoCaptureIotCalls: 2,
+  captureReads: 2,
+  echoCaptureReads: 1,
   iotLatencyMs: 25,
   ddbLatencyMs: 6,
   recordBytes: 700,
@@ -269,7 +287,11 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   // takes a queue batch at once: its CPU adds up, its waits for IoT and DynamoDB overlap.
   const captureMs =
     cpuMs(w.captureCpuMs, w.captureMemoryMb) +
-    (w.captureIotCalls * w.iotLatencyMs + 2 * w.ddbLatencyMs) / w.captureBatch;
+    (w.captureIotCalls * w.iotLatencyMs + (w.captureReads + 1) * w.ddbLatencyMs) / w.captureBatch;
+  // Capture writes its record (one call); the echo capture writes nothing.
+  const echoCaptureMs =
+    cpuMs(w.echoCaptureCpuMs, w.captureMemoryMb) +
+    (w.echoCaptureIotCalls * w.iotLatencyMs + w.echoCaptureReads * w.ddbLatencyMs) / w.captureBatch;
   const replayMs = replayRunMs(w) + w.pacingWaitMs;
   // +20 ms Task dispatch per replay invocation (one per group)
   const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20 / w.replayGroupSize);
@@ -280,7 +302,7 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   const perOp = {
     lambdaRequests: invocations,
     lambdaGbS:
-      2 * gb(w.captureMemoryMb) * (captureMs / 1000) +
+      gb(w.captureMemoryMb) * ((captureMs + echoCaptureMs) / 1000) +
       gb(w.replayMemoryMb) * (replayMs / 1000) +
       (gb(w.launcherMemoryMb) * (batchMs / 1000)) / w.batchSize,
     expressRequests: 1 / w.batchSize,
@@ -292,9 +314,9 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     markerWrites: 1,
     // replay's reservations in the shared pacing schedule (same regional table, 1 WRU each)
     scheduleWrites: w.scheduleWritesPerOp,
-    // capture: record (+ marker on a change); echo capture: record; replay: record + marker, and
-    // the record again after acting (apply.ts: a change captured meanwhile wins)
-    reads: 2 + 1 + 3,
+    // capture and echo capture (measured); replay: record + marker, and the record again after
+    // acting (apply.ts: a change captured meanwhile wins)
+    reads: w.captureReads + w.echoCaptureReads + 3,
     sqs: w.deadLetterRate * 3,
     // the source's and the echo's event: one SendMessage each, receives and deletes of 10 at most
     captureQueue: 2 * (1 + 2 / Math.min(10, w.captureBatch)),
@@ -347,7 +369,7 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   const iot: CostLine[] = [
     {
       item: "IoT registry operations (capture + replay + echo capture reads, replay writes)",
-      perMillion: (2 * w.captureIotCalls + w.replayIotCalls) * p.iotRegistryPerMillionOps,
+      perMillion: (w.captureIotCalls + w.echoCaptureIotCalls + w.replayIotCalls) * p.iotRegistryPerMillionOps,
     },
     {
       item: "IoT rules triggered + actions (source event and echo)",
