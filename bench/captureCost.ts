@@ -65,11 +65,18 @@ export interface CaptureLegReport {
   cpuMsPerOp: number;
   iotCalls: number;
   iotCallsPerOp: number;
+  /** DynamoDB calls the capture function made (retries not counted: a failed request is not billed). */
   dynamodbCalls: number;
   dynamodbCallsPerOp: number;
+  /** The SDK's attempts of those calls (moto fails some under load; the client retries them). */
+  dynamodbAttempts: number;
   /** DynamoDB reads (GetItem) and writes (PutItem, UpdateItem) per operation. */
   dynamodbReadsPerOp: number;
+  /** Of those reads, the eventually consistent ones (half a read unit each): presence checks. */
+  dynamodbEventualReadsPerOp: number;
   dynamodbWritesPerOp: number;
+  /** Of those writes, the conditional ones the table refused (a newer record): billed, not replicated. */
+  dynamodbRefusedWritesPerOp: number;
   /** DynamoDB requests by operation over the leg. */
   dynamodbByCommand: Record<string, number>;
   /** Records the leg wrote or moved in its region's ops table. */
@@ -167,11 +174,16 @@ export async function runCaptureCostBench(
     await replicate();
     await seedBacklogs(target.port, [backlog], { region: TARGET, markers: target.markers });
 
-    /** Sends `deliveries` to a new capture queue and drains it with one capture container of `region`. */
+    /**
+     * Runs `produce` (the region's own calls, through a client observed by the event emulators)
+     * while one capture container of `region` drains a new capture queue, to which what `take`
+     * returns is sent every 200 ms, as the capture rules send each event when IoT publishes it.
+     */
     const captureLeg = async (
       region: (typeof regions)[number],
       name: string,
-      deliveries: (RegistryEventMessage | CloudTrailApiCallEvent)[],
+      produce: () => Promise<void>,
+      take: () => (RegistryEventMessage | CloudTrailApiCallEvent)[],
     ): Promise<CaptureLegReport> => {
       // The region's own queue, as each region's capture rules send to their region's queue.
       const sqs = new SQSClient({ ...region.config, endpoint: queues.endpoint });
@@ -181,18 +193,21 @@ export async function runCaptureCostBench(
         5,
         { visibilityTimeoutSeconds: 30 },
       );
-      const chunks: string[][] = [];
-      const bodies = deliveries.map(bodyOf);
-      for (let i = 0; i < bodies.length; i += 10) chunks.push(bodies.slice(i, i + 10));
-      await pool(chunks, 8, async (chunk) => {
-        const out = await sqs.send(
-          new SendMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: chunk.map((MessageBody, j) => ({ Id: String(j), MessageBody })),
-          }),
-        );
-        if ((out.Failed ?? []).length > 0) throw new Error(`SendMessageBatch failed: ${out.Failed![0].Message}`);
-      });
+      let messages = 0;
+      const flush = async () => {
+        const bodies = take().map(bodyOf);
+        messages += bodies.length;
+        for (let i = 0; i < bodies.length; i += 10) {
+          const out = await sqs.send(
+            new SendMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: bodies.slice(i, i + 10).map((MessageBody, j) => ({ Id: String(j), MessageBody })),
+            }),
+          );
+          if ((out.Failed ?? []).length > 0)
+            throw new Error(`SendMessageBatch failed: ${out.Failed![0].Message}`);
+        }
+      };
       const before = await versions(region.ops);
       const calls0 = okCalls(pass);
       const worker = new CaptureWorker({
@@ -215,6 +230,20 @@ export async function runCaptureCostBench(
         batchWindowSeconds: 1,
         visibilityTimeoutSeconds: 5,
       });
+      let producing = true;
+      const flusher = (async () => {
+        while (producing) {
+          await flush();
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      try {
+        await produce();
+      } finally {
+        producing = false;
+        await flusher;
+      }
+      await flush();
       for (;;) {
         if (worker.error) throw worker.error;
         const [visible, inFlight] = await queueDepth(sqs, queueUrl);
@@ -227,18 +256,23 @@ export async function runCaptureCostBench(
       const iotCalls = okCalls(pass) - calls0;
       const written = changedSince(before, await versions(region.ops)).length;
       const per = (n: number) => Math.round((n / options.ops) * 1000) / 1000;
-      const dynamodbCalls = stopped.callMs.dynamodb.length;
+      const attempts = stopped.callMs.dynamodb.length;
       const byCommand = stopped.dynamodbByCommand;
       const count = (names: string[]) => names.reduce((a, n) => a + (byCommand[n] ?? 0), 0);
-      const reads = count(["GetItem", "Query", "Scan"]);
+      const eventualReads = count(["GetItem:eventual"]);
+      const reads = count(["GetItem", "Query", "Scan"]) + eventualReads;
       const writes = count(["PutItem", "UpdateItem", "DeleteItem"]);
+      const refused = count(["PutItem:refused", "UpdateItem:refused", "DeleteItem:refused"]);
+      const dynamodbCalls = Object.entries(byCommand)
+        .filter(([command]) => !command.endsWith(":refused"))
+        .reduce((a, [, n]) => a + n, 0);
       if (reads + writes !== dynamodbCalls)
         throw new Error(
           `${name}: capture made DynamoDB requests this bench does not price: ${JSON.stringify(byCommand)}`,
         );
-      log(`${name}: ${deliveries.length} messages captured in ${seconds.toFixed(1)} s, ${written} records written\n`);
+      log(`${name}: ${messages} messages captured in ${seconds.toFixed(1)} s, ${written} records written\n`);
       return {
-        messages: deliveries.length,
+        messages,
         invocations: stopped.invocations,
         redelivered: stopped.failedMessages,
         cpuMs: Math.round(stopped.cpuMicros / 1000),
@@ -247,8 +281,11 @@ export async function runCaptureCostBench(
         iotCallsPerOp: per(iotCalls),
         dynamodbCalls,
         dynamodbCallsPerOp: per(dynamodbCalls),
+        dynamodbAttempts: attempts,
         dynamodbReadsPerOp: per(reads),
+        dynamodbEventualReadsPerOp: per(eventualReads),
         dynamodbWritesPerOp: per(writes),
+        dynamodbRefusedWritesPerOp: per(refused),
         dynamodbByCommand: byCommand,
         recordsWritten: written,
         seconds: Math.round(seconds * 10) / 10,
@@ -275,48 +312,59 @@ export async function runCaptureCostBench(
             failed.push(`${record.key}: ${describeError(err).message}`);
           }
         });
-        if (failed.length > 0) throw new Error(`${what}: ${failed.length} records failed, first ${failed[0]}`);
+        if (failed.length > 0)
+          throw new Error(`${what}: ${failed.length} records failed, first ${failed[0]}`);
       }
     };
 
-    // The source leg: the backlog's operations made at the source, their events captured there.
+    // The source leg: the backlog's operations made at the source while capture there takes their
+    // events as they come.
     const operator = observedClient(source);
     const beforeSource = await versions(source.ops);
-    await applyAll(
-      backlog.waves.flat(),
-      {
-        region: SOURCE,
-        iot: operator.port,
-        pacer: unpaced,
-        clock: systemClock,
-        logger: silentLogger,
-        metrics: noMetrics,
-      },
-      "the source's operations",
+    const sourceLeg = await captureLeg(
+      source,
+      "source",
+      () =>
+        applyAll(
+          backlog.waves.flat(),
+          {
+            region: SOURCE,
+            iot: operator.port,
+            pacer: unpaced,
+            clock: systemClock,
+            logger: silentLogger,
+            metrics: noMetrics,
+          },
+          "the source's operations",
+        ),
+      operator.take,
     );
-    log(`source: ${options.ops} operations made\n`);
-    const sourceLeg = await captureLeg(source, "source", operator.take());
     const captured = changedSince(beforeSource, await versions(source.ops));
 
-    // The echo leg: what the source captured, replicated and replayed in the target as deployed.
+    // The echo leg: what the source captured, replicated and replayed in the target as deployed,
+    // while capture there takes the events replay's own calls raise.
     const replayed = await replicate(new Set(captured));
     const replay = observedClient(target);
-    await applyAll(
-      replayed,
-      {
-        region: TARGET,
-        iot: replay.port,
-        pacer: unpaced,
-        table: target.ops,
-        markers: target.markers,
-        clock: systemClock,
-        logger: silentLogger,
-        metrics: noMetrics,
-      },
-      "replay in the target",
+    const echoLeg = await captureLeg(
+      target,
+      "echo",
+      () =>
+        applyAll(
+          replayed,
+          {
+            region: TARGET,
+            iot: replay.port,
+            pacer: unpaced,
+            table: target.ops,
+            markers: target.markers,
+            clock: systemClock,
+            logger: silentLogger,
+            metrics: noMetrics,
+          },
+          "replay in the target",
+        ),
+      replay.take,
     );
-    log(`target: ${replayed.length} records replayed\n`);
-    const echoLeg = await captureLeg(target, "echo", replay.take());
 
     clearInterval(sampler);
     load.end = loadavg()[0];
@@ -339,7 +387,7 @@ export async function runCaptureCostBench(
 
 export function formatCaptureCost(r: CaptureCostReport): string {
   const leg = (name: string, l: CaptureLegReport) =>
-    `${name.padEnd(7)} ${String(l.messages).padStart(8)} ${String(l.invocations).padStart(11)} ${l.cpuMsPerOp.toFixed(2).padStart(10)} ${l.iotCallsPerOp.toFixed(2).padStart(9)} ${l.dynamodbCallsPerOp.toFixed(2).padStart(12)} ${String(l.recordsWritten).padStart(8)}  (reads ${l.dynamodbReadsPerOp.toFixed(2)}, writes ${l.dynamodbWritesPerOp.toFixed(2)})`;
+    `${name.padEnd(7)} ${String(l.messages).padStart(8)} ${String(l.invocations).padStart(11)} ${l.cpuMsPerOp.toFixed(2).padStart(10)} ${l.iotCallsPerOp.toFixed(2).padStart(9)} ${l.dynamodbCallsPerOp.toFixed(2).padStart(12)} ${String(l.recordsWritten).padStart(8)}  (reads ${l.dynamodbReadsPerOp.toFixed(2)}, ${l.dynamodbEventualReadsPerOp.toFixed(2)} of them eventually consistent, writes ${l.dynamodbWritesPerOp.toFixed(2)}, ${l.dynamodbRefusedWritesPerOp.toFixed(2)} of them refused)`;
   return [
     `capture per replicated operation, ${r.ops} operations of the replay bench's mix (${r.replayed} records replayed in the target)`,
     "leg     messages invocations  CPU ms/op    IoT/op  DynamoDB/op  written",

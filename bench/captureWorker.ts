@@ -61,7 +61,7 @@ export interface CaptureWorkerStopped {
    * from its HTTP handler, after the send guard's hold).
    */
   callMs: { iot: number[]; dynamodb: number[]; sqs: number[] };
-  /** DynamoDB requests by operation (GetItem, PutItem, ...), each SDK attempt. */
+  /** DynamoDB calls by operation (GetItem, GetItem:eventual, PutItem, PutItem:refused ...), retries not counted. */
   dynamodbByCommand: Record<string, number>;
   /** Milliseconds spent inside the capture function, over all invocations. */
   handlerMs: number;
@@ -89,21 +89,10 @@ subscribe("http.client.request.start", (message) => {
 });
 const invocationSpans: CaptureWorkerStopped["invocationSpans"] = [];
 
-/**
- * Notes how long each request of an SDK client took, from sending to its answer (after retries'
- * step), and, with `byCommand`, how many requests each operation made.
- */
-function timed(
-  client: { middlewareStack: { add: (...args: never[]) => unknown } },
-  into: number[],
-  byCommand?: Record<string, number>,
-): void {
+/** Notes how long each request of an SDK client took, from sending to its answer (after retries' step). */
+function timed(client: { middlewareStack: { add: (...args: never[]) => unknown } }, into: number[]): void {
   (client.middlewareStack.add as (mw: unknown, o: unknown) => void)(
-    (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
-      if (byCommand) {
-        const command = (context.commandName ?? "unknown").replace(/Command$/, "");
-        byCommand[command] = (byCommand[command] ?? 0) + 1;
-      }
+    (next: (a: unknown) => Promise<unknown>) => async (args: unknown) => {
       const t0 = performance.now();
       try {
         return await next(args);
@@ -112,6 +101,34 @@ function timed(
       }
     },
     { step: "finalizeRequest", name: "benchCallMs", priority: "low" },
+  );
+}
+
+/**
+ * Counts each call of a DynamoDB client by operation, once whatever its retries (a request the
+ * service fails or throttles is not billed): eventually consistent reads apart (half a read unit),
+ * and conditional writes the table refused (billed, nothing written or replicated) also as
+ * `<operation>:refused`.
+ */
+function countedByCommand(
+  client: { middlewareStack: { add: (...args: never[]) => unknown } },
+  byCommand: Record<string, number>,
+): void {
+  (client.middlewareStack.add as (mw: unknown, o: unknown) => void)(
+    (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+      const command = (context.commandName ?? "unknown").replace(/Command$/, "");
+      const input = (args as { input?: { ConsistentRead?: boolean } }).input;
+      const name = command === "GetItem" && input?.ConsistentRead !== true ? "GetItem:eventual" : command;
+      byCommand[name] = (byCommand[name] ?? 0) + 1;
+      try {
+        return await next(args);
+      } catch (err) {
+        if ((err as { name?: string }).name === "ConditionalCheckFailedException")
+          byCommand[`${command}:refused`] = (byCommand[`${command}:refused`] ?? 0) + 1;
+        throw err;
+      }
+    },
+    { step: "initialize", name: "benchByCommand", priority: "high" },
   );
 }
 
@@ -172,7 +189,8 @@ const timedDynamodb: typeof dynamodb = {
   DynamoDBClient: class extends dynamodb.DynamoDBClient {
     constructor(...args: ConstructorParameters<typeof dynamodb.DynamoDBClient>) {
       super(...args);
-      timed(this, callMs.dynamodb, dynamodbByCommand);
+      timed(this, callMs.dynamodb);
+      countedByCommand(this, dynamodbByCommand);
     }
   },
 };

@@ -169,7 +169,11 @@ function calibrationBacklog(ops: number, scale: number | undefined): Backlog | u
  * (unpaced), so the marker table holds what replay leaves behind (apply.ts reads a certificate
  * first only where it has a marker).
  */
-export async function seedBacklogs(port: IotRegistryPort, backlogs: Backlog[], target: ReplayTarget): Promise<void> {
+export async function seedBacklogs(
+  port: IotRegistryPort,
+  backlogs: Backlog[],
+  target: ReplayTarget,
+): Promise<void> {
   const deps: ApplyDeps = {
     region: target.region,
     iot: port,

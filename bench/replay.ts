@@ -323,6 +323,10 @@ export function workersReport(r: WorkersBenchResult, capture?: CaptureCostReport
           echoCaptureIotCalls: capture.echo.iotCallsPerOp,
           captureReads: capture.source.dynamodbReadsPerOp,
           echoCaptureReads: capture.echo.dynamodbReadsPerOp,
+          captureEventualReads: capture.source.dynamodbEventualReadsPerOp,
+          captureWrites: capture.source.dynamodbWritesPerOp,
+          captureRefusedWrites: capture.source.dynamodbRefusedWritesPerOp,
+          echoCaptureEventualReads: capture.echo.dynamodbEventualReadsPerOp,
         }
       : { captureCpuMs: r.cpuMsPerOp, echoCaptureCpuMs: r.cpuMsPerOp }),
   };

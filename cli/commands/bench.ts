@@ -93,7 +93,9 @@ export function addReplayBench(bench: Command, setExitCode: (code: number) => vo
         if (workers === undefined && o.groupSize !== undefined)
           throw new UsageError("--group-size needs --workers N (each worker stands for one replay function)");
         if (workers === undefined && o.captureOps !== undefined)
-          throw new UsageError("--capture-ops needs --workers N (the one-process bench keeps its own model inputs)");
+          throw new UsageError(
+            "--capture-ops needs --workers N (the one-process bench keeps its own model inputs)",
+          );
         const captureOps =
           o.captureOps === undefined
             ? Math.min(ops, CAPTURE_COST_OPS)

@@ -124,7 +124,7 @@ export interface BackfillResult {
 /** A view of the table that answers reads and pretends to write: `putRecordIfNewer` then says what it would do. */
 function readOnly(table: OpsTablePort): OpsTablePort {
   return {
-    get: (pk) => table.get(pk),
+    get: (pk, options) => table.get(pk, options),
     scan: (next, limit) => table.scan(next, limit),
     put: async (_item: TableItem) => true,
   };

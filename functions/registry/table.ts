@@ -10,17 +10,24 @@ import { compareVersions, fromItem, isRecordKey, sameState, toItem, type Registr
 export type TableItem = Record<string, unknown>;
 
 export interface OpsTablePort {
-  get(pk: string): Promise<TableItem | undefined>;
+  /**
+   * Reads an item, strongly consistent unless `consistent` is false: an eventually consistent read
+   * costs half the read units and may miss a write made within about a second (DynamoDB).
+   */
+  get(pk: string, options?: { consistent?: boolean }): Promise<TableItem | undefined>;
   /**
    * Writes an item. With `ifVersionBelow`, only when the item does not exist or its `versionKey`
-   * sorts before the given one; returns false when that condition failed (nothing written).
+   * sorts before the given one; with `ifAbsent`, only when it does not exist. Returns false when
+   * the condition failed (nothing written).
    */
-  put(item: TableItem, condition?: { ifVersionBelow: string }): Promise<boolean>;
+  put(item: TableItem, condition?: PutCondition): Promise<boolean>;
   /** One page of a full scan; pass the returned `next` back to continue. */
   scan(next?: TableItem, limit?: number): Promise<{ items: TableItem[]; next?: TableItem }>;
   /** How long tombstones written through this port are kept before TTL removes them; default 30 days. */
   tombstoneRetentionSeconds?: number;
 }
+
+export type PutCondition = { ifVersionBelow: string } | { ifAbsent: true };
 
 type LibModule = typeof LibDynamodb;
 type DocClient = LibDynamodb.DynamoDBDocumentClient;
@@ -41,9 +48,13 @@ export function opsTableFromSdk(
   }
   return {
     ...(days !== undefined ? { tombstoneRetentionSeconds: days * 24 * 3600 } : {}),
-    async get(pk) {
+    async get(pk, options) {
       const out = await doc.send(
-        new lib.GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }),
+        new lib.GetCommand({
+          TableName: tableName,
+          Key: { pk },
+          ConsistentRead: options?.consistent ?? true,
+        }),
       );
       return out.Item;
     },
@@ -53,12 +64,14 @@ export function opsTableFromSdk(
           new lib.PutCommand({
             TableName: tableName,
             Item: item,
-            ...(condition
-              ? {
-                  ConditionExpression: "attribute_not_exists(pk) OR versionKey < :v",
-                  ExpressionAttributeValues: { ":v": condition.ifVersionBelow },
-                }
-              : {}),
+            ...(condition && "ifAbsent" in condition
+              ? { ConditionExpression: "attribute_not_exists(pk)" }
+              : condition
+                ? {
+                    ConditionExpression: "attribute_not_exists(pk) OR versionKey < :v",
+                    ExpressionAttributeValues: { ":v": condition.ifVersionBelow },
+                  }
+                : {}),
           }),
         );
         return true;
@@ -86,10 +99,15 @@ export function memoryOpsTable(): OpsTablePort & { items: Map<string, TableItem>
       const item = items.get(pk);
       return item ? structuredClone(item) : undefined;
     },
-    async put(item: TableItem, condition?: { ifVersionBelow: string }) {
+    async put(item: TableItem, condition?: PutCondition) {
       const pk = String(item.pk);
       const current = items.get(pk);
-      if (condition && current && !(String(current.versionKey) < condition.ifVersionBelow)) return false;
+      if (
+        condition &&
+        current &&
+        ("ifAbsent" in condition || !(String(current.versionKey) < condition.ifVersionBelow))
+      )
+        return false;
       items.set(pk, structuredClone(item));
       table.writes++;
       return true;
@@ -117,17 +135,33 @@ export async function getRecord(table: OpsTablePort, key: string): Promise<Regis
 }
 
 /**
+ * Whether the table holds a record for `key`, read eventually consistent (half a read unit). For
+ * presence checks only. A record is removed only by TTL, 30 days after its resource's deletion,
+ * so once a record has been in the table longer than an eventually consistent read can lag (about
+ * a second) the read finds it; what it may miss is a record created within that second. The caller
+ * (capture's fill-in of related resources) then captures the resource as if it were missing: its
+ * marker check and the conditional, version-ordered write still apply, so a miss costs at most a
+ * write, never a lost or resurrected state.
+ */
+export async function recordExists(table: OpsTablePort, key: string): Promise<boolean> {
+  return (await table.get(key, { consistent: false })) !== undefined;
+}
+
+/**
  * Last writer wins per resource: writes `record` only when it is newer than the stored one.
  * - `stale`: a newer (or the same) version is stored; nothing written. A tombstone therefore keeps
  *   a late create from resurrecting a deleted resource.
  * - `unchanged`: the stored state is already this state (echo suppression); nothing written.
  * - `written`: stored, guarded by a condition so a concurrent newer write still wins.
- * `current` may be passed when the caller has just read it.
+ * `current` may be passed when the caller has just read it. With `ifAbsent` the write is a fill-in:
+ * it stores only while no record exists (a record written meanwhile, whatever its version, makes it
+ * `stale`), so a fill-in never replaces, and never replicates over, a resource's own record.
  */
 export async function putRecordIfNewer(
   table: OpsTablePort,
   record: RegistryRecord,
   current?: RegistryRecord | null,
+  options: { ifAbsent?: boolean } = {},
 ): Promise<PutResult> {
   const stored = current === undefined ? await getRecord(table, record.key) : current;
   if (stored) {
@@ -137,7 +171,10 @@ export async function putRecordIfNewer(
   }
   // With nothing stored a tombstone is still written, so that a late create loses to it.
   const item = recordItem(record, table);
-  return (await table.put(item, { ifVersionBelow: String(item.versionKey) })) ? "written" : "stale";
+  const condition: PutCondition = options.ifAbsent
+    ? { ifAbsent: true }
+    : { ifVersionBelow: String(item.versionKey) };
+  return (await table.put(item, condition)) ? "written" : "stale";
 }
 
 /** The table item of a record, with the table's tombstone retention. */

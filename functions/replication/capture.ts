@@ -49,6 +49,7 @@ import { DEFAULT_ECHO_WINDOW_MS, getAppliedMarker, isEcho, recordSeen } from "..
 import {
   getRecord,
   putRecordIfNewer,
+  recordExists,
   recordItem,
   type MarkerTablePort,
   type OpsTablePort,
@@ -326,7 +327,9 @@ async function captureOne(
     origin: deps.region,
     capturedAt: deps.clock.now(),
   };
-  const result = await putRecordIfNewer(deps.table, record, current);
+  // A fill-in stores only what is missing: if the record appeared since the presence read (the
+  // resource's own event captured alongside, or a read that lagged), the table refuses it.
+  const result = await putRecordIfNewer(deps.table, record, current, { ifAbsent: mode === "ifAbsent" });
   // Replication has seen this state now. A genuine local change also ends the echo window of what
   // replay applied before it: a later change back to one of those states is the operator's.
   if (result !== "unchanged")
@@ -367,9 +370,8 @@ async function captureWithEnrichment(
       ...(await Promise.all(
         fresh.map(async ({ key: extra, known }): Promise<CaptureOutcome> => {
           // Checked before reading IoT, so a present record costs no registry call; an absent one is
-          // not read again.
-          const current = await getRecord(deps.table, extra);
-          if (current) return { key: extra, result: "present", version };
+          // not read again. A presence check: eventually consistent, half a read (recordExists).
+          if (await recordExists(deps.table, extra)) return { key: extra, result: "present", version };
           return captureOne(extra, version, "ifAbsent", deps, known ?? (await readState(extra, iot)), null);
         }),
       )),
@@ -461,7 +463,7 @@ export async function captureApiCall(event: unknown, deps: CaptureDeps): Promise
   }
   for (const key of call.related) {
     if (outcomes.some((o) => o.key === key)) continue;
-    if (await getRecord(deps.table, key)) outcomes.push({ key, result: "present", version });
+    if (await recordExists(deps.table, key)) outcomes.push({ key, result: "present", version });
     else if (await own(key)) outcomes.push({ key, result: "own", version });
     else outcomes.push(await captureOne(key, version, "ifAbsent", deps, await readState(key, iot), null));
   }

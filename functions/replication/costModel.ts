@@ -122,6 +122,20 @@ export interface Workload {
    */
   captureReads: number;
   echoCaptureReads: number;
+  /**
+   * Of those, the eventually consistent ones (table.ts recordExists: presence checks of related
+   * resources), half a read unit each.
+   */
+  captureEventualReads: number;
+  echoCaptureEventualReads: number;
+  /**
+   * Record writes per operation by capture (each 1 WRU per KB, and replicated unless the table
+   * refused it): more than 1 where one operation's events reach a record twice (a related record
+   * filled in from another event, then its own event moving its version up), and the conditional
+   * writes a newer record refused (`captureRefusedWrites`, billed but never replicated).
+   */
+  captureWrites: number;
+  captureRefusedWrites: number;
   /** Latency of one DynamoDB call on AWS: capture's reads and record write, replay's reads and marker and schedule writes. */
   ddbLatencyMs: number;
   /** Average item size; WRU per write = ceil(size / 1 KB). */
@@ -180,6 +194,10 @@ export const DEPLOYED_DEFAULTS: Workload = {
   echoCaptureIotCalls: 2,
   captureReads: 2,
   echoCaptureReads: 1,
+  captureEventualReads: 0,
+  echoCaptureEventualReads: 0,
+  captureWrites: 1,
+  captureRefusedWrites: 0,
   iotLatencyMs: 25,
   ddbLatencyMs: 6,
   recordBytes: 700,
@@ -281,14 +299,24 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   const lambdaPerGbSecond = lambdaArchitecture === "arm64" ? p.lambdaArmPerGbSecond : p.lambdaPerGbSecond;
   if (w.batchSize < 1 || w.waveConcurrency < 1 || w.captureBatch < 1 || w.replayGroupSize < 1)
     throw new Error("batchSize, waveConcurrency, replayGroupSize and captureBatch must be at least 1");
+  for (const [part, whole] of [
+    ["captureEventualReads", "captureReads"],
+    ["echoCaptureEventualReads", "echoCaptureReads"],
+    ["captureRefusedWrites", "captureWrites"],
+  ] as const)
+    if (w[part] > w[whole])
+      throw new Error(
+        `cost model input ${part} (${w[part]}) cannot exceed ${whole} (${w[whole]}): it counts some of them`,
+      );
   const gb = (mb: number) => mb / 1024;
   const wru = Math.max(1, Math.ceil(w.recordBytes / 1024));
   // Wall time of one function run (what Lambda bills): own CPU plus waiting for the APIs. Capture
   // takes a queue batch at once: its CPU adds up, its waits for IoT and DynamoDB overlap.
   const captureMs =
     cpuMs(w.captureCpuMs, w.captureMemoryMb) +
-    (w.captureIotCalls * w.iotLatencyMs + (w.captureReads + 1) * w.ddbLatencyMs) / w.captureBatch;
-  // Capture writes its record (one call); the echo capture writes nothing.
+    (w.captureIotCalls * w.iotLatencyMs + (w.captureReads + w.captureWrites) * w.ddbLatencyMs) /
+      w.captureBatch;
+  // The echo capture writes nothing.
   const echoCaptureMs =
     cpuMs(w.echoCaptureCpuMs, w.captureMemoryMb) +
     (w.echoCaptureIotCalls * w.iotLatencyMs + w.echoCaptureReads * w.ddbLatencyMs) / w.captureBatch;
@@ -308,15 +336,16 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     expressRequests: 1 / w.batchSize,
     expressGbS: (gb(w.expressMemoryMb) * (batchMs / 1000)) / w.batchSize,
     // record by capture in the global table, replicated to the other region
-    recordWrites: wru,
-    replicatedWrites: wru,
+    recordWrites: w.captureWrites * wru,
+    replicatedWrites: (w.captureWrites - w.captureRefusedWrites) * wru,
     // marker by replay, in the target's regional marker table: never replicated
     markerWrites: 1,
     // replay's reservations in the shared pacing schedule (same regional table, 1 WRU each)
     scheduleWrites: w.scheduleWritesPerOp,
-    // capture and echo capture (measured); replay: record + marker, and the record again after
+    // read units: capture and echo capture (measured; an eventually consistent read is half); replay: record + marker, and the record again after
     // acting (apply.ts: a change captured meanwhile wins)
-    reads: w.captureReads + w.echoCaptureReads + 3,
+    reads:
+      w.captureReads - w.captureEventualReads / 2 + (w.echoCaptureReads - w.echoCaptureEventualReads / 2) + 3,
     sqs: w.deadLetterRate * 3,
     // the source's and the echo's event: one SendMessage each, receives and deletes of 10 at most
     captureQueue: 2 * (1 + 2 / Math.min(10, w.captureBatch)),
@@ -353,7 +382,10 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
       item: "DynamoDB writes (shared pacing schedule, regional marker table)",
       perMillion: perOp.scheduleWrites * p.dynamoPerMillionWrites,
     },
-    { item: "DynamoDB reads (records and markers)", perMillion: perOp.reads * p.dynamoPerMillionReads },
+    {
+      item: "DynamoDB reads (records and markers, read units)",
+      perMillion: perOp.reads * p.dynamoPerMillionReads,
+    },
     { item: "DynamoDB stream reads (Lambda trigger: free)", perMillion: 0 * p.streamPerMillionReads },
     { item: "SQS dead letters", perMillion: perOp.sqs * p.sqsPerMillionRequests },
     {

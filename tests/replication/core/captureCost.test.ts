@@ -24,6 +24,9 @@ describe("iot-dr bench capture-cost", () => {
     expect(r.echo.recordsWritten).toBe(0);
     for (const leg of [r.source, r.echo]) {
       expect(leg.redelivered).toBe(0);
+      // The presence checks of related resources are eventually consistent reads; the rest strong.
+      expect(leg.dynamodbEventualReadsPerOp).toBeGreaterThan(0);
+      expect(leg.dynamodbEventualReadsPerOp).toBeLessThan(leg.dynamodbReadsPerOp);
       expect(leg.invocations).toBeGreaterThan(0);
       expect(leg.cpuMsPerOp).toBeGreaterThan(0);
       // Every capture reads the registry and its record.
@@ -45,6 +48,15 @@ describe("iot-dr bench capture-cost", () => {
     expect(reads(base)).toBeCloseTo(2 + 1 + 3, 10);
     const measured = estimateCost({ ...DEPLOYED_DEFAULTS, captureReads: 3.3, echoCaptureReads: 2.1 });
     expect(reads(measured)).toBeCloseTo(3.3 + 2.1 + 3, 10);
+    // An eventually consistent read (a presence check) is half a read unit.
+    const halved = estimateCost({
+      ...DEPLOYED_DEFAULTS,
+      captureReads: 3.3,
+      echoCaptureReads: 2.1,
+      captureEventualReads: 1.2,
+      echoCaptureEventualReads: 1.0,
+    });
+    expect(reads(halved)).toBeCloseTo(3.3 - 0.6 + (2.1 - 0.5) + 3, 10);
     // CPU: capture's and the echo's each move the Lambda duration line on their own.
     const duration = (e: typeof base) => e.pipeline.find((l) => /Lambda duration/.test(l.item))!.perMillion;
     const cheaperEcho = estimateCost({ ...DEPLOYED_DEFAULTS, echoCaptureCpuMs: 1 });
@@ -55,6 +67,14 @@ describe("iot-dr bench capture-cost", () => {
     const iot = estimateCost({ ...DEPLOYED_DEFAULTS, captureIotCalls: 1.6, echoCaptureIotCalls: 1.5 });
     expect(iot.iot[0].perMillion).toBeCloseTo((1.6 + 1.5 + DEPLOYED_DEFAULTS.replayIotCalls) * 1.25, 10);
     expect(() => estimateCost({ ...DEPLOYED_DEFAULTS, echoCaptureReads: -1 })).toThrow(/echoCaptureReads/);
+    expect(() => estimateCost({ ...DEPLOYED_DEFAULTS, captureEventualReads: 3 })).toThrow(
+      /captureEventualReads \(3\) cannot exceed captureReads \(2\)/,
+    );
+    // Record writes: every write is billed; a refused conditional write is not replicated.
+    const line = (e: typeof base, re: RegExp) => e.pipeline.find((l) => re.test(l.item))!.perMillion;
+    const twice = estimateCost({ ...DEPLOYED_DEFAULTS, captureWrites: 1.2, captureRefusedWrites: 0.1 });
+    expect(line(twice, /writes \(record, ops table\)/)).toBeCloseTo(1.2 * 0.625, 10);
+    expect(line(twice, /replicated writes/)).toBeCloseTo(1.1 * 0.625, 10);
   });
 
   it("feeds the workers bench's cost model from the capture legs, and says when it could not", () => {
@@ -80,7 +100,7 @@ describe("iot-dr bench capture-cost", () => {
       loopDelayMs: { workersP99: 0, workersMax: 0, emulatorP99: 0, emulatorMax: 0 },
       apis: [],
     } as unknown as WorkersBenchResult;
-    const leg = (cpu: number, iot: number, reads: number, writes: number) => ({
+    const leg = (cpu: number, iot: number, reads: number, eventual: number, writes: number) => ({
       messages: 1000,
       invocations: 100,
       redelivered: 0,
@@ -90,16 +110,19 @@ describe("iot-dr bench capture-cost", () => {
       iotCallsPerOp: iot,
       dynamodbCalls: (reads + writes) * 1000,
       dynamodbCallsPerOp: reads + writes,
+      dynamodbAttempts: (reads + writes) * 1000,
       dynamodbReadsPerOp: reads,
+      dynamodbEventualReadsPerOp: eventual,
       dynamodbWritesPerOp: writes,
+      dynamodbRefusedWritesPerOp: writes / 10,
       dynamodbByCommand: {},
       recordsWritten: writes * 1000,
       seconds: 1,
     });
     const capture: CaptureCostReport = {
       ops: 1000,
-      source: leg(8.5, 1.6, 3.2, 1),
-      echo: leg(5.5, 1.6, 2.1, 0),
+      source: leg(8.5, 1.6, 3.2, 1.2, 1),
+      echo: leg(5.5, 1.6, 2.1, 1.1, 0),
       replayed: 1000,
       loadAverage: { start: 0, end: 0, max: 0 },
     };
@@ -114,6 +137,10 @@ describe("iot-dr bench capture-cost", () => {
         echoCaptureIotCalls: 1.6,
         captureReads: 3.2,
         echoCaptureReads: 2.1,
+        captureEventualReads: 1.2,
+        echoCaptureEventualReads: 1.1,
+        captureWrites: 1,
+        captureRefusedWrites: 0.1,
       }),
     );
     const assumed = workersReport(run);
