@@ -349,7 +349,8 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     sqs: w.deadLetterRate * 3,
     // the source's and the echo's event: one SendMessage each, receives and deletes of 10 at most
     captureQueue: 2 * (1 + 2 / Math.min(10, w.captureBatch)),
-    interRegionGb: w.recordBytes / 1024 ** 3,
+    // every record write the table accepted crosses to the other region
+    interRegionGb: ((w.captureWrites - w.captureRefusedWrites) * w.recordBytes) / 1024 ** 3,
     logGb: (w.appLogBytesPerOp + invocations * w.platformLogBytesPerInvocation) / 1024 ** 3,
   };
   const pipeline: CostLine[] = [

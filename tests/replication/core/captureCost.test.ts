@@ -75,6 +75,7 @@ describe("iot-dr bench capture-cost", () => {
     const twice = estimateCost({ ...DEPLOYED_DEFAULTS, captureWrites: 1.2, captureRefusedWrites: 0.1 });
     expect(line(twice, /writes \(record, ops table\)/)).toBeCloseTo(1.2 * 0.625, 10);
     expect(line(twice, /replicated writes/)).toBeCloseTo(1.1 * 0.625, 10);
+    expect(line(twice, /Inter-region/)).toBeCloseTo(1.1 * line(base, /Inter-region/), 10);
   });
 
   it("feeds the workers bench's cost model from the capture legs, and says when it could not", () => {
