@@ -340,6 +340,19 @@ async function captureOne(
   return { key, result, version };
 }
 
+/**
+ * True when the table's record of a resource came from the other region and holds the state just
+ * read here: replay applied it, and this is the echo of its call (or a local change back to it,
+ * which the record already holds).
+ */
+function isReplayedState(
+  current: RegistryRecord | null,
+  state: DesiredState | null,
+  region: string,
+): boolean {
+  return current !== null && current.origin !== region && sameState(current.state, state);
+}
+
 async function captureWithEnrichment(
   primary: string[],
   version: Version,
@@ -353,11 +366,15 @@ async function captureWithEnrichment(
     if (seen.has(key)) continue;
     seen.add(key);
     const state = await readState(key, iot);
-    // The resource's own record and the listing of what enriches it are independent: under a
-    // burst the listing's read (ListThingPrincipals, 10 TPS) binds, so it does not wait on the table.
+    const current = await getRecord(deps.table, key);
+    // Replay's own change here (the echo of a record from the other region): what enriches it came
+    // with that record's capture there, so nothing is listed or filled in. The listings cost the
+    // read quotas replay shares in this region (ListThingPrincipals 10 TPS against thing writes at
+    // 100), and the fill-ins' reads.
+    const echoed = isReplayedState(current, state, deps.region);
     const [own, related] = await Promise.all([
-      captureOne(key, version, mode, deps, state),
-      enrichment(key, state, iot),
+      captureOne(key, version, mode, deps, state, current),
+      echoed ? [] : enrichment(key, state, iot),
     ]);
     outcomes.push(own);
     const fresh = related.filter((e) => !seen.has(e.key));
@@ -457,11 +474,21 @@ export async function captureApiCall(event: unknown, deps: CaptureDeps): Promise
   };
   const outcomes: CaptureOutcome[] = [];
   const own = async (key: string) => isOwnByName(key) || (await isOwnResource(key, iot));
+  // Whether every resource the call names holds what the other region's record says: replay's own
+  // call, whose related resources came with those records (see captureWithEnrichment).
+  let echoed = call.keys.length > 0;
   for (const key of call.keys) {
-    if (await own(key)) outcomes.push({ key, result: "own", version });
-    else outcomes.push(await captureOne(key, version, "event", deps, await readState(key, iot)));
+    if (await own(key)) {
+      outcomes.push({ key, result: "own", version });
+      echoed = false;
+      continue;
+    }
+    const state = await readState(key, iot);
+    const current = await getRecord(deps.table, key);
+    if (!isReplayedState(current, state, deps.region)) echoed = false;
+    outcomes.push(await captureOne(key, version, "event", deps, state, current));
   }
-  for (const key of call.related) {
+  for (const key of echoed ? [] : call.related) {
     if (outcomes.some((o) => o.key === key)) continue;
     if (await recordExists(deps.table, key)) outcomes.push({ key, result: "present", version });
     else if (await own(key)) outcomes.push({ key, result: "own", version });

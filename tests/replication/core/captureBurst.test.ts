@@ -132,11 +132,12 @@ describe("capture under a provisioning burst", () => {
   });
 
   it("adds each batch's head, tail and poller time to the binding read's calls", () => {
-    // ListThingPrincipals binds at AWS's defaults: after its call, its answer, ListAttachedPolicies
-    // and DescribeCertificate, and the certificate's marker read and put after its first get.
+    // ListThingPrincipals binds at AWS's defaults: before it, DescribeThing and the thing's record;
+    // after its call, its answer, ListAttachedPolicies and DescribeCertificate, and the
+    // certificate's marker read and put after its first get.
     expect(burstBatchOverheadMs("ListThingPrincipals", { iotReadMs: 100, tableMs: 10, queueMs: 20 })).toEqual(
       {
-        headMs: 100,
+        headMs: 110,
         tailMs: 330,
         betweenMs: 40,
       },
@@ -144,7 +145,7 @@ describe("capture under a provisioning burst", () => {
     const s = captureSizing({}, { timeoutSeconds: 30 });
     const batches = (2 * 5000) / s.batchSize / s.maximumConcurrency;
     // At 100 ms a read, a share of 5 takes the send guard's window and the round trip: 1,102 ms.
-    const batchMs = 100 + ((s.batchSize / 2 - 1) * (1002 + 100)) / 5 + 330 + 40;
+    const batchMs = 110 + ((s.batchSize / 2 - 1) * (1002 + 100)) / 5 + 330 + 40;
     expect(predictBurstClearSeconds(5000, {}, { timeoutSeconds: 30 })).toBeCloseTo(
       (batches * batchMs) / 1000,
       0,

@@ -18,7 +18,7 @@ import {
 } from "../../../functions/registry/table.js";
 import { captureEvent, captureKeys } from "../../../functions/replication/capture.js";
 import { systemClock } from "../../../functions/replication/pacing.js";
-import { world, type World } from "./support.js";
+import { thingWithCertificate, world, type World } from "./support.js";
 
 const PEM = `-----BEGIN CERTIFICATE-----\nMIIBpresence000000000001${"A".repeat(48)}\n-----END CERTIFICATE-----\n`;
 
@@ -44,14 +44,7 @@ describe("capture's presence reads", () => {
   let certificateId: string;
   beforeEach(async () => {
     w = world(moto);
-    const cert = await w.a.client.send(
-      new iot.RegisterCertificateWithoutCACommand({ certificatePem: PEM, status: "ACTIVE" }),
-    );
-    certificateId = cert.certificateId!;
-    await w.a.client.send(new iot.CreateThingCommand({ thingName: "p1" }));
-    await w.a.client.send(
-      new iot.AttachThingPrincipalCommand({ thingName: "p1", principal: cert.certificateArn! }),
-    );
+    certificateId = await thingWithCertificate(w.a, "p1", PEM);
   });
 
   it("reads its own record strongly and the related records it fills in eventually consistent", async () => {

@@ -145,3 +145,16 @@ export async function snapshot(r: Region): Promise<Record<string, unknown>> {
 /** A policy document with one distinguishing action. */
 export const policyDoc = (action: string) =>
   JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: action, Resource: "*" }] });
+
+/**
+ * In `r`: a certificate registered ACTIVE from `pem`, a thing `thingName`, and the certificate
+ * attached to it (each call raising its events). Returns the certificate's id.
+ */
+export async function thingWithCertificate(r: Region, thingName: string, pem: string): Promise<string> {
+  const cert = await r.client.send(
+    new iotSdk.RegisterCertificateWithoutCACommand({ certificatePem: pem, status: "ACTIVE" }),
+  );
+  await r.client.send(new iotSdk.CreateThingCommand({ thingName }));
+  await r.client.send(new iotSdk.AttachThingPrincipalCommand({ thingName, principal: cert.certificateArn! }));
+  return cert.certificateId!;
+}
