@@ -1,6 +1,7 @@
 /**
  * `iot-dr bench <what>`: benchmarks that run on this machine; results belong in BENCHMARKS.md.
- * This module registers `bench replay` and `bench reconcile`; their harnesses live in bench/.
+ * This module registers `bench replay`, `bench reconcile`, `bench capture` and `bench capture-cost`;
+ * their harnesses live in bench/.
  * Adding a subcommand is one line in BENCH_SUBCOMMANDS (or a module of its own using benchGroup).
  */
 import type { Command } from "commander";
