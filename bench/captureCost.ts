@@ -18,7 +18,6 @@
  * DynamoDB through a pass-through that keeps connections open, as the AWS endpoints do (moto closes
  * each after its answer), and that counts the IoT calls by API.
  */
-import { loadavg } from "node:os";
 import * as iotSdk from "@aws-sdk/client-iot";
 import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
@@ -46,7 +45,7 @@ import { startMoto } from "../peers/moto.js";
 import { createPkTable } from "../peers/tables.js";
 import { buildBacklog } from "./backlog.js";
 import { CaptureWorker } from "./captureBurst.js";
-import { pool, seedBacklogs } from "./harness.js";
+import { pool, sampleLoad, seedBacklogs } from "./harness.js";
 import { startQuotaEmulator, type QuotaEmulator } from "./quotaEmulator.js";
 
 const SOURCE = "us-east-1";
@@ -123,8 +122,7 @@ export async function runCaptureCostBench(
   const moto = await startMoto();
   const pass = await startQuotaEmulator(moto.endpoint);
   const queues = await startSqsQueues();
-  const load = { start: loadavg()[0], end: 0, max: loadavg()[0] };
-  const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0])), 5000).unref();
+  const load = sampleLoad();
   const workers: CaptureWorker[] = [];
   try {
     const regions = [SOURCE, TARGET].map((region) => {
@@ -366,18 +364,15 @@ export async function runCaptureCostBench(
       replay.take,
     );
 
-    clearInterval(sampler);
-    load.end = loadavg()[0];
-    const r2 = (x: number) => Math.round(x * 100) / 100;
     return {
       ops: options.ops,
       source: sourceLeg,
       echo: echoLeg,
       replayed: replayed.length,
-      loadAverage: { start: r2(load.start), end: r2(load.end), max: r2(Math.max(load.max, load.end)) },
+      loadAverage: load.stop(),
     };
   } finally {
-    clearInterval(sampler);
+    load.stop();
     await Promise.all(workers.map((w) => w.kill()));
     await pass.close();
     await queues.close();
