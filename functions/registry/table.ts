@@ -139,9 +139,9 @@ export async function getRecord(table: OpsTablePort, key: string): Promise<Regis
  * presence checks only. A record is removed only by TTL, 30 days after its resource's deletion,
  * so once a record has been in the table longer than an eventually consistent read can lag (about
  * a second) the read finds it; what it may miss is a record created within that second. The caller
- * (capture's fill-in of related resources) then captures the resource as if it were missing: its
- * marker check and the conditional, version-ordered write still apply, so a miss costs at most a
- * write, never a lost or resurrected state.
+ * (capture's fill-in of related resources) then captures the resource as if it were missing, and
+ * its write, conditional on no record existing (`putRecordIfNewer` with `ifAbsent`), is refused: a
+ * miss costs one refused write, never a lost, replaced or resurrected state.
  */
 export async function recordExists(table: OpsTablePort, key: string): Promise<boolean> {
   return (await table.get(key, { consistent: false })) !== undefined;
