@@ -38,6 +38,7 @@ import { emitRegistryEvents } from "../peers/emulators/registryEvents.js";
 import { createQueueWithDeadLetters, queueDepth } from "../peers/emulators/sqsEventSource.js";
 import { startSqsQueues } from "../peers/emulators/sqsQueues.js";
 import { startMoto } from "../peers/moto.js";
+import { createPkTable } from "../peers/tables.js";
 import { pool } from "./harness.js";
 import { startQuotaEmulator } from "./quotaEmulator.js";
 import type { FromCaptureWorker, ToCaptureWorker } from "./captureWorker.js";
@@ -325,15 +326,7 @@ export async function runCaptureBurstBench(
     // raced on with a 500 page); the capture workers keep the deployed client settings.
     const config = { ...moto.clientConfig(REGION), maxAttempts: 6 };
     const ddb = new dynamodb.DynamoDBClient(config);
-    for (const TableName of ["ops", "markers"])
-      await ddb.send(
-        new dynamodb.CreateTableCommand({
-          TableName,
-          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-          BillingMode: "PAY_PER_REQUEST",
-        }),
-      );
+    for (const table of ["ops", "markers"]) await createPkTable(ddb, table);
     const doc = libDynamodb.DynamoDBDocumentClient.from(ddb);
     const sqs = new SQSClient({ ...config, endpoint: queues.endpoint });
     const { queueUrl, deadLetterUrl: dlqUrl } = await createQueueWithDeadLetters(

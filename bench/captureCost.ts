@@ -23,12 +23,19 @@ import * as dynamodb from "@aws-sdk/client-dynamodb";
 import * as libDynamodb from "@aws-sdk/lib-dynamodb";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { iotPortFromSdk } from "../functions/registry/iotPort.js";
-import { keys, replayWaves, type RegistryRecord } from "../functions/registry/records.js";
+import {
+  fromItem,
+  isRecordKey,
+  keys,
+  replayWaves,
+  type RegistryRecord,
+} from "../functions/registry/records.js";
 import {
   markerTableFromSdk,
   opsTableFromSdk,
   scanRecords,
   type OpsTablePort,
+  type TableItem,
 } from "../functions/registry/table.js";
 import { applyRecord, type ApplyDeps } from "../functions/replication/apply.js";
 import { captureKeys, type RegistryEventMessage } from "../functions/replication/capture.js";
@@ -163,11 +170,18 @@ export async function runCaptureCostBench(
       clock: systemClock,
       logger: silentLogger,
     });
+    // The global table's replication: each record item copied as it is, read once by the scan.
     const replicate = async (only?: Set<string>) => {
-      const items: RegistryRecord[] = [];
-      for await (const r of scanRecords(source.ops)) if (!only || only.has(r.key)) items.push(r);
-      await pool(items, 8, async (r) => void (await target.ops.put((await source.ops.get(r.key))!)));
-      return items;
+      const items: TableItem[] = [];
+      let next: TableItem | undefined;
+      do {
+        const page = await source.ops.scan(next, 100);
+        for (const item of page.items)
+          if (isRecordKey(String(item.pk)) && (!only || only.has(String(item.pk)))) items.push(item);
+        next = page.next;
+      } while (next);
+      await pool(items, 8, async (item) => void (await target.ops.put(item)));
+      return items.map(fromItem);
     };
     await replicate();
     await seedBacklogs(target.port, [backlog], { region: TARGET, markers: target.markers });
