@@ -15,6 +15,7 @@
  * highest, DescribeThing, is 350 TPS).
  */
 import type * as LibDynamo from "@aws-sdk/lib-dynamodb";
+import { systemClock, type Clock } from "../shared/clock.js";
 import { Throttled, describeError } from "./errors.js";
 
 /** Where a pacer reserves the start of one call. */
@@ -155,6 +156,14 @@ export interface BlockOptions {
   maxBlockMs?: number;
   /** A held start this far in the past is given up (a gap in the schedule); default 25 ms, the pacer's `maxLateMs`. */
   staleMs?: number;
+  /**
+   * Gathering: while this worker's last block of an API still holds the schedule further ahead
+   * than a reservation's round trip, a new call waits (at most this long) before it reserves, so
+   * that the calls that come meanwhile share its block; default `maxBlockMs`, 0 turns it off.
+   */
+  maxGatherMs?: number;
+  /** Time for gathering (virtual in simulations); default the system clock. */
+  clock?: Clock;
 }
 
 export interface BlockStats {
@@ -166,6 +175,8 @@ export interface BlockStats {
   expired: number;
   /** Starts held now, not yet spent (unspent when this worker's calls have ended). */
   held: number;
+  /** Reservations that waited for calls to gather before they were sent. */
+  gathered: number;
 }
 
 /**
@@ -175,6 +186,14 @@ export interface BlockStats {
  * later), so the schedule's spacing, and with it the quota, holds for all workers together. A call
  * that comes while a block is being reserved waits for it and takes the next one with the calls
  * that came with it.
+ *
+ * Gathering: the calls of a group reach an API one by one (each after its own previous call), so
+ * without more, a block holds only the calls that came during the round trip of the one before.
+ * But while this worker's last block still holds the schedule further ahead than a round trip (the
+ * API is busy), any start reserved now comes after that block's end: a reservation sent one round
+ * trip (twice the average, plus `staleMs`) before that end gets a start just as soon for all the
+ * calls that came until then, and the schedule is never left idle for it. So a call waits until
+ * then (at most `maxGatherMs`) and reserves for every call waiting by that time.
  *
  * A block never holds a start for a call that is not waiting. An earlier version also reserved
  * ahead for calls it expected (one more start after each block spent whole): a busy loop spent
@@ -190,18 +209,25 @@ export function blockSlots(
 ): SlotStore & { stats(): BlockStats } {
   const maxBlockMs = options.maxBlockMs ?? 1_000;
   const staleMs = options.staleMs ?? 25;
+  const maxGatherMs = options.maxGatherMs ?? maxBlockMs;
+  const clock = options.clock ?? systemClock;
   if (!(maxBlockMs >= 0)) throw new Error(`blockSlots maxBlockMs must be >= 0, got ${maxBlockMs}`);
-  const stats = { blocks: 0, spent: 0, expired: 0 };
+  if (!(maxGatherMs >= 0)) throw new Error(`blockSlots maxGatherMs must be >= 0, got ${maxGatherMs}`);
+  const stats = { blocks: 0, spent: 0, expired: 0, gathered: 0 };
   interface Held {
     starts: number[];
     pending?: Promise<void>;
+    /** The schedule's next free start after this worker's last block (nothing earlier is free). */
+    end: number;
   }
+  // The store's round trip (moving average), in the clock's time.
+  let roundTripMs = 0;
   const held = new Map<string, Held>();
   /** Calls of each API inside `reserve` now: each of them spends a start of the next block. */
   const waiting = new Map<string, number>();
   const reserveFor = async (api: string, intervalMs: number, now: number, taken: () => void) => {
     let h = held.get(api);
-    if (!h) held.set(api, (h = { starts: [] }));
+    if (!h) held.set(api, (h = { starts: [], end: Number.NEGATIVE_INFINITY }));
     for (;;) {
       while (h.starts.length > 0 && h.starts[0] < now - staleMs) {
         h.starts.shift();
@@ -217,14 +243,23 @@ export function blockSlots(
       // Another call of this process is reserving a block: take what it leaves, or the next one.
       await h.pending;
     }
-    // This call and the others waiting now (a call stops waiting the moment it takes a start).
-    const k = Math.max(1, Math.min(waiting.get(api) ?? 1, Math.floor(maxBlockMs / intervalMs)));
     const state = h;
     let start = 0;
     const reserving = (async () => {
-      start = await inner.reserve(api, intervalMs, now, k);
+      const arrived = clock.now();
+      const gather = Math.min(maxGatherMs, state.end - (now + 2 * roundTripMs + staleMs));
+      if (gather > 0) {
+        stats.gathered++;
+        await clock.sleep(gather);
+      } else await undefined; // the calls made in this same turn (a group's records started together) join it
+      // This call and the others waiting now (a call stops waiting the moment it takes a start).
+      const k = Math.max(1, Math.min(waiting.get(api) ?? 1, Math.floor(maxBlockMs / intervalMs)));
+      const sent = clock.now();
+      start = await inner.reserve(api, intervalMs, now + (sent - arrived), k);
+      roundTripMs = 0.8 * roundTripMs + 0.2 * (clock.now() - sent);
       taken();
       state.starts = Array.from({ length: k - 1 }, (_, i) => start + (i + 1) * intervalMs);
+      state.end = start + k * intervalMs;
     })();
     h.pending = reserving.catch(() => {});
     try {

@@ -116,20 +116,21 @@ describe("shared pacing schedule in DynamoDB", () => {
     // writes (its reservation, and the restart of an idle schedule).
     const late = pacer.stats().ListPolicyVersions!.lateStarts;
     expect(blocks.stats().spent).toBe(48 + late);
-    // Per group: the first call's block, then the seven that waited behind it; each one write, or
-    // two when the schedule was idle.
-    expect(writes()).toBeLessThanOrEqual(6 * 4 + 2 * late);
+    // Per group: one block, the eight calls made in the same turn sharing it; one write, or two
+    // when the schedule was idle.
+    expect(blocks.stats().blocks).toBeLessThanOrEqual(6 + late);
+    expect(writes()).toBeLessThanOrEqual(6 * 2 + 2 * late);
     // Nothing reserved for calls that never came: every block's starts went to waiting calls.
     expect(blocks.stats().held).toBe(0);
     // 48 starts 25 ms apart span 47 intervals; a start runs at most 25 ms late.
     expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(47 * 25 - 50);
   });
 
-  it("gives a group's calls that wait together one block: a write for the first and one for the rest", async () => {
+  it("gives a group's calls that wait together one block", async () => {
     const { clock, blocks, writes } = countedBlocks();
     const pacer = createPacer({ clock, rates: { DescribeThingGroup: 20 }, slots: blocks });
     const starts: number[] = [];
-    // Ten records of a group reach the API at once; a fresh worker's adaptive size is 1.
+    // Ten records of a group reach the API at once.
     await Promise.all(
       Array.from({ length: 10 }, () =>
         pacer.run("DescribeThingGroup", async () => void starts.push(Date.now())),
@@ -137,10 +138,10 @@ describe("shared pacing schedule in DynamoDB", () => {
     );
     const late = pacer.stats().DescribeThingGroup!.lateStarts;
     expect(starts).toHaveLength(10);
-    // Two blocks (the first call's, then the nine that waited behind it), each one or two writes
-    // (an idle schedule restarts at the second), and a few more for starts given up late.
-    expect(blocks.stats().blocks).toBeLessThanOrEqual(2 + late);
-    expect(writes()).toBeLessThanOrEqual(4 + 2 * late);
+    // One block for the ten calls made in the same turn (two writes: the schedule was idle), and a
+    // few more for starts given up late.
+    expect(blocks.stats().blocks).toBeLessThanOrEqual(1 + late);
+    expect(writes()).toBeLessThanOrEqual(2 + 2 * late);
     // Still one interval (50 ms) apart: ten starts span nine intervals, each at most 25 ms late.
     expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(9 * 50 - 50);
   });
