@@ -43,8 +43,8 @@ import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import { describeError } from "../functions/replication/errors.js";
 import { createPacer, systemClock } from "../functions/replication/pacing.js";
 import { noMetrics, silentLogger } from "../functions/shared/observability.js";
-import type { CloudTrailApiCallEvent } from "../functions/replication/cloudTrail.js";
-import { emitCloudTrailEvents } from "../peers/emulators/cloudTrailEvents.js";
+import { captureEventPattern, type CloudTrailApiCallEvent } from "../functions/replication/cloudTrail.js";
+import { emitCloudTrailEvents, type Caller } from "../peers/emulators/cloudTrailEvents.js";
 import { emitRegistryEvents } from "../peers/emulators/registryEvents.js";
 import { createQueueWithDeadLetters, queueDepth } from "../peers/emulators/sqsEventSource.js";
 import { startSqsQueues } from "../peers/emulators/sqsQueues.js";
@@ -57,12 +57,17 @@ import { startQuotaEmulator, type QuotaEmulator } from "./quotaEmulator.js";
 
 const SOURCE = "us-east-1";
 const TARGET = "eu-west-1";
+const ACCOUNT = "123456789012";
+/** The role replay's function runs as in a region (its calls are logged under it). */
+const replayRoleOf = (region: string) => `arn:aws:iam::${ACCOUNT}:role/iot-dr-${region}-replay-role`;
 /** Messages per capture invocation: the cost model's steady-state capture batch. */
 const BATCH = 10;
 
 export interface CaptureLegReport {
   /** Messages the capture rules sent to the leg's queue (registry events and CloudTrail calls). */
   messages: number;
+  /** Of those, CloudTrail calls (through the EventBridge rule, which leaves replay's own out). */
+  cloudTrailMessages: number;
   invocations: number;
   /** Messages a capture invocation failed (the queue delivered them again). */
   redelivered: number;
@@ -206,8 +211,11 @@ export async function runCaptureCostBench(
         { visibilityTimeoutSeconds: 30 },
       );
       let messages = 0;
+      let cloudTrailMessages = 0;
       const flush = async () => {
-        const bodies = take().map(bodyOf);
+        const deliveries = take();
+        cloudTrailMessages += deliveries.filter((d) => "detail-type" in d).length;
+        const bodies = deliveries.map(bodyOf);
         messages += bodies.length;
         for (let i = 0; i < bodies.length; i += 10) {
           const out = await sqs.send(
@@ -285,6 +293,7 @@ export async function runCaptureCostBench(
       log(`${name}: ${messages} messages captured in ${seconds.toFixed(1)} s, ${written} records written\n`);
       return {
         messages,
+        cloudTrailMessages,
         invocations: stopped.invocations,
         redelivered: stopped.failedMessages,
         cpuMs: Math.round(stopped.cpuMicros / 1000),
@@ -304,11 +313,20 @@ export async function runCaptureCostBench(
       };
     };
 
-    /** An IoT client of `region` whose successful writes publish the events IoT would. */
-    const observedClient = (region: (typeof regions)[number]) => {
+    /**
+     * An IoT client of `region` whose successful writes publish the events IoT would, as `caller`:
+     * its CloudTrail calls reach the queue only through the region's deployed rule, which leaves
+     * out the calls of that region's replay role.
+     */
+    const observedClient = (region: (typeof regions)[number], caller: Caller) => {
       const client = new iotSdk.IoTClient(region.config);
       const registry = emitRegistryEvents(client, { reader: region.setup });
-      const trail = emitCloudTrailEvents(client, { region: region.region });
+      const trail = emitCloudTrailEvents(client, {
+        region: region.region,
+        accountId: ACCOUNT,
+        caller,
+        pattern: captureEventPattern([replayRoleOf(region.region)]),
+      });
       return {
         port: iotPortFromSdk(iotSdk, client),
         take: () => [...registry.take(), ...trail.take()],
@@ -331,7 +349,7 @@ export async function runCaptureCostBench(
 
     // The source leg: the backlog's operations made at the source while capture there takes their
     // events as they come.
-    const operator = observedClient(source);
+    const operator = observedClient(source, { userArn: `arn:aws:iam::${ACCOUNT}:user/operator` });
     const beforeSource = await versions(source.ops);
     const sourceLeg = await captureLeg(
       source,
@@ -356,7 +374,7 @@ export async function runCaptureCostBench(
     // The echo leg: what the source captured, replicated and replayed in the target as deployed,
     // while capture there takes the events replay's own calls raise.
     const replayed = await replicate(new Set(captured));
-    const replay = observedClient(target);
+    const replay = observedClient(target, { roleArn: replayRoleOf(target.region) });
     const echoLeg = await captureLeg(
       target,
       "echo",

@@ -317,6 +317,8 @@ export function workersReport(r: WorkersBenchResult, capture?: CaptureCostReport
     scheduleWritesPerOp: r.scheduleWritesPerIotCall * r.iotCallsPerOp,
     ...(capture
       ? {
+          captureMessages: capture.source.messages / capture.ops,
+          echoCaptureMessages: capture.echo.messages / capture.ops,
           captureCpuMs: capture.source.cpuMsPerOp,
           echoCaptureCpuMs: capture.echo.cpuMsPerOp,
           captureIotCalls: capture.source.iotCallsPerOp,

@@ -3,7 +3,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PORT_API, type IotRegistryPort } from "../functions/registry/iotPort.js";
 import type { CaptureOutcome } from "../functions/replication/capture.js";
-import { CLOUDTRAIL_EVENT_PATTERN } from "../functions/replication/cloudTrail.js";
+import { captureEventPattern } from "../functions/replication/cloudTrail.js";
 import { CAPTURE_TOPIC_FIELD } from "../functions/replication/deadLetter.js";
 import { captureFromEnv } from "../functions/replication/captureRuntime.js";
 import type { SQSBatchResponse } from "../functions/replication/captureQueue.js";
@@ -115,6 +115,11 @@ export interface RegistryCaptureArgs {
    * replicationLagAlarmSeconds); default 60.
    */
   backlogAlarmSeconds?: number;
+  /**
+   * Roles of this region's replay (its function's role): their CloudTrail calls are replay's echoes
+   * and the rule leaves them out (cloudTrail.ts captureEventPattern); default none (every call).
+   */
+  replayRoleArns?: pulumi.Input<string>[];
 }
 
 /**
@@ -309,8 +314,10 @@ export class RegistryCapture extends pulumi.ComponentResource {
     this.apiCallRule = new aws.cloudwatch.EventRule(
       `${name}-api-call-rule`,
       {
-        description: `iot-dr: capture IoT certificate, policy and attachment API calls in ${args.region} (CloudTrail)`,
-        eventPattern: JSON.stringify(CLOUDTRAIL_EVENT_PATTERN),
+        description: `iot-dr: capture IoT certificate, policy and attachment API calls in ${args.region} (CloudTrail), except replay's own`,
+        eventPattern: pulumi
+          .all(args.replayRoleArns ?? [])
+          .apply((arns) => JSON.stringify(captureEventPattern(arns))),
       },
       parent,
     );

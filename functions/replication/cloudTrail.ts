@@ -5,11 +5,12 @@
  * the resources a call touched; capture reads their current state from its own region, so order,
  * duplicates and redacted `responseElements` do not matter.
  *
- * One module owns the format: the deployed EventBridge rule's pattern (CLOUDTRAIL_EVENT_PATTERN),
+ * One module owns the format: the deployed EventBridge rule's pattern (captureEventPattern),
  * capture, `iot-dr replay --events` and the test emulator all use it.
  */
 import { keys, type PolicyTargetRef } from "../registry/records.js";
 import { InvalidRecord } from "./errors.js";
+import type { FilterPattern } from "./streamFilter.js";
 
 export const CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail";
 export const IOT_EVENT_SOURCE = "iot.amazonaws.com";
@@ -40,12 +41,57 @@ export const CAPTURED_IOT_CALLS = [
 ] as const;
 export type CapturedIotCall = (typeof CAPTURED_IOT_CALLS)[number];
 
-/** The EventBridge pattern of the capture rule (default bus of the IoT services account, each region). */
+/** The IoT calls capture follows, whoever made them. */
 export const CLOUDTRAIL_EVENT_PATTERN = {
   source: ["aws.iot"],
   "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
   detail: { eventSource: [IOT_EVENT_SOURCE], eventName: [...CAPTURED_IOT_CALLS] },
 };
+
+/**
+ * The EventBridge pattern of the capture rule (default bus of the IoT services account, each
+ * region): the calls capture follows, except those made by `replayRoleArns`, this region's replay.
+ *
+ * Replay's own calls are echoes: their capture would read the state replay just applied, find the
+ * record holding it and write nothing (capture.ts), at the price of a queue message, a function run,
+ * table reads and an IoT read each. Leaving them out at the rule costs nothing (EventBridge does not
+ * bill matching AWS service events) and is exact: CloudTrail names the caller, and a call replay
+ * made under its role is never a local change. Registry events name no caller, so their echoes still
+ * reach capture. An assumed role's call names the role in `sessionContext.sessionIssuer.arn`; any
+ * other caller (an IAM user, the root user, an AWS service) has no such field, and a pattern matches
+ * a missing field only through `exists`, so the `$or` passes every caller that is not an assumed
+ * role by its `type`, and an assumed role that names no issuer by `exists: false`: nothing is left
+ * out unless CloudTrail names replay's role.
+ */
+export function captureEventPattern(replayRoleArns: readonly string[]): FilterPattern {
+  for (const arn of replayRoleArns)
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(arn))
+      throw new Error(
+        `captureEventPattern: '${arn}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>); pass the replay function's role ARN`,
+      );
+  if (replayRoleArns.length === 0) return CLOUDTRAIL_EVENT_PATTERN;
+  return {
+    ...CLOUDTRAIL_EVENT_PATTERN,
+    detail: {
+      ...CLOUDTRAIL_EVENT_PATTERN.detail,
+      $or: [
+        { userIdentity: { type: [{ "anything-but": "AssumedRole" }] } },
+        {
+          userIdentity: {
+            type: ["AssumedRole"],
+            sessionContext: { sessionIssuer: { arn: [{ "anything-but": [...replayRoleArns] }] } },
+          },
+        },
+        {
+          userIdentity: {
+            type: ["AssumedRole"],
+            sessionContext: { sessionIssuer: { arn: [{ exists: false }] } },
+          },
+        },
+      ],
+    },
+  };
+}
 
 /** The members of an EventBridge CloudTrail event that capture reads (AWS sends more). */
 export interface CloudTrailApiCallEvent {

@@ -11,10 +11,11 @@
  * Assumptions: own CPU per operation is measured on a full core (`iot-dr bench replay`) and Lambda
  * gives a function memory / 1,769 MB of a vCPU (AWS: 1,769 MB = one vCPU), so CPU time stretches by
  * 1,769 / memory below that, on arm64 as on x86 (the measurement is an x86 core's; a Graviton2 core
- * is taken as no faster); API latencies are the constants below. Capture runs twice per operation:
- * in the source, and in the target as the echo capture of replay's own change, which finds the
- * record already holding that state and writes nothing; each has its own CPU, IoT calls and
- * DynamoDB reads (measured by `iot-dr bench capture-cost`).
+ * is taken as no faster); API latencies are the constants below. Capture runs in the source, and
+ * in the target as the echo capture of replay's own change, which finds the record already holding
+ * that state and writes nothing (only for registry events: the CloudTrail rule leaves replay's own
+ * calls out); each has its own messages, CPU, IoT calls and DynamoDB reads per operation (measured
+ * by `iot-dr bench capture-cost`).
  * Markers: one write per applied record (an item under 1 KB, so 1 WRU), a regional write only: the
  * marker table has no replica (no replicated write, no inter-region bytes) and no stream, and TTL
  * deletes in a regional table are free. Capture's marker rewrite is not counted: it happens only
@@ -105,6 +106,14 @@ export interface Workload {
    * delete up to 10 per request.
    */
   captureBatch: number;
+  /**
+   * Capture queue messages per operation (`iot-dr bench capture-cost`): in the source, the events of
+   * its change (a registry event or a CloudTrail call); in the target, the echoes of replay's calls
+   * that reach capture: registry events (they name no caller), not CloudTrail calls, which the rule
+   * leaves out by replay's role (cloudTrail.ts captureEventPattern).
+   */
+  captureMessages: number;
+  echoCaptureMessages: number;
   /** Own CPU per operation in capture in the source region (`iot-dr bench capture-cost`, source leg). */
   captureCpuMs: number;
   /** Own CPU per operation in the echo capture in the target (`iot-dr bench capture-cost`, echo leg). */
@@ -183,6 +192,8 @@ export const DEPLOYED_DEFAULTS: Workload = {
   captureMemoryMb: 256,
   launcherMemoryMb: 128,
   captureBatch: 10,
+  captureMessages: 1,
+  echoCaptureMessages: 1,
   batchSize: 100,
   waveConcurrency: 4,
   replayGroupSize: REPLAY_GROUP_SIZE,
@@ -323,8 +334,9 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
   const replayMs = replayRunMs(w) + w.pacingWaitMs;
   // +20 ms Task dispatch per replay invocation (one per group)
   const batchMs = (w.batchSize / w.waveConcurrency) * (replayMs + 20 / w.replayGroupSize);
+  const messages = w.captureMessages + w.echoCaptureMessages;
   const invocations =
-    2 / w.captureBatch /* capture + echo capture, in queue batches */ +
+    messages / w.captureBatch /* capture + echo capture, in queue batches */ +
     1 / w.replayGroupSize /* replay, one per group */ +
     2 / w.batchSize; /* launchers, both regions */
   const perOp = {
@@ -347,8 +359,8 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
     reads:
       w.captureReads - w.captureEventualReads / 2 + (w.echoCaptureReads - w.echoCaptureEventualReads / 2) + 3,
     sqs: w.deadLetterRate * 3,
-    // the source's and the echo's event: one SendMessage each, receives and deletes of 10 at most
-    captureQueue: 2 * (1 + 2 / Math.min(10, w.captureBatch)),
+    // the source's and the echo's events: one SendMessage each, receives and deletes of 10 at most
+    captureQueue: messages * (1 + 2 / Math.min(10, w.captureBatch)),
     // every record write the table accepted crosses to the other region
     interRegionGb: ((w.captureWrites - w.captureRefusedWrites) * w.recordBytes) / 1024 ** 3,
     logGb: (w.appLogBytesPerOp + invocations * w.platformLogBytesPerInvocation) / 1024 ** 3,
@@ -405,8 +417,9 @@ export function estimateCost(w: Workload = DEPLOYED_DEFAULTS, p: Prices = US_EAS
       perMillion: (w.captureIotCalls + w.echoCaptureIotCalls + w.replayIotCalls) * p.iotRegistryPerMillionOps,
     },
     {
-      item: "IoT rules triggered + actions (source event and echo)",
-      perMillion: 2 * (p.iotRulePerMillion + p.iotActionPerMillion),
+      // At most: CloudTrail calls come through EventBridge (not billed), not an IoT rule.
+      item: "IoT rules triggered + actions (source events and echoes, at most)",
+      perMillion: messages * (p.iotRulePerMillion + p.iotActionPerMillion),
     },
     { item: "Echo registry event messages in the target", perMillion: p.iotMessagePerMillion },
   ];

@@ -1,7 +1,8 @@
 /**
  * The filter of the ops-table stream → replay mapping. One pattern object is both deployed (as the
  * event-source mapping's FilterCriteria) and evaluated here (by the launcher as a second guard and
- * by the local global-table emulator), so the two cannot drift apart.
+ * by the local global-table emulator), so the two cannot drift apart. EventBridge rules take the
+ * same syntax: capture's CloudTrail rule (cloudTrail.ts) is evaluated here by its emulator too.
  */
 import { RESOURCE_KINDS } from "../registry/records.js";
 
@@ -15,9 +16,12 @@ export type FilterMatcher =
   | { prefix: string }
   | { exists: boolean };
 
-/** A Lambda event-filtering pattern: nested objects whose leaves are lists of matchers. */
+/**
+ * A Lambda event-filtering (and EventBridge) pattern: nested objects whose leaves are lists of
+ * matchers; `$or` holds patterns of which at least one must match at that level.
+ */
 export interface FilterPattern {
-  [field: string]: FilterPattern | FilterMatcher[];
+  [field: string]: FilterPattern | FilterMatcher[] | FilterPattern[];
 }
 
 /**
@@ -37,7 +41,7 @@ export function replayFilterPattern(ownRegion: string): FilterPattern {
   };
 }
 
-function isPattern(value: FilterPattern | FilterMatcher[]): value is FilterPattern {
+function isPattern(value: FilterPattern | FilterMatcher[] | FilterPattern[]): value is FilterPattern {
   return !Array.isArray(value);
 }
 
@@ -59,15 +63,29 @@ function matchesOne(matcher: FilterMatcher, value: unknown, present: boolean): b
 export function matchesFilter(pattern: FilterPattern, event: unknown): boolean {
   const fields = (event ?? {}) as Record<string, unknown>;
   for (const [field, expected] of Object.entries(pattern)) {
+    if (field === "$or") {
+      const branches = expected as unknown[];
+      if (
+        !Array.isArray(branches) ||
+        branches.length < 2 ||
+        !branches.every((p) => typeof p === "object" && p !== null && !Array.isArray(p))
+      )
+        throw new Error(`a filter's $or must list at least two patterns, got ${JSON.stringify(expected)}`);
+      if (!(branches as FilterPattern[]).some((p) => matchesFilter(p, event))) return false;
+      continue;
+    }
     const present = typeof fields === "object" && field in fields && fields[field] !== undefined;
     const value = present ? fields[field] : undefined;
     if (isPattern(expected)) {
-      if (!present || typeof value !== "object" || value === null) return false;
-      if (!matchesFilter(expected, value)) return false;
+      // Patterns match an event's flattened paths: under a missing parent every leaf is missing,
+      // which only `exists: false` matches.
+      const inner = present && typeof value === "object" && value !== null ? value : {};
+      if (!matchesFilter(expected, inner)) return false;
       continue;
     }
     const candidates = Array.isArray(value) ? value : [value];
-    if (!expected.some((m) => candidates.some((v) => matchesOne(m, v, present)))) return false;
+    if (!(expected as FilterMatcher[]).some((m) => candidates.some((v) => matchesOne(m, v, present))))
+      return false;
   }
   return true;
 }

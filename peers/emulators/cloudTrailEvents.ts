@@ -1,6 +1,7 @@
 /**
  * Emulates what CloudTrail and EventBridge do for IoT's control-plane writes: every successful call
- * that the capture rule's pattern matches, sent through an observed IoTClient, yields the event the
+ * that the capture rule's pattern matches (evaluated as EventBridge does, streamFilter.ts), sent
+ * through an observed IoTClient as its caller, yields the event the
  * default bus would deliver (`"detail-type": "AWS API Call via CloudTrail"`, `detail.requestParameters`
  * = the request members, `detail.responseElements` = the response members without the private
  * key, which CloudTrail never logs). moto has no CloudTrail; deployed code never uses this.
@@ -15,6 +16,7 @@ import {
   IOT_EVENT_SOURCE,
   type CloudTrailApiCallEvent,
 } from "../../functions/replication/cloudTrail.js";
+import { matchesFilter, type FilterPattern } from "../../functions/replication/streamFilter.js";
 import { observed, type Observed } from "./observed.js";
 
 export interface CloudTrailEmulator extends Observed<CloudTrailApiCallEvent> {
@@ -23,14 +25,41 @@ export interface CloudTrailEmulator extends Observed<CloudTrailApiCallEvent> {
 
 let seq = 0;
 
-/** True when the event matches the deployed rule's pattern (source, detail-type, eventSource, eventName). */
-export function matchesCapturePattern(e: CloudTrailApiCallEvent): boolean {
-  return (
-    CLOUDTRAIL_EVENT_PATTERN.source.includes(e.source) &&
-    CLOUDTRAIL_EVENT_PATTERN["detail-type"].includes(e["detail-type"]) &&
-    CLOUDTRAIL_EVENT_PATTERN.detail.eventSource.includes(e.detail.eventSource) &&
-    (CLOUDTRAIL_EVENT_PATTERN.detail.eventName as readonly string[]).includes(e.detail.eventName)
-  );
+/**
+ * Who makes the calls, as CloudTrail's `userIdentity` names them: a function's (or a person's)
+ * assumed role, whose session names the role in `sessionContext.sessionIssuer`; or an IAM user.
+ */
+export type Caller = { roleArn: string; sessionName?: string } | { userArn: string };
+
+/** CloudTrail's `userIdentity` of a caller (the members the capture rule and a reader look at). */
+export function userIdentityOf(caller: Caller, accountId: string): Record<string, unknown> {
+  if ("userArn" in caller)
+    return {
+      type: "IAMUser",
+      principalId: "AIDAEXAMPLEOPERATOR0",
+      arn: caller.userArn,
+      accountId,
+      userName: caller.userArn.split("/").at(-1),
+    };
+  const roleName = caller.roleArn.split("/").at(-1) ?? caller.roleArn;
+  const session = caller.sessionName ?? roleName;
+  return {
+    type: "AssumedRole",
+    principalId: `AROAEXAMPLEROLE00000:${session}`,
+    arn: `arn:aws:sts::${accountId}:assumed-role/${roleName}/${session}`,
+    accountId,
+    accessKeyId: "ASIAEXAMPLEKEY000000",
+    sessionContext: {
+      sessionIssuer: {
+        type: "Role",
+        principalId: "AROAEXAMPLEROLE00000",
+        arn: caller.roleArn,
+        accountId,
+        userName: roleName,
+      },
+      attributes: { creationDate: "2026-01-01T00:00:00Z", mfaAuthenticated: "false" },
+    },
+  };
 }
 
 const uuid = () =>
@@ -38,9 +67,25 @@ const uuid = () =>
 
 export function emitCloudTrailEvents(
   client: IoTClient,
-  options: { region: string; accountId?: string; clock?: () => number },
+  options: {
+    region: string;
+    accountId?: string;
+    clock?: () => number;
+    /** Who the client's calls are logged as; default an operator's IAM user. */
+    caller?: Caller;
+    /**
+     * The rule's pattern the events must match to reach capture; default every call capture
+     * follows (CLOUDTRAIL_EVENT_PATTERN). The deployed rule's: captureEventPattern(replay's role).
+     */
+    pattern?: FilterPattern;
+  },
 ): CloudTrailEmulator {
   const accountId = options.accountId ?? "123456789012";
+  const pattern = options.pattern ?? CLOUDTRAIL_EVENT_PATTERN;
+  const userIdentity = userIdentityOf(
+    options.caller ?? { userArn: `arn:aws:iam::${accountId}:user/operator` },
+    accountId,
+  );
   const clock = options.clock ?? Date.now;
   const events: CloudTrailApiCallEvent[] = [];
   const name = `cloudTrailEvents${++seq}`;
@@ -69,10 +114,10 @@ export function emitCloudTrailEvents(
           awsRegion: options.region,
           requestParameters: JSON.parse(JSON.stringify(args.input ?? {})) as Record<string, unknown>,
           responseElements: Object.keys(output).length > 0 ? output : null,
-          userIdentity: { type: "AssumedRole", accountId },
+          userIdentity,
         },
       };
-      if (matchesCapturePattern(event)) events.push(event);
+      if (matchesFilter(pattern, event)) events.push(event);
       return result;
     },
     { step: "initialize", name },

@@ -115,16 +115,6 @@ export function replicationBlock(ctx: RegionalContext, table: OpsTableInRegion):
     logRetentionDays: config.logRetentionDays,
     logLevel: config.replication.logLevel,
   };
-  const capture = new RegistryCapture(
-    "capture",
-    {
-      ...common,
-      tombstoneRetentionDays: config.replication.tombstoneRetentionDays,
-      backlogAlarmSeconds: config.replication.lagAlarmSeconds,
-      ruleNamePrefix: ctx.names.captureRulePrefix,
-    },
-    { provider: iotProvider },
-  );
   const replay = new ReplayPipeline(
     "replay",
     {
@@ -134,6 +124,18 @@ export function replicationBlock(ctx: RegionalContext, table: OpsTableInRegion):
       maxRetries: config.replication.maxRetries,
       maxRecordAgeSeconds: config.replication.maxRecordAgeSeconds,
       lagAlarmSeconds: config.replication.lagAlarmSeconds,
+    },
+    { provider: iotProvider },
+  );
+  const capture = new RegistryCapture(
+    "capture",
+    {
+      ...common,
+      tombstoneRetentionDays: config.replication.tombstoneRetentionDays,
+      backlogAlarmSeconds: config.replication.lagAlarmSeconds,
+      ruleNamePrefix: ctx.names.captureRulePrefix,
+      // Replay's own CloudTrail calls are echoes: the rule leaves them out.
+      replayRoleArns: [replay.replay.role],
     },
     { provider: iotProvider },
   );

@@ -12,9 +12,12 @@ import {
   type CaptureOutcome,
 } from "../../../functions/replication/capture.js";
 import {
+  CLOUDTRAIL_EVENT_PATTERN,
+  captureEventPattern,
   parseCloudTrailEvent,
   type CloudTrailApiCallEvent,
 } from "../../../functions/replication/cloudTrail.js";
+import { matchesFilter } from "../../../functions/replication/streamFilter.js";
 import { emitCloudTrailEvents, type CloudTrailEmulator } from "../../../peers/emulators/cloudTrailEvents.js";
 import { policyDoc, REGION_A, snapshot, world, type Region, type World } from "./support.js";
 import { seeded } from "../../support/random.js";
@@ -294,6 +297,94 @@ describe("changes announced only by IoT's CloudTrail events reach the other regi
     const captured: CaptureOutcome[] = [];
     for (const e of echoes) captured.push(...(await captureDelivery(e, w.captureDeps(w.b))));
     expect(captured.filter((c) => c.result === "written")).toEqual([]);
+  });
+
+  it("the deployed rule leaves replay's own calls in the target out, and passes an operator's and other roles' calls there", async () => {
+    const account = "123456789012";
+    const replayRole = `arn:aws:iam::${account}:role/iot-dr-secondary-replay-role-1a2b3c`;
+    const rule = captureEventPattern([replayRole]);
+    // Replay in B calls IoT as its function's role; the events reach capture only through the rule.
+    const replayTrail = emitCloudTrailEvents(w.b.client, {
+      region: w.b.name,
+      accountId: account,
+      caller: { roleArn: replayRole, sessionName: "iot-dr-secondary-replay-fn" },
+      pattern: rule,
+    });
+    const cert = await call<iot.CreateKeysAndCertificateCommandOutput>(
+      new iot.CreateKeysAndCertificateCommand({ setAsActive: true }),
+    );
+    await call(new iot.CreatePolicyCommand({ policyName: "p", policyDocument: policyDoc("iot:Connect") }));
+    await call(new iot.AttachPolicyCommand({ policyName: "p", target: cert.certificateArn! }));
+    await deliverTrail();
+    // Replay made the calls (the target holds their state), and no event of them reached capture.
+    expect(await snapshot(w.b)).toEqual(await snapshot(w.a));
+    expect(replayTrail.take()).toEqual([]);
+
+    // The same rule passes what anyone else does in B: an operator's IAM user, another role.
+    const idB = (await w.b.port.describeCertificate(cert.certificateId!))!.certificateId;
+    const others: CloudTrailApiCallEvent[] = [];
+    for (const caller of [
+      { userArn: `arn:aws:iam::${account}:user/operator` },
+      { roleArn: `arn:aws:iam::${account}:role/ci-deploy`, sessionName: "pipeline" },
+      // A role whose name starts like replay's is still another role.
+      { roleArn: `${replayRole}-other` },
+    ]) {
+      const client = new IoTClient(moto.clientConfig(w.b.name));
+      const observed = emitCloudTrailEvents(client, {
+        region: w.b.name,
+        accountId: account,
+        caller,
+        pattern: rule,
+      });
+      const status = others.length % 2 === 0 ? "INACTIVE" : "ACTIVE";
+      await client.send(new iot.UpdateCertificateCommand({ certificateId: idB, newStatus: status }));
+      const events = observed.take();
+      expect(events.map((e) => e.detail.eventName)).toEqual(["UpdateCertificate"]);
+      others.push(...events);
+    }
+    // Each is a local change in B, captured there.
+    for (const e of others) {
+      const captured = await captureDelivery(e, w.captureDeps(w.b));
+      expect(captured).toEqual([expect.objectContaining({ key: `certificate#${idB}`, result: "written" })]);
+    }
+  });
+
+  it("the rule's pattern, as EventBridge evaluates it, on the caller identities CloudTrail documents", () => {
+    const replayRole = "arn:aws:iam::123456789012:role/service-role/replay";
+    const rule = captureEventPattern([replayRole]);
+    const event = (userIdentity: Record<string, unknown>) => ({
+      source: "aws.iot",
+      "detail-type": "AWS API Call via CloudTrail",
+      detail: { eventSource: "iot.amazonaws.com", eventName: "AttachPolicy", userIdentity },
+    });
+    const role = (arn: string) => ({
+      type: "AssumedRole",
+      arn: "arn:aws:sts::123456789012:assumed-role/x/s",
+      sessionContext: { sessionIssuer: { type: "Role", arn } },
+    });
+    expect(matchesFilter(rule, event(role(replayRole)))).toBe(false);
+    expect(matchesFilter(rule, event(role("arn:aws:iam::123456789012:role/operator")))).toBe(true);
+    expect(matchesFilter(rule, event({ type: "IAMUser", arn: "arn:aws:iam::123456789012:user/ops" }))).toBe(
+      true,
+    );
+    expect(matchesFilter(rule, event({ type: "Root", arn: "arn:aws:iam::123456789012:root" }))).toBe(true);
+    expect(matchesFilter(rule, event({ type: "AWSService", invokedBy: "iot.amazonaws.com" }))).toBe(true);
+    // An assumed role that names no issuer is not taken for replay's: nothing is left out
+    // unless CloudTrail names replay's role.
+    expect(matchesFilter(rule, event({ type: "AssumedRole" }))).toBe(true);
+    expect(matchesFilter(rule, event({ type: "AssumedRole", sessionContext: {} }))).toBe(true);
+    // Other calls than capture's stay out whoever makes them; no replay role: every caller passes.
+    expect(
+      matchesFilter(rule, {
+        ...event(role("x")),
+        detail: { ...event(role("x")).detail, eventName: "ListThings" },
+      }),
+    ).toBe(false);
+    expect(captureEventPattern([])).toEqual(CLOUDTRAIL_EVENT_PATTERN);
+    expect(() => captureEventPattern(["replay"])).toThrow(/not an IAM role ARN.*replay function's role ARN/);
+    expect(() => matchesFilter({ $or: [{ a: ["x"] }] } as never, {})).toThrow(
+      /\$or must list at least two patterns/,
+    );
   });
 
   it("iot-dr's own policy and the certificate it guards are never recorded; an operator's iot-dr-device policy is", async () => {

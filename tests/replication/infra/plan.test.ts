@@ -4,6 +4,7 @@ import type { PlannedResource } from "../../../cli/plan/recorder.js";
 import type { PlanResult } from "../../../cli/plan/run.js";
 import { isArnLess } from "../../../policy/arnLess.js";
 import { planIsolated } from "../../support/plan.js";
+import { captureEventPattern } from "../../../functions/replication/cloudTrail.js";
 
 const plan = (stack: string): PlanResult => {
   const run = planIsolated({ stack });
@@ -124,6 +125,21 @@ describe("registry replication in the planned stacks", () => {
       expect(named(result, "aws:sfn/stateMachine:StateMachine", "replay-state-machine").inputs.type).toBe(
         "EXPRESS",
       );
+    }
+  });
+
+  it("leaves out of each region's CloudTrail capture rule the calls of that region's replay, and only those", () => {
+    for (const r of [primary, secondary]) {
+      const rule = named(r, "aws:cloudwatch/eventRule:EventRule", "capture-api-call-rule");
+      expect(rule.provider).toBe(r === primary ? "iot-primary" : "iot-secondary");
+      const pattern = JSON.parse(String(rule.inputs.eventPattern));
+      const replayRole = String(named(r, "aws:lambda/function:Function", "replay-replay-fn").inputs.role);
+      expect(replayRole).toMatch(/^arn:aws:iam::\d{12}:role\/replay-replay-role/);
+      // Its own replay's role, and no other function's (capture, the launcher, the reconciler).
+      expect(pattern).toEqual(captureEventPattern([replayRole]));
+      const others = byType(r, "aws:lambda/function:Function").filter((f) => f.name !== "replay-replay-fn");
+      expect(others.length).toBeGreaterThan(2);
+      for (const f of others) expect(JSON.stringify(pattern)).not.toContain(String(f.inputs.role));
     }
   });
 
