@@ -15,6 +15,7 @@ import {
 } from "../../../functions/replication/sharedPacing.js";
 import { maxInSlidingSecond } from "../../../bench/captureBurst.js";
 import { virtualTime } from "../../support/virtualTime.js";
+import type { Clock } from "../../../functions/shared/clock.js";
 import { seeded } from "../../support/random.js";
 
 interface Scenario {
@@ -29,12 +30,10 @@ interface Scenario {
   seed: number;
 }
 
-async function simulate(s: Scenario) {
-  const { clock, runUntil } = virtualTime();
-  const random = seeded(s.seed);
+/** One shared schedule behind a network: 1-10 ms each way; the caller's `now` is taken before it, as with DynamoDB. */
+function storeWithLatency(clock: Clock, random: () => number): SlotStore {
   const shared = memorySlotStore();
-  // The store's round trip: the caller's `now` is taken before it, as with DynamoDB.
-  const store: SlotStore = {
+  return {
     async reserve(api, intervalMs, now, count) {
       await clock.sleep(1 + Math.floor(random() * 10));
       const start = await shared.reserve(api, intervalMs, now, count);
@@ -42,6 +41,12 @@ async function simulate(s: Scenario) {
       return start;
     },
   };
+}
+
+async function simulate(s: Scenario) {
+  const { clock, runUntil } = virtualTime();
+  const random = seeded(s.seed);
+  const store = storeWithLatency(clock, random);
   const attempts: number[] = [];
   // When each call left its worker (the pacer ran it): what the quota must hold for.
   const starts: number[] = [];
@@ -221,15 +226,7 @@ describe("one quota shared by many workers", () => {
     async function drain(maxGatherMs: number | undefined, seed: number) {
       const { clock, runUntil } = virtualTime();
       const random = seeded(seed);
-      const shared = memorySlotStore();
-      const store: SlotStore = {
-        async reserve(api, intervalMs, now, count) {
-          await clock.sleep(1 + Math.floor(random() * 10));
-          const start = await shared.reserve(api, intervalMs, now, count);
-          await clock.sleep(1 + Math.floor(random() * 10));
-          return start;
-        },
-      };
+      const store = storeWithLatency(clock, random);
       const quotas: Record<string, number> = { DescribeThing: 350, CreateThing: 100 };
       const starts: Record<string, number[]> = { DescribeThing: [], CreateThing: [] };
       let throttles = 0;
