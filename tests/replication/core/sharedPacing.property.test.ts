@@ -281,6 +281,15 @@ describe("one quota shared by many workers", () => {
     }
   });
 
+  it("refuses a negative block or gathering span, naming the option", () => {
+    const store = memorySlotStore();
+    expect(() => blockSlots(store, { maxBlockMs: -1 })).toThrow("blockSlots maxBlockMs must be >= 0, got -1");
+    expect(() => blockSlots(store, { maxGatherMs: -5 })).toThrow(
+      "blockSlots maxGatherMs must be >= 0, got -5",
+    );
+    expect(() => blockSlots(store, { maxGatherMs: Number.NaN })).toThrow(/maxGatherMs must be >= 0/);
+  });
+
   it("where each worker paces alone at the whole quota, the same load is throttled far above 2 %", async () => {
     // The design this replaces: 8 workers, each with its own schedule (no shared store).
     const { clock, runUntil } = virtualTime();
